@@ -1,0 +1,88 @@
+#pragma once
+// JWS compact serialization and JWT claim checks (RFC 7515/7519), strict about everything
+// BAD-INPUTS.md lists: alg "none" in any casing, algorithm confusion, non-raw ECDSA signatures,
+// malformed segments, duplicate claim names, non-object header/payload, wrongly typed claims.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "core/crypto/keys.hpp"
+#include "core/util/result.hpp"
+
+namespace gatedrill {
+
+enum class JwsAlg { kRS256, kPS256, kES256, kEdDSA };
+
+// Exact, case-sensitive names. Errors: "bad_alg" ("none" and HS* are always refused here).
+Result<JwsAlg> parse_jws_alg(std::string_view name);
+std::string_view jws_alg_name(JwsAlg alg);
+// The key can produce/verify this alg (RS256/PS256 need RSA, ES256 P-256, EdDSA Ed25519).
+bool jws_alg_fits_key(JwsAlg alg, const Key& key);
+
+// Raw signature bytes (ES256: 64-byte r||s as JWS requires, never DER).
+Result<std::string> jws_sign(JwsAlg alg, const Key& key, std::string_view signing_input);
+// False for any mismatch, malformed or out-of-range signature (r/s = 0, >= n, wrong length).
+bool jws_verify(JwsAlg alg, const Key& key, std::string_view signing_input,
+                std::string_view signature);
+
+// header.payload.signature, signed.
+Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
+                             const boost::json::object& claims);
+
+struct ParsedJwt {
+  JwsAlg alg = JwsAlg::kRS256;
+  std::string kid;                // may be empty
+  boost::json::object header;
+  boost::json::object claims;
+  std::string signing_input;      // "header_b64.payload_b64"
+  std::string signature;          // decoded bytes
+};
+
+// Structure only (no signature check). Errors (code is the reason the gateway reports):
+//   "malformed"  wrong segment count, empty segment, bad base64url, bad JSON, duplicate names,
+//                header/payload not an object, oversized (> 16 KiB)
+//   "bad_alg"    none/HS*/unknown alg
+//   "unsupported_header"  crit with anything, b64:false, embedded jwk/jku/x5u/x5c
+Result<ParsedJwt> parse_jwt(std::string_view token);
+
+struct ClaimPolicy {
+  std::string issuer;                  // required match when non-empty
+  std::vector<std::string> audiences;  // one must appear in aud when non-empty
+  std::chrono::seconds leeway{60};
+  bool require_exp = true;
+};
+
+// Checks exp/nbf/iat (numbers only, leeway applied), iss and aud at wall time now_s. Errors:
+//   "expired", "not_yet_valid", "bad_issuer", "bad_audience" (an authz failure: 403),
+//   "bad_claim" (wrong type/range: string exp, huge, negative), "missing_exp".
+Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
+                              int64_t now_s);
+
+// A JSON Web Key Set with the keys we accept; unusable keys are skipped and explained.
+class Jwks {
+ public:
+  // Errors: "bad_jwks" (not JSON, no "keys" array). Skipped keys go to warnings (RSA < 2048,
+  // off-curve EC, duplicate kid: all copies dropped, missing kid, unknown kty).
+  static Result<Jwks> parse(std::string_view json, std::vector<std::string>* warnings = nullptr);
+
+  struct Entry {
+    std::string kid;
+    std::optional<JwsAlg> alg;  // the JWK's "alg" when present: the token's alg must match
+    Key key;
+  };
+  const Entry* find(std::string_view kid) const;
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::string to_json() const;  // public JWKS document
+
+  void add(std::string kid, std::optional<JwsAlg> alg, Key key);
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+}  // namespace gatedrill

@@ -1,0 +1,56 @@
+// gatedrill: one binary, one subcommand per component, so the runner can start every peer as
+// its own process (a drill must kill, stop, starve or skew one without touching the others).
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "gateway/gateway_command.hpp"
+#include "idp-sim/idp_command.hpp"
+#include "loadgen/loadgen_command.hpp"
+#include "reports/report_command.hpp"
+#include "scenarios/peers/upstream_command.hpp"
+#include "scenarios/run_command.hpp"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*main)(int argc, char** argv);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"run", gatedrill::run_command, "run a scenario: topology, load, faults, thresholds"},
+    {"up", gatedrill::up_command, "start a scenario's topology with no load until Ctrl-C"},
+    {"report", gatedrill::report_command, "print a run's summary from the results database"},
+    {"loadgen", gatedrill::loadgen_command, "open-loop load generator (like wrk2)"},
+    {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
+    {"idp", gatedrill::idp_command, "simulated OIDC identity provider with JWKS"},
+    {"upstream", gatedrill::upstream_command, "simulated upstream service"},
+};
+
+void print_usage(std::FILE* out) {
+  std::fputs(
+      "usage: gatedrill COMMAND [options]   (gatedrill COMMAND --help for each)\n\n"
+      "A testbed for zero-trust API gateways: a real gateway beside its peers, open-loop load,\n"
+      "scripted faults, results in SQLite.\n\ncommands:\n",
+      out);
+  for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string_view name = argv[1];
+  for (const auto& c : kCommands) {
+    // The subcommand sees argv[0] = its own name, then its arguments.
+    if (name == c.name) return c.main(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "error: unknown command '%s'\n\n", argv[1]);
+  print_usage(stderr);
+  return 2;
+}
