@@ -1,0 +1,92 @@
+#include "scenarios/fault_catalog.hpp"
+
+#include <algorithm>
+
+#include "core/util/strings.hpp"
+
+namespace gatedrill {
+
+const std::vector<FaultType>& fault_catalog() {
+  static const std::vector<FaultType> catalog = {
+      {"clock_skew", "", {"gateway", "idp", "app"}, {"offset"}, {}, false,
+       "moves the node's wall clock by offset (\"+5m\", \"-90s\")"},
+      {"kill", "", {"gateway", "idp", "app"}, {}, {}, false, "SIGKILL; the supervisor's restart policy applies"},
+      {"pause", "", {"gateway", "idp", "app"}, {}, {}, true, "SIGSTOP for the duration, then SIGCONT"},
+      {"restart", "", {"gateway", "idp", "app"}, {}, {}, false, "SIGTERM, then start it again"},
+      {"latency", "app", {"app", "idp"}, {"latency"}, {}, false, "adds latency to every answer"},
+      {"error", "app", {"app"}, {}, {"status", "probability"}, false, "answers status (503) with probability (1)"},
+      {"stall", "app", {"app"}, {}, {}, true, "holds every answer until the window ends"},
+      {"upstream_down", "app", {"app"}, {}, {}, false, "503 and close for every request"},
+      {"idp_down", "idp", {"idp"}, {}, {}, false, "the IdP's public endpoints answer 503"},
+      {"jwks_down", "idp", {"idp"}, {}, {}, false, "only the JWKS endpoint fails"},
+  };
+  return catalog;
+}
+
+const FaultType* find_fault_type(const std::string& name) {
+  for (const auto& t : fault_catalog())
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+std::string node_kind(const Scenario& scenario, const std::string& node) {
+  if (node == "idp" || node == "app") return node;
+  if (node.rfind("gw-", 0) == 0) {
+    std::string digits = node.substr(3);
+    if (!digits.empty() && std::all_of(digits.begin(), digits.end(), ::isdigit) && digits.size() < 4) {
+      int n = std::stoi(digits);
+      if (n >= 1 && n <= scenario.topology.gateways) return "gateway";
+    }
+  }
+  return "";
+}
+
+Result<void> validate_fault(const Scenario& scenario, FaultAction& action) {
+  const FaultType* type = find_fault_type(action.type);
+  if (!type) return make_error("bad_fault", "unknown fault '" + action.type + "'");
+  if (action.node.empty()) action.node = type->default_node;
+  if (action.node.empty()) return make_error("bad_fault", action.type + " needs node = \"gw-1\" (or idp, app)");
+  std::string kind = node_kind(scenario, action.node);
+  if (kind.empty()) {
+    std::string known;
+    for (const auto& n : scenario.node_names()) known += (known.empty() ? "" : ", ") + n;
+    return make_error("bad_fault", action.type + ": unknown node '" + action.node + "' (this topology has " + known + ")");
+  }
+  if (std::find(type->node_kinds.begin(), type->node_kinds.end(), kind) == type->node_kinds.end())
+    return make_error("bad_fault", action.type + " does not apply to " + action.node);
+  for (const auto& [key, value] : action.params) {
+    bool known = std::find(type->required.begin(), type->required.end(), key) != type->required.end() ||
+                 std::find(type->optional.begin(), type->optional.end(), key) != type->optional.end();
+    if (!known) return make_error("bad_fault", action.type + ": unknown parameter '" + key + "'");
+  }
+  for (const auto& key : type->required)
+    if (!action.params.count(key)) return make_error("bad_fault", action.type + " needs " + key);
+  if (type->needs_duration && action.duration.count() <= 0)
+    return make_error("bad_fault", action.type + " needs duration = \"5s\"");
+  if (action.duration.count() < 0) return make_error("bad_fault", action.type + ": duration must be > 0");
+
+  auto check_duration = [&](const char* key, bool allow_negative) -> Result<void> {
+    auto it = action.params.find(key);
+    if (it == action.params.end()) return {};
+    auto d = parse_duration(it->second);
+    if (!d) return make_error("bad_fault", action.type + ": " + key + ": " + d.error().message);
+    if (!allow_negative && d->count() < 0)
+      return make_error("bad_fault", action.type + ": " + key + " must be >= 0");
+    return {};
+  };
+  if (auto r = check_duration("offset", true); !r) return r;
+  if (auto r = check_duration("latency", false); !r) return r;
+  if (auto it = action.params.find("status"); it != action.params.end()) {
+    char* end = nullptr;
+    long s = std::strtol(it->second.c_str(), &end, 10);
+    if (*end != '\0' || s < 100 || s > 599) return make_error("bad_fault", action.type + ": status must be 100..599");
+  }
+  if (auto it = action.params.find("probability"); it != action.params.end()) {
+    char* end = nullptr;
+    double p = std::strtod(it->second.c_str(), &end);
+    if (*end != '\0' || p < 0 || p > 1) return make_error("bad_fault", action.type + ": probability must be 0..1");
+  }
+  return {};
+}
+
+}  // namespace gatedrill

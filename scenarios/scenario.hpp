@@ -1,0 +1,100 @@
+#pragma once
+// What a scenario file declares, after validation: the topology to start, the load phases, the
+// fault timeline, thresholds and expectations. Built by ScenarioScript (scenario_script.hpp).
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gatedrill {
+
+struct UpstreamSpec {
+  std::chrono::nanoseconds latency{0};
+  int64_t body_bytes = 512;
+  int status = 200;
+  int threads = 1;
+};
+
+struct TopologySpec {
+  int gateways = 1;
+  std::string path = "/api/orders";  // what the load requests through the gateways
+  std::string tls = "tls";  // "plain" | "tls" | "mtls"
+  std::chrono::nanoseconds leeway = std::chrono::seconds(60);
+  std::vector<std::string> algs{"RS256"};  // accepted by the gateways
+  std::string idp_alg = "RS256";           // what the IdP signs with
+  std::chrono::nanoseconds token_ttl = std::chrono::minutes(5);  // of the minted token pool
+  int gateway_threads = 1;
+  UpstreamSpec upstream;
+};
+
+struct PhaseSpec {
+  std::string name;
+  double rate = 0;      // requests/s over all gateways; 0 = max (closed loop)
+  double rate_to = -1;  // ramp end; -1 = constant
+  std::chrono::nanoseconds duration{0};
+  int connections = 0;  // 0 = derived from the rate
+  int tokens = 100;     // distinct JWTs rotated per request
+  std::string where;    // file:line of the declaration
+};
+
+// One call in the fault timeline, recorded by a dry run so it is validated before anything
+// starts, then replayed at its time.
+struct FaultAction {
+  std::string type;      // "clock_skew", "kill", "pause", "latency", ...
+  std::string node;      // "gw-1", "idp", "app"
+  std::map<std::string, std::string> params;  // as written: offset="+5m", latency="50ms"
+  std::chrono::nanoseconds duration{0};       // 0: until cleared or the end of the run
+  std::string where;
+};
+
+struct TimelineEntry {
+  std::chrono::nanoseconds at{0};  // since the first load phase started
+  int lua_function_ref = 0;        // the callback, run again at `at`
+  std::vector<FaultAction> actions;  // what the dry run saw it do
+  std::string where;
+};
+
+struct ThresholdSpec {
+  std::string phase;   // "" = whole run
+  std::string metric;  // p50 p90 p99 p999 max mean rps requests error_rate status_401_share ...
+  std::string node;    // "" = all nodes
+  std::string op;      // < <= > >=
+  double limit = 0;    // nanoseconds for latency metrics, a ratio for shares/rates
+  std::string text;    // the expression as written: "steady.p99 < 10ms"
+  bool abort_on_fail = false;
+  std::string where;
+};
+
+struct ExpectSpec {
+  enum class When { kDuring, kAfter };
+  When when = When::kDuring;
+  std::string fault;  // fault type whose window is meant
+  std::string node;   // "" = all nodes
+  // During: metric conditions over the seconds inside the window.
+  std::vector<ThresholdSpec> conditions;
+  // After: the first clean second must start within this long after the window ends.
+  std::optional<std::chrono::nanoseconds> recovered_within;
+  std::string text;
+  std::string where;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  std::vector<std::string> seeds;
+  std::map<std::string, std::string> params;  // -e K=V as given
+  TopologySpec topology;
+  std::vector<PhaseSpec> phases;
+  std::vector<TimelineEntry> timeline;
+  std::vector<ThresholdSpec> thresholds;
+  std::vector<ExpectSpec> expectations;
+
+  std::chrono::nanoseconds total_duration() const;
+  // Node names the topology has: gw-1..gw-N, idp, app.
+  std::vector<std::string> node_names() const;
+};
+
+}  // namespace gatedrill

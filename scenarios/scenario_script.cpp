@@ -1,0 +1,657 @@
+#include "scenarios/scenario_script.hpp"
+
+#include <lua.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <set>
+
+#include "core/util/strings.hpp"
+#include "scenarios/fault_catalog.hpp"
+#include "scenarios/lua_state.hpp"
+#include "scenarios/thresholds.hpp"
+
+namespace gatedrill {
+
+struct ScenarioScript::Context {
+  Scenario scenario;
+  std::set<std::string> used_params;
+  bool seen_scenario = false, seen_topology = false, seen_load = false;
+  std::vector<ExpectSpec> pending_expects;  // made by during()/after(), claimed by expect{}
+  // While a timeline callback runs: the dry run records here, a live run applies to sink.
+  std::vector<FaultAction>* recording = nullptr;
+  FaultSink* sink = nullptr;
+};
+
+namespace {
+
+using Context = ScenarioScript::Context;
+const char kContextKey = 0;  // its address keys the Context in the Lua registry
+
+Context& context_of(lua_State* L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kContextKey);
+  auto* c = static_cast<Context*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return *c;
+}
+
+std::string where(lua_State* L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+    return std::string(ar.short_src) + ":" + std::to_string(ar.currentline);
+  return "?";
+}
+
+// Lua reports errors with longjmp, which must not cross live C++ objects. So API functions are
+// written as Impl(L, context, error) with no Lua error raised inside; the wrapper raises the
+// error after every C++ object of the Impl is gone.
+using Impl = int (*)(lua_State*, Context&, std::string&);
+
+template <Impl impl>
+int api(lua_State* L) {
+  int results = 0;
+  bool failed = false;
+  {
+    std::string error;
+    results = impl(L, context_of(L), error);
+    if (!error.empty()) {
+      std::string message = where(L) + ": " + error;
+      lua_pushlstring(L, message.data(), message.size());
+      failed = true;
+    }
+  }
+  if (failed) return lua_error(L);
+  return results;
+}
+
+// Reads a Lua table's fields by name with type checks; unknown keys are errors (a typo in a
+// scenario must not silently mean "use the default").
+class Fields {
+ public:
+  Fields(lua_State* L, int index, std::string what) : L_(L), index_(lua_absindex(L, index)), what_(std::move(what)) {}
+
+  // Every string key must be one of allowed; positional entries are allowed only if positional.
+  bool check_keys(std::initializer_list<const char*> allowed, std::string& error, bool positional = false) {
+    lua_pushnil(L_);
+    while (lua_next(L_, index_) != 0) {
+      lua_pop(L_, 1);  // value
+      if (lua_type(L_, -1) == LUA_TSTRING) {
+        std::string key = lua_tostring(L_, -1);
+        if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
+          std::string known;
+          for (const char* a : allowed) known += (known.empty() ? "" : ", ") + std::string(a);
+          error = what_ + ": unknown key '" + key + "' (known: " + known + ")";
+          lua_pop(L_, 1);
+          return false;
+        }
+      } else if (!positional || !lua_isinteger(L_, -1)) {
+        error = what_ + ": unexpected " + std::string(luaL_typename(L_, -1)) + " key";
+        lua_pop(L_, 1);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  int type(const char* key) {
+    lua_getfield(L_, index_, key);
+    int t = lua_type(L_, -1);
+    lua_pop(L_, 1);
+    return t;
+  }
+
+  std::optional<std::string> string(const char* key, std::string& error) {
+    lua_getfield(L_, index_, key);
+    std::optional<std::string> out;
+    if (lua_type(L_, -1) == LUA_TSTRING) out = lua_tostring(L_, -1);
+    else if (!lua_isnil(L_, -1)) error = what_ + "." + key + " must be a string";
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  std::optional<double> number(const char* key, std::string& error) {
+    lua_getfield(L_, index_, key);
+    std::optional<double> out;
+    if (lua_type(L_, -1) == LUA_TNUMBER) out = lua_tonumber(L_, -1);
+    else if (!lua_isnil(L_, -1)) error = what_ + "." + key + " must be a number";
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  // A whole number in [lo, hi].
+  std::optional<int64_t> integer(const char* key, int64_t lo, int64_t hi, std::string& error) {
+    auto n = number(key, error);
+    if (!n) return std::nullopt;
+    if (*n != std::floor(*n) || *n < static_cast<double>(lo) || *n > static_cast<double>(hi)) {
+      error = what_ + "." + key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(*n);
+  }
+
+  // "5s", "250ms" or a number of seconds.
+  std::optional<std::chrono::nanoseconds> duration(const char* key, std::string& error) {
+    lua_getfield(L_, index_, key);
+    std::optional<std::chrono::nanoseconds> out;
+    if (lua_type(L_, -1) == LUA_TNUMBER) {
+      out = std::chrono::nanoseconds(static_cast<int64_t>(lua_tonumber(L_, -1) * 1e9));
+    } else if (lua_type(L_, -1) == LUA_TSTRING) {
+      auto d = parse_duration(lua_tostring(L_, -1));
+      if (d) out = *d;
+      else error = what_ + "." + key + ": " + d.error().message;
+    } else if (!lua_isnil(L_, -1)) {
+      error = what_ + "." + key + " must be a duration such as \"5s\"";
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+  std::optional<std::vector<std::string>> string_list(const char* key, std::string& error) {
+    lua_getfield(L_, index_, key);
+    std::optional<std::vector<std::string>> out;
+    if (lua_istable(L_, -1)) {
+      std::vector<std::string> items;
+      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
+      for (lua_Integer i = 1; i <= n; ++i) {
+        lua_rawgeti(L_, -1, i);
+        if (lua_type(L_, -1) == LUA_TSTRING) items.emplace_back(lua_tostring(L_, -1));
+        else error = what_ + "." + key + " must be a list of strings";
+        lua_pop(L_, 1);
+      }
+      out = std::move(items);
+    } else if (!lua_isnil(L_, -1)) {
+      error = what_ + "." + key + " must be a list of strings";
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+
+ private:
+  lua_State* L_;
+  int index_;
+  std::string what_;
+};
+
+bool expect_table_argument(lua_State* L, const char* function, std::string& error) {
+  if (lua_gettop(L) != 1 || !lua_istable(L, 1)) {
+    error = std::string(function) + " takes one table: " + function + " { ... }";
+    return false;
+  }
+  return true;
+}
+
+// scenario { name = "...", description = "...", seeds = {"000"} }
+int scenario_impl(lua_State* L, Context& c, std::string& error) {
+  if (!expect_table_argument(L, "scenario", error)) return 0;
+  if (c.seen_scenario) return error = "scenario {} is declared twice", 0;
+  c.seen_scenario = true;
+  Fields f(L, 1, "scenario");
+  if (!f.check_keys({"name", "description", "seeds"}, error)) return 0;
+  if (auto v = f.string("name", error)) c.scenario.name = *v;
+  if (auto v = f.string("description", error)) c.scenario.description = *v;
+  if (auto v = f.string_list("seeds", error)) c.scenario.seeds = *v;
+  return 0;
+}
+
+// topology { gateways = 1, tls = "tls", jwt = {...}, upstream = {...}, gateway_threads = 1 }
+int topology_impl(lua_State* L, Context& c, std::string& error) {
+  if (!expect_table_argument(L, "topology", error)) return 0;
+  if (c.seen_topology) return error = "topology {} is declared twice", 0;
+  c.seen_topology = true;
+  TopologySpec& t = c.scenario.topology;
+  Fields f(L, 1, "topology");
+  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path"}, error)) return 0;
+  if (auto v = f.string("path", error)) {
+    if (v->empty() || (*v)[0] != '/') return error = "topology.path must start with /", 0;
+    t.path = *v;
+  }
+  if (auto v = f.integer("gateways", 1, 16, error)) t.gateways = static_cast<int>(*v);
+  if (auto v = f.integer("gateway_threads", 1, 64, error)) t.gateway_threads = static_cast<int>(*v);
+  if (auto v = f.string("tls", error)) {
+    if (*v != "plain" && *v != "tls")
+      return error = "topology.tls must be \"plain\" or \"tls\" (\"mtls\" arrives with the CA simulator)", 0;
+    t.tls = *v;
+  }
+  if (!error.empty()) return 0;
+  if (f.type("jwt") == LUA_TTABLE) {
+    lua_getfield(L, 1, "jwt");
+    Fields jwt(L, -1, "topology.jwt");
+    if (jwt.check_keys({"leeway", "algs", "idp_alg", "token_ttl"}, error)) {
+      if (auto v = jwt.duration("token_ttl", error)) {
+        if (v->count() < std::chrono::nanoseconds(std::chrono::seconds(10)).count())
+          error = "topology.jwt.token_ttl must be at least 10s";
+        t.token_ttl = *v;
+      }
+      if (auto v = jwt.duration("leeway", error)) {
+        if (v->count() < 0) error = "topology.jwt.leeway must be >= 0";
+        t.leeway = *v;
+      }
+      const std::set<std::string> known{"RS256", "PS256", "ES256", "EdDSA"};
+      if (auto v = jwt.string_list("algs", error)) {
+        for (const auto& a : *v)
+          if (!known.count(a)) error = "topology.jwt.algs: unknown alg '" + a + "' (RS256, PS256, ES256, EdDSA)";
+        if (v->empty()) error = "topology.jwt.algs must not be empty";
+        t.algs = *v;
+      }
+      if (auto v = jwt.string("idp_alg", error)) {
+        if (!known.count(*v)) error = "topology.jwt.idp_alg: unknown alg '" + *v + "'";
+        t.idp_alg = *v;
+      }
+    }
+    lua_pop(L, 1);
+  } else if (f.type("jwt") != LUA_TNIL) {
+    return error = "topology.jwt must be a table", 0;
+  }
+  if (!error.empty()) return 0;
+  if (f.type("upstream") == LUA_TTABLE) {
+    lua_getfield(L, 1, "upstream");
+    Fields up(L, -1, "topology.upstream");
+    if (up.check_keys({"latency", "body", "status", "threads"}, error)) {
+      if (auto v = up.duration("latency", error)) {
+        if (v->count() < 0) error = "topology.upstream.latency must be >= 0";
+        t.upstream.latency = *v;
+      }
+      if (auto v = up.integer("body", 0, 64 << 20, error)) t.upstream.body_bytes = *v;
+      if (auto v = up.integer("status", 100, 599, error)) t.upstream.status = static_cast<int>(*v);
+      if (auto v = up.integer("threads", 1, 64, error)) t.upstream.threads = static_cast<int>(*v);
+    }
+    lua_pop(L, 1);
+  } else if (f.type("upstream") != LUA_TNIL) {
+    return error = "topology.upstream must be a table", 0;
+  }
+  return 0;
+}
+
+// load { { name = "steady", rate = 2000, duration = "10s", tokens = 100 }, ... }
+int load_impl(lua_State* L, Context& c, std::string& error) {
+  if (!expect_table_argument(L, "load", error)) return 0;
+  if (c.seen_load) return error = "load {} is declared twice", 0;
+  c.seen_load = true;
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, 1));
+  if (n == 0) return error = "load {} needs at least one phase: { name = \"steady\", rate = 1000, duration = \"10s\" }", 0;
+  std::set<std::string> names;
+  for (lua_Integer i = 1; i <= n && error.empty(); ++i) {
+    lua_rawgeti(L, 1, i);
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      return error = "load: phase " + std::to_string(i) + " must be a table", 0;
+    }
+    PhaseSpec p;
+    p.where = where(L);
+    std::string what = "load[" + std::to_string(i) + "]";
+    Fields f(L, -1, what);
+    if (f.check_keys({"name", "rate", "rate_to", "duration", "connections", "tokens"}, error)) {
+      p.name = f.string("name", error).value_or("phase" + std::to_string(i));
+      if (f.type("rate") == LUA_TSTRING) {
+        if (f.string("rate", error) != "max") error = what + ".rate must be a number or \"max\"";
+        p.rate = 0;
+      } else if (auto r = f.number("rate", error)) {
+        if (*r <= 0 || *r > 5e6) error = what + ".rate must be between 1 and 5000000 requests/s (or \"max\")";
+        p.rate = *r;
+      } else if (error.empty()) {
+        error = what + " needs rate = N (requests/s) or \"max\"";
+      }
+      if (auto r = f.number("rate_to", error)) {
+        if (*r <= 0 || *r > 5e6) error = what + ".rate_to must be between 1 and 5000000";
+        if (p.rate == 0) error = what + ": a ramp (rate_to) needs a numeric rate";
+        p.rate_to = *r;
+      }
+      if (auto d = f.duration("duration", error)) p.duration = *d;
+      if (error.empty() && p.duration.count() <= 0) error = what + " needs duration > 0, e.g. \"10s\"";
+      if (auto v = f.integer("connections", 1, 18000, error)) p.connections = static_cast<int>(*v);
+      if (auto v = f.integer("tokens", 1, 100000, error)) p.tokens = static_cast<int>(*v);
+      if (error.empty() && !names.insert(p.name).second) error = what + ": phase name '" + p.name + "' is used twice";
+    }
+    lua_pop(L, 1);
+    c.scenario.phases.push_back(std::move(p));
+  }
+  return 0;
+}
+
+// at("15s", function() fault.clock_skew { ... } end)
+int at_impl(lua_State* L, Context& c, std::string& error) {
+  if (lua_gettop(L) != 2 || !lua_isfunction(L, 2))
+    return error = "at takes a time and a function: at(\"15s\", function() ... end)", 0;
+  TimelineEntry e;
+  e.where = where(L);
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    e.at = std::chrono::nanoseconds(static_cast<int64_t>(lua_tonumber(L, 1) * 1e9));
+  } else if (lua_type(L, 1) == LUA_TSTRING) {
+    auto d = parse_duration(lua_tostring(L, 1));
+    if (!d) return error = "at: " + d.error().message, 0;
+    e.at = *d;
+  } else {
+    return error = "at: the time must be a duration such as \"15s\"", 0;
+  }
+  if (e.at.count() < 0) return error = "at: the time must be >= 0", 0;
+  lua_pushvalue(L, 2);
+  e.lua_function_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  c.scenario.timeline.push_back(std::move(e));
+  return 0;
+}
+
+// fault.<type> { node = "gw-1", duration = "5s", <params> }: the upvalue names the type.
+int fault_impl(lua_State* L, Context& c, std::string& error) {
+  std::string type = lua_tostring(L, lua_upvalueindex(1));
+  if (!c.recording && !c.sink)
+    return error = "fault." + type + " can only be called inside an at(...) callback", 0;
+  if (lua_gettop(L) > 1 || (lua_gettop(L) == 1 && !lua_istable(L, 1)))
+    return error = "fault." + type + " takes one table: fault." + type + " { node = \"gw-1\", ... }", 0;
+  FaultAction action;
+  action.type = type;
+  action.where = where(L);
+  if (lua_gettop(L) == 1) {
+    lua_pushnil(L);
+    while (error.empty() && lua_next(L, 1) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING) {
+        error = "fault." + type + ": keys must be names";
+      } else {
+        std::string key = lua_tostring(L, -2);
+        int vt = lua_type(L, -1);
+        if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN) {
+          error = "fault." + type + "." + key + " must be a string or a number";
+        } else if (key == "node") {
+          if (vt != LUA_TSTRING) error = "fault." + type + ".node must be a string";
+          else action.node = lua_tostring(L, -1);
+        } else if (key == "duration") {
+          lua_pushvalue(L, -1);  // tostring on a copy: never on the key lua_next walks
+          auto d = parse_duration(lua_tostring(L, -1));
+          lua_pop(L, 1);
+          if (!d) error = "fault." + type + ".duration: " + d.error().message;
+          else action.duration = *d;
+        } else {
+          lua_pushvalue(L, -1);
+          action.params[key] = vt == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "true" : "false") : lua_tostring(L, -1);
+          lua_pop(L, 1);
+        }
+      }
+      lua_pop(L, 1);
+    }
+    if (!error.empty()) {
+      lua_pop(L, 1);  // the key lua_next left
+      return 0;
+    }
+  }
+  if (auto valid = validate_fault(c.scenario, action); !valid) return error = valid.error().message, 0;
+  if (c.recording) {
+    c.recording->push_back(std::move(action));
+  } else if (auto applied = c.sink->apply(action); !applied) {
+    error = "fault." + type + " on " + action.node + " failed: " + applied.error().message;
+  }
+  return 0;
+}
+
+// thresholds { ["steady.p99"] = "< 10ms", ["error_rate"] = { "< 1%", abort_on_fail = true } }
+int thresholds_impl(lua_State* L, Context& c, std::string& error) {
+  if (!expect_table_argument(L, "thresholds", error)) return 0;
+  std::string at = where(L);
+  std::vector<ThresholdSpec> parsed;
+  lua_pushnil(L);
+  while (error.empty() && lua_next(L, 1) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      error = "thresholds: keys are metric names such as [\"steady.p99\"]";
+    } else {
+      std::string subject = lua_tostring(L, -2);
+      std::vector<std::string> conditions;
+      bool abort_on_fail = false;
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        conditions.emplace_back(lua_tostring(L, -1));
+      } else if (lua_istable(L, -1)) {
+        Fields f(L, -1, "thresholds[\"" + subject + "\"]");
+        if (f.check_keys({"abort_on_fail"}, error, true)) {
+          lua_getfield(L, -1, "abort_on_fail");
+          if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) error = "abort_on_fail must be true or false";
+          abort_on_fail = lua_toboolean(L, -1);
+          lua_pop(L, 1);
+          lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+          for (lua_Integer i = 1; i <= n; ++i) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) == LUA_TSTRING) conditions.emplace_back(lua_tostring(L, -1));
+            else error = "thresholds[\"" + subject + "\"]: conditions are strings such as \"< 10ms\"";
+            lua_pop(L, 1);
+          }
+        }
+      } else {
+        error = "thresholds[\"" + subject + "\"] must be a condition such as \"< 10ms\"";
+      }
+      for (const auto& cond : conditions) {
+        auto t = parse_threshold(subject, cond);
+        if (!t) {
+          error = "thresholds: " + t.error().message;
+          break;
+        }
+        t->abort_on_fail = abort_on_fail;
+        t->where = at;
+        parsed.push_back(std::move(*t));
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (!error.empty()) {
+    if (lua_gettop(L) > 1) lua_settop(L, 1);
+    return 0;
+  }
+  // Lua walks string keys in no fixed order; sort so output and storage are stable.
+  std::sort(parsed.begin(), parsed.end(), [](const auto& a, const auto& b) { return a.text < b.text; });
+  for (auto& t : parsed) c.scenario.thresholds.push_back(std::move(t));
+  return 0;
+}
+
+// during("clock_skew", { node = "gw-1", status_401_share = "> 95%" }) -> a handle for expect{}
+// after("clock_skew", { node = "gw-1", recovered_within = "2s" })
+int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When when) {
+  const char* fn = when == ExpectSpec::When::kDuring ? "during" : "after";
+  if (lua_gettop(L) != 2 || lua_type(L, 1) != LUA_TSTRING || !lua_istable(L, 2))
+    return error = std::string(fn) + " takes a fault name and a table: " + fn + "(\"clock_skew\", { ... })", 0;
+  ExpectSpec e;
+  e.when = when;
+  e.fault = lua_tostring(L, 1);
+  e.where = where(L);
+  if (!find_fault_type(e.fault)) return error = std::string(fn) + ": unknown fault '" + e.fault + "'", 0;
+  std::vector<std::pair<std::string, std::string>> entries;
+  lua_pushnil(L);
+  while (lua_next(L, 2) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+      if (error.empty()) error = std::string(fn) + ": entries are name = \"condition\" strings";
+    } else {
+      entries.emplace_back(lua_tostring(L, -2), lua_tostring(L, -1));
+    }
+    lua_pop(L, 1);
+  }
+  if (!error.empty()) return 0;
+  std::sort(entries.begin(), entries.end());
+  for (const auto& [key, value] : entries) {
+    if (key == "node") {
+      e.node = value;
+    } else if (key == "recovered_within") {
+      if (when != ExpectSpec::When::kAfter) return error = "recovered_within belongs in after(...)", 0;
+      auto d = parse_duration(value);
+      if (!d || d->count() <= 0) return error = "after: recovered_within must be a duration > 0 such as \"2s\"", 0;
+      e.recovered_within = *d;
+    } else {
+      auto t = parse_condition(key, value);
+      if (!t) return error = std::string(fn) + ": " + t.error().message, 0;
+      t->where = e.where;
+      e.conditions.push_back(std::move(*t));
+    }
+  }
+  if (!e.node.empty() && node_kind(c.scenario, e.node).empty())
+    return error = std::string(fn) + ": unknown node '" + e.node + "'", 0;
+  if (e.conditions.empty() && !e.recovered_within)
+    return error = std::string(fn) + " needs at least one condition", 0;
+  e.text = std::string(fn) + "(" + e.fault + (e.node.empty() ? "" : ", " + e.node) + ")";
+  for (const auto& t : e.conditions) e.text += " " + t.text;
+  if (e.recovered_within) e.text += " recovered_within " + format_duration(*e.recovered_within);
+  c.pending_expects.push_back(std::move(e));
+  lua_pushinteger(L, static_cast<lua_Integer>(c.pending_expects.size()));
+  return 1;
+}
+int during_impl(lua_State* L, Context& c, std::string& error) {
+  return expectation(L, c, error, ExpectSpec::When::kDuring);
+}
+int after_impl(lua_State* L, Context& c, std::string& error) {
+  return expectation(L, c, error, ExpectSpec::When::kAfter);
+}
+
+// expect { during(...), after(...) }
+int expect_impl(lua_State* L, Context& c, std::string& error) {
+  if (!expect_table_argument(L, "expect", error)) return 0;
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, 1));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 1, i);
+    lua_Integer handle = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    if (handle < 1 || handle > static_cast<lua_Integer>(c.pending_expects.size()))
+      return error = "expect { } takes during(...) and after(...) entries", 0;
+    c.scenario.expectations.push_back(c.pending_expects[static_cast<size_t>(handle - 1)]);
+  }
+  return 0;
+}
+
+// param("RATE", 2000): the -e RATE=... value, converted to the default's type.
+int param_impl(lua_State* L, Context& c, std::string& error) {
+  if (lua_gettop(L) != 2 || lua_type(L, 1) != LUA_TSTRING)
+    return error = "param takes a name and a default: param(\"RATE\", 2000)", 0;
+  std::string name = lua_tostring(L, 1);
+  c.used_params.insert(name);
+  auto it = c.scenario.params.find(name);
+  if (it == c.scenario.params.end()) {
+    lua_pushvalue(L, 2);
+    return 1;
+  }
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    char* end = nullptr;
+    double v = std::strtod(it->second.c_str(), &end);
+    if (it->second.empty() || *end != '\0')
+      return error = "parameter " + name + "=" + it->second + " must be a number", 0;
+    lua_pushnumber(L, v);
+    if (v == std::floor(v) && std::fabs(v) < 9e15) {
+      lua_pop(L, 1);
+      lua_pushinteger(L, static_cast<lua_Integer>(v));
+    }
+    return 1;
+  }
+  lua_pushlstring(L, it->second.data(), it->second.size());
+  return 1;
+}
+
+int print_impl(lua_State* L, Context&, std::string&) {
+  std::string line;
+  for (int i = 1; i <= lua_gettop(L); ++i) {
+    size_t len = 0;
+    const char* s = luaL_tolstring(L, i, &len);
+    line += (i > 1 ? "\t" : "") + std::string(s, len);
+    lua_pop(L, 1);
+  }
+  std::fprintf(stderr, "[scenario] %s\n", line.c_str());
+  return 0;
+}
+
+void register_api(lua_State* L) {
+  const luaL_Reg globals[] = {{"scenario", api<scenario_impl>}, {"topology", api<topology_impl>},
+                              {"load", api<load_impl>},         {"at", api<at_impl>},
+                              {"thresholds", api<thresholds_impl>}, {"expect", api<expect_impl>},
+                              {"during", api<during_impl>},     {"after", api<after_impl>},
+                              {"param", api<param_impl>},       {"print", api<print_impl>}};
+  for (const auto& g : globals) {
+    lua_pushcfunction(L, g.func);
+    lua_setglobal(L, g.name);
+  }
+  lua_newtable(L);
+  for (const auto& type : fault_catalog()) {
+    lua_pushstring(L, type.name.c_str());
+    lua_pushcclosure(L, api<fault_impl>, 1);
+    lua_setfield(L, -2, type.name.c_str());
+  }
+  lua_setglobal(L, "fault");
+}
+
+// Checks that need the whole script: references between sections, times inside the run.
+Result<void> validate_whole(Context& c) {
+  Scenario& s = c.scenario;
+  auto fail = [&](const std::string& where, const std::string& message) {
+    return make_error("scenario", where + ": " + message);
+  };
+  if (!c.seen_load || s.phases.empty()) return fail(s.file, "no load { ... } phases declared");
+  for (const auto& [name, value] : s.params)
+    if (!c.used_params.count(name))
+      return fail(s.file, "parameter " + name + " is not used by this scenario (no param(\"" + name + "\", ...))");
+  auto total = s.total_duration();
+  std::set<std::string> fault_types;
+  for (const auto& e : s.timeline) {
+    if (e.at >= total)
+      return fail(e.where, "at(" + format_duration(e.at) + ") is after the load ends (" + format_duration(total) + ")");
+    for (const auto& a : e.actions) fault_types.insert(a.type);
+  }
+  for (const auto& t : s.thresholds) {
+    if (!t.phase.empty() && std::none_of(s.phases.begin(), s.phases.end(), [&](const auto& p) { return p.name == t.phase; }))
+      return fail(t.where, "threshold '" + t.text + "': no phase named '" + t.phase + "'");
+    if (!t.node.empty() && node_kind(s, t.node) != "gateway")
+      return fail(t.where, "threshold '" + t.text + "': node must be a gateway (gw-1..gw-" + std::to_string(s.topology.gateways) + ")");
+  }
+  for (const auto& e : s.expectations)
+    if (!fault_types.count(e.fault))
+      return fail(e.where, e.text + ": the timeline never injects '" + e.fault + "'");
+  return {};
+}
+
+}  // namespace
+
+std::chrono::nanoseconds Scenario::total_duration() const {
+  std::chrono::nanoseconds total{0};
+  for (const auto& p : phases) total += p.duration;
+  return total;
+}
+
+std::vector<std::string> Scenario::node_names() const {
+  std::vector<std::string> names;
+  for (int i = 1; i <= topology.gateways; ++i) names.push_back("gw-" + std::to_string(i));
+  names.emplace_back("idp");
+  names.emplace_back("app");
+  return names;
+}
+
+ScenarioScript::ScenarioScript() : lua_(std::make_unique<LuaState>()), context_(std::make_unique<Context>()) {}
+ScenarioScript::~ScenarioScript() = default;
+
+const Scenario& ScenarioScript::scenario() const { return context_->scenario; }
+
+Result<std::unique_ptr<ScenarioScript>> ScenarioScript::load(const std::string& path,
+                                                             std::map<std::string, std::string> params) {
+  std::unique_ptr<ScenarioScript> script(new ScenarioScript());
+  Context& c = *script->context_;
+  c.scenario.file = path;
+  c.scenario.params = std::move(params);
+  lua_State* L = script->lua_->get();
+  lua_pushlightuserdata(L, &c);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kContextKey);
+  register_api(L);
+
+  if (auto ran = script->lua_->run_file(path, path); !ran) return ran.error();
+  if (c.scenario.name.empty()) {
+    std::string base = path.substr(path.find_last_of('/') + 1);
+    c.scenario.name = base.substr(0, base.rfind(".lua"));
+  }
+  // Dry run of every timeline callback: its fault calls are validated and recorded now, so a
+  // mistake in minute 9 of a drill is reported before anything starts.
+  std::sort(c.scenario.timeline.begin(), c.scenario.timeline.end(),
+            [](const auto& a, const auto& b) { return a.at < b.at; });
+  for (auto& entry : c.scenario.timeline) {
+    c.recording = &entry.actions;
+    auto ran = script->lua_->call_ref(entry.lua_function_ref);
+    c.recording = nullptr;
+    if (!ran) return ran.error();
+  }
+  if (auto valid = validate_whole(c); !valid) return valid.error();
+  return script;
+}
+
+Result<void> ScenarioScript::run_timeline_entry(const TimelineEntry& entry, FaultSink& sink) {
+  context_->sink = &sink;
+  auto ran = lua_->call_ref(entry.lua_function_ref);
+  context_->sink = nullptr;
+  return ran;
+}
+
+}  // namespace gatedrill

@@ -1,0 +1,36 @@
+#pragma once
+// Threshold expressions, k6-style: "steady.p99{node=gw-1}" with a condition "< 10ms".
+// Latency metrics take durations, shares and rates take percentages, counts take numbers.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/histogram/histogram.hpp"
+#include "core/util/result.hpp"
+#include "scenarios/scenario.hpp"
+
+namespace gatedrill {
+
+// Errors: "bad_threshold" with a specific message (unknown metric, missing operator, unit that
+// does not fit the metric, impossible value such as a share above 100%).
+Result<ThresholdSpec> parse_threshold(std::string_view subject, std::string_view condition);
+// Parses only "name_of_metric op value" against a known metric (used by expectations).
+Result<ThresholdSpec> parse_condition(std::string_view metric, std::string_view condition);
+
+// What was seen over a window of seconds (a phase, a fault window, the whole run).
+struct WindowStats {
+  int64_t requests = 0;
+  int64_t errors = 0;
+  std::map<int, int64_t> status_counts;
+  Histogram latency;
+  double seconds = 0;
+};
+
+// The metric's value over the window: nanoseconds for latency metrics, ratios 0..1 for shares.
+double metric_value(const WindowStats& stats, const std::string& metric);
+bool threshold_passes(const ThresholdSpec& threshold, double observed);
+// "7.9ms", "96.2%", "1532": observed value in the metric's own unit.
+std::string format_metric(const std::string& metric, double value);
+
+}  // namespace gatedrill

@@ -1,0 +1,199 @@
+// The scenario language: what a valid script yields, and that every kind of mistake is caught
+// before anything starts, with the file and line of the mistake.
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "scenarios/scenario_script.hpp"
+
+namespace gatedrill {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ScenarioScriptTest : public ::testing::Test {
+ protected:
+  std::string write(const std::string& text) {
+    path_ = ::testing::TempDir() + "scenario_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".lua";
+    std::ofstream(path_) << text;
+    return path_;
+  }
+  void TearDown() override {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  Result<std::unique_ptr<ScenarioScript>> load(const std::string& text, std::map<std::string, std::string> params = {}) {
+    return ScenarioScript::load(write(text), std::move(params));
+  }
+  std::string error_of(const std::string& text, std::map<std::string, std::string> params = {}) {
+    auto script = load(text, std::move(params));
+    return script ? std::string("(loaded)") : script.error().message;
+  }
+  std::string path_;
+};
+
+constexpr const char* kMinimal = R"(
+load { { name = "steady", rate = 100, duration = "2s" } }
+)";
+
+TEST_F(ScenarioScriptTest, QuickstartShippedWithTheRepositoryIsValid) {
+  auto script = ScenarioScript::load(GATEDRILL_SOURCE_DIR "/scenarios/quickstart.lua", {});
+  ASSERT_TRUE(script) << script.error().message;
+  const Scenario& s = (*script)->scenario();
+  EXPECT_EQ(s.name, "quickstart");
+  ASSERT_EQ(s.phases.size(), 2u);
+  ASSERT_EQ(s.timeline.size(), 1u);
+  ASSERT_EQ(s.timeline[0].actions.size(), 1u);
+  EXPECT_EQ(s.timeline[0].actions[0].type, "clock_skew");
+  EXPECT_EQ(s.expectations.size(), 2u);
+}
+
+TEST_F(ScenarioScriptTest, FullScenarioIsReadIntoTheModel) {
+  auto script = load(R"(
+scenario { name = "demo", description = "d", seeds = { "000" } }
+topology { gateways = 2, tls = "plain", jwt = { leeway = "30s", algs = { "RS256", "ES256" } },
+           upstream = { latency = "1ms", body = 64 } }
+load {
+  { name = "warmup", rate = 50, duration = "1s" },
+  { name = "ramp", rate = 100, rate_to = 300, duration = "2s", tokens = 7 },
+  { name = "flat", rate = "max", duration = 3 },
+}
+at("1500ms", function() fault.clock_skew { node = "gw-2", offset = "-5m", duration = "1s" } end)
+thresholds { ["flat.p99{node=gw-1}"] = "< 10ms", ["error_rate"] = { "< 1%", abort_on_fail = true } }
+expect { during("clock_skew", { node = "gw-2", status_401_share = "> 90%" }) }
+)");
+  ASSERT_TRUE(script) << script.error().message;
+  const Scenario& s = (*script)->scenario();
+  EXPECT_EQ(s.name, "demo");
+  EXPECT_EQ(s.topology.gateways, 2);
+  EXPECT_EQ(s.topology.tls, "plain");
+  EXPECT_EQ(s.topology.leeway, std::chrono::seconds(30));
+  EXPECT_EQ(s.topology.algs, (std::vector<std::string>{"RS256", "ES256"}));
+  EXPECT_EQ(s.topology.upstream.latency, std::chrono::milliseconds(1));
+  ASSERT_EQ(s.phases.size(), 3u);
+  EXPECT_EQ(s.phases[1].rate_to, 300);
+  EXPECT_EQ(s.phases[1].tokens, 7);
+  EXPECT_EQ(s.phases[2].rate, 0) << "max is the closed loop";
+  EXPECT_EQ(s.phases[2].duration, std::chrono::seconds(3));
+  EXPECT_EQ(s.total_duration(), std::chrono::seconds(6));
+  ASSERT_EQ(s.timeline.size(), 1u);
+  EXPECT_EQ(s.timeline[0].at, std::chrono::milliseconds(1500));
+  EXPECT_EQ(s.timeline[0].actions[0].node, "gw-2");
+  EXPECT_EQ(s.timeline[0].actions[0].params.at("offset"), "-5m");
+  ASSERT_EQ(s.thresholds.size(), 2u);
+  EXPECT_EQ(s.thresholds[0].metric, "error_rate");
+  EXPECT_TRUE(s.thresholds[0].abort_on_fail);
+  EXPECT_EQ(s.thresholds[1].node, "gw-1");
+  EXPECT_EQ(s.thresholds[1].phase, "flat");
+}
+
+TEST_F(ScenarioScriptTest, ParametersOverrideDefaultsWithTheDefaultsType) {
+  auto script = load(R"(load { { name = "s", rate = param("RATE", 100), duration = param("D", "2s") } })",
+                     {{"RATE", "2500"}, {"D", "4s"}});
+  ASSERT_TRUE(script) << script.error().message;
+  EXPECT_EQ((*script)->scenario().phases[0].rate, 2500);
+  EXPECT_EQ((*script)->scenario().phases[0].duration, std::chrono::seconds(4));
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = param("RATE", 100), duration = "1s" } })", {{"RATE", "fast"}}),
+              HasSubstr("RATE=fast must be a number"));
+}
+
+TEST_F(ScenarioScriptTest, AnUnusedParameterIsAnError) {
+  EXPECT_THAT(error_of(kMinimal, {{"RAET", "5"}}), HasSubstr("parameter RAET is not used"));
+}
+
+TEST_F(ScenarioScriptTest, SyntaxErrorsNameFileAndLine) {
+  std::string error = error_of("load {\n  { name = 'x' rate = 1 }\n}\n");
+  EXPECT_THAT(error, HasSubstr(path_ + ":2:"));
+}
+
+TEST_F(ScenarioScriptTest, UnknownKeysAreErrorsWithTheirLine) {
+  std::string error = error_of("\n\ntopology { gatways = 2 }\n" + std::string(kMinimal));
+  EXPECT_THAT(error, HasSubstr(path_ + ":3:"));
+  EXPECT_THAT(error, HasSubstr("unknown key 'gatways'"));
+}
+
+TEST_F(ScenarioScriptTest, WrongTypesAndImpossibleValuesAreErrors) {
+  EXPECT_THAT(error_of("topology { gateways = 'two' }\n" + std::string(kMinimal)), HasSubstr("gateways must be a number"));
+  EXPECT_THAT(error_of("topology { gateways = 0 }\n" + std::string(kMinimal)), HasSubstr("from 1 to 16"));
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = -5, duration = "1s" } })"), HasSubstr("rate must be between"));
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = 5 } })"), HasSubstr("needs duration"));
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = 5, duration = "1 fortnight" } })"), HasSubstr("unknown unit"));
+  EXPECT_THAT(error_of("topology { jwt = { algs = { 'HS256' } } }\n" + std::string(kMinimal)), HasSubstr("unknown alg 'HS256'"));
+  EXPECT_THAT(error_of(R"(load { { name = "a", rate = 5, duration = 1 }, { name = "a", rate = 5, duration = 1 } })"),
+              HasSubstr("used twice"));
+  EXPECT_THAT(error_of(""), HasSubstr("no load"));
+}
+
+TEST_F(ScenarioScriptTest, FaultCallsAreValidatedByADryRunBeforeAnythingStarts) {
+  std::string base = std::string(kMinimal);
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-9', offset = '+1m' } end)"),
+              HasSubstr("unknown node 'gw-9'"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-1' } end)"), HasSubstr("needs offset"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.latency { latency = '-5ms' } end)"), HasSubstr("must be >= 0"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.error { probability = 2 } end)"), HasSubstr("probability must be 0..1"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.pause { node = 'gw-1' } end)"), HasSubstr("needs duration"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-1', offset = '1m', colour = 'red' } end)"),
+              HasSubstr("unknown parameter 'colour'"));
+  // The error points at the line of the fault call inside the callback.
+  std::string error = error_of(base + "at('1s', function()\n  fault.kill { node = 'nope' }\nend)");
+  EXPECT_THAT(error, HasSubstr(path_ + ":4:"));
+}
+
+TEST_F(ScenarioScriptTest, TimelineMustFitInsideTheLoad) {
+  EXPECT_THAT(error_of(std::string(kMinimal) + "at('5s', function() fault.kill { node = 'gw-1' } end)"),
+              HasSubstr("after the load ends"));
+}
+
+TEST_F(ScenarioScriptTest, FaultOutsideACallbackIsAnError) {
+  EXPECT_THAT(error_of("fault.kill { node = 'gw-1' }\n" + std::string(kMinimal)), HasSubstr("inside an at(...) callback"));
+}
+
+TEST_F(ScenarioScriptTest, ThresholdsAndExpectationsAreChecked) {
+  std::string base = std::string(kMinimal);
+  EXPECT_THAT(error_of(base + "thresholds { ['steady.p98'] = '< 1ms' }"), HasSubstr("unknown metric 'p98'"));
+  EXPECT_THAT(error_of(base + "thresholds { ['nophase.p99'] = '< 1ms' }"), HasSubstr("no phase named 'nophase'"));
+  EXPECT_THAT(error_of(base + "thresholds { ['p99'] = '10ms' }"), HasSubstr("needs an operator"));
+  EXPECT_THAT(error_of(base + "thresholds { ['error_rate'] = '< 150%' }"), HasSubstr("outside 0%..100%"));
+  EXPECT_THAT(error_of(base + "expect { during('clock_skew', { status_401_share = '> 90%' }) }"),
+              HasSubstr("never injects 'clock_skew'"));
+  EXPECT_THAT(error_of(base + "expect { during('clock_skw', { status_401_share = '> 90%' }) }"),
+              HasSubstr("unknown fault 'clock_skw'"));
+}
+
+TEST_F(ScenarioScriptTest, TheSandboxHasNoFileOrProcessAccess) {
+  EXPECT_THAT(error_of("os.execute('true')\n" + std::string(kMinimal)), HasSubstr("os"));
+  EXPECT_THAT(error_of("io.open('/etc/passwd')\n" + std::string(kMinimal)), HasSubstr("io"));
+  EXPECT_THAT(error_of("dofile('x.lua')\n" + std::string(kMinimal)), HasSubstr("dofile"));
+  EXPECT_THAT(error_of("require('socket')\n" + std::string(kMinimal)), HasSubstr("require"));
+}
+
+TEST_F(ScenarioScriptTest, AnEndlessLoopIsStoppedWithAClearError) {
+  EXPECT_THAT(error_of("while true do end\n"), HasSubstr("ran too long"));
+}
+
+class RecordingSink final : public FaultSink {
+ public:
+  Result<void> apply(const FaultAction& action) override {
+    applied.push_back(action);
+    return {};
+  }
+  std::vector<FaultAction> applied;
+};
+
+TEST_F(ScenarioScriptTest, TimelineCallbacksReplayAgainstTheLiveSink) {
+  auto script = load(std::string(kMinimal) +
+                     "at('1s', function() fault.latency { latency = '50ms', duration = '500ms' } end)");
+  ASSERT_TRUE(script) << script.error().message;
+  RecordingSink sink;
+  const auto& entry = (*script)->scenario().timeline[0];
+  ASSERT_TRUE((*script)->run_timeline_entry(entry, sink));
+  ASSERT_EQ(sink.applied.size(), 1u);
+  EXPECT_EQ(sink.applied[0].type, "latency");
+  EXPECT_EQ(sink.applied[0].node, "app") << "latency defaults to the upstream";
+  EXPECT_EQ(sink.applied[0].duration, std::chrono::milliseconds(500));
+}
+
+}  // namespace
+}  // namespace gatedrill
