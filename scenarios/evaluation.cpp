@@ -1,0 +1,96 @@
+#include "scenarios/evaluation.hpp"
+
+#include <cmath>
+
+#include "core/util/strings.hpp"
+#include "scenarios/fault_catalog.hpp"
+
+namespace gatedrill {
+
+namespace {
+
+Outcome judge(const ThresholdSpec& t, const WindowStats& stats, const std::string& text) {
+  Outcome o;
+  o.text = text;
+  o.abort_on_fail = t.abort_on_fail;
+  if (stats.requests == 0) {
+    o.observed_text = "no requests in the window";
+    return o;
+  }
+  o.observed = metric_value(stats, t.metric);
+  o.observed_text = format_metric(t.metric, o.observed);
+  o.pass = threshold_passes(t, o.observed);
+  return o;
+}
+
+// Seconds lying wholly inside [start_ms, end_ms) of the load's timeline.
+struct SecondRange {
+  int64_t first = 0, last = -1;
+};
+SecondRange full_seconds(int64_t start_ms, int64_t end_ms, int64_t load_start_ms) {
+  SecondRange r;
+  double start_s = static_cast<double>(start_ms - load_start_ms) / 1000.0;
+  double end_s = static_cast<double>(end_ms - load_start_ms) / 1000.0;
+  r.first = static_cast<int64_t>(std::ceil(start_s));
+  r.last = static_cast<int64_t>(std::floor(end_s)) - 1;
+  return r;
+}
+
+}  // namespace
+
+std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
+                                  const std::vector<FaultWindow>& windows, int64_t load_start_ms) {
+  std::vector<Outcome> outcomes;
+  for (const auto& t : scenario.thresholds) {
+    std::string node = t.node.empty() ? kAllNodes : t.node;
+    auto stats = recorder.window(node, [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; });
+    outcomes.push_back(judge(t, stats, t.text));
+  }
+  for (const auto& e : scenario.expectations) {
+    std::string node = e.node.empty() ? kAllNodes : e.node;
+    bool any_window = false;
+    for (const auto& w : windows) {
+      if (w.type != e.fault || (!e.node.empty() && w.node != e.node && node_kind(scenario, w.node) == "gateway"))
+        continue;
+      any_window = true;
+      int64_t end_ms = w.end_ms > 0 ? w.end_ms : w.start_ms;
+      std::string label = (e.when == ExpectSpec::When::kDuring ? "during(" : "after(") + e.fault + ", " + node + ")";
+      if (e.when == ExpectSpec::When::kDuring) {
+        SecondRange range = full_seconds(w.start_ms, end_ms, load_start_ms);
+        for (const auto& c : e.conditions) {
+          if (range.last < range.first) {
+            outcomes.push_back({label + " " + c.text, false, 0, "the fault window holds no full second to measure", false});
+            continue;
+          }
+          auto stats = recorder.window(node, [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; });
+          outcomes.push_back(judge(c, stats, label + " " + c.text));
+        }
+      } else if (e.recovered_within) {
+        // Recovered at the start of the first clean second at or after the window's end (all of
+        // its requests succeeded, so the system was healthy when it began); an upper bound.
+        double end_s = static_cast<double>(end_ms - load_start_ms) / 1000.0;
+        auto series = recorder.error_series(node);
+        Outcome o;
+        o.text = label + " recovered_within " + format_duration(*e.recovered_within);
+        o.observed_text = "never recovered before the load ended";
+        for (const auto& [second, counts] : series) {
+          if (static_cast<double>(second + 1) <= end_s) continue;
+          auto [requests, errors] = counts;
+          if (requests == 0) continue;
+          if (static_cast<double>(errors) / static_cast<double>(requests) < kRecoveredErrorShare) {
+            double recovery_s = std::max(0.0, static_cast<double>(second) - end_s);
+            o.observed = recovery_s * 1e9;
+            o.observed_text = format_duration(std::chrono::nanoseconds(static_cast<int64_t>(o.observed)));
+            o.pass = o.observed <= static_cast<double>(e.recovered_within->count());
+            break;
+          }
+        }
+        outcomes.push_back(o);
+      }
+    }
+    if (!any_window) outcomes.push_back({e.text, false, 0, "the fault never happened", false});
+  }
+  return outcomes;
+}
+
+}  // namespace gatedrill

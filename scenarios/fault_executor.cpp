@@ -1,0 +1,156 @@
+#include "scenarios/fault_executor.hpp"
+
+#include <csignal>
+
+#include <boost/json.hpp>
+
+#include "core/http/http_client.hpp"
+#include "core/util/json.hpp"
+#include "core/util/strings.hpp"
+
+namespace gatedrill {
+
+namespace {
+
+Result<void> expect_2xx(const Result<HttpResponse>& response, const std::string& what) {
+  if (!response) return make_error(response.error().code, what + ": " + response.error().message);
+  if (response->status / 100 != 2)
+    return make_error("admin_api", what + " answered " + std::to_string(response->status) + ": " + response->body);
+  return {};
+}
+
+Result<void> set_skew(const std::string& admin, int64_t skew_ms) {
+  boost::json::object body{{"skew_ms", skew_ms}};
+  return expect_2xx(http_post_json(admin + "/admin/clock", boost::json::serialize(body)), "POST /admin/clock");
+}
+
+// POST /admin/faults on the node; the clear action deletes that fault by its id.
+Result<std::function<Result<void>()>> admin_fault(const std::string& admin, const std::string& type,
+                                                  boost::json::object params) {
+  boost::json::object body{{"type", type}, {"params", std::move(params)}};
+  auto response = http_post_json(admin + "/admin/faults", boost::json::serialize(body));
+  if (auto ok = expect_2xx(response, "POST /admin/faults " + type); !ok) return ok.error();
+  auto doc = parse_json_object(response->body);
+  if (!doc) return doc.error();
+  auto id = json_string(*doc, "id");
+  if (!id || !id->has_value()) return make_error("admin_api", "POST /admin/faults answered without an id");
+  std::string url = admin + "/admin/faults/" + **id;
+  return std::function<Result<void>()>([url]() -> Result<void> {
+    auto response = http_request("DELETE", url);
+    // 404: the fault ended on its own (a stall that ran out) or the node restarted.
+    if (response && response->status == 404) return {};
+    return expect_2xx(response, "DELETE " + url);
+  });
+}
+
+int64_t duration_ms(const std::string& text) {
+  auto d = parse_duration(text);
+  return d ? std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() : 0;
+}
+
+}  // namespace
+
+FaultExecutor::FaultExecutor(const Endpoints& endpoints, Supervisor& supervisor, TimeSource& time)
+    : endpoints_(endpoints), supervisor_(supervisor), time_(time) {}
+
+Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction& action, const NodeEndpoint& node) {
+  using Clear = std::function<Result<void>()>;
+  const std::string& type = action.type;
+  auto param = [&](const char* key) {
+    auto it = action.params.find(key);
+    return it == action.params.end() ? std::string() : it->second;
+  };
+  if (type == "clock_skew") {
+    if (auto r = set_skew(node.admin, duration_ms(param("offset"))); !r) return r.error();
+    std::string admin = node.admin;
+    return Clear([admin] { return set_skew(admin, 0); });
+  }
+  if (type == "kill" || type == "restart") {
+    if (auto r = supervisor_.signal(node.name, type == "kill" ? SIGKILL : SIGTERM); !r) return r.error();
+    return Clear([] { return Result<void>(); });
+  }
+  if (type == "pause") {
+    if (auto r = supervisor_.signal(node.name, SIGSTOP); !r) return r.error();
+    std::string name = node.name;
+    return Clear([this, name] { return supervisor_.signal(name, SIGCONT); });
+  }
+  if (type == "latency") {
+    return admin_fault(node.admin, node.kind == "idp" ? "slow" : "latency",
+                       boost::json::object{{"latency_ms", static_cast<double>(duration_ms(param("latency")))}});
+  }
+  if (type == "error") {
+    boost::json::object params;
+    if (!param("status").empty()) params["status"] = std::stoi(param("status"));
+    if (!param("probability").empty()) params["probability"] = std::stod(param("probability"));
+    return admin_fault(node.admin, "error", std::move(params));
+  }
+  if (type == "stall") {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(action.duration).count();
+    return admin_fault(node.admin, "stall", boost::json::object{{"duration_ms", ms}});
+  }
+  if (type == "upstream_down") return admin_fault(node.admin, "down", {});
+  if (type == "idp_down" || type == "jwks_down") return admin_fault(node.admin, type, {});
+  return make_error("bad_fault", "no executor for fault '" + type + "'");
+}
+
+Result<void> FaultExecutor::apply(const FaultAction& action) {
+  const NodeEndpoint* node = endpoints_.find(action.node);
+  if (!node) return make_error("bad_fault", "unknown node '" + action.node + "'");
+  auto clear = carry_out(action, *node);
+  if (!clear) return clear.error();
+
+  boost::json::object detail;
+  for (const auto& [k, v] : action.params) detail[k] = v;
+  if (action.duration.count() > 0) detail["duration"] = format_duration(action.duration);
+  FaultWindow window{action.type, action.node, boost::json::serialize(detail), time_.wall_ms(), 0};
+  bool instantaneous = action.type == "kill" || action.type == "restart";
+  if (instantaneous) window.end_ms = window.start_ms;
+  std::lock_guard lock(mutex_);
+  windows_.push_back(window);
+  if (listener_) listener_(window);
+  if (!instantaneous) {
+    int64_t clear_at = action.duration.count() > 0
+                           ? time_.monotonic_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(action.duration).count()
+                           : 0;
+    active_.push_back({windows_.size() - 1, clear_at, std::move(*clear)});
+  }
+  return {};
+}
+
+void FaultExecutor::close(Active& active) {
+  auto cleared = active.clear();
+  FaultWindow& w = windows_[active.window];
+  w.end_ms = time_.wall_ms();
+  if (!cleared) {
+    // The window still closes: the node may be gone (killed), and a run must not hang on it.
+    std::fprintf(stderr, "warning: clearing %s on %s: %s\n", w.type.c_str(), w.node.c_str(),
+                 cleared.error().message.c_str());
+  }
+  if (listener_) listener_(w);
+}
+
+void FaultExecutor::clear_expired() {
+  std::lock_guard lock(mutex_);
+  int64_t now = time_.monotonic_ms();
+  for (auto it = active_.begin(); it != active_.end();) {
+    if (it->clear_at_ms > 0 && now >= it->clear_at_ms) {
+      close(*it);
+      it = active_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void FaultExecutor::clear_all() {
+  std::lock_guard lock(mutex_);
+  for (auto& a : active_) close(a);
+  active_.clear();
+}
+
+std::vector<FaultWindow> FaultExecutor::windows() const {
+  std::lock_guard lock(mutex_);
+  return windows_;
+}
+
+}  // namespace gatedrill

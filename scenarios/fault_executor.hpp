@@ -1,0 +1,58 @@
+#pragma once
+// Carries out a scenario's fault calls against the live topology (admin APIs, signals through
+// the supervisor), clears each one when its duration ends, and reports every fault window so
+// the results store and reports can shade it.
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/supervisor/supervisor.hpp"
+#include "core/time/time_source.hpp"
+#include "scenarios/scenario_script.hpp"
+#include "scenarios/topology.hpp"
+
+namespace gatedrill {
+
+struct FaultWindow {
+  std::string type;
+  std::string node;
+  std::string detail_json;  // the parameters as given
+  int64_t start_ms = 0;     // wall clock
+  int64_t end_ms = 0;       // 0 while active
+};
+
+class FaultExecutor final : public FaultSink {
+ public:
+  FaultExecutor(const Endpoints& endpoints, Supervisor& supervisor, TimeSource& time);
+
+  // FaultSink: applies one fault now. Errors: the admin API's or the supervisor's message.
+  Result<void> apply(const FaultAction& action) override;
+  // Clears faults whose duration has passed; call often (every ~50 ms) from the timeline loop.
+  void clear_expired();
+  // Clears everything still active (end of run, Ctrl-C).
+  void clear_all();
+
+  // Called when a window opens (end_ms == 0) and again when it closes.
+  void on_window(std::function<void(const FaultWindow&)> listener) { listener_ = std::move(listener); }
+  std::vector<FaultWindow> windows() const;
+
+ private:
+  struct Active {
+    size_t window;               // index into windows_
+    int64_t clear_at_ms;         // monotonic; 0 = at the end of the run
+    std::function<Result<void>()> clear;
+  };
+  Result<std::function<Result<void>()>> carry_out(const FaultAction& action, const NodeEndpoint& node);
+  void close(Active& active);
+
+  const Endpoints& endpoints_;
+  Supervisor& supervisor_;
+  TimeSource& time_;
+  mutable std::mutex mutex_;
+  std::vector<FaultWindow> windows_;
+  std::vector<Active> active_;
+  std::function<void(const FaultWindow&)> listener_;
+};
+
+}  // namespace gatedrill

@@ -1,0 +1,382 @@
+#include "scenarios/runner.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "core/store/results_store.hpp"
+#include "core/supervisor/supervisor.hpp"
+#include "core/util/strings.hpp"
+#include "loadgen/load_generator.hpp"
+#include "reports/run_summary.hpp"
+#include "scenarios/evaluation.hpp"
+#include "scenarios/fault_executor.hpp"
+#include "scenarios/process_stats.hpp"
+#include "scenarios/run_recorder.hpp"
+#include "scenarios/scenario_script.hpp"
+#include "scenarios/status_line.hpp"
+#include "scenarios/topology.hpp"
+
+#ifndef GATEDRILL_GIT_DESCRIBE
+#define GATEDRILL_GIT_DESCRIBE "unknown"
+#endif
+
+namespace gatedrill {
+
+namespace {
+
+void say(const char* format, const std::string& text) { std::fprintf(stderr, format, text.c_str()); }
+
+// runs/20261123-194501-quickstart
+std::string make_run_dir(const std::string& runs_dir, const std::string& name, TimeSource& time) {
+  std::time_t seconds = static_cast<std::time_t>(time.wall_seconds());
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  mkdir(runs_dir.c_str(), 0755);
+  std::string base = runs_dir + "/" + stamp + "-" + name;
+  std::string dir = base;
+  for (int i = 2; mkdir(dir.c_str(), 0755) != 0; ++i) {
+    if (errno != EEXIST || i > 100) return "";
+    dir = base + "-" + std::to_string(i);
+  }
+  char resolved[PATH_MAX];
+  return realpath(dir.c_str(), resolved) ? std::string(resolved) : dir;
+}
+
+std::string params_json(const std::map<std::string, std::string>& params) {
+  boost::json::object o;
+  for (const auto& [k, v] : params) o[k] = v;
+  return boost::json::serialize(o);
+}
+
+SecondStats to_second_stats(const IntervalStats& in) {
+  SecondStats out;
+  out.second = in.second;
+  out.phase = in.phase;
+  out.target_rate = in.target_rate;
+  out.sent = in.sent;
+  out.completed = in.completed;
+  out.connect_errors = in.connect_errors;
+  out.timeouts = in.timeouts;
+  out.status_counts = in.status_counts;
+  // An error is anything that was not a 2xx/3xx answer.
+  out.errors = in.connect_errors + in.timeouts;
+  for (const auto& [status, count] : in.status_counts)
+    if (status >= 400 || status < 200) out.errors += count;
+  out.latency = in.latency;
+  out.latency_actual = in.latency_actual;
+  return out;
+}
+
+// One generator per gateway node: each node gets an equal share of every phase's rate, and the
+// recorder sees per-node seconds (so thresholds and drills can speak of gw-2 alone).
+struct NodeLoad {
+  std::string node;
+  std::unique_ptr<LoadGenerator> generator;
+  std::vector<LoadPhase> phases;
+  std::thread thread;
+  Result<LoadSummary> outcome = make_error("not_run", "not run");
+};
+
+int connections_for(const Scenario& s) {
+  int explicit_max = 0;
+  double max_rate = 0;
+  for (const auto& p : s.phases) {
+    explicit_max = std::max(explicit_max, p.connections);
+    max_rate = std::max({max_rate, p.rate, p.rate_to});
+  }
+  if (explicit_max > 0) return std::max(1, explicit_max / s.topology.gateways);
+  // Enough connections that each carries at most ~500 requests/s at the peak rate; "max" phases
+  // get 16 per node, like wrk's defaults.
+  double per_node = max_rate / s.topology.gateways;
+  if (max_rate == 0) return 16;
+  return static_cast<int>(std::clamp(std::ceil(per_node / 500.0), 2.0, 256.0));
+}
+
+class Run {
+ public:
+  Run(const RunOptions& options, TimeSource& time, TerminationSignals& signals)
+      : options_(options), time_(time), signals_(signals), supervisor_(time) {}
+
+  int execute();
+  int up(const std::string& endpoints_out);
+
+ private:
+  Result<void> prepare();  // script, store, run dir, topology
+  Result<void> drive_load();
+  int finish(int exit_code, const std::string& verdict);
+  void record_event(const std::string& kind, const std::string& name, const std::string& node, int64_t start_ms,
+                    int64_t end_ms, const std::string& detail);
+
+  const RunOptions& options_;
+  TimeSource& time_;
+  TerminationSignals& signals_;
+  Supervisor supervisor_;
+  std::unique_ptr<ScenarioScript> script_;
+  std::unique_ptr<ResultsStore> store_;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<RunRecorder> recorder_;
+  std::unique_ptr<FaultExecutor> faults_;
+  std::string run_dir_;
+  int64_t run_id_ = 0;
+  int64_t load_start_ms_ = 0;
+  bool interrupted_ = false;
+  std::atomic<bool> tearing_down_{false};
+};
+
+void Run::record_event(const std::string& kind, const std::string& name, const std::string& node, int64_t start_ms,
+                       int64_t end_ms, const std::string& detail) {
+  if (!store_ || run_id_ == 0) return;
+  store_->add_event({run_id_, start_ms, end_ms, node, kind, name, detail});
+}
+
+Result<void> Run::prepare() {
+  auto script = ScenarioScript::load(options_.scenario_file, options_.params);
+  if (!script) return script.error();
+  script_ = std::move(*script);
+  const Scenario& s = script_->scenario();
+  if (options_.validate_only) return {};
+
+  auto store = ResultsStore::open(options_.db_path);
+  if (!store) return store.error();
+  store_ = std::move(*store);
+
+  run_dir_ = make_run_dir(options_.runs_dir, s.name, time_);
+  if (run_dir_.empty()) return make_error("run_dir", "cannot create a run folder under " + options_.runs_dir);
+
+  RunRecord run;
+  run.scenario = options_.scenario_file;
+  run.name = s.name;
+  run.git_describe = GATEDRILL_GIT_DESCRIBE;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  run.host = host;
+  run.started_ms = time_.wall_ms();
+  run.params_json = params_json(s.params);
+  run.verdict = "running";
+  run.run_dir = run_dir_;
+  auto id = store_->begin_run(run);
+  if (!id) return id.error();
+  run_id_ = *id;
+
+  supervisor_.on_event([this](const ProcessEvent& e) {
+    if (tearing_down_) return;
+    if (e.kind == ProcessEvent::Kind::kExited)
+      record_event("exit", "exit", e.name, e.wall_ms, 0, "{\"exit_status\":" + std::to_string(e.exit_status) + "}");
+    else if (e.kind == ProcessEvent::Kind::kRestarting)
+      record_event("restart", "restart", e.name, e.wall_ms, 0, "{}");
+    else if (e.kind == ProcessEvent::Kind::kGaveUp)
+      record_event("restart", "gave_up", e.name, e.wall_ms, 0, "{}");
+  });
+
+  say("starting %s\n", s.name + " (run " + std::to_string(run_id_) + ", " + run_dir_ + ")");
+  topology_ = std::make_unique<Topology>(s, run_dir_, options_.binary, supervisor_, time_);
+  if (auto started = topology_->start(); !started) return started;
+  std::ofstream(run_dir_ + "/endpoints.json") << topology_->endpoints().to_json(supervisor_) << "\n";
+  return {};
+}
+
+Result<void> Run::drive_load() {
+  const Scenario& s = script_->scenario();
+  const Endpoints& endpoints = topology_->endpoints();
+
+  int token_count = 1;
+  for (const auto& p : s.phases) token_count = std::max(token_count, p.tokens);
+  auto tokens = topology_->mint_tokens(token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl));
+  if (!tokens) return tokens.error();
+
+  std::vector<std::string> nodes;
+  for (const auto& g : endpoints.gateways) nodes.push_back(g.name);
+  recorder_ = std::make_unique<RunRecorder>(store_.get(), run_id_, nodes);
+  faults_ = std::make_unique<FaultExecutor>(endpoints, supervisor_, time_);
+  faults_->on_window([this](const FaultWindow& w) {
+    if (w.end_ms == 0 || w.end_ms == w.start_ms) {
+      say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") + w.detail_json);
+    } else {
+      say("%s\n", "  fault " + w.type + " on " + w.node + " cleared");
+      record_event("fault", w.type, w.node, w.start_ms, w.end_ms, w.detail_json);
+    }
+  });
+
+  StatusLine status(options_.status_line, s.total_duration());
+  recorder_->on_all_second([&status](const SampleRecord& sample, const Histogram& latency) {
+    status.second(sample, latency);
+  });
+
+  // Build every generator before starting any, so a bad option fails the run cleanly.
+  std::vector<NodeLoad> loads(endpoints.gateways.size());
+  double share = 1.0 / static_cast<double>(loads.size());
+  for (size_t i = 0; i < loads.size(); ++i) {
+    NodeLoad& l = loads[i];
+    l.node = endpoints.gateways[i].name;
+    LoadRequestSpec request;
+    request.url = endpoints.gateways[i].url + s.topology.path;
+    request.ca_file = endpoints.ca_bundle;
+    request.bearer_tokens = *tokens;
+    LoadOptions load_options;
+    load_options.connections = connections_for(s);
+    l.generator = std::make_unique<LoadGenerator>(time_, request, load_options);
+    for (const auto& p : s.phases)
+      l.phases.push_back({p.name, p.rate * share, p.rate_to > 0 ? p.rate_to * share : -1, p.duration});
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{static_cast<int>(loads.size())};
+  load_start_ms_ = time_.wall_ms();
+  int64_t load_start_mono = time_.monotonic_ms();
+  for (auto& l : loads) {
+    l.thread = std::thread([this, &l, &stop, &running] {
+      l.outcome = l.generator->run(
+          l.phases, [this, &l](const IntervalStats& interval) { recorder_->record(l.node, to_second_stats(interval)); },
+          &stop);
+      running.fetch_sub(1);
+    });
+  }
+  int64_t phase_start_ms = load_start_ms_;
+  for (size_t i = 0; i < s.phases.size(); ++i) {
+    int64_t length_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.phases[i].duration).count();
+    store_->add_phase({run_id_, static_cast<int>(i), s.phases[i].name, phase_start_ms, phase_start_ms + length_ms,
+                       s.phases[i].rate});  // planned times; samples say what happened
+    phase_start_ms += length_ms;
+  }
+
+  // The timeline loop: faults at their times, expiries, process stats, Ctrl-C.
+  Result<void> outcome;
+  size_t next_entry = 0;
+  int64_t next_stats_second = 0;
+  std::map<std::string, ProcessStats> process_stats;
+  while (running.load() > 0) {
+    if (signals_.poll() != 0) {
+      interrupted_ = true;
+      stop = true;
+      say("%s\n", "\ninterrupted: stopping the load and tearing down");
+      break;
+    }
+    int64_t elapsed_ms = time_.monotonic_ms() - load_start_mono;
+    while (next_entry < s.timeline.size() &&
+           std::chrono::duration_cast<std::chrono::milliseconds>(s.timeline[next_entry].at).count() <= elapsed_ms) {
+      if (auto ran = script_->run_timeline_entry(s.timeline[next_entry], *faults_); !ran && outcome.ok()) {
+        outcome = ran.error();
+        stop = true;
+      }
+      ++next_entry;
+    }
+    faults_->clear_expired();
+    if (elapsed_ms >= next_stats_second * 1000) {
+      for (const auto& g : endpoints.gateways) {
+        if (auto pid = supervisor_.pid(g.name))
+          if (auto sample = process_stats[g.name].sample(*pid, time_.monotonic_ns()))
+            recorder_->record_process(g.name, next_stats_second, sample->cpu_pct, sample->rss_bytes);
+      }
+      ++next_stats_second;
+    }
+    // The loop's tick: timeline entries are due at whole milliseconds; 20 ms is precise enough.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& l : loads) l.thread.join();
+  status.finish();
+  faults_->clear_all();
+  recorder_->finish();
+  if (!outcome) return outcome;
+  for (auto& l : loads)
+    if (!l.outcome) return make_error(l.outcome.error().code, l.node + ": " + l.outcome.error().message);
+  return {};
+}
+
+int Run::finish(int exit_code, const std::string& verdict) {
+  tearing_down_ = true;
+  if (topology_) topology_->stop();
+  if (!store_ || run_id_ == 0) return exit_code;
+  if (auto ended = store_->end_run(run_id_, verdict, exit_code, time_.wall_ms()); !ended) {
+    say("error: %s\n", ended.error().message);
+    return kExitError;
+  }
+  if (auto reader = ResultsReader::open(options_.db_path)) {
+    if (auto summary = summarize_run(**reader, run_id_)) {
+      std::string text = format_run_summary(*summary);
+      std::fputs(text.c_str(), stdout);
+      std::ofstream(run_dir_ + "/summary.txt") << text;
+    }
+  }
+  std::printf("\nresults: %s (run %lld)\nrun folder: %s (summary.txt, endpoints.json, logs/)\n",
+              options_.db_path.c_str(), static_cast<long long>(run_id_), run_dir_.c_str());
+  std::printf("verdict: %s\n", verdict.c_str());
+  return exit_code;
+}
+
+int Run::execute() {
+  if (auto prepared = prepare(); !prepared) {
+    say("error: %s\n", prepared.error().message);
+    return finish(kExitError, "error");
+  }
+  if (options_.validate_only) {
+    const Scenario& s = script_->scenario();
+    std::printf("%s: ok (%zu phases, %s of load, %zu timeline entries, %zu thresholds, %zu expectations)\n",
+                options_.scenario_file.c_str(), s.phases.size(), format_duration(s.total_duration()).c_str(),
+                s.timeline.size(), s.thresholds.size(), s.expectations.size());
+    return kExitPass;
+  }
+  if (auto driven = drive_load(); !driven) {
+    say("error: %s\n", driven.error().message);
+    return finish(kExitError, "error");
+  }
+  if (interrupted_) return finish(kExitError, "aborted");
+
+  auto outcomes = evaluate_run(script_->scenario(), *recorder_, faults_->windows(), load_start_ms_);
+  bool all_pass = true;
+  for (const auto& o : outcomes) {
+    all_pass = all_pass && o.pass;
+    store_->add_threshold({run_id_, o.text, o.observed, o.observed_text, o.pass, o.abort_on_fail});
+  }
+  return all_pass ? finish(kExitPass, "pass") : finish(kExitThresholdFailed, "fail");
+}
+
+int Run::up(const std::string& endpoints_out) {
+  if (auto prepared = prepare(); !prepared) {
+    say("error: %s\n", prepared.error().message);
+    return finish(kExitError, "error");
+  }
+  std::string json = topology_->endpoints().to_json(supervisor_);
+  if (!endpoints_out.empty()) {
+    std::ofstream out(endpoints_out);
+    out << json << "\n";
+    if (!out) {
+      say("error: cannot write %s\n", endpoints_out);
+      return finish(kExitError, "error");
+    }
+  }
+  std::printf("topology is up (Ctrl-C to stop):\n%s", topology_->endpoints().describe().c_str());
+  if (!endpoints_out.empty()) std::printf("  endpoints written to %s\n", endpoints_out.c_str());
+  std::fflush(stdout);
+  signals_.wait();
+  say("%s\n", "stopping");
+  tearing_down_ = true;
+  topology_->stop();
+  (void)store_->end_run(run_id_, "pass", 0, time_.wall_ms());
+  return kExitPass;
+}
+
+}  // namespace
+
+int run_scenario(const RunOptions& options, TimeSource& time, TerminationSignals& signals) {
+  Run run(options, time, signals);
+  return run.execute();
+}
+
+int run_topology(const RunOptions& options, const std::string& endpoints_out, TimeSource& time,
+                 TerminationSignals& signals) {
+  Run run(options, time, signals);
+  return run.up(endpoints_out);
+}
+
+}  // namespace gatedrill

@@ -1,0 +1,234 @@
+#include "scenarios/topology.hpp"
+
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <random>
+
+#include "core/crypto/keys.hpp"
+#include "core/crypto/x509.hpp"
+#include "core/http/http_client.hpp"
+#include "core/util/json.hpp"
+#include "core/util/strings.hpp"
+
+namespace gatedrill {
+
+namespace {
+
+std::string ms_flag(std::chrono::nanoseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count()) + "us";
+}
+
+Result<void> write_file(const std::string& path, const std::string& content, mode_t mode = 0644) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return make_error("run_dir", "cannot write " + path);
+  out << content;
+  out.close();
+  chmod(path.c_str(), mode);
+  if (!out) return make_error("run_dir", "cannot write " + path);
+  return {};
+}
+
+std::string random_secret() {
+  std::random_device device;
+  std::string out;
+  const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) out += hex[device() % 16];
+  return out;
+}
+
+std::string http_url(uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+}  // namespace
+
+const NodeEndpoint* Endpoints::find(const std::string& name) const {
+  for (const auto& g : gateways)
+    if (g.name == name) return &g;
+  if (name == "idp") return &idp;
+  if (name == "app") return &app;
+  return nullptr;
+}
+
+std::string Endpoints::to_json(const Supervisor& supervisor) const {
+  namespace json = boost::json;
+  auto pid_of = [&](const std::string& name) -> json::value {
+    auto pid = supervisor.pid(name);
+    return pid ? json::value(*pid) : json::value(nullptr);
+  };
+  json::array gws;
+  for (const auto& g : gateways)
+    gws.push_back(json::object{{"name", g.name}, {"url", g.url}, {"admin", g.admin}, {"pid", pid_of(g.name)}});
+  json::object doc{
+      {"gateways", gws},
+      {"idp", json::object{{"issuer", issuer}, {"jwks_uri", jwks_uri}, {"token_endpoint", token_endpoint},
+                           {"admin", idp.admin}, {"client_id", client_id}, {"client_secret", client_secret},
+                           {"audience", audience}, {"pid", pid_of("idp")}}},
+      {"ca", json::object{{"bundle", ca_bundle}}},
+      {"upstreams", json::array{json::object{{"name", app.name}, {"url", app.url}, {"admin", app.admin},
+                                             {"pid", pid_of("app")}}}},
+      {"run_dir", run_dir}};
+  return json::serialize(doc);
+}
+
+std::string Endpoints::describe() const {
+  std::string out;
+  for (const auto& g : gateways) out += "  " + g.name + "  " + g.url + "   admin " + g.admin + "\n";
+  out += "  idp   " + issuer + "   admin " + idp.admin + "\n";
+  out += "        token " + token_endpoint + "  client " + client_id + " / " + client_secret + "\n";
+  out += "  app   " + app.url + "   admin " + app.admin + "\n";
+  if (!ca_bundle.empty()) out += "  CA bundle " + ca_bundle + "\n";
+  out += "  logs  " + run_dir + "/logs/\n";
+  return out;
+}
+
+Topology::Topology(const Scenario& scenario, std::string run_dir, std::string binary, Supervisor& supervisor,
+                   TimeSource& time)
+    : scenario_(scenario), run_dir_(std::move(run_dir)), binary_(std::move(binary)), supervisor_(supervisor), time_(time) {}
+
+Result<void> Topology::write_pki() {
+  std::string dir = run_dir_ + "/pki";
+  mkdir(dir.c_str(), 0755);
+  auto ca_key = Key::generate(KeyType::kEcP256);
+  auto server_key = Key::generate(KeyType::kEcP256);
+  if (!ca_key) return ca_key.error();
+  if (!server_key) return server_key.error();
+  int64_t now = time_.wall_seconds();
+  CertRequest ca_request;
+  ca_request.common_name = "gatedrill run CA";
+  ca_request.is_ca = true;
+  ca_request.server_auth = false;
+  ca_request.not_before_s = now - 3600;
+  ca_request.not_after_s = now + 30 * 86400;
+  auto ca = issue_certificate(ca_request, *ca_key, "", *ca_key);
+  if (!ca) return ca.error();
+  CertRequest server_request;
+  server_request.common_name = "gatedrill gateway";
+  server_request.dns_names = {"localhost"};
+  server_request.ip_addresses = {"127.0.0.1"};
+  server_request.not_before_s = now - 3600;
+  server_request.not_after_s = now + 30 * 86400;
+  auto server = issue_certificate(server_request, *server_key, ca->pem, *ca_key);
+  if (!server) return server.error();
+  endpoints_.ca_bundle = dir + "/ca.pem";
+  gateway_cert_ = dir + "/gateway.pem";
+  gateway_key_ = dir + "/gateway.key";
+  if (auto r = write_file(endpoints_.ca_bundle, ca->pem); !r) return r;
+  if (auto r = write_file(gateway_cert_, server->pem + ca->pem); !r) return r;
+  return write_file(gateway_key_, server_key->private_pem(), 0600);
+}
+
+Result<void> Topology::start_node(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
+                                  RestartPolicy restart) {
+  auto admin_port = allocate_port();
+  if (!admin_port) return admin_port.error();
+  endpoint.name = name;
+  endpoint.admin = http_url(*admin_port);
+  endpoint.log_file = run_dir_ + "/logs/" + name + ".log";
+  ProcessSpec spec;
+  spec.name = name;
+  spec.argv = {binary_};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.argv.push_back("--admin-port");
+  spec.argv.push_back(std::to_string(*admin_port));
+  spec.log_file = endpoint.log_file;
+  spec.health_url = endpoint.admin + "/healthz";
+  spec.restart = restart;
+  if (auto spawned = supervisor_.spawn(spec); !spawned) return spawned.error();
+  return supervisor_.wait_healthy(name, std::chrono::seconds(20));
+}
+
+Result<void> Topology::start() {
+  std::string logs = run_dir_ + "/logs";
+  mkdir(logs.c_str(), 0755);
+  endpoints_.run_dir = run_dir_;
+  const TopologySpec& t = scenario_.topology;
+  if (t.tls == "tls")
+    if (auto pki = write_pki(); !pki) return pki;
+
+  // The IdP first: the gateways fetch its JWKS at start.
+  auto idp_port = allocate_port();
+  if (!idp_port) return idp_port.error();
+  endpoints_.client_id = "gatedrill-loadgen";
+  endpoints_.client_secret = random_secret();
+  endpoints_.audience = "gatedrill";
+  endpoints_.issuer = http_url(*idp_port);
+  endpoints_.jwks_uri = endpoints_.issuer + "/jwks.json";
+  endpoints_.token_endpoint = endpoints_.issuer + "/token";
+  endpoints_.idp.kind = "idp";
+  endpoints_.idp.url = endpoints_.issuer;
+  if (auto r = start_node("idp",
+                          {"idp", "--port", std::to_string(*idp_port), "--alg", t.idp_alg, "--audience",
+                           endpoints_.audience, "--client-id", endpoints_.client_id, "--client-secret",
+                           endpoints_.client_secret},
+                          endpoints_.idp, RestartPolicy{});
+      !r)
+    return r;
+
+  auto app_port = allocate_port();
+  if (!app_port) return app_port.error();
+  endpoints_.app.kind = "app";
+  endpoints_.app.url = http_url(*app_port);
+  if (auto r = start_node("app",
+                          {"upstream", "--name", "app", "--port", std::to_string(*app_port), "--latency",
+                           ms_flag(t.upstream.latency), "--body-size", std::to_string(t.upstream.body_bytes),
+                           "--status", std::to_string(t.upstream.status), "--threads",
+                           std::to_string(t.upstream.threads)},
+                          endpoints_.app, RestartPolicy{});
+      !r)
+    return r;
+
+  std::string algs;
+  for (const auto& a : t.algs) algs += (algs.empty() ? "" : ",") + a;
+  // Gateways come back after a kill or restart fault, like a pod under a Deployment.
+  RestartPolicy gateway_restart;
+  gateway_restart.mode = RestartPolicy::Mode::kAlways;
+  gateway_restart.max_restarts = 10;
+  for (int i = 1; i <= t.gateways; ++i) {
+    std::string name = "gw-" + std::to_string(i);
+    auto port = allocate_port();
+    if (!port) return port.error();
+    NodeEndpoint gw;
+    gw.kind = "gateway";
+    gw.url = (t.tls == "plain" ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(*port);
+    std::vector<std::string> args = {"gateway", "--name", name, "--listen", "127.0.0.1:" + std::to_string(*port),
+                                     "--issuer", endpoints_.issuer, "--jwks-uri", endpoints_.jwks_uri,
+                                     "--audience", endpoints_.audience, "--algs", algs, "--leeway",
+                                     ms_flag(t.leeway), "--upstream", endpoints_.app.url, "--threads",
+                                     std::to_string(t.gateway_threads)};
+    if (t.tls == "plain") {
+      args.emplace_back("--plaintext");
+    } else {
+      args.insert(args.end(), {"--tls-cert", gateway_cert_, "--tls-key", gateway_key_});
+    }
+    if (auto r = start_node(name, args, gw, gateway_restart); !r) return r;
+    endpoints_.gateways.push_back(gw);
+  }
+  return {};
+}
+
+void Topology::stop() { supervisor_.stop_all(std::chrono::seconds(3)); }
+
+Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::seconds ttl) const {
+  boost::json::object request{{"count", count}, {"ttl_s", ttl.count()}};
+  HttpClientOptions options;
+  options.timeout = std::chrono::seconds(30);
+  auto response = http_post_json(endpoints_.idp.admin + "/admin/tokens", boost::json::serialize(request), options);
+  if (!response) return response.error();
+  if (response->status != 200)
+    return make_error("tokens", "the IdP refused to mint tokens: " + std::to_string(response->status) + " " + response->body);
+  auto doc = parse_json_object(response->body);
+  if (!doc) return doc.error();
+  std::vector<std::string> tokens;
+  if (auto it = doc->find("tokens"); it != doc->end() && it->value().is_array()) {
+    for (const auto& t : it->value().as_array())
+      if (t.is_string()) tokens.emplace_back(t.as_string());
+  } else if (auto one = doc->find("token"); one != doc->end() && one->value().is_string()) {
+    tokens.emplace_back(one->value().as_string());
+  }
+  if (static_cast<int>(tokens.size()) != count)
+    return make_error("tokens", "asked the IdP for " + std::to_string(count) + " tokens, got " + std::to_string(tokens.size()));
+  return tokens;
+}
+
+}  // namespace gatedrill
