@@ -48,7 +48,7 @@ int report_command(int argc, char** argv) {
   }
   auto summary = summarize_run(**reader, run_id);
   if (!summary) {
-    std::fprintf(stderr, "error: %s\n", summary.error().message.c_str());
+    std::fprintf(stderr, "error: run %lld: %s\n", static_cast<long long>(run_id), summary.error().message.c_str());
     return 1;
   }
   std::fputs(format_run_summary(*summary).c_str(), stdout);
