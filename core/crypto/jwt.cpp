@@ -1,0 +1,450 @@
+#include "core/crypto/jwt.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <map>
+#include <set>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/crypto/base64url.hpp"
+#include "core/util/json.hpp"
+#include "core/util/strings.hpp"
+
+namespace gatedrill {
+
+namespace {
+
+constexpr size_t kMaxTokenBytes = 16 * 1024;
+// 9999-12-31T23:59:59Z: a NumericDate beyond it is garbage, not a far future.
+constexpr int64_t kMaxNumericDate = 253402300799;
+// The order n of the P-256 group (FIPS 186-4, D.1.2.3).
+constexpr char kP256OrderHex[] =
+    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+
+struct MdCtxFree { void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); } };
+struct BnFree { void operator()(BIGNUM* b) const { BN_free(b); } };
+struct SigFree { void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); } };
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
+using SigPtr = std::unique_ptr<ECDSA_SIG, SigFree>;
+
+const BIGNUM* p256_order() {
+  static const BIGNUM* order = [] {
+    BIGNUM* bn = nullptr;
+    BN_hex2bn(&bn, kP256OrderHex);
+    return bn;
+  }();
+  return order;
+}
+
+const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+
+// Sets up a digest sign/verify context with the alg's hash and padding.
+bool init_ctx(EVP_MD_CTX* ctx, JwsAlg alg, EVP_PKEY* pkey, bool sign) {
+  const EVP_MD* md = alg == JwsAlg::kEdDSA ? nullptr : EVP_sha256();
+  EVP_PKEY_CTX* pctx = nullptr;
+  int rc = sign ? EVP_DigestSignInit(ctx, &pctx, md, nullptr, pkey)
+                : EVP_DigestVerifyInit(ctx, &pctx, md, nullptr, pkey);
+  if (rc != 1) return false;
+  if (alg == JwsAlg::kPS256) {
+    // RFC 7518 3.5: MGF1 with SHA-256 and a salt as long as the hash.
+    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1) {
+      return false;
+    }
+  } else if (alg == JwsAlg::kRS256) {
+    if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) return false;
+  }
+  return true;
+}
+
+// DER ECDSA-Sig-Value -> JWS raw r||s (32 bytes each).
+Result<std::string> der_to_raw(std::string_view der) {
+  const unsigned char* p = bytes(der);
+  SigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig) return make_error("sign_failed", "OpenSSL produced an unreadable ECDSA signature");
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig.get(), &r, &s);
+  std::string raw(64, '\0');
+  if (BN_bn2binpad(r, reinterpret_cast<unsigned char*>(raw.data()), 32) != 32 ||
+      BN_bn2binpad(s, reinterpret_cast<unsigned char*>(raw.data()) + 32, 32) != 32) {
+    return make_error("sign_failed", "ECDSA signature component too large");
+  }
+  return raw;
+}
+
+// JWS raw r||s -> DER, refusing anything but 64 bytes with 0 < r, s < n.
+bool raw_to_der(std::string_view raw, std::string* der) {
+  if (raw.size() != 64) return false;
+  BnPtr r(BN_bin2bn(bytes(raw), 32, nullptr));
+  BnPtr s(BN_bin2bn(bytes(raw) + 32, 32, nullptr));
+  if (!r || !s) return false;
+  const BIGNUM* n = p256_order();
+  if (!n || BN_is_zero(r.get()) || BN_is_zero(s.get()) || BN_cmp(r.get(), n) >= 0 ||
+      BN_cmp(s.get(), n) >= 0) {
+    return false;
+  }
+  SigPtr sig(ECDSA_SIG_new());
+  if (!sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return false;
+  r.release();  // owned by sig now
+  s.release();
+  int len = i2d_ECDSA_SIG(sig.get(), nullptr);
+  if (len <= 0) return false;
+  der->assign(static_cast<size_t>(len), '\0');
+  unsigned char* out = reinterpret_cast<unsigned char*>(der->data());
+  return i2d_ECDSA_SIG(sig.get(), &out) == len;
+}
+
+Error malformed(std::string message) { return make_error("malformed", std::move(message)); }
+
+// Boost.JSON keeps the last of duplicate member names; an attacker can use that to show one
+// value to us and another to a downstream parser. Walks already-validated JSON text and reports
+// whether any object repeats a name (after unescaping, so "a" and "\u0061" collide).
+bool has_duplicate_names(std::string_view text) {
+  struct Frame {
+    bool object;
+    bool expecting_name;
+    std::set<std::string> names;
+  };
+  std::vector<Frame> stack;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    switch (c) {
+      case '{': stack.push_back({true, true, {}}); break;
+      case '[': stack.push_back({false, false, {}}); break;
+      case '}':
+      case ']':
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case ',':
+        if (!stack.empty() && stack.back().object) stack.back().expecting_name = true;
+        break;
+      case '"': {
+        size_t end = i + 1;
+        while (end < text.size() && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
+        if (!stack.empty() && stack.back().object && stack.back().expecting_name) {
+          boost::system::error_code ec;
+          auto name = boost::json::parse(text.substr(i, end - i + 1), ec);
+          if (ec || !name.is_string()) return true;  // cannot happen on validated text
+          if (!stack.back().names.emplace(name.as_string()).second) return true;
+          stack.back().expecting_name = false;
+        }
+        i = end;
+        break;
+      }
+      default: break;
+    }
+  }
+  return false;
+}
+
+Result<boost::json::object> decode_json_segment(std::string_view segment, const char* what) {
+  auto decoded = base64url_decode(segment);
+  if (!decoded) return malformed(std::string(what) + " is not valid base64url");
+  auto value = parse_json(*decoded);  // validates UTF-8 and limits nesting
+  if (!value) return malformed(std::string(what) + " is not valid JSON");
+  if (!value->is_object()) return malformed(std::string(what) + " must be a JSON object");
+  if (has_duplicate_names(*decoded)) return malformed(std::string(what) + " has duplicate member names");
+  return std::move(value->as_object());
+}
+
+// A NumericDate as an integer; absent -> nullopt. Errors: "bad_claim".
+Result<std::optional<int64_t>> numeric_date(const boost::json::object& claims, std::string_view name) {
+  auto it = claims.find(name);
+  if (it == claims.end()) return std::optional<int64_t>{};
+  const auto& v = it->value();
+  auto bad = [&](const char* why) {
+    return make_error("bad_claim", "claim \"" + std::string(name) + "\" " + why);
+  };
+  int64_t seconds = 0;
+  if (v.is_int64()) {
+    seconds = v.as_int64();
+  } else if (v.is_uint64()) {
+    return bad("is out of range");
+  } else if (v.is_double()) {
+    double d = v.as_double();
+    if (!(d >= 0 && d <= static_cast<double>(kMaxNumericDate))) return bad("is out of range");
+    if (d != static_cast<double>(static_cast<int64_t>(d))) return bad("must be a whole number of seconds");
+    seconds = static_cast<int64_t>(d);
+  } else {
+    return bad("must be a number");
+  }
+  if (seconds < 0 || seconds > kMaxNumericDate) return bad("is out of range");
+  return std::optional<int64_t>{seconds};
+}
+
+}  // namespace
+
+Result<JwsAlg> parse_jws_alg(std::string_view name) {
+  if (name == "RS256") return JwsAlg::kRS256;
+  if (name == "PS256") return JwsAlg::kPS256;
+  if (name == "ES256") return JwsAlg::kES256;
+  if (name == "EdDSA") return JwsAlg::kEdDSA;
+  std::string shown(name.substr(0, 32));
+  if (to_lower(name) == "none") return make_error("bad_alg", "alg \"" + shown + "\" (unsigned tokens) is never accepted");
+  if (name.size() >= 2 && (name[0] == 'H' || name[0] == 'h') && (name[1] == 'S' || name[1] == 's'))
+    return make_error("bad_alg", "alg \"" + shown + "\" (HMAC) is never accepted");
+  return make_error("bad_alg", "unsupported alg \"" + shown + "\"");
+}
+
+std::string_view jws_alg_name(JwsAlg alg) {
+  switch (alg) {
+    case JwsAlg::kRS256: return "RS256";
+    case JwsAlg::kPS256: return "PS256";
+    case JwsAlg::kES256: return "ES256";
+    case JwsAlg::kEdDSA: return "EdDSA";
+  }
+  return "";
+}
+
+bool jws_alg_fits_key(JwsAlg alg, const Key& key) {
+  if (!key.valid()) return false;
+  switch (alg) {
+    case JwsAlg::kRS256:
+    case JwsAlg::kPS256: return key.type() == KeyType::kRsa;
+    case JwsAlg::kES256: return key.type() == KeyType::kEcP256;
+    case JwsAlg::kEdDSA: return key.type() == KeyType::kEd25519;
+  }
+  return false;
+}
+
+Result<std::string> jws_sign(JwsAlg alg, const Key& key, std::string_view signing_input) {
+  if (!jws_alg_fits_key(alg, key))
+    return make_error("bad_key", "the key cannot sign " + std::string(jws_alg_name(alg)));
+  if (!key.has_private()) return make_error("bad_key", "signing needs a private key");
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || !init_ctx(ctx.get(), alg, key.native(), true))
+    return make_error("sign_failed", "cannot initialise the signer");
+  size_t len = 0;
+  if (EVP_DigestSign(ctx.get(), nullptr, &len, bytes(signing_input), signing_input.size()) != 1)
+    return make_error("sign_failed", "cannot size the signature");
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, bytes(signing_input),
+                     signing_input.size()) != 1) {
+    return make_error("sign_failed", "signing failed");
+  }
+  sig.resize(len);
+  if (alg == JwsAlg::kES256) return der_to_raw(sig);
+  return sig;
+}
+
+bool jws_verify(JwsAlg alg, const Key& key, std::string_view signing_input, std::string_view signature) {
+  if (!jws_alg_fits_key(alg, key)) return false;
+  std::string der;
+  if (alg == JwsAlg::kES256) {
+    if (!raw_to_der(signature, &der)) return false;
+    signature = der;
+  } else if (alg == JwsAlg::kEdDSA) {
+    if (signature.size() != 64) return false;
+  } else if (signature.size() != static_cast<size_t>((key.bits() + 7) / 8)) {
+    return false;
+  }
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || !init_ctx(ctx.get(), alg, key.native(), false)) return false;
+  return EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(signing_input),
+                          signing_input.size()) == 1;
+}
+
+Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
+                             const boost::json::object& claims) {
+  boost::json::object header;
+  header["alg"] = jws_alg_name(alg);
+  header["typ"] = "JWT";
+  if (!kid.empty()) header["kid"] = kid;
+  std::string input = base64url_encode(boost::json::serialize(header)) + "." +
+                      base64url_encode(boost::json::serialize(claims));
+  auto sig = jws_sign(alg, key, input);
+  if (!sig) return sig.error();
+  return input + "." + base64url_encode(*sig);
+}
+
+Result<ParsedJwt> parse_jwt(std::string_view token) {
+  if (token.size() > kMaxTokenBytes) return malformed("token larger than 16 KiB");
+  auto parts = split(token, '.');
+  if (parts.size() != 3)
+    return malformed("a JWS has 3 dot-separated segments, this has " + std::to_string(parts.size()));
+  if (parts[0].empty()) return malformed("empty header segment");
+
+  ParsedJwt jwt;
+  auto header = decode_json_segment(parts[0], "header");
+  if (!header) return header.error();
+  jwt.header = std::move(*header);
+
+  // The alg decides before anything else, so "none" is reported as what it is.
+  auto alg_it = jwt.header.find("alg");
+  if (alg_it == jwt.header.end() || !alg_it->value().is_string())
+    return make_error("bad_alg", "header has no string \"alg\"");
+  auto alg = parse_jws_alg(alg_it->value().as_string());
+  if (!alg) return alg.error();
+  jwt.alg = *alg;
+
+  for (const char* name : {"jwk", "jku", "x5u", "x5c"}) {
+    if (jwt.header.contains(name))
+      return make_error("unsupported_header", std::string("embedded key header \"") + name + "\" is never trusted");
+  }
+  if (jwt.header.contains("crit"))
+    return make_error("unsupported_header", "\"crit\" extensions are not supported");
+  if (auto b64 = jwt.header.find("b64"); b64 != jwt.header.end() && !(b64->value().is_bool() && b64->value().as_bool()))
+    return make_error("unsupported_header", "unencoded payloads (\"b64\": false) are not supported");
+  if (auto kid = jwt.header.find("kid"); kid != jwt.header.end()) {
+    if (!kid->value().is_string()) return malformed("header \"kid\" must be a string");
+    jwt.kid = std::string(kid->value().as_string());
+  }
+
+  if (parts[1].empty()) return malformed("empty payload segment");
+  if (parts[2].empty()) return malformed("empty signature segment");
+  auto claims = decode_json_segment(parts[1], "payload");
+  if (!claims) return claims.error();
+  jwt.claims = std::move(*claims);
+  auto sig = base64url_decode(parts[2]);
+  if (!sig) return malformed("signature is not valid base64url");
+  jwt.signature = std::move(*sig);
+  jwt.signing_input = std::string(token.substr(0, parts[0].size() + 1 + parts[1].size()));
+  return jwt;
+}
+
+Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy, int64_t now_s) {
+  auto exp = numeric_date(claims, "exp");
+  if (!exp) return exp.error();
+  auto nbf = numeric_date(claims, "nbf");
+  if (!nbf) return nbf.error();
+  auto iat = numeric_date(claims, "iat");
+  if (!iat) return iat.error();
+  const int64_t leeway = policy.leeway.count();
+
+  if (!*exp && policy.require_exp) return make_error("missing_exp", "token has no \"exp\" claim");
+  if (*exp && now_s - leeway >= **exp)
+    return make_error("expired", "token expired " + std::to_string(now_s - **exp) + " s ago");
+  if (*nbf && now_s + leeway < **nbf)
+    return make_error("not_yet_valid", "token not valid for another " + std::to_string(**nbf - now_s) + " s (nbf)");
+  if (*iat && now_s + leeway < **iat)
+    return make_error("not_yet_valid", "token issued " + std::to_string(**iat - now_s) + " s in the future (iat)");
+
+  if (!policy.issuer.empty()) {
+    auto iss = claims.find("iss");
+    if (iss == claims.end() || !iss->value().is_string() || iss->value().as_string() != policy.issuer)
+      return make_error("bad_issuer", "token issuer is not \"" + policy.issuer + "\"");
+  }
+
+  if (!policy.audiences.empty()) {
+    auto aud = claims.find("aud");
+    if (aud == claims.end()) return make_error("bad_audience", "token has no \"aud\" claim");
+    std::vector<std::string_view> values;
+    if (aud->value().is_string()) {
+      values.push_back(aud->value().as_string());
+    } else if (aud->value().is_array()) {
+      for (const auto& v : aud->value().as_array()) {
+        if (!v.is_string()) return make_error("bad_claim", "\"aud\" array members must be strings");
+        values.push_back(v.as_string());
+      }
+    } else {
+      return make_error("bad_claim", "\"aud\" must be a string or an array of strings");
+    }
+    bool match = false;
+    for (auto v : values) {
+      for (const auto& want : policy.audiences) match = match || v == want;
+    }
+    if (!match) return make_error("bad_audience", "token audience does not include ours");
+  }
+  return {};
+}
+
+Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnings) {
+  auto warn = [&](std::string message) {
+    if (warnings) warnings->push_back(std::move(message));
+  };
+  auto doc = parse_json(json);
+  if (!doc) return make_error("bad_jwks", "JWKS is not valid JSON");
+  if (!doc->is_object()) return make_error("bad_jwks", "JWKS must be a JSON object");
+  auto keys = doc->as_object().find("keys");
+  if (keys == doc->as_object().end() || !keys->value().is_array())
+    return make_error("bad_jwks", "JWKS has no \"keys\" array");
+
+  // A kid that appears twice is ambiguous: which key did the IdP mean? Trust neither.
+  std::map<std::string, int, std::less<>> kid_count;
+  for (const auto& v : keys->value().as_array()) {
+    if (!v.is_object()) continue;
+    auto kid = v.as_object().find("kid");
+    if (kid != v.as_object().end() && kid->value().is_string()) ++kid_count[std::string(kid->value().as_string())];
+  }
+
+  Jwks jwks;
+  size_t index = 0;
+  for (const auto& v : keys->value().as_array()) {
+    std::string where = "key #" + std::to_string(index++);
+    if (!v.is_object()) {
+      warn(where + " skipped: not a JSON object");
+      continue;
+    }
+    const auto& jwk = v.as_object();
+    auto kid_it = jwk.find("kid");
+    if (kid_it == jwk.end() || !kid_it->value().is_string() || kid_it->value().as_string().empty()) {
+      warn(where + " skipped: no \"kid\"");
+      continue;
+    }
+    std::string kid(kid_it->value().as_string());
+    where += " (kid \"" + kid.substr(0, 64) + "\")";
+    if (kid_count[kid] > 1) {
+      warn(where + " skipped: duplicate kid");
+      continue;
+    }
+    if (auto use = jwk.find("use"); use != jwk.end() && !(use->value().is_string() && use->value().as_string() == "sig")) {
+      warn(where + " skipped: \"use\" is not \"sig\"");
+      continue;
+    }
+    std::optional<JwsAlg> alg;
+    if (auto alg_it = jwk.find("alg"); alg_it != jwk.end()) {
+      if (!alg_it->value().is_string()) {
+        warn(where + " skipped: \"alg\" is not a string");
+        continue;
+      }
+      auto parsed = parse_jws_alg(alg_it->value().as_string());
+      if (!parsed) {
+        warn(where + " skipped: " + parsed.error().message);
+        continue;
+      }
+      alg = *parsed;
+    }
+    auto key = Key::from_jwk(jwk);
+    if (!key) {
+      warn(where + " skipped: " + key.error().message);
+      continue;
+    }
+    if (alg && !jws_alg_fits_key(*alg, *key)) {
+      warn(where + " skipped: alg " + std::string(jws_alg_name(*alg)) + " does not fit its kty/crv");
+      continue;
+    }
+    jwks.add(std::move(kid), alg, std::move(*key));
+  }
+  return jwks;
+}
+
+const Jwks::Entry* Jwks::find(std::string_view kid) const {
+  for (const auto& entry : entries_) {
+    if (entry.kid == kid) return &entry;
+  }
+  return nullptr;
+}
+
+std::string Jwks::to_json() const {
+  boost::json::array keys;
+  for (const auto& entry : entries_) {
+    keys.push_back(entry.key.public_jwk(entry.kid, entry.alg ? jws_alg_name(*entry.alg) : std::string_view()));
+  }
+  boost::json::object doc;
+  doc["keys"] = std::move(keys);
+  return boost::json::serialize(doc);
+}
+
+void Jwks::add(std::string kid, std::optional<JwsAlg> alg, Key key) {
+  entries_.push_back(Entry{std::move(kid), alg, std::move(key)});
+}
+
+}  // namespace gatedrill

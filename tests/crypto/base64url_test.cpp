@@ -1,0 +1,54 @@
+#include "core/crypto/base64url.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace gatedrill {
+namespace {
+
+TEST(Base64Url, EncodesRfc4648VectorsWithoutPadding) {
+  EXPECT_EQ(base64url_encode(""), "");
+  EXPECT_EQ(base64url_encode("f"), "Zg");
+  EXPECT_EQ(base64url_encode("fo"), "Zm8");
+  EXPECT_EQ(base64url_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64url_encode("foob"), "Zm9vYg");
+  EXPECT_EQ(base64url_encode("fooba"), "Zm9vYmE");
+  EXPECT_EQ(base64url_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64url_encode(std::string("\xfb\xff\xbf", 3)), "-_-_");
+}
+
+TEST(Base64Url, RoundTripsEveryLengthAndByteValue) {
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) {
+    bytes.push_back(static_cast<char>((i * 73 + 11) & 0xFF));
+    auto decoded = base64url_decode(base64url_encode(bytes));
+    ASSERT_TRUE(decoded.ok()) << "length " << bytes.size();
+    EXPECT_EQ(*decoded, bytes);
+  }
+}
+
+TEST(Base64Url, RejectsPadding) {
+  auto r = base64url_decode("Zg==");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "bad_base64url");
+  EXPECT_FALSE(base64url_decode("Zm8=").ok());
+}
+
+TEST(Base64Url, RejectsCharactersOutsideTheAlphabet) {
+  for (const char* text : {"Zm9+", "Zm9/", "Zm 9v", "Zm9v\n", "Zm9v.", std::string("Zm\0v", 4).c_str()}) {
+    EXPECT_FALSE(base64url_decode(text).ok()) << text;
+  }
+  EXPECT_FALSE(base64url_decode(std::string("Zm\0v", 4)).ok());
+}
+
+TEST(Base64Url, RejectsImpossibleLengthsAndNonCanonicalTails) {
+  EXPECT_FALSE(base64url_decode("Z").ok());
+  EXPECT_FALSE(base64url_decode("Zm9vY").ok());
+  EXPECT_TRUE(base64url_decode("Zg").ok());
+  EXPECT_FALSE(base64url_decode("Zh").ok());   // same byte as "Zg" with stray low bits
+  EXPECT_FALSE(base64url_decode("Zm9").ok());  // "Zm8" with stray low bits
+}
+
+}  // namespace
+}  // namespace gatedrill

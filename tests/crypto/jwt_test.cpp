@@ -1,0 +1,131 @@
+#include "core/crypto/jwt.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/crypto/test_keys.hpp"
+
+namespace gatedrill {
+namespace {
+
+using test::key_for;
+
+class EveryAlg : public ::testing::TestWithParam<JwsAlg> {};
+
+boost::json::object sample_claims() {
+  return boost::json::object{{"sub", "alice"}, {"iss", "https://idp"}, {"aud", "gw"}, {"exp", 1767229200}};
+}
+
+TEST_P(EveryAlg, SignedJwtParsesAndVerifies) {
+  JwsAlg alg = GetParam();
+  const Key& key = key_for(alg);
+  auto token = sign_jwt(alg, key, "kid-1", sample_claims());
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  auto jwt = parse_jwt(*token);
+  ASSERT_TRUE(jwt.ok()) << jwt.error().message;
+  EXPECT_EQ(jwt->alg, alg);
+  EXPECT_EQ(jwt->kid, "kid-1");
+  EXPECT_EQ(jwt->header.at("alg").as_string(), jws_alg_name(alg));
+  EXPECT_EQ(jwt->claims, sample_claims());
+  EXPECT_TRUE(jws_verify(alg, key, jwt->signing_input, jwt->signature));
+}
+
+TEST_P(EveryAlg, VerifiesWithThePublicHalfOnly) {
+  JwsAlg alg = GetParam();
+  auto pub = Key::from_pem(key_for(alg).public_pem());
+  ASSERT_TRUE(pub.ok());
+  auto sig = jws_sign(alg, key_for(alg), "a.b");
+  ASSERT_TRUE(sig.ok());
+  EXPECT_TRUE(jws_verify(alg, *pub, "a.b", *sig));
+  EXPECT_FALSE(jws_sign(alg, *pub, "a.b").ok());  // signing needs the private key
+}
+
+TEST_P(EveryAlg, TamperedInputOrSignatureFails) {
+  JwsAlg alg = GetParam();
+  const Key& key = key_for(alg);
+  auto sig = jws_sign(alg, key, "header.payload");
+  ASSERT_TRUE(sig.ok());
+  ASSERT_TRUE(jws_verify(alg, key, "header.payload", *sig));
+  EXPECT_FALSE(jws_verify(alg, key, "header.payloaD", *sig));
+  std::string flipped = *sig;
+  flipped[flipped.size() / 2] = static_cast<char>(flipped[flipped.size() / 2] ^ 0x40);
+  EXPECT_FALSE(jws_verify(alg, key, "header.payload", flipped));
+  EXPECT_FALSE(jws_verify(alg, key, "header.payload", sig->substr(1)));
+  EXPECT_FALSE(jws_verify(alg, key, "header.payload", *sig + "x"));
+  EXPECT_FALSE(jws_verify(alg, key, "header.payload", ""));
+}
+
+TEST_P(EveryAlg, AnotherKeyOfTheSameTypeFails) {
+  JwsAlg alg = GetParam();
+  const Key& other = alg == JwsAlg::kES256 ? test::ec_key(1)
+                     : alg == JwsAlg::kEdDSA ? test::ed_key(1) : test::rsa_key(1);
+  auto sig = jws_sign(alg, key_for(alg), "x.y");
+  ASSERT_TRUE(sig.ok());
+  EXPECT_FALSE(jws_verify(alg, other, "x.y", *sig));
+}
+
+INSTANTIATE_TEST_SUITE_P(Jws, EveryAlg,
+                         ::testing::Values(JwsAlg::kRS256, JwsAlg::kPS256, JwsAlg::kES256, JwsAlg::kEdDSA),
+                         [](const auto& info) { return std::string(jws_alg_name(info.param)); });
+
+TEST(JwsAlgs, NamesRoundTripExactlyAndCaseSensitively) {
+  for (auto alg : {JwsAlg::kRS256, JwsAlg::kPS256, JwsAlg::kES256, JwsAlg::kEdDSA}) {
+    auto parsed = parse_jws_alg(jws_alg_name(alg));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, alg);
+  }
+  for (const char* name : {"rs256", "Rs256", "EDDSA", "RS384", "ES512", "", " RS256"}) {
+    auto parsed = parse_jws_alg(name);
+    ASSERT_FALSE(parsed.ok()) << name;
+    EXPECT_EQ(parsed.error().code, "bad_alg");
+  }
+}
+
+TEST(JwsAlgs, FitOnlyTheirKeyTypes) {
+  EXPECT_TRUE(jws_alg_fits_key(JwsAlg::kRS256, test::rsa_key()));
+  EXPECT_TRUE(jws_alg_fits_key(JwsAlg::kPS256, test::rsa_key()));
+  EXPECT_FALSE(jws_alg_fits_key(JwsAlg::kES256, test::rsa_key()));
+  EXPECT_FALSE(jws_alg_fits_key(JwsAlg::kEdDSA, test::rsa_key()));
+  EXPECT_TRUE(jws_alg_fits_key(JwsAlg::kES256, test::ec_key()));
+  EXPECT_FALSE(jws_alg_fits_key(JwsAlg::kRS256, test::ec_key()));
+  EXPECT_FALSE(jws_alg_fits_key(JwsAlg::kEdDSA, test::ec_key()));
+  EXPECT_TRUE(jws_alg_fits_key(JwsAlg::kEdDSA, test::ed_key()));
+  EXPECT_FALSE(jws_alg_fits_key(JwsAlg::kES256, test::ed_key()));
+  EXPECT_FALSE(jws_alg_fits_key(JwsAlg::kRS256, Key()));
+}
+
+TEST(Jws, Es256SignaturesAreRaw64Bytes) {
+  for (int i = 0; i < 20; ++i) {
+    auto sig = jws_sign(JwsAlg::kES256, test::ec_key(), "input" + std::to_string(i));
+    ASSERT_TRUE(sig.ok());
+    EXPECT_EQ(sig->size(), 64u);
+    EXPECT_TRUE(jws_verify(JwsAlg::kES256, test::ec_key(), "input" + std::to_string(i), *sig));
+  }
+}
+
+TEST(Jws, Ps256AndRs256AreNotInterchangeable) {
+  auto rs = jws_sign(JwsAlg::kRS256, test::rsa_key(), "a.b");
+  auto ps = jws_sign(JwsAlg::kPS256, test::rsa_key(), "a.b");
+  ASSERT_TRUE(rs.ok() && ps.ok());
+  EXPECT_FALSE(jws_verify(JwsAlg::kPS256, test::rsa_key(), "a.b", *rs));
+  EXPECT_FALSE(jws_verify(JwsAlg::kRS256, test::rsa_key(), "a.b", *ps));
+  // PSS is randomised; PKCS#1 v1.5 is deterministic.
+  auto ps2 = jws_sign(JwsAlg::kPS256, test::rsa_key(), "a.b");
+  auto rs2 = jws_sign(JwsAlg::kRS256, test::rsa_key(), "a.b");
+  EXPECT_NE(*ps, *ps2);
+  EXPECT_EQ(*rs, *rs2);
+}
+
+TEST(Jws, AlgKeyMismatchNeverVerifies) {
+  auto es = jws_sign(JwsAlg::kES256, test::ec_key(), "a.b");
+  ASSERT_TRUE(es.ok());
+  EXPECT_FALSE(jws_verify(JwsAlg::kES256, test::rsa_key(), "a.b", *es));
+  EXPECT_FALSE(jws_verify(JwsAlg::kEdDSA, test::ec_key(), "a.b", *es));
+  auto ed = jws_sign(JwsAlg::kEdDSA, test::ed_key(), "a.b");
+  ASSERT_TRUE(ed.ok());
+  EXPECT_FALSE(jws_verify(JwsAlg::kES256, test::ed_key(), "a.b", *ed));
+  EXPECT_FALSE(jws_sign(JwsAlg::kRS256, test::ec_key(), "a.b").ok());
+  EXPECT_FALSE(jws_sign(JwsAlg::kES256, test::rsa_key(), "a.b").ok());
+}
+
+}  // namespace
+}  // namespace gatedrill
