@@ -412,9 +412,9 @@ Result<Histogram> Histogram::decode(std::string_view blob) {
   std::vector<unsigned char> payload(static_cast<size_t>(payload_len) + 1);
   got = inflater.read(payload.data(), payload.size());
   if (got < 0) return bad_histogram("inflate failure: the compressed data is corrupt");
-  if (got < payload_len)
-    return bad_histogram("truncated: " + std::to_string(got) + " of " + std::to_string(payload_len) +
-                         " payload bytes");
+  // A complete stream with fewer payload bytes than announced is accepted: older HdrHistogram_c
+  // releases counted the 40 header bytes in the payload length, and its reader (like ours) treats
+  // the missing tail as empty buckets. Real truncation breaks the zlib stream and is caught below.
   if (got > payload_len) return bad_histogram("the payload is longer than the announced " + std::to_string(payload_len));
   if (!inflater.ended()) {
     // The stream must end right here; read() stops early only when input ran out.
@@ -427,7 +427,7 @@ Result<Histogram> Histogram::decode(std::string_view blob) {
 
   Histogram h(lowest, highest, digits);
   const unsigned char* p = payload.data();
-  const unsigned char* end = p + payload_len;
+  const unsigned char* end = p + std::min<long>(got, payload_len);
   size_t index = 0;
   int64_t total = 0;
   while (p < end) {

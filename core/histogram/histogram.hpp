@@ -53,7 +53,8 @@ class Histogram {
   // The non-empty buckets, in increasing value order (for charts and exports).
   std::vector<Bucket> buckets() const;
 
-  // HdrHistogram V2 compressed encoding (cookie 0x1c849304, zlib-deflated V2 payload with
+  // HdrHistogram V2 compressed encoding (cookie 0x1c849304 with the 0x10 word-size bits set, as
+  // HdrHistogram Java and C write it: "HISTF..." in base64; zlib-deflated V2 payload with
   // ZigZag LEB128 counts and zero runs).
   std::string encode() const;
   // Accepts any V2 compressed blob (any range/precision); a clear error for anything else.

@@ -330,6 +330,59 @@ TEST(HistogramFormat, HandWrittenV2BlobDecodes) {
   }
 }
 
+std::string from_hex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+
+// Blobs written by HdrHistogram itself (the "HISTF..." base64 lines of its logs, as hex).
+TEST(HistogramFormat, DecodesBlobsWrittenByHdrHistogram) {
+  // Java and C, Histogram(1, 2048, 3) after recordValue(2048).
+  auto boundary = Histogram::decode(from_hex(
+      "1c84931400000020789c9369992cccc0c0c0cc0001309a11427130d87f80b0fecb330100459803a5"));
+  ASSERT_TRUE(boundary) << boundary.error().message;
+  EXPECT_EQ(boundary->highest_trackable(), 2048);
+  EXPECT_EQ(boundary->count(), 1);
+  EXPECT_EQ(boundary->min(), 2048);
+  EXPECT_EQ(boundary->max(), 2049);  // 2048 sits in a bucket of width 2
+
+  // HdrHistogram_c's standard test histogram: (1, 3600000000, 3), 1000 recorded 10000 times
+  // and 100000000 once.
+  const std::string standard = from_hex(
+      "1c84931400000029789c9369992cccc0c060c80001cc509a11445c9bbc84c1fe0344e03cff82398cd33b989800956907f6");
+  auto h = Histogram::decode(standard);
+  ASSERT_TRUE(h) << h.error().message;
+  EXPECT_EQ(h->lowest_discernible(), 1);
+  EXPECT_EQ(h->highest_trackable(), 3'600'000'000);
+  EXPECT_EQ(h->significant_digits(), 3);
+  EXPECT_EQ(h->count(), 10'001);
+  EXPECT_EQ(h->min(), 1000);
+  EXPECT_EQ(h->percentile(99.99), 1000);
+  EXPECT_EQ(h->max(), 100'007'935);  // the top of 100000000's bucket, as HdrHistogram reports
+  EXPECT_EQ(h->percentile(100), 100'007'935);
+
+  // Recording the same values ourselves gives the same encoding, byte for byte. (That C
+  // release counted the header in the payload length field: 49 where we, Java and today's C
+  // write 9; every other byte matches.)
+  Histogram ours(1, 3'600'000'000, 3);
+  ours.record(1000, 10'000);
+  ours.record(100'000'000);
+  std::string mine = ours.encode(), theirs = zlib_inflate(standard.substr(8));
+  std::string mine_inflated = zlib_inflate(mine.substr(8));
+  EXPECT_EQ(mine.substr(0, 4), standard.substr(0, 4));
+  EXPECT_EQ(be32(mine_inflated, 4), 9u);
+  EXPECT_EQ(be32(theirs, 4), 49u);
+  EXPECT_EQ(mine_inflated.substr(0, 4), theirs.substr(0, 4));
+  EXPECT_EQ(mine_inflated.substr(8), theirs.substr(8));
+
+  Histogram at_boundary(1, 2048, 3);
+  at_boundary.record(2048);
+  EXPECT_EQ(zlib_inflate(at_boundary.encode().substr(8)),
+            zlib_inflate(from_hex("1c84931400000020789c9369992cccc0c0c0cc0001309a11427130d87f80b0fecb330100459803a5")
+                             .substr(8)));
+}
+
 // Decodes our blob with the test's own reading of the spec, independent of Histogram::decode.
 TEST(HistogramFormat, EncodeWritesTheV2Layout) {
   Histogram h(1, 10000, 2);
@@ -388,10 +441,16 @@ TEST(HistogramFormat, CorruptBlobsGiveErrors) {
   // An impossible range in the header.
   expect_bad(v2_compressed(0x1c849304, v2_encoding(0x1c849303, "", 9, 1, 10000)), "bad range");
   expect_bad(v2_compressed(0x1c849304, v2_encoding(0x1c849303, "", 2, 0, 10000)), "bad range");
-  // The announced payload is longer than what the stream holds.
-  std::string e = v2_encoding(0x1c849303, std::string("\x06", 1), 2, 1, 10000);
-  e[7] = 5;
-  expect_bad(v2_compressed(0x1c849304, e), "truncated");
+  // The stream holds more payload than announced.
+  std::string e = v2_encoding(0x1c849303, std::string("\x06\x06\x06", 3), 2, 1, 10000);
+  e[7] = 1;
+  expect_bad(v2_compressed(0x1c849304, e), "longer than");
+  // A deflate stream cut short (its end and checksum missing), with a consistent outer length.
+  std::string cut = good.substr(0, good.size() - 6);
+  std::string cut_len;
+  put32(cut_len, static_cast<uint32_t>(cut.size() - 8));
+  cut.replace(4, 4, cut_len);
+  expect_bad(cut, "truncated");
 }
 
 TEST(HistogramFormat, EveryTruncationAndByteFlipIsHandled) {
