@@ -484,6 +484,7 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
     return make_error("db_open", "cannot switch " + path + " to WAL: " + r.error().message);
   }
   if (auto r = exec(db, "PRAGMA synchronous=NORMAL"); !r) return r.error();
+  if (auto r = exec(db, "PRAGMA cache_size=-32768"); !r) return r.error();
 
   // Migrations under the write lock: if another writer holds it, we are not the one writer.
   if (auto r = exec(db, "BEGIN IMMEDIATE"); !r) {
