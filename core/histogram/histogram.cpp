@@ -253,7 +253,7 @@ double Histogram::stddev() const {
 
 int64_t Histogram::percentile(double p) const {
   if (total_count_ == 0) return 0;
-  double clamped = std::clamp(p, 0.0, 100.0);
+  double clamped = std::isnan(p) ? 0.0 : std::clamp(p, 0.0, 100.0);
   // ceil(p/100 * count), with a relative slack so 99.9% of 1000 is rank 999, not 1000, when
   // the product lands a rounding error above an integer.
   double exact_rank = clamped * static_cast<double>(total_count_) / 100.0;

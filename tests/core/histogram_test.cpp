@@ -118,6 +118,19 @@ TEST(Histogram, FineConfigurationKeepsThreeDigitsForSmallValues) {
   EXPECT_EQ(exact_small.max(), 1234);
 }
 
+TEST(Histogram, PercentileClampsItsArgument) {
+  Histogram h;
+  h.record(2 * kMs);
+  h.record(9 * kMs);
+  EXPECT_EQ(h.percentile(250), h.max());
+  EXPECT_EQ(h.percentile(-5), h.min());
+  EXPECT_EQ(h.percentile(std::nan("")), h.min());
+  EXPECT_EQ(h.percentile(0), h.min());
+  EXPECT_EQ(h.percentile(50), h.percentile(1));
+  EXPECT_GE(h.percentile(50), 2 * kMs);
+  EXPECT_LT(h.percentile(50), 2 * kMs + 2 * kUs);
+}
+
 TEST(Histogram, EmptyReportsZeros) {
   Histogram h;
   EXPECT_EQ(h.count(), 0);
