@@ -1,0 +1,216 @@
+#include "loadgen/load_generator.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <openssl/ssl.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "loadgen/request_plan.hpp"
+#include "loadgen/schedule.hpp"
+#include "loadgen/worker.hpp"
+
+namespace gatedrill {
+namespace {
+
+using loadgen::Tally;
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases) {
+  if (o.connections < 1) return make_error("bad_options", "connections must be at least 1, got " + std::to_string(o.connections));
+  if (o.threads < 1) return make_error("bad_options", "threads must be at least 1, got " + std::to_string(o.threads));
+  if (o.threads > o.connections)
+    return make_error("bad_options", "threads (" + std::to_string(o.threads) + ") cannot exceed connections (" +
+                                         std::to_string(o.connections) + ")");
+  if (o.timeout.count() <= 0) return make_error("bad_options", "timeout must be positive");
+  if (o.connect_timeout.count() <= 0) return make_error("bad_options", "connect timeout must be positive");
+  if (phases.empty()) return make_error("bad_options", "no load phases given");
+  for (const auto& p : phases) {
+    std::string name = "phase '" + p.name + "'";
+    if (p.duration.count() <= 0) return make_error("bad_options", name + ": duration must be positive");
+    if (!std::isfinite(p.rate) || p.rate < 0) return make_error("bad_options", name + ": rate must be >= 0 (0 = max)");
+    if (!std::isfinite(p.rate_to) || (p.rate_to < 0 && p.rate_to != -1))
+      return make_error("bad_options", name + ": rate_to must be >= 0, or -1 for a constant rate");
+  }
+  return {};
+}
+
+Result<void> resolve(const loadgen::Target& target, loadgen::WorkerSetup* setup) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(target.port);
+  int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr)
+    return make_error("bad_url", "cannot resolve host '" + target.host + "': " + ::gai_strerror(rc));
+  std::memcpy(&setup->address, found->ai_addr, found->ai_addrlen);
+  setup->address_len = found->ai_addrlen;
+  ::freeaddrinfo(found);
+  return {};
+}
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr v6{};
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
+Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) return make_error("tls_setup", "cannot create a TLS context");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn);
+  if (spec.insecure) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    return ctx;
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (!spec.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx.get(), spec.ca_file.c_str(), nullptr) != 1)
+      return make_error("bad_options", "cannot load CA certificates from '" + spec.ca_file + "'");
+  } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
+    return make_error("tls_setup", "cannot load the system CA certificates");
+  }
+  return ctx;
+}
+
+void fill_interval(IntervalStats* out, const Tally& t) {
+  out->sent = t.sent;
+  out->completed = t.completed;
+  out->errors = t.errors;
+  out->connect_errors = t.connect_errors;
+  out->timeouts = t.timeouts;
+  out->status_counts.clear();
+  for (size_t i = 0; i < t.status.size(); ++i)
+    if (t.status[i] != 0) out->status_counts[static_cast<int>(i)] = t.status[i];
+  out->latency = t.latency;
+  out->latency_actual = t.latency_actual;
+}
+
+}  // namespace
+
+void LoadTotals::add(const IntervalStats& s) {
+  sent += s.sent;
+  completed += s.completed;
+  errors += s.errors;
+  connect_errors += s.connect_errors;
+  timeouts += s.timeouts;
+  for (const auto& [status, count] : s.status_counts) status_counts[status] += count;
+  latency.merge(s.latency);
+  latency_actual.merge(s.latency_actual);
+}
+
+double LoadSummary::achieved_rps() const {
+  return elapsed.count() > 0 ? static_cast<double>(totals.completed) * 1e9 / static_cast<double>(elapsed.count()) : 0;
+}
+
+LoadGenerator::LoadGenerator(TimeSource& time, LoadRequestSpec request, LoadOptions options)
+    : time_(time), request_(std::move(request)), options_(options) {}
+
+Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
+                                       std::function<void(const IntervalStats&)> on_interval,
+                                       const std::atomic<bool>* stop) {
+  auto target = loadgen::parse_url(request_.url);
+  if (!target) return target.error();
+  if (auto valid = validate(options_, phases); !valid) return valid.error();
+  auto requests = loadgen::build_requests(*target, request_);
+  if (!requests) return requests.error();
+
+  std::vector<loadgen::PhaseRate> rates;
+  for (const auto& p : phases) rates.push_back({p.rate, p.rate_to, p.duration.count()});
+  const std::vector<loadgen::PhasePlan> plans = loadgen::plan_phases(rates, options_.connections);
+
+  loadgen::WorkerSetup base;
+  if (auto resolved = resolve(*target, &base); !resolved) return resolved.error();
+  SslCtxPtr ssl_ctx;
+  if (target->tls) {
+    auto ctx = make_ssl_ctx(request_);
+    if (!ctx) return ctx.error();
+    ssl_ctx = std::move(*ctx);
+  }
+
+  base.time = &time_;
+  base.end_ns = plans.back().end_ns();
+  base.plans = &plans;
+  base.requests = &*requests;
+  base.head_request = request_.method == "HEAD";
+  base.ssl_ctx = ssl_ctx.get();
+  base.tls_host = target->host;
+  base.tls_host_is_ip = is_ip_literal(target->host);
+  base.verify_peer = !request_.insecure;
+  base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
+  base.connect_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();
+  base.total_connections = options_.connections;
+  base.stop = stop;
+
+  loadgen::Collector collector(options_.threads);
+  base.collector = &collector;
+  base.start_mono_ns = time_.monotonic_ns();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < options_.threads; ++i) {
+    loadgen::WorkerSetup setup = base;
+    setup.index = i;
+    setup.first_connection = options_.connections * i / options_.threads;
+    setup.connection_count = options_.connections * (i + 1) / options_.threads - setup.first_connection;
+    threads.emplace_back([setup] { loadgen::run_worker(setup); });
+  }
+
+  LoadSummary summary;
+  for (int64_t second = 0;; ++second) {
+    std::optional<Tally> tally = collector.take_second(second);
+    if (!tally) break;
+    // Seconds after the schedule's end exist only for the responses still arriving in them.
+    if (second * 1'000'000'000 >= plans.back().end_ns() && tally->empty()) continue;
+    IntervalStats interval;
+    interval.second = second;
+    // The phase at the start of the second and the planned total rate at its middle.
+    int64_t at = second * 1'000'000'000;
+    size_t index = plans.size() - 1;
+    for (size_t i = 0; i < plans.size(); ++i)
+      if (at < plans[i].end_ns()) {
+        index = i;
+        break;
+      }
+    interval.phase = phases[index].name;
+    int64_t mid = at + 500'000'000;
+    if (mid < plans.back().end_ns()) {
+      size_t mid_index = index;
+      while (mid_index + 1 < plans.size() && mid >= plans[mid_index].end_ns()) ++mid_index;
+      interval.target_rate = plans[mid_index].rate_at(mid) * options_.connections;
+    }
+    fill_interval(&interval, *tally);
+    summary.totals.add(interval);
+    if (on_interval) on_interval(interval);
+    summary.intervals.push_back(std::move(interval));
+  }
+  for (auto& t : threads) t.join();
+
+  summary.elapsed = std::chrono::nanoseconds(collector.end_ns());
+  summary.stopped = stop != nullptr && stop->load();
+  summary.first_error = collector.first_error();
+  std::vector<Tally> phase_tallies = collector.phase_totals(phases.size());
+  for (size_t i = 0; i < phases.size(); ++i) {
+    PhaseSummary ps;
+    ps.name = phases[i].name;
+    ps.rate = phases[i].rate;
+    ps.rate_to = phases[i].rate_to;
+    ps.duration = phases[i].duration;
+    IntervalStats as_interval;
+    fill_interval(&as_interval, phase_tallies[i]);
+    ps.totals.add(as_interval);
+    summary.phases.push_back(std::move(ps));
+  }
+  return summary;
+}
+
+}  // namespace gatedrill

@@ -1,0 +1,114 @@
+#pragma once
+// The open-loop, coordinated-omission-free HTTP/1.1 load generator (after wrk2): every request
+// has a planned send time; latency counts from it, so a stalled server shows in the tail even
+// while the connections wait. Used in process by the scenario runner and by `gatedrill loadgen`.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/histogram/histogram.hpp"
+#include "core/http/http_message.hpp"
+#include "core/time/time_source.hpp"
+#include "core/util/result.hpp"
+
+namespace gatedrill {
+
+// What to send. http:// or https:// (TLS 1.2/1.3, verified against ca_file, the system store
+// when ca_file is empty, or not at all with insecure).
+struct LoadRequestSpec {
+  std::string url;
+  std::string method = "GET";
+  HeaderList headers;
+  std::string body;
+  std::vector<std::string> bearer_tokens;  // "Authorization: Bearer T", rotated per request
+  std::string ca_file;
+  bool insecure = false;
+};
+
+struct LoadPhase {
+  std::string name;
+  double rate = 0;      // requests/s over all connections; 0 = as fast as possible (closed loop)
+  double rate_to = -1;  // the rate at the phase end (a linear ramp); -1 = constant
+  std::chrono::nanoseconds duration{0};
+};
+
+struct LoadOptions {
+  int connections = 16;
+  int threads = 1;  // event loops; connections are spread over them
+  std::chrono::milliseconds timeout{2000};          // per request, from its actual send
+  std::chrono::milliseconds connect_timeout{1000};  // TCP connect + TLS handshake
+};
+
+// One second of the run, merged over threads. Counts are events in that second: `sent` by send
+// time, everything else by completion time.
+struct IntervalStats {
+  int64_t second = 0;  // 0-based, since the load started
+  std::string phase;   // the phase active at the start of the second
+  double target_rate = 0;  // planned requests/s at mid-second; 0 in a max phase
+  int64_t sent = 0;
+  int64_t completed = 0;       // responses received, any status
+  int64_t errors = 0;          // I/O and protocol errors on established connections
+  int64_t connect_errors = 0;  // failed TCP connects or TLS handshakes
+  int64_t timeouts = 0;        // no complete response within LoadOptions::timeout
+  std::map<int, int64_t> status_counts;
+  Histogram latency;         // ns, response complete - planned send (corrected)
+  Histogram latency_actual;  // ns, response complete - actual send (uncorrected)
+};
+
+struct LoadTotals {
+  int64_t sent = 0;
+  int64_t completed = 0;
+  int64_t errors = 0;
+  int64_t connect_errors = 0;
+  int64_t timeouts = 0;
+  std::map<int, int64_t> status_counts;
+  Histogram latency;
+  Histogram latency_actual;
+
+  void add(const IntervalStats& s);
+};
+
+struct PhaseSummary {
+  std::string name;
+  double rate = 0;
+  double rate_to = -1;
+  std::chrono::nanoseconds duration{0};
+  LoadTotals totals;  // requests by the phase they were planned in
+};
+
+struct LoadSummary {
+  std::chrono::nanoseconds elapsed{0};  // from the load start to the last response or timeout
+  LoadTotals totals;
+  std::vector<PhaseSummary> phases;
+  std::vector<IntervalStats> intervals;  // every second, as given to on_interval
+  bool stopped = false;                  // ended early by *stop
+  std::string first_error;               // the first connect/IO error or timeout, for humans
+
+  double achieved_rps() const;  // completed / elapsed
+};
+
+class LoadGenerator {
+ public:
+  LoadGenerator(TimeSource& time, LoadRequestSpec request, LoadOptions options);
+
+  // Runs the phases back to back and blocks until they are over (plus at most one timeout for
+  // the responses still in flight). on_interval is called once per elapsed second, from this
+  // thread, with the stats merged over all threads. Connection errors and timeouts are counted,
+  // never fatal. Returns early when *stop becomes true.
+  // Errors: "bad_url" (unparsable, unsupported scheme, unresolvable host), "bad_options"
+  // (connections, threads, timeouts, phases, method, headers or CA file).
+  Result<LoadSummary> run(const std::vector<LoadPhase>& phases,
+                          std::function<void(const IntervalStats&)> on_interval = {},
+                          const std::atomic<bool>* stop = nullptr);
+
+ private:
+  TimeSource& time_;
+  LoadRequestSpec request_;
+  LoadOptions options_;
+};
+
+}  // namespace gatedrill

@@ -1,0 +1,296 @@
+#include "loadgen/loadgen_command.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/crypto/base64url.hpp"
+#include "core/time/time_source.hpp"
+#include "core/util/cli.hpp"
+#include "core/util/signals.hpp"
+#include "core/util/strings.hpp"
+#include "loadgen/load_generator.hpp"
+
+namespace gatedrill {
+namespace {
+
+constexpr double kPercentiles[] = {50, 75, 90, 99, 99.9, 99.99};
+
+// HdrHistogram tools read standard base64 (RFC 4648 section 4, padded).
+std::string base64_standard(std::string_view bytes) {
+  std::string out = base64url_encode(bytes);
+  for (char& c : out) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (out.size() % 4 != 0) out += '=';
+  return out;
+}
+
+std::string fmt_ns(int64_t ns) { return format_duration(std::chrono::nanoseconds(ns)); }
+
+Result<std::vector<std::string>> read_tokens(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error("bad_options", "cannot read token file '" + path + "'");
+  std::vector<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view t = trim(line);
+    if (!t.empty() && t[0] != '#') tokens.emplace_back(t);
+  }
+  if (tokens.empty()) return make_error("bad_options", "token file '" + path + "' holds no tokens");
+  return tokens;
+}
+
+Result<HeaderList> parse_headers(const std::vector<std::string>& raw) {
+  HeaderList out;
+  for (const auto& h : raw) {
+    size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0)
+      return make_error("bad_options", "--header '" + h + "' must look like 'Name: value'");
+    out.emplace_back(std::string(trim(std::string_view(h).substr(0, colon))),
+                     std::string(trim(std::string_view(h).substr(colon + 1))));
+  }
+  return out;
+}
+
+Result<double> parse_rate(const std::string& text, const char* flag) {
+  if (text == "max") return 0.0;
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(v > 0))
+    return make_error("bad_options", std::string(flag) + " must be a positive number of requests/s or 'max', got '" + text + "'");
+  return v;
+}
+
+boost::json::object histogram_json(const Histogram& h) {
+  boost::json::object o;
+  o["count"] = h.count();
+  o["min_ns"] = h.min();
+  o["max_ns"] = h.max();
+  o["mean_ns"] = h.mean();
+  o["stddev_ns"] = h.stddev();
+  boost::json::object p;
+  for (double q : kPercentiles) {
+    std::ostringstream key;
+    key << q;
+    p[key.str()] = h.percentile(q);
+  }
+  o["percentiles_ns"] = std::move(p);
+  o["hdr_base64"] = base64_standard(h.encode());
+  return o;
+}
+
+boost::json::object totals_json(const LoadTotals& t) {
+  boost::json::object o;
+  o["sent"] = t.sent;
+  o["completed"] = t.completed;
+  o["errors"] = t.errors;
+  o["connect_errors"] = t.connect_errors;
+  o["timeouts"] = t.timeouts;
+  boost::json::object status;
+  for (const auto& [code, count] : t.status_counts) status[std::to_string(code)] = count;
+  o["status"] = std::move(status);
+  o["latency"] = histogram_json(t.latency);
+  o["latency_actual"] = histogram_json(t.latency_actual);
+  return o;
+}
+
+std::string summary_json(const std::string& url, const LoadOptions& options, const std::vector<LoadPhase>& phases,
+                         const LoadSummary& s) {
+  boost::json::object o;
+  o["url"] = url;
+  o["connections"] = options.connections;
+  o["threads"] = options.threads;
+  o["elapsed_s"] = static_cast<double>(s.elapsed.count()) / 1e9;
+  o["achieved_rps"] = s.achieved_rps();
+  o["stopped"] = s.stopped;
+  o["first_error"] = s.first_error;
+  o["totals"] = totals_json(s.totals);
+  boost::json::array ph;
+  for (size_t i = 0; i < s.phases.size(); ++i) {
+    boost::json::object p = totals_json(s.phases[i].totals);
+    p["name"] = s.phases[i].name;
+    p["rate"] = phases[i].rate;
+    p["rate_to"] = phases[i].rate_to;
+    p["duration_s"] = static_cast<double>(phases[i].duration.count()) / 1e9;
+    ph.push_back(std::move(p));
+  }
+  o["phases"] = std::move(ph);
+  boost::json::array seconds;
+  for (const auto& in : s.intervals) {
+    boost::json::object x;
+    x["second"] = in.second;
+    x["phase"] = in.phase;
+    x["target_rate"] = in.target_rate;
+    x["sent"] = in.sent;
+    x["completed"] = in.completed;
+    x["errors"] = in.errors;
+    x["connect_errors"] = in.connect_errors;
+    x["timeouts"] = in.timeouts;
+    boost::json::object status;
+    for (const auto& [code, count] : in.status_counts) status[std::to_string(code)] = count;
+    x["status"] = std::move(status);
+    x["p50_ns"] = in.latency.percentile(50);
+    x["p99_ns"] = in.latency.percentile(99);
+    x["max_ns"] = in.latency.max();
+    x["actual_p99_ns"] = in.latency_actual.percentile(99);
+    seconds.push_back(std::move(x));
+  }
+  o["intervals"] = std::move(seconds);
+  return boost::json::serialize(o);
+}
+
+void print_summary(const LoadSummary& s) {
+  const LoadTotals& t = s.totals;
+  std::printf("  Latency       corrected (from planned send)   uncorrected (from actual send)\n");
+  for (double q : kPercentiles)
+    std::printf("  %8.3f%%    %12s                    %12s\n", q, fmt_ns(t.latency.percentile(q)).c_str(),
+                fmt_ns(t.latency_actual.percentile(q)).c_str());
+  std::printf("  %9s    %12s                    %12s\n", "max", fmt_ns(t.latency.max()).c_str(),
+              fmt_ns(t.latency_actual.max()).c_str());
+  std::printf("  %9s    %12s                    %12s\n", "mean", fmt_ns(static_cast<int64_t>(t.latency.mean())).c_str(),
+              fmt_ns(static_cast<int64_t>(t.latency_actual.mean())).c_str());
+  if (s.phases.size() > 1) {
+    std::printf("  Phases:\n");
+    for (const auto& p : s.phases)
+      std::printf("    %-12s %lld completed, p50 %s, p99 %s\n", p.name.c_str(), static_cast<long long>(p.totals.completed),
+                  fmt_ns(p.totals.latency.percentile(50)).c_str(), fmt_ns(p.totals.latency.percentile(99)).c_str());
+  }
+  std::printf("  %lld requests in %s, %lld sent\n", static_cast<long long>(t.completed), fmt_ns(s.elapsed.count()).c_str(),
+              static_cast<long long>(t.sent));
+  std::string status;
+  for (const auto& [code, count] : t.status_counts)
+    status += (status.empty() ? "" : ", ") + std::to_string(code) + ": " + std::to_string(count);
+  std::printf("  Status: %s\n", status.empty() ? "none" : status.c_str());
+  std::printf("  Errors: connect %lld, timeout %lld, io %lld\n", static_cast<long long>(t.connect_errors),
+              static_cast<long long>(t.timeouts), static_cast<long long>(t.errors));
+  if (!s.first_error.empty()) std::printf("  First error: %s\n", s.first_error.c_str());
+  std::printf("Requests/sec: %.2f\n", s.achieved_rps());
+}
+
+}  // namespace
+
+int loadgen_command(int argc, char** argv) {
+  std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file, method = "GET", body_size = "0";
+  std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
+  int64_t connections = 16, threads = 1;
+  std::vector<std::string> raw_headers;
+  bool insecure = false, quiet = false;
+
+  ArgParser args("loadgen",
+                 "Open-loop HTTP/1.1 load at a fixed rate (or as fast as possible), latency corrected for "
+                 "coordinated omission like wrk2. Exit 0 when any response came back, 1 when none did or the run "
+                 "failed, 2 on bad usage.");
+  args.positional("URL", &url, "http://host:port/path or https://...");
+  args.option("rate", &rate_text, "requests/s over all connections, or 'max' (closed loop) [max]");
+  args.option("rate-to", &rate_to_text, "ramp linearly from --rate to this rate over the duration");
+  args.option("duration", &duration_text, "how long to send, e.g. 30s, 2m [10s]");
+  args.option("connections", &connections, "keep-alive connections [16]");
+  args.option("threads", &threads, "event-loop threads, each with its share of the connections [1]");
+  args.repeated("header", &raw_headers, "extra request header 'Name: value' (repeatable)");
+  args.option("token-file", &token_file, "file with one JWT per line, sent as Bearer tokens in rotation");
+  args.option("method", &method, "request method [GET]");
+  args.option("body-size", &body_size, "request body of this many bytes, e.g. 512, 4k [0]");
+  args.option("cacert", &cacert, "verify the server against the CA certificates in this PEM file");
+  args.flag("insecure", &insecure, "do not verify the server certificate");
+  args.option("timeout", &timeout_text, "per-request timeout [2s]");
+  args.option("connect-timeout", &connect_timeout_text, "TCP connect + TLS handshake timeout [1s]");
+  args.option("json", &json_path, "write everything (totals, phases, seconds, HDR histograms) to this file");
+  args.flag("quiet", &quiet, "no live status line");
+  if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
+
+  auto usage_error = [](const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.message.c_str());
+    return 2;
+  };
+  auto rate = parse_rate(rate_text, "--rate");
+  if (!rate) return usage_error(rate.error());
+  double rate_to = -1;
+  if (!rate_to_text.empty()) {
+    auto r = parse_rate(rate_to_text, "--rate-to");
+    if (!r) return usage_error(r.error());
+    if (*rate == 0 || *r == 0) return usage_error(make_error("bad_options", "--rate-to needs numeric --rate and --rate-to"));
+    rate_to = *r;
+  }
+  auto duration = parse_duration(duration_text);
+  if (!duration) return usage_error(duration.error());
+  auto timeout = parse_duration(timeout_text);
+  if (!timeout) return usage_error(timeout.error());
+  auto connect_timeout = parse_duration(connect_timeout_text);
+  if (!connect_timeout) return usage_error(connect_timeout.error());
+  auto body_bytes = parse_size(body_size);
+  if (!body_bytes) return usage_error(body_bytes.error());
+  if (*body_bytes < 0 || *body_bytes > (int64_t{64} << 20))
+    return usage_error(make_error("bad_options", "--body-size must be 0..64M"));
+  if (insecure && !cacert.empty()) return usage_error(make_error("bad_options", "--cacert and --insecure exclude each other"));
+  if (connections < 1 || connections > 100000 || threads < 1 || threads > 256)
+    return usage_error(make_error("bad_options", "--connections must be 1..100000 and --threads 1..256"));
+
+  LoadRequestSpec spec;
+  spec.url = url;
+  spec.method = method;
+  auto headers = parse_headers(raw_headers);
+  if (!headers) return usage_error(headers.error());
+  spec.headers = std::move(*headers);
+  spec.body.assign(static_cast<size_t>(*body_bytes), 'x');
+  if (!token_file.empty()) {
+    auto tokens = read_tokens(token_file);
+    if (!tokens) return usage_error(tokens.error());
+    spec.bearer_tokens = std::move(*tokens);
+  }
+  spec.ca_file = cacert;
+  spec.insecure = insecure;
+
+  LoadOptions options;
+  options.connections = static_cast<int>(connections);
+  options.threads = static_cast<int>(threads);
+  options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  options.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*connect_timeout);
+  std::vector<LoadPhase> phases{{"main", *rate, rate_to, *duration}};
+
+  TerminationSignals signals;  // before any thread starts: Ctrl-C stops the load cleanly
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec, options);
+  std::atomic<bool> stop{false};
+  bool tty = ::isatty(STDERR_FILENO) == 1;
+  int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
+
+  std::printf("Running %s test @ %s\n  %d threads and %d connections, rate %s%s\n", format_duration(*duration).c_str(),
+              url.c_str(), options.threads, options.connections, rate_text.c_str(),
+              rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
+  std::fflush(stdout);
+  auto on_second = [&](const IntervalStats& s) {
+    if (signals.poll() != 0) stop = true;
+    if (quiet) return;
+    int64_t errors = s.errors + s.connect_errors + s.timeouts;
+    std::fprintf(stderr, "%s[%3llds/%llds] %7lld req/s  p50 %-8s p99 %-8s errors %lld%s", tty ? "\r" : "",
+                 static_cast<long long>(s.second + 1), static_cast<long long>(total_seconds),
+                 static_cast<long long>(s.completed), fmt_ns(s.latency.percentile(50)).c_str(),
+                 fmt_ns(s.latency.percentile(99)).c_str(), static_cast<long long>(errors), tty ? "   " : "\n");
+  };
+  auto result = generator.run(phases, on_second, &stop);
+  if (tty && !quiet) std::fputs("\n", stderr);
+  if (!result) {
+    std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    return result.error().code == "bad_url" || result.error().code == "bad_options" ? 2 : 1;
+  }
+  print_summary(*result);
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << summary_json(url, options, phases, *result) << "\n";
+    if (!out) {
+      std::fprintf(stderr, "error: cannot write '%s'\n", json_path.c_str());
+      return 1;
+    }
+  }
+  return result->totals.completed > 0 ? 0 : 1;
+}
+
+}  // namespace gatedrill

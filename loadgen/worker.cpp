@@ -1,0 +1,627 @@
+#include "loadgen/worker.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+#include "loadgen/response_parser.hpp"
+
+namespace gatedrill::loadgen {
+
+// ---------------------------------------------------------------------------------------------
+// Collector
+
+Collector::Collector(int workers)
+    : published_through_(static_cast<size_t>(workers), -1),
+      finished_(static_cast<size_t>(workers), false),
+      phases_(static_cast<size_t>(workers)) {}
+
+void Collector::publish(int worker, int64_t second, const Tally& tally) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!tally.empty()) seconds_[second].merge(tally);
+  published_through_[static_cast<size_t>(worker)] = second;
+  changed_.notify_all();
+}
+
+void Collector::finish(int worker, std::vector<Tally> phases, int64_t end_ns, std::string first_error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  finished_[static_cast<size_t>(worker)] = true;
+  phases_[static_cast<size_t>(worker)] = std::move(phases);
+  end_ns_ = std::max(end_ns_, end_ns);
+  if (first_error_.empty()) first_error_ = std::move(first_error);
+  changed_.notify_all();
+}
+
+std::optional<Tally> Collector::take_second(int64_t second) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto ready = [&] {
+    for (size_t w = 0; w < finished_.size(); ++w)
+      if (!finished_[w] && published_through_[w] < second) return false;
+    return true;
+  };
+  changed_.wait(lock, ready);
+  bool all_finished = std::all_of(finished_.begin(), finished_.end(), [](bool f) { return f; });
+  if (all_finished) {
+    // Past the last second any worker counted in: nothing more to report.
+    int64_t last = -1;
+    for (int64_t p : published_through_) last = std::max(last, p);
+    if (second > last && (seconds_.empty() || seconds_.rbegin()->first < second)) return std::nullopt;
+  }
+  Tally out;
+  if (auto it = seconds_.find(second); it != seconds_.end()) {
+    out = std::move(it->second);
+    seconds_.erase(it);
+  }
+  return out;
+}
+
+std::vector<Tally> Collector::phase_totals(size_t phase_count) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Tally> out(phase_count);
+  for (const auto& worker : phases_)
+    for (size_t i = 0; i < worker.size() && i < phase_count; ++i) out[i].merge(worker[i]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event loop
+
+namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+constexpr int64_t kSecond = 1'000'000'000;
+constexpr size_t kBufferSize = 64 * 1024;
+// How often the loop looks at *stop when nothing else wakes it.
+constexpr int64_t kStopCheckNs = 50'000'000;
+
+enum class ConnState { kDown, kConnecting, kHandshake, kIdle, kWriting, kReading };
+
+struct Connection {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  ConnState state = ConnState::kDown;
+  uint32_t generation = 0;  // tells stale epoll events of a closed socket apart
+  uint32_t events = 0;      // the epoll interest currently registered
+  int64_t wake_ns = 0;      // a timer: reconnect, connect deadline, planned send or timeout
+  ConnectionSchedule schedule{nullptr, 0};
+  std::optional<Slot> pending;  // the next request, planned but not sent
+  const std::string* request = nullptr;
+  size_t written = 0;
+  int64_t sent_ns = 0;
+  ResponseParser parser;
+  std::unique_ptr<char[]> buffer;
+  size_t buffered = 0;
+  int failures = 0;  // consecutive connect/IO failures, for the backoff
+};
+
+class Loop {
+ public:
+  explicit Loop(const WorkerSetup& setup)
+      : s_(setup),
+        conns_(static_cast<size_t>(setup.connection_count)),
+        phase_tallies_(setup.plans->size()) {
+    for (int i = 0; i < s_.connection_count; ++i) {
+      Connection& c = conns_[static_cast<size_t>(i)];
+      double offset = (static_cast<double>(s_.first_connection + i) + 0.5) / static_cast<double>(s_.total_connections);
+      c.schedule = ConnectionSchedule(s_.plans, offset);
+      c.buffer = std::make_unique<char[]>(kBufferSize);
+    }
+    request_cursor_ = static_cast<size_t>(s_.first_connection);
+  }
+
+  ~Loop() {
+    for (auto& c : conns_) close_connection(c);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  }
+
+  void run();
+  int64_t end_ns() const { return end_ns_; }
+  std::vector<Tally>& phase_tallies() { return phase_tallies_; }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  int64_t now() const { return s_.time->monotonic_ns() - s_.start_mono_ns; }
+  size_t phase_at(int64_t t) const {
+    const auto& plans = *s_.plans;
+    for (size_t i = 0; i < plans.size(); ++i)
+      if (t < plans[i].end_ns()) return i;
+    return plans.empty() ? 0 : plans.size() - 1;
+  }
+  void note_error(const std::string& what) {
+    if (first_error_.empty()) first_error_ = what;
+  }
+
+  void roll_second(int64_t t);
+  void on_timer(Connection& c, int64_t t);
+  void on_event(Connection& c, uint32_t events);
+  void start_connect(Connection& c, int64_t t);
+  void on_connected(Connection& c, int64_t t);
+  void drive_handshake(Connection& c);
+  void arm_next(Connection& c, int64_t t);
+  void send_request(Connection& c, int64_t t);
+  void do_write(Connection& c);
+  void do_read(Connection& c);
+  void complete(Connection& c);
+  void fail_connect(Connection& c, int64_t t, const std::string& why);
+  void fail_io(Connection& c, const std::string& why);
+  void close_connection(Connection& c);
+  void reconnect_after(Connection& c, int64_t t, int64_t delay_ns);
+  void set_interest(Connection& c, uint32_t events);
+  bool in_flight(const Connection& c) const {
+    return c.state == ConnState::kWriting || c.state == ConnState::kReading;
+  }
+  Connection& conn(uint64_t data, bool* stale) {
+    size_t index = static_cast<size_t>(data & 0xffffffffu);
+    Connection& c = conns_[index];
+    *stale = c.fd < 0 || static_cast<uint32_t>(data >> 32) != c.generation;
+    return c;
+  }
+
+  WorkerSetup s_;
+  std::vector<Connection> conns_;
+  int epoll_fd_ = -1;
+  Tally second_tally_;
+  std::vector<Tally> phase_tallies_;
+  int64_t current_second_ = 0;
+  size_t request_cursor_ = 0;
+  bool draining_ = false;
+  std::string first_error_;
+  int64_t end_ns_ = 0;
+};
+
+void Loop::roll_second(int64_t t) {
+  int64_t second = t / kSecond;
+  if (second <= current_second_) return;
+  s_.collector->publish(s_.index, current_second_, second_tally_);
+  // A loop that overslept a whole second has nothing for the seconds it skipped.
+  if (second - 1 > current_second_) s_.collector->publish(s_.index, second - 1, Tally{});
+  second_tally_.reset();
+  current_second_ = second;
+}
+
+void Loop::set_interest(Connection& c, uint32_t events) {
+  if (c.fd < 0 || c.events == events) return;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = (static_cast<uint64_t>(c.generation) << 32) | static_cast<uint64_t>(&c - conns_.data());
+  ::epoll_ctl(epoll_fd_, c.events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
+  c.events = events;
+}
+
+void Loop::close_connection(Connection& c) {
+  if (c.ssl != nullptr) {
+    SSL_free(c.ssl);
+    c.ssl = nullptr;
+  }
+  if (c.fd >= 0) {
+    ::close(c.fd);  // also leaves the epoll set
+    c.fd = -1;
+  }
+  c.events = 0;
+  ++c.generation;
+  c.buffered = 0;
+  c.state = ConnState::kDown;
+}
+
+void Loop::reconnect_after(Connection& c, int64_t t, int64_t delay_ns) {
+  close_connection(c);
+  c.wake_ns = t + delay_ns;
+}
+
+void Loop::fail_connect(Connection& c, int64_t t, const std::string& why) {
+  ++second_tally_.connect_errors;
+  ++phase_tallies_[phase_at(t)].connect_errors;
+  note_error(why);
+  ++c.failures;
+  // 10 ms doubling to 320 ms: quick recovery after a blip, no storm against a dead port.
+  int64_t backoff = int64_t{10'000'000} << std::min(c.failures - 1, 5);
+  reconnect_after(c, t, backoff);
+}
+
+void Loop::fail_io(Connection& c, const std::string& why) {
+  int64_t t = now();
+  ++second_tally_.errors;
+  ++phase_tallies_[c.pending ? static_cast<size_t>(c.pending->phase) : phase_at(t)].errors;
+  note_error(why);
+  if (in_flight(c)) c.pending.reset();  // the request was sent and failed; plan the next one
+  ++c.failures;
+  int64_t backoff = c.failures <= 1 ? 0 : int64_t{10'000'000} << std::min(c.failures - 2, 5);
+  reconnect_after(c, t, backoff);
+}
+
+void Loop::start_connect(Connection& c, int64_t t) {
+  if (draining_ && !c.pending) {
+    c.wake_ns = kNever;
+    return;
+  }
+  int fd = ::socket(s_.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    fail_connect(c, t, std::string("socket: ") + std::strerror(errno));
+    return;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c.fd = fd;
+  c.events = 0;
+  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&s_.address), s_.address_len);
+  if (r == 0) {
+    on_connected(c, t);
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    fail_connect(c, t, std::string("connect: ") + std::strerror(errno));
+    return;
+  }
+  c.state = ConnState::kConnecting;
+  c.wake_ns = t + s_.connect_timeout_ns;
+  set_interest(c, EPOLLOUT);
+}
+
+void Loop::on_connected(Connection& c, int64_t t) {
+  if (s_.ssl_ctx == nullptr) {
+    c.state = ConnState::kIdle;
+    set_interest(c, EPOLLIN);
+    arm_next(c, t);
+    return;
+  }
+  c.ssl = SSL_new(s_.ssl_ctx);
+  if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+    fail_connect(c, t, "TLS: cannot create a session");
+    return;
+  }
+  if (!s_.tls_host_is_ip) SSL_set_tlsext_host_name(c.ssl, s_.tls_host.c_str());
+  if (s_.verify_peer) {
+    if (s_.tls_host_is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl), s_.tls_host.c_str());
+    else
+      SSL_set1_host(c.ssl, s_.tls_host.c_str());
+  }
+  SSL_set_connect_state(c.ssl);
+  c.state = ConnState::kHandshake;
+  if (c.wake_ns <= t) c.wake_ns = t + s_.connect_timeout_ns;
+  drive_handshake(c);
+}
+
+void Loop::drive_handshake(Connection& c) {
+  ERR_clear_error();
+  int r = SSL_do_handshake(c.ssl);
+  if (r == 1) {
+    c.state = ConnState::kIdle;
+    set_interest(c, EPOLLIN);
+    arm_next(c, now());
+    return;
+  }
+  int err = SSL_get_error(c.ssl, r);
+  if (err == SSL_ERROR_WANT_READ) {
+    set_interest(c, EPOLLIN);
+  } else if (err == SSL_ERROR_WANT_WRITE) {
+    set_interest(c, EPOLLIN | EPOLLOUT);
+  } else {
+    std::string why = "TLS handshake failed";
+    long verify = SSL_get_verify_result(c.ssl);
+    if (verify != X509_V_OK) {
+      why += std::string(": certificate verify failed (") + X509_verify_cert_error_string(verify) + ")";
+    } else if (unsigned long e = ERR_peek_error(); e != 0) {
+      char text[256];
+      ERR_error_string_n(e, text, sizeof text);
+      why += std::string(": ") + text;
+    }
+    ERR_clear_error();
+    fail_connect(c, now(), why);
+  }
+}
+
+void Loop::arm_next(Connection& c, int64_t t) {
+  if (!c.pending) c.pending = c.schedule.next(t);
+  if (!c.pending) {
+    c.wake_ns = kNever;
+    return;
+  }
+  if (c.pending->planned_ns <= t) {
+    send_request(c, t);
+  } else {
+    c.wake_ns = c.pending->planned_ns;
+  }
+}
+
+void Loop::send_request(Connection& c, int64_t t) {
+  const auto& requests = *s_.requests;
+  c.request = &requests[request_cursor_ % requests.size()];
+  ++request_cursor_;
+  c.written = 0;
+  c.sent_ns = t;
+  c.parser.reset(s_.head_request);
+  c.state = ConnState::kWriting;
+  c.wake_ns = t + s_.timeout_ns;
+  ++second_tally_.sent;
+  ++phase_tallies_[static_cast<size_t>(c.pending->phase)].sent;
+  do_write(c);
+}
+
+void Loop::do_write(Connection& c) {
+  const std::string& req = *c.request;
+  while (c.written < req.size()) {
+    const char* data = req.data() + c.written;
+    size_t left = req.size() - c.written;
+    if (c.ssl != nullptr) {
+      ERR_clear_error();
+      int n = SSL_write(c.ssl, data, static_cast<int>(left));
+      if (n > 0) {
+        c.written += static_cast<size_t>(n);
+        continue;
+      }
+      int err = SSL_get_error(c.ssl, n);
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+        set_interest(c, EPOLLIN | EPOLLOUT);
+        return;
+      }
+      ERR_clear_error();
+      fail_io(c, "TLS write failed");
+      return;
+    }
+    ssize_t n = ::send(c.fd, data, left, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.written += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      set_interest(c, EPOLLIN | EPOLLOUT);
+      return;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      fail_io(c, std::string("write: ") + std::strerror(errno));
+      return;
+    }
+  }
+  c.state = ConnState::kReading;
+  set_interest(c, EPOLLIN);
+}
+
+void Loop::complete(Connection& c) {
+  int64_t t = now();
+  int64_t latency = t - c.pending->planned_ns;
+  int64_t actual = t - c.sent_ns;
+  second_tally_.record(c.parser.status(), latency, actual);
+  phase_tallies_[static_cast<size_t>(c.pending->phase)].record(c.parser.status(), latency, actual);
+  c.pending.reset();
+  c.failures = 0;
+  if (c.parser.close_after() || c.buffered > 0) {
+    // The server closes, or sent bytes nobody asked for: start clean on a new connection.
+    reconnect_after(c, t, 0);
+    return;
+  }
+  c.state = ConnState::kIdle;
+  arm_next(c, t);
+}
+
+void Loop::do_read(Connection& c) {
+  for (;;) {
+    char* space = c.buffer.get() + c.buffered;
+    size_t room = kBufferSize - c.buffered;
+    ssize_t n = 0;
+    bool drained = false;
+    if (c.ssl != nullptr) {
+      ERR_clear_error();
+      int r = SSL_read(c.ssl, space, static_cast<int>(room));
+      if (r > 0) {
+        n = r;
+      } else {
+        int err = SSL_get_error(c.ssl, r);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+        ERR_clear_error();
+        n = err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL ? 0 : -1;
+        if (n < 0) {
+          fail_io(c, "TLS read failed");
+          return;
+        }
+      }
+    } else {
+      n = ::recv(c.fd, space, room, 0);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR) continue;
+        if (c.state == ConnState::kIdle) {
+          reconnect_after(c, now(), 0);  // the server dropped an idle keep-alive connection
+          return;
+        }
+        fail_io(c, std::string("read: ") + std::strerror(errno));
+        return;
+      }
+      drained = static_cast<size_t>(n) < room;
+    }
+    if (n == 0) {
+      if (c.state == ConnState::kIdle) {
+        reconnect_after(c, now(), 0);  // an idle keep-alive connection closed: not an error
+        return;
+      }
+      c.parser.on_eof();
+      if (c.parser.done()) {
+        c.buffered = 0;
+        complete(c);
+        if (c.fd >= 0) reconnect_after(c, now(), 0);
+      } else {
+        fail_io(c, c.buffered == 0 && c.parser.state() == ResponseParser::State::kHeaders
+                       ? "connection closed without a response"
+                       : "connection closed in the middle of a response");
+      }
+      return;
+    }
+    if (c.state != ConnState::kReading && c.state != ConnState::kWriting) {
+      fail_io(c, "unexpected bytes on an idle connection");
+      return;
+    }
+    c.buffered += static_cast<size_t>(n);
+    size_t used = c.parser.feed(std::string_view(c.buffer.get(), c.buffered));
+    if (used > 0) {
+      std::memmove(c.buffer.get(), c.buffer.get() + used, c.buffered - used);
+      c.buffered -= used;
+    }
+    if (c.parser.failed()) {
+      fail_io(c, std::string("bad response: ") + c.parser.error());
+      return;
+    }
+    if (c.parser.done()) {
+      complete(c);
+      return;
+    }
+    if (c.buffered == kBufferSize) {
+      fail_io(c, "bad response: a line does not fit the read buffer");
+      return;
+    }
+    if (drained) return;
+  }
+}
+
+void Loop::on_timer(Connection& c, int64_t t) {
+  switch (c.state) {
+    case ConnState::kDown:
+      if (draining_ && !c.pending) {
+        c.wake_ns = kNever;
+      } else if (draining_ && c.pending) {
+        // Past the end: a request that never got a connection is not sent.
+        c.pending.reset();
+        c.wake_ns = kNever;
+      } else {
+        start_connect(c, t);
+      }
+      break;
+    case ConnState::kConnecting:
+      fail_connect(c, t, "connect timed out");
+      break;
+    case ConnState::kHandshake:
+      fail_connect(c, t, "TLS handshake timed out");
+      break;
+    case ConnState::kIdle:
+      arm_next(c, t);
+      break;
+    case ConnState::kWriting:
+    case ConnState::kReading: {
+      ++second_tally_.timeouts;
+      ++phase_tallies_[static_cast<size_t>(c.pending->phase)].timeouts;
+      note_error("request timed out");
+      c.pending.reset();
+      reconnect_after(c, t, 0);
+      break;
+    }
+  }
+}
+
+void Loop::on_event(Connection& c, uint32_t events) {
+  switch (c.state) {
+    case ConnState::kConnecting: {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      int64_t t = now();
+      if (err != 0) {
+        fail_connect(c, t, std::string("connect: ") + std::strerror(err));
+      } else if ((events & (EPOLLERR | EPOLLHUP)) != 0 && (events & EPOLLOUT) == 0) {
+        fail_connect(c, t, "connect: connection failed");
+      } else {
+        on_connected(c, t);
+      }
+      break;
+    }
+    case ConnState::kHandshake:
+      drive_handshake(c);
+      break;
+    case ConnState::kWriting:
+      do_write(c);  // TLS may need a read before the write goes on, so on any event
+      if (c.state == ConnState::kReading && (events & EPOLLIN) != 0) do_read(c);
+      break;
+    case ConnState::kReading:
+    case ConnState::kIdle:
+      do_read(c);
+      break;
+    case ConnState::kDown:
+      break;
+  }
+}
+
+void Loop::run() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) {
+    note_error(std::string("epoll_create1: ") + std::strerror(errno));
+    return;
+  }
+  for (auto& c : conns_) c.wake_ns = 0;
+  std::vector<epoll_event> events(conns_.size() + 1);
+  int64_t drain_deadline = kNever;
+  for (;;) {
+    int64_t t = now();
+    if (s_.stop != nullptr && s_.stop->load(std::memory_order_relaxed)) break;
+    roll_second(t);
+    if (!draining_ && t >= s_.end_ns) {
+      draining_ = true;
+      drain_deadline = t + s_.timeout_ns;
+    }
+    bool busy = false;
+    int64_t next = std::min(t + kStopCheckNs, (current_second_ + 1) * kSecond);
+    if (!draining_) next = std::min(next, s_.end_ns);
+    for (auto& c : conns_) {
+      if (c.wake_ns <= t) on_timer(c, t);
+      if (draining_ && c.state == ConnState::kIdle) c.wake_ns = kNever;
+      busy = busy || in_flight(c) || c.state == ConnState::kConnecting || c.state == ConnState::kHandshake ||
+             (c.state == ConnState::kDown && c.wake_ns != kNever);
+      next = std::min(next, c.wake_ns);
+    }
+    if (draining_ && (!busy || t >= drain_deadline)) break;
+    if (draining_) next = std::min(next, drain_deadline);
+    int64_t wait_ns = std::max<int64_t>(0, next - now());
+    timespec timeout{static_cast<time_t>(wait_ns / kSecond), static_cast<long>(wait_ns % kSecond)};
+    int n = ::epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      note_error(std::string("epoll_pwait2: ") + std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      bool stale = false;
+      Connection& c = conn(events[static_cast<size_t>(i)].data.u64, &stale);
+      if (!stale) on_event(c, events[static_cast<size_t>(i)].events);
+    }
+  }
+  end_ns_ = now();
+  roll_second(end_ns_);
+  s_.collector->publish(s_.index, current_second_, second_tally_);
+  second_tally_.reset();
+}
+
+}  // namespace
+
+void run_worker(const WorkerSetup& setup) {
+  // Writes to a socket the peer closed raise SIGPIPE (OpenSSL writes with plain write()); a
+  // blocked SIGPIPE stays pending on this thread and the write fails with EPIPE instead.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  // The kernel's default 50 us timer slack would delay every planned send by that much.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+
+  std::string first_error;
+  std::vector<Tally> phases;
+  int64_t end_ns = 0;
+  {
+    Loop loop(setup);
+    loop.run();
+    phases = std::move(loop.phase_tallies());
+    end_ns = loop.end_ns();
+    first_error = loop.first_error();
+  }
+  setup.collector->finish(setup.index, std::move(phases), end_ns, std::move(first_error));
+}
+
+}  // namespace gatedrill::loadgen

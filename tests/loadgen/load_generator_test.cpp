@@ -1,0 +1,197 @@
+// The load generator against a real server on 127.0.0.1: rate, statuses, the coordinated-
+// omission correction, failures that are counted instead of fatal, chunked bodies, bad input.
+#include "loadgen/load_generator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "tests/loadgen/test_http_server.hpp"
+
+namespace gatedrill {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Reply;
+using testing::TestHttpServer;
+
+constexpr int64_t kMs = 1'000'000;
+
+LoadRequestSpec spec_for(const std::string& url) {
+  LoadRequestSpec spec;
+  spec.url = url;
+  return spec;
+}
+
+LoadOptions options(int connections, int threads = 1) {
+  LoadOptions o;
+  o.connections = connections;
+  o.threads = threads;
+  return o;
+}
+
+TEST(LoadGenerator, FixedRateIsAchievedAndStatusesAreCounted) {
+  TestHttpServer server([](int64_t n) { return Reply{n % 10 == 9 ? 503 : 200}; });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url("/fixed")), options(4, 2));
+  std::vector<IntervalStats> seconds;
+  auto summary = generator.run({{"steady", 500, -1, 2s}}, [&](const IntervalStats& s) { seconds.push_back(s); });
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  const LoadTotals& t = summary->totals;
+  // 500 req/s for 2 s: the schedule plans exactly 1000; all of them go out and come back.
+  EXPECT_EQ(t.sent, 1000);
+  EXPECT_EQ(t.completed, t.sent);
+  EXPECT_EQ(t.errors + t.connect_errors + t.timeouts, 0);
+  EXPECT_EQ(t.status_counts.at(503), server.requests() / 10);
+  EXPECT_EQ(t.status_counts.at(200) + t.status_counts.at(503), t.completed);
+  EXPECT_EQ(t.latency.count(), t.completed);
+  EXPECT_EQ(t.latency_actual.count(), t.completed);
+  // Achieved over the scheduled time, within a few percent (the last responses arrive just after).
+  EXPECT_NEAR(summary->achieved_rps(), 500, 25);
+  ASSERT_GE(seconds.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(seconds[i].second, static_cast<int64_t>(i));
+    EXPECT_EQ(seconds[i].phase, "steady");
+    EXPECT_DOUBLE_EQ(seconds[i].target_rate, 500);
+    EXPECT_NEAR(static_cast<double>(seconds[i].sent), 500, 15) << i;
+  }
+  ASSERT_EQ(summary->phases.size(), 1u);
+  EXPECT_EQ(summary->phases[0].totals.completed, t.completed);
+  EXPECT_LE(server.connections(), 4);  // keep-alive: no reconnects
+}
+
+TEST(LoadGenerator, AStallShowsInCorrectedLatencyButNotInActualLatency) {
+  // One request, early on, is answered after 500 ms; its connection queues the requests planned
+  // meanwhile. They wait, so their corrected latency grows; their actual latency does not.
+  TestHttpServer server([](int64_t n) { return Reply{200, "ok", false, false, n == 40 ? 500 : 0}; });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url()), options(4));
+  auto summary = generator.run({{"stall", 400, -1, 2s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  const LoadTotals& t = summary->totals;
+  EXPECT_EQ(t.completed, 800);
+  // ~50 of 800 requests (6%) waited up to 500 ms.
+  EXPECT_GE(t.latency.percentile(99), 300 * kMs);
+  EXPECT_GE(t.latency.max(), 480 * kMs);
+  // Only the stalled request itself took long from its actual send (1 of 800: above p99.8).
+  EXPECT_LT(t.latency_actual.percentile(99), 100 * kMs);
+  EXPECT_GE(t.latency_actual.max(), 480 * kMs);
+}
+
+TEST(LoadGenerator, RefusedConnectionsAreCountedNotFatal) {
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for("http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/"),
+                          options(2));
+  auto summary = generator.run({{"refused", 100, -1, 500ms}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_GT(summary->totals.connect_errors, 2);
+  EXPECT_EQ(summary->totals.completed, 0);
+  EXPECT_NE(summary->first_error.find("refused"), std::string::npos) << summary->first_error;
+}
+
+TEST(LoadGenerator, TimeoutsAreCountedAndTheConnectionRecovers) {
+  // The first two requests are never answered; everything after is.
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.no_response = n < 2;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadOptions o = options(2);
+  o.timeout = 200ms;
+  LoadGenerator generator(time, spec_for(server.url()), o);
+  auto summary = generator.run({{"timeouts", 100, -1, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(summary->totals.timeouts, 2);
+  EXPECT_EQ(summary->totals.completed, summary->totals.sent - 2);
+  EXPECT_GT(summary->totals.completed, 80);
+  EXPECT_GE(server.connections(), 4);  // both timed-out connections were replaced
+}
+
+TEST(LoadGenerator, ChunkedAndConnectionCloseResponsesAreParsed) {
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.body = "a chunked body of some length";
+    r.chunked = true;
+    r.close = n % 5 == 4;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url()), options(2));
+  auto summary = generator.run({{"chunked", 200, -1, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(summary->totals.sent, 200);
+  EXPECT_EQ(summary->totals.completed, 200);
+  EXPECT_EQ(summary->totals.status_counts.at(200), 200);
+  EXPECT_EQ(summary->totals.errors, 0);
+  EXPECT_GE(server.connections(), 40);  // a new connection after each Connection: close
+}
+
+TEST(LoadGenerator, MaxRateRunsClosedLoopAndRampsPlanTheirIntegral) {
+  TestHttpServer server([](int64_t) { return Reply{}; });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url()), options(2));
+  auto summary = generator.run({{"max", 0, -1, 300ms}, {"ramp", 0, 400, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  ASSERT_EQ(summary->phases.size(), 2u);
+  EXPECT_GT(summary->phases[0].totals.completed, 100);
+  // Latency in a closed loop counts from the actual send: both histograms agree.
+  EXPECT_EQ(summary->phases[0].totals.latency.percentile(90), summary->phases[0].totals.latency_actual.percentile(90));
+  EXPECT_EQ(summary->phases[1].totals.sent, 200);  // (0 + 400) / 2 * 1 s
+  EXPECT_EQ(summary->phases[1].totals.completed, 200);
+}
+
+TEST(LoadGenerator, StopEndsTheRunEarly) {
+  TestHttpServer server([](int64_t) { return Reply{}; });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url()), options(2));
+  std::atomic<bool> stop{false};
+  int64_t started = time.monotonic_ms();
+  auto summary = generator.run({{"long", 100, -1, 30s}}, [&](const IntervalStats&) { stop = true; }, &stop);
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_TRUE(summary->stopped);
+  EXPECT_LT(time.monotonic_ms() - started, 5000);
+  EXPECT_GT(summary->totals.completed, 50);
+}
+
+TEST(LoadGenerator, BadUrlAndBadOptionsAreClearErrors) {
+  SystemTimeSource time;
+  struct Case {
+    std::string url;
+    LoadOptions options;
+    std::vector<LoadPhase> phases;
+    std::string code;
+  };
+  LoadOptions too_many_threads = options(2, 3);
+  LoadOptions no_timeout = options(2);
+  no_timeout.timeout = 0ms;
+  std::vector<Case> cases = {
+      {"ftp://127.0.0.1/", options(1), {{"p", 10, -1, 1s}}, "bad_url"},
+      {"http://127.0.0.1:99999/", options(1), {{"p", 10, -1, 1s}}, "bad_url"},
+      {"http://no-such-host.invalid/", options(1), {{"p", 10, -1, 1s}}, "bad_url"},
+      {"http://127.0.0.1:1/", options(0), {{"p", 10, -1, 1s}}, "bad_options"},
+      {"http://127.0.0.1:1/", too_many_threads, {{"p", 10, -1, 1s}}, "bad_options"},
+      {"http://127.0.0.1:1/", no_timeout, {{"p", 10, -1, 1s}}, "bad_options"},
+      {"http://127.0.0.1:1/", options(1), {}, "bad_options"},
+      {"http://127.0.0.1:1/", options(1), {{"p", -5, -1, 1s}}, "bad_options"},
+      {"http://127.0.0.1:1/", options(1), {{"p", 10, -7, 1s}}, "bad_options"},
+      {"http://127.0.0.1:1/", options(1), {{"p", 10, -1, 0s}}, "bad_options"},
+  };
+  for (const auto& c : cases) {
+    LoadGenerator generator(time, spec_for(c.url), c.options);
+    auto r = generator.run(c.phases);
+    ASSERT_FALSE(r.ok()) << c.url;
+    EXPECT_EQ(r.error().code, c.code) << c.url << ": " << r.error().message;
+    EXPECT_FALSE(r.error().message.empty());
+  }
+  LoadRequestSpec bad_ca = spec_for("https://127.0.0.1:1/");
+  bad_ca.ca_file = "/nonexistent/ca.pem";
+  LoadGenerator generator(time, bad_ca, options(1));
+  auto r = generator.run({{"p", 10, -1, 1s}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "bad_options");
+}
+
+}  // namespace
+}  // namespace gatedrill

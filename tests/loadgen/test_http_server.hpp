@@ -1,0 +1,58 @@
+#pragma once
+// A tiny blocking HTTP/1.1 server for the load generator's tests: one thread per connection on
+// 127.0.0.1, port 0, optional TLS, and a per-request behaviour chosen by the test.
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct ssl_ctx_st;
+
+namespace gatedrill::testing {
+
+struct Reply {
+  int status = 200;
+  std::string body = "ok";
+  bool chunked = false;     // send the body in 3-byte chunks
+  bool close = false;       // Connection: close, then close
+  int delay_ms = 0;         // wait this long before answering (a stall)
+  bool no_response = false; // read the request, never answer
+};
+
+class TestHttpServer {
+ public:
+  // behaviour gets the 0-based number of the request over the whole server.
+  explicit TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls = nullptr);
+  ~TestHttpServer();  // stops: closes every socket and joins every thread
+
+  int port() const { return port_; }
+  std::string url(const std::string& path = "/") const;
+  int64_t requests() const { return requests_.load(); }
+  int64_t connections() const { return connections_.load(); }
+
+ private:
+  void accept_loop();
+  void serve(int fd);
+  bool wait_or_stop(int ms);
+
+  std::function<Reply(int64_t)> behaviour_;
+  ssl_ctx_st* tls_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> requests_{0};
+  std::atomic<int64_t> connections_{0};
+  std::mutex mutex_;
+  std::condition_variable stop_cv_;
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+// A port on 127.0.0.1 with nothing listening (bound, then closed).
+int closed_port();
+
+}  // namespace gatedrill::testing
