@@ -44,11 +44,11 @@ Result<RunSummary> summarize_run(const ResultsReader& reader, int64_t run_id) {
   summary.events = std::move(*events);
 
   std::map<int64_t, std::string> phase_of_second;
-  std::map<std::string, PhaseSummary> by_name;
+  std::map<std::string, PhaseReport> by_name;
   std::map<std::string, Histogram> latency;
   for (const auto& s : *samples) {
     phase_of_second[s.second] = s.phase;
-    PhaseSummary& p = by_name[s.phase];
+    PhaseReport& p = by_name[s.phase];
     p.seconds += 1;
     p.requests += s.requests;
     p.errors += s.errors;
@@ -65,7 +65,7 @@ Result<RunSummary> summarize_run(const ResultsReader& reader, int64_t run_id) {
     if (auto decoded = Histogram::decode(h.hdr)) latency[it->second].merge(*decoded);
   }
   for (const auto& ph : *phases) {
-    PhaseSummary p = by_name[ph.name];
+    PhaseReport p = by_name[ph.name];
     p.name = ph.name;
     p.target_rate = ph.target_rate;
     p.rps = p.seconds > 0 ? static_cast<double>(p.requests) / static_cast<double>(p.seconds) : 0;

@@ -11,7 +11,7 @@
 
 namespace gatedrill {
 
-struct PhaseSummary {
+struct PhaseReport {
   std::string name;
   double target_rate = 0;  // 0 = max
   int64_t seconds = 0;
@@ -25,7 +25,7 @@ struct PhaseSummary {
 
 struct RunSummary {
   RunRecord run;
-  std::vector<PhaseSummary> phases;
+  std::vector<PhaseReport> phases;
   std::vector<ThresholdRecord> thresholds;
   std::vector<EventRecord> events;
 };
