@@ -1,0 +1,88 @@
+#include "idp-sim/idp_command.hpp"
+
+#include <openssl/rand.h>
+
+#include <cstdio>
+
+#include <boost/json/serialize.hpp>
+
+#include "core/crypto/base64url.hpp"
+#include "core/util/cli.hpp"
+#include "core/util/signals.hpp"
+#include "core/util/strings.hpp"
+#include "idp-sim/idp_sim.hpp"
+
+namespace gatedrill {
+
+int idp_command(int argc, char** argv) {
+  IdpOptions options;
+  std::string alg = "RS256", ttl = "300s";
+  int64_t port = 0, admin_port = 0, threads = 2;
+  ArgParser args("idp",
+                 "A simulated OIDC identity provider: discovery, JWKS and a client_credentials token\n"
+                 "endpoint on --port; token minting, key rotation, clock skew and faults (idp_down,\n"
+                 "jwks_down, slow, error_5xx, jwks_malformed) on --admin-port.");
+  args.option("port", &port, "public port on 127.0.0.1 (0: any free port)");
+  args.option("admin-port", &admin_port, "admin port (0: any free port)");
+  args.option("issuer", &options.issuer, "iss of the tokens (default http://127.0.0.1:PORT)");
+  args.option("audience", &options.audience, "aud of the tokens (default gatedrill)");
+  args.option("alg", &alg, "signing alg: RS256, PS256, ES256 or EdDSA (default RS256)");
+  args.option("client-id", &options.client_id, "the one client (default gatedrill-loadgen)");
+  args.option("client-secret", &options.client_secret, "its secret (default: generated and printed)");
+  args.option("token-ttl", &ttl, "lifetime of issued tokens, e.g. 300s, 5m (default 300s)");
+  args.option("keys-dir", &options.keys_dir, "keep the signing key here across restarts");
+  args.option("threads", &threads, "server threads (default 2)");
+  if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
+
+  auto parsed_alg = parse_jws_alg(alg);
+  auto ttl_ns = parse_duration(ttl);
+  std::string problem;
+  if (!parsed_alg) problem = "--alg must be RS256, PS256, ES256 or EdDSA, not \"" + alg + "\"";
+  else if (!ttl_ns) problem = ttl_ns.error().message;
+  else if (*ttl_ns < std::chrono::seconds(1)) problem = "--token-ttl must be at least 1s";
+  else if (port < 0 || port > 65535 || admin_port < 0 || admin_port > 65535) problem = "ports must be 0..65535";
+  else if (threads < 1 || threads > 64) problem = "--threads must be 1..64";
+  else if (options.client_id.empty()) problem = "--client-id must not be empty";
+  if (!problem.empty()) {
+    std::fprintf(stderr, "error: %s\n", problem.c_str());
+    return 2;
+  }
+  options.alg = *parsed_alg;
+  options.token_ttl = std::chrono::duration_cast<std::chrono::seconds>(*ttl_ns);
+  options.port = static_cast<uint16_t>(port);
+  options.admin_port = static_cast<uint16_t>(admin_port);
+  options.threads = static_cast<int>(threads);
+  const bool generated_secret = options.client_secret.empty();
+  if (generated_secret) {
+    unsigned char bytes[24];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+      std::fprintf(stderr, "error: no randomness for the client secret\n");
+      return 1;
+    }
+    options.client_secret = base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  }
+
+  TerminationSignals signals;
+  SystemTimeSource time;
+  IdpSim idp(time, options);
+  if (auto started = idp.start(); !started) {
+    std::fprintf(stderr, "error: %s\n", started.error().message.c_str());
+    return 1;
+  }
+  boost::json::object ready{{"component", "idp"},
+                            {"port", idp.port()},
+                            {"admin_port", idp.admin_port()},
+                            {"issuer", idp.issuer()},
+                            {"jwks_uri", idp.base_url() + "/jwks.json"},
+                            {"token_endpoint", idp.base_url() + "/token"},
+                            {"client_id", options.client_id},
+                            {"kid", idp.key_ring().current().kid}};
+  if (generated_secret) ready["client_secret"] = options.client_secret;
+  std::printf("%s\n", boost::json::serialize(ready).c_str());
+  std::fflush(stdout);
+  signals.wait();
+  idp.stop();
+  return 0;
+}
+
+}  // namespace gatedrill

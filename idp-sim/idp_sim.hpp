@@ -1,0 +1,109 @@
+#pragma once
+// The simulated OIDC identity provider: discovery, JWKS and a client_credentials token endpoint
+// on the public port; token minting, key rotation and faults on the admin port. Wall time comes
+// from the TimeSource, so an /admin/clock skew mints tokens with future iat/nbf (clock-skew-idp).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/admin/admin_server.hpp"
+#include "core/admin/faults.hpp"
+#include "core/admin/metrics.hpp"
+#include "core/crypto/jwt.hpp"
+#include "core/http/http_server.hpp"
+#include "core/time/time_source.hpp"
+#include "core/util/result.hpp"
+#include "idp-sim/key_ring.hpp"
+
+namespace gatedrill {
+
+struct IdpOptions {
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 0;        // 0: any free port
+  uint16_t admin_port = 0;
+  std::string issuer;       // empty: http://<bind>:<port>
+  std::string audience = "gatedrill";
+  JwsAlg alg = JwsAlg::kRS256;
+  std::string client_id = "gatedrill-loadgen";
+  std::string client_secret;  // required
+  std::string scope = "gatedrill";
+  std::chrono::seconds token_ttl{300};
+  std::string keys_dir;     // keep the first signing key here across restarts (empty: memory only)
+  int threads = 2;
+};
+
+class IdpSim {
+ public:
+  static constexpr int kMaxAdminTokens = 100000;
+
+  IdpSim(TimeSource& time, IdpOptions options);
+  ~IdpSim();
+  IdpSim(const IdpSim&) = delete;
+  IdpSim& operator=(const IdpSim&) = delete;
+
+  // Loads or creates the signing key, then binds both ports. Errors: "bad_key", "bind_failed".
+  Result<void> start();
+  void stop();
+  uint16_t port() const;
+  uint16_t admin_port() const;
+  std::string issuer() const;
+  std::string base_url() const;  // where the public endpoints are: http://<bind>:<port>
+
+  // The handlers behind the routes, public for tests. handle_public applies the public faults.
+  HttpResponse handle_public(const HttpRequest& request);
+  HttpResponse handle_admin_tokens(const HttpRequest& request);
+  HttpResponse handle_admin_rotate(const HttpRequest& request);
+  HttpResponse handle_admin_publish(const HttpRequest& request);
+  HttpResponse handle_admin_keys(const HttpRequest& request);
+
+  KeyRing& key_ring() { return *keys_; }
+  FaultRegistry& faults() { return faults_; }
+  MetricsRegistry& metrics() { return metrics_; }
+
+ private:
+  HttpResponse discovery() const;
+  HttpResponse jwks();
+  HttpResponse token(const HttpRequest& request);
+  HttpResponse token_error(int status, const std::string& error, const std::string& description,
+                           bool basic_challenge = false);
+  boost::json::object default_claims(int64_t ttl_s, const std::string& sub) const;
+  Result<void> load_or_create_keys();
+  Result<void> open_public();
+  void close_public();
+  void register_faults();
+  bool draw(double probability);
+
+  TimeSource& time_;
+  IdpOptions options_;
+  MetricsRegistry metrics_;
+  FaultRegistry faults_;
+  std::optional<KeyRing> keys_;
+
+  Counter* tokens_endpoint_ = nullptr;
+  Counter* tokens_admin_ = nullptr;
+  Counter* jwks_fetches_ = nullptr;
+  Counter* discovery_fetches_ = nullptr;
+  std::map<std::string, Counter*> token_errors_;  // by RFC 6749 error code; filled at set-up
+
+  // Fault state, read per request (relaxed: a fault taking effect one request late is fine).
+  std::atomic<bool> down_{false};
+  std::atomic<bool> jwks_down_{false};
+  std::atomic<int> jwks_malformed_{0};  // 0 off, 1 garbage, 2 empty key set, 3 truncated
+  std::atomic<int64_t> slow_us_{0};
+  std::atomic<int> error_status_{500};
+  std::atomic<double> error_probability_{0};
+  std::atomic<uint64_t> error_draw_{0};
+
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex server_mutex_;  // the public server is closed and reopened by idp_down close
+  std::unique_ptr<HttpServer> server_;
+  uint16_t bound_port_ = 0;
+  std::unique_ptr<AdminServer> admin_;
+};
+
+}  // namespace gatedrill
