@@ -1,0 +1,110 @@
+// `gatedrill loadgen` in process: exit codes, the one-line errors, and the --json report.
+#include "loadgen/loadgen_command.hpp"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/crypto/base64url.hpp"
+#include "core/histogram/histogram.hpp"
+#include "core/util/json.hpp"
+#include "tests/loadgen/test_http_server.hpp"
+
+namespace gatedrill {
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome run_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "loadgen");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  int code = loadgen_command(static_cast<int>(argv.size()), argv.data());
+  std::string out = ::testing::internal::GetCapturedStdout();
+  std::string err = ::testing::internal::GetCapturedStderr();
+  return {code, out, err};
+}
+
+TEST(LoadgenCommand, BadUrlAndOptionsExit2WithOneLine) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  std::vector<Case> cases = {
+      {{"ftp://127.0.0.1/"}, "http://"},
+      {{"http://127.0.0.1:1/", "--rate", "fast"}, "--rate"},
+      {{"http://127.0.0.1:1/", "--rate", "-3"}, "--rate"},
+      {{"http://127.0.0.1:1/", "--duration", "soon"}, "soon"},
+      {{"http://127.0.0.1:1/", "--connections", "0"}, "--connections"},
+      {{"http://127.0.0.1:1/", "--connections", "2", "--threads", "4"}, "threads"},
+      {{"http://127.0.0.1:1/", "--header", "NoColon"}, "--header"},
+      {{"https://127.0.0.1:1/", "--cacert", "x.pem", "--insecure"}, "exclude"},
+      {{"http://127.0.0.1:1/", "--token-file", "/nonexistent/tokens"}, "token file"},
+      {{"http://127.0.0.1:1/", "--rat", "5"}, "--rate"},
+      {{}, "URL"},
+  };
+  for (const auto& c : cases) {
+    Outcome o = run_cli(c.args);
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    EXPECT_EQ(o.code, 2) << joined << "\n" << o.err;
+    EXPECT_NE(o.err.find("error: "), std::string::npos) << joined << "\n" << o.err;
+    EXPECT_NE(o.err.find(c.says), std::string::npos) << joined << "\n" << o.err;
+  }
+}
+
+TEST(LoadgenCommand, RunsAndWritesEverythingToJson) {
+  testing::TestHttpServer server([](int64_t n) { return testing::Reply{n % 4 == 0 ? 404 : 200}; });
+  std::string tokens = ::testing::TempDir() + "/loadgen_tokens_" + std::to_string(::getpid());
+  std::ofstream(tokens) << "tok-a\n\ntok-b\n";
+  std::string json = ::testing::TempDir() + "/loadgen_report_" + std::to_string(::getpid()) + ".json";
+  Outcome o = run_cli({server.url("/x"), "--rate", "200", "--duration", "1s", "--connections", "2", "--token-file",
+                       tokens, "--header", "X-Run: 1", "--json", json, "--quiet"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("Requests/sec:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("99.990%"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("404: 50"), std::string::npos) << o.out;
+  EXPECT_EQ(o.err, "");  // --quiet: no status lines
+
+  std::stringstream text;
+  text << std::ifstream(json).rdbuf();
+  auto report = parse_json_object(text.str());
+  ASSERT_TRUE(report.ok()) << text.str();
+  const auto& totals = report->at("totals").as_object();
+  EXPECT_EQ(totals.at("sent").as_int64(), 200);
+  EXPECT_EQ(totals.at("completed").as_int64(), 200);
+  EXPECT_EQ(totals.at("status").as_object().at("404").as_int64(), 50);
+  EXPECT_EQ(report->at("intervals").as_array().size(), 1u);
+  // The encoded histogram is standard base64 of an HdrHistogram V2 blob holding every response.
+  std::string b64(totals.at("latency").as_object().at("hdr_base64").as_string());
+  for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  auto blob = base64url_decode(b64);
+  ASSERT_TRUE(blob.ok());
+  auto histogram = Histogram::decode(*blob);
+  ASSERT_TRUE(histogram.ok()) << histogram.error().message;
+  EXPECT_EQ(histogram->count(), 200);
+  std::remove(tokens.c_str());
+  std::remove(json.c_str());
+}
+
+TEST(LoadgenCommand, NoResponseAtAllExits1) {
+  Outcome o = run_cli({"http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/", "--rate", "50",
+                       "--duration", "300ms", "--connections", "1"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.out.find("Errors: connect"), std::string::npos) << o.out;
+}
+
+}  // namespace
+}  // namespace gatedrill
