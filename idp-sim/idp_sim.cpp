@@ -3,10 +3,12 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <boost/json/serialize.hpp>
 
@@ -333,20 +335,38 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
   }
   std::string header_kid = kid->has_value() ? **kid : signer.kid;
 
+  // Token pools for the load generator can be large: sign them on a few threads.
+  std::vector<std::string> signed_tokens(static_cast<size_t>(n));
+  std::mutex failure_mutex;
+  std::string failure;
+  auto sign_range = [&](int64_t begin, int64_t end) {
+    try {
+      for (int64_t i = begin; i < end; ++i) {
+        boost::json::object claims = default_claims(ttl_s, options_.client_id);
+        if (overrides) {
+          for (const auto& member : *overrides) {
+            if (member.value().is_null()) claims.erase(member.key());  // drills: tokens without exp ...
+            else claims[member.key()] = member.value();
+          }
+        }
+        auto jwt = sign_jwt(signer.alg, signer.key, header_kid, claims);
+        if (!jwt) throw std::runtime_error(jwt.error().message);
+        signed_tokens[static_cast<size_t>(i)] = std::move(*jwt);
+      }
+    } catch (const std::exception& e) {
+      std::lock_guard lock(failure_mutex);
+      failure = e.what();
+    }
+  };
+  const int64_t workers = n >= 256 ? std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 4) : 1;
+  std::vector<std::thread> threads;
+  for (int64_t w = 1; w < workers; ++w) threads.emplace_back(sign_range, n * w / workers, n * (w + 1) / workers);
+  sign_range(0, n / workers);
+  for (auto& t : threads) t.join();
+  if (!failure.empty()) return json_error(500, "sign_failed", failure);
   boost::json::array tokens;
   tokens.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    boost::json::object claims = default_claims(ttl_s, options_.client_id);
-    if (overrides) {
-      for (const auto& member : *overrides) {
-        if (member.value().is_null()) claims.erase(member.key());  // drills: tokens without exp ...
-        else claims[member.key()] = member.value();
-      }
-    }
-    auto jwt = sign_jwt(signer.alg, signer.key, header_kid, claims);
-    if (!jwt) return json_error(500, "sign_failed", jwt.error().message);
-    tokens.emplace_back(*jwt);
-  }
+  for (auto& t : signed_tokens) tokens.emplace_back(std::move(t));
   tokens_admin_->inc(static_cast<uint64_t>(n));
   boost::json::object body{{"token", tokens[0]}, {"kid", header_kid}, {"alg", jws_alg_name(signer.alg)}};
   if (n > 1) body["tokens"] = std::move(tokens);

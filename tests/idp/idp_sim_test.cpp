@@ -217,6 +217,24 @@ TEST_F(IdpSimTest, AdminTokensTakeCustomClaimsTtlAndCount) {
   EXPECT_NE(metrics.body.find("gatedrill_idp_tokens_issued_total{source=\"admin\"} 6"), std::string::npos) << metrics.body;
 }
 
+TEST_F(IdpSimTest, AdminTokenPoolsAreCompleteAndDistinct) {
+  auto r = post_json(admin("/admin/tokens"), R"({"count":600,"claims":{"sub":"pool"}})");
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 200);
+  auto body = json(r);
+  const auto& tokens = body["tokens"].as_array();
+  ASSERT_EQ(tokens.size(), 600u);
+  std::set<std::string> jtis;
+  for (const auto& t : tokens) {
+    auto jwt = parse_jwt(std::string(t.as_string()));
+    ASSERT_TRUE(jwt.ok());
+    EXPECT_EQ(jwt->claims["sub"].as_string(), "pool");
+    jtis.insert(std::string(jwt->claims["jti"].as_string()));
+  }
+  EXPECT_EQ(jtis.size(), 600u);
+  for (size_t i : {size_t{0}, size_t{299}, size_t{300}, size_t{599}})
+    EXPECT_EQ(verify(std::string(tokens[i].as_string()), time_.wall_seconds()), "ok") << i;
+}
+
 TEST_F(IdpSimTest, AdminTokensWithAnotherAlgOrAnUnknownKid) {
   auto r = post_json(admin("/admin/tokens"), R"({"alg":"EdDSA"})");
   ASSERT_EQ(r.status, 200) << r.body;
