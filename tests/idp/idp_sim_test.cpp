@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <set>
 
 #include <boost/json/serialize.hpp>
@@ -400,6 +403,42 @@ TEST_F(IdpSimTest, FaultsWithBadParamsAre400) {
                        boost::json::serialize(boost::json::object{{"type", type}, {"params", params}}));
     EXPECT_EQ(r.status, 400) << type << " " << boost::json::serialize(params) << " -> " << r.body;
   }
+}
+
+}  // namespace
+}  // namespace gatedrill
+
+namespace gatedrill {
+namespace {
+
+TEST(IdpKeysDir, ARestartedIdpKeepsItsSigningKey) {
+  auto dir = std::filesystem::temp_directory_path() / ("gatedrill-idp-keys-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  IdpOptions options;
+  options.client_secret = kSecret;
+  options.alg = JwsAlg::kEdDSA;
+  options.keys_dir = dir.string();
+  ManualTimeSource time;
+  std::string first_kid;
+  {
+    IdpSim idp(time, options);
+    ASSERT_TRUE(idp.start().ok());
+    first_kid = idp.key_ring().current().kid;
+  }
+  auto stored = dir / "signing-EdDSA.pem";
+  ASSERT_TRUE(std::filesystem::exists(stored));
+  EXPECT_EQ(std::filesystem::status(stored).permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+  {
+    IdpSim idp(time, options);
+    ASSERT_TRUE(idp.start().ok());
+    EXPECT_EQ(idp.key_ring().current().kid, first_kid);
+  }
+  options.keys_dir.clear();
+  IdpSim fresh(time, options);
+  ASSERT_TRUE(fresh.start().ok());
+  EXPECT_NE(fresh.key_ring().current().kid, first_kid);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
