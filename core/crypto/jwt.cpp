@@ -130,10 +130,15 @@ bool has_duplicate_names(std::string_view text) {
         size_t end = i + 1;
         while (end < text.size() && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
         if (!stack.empty() && stack.back().object && stack.back().expecting_name) {
-          boost::system::error_code ec;
-          auto name = boost::json::parse(text.substr(i, end - i + 1), ec);
-          if (ec || !name.is_string()) return true;  // cannot happen on validated text
-          if (!stack.back().names.emplace(name.as_string()).second) return true;
+          std::string_view raw = text.substr(i + 1, end - i - 1);
+          std::string name(raw);
+          if (raw.find('\\') != std::string_view::npos) {  // escaped: let the JSON parser unescape
+            boost::system::error_code ec;
+            auto decoded = boost::json::parse(text.substr(i, end - i + 1), ec);
+            if (ec || !decoded.is_string()) return true;  // cannot happen on validated text
+            name = std::string(decoded.as_string());
+          }
+          if (!stack.back().names.insert(std::move(name)).second) return true;
           stack.back().expecting_name = false;
         }
         i = end;
