@@ -8,6 +8,7 @@
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
 #include "reports/report_command.hpp"
+#include "scenarios/faults/fault_proxy_command.hpp"
 #include "scenarios/peers/upstream_command.hpp"
 #include "scenarios/run_command.hpp"
 
@@ -27,6 +28,7 @@ const Command kCommands[] = {
     {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
     {"idp", gatedrill::idp_command, "simulated OIDC identity provider with JWKS"},
     {"upstream", gatedrill::upstream_command, "simulated upstream service"},
+    {"fault-proxy", gatedrill::fault_proxy_command, "TCP proxy with toxics (Toxiproxy-style API)"},
 };
 
 void print_usage(std::FILE* out) {

@@ -1,0 +1,120 @@
+// The Toxiproxy-shaped API over a real HttpServer: proxies and toxics created, listed and
+// deleted over HTTP take effect on the wire; bad parameters get 400 with a specific message.
+#include "scenarios/faults/fault_proxy_api.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include "core/http/http_client.hpp"
+#include "core/util/json.hpp"
+#include "tests/faults/loopback_peers.hpp"
+
+namespace gatedrill {
+namespace {
+
+using test_peers::Client;
+using test_peers::EchoServer;
+using test_peers::pattern;
+
+class FaultProxyApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    api_.install(server_);
+    auto started = server_.start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    base_ = "http://127.0.0.1:" + std::to_string(server_.port());
+  }
+
+  HttpResponse call(const char* method, const std::string& path, const std::string& body = "") {
+    auto r = http_request(method, base_ + path, {{"content-type", "application/json"}}, body);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : HttpResponse{};
+  }
+
+  std::string create_echo_proxy() {
+    auto r = call("POST", "/proxies",
+                  R"({"name":"echo","listen":"127.0.0.1:0","upstream":"127.0.0.1:)" +
+                      std::to_string(echo_.port()) + R"(","enabled":true})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.body;
+  }
+
+  static std::string error_message(const HttpResponse& r) {
+    auto body = parse_json_object(r.body);
+    if (!body || !body->contains("error")) return "";
+    return std::string(body->at("error").at("message").as_string());
+  }
+
+  EchoServer echo_;
+  FaultProxy proxy_;
+  FaultProxyApi api_{proxy_};
+  HttpServer server_{HttpServerOptions{}};
+  std::string base_;
+};
+
+TEST_F(FaultProxyApiTest, CreatedProxyForwardsAndToxicsApplyOverHttp) {
+  auto created = parse_json_object(create_echo_proxy());
+  ASSERT_TRUE(created.ok());
+  const std::string listen(created->at("listen").as_string());
+  auto hp = split_host_port(listen);
+  ASSERT_TRUE(hp.ok()) << listen;
+  ASSERT_NE(hp->second, 0);
+
+  Client client(hp->second);
+  client.send_all("ping");
+  EXPECT_EQ(client.receive(4, 5000).data, "ping");
+
+  auto added = call("POST", "/proxies/echo/toxics",
+                    R"({"name":"cut","type":"limit_data","stream":"downstream","toxicity":1.0,"attributes":{"bytes":6}})");
+  ASSERT_EQ(added.status, 200) << added.body;
+  EXPECT_EQ(boost::json::parse(added.body).at("attributes").at("bytes").as_int64(), 6);
+  client.send_all("0123456789");
+  auto r = client.receive(10, 5000);
+  EXPECT_EQ(r.data, "01");  // 4 bytes went through before the toxic, 2 more fit
+  EXPECT_EQ(r.end, Client::End::kEof);
+
+  auto listed = call("GET", "/proxies");
+  ASSERT_EQ(listed.status, 200);
+  auto all = boost::json::parse(listed.body);
+  EXPECT_EQ(all.at("echo").at("toxics").as_array().size(), 1u);
+  EXPECT_EQ(call("GET", "/proxies/echo/toxics/cut").status, 200);
+  EXPECT_EQ(call("DELETE", "/proxies/echo/toxics/cut").status, 204);
+  EXPECT_EQ(call("GET", "/proxies/echo/toxics").body, "[]");
+  EXPECT_EQ(call("DELETE", "/proxies/echo").status, 204);
+  EXPECT_EQ(call("GET", "/proxies/echo").status, 404);
+}
+
+TEST_F(FaultProxyApiTest, BadParametersAre400WithASpecificMessage) {
+  create_echo_proxy();
+  auto unknown = call("POST", "/proxies/echo/toxics", R"({"type":"packet_loss"})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(error_message(unknown).find("unknown toxic type 'packet_loss'"), std::string::npos);
+  auto negative = call("POST", "/proxies/echo/toxics",
+                       R"({"type":"latency","attributes":{"latency":-1}})");
+  EXPECT_EQ(negative.status, 400);
+  EXPECT_NE(error_message(negative).find("attributes.latency must be >= 0"), std::string::npos);
+  auto not_json = call("POST", "/proxies/echo/toxics", "{type:");
+  EXPECT_EQ(not_json.status, 400);
+  auto bad_listen = call("POST", "/proxies", R"({"name":"x","listen":"127.0.0.1","upstream":"127.0.0.1:1"})");
+  EXPECT_EQ(bad_listen.status, 400);
+  EXPECT_NE(error_message(bad_listen).find("listen:"), std::string::npos);
+  auto missing = call("POST", "/proxies", R"({"name":"x","listen":"127.0.0.1:0"})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(error_message(missing).find("\"upstream\""), std::string::npos);
+}
+
+TEST_F(FaultProxyApiTest, UnknownNamesAre404AndDuplicates409) {
+  create_echo_proxy();
+  EXPECT_EQ(call("GET", "/proxies/nope").status, 404);
+  EXPECT_EQ(call("POST", "/proxies/nope/toxics", R"({"type":"latency"})").status, 404);
+  EXPECT_EQ(call("DELETE", "/proxies/echo/toxics/nope").status, 404);
+  EXPECT_EQ(call("POST", "/proxies",
+                 R"({"name":"echo","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"})").status,
+            409);
+  EXPECT_EQ(call("POST", "/proxies/echo/toxics", R"({"type":"latency"})").status, 200);
+  EXPECT_EQ(call("POST", "/proxies/echo/toxics", R"({"type":"latency"})").status, 409);
+  EXPECT_EQ(call("PUT", "/proxies/echo").status, 405);
+}
+
+}  // namespace
+}  // namespace gatedrill
