@@ -9,10 +9,27 @@ namespace {
 
 constexpr size_t kMaxChunkLine = 1024;
 
+// ASCII case-insensitive equality; header names are compared by length first, so this runs
+// only for the few candidates (no locale, no allocation: it runs once per header per response).
+bool same_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + ('a' - 'A'));
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + ('a' - 'A'));
+    if (x != y) return false;
+  }
+  return true;
+}
+
 // True when the comma-separated header value holds token (case-insensitive).
 bool has_token(std::string_view value, std::string_view token) {
-  for (auto part : split(value, ','))
-    if (iequals(trim(part), token)) return true;
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    if (same_name(trim(value.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
   return false;
 }
 
@@ -71,7 +88,7 @@ size_t ResponseParser::parse_head(std::string_view data) {
     }
     std::string_view name = line.substr(0, colon);
     std::string_view value = trim(line.substr(colon + 1));
-    if (iequals(name, "content-length")) {
+    if (same_name(name, "content-length")) {
       auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), length);
       if (e != std::errc() || p != value.data() + value.size() || (has_length && length != remaining_)) {
         fail("bad Content-Length");
@@ -79,13 +96,13 @@ size_t ResponseParser::parse_head(std::string_view data) {
       }
       has_length = true;
       remaining_ = length;
-    } else if (iequals(name, "transfer-encoding")) {
+    } else if (same_name(name, "transfer-encoding")) {
       chunked = has_token(value, "chunked");
       if (!chunked) {
         fail("unsupported Transfer-Encoding");
         return 0;
       }
-    } else if (iequals(name, "connection")) {
+    } else if (same_name(name, "connection")) {
       if (has_token(value, "close")) close = true;
       if (has_token(value, "keep-alive")) keep_alive = true;
     }

@@ -160,6 +160,12 @@ class Loop {
   void close_connection(Connection& c);
   void reconnect_after(Connection& c, int64_t t, int64_t delay_ns);
   void set_interest(Connection& c, uint32_t events);
+  // Every timer change goes through here so earliest_wake_ stays a lower bound of all timers
+  // and the loop scans the connections only when one may be due.
+  void wake_at(Connection& c, int64_t t) {
+    c.wake_ns = t;
+    earliest_wake_ = std::min(earliest_wake_, t);
+  }
   bool in_flight(const Connection& c) const {
     return c.state == ConnState::kWriting || c.state == ConnState::kReading;
   }
@@ -180,6 +186,7 @@ class Loop {
   bool draining_ = false;
   std::string first_error_;
   int64_t end_ns_ = 0;
+  int64_t earliest_wake_ = 0;
 };
 
 void Loop::roll_second(int64_t t) {
@@ -218,7 +225,7 @@ void Loop::close_connection(Connection& c) {
 
 void Loop::reconnect_after(Connection& c, int64_t t, int64_t delay_ns) {
   close_connection(c);
-  c.wake_ns = t + delay_ns;
+  wake_at(c, t + delay_ns);
 }
 
 void Loop::fail_connect(Connection& c, int64_t t, const std::string& why) {
@@ -244,7 +251,7 @@ void Loop::fail_io(Connection& c, const std::string& why) {
 
 void Loop::start_connect(Connection& c, int64_t t) {
   if (draining_ && !c.pending) {
-    c.wake_ns = kNever;
+    wake_at(c, kNever);
     return;
   }
   int fd = ::socket(s_.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -266,7 +273,7 @@ void Loop::start_connect(Connection& c, int64_t t) {
     return;
   }
   c.state = ConnState::kConnecting;
-  c.wake_ns = t + s_.connect_timeout_ns;
+  wake_at(c, t + s_.connect_timeout_ns);
   set_interest(c, EPOLLOUT);
 }
 
@@ -291,7 +298,7 @@ void Loop::on_connected(Connection& c, int64_t t) {
   }
   SSL_set_connect_state(c.ssl);
   c.state = ConnState::kHandshake;
-  if (c.wake_ns <= t) c.wake_ns = t + s_.connect_timeout_ns;
+  if (c.wake_ns <= t) wake_at(c, t + s_.connect_timeout_ns);
   drive_handshake(c);
 }
 
@@ -327,13 +334,13 @@ void Loop::drive_handshake(Connection& c) {
 void Loop::arm_next(Connection& c, int64_t t) {
   if (!c.pending) c.pending = c.schedule.next(t);
   if (!c.pending) {
-    c.wake_ns = kNever;
+    wake_at(c, kNever);
     return;
   }
   if (c.pending->planned_ns <= t) {
     send_request(c, t);
   } else {
-    c.wake_ns = c.pending->planned_ns;
+    wake_at(c, c.pending->planned_ns);
   }
 }
 
@@ -345,7 +352,7 @@ void Loop::send_request(Connection& c, int64_t t) {
   c.sent_ns = t;
   c.parser.reset(s_.head_request);
   c.state = ConnState::kWriting;
-  c.wake_ns = t + s_.timeout_ns;
+  wake_at(c, t + s_.timeout_ns);
   ++second_tally_.sent;
   ++phase_tallies_[static_cast<size_t>(c.pending->phase)].sent;
   do_write(c);
@@ -488,11 +495,11 @@ void Loop::on_timer(Connection& c, int64_t t) {
   switch (c.state) {
     case ConnState::kDown:
       if (draining_ && !c.pending) {
-        c.wake_ns = kNever;
+        wake_at(c, kNever);
       } else if (draining_ && c.pending) {
         // Past the end: a request that never got a connection is not sent.
         c.pending.reset();
-        c.wake_ns = kNever;
+        wake_at(c, kNever);
       } else {
         start_connect(c, t);
       }
@@ -556,7 +563,7 @@ void Loop::run() {
     note_error(std::string("epoll_create1: ") + std::strerror(errno));
     return;
   }
-  for (auto& c : conns_) c.wake_ns = 0;
+  for (auto& c : conns_) wake_at(c, 0);
   std::vector<epoll_event> events(conns_.size() + 1);
   int64_t drain_deadline = kNever;
   for (;;) {
@@ -567,18 +574,22 @@ void Loop::run() {
       draining_ = true;
       drain_deadline = t + s_.timeout_ns;
     }
-    bool busy = false;
     int64_t next = std::min(t + kStopCheckNs, (current_second_ + 1) * kSecond);
     if (!draining_) next = std::min(next, s_.end_ns);
-    for (auto& c : conns_) {
-      if (c.wake_ns <= t) on_timer(c, t);
-      if (draining_ && c.state == ConnState::kIdle) c.wake_ns = kNever;
-      busy = busy || in_flight(c) || c.state == ConnState::kConnecting || c.state == ConnState::kHandshake ||
-             (c.state == ConnState::kDown && c.wake_ns != kNever);
-      next = std::min(next, c.wake_ns);
+    if (t >= earliest_wake_ || draining_) {
+      bool busy = false;
+      earliest_wake_ = kNever;
+      for (auto& c : conns_) {
+        if (c.wake_ns <= t) on_timer(c, t);
+        if (draining_ && c.state == ConnState::kIdle) c.wake_ns = kNever;
+        busy = busy || in_flight(c) || c.state == ConnState::kConnecting || c.state == ConnState::kHandshake ||
+               (c.state == ConnState::kDown && c.wake_ns != kNever);
+        earliest_wake_ = std::min(earliest_wake_, c.wake_ns);
+      }
+      if (draining_ && (!busy || t >= drain_deadline)) break;
+      if (draining_) next = std::min(next, drain_deadline);
     }
-    if (draining_ && (!busy || t >= drain_deadline)) break;
-    if (draining_) next = std::min(next, drain_deadline);
+    next = std::min(next, earliest_wake_);
     int64_t wait_ns = std::max<int64_t>(0, next - now());
     timespec timeout{static_cast<time_t>(wait_ns / kSecond), static_cast<long>(wait_ns % kSecond)};
     int n = ::epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
