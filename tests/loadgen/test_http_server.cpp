@@ -75,10 +75,14 @@ std::string response_bytes(const Reply& r) {
 
 }  // namespace
 
-TestHttpServer::TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls)
-    : behaviour_(std::move(behaviour)), tls_(tls) {
+TestHttpServer::TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls,
+                               std::function<void()> on_thread_start)
+    : behaviour_(std::move(behaviour)), tls_(tls), on_thread_start_(std::move(on_thread_start)) {
   listen_fd_ = listen_on_loopback(&port_);
-  acceptor_ = std::thread([this] { accept_loop(); });
+  acceptor_ = std::thread([this] {
+    if (on_thread_start_) on_thread_start_();
+    accept_loop();
+  });
 }
 
 TestHttpServer::~TestHttpServer() {
@@ -124,6 +128,7 @@ void TestHttpServer::accept_loop() {
 }
 
 void TestHttpServer::serve(int fd) {
+  if (on_thread_start_) on_thread_start_();
   // SSL_write to a client that already left raises SIGPIPE; blocked, it becomes EPIPE.
   sigset_t pipe_set;
   sigemptyset(&pipe_set);

@@ -25,7 +25,10 @@ struct Reply {
 class TestHttpServer {
  public:
   // behaviour gets the 0-based number of the request over the whole server.
-  explicit TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls = nullptr);
+  // on_thread_start runs first on every thread the server starts (tests that count a
+  // process's allocations use it to leave the server's own out).
+  explicit TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls = nullptr,
+                          std::function<void()> on_thread_start = {});
   ~TestHttpServer();  // stops: closes every socket and joins every thread
 
   int port() const { return port_; }
@@ -40,6 +43,7 @@ class TestHttpServer {
 
   std::function<Reply(int64_t)> behaviour_;
   ssl_ctx_st* tls_;
+  std::function<void()> on_thread_start_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
