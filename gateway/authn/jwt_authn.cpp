@@ -1,0 +1,112 @@
+#include "gateway/authn/jwt_authn.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/util/strings.hpp"
+
+namespace gatedrill::gateway {
+
+namespace {
+
+AuthnResult deny(int status, std::string reason, std::string description) {
+  AuthnResult r;
+  r.status = status;
+  r.reason = std::move(reason);
+  r.description = std::move(description);
+  return r;
+}
+
+std::optional<int64_t> int_claim(const boost::json::object& claims, std::string_view name) {
+  auto it = claims.find(name);
+  if (it == claims.end()) return std::nullopt;
+  if (it->value().is_int64()) return it->value().as_int64();
+  if (it->value().is_uint64()) return static_cast<int64_t>(it->value().as_uint64());
+  return std::nullopt;  // check_jwt_claims already refused other types
+}
+
+}  // namespace
+
+std::string authn_reason(std::string_view code) {
+  if (code == "expired") return "token_expired";
+  if (code == "not_yet_valid") return "token_not_yet_valid";
+  if (code == "missing_exp") return "token_missing_exp";
+  return std::string(code);
+}
+
+JwtAuthn::JwtAuthn(JwtAuthnConfig config, JwksCache& jwks, const TimeSource& time)
+    : config_(std::move(config)), jwks_(jwks), time_(time), cache_(config_.token_cache_entries) {}
+
+bool JwtAuthn::alg_allowed(JwsAlg alg) const {
+  return config_.algs.empty() || std::find(config_.algs.begin(), config_.algs.end(), alg) != config_.algs.end();
+}
+
+AuthnResult JwtAuthn::check(std::string_view authorization) {
+  authorization = trim(authorization);
+  if (authorization.empty()) return deny(401, "missing_token", "no Bearer token in the Authorization header");
+  if (iequals(authorization, "bearer")) return deny(401, "missing_token", "empty Bearer token");
+  if (authorization.size() < 7 || !iequals(authorization.substr(0, 7), "bearer "))
+    return deny(401, "malformed", "the Authorization header is not a Bearer token");
+  std::string_view token = trim(authorization.substr(7));
+  if (token.empty()) return deny(401, "missing_token", "empty Bearer token");
+
+  if (auto hit = cache_.find(token)) {
+    // Validity is a function of time: recheck exp/nbf against the current skewed wall clock.
+    const int64_t now = time_.wall_seconds();
+    const int64_t leeway = config_.claims.leeway.count();
+    if (hit->exp && now - leeway >= *hit->exp) {
+      cache_.erase(token);
+      return deny(401, "token_expired", "token expired " + std::to_string(now - *hit->exp) + " s ago");
+    }
+    if ((hit->nbf && now + leeway < *hit->nbf) || (hit->iat && now + leeway < *hit->iat))
+      return deny(401, "token_not_yet_valid", "token not valid yet");
+    AuthnResult r;
+    r.outcome = AuthnResult::Outcome::kAllow;
+    r.status = 200;
+    r.subject = hit->subject;
+    r.cache_hit = true;
+    return r;
+  }
+  return verify_uncached(token);
+}
+
+AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
+  auto parsed = parse_jwt(token);
+  if (!parsed) return deny(401, authn_reason(parsed.error().code), parsed.error().message);
+  if (!alg_allowed(parsed->alg))
+    return deny(401, "bad_alg", std::string("alg ") + std::string(jws_alg_name(parsed->alg)) + " is not allowed");
+
+  auto keys = jwks_.keys();
+  if (!keys) return deny(401, "jwks_unavailable", "the issuer's signing keys are not available");
+  const Jwks::Entry* entry = keys->find(parsed->kid);
+  if (!entry) {
+    jwks_.request_refetch(parsed->kid);
+    return deny(401, "unknown_kid", "no signing key matches the token's kid");
+  }
+  if (entry->alg && *entry->alg != parsed->alg)
+    return deny(401, "bad_alg", "the token's alg does not match the key's alg");
+  if (!jws_alg_fits_key(parsed->alg, entry->key))
+    return deny(401, "bad_alg", "the token's alg does not fit the key type");
+  if (!jws_verify(parsed->alg, entry->key, parsed->signing_input, parsed->signature))
+    return deny(401, "bad_signature", "signature verification failed");
+
+  if (auto claims = check_jwt_claims(parsed->claims, config_.claims, time_.wall_seconds()); !claims) {
+    const auto& code = claims.error().code;
+    return deny(code == "bad_audience" ? 403 : 401, authn_reason(code), claims.error().message);
+  }
+
+  VerifiedToken verified;
+  if (auto it = parsed->claims.find("sub"); it != parsed->claims.end() && it->value().is_string())
+    verified.subject = std::string(it->value().as_string());
+  verified.exp = int_claim(parsed->claims, "exp");
+  verified.nbf = int_claim(parsed->claims, "nbf");
+  verified.iat = int_claim(parsed->claims, "iat");
+  AuthnResult r;
+  r.outcome = AuthnResult::Outcome::kAllow;
+  r.status = 200;
+  r.subject = verified.subject;
+  cache_.insert(token, std::move(verified));
+  return r;
+}
+
+}  // namespace gatedrill::gateway

@@ -1,0 +1,181 @@
+#include "gateway/gateway.hpp"
+
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <utility>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "core/admin/admin_server.hpp"
+#include "core/admin/faults.hpp"
+#include "core/admin/metrics.hpp"
+#include "gateway/authn/jwt_authn.hpp"
+
+namespace gatedrill::gateway {
+
+namespace {
+
+// Requests by status and reason: the label set is open-ended (reasons come from the crypto
+// layer), so each pair is registered once, on first use, then counted lock-free.
+class RequestCounters {
+ public:
+  explicit RequestCounters(MetricsRegistry& metrics) : metrics_(metrics) {}
+
+  Counter& get(int status, std::string_view reason) {
+    std::string key = std::to_string(status) + "/" + std::string(reason);
+    {
+      std::shared_lock lock(mutex_);
+      if (auto it = counters_.find(key); it != counters_.end()) return *it->second;
+    }
+    std::unique_lock lock(mutex_);
+    auto& slot = counters_[key];
+    if (!slot)
+      slot = &metrics_.counter("gatedrill_gateway_requests_total", "Requests answered, by status and reason",
+                               {{"status", std::to_string(status)}, {"reason", std::string(reason)}});
+    return *slot;
+  }
+
+ private:
+  MetricsRegistry& metrics_;
+  std::shared_mutex mutex_;
+  std::map<std::string, Counter*, std::less<>> counters_;
+};
+
+std::string bearer_challenge(std::string_view description) {
+  std::string escaped;
+  for (char c : description) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  }
+  return "Bearer error=\"invalid_token\", error_description=\"" + escaped + "\"";
+}
+
+}  // namespace
+
+struct Gateway::Impl {
+  TimeSource& time;
+  GatewayConfig config;
+  MetricsRegistry metrics;
+  FaultRegistry faults;
+  Counter& jwks_fetches;
+  Counter& jwks_failures;
+  Counter& token_cache_hits;
+  Counter& token_cache_misses;
+  Counter& upstream_connect_errors;
+  Counter& upstream_timeouts;
+  Counter& upstream_protocol_errors;
+  LatencyMetric& latency;
+  RequestCounters requests;
+  JwksCache jwks;
+  JwtAuthn authn;
+  std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<DataPlane> data;
+
+  Impl(TimeSource& t, GatewayConfig c, JwksFetcher fetcher)
+      : time(t),
+        config(std::move(c)),
+        faults(t),
+        jwks_fetches(metrics.counter("gatedrill_gateway_jwks_fetches_total", "JWKS fetch attempts")),
+        jwks_failures(metrics.counter("gatedrill_gateway_jwks_fetch_failures_total", "Failed JWKS fetches")),
+        token_cache_hits(metrics.counter("gatedrill_gateway_token_cache_hits_total", "Verified-token cache hits")),
+        token_cache_misses(metrics.counter("gatedrill_gateway_token_cache_misses_total", "Verified-token cache misses")),
+        upstream_connect_errors(metrics.counter("gatedrill_gateway_upstream_errors_total", "Upstream errors by kind",
+                                                {{"kind", "connect"}})),
+        upstream_timeouts(metrics.counter("gatedrill_gateway_upstream_errors_total", "Upstream errors by kind",
+                                          {{"kind", "timeout"}})),
+        upstream_protocol_errors(metrics.counter("gatedrill_gateway_upstream_errors_total",
+                                                 "Upstream errors by kind", {{"kind", "protocol"}})),
+        latency(metrics.latency("gatedrill_gateway_request_duration_seconds",
+                                "Time from the end of the request headers to the response written")),
+        requests(metrics),
+        jwks(t, config.jwks, fetcher ? std::move(fetcher) : http_jwks_fetcher(),
+             JwksCacheHooks{[this] { jwks_fetches.inc(); }, [this](const std::string&) { jwks_failures.inc(); }}),
+        authn(make_authn_config(config), jwks, t) {}
+
+  static JwtAuthnConfig make_authn_config(const GatewayConfig& c) {
+    JwtAuthnConfig a;
+    a.claims.issuer = c.issuer;
+    a.claims.audiences = c.audiences;
+    a.claims.leeway = c.leeway;
+    a.algs = c.algs;
+    a.token_cache_entries = c.token_cache_entries;
+    return a;
+  }
+
+  FilterVerdict filter(const RequestView& request) {
+    FilterVerdict verdict;
+    AuthnResult result = authn.check(request.authorization);
+    (result.cache_hit ? token_cache_hits : token_cache_misses).inc();
+    if (!result.allowed()) {
+      verdict.local_reply = true;
+      verdict.status = result.status;
+      verdict.reason = result.reason;
+      verdict.message = result.description;
+      if (result.status == 401)
+        verdict.response_headers.emplace_back("WWW-Authenticate", bearer_challenge(result.description));
+      return verdict;
+    }
+    if (!result.subject.empty()) verdict.upstream_headers.emplace_back("x-gatedrill-sub", result.subject);
+    return verdict;
+  }
+
+  void on_response(int status, std::string_view reason, int64_t latency_ns) {
+    requests.get(status, reason).inc();
+    latency.observe_ns(latency_ns);
+  }
+
+  void on_upstream_error(std::string_view kind) {
+    if (kind == "connect") upstream_connect_errors.inc();
+    else if (kind == "timeout") upstream_timeouts.inc();
+    else upstream_protocol_errors.inc();
+  }
+};
+
+Gateway::Gateway(TimeSource& time, GatewayConfig config, JwksFetcher fetcher)
+    : impl_(std::make_unique<Impl>(time, std::move(config), std::move(fetcher))) {}
+
+Gateway::~Gateway() { stop(); }
+
+Result<void> Gateway::start() {
+  Impl& g = *impl_;
+  HttpServerOptions admin_options;
+  admin_options.bind_address = g.config.admin_bind;
+  admin_options.port = g.config.admin_port;
+  g.admin = std::make_unique<AdminServer>(g.time, g.metrics, g.faults, admin_options);
+  g.admin->set_health_check([] { return std::string(); });
+  g.admin->route("GET", "/admin/jwks", [&g](const HttpRequest&) {
+    auto keys = g.jwks.keys();
+    boost::json::object body{{"loaded", keys != nullptr},
+                             {"keys", keys ? static_cast<int64_t>(keys->entries().size()) : 0},
+                             {"fetches", static_cast<int64_t>(g.jwks.fetch_count())}};
+    return json_ok(boost::json::serialize(body));
+  });
+  if (auto r = g.admin->start(); !r) return r;
+
+  g.jwks.start();
+  DataPlaneHooks hooks;
+  hooks.on_response = [&g](int status, std::string_view reason, int64_t ns) { g.on_response(status, reason, ns); };
+  hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
+  g.data = std::make_unique<DataPlane>(
+      g.time, g.config.data, [&g](const RequestView& r) { return g.filter(r); }, std::move(hooks));
+  if (auto r = g.data->start(); !r) {
+    g.jwks.stop();
+    g.admin->stop();
+    return r;
+  }
+  return {};
+}
+
+void Gateway::stop() {
+  Impl& g = *impl_;
+  if (g.data) g.data->stop();
+  g.jwks.stop();
+  if (g.admin) g.admin->stop();
+}
+
+uint16_t Gateway::port() const { return impl_->data ? impl_->data->port() : 0; }
+uint16_t Gateway::admin_port() const { return impl_->admin ? impl_->admin->port() : 0; }
+
+}  // namespace gatedrill::gateway

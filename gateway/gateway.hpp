@@ -1,0 +1,53 @@
+#pragma once
+// One gateway node: the data plane with its filter chain (JWT authn for now), the JWKS cache,
+// and the admin server (/healthz, /metrics, /admin/clock, /admin/faults) on its own port.
+// Tests run it in-process; `gatedrill gateway` runs it until SIGTERM.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/crypto/jwt.hpp"
+#include "core/time/time_source.hpp"
+#include "core/util/result.hpp"
+#include "gateway/authn/jwks_cache.hpp"
+#include "gateway/server/data_plane.hpp"
+
+namespace gatedrill::gateway {
+
+struct GatewayConfig {
+  std::string name = "gw-1";
+  DataPlaneOptions data;          // listener, limits, upstream
+  uint16_t admin_port = 0;
+  std::string admin_bind = "127.0.0.1";
+
+  std::string issuer;
+  std::vector<std::string> audiences;
+  std::vector<JwsAlg> algs;       // empty: all
+  std::chrono::seconds leeway{60};
+  JwksCacheOptions jwks;
+  size_t token_cache_entries = 10000;
+};
+
+class Gateway {
+ public:
+  // `fetcher`: how JWKS documents are fetched (tests may inject one); default HTTP GET.
+  Gateway(TimeSource& time, GatewayConfig config, JwksFetcher fetcher = {});
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Errors from the admin server or the data plane ("bind_failed", "tls_config", ...).
+  Result<void> start();
+  void stop();
+  uint16_t port() const;
+  uint16_t admin_port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gatedrill::gateway

@@ -1,0 +1,131 @@
+#include "gateway/gateway_flags.hpp"
+
+#include <utility>
+
+#include "core/util/strings.hpp"
+
+namespace gatedrill::gateway {
+
+namespace {
+
+Error usage(std::string message) { return make_error("usage", std::move(message)); }
+
+Result<std::chrono::milliseconds> positive_ms(std::string_view flag, const std::string& text) {
+  auto d = parse_duration(text);
+  if (!d) return usage("--" + std::string(flag) + ": " + d.error().message);
+  if (d->count() <= 0) return usage("--" + std::string(flag) + " must be > 0");
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+Result<size_t> positive_size(std::string_view flag, const std::string& text) {
+  auto s = parse_size(text);
+  if (!s) return usage("--" + std::string(flag) + ": " + s.error().message);
+  if (*s <= 0) return usage("--" + std::string(flag) + " must be > 0");
+  return static_cast<size_t>(*s);
+}
+
+}  // namespace
+
+void GatewayFlags::register_with(ArgParser& args) {
+  args.option("name", &name, "node name (default gw-1)");
+  args.option("listen", &listen, "data-plane address host:port (default 127.0.0.1:0)");
+  args.option("admin-port", &admin_port, "admin port on 127.0.0.1 (0: any free port)");
+  args.option("tls-cert", &tls_cert, "server certificate chain (PEM)");
+  args.option("tls-key", &tls_key, "server private key (PEM)");
+  args.flag("plaintext", &plaintext, "serve plain HTTP instead of TLS (tests, local drills)");
+  args.option("issuer", &issuer, "expected iss of tokens (required)");
+  args.option("jwks-uri", &jwks_uri, "issuer JWKS URL (required)");
+  args.option("audience", &audience, "expected aud (any when empty)");
+  args.option("algs", &algs, "accepted algs (default RS256,ES256,PS256,EdDSA)");
+  args.option("leeway", &leeway, "clock leeway for exp/nbf/iat (default 60s)");
+  args.option("upstream", &upstream, "upstream URL http://host:port (required)");
+  args.option("threads", &threads, "event-loop threads (default 1)");
+  args.option("upstream-timeout", &upstream_timeout, "upstream request timeout (default 5s)");
+  args.option("upstream-connect-timeout", &upstream_connect_timeout, "upstream connect timeout (default 2s)");
+  args.option("jwks-ttl", &jwks_ttl, "JWKS refresh interval (default 300s)");
+  args.option("jwks-cooldown", &jwks_cooldown, "minimum time between unknown-kid refetches (default 30s)");
+  args.option("max-uri", &max_uri, "longest request target (default 8k; longer: 414)");
+  args.option("max-headers", &max_headers, "header bytes (default 16k; more: 431)");
+  args.option("max-header-count", &max_header_count, "header fields (default 100; more: 431)");
+  args.option("max-body", &max_body, "request body bytes (default 1M; more: 413)");
+  args.option("header-timeout", &header_timeout, "time to receive headers and body (default 10s)");
+  args.option("idle-timeout", &idle_timeout, "keep-alive idle timeout (default 60s)");
+}
+
+Result<GatewayConfig> GatewayFlags::to_config() const {
+  GatewayConfig c;
+  c.name = name;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return usage("--listen must be host:port (got '" + listen + "')");
+  c.data.bind_address = listen.substr(0, colon);
+  try {
+    size_t used = 0;
+    int port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
+    c.data.port = static_cast<uint16_t>(port);
+  } catch (const std::exception&) {
+    return usage("--listen port must be 0..65535 (got '" + listen + "')");
+  }
+  if (admin_port < 0 || admin_port > 65535) return usage("--admin-port must be 0..65535");
+  c.admin_port = static_cast<uint16_t>(admin_port);
+  if (threads < 1 || threads > 256) return usage("--threads must be 1..256");
+  c.data.threads = static_cast<int>(threads);
+
+  if (plaintext && (!tls_cert.empty() || !tls_key.empty()))
+    return usage("--plaintext and --tls-cert/--tls-key exclude each other");
+  if (!plaintext) {
+    if (tls_cert.empty() || tls_key.empty())
+      return usage("TLS needs --tls-cert and --tls-key (or pass --plaintext)");
+    c.data.tls = TlsServerConfig{tls_cert, tls_key};
+  }
+
+  if (issuer.empty()) return usage("--issuer is required");
+  if (jwks_uri.empty()) return usage("--jwks-uri is required");
+  if (auto u = Url::parse(jwks_uri); !u) return usage("--jwks-uri: " + u.error().message);
+  c.issuer = issuer;
+  c.jwks.jwks_uri = jwks_uri;
+  if (!audience.empty()) c.audiences.push_back(audience);
+  for (auto name : split(algs, ',')) {
+    auto alg = parse_jws_alg(trim(name));
+    if (!alg) return usage("--algs: '" + std::string(trim(name)) + "' is not one of RS256, ES256, PS256, EdDSA");
+    c.algs.push_back(*alg);
+  }
+  if (c.algs.empty()) return usage("--algs must name at least one algorithm");
+  auto leeway_d = parse_duration(leeway);
+  if (!leeway_d) return usage("--leeway: " + leeway_d.error().message);
+  if (leeway_d->count() < 0) return usage("--leeway must be >= 0");
+  c.leeway = std::chrono::duration_cast<std::chrono::seconds>(*leeway_d);
+
+  if (upstream.empty()) return usage("--upstream is required");
+  auto up = Url::parse(upstream);
+  if (!up) return usage("--upstream: " + up.error().message);
+  if (up->scheme != "http") return usage("--upstream must be an http:// URL");
+  c.data.upstream = *up;
+
+  auto set_ms = [](std::string_view flag, const std::string& text, std::chrono::milliseconds& out) -> Result<void> {
+    auto v = positive_ms(flag, text);
+    if (!v) return v.error();
+    out = *v;
+    return {};
+  };
+  auto set_size = [](std::string_view flag, const std::string& text, size_t& out) -> Result<void> {
+    auto v = positive_size(flag, text);
+    if (!v) return v.error();
+    out = *v;
+    return {};
+  };
+  for (auto r : {set_ms("upstream-timeout", upstream_timeout, c.data.upstream_timeout),
+                 set_ms("upstream-connect-timeout", upstream_connect_timeout, c.data.upstream_connect_timeout),
+                 set_ms("jwks-ttl", jwks_ttl, c.jwks.ttl), set_ms("jwks-cooldown", jwks_cooldown, c.jwks.unknown_kid_cooldown),
+                 set_ms("header-timeout", header_timeout, c.data.header_timeout),
+                 set_ms("idle-timeout", idle_timeout, c.data.idle_timeout),
+                 set_size("max-uri", max_uri, c.data.max_uri_bytes),
+                 set_size("max-headers", max_headers, c.data.max_header_bytes),
+                 set_size("max-body", max_body, c.data.max_body_bytes)})
+    if (!r) return r.error();
+  if (max_header_count < 1) return usage("--max-header-count must be >= 1");
+  c.data.max_header_count = static_cast<size_t>(max_header_count);
+  return c;
+}
+
+}  // namespace gatedrill::gateway

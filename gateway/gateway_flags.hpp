@@ -1,0 +1,37 @@
+#pragma once
+// The `gatedrill gateway` flags and their validation into a GatewayConfig (kept apart from
+// gateway_command.cpp so tests can check every refusal without starting anything).
+#include <cstdint>
+#include <string>
+
+#include "core/util/cli.hpp"
+#include "core/util/result.hpp"
+#include "gateway/gateway.hpp"
+
+namespace gatedrill::gateway {
+
+struct GatewayFlags {
+  std::string name = "gw-1";
+  std::string listen = "127.0.0.1:0";
+  int64_t admin_port = 0;
+  std::string tls_cert, tls_key;
+  bool plaintext = false;
+  std::string issuer, jwks_uri, audience;
+  std::string algs = "RS256,ES256,PS256,EdDSA";
+  std::string leeway = "60s";
+  std::string upstream;
+  int64_t threads = 1;
+  std::string upstream_timeout = "5s";
+  std::string upstream_connect_timeout = "2s";
+  std::string jwks_ttl = "300s";
+  std::string jwks_cooldown = "30s";
+  std::string max_uri = "8k", max_headers = "16k", max_body = "1M";
+  int64_t max_header_count = 100;
+  std::string header_timeout = "10s", idle_timeout = "60s";
+
+  void register_with(ArgParser& args);
+  // Errors: "usage" with the flag at fault.
+  Result<GatewayConfig> to_config() const;
+};
+
+}  // namespace gatedrill::gateway

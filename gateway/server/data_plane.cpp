@@ -1,0 +1,508 @@
+#include "gateway/server/data_plane.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/object.hpp>
+
+#include "core/util/strings.hpp"
+#include "gateway/proxy/header_rules.hpp"
+
+namespace gatedrill::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kHandshakeTimeout{10};
+constexpr std::chrono::seconds kWriteTimeout{10};
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+const char* status_phrase(int status) {
+  switch (status) {
+    case 400: return "bad request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not found";
+    case 413: return "payload too large";
+    case 414: return "uri too long";
+    case 429: return "too many requests";
+    case 431: return "request header fields too large";
+    case 500: return "internal error";
+    case 502: return "bad gateway";
+    case 503: return "service unavailable";
+    case 504: return "gateway timeout";
+    default: return "error";
+  }
+}
+
+bool is_parse_error(const beast::error_code& ec) {
+  static const auto& category = http::make_error_code(http::error::bad_target).category();
+  return ec.category() == category && ec != http::error::end_of_stream &&
+         ec != http::error::partial_message;
+}
+
+// A short random id per request (x-request-id): 128 bits as hex.
+std::string make_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t v = rng();
+    for (int i = 0; i < 16; ++i) id[half * 16 + i] = kHex[(v >> (i * 4)) & 0xf];
+  }
+  return id;
+}
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+struct Rejection {
+  int status;
+  std::string reason;
+  std::string message;
+};
+
+}  // namespace
+
+std::string local_reply_body(int status, std::string_view reason, std::string_view message) {
+  boost::json::object body{{"error", status_phrase(status)}, {"reason", reason}};
+  if (!message.empty()) body["message"] = message;
+  return boost::json::serialize(body);
+}
+
+namespace {
+
+// One kept-alive connection to the upstream, with the bytes read past the last response.
+struct UpstreamConn {
+  explicit UpstreamConn(asio::io_context& io) : stream(io) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+};
+
+struct Worker {
+  asio::io_context io{1};
+  std::vector<std::unique_ptr<UpstreamConn>> idle;  // touched only from this worker's thread
+  std::thread thread;
+};
+
+}  // namespace
+
+struct DataPlane::Impl {
+  const TimeSource& time;
+  DataPlaneOptions options;
+  RequestFilter filter;
+  DataPlaneHooks hooks;
+  std::unique_ptr<asio::ssl::context> ssl;  // outlives the workers' streams
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  tcp::endpoint upstream_endpoint;
+  std::string upstream_host;
+  std::mutex stop_mutex;
+  bool started = false;
+  bool stopped = false;
+  uint16_t bound_port = 0;
+  size_t next_worker = 0;
+
+  Impl(const TimeSource& t, DataPlaneOptions o, RequestFilter f, DataPlaneHooks h)
+      : time(t), options(std::move(o)), filter(std::move(f)), hooks(std::move(h)) {}
+
+  void count(int status, std::string_view reason, int64_t start_ns) {
+    if (hooks.on_response) hooks.on_response(status, reason, time.monotonic_ns() - start_ns);
+  }
+
+  Response local_reply(int status, std::string_view reason, std::string_view message,
+                       const HeaderList& headers, unsigned version, bool keep_alive) {
+    Response out{static_cast<http::status>(status), version};
+    out.set(http::field::content_type, "application/json");
+    for (const auto& [name, value] : headers) out.insert(name, value);
+    out.body() = local_reply_body(status, reason, message);
+    out.keep_alive(keep_alive);
+    out.prepare_payload();
+    return out;
+  }
+
+  // The rejection for a request the parser refused, by the parser's error.
+  Rejection classify(const beast::error_code& ec, const beast::flat_buffer& buffer) const {
+    if (ec == http::error::body_limit)
+      return {413, "body_too_large", "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes"};
+    if (ec == http::error::header_limit) {
+      // A request line that never ended within the URI budget is a long URI, not long headers.
+      std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
+      auto line_end = seen.find('\n');
+      if (line_end == std::string_view::npos || line_end > options.max_uri_bytes + 32)
+        return {414, "uri_too_long", "request target exceeds " + std::to_string(options.max_uri_bytes) + " bytes"};
+      return {431, "headers_too_large", "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes"};
+    }
+    return {400, "bad_request", "malformed request: " + ec.message()};
+  }
+
+  // Limits and framing rules Beast does not enforce by itself.
+  std::optional<Rejection> validate(const Request& request) const {
+    if (request.target().size() > options.max_uri_bytes)
+      return Rejection{414, "uri_too_long", "request target exceeds " + std::to_string(options.max_uri_bytes) + " bytes"};
+    size_t count = 0, bytes = 0, hosts = 0;
+    for (const auto& field : request) {
+      ++count;
+      bytes += field.name_string().size() + field.value().size() + 4;
+      if (field.name() == http::field::host) ++hosts;
+    }
+    if (count > options.max_header_count)
+      return Rejection{431, "too_many_headers", "more than " + std::to_string(options.max_header_count) + " header fields"};
+    if (bytes > options.max_header_bytes)
+      return Rejection{431, "headers_too_large", "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes"};
+    if (request.count(http::field::content_length) && request.count(http::field::transfer_encoding))
+      return Rejection{400, "bad_request", "Content-Length and Transfer-Encoding together"};
+    if (request.version() >= 11 && hosts != 1)
+      return Rejection{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
+    return std::nullopt;
+  }
+
+  Request upstream_request(const Request& in, const FilterVerdict& verdict, const std::string& request_id) const {
+    Request out;
+    out.version(11);
+    out.method_string(in.method_string());
+    out.target(in.target());
+    const std::string connection(in[http::field::connection]);
+    for (const auto& field : in) {
+      auto name = field.name_string();
+      if (field.name() == http::field::host || is_hop_by_hop(name, connection) || is_internal_header(name) ||
+          iequals(name, "x-request-id"))
+        continue;
+      out.insert(name, field.value());
+    }
+    out.set(http::field::host, upstream_host);
+    out.set("x-request-id", request_id);
+    for (const auto& [name, value] : verdict.upstream_headers) out.set(name, value);
+    out.body() = in.body();
+    out.keep_alive(true);
+    out.prepare_payload();
+    return out;
+  }
+
+  struct UpstreamOutcome {
+    std::optional<Response> response;
+    Rejection error{502, "", ""};
+  };
+
+  asio::awaitable<UpstreamOutcome> forward(Worker& worker, Request& request) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::unique_ptr<UpstreamConn> conn;
+      bool reused = false;
+      if (!worker.idle.empty()) {
+        conn = std::move(worker.idle.back());
+        worker.idle.pop_back();
+        reused = true;
+      } else {
+        conn = std::make_unique<UpstreamConn>(worker.io);
+        conn->stream.expires_after(options.upstream_connect_timeout);
+        auto [ec] = co_await conn->stream.async_connect(upstream_endpoint, kNoThrow);
+        if (ec) {
+          if (hooks.on_upstream_error) hooks.on_upstream_error("connect");
+          UpstreamOutcome out;
+          out.error = {503, "upstream_connect_error", "upstream connect error: " + ec.message()};
+          co_return out;
+        }
+        conn->stream.socket().set_option(tcp::no_delay(true));
+      }
+      conn->stream.expires_after(options.upstream_timeout);
+      auto [write_ec, written] = co_await http::async_write(conn->stream, request, kNoThrow);
+      (void)written;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(options.max_upstream_response_bytes);
+      if (request.method() == http::verb::head) parser.skip(true);
+      beast::error_code read_ec = write_ec;
+      if (!write_ec) {
+        auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, parser, kNoThrow);
+        (void)n;
+        read_ec = ec;
+      }
+      if (!read_ec) {
+        Response response = parser.release();
+        if (response.keep_alive() && conn->buffer.size() == 0 &&
+            worker.idle.size() < options.upstream_idle_per_thread) {
+          conn->stream.expires_never();
+          worker.idle.push_back(std::move(conn));
+        }
+        UpstreamOutcome out;
+        out.response = std::move(response);
+        co_return out;
+      }
+      // A pooled connection the upstream closed while idle: try once more on a fresh one.
+      const bool stale = reused && read_ec != beast::error::timeout && !parser.got_some();
+      if (stale && attempt == 0) continue;
+      UpstreamOutcome out;
+      if (read_ec == beast::error::timeout) {
+        if (hooks.on_upstream_error) hooks.on_upstream_error("timeout");
+        out.error = {504, "upstream_timeout", "upstream request timeout"};
+      } else {
+        if (hooks.on_upstream_error) hooks.on_upstream_error("protocol");
+        out.error = {502, "upstream_reset", "upstream connection failed: " + read_ec.message()};
+      }
+      co_return out;
+    }
+    co_return UpstreamOutcome{};
+  }
+
+  Response client_response(Response&& upstream, unsigned version, bool keep_alive, const std::string& request_id,
+                           bool head) {
+    Response out{upstream.result(), version};
+    const std::string connection(upstream[http::field::connection]);
+    for (const auto& field : upstream) {
+      auto name = field.name_string();
+      if (is_hop_by_hop(name, connection) || is_fingerprint_header(name)) continue;
+      if (head && field.name() == http::field::content_length) continue;
+      out.insert(name, field.value());
+    }
+    out.set("x-request-id", request_id);
+    out.body() = std::move(upstream.body());
+    out.keep_alive(keep_alive);
+    if (head) {
+      if (upstream.has_content_length()) out.set(http::field::content_length, upstream[http::field::content_length]);
+    } else {
+      out.prepare_payload();
+    }
+    return out;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> write(Stream& stream, Response& response) {
+    beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
+    auto [ec, n] = co_await http::async_write(stream, response, kNoThrow);
+    (void)n;
+    co_return !ec;
+  }
+
+  template <class Stream>
+  asio::awaitable<void> serve(Worker& worker, Stream& stream, std::string remote) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (buffer.size() == 0) {
+        // Idle between requests: wait for the first byte under the idle timeout.
+        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
+        if (ec) co_return;
+        buffer.commit(n);
+      }
+      // A fresh parser per request, so limits and state never leak between requests.
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<uint32_t>(options.max_header_bytes + options.max_uri_bytes + 64));
+      parser.body_limit(options.max_body_bytes);
+      // Slowloris: the whole header (and then the body) must arrive within the header timeout.
+      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+      (void)header_n;
+      const int64_t start_ns = time.monotonic_ns();
+      std::optional<Rejection> rejection;
+      if (header_ec) {
+        if (!is_parse_error(header_ec)) co_return;  // timeout, reset, client gone
+        rejection = classify(header_ec, buffer);
+      } else {
+        rejection = validate(parser.get());
+      }
+      if (!rejection && !parser.is_done()) {
+        auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+        (void)body_n;
+        if (body_ec) {
+          if (!is_parse_error(body_ec)) co_return;
+          rejection = classify(body_ec, buffer);
+        }
+      }
+      if (rejection) {
+        // Framing can no longer be trusted: answer and close.
+        auto out = local_reply(rejection->status, rejection->reason, rejection->message, {}, 11, false);
+        count(rejection->status, rejection->reason, start_ns);
+        co_await write(stream, out);
+        co_return;
+      }
+
+      Request& request = parser.get();
+      const unsigned version = request.version();
+      const bool keep_alive = request.keep_alive();
+      RequestView view{request.method_string(), request.target(), request[http::field::authorization], remote};
+      FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
+      Response out;
+      std::string reason;
+      if (verdict.local_reply) {
+        out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers, version,
+                          keep_alive);
+        reason = verdict.reason;
+      } else {
+        const std::string request_id = make_request_id();
+        Request upstream = upstream_request(request, verdict, request_id);
+        UpstreamOutcome outcome = co_await forward(worker, upstream);
+        if (outcome.response) {
+          out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
+                                request.method() == http::verb::head);
+          reason = "ok";
+        } else {
+          out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message,
+                            {{"x-request-id", request_id}}, version, keep_alive);
+          reason = outcome.error.reason;
+        }
+      }
+      count(out.result_int(), reason, start_ns);
+      if (!co_await write(stream, out) || !keep_alive) co_return;
+    }
+  }
+
+  asio::awaitable<void> session_plain(Worker& worker, tcp::socket socket) {
+    beast::error_code ec;
+    std::string remote = endpoint_text(socket.remote_endpoint(ec));
+    socket.set_option(tcp::no_delay(true), ec);
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve(worker, stream, std::move(remote));
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::awaitable<void> session_tls(Worker& worker, tcp::socket socket) {
+    beast::error_code ec;
+    std::string remote = endpoint_text(socket.remote_endpoint(ec));
+    socket.set_option(tcp::no_delay(true), ec);
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+    beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
+    auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    if (handshake_ec) co_return;
+    co_await serve(worker, stream, std::move(remote));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(kNoThrow);
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      // Round-robin: each connection lives on one worker's loop for its whole life.
+      Worker& worker = *workers[next_worker];
+      next_worker = (next_worker + 1) % workers.size();
+      auto [ec, socket] = co_await acceptor->async_accept(worker.io, kNoThrow);
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+      if (ssl) {
+        asio::co_spawn(worker.io, session_tls(worker, std::move(socket)), asio::detached);
+      } else {
+        asio::co_spawn(worker.io, session_plain(worker, std::move(socket)), asio::detached);
+      }
+    }
+  }
+
+  Result<void> load_tls() {
+    ssl = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX_set_min_proto_version(ssl->native_handle(), TLS1_2_VERSION);
+    ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                     asio::ssl::context::single_dh_use);
+    beast::error_code ec;
+    ssl->use_certificate_chain_file(options.tls->cert_chain_file, ec);
+    if (ec) return make_error("tls_config", "cannot load certificate chain " + options.tls->cert_chain_file + ": " + ec.message());
+    ssl->use_private_key_file(options.tls->key_file, asio::ssl::context::pem, ec);
+    if (ec) return make_error("tls_config", "cannot load private key " + options.tls->key_file + ": " + ec.message());
+    return {};
+  }
+
+  Result<void> resolve_upstream() {
+    if (options.upstream.scheme != "http")
+      return make_error("bad_upstream", "upstream must be an http:// URL (got " + options.upstream.str() + ")");
+    beast::error_code ec;
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(options.upstream.host, std::to_string(options.upstream.port), ec);
+    if (ec || results.empty())
+      return make_error("bad_upstream", "cannot resolve upstream " + options.upstream.host + ": " + ec.message());
+    upstream_endpoint = results.begin()->endpoint();
+    upstream_host = options.upstream.authority();
+    return {};
+  }
+
+  Result<void> bind() {
+    const std::string where = options.bind_address + ":" + std::to_string(options.port);
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options.bind_address, ec);
+    if (ec) return make_error("bind_failed", "cannot bind " + where + ": bad address");
+    acceptor = std::make_unique<tcp::acceptor>(workers.front()->io);
+    tcp::endpoint endpoint(address, options.port);
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      acceptor->close();
+      return make_error("bind_failed", "cannot bind " + where + ": " + ec.message());
+    }
+    bound_port = acceptor->local_endpoint().port();
+    return {};
+  }
+};
+
+DataPlane::DataPlane(const TimeSource& time, DataPlaneOptions options, RequestFilter filter, DataPlaneHooks hooks)
+    : impl_(std::make_unique<Impl>(time, std::move(options), std::move(filter), std::move(hooks))) {}
+
+DataPlane::~DataPlane() { stop(); }
+
+Result<void> DataPlane::start() {
+  std::lock_guard lock(impl_->stop_mutex);
+  if (impl_->started) return make_error("bind_failed", "data plane already started");
+  if (auto r = impl_->resolve_upstream(); !r) return r;
+  if (impl_->options.tls)
+    if (auto r = impl_->load_tls(); !r) return r;
+  const int threads = std::max(1, impl_->options.threads);
+  for (int i = 0; i < threads; ++i) impl_->workers.push_back(std::make_unique<Worker>());
+  if (auto r = impl_->bind(); !r) {
+    impl_->workers.clear();
+    return r;
+  }
+  impl_->started = true;
+  asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(), asio::detached);
+  for (auto& worker : impl_->workers) {
+    Worker* w = worker.get();
+    // Keeps run() alive while a worker has no connection yet.
+    w->thread = std::thread([w] {
+      auto guard = asio::make_work_guard(w->io);
+      w->io.run();
+    });
+  }
+  return {};
+}
+
+void DataPlane::stop() {
+  std::lock_guard lock(impl_->stop_mutex);
+  if (!impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto& worker : impl_->workers) worker->io.stop();
+  for (auto& worker : impl_->workers)
+    if (worker->thread.joinable()) worker->thread.join();
+  beast::error_code ec;
+  impl_->acceptor->close(ec);
+  impl_->acceptor.reset();
+  // Destroying the io_contexts destroys the abandoned sessions' frames (and their streams).
+  for (auto& worker : impl_->workers) worker->idle.clear();
+  impl_->workers.clear();
+}
+
+uint16_t DataPlane::port() const { return impl_->bound_port; }
+
+}  // namespace gatedrill::gateway

@@ -1,0 +1,91 @@
+#pragma once
+// The gateway's data plane: an HTTP/1.1 listener (plaintext or TLS 1.2+/1.3, keep-alive, one
+// event loop per thread) that enforces the parsing limits, runs the request filter, and proxies
+// what the filter lets through to the upstream over a per-thread keep-alive connection pool.
+// Boost.Beast/Asio live only in the .cpp.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/http/http_client.hpp"
+#include "core/http/http_message.hpp"
+#include "core/http/http_server.hpp"
+#include "core/time/time_source.hpp"
+#include "core/util/result.hpp"
+
+namespace gatedrill::gateway {
+
+struct DataPlaneOptions {
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 0;
+  int threads = 1;
+  std::optional<TlsServerConfig> tls;  // plaintext when unset
+
+  size_t max_uri_bytes = 8 * 1024;       // request target; longer -> 414
+  size_t max_header_bytes = 16 * 1024;   // all header fields; more -> 431
+  size_t max_header_count = 100;         // more -> 431
+  size_t max_body_bytes = 1 << 20;       // more -> 413
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // first byte to end of headers/body
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};    // between keep-alive requests
+
+  Url upstream;  // http://host:port
+  std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
+  std::chrono::milliseconds upstream_timeout{std::chrono::seconds(5)};  // request sent to response read
+  size_t upstream_idle_per_thread = 64;
+  size_t max_upstream_response_bytes = 64 << 20;
+};
+
+// What the filter sees of a request that passed the parsing limits.
+struct RequestView {
+  std::string_view method;
+  std::string_view target;
+  std::string_view authorization;
+  std::string_view remote;
+};
+
+// The filter chain's verdict: either continue to the upstream (with extra upstream headers), or
+// answer locally with status/reason (the body is {"error": ..., "reason": ..., "message": ...}).
+struct FilterVerdict {
+  bool local_reply = false;
+  int status = 200;
+  std::string reason;
+  std::string message;
+  HeaderList response_headers;  // local replies only (WWW-Authenticate)
+  HeaderList upstream_headers;  // forwarded requests only (x-gatedrill-sub)
+};
+using RequestFilter = std::function<FilterVerdict(const RequestView&)>;
+
+struct DataPlaneHooks {
+  // Every answered request: status, reason ("ok" for a proxied answer), latency from the end
+  // of the request headers to the response written.
+  std::function<void(int status, std::string_view reason, int64_t latency_ns)> on_response;
+  std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
+};
+
+class DataPlane {
+ public:
+  DataPlane(const TimeSource& time, DataPlaneOptions options, RequestFilter filter,
+            DataPlaneHooks hooks = {});
+  ~DataPlane();  // stops
+  DataPlane(const DataPlane&) = delete;
+  DataPlane& operator=(const DataPlane&) = delete;
+
+  // Errors: "bind_failed", "tls_config", "bad_upstream".
+  Result<void> start();
+  void stop();  // idempotent; open connections are dropped
+  uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// {"error": <short phrase for the status>, "reason": reason, "message": message}
+std::string local_reply_body(int status, std::string_view reason, std::string_view message);
+
+}  // namespace gatedrill::gateway

@@ -1,0 +1,84 @@
+#include "gateway/gateway_flags.hpp"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace gatedrill::gateway {
+namespace {
+
+Result<GatewayConfig> parse(std::vector<std::string> words) {
+  GatewayFlags flags;
+  ArgParser args("gateway", "test");
+  flags.register_with(args);
+  words.insert(words.begin(), "gateway");
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  auto parsed = args.parse(static_cast<int>(argv.size()), argv.data());
+  if (!parsed) return parsed.error();
+  return flags.to_config();
+}
+
+const std::vector<std::string> kRequired = {"--issuer", "http://127.0.0.1:9/", "--jwks-uri",
+                                            "http://127.0.0.1:9/jwks.json", "--upstream",
+                                            "http://127.0.0.1:8080"};
+
+std::vector<std::string> with(std::vector<std::string> extra) {
+  auto all = kRequired;
+  all.insert(all.end(), extra.begin(), extra.end());
+  return all;
+}
+
+TEST(GatewayFlags, TheRunnersCommandLineParses) {
+  auto c = parse(with({"--name", "gw-2", "--listen", "127.0.0.1:8443", "--admin-port", "9091", "--tls-cert", "c.pem",
+                       "--tls-key", "k.pem", "--audience", "gatedrill", "--algs", "RS256,ES256", "--leeway",
+                       "30000ms", "--threads", "2", "--upstream-timeout", "250ms"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->name, "gw-2");
+  EXPECT_EQ(c->data.port, 8443);
+  EXPECT_EQ(c->admin_port, 9091);
+  ASSERT_TRUE(c->data.tls);
+  EXPECT_EQ(c->data.tls->cert_chain_file, "c.pem");
+  EXPECT_EQ(c->audiences, std::vector<std::string>{"gatedrill"});
+  EXPECT_EQ(c->algs, (std::vector<JwsAlg>{JwsAlg::kRS256, JwsAlg::kES256}));
+  EXPECT_EQ(c->leeway, std::chrono::seconds(30));
+  EXPECT_EQ(c->data.threads, 2);
+  EXPECT_EQ(c->data.upstream_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c->data.upstream.port, 8080);
+}
+
+TEST(GatewayFlags, PlaintextNeedsNoCertificates) {
+  auto c = parse(with({"--plaintext"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->data.tls);
+}
+
+TEST(GatewayFlags, RefusalsNameTheFlag) {
+  struct Case {
+    std::vector<std::string> words;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"--plaintext", "--upstream", "http://127.0.0.1:1"}, "--issuer"},
+      {with({}), "--tls-cert"},
+      {with({"--plaintext", "--tls-cert", "c"}), "--plaintext"},
+      {with({"--plaintext", "--algs", "HS256"}), "--algs"},
+      {with({"--plaintext", "--algs", "none"}), "--algs"},
+      {with({"--plaintext", "--leeway", "soon"}), "--leeway"},
+      {with({"--plaintext", "--listen", "127.0.0.1:99999"}), "--listen"},
+      {with({"--plaintext", "--listen", "nohost"}), "--listen"},
+      {with({"--plaintext", "--threads", "0"}), "--threads"},
+      {with({"--plaintext", "--upstream", "https://127.0.0.1:1"}), "--upstream"},
+      {with({"--plaintext", "--max-body", "0"}), "--max-body"},
+      {with({"--plaintext", "--upstream-timeout", "-1s"}), "--upstream-timeout"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.words);
+    ASSERT_FALSE(r) << c.expect;
+    EXPECT_NE(r.error().message.find(c.expect), std::string::npos) << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway

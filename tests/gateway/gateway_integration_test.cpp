@@ -1,0 +1,345 @@
+// The thin slice end to end, in-process: a real gateway (plaintext and TLS) between a fake IdP
+// and a fake upstream, driven over loopback with the blocking client and raw sockets.
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/supervisor/supervisor.hpp"
+#include "core/util/json.hpp"
+#include "core/util/strings.hpp"
+#include "gateway_test_support.hpp"
+
+namespace gatedrill::gateway::test {
+namespace {
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void start(GatewayConfig config) {
+    gateway_ = std::make_unique<Gateway>(time_, std::move(config));
+    auto started = gateway_->start();
+    ASSERT_TRUE(started) << started.error().message;
+  }
+  void start() { start(base_config(idp_, upstream_.url())); }
+
+  std::string url(const std::string& path = "/api/items") const {
+    return "http://127.0.0.1:" + std::to_string(gateway_->port()) + path;
+  }
+  std::string admin(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(gateway_->admin_port()) + path;
+  }
+  Result<HttpResponse> get(const std::string& token, HeaderList extra = {}) const {
+    if (!token.empty()) extra.emplace_back("Authorization", "Bearer " + token);
+    return http_request("GET", url(), extra, {}, quick());
+  }
+  std::string valid_token() const { return idp_.token(time_.wall_seconds()); }
+
+  // A valid request right after a bad one still gets through.
+  void expect_still_serving() const {
+    auto r = get(valid_token());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+
+  static std::string reason_of(const HttpResponse& r) {
+    auto doc = parse_json_object(r.body);
+    if (!doc) return "<not json: " + r.body + ">";
+    auto reason = json_string(*doc, "reason");
+    return reason && *reason ? **reason : "<no reason>";
+  }
+
+  void expect_denied(const Result<HttpResponse>& r, int status, const std::string& reason) const {
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(reason_of(*r), reason);
+    if (status == 401) {
+      EXPECT_NE(r->header("WWW-Authenticate").find("Bearer error=\"invalid_token\""), std::string::npos)
+          << r->header("WWW-Authenticate");
+      EXPECT_NE(r->header("WWW-Authenticate").find("error_description=\""), std::string::npos);
+    }
+  }
+
+  SystemTimeSource time_;
+  FakeIdp idp_;
+  FakeUpstream upstream_;
+  std::unique_ptr<Gateway> gateway_;
+};
+
+TEST_F(GatewayTest, ValidTokenIsProxiedWithIdentityAndSanitizedHeaders) {
+  start();
+  auto r = get(valid_token(), {{"x-gatedrill-sub", "mallory"}, {"X-Envoy-Original-Path", "/x"}, {"x-custom", "1"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body, "hello /api/items");
+  EXPECT_EQ(r->header("x-app"), "yes");
+  EXPECT_EQ(r->header("Server"), "");
+  EXPECT_EQ(r->header("X-Powered-By"), "");
+  EXPECT_EQ(r->header("x-request-id").size(), 32u);
+
+  auto seen = upstream_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].header("x-gatedrill-sub"), "alice");  // ours, not the client's
+  int subs = 0;
+  for (const auto& [name, value] : seen[0].headers) subs += iequals(name, "x-gatedrill-sub") ? 1 : 0;
+  EXPECT_EQ(subs, 1);
+  EXPECT_EQ(seen[0].header("x-envoy-original-path"), "");
+  EXPECT_EQ(seen[0].header("x-custom"), "1");
+  EXPECT_EQ(seen[0].header("x-request-id"), r->header("x-request-id"));
+  EXPECT_EQ(seen[0].header("authorization").substr(0, 7), "Bearer ");
+}
+
+TEST_F(GatewayTest, PostBodyAndMethodAreForwarded) {
+  start();
+  auto r = http_request("POST", url("/api/orders?x=1"), {{"Authorization", "Bearer " + valid_token()}},
+                        "{\"n\":1}", quick());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  auto seen = upstream_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].target, "/api/orders?x=1");
+  EXPECT_EQ(seen[0].body, "{\"n\":1}");
+}
+
+TEST_F(GatewayTest, AuthnFailuresAre401WithBearerChallenge) {
+  start();
+  const int64_t now = time_.wall_seconds();
+  expect_denied(get(""), 401, "missing_token");
+  expect_still_serving();
+  expect_denied(get(idp_.token(now - 1000, {{"exp", now - 600}})), 401, "token_expired");
+  expect_still_serving();
+  expect_denied(get(idp_.token(now, {{"nbf", now + 600}})), 401, "token_not_yet_valid");
+  expect_still_serving();
+  // alg none, any casing, with an empty signature segment.
+  expect_denied(get("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."), 401, "bad_alg");
+  expect_denied(get("eyJhbGciOiJOb05lIn0.eyJzdWIiOiJhbGljZSJ9.c2ln"), 401, "bad_alg");
+  expect_still_serving();
+  auto other = *Key::generate(KeyType::kEcP256);
+  expect_denied(get(idp_.token(now, {}, idp_.kid(), &other)), 401, "bad_signature");
+  expect_still_serving();
+  expect_denied(get(idp_.token(now, {}, "no-such-kid", &other)), 401, "unknown_kid");
+  expect_still_serving();
+  expect_denied(get(idp_.token(now, {{"iss", "https://evil.example"}})), 401, "bad_issuer");
+  expect_still_serving();
+  expect_denied(get("not.a.jwt!"), 401, "malformed");
+  expect_still_serving();
+  EXPECT_EQ(upstream_.seen().size(), 8u) << "only the valid requests reach the upstream";
+}
+
+TEST_F(GatewayTest, AudienceMismatchIs403) {
+  start();
+  const int64_t now = time_.wall_seconds();
+  expect_denied(get(idp_.token(now, {{"aud", "someone-else"}})), 403, "bad_audience");
+  expect_denied(get(idp_.token(now, {{"aud", boost::json::array{}}})), 403, "bad_audience");
+  expect_still_serving();
+}
+
+TEST_F(GatewayTest, DisallowedAlgIsRefused) {
+  auto config = base_config(idp_, upstream_.url());
+  config.algs = {JwsAlg::kRS256};
+  start(std::move(config));
+  expect_denied(get(valid_token()), 401, "bad_alg");
+}
+
+TEST_F(GatewayTest, ClockSkewThroughAdminExpiresValidTokensEvenWhenCached) {
+  start();
+  const std::string token = valid_token();  // exp = now + 120 s, leeway 60 s
+  auto first = get(token);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200);  // now in the verified-token cache
+
+  auto skew = http_post_json(admin("/admin/clock"), "{\"skew_ms\": 300000}", quick());
+  ASSERT_TRUE(skew) << skew.error().message;
+  ASSERT_EQ(skew->status, 200) << skew->body;
+  expect_denied(get(token), 401, "token_expired");
+
+  auto back = http_post_json(admin("/admin/clock"), "{\"skew_ms\": 0}", quick());
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->status, 200);
+  auto again = get(token);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+}
+
+TEST_F(GatewayTest, UpstreamDownIs503AndRecovers) {
+  auto port = allocate_port();  // nothing listens there
+  ASSERT_TRUE(port);
+  start(base_config(idp_, "http://127.0.0.1:" + std::to_string(*port)));
+  auto r = get(valid_token());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(reason_of(*r), "upstream_connect_error");
+  EXPECT_NE(r->body.find("upstream connect error"), std::string::npos) << r->body;
+}
+
+TEST_F(GatewayTest, SlowUpstreamIs504) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.upstream_timeout = std::chrono::milliseconds(200);
+  start(std::move(config));
+  upstream_.set_delay(std::chrono::milliseconds(1500));
+  auto r = get(valid_token());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 504);
+  EXPECT_EQ(reason_of(*r), "upstream_timeout");
+  upstream_.set_delay(std::chrono::microseconds(0));
+  expect_still_serving();
+}
+
+TEST_F(GatewayTest, OversizedInputsGet431And414And413) {
+  start();
+  auto big_header = get(valid_token(), {{"x-big", std::string(20 * 1024, 'a')}});
+  ASSERT_TRUE(big_header) << big_header.error().message;
+  EXPECT_EQ(big_header->status, 431);
+  expect_still_serving();
+
+  HeaderList many;
+  for (int i = 0; i < 150; ++i) many.emplace_back("x-h" + std::to_string(i), "v");
+  auto too_many = get(valid_token(), many);
+  ASSERT_TRUE(too_many);
+  EXPECT_EQ(too_many->status, 431);
+  EXPECT_EQ(reason_of(*too_many), "too_many_headers");
+  expect_still_serving();
+
+  auto long_uri = http_request("GET", url("/" + std::string(10 * 1024, 'u')),
+                               {{"Authorization", "Bearer " + valid_token()}}, {}, quick());
+  ASSERT_TRUE(long_uri) << long_uri.error().message;
+  EXPECT_EQ(long_uri->status, 414);
+  expect_still_serving();
+
+  // A long URI that still fits the parser's header budget is caught by the URI limit itself.
+  auto config_uri = http_request("GET", url("/" + std::string(9 * 1024, 'u')), {}, {}, quick());
+  ASSERT_TRUE(config_uri);
+  EXPECT_EQ(config_uri->status, 414);
+
+  auto big_body = http_request("POST", url(), {{"Authorization", "Bearer " + valid_token()}},
+                               std::string(2 << 20, 'b'), quick());
+  if (big_body) {  // the gateway may close before the whole body is sent
+    EXPECT_EQ(big_body->status, 413);
+  }
+  expect_still_serving();
+}
+
+TEST_F(GatewayTest, MalformedRequestsGet400AndClose) {
+  start();
+  const std::string auth = "Authorization: Bearer " + valid_token() + "\r\n";
+  const std::vector<std::string> bad = {
+      "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "GET /x HTTP/1.1\r\n" + auth + "\r\n",                              // no Host
+      "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n" + auth + "\r\n",        // two Hosts
+      "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+      "GARBAGE\r\n\r\n",
+  };
+  for (const auto& request : bad) {
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.send_all(request));
+    std::string answer = c.read_until_close();
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 400") << request << "\n---\n" << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+    expect_still_serving();
+  }
+}
+
+TEST_F(GatewayTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
+  start();
+  const std::string token = valid_token();
+  RawConnection c(gateway_->port());
+  ASSERT_TRUE(c.connected());
+  std::string batch;
+  for (int i = 0; i < 3; ++i)
+    batch += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+  ASSERT_TRUE(c.send_all(batch));
+  auto responses = c.read_responses(3);
+  ASSERT_EQ(responses.size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NE(responses[i].find("hello /p" + std::to_string(i)), std::string::npos) << responses[i];
+}
+
+TEST_F(GatewayTest, JwksFetchedWhenTheIdpComesUpLater) {
+  idp_.set_down(true);
+  start();
+  expect_denied(get(valid_token()), 401, "jwks_unavailable");
+  idp_.set_down(false);
+  EXPECT_TRUE(eventually([&] {
+    auto r = get(valid_token());
+    return r && r->status == 200;
+  }));
+}
+
+TEST_F(GatewayTest, UnknownKidFloodCausesFewJwksFetches) {
+  auto config = base_config(idp_, upstream_.url());
+  config.jwks.unknown_kid_cooldown = std::chrono::seconds(30);
+  start(std::move(config));
+  ASSERT_TRUE(eventually([&] { return idp_.fetches() >= 1; }));
+  const int64_t now = time_.wall_seconds();
+  for (int i = 0; i < 200; ++i)
+    expect_denied(get(idp_.token(now, {}, "kid-" + std::to_string(i))), 401, "unknown_kid");
+  EXPECT_LE(idp_.fetches(), 3);
+  expect_still_serving();
+}
+
+TEST_F(GatewayTest, StaleKeysServeWhileTheIdpIsDown) {
+  auto config = base_config(idp_, upstream_.url());
+  config.jwks.ttl = std::chrono::milliseconds(50);
+  start(std::move(config));
+  expect_still_serving();
+  idp_.set_down(true);
+  const int before = idp_.fetches();
+  ASSERT_TRUE(eventually([&] { return idp_.fetches() >= before + 2; }));  // refreshes failed
+  expect_still_serving();
+}
+
+TEST_F(GatewayTest, MetricsCountStatusesReasonsAndCache) {
+  start();
+  const std::string token = valid_token();
+  ASSERT_EQ(get(token)->status, 200);
+  ASSERT_EQ(get(token)->status, 200);
+  ASSERT_EQ(get("")->status, 401);
+  auto metrics = http_get(admin("/metrics"), quick());
+  ASSERT_TRUE(metrics);
+  const std::string& text = metrics->body;
+  EXPECT_NE(text.find("gatedrill_gateway_requests_total{status=\"200\",reason=\"ok\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("gatedrill_gateway_requests_total{status=\"401\",reason=\"missing_token\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("gatedrill_gateway_token_cache_hits_total 1"), std::string::npos);
+  EXPECT_NE(text.find("gatedrill_gateway_request_duration_seconds_count 3"), std::string::npos);
+  EXPECT_NE(text.find("gatedrill_gateway_jwks_fetches_total"), std::string::npos);
+  auto health = http_get(admin("/healthz"), quick());
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(GatewayTest, ServesOverTls) {
+  auto key = Key::generate(KeyType::kEcP256);
+  ASSERT_TRUE(key);
+  CertRequest request;
+  request.common_name = "localhost";
+  request.ip_addresses = {"127.0.0.1"};
+  request.not_before_s = time_.wall_seconds() - 60;
+  request.not_after_s = time_.wall_seconds() + 3600;
+  auto cert = issue_certificate(request, *key, "", *key);
+  ASSERT_TRUE(cert) << cert.error().message;
+  std::string dir = ::testing::TempDir();
+  std::string cert_file = dir + "/gw-tls-cert-" + std::to_string(::getpid()) + ".pem";
+  std::string key_file = dir + "/gw-tls-key-" + std::to_string(::getpid()) + ".pem";
+  {
+    std::ofstream(cert_file) << cert->pem;
+    std::ofstream(key_file) << key->private_pem();
+  }
+  auto config = base_config(idp_, upstream_.url());
+  config.data.tls = TlsServerConfig{cert_file, key_file};
+  start(std::move(config));
+  std::string tls_url = "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/secure";
+  auto r = http_request("GET", tls_url, {{"Authorization", "Bearer " + valid_token()}}, {}, quick());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello /secure");
+  auto denied = http_request("GET", tls_url, {}, {}, quick());
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  std::remove(cert_file.c_str());
+  std::remove(key_file.c_str());
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway::test

@@ -1,0 +1,200 @@
+#pragma once
+// A gateway in-process between a fake IdP (JWKS over the core HttpServer) and a fake upstream
+// that records what reached it, plus a raw loopback socket for hand-written HTTP.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <gtest/gtest.h>
+
+#include "core/crypto/jwt.hpp"
+#include "core/crypto/x509.hpp"
+#include "core/http/http_client.hpp"
+#include "core/http/http_server.hpp"
+#include "core/time/time_source.hpp"
+#include "gateway/gateway.hpp"
+
+namespace gatedrill::gateway::test {
+
+inline HttpClientOptions quick(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  HttpClientOptions o;
+  o.timeout = timeout;
+  o.verify_peer = false;
+  return o;
+}
+
+// Polls `condition` until it holds or `limit` passes (a bounded wait, not a sleep).
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  SystemTimeSource clock;
+  const int64_t deadline = clock.monotonic_ms() + limit.count();
+  while (clock.monotonic_ms() < deadline) {
+    if (condition()) return true;
+    timespec pause{0, 10'000'000};  // poll interval, not synchronisation
+    nanosleep(&pause, nullptr);
+  }
+  return condition();
+}
+
+// The IdP's signing key and its JWKS endpoint.
+class FakeIdp {
+ public:
+  FakeIdp() : server_(HttpServerOptions{}) {
+    key_ = *Key::generate(KeyType::kEcP256);
+    jwks_.add(kid_, JwsAlg::kES256, key_);
+    server_.route("GET", "/jwks.json", [this](const HttpRequest&) {
+      std::lock_guard lock(mutex_);
+      ++fetches_;
+      if (down_) return json_error(503, "down", "IdP down");
+      return json_ok(jwks_.to_json());
+    });
+    auto started = server_.start();
+    if (!started) throw std::runtime_error(started.error().message);
+  }
+
+  std::string issuer() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
+  std::string jwks_uri() const { return issuer() + "/jwks.json"; }
+  const std::string& kid() const { return kid_; }
+  const Key& key() const { return key_; }
+  int fetches() const { std::lock_guard lock(mutex_); return fetches_; }
+  void set_down(bool down) { std::lock_guard lock(mutex_); down_ = down; }
+
+  // Claims: iss/aud/sub/iat/nbf/exp around `now_s`, with `overrides` applied.
+  std::string token(int64_t now_s, boost::json::object overrides = {}, std::string kid = "",
+                    const Key* key = nullptr) const {
+    boost::json::object claims{{"iss", issuer()}, {"aud", "gatedrill"}, {"sub", "alice"},
+                               {"iat", now_s},    {"nbf", now_s},       {"exp", now_s + 120}};
+    for (auto& [name, value] : overrides) claims[name] = value;
+    auto signed_token = sign_jwt(JwsAlg::kES256, key ? *key : key_, kid.empty() ? kid_ : kid, claims);
+    return *signed_token;
+  }
+
+ private:
+  HttpServer server_;
+  Key key_;
+  std::string kid_ = "k1";
+  Jwks jwks_;
+  mutable std::mutex mutex_;
+  int fetches_ = 0;
+  bool down_ = false;
+};
+
+// Answers 200 "hello" with fingerprinting headers, and records each request's headers.
+class FakeUpstream {
+ public:
+  FakeUpstream() : server_(HttpServerOptions{}) {
+    server_.route("*", "/*", [this](const HttpRequest& request) {
+      HttpResponse response;
+      {
+        std::lock_guard lock(mutex_);
+        seen_.push_back(request);
+        response.delay = delay_;
+      }
+      response.content_type = "text/plain";
+      response.body = "hello " + request.path;
+      response.headers = {{"Server", "secret-backend/1.0"}, {"X-Powered-By", "php"}, {"x-app", "yes"}};
+      return response;
+    });
+    auto started = server_.start();
+    if (!started) throw std::runtime_error(started.error().message);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
+  std::vector<HttpRequest> seen() const { std::lock_guard lock(mutex_); return seen_; }
+  void set_delay(std::chrono::microseconds d) { std::lock_guard lock(mutex_); delay_ = d; }
+
+ private:
+  HttpServer server_;
+  mutable std::mutex mutex_;
+  std::vector<HttpRequest> seen_;
+  std::chrono::microseconds delay_{0};
+};
+
+inline GatewayConfig base_config(const FakeIdp& idp, const std::string& upstream) {
+  GatewayConfig c;
+  c.issuer = idp.issuer();
+  c.audiences = {"gatedrill"};
+  c.jwks.jwks_uri = idp.jwks_uri();
+  c.jwks.retry_interval = std::chrono::milliseconds(50);
+  c.data.upstream = *Url::parse(upstream);
+  c.data.upstream_timeout = std::chrono::milliseconds(1500);
+  return c;
+}
+
+// A blocking loopback TCP connection with a receive timeout, for hand-written HTTP.
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  bool send_all(const std::string& data) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+      ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  // Everything until the peer closes (or the receive timeout).
+  std::string read_until_close() {
+    std::string all;
+    char buffer[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) return all;
+      all.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  // Reads until `count` complete responses (each with Content-Length) arrived.
+  std::vector<std::string> read_responses(size_t count) {
+    std::vector<std::string> out;
+    std::string pending;
+    char buffer[4096];
+    while (out.size() < count) {
+      auto end = pending.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        std::string head = pending.substr(0, end);
+        for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        size_t length = 0;
+        if (auto pos = head.find("content-length:"); pos != std::string::npos) length = std::stoul(head.substr(pos + 15));
+        if (pending.size() >= end + 4 + length) {
+          out.push_back(pending.substr(0, end + 4 + length));
+          pending.erase(0, end + 4 + length);
+          continue;
+        }
+      }
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      pending.append(buffer, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+}  // namespace gatedrill::gateway::test
