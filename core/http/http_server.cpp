@@ -204,7 +204,13 @@ struct HttpServer::Impl {
       // while the io_context has several threads.
       auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kNoThrow);
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+      if (ec) {
+        // e.g. EMFILE: keep serving the connections we have, and retry a little later
+        // rather than spinning on an accept that fails at once.
+        asio::steady_timer pause(io, std::chrono::milliseconds(50));
+        co_await pause.async_wait(kNoThrow);
+        continue;
+      }
       auto executor = socket.get_executor();
       if (ssl) {
         asio::co_spawn(executor, session_tls(std::move(socket)), asio::detached);

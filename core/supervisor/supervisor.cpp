@@ -335,7 +335,9 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
   for (;;) {
     {
       std::lock_guard lock(impl_->mutex);
-      if (auto error = exited(*impl_->find(name))) return *error;
+      Impl::Child* child = impl_->find(name);
+      if (!child) return make_error("no_such_process", "no process named '" + name + "'");
+      if (auto error = exited(*child)) return *error;
     }
     if (url.empty()) return {};  // nothing to poll: running is all we can know
     auto remaining = std::chrono::duration_cast<milliseconds>(deadline - impl_->time.monotonic());
@@ -348,8 +350,10 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
                             : response.error().message;
     // Between polls, wake at once if the child exits.
     std::unique_lock lock(impl_->mutex);
-    Impl::Child* child = impl_->find(name);
-    impl_->changed.wait_for(lock, kHealthPollInterval, [&] { return child->exits != exits_at_start; });
+    impl_->changed.wait_for(lock, kHealthPollInterval, [&] {
+      Impl::Child* child = impl_->find(name);
+      return !child || child->exits != exits_at_start;
+    });
   }
   return make_error("unhealthy", name + " not healthy after " + std::to_string(timeout.count()) +
                                      " ms at " + url + ": " + last_problem);

@@ -4,6 +4,7 @@
 #include <future>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -257,6 +258,56 @@ TEST(HttpServer, DelayDoesNotHoldTheOnlyThread) {
   ASSERT_TRUE(slow_result.ok());
   EXPECT_EQ(slow_result->body, "slow");
   EXPECT_GE(elapsed, 1500ms);
+}
+
+TEST(HttpServer, ManyConcurrentClientsOnSeveralThreads) {
+  HttpServerOptions options;
+  options.threads = 4;
+  HttpServer server(options);
+  std::atomic<int> served{0};
+  server.route("GET", "/n", [&](const HttpRequest& r) {
+    ++served;
+    return text(r.query);
+  });
+  ASSERT_TRUE(server.start().ok());
+  std::atomic<int> correct{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 20; ++i) {
+        std::string query = std::to_string(c) + "-" + std::to_string(i);
+        auto response = http_get(url(server.port(), "/n?" + query));
+        if (response.ok() && response->status == 200 && response->body == query) ++correct;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(correct.load(), 160);
+  EXPECT_EQ(served.load(), 160);
+}
+
+TEST(HttpServer, DestroyedWithOpenAndPendingConnections) {
+  std::promise<void> slow_entered;
+  std::unique_ptr<test::RawConnection> idle, pending;
+  {
+    HttpServerOptions options;
+    options.threads = 2;
+    HttpServer server(options);
+    server.route("GET", "/slow", [&](const HttpRequest&) {
+      slow_entered.set_value();
+      auto response = text("late");
+      response.delay = 60s;
+      return response;
+    });
+    ASSERT_TRUE(server.start().ok());
+    idle = std::make_unique<test::RawConnection>(server.port());
+    pending = std::make_unique<test::RawConnection>(server.port());
+    ASSERT_TRUE(idle->connected());
+    ASSERT_TRUE(pending->send_all("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_EQ(slow_entered.get_future().wait_for(5s), std::future_status::ready);
+  }  // the destructor must not wait for the 60 s delay nor the idle timeout
+  EXPECT_TRUE(pending->closed_by_peer());
+  EXPECT_TRUE(idle->closed_by_peer());
 }
 
 TEST(HttpServer, TlsServesHttpsAndVerifiesAgainstTheCa) {
