@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "ca-sim/ca_command.hpp"
 #include "gateway/gateway_command.hpp"
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
@@ -29,6 +30,7 @@ const Command kCommands[] = {
     {"idp", gatedrill::idp_command, "simulated OIDC identity provider with JWKS"},
     {"upstream", gatedrill::upstream_command, "simulated upstream service"},
     {"fault-proxy", gatedrill::fault_proxy_command, "TCP proxy with toxics (Toxiproxy-style API)"},
+    {"ca", gatedrill::ca_command, "private PKI: SPIFFE SVIDs, CRLs, per-node trust bundles"},
 };
 
 void print_usage(std::FILE* out) {
