@@ -117,40 +117,62 @@ double LoadSummary::achieved_rps() const {
 LoadGenerator::LoadGenerator(TimeSource& time, LoadRequestSpec request, LoadOptions options)
     : time_(time), request_(std::move(request)), options_(options) {}
 
-Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
-                                       std::function<void(const IntervalStats&)> on_interval,
-                                       const std::atomic<bool>* stop) {
+// Everything a run needs before its threads start; building it is the full validation.
+struct LoadGenerator::Prepared {
+  std::vector<std::string> requests;
+  std::vector<loadgen::PhasePlan> plans;
+  SslCtxPtr ssl_ctx;
+  loadgen::WorkerSetup base;
+};
+
+Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(const std::vector<LoadPhase>& phases) const {
   auto target = loadgen::parse_url(request_.url);
   if (!target) return target.error();
   if (auto valid = validate(options_, phases); !valid) return valid.error();
   auto requests = loadgen::build_requests(*target, request_);
   if (!requests) return requests.error();
 
+  auto p = std::make_unique<Prepared>();
+  p->requests = std::move(*requests);
   std::vector<loadgen::PhaseRate> rates;
-  for (const auto& p : phases) rates.push_back({p.rate, p.rate_to, p.duration.count()});
-  const std::vector<loadgen::PhasePlan> plans = loadgen::plan_phases(rates, options_.connections);
-
-  loadgen::WorkerSetup base;
-  if (auto resolved = resolve(*target, &base); !resolved) return resolved.error();
-  SslCtxPtr ssl_ctx;
+  for (const auto& phase : phases) rates.push_back({phase.rate, phase.rate_to, phase.duration.count()});
+  p->plans = loadgen::plan_phases(rates, options_.connections);
+  if (auto resolved = resolve(*target, &p->base); !resolved) return resolved.error();
   if (target->tls) {
     auto ctx = make_ssl_ctx(request_);
     if (!ctx) return ctx.error();
-    ssl_ctx = std::move(*ctx);
+    p->ssl_ctx = std::move(*ctx);
   }
 
+  loadgen::WorkerSetup& base = p->base;
   base.time = &time_;
-  base.end_ns = plans.back().end_ns();
-  base.plans = &plans;
-  base.requests = &*requests;
+  base.end_ns = p->plans.back().end_ns();
+  base.plans = &p->plans;
+  base.requests = &p->requests;
   base.head_request = request_.method == "HEAD";
-  base.ssl_ctx = ssl_ctx.get();
+  base.ssl_ctx = p->ssl_ctx.get();
   base.tls_host = target->host;
   base.tls_host_is_ip = is_ip_literal(target->host);
   base.verify_peer = !request_.insecure;
   base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
   base.connect_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();
   base.total_connections = options_.connections;
+  return p;
+}
+
+Result<void> LoadGenerator::check(const std::vector<LoadPhase>& phases) const {
+  auto prepared = prepare(phases);
+  if (!prepared) return prepared.error();
+  return {};
+}
+
+Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
+                                       std::function<void(const IntervalStats&)> on_interval,
+                                       const std::atomic<bool>* stop) {
+  auto prepared = prepare(phases);
+  if (!prepared) return prepared.error();
+  const std::vector<loadgen::PhasePlan>& plans = (*prepared)->plans;
+  loadgen::WorkerSetup base = (*prepared)->base;
   base.stop = stop;
 
   loadgen::Collector collector(options_.threads);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -105,7 +106,14 @@ class LoadGenerator {
                           std::function<void(const IntervalStats&)> on_interval = {},
                           const std::atomic<bool>* stop = nullptr);
 
+  // Everything run() checks before it starts (URL, host resolution, options, phases, request,
+  // CA file), without sending anything. Same errors as run().
+  Result<void> check(const std::vector<LoadPhase>& phases) const;
+
  private:
+  struct Prepared;
+  Result<std::unique_ptr<Prepared>> prepare(const std::vector<LoadPhase>& phases) const;
+
   TimeSource& time_;
   LoadRequestSpec request_;
   LoadOptions options_;

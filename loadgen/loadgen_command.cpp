@@ -258,6 +258,10 @@ int loadgen_command(int argc, char** argv) {
   TerminationSignals signals;  // before any thread starts: Ctrl-C stops the load cleanly
   SystemTimeSource time;
   LoadGenerator generator(time, spec, options);
+  if (auto checked = generator.check(phases); !checked) {
+    std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
+    return checked.error().code == "bad_url" || checked.error().code == "bad_options" ? 2 : 1;
+  }
   std::atomic<bool> stop{false};
   bool tty = ::isatty(STDERR_FILENO) == 1;
   int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();

@@ -180,11 +180,16 @@ TEST(LoadGenerator, BadUrlAndBadOptionsAreClearErrors) {
   };
   for (const auto& c : cases) {
     LoadGenerator generator(time, spec_for(c.url), c.options);
+    auto checked = generator.check(c.phases);
+    ASSERT_FALSE(checked.ok()) << c.url;
+    EXPECT_EQ(checked.error().code, c.code) << c.url << ": " << checked.error().message;
     auto r = generator.run(c.phases);
     ASSERT_FALSE(r.ok()) << c.url;
     EXPECT_EQ(r.error().code, c.code) << c.url << ": " << r.error().message;
     EXPECT_FALSE(r.error().message.empty());
   }
+  LoadGenerator fine(time, spec_for("http://127.0.0.1:1/"), options(1));
+  EXPECT_TRUE(fine.check({{"p", 10, -1, 1s}}).ok());
   LoadRequestSpec bad_ca = spec_for("https://127.0.0.1:1/");
   bad_ca.ca_file = "/nonexistent/ca.pem";
   LoadGenerator generator(time, bad_ca, options(1));
