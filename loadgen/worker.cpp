@@ -453,15 +453,15 @@ void Loop::do_read(Connection& c) {
         reconnect_after(c, now(), 0);  // an idle keep-alive connection closed: not an error
         return;
       }
+      bool nothing_yet = c.buffered == 0 && c.parser.state() == ResponseParser::State::kHeaders;
       c.parser.on_eof();
       if (c.parser.done()) {
         c.buffered = 0;
         complete(c);
         if (c.fd >= 0) reconnect_after(c, now(), 0);
       } else {
-        fail_io(c, c.buffered == 0 && c.parser.state() == ResponseParser::State::kHeaders
-                       ? "connection closed without a response"
-                       : "connection closed in the middle of a response");
+        fail_io(c, nothing_yet ? "connection closed without a response"
+                               : "connection closed in the middle of a response");
       }
       return;
     }

@@ -128,6 +128,29 @@ TEST(LoadGenerator, ChunkedAndConnectionCloseResponsesAreParsed) {
   EXPECT_GE(server.connections(), 40);  // a new connection after each Connection: close
 }
 
+TEST(LoadGenerator, DroppedConnectionsAreErrorsAndPostBodiesAreSent) {
+  // Every 10th request is answered by closing the connection.
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.drop = n % 10 == 9;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadRequestSpec spec = spec_for(server.url("/post"));
+  spec.method = "POST";
+  spec.body = std::string(100, 'b');
+  LoadGenerator generator(time, spec, options(2));
+  auto summary = generator.run({{"drops", 200, -1, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  const LoadTotals& t = summary->totals;
+  EXPECT_EQ(t.sent, 200);
+  EXPECT_EQ(t.errors, 20);
+  EXPECT_EQ(t.completed, 180);
+  EXPECT_EQ(t.connect_errors + t.timeouts, 0);
+  EXPECT_EQ(server.body_bytes(), 200 * 100);
+  EXPECT_NE(summary->first_error.find("closed without a response"), std::string::npos) << summary->first_error;
+}
+
 TEST(LoadGenerator, MaxRateRunsClosedLoopAndRampsPlanTheirIntegral) {
   TestHttpServer server([](int64_t) { return Reply{}; });
   SystemTimeSource time;

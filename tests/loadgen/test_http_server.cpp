@@ -175,7 +175,9 @@ void TestHttpServer::serve(int fd) {
     }
     if (!open) break;
     pending.erase(0, end + 4 + body);
+    body_bytes_ += static_cast<int64_t>(body);
     Reply reply = behaviour_(requests_.fetch_add(1));
+    if (reply.drop) break;
     if (reply.no_response) {
       wait_or_stop(60'000);
       break;

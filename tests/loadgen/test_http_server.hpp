@@ -20,6 +20,7 @@ struct Reply {
   bool close = false;       // Connection: close, then close
   int delay_ms = 0;         // wait this long before answering (a stall)
   bool no_response = false; // read the request, never answer
+  bool drop = false;        // read the request, close the connection without answering
 };
 
 class TestHttpServer {
@@ -35,6 +36,7 @@ class TestHttpServer {
   std::string url(const std::string& path = "/") const;
   int64_t requests() const { return requests_.load(); }
   int64_t connections() const { return connections_.load(); }
+  int64_t body_bytes() const { return body_bytes_.load(); }  // request body bytes received
 
  private:
   void accept_loop();
@@ -49,6 +51,7 @@ class TestHttpServer {
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> requests_{0};
   std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> body_bytes_{0};
   std::mutex mutex_;
   std::condition_variable stop_cv_;
   std::vector<int> fds_;
