@@ -20,23 +20,35 @@ HttpResponse error_response(const Error& error) {
 
 AdminServer::AdminServer(TimeSource& time, MetricsRegistry& metrics, FaultRegistry& faults,
                          HttpServerOptions options)
-    : time_(time), metrics_(metrics), faults_(faults),
+    : time_(time),
+      metrics_(metrics),
+      faults_(faults),
       server_(std::make_unique<HttpServer>(std::move(options))) {
   install_routes();
 }
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 // Read by the /healthz handler without a lock: set it before start().
-void AdminServer::set_health_check(std::function<std::string()> check) { health_check_ = std::move(check); }
+void AdminServer::set_health_check(std::function<std::string()> check) {
+  health_check_ = std::move(check);
+}
 
 void AdminServer::route(std::string method, std::string path, HttpHandler handler) {
   server_->route(std::move(method), std::move(path), std::move(handler));
 }
 
-Result<void> AdminServer::start() { return server_->start(); }
-void AdminServer::stop() { server_->stop(); }
-uint16_t AdminServer::port() const { return server_->port(); }
+Result<void> AdminServer::start() {
+  return server_->start();
+}
+void AdminServer::stop() {
+  server_->stop();
+}
+uint16_t AdminServer::port() const {
+  return server_->port();
+}
 
 void AdminServer::install_routes() {
   server_->route("GET", "/healthz", [this](const HttpRequest&) {
@@ -62,27 +74,32 @@ void AdminServer::install_routes() {
     out["monotonic_ms"] = time_.monotonic_ms();
     return json_ok(to_json(out));
   };
-  server_->route("GET", "/admin/clock", [clock_state](const HttpRequest&) { return clock_state(); });
+  server_->route("GET", "/admin/clock",
+                 [clock_state](const HttpRequest&) { return clock_state(); });
   server_->route("POST", "/admin/clock", [this, clock_state](const HttpRequest& request) {
     auto body = parse_json_object(request.body);
     if (!body) return json_error(400, "bad_params", body.error().message);
     auto skew = json_int(*body, "skew_ms");
-    if (!skew) return json_error(400, "bad_params", "skew_ms must be an integer number of milliseconds");
+    if (!skew)
+      return json_error(400, "bad_params", "skew_ms must be an integer number of milliseconds");
     if (!skew->has_value()) return json_error(400, "bad_params", "skew_ms is required");
     time_.set_skew(std::chrono::milliseconds(**skew));
     return clock_state();
   });
 
-  server_->route("GET", "/admin/faults", [this](const HttpRequest&) { return json_ok(to_json(faults_.list())); });
+  server_->route("GET", "/admin/faults",
+                 [this](const HttpRequest&) { return json_ok(to_json(faults_.list())); });
   server_->route("POST", "/admin/faults", [this](const HttpRequest& request) {
     auto body = parse_json_object(request.body);
     if (!body) return json_error(400, "bad_params", body.error().message);
     auto type = json_string(*body, "type");
     if (!type) return error_response(type.error());
-    if (!type->has_value() || (*type)->empty()) return json_error(400, "bad_params", "type is required");
+    if (!type->has_value() || (*type)->empty())
+      return json_error(400, "bad_params", "type is required");
     boost::json::object params;
     if (auto it = body->find("params"); it != body->end()) {
-      if (!it->value().is_object()) return json_error(400, "bad_params", "params must be an object");
+      if (!it->value().is_object())
+        return json_error(400, "bad_params", "params must be an object");
       params = it->value().as_object();
     }
     auto id = faults_.add(**type, params);

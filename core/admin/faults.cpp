@@ -9,10 +9,14 @@
 namespace gatedrill {
 
 namespace {
-uint64_t id_number(const std::string& id) { return std::stoull(id.substr(1)); }
+uint64_t id_number(const std::string& id) {
+  return std::stoull(id.substr(1));
+}
 }  // namespace
 
-FaultRegistry::~FaultRegistry() { clear(); }
+FaultRegistry::~FaultRegistry() {
+  clear();
+}
 
 void FaultRegistry::register_type(std::string type, Apply apply) {
   std::lock_guard lock(mutex_);
@@ -46,7 +50,8 @@ Result<void> FaultRegistry::remove(const std::string& id) {
   {
     std::lock_guard lock(mutex_);
     auto it = active_.find(id);
-    if (it == active_.end()) return make_error("no_such_fault", "no active fault with id '" + id + "'");
+    if (it == active_.end())
+      return make_error("no_such_fault", "no active fault with id '" + id + "'");
     clear_action = std::move(it->second.clear);
     active_.erase(it);
   }

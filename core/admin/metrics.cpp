@@ -18,7 +18,7 @@ namespace {
 
 std::vector<double> default_bounds() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,    5,     10};
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 // Prometheus sample values: shortest round-trip decimal, and its spellings of the specials.
@@ -136,12 +136,14 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
   return f;
 }
 
-Counter& MetricsRegistry::counter(const std::string& name, const std::string& help, MetricLabels labels) {
+Counter& MetricsRegistry::counter(const std::string& name, const std::string& help,
+                                  MetricLabels labels) {
   std::lock_guard lock(mutex_);
   return find_or_add(family(name, help, Kind::kCounter).counters, std::move(labels));
 }
 
-Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help, MetricLabels labels) {
+Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help,
+                              MetricLabels labels) {
   std::lock_guard lock(mutex_);
   return find_or_add(family(name, help, Kind::kGauge).gauges, std::move(labels));
 }
@@ -184,10 +186,11 @@ std::string MetricsRegistry::render() const {
           for (size_t i = 0; i < h.bounds().size(); ++i) {
             uint64_t bucket = h.bucket_count(i);
             count = std::max(count, bucket);
-            out += f.name + "_bucket" + label_block(labels, "le", format_value(h.bounds()[i])) + " " +
-                   std::to_string(bucket) + "\n";
+            out += f.name + "_bucket" + label_block(labels, "le", format_value(h.bounds()[i])) +
+                   " " + std::to_string(bucket) + "\n";
           }
-          out += f.name + "_bucket" + label_block(labels, "le", "+Inf") + " " + std::to_string(count) + "\n";
+          out += f.name + "_bucket" + label_block(labels, "le", "+Inf") + " " +
+                 std::to_string(count) + "\n";
           out += f.name + "_sum" + label_block(labels) + " " + format_value(h.sum_seconds()) + "\n";
           out += f.name + "_count" + label_block(labels) + " " + std::to_string(count) + "\n";
         }

@@ -32,18 +32,22 @@ Result<Url> Url::parse(std::string_view text) {
     return make_error("bad_url", "'" + std::string(text) + "': " + what);
   };
   for (char c : text) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return bad("contains whitespace or control characters");
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return bad("contains whitespace or control characters");
   }
   Url url;
   auto scheme_end = text.find("://");
-  if (scheme_end == std::string_view::npos || scheme_end == 0) return bad("missing scheme (http:// or https://)");
+  if (scheme_end == std::string_view::npos || scheme_end == 0)
+    return bad("missing scheme (http:// or https://)");
   url.scheme = to_lower(text.substr(0, scheme_end));
-  if (url.scheme != "http" && url.scheme != "https") return bad("unsupported scheme '" + url.scheme + "'");
+  if (url.scheme != "http" && url.scheme != "https")
+    return bad("unsupported scheme '" + url.scheme + "'");
   std::string_view rest = text.substr(scheme_end + 3);
 
   auto authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
-  std::string_view target = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
+  std::string_view target =
+      authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
   if (authority.find('@') != std::string_view::npos) return bad("user info is not supported");
 
   std::string_view port_text;
@@ -99,7 +103,9 @@ std::string Url::authority() const {
   return host_part + ":" + std::to_string(port);
 }
 
-std::string Url::str() const { return scheme + "://" + authority() + target; }
+std::string Url::str() const {
+  return scheme + "://" + authority() + target;
+}
 
 // ---- http_request ----
 
@@ -119,7 +125,8 @@ struct Exchange {
 Error failure(const Exchange& exchange, const char* code, const std::string& what,
               const beast::error_code& ec) {
   if (exchange.timed_out) {
-    return make_error("timeout", exchange.url.str() + ": no complete answer in time (" + what + ")");
+    return make_error("timeout",
+                      exchange.url.str() + ": no complete answer in time (" + what + ")");
   }
   return make_error(code, exchange.url.str() + ": " + what + ": " + ec.message());
 }
@@ -151,9 +158,10 @@ asio::awaitable<Result<HttpResponse>> write_and_read(Stream& stream, Exchange& e
 }
 
 asio::awaitable<Result<HttpResponse>> connect(beast::tcp_stream& stream, Exchange& exchange) {
-  auto [resolve_ec, endpoints] =
-      co_await exchange.resolver.async_resolve(exchange.url.host, std::to_string(exchange.url.port), kNoThrow);
-  if (resolve_ec) co_return failure(exchange, "connect_failed", "resolving " + exchange.url.host, resolve_ec);
+  auto [resolve_ec, endpoints] = co_await exchange.resolver.async_resolve(
+      exchange.url.host, std::to_string(exchange.url.port), kNoThrow);
+  if (resolve_ec)
+    co_return failure(exchange, "connect_failed", "resolving " + exchange.url.host, resolve_ec);
   auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kNoThrow);
   (void)endpoint;
   if (connect_ec) co_return failure(exchange, "connect_failed", "connecting", connect_ec);
@@ -188,7 +196,8 @@ asio::awaitable<void> run_tls(beast::ssl_stream<beast::tcp_stream>& stream, Exch
   beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
-Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const Url& url, const HttpClientOptions& options) {
+Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const Url& url,
+                                                             const HttpClientOptions& options) {
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   beast::error_code ec;
@@ -199,7 +208,8 @@ Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const Url& url, con
       ctx->load_verify_file(options.ca_file, ec);
     }
     if (ec) {
-      return make_error("tls_failed", "cannot load CA bundle '" + options.ca_file + "': " + ec.message());
+      return make_error("tls_failed",
+                        "cannot load CA bundle '" + options.ca_file + "': " + ec.message());
     }
     ctx->set_verify_mode(asio::ssl::verify_peer);
     ctx->set_verify_callback(asio::ssl::host_name_verification(url.host));
@@ -209,12 +219,14 @@ Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const Url& url, con
   if (!options.client_cert_file.empty()) {
     ctx->use_certificate_chain_file(options.client_cert_file, ec);
     if (ec) {
-      return make_error("tls_failed", "cannot load client certificate '" + options.client_cert_file +
-                                          "': " + ec.message());
+      return make_error("tls_failed", "cannot load client certificate '" +
+                                          options.client_cert_file + "': " + ec.message());
     }
-    const std::string& key = options.client_key_file.empty() ? options.client_cert_file : options.client_key_file;
+    const std::string& key =
+        options.client_key_file.empty() ? options.client_cert_file : options.client_key_file;
     ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
-    if (ec) return make_error("tls_failed", "cannot load client key '" + key + "': " + ec.message());
+    if (ec)
+      return make_error("tls_failed", "cannot load client key '" + key + "': " + ec.message());
   }
   return ctx;
 }
@@ -301,7 +313,8 @@ Result<HttpResponse> http_request(std::string_view method, std::string_view url_
     asio::co_spawn(io, run_plain(plain, exchange), on_done);
   }
   io.run();
-  if (!exchange.result) return make_error("protocol_error", url->str() + ": the exchange did not finish");
+  if (!exchange.result)
+    return make_error("protocol_error", url->str() + ": the exchange did not finish");
   return std::move(*exchange.result);
 }
 

@@ -70,7 +70,8 @@ HttpRequest to_request(http::request<http::string_body>&& in, const std::string&
   return out;
 }
 
-http::response<http::string_body> to_beast(const HttpResponse& in, unsigned version, bool keep_alive) {
+http::response<http::string_body> to_beast(const HttpResponse& in, unsigned version,
+                                           bool keep_alive) {
   http::response<http::string_body> out;
   out.version(version);
   out.result(static_cast<unsigned>(in.status));
@@ -135,10 +136,12 @@ struct HttpServer::Impl {
   // Answers a request the parser rejected, then the caller closes the connection.
   template <class Stream>
   asio::awaitable<void> reject(Stream& stream, const beast::error_code& ec) {
-    HttpResponse response = ec == http::error::body_limit
-                                ? json_error(413, "body_too_large", "request body exceeds " +
-                                                  std::to_string(options.max_body_bytes) + " bytes")
-                                : json_error(400, "bad_request", "malformed request: " + ec.message());
+    HttpResponse response =
+        ec == http::error::body_limit
+            ? json_error(
+                  413, "body_too_large",
+                  "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes")
+            : json_error(400, "bad_request", "malformed request: " + ec.message());
     auto out = to_beast(response, 11, false);
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     co_await http::async_write(stream, out, kNoThrow);
@@ -227,13 +230,13 @@ struct HttpServer::Impl {
     beast::error_code ec;
     ssl->use_certificate_chain_file(options.tls->cert_chain_file, ec);
     if (ec) {
-      return make_error("tls_config", "cannot load certificate chain " + options.tls->cert_chain_file +
-                                          ": " + ec.message());
+      return make_error("tls_config", "cannot load certificate chain " +
+                                          options.tls->cert_chain_file + ": " + ec.message());
     }
     ssl->use_private_key_file(options.tls->key_file, asio::ssl::context::pem, ec);
     if (ec) {
-      return make_error("tls_config", "cannot load private key " + options.tls->key_file + ": " +
-                                          ec.message());
+      return make_error("tls_config",
+                        "cannot load private key " + options.tls->key_file + ": " + ec.message());
     }
     return {};
   }
@@ -260,9 +263,12 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
 void HttpServer::route(std::string method, std::string path, HttpHandler handler) {
   Route route;
@@ -309,6 +315,8 @@ void HttpServer::stop() {
   impl_->acceptor.close(ec);
 }
 
-uint16_t HttpServer::port() const { return impl_->bound_port; }
+uint16_t HttpServer::port() const {
+  return impl_->bound_port;
+}
 
 }  // namespace gatedrill

@@ -31,7 +31,9 @@ constexpr milliseconds kHealthPollInterval{50};
 constexpr milliseconds kKillWait{10000};  // after SIGKILL the kernel needs only moments
 constexpr size_t kLogTailLines = 20;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
 // The parent's environment with "K=V" overrides from the spec.
 std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
@@ -39,9 +41,10 @@ std::vector<std::string> child_environment(const std::vector<std::string>& extra
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   for (const auto& kv : extra) {
     auto key = kv.substr(0, kv.find('=') + 1);
-    env.erase(std::remove_if(env.begin(), env.end(),
-                             [&](const std::string& existing) { return existing.rfind(key, 0) == 0; }),
-              env.end());
+    env.erase(
+        std::remove_if(env.begin(), env.end(),
+                       [&](const std::string& existing) { return existing.rfind(key, 0) == 0; }),
+        env.end());
     env.push_back(kv);
   }
   return env;
@@ -56,7 +59,8 @@ Result<pid_t> spawn_process(const ProcessSpec& spec) {
   const std::string log_path = spec.log_file.empty() ? "/dev/null" : spec.log_file;
   int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) {
-    return make_error("log_file", spec.name + ": cannot open log file " + log_path + ": " + errno_text(errno));
+    return make_error("log_file",
+                      spec.name + ": cannot open log file " + log_path + ": " + errno_text(errno));
   }
 
   posix_spawn_file_actions_t actions;
@@ -74,7 +78,8 @@ Result<pid_t> spawn_process(const ProcessSpec& spec) {
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -89,7 +94,9 @@ Result<pid_t> spawn_process(const ProcessSpec& spec) {
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(log_fd);
-  if (rc != 0) return make_error("spawn_failed", spec.name + ": cannot start " + spec.argv[0] + ": " + errno_text(rc));
+  if (rc != 0)
+    return make_error("spawn_failed",
+                      spec.name + ": cannot start " + spec.argv[0] + ": " + errno_text(rc));
   return pid;
 }
 
@@ -143,9 +150,9 @@ Result<uint16_t> allocate_port() {
 struct Supervisor::Impl {
   struct Child {
     ProcessSpec spec;
-    pid_t pid = 0;                 // 0: not running
+    pid_t pid = 0;  // 0: not running
     std::optional<int> last_exit;
-    uint64_t exits = 0;            // bumps on every exit, for waiters
+    uint64_t exits = 0;  // bumps on every exit, for waiters
     int restarts = 0;
     bool restart_pending = false;  // exited, a restart is scheduled
     bool stopping = false;         // stop() asked: no more restarts
@@ -184,7 +191,8 @@ struct Supervisor::Impl {
       // WNOWAIT leaves the zombie in place, so the pid cannot be reused while stop() or
       // signal() might still target it; it is reaped below under the lock.
       siginfo_t info{};
-      while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+      while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) != 0 &&
+             errno == EINTR) {
       }
       std::unique_lock lock(mutex);
       int status = 0;
@@ -240,7 +248,8 @@ struct Supervisor::Impl {
 
   // SIGTERM (with SIGCONT, so a paused child can act on it) to every named running child, then
   // SIGKILL to those still running after grace. Returns with the lock held.
-  void terminate(std::unique_lock<std::mutex>& lock, const std::vector<Child*>& targets, milliseconds grace) {
+  void terminate(std::unique_lock<std::mutex>& lock, const std::vector<Child*>& targets,
+                 milliseconds grace) {
     std::vector<std::pair<Child*, uint64_t>> waiting;
     for (Child* child : targets) {
       child->stopping = true;
@@ -252,7 +261,8 @@ struct Supervisor::Impl {
     }
     changed.notify_all();  // wakes restart backoffs
     auto all_exited = [&] {
-      return std::all_of(waiting.begin(), waiting.end(), [](const auto& w) { return w.first->exits > w.second; });
+      return std::all_of(waiting.begin(), waiting.end(),
+                         [](const auto& w) { return w.first->exits > w.second; });
     };
     if (changed.wait_for(lock, grace, all_exited)) return;
     for (const auto& [child, exits] : waiting) {
@@ -323,8 +333,8 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
   }
   auto exited = [&](Impl::Child& child) -> std::optional<Error> {
     if (child.exits == exits_at_start) return std::nullopt;
-    std::string message = name + " exited with status " + std::to_string(child.last_exit.value_or(-1)) +
-                          " before it was healthy";
+    std::string message = name + " exited with status " +
+                          std::to_string(child.last_exit.value_or(-1)) + " before it was healthy";
     std::string tail = log_tail(log_file);
     if (!tail.empty()) message += "; last lines of " + log_file + ":\n" + tail;
     return make_error("exited", message);
@@ -367,7 +377,8 @@ Result<int> Supervisor::stop(const std::string& name, std::chrono::milliseconds 
   const bool was_running = child->pid != 0;
   impl_->terminate(lock, {child}, grace);
   if (was_running && child->exits == exits_before) {
-    return make_error("timeout", name + " (pid " + std::to_string(child->pid) + ") did not exit after SIGKILL");
+    return make_error(
+        "timeout", name + " (pid " + std::to_string(child->pid) + ") did not exit after SIGKILL");
   }
   if (!child->last_exit) return make_error("no_such_process", name + " has not run");
   return *child->last_exit;
@@ -383,7 +394,8 @@ void Supervisor::stop_all(std::chrono::milliseconds grace) {
 Result<void> Supervisor::signal(const std::string& name, int signo) {
   std::lock_guard lock(impl_->mutex);
   Impl::Child* child = impl_->find(name);
-  if (!child || child->pid == 0) return make_error("no_such_process", "no running process named '" + name + "'");
+  if (!child || child->pid == 0)
+    return make_error("no_such_process", "no running process named '" + name + "'");
   send_signal(child->pid, signo);
   return {};
 }
@@ -415,7 +427,8 @@ Result<int> Supervisor::wait_exit(const std::string& name, std::chrono::millisec
   if (child->pid == 0 && !child->restart_pending && child->last_exit) return *child->last_exit;
   const uint64_t exits_before = child->exits;
   if (!impl_->changed.wait_for(lock, timeout, [&] { return child->exits != exits_before; })) {
-    return make_error("timeout", name + " still running after " + std::to_string(timeout.count()) + " ms");
+    return make_error("timeout",
+                      name + " still running after " + std::to_string(timeout.count()) + " ms");
   }
   return *child->last_exit;
 }

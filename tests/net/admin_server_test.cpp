@@ -16,16 +16,20 @@ using namespace std::chrono_literals;
 class AdminServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    faults_.register_type("latency", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-      auto ms = json_int(params, "latency_ms");
-      if (!ms) return ms.error();
-      if (!ms->has_value() || **ms < 0) return make_error("bad_params", "latency_ms must be >= 0");
-      latency_ms_ = **ms;
-      return FaultRegistry::Clear([this] { latency_ms_ = 0; });
-    });
+    faults_.register_type(
+        "latency", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+          auto ms = json_int(params, "latency_ms");
+          if (!ms) return ms.error();
+          if (!ms->has_value() || **ms < 0)
+            return make_error("bad_params", "latency_ms must be >= 0");
+          latency_ms_ = **ms;
+          return FaultRegistry::Clear([this] { latency_ms_ = 0; });
+        });
     metrics_.counter("demo_total", "Demo counter").inc(7);
-    admin_.set_health_check([this] { return unhealthy_ ? std::string("jwks cache empty") : std::string(); });
-    admin_.route("GET", "/admin/extra", [](const HttpRequest&) { return json_ok(R"({"extra": true})"); });
+    admin_.set_health_check(
+        [this] { return unhealthy_ ? std::string("jwks cache empty") : std::string(); });
+    admin_.route("GET", "/admin/extra",
+                 [](const HttpRequest&) { return json_ok(R"({"extra": true})"); });
     auto started = admin_.start();
     ASSERT_TRUE(started.ok()) << started.error().message;
   }
@@ -104,7 +108,8 @@ TEST_F(AdminServerTest, ClockRejectsNonIntegerSkew) {
 }
 
 TEST_F(AdminServerTest, FaultsAddListDeleteOverHttp) {
-  auto added = http_post_json(url("/admin/faults"), R"({"type": "latency", "params": {"latency_ms": 120}})");
+  auto added =
+      http_post_json(url("/admin/faults"), R"({"type": "latency", "params": {"latency_ms": 120}})");
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(added->status, 200);
   EXPECT_EQ(body_of(added).at("id").as_string(), "f1");
@@ -134,8 +139,12 @@ TEST_F(AdminServerTest, FaultsAddListDeleteOverHttp) {
 }
 
 TEST_F(AdminServerTest, DeleteAllFaultsClearsThem) {
-  ASSERT_TRUE(http_post_json(url("/admin/faults"), R"({"type": "latency", "params": {"latency_ms": 5}})").ok());
-  ASSERT_TRUE(http_post_json(url("/admin/faults"), R"({"type": "latency", "params": {"latency_ms": 9}})").ok());
+  ASSERT_TRUE(
+      http_post_json(url("/admin/faults"), R"({"type": "latency", "params": {"latency_ms": 5}})")
+          .ok());
+  ASSERT_TRUE(
+      http_post_json(url("/admin/faults"), R"({"type": "latency", "params": {"latency_ms": 9}})")
+          .ok());
   auto cleared = http_request("DELETE", url("/admin/faults"));
   ASSERT_TRUE(cleared.ok());
   EXPECT_EQ(cleared->status, 200);

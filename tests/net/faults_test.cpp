@@ -22,7 +22,8 @@ struct Recorder {
       if (!ms) return ms.error();
       if (!ms->has_value() || **ms < 0) return make_error("bad_params", "latency_ms must be >= 0");
       log.push_back("apply latency " + std::to_string(**ms));
-      return FaultRegistry::Clear([this, v = **ms] { log.push_back("clear latency " + std::to_string(v)); });
+      return FaultRegistry::Clear(
+          [this, v = **ms] { log.push_back("clear latency " + std::to_string(v)); });
     };
   }
   FaultRegistry::Apply down() {
@@ -33,7 +34,9 @@ struct Recorder {
   }
 };
 
-boost::json::object params(std::string_view json) { return parse_json_object(json).value(); }
+boost::json::object params(std::string_view json) {
+  return parse_json_object(json).value();
+}
 
 TEST(FaultRegistry, AddListRemove) {
   ManualTimeSource time;
@@ -79,7 +82,8 @@ TEST(FaultRegistry, UnknownTypeListsTheKnownOnes) {
   ASSERT_FALSE(added.ok());
   EXPECT_EQ(added.error().code, "unknown_fault_type");
   EXPECT_NE(added.error().message.find("explode"), std::string::npos);
-  EXPECT_NE(added.error().message.find("down, latency"), std::string::npos) << added.error().message;
+  EXPECT_NE(added.error().message.find("down, latency"), std::string::npos)
+      << added.error().message;
   EXPECT_TRUE(recorder.log.empty());
 }
 
@@ -114,7 +118,8 @@ TEST(FaultRegistry, ClearUndoesEverythingNewestFirst) {
   EXPECT_EQ(recorder.log[3], "clear latency 3");
   EXPECT_EQ(recorder.log[4], "clear latency 2");
   EXPECT_EQ(recorder.log[5], "clear latency 1");
-  EXPECT_EQ(faults.add("latency", params(R"({"latency_ms": 4})")).value(), "f4");  // ids never reused
+  EXPECT_EQ(faults.add("latency", params(R"({"latency_ms": 4})")).value(),
+            "f4");  // ids never reused
 }
 
 TEST(FaultRegistry, DestructorClearsActiveFaults) {

@@ -86,7 +86,8 @@ TEST(HttpClient, ConnectionRefusedIsConnectFailed) {
     ASSERT_TRUE(server.start().ok());
     port = server.port();
   }  // stopped: nothing listens on the port now
-  auto response = http_get("http://127.0.0.1:" + std::to_string(port) + "/", test::with_timeout(2000ms));
+  auto response =
+      http_get("http://127.0.0.1:" + std::to_string(port) + "/", test::with_timeout(2000ms));
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.error().code, "connect_failed") << response.error().message;
 }
@@ -122,7 +123,8 @@ TEST(HttpClient, MissingCaFileIsTlsFailed) {
 
 TEST(HttpClient, ServerSpeakingGarbageIsProtocolError) {
   test::GarbageServer server("SSH-2.0-OpenSSH\r\n\r\n");
-  auto response = http_get("http://127.0.0.1:" + std::to_string(server.port()) + "/", test::with_timeout(3000ms));
+  auto response = http_get("http://127.0.0.1:" + std::to_string(server.port()) + "/",
+                           test::with_timeout(3000ms));
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.error().code, "protocol_error") << response.error().message;
 }

@@ -38,9 +38,8 @@ class HttpServerTest : public ::testing::Test {
       return text(r.body + "|" + std::string(r.header("X-Tag")) + "|" + r.query);
     });
     server_->route("*", "/any", [](const HttpRequest& r) { return text("any:" + r.method); });
-    server_->route("GET", "/throw", [](const HttpRequest&) -> HttpResponse {
-      throw std::runtime_error("boom");
-    });
+    server_->route("GET", "/throw",
+                   [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("boom"); });
     server_->route("GET", "/remote", [](const HttpRequest& r) { return text(r.remote); });
     server_->route("GET", "/close", [](const HttpRequest&) {
       auto response = text("bye");
@@ -196,7 +195,8 @@ TEST(HttpServer, BindFailureNamesTheAddress) {
   auto started = second.start();
   ASSERT_FALSE(started.ok());
   EXPECT_EQ(started.error().code, "bind_failed");
-  EXPECT_NE(started.error().message.find("127.0.0.1:" + std::to_string(first.port())), std::string::npos)
+  EXPECT_NE(started.error().message.find("127.0.0.1:" + std::to_string(first.port())),
+            std::string::npos)
       << started.error().message;
 }
 

@@ -65,9 +65,11 @@ inline ::testing::AssertionResult make_self_signed(const ScratchDir& dir, std::s
   std::string command =
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
       " -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
-      " -keyout '" + key + "' -out '" + cert + "' >'" + dir.file("openssl.log") + "' 2>&1";
+      " -keyout '" +
+      key + "' -out '" + cert + "' >'" + dir.file("openssl.log") + "' 2>&1";
   if (std::system(command.c_str()) != 0) {
-    return ::testing::AssertionFailure() << "openssl failed: " << read_file(dir.file("openssl.log"));
+    return ::testing::AssertionFailure()
+           << "openssl failed: " << read_file(dir.file("openssl.log"));
   }
   return ::testing::AssertionSuccess();
 }
@@ -75,7 +77,8 @@ inline ::testing::AssertionResult make_self_signed(const ScratchDir& dir, std::s
 // A blocking loopback TCP connection with a receive timeout, for hand-written HTTP.
 class RawConnection {
  public:
-  explicit RawConnection(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  explicit RawConnection(uint16_t port,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);

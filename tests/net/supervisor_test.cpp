@@ -38,7 +38,8 @@ class EventLog {
   }
   size_t count(Kind kind) {
     std::lock_guard lock(mutex_);
-    return static_cast<size_t>(std::count_if(events_.begin(), events_.end(), [&](auto& e) { return e.kind == kind; }));
+    return static_cast<size_t>(
+        std::count_if(events_.begin(), events_.end(), [&](auto& e) { return e.kind == kind; }));
   }
   std::vector<ProcessEvent> events() {
     std::lock_guard lock(mutex_);
@@ -61,7 +62,8 @@ class SupervisorTest : public ::testing::Test {
     return spec;
   }
   // Waits (bounded) until the child's log contains `text`.
-  bool log_contains(const std::string& name, const std::string& text, std::chrono::milliseconds timeout = 5s) {
+  bool log_contains(const std::string& name, const std::string& text,
+                    std::chrono::milliseconds timeout = 5s) {
     test::Signal poll;
     return poll.wait_for(timeout, [&] {
       return test::read_file(dir_.file(name + ".log")).find(text) != std::string::npos;
@@ -148,7 +150,9 @@ TEST_F(SupervisorTest, RestartsOnFailureWithBackoffThenGivesUp) {
   // stdout of every attempt is appended to the one log.
   std::string log = test::read_file(spec.log_file);
   size_t attempts = 0;
-  for (size_t pos = log.find("attempt"); pos != std::string::npos; pos = log.find("attempt", pos + 1)) ++attempts;
+  for (size_t pos = log.find("attempt"); pos != std::string::npos;
+       pos = log.find("attempt", pos + 1))
+    ++attempts;
   EXPECT_EQ(attempts, 3u);
 }
 
@@ -263,7 +267,8 @@ TEST_F(SupervisorTest, WaitHealthyAgainstARealAdminServer) {
   auto stopped = supervisor_.stop("admin", 5s);
   ASSERT_TRUE(stopped.ok());
   EXPECT_EQ(*stopped, 0);  // graceful: it handled SIGTERM
-  EXPECT_NE(test::read_file(spec.log_file).find("\"component\":\"net_admin_helper\""), std::string::npos);
+  EXPECT_NE(test::read_file(spec.log_file).find("\"component\":\"net_admin_helper\""),
+            std::string::npos);
 }
 
 TEST_F(SupervisorTest, WaitHealthyReportsAnUnhealthyChild) {
@@ -278,7 +283,8 @@ TEST_F(SupervisorTest, WaitHealthyReportsAnUnhealthyChild) {
   auto healthy = supervisor_.wait_healthy("warming", 700ms);
   ASSERT_FALSE(healthy.ok());
   EXPECT_EQ(healthy.error().code, "unhealthy");
-  EXPECT_NE(healthy.error().message.find("warming up"), std::string::npos) << healthy.error().message;
+  EXPECT_NE(healthy.error().message.find("warming up"), std::string::npos)
+      << healthy.error().message;
 }
 
 TEST_F(SupervisorTest, WaitHealthyReportsAChildThatExitsWithItsLog) {
@@ -294,7 +300,8 @@ TEST_F(SupervisorTest, WaitHealthyReportsAChildThatExitsWithItsLog) {
   ASSERT_FALSE(healthy.ok());
   EXPECT_EQ(healthy.error().code, "exited");
   EXPECT_NE(healthy.error().message.find("status 3"), std::string::npos) << healthy.error().message;
-  EXPECT_NE(healthy.error().message.find("missing key 'issuer'"), std::string::npos) << healthy.error().message;
+  EXPECT_NE(healthy.error().message.find("missing key 'issuer'"), std::string::npos)
+      << healthy.error().message;
 }
 
 TEST_F(SupervisorTest, DestructorStopsEveryChild) {
