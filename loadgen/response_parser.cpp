@@ -148,10 +148,12 @@ size_t ResponseParser::feed(std::string_view data) {
       }
       case State::kChunkSize: {
         size_t eol = rest.find("\r\n");
-        if (eol == std::string_view::npos) {
-          if (rest.size() > kMaxChunkLine) fail("chunk size line too long");
+        // Judged the same whether or not the line's end has arrived yet.
+        if ((eol == std::string_view::npos ? rest.size() : eol) > kMaxChunkLine) {
+          fail("chunk size line too long");
           return pos;
         }
+        if (eol == std::string_view::npos) return pos;
         std::string_view line = rest.substr(0, eol);
         size_t semi = line.find(';');
         std::string_view hex = trim(line.substr(0, semi));
@@ -185,10 +187,11 @@ size_t ResponseParser::feed(std::string_view data) {
       }
       case State::kTrailers: {
         size_t eol = rest.find("\r\n");
-        if (eol == std::string_view::npos) {
-          if (rest.size() > kMaxHeadBytes) fail("trailer section too large");
+        if ((eol == std::string_view::npos ? rest.size() : eol) > kMaxHeadBytes) {
+          fail("trailer line too large");
           return pos;
         }
+        if (eol == std::string_view::npos) return pos;
         pos += eol + 2;
         if (eol == 0) state_ = State::kDone;
         break;

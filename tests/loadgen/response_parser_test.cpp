@@ -146,6 +146,18 @@ TEST(ResponseParser, OversizedHeaderSectionFails) {
   EXPECT_TRUE(p.failed());
 }
 
+TEST(ResponseParser, OverlongChunkLineFailsWhetherOrNotItsEndArrived) {
+  std::string line = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(1100, '0') + "5";
+  ResponseParser open_line;
+  open_line.reset();
+  open_line.feed(line);
+  EXPECT_TRUE(open_line.failed());
+  ResponseParser ended_line;
+  ended_line.reset();
+  ended_line.feed(line + "\r\nhello\r\n0\r\n\r\n");
+  EXPECT_TRUE(ended_line.failed());
+}
+
 TEST(ResponseParser, ResetAllowsTheNextResponseOnTheSameConnection) {
   ResponseParser p;
   p.reset();
