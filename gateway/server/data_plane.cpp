@@ -27,6 +27,7 @@
 
 #include "core/util/strings.hpp"
 #include "gateway/proxy/header_rules.hpp"
+#include "gateway/server/h1_guard.hpp"
 
 namespace gatedrill::gateway {
 
@@ -82,6 +83,20 @@ std::string make_request_id() {
 
 std::string endpoint_text(const tcp::endpoint& endpoint) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+// "http://host/p?q" -> "/p?q" (the guard already checked the host against Host).
+std::string origin_form(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() >= scheme.size() && iequals(target.substr(0, scheme.size()), scheme)) {
+      auto rest = target.substr(scheme.size());
+      auto slash = rest.find_first_of("/?");
+      if (slash == std::string_view::npos) return "/";
+      if (rest[slash] == '?') return "/" + std::string(rest.substr(slash));
+      return std::string(rest.substr(slash));
+    }
+  }
+  return std::string(target);
 }
 
 struct Rejection {
@@ -189,7 +204,7 @@ struct DataPlane::Impl {
     Request out;
     out.version(11);
     out.method_string(in.method_string());
-    out.target(in.target());
+    out.target(origin_form(in.target()));
     const std::string connection(in[http::field::connection]);
     for (const auto& field : in) {
       auto name = field.name_string();
@@ -311,12 +326,33 @@ struct DataPlane::Impl {
         if (ec) co_return;
         buffer.commit(n);
       }
+      // Slowloris: the whole head (and then the body) must arrive within the header timeout.
+      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      // The raw head first, through the strict framing guard, before Beast parses it.
+      HeadScan scan;
+      for (;;) {
+        std::string_view received(static_cast<const char*>(buffer.data().data()), buffer.size());
+        scan = scan_request_head(received, options.max_uri_bytes, options.max_header_bytes);
+        if (scan.state != HeadScan::State::kNeedMore) break;
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
+        if (ec) co_return;  // timeout, reset, client gone
+        buffer.commit(n);
+      }
+      std::optional<HeadVerdict> head_rejection = scan.rejection;
+      if (!head_rejection)
+        head_rejection = check_request_head(
+            std::string_view(static_cast<const char*>(buffer.data().data()), scan.head_size));
+      if (head_rejection) {
+        const int64_t now_ns = time.monotonic_ns();
+        auto out = local_reply(head_rejection->status, head_rejection->reason, head_rejection->message, {}, 11, false);
+        count(head_rejection->status, head_rejection->reason, now_ns);
+        co_await write(stream, out);
+        co_return;
+      }
       // A fresh parser per request, so limits and state never leak between requests.
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(options.max_header_bytes + options.max_uri_bytes + 64));
       parser.body_limit(options.max_body_bytes);
-      // Slowloris: the whole header (and then the body) must arrive within the header timeout.
-      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
       auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
       (void)header_n;
       const int64_t start_ns = time.monotonic_ns();
