@@ -24,18 +24,26 @@ struct SslCtxDeleter {
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
 Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases) {
-  if (o.connections < 1) return make_error("bad_options", "connections must be at least 1, got " + std::to_string(o.connections));
-  if (o.threads < 1) return make_error("bad_options", "threads must be at least 1, got " + std::to_string(o.threads));
+  if (o.connections < 1)
+    return make_error("bad_options",
+                      "connections must be at least 1, got " + std::to_string(o.connections));
+  if (o.threads < 1)
+    return make_error("bad_options",
+                      "threads must be at least 1, got " + std::to_string(o.threads));
   if (o.threads > o.connections)
-    return make_error("bad_options", "threads (" + std::to_string(o.threads) + ") cannot exceed connections (" +
+    return make_error("bad_options", "threads (" + std::to_string(o.threads) +
+                                         ") cannot exceed connections (" +
                                          std::to_string(o.connections) + ")");
   if (o.timeout.count() <= 0) return make_error("bad_options", "timeout must be positive");
-  if (o.connect_timeout.count() <= 0) return make_error("bad_options", "connect timeout must be positive");
+  if (o.connect_timeout.count() <= 0)
+    return make_error("bad_options", "connect timeout must be positive");
   if (phases.empty()) return make_error("bad_options", "no load phases given");
   for (const auto& p : phases) {
     std::string name = "phase '" + p.name + "'";
-    if (p.duration.count() <= 0) return make_error("bad_options", name + ": duration must be positive");
-    if (!std::isfinite(p.rate) || p.rate < 0) return make_error("bad_options", name + ": rate must be >= 0 (0 = max)");
+    if (p.duration.count() <= 0)
+      return make_error("bad_options", name + ": duration must be positive");
+    if (!std::isfinite(p.rate) || p.rate < 0)
+      return make_error("bad_options", name + ": rate must be >= 0 (0 = max)");
     if (!std::isfinite(p.rate_to) || (p.rate_to < 0 && p.rate_to != -1))
       return make_error("bad_options", name + ": rate_to must be >= 0, or -1 for a constant rate");
   }
@@ -50,7 +58,8 @@ Result<void> resolve(const loadgen::Target& target, loadgen::WorkerSetup* setup)
   std::string port = std::to_string(target.port);
   int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0 || found == nullptr)
-    return make_error("bad_url", "cannot resolve host '" + target.host + "': " + ::gai_strerror(rc));
+    return make_error("bad_url",
+                      "cannot resolve host '" + target.host + "': " + ::gai_strerror(rc));
   std::memcpy(&setup->address, found->ai_addr, found->ai_addrlen);
   setup->address_len = found->ai_addrlen;
   ::freeaddrinfo(found);
@@ -60,7 +69,8 @@ Result<void> resolve(const loadgen::Target& target, loadgen::WorkerSetup* setup)
 bool is_ip_literal(const std::string& host) {
   in6_addr v6{};
   in_addr v4{};
-  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
 Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec) {
@@ -111,7 +121,9 @@ void LoadTotals::add(const IntervalStats& s) {
 }
 
 double LoadSummary::achieved_rps() const {
-  return elapsed.count() > 0 ? static_cast<double>(totals.completed) * 1e9 / static_cast<double>(elapsed.count()) : 0;
+  return elapsed.count() > 0
+             ? static_cast<double>(totals.completed) * 1e9 / static_cast<double>(elapsed.count())
+             : 0;
 }
 
 LoadGenerator::LoadGenerator(TimeSource& time, LoadRequestSpec request, LoadOptions options)
@@ -125,7 +137,8 @@ struct LoadGenerator::Prepared {
   loadgen::WorkerSetup base;
 };
 
-Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(const std::vector<LoadPhase>& phases) const {
+Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
+    const std::vector<LoadPhase>& phases) const {
   auto target = loadgen::parse_url(request_.url);
   if (!target) return target.error();
   if (auto valid = validate(options_, phases); !valid) return valid.error();
@@ -135,7 +148,8 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(const st
   auto p = std::make_unique<Prepared>();
   p->requests = std::move(*requests);
   std::vector<loadgen::PhaseRate> rates;
-  for (const auto& phase : phases) rates.push_back({phase.rate, phase.rate_to, phase.duration.count()});
+  for (const auto& phase : phases)
+    rates.push_back({phase.rate, phase.rate_to, phase.duration.count()});
   p->plans = loadgen::plan_phases(rates, options_.connections);
   if (auto resolved = resolve(*target, &p->base); !resolved) return resolved.error();
   if (target->tls) {
@@ -155,7 +169,8 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(const st
   base.tls_host_is_ip = is_ip_literal(target->host);
   base.verify_peer = !request_.insecure;
   base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
-  base.connect_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();
+  base.connect_timeout_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();
   base.total_connections = options_.connections;
   return p;
 }
@@ -183,7 +198,8 @@ Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
     loadgen::WorkerSetup setup = base;
     setup.index = i;
     setup.first_connection = options_.connections * i / options_.threads;
-    setup.connection_count = options_.connections * (i + 1) / options_.threads - setup.first_connection;
+    setup.connection_count =
+        options_.connections * (i + 1) / options_.threads - setup.first_connection;
     threads.emplace_back([setup] { loadgen::run_worker(setup); });
   }
 

@@ -39,7 +39,7 @@ struct LoadPhase {
 
 struct LoadOptions {
   int connections = 16;
-  int threads = 1;  // event loops; connections are spread over them
+  int threads = 1;                                  // event loops; connections are spread over them
   std::chrono::milliseconds timeout{2000};          // per request, from its actual send
   std::chrono::milliseconds connect_timeout{1000};  // TCP connect + TLS handshake
 };
@@ -47,8 +47,8 @@ struct LoadOptions {
 // One second of the run, merged over threads. Counts are events in that second: `sent` by send
 // time, everything else by completion time.
 struct IntervalStats {
-  int64_t second = 0;  // 0-based, since the load started
-  std::string phase;   // the phase active at the start of the second
+  int64_t second = 0;      // 0-based, since the load started
+  std::string phase;       // the phase active at the start of the second
   double target_rate = 0;  // planned requests/s at mid-second; 0 in a max phase
   int64_t sent = 0;
   int64_t completed = 0;       // responses received, any status

@@ -33,7 +33,9 @@ std::string base64_standard(std::string_view bytes) {
   return out;
 }
 
-std::string fmt_ns(int64_t ns) { return format_duration(std::chrono::nanoseconds(ns)); }
+std::string fmt_ns(int64_t ns) {
+  return format_duration(std::chrono::nanoseconds(ns));
+}
 
 Result<std::vector<std::string>> read_tokens(const std::string& path) {
   std::ifstream in(path);
@@ -65,7 +67,9 @@ Result<double> parse_rate(const std::string& text, const char* flag) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size() || !(v > 0))
-    return make_error("bad_options", std::string(flag) + " must be a positive number of requests/s or 'max', got '" + text + "'");
+    return make_error("bad_options",
+                      std::string(flag) +
+                          " must be a positive number of requests/s or 'max', got '" + text + "'");
   return v;
 }
 
@@ -102,8 +106,8 @@ boost::json::object totals_json(const LoadTotals& t) {
   return o;
 }
 
-std::string summary_json(const std::string& url, const LoadOptions& options, const std::vector<LoadPhase>& phases,
-                         const LoadSummary& s) {
+std::string summary_json(const std::string& url, const LoadOptions& options,
+                         const std::vector<LoadPhase>& phases, const LoadSummary& s) {
   boost::json::object o;
   o["url"] = url;
   o["connections"] = options.connections;
@@ -151,26 +155,31 @@ void print_summary(const LoadSummary& s) {
   const LoadTotals& t = s.totals;
   std::printf("  Latency       corrected (from planned send)   uncorrected (from actual send)\n");
   for (double q : kPercentiles)
-    std::printf("  %8.3f%%    %12s                    %12s\n", q, fmt_ns(t.latency.percentile(q)).c_str(),
+    std::printf("  %8.3f%%    %12s                    %12s\n", q,
+                fmt_ns(t.latency.percentile(q)).c_str(),
                 fmt_ns(t.latency_actual.percentile(q)).c_str());
   std::printf("  %9s    %12s                    %12s\n", "max", fmt_ns(t.latency.max()).c_str(),
               fmt_ns(t.latency_actual.max()).c_str());
-  std::printf("  %9s    %12s                    %12s\n", "mean", fmt_ns(static_cast<int64_t>(t.latency.mean())).c_str(),
+  std::printf("  %9s    %12s                    %12s\n", "mean",
+              fmt_ns(static_cast<int64_t>(t.latency.mean())).c_str(),
               fmt_ns(static_cast<int64_t>(t.latency_actual.mean())).c_str());
   if (s.phases.size() > 1) {
     std::printf("  Phases:\n");
     for (const auto& p : s.phases)
-      std::printf("    %-12s %lld completed, p50 %s, p99 %s\n", p.name.c_str(), static_cast<long long>(p.totals.completed),
-                  fmt_ns(p.totals.latency.percentile(50)).c_str(), fmt_ns(p.totals.latency.percentile(99)).c_str());
+      std::printf("    %-12s %lld completed, p50 %s, p99 %s\n", p.name.c_str(),
+                  static_cast<long long>(p.totals.completed),
+                  fmt_ns(p.totals.latency.percentile(50)).c_str(),
+                  fmt_ns(p.totals.latency.percentile(99)).c_str());
   }
-  std::printf("  %lld requests in %s, %lld sent\n", static_cast<long long>(t.completed), fmt_ns(s.elapsed.count()).c_str(),
-              static_cast<long long>(t.sent));
+  std::printf("  %lld requests in %s, %lld sent\n", static_cast<long long>(t.completed),
+              fmt_ns(s.elapsed.count()).c_str(), static_cast<long long>(t.sent));
   std::string status;
   for (const auto& [code, count] : t.status_counts)
     status += (status.empty() ? "" : ", ") + std::to_string(code) + ": " + std::to_string(count);
   std::printf("  Status: %s\n", status.empty() ? "none" : status.c_str());
-  std::printf("  Errors: connect %lld, timeout %lld, io %lld\n", static_cast<long long>(t.connect_errors),
-              static_cast<long long>(t.timeouts), static_cast<long long>(t.errors));
+  std::printf("  Errors: connect %lld, timeout %lld, io %lld\n",
+              static_cast<long long>(t.connect_errors), static_cast<long long>(t.timeouts),
+              static_cast<long long>(t.errors));
   if (!s.first_error.empty()) std::printf("  First error: %s\n", s.first_error.c_str());
   std::printf("Requests/sec: %.2f\n", s.achieved_rps());
 }
@@ -178,31 +187,37 @@ void print_summary(const LoadSummary& s) {
 }  // namespace
 
 int loadgen_command(int argc, char** argv) {
-  std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file, method = "GET", body_size = "0";
+  std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file,
+                   method = "GET", body_size = "0";
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
   int64_t connections = 16, threads = 1;
   std::vector<std::string> raw_headers;
   bool insecure = false, quiet = false;
 
-  ArgParser args("loadgen",
-                 "Open-loop HTTP/1.1 load at a fixed rate (or as fast as possible), latency corrected for "
-                 "coordinated omission like wrk2. Exit 0 when any response came back, 1 when none did or the run "
-                 "failed, 2 on bad usage.");
+  ArgParser args(
+      "loadgen",
+      "Open-loop HTTP/1.1 load at a fixed rate (or as fast as possible), latency corrected for "
+      "coordinated omission like wrk2. Exit 0 when any response came back, 1 when none did or the "
+      "run "
+      "failed, 2 on bad usage.");
   args.positional("URL", &url, "http://host:port/path or https://...");
   args.option("rate", &rate_text, "requests/s over all connections, or 'max' (closed loop) [max]");
   args.option("rate-to", &rate_to_text, "ramp linearly from --rate to this rate over the duration");
   args.option("duration", &duration_text, "how long to send, e.g. 30s, 2m [10s]");
   args.option("connections", &connections, "keep-alive connections [16]");
-  args.option("threads", &threads, "event-loop threads, each with its share of the connections [1]");
+  args.option("threads", &threads,
+              "event-loop threads, each with its share of the connections [1]");
   args.repeated("header", &raw_headers, "extra request header 'Name: value' (repeatable)");
-  args.option("token-file", &token_file, "file with one JWT per line, sent as Bearer tokens in rotation");
+  args.option("token-file", &token_file,
+              "file with one JWT per line, sent as Bearer tokens in rotation");
   args.option("method", &method, "request method [GET]");
   args.option("body-size", &body_size, "request body of this many bytes, e.g. 512, 4k [0]");
   args.option("cacert", &cacert, "verify the server against the CA certificates in this PEM file");
   args.flag("insecure", &insecure, "do not verify the server certificate");
   args.option("timeout", &timeout_text, "per-request timeout [2s]");
   args.option("connect-timeout", &connect_timeout_text, "TCP connect + TLS handshake timeout [1s]");
-  args.option("json", &json_path, "write everything (totals, phases, seconds, HDR histograms) to this file");
+  args.option("json", &json_path,
+              "write everything (totals, phases, seconds, HDR histograms) to this file");
   args.flag("quiet", &quiet, "no live status line");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
 
@@ -216,7 +231,8 @@ int loadgen_command(int argc, char** argv) {
   if (!rate_to_text.empty()) {
     auto r = parse_rate(rate_to_text, "--rate-to");
     if (!r) return usage_error(r.error());
-    if (*rate == 0 || *r == 0) return usage_error(make_error("bad_options", "--rate-to needs numeric --rate and --rate-to"));
+    if (*rate == 0 || *r == 0)
+      return usage_error(make_error("bad_options", "--rate-to needs numeric --rate and --rate-to"));
     rate_to = *r;
   }
   auto duration = parse_duration(duration_text);
@@ -229,9 +245,11 @@ int loadgen_command(int argc, char** argv) {
   if (!body_bytes) return usage_error(body_bytes.error());
   if (*body_bytes < 0 || *body_bytes > (int64_t{64} << 20))
     return usage_error(make_error("bad_options", "--body-size must be 0..64M"));
-  if (insecure && !cacert.empty()) return usage_error(make_error("bad_options", "--cacert and --insecure exclude each other"));
+  if (insecure && !cacert.empty())
+    return usage_error(make_error("bad_options", "--cacert and --insecure exclude each other"));
   if (connections < 1 || connections > 100000 || threads < 1 || threads > 256)
-    return usage_error(make_error("bad_options", "--connections must be 1..100000 and --threads 1..256"));
+    return usage_error(
+        make_error("bad_options", "--connections must be 1..100000 and --threads 1..256"));
 
   LoadRequestSpec spec;
   spec.url = url;
@@ -266,18 +284,19 @@ int loadgen_command(int argc, char** argv) {
   bool tty = ::isatty(STDERR_FILENO) == 1;
   int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
 
-  std::printf("Running %s test @ %s\n  %d threads and %d connections, rate %s%s\n", format_duration(*duration).c_str(),
-              url.c_str(), options.threads, options.connections, rate_text.c_str(),
-              rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
+  std::printf("Running %s test @ %s\n  %d threads and %d connections, rate %s%s\n",
+              format_duration(*duration).c_str(), url.c_str(), options.threads, options.connections,
+              rate_text.c_str(), rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
   std::fflush(stdout);
   auto on_second = [&](const IntervalStats& s) {
     if (signals.poll() != 0) stop = true;
     if (quiet) return;
     int64_t errors = s.errors + s.connect_errors + s.timeouts;
-    std::fprintf(stderr, "%s[%3llds/%llds] %7lld req/s  p50 %-8s p99 %-8s errors %lld%s", tty ? "\r" : "",
-                 static_cast<long long>(s.second + 1), static_cast<long long>(total_seconds),
-                 static_cast<long long>(s.completed), fmt_ns(s.latency.percentile(50)).c_str(),
-                 fmt_ns(s.latency.percentile(99)).c_str(), static_cast<long long>(errors), tty ? "   " : "\n");
+    std::fprintf(stderr, "%s[%3llds/%llds] %7lld req/s  p50 %-8s p99 %-8s errors %lld%s",
+                 tty ? "\r" : "", static_cast<long long>(s.second + 1),
+                 static_cast<long long>(total_seconds), static_cast<long long>(s.completed),
+                 fmt_ns(s.latency.percentile(50)).c_str(), fmt_ns(s.latency.percentile(99)).c_str(),
+                 static_cast<long long>(errors), tty ? "   " : "\n");
   };
   auto result = generator.run(phases, on_second, &stop);
   if (tty && !quiet) std::fputs("\n", stderr);

@@ -53,11 +53,13 @@ Result<Target> parse_url(std::string_view url) {
   std::string_view host = authority, port;
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
-    if (close == std::string_view::npos) return make_error("bad_url", "'" + std::string(url) + "': unclosed '[' in host");
+    if (close == std::string_view::npos)
+      return make_error("bad_url", "'" + std::string(url) + "': unclosed '[' in host");
     host = authority.substr(1, close - 1);
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (after[0] != ':') return make_error("bad_url", "'" + std::string(url) + "': junk after ']'");
+      if (after[0] != ':')
+        return make_error("bad_url", "'" + std::string(url) + "': junk after ']'");
       port = after.substr(1);
       if (port.empty()) return make_error("bad_url", "'" + std::string(url) + "': empty port");
     }
@@ -76,7 +78,8 @@ Result<Target> parse_url(std::string_view url) {
     int p = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
     if (ec != std::errc() || ptr != port.data() + port.size() || p < 1 || p > 65535)
-      return make_error("bad_url", "'" + std::string(url) + "': port must be 1..65535, got '" + std::string(port) + "'");
+      return make_error("bad_url", "'" + std::string(url) + "': port must be 1..65535, got '" +
+                                       std::string(port) + "'");
     t.port = p;
   }
   if (path.empty()) {
@@ -88,27 +91,34 @@ Result<Target> parse_url(std::string_view url) {
   }
   for (char c : t.target)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return make_error("bad_url", "'" + std::string(url) + "': spaces or control characters in the path");
+      return make_error("bad_url",
+                        "'" + std::string(url) + "': spaces or control characters in the path");
   return t;
 }
 
 Result<std::vector<std::string>> build_requests(const Target& target, const LoadRequestSpec& spec) {
-  if (!is_token(spec.method)) return make_error("bad_options", "method '" + spec.method + "' is not a valid HTTP method");
+  if (!is_token(spec.method))
+    return make_error("bad_options", "method '" + spec.method + "' is not a valid HTTP method");
   bool has_host = false, has_length = false;
   std::string common;
   for (const auto& [name, value] : spec.headers) {
-    if (!is_token(name)) return make_error("bad_options", "header name '" + name + "' is not a valid HTTP token");
-    if (has_line_break(value)) return make_error("bad_options", "header '" + name + "' has a line break in its value");
+    if (!is_token(name))
+      return make_error("bad_options", "header name '" + name + "' is not a valid HTTP token");
+    if (has_line_break(value))
+      return make_error("bad_options", "header '" + name + "' has a line break in its value");
     if (iequals(name, "host")) has_host = true;
     if (iequals(name, "content-length")) has_length = true;
     if (iequals(name, "transfer-encoding"))
-      return make_error("bad_options", "header Transfer-Encoding is not supported (bodies are sent with Content-Length)");
+      return make_error(
+          "bad_options",
+          "header Transfer-Encoding is not supported (bodies are sent with Content-Length)");
     common += name + ": " + value + "\r\n";
   }
   std::string head = spec.method + " " + target.target + " HTTP/1.1\r\n";
   if (!has_host) head += "Host: " + target.host_header() + "\r\n";
   head += common;
-  if (!has_length && (!spec.body.empty() || spec.method == "POST" || spec.method == "PUT" || spec.method == "PATCH"))
+  if (!has_length && (!spec.body.empty() || spec.method == "POST" || spec.method == "PUT" ||
+                      spec.method == "PATCH"))
     head += "Content-Length: " + std::to_string(spec.body.size()) + "\r\n";
 
   std::vector<std::string> out;

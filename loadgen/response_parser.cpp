@@ -76,7 +76,8 @@ size_t ResponseParser::parse_head(std::string_view data) {
   }
   bool chunked = false, has_length = false, keep_alive = false, close = false;
   unsigned long long length = 0;
-  std::string_view rest = line_end == std::string_view::npos ? std::string_view{} : head.substr(line_end + 2);
+  std::string_view rest =
+      line_end == std::string_view::npos ? std::string_view{} : head.substr(line_end + 2);
   while (!rest.empty()) {
     size_t eol = rest.find("\r\n");
     std::string_view line = rest.substr(0, eol);
@@ -90,7 +91,8 @@ size_t ResponseParser::parse_head(std::string_view data) {
     std::string_view value = trim(line.substr(colon + 1));
     if (same_name(name, "content-length")) {
       auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), length);
-      if (e != std::errc() || p != value.data() + value.size() || (has_length && length != remaining_)) {
+      if (e != std::errc() || p != value.data() + value.size() ||
+          (has_length && length != remaining_)) {
         fail("bad Content-Length");
         return 0;
       }

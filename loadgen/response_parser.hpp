@@ -9,7 +9,17 @@ namespace gatedrill::loadgen {
 
 class ResponseParser {
  public:
-  enum class State { kHeaders, kBody, kChunkSize, kChunkData, kChunkDataEnd, kTrailers, kUntilClose, kDone, kError };
+  enum class State {
+    kHeaders,
+    kBody,
+    kChunkSize,
+    kChunkData,
+    kChunkDataEnd,
+    kTrailers,
+    kUntilClose,
+    kDone,
+    kError
+  };
 
   // Starts a new response; head_request: the response has no body whatever its headers say.
   void reset(bool head_request = false);
@@ -26,7 +36,8 @@ class ResponseParser {
   bool failed() const { return state_ == State::kError; }
   State state() const { return state_; }
   int status() const { return status_; }
-  // The connection must be closed after this response (Connection: close, HTTP/1.0, until-close body).
+  // The connection must be closed after this response (Connection: close, HTTP/1.0, until-close
+  // body).
   bool close_after() const { return close_; }
   const char* error() const { return error_; }
 

@@ -11,7 +11,9 @@ double PhasePlan::rate_at(int64_t t_ns) const {
   return rate + (rate_to - rate) * f;
 }
 
-double PhasePlan::planned_count() const { return (rate + rate_to) / 2.0 * static_cast<double>(duration_ns) / 1e9; }
+double PhasePlan::planned_count() const {
+  return (rate + rate_to) / 2.0 * static_cast<double>(duration_ns) / 1e9;
+}
 
 int64_t PhasePlan::time_of_count(double count) const {
   // count(t) = rate * t + slope * t^2 / 2 with t in seconds; solve for t.

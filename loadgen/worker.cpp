@@ -6,8 +6,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
-#include <sys/prctl.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,7 +36,8 @@ void Collector::publish(int worker, int64_t second, const Tally& tally) {
   changed_.notify_all();
 }
 
-void Collector::finish(int worker, std::vector<Tally> phases, int64_t end_ns, std::string first_error) {
+void Collector::finish(int worker, std::vector<Tally> phases, int64_t end_ns,
+                       std::string first_error) {
   std::lock_guard<std::mutex> lock(mutex_);
   finished_[static_cast<size_t>(worker)] = true;
   phases_[static_cast<size_t>(worker)] = std::move(phases);
@@ -58,7 +59,8 @@ std::optional<Tally> Collector::take_second(int64_t second) {
     // Past the last second any worker counted in: nothing more to report.
     int64_t last = -1;
     for (int64_t p : published_through_) last = std::max(last, p);
-    if (second > last && (seconds_.empty() || seconds_.rbegin()->first < second)) return std::nullopt;
+    if (second > last && (seconds_.empty() || seconds_.rbegin()->first < second))
+      return std::nullopt;
   }
   Tally out;
   if (auto it = seconds_.find(second); it != seconds_.end()) {
@@ -115,7 +117,8 @@ class Loop {
         phase_tallies_(setup.plans->size()) {
     for (int i = 0; i < s_.connection_count; ++i) {
       Connection& c = conns_[static_cast<size_t>(i)];
-      double offset = (static_cast<double>(s_.first_connection + i) + 0.5) / static_cast<double>(s_.total_connections);
+      double offset = (static_cast<double>(s_.first_connection + i) + 0.5) /
+                      static_cast<double>(s_.total_connections);
       c.schedule = ConnectionSchedule(s_.plans, offset);
       c.buffer = std::make_unique<char[]>(kBufferSize);
     }
@@ -203,7 +206,8 @@ void Loop::set_interest(Connection& c, uint32_t events) {
   if (c.fd < 0 || c.events == events) return;
   epoll_event ev{};
   ev.events = events;
-  ev.data.u64 = (static_cast<uint64_t>(c.generation) << 32) | static_cast<uint64_t>(&c - conns_.data());
+  ev.data.u64 =
+      (static_cast<uint64_t>(c.generation) << 32) | static_cast<uint64_t>(&c - conns_.data());
   ::epoll_ctl(epoll_fd_, c.events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
   c.events = events;
 }
@@ -320,7 +324,8 @@ void Loop::drive_handshake(Connection& c) {
     std::string why = "TLS handshake failed";
     long verify = SSL_get_verify_result(c.ssl);
     if (verify != X509_V_OK) {
-      why += std::string(": certificate verify failed (") + X509_verify_cert_error_string(verify) + ")";
+      why += std::string(": certificate verify failed (") + X509_verify_cert_error_string(verify) +
+             ")";
     } else if (unsigned long e = ERR_peek_error(); e != 0) {
       char text[256];
       ERR_error_string_n(e, text, sizeof text);
@@ -582,7 +587,8 @@ void Loop::run() {
       for (auto& c : conns_) {
         if (c.wake_ns <= t) on_timer(c, t);
         if (draining_ && c.state == ConnState::kIdle) c.wake_ns = kNever;
-        busy = busy || in_flight(c) || c.state == ConnState::kConnecting || c.state == ConnState::kHandshake ||
+        busy = busy || in_flight(c) || c.state == ConnState::kConnecting ||
+               c.state == ConnState::kHandshake ||
                (c.state == ConnState::kDown && c.wake_ns != kNever);
         earliest_wake_ = std::min(earliest_wake_, c.wake_ns);
       }
@@ -592,7 +598,8 @@ void Loop::run() {
     next = std::min(next, earliest_wake_);
     int64_t wait_ns = std::max<int64_t>(0, next - now());
     timespec timeout{static_cast<time_t>(wait_ns / kSecond), static_cast<long>(wait_ns % kSecond)};
-    int n = ::epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
+    int n = ::epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout,
+                           nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
       note_error(std::string("epoll_pwait2: ") + std::strerror(errno));

@@ -46,7 +46,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   if (size > 0 && size < 300) {
     auto url = gatedrill::loadgen::parse_url(bytes);
-    if (url.ok() && (url->port < 1 || url->port > 65535 || url->host.empty() || url->target.empty())) std::abort();
+    if (url.ok() &&
+        (url->port < 1 || url->port > 65535 || url->host.empty() || url->target.empty()))
+      std::abort();
   }
   bool head = size > 0 && (data[0] & 1) != 0;
   Verdict whole = parse_in_steps(bytes, size == 0 ? 1 : size, head);
@@ -54,7 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Verdict split = parse_in_steps(bytes, step, head);
     // Until-close bodies and over-long heads may only be judged once all bytes are in, so the
     // verdict (not the moment) must agree.
-    if (split.done != whole.done || split.failed != whole.failed || split.status != whole.status) std::abort();
+    if (split.done != whole.done || split.failed != whole.failed || split.status != whole.status)
+      std::abort();
     if (whole.done && split.leftover != whole.leftover) std::abort();
   }
   return 0;

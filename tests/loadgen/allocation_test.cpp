@@ -27,8 +27,12 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace gatedrill {
 namespace {
@@ -37,7 +41,8 @@ using namespace std::chrono_literals;
 
 // Allocations during one 1-second run at `rate` over 4 connections.
 int64_t allocations_for(double rate, int64_t* completed) {
-  testing::TestHttpServer server([](int64_t) { return testing::Reply{}; }, nullptr, [] { t_uncounted = true; });
+  testing::TestHttpServer server([](int64_t) { return testing::Reply{}; }, nullptr,
+                                 [] { t_uncounted = true; });
   LoadRequestSpec spec;
   spec.url = server.url();
   spec.bearer_tokens = {"token-one", "token-two", "token-three"};

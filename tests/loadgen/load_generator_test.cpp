@@ -36,7 +36,8 @@ TEST(LoadGenerator, FixedRateIsAchievedAndStatusesAreCounted) {
   SystemTimeSource time;
   LoadGenerator generator(time, spec_for(server.url("/fixed")), options(4, 2));
   std::vector<IntervalStats> seconds;
-  auto summary = generator.run({{"steady", 500, -1, 2s}}, [&](const IntervalStats& s) { seconds.push_back(s); });
+  auto summary = generator.run({{"steady", 500, -1, 2s}},
+                               [&](const IntervalStats& s) { seconds.push_back(s); });
   ASSERT_TRUE(summary.ok()) << summary.error().message;
   const LoadTotals& t = summary->totals;
   // 500 req/s for 2 s: the schedule plans exactly 1000; all of them go out and come back.
@@ -64,7 +65,9 @@ TEST(LoadGenerator, FixedRateIsAchievedAndStatusesAreCounted) {
 TEST(LoadGenerator, AStallShowsInCorrectedLatencyButNotInActualLatency) {
   // One request, early on, is answered after 500 ms; its connection queues the requests planned
   // meanwhile. They wait, so their corrected latency grows; their actual latency does not.
-  TestHttpServer server([](int64_t n) { return Reply{200, "ok", false, false, n == 40 ? 500 : 0}; });
+  TestHttpServer server([](int64_t n) {
+    return Reply{200, "ok", false, false, n == 40 ? 500 : 0};
+  });
   SystemTimeSource time;
   LoadGenerator generator(time, spec_for(server.url()), options(4));
   auto summary = generator.run({{"stall", 400, -1, 2s}});
@@ -81,8 +84,9 @@ TEST(LoadGenerator, AStallShowsInCorrectedLatencyButNotInActualLatency) {
 
 TEST(LoadGenerator, RefusedConnectionsAreCountedNotFatal) {
   SystemTimeSource time;
-  LoadGenerator generator(time, spec_for("http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/"),
-                          options(2));
+  LoadGenerator generator(
+      time, spec_for("http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/"),
+      options(2));
   auto summary = generator.run({{"refused", 100, -1, 500ms}});
   ASSERT_TRUE(summary.ok()) << summary.error().message;
   EXPECT_GT(summary->totals.connect_errors, 2);
@@ -148,7 +152,8 @@ TEST(LoadGenerator, DroppedConnectionsAreErrorsAndPostBodiesAreSent) {
   EXPECT_EQ(t.completed, 180);
   EXPECT_EQ(t.connect_errors + t.timeouts, 0);
   EXPECT_EQ(server.body_bytes(), 200 * 100);
-  EXPECT_NE(summary->first_error.find("closed without a response"), std::string::npos) << summary->first_error;
+  EXPECT_NE(summary->first_error.find("closed without a response"), std::string::npos)
+      << summary->first_error;
 }
 
 TEST(LoadGenerator, MaxRateRunsClosedLoopAndRampsPlanTheirIntegral) {
@@ -160,7 +165,8 @@ TEST(LoadGenerator, MaxRateRunsClosedLoopAndRampsPlanTheirIntegral) {
   ASSERT_EQ(summary->phases.size(), 2u);
   EXPECT_GT(summary->phases[0].totals.completed, 100);
   // Latency in a closed loop counts from the actual send: both histograms agree.
-  EXPECT_EQ(summary->phases[0].totals.latency.percentile(90), summary->phases[0].totals.latency_actual.percentile(90));
+  EXPECT_EQ(summary->phases[0].totals.latency.percentile(90),
+            summary->phases[0].totals.latency_actual.percentile(90));
   EXPECT_EQ(summary->phases[1].totals.sent, 200);  // (0 + 400) / 2 * 1 s
   EXPECT_EQ(summary->phases[1].totals.completed, 200);
 }
@@ -171,7 +177,8 @@ TEST(LoadGenerator, StopEndsTheRunEarly) {
   LoadGenerator generator(time, spec_for(server.url()), options(2));
   std::atomic<bool> stop{false};
   int64_t started = time.monotonic_ms();
-  auto summary = generator.run({{"long", 100, -1, 30s}}, [&](const IntervalStats&) { stop = true; }, &stop);
+  auto summary = generator.run(
+      {{"long", 100, -1, 30s}}, [&](const IntervalStats&) { stop = true; }, &stop);
   ASSERT_TRUE(summary.ok()) << summary.error().message;
   EXPECT_TRUE(summary->stopped);
   EXPECT_LT(time.monotonic_ms() - started, 5000);

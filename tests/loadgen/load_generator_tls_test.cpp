@@ -37,18 +37,21 @@ Identity make_identity(const std::string& name) {
   X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
   X509_set_pubkey(cert, key);
   X509_NAME* subject = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert, subject);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"}, std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                            std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
     X509_add_ext(cert, ext, -1);
     X509_EXTENSION_free(ext);
   }
   X509_sign(cert, key, EVP_sha256());
-  std::string base = ::testing::TempDir() + "/loadgen_tls_" + std::to_string(::getpid()) + "_" + name;
+  std::string base =
+      ::testing::TempDir() + "/loadgen_tls_" + std::to_string(::getpid()) + "_" + name;
   Identity id{base + ".crt", base + ".key"};
   FILE* f = std::fopen(id.cert_file.c_str(), "w");
   PEM_write_X509(f, cert);
@@ -131,7 +134,8 @@ TEST_F(LoadGeneratorTls, AnUntrustedCertificateIsAConnectErrorNotAFailure) {
   ASSERT_TRUE(summary.ok()) << summary.error().message;
   EXPECT_EQ(summary->totals.completed, 0);
   EXPECT_GT(summary->totals.connect_errors, 0);
-  EXPECT_NE(summary->first_error.find("certificate verify failed"), std::string::npos) << summary->first_error;
+  EXPECT_NE(summary->first_error.find("certificate verify failed"), std::string::npos)
+      << summary->first_error;
 }
 
 TEST_F(LoadGeneratorTls, InsecureSkipsVerification) {

@@ -68,9 +68,10 @@ TEST(LoadgenCommand, RunsAndWritesEverythingToJson) {
   testing::TestHttpServer server([](int64_t n) { return testing::Reply{n % 4 == 0 ? 404 : 200}; });
   std::string tokens = ::testing::TempDir() + "/loadgen_tokens_" + std::to_string(::getpid());
   std::ofstream(tokens) << "tok-a\n\ntok-b\n";
-  std::string json = ::testing::TempDir() + "/loadgen_report_" + std::to_string(::getpid()) + ".json";
-  Outcome o = run_cli({server.url("/x"), "--rate", "200", "--duration", "1s", "--connections", "2", "--token-file",
-                       tokens, "--header", "X-Run: 1", "--json", json, "--quiet"});
+  std::string json =
+      ::testing::TempDir() + "/loadgen_report_" + std::to_string(::getpid()) + ".json";
+  Outcome o = run_cli({server.url("/x"), "--rate", "200", "--duration", "1s", "--connections", "2",
+                       "--token-file", tokens, "--header", "X-Run: 1", "--json", json, "--quiet"});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_NE(o.out.find("Requests/sec:"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("99.990%"), std::string::npos) << o.out;
@@ -100,8 +101,8 @@ TEST(LoadgenCommand, RunsAndWritesEverythingToJson) {
 }
 
 TEST(LoadgenCommand, NoResponseAtAllExits1) {
-  Outcome o = run_cli({"http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/", "--rate", "50",
-                       "--duration", "300ms", "--connections", "1"});
+  Outcome o = run_cli({"http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/", "--rate",
+                       "50", "--duration", "300ms", "--connections", "1"});
   EXPECT_EQ(o.code, 1);
   EXPECT_NE(o.out.find("Errors: connect"), std::string::npos) << o.out;
 }

@@ -51,7 +51,9 @@ TEST(ResponseParser, ChunkedBodySplitAtEveryByteBoundary) {
 }
 
 TEST(ResponseParser, ContentLengthSplitAtEveryByteBoundary) {
-  std::string wire = "HTTP/1.1 503 Busy\r\ncontent-length: 12\r\nConnection: keep-alive, Close\r\n\r\n0123456789ab";
+  std::string wire =
+      "HTTP/1.1 503 Busy\r\ncontent-length: 12\r\nConnection: keep-alive, "
+      "Close\r\n\r\n0123456789ab";
   for (size_t step = 1; step <= wire.size(); ++step) {
     ResponseParser p;
     p.reset();
@@ -147,7 +149,8 @@ TEST(ResponseParser, OversizedHeaderSectionFails) {
 }
 
 TEST(ResponseParser, OverlongChunkLineFailsWhetherOrNotItsEndArrived) {
-  std::string line = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(1100, '0') + "5";
+  std::string line =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(1100, '0') + "5";
   ResponseParser open_line;
   open_line.reset();
   open_line.feed(line);

@@ -27,7 +27,9 @@ TEST(Schedule, ConstantRatePlansEvenlySpacedRequestsFromTheOffset) {
   auto slots = drain(s);
   ASSERT_EQ(slots.size(), 100u);
   for (size_t k = 0; k < slots.size(); ++k) {
-    EXPECT_NEAR(static_cast<double>(slots[k].planned_ns), (static_cast<double>(k) + 0.25) * 10 * kMs, 1000) << k;
+    EXPECT_NEAR(static_cast<double>(slots[k].planned_ns),
+                (static_cast<double>(k) + 0.25) * 10 * kMs, 1000)
+        << k;
     EXPECT_EQ(slots[k].phase, 0);
   }
 }
@@ -42,7 +44,8 @@ TEST(Schedule, ConnectionsWithEvenOffsetsInterleaveIntoOneEvenStream) {
   }
   std::sort(all.begin(), all.end());
   ASSERT_EQ(all.size(), 400u);
-  for (size_t i = 1; i < all.size(); ++i) EXPECT_NEAR(static_cast<double>(all[i] - all[i - 1]), 1.25 * kMs, 1000) << i;
+  for (size_t i = 1; i < all.size(); ++i)
+    EXPECT_NEAR(static_cast<double>(all[i] - all[i - 1]), 1.25 * kMs, 1000) << i;
 }
 
 TEST(Schedule, RampPlansTheIntegralOfTheRateAndSpeedsUp) {
@@ -55,9 +58,11 @@ TEST(Schedule, RampPlansTheIntegralOfTheRateAndSpeedsUp) {
     double expected_s = std::sqrt((static_cast<double>(k) + 0.5) / 50.0);
     EXPECT_NEAR(static_cast<double>(slots[k].planned_ns) / kS, expected_s, 1e-6) << k;
   }
-  EXPECT_GT(slots[1].planned_ns - slots[0].planned_ns, slots[199].planned_ns - slots[198].planned_ns);
+  EXPECT_GT(slots[1].planned_ns - slots[0].planned_ns,
+            slots[199].planned_ns - slots[198].planned_ns);
   // Half the time holds a quarter of the requests.
-  auto first_second = std::count_if(slots.begin(), slots.end(), [](const Slot& x) { return x.planned_ns < kS; });
+  auto first_second =
+      std::count_if(slots.begin(), slots.end(), [](const Slot& x) { return x.planned_ns < kS; });
   EXPECT_EQ(first_second, 50);
 }
 
@@ -67,7 +72,8 @@ TEST(Schedule, RampDownPlansTheSameCountAsTheRampUp) {
   auto slots = drain(s);
   EXPECT_EQ(slots.size(), 200u);
   EXPECT_LT(slots.back().planned_ns, kS);
-  EXPECT_LT(slots[1].planned_ns - slots[0].planned_ns, slots[199].planned_ns - slots[198].planned_ns);
+  EXPECT_LT(slots[1].planned_ns - slots[0].planned_ns,
+            slots[199].planned_ns - slots[198].planned_ns);
 }
 
 TEST(Schedule, PhasesFollowEachOtherAndCarryTheirIndex) {

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 
@@ -46,8 +46,9 @@ struct Stream {
   bool write(const std::string& data) {
     size_t done = 0;
     while (done < data.size()) {
-      ssize_t w = ssl != nullptr ? SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done))
-                                 : ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      ssize_t w = ssl != nullptr
+                      ? SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done))
+                      : ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
       if (w <= 0) return false;
       done += static_cast<size_t>(w);
     }
@@ -100,12 +101,14 @@ TestHttpServer::~TestHttpServer() {
 }
 
 std::string TestHttpServer::url(const std::string& path) const {
-  return std::string(tls_ != nullptr ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
+  return std::string(tls_ != nullptr ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
+         path;
 }
 
 bool TestHttpServer::wait_or_stop(int ms) {
   std::unique_lock<std::mutex> lock(mutex_);
-  return !stop_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_.load(); });
+  return !stop_cv_.wait_for(lock, std::chrono::milliseconds(ms),
+                            [this] { return stopping_.load(); });
 }
 
 void TestHttpServer::accept_loop() {

@@ -16,11 +16,11 @@ namespace gatedrill::testing {
 struct Reply {
   int status = 200;
   std::string body = "ok";
-  bool chunked = false;     // send the body in 3-byte chunks
-  bool close = false;       // Connection: close, then close
-  int delay_ms = 0;         // wait this long before answering (a stall)
-  bool no_response = false; // read the request, never answer
-  bool drop = false;        // read the request, close the connection without answering
+  bool chunked = false;      // send the body in 3-byte chunks
+  bool close = false;        // Connection: close, then close
+  int delay_ms = 0;          // wait this long before answering (a stall)
+  bool no_response = false;  // read the request, never answer
+  bool drop = false;         // read the request, close the connection without answering
 };
 
 class TestHttpServer {
