@@ -55,6 +55,8 @@ int issue(int argc, char** argv) {
   args.option("out", &out_dir, "output folder (created if missing)");
   args.option("ttl", &ttl_text, "SVID lifetime, e.g. 15m, 1h (default 1h)");
   args.option("key-type", &key_type_text, "p256 (default) or rsa");
+  std::string state_dir;
+  args.option("state", &state_dir, "keep the CA here and reuse it on later calls (default: a new CA)");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
   if (spiffe_id.empty() || out_dir.empty()) return fail(make_error("usage", "--spiffe-id and --out are required"));
   auto key_type = key_type_of(key_type_text);
@@ -66,6 +68,10 @@ int issue(int argc, char** argv) {
   PkiOptions options;
   options.trust_domain = spiffe_id.substr(prefix.size(), spiffe_id.find('/', prefix.size()) - prefix.size());
   options.key_type = *key_type;
+  options.state_dir = state_dir;
+  if (!state_dir.empty() && ::mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return fail(make_error("write_failed", "cannot create " + state_dir + ": " + std::strerror(errno)));
+  }
 
   SystemTimeSource time;
   auto pki = Pki::create(time, options);
@@ -104,6 +110,7 @@ int serve(int argc, char** argv) {
   args.option("trust-domain", &options.pki.trust_domain, "SPIFFE trust domain (default gatedrill.test)");
   args.option("admin-port", &admin_port, "admin port on 127.0.0.1 (0: any free port)");
   args.option("out", &options.out_dir, "folder where bundle.pem and crl.pem are kept current");
+  args.option("state", &options.pki.state_dir, "keep the CA's certificates and keys here (default: memory)");
   args.option("key-type", &key_type_text, "p256 (default) or rsa");
   args.option("svid-ttl", &svid_ttl_text, "SVID lifetime (default 1h)");
   args.option("crl-ttl", &crl_ttl_text, "CRL validity, its nextUpdate (default 1h)");

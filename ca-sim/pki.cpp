@@ -6,8 +6,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <iterator>
+#include <tuple>
 
 namespace gatedrill {
 
@@ -97,6 +102,26 @@ Result<std::unique_ptr<Pki>> Pki::create(const TimeSource& time, PkiOptions opti
     return make_error("bad_options", "the CA keys are P-256 or RSA");
   }
   std::unique_ptr<Pki> pki(new Pki(time, std::move(options)));
+  if (!pki->options_.state_dir.empty()) {
+    auto loaded = pki->load("root", pki->root_.cert);
+    if (!loaded) return loaded.error();
+    if (*loaded) {
+      for (int n = 1;; ++n) {
+        Authority a;
+        auto more = pki->load("intermediate-" + std::to_string(n), a.cert);
+        if (!more) return more.error();
+        if (!*more) break;
+        auto info = inspect_certificate(a.cert.pem);
+        if (!info) return info.error();
+        a.serial_hex = info->serial_hex;
+        pki->intermediates_.push_back(std::move(a));
+      }
+      if (pki->intermediates_.empty()) {
+        return make_error("bad_state", pki->options_.state_dir + " has a root but no intermediate-1");
+      }
+      return pki;
+    }
+  }
   auto key = Key::generate(pki->options_.key_type);
   if (!key) return key.error();
   const int64_t now = time.wall_seconds();
@@ -112,6 +137,8 @@ Result<std::unique_ptr<Pki>> Pki::create(const TimeSource& time, PkiOptions opti
   pki->root_.cert = *cert;
   auto intermediate = pki->make_intermediate(1);
   if (!intermediate) return intermediate.error();
+  if (auto saved = pki->save("root", pki->root_.cert); !saved) return saved.error();
+  if (auto saved = pki->save("intermediate-1", intermediate->cert); !saved) return saved.error();
   pki->intermediates_.push_back(std::move(*intermediate));
   return pki;
 }
@@ -132,6 +159,35 @@ Result<Pki::Authority> Pki::make_intermediate(int number) {
   auto info = inspect_certificate(cert->pem);
   if (!info) return info.error();
   return Authority{*cert, info->serial_hex, {}};
+}
+
+Result<void> Pki::save(const std::string& name, const Certificate& cert) const {
+  if (options_.state_dir.empty()) return {};
+  const std::string base = options_.state_dir + "/" + name;
+  for (const auto& [path, text, mode] :
+       {std::tuple<std::string, std::string, mode_t>{base + ".pem", cert.pem, 0644},
+        {base + ".key", cert.key.private_pem(), 0600}}) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out || ::chmod(path.c_str(), mode) != 0) return make_error("write_failed", "cannot write " + path);
+  }
+  return {};
+}
+
+Result<bool> Pki::load(const std::string& name, Certificate& cert) const {
+  const std::string base = options_.state_dir + "/" + name;
+  std::ifstream pem_in(base + ".pem"), key_in(base + ".key");
+  if (!pem_in) return false;
+  if (!key_in) return make_error("bad_state", base + ".pem has no " + name + ".key beside it");
+  cert.pem.assign(std::istreambuf_iterator<char>(pem_in), {});
+  const std::string key_pem(std::istreambuf_iterator<char>(key_in), {});
+  auto key = Key::from_pem(key_pem);
+  if (!key || !key->has_private()) return make_error("bad_state", base + ".key is not a private key");
+  cert.key = *key;
+  auto info = inspect_certificate(cert.pem);
+  if (!info) return make_error("bad_state", base + ".pem is not a certificate");
+  return true;
 }
 
 Result<IssuedCert> Pki::issue(CertRequest request, std::chrono::seconds ttl) {
@@ -206,6 +262,8 @@ Result<void> Pki::roll_intermediate() {
   }
   auto next = make_intermediate(number);
   if (!next) return next.error();
+  auto saved = save("intermediate-" + std::to_string(number), next->cert);
+  if (!saved) return saved;
   std::lock_guard<std::mutex> lock(mutex_);
   intermediates_.push_back(std::move(*next));
   return {};

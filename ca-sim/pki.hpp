@@ -25,6 +25,10 @@ struct PkiOptions {
   std::chrono::seconds root_ttl{10LL * 365 * 24 * 3600};
   std::chrono::seconds intermediate_ttl{365LL * 24 * 3600};
   std::chrono::seconds crl_ttl{3600};  // nextUpdate = thisUpdate + crl_ttl
+  // "" : in memory only. Else the CA certificates and keys live here (root.pem/.key,
+  // intermediate-N.pem/.key): loaded when present, written when created or rolled, so
+  // several `gatedrill ca issue` calls share one CA. Revocations are not kept.
+  std::string state_dir;
 };
 
 struct IssuedCert {
@@ -81,6 +85,9 @@ class Pki {
   };
   Pki(const TimeSource& time, PkiOptions options) : time_(time), options_(std::move(options)) {}
   Result<Authority> make_intermediate(int number);
+  Result<void> save(const std::string& name, const Certificate& cert) const;
+  // nullopt-like: ok(false) when the files are absent.
+  Result<bool> load(const std::string& name, Certificate& cert) const;
   Result<IssuedCert> issue(CertRequest request, std::chrono::seconds ttl);
 
   const TimeSource& time_;

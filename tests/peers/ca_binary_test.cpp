@@ -67,6 +67,16 @@ TEST_F(CaBinaryTest, IssueWritesAnSvidThatVerifies) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+TEST_F(CaBinaryTest, IssueWithStateReusesTheSameCa) {
+  const std::string state = dir_ + "/state";
+  ASSERT_EQ(run_to_exit("first", {"issue", "--spiffe-id", "spiffe://td.test/a", "--out", dir_ + "/a", "--state", state}), 0);
+  ASSERT_EQ(run_to_exit("second", {"issue", "--spiffe-id", "spiffe://td.test/b", "--out", dir_ + "/b", "--state", state}), 0);
+  const std::string bundle_a = read("a/bundle.pem");
+  EXPECT_FALSE(bundle_a.empty());
+  EXPECT_EQ(read("b/bundle.pem"), bundle_a);
+  EXPECT_TRUE(verify_certificate(read("a/svid.pem"), read("b/bundle.pem"), read("b/crl.pem"), time_.wall_seconds()).ok());
+}
+
 TEST_F(CaBinaryTest, IssueRejectsBadUsage) {
   EXPECT_EQ(run_to_exit("no-out", {"issue", "--spiffe-id", "spiffe://td.test/x"}), 2);
   EXPECT_EQ(run_to_exit("bad-id", {"issue", "--spiffe-id", "spiffe://td.test", "--out", dir_ + "/o"}), 1);

@@ -1,6 +1,9 @@
 // ca-sim's PKI as nodes see it: issued SVIDs verify against the bundle, revoked ones fail with
 // the CRL, an expired CRL is noticed, and a rolled intermediate breaks verification for a node
 // whose bundle was withheld (until it catches up).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "ca-sim/pki.hpp"
@@ -165,6 +168,38 @@ TEST(CaOptions, RsaServerCertificateVerifies) {
   EXPECT_TRUE(verify_certificate(server->cert_pem, (*pki)->bundle_pem(), *(*pki)->crl_pem(),
                                  time.wall_seconds()).ok());
   EXPECT_EQ((*pki)->issue_server({}, {}, seconds(60)).error().code, "bad_request");
+}
+
+}  // namespace
+}  // namespace gatedrill
+
+namespace gatedrill {
+namespace {
+
+TEST(CaState, ReloadedCaKeepsItsRootAndIntermediates) {
+  std::string dir = ::testing::TempDir() + "ca_state_" + std::to_string(::getpid());
+  ::mkdir(dir.c_str(), 0700);
+  ManualTimeSource time;
+  PkiOptions options;
+  options.trust_domain = "drill.test";
+  options.state_dir = dir;
+  auto first = Pki::create(time, options);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE((*first)->roll_intermediate().ok());
+  auto svid = (*first)->issue_svid("spiffe://drill.test/a", std::chrono::seconds(60));
+  ASSERT_TRUE(svid.ok());
+  auto second = Pki::create(time, options);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ((*second)->root_pem(), (*first)->root_pem());
+  EXPECT_EQ((*second)->generation(), 2);
+  // What the first instance issued verifies against the reloaded bundle, and vice versa.
+  EXPECT_TRUE(verify_certificate(svid->cert_pem, (*second)->bundle_pem(), "", time.wall_seconds()).ok());
+  auto later = (*second)->issue_svid("spiffe://drill.test/b", std::chrono::seconds(60));
+  ASSERT_TRUE(later.ok());
+  EXPECT_TRUE(verify_certificate(later->cert_pem, (*first)->bundle_pem(), "", time.wall_seconds()).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/root.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 }  // namespace
