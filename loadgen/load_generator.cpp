@@ -204,32 +204,41 @@ Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
   }
 
   LoadSummary summary;
+  constexpr int64_t kSecond = 1'000'000'000;
+  const int64_t schedule_end = plans.back().end_ns();
+  // Responses that arrive after the schedule ended belong to its last second, so every
+  // interval is a second of the schedule (and rates per interval stay honest).
+  const int64_t last_second = (schedule_end - 1) / kSecond;
   for (int64_t second = 0;; ++second) {
     std::optional<Tally> tally = collector.take_second(second);
     if (!tally) break;
-    // Seconds after the schedule's end exist only for the responses still arriving in them.
-    if (second * 1'000'000'000 >= plans.back().end_ns() && tally->empty()) continue;
+    if (second == last_second)
+      for (int64_t later = second + 1; auto more = collector.take_second(later); ++later)
+        tally->merge(*more);
     IntervalStats interval;
     interval.second = second;
-    // The phase at the start of the second and the planned total rate at its middle.
-    int64_t at = second * 1'000'000'000;
+    int64_t from = second * kSecond;
+    int64_t to = std::min(from + kSecond, schedule_end);
     size_t index = plans.size() - 1;
     for (size_t i = 0; i < plans.size(); ++i)
-      if (at < plans[i].end_ns()) {
+      if (from < plans[i].end_ns()) {
         index = i;
         break;
       }
     interval.phase = phases[index].name;
-    int64_t mid = at + 500'000'000;
-    if (mid < plans.back().end_ns()) {
-      size_t mid_index = index;
-      while (mid_index + 1 < plans.size() && mid >= plans[mid_index].end_ns()) ++mid_index;
-      interval.target_rate = plans[mid_index].rate_at(mid) * options_.connections;
+    // The requests planned in this second (the rate integrated over it; ramps are linear).
+    double planned = 0;
+    for (const auto& plan : plans) {
+      int64_t a = std::max(from, plan.start_ns), b = std::min(to, plan.end_ns());
+      if (b > a && !plan.closed_loop())
+        planned += (plan.rate_at(a) + plan.rate_at(b)) / 2 * static_cast<double>(b - a) / 1e9;
     }
+    interval.target_rate = planned * options_.connections;
     fill_interval(&interval, *tally);
     summary.totals.add(interval);
     if (on_interval) on_interval(interval);
     summary.intervals.push_back(std::move(interval));
+    if (second >= last_second) break;
   }
   for (auto& t : threads) t.join();
 

@@ -44,12 +44,13 @@ struct LoadOptions {
   std::chrono::milliseconds connect_timeout{1000};  // TCP connect + TLS handshake
 };
 
-// One second of the run, merged over threads. Counts are events in that second: `sent` by send
-// time, everything else by completion time.
+// One second of the schedule, merged over threads. Counts are events in that second: `sent` by
+// send time, everything else by completion time; responses arriving after the schedule ended
+// count in its last second.
 struct IntervalStats {
   int64_t second = 0;      // 0-based, since the load started
   std::string phase;       // the phase active at the start of the second
-  double target_rate = 0;  // planned requests/s at mid-second; 0 in a max phase
+  double target_rate = 0;  // requests planned in this second (= the rate); 0 in a max phase
   int64_t sent = 0;
   int64_t completed = 0;       // responses received, any status
   int64_t errors = 0;          // I/O and protocol errors on established connections

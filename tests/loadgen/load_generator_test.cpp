@@ -50,7 +50,7 @@ TEST(LoadGenerator, FixedRateIsAchievedAndStatusesAreCounted) {
   EXPECT_EQ(t.latency_actual.count(), t.completed);
   // Achieved over the scheduled time, within a few percent (the last responses arrive just after).
   EXPECT_NEAR(summary->achieved_rps(), 500, 25);
-  ASSERT_GE(seconds.size(), 2u);
+  ASSERT_EQ(seconds.size(), 2u);  // the last responses count in the schedule's last second
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(seconds[i].second, static_cast<int64_t>(i));
     EXPECT_EQ(seconds[i].phase, "steady");
@@ -160,8 +160,17 @@ TEST(LoadGenerator, MaxRateRunsClosedLoopAndRampsPlanTheirIntegral) {
   TestHttpServer server([](int64_t) { return Reply{}; });
   SystemTimeSource time;
   LoadGenerator generator(time, spec_for(server.url()), options(2));
-  auto summary = generator.run({{"max", 0, -1, 300ms}, {"ramp", 0, 400, 1s}});
+  std::vector<IntervalStats> seconds;
+  auto summary = generator.run({{"max", 0, -1, 300ms}, {"ramp", 0, 400, 1s}},
+                               [&](const IntervalStats& s) { seconds.push_back(s); });
   ASSERT_TRUE(summary.ok()) << summary.error().message;
+  // 1.3 s of schedule: two seconds. The ramp plans 0 -> 280 req/s over its first 0.7 s (98
+  // requests) and 280 -> 400 over the last 0.3 s (102); the max phase plans nothing.
+  ASSERT_EQ(seconds.size(), 2u);
+  EXPECT_EQ(seconds[0].phase, "max");
+  EXPECT_EQ(seconds[1].phase, "ramp");
+  EXPECT_NEAR(seconds[0].target_rate, 98, 1e-6);
+  EXPECT_NEAR(seconds[1].target_rate, 102, 1e-6);
   ASSERT_EQ(summary->phases.size(), 2u);
   EXPECT_GT(summary->phases[0].totals.completed, 100);
   // Latency in a closed loop counts from the actual send: both histograms agree.
