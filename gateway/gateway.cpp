@@ -66,6 +66,8 @@ struct Gateway::Impl {
   Counter& upstream_connect_errors;
   Counter& upstream_timeouts;
   Counter& upstream_protocol_errors;
+  Counter& mtls_handshake_rejects;
+  Counter& mtls_plaintext_rejects;
   LatencyMetric& latency;
   RequestCounters requests;
   JwksCache jwks;
@@ -87,6 +89,10 @@ struct Gateway::Impl {
                                           {{"kind", "timeout"}})),
         upstream_protocol_errors(metrics.counter("gatedrill_gateway_upstream_errors_total",
                                                  "Upstream errors by kind", {{"kind", "protocol"}})),
+        mtls_handshake_rejects(metrics.counter("gatedrill_gateway_mtls_rejects_total",
+                                               "Connections refused on the mTLS listener", {{"kind", "handshake"}})),
+        mtls_plaintext_rejects(metrics.counter("gatedrill_gateway_mtls_rejects_total",
+                                               "Connections refused on the mTLS listener", {{"kind", "plaintext"}})),
         latency(metrics.latency("gatedrill_gateway_request_duration_seconds",
                                 "Time from the end of the request headers to the response written")),
         requests(metrics),
@@ -118,6 +124,8 @@ struct Gateway::Impl {
       return verdict;
     }
     if (!result.subject.empty()) verdict.upstream_headers.emplace_back("x-gatedrill-sub", result.subject);
+    if (!request.peer_identity.empty())
+      verdict.upstream_headers.emplace_back("x-gatedrill-spiffe-id", std::string(request.peer_identity));
     return verdict;
   }
 
@@ -158,6 +166,9 @@ Result<void> Gateway::start() {
   DataPlaneHooks hooks;
   hooks.on_response = [&g](int status, std::string_view reason, int64_t ns) { g.on_response(status, reason, ns); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
+  hooks.on_mtls_reject = [&g](std::string_view kind) {
+    (kind == "plaintext" ? g.mtls_plaintext_rejects : g.mtls_handshake_rejects).inc();
+  };
   g.data = std::make_unique<DataPlane>(
       g.time, g.config.data, [&g](const RequestView& r) { return g.filter(r); }, std::move(hooks));
   if (auto r = g.data->start(); !r) {
@@ -176,6 +187,7 @@ void Gateway::stop() {
 }
 
 uint16_t Gateway::port() const { return impl_->data ? impl_->data->port() : 0; }
+uint16_t Gateway::mtls_port() const { return impl_->data ? impl_->data->mtls_port() : 0; }
 uint16_t Gateway::admin_port() const { return impl_->admin ? impl_->admin->port() : 0; }
 
 }  // namespace gatedrill::gateway

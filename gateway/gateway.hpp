@@ -43,6 +43,7 @@ class Gateway {
   Result<void> start();
   void stop();
   uint16_t port() const;
+  uint16_t mtls_port() const;  // 0 without --mtls-listen
   uint16_t admin_port() const;
 
  private:

@@ -17,6 +17,19 @@ Result<std::chrono::milliseconds> positive_ms(std::string_view flag, const std::
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
+Result<std::pair<std::string, uint16_t>> host_port(std::string_view flag, const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return usage("--" + std::string(flag) + " must be host:port (got '" + text + "')");
+  try {
+    size_t used = 0;
+    int port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+  } catch (const std::exception&) {
+    return usage("--" + std::string(flag) + " port must be 0..65535 (got '" + text + "')");
+  }
+}
+
 Result<size_t> positive_size(std::string_view flag, const std::string& text) {
   auto s = parse_size(text);
   if (!s) return usage("--" + std::string(flag) + ": " + s.error().message);
@@ -50,33 +63,50 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("max-body", &max_body, "request body bytes (default 1M; more: 413)");
   args.option("header-timeout", &header_timeout, "time to receive headers and body (default 10s)");
   args.option("idle-timeout", &idle_timeout, "keep-alive idle timeout (default 60s)");
+  args.option("mtls-listen", &mtls_listen, "mTLS listener host:port (same host as --listen), needs --client-ca");
+  args.option("client-ca", &client_ca, "trust bundle (PEM) client certificates must chain to");
+  args.option("crl", &crl, "PEM CRL(s) of the client CA (revoked client certificates are refused)");
+  args.option("trust-domain", &trust_domain, "required SPIFFE trust domain of clients (any when empty)");
+  args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
 }
 
 Result<GatewayConfig> GatewayFlags::to_config() const {
   GatewayConfig c;
   c.name = name;
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return usage("--listen must be host:port (got '" + listen + "')");
-  c.data.bind_address = listen.substr(0, colon);
-  try {
-    size_t used = 0;
-    int port = std::stoi(listen.substr(colon + 1), &used);
-    if (used != listen.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
-    c.data.port = static_cast<uint16_t>(port);
-  } catch (const std::exception&) {
-    return usage("--listen port must be 0..65535 (got '" + listen + "')");
-  }
+  auto listen_at = host_port("listen", listen);
+  if (!listen_at) return listen_at.error();
+  c.data.bind_address = listen_at->first;
+  c.data.port = listen_at->second;
   if (admin_port < 0 || admin_port > 65535) return usage("--admin-port must be 0..65535");
   c.admin_port = static_cast<uint16_t>(admin_port);
   if (threads < 1 || threads > 256) return usage("--threads must be 1..256");
   c.data.threads = static_cast<int>(threads);
 
-  if (plaintext && (!tls_cert.empty() || !tls_key.empty()))
-    return usage("--plaintext and --tls-cert/--tls-key exclude each other");
+  if (plaintext && mtls_listen.empty() && (!tls_cert.empty() || !tls_key.empty()))
+    return usage("--plaintext and --tls-cert/--tls-key exclude each other (unless --mtls-listen uses them)");
   if (!plaintext) {
     if (tls_cert.empty() || tls_key.empty())
       return usage("TLS needs --tls-cert and --tls-key (or pass --plaintext)");
     c.data.tls = TlsServerConfig{tls_cert, tls_key};
+  }
+
+  if (!mtls_listen.empty()) {
+    auto at = host_port("mtls-listen", mtls_listen);
+    if (!at) return at.error();
+    if (at->first != c.data.bind_address) return usage("--mtls-listen must use the same host as --listen");
+    if (client_ca.empty()) return usage("--mtls-listen needs --client-ca");
+    if (tls_cert.empty() || tls_key.empty()) return usage("--mtls-listen needs --tls-cert and --tls-key");
+    MtlsListenerOptions m;
+    m.port = at->second;
+    m.cert_chain_file = tls_cert;
+    m.key_file = tls_key;
+    m.client_ca_file = client_ca;
+    m.crl_file = crl;
+    m.trust_domain = trust_domain;
+    m.strict = !mtls_permissive;
+    c.data.mtls = m;
+  } else if (!client_ca.empty() || !crl.empty() || !trust_domain.empty() || mtls_permissive) {
+    return usage("--client-ca, --crl, --trust-domain and --mtls-permissive need --mtls-listen");
   }
 
   if (issuer.empty()) return usage("--issuer is required");

@@ -28,6 +28,8 @@ struct GatewayFlags {
   std::string max_uri = "8k", max_headers = "16k", max_body = "1M";
   int64_t max_header_count = 100;
   std::string header_timeout = "10s", idle_timeout = "60s";
+  std::string mtls_listen, client_ca, crl, trust_domain;
+  bool mtls_permissive = false;
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

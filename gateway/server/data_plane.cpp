@@ -24,10 +24,13 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/object.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/util/strings.hpp"
 #include "gateway/proxy/header_rules.hpp"
 #include "gateway/server/h1_guard.hpp"
+#include "gateway/server/spiffe_identity.hpp"
 
 namespace gatedrill::gateway {
 
@@ -136,8 +139,12 @@ struct DataPlane::Impl {
   RequestFilter filter;
   DataPlaneHooks hooks;
   std::unique_ptr<asio::ssl::context> ssl;  // outlives the workers' streams
+  std::unique_ptr<asio::ssl::context> mtls_ssl;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<tcp::acceptor> mtls_acceptor;
+  uint16_t mtls_bound_port = 0;
+  size_t next_mtls_worker = 0;
   tcp::endpoint upstream_endpoint;
   std::string upstream_host;
   std::mutex stop_mutex;
@@ -316,8 +323,8 @@ struct DataPlane::Impl {
   }
 
   template <class Stream>
-  asio::awaitable<void> serve(Worker& worker, Stream& stream, std::string remote) {
-    beast::flat_buffer buffer;
+  asio::awaitable<void> serve(Worker& worker, Stream& stream, std::string remote, std::string identity = {},
+                              beast::flat_buffer buffer = {}) {
     for (;;) {
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte under the idle timeout.
@@ -382,7 +389,8 @@ struct DataPlane::Impl {
       Request& request = parser.get();
       const unsigned version = request.version();
       const bool keep_alive = request.keep_alive();
-      RequestView view{request.method_string(), request.target(), request[http::field::authorization], remote};
+      RequestView view{request.method_string(), request.target(), request[http::field::authorization], remote,
+                       identity};
       FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
       Response out;
       std::string reason;
@@ -431,20 +439,116 @@ struct DataPlane::Impl {
     co_await stream.async_shutdown(kNoThrow);
   }
 
-  asio::awaitable<void> accept_loop() {
+  asio::awaitable<void> session_mtls(Worker& worker, tcp::socket socket) {
+    beast::error_code ec;
+    std::string remote = endpoint_text(socket.remote_endpoint(ec));
+    socket.set_option(tcp::no_delay(true), ec);
+    beast::tcp_stream plain(std::move(socket));
+    // The first bytes decide: a TLS ClientHello starts with 0x16 (handshake record).
+    beast::flat_buffer first;
+    plain.expires_after(kHandshakeTimeout);
+    auto [read_ec, n] = co_await plain.async_read_some(first.prepare(4096), kNoThrow);
+    if (read_ec) co_return;
+    first.commit(n);
+    if (static_cast<const unsigned char*>(first.data().data())[0] != 0x16) {
+      if (options.mtls->strict) {
+        if (hooks.on_mtls_reject) hooks.on_mtls_reject("plaintext");
+        auto out = local_reply(400, "mtls_required", "this port requires TLS with a client certificate", {}, 11, false);
+        co_await write(plain, out);
+        plain.socket().shutdown(tcp::socket::shutdown_send, ec);
+        co_return;
+      }
+      co_await serve(worker, plain, std::move(remote), {}, std::move(first));
+      plain.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *mtls_ssl);
+    // Certificates are valid or expired by the node's (skewable) clock, like tokens.
+    X509_VERIFY_PARAM_set_time(SSL_get0_param(stream.native_handle()), static_cast<time_t>(time.wall_seconds()));
+    beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
+    auto [handshake_ec, used] = co_await stream.async_handshake(asio::ssl::stream_base::server, first.data(), kNoThrow);
+    (void)used;
+    if (handshake_ec) {
+      if (hooks.on_mtls_reject) hooks.on_mtls_reject("handshake");
+      co_return;
+    }
+    std::string identity;
+    if (X509* peer = SSL_get1_peer_certificate(stream.native_handle())) {
+      if (auto id = spiffe_id_of(peer, options.mtls->trust_domain)) identity = std::move(*id);
+      X509_free(peer);
+    }
+    if (identity.empty()) co_return;  // the verify callback already refused such certificates
+    co_await serve(worker, stream, std::move(remote), std::move(identity));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(kNoThrow);
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& from, bool mtls) {
+    size_t& next = mtls ? next_mtls_worker : next_worker;
     for (;;) {
       // Round-robin: each connection lives on one worker's loop for its whole life.
-      Worker& worker = *workers[next_worker];
-      next_worker = (next_worker + 1) % workers.size();
-      auto [ec, socket] = co_await acceptor->async_accept(worker.io, kNoThrow);
-      if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
+      Worker& worker = *workers[next];
+      next = (next + 1) % workers.size();
+      auto [ec, socket] = co_await from.async_accept(worker.io, kNoThrow);
+      if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
       if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
-      if (ssl) {
+      if (mtls) {
+        asio::co_spawn(worker.io, session_mtls(worker, std::move(socket)), asio::detached);
+      } else if (ssl) {
         asio::co_spawn(worker.io, session_tls(worker, std::move(socket)), asio::detached);
       } else {
         asio::co_spawn(worker.io, session_plain(worker, std::move(socket)), asio::detached);
       }
     }
+  }
+
+  Result<void> load_mtls() {
+    const MtlsListenerOptions& m = *options.mtls;
+    mtls_ssl = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX* ctx = mtls_ssl->native_handle();
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    mtls_ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+    beast::error_code ec;
+    mtls_ssl->use_certificate_chain_file(m.cert_chain_file, ec);
+    if (ec) return make_error("mtls_config", "cannot load certificate chain " + m.cert_chain_file + ": " + ec.message());
+    mtls_ssl->use_private_key_file(m.key_file, asio::ssl::context::pem, ec);
+    if (ec) return make_error("mtls_config", "cannot load private key " + m.key_file + ": " + ec.message());
+    mtls_ssl->load_verify_file(m.client_ca_file, ec);
+    if (ec) return make_error("mtls_config", "cannot load client CA bundle " + m.client_ca_file + ": " + ec.message());
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(m.client_ca_file.c_str()))
+      SSL_CTX_set_client_CA_list(ctx, names);
+    if (!m.crl_file.empty()) {
+      if (auto r = load_crls(SSL_CTX_get_cert_store(ctx), m.crl_file); !r) return r;
+    }
+    SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);  // clientAuth EKU when an EKU is present
+    mtls_ssl->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    std::string trust_domain = m.trust_domain;
+    mtls_ssl->set_verify_callback([trust_domain](bool preverified, asio::ssl::verify_context& verify) {
+      if (!preverified) return false;
+      X509_STORE_CTX* store = verify.native_handle();
+      if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
+      // The leaf must carry exactly one SPIFFE ID: refuse in the handshake, with an alert.
+      if (!spiffe_id_of(X509_STORE_CTX_get_current_cert(store), trust_domain)) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+        return false;
+      }
+      return true;
+    });
+    return {};
+  }
+
+  static Result<void> load_crls(X509_STORE* store, const std::string& file) {
+    std::unique_ptr<BIO, int (*)(BIO*)> bio(BIO_new_file(file.c_str(), "r"), BIO_free);
+    if (!bio) return make_error("mtls_config", "cannot open CRL file " + file);
+    int loaded = 0;
+    while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
+      X509_STORE_add_crl(store, crl);
+      X509_CRL_free(crl);
+      ++loaded;
+    }
+    if (loaded == 0) return make_error("mtls_config", "no PEM CRL in " + file);
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);  // the leaf's issuer CRL
+    return {};
   }
 
   Result<void> load_tls() {
@@ -474,22 +578,22 @@ struct DataPlane::Impl {
     return {};
   }
 
-  Result<void> bind() {
-    const std::string where = options.bind_address + ":" + std::to_string(options.port);
+  Result<void> bind(std::unique_ptr<tcp::acceptor>& into, uint16_t port, uint16_t& bound) {
+    const std::string where = options.bind_address + ":" + std::to_string(port);
     beast::error_code ec;
     auto address = asio::ip::make_address(options.bind_address, ec);
     if (ec) return make_error("bind_failed", "cannot bind " + where + ": bad address");
-    acceptor = std::make_unique<tcp::acceptor>(workers.front()->io);
-    tcp::endpoint endpoint(address, options.port);
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    into = std::make_unique<tcp::acceptor>(workers.front()->io);
+    tcp::endpoint endpoint(address, port);
+    into->open(endpoint.protocol(), ec);
+    if (!ec) into->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) into->bind(endpoint, ec);
+    if (!ec) into->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      acceptor->close();
+      into->close();
       return make_error("bind_failed", "cannot bind " + where + ": " + ec.message());
     }
-    bound_port = acceptor->local_endpoint().port();
+    bound = into->local_endpoint().port();
     return {};
   }
 };
@@ -505,14 +609,23 @@ Result<void> DataPlane::start() {
   if (auto r = impl_->resolve_upstream(); !r) return r;
   if (impl_->options.tls)
     if (auto r = impl_->load_tls(); !r) return r;
+  if (impl_->options.mtls)
+    if (auto r = impl_->load_mtls(); !r) return r;
   const int threads = std::max(1, impl_->options.threads);
   for (int i = 0; i < threads; ++i) impl_->workers.push_back(std::make_unique<Worker>());
-  if (auto r = impl_->bind(); !r) {
+  Result<void> bound = impl_->bind(impl_->acceptor, impl_->options.port, impl_->bound_port);
+  if (bound && impl_->options.mtls)
+    bound = impl_->bind(impl_->mtls_acceptor, impl_->options.mtls->port, impl_->mtls_bound_port);
+  if (!bound) {
+    impl_->acceptor.reset();
+    impl_->mtls_acceptor.reset();
     impl_->workers.clear();
-    return r;
+    return bound;
   }
   impl_->started = true;
-  asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(), asio::detached);
+  asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->acceptor, false), asio::detached);
+  if (impl_->mtls_acceptor)
+    asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->mtls_acceptor, true), asio::detached);
   for (auto& worker : impl_->workers) {
     Worker* w = worker.get();
     // Keeps run() alive while a worker has no connection yet.
@@ -534,11 +647,14 @@ void DataPlane::stop() {
   beast::error_code ec;
   impl_->acceptor->close(ec);
   impl_->acceptor.reset();
+  if (impl_->mtls_acceptor) impl_->mtls_acceptor->close(ec);
+  impl_->mtls_acceptor.reset();
   // Destroying the io_contexts destroys the abandoned sessions' frames (and their streams).
   for (auto& worker : impl_->workers) worker->idle.clear();
   impl_->workers.clear();
 }
 
 uint16_t DataPlane::port() const { return impl_->bound_port; }
+uint16_t DataPlane::mtls_port() const { return impl_->mtls_bound_port; }
 
 }  // namespace gatedrill::gateway

@@ -20,11 +20,25 @@
 
 namespace gatedrill::gateway {
 
+// A second listener that requires a client certificate chaining to `client_ca_file` (and not
+// revoked by `crl_file`), whose single URI SAN is a SPIFFE ID (in `trust_domain` when set).
+// Certificate validity is checked at the TimeSource's skewed wall time.
+struct MtlsListenerOptions {
+  uint16_t port = 0;
+  std::string cert_chain_file;   // the server's own certificate and key
+  std::string key_file;
+  std::string client_ca_file;
+  std::string crl_file;          // optional
+  std::string trust_domain;      // optional
+  bool strict = true;            // plaintext on this port is refused; else served without identity
+};
+
 struct DataPlaneOptions {
   std::string bind_address = "127.0.0.1";
   uint16_t port = 0;
   int threads = 1;
   std::optional<TlsServerConfig> tls;  // plaintext when unset
+  std::optional<MtlsListenerOptions> mtls;
 
   size_t max_uri_bytes = 8 * 1024;       // request target; longer -> 414
   size_t max_header_bytes = 16 * 1024;   // all header fields; more -> 431
@@ -46,6 +60,7 @@ struct RequestView {
   std::string_view target;
   std::string_view authorization;
   std::string_view remote;
+  std::string_view peer_identity;  // SPIFFE ID on the mTLS listener, else empty
 };
 
 // The filter chain's verdict: either continue to the upstream (with extra upstream headers), or
@@ -65,6 +80,7 @@ struct DataPlaneHooks {
   // of the request headers to the response written.
   std::function<void(int status, std::string_view reason, int64_t latency_ns)> on_response;
   std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
+  std::function<void(std::string_view kind)> on_mtls_reject;     // "handshake", "plaintext"
 };
 
 class DataPlane {
@@ -75,10 +91,11 @@ class DataPlane {
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
 
-  // Errors: "bind_failed", "tls_config", "bad_upstream".
+  // Errors: "bind_failed", "tls_config", "mtls_config", "bad_upstream".
   Result<void> start();
   void stop();  // idempotent; open connections are dropped
   uint16_t port() const;
+  uint16_t mtls_port() const;  // 0 without an mTLS listener
 
  private:
   struct Impl;
