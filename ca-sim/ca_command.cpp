@@ -37,7 +37,8 @@ Result<void> write_file(const std::string& path, const std::string& text, mode_t
   std::ofstream out(path, std::ios::trunc);
   out << text;
   out.close();
-  if (!out || ::chmod(path.c_str(), mode) != 0) return make_error("write_failed", "cannot write " + path);
+  if (!out || ::chmod(path.c_str(), mode) != 0)
+    return make_error("write_failed", "cannot write " + path);
   return {};
 }
 
@@ -56,21 +57,26 @@ int issue(int argc, char** argv) {
   args.option("ttl", &ttl_text, "SVID lifetime, e.g. 15m, 1h (default 1h)");
   args.option("key-type", &key_type_text, "p256 (default) or rsa");
   std::string state_dir;
-  args.option("state", &state_dir, "keep the CA here and reuse it on later calls (default: a new CA)");
+  args.option("state", &state_dir,
+              "keep the CA here and reuse it on later calls (default: a new CA)");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
-  if (spiffe_id.empty() || out_dir.empty()) return fail(make_error("usage", "--spiffe-id and --out are required"));
+  if (spiffe_id.empty() || out_dir.empty())
+    return fail(make_error("usage", "--spiffe-id and --out are required"));
   auto key_type = key_type_of(key_type_text);
   if (!key_type) return fail(key_type.error());
   auto ttl = ttl_of("--ttl", ttl_text);
   if (!ttl) return fail(ttl.error());
   const std::string prefix = "spiffe://";
-  if (spiffe_id.rfind(prefix, 0) != 0) return fail(make_error("usage", "--spiffe-id must start with spiffe://"));
+  if (spiffe_id.rfind(prefix, 0) != 0)
+    return fail(make_error("usage", "--spiffe-id must start with spiffe://"));
   PkiOptions options;
-  options.trust_domain = spiffe_id.substr(prefix.size(), spiffe_id.find('/', prefix.size()) - prefix.size());
+  options.trust_domain =
+      spiffe_id.substr(prefix.size(), spiffe_id.find('/', prefix.size()) - prefix.size());
   options.key_type = *key_type;
   options.state_dir = state_dir;
   if (!state_dir.empty() && ::mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return fail(make_error("write_failed", "cannot create " + state_dir + ": " + std::strerror(errno)));
+    return fail(
+        make_error("write_failed", "cannot create " + state_dir + ": " + std::strerror(errno)));
   }
 
   SystemTimeSource time;
@@ -81,7 +87,8 @@ int issue(int argc, char** argv) {
   auto crl = (*pki)->crl_pem();
   if (!crl) return fail(crl.error());
   if (::mkdir(out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return fail(make_error("write_failed", "cannot create " + out_dir + ": " + std::strerror(errno)));
+    return fail(
+        make_error("write_failed", "cannot create " + out_dir + ": " + std::strerror(errno)));
   }
   for (const auto& [name, text, mode] :
        {std::tuple<const char*, const std::string*, mode_t>{"svid.pem", &svid->cert_pem, 0644},
@@ -94,8 +101,8 @@ int issue(int argc, char** argv) {
     if (!written) return fail(written.error());
   }
   std::printf("{\"spiffe_id\":\"%s\",\"serial\":\"%s\",\"not_after_s\":%lld,\"out\":\"%s\"}\n",
-              spiffe_id.c_str(), svid->serial_hex.c_str(), static_cast<long long>(svid->not_after_s),
-              out_dir.c_str());
+              spiffe_id.c_str(), svid->serial_hex.c_str(),
+              static_cast<long long>(svid->not_after_s), out_dir.c_str());
   return 0;
 }
 
@@ -103,14 +110,17 @@ int serve(int argc, char** argv) {
   CaServerOptions options;
   std::string key_type_text = "p256", svid_ttl_text = "1h", crl_ttl_text = "1h";
   int64_t admin_port = 0;
-  ArgParser args("ca serve",
-                 "The CA peer: trust bundles and CRLs per node (GET /bundle?node=, GET /crl?node=),\n"
-                 "SVIDs rotated at half-life (GET /svid?spiffe_id=), issue/revoke on /admin, and the\n"
-                 "faults roll_intermediate, stop_rotation, expired_crl, bundle_desync.");
-  args.option("trust-domain", &options.pki.trust_domain, "SPIFFE trust domain (default gatedrill.test)");
+  ArgParser args(
+      "ca serve",
+      "The CA peer: trust bundles and CRLs per node (GET /bundle?node=, GET /crl?node=),\n"
+      "SVIDs rotated at half-life (GET /svid?spiffe_id=), issue/revoke on /admin, and the\n"
+      "faults roll_intermediate, stop_rotation, expired_crl, bundle_desync.");
+  args.option("trust-domain", &options.pki.trust_domain,
+              "SPIFFE trust domain (default gatedrill.test)");
   args.option("admin-port", &admin_port, "admin port on 127.0.0.1 (0: any free port)");
   args.option("out", &options.out_dir, "folder where bundle.pem and crl.pem are kept current");
-  args.option("state", &options.pki.state_dir, "keep the CA's certificates and keys here (default: memory)");
+  args.option("state", &options.pki.state_dir,
+              "keep the CA's certificates and keys here (default: memory)");
   args.option("key-type", &key_type_text, "p256 (default) or rsa");
   args.option("svid-ttl", &svid_ttl_text, "SVID lifetime (default 1h)");
   args.option("crl-ttl", &crl_ttl_text, "CRL validity, its nextUpdate (default 1h)");
@@ -121,7 +131,8 @@ int serve(int argc, char** argv) {
   if (!svid_ttl) return fail(svid_ttl.error());
   auto crl_ttl = ttl_of("--crl-ttl", crl_ttl_text);
   if (!crl_ttl) return fail(crl_ttl.error());
-  if (admin_port < 0 || admin_port > 65535) return fail(make_error("usage", "--admin-port must be 0..65535"));
+  if (admin_port < 0 || admin_port > 65535)
+    return fail(make_error("usage", "--admin-port must be 0..65535"));
   options.pki.key_type = *key_type;
   options.pki.crl_ttl = *crl_ttl;
   options.svid_ttl = *svid_ttl;
@@ -144,9 +155,10 @@ int ca_command(int argc, char** argv) {
   if (sub == "issue") return issue(argc - 1, argv + 1);
   if (sub == "serve") return serve(argc - 1, argv + 1);
   const bool help = sub == "--help" || sub == "-h";
-  std::fprintf(help ? stdout : stderr,
-               "usage: gatedrill ca serve [options]    the CA peer (gatedrill ca serve --help)\n"
-               "       gatedrill ca issue --spiffe-id spiffe://td/ns/x/sa/y --out DIR [--ttl 1h]\n");
+  std::fprintf(
+      help ? stdout : stderr,
+      "usage: gatedrill ca serve [options]    the CA peer (gatedrill ca serve --help)\n"
+      "       gatedrill ca issue --spiffe-id spiffe://td/ns/x/sa/y --out DIR [--ttl 1h]\n");
   return help ? 0 : 2;
 }
 

@@ -61,9 +61,11 @@ Result<std::vector<std::string>> string_list(const boost::json::object& o, const
   std::vector<std::string> out;
   auto it = o.find(key);
   if (it == o.end()) return out;
-  if (!it->value().is_array()) return make_error("bad_request", std::string(key) + " must be an array of strings");
+  if (!it->value().is_array())
+    return make_error("bad_request", std::string(key) + " must be an array of strings");
   for (const auto& v : it->value().as_array()) {
-    if (!v.is_string()) return make_error("bad_request", std::string(key) + " must be an array of strings");
+    if (!v.is_string())
+      return make_error("bad_request", std::string(key) + " must be an array of strings");
     out.emplace_back(v.as_string());
   }
   return out;
@@ -78,7 +80,8 @@ std::string query_value(std::string_view query, std::string_view name) {
     if (end == std::string_view::npos) end = query.size();
     std::string_view pair = query.substr(start, end - start);
     const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
     start = end + 1;
   }
   return "";
@@ -87,7 +90,9 @@ std::string query_value(std::string_view query, std::string_view name) {
 CaServer::CaServer(TimeSource& time, CaServerOptions options)
     : time_(time), options_(std::move(options)), distribution_(time), faults_(time) {}
 
-CaServer::~CaServer() { stop(); }
+CaServer::~CaServer() {
+  stop();
+}
 
 Result<void> CaServer::start() {
   auto pki = Pki::create(time_, options_.pki);
@@ -112,7 +117,9 @@ void CaServer::stop() {
   if (admin_) admin_->stop();
 }
 
-uint16_t CaServer::port() const { return admin_ ? admin_->port() : 0; }
+uint16_t CaServer::port() const {
+  return admin_ ? admin_->port() : 0;
+}
 
 Result<void> CaServer::publish() {
   auto crl = pki_->crl_pem();
@@ -120,8 +127,8 @@ Result<void> CaServer::publish() {
   const std::string bundle = pki_->bundle_pem();
   distribution_.publish(bundle, *crl);
   if (!options_.out_dir.empty()) {
-    for (const auto& [name, text] : {std::pair<std::string, const std::string*>{"bundle.pem", &bundle},
-                                     {"crl.pem", &*crl}}) {
+    for (const auto& [name, text] :
+         {std::pair<std::string, const std::string*>{"bundle.pem", &bundle}, {"crl.pem", &*crl}}) {
       const std::string path = options_.out_dir + "/" + name;
       const std::string tmp = path + ".tmp";
       std::ofstream out(tmp, std::ios::trunc);
@@ -137,49 +144,56 @@ Result<void> CaServer::publish() {
 }
 
 void CaServer::register_faults() {
-  faults_.register_type("roll_intermediate", [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
-    auto rolled = pki_->roll_intermediate();
-    if (!rolled) return rolled.error();
-    auto published = publish();
-    if (!published) return published.error();
-    return FaultRegistry::Clear([] {});  // a roll is not undone; clearing just ends the window
-  });
-  faults_.register_type("stop_rotation", [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
-    rotation_->set_stopped(true);
-    return FaultRegistry::Clear([this] { rotation_->set_stopped(false); });
-  });
-  faults_.register_type("expired_crl", [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
-    pki_->set_expired_crl(true);
-    auto published = publish();
-    if (!published) return published.error();
-    return FaultRegistry::Clear([this] {
-      pki_->set_expired_crl(false);
-      (void)publish();
-    });
-  });
-  faults_.register_type("bundle_desync", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-    auto nodes = string_list(params, "nodes");
-    if (!nodes || nodes->empty()) return make_error("bad_params", "nodes must be a non-empty array of node names");
-    auto mode = json_string(params, "mode");
-    if (!mode) return make_error("bad_params", mode.error().message);
-    const std::string m = mode->value_or("withhold");
-    auto delay_ms = json_int(params, "delay_ms");
-    if (!delay_ms) return make_error("bad_params", delay_ms.error().message);
-    if (m == "withhold") {
-      for (const auto& n : *nodes) distribution_.withhold(n);
-    } else if (m == "delay") {
-      if (!delay_ms->has_value() || **delay_ms <= 0) {
-        return make_error("bad_params", "mode \"delay\" needs delay_ms > 0");
-      }
-      for (const auto& n : *nodes) distribution_.delay(n, std::chrono::milliseconds(**delay_ms));
-    } else {
-      return make_error("bad_params", "mode must be \"withhold\" or \"delay\", got \"" + m + "\"");
-    }
-    std::vector<std::string> healed = *nodes;
-    return FaultRegistry::Clear([this, healed] {
-      for (const auto& n : healed) distribution_.heal(n);
-    });
-  });
+  faults_.register_type(
+      "roll_intermediate", [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
+        auto rolled = pki_->roll_intermediate();
+        if (!rolled) return rolled.error();
+        auto published = publish();
+        if (!published) return published.error();
+        return FaultRegistry::Clear([] {});  // a roll is not undone; clearing just ends the window
+      });
+  faults_.register_type("stop_rotation",
+                        [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
+                          rotation_->set_stopped(true);
+                          return FaultRegistry::Clear([this] { rotation_->set_stopped(false); });
+                        });
+  faults_.register_type("expired_crl",
+                        [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
+                          pki_->set_expired_crl(true);
+                          auto published = publish();
+                          if (!published) return published.error();
+                          return FaultRegistry::Clear([this] {
+                            pki_->set_expired_crl(false);
+                            (void)publish();
+                          });
+                        });
+  faults_.register_type(
+      "bundle_desync", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+        auto nodes = string_list(params, "nodes");
+        if (!nodes || nodes->empty())
+          return make_error("bad_params", "nodes must be a non-empty array of node names");
+        auto mode = json_string(params, "mode");
+        if (!mode) return make_error("bad_params", mode.error().message);
+        const std::string m = mode->value_or("withhold");
+        auto delay_ms = json_int(params, "delay_ms");
+        if (!delay_ms) return make_error("bad_params", delay_ms.error().message);
+        if (m == "withhold") {
+          for (const auto& n : *nodes) distribution_.withhold(n);
+        } else if (m == "delay") {
+          if (!delay_ms->has_value() || **delay_ms <= 0) {
+            return make_error("bad_params", "mode \"delay\" needs delay_ms > 0");
+          }
+          for (const auto& n : *nodes)
+            distribution_.delay(n, std::chrono::milliseconds(**delay_ms));
+        } else {
+          return make_error("bad_params",
+                            "mode must be \"withhold\" or \"delay\", got \"" + m + "\"");
+        }
+        std::vector<std::string> healed = *nodes;
+        return FaultRegistry::Clear([this, healed] {
+          for (const auto& n : healed) distribution_.heal(n);
+        });
+      });
 }
 
 HttpResponse CaServer::get_bundle(const HttpRequest& request) {
@@ -216,7 +230,8 @@ HttpResponse CaServer::post_issue(const HttpRequest& request) {
     if (!ips) return json_error(400, "bad_request", ips.error().message);
     issued = pki_->issue_server(*dns, *ips, ttl_s);
   }
-  if (!issued) return json_error(status_for(issued.error()), issued.error().code, issued.error().message);
+  if (!issued)
+    return json_error(status_for(issued.error()), issued.error().code, issued.error().message);
   return json_ok(to_json(cert_json(*issued)));
 }
 
@@ -224,9 +239,11 @@ HttpResponse CaServer::post_revoke(const HttpRequest& request) {
   auto body = parse_json_object(request.body);
   if (!body) return json_error(400, "bad_json", body.error().message);
   auto serial = json_string(*body, "serial");
-  if (!serial || !serial->has_value()) return json_error(400, "bad_request", "serial (hex) is required");
+  if (!serial || !serial->has_value())
+    return json_error(400, "bad_request", "serial (hex) is required");
   auto revoked = pki_->revoke(**serial);
-  if (!revoked) return json_error(status_for(revoked.error()), revoked.error().code, revoked.error().message);
+  if (!revoked)
+    return json_error(status_for(revoked.error()), revoked.error().code, revoked.error().message);
   auto published = publish();
   if (!published) return json_error(500, published.error().code, published.error().message);
   return json_ok(R"({"revoked":true})");

@@ -20,16 +20,29 @@ namespace {
 
 using std::chrono::seconds;
 
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
-struct CrlFree { void operator()(X509_CRL* c) const { X509_CRL_free(c); } };
-struct RevokedFree { void operator()(X509_REVOKED* r) const { X509_REVOKED_free(r); } };
-struct BnFree { void operator()(BIGNUM* b) const { BN_free(b); } };
-struct Asn1TimeFree { void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); } };
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct CrlFree {
+  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
+};
+struct RevokedFree {
+  void operator()(X509_REVOKED* r) const { X509_REVOKED_free(r); }
+};
+struct BnFree {
+  void operator()(BIGNUM* b) const { BN_free(b); }
+};
+struct Asn1TimeFree {
+  void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
+};
 
 std::unique_ptr<X509, X509Free> read_cert(const std::string& pem) {
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  return std::unique_ptr<X509, X509Free>(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  return std::unique_ptr<X509, X509Free>(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
 }
 
 // A CRL signed by `authority` listing `revoked` serials (hex).
@@ -38,8 +51,10 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
   auto issuer = read_cert(authority.pem);
   if (!issuer) return make_error("crl", "the issuing certificate is not readable");
   std::unique_ptr<X509_CRL, CrlFree> crl(X509_CRL_new());
-  std::unique_ptr<ASN1_TIME, Asn1TimeFree> last(ASN1_TIME_set(nullptr, static_cast<time_t>(this_update_s)));
-  std::unique_ptr<ASN1_TIME, Asn1TimeFree> next(ASN1_TIME_set(nullptr, static_cast<time_t>(next_update_s)));
+  std::unique_ptr<ASN1_TIME, Asn1TimeFree> last(
+      ASN1_TIME_set(nullptr, static_cast<time_t>(this_update_s)));
+  std::unique_ptr<ASN1_TIME, Asn1TimeFree> next(
+      ASN1_TIME_set(nullptr, static_cast<time_t>(next_update_s)));
   if (!crl || !last || !next || X509_CRL_set_version(crl.get(), 1) != 1 ||
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer.get())) != 1 ||
       X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
@@ -48,7 +63,8 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
   }
   for (const auto& serial_hex : revoked) {
     BIGNUM* raw = nullptr;
-    if (BN_hex2bn(&raw, serial_hex.c_str()) == 0) return make_error("crl", "bad serial " + serial_hex);
+    if (BN_hex2bn(&raw, serial_hex.c_str()) == 0)
+      return make_error("crl", "bad serial " + serial_hex);
     std::unique_ptr<BIGNUM, BnFree> bn(raw);
     std::unique_ptr<X509_REVOKED, RevokedFree> entry(X509_REVOKED_new());
     ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(bn.get(), nullptr);
@@ -65,7 +81,8 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
     return make_error("crl", "cannot sign the CRL");
   }
   std::unique_ptr<BIO, BioFree> out(BIO_new(BIO_s_mem()));
-  if (!out || PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1) return make_error("crl", "cannot write the CRL");
+  if (!out || PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1)
+    return make_error("crl", "cannot write the CRL");
   char* data = nullptr;
   const long n = BIO_get_mem_data(out.get(), &data);
   return std::string(data, static_cast<size_t>(n));
@@ -75,18 +92,23 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
 
 Result<void> check_spiffe_id(const std::string& id, const std::string& trust_domain) {
   const std::string scheme = "spiffe://";
-  if (id.rfind(scheme, 0) != 0) return make_error("bad_spiffe_id", "'" + id + "' does not start with spiffe://");
+  if (id.rfind(scheme, 0) != 0)
+    return make_error("bad_spiffe_id", "'" + id + "' does not start with spiffe://");
   const auto slash = id.find('/', scheme.size());
-  const std::string td = id.substr(scheme.size(), slash == std::string::npos ? std::string::npos : slash - scheme.size());
+  const std::string td = id.substr(
+      scheme.size(), slash == std::string::npos ? std::string::npos : slash - scheme.size());
   if (td != trust_domain) {
-    return make_error("bad_spiffe_id", "'" + id + "' is not in the trust domain '" + trust_domain + "'");
+    return make_error("bad_spiffe_id",
+                      "'" + id + "' is not in the trust domain '" + trust_domain + "'");
   }
   if (slash == std::string::npos || slash + 1 >= id.size()) {
     return make_error("bad_spiffe_id", "'" + id + "' has no workload path");
   }
   for (char c : id.substr(slash)) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.';
-    if (!ok) return make_error("bad_spiffe_id", "'" + id + "' has a character SPIFFE paths do not allow");
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.';
+    if (!ok)
+      return make_error("bad_spiffe_id", "'" + id + "' has a character SPIFFE paths do not allow");
   }
   if (id.find("//", slash) != std::string::npos || id.back() == '/') {
     return make_error("bad_spiffe_id", "'" + id + "' has an empty path segment");
@@ -117,7 +139,8 @@ Result<std::unique_ptr<Pki>> Pki::create(const TimeSource& time, PkiOptions opti
         pki->intermediates_.push_back(std::move(a));
       }
       if (pki->intermediates_.empty()) {
-        return make_error("bad_state", pki->options_.state_dir + " has a root but no intermediate-1");
+        return make_error("bad_state",
+                          pki->options_.state_dir + " has a root but no intermediate-1");
       }
       return pki;
     }
@@ -148,12 +171,14 @@ Result<Pki::Authority> Pki::make_intermediate(int number) {
   if (!key) return key.error();
   const int64_t now = time_.wall_seconds();
   CertRequest request;
-  request.common_name = "gatedrill intermediate CA " + std::to_string(number) + " (" + options_.trust_domain + ")";
+  request.common_name =
+      "gatedrill intermediate CA " + std::to_string(number) + " (" + options_.trust_domain + ")";
   request.is_ca = true;
   request.path_len = 0;
   request.server_auth = false;
   request.not_before_s = now - 60;
-  request.not_after_s = std::min(now + options_.intermediate_ttl.count(), now + options_.root_ttl.count());
+  request.not_after_s =
+      std::min(now + options_.intermediate_ttl.count(), now + options_.root_ttl.count());
   auto cert = issue_certificate(request, *key, root_.cert.pem, root_.cert.key);
   if (!cert) return cert.error();
   auto info = inspect_certificate(cert->pem);
@@ -170,7 +195,8 @@ Result<void> Pki::save(const std::string& name, const Certificate& cert) const {
     std::ofstream out(path, std::ios::trunc);
     out << text;
     out.close();
-    if (!out || ::chmod(path.c_str(), mode) != 0) return make_error("write_failed", "cannot write " + path);
+    if (!out || ::chmod(path.c_str(), mode) != 0)
+      return make_error("write_failed", "cannot write " + path);
   }
   return {};
 }
@@ -183,7 +209,8 @@ Result<bool> Pki::load(const std::string& name, Certificate& cert) const {
   cert.pem.assign(std::istreambuf_iterator<char>(pem_in), {});
   const std::string key_pem(std::istreambuf_iterator<char>(key_in), {});
   auto key = Key::from_pem(key_pem);
-  if (!key || !key->has_private()) return make_error("bad_state", base + ".key is not a private key");
+  if (!key || !key->has_private())
+    return make_error("bad_state", base + ".key is not a private key");
   cert.key = *key;
   auto info = inspect_certificate(cert.pem);
   if (!info) return make_error("bad_state", base + ".pem is not a certificate");
@@ -243,7 +270,9 @@ Result<IssuedCert> Pki::issue_server(const std::vector<std::string>& dns_names,
 Result<void> Pki::revoke(const std::string& serial_hex) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = issued_.find(serial_hex);
-  if (it == issued_.end()) return make_error("unknown_serial", "no certificate with serial " + serial_hex + " was issued here");
+  if (it == issued_.end())
+    return make_error("unknown_serial",
+                      "no certificate with serial " + serial_hex + " was issued here");
   intermediates_[it->second].revoked.insert(serial_hex);
   return {};
 }

@@ -9,7 +9,8 @@ bool SvidRotation::past_half_life(const IssuedCert& cert, int64_t now_s) {
 Result<IssuedCert> SvidRotation::current(const std::string& spiffe_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = svids_.find(spiffe_id);
-  const bool rotate = it != svids_.end() && !stopped_ && past_half_life(it->second, time_.wall_seconds());
+  const bool rotate =
+      it != svids_.end() && !stopped_ && past_half_life(it->second, time_.wall_seconds());
   if (it != svids_.end() && !rotate) return it->second;
   auto issued = pki_.issue_svid(spiffe_id, ttl_);
   if (!issued) return issued.error();

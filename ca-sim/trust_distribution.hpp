@@ -42,7 +42,7 @@ class TrustDistribution {
     std::string bundle_pem, crl_pem;
   };
   struct Lag {
-    uint64_t pinned = 0;     // withheld at this version (0: not withheld)
+    uint64_t pinned = 0;  // withheld at this version (0: not withheld)
     int64_t delay_ms = 0;
   };
   View latest_at_or_before(int64_t at_ms) const;

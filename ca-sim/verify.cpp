@@ -13,10 +13,18 @@ namespace gatedrill {
 
 namespace {
 
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
-struct StoreFree { void operator()(X509_STORE* s) const { X509_STORE_free(s); } };
-struct CtxFree { void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); } };
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct StoreFree {
+  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+};
+struct CtxFree {
+  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
+};
 
 std::unique_ptr<BIO, BioFree> bio_of(std::string_view text) {
   return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
@@ -27,7 +35,8 @@ std::unique_ptr<BIO, BioFree> bio_of(std::string_view text) {
 Result<void> verify_certificate(std::string_view leaf_pem, std::string_view bundle_pem,
                                 std::string_view crl_pem, int64_t now_s) {
   auto leaf_bio = bio_of(leaf_pem);
-  std::unique_ptr<X509, X509Free> leaf(PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr));
+  std::unique_ptr<X509, X509Free> leaf(
+      PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr));
   if (!leaf) {
     ERR_clear_error();
     return make_error("bad_pem", "the certificate is not readable PEM");
@@ -66,12 +75,18 @@ Result<void> verify_certificate(std::string_view leaf_pem, std::string_view bund
   ERR_clear_error();
   const std::string reason = X509_verify_cert_error_string(err);
   switch (err) {
-    case X509_V_ERR_CERT_REVOKED: return make_error("revoked", reason);
-    case X509_V_ERR_CERT_HAS_EXPIRED: return make_error("expired", reason);
-    case X509_V_ERR_CERT_NOT_YET_VALID: return make_error("not_yet_valid", reason);
-    case X509_V_ERR_CRL_HAS_EXPIRED: return make_error("crl_expired", reason);
-    case X509_V_ERR_UNABLE_TO_GET_CRL: return make_error("crl_missing", reason);
-    default: return make_error("untrusted", reason);
+    case X509_V_ERR_CERT_REVOKED:
+      return make_error("revoked", reason);
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return make_error("expired", reason);
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return make_error("not_yet_valid", reason);
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+      return make_error("crl_expired", reason);
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+      return make_error("crl_missing", reason);
+    default:
+      return make_error("untrusted", reason);
   }
 }
 

@@ -6,12 +6,18 @@ namespace gatedrill::resp {
 
 const char* type_name(Value::Type type) {
   switch (type) {
-    case Value::Type::kSimpleString: return "simple string";
-    case Value::Type::kError: return "error";
-    case Value::Type::kInteger: return "integer";
-    case Value::Type::kBulkString: return "bulk string";
-    case Value::Type::kNull: return "null";
-    case Value::Type::kArray: return "array";
+    case Value::Type::kSimpleString:
+      return "simple string";
+    case Value::Type::kError:
+      return "error";
+    case Value::Type::kInteger:
+      return "integer";
+    case Value::Type::kBulkString:
+      return "bulk string";
+    case Value::Type::kNull:
+      return "null";
+    case Value::Type::kArray:
+      return "array";
   }
   return "unknown";
 }
@@ -46,11 +52,13 @@ class Parser {
         pos = after_line;
         return Step::kDone;
       }
-      case '$': return bulk(start, line, after_line, pos, out);
-      case '*': return array(start, line, after_line, pos, out, depth);
+      case '$':
+        return bulk(start, line, after_line, pos, out);
+      case '*':
+        return array(start, line, after_line, pos, out, depth);
       default:
-        return fail("resp_protocol",
-                    "unknown type byte 0x" + hex(static_cast<unsigned char>(type)), start);
+        return fail("resp_protocol", "unknown type byte 0x" + hex(static_cast<unsigned char>(type)),
+                    start);
     }
   }
 
@@ -66,8 +74,9 @@ class Parser {
       return Step::kDone;
     }
     if (len > limits_.max_bulk_bytes) {
-      return fail("resp_limit", "bulk string of " + std::to_string(len) + " bytes exceeds the " +
-                                    std::to_string(limits_.max_bulk_bytes) + "-byte limit",
+      return fail("resp_limit",
+                  "bulk string of " + std::to_string(len) + " bytes exceeds the " +
+                      std::to_string(limits_.max_bulk_bytes) + "-byte limit",
                   start);
     }
     const size_t n = static_cast<size_t>(len);
@@ -90,8 +99,9 @@ class Parser {
       return Step::kDone;
     }
     if (count > limits_.max_array_elements) {
-      return fail("resp_limit", "array of " + std::to_string(count) + " elements exceeds the " +
-                                    std::to_string(limits_.max_array_elements) + "-element limit",
+      return fail("resp_limit",
+                  "array of " + std::to_string(count) + " elements exceeds the " +
+                      std::to_string(limits_.max_array_elements) + "-element limit",
                   start);
     }
     if (depth + 1 > limits_.max_depth) {
@@ -167,9 +177,12 @@ Result<std::optional<Parsed>> parse(std::string_view bytes, const Limits& limits
   size_t pos = 0;
   Value value;
   switch (parser.value(pos, value, 0)) {
-    case Step::kDone: return std::optional<Parsed>(Parsed{std::move(value), pos});
-    case Step::kIncomplete: return std::optional<Parsed>();
-    case Step::kError: break;
+    case Step::kDone:
+      return std::optional<Parsed>(Parsed{std::move(value), pos});
+    case Step::kIncomplete:
+      return std::optional<Parsed>();
+    case Step::kError:
+      break;
   }
   return parser.error();
 }

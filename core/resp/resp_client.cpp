@@ -99,7 +99,9 @@ RespClient& RespClient::operator=(RespClient&& other) noexcept {
   return *this;
 }
 
-RespClient::~RespClient() { close(); }
+RespClient::~RespClient() {
+  close();
+}
 
 void RespClient::close() {
   if (fd_ >= 0) ::close(fd_);

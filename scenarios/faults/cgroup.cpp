@@ -19,7 +19,9 @@ constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
 constexpr long kTmpfsMagic = 0x01021994;    // TMPFS_MAGIC
 constexpr long kCgroup1Magic = 0x27e0eb;    // CGROUP_SUPER_MAGIC (a bare v1 mount at root)
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 bool contains_word(const std::string& text, const std::string& word) {
   std::istringstream in(text);
@@ -63,9 +65,12 @@ int next_cgroup_number() {
 
 const char* layout_name(CgroupLayout layout) {
   switch (layout) {
-    case CgroupLayout::kNone: return "none";
-    case CgroupLayout::kV1: return "v1";
-    case CgroupLayout::kV2: return "v2";
+    case CgroupLayout::kNone:
+      return "none";
+    case CgroupLayout::kV1:
+      return "v1";
+    case CgroupLayout::kV2:
+      return "v2";
   }
   return "none";
 }
@@ -107,7 +112,9 @@ Result<std::unique_ptr<Cgroup>> Cgroup::create(const std::string& root, CgroupLa
   return std::unique_ptr<Cgroup>(new Cgroup(path, parent, layout));
 }
 
-Cgroup::~Cgroup() { (void)remove(); }
+Cgroup::~Cgroup() {
+  (void)remove();
+}
 
 Result<void> Cgroup::write(const std::string& file, const std::string& value) {
   return write_file(path_ + "/" + file, value);
@@ -117,7 +124,9 @@ Result<std::string> Cgroup::read(const std::string& file) const {
   return read_file(path_ + "/" + file);
 }
 
-Result<void> Cgroup::add(pid_t pid) { return write("cgroup.procs", std::to_string(pid)); }
+Result<void> Cgroup::add(pid_t pid) {
+  return write("cgroup.procs", std::to_string(pid));
+}
 
 Result<void> Cgroup::remove() {
   if (removed_) return {};

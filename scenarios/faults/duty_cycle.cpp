@@ -15,7 +15,9 @@ DutyCycle::DutyCycle(pid_t pid, std::chrono::microseconds run, std::chrono::micr
   thread_ = std::thread([this] { loop(); });
 }
 
-DutyCycle::~DutyCycle() { stop(); }
+DutyCycle::~DutyCycle() {
+  stop();
+}
 
 void DutyCycle::stop() {
   {

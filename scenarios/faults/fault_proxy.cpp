@@ -28,7 +28,8 @@ Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& text
     return make_error("bad_address", "'" + text + "' is not host:port");
   }
   std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string port_text = text.substr(colon + 1);
   unsigned port = 0;
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -54,7 +55,11 @@ class Connection;
 class Proxy {
  public:
   Proxy(asio::io_context& io, ProxyConfig config, tcp::endpoint upstream, uint64_t seed)
-      : io_(io), config_(std::move(config)), upstream_(upstream), acceptor_(io), seed_(seed),
+      : io_(io),
+        config_(std::move(config)),
+        upstream_(upstream),
+        acceptor_(io),
+        seed_(seed),
         toxics_(std::make_shared<ToxicSet>()) {}
 
   Result<void> listen(const tcp::endpoint& endpoint) {
@@ -98,8 +103,9 @@ class Proxy {
       std::lock_guard<std::mutex> lock(mutex_);
       for (const auto& t : ordered_) {
         if (t.name == toxic.name) {
-          return make_error("duplicate_toxic", "proxy '" + config_.name +
-                                                   "' already has a toxic named '" + toxic.name + "'");
+          return make_error(
+              "duplicate_toxic",
+              "proxy '" + config_.name + "' already has a toxic named '" + toxic.name + "'");
         }
       }
       toxic.id = id;
@@ -132,7 +138,8 @@ class Proxy {
  private:
   void rebuild_locked() {
     auto set = std::make_shared<ToxicSet>();
-    for (const auto& t : ordered_) (t.stream == Stream::kUpstream ? set->upstream : set->downstream).push_back(t);
+    for (const auto& t : ordered_)
+      (t.stream == Stream::kUpstream ? set->upstream : set->downstream).push_back(t);
     toxics_ = std::move(set);
   }
   void notify_connections();
@@ -282,8 +289,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (then == ChunkPlan::Then::kContinue) return read(d);
     auto self = shared_from_this();
     auto act = [self, then] {
-      if (then == ChunkPlan::Then::kReset) self->reset();
-      else self->close();
+      if (then == ChunkPlan::Then::kReset)
+        self->reset();
+      else
+        self->close();
     };
     if (d.plan.then_delay.count() <= 0) return act();
     d.timer.expires_after(d.plan.then_delay);
@@ -427,7 +436,8 @@ Result<ProxyInfo> FaultProxy::add_proxy(const ProxyConfig& config) {
   if (!listen) return make_error("bad_proxy", "listen: " + listen.error().message);
   auto upstream = split_host_port(config.upstream);
   if (!upstream) return make_error("bad_proxy", "upstream: " + upstream.error().message);
-  if (upstream->second == 0) return make_error("bad_proxy", "upstream: port 0 is not a destination");
+  if (upstream->second == 0)
+    return make_error("bad_proxy", "upstream: port 0 is not a destination");
   error_code ec;
   const auto listen_address = asio::ip::make_address(listen->first, ec);
   if (ec) return make_error("bad_proxy", "listen: '" + listen->first + "' is not an IP address");
@@ -459,7 +469,8 @@ Result<void> FaultProxy::remove_proxy(const std::string& name) {
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     auto it = impl_->proxies.find(name);
-    if (it == impl_->proxies.end()) return make_error("no_such_proxy", "no proxy named '" + name + "'");
+    if (it == impl_->proxies.end())
+      return make_error("no_such_proxy", "no proxy named '" + name + "'");
     proxy = it->second;
     impl_->proxies.erase(it);
   }

@@ -21,7 +21,7 @@ struct ProxyConfig {
 };
 
 struct ProxyInfo {
-  ProxyConfig config;    // listen carries the bound port
+  ProxyConfig config;  // listen carries the bound port
   uint16_t port = 0;
   std::vector<Toxic> toxics;
   uint64_t connections = 0;  // accepted so far

@@ -16,7 +16,9 @@ int status_for(const std::string& code) {
   return 400;
 }
 
-HttpResponse error_response(const Error& e) { return json_error(status_for(e.code), e.code, e.message); }
+HttpResponse error_response(const Error& e) {
+  return json_error(status_for(e.code), e.code, e.message);
+}
 
 boost::json::object proxy_json(const ProxyInfo& info) {
   boost::json::object o;
@@ -143,7 +145,8 @@ HttpResponse FaultProxyApi::handle(const HttpRequest& request) {
     for (const auto& t : info->toxics) {
       if (t.name == toxic) return ok(toxic_to_json(t));
     }
-    return json_error(404, "no_such_toxic", "proxy '" + name + "' has no toxic named '" + toxic + "'");
+    return json_error(404, "no_such_toxic",
+                      "proxy '" + name + "' has no toxic named '" + toxic + "'");
   }
   if (m == "DELETE") {
     auto removed = proxy_.remove_toxic(name, toxic);

@@ -5,9 +5,8 @@
 //   GET    /proxies/NAME                    {proxy}
 //   DELETE /proxies/NAME                    204
 //   GET    /proxies/NAME/toxics             [{toxic}, ...]
-//   POST   /proxies/NAME/toxics             {"name","type","stream","toxicity","attributes"} -> {toxic}
-//   GET    /proxies/NAME/toxics/TOXIC       {toxic}
-//   DELETE /proxies/NAME/toxics/TOXIC       204
+//   POST   /proxies/NAME/toxics             {"name","type","stream","toxicity","attributes"} ->
+//   {toxic} GET    /proxies/NAME/toxics/TOXIC       {toxic} DELETE /proxies/NAME/toxics/TOXIC 204
 // Bad bodies and parameters: 400 with a specific message; unknown names 404; duplicates 409.
 #include "core/http/http_message.hpp"
 #include "core/http/http_server.hpp"

@@ -35,8 +35,9 @@ int fault_proxy_command(int argc, char** argv) {
                  "slicer, limit_data, mtu_blackhole), configured over a Toxiproxy-shaped HTTP API\n"
                  "on the admin port (POST /proxies, POST /proxies/NAME/toxics, ...).");
   args.option("admin-port", &admin_port, "admin API port on 127.0.0.1 (0: any free port)");
-  args.repeated("proxy", &proxy_flags,
-                "a proxy to start with, NAME=LISTEN=UPSTREAM, e.g. redis=127.0.0.1:0=127.0.0.1:6379");
+  args.repeated(
+      "proxy", &proxy_flags,
+      "a proxy to start with, NAME=LISTEN=UPSTREAM, e.g. redis=127.0.0.1:0=127.0.0.1:6379");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
   if (admin_port < 0 || admin_port > 65535) {
     std::fprintf(stderr, "error: --admin-port must be 0..65535\n");

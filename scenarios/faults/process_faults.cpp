@@ -86,13 +86,15 @@ Result<std::unique_ptr<CpuStarvation>> CpuStarvation::start(pid_t pid,
   } else {
     fault->fallback_reason_ = "emulation requested";
   }
-  fault->duty_cycle_ = std::make_unique<DutyCycle>(pid, std::chrono::microseconds(quota_us),
-                                                   options.period);
+  fault->duty_cycle_ =
+      std::make_unique<DutyCycle>(pid, std::chrono::microseconds(quota_us), options.period);
   fault->mechanism_ = "sigstop_duty_cycle";
   return fault;
 }
 
-CpuStarvation::~CpuStarvation() { (void)clear(); }
+CpuStarvation::~CpuStarvation() {
+  (void)clear();
+}
 
 Result<void> CpuStarvation::clear() {
   if (duty_cycle_) duty_cycle_->stop();
@@ -105,7 +107,8 @@ Result<void> CpuStarvation::clear() {
   return {};
 }
 
-Result<std::unique_ptr<MemoryLimit>> MemoryLimit::start(pid_t pid, const MemoryLimitOptions& options) {
+Result<std::unique_ptr<MemoryLimit>> MemoryLimit::start(pid_t pid,
+                                                        const MemoryLimitOptions& options) {
   if (options.limit_bytes < (1 << 20)) {
     return make_error("bad_fault_params", "limit_bytes must be at least 1 MiB, got " +
                                               std::to_string(options.limit_bytes));
@@ -118,10 +121,10 @@ Result<std::unique_ptr<MemoryLimit>> MemoryLimit::start(pid_t pid, const MemoryL
   const std::string limit = std::to_string(options.limit_bytes);
   if (options.mechanism != FaultMechanism::kEmulation) {
     const CgroupLayout layout = detect_cgroup_layout(options.cgroup_root);
-    auto group = layout == CgroupLayout::kV2
-                     ? cgroup_for(pid, options.cgroup_root, "memory", {{"memory.max", limit}})
-                     : cgroup_for(pid, options.cgroup_root, "memory",
-                                  {{"memory.limit_in_bytes", limit}});
+    auto group =
+        layout == CgroupLayout::kV2
+            ? cgroup_for(pid, options.cgroup_root, "memory", {{"memory.max", limit}})
+            : cgroup_for(pid, options.cgroup_root, "memory", {{"memory.limit_in_bytes", limit}});
     if (group) {
       fault->cgroup_ = std::move(*group);
       // Without swap accounting the file is absent, and there is no swap to limit anyway.
@@ -136,9 +139,11 @@ Result<std::unique_ptr<MemoryLimit>> MemoryLimit::start(pid_t pid, const MemoryL
     fault->fallback_reason_ = "emulation requested";
   }
   rlimit old{};
-  rlimit limit_as{static_cast<rlim_t>(options.limit_bytes), static_cast<rlim_t>(options.limit_bytes)};
+  rlimit limit_as{static_cast<rlim_t>(options.limit_bytes),
+                  static_cast<rlim_t>(options.limit_bytes)};
   if (::prlimit(pid, RLIMIT_AS, nullptr, &old) != 0) {
-    return make_error("rlimit", std::string("reading RLIMIT_AS of the process: ") + std::strerror(errno));
+    return make_error("rlimit",
+                      std::string("reading RLIMIT_AS of the process: ") + std::strerror(errno));
   }
   // Keep the hard limit so clear() can raise the soft one again without privileges.
   limit_as.rlim_max = old.rlim_max;
@@ -152,7 +157,9 @@ Result<std::unique_ptr<MemoryLimit>> MemoryLimit::start(pid_t pid, const MemoryL
   return fault;
 }
 
-MemoryLimit::~MemoryLimit() { (void)clear(); }
+MemoryLimit::~MemoryLimit() {
+  (void)clear();
+}
 
 int64_t MemoryLimit::oom_kills() const {
   if (!cgroup_) return 0;

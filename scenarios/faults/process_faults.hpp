@@ -18,8 +18,8 @@ namespace gatedrill {
 enum class FaultMechanism { kAuto, kCgroup, kEmulation };
 
 struct CpuStarvationOptions {
-  double cpu_fraction = 0.2;                   // of one core, in (0, 1)
-  std::chrono::microseconds period{100'000};   // CFS period, or the duty cycle's period
+  double cpu_fraction = 0.2;                  // of one core, in (0, 1)
+  std::chrono::microseconds period{100'000};  // CFS period, or the duty cycle's period
   FaultMechanism mechanism = FaultMechanism::kAuto;
   std::string cgroup_root = "/sys/fs/cgroup";
 };
@@ -30,7 +30,8 @@ class CpuStarvation {
   // kAuto: a cgroup (v2 cpu.max, v1 cpu.cfs_quota_us), else a SIGSTOP/SIGCONT duty cycle.
   // Errors: "bad_fault_params" (fraction or period out of range), "cgroup_unavailable" (with
   // kCgroup), "cgroup_write", "no_such_process".
-  static Result<std::unique_ptr<CpuStarvation>> start(pid_t pid, const CpuStarvationOptions& options);
+  static Result<std::unique_ptr<CpuStarvation>> start(pid_t pid,
+                                                      const CpuStarvationOptions& options);
   ~CpuStarvation();
 
   // "cgroup_v2_cpu_max", "cgroup_v1_cfs_quota" or "sigstop_duty_cycle".

@@ -36,7 +36,9 @@ const std::map<std::string, std::vector<AttributeSpec>>& attribute_specs() {
   return specs;
 }
 
-Error bad(std::string message) { return make_error("bad_toxic", std::move(message)); }
+Error bad(std::string message) {
+  return make_error("bad_toxic", std::move(message));
+}
 
 // Splits every piece into parts of at most `size(rng)` bytes; parts after the first get `gap`.
 template <class SizeFn>
@@ -86,9 +88,12 @@ Result<Toxic> parse_toxic(const boost::json::object& body) {
   auto stream = json_string(body, "stream");
   if (!stream) return bad(stream.error().message);
   const std::string stream_text = stream->value_or("downstream");
-  if (stream_text == "upstream") toxic.stream = Stream::kUpstream;
-  else if (stream_text == "downstream") toxic.stream = Stream::kDownstream;
-  else return bad("stream must be \"upstream\" or \"downstream\", got \"" + stream_text + "\"");
+  if (stream_text == "upstream")
+    toxic.stream = Stream::kUpstream;
+  else if (stream_text == "downstream")
+    toxic.stream = Stream::kDownstream;
+  else
+    return bad("stream must be \"upstream\" or \"downstream\", got \"" + stream_text + "\"");
   auto toxicity = json_number(body, "toxicity");
   if (!toxicity) return bad(toxicity.error().message);
   toxic.toxicity = toxicity->value_or(1.0);
@@ -201,9 +206,11 @@ ChunkPlan plan_chunk(std::string chunk, const std::vector<Toxic>& toxics, Direct
     } else if (t == "bandwidth") {
       // Pieces of 100 ms worth of bytes, each written after the time it takes at the rate.
       const size_t per_100ms = static_cast<size_t>(std::max<int64_t>(1, toxic.rate * 1024 / 10));
-      auto pieces = split(std::move(plan.pieces), [&] { return per_100ms; }, microseconds(0));
+      auto pieces = split(
+          std::move(plan.pieces), [&] { return per_100ms; }, microseconds(0));
       for (auto& p : pieces) {
-        p.delay += microseconds(static_cast<int64_t>(p.data.size()) * 1'000'000 / (toxic.rate * 1024));
+        p.delay +=
+            microseconds(static_cast<int64_t>(p.data.size()) * 1'000'000 / (toxic.rate * 1024));
       }
       plan.pieces = std::move(pieces);
     } else if (t == "slicer") {

@@ -22,23 +22,23 @@ namespace gatedrill {
 enum class Stream { kUpstream, kDownstream };
 
 struct Toxic {
-  std::string name;     // unique per proxy; default "<type>_<stream>"
-  std::string type;     // latency, bandwidth, slow_close, timeout, reset_peer, slicer,
-                        // limit_data, mtu_blackhole
+  std::string name;  // unique per proxy; default "<type>_<stream>"
+  std::string type;  // latency, bandwidth, slow_close, timeout, reset_peer, slicer,
+                     // limit_data, mtu_blackhole
   Stream stream = Stream::kDownstream;
-  double toxicity = 1.0;              // probability that a connection is affected
-  boost::json::object attributes;     // as given (with defaults filled in), for listing
-  uint64_t id = 0;                    // set by the proxy; distinguishes re-added toxics
+  double toxicity = 1.0;           // probability that a connection is affected
+  boost::json::object attributes;  // as given (with defaults filled in), for listing
+  uint64_t id = 0;                 // set by the proxy; distinguishes re-added toxics
 
   // Attributes by type (milliseconds unless named otherwise).
-  int64_t latency = 0, jitter = 0;                       // latency
-  int64_t rate = 0;                                      // bandwidth, KB/s
-  int64_t delay = 0;                                     // slow_close
-  int64_t timeout = 0;                                   // timeout, reset_peer
-  int64_t average_size = 0, size_variation = 0;          // slicer, bytes
-  int64_t delay_us = 0;                                  //   ... between slices
-  int64_t bytes = 0;                                     // limit_data
-  int64_t mtu = 0;                                       // mtu_blackhole, bytes
+  int64_t latency = 0, jitter = 0;               // latency
+  int64_t rate = 0;                              // bandwidth, KB/s
+  int64_t delay = 0;                             // slow_close
+  int64_t timeout = 0;                           // timeout, reset_peer
+  int64_t average_size = 0, size_variation = 0;  // slicer, bytes
+  int64_t delay_us = 0;                          //   ... between slices
+  int64_t bytes = 0;                             // limit_data
+  int64_t mtu = 0;                               // mtu_blackhole, bytes
 };
 
 const std::vector<std::string>& toxic_types();
@@ -73,7 +73,7 @@ struct ChunkPlan {
   enum class Then { kContinue, kClose, kReset };
   Action action = Action::kForward;
   std::vector<Piece> pieces;
-  Then then = Then::kContinue;              // after the pieces (or at once for a drop)
+  Then then = Then::kContinue;  // after the pieces (or at once for a drop)
   std::chrono::microseconds then_delay{0};
   // kDrop by a timeout toxic with timeout > 0: close the connection this long after.
   std::optional<std::chrono::milliseconds> close_after;

@@ -17,12 +17,12 @@
 namespace gatedrill {
 
 struct RedisServerOptions {
-  std::string name = "redis";                 // the Supervisor's name for it
-  std::string executable = "redis-server";    // looked up in PATH
-  std::string work_dir;                       // config, log and working directory (required)
-  uint16_t port = 0;                          // 0: a free port, kept across restarts
+  std::string name = "redis";               // the Supervisor's name for it
+  std::string executable = "redis-server";  // looked up in PATH
+  std::string work_dir;                     // config, log and working directory (required)
+  uint16_t port = 0;                        // 0: a free port, kept across restarts
   std::chrono::milliseconds start_timeout{5000};
-  RestartPolicy restart;                      // after a crash or a kill fault
+  RestartPolicy restart;  // after a crash or a kill fault
 };
 
 class RedisServer {

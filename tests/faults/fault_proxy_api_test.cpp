@@ -2,8 +2,8 @@
 // deleted over HTTP take effect on the wire; bad parameters get 400 with a specific message.
 #include "scenarios/faults/fault_proxy_api.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 #include "core/http/http_client.hpp"
 #include "core/util/json.hpp"
@@ -64,8 +64,9 @@ TEST_F(FaultProxyApiTest, CreatedProxyForwardsAndToxicsApplyOverHttp) {
   client.send_all("ping");
   EXPECT_EQ(client.receive(4, 5000).data, "ping");
 
-  auto added = call("POST", "/proxies/echo/toxics",
-                    R"({"name":"cut","type":"limit_data","stream":"downstream","toxicity":1.0,"attributes":{"bytes":6}})");
+  auto added = call(
+      "POST", "/proxies/echo/toxics",
+      R"({"name":"cut","type":"limit_data","stream":"downstream","toxicity":1.0,"attributes":{"bytes":6}})");
   ASSERT_EQ(added.status, 200) << added.body;
   EXPECT_EQ(boost::json::parse(added.body).at("attributes").at("bytes").as_int64(), 6);
   client.send_all("0123456789");
@@ -89,13 +90,14 @@ TEST_F(FaultProxyApiTest, BadParametersAre400WithASpecificMessage) {
   auto unknown = call("POST", "/proxies/echo/toxics", R"({"type":"packet_loss"})");
   EXPECT_EQ(unknown.status, 400);
   EXPECT_NE(error_message(unknown).find("unknown toxic type 'packet_loss'"), std::string::npos);
-  auto negative = call("POST", "/proxies/echo/toxics",
-                       R"({"type":"latency","attributes":{"latency":-1}})");
+  auto negative =
+      call("POST", "/proxies/echo/toxics", R"({"type":"latency","attributes":{"latency":-1}})");
   EXPECT_EQ(negative.status, 400);
   EXPECT_NE(error_message(negative).find("attributes.latency must be >= 0"), std::string::npos);
   auto not_json = call("POST", "/proxies/echo/toxics", "{type:");
   EXPECT_EQ(not_json.status, 400);
-  auto bad_listen = call("POST", "/proxies", R"({"name":"x","listen":"127.0.0.1","upstream":"127.0.0.1:1"})");
+  auto bad_listen =
+      call("POST", "/proxies", R"({"name":"x","listen":"127.0.0.1","upstream":"127.0.0.1:1"})");
   EXPECT_EQ(bad_listen.status, 400);
   EXPECT_NE(error_message(bad_listen).find("listen:"), std::string::npos);
   auto missing = call("POST", "/proxies", R"({"name":"x","listen":"127.0.0.1:0"})");
@@ -108,9 +110,10 @@ TEST_F(FaultProxyApiTest, UnknownNamesAre404AndDuplicates409) {
   EXPECT_EQ(call("GET", "/proxies/nope").status, 404);
   EXPECT_EQ(call("POST", "/proxies/nope/toxics", R"({"type":"latency"})").status, 404);
   EXPECT_EQ(call("DELETE", "/proxies/echo/toxics/nope").status, 404);
-  EXPECT_EQ(call("POST", "/proxies",
-                 R"({"name":"echo","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"})").status,
-            409);
+  EXPECT_EQ(
+      call("POST", "/proxies", R"({"name":"echo","listen":"127.0.0.1:0","upstream":"127.0.0.1:1"})")
+          .status,
+      409);
   EXPECT_EQ(call("POST", "/proxies/echo/toxics", R"({"type":"latency"})").status, 200);
   EXPECT_EQ(call("POST", "/proxies/echo/toxics", R"({"type":"latency"})").status, 409);
   EXPECT_EQ(call("PUT", "/proxies/echo").status, 405);

@@ -32,8 +32,13 @@ TEST_F(FaultProxyBinaryTest, ForwardsTakesToxicsAndStopsOnSigterm) {
   const std::string admin = "http://127.0.0.1:" + std::to_string(*admin_port);
   ProcessSpec spec;
   spec.name = "fault-proxy";
-  spec.argv = {GATEDRILL_BINARY, "fault-proxy", "--admin-port", std::to_string(*admin_port), "--proxy",
-               "echo=127.0.0.1:" + std::to_string(*port) + "=127.0.0.1:" + std::to_string(echo.port())};
+  spec.argv = {
+      GATEDRILL_BINARY,
+      "fault-proxy",
+      "--admin-port",
+      std::to_string(*admin_port),
+      "--proxy",
+      "echo=127.0.0.1:" + std::to_string(*port) + "=127.0.0.1:" + std::to_string(echo.port())};
   spec.log_file = dir_ + ".log";
   spec.health_url = admin + "/healthz";
   ASSERT_TRUE(supervisor_.spawn(spec));

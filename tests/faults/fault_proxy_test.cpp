@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 #include "core/time/time_source.hpp"
 #include "tests/faults/loopback_peers.hpp"
@@ -29,7 +29,8 @@ Toxic toxic(const char* json) {
 class FaultProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto info = proxy_.add_proxy({"echo", "127.0.0.1:0", "127.0.0.1:" + std::to_string(echo_.port()), true});
+    auto info = proxy_.add_proxy(
+        {"echo", "127.0.0.1:0", "127.0.0.1:" + std::to_string(echo_.port()), true});
     ASSERT_TRUE(info.ok()) << info.error().message;
     port_ = info->port;
     ASSERT_NE(port_, 0);
@@ -73,7 +74,8 @@ TEST_F(FaultProxyTest, LatencyToxicShiftsTheRoundTripByItsAmount) {
   Client client(port_);
   const int64_t base = median_round_trip_ns(client, 5);
   ASSERT_GT(base, 0);
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"latency","attributes":{"latency":150}})")).ok());
+  ASSERT_TRUE(
+      proxy_.add_toxic("echo", toxic(R"({"type":"latency","attributes":{"latency":150}})")).ok());
   const int64_t slowed = median_round_trip_ns(client, 5);
   ASSERT_GT(slowed, 0);
   const double shift_ms = static_cast<double>(slowed - base) / 1e6;
@@ -85,7 +87,12 @@ TEST_F(FaultProxyTest, LatencyToxicShiftsTheRoundTripByItsAmount) {
 }
 
 TEST_F(FaultProxyTest, MtuBlackholePassesSmallExchangesAndStallsLargeOnes) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"mtu_blackhole","stream":"upstream","attributes":{"mtu":1400}})")).ok());
+  ASSERT_TRUE(
+      proxy_
+          .add_toxic(
+              "echo",
+              toxic(R"({"type":"mtu_blackhole","stream":"upstream","attributes":{"mtu":1400}})"))
+          .ok());
   Client client(port_);
   for (int i = 0; i < 3; ++i) EXPECT_GT(round_trip_ns(client, 200), 0) << "exchange " << i;
   const std::string big = pattern(64 * 1024);
@@ -101,7 +108,8 @@ TEST_F(FaultProxyTest, MtuBlackholePassesSmallExchangesAndStallsLargeOnes) {
 }
 
 TEST_F(FaultProxyTest, LimitDataClosesAfterTheLimit) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"limit_data","attributes":{"bytes":1000}})")).ok());
+  ASSERT_TRUE(
+      proxy_.add_toxic("echo", toxic(R"({"type":"limit_data","attributes":{"bytes":1000}})")).ok());
   Client client(port_);
   const std::string data = pattern(4000);
   client.send_all(data);
@@ -111,7 +119,12 @@ TEST_F(FaultProxyTest, LimitDataClosesAfterTheLimit) {
 }
 
 TEST_F(FaultProxyTest, ResetPeerResetsTheConnection) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"reset_peer","stream":"upstream","attributes":{"timeout":50}})")).ok());
+  ASSERT_TRUE(
+      proxy_
+          .add_toxic(
+              "echo",
+              toxic(R"({"type":"reset_peer","stream":"upstream","attributes":{"timeout":50}})"))
+          .ok());
   Client client(port_);
   client.send_all("hello");
   auto r = client.receive(5, 5000);
@@ -120,7 +133,12 @@ TEST_F(FaultProxyTest, ResetPeerResetsTheConnection) {
 }
 
 TEST_F(FaultProxyTest, TimeoutToxicSwallowsDataThenCloses) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"timeout","stream":"upstream","attributes":{"timeout":200}})")).ok());
+  ASSERT_TRUE(
+      proxy_
+          .add_toxic(
+              "echo",
+              toxic(R"({"type":"timeout","stream":"upstream","attributes":{"timeout":200}})"))
+          .ok());
   Client client(port_);
   const int64_t start = time_.monotonic_ns();
   client.send_all("hello");
@@ -132,7 +150,8 @@ TEST_F(FaultProxyTest, TimeoutToxicSwallowsDataThenCloses) {
 }
 
 TEST_F(FaultProxyTest, BandwidthToxicSlowsALargeTransfer) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"bandwidth","attributes":{"rate":100}})")).ok());
+  ASSERT_TRUE(
+      proxy_.add_toxic("echo", toxic(R"({"type":"bandwidth","attributes":{"rate":100}})")).ok());
   Client client(port_);
   const std::string data = pattern(30 * 1024);  // 300 ms at 100 KiB/s
   const int64_t start = time_.monotonic_ns();
@@ -146,7 +165,8 @@ TEST_F(FaultProxyTest, BandwidthToxicSlowsALargeTransfer) {
 }
 
 TEST_F(FaultProxyTest, SlowCloseDelaysTheEndOfStream) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"slow_close","attributes":{"delay":300}})")).ok());
+  ASSERT_TRUE(
+      proxy_.add_toxic("echo", toxic(R"({"type":"slow_close","attributes":{"delay":300}})")).ok());
   Client client(port_);
   EXPECT_GT(round_trip_ns(client, 10), 0);
   const int64_t start = time_.monotonic_ns();
@@ -158,7 +178,13 @@ TEST_F(FaultProxyTest, SlowCloseDelaysTheEndOfStream) {
 }
 
 TEST_F(FaultProxyTest, SlicerDeliversEverythingInOrder) {
-  ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"slicer","attributes":{"average_size":64,"size_variation":32,"delay":100}})")).ok());
+  ASSERT_TRUE(
+      proxy_
+          .add_toxic(
+              "echo",
+              toxic(
+                  R"({"type":"slicer","attributes":{"average_size":64,"size_variation":32,"delay":100}})"))
+          .ok());
   Client client(port_);
   const std::string data = pattern(20000);
   client.send_all(data);
@@ -174,11 +200,13 @@ TEST_F(FaultProxyTest, ZeroToxicityLeavesConnectionsAlone) {
 }
 
 TEST_F(FaultProxyTest, RegistryRejectsDuplicatesAndUnknownNames) {
-  EXPECT_EQ(proxy_.add_proxy({"echo", "127.0.0.1:0", "127.0.0.1:1", true}).error().code, "duplicate_proxy");
+  EXPECT_EQ(proxy_.add_proxy({"echo", "127.0.0.1:0", "127.0.0.1:1", true}).error().code,
+            "duplicate_proxy");
   EXPECT_EQ(proxy_.add_proxy({"x", "127.0.0.1", "127.0.0.1:1", true}).error().code, "bad_proxy");
   EXPECT_EQ(proxy_.add_proxy({"x", "nohost:0", "127.0.0.1:1", true}).error().code, "bad_proxy");
   ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"latency"})")).ok());
-  EXPECT_EQ(proxy_.add_toxic("echo", toxic(R"({"type":"latency"})")).error().code, "duplicate_toxic");
+  EXPECT_EQ(proxy_.add_toxic("echo", toxic(R"({"type":"latency"})")).error().code,
+            "duplicate_toxic");
   EXPECT_EQ(proxy_.add_toxic("nope", toxic(R"({"type":"latency"})")).error().code, "no_such_proxy");
   EXPECT_EQ(proxy_.remove_toxic("echo", "nope").error().code, "no_such_toxic");
   ASSERT_TRUE(proxy_.remove_proxy("echo").ok());

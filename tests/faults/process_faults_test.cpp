@@ -161,8 +161,8 @@ double throttled_work_ratio(Throttle throttle, std::string* mechanism) {
   // The machine is shared: scale the reference to what it would have done with a whole core,
   // so other load slowing it down does not make the throttled child look less throttled.
   const double full_core = reference_cpu_ns > 0 ? b * wall_ns / reference_cpu_ns : b;
-  std::printf("throttled work %.0f, unthrottled %.0f (%.0f on a whole core), %s\n", a, b,
-              full_core, mechanism->c_str());
+  std::printf("throttled work %.0f, unthrottled %.0f (%.0f on a whole core), %s\n", a, b, full_core,
+              mechanism->c_str());
   return full_core > 0 ? a / full_core : -1;
 }
 
@@ -264,8 +264,8 @@ TEST(MemoryLimit, CgroupLimitEndsInAnOomKill) {
   EXPECT_EQ((*fault)->mechanism(),
             layout == CgroupLayout::kV2 ? "cgroup_v2_memory_max" : "cgroup_v1_memory_limit");
   const std::string path = "/sys/fs/cgroup/" +
-                           std::string(layout == CgroupLayout::kV1 ? "memory/" : "") + "gatedrill-" +
-                           std::to_string(::getpid()) + "-";
+                           std::string(layout == CgroupLayout::kV1 ? "memory/" : "") +
+                           "gatedrill-" + std::to_string(::getpid()) + "-";
   child.go();
   EXPECT_EQ(child.wait(), 137);
   EXPECT_GE((*fault)->oom_kills(), 1);

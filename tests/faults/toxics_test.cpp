@@ -1,13 +1,15 @@
 // Toxic parsing (bad parameters get specific messages) and chunk planning, without sockets.
 #include "scenarios/faults/toxics.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 namespace gatedrill {
 namespace {
 
-Result<Toxic> parse(const char* json) { return parse_toxic(boost::json::parse(json).as_object()); }
+Result<Toxic> parse(const char* json) {
+  return parse_toxic(boost::json::parse(json).as_object());
+}
 
 std::string parse_error(const char* json) {
   auto r = parse(json);
@@ -48,17 +50,19 @@ TEST(ToxicParse, RejectsBadParametersWithSpecificMessages) {
   EXPECT_NE(parse_error(R"({"type":"latency","attributes":{"latency":"5ms"}})")
                 .find("attributes.latency must be an integer"),
             std::string::npos);
-  EXPECT_NE(parse_error(R"({"type":"latency","attributes":{"rate":5}})")
-                .find("no attribute 'rate'"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error(R"({"type":"latency","attributes":{"rate":5}})").find("no attribute 'rate'"),
+      std::string::npos);
   EXPECT_NE(parse_error(R"({"type":"latency","stream":"sideways"})").find("stream must be"),
             std::string::npos);
   EXPECT_NE(parse_error(R"({"type":"latency","toxicity":1.5})").find("toxicity must be"),
             std::string::npos);
-  EXPECT_NE(parse_error(R"({"type":"bandwidth","attributes":{"rate":0}})").find("rate must be >= 1"),
-            std::string::npos);
-  EXPECT_NE(parse_error(R"({"type":"mtu_blackhole","attributes":{"mtu":20}})").find("mtu must be >= 68"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error(R"({"type":"bandwidth","attributes":{"rate":0}})").find("rate must be >= 1"),
+      std::string::npos);
+  EXPECT_NE(
+      parse_error(R"({"type":"mtu_blackhole","attributes":{"mtu":20}})").find("mtu must be >= 68"),
+      std::string::npos);
   EXPECT_NE(parse_error(R"({"type":"slicer","attributes":{"average_size":10,"size_variation":10}})")
                 .find("size_variation must be smaller"),
             std::string::npos);
@@ -73,7 +77,8 @@ std::string joined(const ChunkPlan& plan) {
 
 TEST(PlanChunk, LatencyDelaysTheChunk) {
   DirectionState state(1);
-  auto plan = plan_chunk("hello", {make(R"({"type":"latency","attributes":{"latency":40}})")}, state);
+  auto plan =
+      plan_chunk("hello", {make(R"({"type":"latency","attributes":{"latency":40}})")}, state);
   ASSERT_EQ(plan.action, ChunkPlan::Action::kForward);
   ASSERT_EQ(plan.pieces.size(), 1u);
   EXPECT_EQ(plan.pieces[0].delay, std::chrono::milliseconds(40));
@@ -107,7 +112,9 @@ TEST(PlanChunk, SlicerKeepsTheBytesInOrder) {
   std::string data;
   for (int i = 0; i < 1000; ++i) data += static_cast<char>('a' + i % 26);
   auto plan = plan_chunk(
-      data, {make(R"({"type":"slicer","attributes":{"average_size":50,"size_variation":20,"delay":10}})")},
+      data,
+      {make(
+          R"({"type":"slicer","attributes":{"average_size":50,"size_variation":20,"delay":10}})")},
       state);
   EXPECT_EQ(joined(plan), data);
   EXPECT_GE(plan.pieces.size(), 1000u / 70);
@@ -127,10 +134,12 @@ TEST(PlanChunk, BandwidthSpreadsTheChunkOverTime) {
 
 TEST(PlanChunk, TimeoutAndResetDropTheData) {
   DirectionState state(1);
-  auto timeout = plan_chunk("x", {make(R"({"type":"timeout","attributes":{"timeout":300}})")}, state);
+  auto timeout =
+      plan_chunk("x", {make(R"({"type":"timeout","attributes":{"timeout":300}})")}, state);
   EXPECT_EQ(timeout.action, ChunkPlan::Action::kDrop);
   EXPECT_EQ(timeout.close_after, std::chrono::milliseconds(300));
-  auto reset = plan_chunk("x", {make(R"({"type":"reset_peer","attributes":{"timeout":20}})")}, state);
+  auto reset =
+      plan_chunk("x", {make(R"({"type":"reset_peer","attributes":{"timeout":20}})")}, state);
   EXPECT_EQ(reset.action, ChunkPlan::Action::kDrop);
   EXPECT_EQ(reset.then, ChunkPlan::Then::kReset);
   EXPECT_EQ(reset.then_delay, std::chrono::milliseconds(20));

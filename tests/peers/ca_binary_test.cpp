@@ -48,10 +48,11 @@ class CaBinaryTest : public ::testing::Test {
 
 TEST_F(CaBinaryTest, IssueWritesAnSvidThatVerifies) {
   const std::string out = dir_ + "/svid";
-  ASSERT_EQ(run_to_exit("issue", {"issue", "--spiffe-id", "spiffe://td.test/ns/x/sa/y", "--out", out,
-                                  "--ttl", "10m"}),
+  ASSERT_EQ(run_to_exit("issue", {"issue", "--spiffe-id", "spiffe://td.test/ns/x/sa/y", "--out",
+                                  out, "--ttl", "10m"}),
             0);
-  std::ifstream cert_in(out + "/svid.pem"), bundle_in(out + "/bundle.pem"), crl_in(out + "/crl.pem");
+  std::ifstream cert_in(out + "/svid.pem"), bundle_in(out + "/bundle.pem"),
+      crl_in(out + "/crl.pem");
   const std::string cert(std::istreambuf_iterator<char>(cert_in), {});
   const std::string bundle(std::istreambuf_iterator<char>(bundle_in), {});
   const std::string crl(std::istreambuf_iterator<char>(crl_in), {});
@@ -69,17 +70,24 @@ TEST_F(CaBinaryTest, IssueWritesAnSvidThatVerifies) {
 
 TEST_F(CaBinaryTest, IssueWithStateReusesTheSameCa) {
   const std::string state = dir_ + "/state";
-  ASSERT_EQ(run_to_exit("first", {"issue", "--spiffe-id", "spiffe://td.test/a", "--out", dir_ + "/a", "--state", state}), 0);
-  ASSERT_EQ(run_to_exit("second", {"issue", "--spiffe-id", "spiffe://td.test/b", "--out", dir_ + "/b", "--state", state}), 0);
+  ASSERT_EQ(run_to_exit("first", {"issue", "--spiffe-id", "spiffe://td.test/a", "--out",
+                                  dir_ + "/a", "--state", state}),
+            0);
+  ASSERT_EQ(run_to_exit("second", {"issue", "--spiffe-id", "spiffe://td.test/b", "--out",
+                                   dir_ + "/b", "--state", state}),
+            0);
   const std::string bundle_a = read("a/bundle.pem");
   EXPECT_FALSE(bundle_a.empty());
   EXPECT_EQ(read("b/bundle.pem"), bundle_a);
-  EXPECT_TRUE(verify_certificate(read("a/svid.pem"), read("b/bundle.pem"), read("b/crl.pem"), time_.wall_seconds()).ok());
+  EXPECT_TRUE(verify_certificate(read("a/svid.pem"), read("b/bundle.pem"), read("b/crl.pem"),
+                                 time_.wall_seconds())
+                  .ok());
 }
 
 TEST_F(CaBinaryTest, IssueRejectsBadUsage) {
   EXPECT_EQ(run_to_exit("no-out", {"issue", "--spiffe-id", "spiffe://td.test/x"}), 2);
-  EXPECT_EQ(run_to_exit("bad-id", {"issue", "--spiffe-id", "spiffe://td.test", "--out", dir_ + "/o"}), 1);
+  EXPECT_EQ(
+      run_to_exit("bad-id", {"issue", "--spiffe-id", "spiffe://td.test", "--out", dir_ + "/o"}), 1);
   EXPECT_EQ(run_to_exit("no-sub", {}), 2);
 }
 
@@ -89,7 +97,8 @@ TEST_F(CaBinaryTest, ServeAnswersAndStopsOnSigterm) {
   const std::string admin = "http://127.0.0.1:" + std::to_string(*admin_port);
   ProcessSpec spec;
   spec.name = "ca";
-  spec.argv = {GATEDRILL_BINARY, "ca", "serve", "--admin-port", std::to_string(*admin_port), "--out", dir_};
+  spec.argv = {GATEDRILL_BINARY, "ca", "serve", "--admin-port", std::to_string(*admin_port),
+               "--out",          dir_};
   spec.log_file = dir_ + "/ca.log";
   spec.health_url = admin + "/healthz";
   ASSERT_TRUE(supervisor_.spawn(spec));

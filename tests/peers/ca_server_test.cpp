@@ -2,8 +2,8 @@
 // and the faults (bundle_desync + roll_intermediate, stop_rotation) as a node observes them.
 #include "ca-sim/ca_server.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 #include "ca-sim/verify.hpp"
 #include "core/http/http_client.hpp"
@@ -50,7 +50,8 @@ class CaServerTest : public ::testing::Test {
 };
 
 TEST_F(CaServerTest, IssuedSvidVerifiesAndARevokedOneIsInTheServedCrl) {
-  auto issued = call("POST", "/admin/issue", R"({"spiffe_id":"spiffe://drill.test/ns/a/sa/b","ttl_s":120})");
+  auto issued =
+      call("POST", "/admin/issue", R"({"spiffe_id":"spiffe://drill.test/ns/a/sa/b","ttl_s":120})");
   ASSERT_EQ(issued.status, 200) << issued.body;
   const std::string cert(json(issued).at("cert").as_string());
   const std::string serial(json(issued).at("serial").as_string());
@@ -65,10 +66,12 @@ TEST_F(CaServerTest, IssuedSvidVerifiesAndARevokedOneIsInTheServedCrl) {
 }
 
 TEST_F(CaServerTest, RolledIntermediateBreaksOnlyTheDesyncedNode) {
-  auto desync = call("POST", "/admin/faults", R"({"type":"bundle_desync","params":{"nodes":["gw-2"],"mode":"withhold"}})");
+  auto desync = call("POST", "/admin/faults",
+                     R"({"type":"bundle_desync","params":{"nodes":["gw-2"],"mode":"withhold"}})");
   ASSERT_EQ(desync.status, 200) << desync.body;
   const std::string desync_id(json(desync).at("id").as_string());
-  ASSERT_EQ(call("POST", "/admin/faults", R"({"type":"roll_intermediate","params":{}})").status, 200);
+  ASSERT_EQ(call("POST", "/admin/faults", R"({"type":"roll_intermediate","params":{}})").status,
+            200);
   const std::string cert = svid_via_api("spiffe%3A%2F%2Fdrill.test%2Fns%2Fa%2Fsa%2Fb");
   EXPECT_TRUE(node_verifies("gw-1", cert).ok());
   auto stale = node_verifies("gw-2", cert);
@@ -102,9 +105,17 @@ TEST_F(CaServerTest, ExpiredCrlFaultIsSeenByNodes) {
 }
 
 TEST_F(CaServerTest, BadFaultParametersAre400) {
-  EXPECT_EQ(call("POST", "/admin/faults", R"({"type":"bundle_desync","params":{"nodes":[]}})").status, 400);
-  EXPECT_EQ(call("POST", "/admin/faults", R"({"type":"bundle_desync","params":{"nodes":["gw-1"],"mode":"later"}})").status, 400);
-  EXPECT_EQ(call("POST", "/admin/faults", R"({"type":"bundle_desync","params":{"nodes":["gw-1"],"mode":"delay"}})").status, 400);
+  EXPECT_EQ(
+      call("POST", "/admin/faults", R"({"type":"bundle_desync","params":{"nodes":[]}})").status,
+      400);
+  EXPECT_EQ(call("POST", "/admin/faults",
+                 R"({"type":"bundle_desync","params":{"nodes":["gw-1"],"mode":"later"}})")
+                .status,
+            400);
+  EXPECT_EQ(call("POST", "/admin/faults",
+                 R"({"type":"bundle_desync","params":{"nodes":["gw-1"],"mode":"delay"}})")
+                .status,
+            400);
   EXPECT_EQ(call("GET", "/svid").status, 400);
 }
 

@@ -73,8 +73,9 @@ TEST_F(CaTest, SvidExpiresAfterItsTtl) {
 }
 
 TEST_F(CaTest, RejectsSpiffeIdsOutsideTheTrustDomainOrMalformed) {
-  for (const char* id : {"spiffe://other.test/ns/x", "https://drill.test/ns/x", "spiffe://drill.test",
-                         "spiffe://drill.test/", "spiffe://drill.test/a//b", "spiffe://drill.test/a b"}) {
+  for (const char* id :
+       {"spiffe://other.test/ns/x", "https://drill.test/ns/x", "spiffe://drill.test",
+        "spiffe://drill.test/", "spiffe://drill.test/a//b", "spiffe://drill.test/a b"}) {
     auto r = pki_->issue_svid(id, seconds(60));
     ASSERT_FALSE(r.ok()) << id;
     EXPECT_EQ(r.error().code, "bad_spiffe_id") << id;
@@ -166,7 +167,8 @@ TEST(CaOptions, RsaServerCertificateVerifies) {
   auto server = (*pki)->issue_server({"localhost"}, {"127.0.0.1"}, seconds(3600));
   ASSERT_TRUE(server.ok()) << server.error().message;
   EXPECT_TRUE(verify_certificate(server->cert_pem, (*pki)->bundle_pem(), *(*pki)->crl_pem(),
-                                 time.wall_seconds()).ok());
+                                 time.wall_seconds())
+                  .ok());
   EXPECT_EQ((*pki)->issue_server({}, {}, seconds(60)).error().code, "bad_request");
 }
 
@@ -193,10 +195,12 @@ TEST(CaState, ReloadedCaKeepsItsRootAndIntermediates) {
   EXPECT_EQ((*second)->root_pem(), (*first)->root_pem());
   EXPECT_EQ((*second)->generation(), 2);
   // What the first instance issued verifies against the reloaded bundle, and vice versa.
-  EXPECT_TRUE(verify_certificate(svid->cert_pem, (*second)->bundle_pem(), "", time.wall_seconds()).ok());
+  EXPECT_TRUE(
+      verify_certificate(svid->cert_pem, (*second)->bundle_pem(), "", time.wall_seconds()).ok());
   auto later = (*second)->issue_svid("spiffe://drill.test/b", std::chrono::seconds(60));
   ASSERT_TRUE(later.ok());
-  EXPECT_TRUE(verify_certificate(later->cert_pem, (*first)->bundle_pem(), "", time.wall_seconds()).ok());
+  EXPECT_TRUE(
+      verify_certificate(later->cert_pem, (*first)->bundle_pem(), "", time.wall_seconds()).ok());
   struct stat st {};
   ASSERT_EQ(::stat((dir + "/root.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);

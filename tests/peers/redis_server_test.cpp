@@ -21,7 +21,8 @@ bool redis_installed() {
   while (start <= dirs.size()) {
     size_t end = dirs.find(':', start);
     if (end == std::string::npos) end = dirs.size();
-    if (::access((dirs.substr(start, end - start) + "/redis-server").c_str(), X_OK) == 0) return true;
+    if (::access((dirs.substr(start, end - start) + "/redis-server").c_str(), X_OK) == 0)
+      return true;
     start = end + 1;
   }
   return false;
@@ -60,8 +61,10 @@ class RedisServerTest : public ::testing::Test {
 
 TEST_F(RedisServerTest, AnswersOnLoopbackWithPersistenceOff) {
   auto c = client();
-  auto replies = c.pipeline({{"SET", "jti:abc", "revoked"}, {"GET", "jti:abc"},
-                             {"CONFIG", "GET", "save"}, {"CONFIG", "GET", "appendonly"},
+  auto replies = c.pipeline({{"SET", "jti:abc", "revoked"},
+                             {"GET", "jti:abc"},
+                             {"CONFIG", "GET", "save"},
+                             {"CONFIG", "GET", "appendonly"},
                              {"CONFIG", "GET", "bind"}});
   ASSERT_TRUE(replies.ok()) << replies.error().message;
   EXPECT_EQ((*replies)[0], resp::Value::simple("OK"));
@@ -135,7 +138,8 @@ TEST(RedisServerStart, ReportsARedisThatCannotStart) {
   auto started = clash.start();
   ASSERT_FALSE(started.ok());
   EXPECT_EQ(started.error().code, "exited") << started.error().message;
-  EXPECT_TRUE(RedisServer(supervisor, time, RedisServerOptions{}).start().error().code == "bad_options");
+  EXPECT_TRUE(RedisServer(supervisor, time, RedisServerOptions{}).start().error().code ==
+              "bad_options");
   (void)first.stop();
   std::filesystem::remove_all(tmpl);
 }
