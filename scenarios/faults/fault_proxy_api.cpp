@@ -86,12 +86,46 @@ HttpResponse method_not_allowed(const std::string& allowed) {
 
 }  // namespace
 
-void FaultProxyApi::install(HttpServer& server) {
-  server.route("*", "/proxies*", [this](const HttpRequest& r) { return handle(r); });
-  server.route("GET", "/healthz", [](const HttpRequest&) {
-    HttpResponse r = json_ok("ok");
-    r.content_type = "text/plain";
-    return r;
+void FaultProxyApi::install(AdminServer& admin) {
+  admin.route("*", "/proxies*", [this](const HttpRequest& r) { return handle(r); });
+}
+
+void FaultProxyApi::register_faults(FaultRegistry& faults) {
+  faults.register_type(
+      "toxic", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+        auto proxy = json_string(params, "proxy");
+        if (!proxy || !proxy->has_value()) {
+          return make_error("bad_params", "a toxic fault needs \"proxy\" (the proxy's name)");
+        }
+        boost::json::object body = params;
+        body.erase("proxy");
+        auto toxic = parse_toxic(body);
+        if (!toxic) return make_error("bad_params", toxic.error().message);
+        auto added = proxy_.add_toxic(**proxy, std::move(*toxic));
+        if (!added) return make_error("bad_params", added.error().message);
+        const std::string proxy_name = **proxy, toxic_name = added->name;
+        return FaultRegistry::Clear([this, proxy_name, toxic_name] {
+          (void)proxy_.remove_toxic(proxy_name,
+                                    toxic_name);  // gone already if deleted over /proxies
+        });
+      });
+}
+
+void FaultProxyApi::add_metrics(MetricsRegistry& metrics) {
+  metrics.add_collector([this](std::string& out) {
+    const auto proxies = proxy_.proxies();
+    out += "# HELP gatedrill_fault_proxy_connections_total Connections accepted per proxy.\n";
+    out += "# TYPE gatedrill_fault_proxy_connections_total counter\n";
+    for (const auto& p : proxies) {
+      out += "gatedrill_fault_proxy_connections_total{proxy=\"" + p.config.name + "\"} " +
+             std::to_string(p.connections) + "\n";
+    }
+    out += "# HELP gatedrill_fault_proxy_toxics Toxics active per proxy.\n";
+    out += "# TYPE gatedrill_fault_proxy_toxics gauge\n";
+    for (const auto& p : proxies) {
+      out += "gatedrill_fault_proxy_toxics{proxy=\"" + p.config.name + "\"} " +
+             std::to_string(p.toxics.size()) + "\n";
+    }
   });
 }
 

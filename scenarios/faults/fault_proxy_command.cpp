@@ -4,7 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "core/http/http_server.hpp"
+#include "core/admin/admin_server.hpp"
+#include "core/time/time_source.hpp"
 #include "core/util/cli.hpp"
 #include "core/util/signals.hpp"
 #include "scenarios/faults/fault_proxy.hpp"
@@ -64,10 +65,17 @@ int fault_proxy_command(int argc, char** argv) {
     }
     if (first_port == 0) first_port = info->port;
   }
+  // Declared in this order so each outlives what refers to it: faults' destructor clears
+  // toxics through the api, which uses the proxy.
+  FaultProxyApi api(proxy);
+  SystemTimeSource time;
+  MetricsRegistry metrics;
+  FaultRegistry faults(time);
+  api.register_faults(faults);
+  api.add_metrics(metrics);
   HttpServerOptions options;
   options.port = static_cast<uint16_t>(admin_port);
-  HttpServer server(options);
-  FaultProxyApi api(proxy);
+  AdminServer server(time, metrics, faults, options);
   api.install(server);
   if (auto started = server.start(); !started) {
     std::fprintf(stderr, "error: %s\n", started.error().message.c_str());

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 
 #include "core/http/http_client.hpp"
+#include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
 #include "tests/faults/loopback_peers.hpp"
 
@@ -19,6 +20,8 @@ using test_peers::pattern;
 class FaultProxyApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    api_.register_faults(faults_);
+    api_.add_metrics(metrics_);
     api_.install(server_);
     auto started = server_.start();
     ASSERT_TRUE(started.ok()) << started.error().message;
@@ -48,7 +51,10 @@ class FaultProxyApiTest : public ::testing::Test {
   EchoServer echo_;
   FaultProxy proxy_;
   FaultProxyApi api_{proxy_};
-  HttpServer server_{HttpServerOptions{}};
+  SystemTimeSource time_;
+  MetricsRegistry metrics_;
+  FaultRegistry faults_{time_};
+  AdminServer server_{time_, metrics_, faults_, HttpServerOptions{}};
   std::string base_;
 };
 
@@ -117,6 +123,41 @@ TEST_F(FaultProxyApiTest, UnknownNamesAre404AndDuplicates409) {
   EXPECT_EQ(call("POST", "/proxies/echo/toxics", R"({"type":"latency"})").status, 200);
   EXPECT_EQ(call("POST", "/proxies/echo/toxics", R"({"type":"latency"})").status, 409);
   EXPECT_EQ(call("PUT", "/proxies/echo").status, 405);
+}
+
+TEST_F(FaultProxyApiTest, ToxicsThroughTheCommonFaultsApiAndMetrics) {
+  auto created = parse_json_object(create_echo_proxy());
+  ASSERT_TRUE(created.ok());
+  auto port = split_host_port(std::string(created->at("listen").as_string()));
+  ASSERT_TRUE(port.ok());
+  auto fault = call(
+      "POST", "/admin/faults",
+      R"({"type":"toxic","params":{"proxy":"echo","type":"limit_data","attributes":{"bytes":2}}})");
+  ASSERT_EQ(fault.status, 200) << fault.body;
+  const std::string id(boost::json::parse(fault.body).at("id").as_string());
+  {
+    Client client(port->second);
+    client.send_all("hello");
+    EXPECT_EQ(client.receive(5, 5000).data, "he");
+  }
+  auto metrics = call("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("gatedrill_fault_proxy_connections_total{proxy=\"echo\"} 1"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("gatedrill_fault_proxy_toxics{proxy=\"echo\"} 1"), std::string::npos);
+  ASSERT_EQ(call("DELETE", "/admin/faults/" + id).status, 200);
+  EXPECT_EQ(call("GET", "/proxies/echo/toxics").body, "[]");
+  {
+    Client client(port->second);
+    client.send_all("hello");
+    EXPECT_EQ(client.receive(5, 5000).data, "hello");
+  }
+  auto bad = call("POST", "/admin/faults", R"({"type":"toxic","params":{"type":"latency"}})");
+  EXPECT_EQ(bad.status, 400);
+  auto unknown =
+      call("POST", "/admin/faults", R"({"type":"toxic","params":{"proxy":"echo","type":"jam"}})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("unknown toxic type 'jam'"), std::string::npos);
 }
 
 }  // namespace
