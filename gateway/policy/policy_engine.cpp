@@ -1,0 +1,259 @@
+#include "gateway/policy/policy_engine.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "core/time/time_source.hpp"
+#include "core/util/json.hpp"
+#include "gateway/policy/compiler.hpp"
+#include "gateway/policy/evaluator.hpp"
+#include "gateway/policy/parser.hpp"
+
+namespace gatedrill {
+
+using policy::CompiledQuery;
+using policy::Value;
+
+struct PolicyEngine::QueryCache {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<const CompiledQuery>, std::less<>> queries;
+};
+
+namespace {
+
+uint64_t fnv1a(uint64_t h, std::string_view s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// Places `v` at `path` inside `root`, merging objects.
+Value merge_at(const Value& root, const std::vector<std::string>& path, size_t i, const Value& v) {
+  if (i == path.size()) {
+    if (!root.is_object() || !v.is_object()) return v;
+    policy::Object o = root.as_object();
+    for (const auto& [k, x] : v.as_object()) {
+      auto it = o.find(k);
+      o[k] = it == o.end() ? x : merge_at(it->second, {}, 0, x);
+    }
+    return Value::object(std::move(o));
+  }
+  policy::Object o = root.is_object() ? root.as_object() : policy::Object{};
+  Value key = Value::string(path[i]);
+  auto it = o.find(key);
+  o[key] = merge_at(it == o.end() ? Value() : it->second, path, i + 1, v);
+  return Value::object(std::move(o));
+}
+
+Result<std::string> read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return make_error("io_error", "cannot read " + p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Result<PolicyEngine> PolicyEngine::load(const std::vector<std::string>& paths, PolicyOptions options) {
+  namespace fs = std::filesystem;
+  std::vector<PolicyModule> modules;
+  Value data = Value::object({});
+  auto add_file = [&](const fs::path& file, const std::vector<std::string>& data_path) -> Result<void> {
+    auto text = read_file(file);
+    if (!text) return text.error();
+    if (file.extension() == ".rego") {
+      modules.push_back({file.string(), std::move(*text)});
+    } else if (file.extension() == ".json") {
+      auto j = parse_json(*text);
+      if (!j) return make_error("bad_json", file.string() + ": " + j.error().message);
+      data = merge_at(data, data_path, 0, Value::from_json(*j));
+    }
+    return {};
+  };
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<fs::path> files;
+      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file()) files.push_back(it->path());
+      }
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) {
+        std::vector<std::string> data_path;
+        for (const auto& part : fs::relative(f.parent_path(), p)) {
+          if (part != ".") data_path.push_back(part.string());
+        }
+        if (f.extension() == ".json" && f.filename() != "data.json") continue;  // OPA: only data.json in dirs
+        if (auto r = add_file(f, data_path); !r) return r.error();
+      }
+    } else if (fs::exists(p, ec)) {
+      if (auto r = add_file(p, {}); !r) return r.error();
+      if (fs::path(p).extension() != ".rego" && fs::path(p).extension() != ".json") {
+        return make_error("io_error", p + ": expected a .rego or .json file");
+      }
+    } else {
+      return make_error("io_error", p + ": no such file or directory");
+    }
+  }
+  return from_sources(modules, data.to_json(), options);
+}
+
+Result<PolicyEngine> PolicyEngine::from_sources(const std::vector<PolicyModule>& modules,
+                                                const boost::json::value& data, PolicyOptions options) {
+  std::vector<policy::Module> parsed;
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& m : modules) {
+    auto mod = policy::parse_module(m.text, m.name);
+    if (!mod) return mod.error();
+    parsed.push_back(std::move(*mod));
+    h = fnv1a(fnv1a(h, m.name), m.text);
+  }
+  h = fnv1a(h, to_json(data));
+  auto compiled = policy::compile_modules(std::move(parsed), Value::from_json(data));
+  if (!compiled) return compiled.error();
+  PolicyEngine e;
+  e.compiled_ = std::move(*compiled);
+  e.queries_ = std::make_shared<QueryCache>();
+  e.options_ = options;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv:%016llx", static_cast<unsigned long long>(h));
+  e.version_ = buf;
+  return e;
+}
+
+namespace {
+
+Result<std::vector<policy::Solution>> run(const policy::Compiled& c, const CompiledQuery& q,
+                                          const boost::json::value* input, const PolicyOptions& o,
+                                          std::vector<std::string>* errors) {
+  std::optional<Value> in;
+  if (input) in = Value::from_json(*input);
+  policy::EvalOptions eo;
+  eo.time = o.time;
+  eo.timeout_ns = o.timeout.count();
+  return policy::evaluate_query(c, q, in, eo, errors);
+}
+
+}  // namespace
+
+Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query, const boost::json::value& input) const {
+  std::shared_ptr<const CompiledQuery> q;
+  {
+    std::lock_guard<std::mutex> lock(queries_->mutex);
+    auto it = queries_->queries.find(query);
+    if (it != queries_->queries.end()) q = it->second;
+  }
+  if (!q) {
+    auto compiled = policy::compile_query(*compiled_, query);
+    if (!compiled) return compiled.error();
+    q = std::make_shared<const CompiledQuery>(std::move(*compiled));
+    std::lock_guard<std::mutex> lock(queries_->mutex);
+    if (queries_->queries.size() < 1024) queries_->queries.emplace(std::string(query), q);
+  }
+  PolicyDecision d;
+  auto sols = run(*compiled_, *q, &input, options_, &d.builtin_errors);
+  if (!sols) return sols.error();
+  if (!sols->empty() && !(*sols)[0].expressions.empty()) {
+    d.defined = true;
+    d.value = (*sols)[0].expressions[0].to_json();
+  }
+  return d;
+}
+
+bool PolicyEngine::allowed(std::string_view query, const boost::json::value& input, std::string* reason) const {
+  auto d = evaluate(query, input);
+  std::string why;
+  bool ok = false;
+  if (!d) {
+    why = d.error().code + ": " + d.error().message;
+  } else if (!d->defined) {
+    why = "undefined decision";
+    if (!d->builtin_errors.empty()) why += " (" + d->builtin_errors.front() + ")";
+  } else if (!d->value.is_bool()) {
+    why = "decision is not a boolean: " + to_json(d->value);
+  } else {
+    ok = d->value.get_bool();
+    if (!ok) why = "denied by policy";
+  }
+  if (reason) *reason = std::move(why);
+  return ok;
+}
+
+Result<boost::json::value> PolicyEngine::eval_json(std::string_view query, const boost::json::value* input) const {
+  auto q = policy::compile_query(*compiled_, query);
+  if (!q) return q.error();
+  auto sols = run(*compiled_, *q, input, options_, nullptr);
+  if (!sols) return sols.error();
+  boost::json::object out;
+  if (sols->empty()) return boost::json::value(std::move(out));
+  // The source text of each expression: from its start to the next expression's start.
+  std::vector<size_t> line_starts{0};
+  for (size_t i = 0; i < query.size(); ++i) {
+    if (query[i] == '\n') line_starts.push_back(i + 1);
+  }
+  const auto& body = q->rule.body;
+  std::vector<size_t> starts;
+  for (const auto& e : body) starts.push_back(line_starts[static_cast<size_t>(e.loc.line - 1)] + static_cast<size_t>(e.loc.col - 1));
+  boost::json::array results;
+  for (const auto& s : *sols) {
+    boost::json::array exprs;
+    for (size_t i = 0; i < body.size(); ++i) {
+      size_t end = query.size();
+      for (size_t st : starts) {
+        if (st > starts[i] && st < end) end = st;
+      }
+      std::string text(query.substr(starts[i], end - starts[i]));
+      while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';')) text.pop_back();
+      boost::json::object e;
+      e["value"] = s.expressions[i].to_json();
+      e["text"] = text;
+      e["location"] = boost::json::object{{"row", body[i].loc.line}, {"col", body[i].loc.col}};
+      exprs.push_back(std::move(e));
+    }
+    boost::json::object r;
+    r["expressions"] = std::move(exprs);
+    if (!s.bindings.empty()) {
+      boost::json::object b;
+      for (const auto& [name, v] : s.bindings) b[name] = v.to_json();
+      r["bindings"] = std::move(b);
+    }
+    results.push_back(std::move(r));
+  }
+  out["result"] = std::move(results);
+  return boost::json::value(std::move(out));
+}
+
+std::vector<PolicyTestResult> PolicyEngine::run_tests() const {
+  std::vector<PolicyTestResult> out;
+  for (const auto& [path, rs] : compiled_->rule_sets) {
+    if (path.back().rfind("test_", 0) != 0 || rs->kind != policy::RuleKind::kComplete) continue;
+    PolicyTestResult t;
+    t.name = "data";
+    for (const auto& p : path) t.name += "." + p;
+    if (!rs->rules.empty()) t.location = rs->rules[0]->loc.str();
+    int64_t start = options_.time ? options_.time->monotonic_ns() : 0;
+    auto q = policy::compile_query(*compiled_, t.name);
+    if (!q) {
+      t.error = q.error().message;
+    } else {
+      auto sols = run(*compiled_, *q, nullptr, options_, nullptr);
+      if (!sols) {
+        t.error = sols.error().code + ": " + sols.error().message;
+      } else {
+        t.passed = !sols->empty() && !(*sols)[0].expressions[0].is_false();
+      }
+    }
+    if (options_.time) t.duration = std::chrono::nanoseconds(options_.time->monotonic_ns() - start);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace gatedrill

@@ -1,0 +1,224 @@
+#include "gateway/policy/value.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include <boost/json/serialize.hpp>
+
+namespace gatedrill::policy {
+
+Value Value::boolean(bool b) {
+  Value v;
+  v.kind_ = Kind::kBool;
+  v.bool_ = b;
+  return v;
+}
+Value Value::integer(int64_t i) {
+  Value v;
+  v.kind_ = Kind::kNumber;
+  v.int_ = i;
+  return v;
+}
+Value Value::number(double d) {
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
+    return integer(static_cast<int64_t>(d));
+  }
+  Value v;
+  v.kind_ = Kind::kNumber;
+  v.is_int_ = false;
+  v.double_ = d;
+  return v;
+}
+Value Value::string(std::string s) {
+  Value v;
+  v.kind_ = Kind::kString;
+  v.str_ = std::make_shared<const std::string>(std::move(s));
+  return v;
+}
+Value Value::array(Array a) {
+  Value v;
+  v.kind_ = Kind::kArray;
+  v.arr_ = std::make_shared<const Array>(std::move(a));
+  return v;
+}
+Value Value::object(Object o) {
+  Value v;
+  v.kind_ = Kind::kObject;
+  v.obj_ = std::make_shared<const Object>(std::move(o));
+  return v;
+}
+Value Value::set(Set s) {
+  Value v;
+  v.kind_ = Kind::kSet;
+  v.set_ = std::make_shared<const Set>(std::move(s));
+  return v;
+}
+
+const Value* Value::get(const Value& key) const {
+  switch (kind_) {
+    case Kind::kArray: {
+      if (!key.is_number() || !key.is_int()) return nullptr;
+      int64_t i = key.as_int();
+      if (i < 0 || i >= static_cast<int64_t>(arr_->size())) return nullptr;
+      return &(*arr_)[static_cast<size_t>(i)];
+    }
+    case Kind::kObject: {
+      auto it = obj_->find(key);
+      return it == obj_->end() ? nullptr : &it->second;
+    }
+    case Kind::kSet: {
+      auto it = set_->find(key);
+      return it == set_->end() ? nullptr : &*it;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+Value Value::from_json(const boost::json::value& j) {
+  switch (j.kind()) {
+    case boost::json::kind::null: return null();
+    case boost::json::kind::bool_: return boolean(j.get_bool());
+    case boost::json::kind::int64: return integer(j.get_int64());
+    case boost::json::kind::uint64: return number(static_cast<double>(j.get_uint64()));
+    case boost::json::kind::double_: return number(j.get_double());
+    case boost::json::kind::string: return string(std::string(j.get_string()));
+    case boost::json::kind::array: {
+      Array a;
+      a.reserve(j.get_array().size());
+      for (const auto& e : j.get_array()) a.push_back(from_json(e));
+      return array(std::move(a));
+    }
+    case boost::json::kind::object: {
+      Object o;
+      for (const auto& kv : j.get_object()) o.emplace(string(std::string(kv.key())), from_json(kv.value()));
+      return object(std::move(o));
+    }
+  }
+  return null();
+}
+
+boost::json::value Value::to_json() const {
+  switch (kind_) {
+    case Kind::kNull: return nullptr;
+    case Kind::kBool: return bool_;
+    case Kind::kNumber:
+      if (is_int_) return int_;
+      return double_;
+    case Kind::kString: return boost::json::string(*str_);
+    case Kind::kArray: {
+      boost::json::array a;
+      for (const auto& e : *arr_) a.push_back(e.to_json());
+      return a;
+    }
+    case Kind::kSet: {
+      boost::json::array a;
+      for (const auto& e : *set_) a.push_back(e.to_json());
+      return a;
+    }
+    case Kind::kObject: {
+      boost::json::object o;
+      for (const auto& [k, v] : *obj_) {
+        o[k.is_string() ? k.as_string() : k.to_string()] = v.to_json();
+      }
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+std::string Value::to_string() const {
+  switch (kind_) {
+    case Kind::kSet: {
+      if (set_->empty()) return "set()";
+      std::string out = "{";
+      bool first = true;
+      for (const auto& e : *set_) {
+        if (!first) out += ",";
+        first = false;
+        out += e.to_string();
+      }
+      return out + "}";
+    }
+    case Kind::kArray: {
+      std::string out = "[";
+      bool first = true;
+      for (const auto& e : *arr_) {
+        if (!first) out += ",";
+        first = false;
+        out += e.to_string();
+      }
+      return out + "]";
+    }
+    case Kind::kObject: {
+      std::string out = "{";
+      bool first = true;
+      for (const auto& [k, v] : *obj_) {
+        if (!first) out += ",";
+        first = false;
+        out += k.to_string() + ":" + v.to_string();
+      }
+      return out + "}";
+    }
+    default:
+      return boost::json::serialize(to_json());
+  }
+}
+
+std::string_view Value::type_name() const {
+  switch (kind_) {
+    case Kind::kNull: return "null";
+    case Kind::kBool: return "boolean";
+    case Kind::kNumber: return "number";
+    case Kind::kString: return "string";
+    case Kind::kArray: return "array";
+    case Kind::kObject: return "object";
+    case Kind::kSet: return "set";
+  }
+  return "null";
+}
+
+namespace {
+template <class It>
+int compare_range(It a, It ae, It b, It be) {
+  for (; a != ae && b != be; ++a, ++b) {
+    int c = compare(*a, *b);
+    if (c != 0) return c;
+  }
+  if (a == ae && b == be) return 0;
+  return a == ae ? -1 : 1;
+}
+}  // namespace
+
+int compare(const Value& a, const Value& b) {
+  if (a.kind_ != b.kind_) return a.kind_ < b.kind_ ? -1 : 1;
+  switch (a.kind_) {
+    case Value::Kind::kNull: return 0;
+    case Value::Kind::kBool: return a.bool_ == b.bool_ ? 0 : (a.bool_ ? 1 : -1);
+    case Value::Kind::kNumber:
+      if (a.is_int_ && b.is_int_) return a.int_ == b.int_ ? 0 : (a.int_ < b.int_ ? -1 : 1);
+      return a.as_double() == b.as_double() ? 0 : (a.as_double() < b.as_double() ? -1 : 1);
+    case Value::Kind::kString: {
+      int c = a.str_->compare(*b.str_);
+      return c == 0 ? 0 : (c < 0 ? -1 : 1);
+    }
+    case Value::Kind::kArray:
+      return compare_range(a.arr_->begin(), a.arr_->end(), b.arr_->begin(), b.arr_->end());
+    case Value::Kind::kSet:
+      return compare_range(a.set_->begin(), a.set_->end(), b.set_->begin(), b.set_->end());
+    case Value::Kind::kObject: {
+      auto ia = a.obj_->begin(), ib = b.obj_->begin();
+      for (; ia != a.obj_->end() && ib != b.obj_->end(); ++ia, ++ib) {
+        int c = compare(ia->first, ib->first);
+        if (c != 0) return c;
+        c = compare(ia->second, ib->second);
+        if (c != 0) return c;
+      }
+      if (ia == a.obj_->end() && ib == b.obj_->end()) return 0;
+      return ia == a.obj_->end() ? -1 : 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace gatedrill::policy
