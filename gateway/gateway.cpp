@@ -123,9 +123,9 @@ struct Gateway::Impl {
         verdict.response_headers.emplace_back("WWW-Authenticate", bearer_challenge(result.description));
       return verdict;
     }
-    if (!result.subject.empty()) verdict.upstream_headers.emplace_back("x-gatedrill-sub", result.subject);
+    if (!result.subject.empty()) verdict.upstream_headers.emplace_back(config.subject_header, result.subject);
     if (!request.peer_identity.empty())
-      verdict.upstream_headers.emplace_back("x-gatedrill-spiffe-id", std::string(request.peer_identity));
+      verdict.upstream_headers.emplace_back(config.spiffe_header, std::string(request.peer_identity));
     return verdict;
   }
 
@@ -169,8 +169,11 @@ Result<void> Gateway::start() {
   hooks.on_mtls_reject = [&g](std::string_view kind) {
     (kind == "plaintext" ? g.mtls_plaintext_rejects : g.mtls_handshake_rejects).inc();
   };
+  DataPlaneOptions data = g.config.data;
+  data.strip_request_headers.push_back(g.config.subject_header);
+  data.strip_request_headers.push_back(g.config.spiffe_header);
   g.data = std::make_unique<DataPlane>(
-      g.time, g.config.data, [&g](const RequestView& r) { return g.filter(r); }, std::move(hooks));
+      g.time, std::move(data), [&g](const RequestView& r) { return g.filter(r); }, std::move(hooks));
   if (auto r = g.data->start(); !r) {
     g.jwks.stop();
     g.admin->stop();

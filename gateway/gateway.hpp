@@ -29,6 +29,10 @@ struct GatewayConfig {
   std::chrono::seconds leeway{60};
   JwksCacheOptions jwks;
   size_t token_cache_entries = 10000;
+
+  // Identity passed to the upstream (client-sent copies are always stripped).
+  std::string subject_header = "x-gatedrill-sub";
+  std::string spiffe_header = "x-gatedrill-spiffe-id";
 };
 
 class Gateway {

@@ -1,8 +1,10 @@
 #include "gateway/gateway_flags.hpp"
 
+#include <cctype>
 #include <utility>
 
 #include "core/util/strings.hpp"
+#include "gateway/proxy/header_rules.hpp"
 
 namespace gatedrill::gateway {
 
@@ -67,6 +69,8 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("client-ca", &client_ca, "trust bundle (PEM) client certificates must chain to");
   args.option("crl", &crl, "PEM CRL(s) of the client CA (revoked client certificates are refused)");
   args.option("trust-domain", &trust_domain, "required SPIFFE trust domain of clients (any when empty)");
+  args.option("subject-header", &subject_header, "upstream header carrying the token's sub (default x-gatedrill-sub)");
+  args.option("spiffe-header", &spiffe_header, "upstream header carrying the client's SPIFFE ID (default x-gatedrill-spiffe-id)");
   args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
 }
 
@@ -108,6 +112,18 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   } else if (!client_ca.empty() || !crl.empty() || !trust_domain.empty() || mtls_permissive) {
     return usage("--client-ca, --crl, --trust-domain and --mtls-permissive need --mtls-listen");
   }
+
+  for (const auto& [flag, header] : {std::pair<const char*, const std::string*>{"subject-header", &subject_header},
+                                     {"spiffe-header", &spiffe_header}}) {
+    bool token = !header->empty();
+    for (char ch : *header)
+      token = token && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_');
+    if (!token) return usage(std::string("--") + flag + " must be a header name (letters, digits, '-')");
+    if (is_hop_by_hop(*header) || iequals(*header, "host") || iequals(*header, "authorization"))
+      return usage(std::string("--") + flag + " cannot be " + *header);
+  }
+  c.subject_header = to_lower(subject_header);
+  c.spiffe_header = to_lower(spiffe_header);
 
   if (issuer.empty()) return usage("--issuer is required");
   if (jwks_uri.empty()) return usage("--jwks-uri is required");

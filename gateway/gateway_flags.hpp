@@ -30,6 +30,8 @@ struct GatewayFlags {
   std::string header_timeout = "10s", idle_timeout = "60s";
   std::string mtls_listen, client_ca, crl, trust_domain;
   bool mtls_permissive = false;
+  std::string subject_header = "x-gatedrill-sub";
+  std::string spiffe_header = "x-gatedrill-spiffe-id";
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -207,7 +208,14 @@ struct DataPlane::Impl {
     return std::nullopt;
   }
 
-  Request upstream_request(const Request& in, const FilterVerdict& verdict, const std::string& request_id) const {
+  bool stripped(std::string_view name) const {
+    for (const auto& h : options.strip_request_headers)
+      if (iequals(name, h)) return true;
+    return false;
+  }
+
+  Request upstream_request(const Request& in, const FilterVerdict& verdict, const std::string& request_id,
+                           std::string_view remote, bool secure) const {
     Request out;
     out.version(11);
     out.method_string(in.method_string());
@@ -216,12 +224,15 @@ struct DataPlane::Impl {
     for (const auto& field : in) {
       auto name = field.name_string();
       if (field.name() == http::field::host || is_hop_by_hop(name, connection) || is_internal_header(name) ||
-          iequals(name, "x-request-id"))
+          iequals(name, "x-request-id") || stripped(name))
         continue;
       out.insert(name, field.value());
     }
     out.set(http::field::host, upstream_host);
     out.set("x-request-id", request_id);
+    // What the gateway saw, not what the client claims (zero trust: client values are replaced).
+    out.set("x-forwarded-for", remote.substr(0, remote.rfind(':')));
+    out.set("x-forwarded-proto", secure ? "https" : "http");
     for (const auto& [name, value] : verdict.upstream_headers) out.set(name, value);
     out.body() = in.body();
     out.keep_alive(true);
@@ -400,7 +411,8 @@ struct DataPlane::Impl {
         reason = verdict.reason;
       } else {
         const std::string request_id = make_request_id();
-        Request upstream = upstream_request(request, verdict, request_id);
+        constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
+        Request upstream = upstream_request(request, verdict, request_id, remote, secure);
         UpstreamOutcome outcome = co_await forward(worker, upstream);
         if (outcome.response) {
           out = client_response(std::move(*outcome.response), version, keep_alive, request_id,

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/http/http_client.hpp"
 #include "core/http/http_message.hpp"
@@ -46,6 +47,10 @@ struct DataPlaneOptions {
   size_t max_body_bytes = 1 << 20;       // more -> 413
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // first byte to end of headers/body
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};    // between keep-alive requests
+
+  // Client headers never forwarded besides hop-by-hop and x-gatedrill-*/x-envoy-*: the names the
+  // gateway uses to pass identity, so a client cannot forge them when the filter sets none.
+  std::vector<std::string> strip_request_headers;
 
   Url upstream;  // http://host:port
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};

@@ -48,6 +48,20 @@ TEST(GatewayFlags, TheRunnersCommandLineParses) {
   EXPECT_EQ(c->data.upstream.port, 8080);
 }
 
+TEST(GatewayFlags, MtlsListener) {
+  auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen", "127.0.0.1:8444", "--client-ca",
+                       "ca.pem", "--crl", "ca.crl", "--trust-domain", "td", "--subject-header", "X-User"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->data.mtls);
+  EXPECT_EQ(c->data.mtls->port, 8444);
+  EXPECT_EQ(c->data.mtls->client_ca_file, "ca.pem");
+  EXPECT_EQ(c->data.mtls->crl_file, "ca.crl");
+  EXPECT_EQ(c->data.mtls->trust_domain, "td");
+  EXPECT_TRUE(c->data.mtls->strict);
+  EXPECT_EQ(c->data.mtls->cert_chain_file, "c.pem");
+  EXPECT_EQ(c->subject_header, "x-user");
+}
+
 TEST(GatewayFlags, PlaintextNeedsNoCertificates) {
   auto c = parse(with({"--plaintext"}));
   ASSERT_TRUE(c) << c.error().message;
@@ -72,6 +86,12 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--upstream", "https://127.0.0.1:1"}), "--upstream"},
       {with({"--plaintext", "--max-body", "0"}), "--max-body"},
       {with({"--plaintext", "--upstream-timeout", "-1s"}), "--upstream-timeout"},
+      {with({"--plaintext", "--subject-header", "Connection"}), "--subject-header"},
+      {with({"--plaintext", "--subject-header", "x user"}), "--subject-header"},
+      {with({"--plaintext", "--spiffe-header", "authorization"}), "--spiffe-header"},
+      {with({"--plaintext", "--client-ca", "ca.pem"}), "--mtls-listen"},
+      {with({"--plaintext", "--mtls-listen", "127.0.0.1:0"}), "--client-ca"},
+      {with({"--plaintext", "--mtls-listen", "0.0.0.0:0", "--client-ca", "c"}), "--mtls-listen"},
   };
   for (const auto& c : cases) {
     auto r = parse(c.words);

@@ -87,6 +87,32 @@ TEST_F(GatewayTest, ValidTokenIsProxiedWithIdentityAndSanitizedHeaders) {
   EXPECT_EQ(seen[0].header("x-custom"), "1");
   EXPECT_EQ(seen[0].header("x-request-id"), r->header("x-request-id"));
   EXPECT_EQ(seen[0].header("authorization").substr(0, 7), "Bearer ");
+  EXPECT_EQ(seen[0].header("x-forwarded-for"), "127.0.0.1");
+  EXPECT_EQ(seen[0].header("x-forwarded-proto"), "http");
+}
+
+TEST_F(GatewayTest, ConfiguredIdentityHeaderCannotBeForged) {
+  auto config = base_config(idp_, upstream_.url());
+  config.subject_header = "x-user";
+  start(std::move(config));
+  const int64_t now = time_.wall_seconds();
+  auto r = get(idp_.token(now), {{"X-User", "admin"}, {"X-Forwarded-For", "10.0.0.1"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  auto seen = upstream_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].header("x-user"), "alice");
+  EXPECT_EQ(seen[0].header("x-gatedrill-sub"), "");
+  EXPECT_EQ(seen[0].header("x-forwarded-for"), "127.0.0.1");
+  int users = 0;
+  for (const auto& [name, value] : seen[0].headers) users += iequals(name, "x-user") ? 1 : 0;
+  EXPECT_EQ(users, 1);
+
+  // A token without sub: the gateway sets no x-user, and the client's own x-user is dropped.
+  auto no_sub = get(idp_.token(now, {{"sub", nullptr}}), {{"X-User", "admin"}});
+  ASSERT_TRUE(no_sub);
+  ASSERT_EQ(no_sub->status, 200);
+  EXPECT_EQ(upstream_.seen().back().header("x-user"), "");
 }
 
 TEST_F(GatewayTest, PostBodyAndMethodAreForwarded) {

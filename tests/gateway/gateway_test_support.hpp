@@ -69,12 +69,15 @@ class FakeIdp {
   int fetches() const { std::lock_guard lock(mutex_); return fetches_; }
   void set_down(bool down) { std::lock_guard lock(mutex_); down_ = down; }
 
-  // Claims: iss/aud/sub/iat/nbf/exp around `now_s`, with `overrides` applied.
+  // Claims: iss/aud/sub/iat/nbf/exp around `now_s`, with `overrides` applied (null removes).
   std::string token(int64_t now_s, boost::json::object overrides = {}, std::string kid = "",
                     const Key* key = nullptr) const {
     boost::json::object claims{{"iss", issuer()}, {"aud", "gatedrill"}, {"sub", "alice"},
                                {"iat", now_s},    {"nbf", now_s},       {"exp", now_s + 120}};
-    for (auto& [name, value] : overrides) claims[name] = value;
+    for (auto& [name, value] : overrides) {
+      if (value.is_null()) claims.erase(name);  // null: leave the claim out
+      else claims[name] = value;
+    }
     auto signed_token = sign_jwt(JwsAlg::kES256, key ? *key : key_, kid.empty() ? kid_ : kid, claims);
     return *signed_token;
   }
