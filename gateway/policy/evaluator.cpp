@@ -341,6 +341,7 @@ class Evaluator {
   }
 
   bool eval_term(const TermPtr& tp, Frame& f, const VK& vk) {
+    tick();
     const Term& t = *tp;
     switch (t.kind) {
       case TermKind::kScalar:

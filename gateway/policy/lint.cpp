@@ -90,7 +90,7 @@ Result<std::vector<LintFinding>> lint_module(std::string_view source, std::strin
       if (!is_jwt_decode(e.terms[0]) && !is_jwt_decode(e.terms[1])) return;
       if (lhs->kind != TermKind::kArray || lhs->items.size() != 3) return;
       auto name = [&](size_t i) { return lhs->items[i]->kind == TermKind::kVar ? lhs->items[i]->name : ""; };
-      if (contains_word(name(0), {"valid", "verified", "ok"}) || contains_word(name(1), {"header"}) ||
+      if (contains_word(name(0), {"valid", "verif"}) || name(0) == "ok" || contains_word(name(1), {"header"}) ||
           contains_word(name(2), {"payload", "claims"})) {
         add(e.loc, "jwt-decode-order",
             "io.jwt.decode returns [header, payload, signature], not [valid, header, payload]: '" + name(0) +
