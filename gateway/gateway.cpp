@@ -72,6 +72,7 @@ struct Gateway::Impl {
   RequestCounters requests;
   JwksCache jwks;
   JwtAuthn authn;
+  LocalRateLimiter limiter;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
 
@@ -98,7 +99,8 @@ struct Gateway::Impl {
         requests(metrics),
         jwks(t, config.jwks, fetcher ? std::move(fetcher) : http_jwks_fetcher(),
              JwksCacheHooks{[this] { jwks_fetches.inc(); }, [this](const std::string&) { jwks_failures.inc(); }}),
-        authn(make_authn_config(config), jwks, t) {}
+        authn(make_authn_config(config), jwks, t),
+        limiter(t, config.rate_limit) {}
 
   static JwtAuthnConfig make_authn_config(const GatewayConfig& c) {
     JwtAuthnConfig a;
@@ -110,7 +112,24 @@ struct Gateway::Impl {
     return a;
   }
 
+  static FilterVerdict local(int status, std::string reason, std::string message) {
+    FilterVerdict v;
+    v.local_reply = true;
+    v.status = status;
+    v.reason = std::move(reason);
+    v.message = std::move(message);
+    return v;
+  }
+
+  // route -> authn -> rate limit -> identity headers. Each step either continues or answers.
   FilterVerdict filter(const RequestView& request) {
+    std::string_view route = "default";
+    if (config.routes) {
+      std::string_view path = request.target.substr(0, request.target.find('?'));
+      const Route* matched = config.routes->match(path);
+      if (!matched) return local(404, "no_route", "no route for this path");
+      route = matched->name;
+    }
     FilterVerdict verdict;
     AuthnResult result = authn.check(request.authorization);
     (result.cache_hit ? token_cache_hits : token_cache_misses).inc();
@@ -122,6 +141,15 @@ struct Gateway::Impl {
       if (result.status == 401)
         verdict.response_headers.emplace_back("WWW-Authenticate", bearer_challenge(result.description));
       return verdict;
+    }
+    if (limiter.enabled()) {
+      std::string_view identity = request.peer_identity.empty() ? std::string_view(result.subject) : request.peer_identity;
+      RateDecision decision = limiter.check(identity, route);
+      if (!decision.allowed) {
+        FilterVerdict limited = local(429, "rate_limited", "rate limit exceeded for this identity and route");
+        limited.response_headers.emplace_back("Retry-After", std::to_string(decision.retry_after.count()));
+        return limited;
+      }
     }
     if (!result.subject.empty()) verdict.upstream_headers.emplace_back(config.subject_header, result.subject);
     if (!request.peer_identity.empty())

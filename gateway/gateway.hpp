@@ -13,6 +13,8 @@
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
 #include "gateway/authn/jwks_cache.hpp"
+#include "gateway/ratelimit/local_rate_limiter.hpp"
+#include "gateway/routing/route_table.hpp"
 #include "gateway/server/data_plane.hpp"
 
 namespace gatedrill::gateway {
@@ -29,6 +31,10 @@ struct GatewayConfig {
   std::chrono::seconds leeway{60};
   JwksCacheOptions jwks;
   size_t token_cache_entries = 10000;
+
+  // Routes: when set, a request matching none gets 404; the route name keys rate limits.
+  std::optional<RouteTable> routes;
+  RateLimitConfig rate_limit;  // off unless requests_per_second > 0
 
   // Identity passed to the upstream (client-sent copies are always stripped).
   std::string subject_header = "x-gatedrill-sub";

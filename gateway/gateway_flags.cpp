@@ -1,6 +1,8 @@
 #include "gateway/gateway_flags.hpp"
 
 #include <cctype>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "core/util/strings.hpp"
@@ -71,6 +73,10 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("trust-domain", &trust_domain, "required SPIFFE trust domain of clients (any when empty)");
   args.option("subject-header", &subject_header, "upstream header carrying the token's sub (default x-gatedrill-sub)");
   args.option("spiffe-header", &spiffe_header, "upstream header carrying the client's SPIFFE ID (default x-gatedrill-spiffe-id)");
+  args.option("rate-limit", &rate_limit, "requests/s per identity and route (default 0: off)");
+  args.option("burst", &burst, "token-bucket size (default: the rate, at least 1)");
+  args.repeated("rate-limit-override", &rate_limit_overrides, "ID=RPS[:BURST] for one identity (sub or SPIFFE ID)");
+  args.option("routes", &routes_file, "JSON route table [{\"name\":..., \"prefix\"|\"exact\": \"/...\"}]");
   args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
 }
 
@@ -124,6 +130,39 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   }
   c.subject_header = to_lower(subject_header);
   c.spiffe_header = to_lower(spiffe_header);
+
+  if (rate_limit < 0 || burst < 0) return usage("--rate-limit and --burst must be >= 0");
+  c.rate_limit.defaults = RateLimit{rate_limit, burst > 0 ? burst : rate_limit};
+  for (const auto& text : rate_limit_overrides) {
+    auto eq = text.rfind('=');
+    if (eq == std::string::npos || eq == 0) return usage("--rate-limit-override must be ID=RPS[:BURST] (got '" + text + "')");
+    std::string numbers = text.substr(eq + 1);
+    auto colon = numbers.find(':');
+    try {
+      size_t used = 0;
+      RateLimit limit;
+      limit.requests_per_second = std::stod(numbers.substr(0, colon), &used);
+      if (used != numbers.substr(0, colon).size()) throw std::invalid_argument("rps");
+      limit.burst_capacity = limit.requests_per_second;
+      if (colon != std::string::npos) {
+        limit.burst_capacity = std::stod(numbers.substr(colon + 1), &used);
+        if (used != numbers.size() - colon - 1) throw std::invalid_argument("burst");
+      }
+      if (limit.requests_per_second < 0 || limit.burst_capacity < 0) throw std::invalid_argument("negative");
+      c.rate_limit.overrides[text.substr(0, eq)] = limit;
+    } catch (const std::exception&) {
+      return usage("--rate-limit-override must be ID=RPS[:BURST] with numbers >= 0 (got '" + text + "')");
+    }
+  }
+  if (!routes_file.empty()) {
+    std::ifstream in(routes_file);
+    if (!in) return usage("--routes: cannot read " + routes_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto table = RouteTable::from_json(text.str());
+    if (!table) return usage("--routes " + routes_file + ": " + table.error().message);
+    c.routes = std::move(*table);
+  }
 
   if (issuer.empty()) return usage("--issuer is required");
   if (jwks_uri.empty()) return usage("--jwks-uri is required");

@@ -3,6 +3,7 @@
 // gateway_command.cpp so tests can check every refusal without starting anything).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/util/cli.hpp"
 #include "core/util/result.hpp"
@@ -32,6 +33,9 @@ struct GatewayFlags {
   bool mtls_permissive = false;
   std::string subject_header = "x-gatedrill-sub";
   std::string spiffe_header = "x-gatedrill-spiffe-id";
+  double rate_limit = 0, burst = 0;
+  std::vector<std::string> rate_limit_overrides;  // ID=RPS[:BURST]
+  std::string routes_file;
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

@@ -62,6 +62,17 @@ TEST(GatewayFlags, MtlsListener) {
   EXPECT_EQ(c->subject_header, "x-user");
 }
 
+TEST(GatewayFlags, RateLimits) {
+  auto c = parse(with({"--plaintext", "--rate-limit", "500", "--burst", "1000", "--rate-limit-override",
+                       "payment-gateway=2000", "--rate-limit-override", "spiffe://td/x=1:3"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->rate_limit.defaults.requests_per_second, 500);
+  EXPECT_EQ(c->rate_limit.defaults.burst_capacity, 1000);
+  EXPECT_EQ(c->rate_limit.overrides.at("payment-gateway").requests_per_second, 2000);
+  EXPECT_EQ(c->rate_limit.overrides.at("payment-gateway").burst_capacity, 2000);
+  EXPECT_EQ(c->rate_limit.overrides.at("spiffe://td/x").burst_capacity, 3);
+}
+
 TEST(GatewayFlags, PlaintextNeedsNoCertificates) {
   auto c = parse(with({"--plaintext"}));
   ASSERT_TRUE(c) << c.error().message;
@@ -90,6 +101,11 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--subject-header", "x user"}), "--subject-header"},
       {with({"--plaintext", "--spiffe-header", "authorization"}), "--spiffe-header"},
       {with({"--plaintext", "--client-ca", "ca.pem"}), "--mtls-listen"},
+      {with({"--plaintext", "--rate-limit", "-1"}), "--rate-limit"},
+      {with({"--plaintext", "--rate-limit-override", "alice"}), "--rate-limit-override"},
+      {with({"--plaintext", "--rate-limit-override", "alice=fast"}), "--rate-limit-override"},
+      {with({"--plaintext", "--rate-limit-override", "alice=5:x"}), "--rate-limit-override"},
+      {with({"--plaintext", "--routes", "/nonexistent/routes.json"}), "--routes"},
       {with({"--plaintext", "--mtls-listen", "127.0.0.1:0"}), "--client-ca"},
       {with({"--plaintext", "--mtls-listen", "0.0.0.0:0", "--client-ca", "c"}), "--mtls-listen"},
   };

@@ -188,6 +188,57 @@ TEST_F(GatewayTest, ClockSkewThroughAdminExpiresValidTokensEvenWhenCached) {
   EXPECT_EQ(again->status, 200) << again->body;
 }
 
+TEST_F(GatewayTest, RateLimitIs429WithRetryAfterPerIdentity) {
+  auto config = base_config(idp_, upstream_.url());
+  config.rate_limit.defaults = RateLimit{0.5, 3};  // slow refill: the burst is what counts here
+  config.rate_limit.overrides["vip"] = RateLimit{1000, 1000};
+  start(std::move(config));
+  const int64_t now = time_.wall_seconds();
+  const std::string alice = idp_.token(now);
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = get(alice);
+    ASSERT_TRUE(r);
+    if (r->status == 200) ++ok;
+    if (r->status == 429) {
+      ++limited;
+      EXPECT_EQ(reason_of(*r), "rate_limited");
+      EXPECT_EQ(r->header("Retry-After"), "2");
+    }
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(limited, 3);
+  // Another identity has its own bucket; an override lifts the limit.
+  auto bob = get(idp_.token(now, {{"sub", "bob"}}));
+  ASSERT_TRUE(bob);
+  EXPECT_EQ(bob->status, 200);
+  const std::string vip = idp_.token(now, {{"sub", "vip"}});
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(get(vip)->status, 200);
+}
+
+TEST_F(GatewayTest, RoutesSelectAndUnroutedPathsAre404) {
+  auto config = base_config(idp_, upstream_.url());
+  auto routes = RouteTable::from_json(R"([{"name":"items","prefix":"/api/items"},{"name":"h","exact":"/hello"}])");
+  ASSERT_TRUE(routes);
+  config.routes = *routes;
+  config.rate_limit.defaults = RateLimit{0.5, 1};
+  start(std::move(config));
+  const std::string token = valid_token();
+  auto ok = http_request("GET", url("/api/items/1?x=2"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto other_route = http_request("GET", url("/hello"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  ASSERT_TRUE(other_route);
+  EXPECT_EQ(other_route->status, 200) << "each route has its own bucket";
+  auto again = http_request("GET", url("/api/items/2"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 429);
+  auto none = http_request("GET", url("/nothing"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404);
+  EXPECT_EQ(reason_of(*none), "no_route");
+}
+
 TEST_F(GatewayTest, UpstreamDownIs503AndRecovers) {
   auto port = allocate_port();  // nothing listens there
   ASSERT_TRUE(port);
