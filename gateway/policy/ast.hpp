@@ -1,6 +1,7 @@
 #pragma once
 // The Rego syntax tree produced by the parser and annotated by the compiler (variable slots,
 // resolved references and calls). Immutable once compiled; shared by all evaluating threads.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,6 +94,15 @@ struct Module {
   std::vector<std::shared_ptr<Rule>> rules;
 };
 
+// Rule indexing: when many definitions of a rule test one input path against constants
+// (`input.role == "admin"`), evaluation reads that path once and tries only the definitions
+// whose constant matches, plus those without such a test (`rest`).
+struct RuleIndex {
+  TermPtr ref;  // input.<constant path>
+  std::map<Value, std::vector<const Rule*>> by_value;
+  std::vector<const Rule*> rest;
+};
+
 // All definitions of one rule path (several bodies, else chains, one default).
 struct RuleSet {
   std::vector<std::string> path;
@@ -100,6 +110,7 @@ struct RuleSet {
   std::vector<const Rule*> rules;
   const Rule* default_rule = nullptr;
   size_t arity = 0;  // functions
+  std::shared_ptr<const RuleIndex> index;  // null when not worth it
 };
 
 }  // namespace gatedrill::policy

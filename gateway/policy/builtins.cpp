@@ -477,6 +477,10 @@ Out b_glob_match(const Args& a, BuiltinContext& ctx) {
 Out b_regex_match(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "regex.match");
   WANT(1, kString, "regex.match");
+  // std::regex backtracks recursively: bound the work so hostile input cannot exhaust the stack.
+  if (a[0].as_string().size() > 512 || a[1].as_string().size() > 4096) {
+    return fail(ctx, "regex.match: pattern or text too long for this engine");
+  }
   try {
     std::regex re(a[0].as_string(), std::regex::ECMAScript);
     return Value::boolean(std::regex_search(a[1].as_string(), re));

@@ -543,6 +543,72 @@ class RuleCompiler {
   }
 };
 
+// `input.a.b == "x"` (either side): the path key and the constant.
+bool index_test(const Expr& e, std::string* key, Value* constant, TermPtr* ref) {
+  if (e.kind != ExprKind::kTerm || !e.withs.empty()) return false;
+  const Term& call = *e.terms[0];
+  if (call.kind != TermKind::kCall || !call.builtin || call.name != "equal") return false;
+  for (int side = 0; side < 2; ++side) {
+    const TermPtr& r = call.items[static_cast<size_t>(side)];
+    const TermPtr& c = call.items[static_cast<size_t>(1 - side)];
+    if (r->kind != TermKind::kRef || c->kind != TermKind::kScalar) continue;
+    const Term& head = *r->items[0];
+    if (head.kind != TermKind::kVar || head.slot >= 0 || head.name != "input") continue;
+    std::string k = "input";
+    bool constant_path = true;
+    for (size_t i = 1; i < r->items.size(); ++i) {
+      if (r->items[i]->kind != TermKind::kScalar) constant_path = false;
+      else k += "/" + r->items[i]->scalar.to_string();
+    }
+    if (!constant_path) continue;
+    *key = k;
+    *constant = c->scalar;
+    *ref = r;
+    return true;
+  }
+  return false;
+}
+
+void build_index(RuleSet& rs) {
+  if (rs.kind == RuleKind::kFunction || rs.rules.size() < 4) return;
+  std::map<std::string, size_t> counts;
+  for (const Rule* r : rs.rules) {
+    if (!r->elses.empty()) continue;
+    std::set<std::string> seen;
+    for (const auto& e : r->body) {
+      std::string key;
+      Value c;
+      TermPtr ref;
+      if (index_test(e, &key, &c, &ref) && seen.insert(key).second) ++counts[key];
+    }
+  }
+  std::string best;
+  size_t best_count = 0;
+  for (const auto& [k, n] : counts) {
+    if (n > best_count) best = k, best_count = n;
+  }
+  if (best_count < 2) return;
+  auto idx = std::make_shared<RuleIndex>();
+  for (const Rule* r : rs.rules) {
+    bool placed = false;
+    if (r->elses.empty()) {
+      for (const auto& e : r->body) {
+        std::string key;
+        Value c;
+        TermPtr ref;
+        if (index_test(e, &key, &c, &ref) && key == best) {
+          idx->by_value[c].push_back(r);
+          if (!idx->ref) idx->ref = ref;
+          placed = true;
+          break;
+        }
+      }
+    }
+    if (!placed) idx->rest.push_back(r);
+  }
+  rs.index = std::move(idx);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, Value data) {
@@ -595,6 +661,7 @@ Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, V
         }
       }
     }
+    for (auto& [path, rs] : c->rule_sets) build_index(*rs);
   } catch (const CompileFailure& e) {
     return make_error(e.code, e.what());
   }

@@ -567,6 +567,26 @@ class Evaluator {
     return eval_term(value, f, vk);
   }
 
+  // The definitions worth trying: all of them, or through the rule index only those whose
+  // constant matches the input value (plus the unindexed ones), in definition order.
+  std::vector<const Rule*> candidates(const RuleSet& rs) {
+    if (!rs.index) return rs.rules;
+    const RuleIndex& idx = *rs.index;
+    std::optional<Value> v;
+    Frame none(0);
+    eval_term(idx.ref, none, [&](const Value& x) {
+      v = x;
+      return true;
+    });
+    if (!v) return idx.rest;
+    auto it = idx.by_value.find(*v);
+    if (it == idx.by_value.end()) return idx.rest;
+    if (idx.rest.empty()) return it->second;
+    std::vector<const Rule*> out = it->second;
+    out.insert(out.end(), idx.rest.begin(), idx.rest.end());
+    return out;
+  }
+
   std::optional<Value> rule_value(const RuleSet& rs) {
     {
       auto& entry = cache_[&rs];
@@ -580,7 +600,7 @@ class Evaluator {
       case RuleKind::kComplete: result = eval_complete(rs); break;
       case RuleKind::kPartialSet: {
         Set out;
-        for (const Rule* r : rs.rules) {
+        for (const Rule* r : candidates(rs)) {
           Frame fr(r->num_slots);
           size_t mark = trail_.size();
           eval_body(r->body, 0, fr, [&]() {
@@ -596,7 +616,7 @@ class Evaluator {
       }
       case RuleKind::kPartialObject: {
         Object out;
-        for (const Rule* r : rs.rules) {
+        for (const Rule* r : candidates(rs)) {
           Frame fr(r->num_slots);
           size_t mark = trail_.size();
           eval_body(r->body, 0, fr, [&]() {
@@ -626,7 +646,7 @@ class Evaluator {
 
   std::optional<Value> eval_complete(const RuleSet& rs) {
     std::optional<Value> result;
-    for (const Rule* r : rs.rules) {
+    for (const Rule* r : candidates(rs)) {
       Frame fr(r->num_slots);
       size_t mark = trail_.size();
       auto on_value = [&](const Value& v) {

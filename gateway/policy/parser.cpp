@@ -61,6 +61,7 @@ class Parser {
   size_t pos_ = 0;
   std::shared_ptr<const std::string> file_;
   int wildcard_ = 0;
+  int depth_ = 0;
 
   const Token& peek(size_t k = 0) const {
     size_t i = pos_ + k;
@@ -243,6 +244,7 @@ class Parser {
   }
 
   Expr expr() {
+    Nesting guard(*this);
     Expr e;
     e.loc = loc();
     if (ident("not")) {
@@ -420,7 +422,17 @@ class Parser {
     return t;
   }
 
+  // Hostile input must not exhaust the stack: nested terms and bodies are bounded.
+  struct Nesting {
+    explicit Nesting(Parser& p) : p_(p) {
+      if (++p_.depth_ > 64) p_.fail("nesting too deep (more than 64 levels)");
+    }
+    ~Nesting() { --p_.depth_; }
+    Parser& p_;
+  };
+
   TermPtr primary() {
+    Nesting guard(*this);
     Location l = loc();
     const Token& t = peek();
     if (t.kind == TokenKind::kNumber) {

@@ -6,6 +6,7 @@
 
 #include "ca-sim/ca_command.hpp"
 #include "gateway/gateway_command.hpp"
+#include "gateway/policy/policy_command.hpp"
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
 #include "reports/report_command.hpp"
@@ -27,6 +28,7 @@ const Command kCommands[] = {
     {"report", gatedrill::report_command, "print a run's summary from the results database"},
     {"loadgen", gatedrill::loadgen_command, "open-loop load generator (like wrk2)"},
     {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
+    {"policy", gatedrill::policy_command, "Rego policy engine: eval, test, lint (OPA-compatible)"},
     {"idp", gatedrill::idp_command, "simulated OIDC identity provider with JWKS"},
     {"upstream", gatedrill::upstream_command, "simulated upstream service"},
     {"fault-proxy", gatedrill::fault_proxy_command, "TCP proxy with toxics (Toxiproxy-style API)"},
