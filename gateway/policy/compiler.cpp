@@ -571,21 +571,21 @@ bool index_test(const Expr& e, std::string* key, Value* constant, TermPtr* ref) 
 
 void build_index(RuleSet& rs) {
   if (rs.kind == RuleKind::kFunction || rs.rules.size() < 4) return;
-  std::map<std::string, size_t> counts;
+  // Index on the path with the most distinct constants: it splits the definitions finest.
+  std::map<std::string, std::set<Value>> constants;
   for (const Rule* r : rs.rules) {
     if (!r->elses.empty()) continue;
-    std::set<std::string> seen;
     for (const auto& e : r->body) {
       std::string key;
       Value c;
       TermPtr ref;
-      if (index_test(e, &key, &c, &ref) && seen.insert(key).second) ++counts[key];
+      if (index_test(e, &key, &c, &ref)) constants[key].insert(c);
     }
   }
   std::string best;
   size_t best_count = 0;
-  for (const auto& [k, n] : counts) {
-    if (n > best_count) best = k, best_count = n;
+  for (const auto& [k, values] : constants) {
+    if (values.size() > best_count) best = k, best_count = values.size();
   }
   if (best_count < 2) return;
   auto idx = std::make_shared<RuleIndex>();
