@@ -6,6 +6,7 @@
 
 #include "ca-sim/ca_command.hpp"
 #include "gateway/gateway_command.hpp"
+#include "gateway/policy/pdp_server.hpp"
 #include "gateway/policy/policy_command.hpp"
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
@@ -29,6 +30,7 @@ const Command kCommands[] = {
     {"loadgen", gatedrill::loadgen_command, "open-loop load generator (like wrk2)"},
     {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
     {"policy", gatedrill::policy_command, "Rego policy engine: eval, test, lint (OPA-compatible)"},
+    {"pdp", gatedrill::pdp_command, "policy decision point: OPA Data API over HTTP"},
     {"idp", gatedrill::idp_command, "simulated OIDC identity provider with JWKS"},
     {"upstream", gatedrill::upstream_command, "simulated upstream service"},
     {"fault-proxy", gatedrill::fault_proxy_command, "TCP proxy with toxics (Toxiproxy-style API)"},
