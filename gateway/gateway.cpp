@@ -12,6 +12,7 @@
 #include "core/admin/faults.hpp"
 #include "core/admin/metrics.hpp"
 #include "gateway/authn/jwt_authn.hpp"
+#include "gateway/policy/policy_engine.hpp"
 
 namespace gatedrill::gateway {
 
@@ -142,6 +143,22 @@ struct Gateway::Impl {
         verdict.response_headers.emplace_back("WWW-Authenticate", bearer_challenge(result.description));
       return verdict;
     }
+    if (config.authorizer) {
+      std::string_view path = request.target.substr(0, request.target.find('?'));
+      auto q = request.target.find('?');
+      AuthzRequest authz;
+      authz.method = request.method;
+      authz.path = path;
+      authz.query = q == std::string_view::npos ? std::string_view{} : request.target.substr(q + 1);
+      authz.route = route;
+      authz.protocol = request.secure ? "https" : "http";
+      authz.authorization = request.authorization;
+      authz.subject = result.subject;
+      authz.spiffe_id = request.peer_identity;
+      authz.headers = request.headers;
+      AuthzDecision decision = config.authorizer->check(authz);
+      if (!decision.allowed) return local(403, decision.reason, decision.message);
+    }
     if (limiter.enabled()) {
       std::string_view identity = request.peer_identity.empty() ? std::string_view(result.subject) : request.peer_identity;
       RateDecision decision = limiter.check(identity, route);
@@ -176,6 +193,15 @@ Gateway::~Gateway() { stop(); }
 
 Result<void> Gateway::start() {
   Impl& g = *impl_;
+  if (!g.config.policy_paths.empty()) {
+    PolicyOptions options;
+    options.time = &g.time;
+    options.timeout = g.config.policy_timeout;
+    auto engine = PolicyEngine::load(g.config.policy_paths, options);
+    if (!engine) return engine.error();
+    g.config.authorizer = std::make_shared<RegoAuthorizer>(
+        std::make_shared<const PolicyEngine>(std::move(*engine)), g.config.policy_query);
+  }
   HttpServerOptions admin_options;
   admin_options.bind_address = g.config.admin_bind;
   admin_options.port = g.config.admin_port;
@@ -198,6 +224,7 @@ Result<void> Gateway::start() {
     (kind == "plaintext" ? g.mtls_plaintext_rejects : g.mtls_handshake_rejects).inc();
   };
   DataPlaneOptions data = g.config.data;
+  data.filter_needs_headers = g.config.authorizer != nullptr;
   data.strip_request_headers.push_back(g.config.subject_header);
   data.strip_request_headers.push_back(g.config.spiffe_header);
   g.data = std::make_unique<DataPlane>(

@@ -13,6 +13,7 @@
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
 #include "gateway/authn/jwks_cache.hpp"
+#include "gateway/authz/authorizer.hpp"
 #include "gateway/ratelimit/local_rate_limiter.hpp"
 #include "gateway/routing/route_table.hpp"
 #include "gateway/server/data_plane.hpp"
@@ -35,6 +36,11 @@ struct GatewayConfig {
   // Routes: when set, a request matching none gets 404; the route name keys rate limits.
   std::optional<RouteTable> routes;
   RateLimitConfig rate_limit;  // off unless requests_per_second > 0
+  std::shared_ptr<const Authorizer> authorizer;  // no authz step when null
+  // Or Rego policies loaded at start (with this node's TimeSource), queried per request.
+  std::vector<std::string> policy_paths;
+  std::string policy_query = "data.gatedrill.authz.allow";
+  std::chrono::milliseconds policy_timeout{50};
 
   // Identity passed to the upstream (client-sent copies are always stripped).
   std::string subject_header = "x-gatedrill-sub";
@@ -49,7 +55,8 @@ class Gateway {
   Gateway(const Gateway&) = delete;
   Gateway& operator=(const Gateway&) = delete;
 
-  // Errors from the admin server or the data plane ("bind_failed", "tls_config", ...).
+  // Errors from the policy load ("rego_parse_error", ...), the admin server or the data plane
+  // ("bind_failed", "tls_config", ...).
   Result<void> start();
   void stop();
   uint16_t port() const;

@@ -77,6 +77,10 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("burst", &burst, "token-bucket size (default: the rate, at least 1)");
   args.repeated("rate-limit-override", &rate_limit_overrides, "ID=RPS[:BURST] for one identity (sub or SPIFFE ID)");
   args.option("routes", &routes_file, "JSON route table [{\"name\":..., \"prefix\"|\"exact\": \"/...\"}]");
+  args.repeated("allow", &allow_rules, "authz allow rule IDENTITY@ROUTE[:GET,POST] ('*' for any)");
+  args.repeated("policy", &policy_paths, "Rego policy file or directory (authz through the policy engine)");
+  args.option("policy-query", &policy_query, "the decision (default data.gatedrill.authz.allow)");
+  args.option("policy-timeout", &policy_timeout, "evaluation budget; over it denies (default 50ms)");
   args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
 }
 
@@ -162,6 +166,24 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     auto table = RouteTable::from_json(text.str());
     if (!table) return usage("--routes " + routes_file + ": " + table.error().message);
     c.routes = std::move(*table);
+  }
+
+  if (!allow_rules.empty() && !policy_paths.empty()) return usage("--allow and --policy exclude each other");
+  if (!allow_rules.empty()) {
+    std::vector<AllowRule> rules;
+    for (const auto& text : allow_rules) {
+      auto rule = AllowRule::parse(text);
+      if (!rule) return usage("--allow: " + rule.error().message);
+      rules.push_back(std::move(*rule));
+    }
+    c.authorizer = std::make_shared<AllowListAuthorizer>(std::move(rules));
+  }
+  if (!policy_paths.empty()) {
+    auto timeout = positive_ms("policy-timeout", policy_timeout);
+    if (!timeout) return timeout.error();
+    c.policy_paths = policy_paths;
+    c.policy_query = policy_query;
+    c.policy_timeout = *timeout;
   }
 
   if (issuer.empty()) return usage("--issuer is required");

@@ -36,6 +36,10 @@ struct GatewayFlags {
   double rate_limit = 0, burst = 0;
   std::vector<std::string> rate_limit_overrides;  // ID=RPS[:BURST]
   std::string routes_file;
+  std::vector<std::string> allow_rules;  // IDENTITY@ROUTE[:METHODS]
+  std::vector<std::string> policy_paths;
+  std::string policy_query = "data.gatedrill.authz.allow";
+  std::string policy_timeout = "50ms";
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

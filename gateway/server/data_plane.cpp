@@ -400,8 +400,12 @@ struct DataPlane::Impl {
       Request& request = parser.get();
       const unsigned version = request.version();
       const bool keep_alive = request.keep_alive();
+      constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
+      HeaderList header_copy;
+      if (options.filter_needs_headers)
+        for (const auto& field : request) header_copy.emplace_back(field.name_string(), field.value());
       RequestView view{request.method_string(), request.target(), request[http::field::authorization], remote,
-                       identity};
+                       identity, secure, options.filter_needs_headers ? &header_copy : nullptr};
       FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
       Response out;
       std::string reason;
@@ -411,7 +415,6 @@ struct DataPlane::Impl {
         reason = verdict.reason;
       } else {
         const std::string request_id = make_request_id();
-        constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
         Request upstream = upstream_request(request, verdict, request_id, remote, secure);
         UpstreamOutcome outcome = co_await forward(worker, upstream);
         if (outcome.response) {

@@ -51,6 +51,7 @@ struct DataPlaneOptions {
   // Client headers never forwarded besides hop-by-hop and x-gatedrill-*/x-envoy-*: the names the
   // gateway uses to pass identity, so a client cannot forge them when the filter sets none.
   std::vector<std::string> strip_request_headers;
+  bool filter_needs_headers = false;  // copy request headers into RequestView::headers
 
   Url upstream;  // http://host:port
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
@@ -66,6 +67,8 @@ struct RequestView {
   std::string_view authorization;
   std::string_view remote;
   std::string_view peer_identity;  // SPIFFE ID on the mTLS listener, else empty
+  bool secure = false;             // arrived over TLS
+  const HeaderList* headers = nullptr;  // only with DataPlaneOptions::filter_needs_headers
 };
 
 // The filter chain's verdict: either continue to the upstream (with extra upstream headers), or

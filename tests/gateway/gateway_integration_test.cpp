@@ -239,6 +239,58 @@ TEST_F(GatewayTest, RoutesSelectAndUnroutedPathsAre404) {
   EXPECT_EQ(reason_of(*none), "no_route");
 }
 
+TEST_F(GatewayTest, AllowListAuthzDeniesWith403) {
+  auto config = base_config(idp_, upstream_.url());
+  config.authorizer = std::make_shared<AllowListAuthorizer>(std::vector<AllowRule>{*AllowRule::parse("alice@*:GET")});
+  start(std::move(config));
+  const int64_t now = time_.wall_seconds();
+  EXPECT_EQ(get(idp_.token(now))->status, 200);
+  auto bob = get(idp_.token(now, {{"sub", "bob"}}));
+  ASSERT_TRUE(bob);
+  EXPECT_EQ(bob->status, 403);
+  EXPECT_EQ(reason_of(*bob), "no_matching_rule");
+  auto post = http_request("POST", url(), {{"Authorization", "Bearer " + idp_.token(now)}}, "x", quick());
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 403);
+  EXPECT_EQ(upstream_.seen().size(), 1u);
+}
+
+TEST_F(GatewayTest, RegoPolicyFromFilesDecides) {
+  std::string file = ::testing::TempDir() + "/gw-authz-" + std::to_string(::getpid()) + ".rego";
+  std::ofstream(file) << R"(package gatedrill.authz
+import rego.v1
+default allow := false
+allow if {
+  input.method == "GET"
+  input.headers["X-Internal-Dept"] == "Engineering"
+  input.subject == "alice"
+}
+)";
+  auto config = base_config(idp_, upstream_.url());
+  config.policy_paths = {file};
+  start(std::move(config));
+  const int64_t now = time_.wall_seconds();
+  auto ok = get(idp_.token(now), {{"X-Internal-Dept", "Engineering"}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto wrong_dept = get(idp_.token(now), {{"X-Internal-Dept", "Sales"}});
+  ASSERT_TRUE(wrong_dept);
+  EXPECT_EQ(wrong_dept->status, 403);
+  EXPECT_EQ(reason_of(*wrong_dept), "policy_denied");
+  std::remove(file.c_str());
+}
+
+TEST_F(GatewayTest, BrokenPolicyFailsStart) {
+  std::string file = ::testing::TempDir() + "/gw-bad-" + std::to_string(::getpid()) + ".rego";
+  std::ofstream(file) << "package x\nallow if {{{\n";
+  auto config = base_config(idp_, upstream_.url());
+  config.policy_paths = {file};
+  Gateway gateway(time_, std::move(config));
+  auto started = gateway.start();
+  EXPECT_FALSE(started);
+  std::remove(file.c_str());
+}
+
 TEST_F(GatewayTest, UpstreamDownIs503AndRecovers) {
   auto port = allocate_port();  // nothing listens there
   ASSERT_TRUE(port);

@@ -1,0 +1,89 @@
+#pragma once
+// The authz filter's engine, behind an interface (Envoy ext_authz style): the filter builds an
+// AuthzRequest, the engine answers allow/deny with a reason and the policy version it used.
+// Engines: an allow-list (no policy language) and the Rego engine (gateway/policy). Tests and
+// future remote PDPs plug in the same way. Implementations must be thread-safe.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "core/http/http_message.hpp"
+#include "core/util/result.hpp"
+
+namespace gatedrill {
+class PolicyEngine;
+}
+
+namespace gatedrill::gateway {
+
+struct AuthzRequest {
+  std::string_view method;
+  std::string_view path;           // without the query
+  std::string_view query;
+  std::string_view route;          // matched route name ("default" without a route table)
+  std::string_view protocol;       // "http" | "https"
+  std::string_view authorization;  // the raw Authorization header
+  std::string_view subject;        // verified sub
+  std::string_view spiffe_id;      // mTLS peer, else empty
+  const HeaderList* headers = nullptr;  // the client's request headers
+};
+
+struct AuthzDecision {
+  bool allowed = false;
+  std::string reason;          // a code: "policy_denied", "policy_undefined", "policy_error", "eval_timeout", "no_matching_rule"
+  std::string message;         // for people and the audit log
+  std::string policy_version;
+};
+
+class Authorizer {
+ public:
+  virtual ~Authorizer() = default;
+  virtual AuthzDecision check(const AuthzRequest& request) const = 0;
+  virtual std::string version() const = 0;
+};
+
+// One allow rule: identity (sub or SPIFFE ID) and route, '*' for any; methods empty: any.
+struct AllowRule {
+  std::string identity = "*";
+  std::string route = "*";
+  std::vector<std::string> methods;
+
+  // "IDENTITY@ROUTE[:GET,POST]" ("*@items:GET", "alice@*"). Errors: "bad_rule".
+  static Result<AllowRule> parse(std::string_view text);
+};
+
+class AllowListAuthorizer final : public Authorizer {
+ public:
+  explicit AllowListAuthorizer(std::vector<AllowRule> rules);
+  AuthzDecision check(const AuthzRequest& request) const override;
+  std::string version() const override { return version_; }
+
+ private:
+  std::vector<AllowRule> rules_;
+  std::string version_;
+};
+
+// The input document the policies see, shaped for every seed policy at once:
+//   {"method", "path": ["v1","data"], "http_auth_header", "protocol", "headers": {...}, "token",
+//    "subject", "spiffe_id", "route",
+//    "attributes": {"request": {"http": {"method", "path", "query", "headers": {lowercase...}}},
+//                   "source": {"principal": spiffe_id}}}
+boost::json::value authz_input(const AuthzRequest& request);
+
+// Rego: allowed iff `query` (e.g. "data.gatedrill.authz.allow") is defined and true. Errors,
+// timeouts and undefined deny.
+class RegoAuthorizer final : public Authorizer {
+ public:
+  RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query);
+  AuthzDecision check(const AuthzRequest& request) const override;
+  std::string version() const override;
+
+ private:
+  std::shared_ptr<const PolicyEngine> engine_;
+  std::string query_;
+};
+
+}  // namespace gatedrill::gateway

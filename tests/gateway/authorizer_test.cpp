@@ -1,0 +1,101 @@
+#include "gateway/authz/authorizer.hpp"
+
+#include <string>
+
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include "core/time/time_source.hpp"
+#include "gateway/policy/policy_engine.hpp"
+
+namespace gatedrill::gateway {
+namespace {
+
+AuthzRequest request(std::string_view subject, std::string_view route, std::string_view method = "GET") {
+  AuthzRequest r;
+  r.method = method;
+  r.path = "/v1/data";
+  r.route = route;
+  r.subject = subject;
+  r.protocol = "https";
+  return r;
+}
+
+TEST(AllowRule, Parses) {
+  auto r = AllowRule::parse("alice@items:get, post");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->identity, "alice");
+  EXPECT_EQ(r->route, "items");
+  EXPECT_EQ(r->methods, (std::vector<std::string>{"GET", "POST"}));
+  auto spiffe = AllowRule::parse("spiffe://td/ns/a/sa/b@*");
+  ASSERT_TRUE(spiffe);
+  EXPECT_EQ(spiffe->identity, "spiffe://td/ns/a/sa/b");
+  EXPECT_EQ(spiffe->route, "*");
+  EXPECT_TRUE(spiffe->methods.empty());
+  for (std::string bad : {"alice", "@items", "alice@", "alice@items:GET,,POST"}) EXPECT_FALSE(AllowRule::parse(bad)) << bad;
+}
+
+TEST(AllowListAuthorizer, FirstMatchingRuleAllowsElseDeny) {
+  AllowListAuthorizer authz({*AllowRule::parse("alice@items:GET"), *AllowRule::parse("*@public")});
+  EXPECT_TRUE(authz.check(request("alice", "items")).allowed);
+  auto post = authz.check(request("alice", "items", "POST"));
+  EXPECT_FALSE(post.allowed);
+  EXPECT_EQ(post.reason, "no_matching_rule");
+  EXPECT_FALSE(authz.check(request("bob", "items")).allowed);
+  EXPECT_TRUE(authz.check(request("bob", "public", "DELETE")).allowed);
+  EXPECT_FALSE(authz.check(request("", "admin")).allowed);
+  EXPECT_FALSE(authz.version().empty());
+}
+
+TEST(AuthzInput, CarriesEverySeedShape) {
+  HeaderList headers = {{"X-Internal-Dept", "Engineering"}, {"Authorization", "Bearer abc.def.ghi"}};
+  AuthzRequest r = request("alice", "items");
+  r.authorization = "Bearer abc.def.ghi";
+  r.spiffe_id = "spiffe://td/x";
+  r.headers = &headers;
+  auto input = authz_input(r).as_object();
+  EXPECT_EQ(input.at("method").as_string(), "GET");
+  EXPECT_EQ(boost::json::serialize(input.at("path")), R"(["v1","data"])");
+  EXPECT_EQ(input.at("http_auth_header").as_string(), "Bearer abc.def.ghi");
+  EXPECT_EQ(input.at("token").as_string(), "abc.def.ghi");
+  EXPECT_EQ(input.at("protocol").as_string(), "https");
+  EXPECT_EQ(input.at("headers").as_object().at("X-Internal-Dept").as_string(), "Engineering");
+  const auto& http = input.at("attributes").at("request").at("http").as_object();
+  EXPECT_EQ(http.at("path").as_string(), "/v1/data");
+  EXPECT_EQ(http.at("headers").as_object().at("authorization").as_string(), "Bearer abc.def.ghi");
+  EXPECT_EQ(input.at("attributes").at("source").at("principal").as_string(), "spiffe://td/x");
+}
+
+std::shared_ptr<const PolicyEngine> engine(const std::string& rego) {
+  auto e = PolicyEngine::from_sources({{"authz.rego", rego}});
+  if (!e) throw std::runtime_error(e.error().message);
+  return std::make_shared<const PolicyEngine>(std::move(*e));
+}
+
+TEST(RegoAuthorizer, AllowsOnlyADefinedTrue) {
+  auto e = engine(R"(package gatedrill.authz
+import rego.v1
+default allow := false
+allow if {
+  input.attributes.request.http.method == "GET"
+  input.subject == "alice"
+}
+not_bool := "yes"
+)");
+  RegoAuthorizer authz(e, "data.gatedrill.authz.allow");
+  auto ok = authz.check(request("alice", "r"));
+  EXPECT_TRUE(ok.allowed) << ok.message;
+  EXPECT_EQ(ok.policy_version, e->version());
+  auto denied = authz.check(request("bob", "r"));
+  EXPECT_FALSE(denied.allowed);
+  EXPECT_EQ(denied.reason, "policy_denied");
+  auto undefined = RegoAuthorizer(e, "data.gatedrill.authz.nothing").check(request("alice", "r"));
+  EXPECT_FALSE(undefined.allowed);
+  EXPECT_EQ(undefined.reason, "policy_undefined");
+  auto not_bool = RegoAuthorizer(e, "data.gatedrill.authz.not_bool").check(request("alice", "r"));
+  EXPECT_FALSE(not_bool.allowed);
+  EXPECT_EQ(not_bool.reason, "policy_error");
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway
