@@ -609,6 +609,96 @@ void build_index(RuleSet& rs) {
   rs.index = std::move(idx);
 }
 
+// Rules a term depends on: constant data paths that reach a rule, and user function calls.
+void collect_deps(const Compiled& c, const TermPtr& t, std::set<const RuleSet*>& out);
+void collect_body_deps(const Compiled& c, const Body& b, std::set<const RuleSet*>& out) {
+  for (const auto& e : b) {
+    for (const auto& t : e.terms) collect_deps(c, t, out);
+    if (e.negated) collect_body_deps(c, Body{*e.negated}, out);
+    if (e.body) collect_body_deps(c, *e.body, out);
+    for (const auto& w : e.withs) collect_deps(c, w.value, out);
+  }
+}
+void collect_deps(const Compiled& c, const TermPtr& t, std::set<const RuleSet*>& out) {
+  if (!t) return;
+  if (t->kind == TermKind::kCall && t->function) out.insert(t->function);
+  if (t->kind == TermKind::kRef && t->items[0]->kind == TermKind::kVar && t->items[0]->slot < 0 &&
+      t->items[0]->name == "data") {
+    const DataTree* node = &c.tree;
+    for (size_t i = 1; i < t->items.size() && node && !node->rules; ++i) {
+      const auto& p = t->items[i];
+      if (p->kind != TermKind::kScalar || !p->scalar.is_string()) {
+        // A variable segment may reach any rule below: depend on all of them.
+        std::vector<const DataTree*> stack{node};
+        while (!stack.empty()) {
+          const DataTree* n = stack.back();
+          stack.pop_back();
+          if (n->rules) out.insert(n->rules);
+          for (const auto& kv : n->children) stack.push_back(&kv.second);
+        }
+        node = nullptr;
+        break;
+      }
+      auto it = node->children.find(p->scalar.as_string());
+      node = it == node->children.end() ? nullptr : &it->second;
+    }
+    if (node && node->rules) out.insert(node->rules);
+  }
+  for (const auto& i : t->items) collect_deps(c, i, out);
+  collect_deps(c, t->head, out);
+  collect_deps(c, t->key, out);
+  if (t->body) collect_body_deps(c, *t->body, out);
+}
+
+std::string rule_path(const RuleSet* rs) {
+  std::string n = "data";
+  for (const auto& p : rs->path) n += "." + p;
+  return n;
+}
+
+// OPA rejects recursion at compile time.
+void check_recursion(const Compiled& c) {
+  std::map<const RuleSet*, std::set<const RuleSet*>> deps;
+  for (const auto& [path, rs] : c.rule_sets) {
+    auto& d = deps[rs.get()];
+    for (const Rule* r : rs->rules) {
+      for (const auto& a : r->args) collect_deps(c, a, d);
+      collect_deps(c, r->key, d);
+      collect_deps(c, r->value, d);
+      collect_body_deps(c, r->body, d);
+      for (const auto& e : r->elses) {
+        collect_deps(c, e.value, d);
+        collect_body_deps(c, e.body, d);
+      }
+    }
+  }
+  std::map<const RuleSet*, int> state;  // 1 visiting, 2 done
+  std::vector<const RuleSet*> stack;
+  std::function<void(const RuleSet*)> visit = [&](const RuleSet* rs) {
+    state[rs] = 1;
+    stack.push_back(rs);
+    for (const RuleSet* next : deps[rs]) {
+      if (state[next] == 1) {
+        std::string cycle;
+        bool in = false;
+        for (const RuleSet* s : stack) {
+          if (s == next) in = true;
+          if (in) cycle += rule_path(s) + " -> ";
+        }
+        cycle += rule_path(next);
+        const Location& loc = next->rules.empty() ? next->default_rule->loc : next->rules[0]->loc;
+        throw CompileFailure(loc.str() + ": rule " + rule_path(next) + " is recursive: " + cycle, "rego_recursion_error");
+      }
+      if (state[next] == 0) visit(next);
+    }
+    stack.pop_back();
+    state[rs] = 2;
+  };
+  for (const auto& [path, rs] : c.rule_sets) {
+    if (state[rs.get()] == 0) visit(rs.get());
+  }
+}
+
 }  // namespace
 
 Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, Value data) {
@@ -661,6 +751,7 @@ Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, V
         }
       }
     }
+    check_recursion(*c);
     for (auto& [path, rs] : c->rule_sets) build_index(*rs);
   } catch (const CompileFailure& e) {
     return make_error(e.code, e.what());

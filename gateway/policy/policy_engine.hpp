@@ -61,7 +61,12 @@ class PolicyEngine {
   Result<PolicyDecision> evaluate(std::string_view query, const boost::json::value& input) const;
 
   // The authz decision: true only for a defined boolean true. Undefined, non-boolean and errors
-  // deny; *reason says why (for the decision log).
+  // deny; *reason says why (for the decision log). Stable reason forms callers may branch on:
+  //   ""                         allowed
+  //   "denied by policy"         the decision is false
+  //   "undefined decision[ (file:line: builtin error)]"
+  //   "decision is not a boolean: <json>"
+  //   "<error code>: <message>"  e.g. "eval_timeout: ...", "eval_conflict_error: ..."
   bool allowed(std::string_view query, const boost::json::value& input, std::string* reason = nullptr) const;
 
   // `opa eval --format json`: {"result":[{"expressions":[{"value":..,"text":..,"location":..}],
