@@ -1,5 +1,6 @@
 #include "gateway/gateway.hpp"
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -69,6 +70,7 @@ struct Gateway::Impl {
   Counter& upstream_protocol_errors;
   Counter& mtls_handshake_rejects;
   Counter& mtls_plaintext_rejects;
+  Gauge& circuit_open;
   LatencyMetric& latency;
   RequestCounters requests;
   JwksCache jwks;
@@ -95,6 +97,8 @@ struct Gateway::Impl {
                                                "Connections refused on the mTLS listener", {{"kind", "handshake"}})),
         mtls_plaintext_rejects(metrics.counter("gatedrill_gateway_mtls_rejects_total",
                                                "Connections refused on the mTLS listener", {{"kind", "plaintext"}})),
+        circuit_open(metrics.gauge("gatedrill_gateway_upstream_circuit_open",
+                                   "1 while the upstream circuit breaker is open or half-open")),
         latency(metrics.latency("gatedrill_gateway_request_duration_seconds",
                                 "Time from the end of the request headers to the response written")),
         requests(metrics),
@@ -220,6 +224,10 @@ Result<void> Gateway::start() {
   DataPlaneHooks hooks;
   hooks.on_response = [&g](int status, std::string_view reason, int64_t ns) { g.on_response(status, reason, ns); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
+  hooks.on_circuit_state = [&g](const char* state) {
+    g.circuit_open.set(std::string_view(state) == "closed" ? 0 : 1);
+    std::fprintf(stderr, "gateway %s: upstream circuit %s\n", g.config.name.c_str(), state);
+  };
   hooks.on_mtls_reject = [&g](std::string_view kind) {
     (kind == "plaintext" ? g.mtls_plaintext_rejects : g.mtls_handshake_rejects).inc();
   };

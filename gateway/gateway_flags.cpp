@@ -81,6 +81,10 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.repeated("policy", &policy_paths, "Rego policy file or directory (authz through the policy engine)");
   args.option("policy-query", &policy_query, "the decision (default data.gatedrill.authz.allow)");
   args.option("policy-timeout", &policy_timeout, "evaluation budget; over it denies (default 50ms)");
+  args.option("max-upstream-connections", &max_upstream_connections, "upstream connections, all threads (default 4096)");
+  args.option("max-upstream-requests", &max_upstream_requests, "requests in flight upstream (default 4096)");
+  args.option("breaker-failures", &breaker_failures, "consecutive upstream failures that open the circuit (default 5, 0: never)");
+  args.option("breaker-open-for", &breaker_open_for, "how long the circuit stays open before a probe (default 5s)");
   args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
 }
 
@@ -231,6 +235,15 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
                  set_size("max-body", max_body, c.data.max_body_bytes)})
     if (!r) return r.error();
   if (max_header_count < 1) return usage("--max-header-count must be >= 1");
+  if (max_upstream_connections < 1) return usage("--max-upstream-connections must be >= 1");
+  if (max_upstream_requests < 1) return usage("--max-upstream-requests must be >= 1");
+  if (breaker_failures < 0 || breaker_failures > 1000000) return usage("--breaker-failures must be 0..1000000");
+  c.data.max_upstream_connections = static_cast<size_t>(max_upstream_connections);
+  c.data.max_upstream_requests = static_cast<size_t>(max_upstream_requests);
+  c.data.breaker.consecutive_failures = static_cast<int>(breaker_failures);
+  auto open_for = positive_ms("breaker-open-for", breaker_open_for);
+  if (!open_for) return open_for.error();
+  c.data.breaker.open_for = *open_for;
   c.data.max_header_count = static_cast<size_t>(max_header_count);
   return c;
 }

@@ -40,6 +40,8 @@ struct GatewayFlags {
   std::vector<std::string> policy_paths;
   std::string policy_query = "data.gatedrill.authz.allow";
   std::string policy_timeout = "50ms";
+  int64_t max_upstream_connections = 4096, max_upstream_requests = 4096, breaker_failures = 5;
+  std::string breaker_open_for = "5s";
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

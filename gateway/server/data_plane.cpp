@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <mutex>
 #include <random>
@@ -121,8 +122,12 @@ namespace {
 
 // One kept-alive connection to the upstream, with the bytes read past the last response.
 struct UpstreamConn {
-  explicit UpstreamConn(asio::io_context& io) : stream(io) {}
+  UpstreamConn(asio::io_context& io, std::atomic<size_t>& open) : stream(io), open_count(open) { ++open_count; }
+  ~UpstreamConn() { --open_count; }
+  UpstreamConn(const UpstreamConn&) = delete;
+  UpstreamConn& operator=(const UpstreamConn&) = delete;
   beast::tcp_stream stream;
+  std::atomic<size_t>& open_count;
   beast::flat_buffer buffer;
 };
 
@@ -153,9 +158,20 @@ struct DataPlane::Impl {
   bool stopped = false;
   uint16_t bound_port = 0;
   size_t next_worker = 0;
+  std::atomic<size_t> upstream_connections{0};
+  std::atomic<size_t> upstream_requests{0};
+  CircuitBreaker breaker;
 
   Impl(const TimeSource& t, DataPlaneOptions o, RequestFilter f, DataPlaneHooks h)
-      : time(t), options(std::move(o)), filter(std::move(f)), hooks(std::move(h)) {}
+      : time(t), options(std::move(o)), filter(std::move(f)), hooks(std::move(h)), breaker(t, options.breaker) {}
+
+  void breaker_result(bool success) {
+    const auto before = breaker.state();
+    if (success) breaker.record_success();
+    else breaker.record_failure();
+    const auto after = breaker.state();
+    if (after != before && hooks.on_circuit_state) hooks.on_circuit_state(circuit_state_name(after));
+  }
 
   void count(int status, std::string_view reason, int64_t start_ns) {
     if (hooks.on_response) hooks.on_response(status, reason, time.monotonic_ns() - start_ns);
@@ -243,6 +259,7 @@ struct DataPlane::Impl {
   struct UpstreamOutcome {
     std::optional<Response> response;
     Rejection error{502, "", ""};
+    bool overflow = false;  // refused by a limit, not a failure of the upstream
   };
 
   asio::awaitable<UpstreamOutcome> forward(Worker& worker, Request& request) {
@@ -254,7 +271,13 @@ struct DataPlane::Impl {
         worker.idle.pop_back();
         reused = true;
       } else {
-        conn = std::make_unique<UpstreamConn>(worker.io);
+        if (upstream_connections.load(std::memory_order_relaxed) >= options.max_upstream_connections) {
+          UpstreamOutcome out;
+          out.error = {503, "max_connections", "upstream connection limit reached"};
+          out.overflow = true;
+          co_return out;
+        }
+        conn = std::make_unique<UpstreamConn>(worker.io, upstream_connections);
         conn->stream.expires_after(options.upstream_connect_timeout);
         auto [ec] = co_await conn->stream.async_connect(upstream_endpoint, kNoThrow);
         if (ec) {
@@ -416,14 +439,28 @@ struct DataPlane::Impl {
       } else {
         const std::string request_id = make_request_id();
         Request upstream = upstream_request(request, verdict, request_id, remote, secure);
-        UpstreamOutcome outcome = co_await forward(worker, upstream);
+        UpstreamOutcome outcome;
+        if (upstream_requests.load(std::memory_order_relaxed) >= options.max_upstream_requests) {
+          outcome.error = {503, "max_requests", "too many requests in flight to the upstream"};
+          outcome.overflow = true;
+        } else if (!breaker.allow()) {
+          outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
+          outcome.overflow = true;
+        } else {
+          ++upstream_requests;
+          outcome = co_await forward(worker, upstream);
+          --upstream_requests;
+          if (!outcome.overflow) breaker_result(outcome.response.has_value());
+        }
         if (outcome.response) {
           out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
                                 request.method() == http::verb::head);
           reason = "ok";
         } else {
-          out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message,
-                            {{"x-request-id", request_id}}, version, keep_alive);
+          HeaderList extra = {{"x-request-id", request_id}};
+          if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
+          out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message, extra, version,
+                            keep_alive);
           reason = outcome.error.reason;
         }
       }

@@ -18,6 +18,7 @@
 #include "core/http/http_server.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
+#include "gateway/proxy/circuit_breaker.hpp"
 
 namespace gatedrill::gateway {
 
@@ -57,6 +58,11 @@ struct DataPlaneOptions {
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
   std::chrono::milliseconds upstream_timeout{std::chrono::seconds(5)};  // request sent to response read
   size_t upstream_idle_per_thread = 64;
+  // Circuit-breaker thresholds (Envoy cluster circuit_breakers): over them -> 503 with
+  // x-gatedrill-reason. Pending requests are not queued: no free connection is an overflow.
+  size_t max_upstream_connections = 4096;  // open connections, all threads
+  size_t max_upstream_requests = 4096;     // requests in flight to the upstream
+  CircuitBreakerOptions breaker;           // consecutive transport failures -> open
   size_t max_upstream_response_bytes = 64 << 20;
 };
 
@@ -89,6 +95,7 @@ struct DataPlaneHooks {
   std::function<void(int status, std::string_view reason, int64_t latency_ns)> on_response;
   std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
   std::function<void(std::string_view kind)> on_mtls_reject;     // "handshake", "plaintext"
+  std::function<void(const char* state)> on_circuit_state;      // "closed", "open", "half_open"
 };
 
 class DataPlane {

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -300,6 +301,49 @@ TEST_F(GatewayTest, UpstreamDownIs503AndRecovers) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(reason_of(*r), "upstream_connect_error");
   EXPECT_NE(r->body.find("upstream connect error"), std::string::npos) << r->body;
+}
+
+TEST_F(GatewayTest, CircuitOpensAfterConnectFailures) {
+  auto port = allocate_port();
+  ASSERT_TRUE(port);
+  auto config = base_config(idp_, "http://127.0.0.1:" + std::to_string(*port));
+  config.data.breaker = CircuitBreakerOptions{3, std::chrono::seconds(60)};
+  start(std::move(config));
+  const std::string token = valid_token();
+  for (int i = 0; i < 3; ++i) {
+    auto r = get(token);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(reason_of(*r), "upstream_connect_error");
+    EXPECT_EQ(r->header("x-gatedrill-reason"), "");
+  }
+  auto open = get(token);
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->status, 503);
+  EXPECT_EQ(reason_of(*open), "circuit_open");
+  EXPECT_EQ(open->header("x-gatedrill-reason"), "circuit_open");
+  auto metrics = http_get(admin("/metrics"), quick());
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("gatedrill_gateway_upstream_circuit_open 1"), std::string::npos);
+}
+
+TEST_F(GatewayTest, RequestsInFlightOverTheLimitAre503) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.max_upstream_requests = 1;
+  start(std::move(config));
+  upstream_.set_delay(std::chrono::milliseconds(800));
+  const std::string token = valid_token();
+  Result<HttpResponse> slow = make_error("unset", "");
+  std::thread first([&] { slow = get(token); });
+  ASSERT_TRUE(eventually([&] { return upstream_.seen().size() == 1; }));
+  auto second = get(token);
+  first.join();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 503);
+  EXPECT_EQ(second->header("x-gatedrill-reason"), "max_requests");
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 200);
+  upstream_.set_delay(std::chrono::microseconds(0));
+  expect_still_serving();
 }
 
 TEST_F(GatewayTest, SlowUpstreamIs504) {
