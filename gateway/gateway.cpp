@@ -71,11 +71,13 @@ struct Gateway::Impl {
   Counter& mtls_handshake_rejects;
   Counter& mtls_plaintext_rejects;
   Gauge& circuit_open;
+  Counter& audit_dropped;
   LatencyMetric& latency;
   RequestCounters requests;
   JwksCache jwks;
   JwtAuthn authn;
   LocalRateLimiter limiter;
+  std::unique_ptr<AuditLog> audit;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
 
@@ -99,6 +101,8 @@ struct Gateway::Impl {
                                                "Connections refused on the mTLS listener", {{"kind", "plaintext"}})),
         circuit_open(metrics.gauge("gatedrill_gateway_upstream_circuit_open",
                                    "1 while the upstream circuit breaker is open or half-open")),
+        audit_dropped(metrics.counter("gatedrill_gateway_audit_dropped_total",
+                                      "Decision-log records dropped because the writer fell behind")),
         latency(metrics.latency("gatedrill_gateway_request_duration_seconds",
                                 "Time from the end of the request headers to the response written")),
         requests(metrics),
@@ -135,6 +139,13 @@ struct Gateway::Impl {
       if (!matched) return local(404, "no_route", "no route for this path");
       route = matched->name;
     }
+    FilterVerdict verdict = decide(request, route);
+    verdict.route = std::string(route);
+    if (config.authorizer) verdict.policy_version = config.authorizer->version();
+    return verdict;
+  }
+
+  FilterVerdict decide(const RequestView& request, std::string_view route) {
     FilterVerdict verdict;
     AuthnResult result = authn.check(request.authorization);
     (result.cache_hit ? token_cache_hits : token_cache_misses).inc();
@@ -161,7 +172,11 @@ struct Gateway::Impl {
       authz.spiffe_id = request.peer_identity;
       authz.headers = request.headers;
       AuthzDecision decision = config.authorizer->check(authz);
-      if (!decision.allowed) return local(403, decision.reason, decision.message);
+      if (!decision.allowed) {
+        FilterVerdict denied = local(403, decision.reason, decision.message);
+        denied.identity = std::string(request.peer_identity.empty() ? result.subject : request.peer_identity);
+        return denied;
+      }
     }
     if (limiter.enabled()) {
       std::string_view identity = request.peer_identity.empty() ? std::string_view(result.subject) : request.peer_identity;
@@ -169,18 +184,36 @@ struct Gateway::Impl {
       if (!decision.allowed) {
         FilterVerdict limited = local(429, "rate_limited", "rate limit exceeded for this identity and route");
         limited.response_headers.emplace_back("Retry-After", std::to_string(decision.retry_after.count()));
+        limited.identity = std::string(identity);
         return limited;
       }
     }
+    verdict.identity = request.peer_identity.empty() ? result.subject : std::string(request.peer_identity);
     if (!result.subject.empty()) verdict.upstream_headers.emplace_back(config.subject_header, result.subject);
     if (!request.peer_identity.empty())
       verdict.upstream_headers.emplace_back(config.spiffe_header, std::string(request.peer_identity));
     return verdict;
   }
 
-  void on_response(int status, std::string_view reason, int64_t latency_ns) {
-    requests.get(status, reason).inc();
-    latency.observe_ns(latency_ns);
+  void on_response(const ResponseInfo& info) {
+    requests.get(info.status, info.reason).inc();
+    latency.observe_ns(info.latency_ns);
+    if (!audit) return;
+    AuditRecord record;
+    record.decision_id = std::string(info.request_id);
+    record.time_ms = time.wall_ms();
+    record.node = config.name;
+    if (info.verdict) {
+      record.identity = info.verdict->identity;
+      record.route = info.verdict->route;
+      record.policy_version = info.verdict->policy_version;
+    }
+    record.method = std::string(info.method);
+    record.path = std::string(info.target.substr(0, info.target.find('?')));
+    record.status = info.status;
+    record.reason = std::string(info.reason);
+    record.latency_us = info.latency_ns / 1000;
+    if (!audit->submit(std::move(record))) audit_dropped.inc();
   }
 
   void on_upstream_error(std::string_view kind) {
@@ -218,11 +251,15 @@ Result<void> Gateway::start() {
                              {"fetches", static_cast<int64_t>(g.jwks.fetch_count())}};
     return json_ok(boost::json::serialize(body));
   });
+  if (g.config.audit) {
+    g.audit = std::make_unique<AuditLog>(*g.config.audit);
+    if (auto r = g.audit->start(); !r) return r;
+  }
   if (auto r = g.admin->start(); !r) return r;
 
   g.jwks.start();
   DataPlaneHooks hooks;
-  hooks.on_response = [&g](int status, std::string_view reason, int64_t ns) { g.on_response(status, reason, ns); };
+  hooks.on_response = [&g](const ResponseInfo& info) { g.on_response(info); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
   hooks.on_circuit_state = [&g](const char* state) {
     g.circuit_open.set(std::string_view(state) == "closed" ? 0 : 1);
@@ -250,6 +287,11 @@ void Gateway::stop() {
   if (g.data) g.data->stop();
   g.jwks.stop();
   if (g.admin) g.admin->stop();
+  if (g.audit) g.audit->stop();
+}
+
+void Gateway::flush_audit() {
+  if (impl_->audit) impl_->audit->flush();
 }
 
 uint16_t Gateway::port() const { return impl_->data ? impl_->data->port() : 0; }

@@ -12,6 +12,7 @@
 #include "core/crypto/jwt.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
+#include "gateway/audit/audit_log.hpp"
 #include "gateway/authn/jwks_cache.hpp"
 #include "gateway/authz/authorizer.hpp"
 #include "gateway/ratelimit/local_rate_limiter.hpp"
@@ -42,6 +43,8 @@ struct GatewayConfig {
   std::string policy_query = "data.gatedrill.authz.allow";
   std::chrono::milliseconds policy_timeout{50};
 
+  std::optional<AuditLogOptions> audit;  // the decision log, when set
+
   // Identity passed to the upstream (client-sent copies are always stripped).
   std::string subject_header = "x-gatedrill-sub";
   std::string spiffe_header = "x-gatedrill-spiffe-id";
@@ -62,6 +65,8 @@ class Gateway {
   uint16_t port() const;
   uint16_t mtls_port() const;  // 0 without --mtls-listen
   uint16_t admin_port() const;
+  // Waits until the decision log has written everything so far (no-op without one).
+  void flush_audit();
 
  private:
   struct Impl;

@@ -85,6 +85,9 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("max-upstream-requests", &max_upstream_requests, "requests in flight upstream (default 4096)");
   args.option("breaker-failures", &breaker_failures, "consecutive upstream failures that open the circuit (default 5, 0: never)");
   args.option("breaker-open-for", &breaker_open_for, "how long the circuit stays open before a probe (default 5s)");
+  args.option("audit-log", &audit_log, "decision log file (one JSON line per request)");
+  args.option("audit-max-size", &audit_max_size, "rotate the decision log past this size (default 64M)");
+  args.option("audit-keep", &audit_keep, "rotated decision logs kept (default 3)");
   args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
 }
 
@@ -235,6 +238,16 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
                  set_size("max-body", max_body, c.data.max_body_bytes)})
     if (!r) return r.error();
   if (max_header_count < 1) return usage("--max-header-count must be >= 1");
+  if (!audit_log.empty()) {
+    AuditLogOptions a;
+    a.path = audit_log;
+    auto size = positive_size("audit-max-size", audit_max_size);
+    if (!size) return size.error();
+    a.max_file_bytes = *size;
+    if (audit_keep < 0 || audit_keep > 100) return usage("--audit-keep must be 0..100");
+    a.keep_files = static_cast<int>(audit_keep);
+    c.audit = a;
+  }
   if (max_upstream_connections < 1) return usage("--max-upstream-connections must be >= 1");
   if (max_upstream_requests < 1) return usage("--max-upstream-requests must be >= 1");
   if (breaker_failures < 0 || breaker_failures > 1000000) return usage("--breaker-failures must be 0..1000000");

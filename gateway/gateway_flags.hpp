@@ -42,6 +42,8 @@ struct GatewayFlags {
   std::string policy_timeout = "50ms";
   int64_t max_upstream_connections = 4096, max_upstream_requests = 4096, breaker_failures = 5;
   std::string breaker_open_for = "5s";
+  std::string audit_log, audit_max_size = "64M";
+  int64_t audit_keep = 3;
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

@@ -173,8 +173,18 @@ struct DataPlane::Impl {
     if (after != before && hooks.on_circuit_state) hooks.on_circuit_state(circuit_state_name(after));
   }
 
-  void count(int status, std::string_view reason, int64_t start_ns) {
-    if (hooks.on_response) hooks.on_response(status, reason, time.monotonic_ns() - start_ns);
+  void count(int status, std::string_view reason, int64_t start_ns, std::string_view method = {},
+             std::string_view target = {}, std::string_view request_id = {}, const FilterVerdict* verdict = nullptr) {
+    if (!hooks.on_response) return;
+    ResponseInfo info;
+    info.status = status;
+    info.reason = reason;
+    info.latency_ns = time.monotonic_ns() - start_ns;
+    info.method = method;
+    info.target = target;
+    info.request_id = request_id;
+    info.verdict = verdict;
+    hooks.on_response(info);
   }
 
   Response local_reply(int status, std::string_view reason, std::string_view message,
@@ -432,12 +442,12 @@ struct DataPlane::Impl {
       FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
       Response out;
       std::string reason;
+      const std::string request_id = make_request_id();
       if (verdict.local_reply) {
         out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers, version,
                           keep_alive);
         reason = verdict.reason;
       } else {
-        const std::string request_id = make_request_id();
         Request upstream = upstream_request(request, verdict, request_id, remote, secure);
         UpstreamOutcome outcome;
         if (upstream_requests.load(std::memory_order_relaxed) >= options.max_upstream_requests) {
@@ -464,7 +474,7 @@ struct DataPlane::Impl {
           reason = outcome.error.reason;
         }
       }
-      count(out.result_int(), reason, start_ns);
+      count(out.result_int(), reason, start_ns, request.method_string(), request.target(), request_id, &verdict);
       if (!co_await write(stream, out) || !keep_alive) co_return;
     }
   }

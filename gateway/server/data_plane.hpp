@@ -86,13 +86,26 @@ struct FilterVerdict {
   std::string message;
   HeaderList response_headers;  // local replies only (WWW-Authenticate)
   HeaderList upstream_headers;  // forwarded requests only (x-gatedrill-sub)
+  // For the decision log.
+  std::string identity;
+  std::string route;
+  std::string policy_version;
 };
 using RequestFilter = std::function<FilterVerdict(const RequestView&)>;
 
+// One answered request. `verdict` is null when the request never reached the filter (bad input).
+struct ResponseInfo {
+  int status = 0;
+  std::string_view reason;  // "ok" for a proxied answer
+  int64_t latency_ns = 0;   // end of the request headers to the response ready
+  std::string_view method;
+  std::string_view target;
+  std::string_view request_id;
+  const FilterVerdict* verdict = nullptr;
+};
+
 struct DataPlaneHooks {
-  // Every answered request: status, reason ("ok" for a proxied answer), latency from the end
-  // of the request headers to the response written.
-  std::function<void(int status, std::string_view reason, int64_t latency_ns)> on_response;
+  std::function<void(const ResponseInfo&)> on_response;
   std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
   std::function<void(std::string_view kind)> on_mtls_reject;     // "handshake", "plaintext"
   std::function<void(const char* state)> on_circuit_state;      // "closed", "open", "half_open"

@@ -346,6 +346,48 @@ TEST_F(GatewayTest, RequestsInFlightOverTheLimitAre503) {
   expect_still_serving();
 }
 
+TEST_F(GatewayTest, DecisionLogHasOneJsonLinePerRequest) {
+  std::string file = ::testing::TempDir() + "/gw-decisions-" + std::to_string(::getpid()) + ".log";
+  std::remove(file.c_str());
+  auto config = base_config(idp_, upstream_.url());
+  config.name = "gw-7";
+  config.audit = AuditLogOptions{file, 1 << 20, 1, 1000};
+  config.authorizer = std::make_shared<AllowListAuthorizer>(std::vector<AllowRule>{*AllowRule::parse("alice@*")});
+  start(std::move(config));
+  auto ok = get(valid_token());
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200);
+  ASSERT_EQ(get("")->status, 401);
+  ASSERT_EQ(get(idp_.token(time_.wall_seconds(), {{"sub", "bob"}}))->status, 403);
+  {
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(c.send_all("GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+    c.read_until_close();
+  }
+  gateway_->flush_audit();
+  std::ifstream in(file);
+  std::vector<boost::json::object> records;
+  for (std::string line; std::getline(in, line);) {
+    auto doc = parse_json_object(line);
+    ASSERT_TRUE(doc) << line;
+    records.push_back(*doc);
+  }
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0].at("status").as_int64(), 200);
+  EXPECT_EQ(records[0].at("identity").as_string(), "alice");
+  EXPECT_EQ(records[0].at("route").as_string(), "default");
+  EXPECT_EQ(records[0].at("method").as_string(), "GET");
+  EXPECT_EQ(records[0].at("path").as_string(), "/api/items");
+  EXPECT_EQ(records[0].at("node").as_string(), "gw-7");
+  EXPECT_EQ(records[0].at("decision_id").as_string(), ok->header("x-request-id"));
+  EXPECT_EQ(records[0].at("policy_version").as_string(), "allow-list:1");
+  EXPECT_EQ(records[1].at("reason").as_string(), "missing_token");
+  EXPECT_EQ(records[2].at("status").as_int64(), 403);
+  EXPECT_EQ(records[2].at("identity").as_string(), "bob");
+  EXPECT_EQ(records[3].at("status").as_int64(), 400);
+  std::remove(file.c_str());
+}
+
 TEST_F(GatewayTest, SlowUpstreamIs504) {
   auto config = base_config(idp_, upstream_.url());
   config.data.upstream_timeout = std::chrono::milliseconds(200);
