@@ -8,6 +8,7 @@
 #include "gateway/gateway_command.hpp"
 #include "gateway/policy/pdp_server.hpp"
 #include "gateway/policy/policy_command.hpp"
+#include "gateway/policy/registry_server.hpp"
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
 #include "reports/report_command.hpp"
@@ -31,6 +32,7 @@ const Command kCommands[] = {
     {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
     {"policy", gatedrill::policy_command, "Rego policy engine: eval, test, lint (OPA-compatible)"},
     {"pdp", gatedrill::pdp_command, "policy decision point: OPA Data API over HTTP"},
+    {"registry", gatedrill::registry_command, "policy registry: bundles, break-glass, discovery"},
     {"idp", gatedrill::idp_command, "simulated OIDC identity provider with JWKS"},
     {"upstream", gatedrill::upstream_command, "simulated upstream service"},
     {"fault-proxy", gatedrill::fault_proxy_command, "TCP proxy with toxics (Toxiproxy-style API)"},

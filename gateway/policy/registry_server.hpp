@@ -1,0 +1,46 @@
+#pragma once
+// `gatedrill registry`: the registry core over HTTP, with the faults drills need.
+//   GET  /health
+//   PUT  /v1/policies        {"modules": {"authz.rego": "..."}, "data": {...}, "author": "..."}
+//   GET  /v1/bundle          the active revision; If-None-Match: <hash> -> 304 (nodes poll)
+//   POST /v1/break-glass     {"modules": {...}, "actor": "...", "reason": "..."}
+//   POST /v1/rollback        {"revision": N, "actor": "..."}
+//   GET  /v1/audit
+//   POST /v1/nodes/{node}    {"revision": N}  (what the node enforces); GET /v1/nodes
+//   POST /v1/discovery/{service} {"address": "...", "ttl_ms": N}  (register / heartbeat)
+//   GET  /v1/discovery/{service} -> {"instances": [...]} or 404 service_not_found
+//   POST /admin/fault        {"mode": "none"|"offline"|"slow", "delay_ms": N}
+//     offline: every /v1 call answers 503 (nodes keep their last good bundle); slow: delayed.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/util/result.hpp"
+
+namespace gatedrill {
+
+class TimeSource;
+
+struct RegistryServerOptions {
+  std::string bind_address = "127.0.0.1";
+  uint16_t port = 0;
+  int threads = 2;
+};
+
+class RegistryServer {
+ public:
+  // Errors: "bind_failed".
+  static Result<std::unique_ptr<RegistryServer>> start(const TimeSource& time, RegistryServerOptions options);
+  ~RegistryServer();
+  uint16_t port() const;
+  void stop();
+
+ private:
+  struct Impl;
+  explicit RegistryServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+int registry_command(int argc, char** argv);
+
+}  // namespace gatedrill
