@@ -34,8 +34,9 @@ class RequestCounters {
     std::unique_lock lock(mutex_);
     auto& slot = counters_[key];
     if (!slot)
-      slot = &metrics_.counter("gatedrill_gateway_requests_total", "Requests answered, by status and reason",
-                               {{"status", std::to_string(status)}, {"reason", std::string(reason)}});
+      slot = &metrics_.counter(
+          "gatedrill_gateway_requests_total", "Requests answered, by status and reason",
+          {{"status", std::to_string(status)}, {"reason", std::string(reason)}});
     return *slot;
   }
 
@@ -85,29 +86,39 @@ struct Gateway::Impl {
       : time(t),
         config(std::move(c)),
         faults(t),
-        jwks_fetches(metrics.counter("gatedrill_gateway_jwks_fetches_total", "JWKS fetch attempts")),
-        jwks_failures(metrics.counter("gatedrill_gateway_jwks_fetch_failures_total", "Failed JWKS fetches")),
-        token_cache_hits(metrics.counter("gatedrill_gateway_token_cache_hits_total", "Verified-token cache hits")),
-        token_cache_misses(metrics.counter("gatedrill_gateway_token_cache_misses_total", "Verified-token cache misses")),
-        upstream_connect_errors(metrics.counter("gatedrill_gateway_upstream_errors_total", "Upstream errors by kind",
-                                                {{"kind", "connect"}})),
-        upstream_timeouts(metrics.counter("gatedrill_gateway_upstream_errors_total", "Upstream errors by kind",
-                                          {{"kind", "timeout"}})),
+        jwks_fetches(
+            metrics.counter("gatedrill_gateway_jwks_fetches_total", "JWKS fetch attempts")),
+        jwks_failures(
+            metrics.counter("gatedrill_gateway_jwks_fetch_failures_total", "Failed JWKS fetches")),
+        token_cache_hits(metrics.counter("gatedrill_gateway_token_cache_hits_total",
+                                         "Verified-token cache hits")),
+        token_cache_misses(metrics.counter("gatedrill_gateway_token_cache_misses_total",
+                                           "Verified-token cache misses")),
+        upstream_connect_errors(metrics.counter("gatedrill_gateway_upstream_errors_total",
+                                                "Upstream errors by kind", {{"kind", "connect"}})),
+        upstream_timeouts(metrics.counter("gatedrill_gateway_upstream_errors_total",
+                                          "Upstream errors by kind", {{"kind", "timeout"}})),
         upstream_protocol_errors(metrics.counter("gatedrill_gateway_upstream_errors_total",
-                                                 "Upstream errors by kind", {{"kind", "protocol"}})),
+                                                 "Upstream errors by kind",
+                                                 {{"kind", "protocol"}})),
         mtls_handshake_rejects(metrics.counter("gatedrill_gateway_mtls_rejects_total",
-                                               "Connections refused on the mTLS listener", {{"kind", "handshake"}})),
+                                               "Connections refused on the mTLS listener",
+                                               {{"kind", "handshake"}})),
         mtls_plaintext_rejects(metrics.counter("gatedrill_gateway_mtls_rejects_total",
-                                               "Connections refused on the mTLS listener", {{"kind", "plaintext"}})),
+                                               "Connections refused on the mTLS listener",
+                                               {{"kind", "plaintext"}})),
         circuit_open(metrics.gauge("gatedrill_gateway_upstream_circuit_open",
                                    "1 while the upstream circuit breaker is open or half-open")),
-        audit_dropped(metrics.counter("gatedrill_gateway_audit_dropped_total",
-                                      "Decision-log records dropped because the writer fell behind")),
-        latency(metrics.latency("gatedrill_gateway_request_duration_seconds",
-                                "Time from the end of the request headers to the response written")),
+        audit_dropped(
+            metrics.counter("gatedrill_gateway_audit_dropped_total",
+                            "Decision-log records dropped because the writer fell behind")),
+        latency(
+            metrics.latency("gatedrill_gateway_request_duration_seconds",
+                            "Time from the end of the request headers to the response written")),
         requests(metrics),
         jwks(t, config.jwks, fetcher ? std::move(fetcher) : http_jwks_fetcher(),
-             JwksCacheHooks{[this] { jwks_fetches.inc(); }, [this](const std::string&) { jwks_failures.inc(); }}),
+             JwksCacheHooks{[this] { jwks_fetches.inc(); },
+                            [this](const std::string&) { jwks_failures.inc(); }}),
         authn(make_authn_config(config), jwks, t),
         limiter(t, config.rate_limit) {}
 
@@ -155,7 +166,8 @@ struct Gateway::Impl {
       verdict.reason = result.reason;
       verdict.message = result.description;
       if (result.status == 401)
-        verdict.response_headers.emplace_back("WWW-Authenticate", bearer_challenge(result.description));
+        verdict.response_headers.emplace_back("WWW-Authenticate",
+                                              bearer_challenge(result.description));
       return verdict;
     }
     if (config.authorizer) {
@@ -174,24 +186,31 @@ struct Gateway::Impl {
       AuthzDecision decision = config.authorizer->check(authz);
       if (!decision.allowed) {
         FilterVerdict denied = local(403, decision.reason, decision.message);
-        denied.identity = std::string(request.peer_identity.empty() ? result.subject : request.peer_identity);
+        denied.identity =
+            std::string(request.peer_identity.empty() ? result.subject : request.peer_identity);
         return denied;
       }
     }
     if (limiter.enabled()) {
-      std::string_view identity = request.peer_identity.empty() ? std::string_view(result.subject) : request.peer_identity;
+      std::string_view identity =
+          request.peer_identity.empty() ? std::string_view(result.subject) : request.peer_identity;
       RateDecision decision = limiter.check(identity, route);
       if (!decision.allowed) {
-        FilterVerdict limited = local(429, "rate_limited", "rate limit exceeded for this identity and route");
-        limited.response_headers.emplace_back("Retry-After", std::to_string(decision.retry_after.count()));
+        FilterVerdict limited =
+            local(429, "rate_limited", "rate limit exceeded for this identity and route");
+        limited.response_headers.emplace_back("Retry-After",
+                                              std::to_string(decision.retry_after.count()));
         limited.identity = std::string(identity);
         return limited;
       }
     }
-    verdict.identity = request.peer_identity.empty() ? result.subject : std::string(request.peer_identity);
-    if (!result.subject.empty()) verdict.upstream_headers.emplace_back(config.subject_header, result.subject);
+    verdict.identity =
+        request.peer_identity.empty() ? result.subject : std::string(request.peer_identity);
+    if (!result.subject.empty())
+      verdict.upstream_headers.emplace_back(config.subject_header, result.subject);
     if (!request.peer_identity.empty())
-      verdict.upstream_headers.emplace_back(config.spiffe_header, std::string(request.peer_identity));
+      verdict.upstream_headers.emplace_back(config.spiffe_header,
+                                            std::string(request.peer_identity));
     return verdict;
   }
 
@@ -217,16 +236,21 @@ struct Gateway::Impl {
   }
 
   void on_upstream_error(std::string_view kind) {
-    if (kind == "connect") upstream_connect_errors.inc();
-    else if (kind == "timeout") upstream_timeouts.inc();
-    else upstream_protocol_errors.inc();
+    if (kind == "connect")
+      upstream_connect_errors.inc();
+    else if (kind == "timeout")
+      upstream_timeouts.inc();
+    else
+      upstream_protocol_errors.inc();
   }
 };
 
 Gateway::Gateway(TimeSource& time, GatewayConfig config, JwksFetcher fetcher)
     : impl_(std::make_unique<Impl>(time, std::move(config), std::move(fetcher))) {}
 
-Gateway::~Gateway() { stop(); }
+Gateway::~Gateway() {
+  stop();
+}
 
 Result<void> Gateway::start() {
   Impl& g = *impl_;
@@ -273,7 +297,8 @@ Result<void> Gateway::start() {
   data.strip_request_headers.push_back(g.config.subject_header);
   data.strip_request_headers.push_back(g.config.spiffe_header);
   g.data = std::make_unique<DataPlane>(
-      g.time, std::move(data), [&g](const RequestView& r) { return g.filter(r); }, std::move(hooks));
+      g.time, std::move(data), [&g](const RequestView& r) { return g.filter(r); },
+      std::move(hooks));
   if (auto r = g.data->start(); !r) {
     g.jwks.stop();
     g.admin->stop();
@@ -294,8 +319,14 @@ void Gateway::flush_audit() {
   if (impl_->audit) impl_->audit->flush();
 }
 
-uint16_t Gateway::port() const { return impl_->data ? impl_->data->port() : 0; }
-uint16_t Gateway::mtls_port() const { return impl_->data ? impl_->data->mtls_port() : 0; }
-uint16_t Gateway::admin_port() const { return impl_->admin ? impl_->admin->port() : 0; }
+uint16_t Gateway::port() const {
+  return impl_->data ? impl_->data->port() : 0;
+}
+uint16_t Gateway::mtls_port() const {
+  return impl_->data ? impl_->data->mtls_port() : 0;
+}
+uint16_t Gateway::admin_port() const {
+  return impl_->admin ? impl_->admin->port() : 0;
+}
 
 }  // namespace gatedrill::gateway

@@ -23,20 +23,20 @@ namespace gatedrill::gateway {
 
 struct GatewayConfig {
   std::string name = "gw-1";
-  DataPlaneOptions data;          // listener, limits, upstream
+  DataPlaneOptions data;  // listener, limits, upstream
   uint16_t admin_port = 0;
   std::string admin_bind = "127.0.0.1";
 
   std::string issuer;
   std::vector<std::string> audiences;
-  std::vector<JwsAlg> algs;       // empty: all
+  std::vector<JwsAlg> algs;  // empty: all
   std::chrono::seconds leeway{60};
   JwksCacheOptions jwks;
   size_t token_cache_entries = 10000;
 
   // Routes: when set, a request matching none gets 404; the route name keys rate limits.
   std::optional<RouteTable> routes;
-  RateLimitConfig rate_limit;  // off unless requests_per_second > 0
+  RateLimitConfig rate_limit;                    // off unless requests_per_second > 0
   std::shared_ptr<const Authorizer> authorizer;  // no authz step when null
   // Or Rego policies loaded at start (with this node's TimeSource), queried per request.
   std::vector<std::string> policy_paths;

@@ -14,9 +14,10 @@ namespace gatedrill {
 
 int gateway_command(int argc, char** argv) {
   gateway::GatewayFlags flags;
-  ArgParser args("gateway",
-                 "The zero-trust API gateway under test: HTTP/1.1 over TLS (or --plaintext), JWT authn\n"
-                 "against the issuer's JWKS, proxy to one upstream; admin API on --admin-port.");
+  ArgParser args(
+      "gateway",
+      "The zero-trust API gateway under test: HTTP/1.1 over TLS (or --plaintext), JWT authn\n"
+      "against the issuer's JWKS, proxy to one upstream; admin API on --admin-port.");
   flags.register_with(args);
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
   auto config = flags.to_config();

@@ -12,7 +12,9 @@ namespace gatedrill::gateway {
 
 namespace {
 
-Error usage(std::string message) { return make_error("usage", std::move(message)); }
+Error usage(std::string message) {
+  return make_error("usage", std::move(message));
+}
 
 Result<std::chrono::milliseconds> positive_ms(std::string_view flag, const std::string& text) {
   auto d = parse_duration(text);
@@ -23,11 +25,13 @@ Result<std::chrono::milliseconds> positive_ms(std::string_view flag, const std::
 
 Result<std::pair<std::string, uint16_t>> host_port(std::string_view flag, const std::string& text) {
   auto colon = text.rfind(':');
-  if (colon == std::string::npos) return usage("--" + std::string(flag) + " must be host:port (got '" + text + "')");
+  if (colon == std::string::npos)
+    return usage("--" + std::string(flag) + " must be host:port (got '" + text + "')");
   try {
     size_t used = 0;
     int port = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
+    if (used != text.size() - colon - 1 || port < 0 || port > 65535)
+      throw std::out_of_range("port");
     return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
   } catch (const std::exception&) {
     return usage("--" + std::string(flag) + " port must be 0..65535 (got '" + text + "')");
@@ -58,37 +62,53 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("upstream", &upstream, "upstream URL http://host:port (required)");
   args.option("threads", &threads, "event-loop threads (default 1)");
   args.option("upstream-timeout", &upstream_timeout, "upstream request timeout (default 5s)");
-  args.option("upstream-connect-timeout", &upstream_connect_timeout, "upstream connect timeout (default 2s)");
+  args.option("upstream-connect-timeout", &upstream_connect_timeout,
+              "upstream connect timeout (default 2s)");
   args.option("jwks-ttl", &jwks_ttl, "JWKS refresh interval (default 300s)");
-  args.option("jwks-cooldown", &jwks_cooldown, "minimum time between unknown-kid refetches (default 30s)");
+  args.option("jwks-cooldown", &jwks_cooldown,
+              "minimum time between unknown-kid refetches (default 30s)");
   args.option("max-uri", &max_uri, "longest request target (default 8k; longer: 414)");
   args.option("max-headers", &max_headers, "header bytes (default 16k; more: 431)");
   args.option("max-header-count", &max_header_count, "header fields (default 100; more: 431)");
   args.option("max-body", &max_body, "request body bytes (default 1M; more: 413)");
   args.option("header-timeout", &header_timeout, "time to receive headers and body (default 10s)");
   args.option("idle-timeout", &idle_timeout, "keep-alive idle timeout (default 60s)");
-  args.option("mtls-listen", &mtls_listen, "mTLS listener host:port (same host as --listen), needs --client-ca");
+  args.option("mtls-listen", &mtls_listen,
+              "mTLS listener host:port (same host as --listen), needs --client-ca");
   args.option("client-ca", &client_ca, "trust bundle (PEM) client certificates must chain to");
   args.option("crl", &crl, "PEM CRL(s) of the client CA (revoked client certificates are refused)");
-  args.option("trust-domain", &trust_domain, "required SPIFFE trust domain of clients (any when empty)");
-  args.option("subject-header", &subject_header, "upstream header carrying the token's sub (default x-gatedrill-sub)");
-  args.option("spiffe-header", &spiffe_header, "upstream header carrying the client's SPIFFE ID (default x-gatedrill-spiffe-id)");
+  args.option("trust-domain", &trust_domain,
+              "required SPIFFE trust domain of clients (any when empty)");
+  args.option("subject-header", &subject_header,
+              "upstream header carrying the token's sub (default x-gatedrill-sub)");
+  args.option("spiffe-header", &spiffe_header,
+              "upstream header carrying the client's SPIFFE ID (default x-gatedrill-spiffe-id)");
   args.option("rate-limit", &rate_limit, "requests/s per identity and route (default 0: off)");
   args.option("burst", &burst, "token-bucket size (default: the rate, at least 1)");
-  args.repeated("rate-limit-override", &rate_limit_overrides, "ID=RPS[:BURST] for one identity (sub or SPIFFE ID)");
-  args.option("routes", &routes_file, "JSON route table [{\"name\":..., \"prefix\"|\"exact\": \"/...\"}]");
+  args.repeated("rate-limit-override", &rate_limit_overrides,
+                "ID=RPS[:BURST] for one identity (sub or SPIFFE ID)");
+  args.option("routes", &routes_file,
+              "JSON route table [{\"name\":..., \"prefix\"|\"exact\": \"/...\"}]");
   args.repeated("allow", &allow_rules, "authz allow rule IDENTITY@ROUTE[:GET,POST] ('*' for any)");
-  args.repeated("policy", &policy_paths, "Rego policy file or directory (authz through the policy engine)");
+  args.repeated("policy", &policy_paths,
+                "Rego policy file or directory (authz through the policy engine)");
   args.option("policy-query", &policy_query, "the decision (default data.gatedrill.authz.allow)");
-  args.option("policy-timeout", &policy_timeout, "evaluation budget; over it denies (default 50ms)");
-  args.option("max-upstream-connections", &max_upstream_connections, "upstream connections, all threads (default 4096)");
-  args.option("max-upstream-requests", &max_upstream_requests, "requests in flight upstream (default 4096)");
-  args.option("breaker-failures", &breaker_failures, "consecutive upstream failures that open the circuit (default 5, 0: never)");
-  args.option("breaker-open-for", &breaker_open_for, "how long the circuit stays open before a probe (default 5s)");
+  args.option("policy-timeout", &policy_timeout,
+              "evaluation budget; over it denies (default 50ms)");
+  args.option("max-upstream-connections", &max_upstream_connections,
+              "upstream connections, all threads (default 4096)");
+  args.option("max-upstream-requests", &max_upstream_requests,
+              "requests in flight upstream (default 4096)");
+  args.option("breaker-failures", &breaker_failures,
+              "consecutive upstream failures that open the circuit (default 5, 0: never)");
+  args.option("breaker-open-for", &breaker_open_for,
+              "how long the circuit stays open before a probe (default 5s)");
   args.option("audit-log", &audit_log, "decision log file (one JSON line per request)");
-  args.option("audit-max-size", &audit_max_size, "rotate the decision log past this size (default 64M)");
+  args.option("audit-max-size", &audit_max_size,
+              "rotate the decision log past this size (default 64M)");
   args.option("audit-keep", &audit_keep, "rotated decision logs kept (default 3)");
-  args.flag("mtls-permissive", &mtls_permissive, "serve plaintext on the mTLS port too (default: strict)");
+  args.flag("mtls-permissive", &mtls_permissive,
+            "serve plaintext on the mTLS port too (default: strict)");
 }
 
 Result<GatewayConfig> GatewayFlags::to_config() const {
@@ -104,7 +124,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   c.data.threads = static_cast<int>(threads);
 
   if (plaintext && mtls_listen.empty() && (!tls_cert.empty() || !tls_key.empty()))
-    return usage("--plaintext and --tls-cert/--tls-key exclude each other (unless --mtls-listen uses them)");
+    return usage(
+        "--plaintext and --tls-cert/--tls-key exclude each other (unless --mtls-listen uses them)");
   if (!plaintext) {
     if (tls_cert.empty() || tls_key.empty())
       return usage("TLS needs --tls-cert and --tls-key (or pass --plaintext)");
@@ -114,9 +135,11 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (!mtls_listen.empty()) {
     auto at = host_port("mtls-listen", mtls_listen);
     if (!at) return at.error();
-    if (at->first != c.data.bind_address) return usage("--mtls-listen must use the same host as --listen");
+    if (at->first != c.data.bind_address)
+      return usage("--mtls-listen must use the same host as --listen");
     if (client_ca.empty()) return usage("--mtls-listen needs --client-ca");
-    if (tls_cert.empty() || tls_key.empty()) return usage("--mtls-listen needs --tls-cert and --tls-key");
+    if (tls_cert.empty() || tls_key.empty())
+      return usage("--mtls-listen needs --tls-cert and --tls-key");
     MtlsListenerOptions m;
     m.port = at->second;
     m.cert_chain_file = tls_cert;
@@ -130,12 +153,14 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return usage("--client-ca, --crl, --trust-domain and --mtls-permissive need --mtls-listen");
   }
 
-  for (const auto& [flag, header] : {std::pair<const char*, const std::string*>{"subject-header", &subject_header},
-                                     {"spiffe-header", &spiffe_header}}) {
+  for (const auto& [flag, header] :
+       {std::pair<const char*, const std::string*>{"subject-header", &subject_header},
+        {"spiffe-header", &spiffe_header}}) {
     bool token = !header->empty();
     for (char ch : *header)
       token = token && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_');
-    if (!token) return usage(std::string("--") + flag + " must be a header name (letters, digits, '-')");
+    if (!token)
+      return usage(std::string("--") + flag + " must be a header name (letters, digits, '-')");
     if (is_hop_by_hop(*header) || iequals(*header, "host") || iequals(*header, "authorization"))
       return usage(std::string("--") + flag + " cannot be " + *header);
   }
@@ -146,7 +171,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   c.rate_limit.defaults = RateLimit{rate_limit, burst > 0 ? burst : rate_limit};
   for (const auto& text : rate_limit_overrides) {
     auto eq = text.rfind('=');
-    if (eq == std::string::npos || eq == 0) return usage("--rate-limit-override must be ID=RPS[:BURST] (got '" + text + "')");
+    if (eq == std::string::npos || eq == 0)
+      return usage("--rate-limit-override must be ID=RPS[:BURST] (got '" + text + "')");
     std::string numbers = text.substr(eq + 1);
     auto colon = numbers.find(':');
     try {
@@ -159,10 +185,12 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
         limit.burst_capacity = std::stod(numbers.substr(colon + 1), &used);
         if (used != numbers.size() - colon - 1) throw std::invalid_argument("burst");
       }
-      if (limit.requests_per_second < 0 || limit.burst_capacity < 0) throw std::invalid_argument("negative");
+      if (limit.requests_per_second < 0 || limit.burst_capacity < 0)
+        throw std::invalid_argument("negative");
       c.rate_limit.overrides[text.substr(0, eq)] = limit;
     } catch (const std::exception&) {
-      return usage("--rate-limit-override must be ID=RPS[:BURST] with numbers >= 0 (got '" + text + "')");
+      return usage("--rate-limit-override must be ID=RPS[:BURST] with numbers >= 0 (got '" + text +
+                   "')");
     }
   }
   if (!routes_file.empty()) {
@@ -175,7 +203,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     c.routes = std::move(*table);
   }
 
-  if (!allow_rules.empty() && !policy_paths.empty()) return usage("--allow and --policy exclude each other");
+  if (!allow_rules.empty() && !policy_paths.empty())
+    return usage("--allow and --policy exclude each other");
   if (!allow_rules.empty()) {
     std::vector<AllowRule> rules;
     for (const auto& text : allow_rules) {
@@ -201,7 +230,9 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (!audience.empty()) c.audiences.push_back(audience);
   for (auto name : split(algs, ',')) {
     auto alg = parse_jws_alg(trim(name));
-    if (!alg) return usage("--algs: '" + std::string(trim(name)) + "' is not one of RS256, ES256, PS256, EdDSA");
+    if (!alg)
+      return usage("--algs: '" + std::string(trim(name)) +
+                   "' is not one of RS256, ES256, PS256, EdDSA");
     c.algs.push_back(*alg);
   }
   if (c.algs.empty()) return usage("--algs must name at least one algorithm");
@@ -216,7 +247,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (up->scheme != "http") return usage("--upstream must be an http:// URL");
   c.data.upstream = *up;
 
-  auto set_ms = [](std::string_view flag, const std::string& text, std::chrono::milliseconds& out) -> Result<void> {
+  auto set_ms = [](std::string_view flag, const std::string& text,
+                   std::chrono::milliseconds& out) -> Result<void> {
     auto v = positive_ms(flag, text);
     if (!v) return v.error();
     out = *v;
@@ -229,8 +261,10 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return {};
   };
   for (auto r : {set_ms("upstream-timeout", upstream_timeout, c.data.upstream_timeout),
-                 set_ms("upstream-connect-timeout", upstream_connect_timeout, c.data.upstream_connect_timeout),
-                 set_ms("jwks-ttl", jwks_ttl, c.jwks.ttl), set_ms("jwks-cooldown", jwks_cooldown, c.jwks.unknown_kid_cooldown),
+                 set_ms("upstream-connect-timeout", upstream_connect_timeout,
+                        c.data.upstream_connect_timeout),
+                 set_ms("jwks-ttl", jwks_ttl, c.jwks.ttl),
+                 set_ms("jwks-cooldown", jwks_cooldown, c.jwks.unknown_kid_cooldown),
                  set_ms("header-timeout", header_timeout, c.data.header_timeout),
                  set_ms("idle-timeout", idle_timeout, c.data.idle_timeout),
                  set_size("max-uri", max_uri, c.data.max_uri_bytes),
@@ -250,7 +284,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   }
   if (max_upstream_connections < 1) return usage("--max-upstream-connections must be >= 1");
   if (max_upstream_requests < 1) return usage("--max-upstream-requests must be >= 1");
-  if (breaker_failures < 0 || breaker_failures > 1000000) return usage("--breaker-failures must be 0..1000000");
+  if (breaker_failures < 0 || breaker_failures > 1000000)
+    return usage("--breaker-failures must be 0..1000000");
   c.data.max_upstream_connections = static_cast<size_t>(max_upstream_connections);
   c.data.max_upstream_requests = static_cast<size_t>(max_upstream_requests);
   c.data.breaker.consecutive_failures = static_cast<int>(breaker_failures);

@@ -11,16 +11,25 @@
 namespace gatedrill::gateway {
 
 std::string audit_json(const AuditRecord& r) {
-  boost::json::object o{{"decision_id", r.decision_id}, {"time_ms", r.time_ms},   {"node", r.node},
-                        {"identity", r.identity},       {"route", r.route},       {"method", r.method},
-                        {"path", r.path},               {"status", r.status},     {"reason", r.reason},
-                        {"policy_version", r.policy_version}, {"latency_us", r.latency_us}};
+  boost::json::object o{{"decision_id", r.decision_id},
+                        {"time_ms", r.time_ms},
+                        {"node", r.node},
+                        {"identity", r.identity},
+                        {"route", r.route},
+                        {"method", r.method},
+                        {"path", r.path},
+                        {"status", r.status},
+                        {"reason", r.reason},
+                        {"policy_version", r.policy_version},
+                        {"latency_us", r.latency_us}};
   return boost::json::serialize(o);  // escapes whatever a client put in the path
 }
 
 AuditLog::AuditLog(AuditLogOptions options) : options_(std::move(options)) {}
 
-AuditLog::~AuditLog() { stop(); }
+AuditLog::~AuditLog() {
+  stop();
+}
 
 Result<void> AuditLog::start() {
   file_ = std::fopen(options_.path.c_str(), "a");
@@ -112,8 +121,10 @@ void AuditLog::rotate() {
   std::remove((p + "." + std::to_string(options_.keep_files)).c_str());
   for (int k = options_.keep_files - 1; k >= 1; --k)
     std::rename((p + "." + std::to_string(k)).c_str(), (p + "." + std::to_string(k + 1)).c_str());
-  if (options_.keep_files > 0) std::rename(p.c_str(), (p + ".1").c_str());
-  else std::remove(p.c_str());
+  if (options_.keep_files > 0)
+    std::rename(p.c_str(), (p + ".1").c_str());
+  else
+    std::remove(p.c_str());
   file_ = std::fopen(p.c_str(), "w");
   file_bytes_ = 0;
   std::lock_guard lock(mutex_);

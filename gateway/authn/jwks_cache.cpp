@@ -15,16 +15,22 @@ JwksFetcher http_jwks_fetcher() {
     auto response = http_get(uri, options);
     if (!response) return response.error();
     if (response->status != 200)
-      return make_error("jwks_status", "JWKS " + uri + " answered " + std::to_string(response->status));
+      return make_error("jwks_status",
+                        "JWKS " + uri + " answered " + std::to_string(response->status));
     return std::move(response->body);
   };
 }
 
 JwksCache::JwksCache(const TimeSource& time, JwksCacheOptions options, JwksFetcher fetcher,
                      JwksCacheHooks hooks)
-    : time_(time), options_(std::move(options)), fetcher_(std::move(fetcher)), hooks_(std::move(hooks)) {}
+    : time_(time),
+      options_(std::move(options)),
+      fetcher_(std::move(fetcher)),
+      hooks_(std::move(hooks)) {}
 
-JwksCache::~JwksCache() { stop(); }
+JwksCache::~JwksCache() {
+  stop();
+}
 
 void JwksCache::start() {
   fetch_once();
@@ -54,7 +60,8 @@ void JwksCache::request_refetch(std::string_view /*kid*/) {
   {
     std::lock_guard lock(mutex_);
     const int64_t now = time_.monotonic_ms();
-    if (last_kid_refetch_ms_ >= 0 && now - last_kid_refetch_ms_ < options_.unknown_kid_cooldown.count())
+    if (last_kid_refetch_ms_ >= 0 &&
+        now - last_kid_refetch_ms_ < options_.unknown_kid_cooldown.count())
       return;
     last_kid_refetch_ms_ = now;
     refetch_requested_ = true;
@@ -76,7 +83,8 @@ bool JwksCache::fetch_once() {
   } else {
     std::vector<std::string> warnings;
     auto parsed = Jwks::parse(*body, &warnings);
-    for (const auto& w : warnings) std::fprintf(stderr, "gateway: JWKS key skipped: %s\n", w.c_str());
+    for (const auto& w : warnings)
+      std::fprintf(stderr, "gateway: JWKS key skipped: %s\n", w.c_str());
     if (!parsed) {
       why = parsed.error().message;
     } else {
@@ -87,7 +95,8 @@ bool JwksCache::fetch_once() {
     }
   }
   // Stale-if-error: the previous key set stays in place.
-  std::fprintf(stderr, "gateway: JWKS fetch from %s failed: %s\n", options_.jwks_uri.c_str(), why.c_str());
+  std::fprintf(stderr, "gateway: JWKS fetch from %s failed: %s\n", options_.jwks_uri.c_str(),
+               why.c_str());
   if (hooks_.on_failure) hooks_.on_failure(why);
   return false;
 }

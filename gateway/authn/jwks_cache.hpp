@@ -28,14 +28,14 @@ struct JwksCacheOptions {
 };
 
 // Returns the JWKS document body. Errors are reported in the log and in metrics.
-using JwksFetcher = std::function<Result<std::string>(const std::string& uri,
-                                                      std::chrono::milliseconds timeout)>;
+using JwksFetcher =
+    std::function<Result<std::string>(const std::string& uri, std::chrono::milliseconds timeout)>;
 // The production fetcher: GET with the blocking http_client; non-200 is an error.
 JwksFetcher http_jwks_fetcher();
 
 struct JwksCacheHooks {
-  std::function<void()> on_fetch;                           // every attempt
-  std::function<void(const std::string& why)> on_failure;   // every failed attempt
+  std::function<void()> on_fetch;                          // every attempt
+  std::function<void(const std::string& why)> on_failure;  // every failed attempt
 };
 
 class JwksCache {
@@ -72,8 +72,8 @@ class JwksCache {
   std::shared_ptr<const Jwks> keys_;
   bool stopping_ = false;
   bool refetch_requested_ = false;
-  int64_t last_fetch_ms_ = 0;           // monotonic, last attempt
-  int64_t last_kid_refetch_ms_ = -1;    // monotonic, last kid-triggered refetch request
+  int64_t last_fetch_ms_ = 0;         // monotonic, last attempt
+  int64_t last_kid_refetch_ms_ = -1;  // monotonic, last kid-triggered refetch request
   uint64_t fetches_ = 0;
   std::thread thread_;
 };

@@ -38,12 +38,14 @@ JwtAuthn::JwtAuthn(JwtAuthnConfig config, JwksCache& jwks, const TimeSource& tim
     : config_(std::move(config)), jwks_(jwks), time_(time), cache_(config_.token_cache_entries) {}
 
 bool JwtAuthn::alg_allowed(JwsAlg alg) const {
-  return config_.algs.empty() || std::find(config_.algs.begin(), config_.algs.end(), alg) != config_.algs.end();
+  return config_.algs.empty() ||
+         std::find(config_.algs.begin(), config_.algs.end(), alg) != config_.algs.end();
 }
 
 AuthnResult JwtAuthn::check(std::string_view authorization) {
   authorization = trim(authorization);
-  if (authorization.empty()) return deny(401, "missing_token", "no Bearer token in the Authorization header");
+  if (authorization.empty())
+    return deny(401, "missing_token", "no Bearer token in the Authorization header");
   if (iequals(authorization, "bearer")) return deny(401, "missing_token", "empty Bearer token");
   if (authorization.size() < 7 || !iequals(authorization.substr(0, 7), "bearer "))
     return deny(401, "malformed", "the Authorization header is not a Bearer token");
@@ -56,7 +58,8 @@ AuthnResult JwtAuthn::check(std::string_view authorization) {
     const int64_t leeway = config_.claims.leeway.count();
     if (hit->exp && now - leeway >= *hit->exp) {
       cache_.erase(token);
-      return deny(401, "token_expired", "token expired " + std::to_string(now - *hit->exp) + " s ago");
+      return deny(401, "token_expired",
+                  "token expired " + std::to_string(now - *hit->exp) + " s ago");
     }
     if ((hit->nbf && now + leeway < *hit->nbf) || (hit->iat && now + leeway < *hit->iat))
       return deny(401, "token_not_yet_valid", "token not valid yet");
@@ -74,7 +77,8 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   auto parsed = parse_jwt(token);
   if (!parsed) return deny(401, authn_reason(parsed.error().code), parsed.error().message);
   if (!alg_allowed(parsed->alg))
-    return deny(401, "bad_alg", std::string("alg ") + std::string(jws_alg_name(parsed->alg)) + " is not allowed");
+    return deny(401, "bad_alg",
+                std::string("alg ") + std::string(jws_alg_name(parsed->alg)) + " is not allowed");
 
   auto keys = jwks_.keys();
   if (!keys) return deny(401, "jwks_unavailable", "the issuer's signing keys are not available");
@@ -90,7 +94,8 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   if (!jws_verify(parsed->alg, entry->key, parsed->signing_input, parsed->signature))
     return deny(401, "bad_signature", "signature verification failed");
 
-  if (auto claims = check_jwt_claims(parsed->claims, config_.claims, time_.wall_seconds()); !claims) {
+  if (auto claims = check_jwt_claims(parsed->claims, config_.claims, time_.wall_seconds());
+      !claims) {
     const auto& code = claims.error().code;
     return deny(code == "bad_audience" ? 403 : 401, authn_reason(code), claims.error().message);
   }

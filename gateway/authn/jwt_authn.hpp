@@ -16,8 +16,8 @@
 namespace gatedrill::gateway {
 
 struct JwtAuthnConfig {
-  ClaimPolicy claims;             // issuer, audiences, leeway
-  std::vector<JwsAlg> algs;       // allow-list; empty: all four
+  ClaimPolicy claims;        // issuer, audiences, leeway
+  std::vector<JwsAlg> algs;  // allow-list; empty: all four
   size_t token_cache_entries = 10000;
 };
 

@@ -33,7 +33,7 @@ class TokenCache {
   using Lru = std::list<std::pair<std::string, VerifiedToken>>;
   const size_t capacity_;
   mutable std::mutex mutex_;
-  Lru lru_;  // most recent first
+  Lru lru_;                                                    // most recent first
   std::unordered_map<std::string_view, Lru::iterator> index_;  // views into lru_ keys
 };
 

@@ -15,7 +15,8 @@ Result<AllowRule> AllowRule::parse(std::string_view text) {
   AllowRule rule;
   auto at = text.find('@');
   if (at == std::string_view::npos || at == 0)
-    return make_error("bad_rule", "allow rule must be IDENTITY@ROUTE[:METHODS] (got '" + std::string(text) + "')");
+    return make_error("bad_rule", "allow rule must be IDENTITY@ROUTE[:METHODS] (got '" +
+                                      std::string(text) + "')");
   rule.identity = std::string(text.substr(0, at));
   std::string_view rest = text.substr(at + 1);
   // A SPIFFE ID contains ':', so the methods separator is the last ':' after the '@'.
@@ -25,7 +26,8 @@ Result<AllowRule> AllowRule::parse(std::string_view text) {
   if (colon != std::string_view::npos) {
     for (auto m : split(rest.substr(colon + 1), ',')) {
       m = trim(m);
-      if (m.empty()) return make_error("bad_rule", "empty method in allow rule '" + std::string(text) + "'");
+      if (m.empty())
+        return make_error("bad_rule", "empty method in allow rule '" + std::string(text) + "'");
       std::string upper(m);
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       rule.methods.push_back(upper);
@@ -41,14 +43,16 @@ AllowListAuthorizer::AllowListAuthorizer(std::vector<AllowRule> rules) : rules_(
 AuthzDecision AllowListAuthorizer::check(const AuthzRequest& request) const {
   std::string_view identity = request.spiffe_id.empty() ? request.subject : request.spiffe_id;
   for (const auto& rule : rules_) {
-    if (rule.identity != "*" && rule.identity != identity && rule.identity != request.subject) continue;
+    if (rule.identity != "*" && rule.identity != identity && rule.identity != request.subject)
+      continue;
     if (rule.route != "*" && rule.route != request.route) continue;
     if (!rule.methods.empty() &&
         std::find(rule.methods.begin(), rule.methods.end(), request.method) == rule.methods.end())
       continue;
     return AuthzDecision{true, "allowed", "", version_};
   }
-  return AuthzDecision{false, "no_matching_rule", "no allow rule matches this identity, route and method", version_};
+  return AuthzDecision{false, "no_matching_rule",
+                       "no allow rule matches this identity, route and method", version_};
 }
 
 boost::json::value authz_input(const AuthzRequest& r) {
@@ -64,7 +68,9 @@ boost::json::value authz_input(const AuthzRequest& r) {
   }
   std::string_view token = trim(r.authorization);
   if (token.size() > 7 && iequals(token.substr(0, 7), "bearer ")) token = trim(token.substr(7));
-  boost::json::object http{{"method", r.method}, {"path", r.path}, {"query", r.query},
+  boost::json::object http{{"method", r.method},
+                           {"path", r.path},
+                           {"query", r.query},
                            {"headers", std::move(headers_lower)}};
   boost::json::object attributes{{"request", boost::json::object{{"http", std::move(http)}}},
                                  {"source", boost::json::object{{"principal", r.spiffe_id}}}};
@@ -83,7 +89,9 @@ boost::json::value authz_input(const AuthzRequest& r) {
 RegoAuthorizer::RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query)
     : engine_(std::move(engine)), query_(std::move(query)) {}
 
-std::string RegoAuthorizer::version() const { return engine_->version(); }
+std::string RegoAuthorizer::version() const {
+  return engine_->version();
+}
 
 AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
   std::string why;
@@ -92,11 +100,16 @@ AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
   d.allowed = allowed;
   d.message = why;
   // Errors, timeouts and undefined results all deny (BAD-INPUTS.md); the code says which.
-  if (allowed) d.reason = "allowed";
-  else if (why.rfind("eval_timeout", 0) == 0) d.reason = "eval_timeout";
-  else if (why.rfind("undefined", 0) == 0) d.reason = "policy_undefined";
-  else if (why == "denied by policy") d.reason = "policy_denied";
-  else d.reason = "policy_error";
+  if (allowed)
+    d.reason = "allowed";
+  else if (why.rfind("eval_timeout", 0) == 0)
+    d.reason = "eval_timeout";
+  else if (why.rfind("undefined", 0) == 0)
+    d.reason = "policy_undefined";
+  else if (why == "denied by policy")
+    d.reason = "policy_denied";
+  else
+    d.reason = "policy_error";
   d.policy_version = engine_->version();
   return d;
 }

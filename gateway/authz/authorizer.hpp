@@ -21,20 +21,21 @@ namespace gatedrill::gateway {
 
 struct AuthzRequest {
   std::string_view method;
-  std::string_view path;           // without the query
+  std::string_view path;  // without the query
   std::string_view query;
-  std::string_view route;          // matched route name ("default" without a route table)
-  std::string_view protocol;       // "http" | "https"
-  std::string_view authorization;  // the raw Authorization header
-  std::string_view subject;        // verified sub
-  std::string_view spiffe_id;      // mTLS peer, else empty
+  std::string_view route;               // matched route name ("default" without a route table)
+  std::string_view protocol;            // "http" | "https"
+  std::string_view authorization;       // the raw Authorization header
+  std::string_view subject;             // verified sub
+  std::string_view spiffe_id;           // mTLS peer, else empty
   const HeaderList* headers = nullptr;  // the client's request headers
 };
 
 struct AuthzDecision {
   bool allowed = false;
-  std::string reason;          // a code: "policy_denied", "policy_undefined", "policy_error", "eval_timeout", "no_matching_rule"
-  std::string message;         // for people and the audit log
+  std::string reason;   // a code: "policy_denied", "policy_undefined", "policy_error",
+                        // "eval_timeout", "no_matching_rule"
+  std::string message;  // for people and the audit log
   std::string policy_version;
 };
 

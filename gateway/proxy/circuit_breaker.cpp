@@ -11,7 +11,8 @@ bool CircuitBreaker::allow() {
     case State::kClosed:
       return true;
     case State::kOpen:
-      if (time_.monotonic_ns() - opened_ns_ < std::chrono::nanoseconds(options_.open_for).count()) return false;
+      if (time_.monotonic_ns() - opened_ns_ < std::chrono::nanoseconds(options_.open_for).count())
+        return false;
       state_ = State::kHalfOpen;
       probe_in_flight_ = true;
       return true;  // this caller is the probe
@@ -52,9 +53,12 @@ CircuitBreaker::State CircuitBreaker::state() const {
 
 const char* circuit_state_name(CircuitBreaker::State state) {
   switch (state) {
-    case CircuitBreaker::State::kClosed: return "closed";
-    case CircuitBreaker::State::kOpen: return "open";
-    case CircuitBreaker::State::kHalfOpen: return "half_open";
+    case CircuitBreaker::State::kClosed:
+      return "closed";
+    case CircuitBreaker::State::kOpen:
+      return "open";
+    case CircuitBreaker::State::kHalfOpen:
+      return "half_open";
   }
   return "closed";
 }

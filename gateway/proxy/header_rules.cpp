@@ -16,8 +16,8 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
 
 bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
   static constexpr std::array<std::string_view, 8> kHopByHop = {
-      "connection", "keep-alive", "proxy-connection", "te",
-      "trailer",    "transfer-encoding", "upgrade", "proxy-authenticate"};
+      "connection", "keep-alive",        "proxy-connection", "te",
+      "trailer",    "transfer-encoding", "upgrade",          "proxy-authenticate"};
   for (auto h : kHopByHop)
     if (iequals(name, h)) return true;
   for (auto token : split(connection_value, ','))

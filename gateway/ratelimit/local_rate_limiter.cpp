@@ -50,7 +50,8 @@ RateDecision LocalRateLimiter::check(std::string_view identity, std::string_view
   RateDecision refused;
   refused.allowed = false;
   const double wait_s = (1.0 - b.tokens) / limit.requests_per_second;
-  refused.retry_after = std::chrono::seconds(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait_s))));
+  refused.retry_after =
+      std::chrono::seconds(std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait_s))));
   return refused;
 }
 
@@ -61,8 +62,8 @@ void LocalRateLimiter::trim(Shard& shard, int64_t now_ns) {
     auto newline = it->first.find('\n');
     const RateLimit& limit = limit_for(std::string_view(it->first).substr(0, newline));
     const double capacity = std::max(1.0, limit.burst_capacity);
-    const double tokens = it->second.tokens +
-                          static_cast<double>(now_ns - it->second.updated_ns) / 1e9 * limit.requests_per_second;
+    const double tokens = it->second.tokens + static_cast<double>(now_ns - it->second.updated_ns) /
+                                                  1e9 * limit.requests_per_second;
     it = tokens >= capacity ? shard.buckets.erase(it) : std::next(it);
   }
   if (shard.buckets.size() >= config_.max_buckets / shards_.size() + 1) shard.buckets.clear();

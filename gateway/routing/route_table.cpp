@@ -16,7 +16,8 @@ Result<void> RouteTable::add(Route route) {
   if (route.prefix && route.path.size() > 1 && route.path.back() == '/') route.path.pop_back();
   auto& index = route.prefix ? prefixes_ : exact_;
   if (index.count(route.path))
-    return make_error("bad_route", "route " + route.name + ": " + route.path + " is already routed");
+    return make_error("bad_route",
+                      "route " + route.name + ": " + route.path + " is already routed");
   index.emplace(route.path, routes_.size());
   routes_.push_back(std::move(route));
   return {};
@@ -51,7 +52,8 @@ Result<RouteTable> RouteTable::from_json(std::string_view json) {
     auto name = json_string(o, "name");
     auto prefix = json_string(o, "prefix");
     auto exact = json_string(o, "exact");
-    if (!name || !prefix || !exact) return make_error("bad_routes", where + ": name/prefix/exact must be strings");
+    if (!name || !prefix || !exact)
+      return make_error("bad_routes", where + ": name/prefix/exact must be strings");
     if (!*name) return make_error("bad_routes", where + " needs a name");
     if (prefix->has_value() == exact->has_value())
       return make_error("bad_routes", where + " needs exactly one of prefix and exact");

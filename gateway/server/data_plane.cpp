@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -24,10 +26,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/object.hpp>
-#include <openssl/pem.h>
-#include <openssl/x509_vfy.h>
+#include <boost/json/serialize.hpp>
 
 #include "core/util/strings.hpp"
 #include "gateway/proxy/header_rules.hpp"
@@ -52,19 +52,32 @@ using Response = http::response<http::string_body>;
 
 const char* status_phrase(int status) {
   switch (status) {
-    case 400: return "bad request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not found";
-    case 413: return "payload too large";
-    case 414: return "uri too long";
-    case 429: return "too many requests";
-    case 431: return "request header fields too large";
-    case 500: return "internal error";
-    case 502: return "bad gateway";
-    case 503: return "service unavailable";
-    case 504: return "gateway timeout";
-    default: return "error";
+    case 400:
+      return "bad request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 413:
+      return "payload too large";
+    case 414:
+      return "uri too long";
+    case 429:
+      return "too many requests";
+    case 431:
+      return "request header fields too large";
+    case 500:
+      return "internal error";
+    case 502:
+      return "bad gateway";
+    case 503:
+      return "service unavailable";
+    case 504:
+      return "gateway timeout";
+    default:
+      return "error";
   }
 }
 
@@ -122,7 +135,9 @@ namespace {
 
 // One kept-alive connection to the upstream, with the bytes read past the last response.
 struct UpstreamConn {
-  UpstreamConn(asio::io_context& io, std::atomic<size_t>& open) : stream(io), open_count(open) { ++open_count; }
+  UpstreamConn(asio::io_context& io, std::atomic<size_t>& open) : stream(io), open_count(open) {
+    ++open_count;
+  }
   ~UpstreamConn() { --open_count; }
   UpstreamConn(const UpstreamConn&) = delete;
   UpstreamConn& operator=(const UpstreamConn&) = delete;
@@ -163,18 +178,26 @@ struct DataPlane::Impl {
   CircuitBreaker breaker;
 
   Impl(const TimeSource& t, DataPlaneOptions o, RequestFilter f, DataPlaneHooks h)
-      : time(t), options(std::move(o)), filter(std::move(f)), hooks(std::move(h)), breaker(t, options.breaker) {}
+      : time(t),
+        options(std::move(o)),
+        filter(std::move(f)),
+        hooks(std::move(h)),
+        breaker(t, options.breaker) {}
 
   void breaker_result(bool success) {
     const auto before = breaker.state();
-    if (success) breaker.record_success();
-    else breaker.record_failure();
+    if (success)
+      breaker.record_success();
+    else
+      breaker.record_failure();
     const auto after = breaker.state();
-    if (after != before && hooks.on_circuit_state) hooks.on_circuit_state(circuit_state_name(after));
+    if (after != before && hooks.on_circuit_state)
+      hooks.on_circuit_state(circuit_state_name(after));
   }
 
   void count(int status, std::string_view reason, int64_t start_ns, std::string_view method = {},
-             std::string_view target = {}, std::string_view request_id = {}, const FilterVerdict* verdict = nullptr) {
+             std::string_view target = {}, std::string_view request_id = {},
+             const FilterVerdict* verdict = nullptr) {
     if (!hooks.on_response) return;
     ResponseInfo info;
     info.status = status;
@@ -201,14 +224,17 @@ struct DataPlane::Impl {
   // The rejection for a request the parser refused, by the parser's error.
   Rejection classify(const beast::error_code& ec, const beast::flat_buffer& buffer) const {
     if (ec == http::error::body_limit)
-      return {413, "body_too_large", "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes"};
+      return {413, "body_too_large",
+              "request body exceeds " + std::to_string(options.max_body_bytes) + " bytes"};
     if (ec == http::error::header_limit) {
       // A request line that never ended within the URI budget is a long URI, not long headers.
       std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
       auto line_end = seen.find('\n');
       if (line_end == std::string_view::npos || line_end > options.max_uri_bytes + 32)
-        return {414, "uri_too_long", "request target exceeds " + std::to_string(options.max_uri_bytes) + " bytes"};
-      return {431, "headers_too_large", "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes"};
+        return {414, "uri_too_long",
+                "request target exceeds " + std::to_string(options.max_uri_bytes) + " bytes"};
+      return {431, "headers_too_large",
+              "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes"};
     }
     return {400, "bad_request", "malformed request: " + ec.message()};
   }
@@ -216,7 +242,9 @@ struct DataPlane::Impl {
   // Limits and framing rules Beast does not enforce by itself.
   std::optional<Rejection> validate(const Request& request) const {
     if (request.target().size() > options.max_uri_bytes)
-      return Rejection{414, "uri_too_long", "request target exceeds " + std::to_string(options.max_uri_bytes) + " bytes"};
+      return Rejection{
+          414, "uri_too_long",
+          "request target exceeds " + std::to_string(options.max_uri_bytes) + " bytes"};
     size_t count = 0, bytes = 0, hosts = 0;
     for (const auto& field : request) {
       ++count;
@@ -224,13 +252,17 @@ struct DataPlane::Impl {
       if (field.name() == http::field::host) ++hosts;
     }
     if (count > options.max_header_count)
-      return Rejection{431, "too_many_headers", "more than " + std::to_string(options.max_header_count) + " header fields"};
+      return Rejection{431, "too_many_headers",
+                       "more than " + std::to_string(options.max_header_count) + " header fields"};
     if (bytes > options.max_header_bytes)
-      return Rejection{431, "headers_too_large", "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes"};
+      return Rejection{
+          431, "headers_too_large",
+          "request headers exceed " + std::to_string(options.max_header_bytes) + " bytes"};
     if (request.count(http::field::content_length) && request.count(http::field::transfer_encoding))
       return Rejection{400, "bad_request", "Content-Length and Transfer-Encoding together"};
     if (request.version() >= 11 && hosts != 1)
-      return Rejection{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
+      return Rejection{400, "bad_request",
+                       hosts == 0 ? "missing Host header" : "more than one Host header"};
     return std::nullopt;
   }
 
@@ -240,8 +272,9 @@ struct DataPlane::Impl {
     return false;
   }
 
-  Request upstream_request(const Request& in, const FilterVerdict& verdict, const std::string& request_id,
-                           std::string_view remote, bool secure) const {
+  Request upstream_request(const Request& in, const FilterVerdict& verdict,
+                           const std::string& request_id, std::string_view remote,
+                           bool secure) const {
     Request out;
     out.version(11);
     out.method_string(in.method_string());
@@ -249,8 +282,8 @@ struct DataPlane::Impl {
     const std::string connection(in[http::field::connection]);
     for (const auto& field : in) {
       auto name = field.name_string();
-      if (field.name() == http::field::host || is_hop_by_hop(name, connection) || is_internal_header(name) ||
-          iequals(name, "x-request-id") || stripped(name))
+      if (field.name() == http::field::host || is_hop_by_hop(name, connection) ||
+          is_internal_header(name) || iequals(name, "x-request-id") || stripped(name))
         continue;
       out.insert(name, field.value());
     }
@@ -281,7 +314,8 @@ struct DataPlane::Impl {
         worker.idle.pop_back();
         reused = true;
       } else {
-        if (upstream_connections.load(std::memory_order_relaxed) >= options.max_upstream_connections) {
+        if (upstream_connections.load(std::memory_order_relaxed) >=
+            options.max_upstream_connections) {
           UpstreamOutcome out;
           out.error = {503, "max_connections", "upstream connection limit reached"};
           out.overflow = true;
@@ -337,8 +371,8 @@ struct DataPlane::Impl {
     co_return UpstreamOutcome{};
   }
 
-  Response client_response(Response&& upstream, unsigned version, bool keep_alive, const std::string& request_id,
-                           bool head) {
+  Response client_response(Response&& upstream, unsigned version, bool keep_alive,
+                           const std::string& request_id, bool head) {
     Response out{upstream.result(), version};
     const std::string connection(upstream[http::field::connection]);
     for (const auto& field : upstream) {
@@ -351,7 +385,8 @@ struct DataPlane::Impl {
     out.body() = std::move(upstream.body());
     out.keep_alive(keep_alive);
     if (head) {
-      if (upstream.has_content_length()) out.set(http::field::content_length, upstream[http::field::content_length]);
+      if (upstream.has_content_length())
+        out.set(http::field::content_length, upstream[http::field::content_length]);
     } else {
       out.prepare_payload();
     }
@@ -367,8 +402,8 @@ struct DataPlane::Impl {
   }
 
   template <class Stream>
-  asio::awaitable<void> serve(Worker& worker, Stream& stream, std::string remote, std::string identity = {},
-                              beast::flat_buffer buffer = {}) {
+  asio::awaitable<void> serve(Worker& worker, Stream& stream, std::string remote,
+                              std::string identity = {}, beast::flat_buffer buffer = {}) {
     for (;;) {
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte under the idle timeout.
@@ -395,16 +430,19 @@ struct DataPlane::Impl {
             std::string_view(static_cast<const char*>(buffer.data().data()), scan.head_size));
       if (head_rejection) {
         const int64_t now_ns = time.monotonic_ns();
-        auto out = local_reply(head_rejection->status, head_rejection->reason, head_rejection->message, {}, 11, false);
+        auto out = local_reply(head_rejection->status, head_rejection->reason,
+                               head_rejection->message, {}, 11, false);
         count(head_rejection->status, head_rejection->reason, now_ns);
         co_await write(stream, out);
         co_return;
       }
       // A fresh parser per request, so limits and state never leak between requests.
       http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<uint32_t>(options.max_header_bytes + options.max_uri_bytes + 64));
+      parser.header_limit(
+          static_cast<uint32_t>(options.max_header_bytes + options.max_uri_bytes + 64));
       parser.body_limit(options.max_body_bytes);
-      auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+      auto [header_ec, header_n] =
+          co_await http::async_read_header(stream, buffer, parser, kNoThrow);
       (void)header_n;
       const int64_t start_ns = time.monotonic_ns();
       std::optional<Rejection> rejection;
@@ -424,7 +462,8 @@ struct DataPlane::Impl {
       }
       if (rejection) {
         // Framing can no longer be trusted: answer and close.
-        auto out = local_reply(rejection->status, rejection->reason, rejection->message, {}, 11, false);
+        auto out =
+            local_reply(rejection->status, rejection->reason, rejection->message, {}, 11, false);
         count(rejection->status, rejection->reason, start_ns);
         co_await write(stream, out);
         co_return;
@@ -436,16 +475,22 @@ struct DataPlane::Impl {
       constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
       HeaderList header_copy;
       if (options.filter_needs_headers)
-        for (const auto& field : request) header_copy.emplace_back(field.name_string(), field.value());
-      RequestView view{request.method_string(), request.target(), request[http::field::authorization], remote,
-                       identity, secure, options.filter_needs_headers ? &header_copy : nullptr};
+        for (const auto& field : request)
+          header_copy.emplace_back(field.name_string(), field.value());
+      RequestView view{request.method_string(),
+                       request.target(),
+                       request[http::field::authorization],
+                       remote,
+                       identity,
+                       secure,
+                       options.filter_needs_headers ? &header_copy : nullptr};
       FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
       Response out;
       std::string reason;
       const std::string request_id = make_request_id();
       if (verdict.local_reply) {
-        out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers, version,
-                          keep_alive);
+        out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers,
+                          version, keep_alive);
         reason = verdict.reason;
       } else {
         Request upstream = upstream_request(request, verdict, request_id, remote, secure);
@@ -469,12 +514,13 @@ struct DataPlane::Impl {
         } else {
           HeaderList extra = {{"x-request-id", request_id}};
           if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
-          out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message, extra, version,
-                            keep_alive);
+          out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message,
+                            extra, version, keep_alive);
           reason = outcome.error.reason;
         }
       }
-      count(out.result_int(), reason, start_ns, request.method_string(), request.target(), request_id, &verdict);
+      count(out.result_int(), reason, start_ns, request.method_string(), request.target(),
+            request_id, &verdict);
       if (!co_await write(stream, out) || !keep_alive) co_return;
     }
   }
@@ -515,7 +561,8 @@ struct DataPlane::Impl {
     if (static_cast<const unsigned char*>(first.data().data())[0] != 0x16) {
       if (options.mtls->strict) {
         if (hooks.on_mtls_reject) hooks.on_mtls_reject("plaintext");
-        auto out = local_reply(400, "mtls_required", "this port requires TLS with a client certificate", {}, 11, false);
+        auto out = local_reply(400, "mtls_required",
+                               "this port requires TLS with a client certificate", {}, 11, false);
         co_await write(plain, out);
         plain.socket().shutdown(tcp::socket::shutdown_send, ec);
         co_return;
@@ -526,9 +573,11 @@ struct DataPlane::Impl {
     }
     beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *mtls_ssl);
     // Certificates are valid or expired by the node's (skewable) clock, like tokens.
-    X509_VERIFY_PARAM_set_time(SSL_get0_param(stream.native_handle()), static_cast<time_t>(time.wall_seconds()));
+    X509_VERIFY_PARAM_set_time(SSL_get0_param(stream.native_handle()),
+                               static_cast<time_t>(time.wall_seconds()));
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
-    auto [handshake_ec, used] = co_await stream.async_handshake(asio::ssl::stream_base::server, first.data(), kNoThrow);
+    auto [handshake_ec, used] =
+        co_await stream.async_handshake(asio::ssl::stream_base::server, first.data(), kNoThrow);
     (void)used;
     if (handshake_ec) {
       if (hooks.on_mtls_reject) hooks.on_mtls_reject("handshake");
@@ -569,14 +618,21 @@ struct DataPlane::Impl {
     mtls_ssl = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* ctx = mtls_ssl->native_handle();
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    mtls_ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+    mtls_ssl->set_options(asio::ssl::context::default_workarounds |
+                          asio::ssl::context::no_compression);
     beast::error_code ec;
     mtls_ssl->use_certificate_chain_file(m.cert_chain_file, ec);
-    if (ec) return make_error("mtls_config", "cannot load certificate chain " + m.cert_chain_file + ": " + ec.message());
+    if (ec)
+      return make_error("mtls_config",
+                        "cannot load certificate chain " + m.cert_chain_file + ": " + ec.message());
     mtls_ssl->use_private_key_file(m.key_file, asio::ssl::context::pem, ec);
-    if (ec) return make_error("mtls_config", "cannot load private key " + m.key_file + ": " + ec.message());
+    if (ec)
+      return make_error("mtls_config",
+                        "cannot load private key " + m.key_file + ": " + ec.message());
     mtls_ssl->load_verify_file(m.client_ca_file, ec);
-    if (ec) return make_error("mtls_config", "cannot load client CA bundle " + m.client_ca_file + ": " + ec.message());
+    if (ec)
+      return make_error("mtls_config",
+                        "cannot load client CA bundle " + m.client_ca_file + ": " + ec.message());
     if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(m.client_ca_file.c_str()))
       SSL_CTX_set_client_CA_list(ctx, names);
     if (!m.crl_file.empty()) {
@@ -585,17 +641,18 @@ struct DataPlane::Impl {
     SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);  // clientAuth EKU when an EKU is present
     mtls_ssl->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     std::string trust_domain = m.trust_domain;
-    mtls_ssl->set_verify_callback([trust_domain](bool preverified, asio::ssl::verify_context& verify) {
-      if (!preverified) return false;
-      X509_STORE_CTX* store = verify.native_handle();
-      if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
-      // The leaf must carry exactly one SPIFFE ID: refuse in the handshake, with an alert.
-      if (!spiffe_id_of(X509_STORE_CTX_get_current_cert(store), trust_domain)) {
-        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
-        return false;
-      }
-      return true;
-    });
+    mtls_ssl->set_verify_callback(
+        [trust_domain](bool preverified, asio::ssl::verify_context& verify) {
+          if (!preverified) return false;
+          X509_STORE_CTX* store = verify.native_handle();
+          if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
+          // The leaf must carry exactly one SPIFFE ID: refuse in the handshake, with an alert.
+          if (!spiffe_id_of(X509_STORE_CTX_get_current_cert(store), trust_domain)) {
+            X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+            return false;
+          }
+          return true;
+        });
     return {};
   }
 
@@ -620,21 +677,28 @@ struct DataPlane::Impl {
                      asio::ssl::context::single_dh_use);
     beast::error_code ec;
     ssl->use_certificate_chain_file(options.tls->cert_chain_file, ec);
-    if (ec) return make_error("tls_config", "cannot load certificate chain " + options.tls->cert_chain_file + ": " + ec.message());
+    if (ec)
+      return make_error("tls_config", "cannot load certificate chain " +
+                                          options.tls->cert_chain_file + ": " + ec.message());
     ssl->use_private_key_file(options.tls->key_file, asio::ssl::context::pem, ec);
-    if (ec) return make_error("tls_config", "cannot load private key " + options.tls->key_file + ": " + ec.message());
+    if (ec)
+      return make_error("tls_config",
+                        "cannot load private key " + options.tls->key_file + ": " + ec.message());
     return {};
   }
 
   Result<void> resolve_upstream() {
     if (options.upstream.scheme != "http")
-      return make_error("bad_upstream", "upstream must be an http:// URL (got " + options.upstream.str() + ")");
+      return make_error("bad_upstream",
+                        "upstream must be an http:// URL (got " + options.upstream.str() + ")");
     beast::error_code ec;
     asio::io_context io;
     tcp::resolver resolver(io);
-    auto results = resolver.resolve(options.upstream.host, std::to_string(options.upstream.port), ec);
+    auto results =
+        resolver.resolve(options.upstream.host, std::to_string(options.upstream.port), ec);
     if (ec || results.empty())
-      return make_error("bad_upstream", "cannot resolve upstream " + options.upstream.host + ": " + ec.message());
+      return make_error("bad_upstream",
+                        "cannot resolve upstream " + options.upstream.host + ": " + ec.message());
     upstream_endpoint = results.begin()->endpoint();
     upstream_host = options.upstream.authority();
     return {};
@@ -660,10 +724,14 @@ struct DataPlane::Impl {
   }
 };
 
-DataPlane::DataPlane(const TimeSource& time, DataPlaneOptions options, RequestFilter filter, DataPlaneHooks hooks)
-    : impl_(std::make_unique<Impl>(time, std::move(options), std::move(filter), std::move(hooks))) {}
+DataPlane::DataPlane(const TimeSource& time, DataPlaneOptions options, RequestFilter filter,
+                     DataPlaneHooks hooks)
+    : impl_(std::make_unique<Impl>(time, std::move(options), std::move(filter), std::move(hooks))) {
+}
 
-DataPlane::~DataPlane() { stop(); }
+DataPlane::~DataPlane() {
+  stop();
+}
 
 Result<void> DataPlane::start() {
   std::lock_guard lock(impl_->stop_mutex);
@@ -685,9 +753,11 @@ Result<void> DataPlane::start() {
     return bound;
   }
   impl_->started = true;
-  asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->acceptor, false), asio::detached);
+  asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->acceptor, false),
+                 asio::detached);
   if (impl_->mtls_acceptor)
-    asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->mtls_acceptor, true), asio::detached);
+    asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->mtls_acceptor, true),
+                   asio::detached);
   for (auto& worker : impl_->workers) {
     Worker* w = worker.get();
     // Keeps run() alive while a worker has no connection yet.
@@ -716,7 +786,11 @@ void DataPlane::stop() {
   impl_->workers.clear();
 }
 
-uint16_t DataPlane::port() const { return impl_->bound_port; }
-uint16_t DataPlane::mtls_port() const { return impl_->mtls_bound_port; }
+uint16_t DataPlane::port() const {
+  return impl_->bound_port;
+}
+uint16_t DataPlane::mtls_port() const {
+  return impl_->mtls_bound_port;
+}
 
 }  // namespace gatedrill::gateway

@@ -27,12 +27,12 @@ namespace gatedrill::gateway {
 // Certificate validity is checked at the TimeSource's skewed wall time.
 struct MtlsListenerOptions {
   uint16_t port = 0;
-  std::string cert_chain_file;   // the server's own certificate and key
+  std::string cert_chain_file;  // the server's own certificate and key
   std::string key_file;
   std::string client_ca_file;
-  std::string crl_file;          // optional
-  std::string trust_domain;      // optional
-  bool strict = true;            // plaintext on this port is refused; else served without identity
+  std::string crl_file;      // optional
+  std::string trust_domain;  // optional
+  bool strict = true;        // plaintext on this port is refused; else served without identity
 };
 
 struct DataPlaneOptions {
@@ -42,12 +42,13 @@ struct DataPlaneOptions {
   std::optional<TlsServerConfig> tls;  // plaintext when unset
   std::optional<MtlsListenerOptions> mtls;
 
-  size_t max_uri_bytes = 8 * 1024;       // request target; longer -> 414
-  size_t max_header_bytes = 16 * 1024;   // all header fields; more -> 431
-  size_t max_header_count = 100;         // more -> 431
-  size_t max_body_bytes = 1 << 20;       // more -> 413
-  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // first byte to end of headers/body
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};    // between keep-alive requests
+  size_t max_uri_bytes = 8 * 1024;      // request target; longer -> 414
+  size_t max_header_bytes = 16 * 1024;  // all header fields; more -> 431
+  size_t max_header_count = 100;        // more -> 431
+  size_t max_body_bytes = 1 << 20;      // more -> 413
+  std::chrono::milliseconds header_timeout{
+      std::chrono::seconds(10)};  // first byte to end of headers/body
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // between keep-alive requests
 
   // Client headers never forwarded besides hop-by-hop and x-gatedrill-*/x-envoy-*: the names the
   // gateway uses to pass identity, so a client cannot forge them when the filter sets none.
@@ -56,7 +57,8 @@ struct DataPlaneOptions {
 
   Url upstream;  // http://host:port
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
-  std::chrono::milliseconds upstream_timeout{std::chrono::seconds(5)};  // request sent to response read
+  std::chrono::milliseconds upstream_timeout{
+      std::chrono::seconds(5)};  // request sent to response read
   size_t upstream_idle_per_thread = 64;
   // Circuit-breaker thresholds (Envoy cluster circuit_breakers): over them -> 503 with
   // x-gatedrill-reason. Pending requests are not queued: no free connection is an overflow.
@@ -72,8 +74,8 @@ struct RequestView {
   std::string_view target;
   std::string_view authorization;
   std::string_view remote;
-  std::string_view peer_identity;  // SPIFFE ID on the mTLS listener, else empty
-  bool secure = false;             // arrived over TLS
+  std::string_view peer_identity;       // SPIFFE ID on the mTLS listener, else empty
+  bool secure = false;                  // arrived over TLS
   const HeaderList* headers = nullptr;  // only with DataPlaneOptions::filter_needs_headers
 };
 
@@ -108,7 +110,7 @@ struct DataPlaneHooks {
   std::function<void(const ResponseInfo&)> on_response;
   std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
   std::function<void(std::string_view kind)> on_mtls_reject;     // "handshake", "plaintext"
-  std::function<void(const char* state)> on_circuit_state;      // "closed", "open", "half_open"
+  std::function<void(const char* state)> on_circuit_state;       // "closed", "open", "half_open"
 };
 
 class DataPlane {

@@ -6,13 +6,28 @@ namespace gatedrill::gateway {
 
 namespace {
 
-HeadVerdict bad(std::string message) { return HeadVerdict{400, "bad_request", std::move(message)}; }
+HeadVerdict bad(std::string message) {
+  return HeadVerdict{400, "bad_request", std::move(message)};
+}
 
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -85,13 +100,16 @@ std::optional<HeadVerdict> check_request_head(std::string_view head) {
     std::string_view line = lines[i];
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;  // the blank line
-    if (line.front() == ' ' || line.front() == '\t') return bad("obs-fold line continuation in a header");
+    if (line.front() == ' ' || line.front() == '\t')
+      return bad("obs-fold line continuation in a header");
     auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return bad("header line without a field name");
+    if (colon == std::string_view::npos || colon == 0)
+      return bad("header line without a field name");
     std::string_view name = line.substr(0, colon);
     for (char c : name)
-      if (!is_tchar(c)) return bad(c == ' ' || c == '\t' ? "whitespace before the colon in a header"
-                                                         : "invalid character in a header name");
+      if (!is_tchar(c))
+        return bad(c == ' ' || c == '\t' ? "whitespace before the colon in a header"
+                                         : "invalid character in a header name");
     std::string_view raw_value = line.substr(colon + 1);
     std::string_view value = trim(raw_value);
     if (iequals(name, "host")) {
@@ -107,7 +125,8 @@ std::optional<HeadVerdict> check_request_head(std::string_view head) {
         return bad("unsupported or obfuscated Transfer-Encoding");
     }
   }
-  if (content_lengths && transfer_encodings) return bad("Content-Length and Transfer-Encoding together");
+  if (content_lengths && transfer_encodings)
+    return bad("Content-Length and Transfer-Encoding together");
   if (http11 && hosts == 0) return bad("missing Host header");
   if (hosts > 1) return bad("more than one Host header");
   for (std::string_view scheme : {"http://", "https://"}) {

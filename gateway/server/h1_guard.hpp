@@ -20,7 +20,7 @@ struct HeadVerdict {
 struct HeadScan {
   enum class State { kNeedMore, kComplete, kRejected };
   State state = State::kNeedMore;
-  size_t head_size = 0;            // bytes up to and including the blank line (kComplete)
+  size_t head_size = 0;  // bytes up to and including the blank line (kComplete)
   std::optional<HeadVerdict> rejection;
 };
 

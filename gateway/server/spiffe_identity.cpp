@@ -32,7 +32,8 @@ Result<void> check_spiffe_id(std::string_view uri, std::string_view trust_domain
 
 Result<std::string> spiffe_id_of(X509* cert, std::string_view trust_domain) {
   if (!cert) return make_error("no_spiffe_id", "no peer certificate");
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)> guard(names, GENERAL_NAMES_free);
   std::vector<std::string> uris;
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
@@ -43,7 +44,8 @@ Result<std::string> spiffe_id_of(X509* cert, std::string_view trust_domain) {
                       static_cast<size_t>(ASN1_STRING_length(uri)));
   }
   if (uris.empty()) return make_error("no_spiffe_id", "the client certificate has no URI SAN");
-  if (uris.size() > 1) return make_error("several_uri_sans", "the client certificate has more than one URI SAN");
+  if (uris.size() > 1)
+    return make_error("several_uri_sans", "the client certificate has more than one URI SAN");
   if (auto ok = check_spiffe_id(uris[0], trust_domain); !ok) return ok.error();
   return uris[0];
 }

@@ -1,7 +1,7 @@
 #pragma once
 // The workload identity of an mTLS peer: the SPIFFE ID carried as the certificate's single URI
-// SAN (SPIFFE X.509-SVID). Zero or several URI SANs, or one that is not spiffe://<trust domain>/...,
-// is no identity at all.
+// SAN (SPIFFE X.509-SVID). Zero or several URI SANs, or one that is not spiffe://<trust
+// domain>/..., is no identity at all.
 #include <string>
 #include <string_view>
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/serialize.hpp>
 
 #include "core/time/time_source.hpp"
 #include "gateway/policy/policy_engine.hpp"
@@ -11,7 +11,8 @@
 namespace gatedrill::gateway {
 namespace {
 
-AuthzRequest request(std::string_view subject, std::string_view route, std::string_view method = "GET") {
+AuthzRequest request(std::string_view subject, std::string_view route,
+                     std::string_view method = "GET") {
   AuthzRequest r;
   r.method = method;
   r.path = "/v1/data";
@@ -32,7 +33,8 @@ TEST(AllowRule, Parses) {
   EXPECT_EQ(spiffe->identity, "spiffe://td/ns/a/sa/b");
   EXPECT_EQ(spiffe->route, "*");
   EXPECT_TRUE(spiffe->methods.empty());
-  for (std::string bad : {"alice", "@items", "alice@", "alice@items:GET,,POST"}) EXPECT_FALSE(AllowRule::parse(bad)) << bad;
+  for (std::string bad : {"alice", "@items", "alice@", "alice@items:GET,,POST"})
+    EXPECT_FALSE(AllowRule::parse(bad)) << bad;
 }
 
 TEST(AllowListAuthorizer, FirstMatchingRuleAllowsElseDeny) {
@@ -48,7 +50,8 @@ TEST(AllowListAuthorizer, FirstMatchingRuleAllowsElseDeny) {
 }
 
 TEST(AuthzInput, CarriesEverySeedShape) {
-  HeaderList headers = {{"X-Internal-Dept", "Engineering"}, {"Authorization", "Bearer abc.def.ghi"}};
+  HeaderList headers = {{"X-Internal-Dept", "Engineering"},
+                        {"Authorization", "Bearer abc.def.ghi"}};
   AuthzRequest r = request("alice", "items");
   r.authorization = "Bearer abc.def.ghi";
   r.spiffe_id = "spiffe://td/x";

@@ -29,7 +29,8 @@ class BadHttpInputs : public ::testing::Test {
     return c.read_until_close();
   }
 
-  void expect_status_and_close(const std::string& bytes, const std::string& status, const std::string& what) {
+  void expect_status_and_close(const std::string& bytes, const std::string& status,
+                               const std::string& what) {
     std::string answer = exchange(bytes);
     EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 " + status) << what << "\n" << answer;
     EXPECT_NE(answer.find("Connection: close"), std::string::npos) << what << "\n" << answer;
@@ -38,7 +39,8 @@ class BadHttpInputs : public ::testing::Test {
 
   void expect_still_serving(const std::string& after) {
     auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gateway_->port()) + "/ok",
-                          {{"Authorization", "Bearer " + idp_.token(time_.wall_seconds())}}, {}, quick());
+                          {{"Authorization", "Bearer " + idp_.token(time_.wall_seconds())}}, {},
+                          quick());
     ASSERT_TRUE(r) << after << ": " << r.error().message;
     EXPECT_EQ(r->status, 200) << after;
   }
@@ -70,7 +72,8 @@ TEST_F(BadHttpInputs, SmugglingFramingIs400AndClose) {
       {"CL list", h + "Content-Length: 2, 2\r\n\r\nab"},
   };
   for (const auto& c : cases) expect_status_and_close(c.bytes, "400", c.what);
-  EXPECT_TRUE(upstream_.seen().size() == cases.size()) << "only the follow-up requests reached the upstream";
+  EXPECT_TRUE(upstream_.seen().size() == cases.size())
+      << "only the follow-up requests reached the upstream";
 }
 
 TEST_F(BadHttpInputs, MalformedLinesAre400AndClose) {
@@ -84,10 +87,12 @@ TEST_F(BadHttpInputs, MalformedLinesAre400AndClose) {
       {"obs-fold", "GET /x HTTP/1.1\r\nHost: gw\r\nX-A: 1\r\n  continued\r\n" + auth_ + "\r\n"},
       {"space before colon", "GET /x HTTP/1.1\r\nHost : gw\r\n" + auth_ + "\r\n"},
       {"tab before colon", "GET /x HTTP/1.1\r\nHost: gw\r\nX-A\t: 1\r\n" + auth_ + "\r\n"},
-      {"NUL in a value", std::string("GET /x HTTP/1.1\r\nHost: gw\r\nX-A: a\0b\r\n", 38) + auth_ + "\r\n"},
+      {"NUL in a value",
+       std::string("GET /x HTTP/1.1\r\nHost: gw\r\nX-A: a\0b\r\n", 38) + auth_ + "\r\n"},
       {"missing Host", "GET /x HTTP/1.1\r\n" + auth_ + "\r\n"},
       {"two Hosts", "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n" + auth_ + "\r\n"},
-      {"absolute-form other host", "GET http://evil.example/x HTTP/1.1\r\nHost: gw\r\n" + auth_ + "\r\n"},
+      {"absolute-form other host",
+       "GET http://evil.example/x HTTP/1.1\r\nHost: gw\r\n" + auth_ + "\r\n"},
       {"garbage request line", "HELLO\r\n\r\n"},
       {"no field name", "GET /x HTTP/1.1\r\nHost: gw\r\n: v\r\n" + auth_ + "\r\n"},
   };
@@ -104,17 +109,20 @@ TEST_F(BadHttpInputs, AbsoluteFormWithTheSameHostIsServed) {
 }
 
 TEST_F(BadHttpInputs, LimitsGet414And431And413) {
-  expect_status_and_close("GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: gw\r\n\r\n", "414", "long URI");
-  expect_status_and_close("GET /x HTTP/1.1\r\nHost: gw\r\nX-Big: " + std::string(30000, 'b') + "\r\n\r\n", "431",
-                          "big header");
+  expect_status_and_close("GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: gw\r\n\r\n",
+                          "414", "long URI");
+  expect_status_and_close(
+      "GET /x HTTP/1.1\r\nHost: gw\r\nX-Big: " + std::string(30000, 'b') + "\r\n\r\n", "431",
+      "big header");
   std::string many = "GET /x HTTP/1.1\r\nHost: gw\r\n";
   for (int i = 0; i < 200; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
   expect_status_and_close(many + "\r\n", "431", "too many headers");
-  expect_status_and_close("POST /x HTTP/1.1\r\nHost: gw\r\n" + auth_ + "Content-Length: 5000000\r\n\r\n", "413",
-                          "body too large");
+  expect_status_and_close(
+      "POST /x HTTP/1.1\r\nHost: gw\r\n" + auth_ + "Content-Length: 5000000\r\n\r\n", "413",
+      "body too large");
   // An oversized Authorization header is a header-size problem, not an authn one.
-  expect_status_and_close("GET /x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + std::string(40000, 'x') +
-                              "\r\n\r\n",
+  expect_status_and_close("GET /x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " +
+                              std::string(40000, 'x') + "\r\n\r\n",
                           "431", "huge Authorization");
 }
 
@@ -130,7 +138,8 @@ TEST_F(BadHttpInputs, SlowlorisIsClosedByTheHeaderTimeoutWhileOthersAreServed) {
   EXPECT_TRUE(rest.empty() || rest.substr(0, 8) == "HTTP/1.1") << rest;
 
   RawConnection slow_body(gateway_->port());
-  ASSERT_TRUE(slow_body.send_all("POST /x HTTP/1.1\r\nHost: gw\r\n" + auth_ + "Content-Length: 100\r\n\r\nabc"));
+  ASSERT_TRUE(slow_body.send_all("POST /x HTTP/1.1\r\nHost: gw\r\n" + auth_ +
+                                 "Content-Length: 100\r\n\r\nabc"));
   const int64_t start_body = clock.monotonic_ms();
   slow_body.read_until_close();
   EXPECT_LT(clock.monotonic_ms() - start_body, 3000);
@@ -147,12 +156,15 @@ TEST_F(BadHttpInputs, PipelinedRequestsAreAnsweredInOrderWithoutDesync) {
       batch += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: gw\r\n" + auth_ + "\r\n";
     }
   }
-  batch += "GET /bad HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+  batch +=
+      "GET /bad HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n";
   ASSERT_TRUE(c.send_all(batch));
   auto responses = c.read_responses(6);
   ASSERT_EQ(responses.size(), 6u);
   for (int i = 0; i < 5; ++i)
-    EXPECT_NE(responses[i].find("hello /p" + std::to_string(i)), std::string::npos) << i << ": " << responses[i];
+    EXPECT_NE(responses[i].find("hello /p" + std::to_string(i)), std::string::npos)
+        << i << ": " << responses[i];
   EXPECT_EQ(responses[5].substr(0, 12), "HTTP/1.1 400");
   auto seen = upstream_.seen();
   ASSERT_EQ(seen.size(), 5u);

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/serialize.hpp>
 
 #include "core/crypto/base64url.hpp"
 #include "core/util/json.hpp"
@@ -27,13 +27,18 @@ class BadTokens : public ::testing::Test {
   }
 
   boost::json::object claims() const {
-    return {{"iss", idp_.issuer()}, {"aud", "gatedrill"}, {"sub", "alice"}, {"iat", now_}, {"exp", now_ + 120}};
+    return {{"iss", idp_.issuer()},
+            {"aud", "gatedrill"},
+            {"sub", "alice"},
+            {"iat", now_},
+            {"exp", now_ + 120}};
   }
   static std::string b64(const std::string& s) { return base64url_encode(s); }
   static std::string json(const boost::json::value& v) { return boost::json::serialize(v); }
 
   // header.payload signed with the IdP's ES256 key (whatever the header claims).
-  std::string signed_with_header(const std::string& header_json, const std::string& payload_json) const {
+  std::string signed_with_header(const std::string& header_json,
+                                 const std::string& payload_json) const {
     std::string input = b64(header_json) + "." + b64(payload_json);
     auto signature = jws_sign(JwsAlg::kES256, idp_.key(), input);
     return input + "." + b64(*signature);
@@ -56,7 +61,9 @@ class BadTokens : public ::testing::Test {
     ASSERT_TRUE(r) << what << ": " << r.error().message;
     EXPECT_EQ(r->status, status) << what << ": " << r->body;
     if (status == 401) {
-      EXPECT_NE(r->header("WWW-Authenticate").find("Bearer error=\"invalid_token\""), std::string::npos) << what;
+      EXPECT_NE(r->header("WWW-Authenticate").find("Bearer error=\"invalid_token\""),
+                std::string::npos)
+          << what;
     }
     if (!reason.empty()) {
       auto doc = parse_json_object(r->body);
@@ -89,21 +96,23 @@ TEST_F(BadTokens, AlgNoneInAnyCasing) {
 
 TEST_F(BadTokens, AlgorithmConfusionHs256WithThePublicKey) {
   const std::string pem = idp_.key().public_pem();
-  const std::string input = b64(json(boost::json::object{{"alg", "HS256"}, {"kid", idp_.kid()}})) + "." +
-                            b64(json(claims()));
+  const std::string input = b64(json(boost::json::object{{"alg", "HS256"}, {"kid", idp_.kid()}})) +
+                            "." + b64(json(claims()));
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), pem.data(), static_cast<int>(pem.size()), reinterpret_cast<const unsigned char*>(input.data()),
-       input.size(), mac, &mac_len);
-  expect_rejected(input + "." + b64(std::string(reinterpret_cast<char*>(mac), mac_len)), "HS256 confusion", 401,
-                  "bad_alg");
+  HMAC(EVP_sha256(), pem.data(), static_cast<int>(pem.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &mac_len);
+  expect_rejected(input + "." + b64(std::string(reinterpret_cast<char*>(mac), mac_len)),
+                  "HS256 confusion", 401, "bad_alg");
 }
 
 TEST_F(BadTokens, AlgThatDoesNotFitTheJwk) {
   // The JWK says ES256; a PS256 or EdDSA token under the same kid must not be tried.
   for (std::string alg : {"PS256", "RS256", "EdDSA"}) {
-    std::string input = b64(json(boost::json::object{{"alg", alg}, {"kid", idp_.kid()}})) + "." + b64(json(claims()));
-    expect_rejected(input + "." + b64(std::string(256, 'x')), "alg " + alg + " on an EC key", 401, "bad_alg");
+    std::string input = b64(json(boost::json::object{{"alg", alg}, {"kid", idp_.kid()}})) + "." +
+                        b64(json(claims()));
+    expect_rejected(input + "." + b64(std::string(256, 'x')), "alg " + alg + " on an EC key", 401,
+                    "bad_alg");
   }
 }
 
@@ -112,9 +121,12 @@ TEST_F(BadTokens, BrokenEcdsaSignatures) {
   const std::string good = raw_signature_of_valid_token();
   ASSERT_EQ(good.size(), 64u);
   // P-256 group order n.
-  const std::string n("\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"
-                      "\xbc\xe6\xfa\xad\xa7\x17\x9e\x84\xf3\xb9\xca\xc2\xfc\x63\x25\x51", 32);
-  std::string der = "\x30\x44\x02\x20" + good.substr(0, 32) + std::string("\x02\x20", 2) + good.substr(32);
+  const std::string n(
+      "\xff\xff\xff\xff\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"
+      "\xbc\xe6\xfa\xad\xa7\x17\x9e\x84\xf3\xb9\xca\xc2\xfc\x63\x25\x51",
+      32);
+  std::string der =
+      "\x30\x44\x02\x20" + good.substr(0, 32) + std::string("\x02\x20", 2) + good.substr(32);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"r=0,s=0", std::string(64, '\0')},
       {"r=0", std::string(32, '\0') + good.substr(32)},
@@ -127,7 +139,8 @@ TEST_F(BadTokens, BrokenEcdsaSignatures) {
       {"65 bytes", good + "x"},
       {"another token's signature", good},
   };
-  for (const auto& [what, sig] : cases) expect_rejected(input + "." + b64(sig), what, 401, "bad_signature");
+  for (const auto& [what, sig] : cases)
+    expect_rejected(input + "." + b64(sig), what, 401, "bad_signature");
 }
 
 TEST_F(BadTokens, EmbeddedKeysAndUnknownExtensionsAreRefused) {
@@ -142,7 +155,8 @@ TEST_F(BadTokens, EmbeddedKeysAndUnknownExtensionsAreRefused) {
       {"b64 false", {{"b64", false}, {"crit", boost::json::array{"b64"}}}},
   };
   for (const auto& [what, extra] : cases)
-    expect_rejected(signed_with_header(es256_header(extra), json(claims())), what, 401, "unsupported_header");
+    expect_rejected(signed_with_header(es256_header(extra), json(claims())), what, 401,
+                    "unsupported_header");
   EXPECT_EQ(idp_.fetches(), fetches_before) << "a jku/x5u header made the gateway fetch something";
 }
 
@@ -167,7 +181,8 @@ TEST_F(BadTokens, MalformedStructure) {
       {"padding", h + "==." + p + ".c2ln"},
       {"invalid UTF-8", h + "." + b64("{\"sub\":\"\xff\xfe\"}") + ".c2ln"},
       {"invalid JSON", h + "." + b64("{\"sub\":") + ".c2ln"},
-      {"duplicate claims", signed_with_header(es256_header(), "{\"sub\":\"a\",\"sub\":\"b\",\"exp\":99999999999}")},
+      {"duplicate claims",
+       signed_with_header(es256_header(), "{\"sub\":\"a\",\"sub\":\"b\",\"exp\":99999999999}")},
       {"header is an array", b64("[1,2]") + "." + p + ".c2ln"},
       {"payload is a scalar", signed_with_header(es256_header(), "42")},
       {"payload is an array", signed_with_header(es256_header(), "[]")},
@@ -213,8 +228,10 @@ TEST_F(BadTokens, AudienceMismatchIs403) {
 TEST_F(BadTokens, DeeplyNestedJsonIsRefusedWithoutStackExhaustion) {
   std::string nested = "{\"a\":" + std::string(6000, '[') + std::string(6000, ']') + "}";
   expect_rejected(signed_with_header(es256_header(), nested), "deeply nested payload", 401);
-  std::string nested_header = "{\"alg\":\"ES256\",\"x\":" + std::string(3000, '[') + std::string(3000, ']') + "}";
-  expect_rejected(b64(nested_header) + "." + b64(json(claims())) + ".c2ln", "deeply nested header", 401);
+  std::string nested_header =
+      "{\"alg\":\"ES256\",\"x\":" + std::string(3000, '[') + std::string(3000, ']') + "}";
+  expect_rejected(b64(nested_header) + "." + b64(json(claims())) + ".c2ln", "deeply nested header",
+                  401);
 }
 
 }  // namespace

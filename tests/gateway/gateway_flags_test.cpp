@@ -20,9 +20,9 @@ Result<GatewayConfig> parse(std::vector<std::string> words) {
   return flags.to_config();
 }
 
-const std::vector<std::string> kRequired = {"--issuer", "http://127.0.0.1:9/", "--jwks-uri",
-                                            "http://127.0.0.1:9/jwks.json", "--upstream",
-                                            "http://127.0.0.1:8080"};
+const std::vector<std::string> kRequired = {"--issuer",   "http://127.0.0.1:9/",
+                                            "--jwks-uri", "http://127.0.0.1:9/jwks.json",
+                                            "--upstream", "http://127.0.0.1:8080"};
 
 std::vector<std::string> with(std::vector<std::string> extra) {
   auto all = kRequired;
@@ -31,9 +31,10 @@ std::vector<std::string> with(std::vector<std::string> extra) {
 }
 
 TEST(GatewayFlags, TheRunnersCommandLineParses) {
-  auto c = parse(with({"--name", "gw-2", "--listen", "127.0.0.1:8443", "--admin-port", "9091", "--tls-cert", "c.pem",
-                       "--tls-key", "k.pem", "--audience", "gatedrill", "--algs", "RS256,ES256", "--leeway",
-                       "30000ms", "--threads", "2", "--upstream-timeout", "250ms"}));
+  auto c = parse(with({"--name",     "gw-2",       "--listen", "127.0.0.1:8443",     "--admin-port",
+                       "9091",       "--tls-cert", "c.pem",    "--tls-key",          "k.pem",
+                       "--audience", "gatedrill",  "--algs",   "RS256,ES256",        "--leeway",
+                       "30000ms",    "--threads",  "2",        "--upstream-timeout", "250ms"}));
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->name, "gw-2");
   EXPECT_EQ(c->data.port, 8443);
@@ -49,8 +50,9 @@ TEST(GatewayFlags, TheRunnersCommandLineParses) {
 }
 
 TEST(GatewayFlags, MtlsListener) {
-  auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen", "127.0.0.1:8444", "--client-ca",
-                       "ca.pem", "--crl", "ca.crl", "--trust-domain", "td", "--subject-header", "X-User"}));
+  auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen",
+                       "127.0.0.1:8444", "--client-ca", "ca.pem", "--crl", "ca.crl",
+                       "--trust-domain", "td", "--subject-header", "X-User"}));
   ASSERT_TRUE(c) << c.error().message;
   ASSERT_TRUE(c->data.mtls);
   EXPECT_EQ(c->data.mtls->port, 8444);
@@ -63,8 +65,9 @@ TEST(GatewayFlags, MtlsListener) {
 }
 
 TEST(GatewayFlags, RateLimits) {
-  auto c = parse(with({"--plaintext", "--rate-limit", "500", "--burst", "1000", "--rate-limit-override",
-                       "payment-gateway=2000", "--rate-limit-override", "spiffe://td/x=1:3"}));
+  auto c =
+      parse(with({"--plaintext", "--rate-limit", "500", "--burst", "1000", "--rate-limit-override",
+                  "payment-gateway=2000", "--rate-limit-override", "spiffe://td/x=1:3"}));
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->rate_limit.defaults.requests_per_second, 500);
   EXPECT_EQ(c->rate_limit.defaults.burst_capacity, 1000);

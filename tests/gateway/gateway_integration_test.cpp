@@ -55,7 +55,8 @@ class GatewayTest : public ::testing::Test {
     EXPECT_EQ(r->status, status) << r->body;
     EXPECT_EQ(reason_of(*r), reason);
     if (status == 401) {
-      EXPECT_NE(r->header("WWW-Authenticate").find("Bearer error=\"invalid_token\""), std::string::npos)
+      EXPECT_NE(r->header("WWW-Authenticate").find("Bearer error=\"invalid_token\""),
+                std::string::npos)
           << r->header("WWW-Authenticate");
       EXPECT_NE(r->header("WWW-Authenticate").find("error_description=\""), std::string::npos);
     }
@@ -69,7 +70,9 @@ class GatewayTest : public ::testing::Test {
 
 TEST_F(GatewayTest, ValidTokenIsProxiedWithIdentityAndSanitizedHeaders) {
   start();
-  auto r = get(valid_token(), {{"x-gatedrill-sub", "mallory"}, {"X-Envoy-Original-Path", "/x"}, {"x-custom", "1"}});
+  auto r =
+      get(valid_token(),
+          {{"x-gatedrill-sub", "mallory"}, {"X-Envoy-Original-Path", "/x"}, {"x-custom", "1"}});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(r->body, "hello /api/items");
@@ -82,7 +85,8 @@ TEST_F(GatewayTest, ValidTokenIsProxiedWithIdentityAndSanitizedHeaders) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].header("x-gatedrill-sub"), "alice");  // ours, not the client's
   int subs = 0;
-  for (const auto& [name, value] : seen[0].headers) subs += iequals(name, "x-gatedrill-sub") ? 1 : 0;
+  for (const auto& [name, value] : seen[0].headers)
+    subs += iequals(name, "x-gatedrill-sub") ? 1 : 0;
   EXPECT_EQ(subs, 1);
   EXPECT_EQ(seen[0].header("x-envoy-original-path"), "");
   EXPECT_EQ(seen[0].header("x-custom"), "1");
@@ -118,8 +122,8 @@ TEST_F(GatewayTest, ConfiguredIdentityHeaderCannotBeForged) {
 
 TEST_F(GatewayTest, PostBodyAndMethodAreForwarded) {
   start();
-  auto r = http_request("POST", url("/api/orders?x=1"), {{"Authorization", "Bearer " + valid_token()}},
-                        "{\"n\":1}", quick());
+  auto r = http_request("POST", url("/api/orders?x=1"),
+                        {{"Authorization", "Bearer " + valid_token()}}, "{\"n\":1}", quick());
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200);
   auto seen = upstream_.seen();
@@ -219,22 +223,27 @@ TEST_F(GatewayTest, RateLimitIs429WithRetryAfterPerIdentity) {
 
 TEST_F(GatewayTest, RoutesSelectAndUnroutedPathsAre404) {
   auto config = base_config(idp_, upstream_.url());
-  auto routes = RouteTable::from_json(R"([{"name":"items","prefix":"/api/items"},{"name":"h","exact":"/hello"}])");
+  auto routes = RouteTable::from_json(
+      R"([{"name":"items","prefix":"/api/items"},{"name":"h","exact":"/hello"}])");
   ASSERT_TRUE(routes);
   config.routes = *routes;
   config.rate_limit.defaults = RateLimit{0.5, 1};
   start(std::move(config));
   const std::string token = valid_token();
-  auto ok = http_request("GET", url("/api/items/1?x=2"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  auto ok = http_request("GET", url("/api/items/1?x=2"), {{"Authorization", "Bearer " + token}}, {},
+                         quick());
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
-  auto other_route = http_request("GET", url("/hello"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  auto other_route =
+      http_request("GET", url("/hello"), {{"Authorization", "Bearer " + token}}, {}, quick());
   ASSERT_TRUE(other_route);
   EXPECT_EQ(other_route->status, 200) << "each route has its own bucket";
-  auto again = http_request("GET", url("/api/items/2"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  auto again =
+      http_request("GET", url("/api/items/2"), {{"Authorization", "Bearer " + token}}, {}, quick());
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 429);
-  auto none = http_request("GET", url("/nothing"), {{"Authorization", "Bearer " + token}}, {}, quick());
+  auto none =
+      http_request("GET", url("/nothing"), {{"Authorization", "Bearer " + token}}, {}, quick());
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 404);
   EXPECT_EQ(reason_of(*none), "no_route");
@@ -242,7 +251,8 @@ TEST_F(GatewayTest, RoutesSelectAndUnroutedPathsAre404) {
 
 TEST_F(GatewayTest, AllowListAuthzDeniesWith403) {
   auto config = base_config(idp_, upstream_.url());
-  config.authorizer = std::make_shared<AllowListAuthorizer>(std::vector<AllowRule>{*AllowRule::parse("alice@*:GET")});
+  config.authorizer = std::make_shared<AllowListAuthorizer>(
+      std::vector<AllowRule>{*AllowRule::parse("alice@*:GET")});
   start(std::move(config));
   const int64_t now = time_.wall_seconds();
   EXPECT_EQ(get(idp_.token(now))->status, 200);
@@ -250,7 +260,8 @@ TEST_F(GatewayTest, AllowListAuthzDeniesWith403) {
   ASSERT_TRUE(bob);
   EXPECT_EQ(bob->status, 403);
   EXPECT_EQ(reason_of(*bob), "no_matching_rule");
-  auto post = http_request("POST", url(), {{"Authorization", "Bearer " + idp_.token(now)}}, "x", quick());
+  auto post =
+      http_request("POST", url(), {{"Authorization", "Bearer " + idp_.token(now)}}, "x", quick());
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 403);
   EXPECT_EQ(upstream_.seen().size(), 1u);
@@ -352,7 +363,8 @@ TEST_F(GatewayTest, DecisionLogHasOneJsonLinePerRequest) {
   auto config = base_config(idp_, upstream_.url());
   config.name = "gw-7";
   config.audit = AuditLogOptions{file, 1 << 20, 1, 1000};
-  config.authorizer = std::make_shared<AllowListAuthorizer>(std::vector<AllowRule>{*AllowRule::parse("alice@*")});
+  config.authorizer =
+      std::make_shared<AllowListAuthorizer>(std::vector<AllowRule>{*AllowRule::parse("alice@*")});
   start(std::move(config));
   auto ok = get(valid_token());
   ASSERT_TRUE(ok);
@@ -439,9 +451,10 @@ TEST_F(GatewayTest, MalformedRequestsGet400AndClose) {
   start();
   const std::string auth = "Authorization: Bearer " + valid_token() + "\r\n";
   const std::vector<std::string> bad = {
-      "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-      "GET /x HTTP/1.1\r\n" + auth + "\r\n",                              // no Host
-      "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n" + auth + "\r\n",        // two Hosts
+      "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
+      "GET /x HTTP/1.1\r\n" + auth + "\r\n",                        // no Host
+      "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n" + auth + "\r\n",  // two Hosts
       "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
       "GARBAGE\r\n\r\n",
   };
@@ -463,7 +476,8 @@ TEST_F(GatewayTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {
   ASSERT_TRUE(c.connected());
   std::string batch;
   for (int i = 0; i < 3; ++i)
-    batch += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+    batch += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " +
+             token + "\r\n\r\n";
   ASSERT_TRUE(c.send_all(batch));
   auto responses = c.read_responses(3);
   ASSERT_EQ(responses.size(), 3u);
@@ -514,8 +528,12 @@ TEST_F(GatewayTest, MetricsCountStatusesReasonsAndCache) {
   auto metrics = http_get(admin("/metrics"), quick());
   ASSERT_TRUE(metrics);
   const std::string& text = metrics->body;
-  EXPECT_NE(text.find("gatedrill_gateway_requests_total{status=\"200\",reason=\"ok\"} 2"), std::string::npos) << text;
-  EXPECT_NE(text.find("gatedrill_gateway_requests_total{status=\"401\",reason=\"missing_token\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("gatedrill_gateway_requests_total{status=\"200\",reason=\"ok\"} 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("gatedrill_gateway_requests_total{status=\"401\",reason=\"missing_token\"} 1"),
+      std::string::npos);
   EXPECT_NE(text.find("gatedrill_gateway_token_cache_hits_total 1"), std::string::npos);
   EXPECT_NE(text.find("gatedrill_gateway_request_duration_seconds_count 3"), std::string::npos);
   EXPECT_NE(text.find("gatedrill_gateway_jwks_fetches_total"), std::string::npos);
@@ -545,7 +563,8 @@ TEST_F(GatewayTest, ServesOverTls) {
   config.data.tls = TlsServerConfig{cert_file, key_file};
   start(std::move(config));
   std::string tls_url = "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/secure";
-  auto r = http_request("GET", tls_url, {{"Authorization", "Bearer " + valid_token()}}, {}, quick());
+  auto r =
+      http_request("GET", tls_url, {{"Authorization", "Bearer " + valid_token()}}, {}, quick());
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "hello /secure");

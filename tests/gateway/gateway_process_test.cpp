@@ -80,9 +80,17 @@ TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
   SystemTimeSource time;
   FakeIdp idp;
   FakeUpstream upstream;
-  Child child({"gateway", "--name", "gw-1", "--listen", "127.0.0.1:0", "--admin-port", "0", "--plaintext",
-               "--issuer", idp.issuer(), "--jwks-uri", idp.jwks_uri(), "--audience", "gatedrill", "--algs",
-               "ES256,RS256", "--leeway", "60000ms", "--upstream", upstream.url(), "--threads", "2"});
+  Child child({"gateway",     "--name",
+               "gw-1",        "--listen",
+               "127.0.0.1:0", "--admin-port",
+               "0",           "--plaintext",
+               "--issuer",    idp.issuer(),
+               "--jwks-uri",  idp.jwks_uri(),
+               "--audience",  "gatedrill",
+               "--algs",      "ES256,RS256",
+               "--leeway",    "60000ms",
+               "--upstream",  upstream.url(),
+               "--threads",   "2"});
   ASSERT_GT(child.pid(), 0);
   std::string ready = child.read_line();
   auto doc = parse_json_object(ready);
@@ -92,8 +100,9 @@ TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
   ASSERT_TRUE(port && *port && admin_port && *admin_port) << ready;
 
   const std::string base = "http://127.0.0.1:" + std::to_string(**port);
-  auto ok = http_request("GET", base + "/a", {{"Authorization", "Bearer " + idp.token(time.wall_seconds())}}, {},
-                         quick());
+  auto ok =
+      http_request("GET", base + "/a",
+                   {{"Authorization", "Bearer " + idp.token(time.wall_seconds())}}, {}, quick());
   ASSERT_TRUE(ok) << ok.error().message;
   EXPECT_EQ(ok->status, 200) << ok->body;
   auto denied = http_request("GET", base + "/a", {}, {}, quick());
@@ -108,7 +117,8 @@ TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
 }
 
 TEST(GatewayProcess, BadFlagsExit2) {
-  Child child({"gateway", "--listen", "127.0.0.1:0", "--plaintext", "--upstream", "http://127.0.0.1:1"});
+  Child child(
+      {"gateway", "--listen", "127.0.0.1:0", "--plaintext", "--upstream", "http://127.0.0.1:1"});
   ASSERT_GT(child.pid(), 0);
   EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 2);  // --issuer missing
 }

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/json/object.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/object.hpp>
 
 #include "core/crypto/jwt.hpp"
 #include "core/crypto/x509.hpp"
@@ -66,8 +66,14 @@ class FakeIdp {
   std::string jwks_uri() const { return issuer() + "/jwks.json"; }
   const std::string& kid() const { return kid_; }
   const Key& key() const { return key_; }
-  int fetches() const { std::lock_guard lock(mutex_); return fetches_; }
-  void set_down(bool down) { std::lock_guard lock(mutex_); down_ = down; }
+  int fetches() const {
+    std::lock_guard lock(mutex_);
+    return fetches_;
+  }
+  void set_down(bool down) {
+    std::lock_guard lock(mutex_);
+    down_ = down;
+  }
 
   // Claims: iss/aud/sub/iat/nbf/exp around `now_s`, with `overrides` applied (null removes).
   std::string token(int64_t now_s, boost::json::object overrides = {}, std::string kid = "",
@@ -75,10 +81,13 @@ class FakeIdp {
     boost::json::object claims{{"iss", issuer()}, {"aud", "gatedrill"}, {"sub", "alice"},
                                {"iat", now_s},    {"nbf", now_s},       {"exp", now_s + 120}};
     for (auto& [name, value] : overrides) {
-      if (value.is_null()) claims.erase(name);  // null: leave the claim out
-      else claims[name] = value;
+      if (value.is_null())
+        claims.erase(name);  // null: leave the claim out
+      else
+        claims[name] = value;
     }
-    auto signed_token = sign_jwt(JwsAlg::kES256, key ? *key : key_, kid.empty() ? kid_ : kid, claims);
+    auto signed_token =
+        sign_jwt(JwsAlg::kES256, key ? *key : key_, kid.empty() ? kid_ : kid, claims);
     return *signed_token;
   }
 
@@ -105,15 +114,22 @@ class FakeUpstream {
       }
       response.content_type = "text/plain";
       response.body = "hello " + request.path;
-      response.headers = {{"Server", "secret-backend/1.0"}, {"X-Powered-By", "php"}, {"x-app", "yes"}};
+      response.headers = {
+          {"Server", "secret-backend/1.0"}, {"X-Powered-By", "php"}, {"x-app", "yes"}};
       return response;
     });
     auto started = server_.start();
     if (!started) throw std::runtime_error(started.error().message);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
-  std::vector<HttpRequest> seen() const { std::lock_guard lock(mutex_); return seen_; }
-  void set_delay(std::chrono::microseconds d) { std::lock_guard lock(mutex_); delay_ = d; }
+  std::vector<HttpRequest> seen() const {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+  void set_delay(std::chrono::microseconds d) {
+    std::lock_guard lock(mutex_);
+    delay_ = d;
+  }
 
  private:
   HttpServer server_;
@@ -181,7 +197,8 @@ class RawConnection {
         std::string head = pending.substr(0, end);
         for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         size_t length = 0;
-        if (auto pos = head.find("content-length:"); pos != std::string::npos) length = std::stoul(head.substr(pos + 15));
+        if (auto pos = head.find("content-length:"); pos != std::string::npos)
+          length = std::stoul(head.substr(pos + 15));
         if (pending.size() >= end + 4 + length) {
           out.push_back(pending.substr(0, end + 4 + length));
           pending.erase(0, end + 4 + length);

@@ -7,7 +7,9 @@
 namespace gatedrill::gateway {
 namespace {
 
-HeadScan scan(std::string_view bytes) { return scan_request_head(bytes, 64, 256); }
+HeadScan scan(std::string_view bytes) {
+  return scan_request_head(bytes, 64, 256);
+}
 
 TEST(H1Guard, NeedsMoreUntilTheBlankLine) {
   EXPECT_EQ(scan("GET / HTTP/1.1\r\nHost: a\r\n").state, HeadScan::State::kNeedMore);
@@ -35,18 +37,19 @@ TEST(H1Guard, LongRequestLineIs414AndLongHeadIs431) {
 
 TEST(H1Guard, FieldRules) {
   EXPECT_FALSE(check_request_head("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
-  EXPECT_FALSE(check_request_head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"));
+  EXPECT_FALSE(
+      check_request_head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"));
   EXPECT_FALSE(check_request_head("GET / HTTP/1.0\r\n\r\n"));  // HTTP/1.0 needs no Host
   EXPECT_FALSE(check_request_head("GET HTTP://A/x HTTP/1.1\r\nHost: a\r\n\r\n"));
-  for (std::string bad : {"GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  chunked\r\n\r\n",
-                          "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
-                          "GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", "GET /\r\n\r\n"}) {
+  for (std::string bad :
+       {"GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n", "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+        "GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", "GET /\r\n\r\n"}) {
     auto verdict = check_request_head(bad);
     ASSERT_TRUE(verdict) << bad;
     EXPECT_EQ(verdict->status, 400);

@@ -6,7 +6,8 @@ namespace gatedrill::gateway {
 namespace {
 
 TEST(HeaderRules, HopByHopHeadersInAnyCase) {
-  for (auto name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"})
+  for (auto name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
+                    "Transfer-Encoding", "Upgrade"})
     EXPECT_TRUE(is_hop_by_hop(name)) << name;
   EXPECT_FALSE(is_hop_by_hop("Content-Length"));
   EXPECT_FALSE(is_hop_by_hop("Authorization"));

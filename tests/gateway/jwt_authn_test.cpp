@@ -21,10 +21,11 @@ class JwtAuthnTest : public ::testing::Test {
     JwksCacheOptions options;
     options.jwks_uri = "memory:";
     options.unknown_kid_cooldown = std::chrono::seconds(30);
-    cache_ = std::make_unique<JwksCache>(time_, options, [this](const std::string&, std::chrono::milliseconds) {
-      ++fetches_;
-      return Result<std::string>(document_);
-    });
+    cache_ = std::make_unique<JwksCache>(time_, options,
+                                         [this](const std::string&, std::chrono::milliseconds) {
+                                           ++fetches_;
+                                           return Result<std::string>(document_);
+                                         });
     cache_->start();
     JwtAuthnConfig config;
     config.claims.issuer = "https://idp";
@@ -35,7 +36,8 @@ class JwtAuthnTest : public ::testing::Test {
 
   std::string token(boost::json::object overrides = {}, std::string kid = "k1") {
     const int64_t now = time_.wall_seconds();
-    boost::json::object claims{{"iss", "https://idp"}, {"aud", "api"}, {"sub", "bob"}, {"exp", now + 100}};
+    boost::json::object claims{
+        {"iss", "https://idp"}, {"aud", "api"}, {"sub", "bob"}, {"exp", now + 100}};
     for (auto& [k, v] : overrides) claims[k] = v;
     return "Bearer " + *sign_jwt(JwsAlg::kES256, key_, kid, claims);
   }
@@ -97,7 +99,8 @@ TEST_F(JwtAuthnTest, ReasonsAndStatuses) {
 
 TEST_F(JwtAuthnTest, UnknownKidRefetchIsRateLimitedByTheCooldown) {
   ASSERT_TRUE(test::eventually([&] { return cache_->fetch_count() == 1; }));
-  for (int i = 0; i < 1000; ++i) EXPECT_EQ(authn_->check(token({}, "kid-" + std::to_string(i))).reason, "unknown_kid");
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_EQ(authn_->check(token({}, "kid-" + std::to_string(i))).reason, "unknown_kid");
   // One refetch for the whole flood: the manual clock stays inside the cooldown.
   ASSERT_TRUE(test::eventually([&] { return cache_->fetch_count() >= 2; }));
   EXPECT_EQ(cache_->fetch_count(), 2u);

@@ -47,7 +47,8 @@ class MtlsTest : public ::testing::Test {
     server.ip_addresses = {"127.0.0.1"};
     server.not_before_s = now_ - 3600;
     server.not_after_s = now_ + 86400;
-    write("server.pem", issue_certificate(server, server_key, pki_.ca.pem, pki_.ca_key)->pem + pki_.ca.pem);
+    write("server.pem",
+          issue_certificate(server, server_key, pki_.ca.pem, pki_.ca_key)->pem + pki_.ca.pem);
     write("server.key", server_key.private_pem());
   }
   void TearDown() override {
@@ -57,9 +58,12 @@ class MtlsTest : public ::testing::Test {
   }
 
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  void write(const std::string& name, const std::string& text) const { std::ofstream(path(name)) << text; }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name)) << text;
+  }
 
-  void start(bool strict = true, const std::string& crl = "", const std::string& trust_domain = "gatedrill.test") {
+  void start(bool strict = true, const std::string& crl = "",
+             const std::string& trust_domain = "gatedrill.test") {
     auto config = base_config(idp_, upstream_.url());
     MtlsListenerOptions m;
     m.cert_chain_file = path("server.pem");
@@ -103,12 +107,14 @@ class MtlsTest : public ::testing::Test {
     }
     HeaderList headers;
     if (with_token) headers.emplace_back("Authorization", "Bearer " + idp_.token(now_));
-    return http_request("GET", "https://127.0.0.1:" + std::to_string(gateway_->mtls_port()) + "/m", headers, {}, o);
+    return http_request("GET", "https://127.0.0.1:" + std::to_string(gateway_->mtls_port()) + "/m",
+                        headers, {}, o);
   }
 
   void expect_refused(const std::string& client, const std::string& what) {
     auto r = call(client);
-    EXPECT_FALSE(r) << what << ": answered " << (r ? std::to_string(r->status) + " " + r->body : "");
+    EXPECT_FALSE(r) << what << ": answered "
+                    << (r ? std::to_string(r->status) + " " + r->body : "");
     auto ok = call("good");
     ASSERT_TRUE(ok) << "after " << what << ": " << ok.error().message;
     EXPECT_EQ(ok->status, 200) << "after " << what;
@@ -173,13 +179,15 @@ TEST_F(MtlsTest, BadClientCertificatesAreRefusedInTheHandshake) {
   start();
 
   expect_refused("", "no client certificate");
-  for (std::string name : {"expired", "future", "two-uris", "no-uri", "not-spiffe", "other-domain", "server-eku",
-                           "unknown-ca"})
+  for (std::string name : {"expired", "future", "two-uris", "no-uri", "not-spiffe", "other-domain",
+                           "server-eku", "unknown-ca"})
     expect_refused(name, name);
   EXPECT_TRUE(upstream_.seen().size() == 9u) << "only the follow-up requests reached the upstream";
-  auto metrics = http_get("http://127.0.0.1:" + std::to_string(gateway_->admin_port()) + "/metrics", quick());
+  auto metrics =
+      http_get("http://127.0.0.1:" + std::to_string(gateway_->admin_port()) + "/metrics", quick());
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("gatedrill_gateway_mtls_rejects_total{kind=\"handshake\"} 9"), std::string::npos)
+  EXPECT_NE(metrics->body.find("gatedrill_gateway_mtls_rejects_total{kind=\"handshake\"} 9"),
+            std::string::npos)
       << metrics->body;
 }
 
@@ -198,16 +206,18 @@ TEST_F(MtlsTest, ClockSkewExpiresClientCertificates) {
 TEST_F(MtlsTest, StrictModeRefusesPlaintextPermissiveServesIt) {
   client_cert("good", svid());
   start(true);
-  auto plain = http_request("GET", "http://127.0.0.1:" + std::to_string(gateway_->mtls_port()) + "/p",
-                            {{"Authorization", "Bearer " + idp_.token(now_)}}, {}, quick());
+  auto plain =
+      http_request("GET", "http://127.0.0.1:" + std::to_string(gateway_->mtls_port()) + "/p",
+                   {{"Authorization", "Bearer " + idp_.token(now_)}}, {}, quick());
   ASSERT_TRUE(plain) << plain.error().message;
   EXPECT_EQ(plain->status, 400);
   EXPECT_NE(plain->body.find("mtls_required"), std::string::npos);
   gateway_.reset();
 
   start(false);
-  auto permissive = http_request("GET", "http://127.0.0.1:" + std::to_string(gateway_->mtls_port()) + "/p",
-                                 {{"Authorization", "Bearer " + idp_.token(now_)}}, {}, quick());
+  auto permissive =
+      http_request("GET", "http://127.0.0.1:" + std::to_string(gateway_->mtls_port()) + "/p",
+                   {{"Authorization", "Bearer " + idp_.token(now_)}}, {}, quick());
   ASSERT_TRUE(permissive) << permissive.error().message;
   EXPECT_EQ(permissive->status, 200);
   EXPECT_EQ(upstream_.seen().back().header("x-gatedrill-spiffe-id"), "");

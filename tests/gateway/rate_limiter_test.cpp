@@ -13,7 +13,8 @@ RateLimitConfig config(double rps, double burst) {
   return c;
 }
 
-int allowed_of(LocalRateLimiter& limiter, int attempts, std::string_view id = "alice", std::string_view route = "r") {
+int allowed_of(LocalRateLimiter& limiter, int attempts, std::string_view id = "alice",
+               std::string_view route = "r") {
   int allowed = 0;
   for (int i = 0; i < attempts; ++i) allowed += limiter.check(id, route).allowed ? 1 : 0;
   return allowed;

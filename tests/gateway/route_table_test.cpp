@@ -52,8 +52,9 @@ TEST(RouteTable, FromJson) {
   EXPECT_EQ(matched(*t, "/a/1"), "a");
   EXPECT_EQ(matched(*t, "/b"), "b");
   EXPECT_EQ(matched(*t, "/b/1"), "<none>");
-  for (std::string bad : {"{}", "[1]", R"([{"name":"a"}])", R"([{"name":"a","prefix":"/a","exact":"/a"}])",
-                          R"([{"prefix":"/a"}])", R"([{"name":"a","prefix":5}])", "[", R"([{"name":"a","prefix":"a"}])"}) {
+  for (std::string bad : {"{}", "[1]", R"([{"name":"a"}])",
+                          R"([{"name":"a","prefix":"/a","exact":"/a"}])", R"([{"prefix":"/a"}])",
+                          R"([{"name":"a","prefix":5}])", "[", R"([{"name":"a","prefix":"a"}])"}) {
     auto r = RouteTable::from_json(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, "bad_routes");
