@@ -209,6 +209,7 @@ class RuleCompiler {
       case TermKind::kObject:
       case TermKind::kSet:
         for (auto& i : t->items) resolve(i);
+        fold_constant(t);
         return;
       case TermKind::kArrayCompr:
       case TermKind::kSetCompr:
@@ -222,6 +223,32 @@ class RuleCompiler {
         bind_call(*t);
         return;
     }
+  }
+
+  // Literal collections become one value at load: no per-evaluation work, no recursion per item.
+  static void fold_constant(TermPtr& t) {
+    for (const auto& i : t->items) {
+      if (i->kind != TermKind::kScalar) return;
+    }
+    Value v;
+    if (t->kind == TermKind::kArray) {
+      Array a;
+      for (const auto& i : t->items) a.push_back(i->scalar);
+      v = Value::array(std::move(a));
+    } else if (t->kind == TermKind::kSet) {
+      Set st;
+      for (const auto& i : t->items) st.insert(i->scalar);
+      v = Value::set(std::move(st));
+    } else {
+      Object o;
+      for (size_t i = 0; i + 1 < t->items.size(); i += 2) o[t->items[i]->scalar] = t->items[i + 1]->scalar;
+      v = Value::object(std::move(o));
+    }
+    auto folded = std::make_shared<Term>();
+    folded->kind = TermKind::kScalar;
+    folded->loc = t->loc;
+    folded->scalar = std::move(v);
+    t = folded;
   }
 
   void bind_call(Term& t) {

@@ -62,6 +62,8 @@ class Parser {
   std::shared_ptr<const std::string> file_;
   int wildcard_ = 0;
   int depth_ = 0;
+  // Evaluation recurses once per body expression: bound the body length.
+  static constexpr size_t kMaxBody = 1000;
 
   const Token& peek(size_t k = 0) const {
     size_t i = pos_ + k;
@@ -232,6 +234,7 @@ class Parser {
     while (!punct("}")) {
       if (peek().kind == TokenKind::kEnd) fail("unterminated body: expected '}'");
       b.push_back(expr());
+      if (b.size() > kMaxBody) fail("body has more than " + std::to_string(kMaxBody) + " expressions");
       if (punct(";")) {
         next();
       } else if (!punct("}") && !peek().newline_before) {

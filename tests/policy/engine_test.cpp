@@ -139,6 +139,23 @@ TEST(PolicyEngine, ConcurrentEvaluationsAgree) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+TEST(PolicyEngine, LargeLiteralsAreFoldedAndHugeBodiesRejected) {
+  std::string ips = "package net\nallowed := {";
+  for (int i = 0; i < 20000; ++i) ips += (i ? ", \"10.0." : "\"10.0.") + std::to_string(i / 256) + "." + std::to_string(i % 256) + "\"";
+  ips += "}\nallow { input.ip in allowed }\n";
+  auto e = PolicyEngine::from_sources({{"net.rego", ips}});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_TRUE(e->allowed("data.net.allow", boost::json::object{{"ip", "10.0.78.31"}}));
+  EXPECT_FALSE(e->allowed("data.net.allow", boost::json::object{{"ip", "10.1.0.1"}}));
+
+  std::string body = "package big\np {\n";
+  for (int i = 0; i < 1001; ++i) body += "  input.x == 1\n";
+  body += "}\n";
+  auto big = PolicyEngine::from_sources({{"big.rego", body}});
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.error().message.find("more than 1000 expressions"), std::string::npos) << big.error().message;
+}
+
 TEST(PolicyEngine, VersionIsAContentHash) {
   auto a = PolicyEngine::from_sources({{"a.rego", "package a\np = 1 { true }"}});
   auto b = PolicyEngine::from_sources({{"a.rego", "package a\np = 1 { true }"}});
