@@ -129,6 +129,7 @@ struct Gateway::Impl {
     a.claims.leeway = c.leeway;
     a.algs = c.algs;
     a.token_cache_entries = c.token_cache_entries;
+    a.jwks_unavailable_status = c.jwks_unavailable_status;
     return a;
   }
 

@@ -33,6 +33,7 @@ struct GatewayConfig {
   std::chrono::seconds leeway{60};
   JwksCacheOptions jwks;
   size_t token_cache_entries = 10000;
+  int jwks_unavailable_status = 401;  // 401 or 500
 
   // Routes: when set, a request matching none gets 404; the route name keys rate limits.
   std::optional<RouteTable> routes;

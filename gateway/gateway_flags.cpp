@@ -107,6 +107,9 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("audit-max-size", &audit_max_size,
               "rotate the decision log past this size (default 64M)");
   args.option("audit-keep", &audit_keep, "rotated decision logs kept (default 3)");
+  args.option("jwks-unavailable-status", &jwks_unavailable_status,
+              "answer while no JWKS was ever fetched: 401 (default) or 500");
+  args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
   args.flag("mtls-permissive", &mtls_permissive,
             "serve plaintext on the mTLS port too (default: strict)");
 }
@@ -282,6 +285,10 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     a.keep_files = static_cast<int>(audit_keep);
     c.audit = a;
   }
+  if (jwks_unavailable_status != 401 && jwks_unavailable_status != 500)
+    return usage("--jwks-unavailable-status must be 401 or 500");
+  c.jwks_unavailable_status = static_cast<int>(jwks_unavailable_status);
+  c.data.reuse_port = reuse_port;
   if (max_upstream_connections < 1) return usage("--max-upstream-connections must be >= 1");
   if (max_upstream_requests < 1) return usage("--max-upstream-requests must be >= 1");
   if (breaker_failures < 0 || breaker_failures > 1000000)

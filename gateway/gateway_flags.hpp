@@ -44,6 +44,8 @@ struct GatewayFlags {
   std::string breaker_open_for = "5s";
   std::string audit_log, audit_max_size = "64M";
   int64_t audit_keep = 3;
+  int64_t jwks_unavailable_status = 401;
+  bool reuse_port = false;
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

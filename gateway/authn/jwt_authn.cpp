@@ -81,7 +81,9 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
                 std::string("alg ") + std::string(jws_alg_name(parsed->alg)) + " is not allowed");
 
   auto keys = jwks_.keys();
-  if (!keys) return deny(401, "jwks_unavailable", "the issuer's signing keys are not available");
+  if (!keys)
+    return deny(config_.jwks_unavailable_status, "jwks_unavailable",
+                "the issuer's signing keys are not available");
   const Jwks::Entry* entry = keys->find(parsed->kid);
   if (!entry) {
     jwks_.request_refetch(parsed->kid);

@@ -19,6 +19,8 @@ struct JwtAuthnConfig {
   ClaimPolicy claims;        // issuer, audiences, leeway
   std::vector<JwsAlg> algs;  // allow-list; empty: all four
   size_t token_cache_entries = 10000;
+  // No key set fetched yet (IdP down since start): 401 by default, 500 when configured (seed 000).
+  int jwks_unavailable_status = 401;
 };
 
 struct AuthnResult {

@@ -713,6 +713,8 @@ struct DataPlane::Impl {
     tcp::endpoint endpoint(address, port);
     into->open(endpoint.protocol(), ec);
     if (!ec) into->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && options.reuse_port)
+      into->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
     if (!ec) into->bind(endpoint, ec);
     if (!ec) into->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {

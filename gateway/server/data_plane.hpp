@@ -41,6 +41,7 @@ struct DataPlaneOptions {
   int threads = 1;
   std::optional<TlsServerConfig> tls;  // plaintext when unset
   std::optional<MtlsListenerOptions> mtls;
+  bool reuse_port = false;  // SO_REUSEPORT: several gateway processes share the port
 
   size_t max_uri_bytes = 8 * 1024;      // request target; longer -> 414
   size_t max_header_bytes = 16 * 1024;  // all header fields; more -> 431

@@ -105,6 +105,7 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--spiffe-header", "authorization"}), "--spiffe-header"},
       {with({"--plaintext", "--client-ca", "ca.pem"}), "--mtls-listen"},
       {with({"--plaintext", "--rate-limit", "-1"}), "--rate-limit"},
+      {with({"--plaintext", "--jwks-unavailable-status", "503"}), "--jwks-unavailable-status"},
       {with({"--plaintext", "--allow", "alice"}), "--allow"},
       {with({"--plaintext", "--allow", "a@b", "--policy", "p.rego"}), "--allow"},
       {with({"--plaintext", "--policy", "p.rego", "--policy-timeout", "0ms"}), "--policy-timeout"},

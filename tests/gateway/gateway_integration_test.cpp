@@ -496,6 +496,35 @@ TEST_F(GatewayTest, JwksFetchedWhenTheIdpComesUpLater) {
   }));
 }
 
+TEST_F(GatewayTest, JwksUnavailableCanAnswer500) {
+  idp_.set_down(true);
+  auto config = base_config(idp_, upstream_.url());
+  config.jwks_unavailable_status = 500;
+  start(std::move(config));
+  auto r = get(valid_token());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(reason_of(*r), "jwks_unavailable");
+  EXPECT_EQ(r->header("WWW-Authenticate"), "");
+}
+
+TEST_F(GatewayTest, ReusePortLetsTwoGatewaysShareTheListener) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.reuse_port = true;
+  start(config);
+  config.data.port = gateway_->port();
+  Gateway second(time_, config);
+  auto started = second.start();
+  ASSERT_TRUE(started) << started.error().message;
+  EXPECT_EQ(second.port(), gateway_->port());
+  for (int i = 0; i < 4; ++i) expect_still_serving();
+
+  auto plain = base_config(idp_, upstream_.url());
+  plain.data.port = gateway_->port();
+  Gateway third(time_, plain);  // without SO_REUSEPORT the port is taken
+  EXPECT_FALSE(third.start());
+}
+
 TEST_F(GatewayTest, UnknownKidFloodCausesFewJwksFetches) {
   auto config = base_config(idp_, upstream_.url());
   config.jwks.unknown_kid_cooldown = std::chrono::seconds(30);
