@@ -107,6 +107,7 @@ class RuleCompiler {
   Rule& r_;
   std::map<std::string, int> slots_;
   std::set<std::string> declared_;
+  std::vector<std::map<std::string, int>> scopes_;
 
   int slot(const std::string& name) {
     auto it = slots_.find(name);
@@ -159,6 +160,13 @@ class RuleCompiler {
     if (n == "input" || n == "data") {
       t->slot = -1;
       return t;
+    }
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+      auto found = it->find(n);
+      if (found != it->end()) {
+        t->slot = found->second;
+        return t;
+      }
     }
     if (m_ && !declared_.count(n)) {
       std::vector<std::string> path = m_->package;
@@ -214,9 +222,11 @@ class RuleCompiler {
       case TermKind::kArrayCompr:
       case TermKind::kSetCompr:
       case TermKind::kObjectCompr:
+        push_scope(*t->body, {});
         if (t->key) resolve(t->key);
         resolve(t->head);
         resolve_body(*t->body);
+        scopes_.pop_back();
         return;
       case TermKind::kCall:
         for (auto& a : t->items) resolve(a);
@@ -292,8 +302,55 @@ class RuleCompiler {
   void resolve_body(Body& body) {
     for (auto& e : body) resolve_expr(e);
   }
+  // Variables declared inside a comprehension or `every` body (some, :=, the every key and
+  // value) are new locals there, shadowing any outer variable of the same name, as in OPA.
+  void collect_pattern_names(const TermPtr& t, std::set<std::string>& out) const {
+    if (!t) return;
+    if (t->kind == TermKind::kVar && t->name != "input" && t->name != "data") out.insert(t->name);
+    if (t->kind == TermKind::kArray || t->kind == TermKind::kObject) {
+      for (size_t i = 0; i < t->items.size(); ++i) {
+        if (t->kind == TermKind::kObject && i % 2 == 0) continue;
+        collect_pattern_names(t->items[i], out);
+      }
+    }
+  }
+  void push_scope(const Body& body, const std::vector<TermPtr>& extra) {
+    std::set<std::string> names;
+    for (const auto& t : extra) collect_pattern_names(t, names);
+    for (const auto& e : body) {
+      if (e.kind == ExprKind::kAssign) collect_pattern_names(e.terms[0], names);
+      if (e.kind == ExprKind::kSomeDecl) {
+        for (const auto& t : e.terms) collect_pattern_names(t, names);
+      }
+      if (e.kind == ExprKind::kSomeIn) {
+        collect_pattern_names(e.terms[0], names);
+        collect_pattern_names(e.terms[1], names);
+      }
+    }
+    std::map<std::string, int> scope;
+    for (const auto& n : names) {
+      int s = static_cast<int>(r_.slot_names.size());
+      r_.slot_names.push_back(n);
+      scope[n] = s;
+    }
+    scopes_.push_back(std::move(scope));
+  }
+
   void resolve_expr(Expr& e) {
     if (e.kind == ExprKind::kNot) resolve_expr(*e.negated);
+    if (e.kind == ExprKind::kEvery) {
+      resolve(e.terms[2]);
+      push_scope(*e.body, {e.terms[0], e.terms[1]});
+      if (e.terms[0]) resolve(e.terms[0]);
+      resolve(e.terms[1]);
+      resolve_body(*e.body);
+      scopes_.pop_back();
+      for (auto& w : e.withs) {
+        resolve(w.target);
+        resolve(w.value);
+      }
+      return;
+    }
     for (auto& t : e.terms) {
       if (t) resolve(t);
     }
