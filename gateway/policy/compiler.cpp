@@ -300,7 +300,17 @@ class RuleCompiler {
   }
 
   void resolve_body(Body& body) {
-    for (auto& e : body) resolve_expr(e);
+    std::set<std::string> assigned;
+    for (auto& e : body) {
+      if (e.kind == ExprKind::kAssign) {
+        std::set<std::string> names;
+        collect_pattern_names(e.terms[0], names);
+        for (const auto& n : names) {
+          if (n.rfind("_$", 0) != 0 && !assigned.insert(n).second) fail(e.loc, "var " + n + " assigned above");
+        }
+      }
+      resolve_expr(e);
+    }
   }
   // Variables declared inside a comprehension or `every` body (some, :=, the every key and
   // value) are new locals there, shadowing any outer variable of the same name, as in OPA.
