@@ -78,6 +78,7 @@ struct Gateway::Impl {
   JwksCache jwks;
   JwtAuthn authn;
   LocalRateLimiter limiter;
+  OverloadManager overload;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
@@ -120,7 +121,20 @@ struct Gateway::Impl {
              JwksCacheHooks{[this] { jwks_fetches.inc(); },
                             [this](const std::string&) { jwks_failures.inc(); }}),
         authn(make_authn_config(config), jwks, t),
-        limiter(t, config.rate_limit) {}
+        limiter(t, config.rate_limit),
+        overload(config.overload) {
+    if (overload.enabled()) {
+      metrics.add_collector([this](std::string& out) {
+        out += "# HELP gatedrill_gateway_memory_bytes Memory the overload manager last measured\n";
+        out += "# TYPE gatedrill_gateway_memory_bytes gauge\n";
+        out += "gatedrill_gateway_memory_bytes " + std::to_string(overload.memory_bytes()) + "\n";
+        out += "# HELP gatedrill_gateway_overload_level 0 normal, 1 keep-alive off, 2 shedding\n";
+        out += "# TYPE gatedrill_gateway_overload_level gauge\n";
+        out += "gatedrill_gateway_overload_level " +
+               std::to_string(static_cast<int>(overload.level())) + "\n";
+      });
+    }
+  }
 
   static JwtAuthnConfig make_authn_config(const GatewayConfig& c) {
     JwtAuthnConfig a;
@@ -286,6 +300,10 @@ Result<void> Gateway::start() {
   DataPlaneHooks hooks;
   hooks.on_response = [&g](const ResponseInfo& info) { g.on_response(info); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
+  if (g.overload.enabled()) {
+    g.overload.start();
+    hooks.overload_level = [&g] { return static_cast<int>(g.overload.level()); };
+  }
   hooks.on_circuit_state = [&g](const char* state) {
     g.circuit_open.set(std::string_view(state) == "closed" ? 0 : 1);
     std::fprintf(stderr, "gateway %s: upstream circuit %s\n", g.config.name.c_str(), state);
@@ -314,6 +332,11 @@ void Gateway::stop() {
   g.jwks.stop();
   if (g.admin) g.admin->stop();
   if (g.audit) g.audit->stop();
+  g.overload.stop();
+}
+
+void Gateway::sample_overload() {
+  impl_->overload.sample_now();
 }
 
 void Gateway::flush_audit() {

@@ -15,6 +15,7 @@
 #include "gateway/audit/audit_log.hpp"
 #include "gateway/authn/jwks_cache.hpp"
 #include "gateway/authz/authorizer.hpp"
+#include "gateway/overload/overload_manager.hpp"
 #include "gateway/ratelimit/local_rate_limiter.hpp"
 #include "gateway/routing/route_table.hpp"
 #include "gateway/server/data_plane.hpp"
@@ -45,6 +46,7 @@ struct GatewayConfig {
   std::chrono::milliseconds policy_timeout{50};
 
   std::optional<AuditLogOptions> audit;  // the decision log, when set
+  OverloadOptions overload;              // off unless memory_budget_bytes > 0
 
   // Identity passed to the upstream (client-sent copies are always stripped).
   std::string subject_header = "x-gatedrill-sub";
@@ -68,6 +70,8 @@ class Gateway {
   uint16_t admin_port() const;
   // Waits until the decision log has written everything so far (no-op without one).
   void flush_audit();
+  // Samples memory now instead of at the next interval (tests, drills).
+  void sample_overload();
 
  private:
   struct Impl;

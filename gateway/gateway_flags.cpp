@@ -109,6 +109,8 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("audit-keep", &audit_keep, "rotated decision logs kept (default 3)");
   args.option("jwks-unavailable-status", &jwks_unavailable_status,
               "answer while no JWKS was ever fetched: 401 (default) or 500");
+  args.option("memory-budget", &memory_budget,
+              "memory budget, e.g. 512M: keep-alive off at 80%, 503 at 95% (default: off)");
   args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
   args.flag("mtls-permissive", &mtls_permissive,
             "serve plaintext on the mTLS port too (default: strict)");
@@ -289,6 +291,11 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return usage("--jwks-unavailable-status must be 401 or 500");
   c.jwks_unavailable_status = static_cast<int>(jwks_unavailable_status);
   c.data.reuse_port = reuse_port;
+  if (!memory_budget.empty()) {
+    auto budget = positive_size("memory-budget", memory_budget);
+    if (!budget) return budget.error();
+    c.overload.memory_budget_bytes = static_cast<int64_t>(*budget);
+  }
   if (max_upstream_connections < 1) return usage("--max-upstream-connections must be >= 1");
   if (max_upstream_requests < 1) return usage("--max-upstream-requests must be >= 1");
   if (breaker_failures < 0 || breaker_failures > 1000000)

@@ -46,6 +46,7 @@ struct GatewayFlags {
   int64_t audit_keep = 3;
   int64_t jwks_unavailable_status = 401;
   bool reuse_port = false;
+  std::string memory_budget;  // e.g. 512M
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.

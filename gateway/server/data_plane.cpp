@@ -471,7 +471,16 @@ struct DataPlane::Impl {
 
       Request& request = parser.get();
       const unsigned version = request.version();
-      const bool keep_alive = request.keep_alive();
+      const int overload = hooks.overload_level ? hooks.overload_level() : 0;
+      // Under memory pressure: close after this response; past the shedding mark, answer 503.
+      const bool keep_alive = request.keep_alive() && overload == 0;
+      if (overload >= 2) {
+        auto out = local_reply(503, "overloaded", "the gateway is shedding load (memory pressure)",
+                               {{"x-gatedrill-reason", "overloaded"}}, version, false);
+        count(503, "overloaded", start_ns, request.method_string(), request.target());
+        co_await write(stream, out);
+        co_return;
+      }
       constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
       HeaderList header_copy;
       if (options.filter_needs_headers)

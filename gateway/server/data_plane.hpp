@@ -111,7 +111,9 @@ struct DataPlaneHooks {
   std::function<void(const ResponseInfo&)> on_response;
   std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
   std::function<void(std::string_view kind)> on_mtls_reject;     // "handshake", "plaintext"
-  std::function<void(const char* state)> on_circuit_state;       // "closed", "open", "half_open"
+  // 0 normal, 1 no keep-alive, 2 shed new requests with 503 (the overload manager's level).
+  std::function<int()> overload_level;
+  std::function<void(const char* state)> on_circuit_state;  // "closed", "open", "half_open"
 };
 
 class DataPlane {

@@ -1,5 +1,6 @@
 // The thin slice end to end, in-process: a real gateway (plaintext and TLS) between a fake IdP
 // and a fake upstream, driven over loopback with the blocking client and raw sockets.
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -523,6 +524,45 @@ TEST_F(GatewayTest, ReusePortLetsTwoGatewaysShareTheListener) {
   plain.data.port = gateway_->port();
   Gateway third(time_, plain);  // without SO_REUSEPORT the port is taken
   EXPECT_FALSE(third.start());
+}
+
+TEST_F(GatewayTest, OverloadTurnsKeepAliveOffThenSheds) {
+  auto memory = std::make_shared<std::atomic<int64_t>>(100);
+  auto config = base_config(idp_, upstream_.url());
+  config.overload.memory_budget_bytes = 1000;
+  config.overload.interval = std::chrono::hours(1);  // sampled by the test only
+  config.overload.memory_probe = [memory] { return memory->load(); };
+  start(std::move(config));
+  const std::string auth = "Authorization: Bearer " + valid_token() + "\r\n";
+  auto one = [&]() {
+    RawConnection c(gateway_->port());
+    EXPECT_TRUE(c.send_all("GET /o HTTP/1.1\r\nHost: gw\r\n" + auth + "\r\n"));
+    auto r = c.read_responses(1);
+    return r.empty() ? std::string() : r[0];
+  };
+  std::string normal = one();
+  EXPECT_EQ(normal.substr(0, 12), "HTTP/1.1 200");
+  EXPECT_EQ(normal.find("Connection: close"), std::string::npos) << normal;
+
+  memory->store(850);
+  gateway_->sample_overload();
+  std::string pressured = one();
+  EXPECT_EQ(pressured.substr(0, 12), "HTTP/1.1 200");
+  EXPECT_NE(pressured.find("Connection: close"), std::string::npos) << pressured;
+
+  memory->store(990);
+  gateway_->sample_overload();
+  auto shed = get(valid_token());
+  ASSERT_TRUE(shed);
+  EXPECT_EQ(shed->status, 503);
+  EXPECT_EQ(reason_of(*shed), "overloaded");
+  auto metrics = http_get(admin("/metrics"), quick());
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("gatedrill_gateway_overload_level 2"), std::string::npos);
+
+  memory->store(100);
+  gateway_->sample_overload();
+  expect_still_serving();
 }
 
 TEST_F(GatewayTest, UnknownKidFloodCausesFewJwksFetches) {
