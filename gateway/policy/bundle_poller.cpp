@@ -55,6 +55,7 @@ bool BundlePoller::poll_once() {
   }
   HeaderList headers;
   if (!hash.empty()) headers.push_back({"if-none-match", hash});
+  if (!options_.node.empty()) headers.push_back({"x-gatedrill-node", options_.node});
   HttpClientOptions http;
   http.timeout = std::chrono::milliseconds(std::max<int64_t>(1000, options_.interval.count()));
   auto r = http_request("GET", options_.registry_url + "/v1/bundle", headers, {}, http);

@@ -1,5 +1,6 @@
 #include "gateway/policy/registry_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "core/http/http_server.hpp"
@@ -48,8 +49,9 @@ struct RegistryServer::Impl {
   PolicyRegistry registry;
   ServiceDiscovery discovery;
   std::unique_ptr<HttpServer> server;
-  std::atomic<int> mode{0};  // 0 none, 1 offline, 2 slow
+  std::atomic<int> mode{0};  // 0 none, 1 offline, 2 slow, 3 partial
   std::atomic<int64_t> delay_ms{0};
+  std::atomic<int64_t> partial_percent{100};
 
   // Applies the drill fault, then the handler.
   HttpHandler guarded(std::function<HttpResponse(const HttpRequest&)> h) {
@@ -82,6 +84,12 @@ struct RegistryServer::Impl {
     server->route("GET", "/v1/bundle", guarded([this](const HttpRequest& r) {
       auto b = registry.active();
       if (!b) return json_error(404, "no_bundle", "no policy has been published yet");
+      // Partial propagation: nodes outside the chosen share keep getting the previous revision.
+      if (mode.load() == 3 && b->revision > 1) {
+        uint64_t h = 1469598103934665603ULL;
+        for (unsigned char c : r.header("x-gatedrill-node")) h = (h ^ c) * 1099511628211ULL;
+        if (static_cast<int64_t>(h % 100) >= partial_percent.load()) b = registry.get(b->revision - 1);
+      }
       HttpResponse resp;
       if (r.header("if-none-match") == b->hash) {
         resp.status = 304;
@@ -164,8 +172,11 @@ struct RegistryServer::Impl {
       if (m == "none") mode = 0;
       else if (m == "offline") mode = 1;
       else if (m == "slow") mode = 2;
-      else return json_error(400, "bad_request", "mode must be none, offline or slow");
+      else if (m == "partial") mode = 3;
+      else return json_error(400, "bad_request", "mode must be none, offline, slow or partial");
       delay_ms = delay && *delay ? **delay : 0;
+      auto percent = json_int(*body, "percent");
+      partial_percent = percent && *percent ? std::clamp<int64_t>(**percent, 0, 100) : 50;
       return json_ok("{}");
     });
   }

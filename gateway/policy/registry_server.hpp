@@ -9,8 +9,10 @@
 //   POST /v1/nodes/{node}    {"revision": N}  (what the node enforces); GET /v1/nodes
 //   POST /v1/discovery/{service} {"address": "...", "ttl_ms": N}  (register / heartbeat)
 //   GET  /v1/discovery/{service} -> {"instances": [...]} or 404 service_not_found
-//   POST /admin/fault        {"mode": "none"|"offline"|"slow", "delay_ms": N}
-//     offline: every /v1 call answers 503 (nodes keep their last good bundle); slow: delayed.
+//   POST /admin/fault        {"mode": "none"|"offline"|"slow"|"partial", "delay_ms": N, "percent": P}
+//     offline: every /v1 call answers 503 (nodes keep their last good bundle); slow: delayed;
+//     partial: only P% of nodes (by the X-Gatedrill-Node header) get the newest revision, the
+//     others keep receiving the previous one.
 #include <cstdint>
 #include <memory>
 #include <string>

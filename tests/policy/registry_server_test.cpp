@@ -2,6 +2,8 @@
 // audit, node versions, discovery expiry on the TimeSource, and the offline/slow drill faults.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/http/http_client.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
@@ -105,6 +107,26 @@ TEST_F(Registry, OfflineAndSlowFaults) {
   ASSERT_EQ(send("POST", "/admin/fault", R"({"mode":"none"})")->status, 200);
   EXPECT_EQ(send("GET", "/v1/bundle")->status, 200);
   EXPECT_EQ(send("POST", "/admin/fault", R"({"mode":"melt"})")->status, 400);
+}
+
+TEST_F(Registry, PartialPropagationSplitsNodesBetweenRevisions) {
+  ASSERT_EQ(send("PUT", "/v1/policies", kPolicy)->status, 200);
+  ASSERT_EQ(send("PUT", "/v1/policies", R"({"modules":{"authz.rego":"package api.authz\nallow = true { true }"}})")->status, 200);
+  auto revision_for = [&](const std::string& node) {
+    auto r = send("GET", "/v1/bundle", "", {{"x-gatedrill-node", node}});
+    return body(r).at("revision").as_int64();
+  };
+  ASSERT_EQ(send("POST", "/admin/fault", R"({"mode":"partial","percent":0})")->status, 200);
+  EXPECT_EQ(revision_for("gw-1"), 1);
+  ASSERT_EQ(send("POST", "/admin/fault", R"({"mode":"partial","percent":100})")->status, 200);
+  EXPECT_EQ(revision_for("gw-1"), 2);
+  ASSERT_EQ(send("POST", "/admin/fault", R"({"mode":"partial","percent":50})")->status, 200);
+  std::set<int64_t> seen;
+  for (int i = 0; i < 40; ++i) seen.insert(revision_for("gw-" + std::to_string(i)));
+  EXPECT_EQ(seen, (std::set<int64_t>{1, 2}));
+  EXPECT_EQ(revision_for("gw-7"), revision_for("gw-7"));  // stable per node
+  ASSERT_EQ(send("POST", "/admin/fault", R"({"mode":"none"})")->status, 200);
+  EXPECT_EQ(revision_for("gw-1"), 2);
 }
 
 }  // namespace
