@@ -13,6 +13,7 @@
 #include "core/admin/faults.hpp"
 #include "core/admin/metrics.hpp"
 #include "gateway/authn/jwt_authn.hpp"
+#include "gateway/authz/decision_cache.hpp"
 #include "gateway/policy/policy_engine.hpp"
 
 namespace gatedrill::gateway {
@@ -311,6 +312,9 @@ Result<void> Gateway::start() {
   hooks.on_mtls_reject = [&g](std::string_view kind) {
     (kind == "plaintext" ? g.mtls_plaintext_rejects : g.mtls_handshake_rejects).inc();
   };
+  if (g.config.authorizer && g.config.authz_cache_ttl.count() > 0)
+    g.config.authorizer =
+        std::make_shared<CachingAuthorizer>(g.config.authorizer, g.time, g.config.authz_cache_ttl);
   DataPlaneOptions data = g.config.data;
   data.filter_needs_headers = g.config.authorizer != nullptr;
   data.strip_request_headers.push_back(g.config.subject_header);

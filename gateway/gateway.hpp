@@ -44,6 +44,7 @@ struct GatewayConfig {
   std::vector<std::string> policy_paths;
   std::string policy_query = "data.gatedrill.authz.allow";
   std::chrono::milliseconds policy_timeout{50};
+  std::chrono::milliseconds authz_cache_ttl{0};  // > 0: cache allow decisions (seed 003)
 
   std::optional<AuditLogOptions> audit;  // the decision log, when set
   OverloadOptions overload;              // off unless memory_budget_bytes > 0

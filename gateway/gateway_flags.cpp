@@ -111,6 +111,8 @@ void GatewayFlags::register_with(ArgParser& args) {
               "answer while no JWKS was ever fetched: 401 (default) or 500");
   args.option("memory-budget", &memory_budget,
               "memory budget, e.g. 512M: keep-alive off at 80%, 503 at 95% (default: off)");
+  args.option("authz-cache-ttl", &authz_cache_ttl,
+              "cache allow decisions per credential, method and path for this long (default: off)");
   args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
   args.flag("mtls-permissive", &mtls_permissive,
             "serve plaintext on the mTLS port too (default: strict)");
@@ -291,6 +293,11 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return usage("--jwks-unavailable-status must be 401 or 500");
   c.jwks_unavailable_status = static_cast<int>(jwks_unavailable_status);
   c.data.reuse_port = reuse_port;
+  if (!authz_cache_ttl.empty()) {
+    auto ttl = positive_ms("authz-cache-ttl", authz_cache_ttl);
+    if (!ttl) return ttl.error();
+    c.authz_cache_ttl = *ttl;
+  }
   if (!memory_budget.empty()) {
     auto budget = positive_size("memory-budget", memory_budget);
     if (!budget) return budget.error();

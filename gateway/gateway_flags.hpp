@@ -47,6 +47,7 @@ struct GatewayFlags {
   int64_t jwks_unavailable_status = 401;
   bool reuse_port = false;
   std::string memory_budget;  // e.g. 512M
+  std::string authz_cache_ttl;
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.
