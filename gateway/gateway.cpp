@@ -74,6 +74,7 @@ struct Gateway::Impl {
   Counter& mtls_plaintext_rejects;
   Gauge& circuit_open;
   Counter& audit_dropped;
+  Counter& tls_reloads;
   LatencyMetric& latency;
   RequestCounters requests;
   JwksCache jwks;
@@ -114,6 +115,8 @@ struct Gateway::Impl {
         audit_dropped(
             metrics.counter("gatedrill_gateway_audit_dropped_total",
                             "Decision-log records dropped because the writer fell behind")),
+        tls_reloads(metrics.counter("gatedrill_gateway_tls_reloads_total",
+                                    "Certificate and trust-bundle reloads")),
         latency(
             metrics.latency("gatedrill_gateway_request_duration_seconds",
                             "Time from the end of the request headers to the response written")),
@@ -290,6 +293,14 @@ Result<void> Gateway::start() {
                              {"keys", keys ? static_cast<int64_t>(keys->entries().size()) : 0},
                              {"fetches", static_cast<int64_t>(g.jwks.fetch_count())}};
     return json_ok(boost::json::serialize(body));
+  });
+  // Certificates and trust bundles from disk again, without dropping connections (seed 001).
+  g.admin->route("POST", "/admin/tls/reload", [&g](const HttpRequest&) {
+    if (!g.data) return json_error(503, "not_started", "the data plane is not running");
+    auto reloaded = g.data->reload_tls();
+    if (!reloaded) return json_error(400, reloaded.error().code, reloaded.error().message);
+    g.tls_reloads.inc();
+    return json_ok("{\"reloaded\":true}");
   });
   if (g.config.audit) {
     g.audit = std::make_unique<AuditLog>(*g.config.audit);

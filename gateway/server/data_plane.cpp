@@ -159,8 +159,16 @@ struct DataPlane::Impl {
   DataPlaneOptions options;
   RequestFilter filter;
   DataPlaneHooks hooks;
-  std::unique_ptr<asio::ssl::context> ssl;  // outlives the workers' streams
-  std::unique_ptr<asio::ssl::context> mtls_ssl;
+  // The current TLS contexts. Each session holds the one it started with, so a reload (new
+  // certificates, trust bundle or CRL) applies to new connections and drops none.
+  std::mutex tls_mutex;
+  std::shared_ptr<asio::ssl::context> ssl;
+  std::shared_ptr<asio::ssl::context> mtls_ssl;
+
+  std::shared_ptr<asio::ssl::context> current_ssl(bool mtls) {
+    std::lock_guard lock(tls_mutex);
+    return mtls ? mtls_ssl : ssl;
+  }
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
@@ -543,11 +551,12 @@ struct DataPlane::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  asio::awaitable<void> session_tls(Worker& worker, tcp::socket socket) {
+  asio::awaitable<void> session_tls(Worker& worker, tcp::socket socket,
+                                    std::shared_ptr<asio::ssl::context> ctx) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
-    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ctx);
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
     if (handshake_ec) co_return;
@@ -556,7 +565,8 @@ struct DataPlane::Impl {
     co_await stream.async_shutdown(kNoThrow);
   }
 
-  asio::awaitable<void> session_mtls(Worker& worker, tcp::socket socket) {
+  asio::awaitable<void> session_mtls(Worker& worker, tcp::socket socket,
+                                     std::shared_ptr<asio::ssl::context> ctx) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
@@ -580,7 +590,7 @@ struct DataPlane::Impl {
       plain.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *mtls_ssl);
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *ctx);
     // Certificates are valid or expired by the node's (skewable) clock, like tokens.
     X509_VERIFY_PARAM_set_time(SSL_get0_param(stream.native_handle()),
                                static_cast<time_t>(time.wall_seconds()));
@@ -613,9 +623,11 @@ struct DataPlane::Impl {
       if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
       if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
       if (mtls) {
-        asio::co_spawn(worker.io, session_mtls(worker, std::move(socket)), asio::detached);
-      } else if (ssl) {
-        asio::co_spawn(worker.io, session_tls(worker, std::move(socket)), asio::detached);
+        asio::co_spawn(worker.io, session_mtls(worker, std::move(socket), current_ssl(true)),
+                       asio::detached);
+      } else if (options.tls) {
+        asio::co_spawn(worker.io, session_tls(worker, std::move(socket), current_ssl(false)),
+                       asio::detached);
       } else {
         asio::co_spawn(worker.io, session_plain(worker, std::move(socket)), asio::detached);
       }
@@ -624,21 +636,21 @@ struct DataPlane::Impl {
 
   Result<void> load_mtls() {
     const MtlsListenerOptions& m = *options.mtls;
-    mtls_ssl = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    SSL_CTX* ctx = mtls_ssl->native_handle();
+    auto fresh = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX* ctx = fresh->native_handle();
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    mtls_ssl->set_options(asio::ssl::context::default_workarounds |
-                          asio::ssl::context::no_compression);
+    fresh->set_options(asio::ssl::context::default_workarounds |
+                       asio::ssl::context::no_compression);
     beast::error_code ec;
-    mtls_ssl->use_certificate_chain_file(m.cert_chain_file, ec);
+    fresh->use_certificate_chain_file(m.cert_chain_file, ec);
     if (ec)
       return make_error("mtls_config",
                         "cannot load certificate chain " + m.cert_chain_file + ": " + ec.message());
-    mtls_ssl->use_private_key_file(m.key_file, asio::ssl::context::pem, ec);
+    fresh->use_private_key_file(m.key_file, asio::ssl::context::pem, ec);
     if (ec)
       return make_error("mtls_config",
                         "cannot load private key " + m.key_file + ": " + ec.message());
-    mtls_ssl->load_verify_file(m.client_ca_file, ec);
+    fresh->load_verify_file(m.client_ca_file, ec);
     if (ec)
       return make_error("mtls_config",
                         "cannot load client CA bundle " + m.client_ca_file + ": " + ec.message());
@@ -648,20 +660,21 @@ struct DataPlane::Impl {
       if (auto r = load_crls(SSL_CTX_get_cert_store(ctx), m.crl_file); !r) return r;
     }
     SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);  // clientAuth EKU when an EKU is present
-    mtls_ssl->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    fresh->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     std::string trust_domain = m.trust_domain;
-    mtls_ssl->set_verify_callback(
-        [trust_domain](bool preverified, asio::ssl::verify_context& verify) {
-          if (!preverified) return false;
-          X509_STORE_CTX* store = verify.native_handle();
-          if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
-          // The leaf must carry exactly one SPIFFE ID: refuse in the handshake, with an alert.
-          if (!spiffe_id_of(X509_STORE_CTX_get_current_cert(store), trust_domain)) {
-            X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
-            return false;
-          }
-          return true;
-        });
+    fresh->set_verify_callback([trust_domain](bool preverified, asio::ssl::verify_context& verify) {
+      if (!preverified) return false;
+      X509_STORE_CTX* store = verify.native_handle();
+      if (X509_STORE_CTX_get_error_depth(store) != 0) return true;
+      // The leaf must carry exactly one SPIFFE ID: refuse in the handshake, with an alert.
+      if (!spiffe_id_of(X509_STORE_CTX_get_current_cert(store), trust_domain)) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+        return false;
+      }
+      return true;
+    });
+    std::lock_guard lock(tls_mutex);
+    mtls_ssl = std::move(fresh);
     return {};
   }
 
@@ -680,19 +693,21 @@ struct DataPlane::Impl {
   }
 
   Result<void> load_tls() {
-    ssl = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    SSL_CTX_set_min_proto_version(ssl->native_handle(), TLS1_2_VERSION);
-    ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
-                     asio::ssl::context::single_dh_use);
+    auto fresh = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    SSL_CTX_set_min_proto_version(fresh->native_handle(), TLS1_2_VERSION);
+    fresh->set_options(asio::ssl::context::default_workarounds |
+                       asio::ssl::context::no_compression | asio::ssl::context::single_dh_use);
     beast::error_code ec;
-    ssl->use_certificate_chain_file(options.tls->cert_chain_file, ec);
+    fresh->use_certificate_chain_file(options.tls->cert_chain_file, ec);
     if (ec)
       return make_error("tls_config", "cannot load certificate chain " +
                                           options.tls->cert_chain_file + ": " + ec.message());
-    ssl->use_private_key_file(options.tls->key_file, asio::ssl::context::pem, ec);
+    fresh->use_private_key_file(options.tls->key_file, asio::ssl::context::pem, ec);
     if (ec)
       return make_error("tls_config",
                         "cannot load private key " + options.tls->key_file + ": " + ec.message());
+    std::lock_guard lock(tls_mutex);
+    ssl = std::move(fresh);
     return {};
   }
 
@@ -800,6 +815,15 @@ void DataPlane::stop() {
 uint16_t DataPlane::port() const {
   return impl_->bound_port;
 }
+Result<void> DataPlane::reload_tls() {
+  // Both contexts are built before either is swapped in: a bad file changes nothing.
+  if (impl_->options.tls)
+    if (auto r = impl_->load_tls(); !r) return r;
+  if (impl_->options.mtls)
+    if (auto r = impl_->load_mtls(); !r) return r;
+  return {};
+}
+
 uint16_t DataPlane::mtls_port() const {
   return impl_->mtls_bound_port;
 }

@@ -129,6 +129,10 @@ class DataPlane {
   void stop();  // idempotent; open connections are dropped
   uint16_t port() const;
   uint16_t mtls_port() const;  // 0 without an mTLS listener
+  // Re-reads certificates, keys, the client trust bundle and CRL from their files; new
+  // connections use them, open ones keep theirs. On error nothing changes for that listener.
+  // Errors: "tls_config", "mtls_config".
+  Result<void> reload_tls();
 
  private:
   struct Impl;

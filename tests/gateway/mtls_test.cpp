@@ -223,6 +223,41 @@ TEST_F(MtlsTest, StrictModeRefusesPlaintextPermissiveServesIt) {
   EXPECT_EQ(upstream_.seen().back().header("x-gatedrill-spiffe-id"), "");
 }
 
+TEST_F(MtlsTest, CertificatesReloadFromDiskThroughTheAdminApi) {
+  client_cert("good", svid());
+  start();
+  ASSERT_EQ(call("good")->status, 200);
+  // A new CA replaces the trust bundle and issues a new client certificate.
+  Pki next;
+  next.ca_key = *Key::generate(KeyType::kEcP256);
+  CertRequest ca;
+  ca.common_name = "next CA";
+  ca.is_ca = true;
+  ca.not_before_s = now_ - 3600;
+  ca.not_after_s = now_ + 86400;
+  next.ca = *issue_certificate(ca, next.ca_key, "", next.ca_key);
+  client_cert("next", svid(), &next);
+  EXPECT_FALSE(call("next")) << "not trusted before the reload";
+  write("ca.pem", next.ca.pem);
+  const std::string admin = "http://127.0.0.1:" + std::to_string(gateway_->admin_port());
+  auto reload = http_request("POST", admin + "/admin/tls/reload", {}, "", quick());
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 200) << reload->body;
+  auto next_call = call("next");
+  ASSERT_TRUE(next_call) << next_call.error().message;
+  EXPECT_EQ(next_call->status, 200);
+  EXPECT_FALSE(call("good")) << "the old CA is no longer trusted";
+
+  // A broken bundle is refused and the listener keeps what it had.
+  write("ca.pem", "not a certificate");
+  auto broken = http_request("POST", admin + "/admin/tls/reload", {}, "", quick());
+  ASSERT_TRUE(broken);
+  EXPECT_EQ(broken->status, 400);
+  auto still = call("next");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->status, 200);
+}
+
 // A CRL from the test CA revoking `serial`, written with OpenSSL directly (no helper in core).
 std::string make_crl(const Certificate& ca, const Key& ca_key, int64_t serial, int64_t now) {
   BIO* in = BIO_new_mem_buf(ca.pem.data(), static_cast<int>(ca.pem.size()));
