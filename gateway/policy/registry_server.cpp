@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <optional>
 
 #include "core/http/http_server.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/cli.hpp"
 #include "core/util/json.hpp"
 #include "core/util/signals.hpp"
+#include "gateway/policy/quota_config.hpp"
 #include "gateway/policy/registry.hpp"
 
 namespace gatedrill {
@@ -19,7 +22,7 @@ boost::json::object bundle_meta(const PolicyBundle& b) {
 }
 
 HttpResponse error_response(const Error& e) {
-  int status = e.code == "service_not_found" || e.code == "unknown_revision" || e.code == "no_bundle" ? 404 : 400;
+  int status = e.code == "service_not_found" || e.code == "unknown_revision" || e.code == "no_bundle" ? 404 : 400;  // bad_yaml, bad_quota, rego_*: 400
   return json_error(status, e.code, e.message);
 }
 
@@ -52,6 +55,8 @@ struct RegistryServer::Impl {
   std::atomic<int> mode{0};  // 0 none, 1 offline, 2 slow, 3 partial
   std::atomic<int64_t> delay_ms{0};
   std::atomic<int64_t> partial_percent{100};
+  std::mutex quota_mutex;
+  std::optional<QuotaConfig> quotas;
 
   // Applies the drill fault, then the handler.
   HttpHandler guarded(std::function<HttpResponse(const HttpRequest&)> h) {
@@ -163,6 +168,22 @@ struct RegistryServer::Impl {
       boost::json::array a;
       for (const auto& s : *found) a.push_back(boost::json::string(s));
       return json_ok(to_json(boost::json::object{{"instances", a}}));
+    }));
+    server->route("PUT", "/v1/quotas", guarded([this](const HttpRequest& r) {
+      auto c = parse_quota_config(r.body);
+      if (!c) return error_response(c.error());
+      size_t n = c->overrides.size();
+      std::lock_guard<std::mutex> lock(quota_mutex);
+      quotas = std::move(*c);
+      return json_ok(to_json(boost::json::object{{"overrides", n}}));
+    }));
+    server->route("GET", "/v1/quotas/*", guarded([this](const HttpRequest& r) {
+      std::lock_guard<std::mutex> lock(quota_mutex);
+      if (!quotas) return json_error(404, "no_quotas", "no quota configuration has been published");
+      Quota q = quotas->for_service(r.path.substr(std::string_view("/v1/quotas/").size()));
+      return json_ok(to_json(boost::json::object{{"requests_per_second", q.requests_per_second},
+                                                  {"burst_capacity", q.burst_capacity},
+                                                  {"backend", quotas->backend}}));
     }));
     server->route("POST", "/admin/fault", [this](const HttpRequest& r) {
       auto body = body_object(r);

@@ -109,6 +109,20 @@ TEST_F(Registry, OfflineAndSlowFaults) {
   EXPECT_EQ(send("POST", "/admin/fault", R"({"mode":"melt"})")->status, 400);
 }
 
+TEST_F(Registry, QuotasFromSeedYaml) {
+  EXPECT_EQ(send("GET", "/v1/quotas/orders")->status, 404);
+  const char* yaml =
+      "quota_management:\n  backend: redis\n  defaults:\n    requests_per_second: 500\n    burst_capacity: 1000\n"
+      "  overrides:\n    - service_id: \"payment-gateway\"\n      requests_per_second: 2000\n";
+  auto put = send("PUT", "/v1/quotas", yaml, {{"content-type", "application/yaml"}});
+  ASSERT_EQ(put->status, 200) << put->body;
+  EXPECT_EQ(body(send("GET", "/v1/quotas/payment-gateway")).at("requests_per_second"), boost::json::value(2000));
+  EXPECT_EQ(body(send("GET", "/v1/quotas/orders")).at("requests_per_second"), boost::json::value(500));
+  auto bad = send("PUT", "/v1/quotas", "quota_management:\n  defaults: {a: 1}\n");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("line 2"), std::string::npos) << bad->body;
+}
+
 TEST_F(Registry, PartialPropagationSplitsNodesBetweenRevisions) {
   ASSERT_EQ(send("PUT", "/v1/policies", kPolicy)->status, 200);
   ASSERT_EQ(send("PUT", "/v1/policies", R"({"modules":{"authz.rego":"package api.authz\nallow = true { true }"}})")->status, 200);
