@@ -1,5 +1,7 @@
 #include "gateway/policy/registry.hpp"
 
+#include <cstdio>
+
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
@@ -83,6 +85,74 @@ std::vector<std::string> PolicyRegistry::lagging_nodes() const {
     if (rev < current) out.push_back(node);
   }
   return out;
+}
+
+Result<std::string> RouteTable::replace(const boost::json::value& routes) {
+  if (!routes.is_array()) return make_error("bad_routes", "routes must be a list of {\"prefix\", \"service\"}");
+  if (routes.as_array().size() > kMaxRoutes) {
+    return make_error("bad_routes", "at most " + std::to_string(kMaxRoutes) + " routes");
+  }
+  std::map<std::string, std::string, std::less<>> next;
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+  };
+  size_t i = 0;
+  for (const auto& r : routes.as_array()) {
+    const auto* o = r.is_object() ? &r.as_object() : nullptr;
+    const auto* prefix = o ? o->if_contains("prefix") : nullptr;
+    const auto* service = o ? o->if_contains("service") : nullptr;
+    std::string where = "route " + std::to_string(i++);
+    if (!prefix || !prefix->is_string() || !service || !service->is_string() || service->as_string().empty()) {
+      return make_error("bad_routes", where + ": needs a string prefix and a non-empty service");
+    }
+    std::string p(prefix->as_string());
+    if (p.empty() || p[0] != '/') return make_error("bad_routes", where + ": prefix must start with '/'");
+    if (p.size() > 1 && p.back() == '/') p.pop_back();
+    if (!next.emplace(p, std::string(service->as_string())).second) {
+      return make_error("bad_routes", where + ": duplicate prefix " + p);
+    }
+  }
+  for (const auto& [p, svc] : next) {
+    mix(p);
+    mix(svc);
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "fnv:%016llx", static_cast<unsigned long long>(h));
+  std::lock_guard<std::mutex> lock(mutex_);
+  routes_ = std::move(next);
+  hash_ = buf;
+  return hash_;
+}
+
+Result<std::string> RouteTable::match(std::string_view path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Longest prefix on segment boundaries: try the path, then cut at each '/' from the right.
+  std::string_view p = path;
+  while (!p.empty()) {
+    auto it = routes_.find(p);
+    if (it != routes_.end()) return it->second;
+    auto slash = p.rfind('/');
+    if (slash == std::string_view::npos) break;
+    p = slash == 0 && p.size() > 1 ? p.substr(0, 1) : p.substr(0, slash);
+    if (p == "/" ) {
+      auto root = routes_.find("/");
+      if (root != routes_.end()) return root->second;
+      break;
+    }
+  }
+  return make_error("route_not_found", "no route for " + std::string(path));
+}
+
+size_t RouteTable::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return routes_.size();
+}
+
+std::string RouteTable::hash() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return hash_;
 }
 
 ServiceDiscovery::ServiceDiscovery(const TimeSource& time) : time_(time) {}

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/value.hpp>
+
 #include "core/util/result.hpp"
 #include "gateway/policy/policy_engine.hpp"
 
@@ -69,6 +71,26 @@ class PolicyRegistry {
   std::vector<PolicyBundle> revisions_;
   std::vector<AuditEntry> audit_;
   std::map<std::string, int64_t> enforced_;
+};
+
+// Routes the registry distributes: path prefix -> service, matched on segment boundaries by
+// the longest prefix ("/api/orders" matches "/api/orders" and "/api/orders/7", not
+// "/api/ordersX"). Replaced as a whole, each version hashed; at most 50,000 routes.
+class RouteTable {
+ public:
+  static constexpr size_t kMaxRoutes = 50000;
+  // Errors: "bad_routes" (not a list of {prefix, service}, prefix not starting with '/',
+  // duplicate prefix, too many routes).
+  Result<std::string> replace(const boost::json::value& routes);  // -> the new hash
+  // Errors: "route_not_found".
+  Result<std::string> match(std::string_view path) const;
+  size_t size() const;
+  std::string hash() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::string, std::less<>> routes_;
+  std::string hash_;
 };
 
 // Services register instances and keep them alive with heartbeats; an instance whose TTL

@@ -51,6 +51,7 @@ struct RegistryServer::Impl {
   const TimeSource& time;
   PolicyRegistry registry;
   ServiceDiscovery discovery;
+  RouteTable routes_table;
   std::unique_ptr<HttpServer> server;
   std::atomic<int> mode{0};  // 0 none, 1 offline, 2 slow, 3 partial
   std::atomic<int64_t> delay_ms{0};
@@ -168,6 +169,22 @@ struct RegistryServer::Impl {
       boost::json::array a;
       for (const auto& s : *found) a.push_back(boost::json::string(s));
       return json_ok(to_json(boost::json::object{{"instances", a}}));
+    }));
+    server->route("PUT", "/v1/routes", guarded([this](const HttpRequest& r) {
+      auto body = parse_json(r.body);
+      if (!body || !body->is_object() || !body->as_object().contains("routes")) {
+        return json_error(400, "bad_routes", "body must be {\"routes\": [{\"prefix\": ..., \"service\": ...}]}");
+      }
+      auto hash = routes_table.replace(body->at("routes"));
+      if (!hash) return error_response(hash.error());
+      return json_ok(to_json(boost::json::object{{"hash", *hash}, {"routes", routes_table.size()}}));
+    }));
+    server->route("GET", "/v1/routes/match", guarded([this](const HttpRequest& r) {
+      std::string_view q = r.query;
+      if (q.rfind("path=", 0) != 0) return json_error(400, "bad_request", "needs ?path=/some/path");
+      auto svc = routes_table.match(q.substr(5));
+      if (!svc) return json_error(404, svc.error().code, svc.error().message);
+      return json_ok(to_json(boost::json::object{{"service", *svc}, {"hash", routes_table.hash()}}));
     }));
     server->route("PUT", "/v1/quotas", guarded([this](const HttpRequest& r) {
       auto c = parse_quota_config(r.body);

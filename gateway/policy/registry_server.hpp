@@ -7,6 +7,8 @@
 //   POST /v1/rollback        {"revision": N, "actor": "..."}
 //   GET  /v1/audit
 //   POST /v1/nodes/{node}    {"revision": N}  (what the node enforces); GET /v1/nodes
+//   PUT  /v1/routes          {"routes": [{"prefix": "/api/orders", "service": "orders"}, ...]} (<= 50k)
+//   GET  /v1/routes/match?path=/api/orders/7 -> {"service": "orders"} or 404 route_not_found
 //   PUT  /v1/quotas          seed 003's quota_management YAML; GET /v1/quotas/{service}
 //   POST /v1/discovery/{service} {"address": "...", "ttl_ms": N}  (register / heartbeat)
 //   GET  /v1/discovery/{service} -> {"instances": [...]} or 404 service_not_found

@@ -109,6 +109,16 @@ TEST_F(Registry, OfflineAndSlowFaults) {
   EXPECT_EQ(send("POST", "/admin/fault", R"({"mode":"melt"})")->status, 400);
 }
 
+TEST_F(Registry, RoutesReplaceAndMatch) {
+  auto put = send("PUT", "/v1/routes", R"({"routes":[{"prefix":"/api/orders","service":"orders"}]})");
+  ASSERT_EQ(put->status, 200) << put->body;
+  auto m = send("GET", "/v1/routes/match?path=/api/orders/9");
+  ASSERT_EQ(m->status, 200);
+  EXPECT_EQ(body(m).at("service"), boost::json::value("orders"));
+  EXPECT_EQ(send("GET", "/v1/routes/match?path=/other")->status, 404);
+  EXPECT_EQ(send("PUT", "/v1/routes", R"({"routes":[{"prefix":"nope","service":"x"}]})")->status, 400);
+}
+
 TEST_F(Registry, QuotasFromSeedYaml) {
   EXPECT_EQ(send("GET", "/v1/quotas/orders")->status, 404);
   const char* yaml =

@@ -1,6 +1,7 @@
 // The registry core: revisions only for bundles that compile, content hashes, break-glass with
 // its audit trail, rollback, nodes lagging behind (partial propagation), and discovery entries
 // expiring on the TimeSource.
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "core/time/time_source.hpp"
@@ -99,6 +100,40 @@ TEST(ServiceDiscovery, InstancesExpireWithoutHeartbeats) {
   d.heartbeat("pay", "10.0.0.9:80", std::chrono::seconds(5));
   d.deregister("pay", "10.0.0.9:80");
   EXPECT_FALSE(d.lookup("pay").ok());
+}
+
+}  // namespace
+}  // namespace gatedrill
+
+namespace gatedrill {
+namespace {
+
+TEST(RouteTable, LongestPrefixOnSegmentBoundariesAt50kRoutes) {
+  RouteTable t;
+  boost::json::array routes;
+  for (int i = 0; i < 49998; ++i) routes.push_back({{"prefix", "/svc" + std::to_string(i)}, {"service", "s" + std::to_string(i)}});
+  routes.push_back({{"prefix", "/api/orders/"}, {"service", "orders"}});
+  routes.push_back({{"prefix", "/api/orders/admin"}, {"service", "orders-admin"}});
+  auto h = t.replace(routes);
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  EXPECT_EQ(t.size(), 50000u);
+  EXPECT_EQ(*t.match("/api/orders"), "orders");
+  EXPECT_EQ(*t.match("/api/orders/7"), "orders");
+  EXPECT_EQ(*t.match("/api/orders/admin/users"), "orders-admin");
+  EXPECT_EQ(*t.match("/svc49997/x"), "s49997");
+  EXPECT_EQ(t.match("/api/ordersX").error().code, "route_not_found");
+  EXPECT_EQ(t.match("/nothing").error().code, "route_not_found");
+
+  routes.push_back({{"prefix", "/one-too-many"}, {"service", "x"}});
+  EXPECT_EQ(t.replace(routes).error().code, "bad_routes");
+  EXPECT_EQ(t.size(), 50000u);  // unchanged
+  EXPECT_EQ(t.replace(boost::json::array{{{"prefix", "/a"}, {"service", "x"}}, {{"prefix", "/a/"}, {"service", "y"}}}).error().code,
+            "bad_routes");  // duplicate once normalised
+  EXPECT_EQ(t.replace(boost::json::array{{{"prefix", "a"}, {"service", "x"}}}).error().code, "bad_routes");
+  auto root = t.replace(boost::json::array{{{"prefix", "/"}, {"service", "default"}}});
+  ASSERT_TRUE(root.ok());
+  EXPECT_NE(*root, *h);
+  EXPECT_EQ(*t.match("/anything/at/all"), "default");
 }
 
 }  // namespace
