@@ -18,8 +18,10 @@ namespace {
 
 using gatedrill::PolicyEngine;
 
-const char* kAdmin = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
-const char* kAnalyst = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib2IiLCJyb2xlIjoiYW5hbHlzdCJ9.c2ln";
+const char* kAdmin =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
+const char* kAnalyst =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJib2IiLCJyb2xlIjoiYW5hbHlzdCJ9.c2ln";
 
 std::string seed(const char* name) {
   std::ifstream in(std::filesystem::path(GATEDRILL_SOURCE_DIR) / "tests/policy/seeds" / name);
@@ -33,8 +35,8 @@ gatedrill::SystemTimeSource& clock_source() {
   return clock;
 }
 
-void run(benchmark::State& state, const PolicyEngine& engine, const char* query, const boost::json::value& input,
-         bool want) {
+void run(benchmark::State& state, const PolicyEngine& engine, const char* query,
+         const boost::json::value& input, bool want) {
   std::vector<int64_t> samples;
   samples.reserve(1 << 16);
   auto& clock = clock_source();
@@ -61,37 +63,47 @@ PolicyEngine load(const std::string& name, const std::string& text) {
 
 void BM_Seed000_AdminToken(benchmark::State& state) {
   static const PolicyEngine engine = load("seed000.rego", seed("seed000_api_authz.rego"));
-  boost::json::value in = boost::json::object{{"method", "POST"}, {"path", boost::json::array{"v1", "admin"}}, {"http_auth_header", kAdmin}};
+  boost::json::value in = boost::json::object{{"method", "POST"},
+                                              {"path", boost::json::array{"v1", "admin"}},
+                                              {"http_auth_header", kAdmin}};
   run(state, engine, "data.api.authz.allow", in, true);
 }
 BENCHMARK(BM_Seed000_AdminToken);
 
 void BM_Seed000_PublicPath(benchmark::State& state) {
   static const PolicyEngine engine = load("seed000.rego", seed("seed000_api_authz.rego"));
-  boost::json::value in = boost::json::object{{"method", "GET"}, {"path", boost::json::array{"v1", "public"}}};
+  boost::json::value in =
+      boost::json::object{{"method", "GET"}, {"path", boost::json::array{"v1", "public"}}};
   run(state, engine, "data.api.authz.allow", in, true);
 }
 BENCHMARK(BM_Seed000_PublicPath);
 
 void BM_Seed002_EnvoyAnalyst(benchmark::State& state) {
   static const PolicyEngine engine = load("seed002.rego", seed("seed002_envoy_authz.rego"));
-  boost::json::value in = boost::json::object{
-      {"attributes", {{"request", {{"http", {{"method", "GET"}, {"path", "/v1/data"}, {"headers", {{"authorization", kAnalyst}}}}}}}}}};
+  boost::json::value in =
+      boost::json::object{{"attributes",
+                           {{"request",
+                             {{"http",
+                               {{"method", "GET"},
+                                {"path", "/v1/data"},
+                                {"headers", {{"authorization", kAnalyst}}}}}}}}}};
   run(state, engine, "data.api.authz.allow", in, true);
 }
 BENCHMARK(BM_Seed002_EnvoyAnalyst);
 
 // Seed 003 does not compile as printed (OPA's type error); this is its evident intent.
 void BM_Seed003_Intended(benchmark::State& state) {
-  static const PolicyEngine engine = load("seed003.rego",
-                                          "package api.security.authz\ndefault allow = false\n"
-                                          "allow {\ninput.protocol == \"https\"\n"
-                                          "input.headers[\"X-Internal-Dept\"] == \"Engineering\"\nvalid_token\n}\n"
-                                          "valid_token {\n[_, payload, _] := io.jwt.decode(input.token)\n"
-                                          "payload.exp * 1000000000 > time.now_ns()\n}\n");
+  static const PolicyEngine engine =
+      load("seed003.rego",
+           "package api.security.authz\ndefault allow = false\n"
+           "allow {\ninput.protocol == \"https\"\n"
+           "input.headers[\"X-Internal-Dept\"] == \"Engineering\"\nvalid_token\n}\n"
+           "valid_token {\n[_, payload, _] := io.jwt.decode(input.token)\n"
+           "payload.exp * 1000000000 > time.now_ns()\n}\n");
   const char* token =  // {"exp": 4102444800} (2100-01-01)
       "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDB9.c2ln";
-  boost::json::value in = boost::json::object{{"protocol", "https"}, {"headers", {{"X-Internal-Dept", "Engineering"}}}, {"token", token}};
+  boost::json::value in = boost::json::object{
+      {"protocol", "https"}, {"headers", {{"X-Internal-Dept", "Engineering"}}}, {"token", token}};
   run(state, engine, "data.api.security.authz.allow", in, true);
 }
 BENCHMARK(BM_Seed003_Intended);

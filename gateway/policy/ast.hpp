@@ -14,7 +14,9 @@ struct Location {
   std::shared_ptr<const std::string> file;
   int line = 0;
   int col = 0;
-  std::string str() const { return (file ? *file : std::string("query")) + ":" + std::to_string(line); }
+  std::string str() const {
+    return (file ? *file : std::string("query")) + ":" + std::to_string(line);
+  }
 };
 
 struct Term;
@@ -22,7 +24,18 @@ struct Expr;
 using TermPtr = std::shared_ptr<Term>;
 using Body = std::vector<Expr>;
 
-enum class TermKind { kScalar, kVar, kRef, kArray, kObject, kSet, kArrayCompr, kSetCompr, kObjectCompr, kCall };
+enum class TermKind {
+  kScalar,
+  kVar,
+  kRef,
+  kArray,
+  kObject,
+  kSet,
+  kArrayCompr,
+  kSetCompr,
+  kObjectCompr,
+  kCall
+};
 
 struct Builtin;
 struct RuleSet;
@@ -30,12 +43,13 @@ struct RuleSet;
 struct Term {
   TermKind kind = TermKind::kScalar;
   Location loc;
-  Value scalar;               // kScalar
-  std::string name;           // kVar name; kCall function name ("io.jwt.decode")
-  int slot = -1;              // kVar: frame slot; -1 for the globals input/data
-  std::vector<TermPtr> items; // kRef: head then path; kArray/kSet: items; kObject: k,v,k,v..; kCall: args
-  TermPtr head, key;          // comprehensions: head (value), key (object comprehensions)
-  std::shared_ptr<Body> body; // comprehensions
+  Value scalar;      // kScalar
+  std::string name;  // kVar name; kCall function name ("io.jwt.decode")
+  int slot = -1;     // kVar: frame slot; -1 for the globals input/data
+  std::vector<TermPtr>
+      items;          // kRef: head then path; kArray/kSet: items; kObject: k,v,k,v..; kCall: args
+  TermPtr head, key;  // comprehensions: head (value), key (object comprehensions)
+  std::shared_ptr<Body> body;  // comprehensions
   // Filled by the compiler for kCall: a builtin or a user function.
   const Builtin* builtin = nullptr;
   const RuleSet* function = nullptr;
@@ -109,7 +123,7 @@ struct RuleSet {
   RuleKind kind = RuleKind::kComplete;
   std::vector<const Rule*> rules;
   const Rule* default_rule = nullptr;
-  size_t arity = 0;  // functions
+  size_t arity = 0;                        // functions
   std::shared_ptr<const RuleIndex> index;  // null when not worth it
 };
 

@@ -1,7 +1,7 @@
 #include "gateway/policy/builtins.hpp"
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -28,7 +28,8 @@ Out fail(BuiltinContext& ctx, std::string msg) {
 
 bool want(BuiltinContext& ctx, const Value& v, Value::Kind k, const char* fn, int operand) {
   if (v.kind() == k) return true;
-  static const char* const kNames[] = {"null", "boolean", "number", "string", "array", "object", "set"};
+  static const char* const kNames[] = {"null",  "boolean", "number", "string",
+                                       "array", "object",  "set"};
   ctx.error = std::string(fn) + ": operand " + std::to_string(operand) + " must be " +
               kNames[static_cast<int>(k)] + " but got " + std::string(v.type_name());
   return false;
@@ -37,12 +38,24 @@ bool want(BuiltinContext& ctx, const Value& v, Value::Kind k, const char* fn, in
   if (!want(ctx, a[i], Value::Kind::K, FN, (i) + 1)) return std::nullopt
 
 // --- comparison -------------------------------------------------------------------------
-Out b_equal(const Args& a, BuiltinContext&) { return Value::boolean(a[0] == a[1]); }
-Out b_neq(const Args& a, BuiltinContext&) { return Value::boolean(a[0] != a[1]); }
-Out b_lt(const Args& a, BuiltinContext&) { return Value::boolean(a[0] < a[1]); }
-Out b_lte(const Args& a, BuiltinContext&) { return Value::boolean(!(a[1] < a[0])); }
-Out b_gt(const Args& a, BuiltinContext&) { return Value::boolean(a[1] < a[0]); }
-Out b_gte(const Args& a, BuiltinContext&) { return Value::boolean(!(a[0] < a[1])); }
+Out b_equal(const Args& a, BuiltinContext&) {
+  return Value::boolean(a[0] == a[1]);
+}
+Out b_neq(const Args& a, BuiltinContext&) {
+  return Value::boolean(a[0] != a[1]);
+}
+Out b_lt(const Args& a, BuiltinContext&) {
+  return Value::boolean(a[0] < a[1]);
+}
+Out b_lte(const Args& a, BuiltinContext&) {
+  return Value::boolean(!(a[1] < a[0]));
+}
+Out b_gt(const Args& a, BuiltinContext&) {
+  return Value::boolean(a[1] < a[0]);
+}
+Out b_gte(const Args& a, BuiltinContext&) {
+  return Value::boolean(!(a[0] < a[1]));
+}
 
 // --- arithmetic and sets ----------------------------------------------------------------
 Out arith(const Args& a, BuiltinContext& ctx, char op, const char* fn) {
@@ -59,32 +72,52 @@ Out arith(const Args& a, BuiltinContext& ctx, char op, const char* fn) {
   if (x.is_int() && y.is_int()) {
     int64_t r = 0, p = x.as_int(), q = y.as_int();
     switch (op) {
-      case '+': if (!__builtin_add_overflow(p, q, &r)) return Value::integer(r); break;
-      case '-': if (!__builtin_sub_overflow(p, q, &r)) return Value::integer(r); break;
-      case '*': if (!__builtin_mul_overflow(p, q, &r)) return Value::integer(r); break;
+      case '+':
+        if (!__builtin_add_overflow(p, q, &r)) return Value::integer(r);
+        break;
+      case '-':
+        if (!__builtin_sub_overflow(p, q, &r)) return Value::integer(r);
+        break;
+      case '*':
+        if (!__builtin_mul_overflow(p, q, &r)) return Value::integer(r);
+        break;
       case '%':
         if (q == 0) return fail(ctx, "rem: modulo by zero");
         return Value::integer(p % q);
-      default: break;
+      default:
+        break;
     }
   }
   if (op == '%') return fail(ctx, "rem: modulo on floating-point number");
   double p = x.as_double(), q = y.as_double();
   switch (op) {
-    case '+': return Value::number(p + q);
-    case '-': return Value::number(p - q);
-    case '*': return Value::number(p * q);
+    case '+':
+      return Value::number(p + q);
+    case '-':
+      return Value::number(p - q);
+    case '*':
+      return Value::number(p * q);
     case '/':
       if (q == 0) return fail(ctx, "div: divide by zero");
       return Value::number(p / q);
   }
   return std::nullopt;
 }
-Out b_plus(const Args& a, BuiltinContext& c) { return arith(a, c, '+', "plus"); }
-Out b_minus(const Args& a, BuiltinContext& c) { return arith(a, c, '-', "minus"); }
-Out b_mul(const Args& a, BuiltinContext& c) { return arith(a, c, '*', "mul"); }
-Out b_div(const Args& a, BuiltinContext& c) { return arith(a, c, '/', "div"); }
-Out b_rem(const Args& a, BuiltinContext& c) { return arith(a, c, '%', "rem"); }
+Out b_plus(const Args& a, BuiltinContext& c) {
+  return arith(a, c, '+', "plus");
+}
+Out b_minus(const Args& a, BuiltinContext& c) {
+  return arith(a, c, '-', "minus");
+}
+Out b_mul(const Args& a, BuiltinContext& c) {
+  return arith(a, c, '*', "mul");
+}
+Out b_div(const Args& a, BuiltinContext& c) {
+  return arith(a, c, '/', "div");
+}
+Out b_rem(const Args& a, BuiltinContext& c) {
+  return arith(a, c, '%', "rem");
+}
 Out b_or(const Args& a, BuiltinContext& ctx) {
   WANT(0, kSet, "or");
   WANT(1, kSet, "or");
@@ -103,7 +136,8 @@ Out b_and(const Args& a, BuiltinContext& ctx) {
 }
 Out b_abs(const Args& a, BuiltinContext& ctx) {
   WANT(0, kNumber, "abs");
-  return a[0].is_int() ? Value::integer(std::llabs(a[0].as_int())) : Value::number(std::fabs(a[0].as_double()));
+  return a[0].is_int() ? Value::integer(std::llabs(a[0].as_int()))
+                       : Value::number(std::fabs(a[0].as_double()));
 }
 Out b_round(const Args& a, BuiltinContext& ctx) {
   WANT(0, kNumber, "round");
@@ -115,7 +149,8 @@ Out member(const Value& coll, const Value* key, const Value& val) {
     case Value::Kind::kArray: {
       const auto& arr = coll.as_array();
       for (size_t i = 0; i < arr.size(); ++i) {
-        if (arr[i] == val && (!key || *key == Value::integer(static_cast<int64_t>(i)))) return Value::boolean(true);
+        if (arr[i] == val && (!key || *key == Value::integer(static_cast<int64_t>(i))))
+          return Value::boolean(true);
       }
       return Value::boolean(false);
     }
@@ -131,15 +166,22 @@ Out member(const Value& coll, const Value* key, const Value& val) {
       return Value::boolean(false);
   }
 }
-Out b_member2(const Args& a, BuiltinContext&) { return member(a[1], nullptr, a[0]); }
-Out b_member3(const Args& a, BuiltinContext&) { return member(a[2], &a[0], a[1]); }
+Out b_member2(const Args& a, BuiltinContext&) {
+  return member(a[1], nullptr, a[0]);
+}
+Out b_member3(const Args& a, BuiltinContext&) {
+  return member(a[2], &a[0], a[1]);
+}
 
 // --- aggregates ---------------------------------------------------------------------------
 Out b_count(const Args& a, BuiltinContext& ctx) {
   switch (a[0].kind()) {
-    case Value::Kind::kArray: return Value::integer(static_cast<int64_t>(a[0].as_array().size()));
-    case Value::Kind::kSet: return Value::integer(static_cast<int64_t>(a[0].as_set().size()));
-    case Value::Kind::kObject: return Value::integer(static_cast<int64_t>(a[0].as_object().size()));
+    case Value::Kind::kArray:
+      return Value::integer(static_cast<int64_t>(a[0].as_array().size()));
+    case Value::Kind::kSet:
+      return Value::integer(static_cast<int64_t>(a[0].as_set().size()));
+    case Value::Kind::kObject:
+      return Value::integer(static_cast<int64_t>(a[0].as_object().size()));
     case Value::Kind::kString: {
       int64_t n = 0;  // runes, not bytes
       for (unsigned char c : a[0].as_string()) n += (c & 0xC0) != 0x80;
@@ -364,17 +406,25 @@ Out b_sprintf(const Args& a, BuiltinContext& ctx) {
     const Value& x = xs[n++];
     char buf[128];
     switch (verb) {
-      case 'v': case 's': out += format_v(x); break;
-      case 'q': out += x.is_string() ? Value::string(x.as_string()).to_string() : format_v(x); break;
+      case 'v':
+      case 's':
+        out += format_v(x);
+        break;
+      case 'q':
+        out += x.is_string() ? Value::string(x.as_string()).to_string() : format_v(x);
+        break;
       case 'd':
         if (x.is_number() && x.is_int()) {
-          std::snprintf(buf, sizeof buf, (spec + "lld").c_str(), static_cast<long long>(x.as_int()));
+          std::snprintf(buf, sizeof buf, (spec + "lld").c_str(),
+                        static_cast<long long>(x.as_int()));
           out += buf;
         } else {
           out += "%!d(" + format_v(x) + ")";
         }
         break;
-      case 'f': case 'e': case 'g':
+      case 'f':
+      case 'e':
+      case 'g':
         if (x.is_number()) {
           std::snprintf(buf, sizeof buf, (spec + verb).c_str(), x.as_double());
           out += buf;
@@ -382,9 +432,11 @@ Out b_sprintf(const Args& a, BuiltinContext& ctx) {
           out += std::string("%!") + verb + "(" + format_v(x) + ")";
         }
         break;
-      case 'x': case 'X':
+      case 'x':
+      case 'X':
         if (x.is_number() && x.is_int()) {
-          std::snprintf(buf, sizeof buf, (spec + "ll" + verb).c_str(), static_cast<long long>(x.as_int()));
+          std::snprintf(buf, sizeof buf, (spec + "ll" + verb).c_str(),
+                        static_cast<long long>(x.as_int()));
           out += buf;
         } else if (x.is_string()) {
           static const char* kHex = "0123456789abcdef";
@@ -394,8 +446,12 @@ Out b_sprintf(const Args& a, BuiltinContext& ctx) {
           }
         }
         break;
-      case 't': out += format_v(x); break;
-      default: out += std::string("%!") + verb + "(" + format_v(x) + ")"; break;
+      case 't':
+        out += format_v(x);
+        break;
+      default:
+        out += std::string("%!") + verb + "(" + format_v(x) + ")";
+        break;
     }
   }
   return Value::string(std::move(out));
@@ -404,7 +460,8 @@ Out b_sprintf(const Args& a, BuiltinContext& ctx) {
 // --- glob and regex -------------------------------------------------------------------------
 // gobwas/glob semantics as OPA uses them: * stops at delimiters, ** does not, ? one
 // non-delimiter character, [..] classes, {a,b} alternatives.
-bool glob_at(const std::string& p, size_t pi, const std::string& s, size_t si, const std::string& delims) {
+bool glob_at(const std::string& p, size_t pi, const std::string& s, size_t si,
+             const std::string& delims) {
   while (pi < p.size()) {
     char c = p[pi];
     if (c == '*') {
@@ -522,15 +579,20 @@ Out b_array_slice(const Args& a, BuiltinContext& ctx) {
   WANT(2, kNumber, "array.slice");
   const auto& arr = a[0].as_array();
   int64_t n = static_cast<int64_t>(arr.size());
-  int64_t s = std::clamp<int64_t>(a[1].as_int(), 0, n), e = std::clamp<int64_t>(a[2].as_int(), 0, n);
+  int64_t s = std::clamp<int64_t>(a[1].as_int(), 0, n),
+          e = std::clamp<int64_t>(a[2].as_int(), 0, n);
   if (s > e) s = e;
   return Value::array(Array(arr.begin() + s, arr.begin() + e));
 }
 
 // --- types ---------------------------------------------------------------------------------
 template <Value::Kind K>
-Out b_is(const Args& a, BuiltinContext&) { return Value::boolean(a[0].kind() == K); }
-Out b_type_name(const Args& a, BuiltinContext&) { return Value::string(std::string(a[0].type_name())); }
+Out b_is(const Args& a, BuiltinContext&) {
+  return Value::boolean(a[0].kind() == K);
+}
+Out b_type_name(const Args& a, BuiltinContext&) {
+  return Value::string(std::string(a[0].type_name()));
+}
 Out b_to_number(const Args& a, BuiltinContext& ctx) {
   if (a[0].is_number()) return a[0];
   if (a[0].is_null()) return Value::integer(0);
@@ -550,7 +612,9 @@ Out b_json_unmarshal(const Args& a, BuiltinContext& ctx) {
   if (!j) return fail(ctx, "json.unmarshal: " + j.error().message);
   return Value::from_json(*j);
 }
-Out b_json_marshal(const Args& a, BuiltinContext&) { return Value::string(to_json(a[0].to_json())); }
+Out b_json_marshal(const Args& a, BuiltinContext&) {
+  return Value::string(to_json(a[0].to_json()));
+}
 Out b_base64url_decode(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "base64url.decode");
   // OPA accepts padded and unpadded input.
@@ -588,7 +652,8 @@ bool parse_cidr(const std::string& text, bool require_prefix, Cidr& out) {
   }
   if (slash != std::string::npos) {
     std::string p = text.substr(slash + 1);
-    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos)
+      return false;
     int n = std::stoi(p);
     if (n > out.prefix) return false;
     out.prefix = n;
@@ -607,8 +672,10 @@ Out b_cidr_contains(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "net.cidr_contains");
   WANT(1, kString, "net.cidr_contains");
   Cidr net, x;
-  if (!parse_cidr(a[0].as_string(), true, net)) return fail(ctx, "net.cidr_contains: invalid CIDR " + a[0].as_string());
-  if (!parse_cidr(a[1].as_string(), false, x)) return fail(ctx, "net.cidr_contains: invalid address " + a[1].as_string());
+  if (!parse_cidr(a[0].as_string(), true, net))
+    return fail(ctx, "net.cidr_contains: invalid CIDR " + a[0].as_string());
+  if (!parse_cidr(a[1].as_string(), false, x))
+    return fail(ctx, "net.cidr_contains: invalid address " + a[1].as_string());
   return Value::boolean(cidr_has(net, x));
 }
 
@@ -616,7 +683,9 @@ Out b_cidr_contains(const Args& a, BuiltinContext& ctx) {
 Out b_now_ns(const Args&, BuiltinContext& ctx) {
   if (!ctx.now_read) {
     if (!ctx.time) return fail(ctx, "time.now_ns: no time source");
-    ctx.now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.time->wall().time_since_epoch()).count();
+    ctx.now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.time->wall().time_since_epoch())
+            .count();
     ctx.now_read = true;
   }
   return Value::integer(ctx.now_ns);
@@ -627,7 +696,8 @@ Out b_parse_rfc3339_ns(const Args& a, BuiltinContext& ctx) {
   int y, mo, d, h, mi, sec;
   char tsep;
   int n = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &tsep, &h, &mi, &sec, &n) != 7 ||
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &tsep, &h, &mi, &sec, &n) !=
+          7 ||
       (tsep != 'T' && tsep != 't') || n != 19) {
     return fail(ctx, "time.parse_rfc3339_ns: cannot parse " + s);
   }
@@ -674,11 +744,12 @@ Out b_parse_rfc3339_ns(const Args& a, BuiltinContext& ctx) {
 // --- JWT -----------------------------------------------------------------------------------
 // Splits a compact JWS into decoded header, payload (objects) and signature (hex), as OPA's
 // io.jwt.decode does. No verification.
-Out decode_jwt(const std::string& token, BuiltinContext& ctx, const char* fn, std::string* signing_input,
-               std::string* signature_raw) {
+Out decode_jwt(const std::string& token, BuiltinContext& ctx, const char* fn,
+               std::string* signing_input, std::string* signature_raw) {
   auto p1 = token.find('.');
   auto p2 = p1 == std::string::npos ? p1 : token.find('.', p1 + 1);
-  if (p1 == std::string::npos || p2 == std::string::npos || token.find('.', p2 + 1) != std::string::npos) {
+  if (p1 == std::string::npos || p2 == std::string::npos ||
+      token.find('.', p2 + 1) != std::string::npos) {
     return fail(ctx, std::string(fn) + ": encoded JWT had no period separators");
   }
   auto part = [&](size_t b, size_t e) { return token.substr(b, e - b); };
@@ -688,8 +759,10 @@ Out decode_jwt(const std::string& token, BuiltinContext& ctx, const char* fn, st
   if (!h || !p || !s) return fail(ctx, std::string(fn) + ": JWT segment is not valid base64url");
   auto hj = parse_json(*h);
   auto pj = parse_json(*p);
-  if (!hj || !hj->is_object()) return fail(ctx, std::string(fn) + ": JWT header is not a JSON object");
-  if (!pj || !pj->is_object()) return fail(ctx, std::string(fn) + ": JWT payload is not a JSON object");
+  if (!hj || !hj->is_object())
+    return fail(ctx, std::string(fn) + ": JWT header is not a JSON object");
+  if (!pj || !pj->is_object())
+    return fail(ctx, std::string(fn) + ": JWT payload is not a JSON object");
   static const char* kHex = "0123456789abcdef";
   std::string hex;
   for (unsigned char c : *s) {
@@ -698,7 +771,8 @@ Out decode_jwt(const std::string& token, BuiltinContext& ctx, const char* fn, st
   }
   if (signing_input) *signing_input = part(0, p2);
   if (signature_raw) *signature_raw = *s;
-  return Value::array({Value::from_json(*hj), Value::from_json(*pj), Value::string(std::move(hex))});
+  return Value::array(
+      {Value::from_json(*hj), Value::from_json(*pj), Value::string(std::move(hex))});
 }
 Out b_jwt_decode(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "io.jwt.decode");
@@ -740,14 +814,18 @@ Out b_verify_rs256(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "io.jwt.verify_rs256");
   WANT(1, kString, "io.jwt.verify_rs256");
   bool ok = false;
-  if (!verify_with(JwsAlg::kRS256, a[0].as_string(), a[1].as_string(), ctx, "io.jwt.verify_rs256", &ok)) return std::nullopt;
+  if (!verify_with(JwsAlg::kRS256, a[0].as_string(), a[1].as_string(), ctx, "io.jwt.verify_rs256",
+                   &ok))
+    return std::nullopt;
   return Value::boolean(ok);
 }
 Out b_verify_es256(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "io.jwt.verify_es256");
   WANT(1, kString, "io.jwt.verify_es256");
   bool ok = false;
-  if (!verify_with(JwsAlg::kES256, a[0].as_string(), a[1].as_string(), ctx, "io.jwt.verify_es256", &ok)) return std::nullopt;
+  if (!verify_with(JwsAlg::kES256, a[0].as_string(), a[1].as_string(), ctx, "io.jwt.verify_es256",
+                   &ok))
+    return std::nullopt;
   return Value::boolean(ok);
 }
 
@@ -768,7 +846,8 @@ Out b_decode_verify(const Args& a, BuiltinContext& ctx) {
   if (!alg_v || !alg_v->is_string()) return invalid;
   auto alg = parse_jws_alg(alg_v->as_string());
   if (!alg) return invalid;
-  if (const Value* want_alg = get("alg"); want_alg && (!want_alg->is_string() || want_alg->as_string() != alg_v->as_string())) {
+  if (const Value* want_alg = get("alg");
+      want_alg && (!want_alg->is_string() || want_alg->as_string() != alg_v->as_string())) {
     return invalid;
   }
   const Value* cert = get("cert");
@@ -817,30 +896,71 @@ Out b_decode_verify(const Args& a, BuiltinContext& ctx) {
 }
 
 const Builtin kBuiltins[] = {
-    {"equal", 2, b_equal}, {"neq", 2, b_neq}, {"lt", 2, b_lt}, {"lte", 2, b_lte}, {"gt", 2, b_gt},
-    {"gte", 2, b_gte}, {"plus", 2, b_plus}, {"minus", 2, b_minus}, {"mul", 2, b_mul},
-    {"div", 2, b_div}, {"rem", 2, b_rem}, {"or", 2, b_or}, {"and", 2, b_and}, {"abs", 1, b_abs},
-    {"round", 1, b_round}, {"internal.member_2", 2, b_member2}, {"internal.member_3", 3, b_member3},
-    {"count", 1, b_count}, {"sum", 1, b_sum}, {"max", 1, b_max}, {"min", 1, b_min},
-    {"sort", 1, b_sort}, {"startswith", 2, b_startswith}, {"endswith", 2, b_endswith},
-    {"contains", 2, b_contains}, {"indexof", 2, b_indexof}, {"split", 2, b_split},
-    {"concat", 2, b_concat}, {"lower", 1, b_lower}, {"upper", 1, b_upper}, {"trim", 2, b_trim},
-    {"trim_left", 2, b_trim_left}, {"trim_right", 2, b_trim_right}, {"trim_space", 1, b_trim_space},
-    {"trim_prefix", 2, b_trim_prefix}, {"trim_suffix", 2, b_trim_suffix},
-    {"replace", 3, b_replace}, {"substring", 3, b_substring}, {"sprintf", 2, b_sprintf},
-    {"glob.match", 3, b_glob_match}, {"regex.match", 2, b_regex_match},
-    {"object.get", 3, b_object_get}, {"object.keys", 1, b_object_keys},
-    {"array.concat", 2, b_array_concat}, {"array.slice", 3, b_array_slice},
-    {"is_null", 1, b_is<Value::Kind::kNull>}, {"is_boolean", 1, b_is<Value::Kind::kBool>},
-    {"is_number", 1, b_is<Value::Kind::kNumber>}, {"is_string", 1, b_is<Value::Kind::kString>},
-    {"is_array", 1, b_is<Value::Kind::kArray>}, {"is_object", 1, b_is<Value::Kind::kObject>},
-    {"is_set", 1, b_is<Value::Kind::kSet>}, {"type_name", 1, b_type_name},
-    {"to_number", 1, b_to_number}, {"json.unmarshal", 1, b_json_unmarshal},
-    {"json.marshal", 1, b_json_marshal}, {"base64url.decode", 1, b_base64url_decode},
-    {"base64url.encode", 1, b_base64url_encode}, {"net.cidr_contains", 2, b_cidr_contains},
-    {"time.now_ns", 0, b_now_ns}, {"time.parse_rfc3339_ns", 1, b_parse_rfc3339_ns},
-    {"io.jwt.decode", 1, b_jwt_decode}, {"io.jwt.decode_verify", 2, b_decode_verify},
-    {"io.jwt.verify_rs256", 2, b_verify_rs256}, {"io.jwt.verify_es256", 2, b_verify_es256},
+    {"equal", 2, b_equal},
+    {"neq", 2, b_neq},
+    {"lt", 2, b_lt},
+    {"lte", 2, b_lte},
+    {"gt", 2, b_gt},
+    {"gte", 2, b_gte},
+    {"plus", 2, b_plus},
+    {"minus", 2, b_minus},
+    {"mul", 2, b_mul},
+    {"div", 2, b_div},
+    {"rem", 2, b_rem},
+    {"or", 2, b_or},
+    {"and", 2, b_and},
+    {"abs", 1, b_abs},
+    {"round", 1, b_round},
+    {"internal.member_2", 2, b_member2},
+    {"internal.member_3", 3, b_member3},
+    {"count", 1, b_count},
+    {"sum", 1, b_sum},
+    {"max", 1, b_max},
+    {"min", 1, b_min},
+    {"sort", 1, b_sort},
+    {"startswith", 2, b_startswith},
+    {"endswith", 2, b_endswith},
+    {"contains", 2, b_contains},
+    {"indexof", 2, b_indexof},
+    {"split", 2, b_split},
+    {"concat", 2, b_concat},
+    {"lower", 1, b_lower},
+    {"upper", 1, b_upper},
+    {"trim", 2, b_trim},
+    {"trim_left", 2, b_trim_left},
+    {"trim_right", 2, b_trim_right},
+    {"trim_space", 1, b_trim_space},
+    {"trim_prefix", 2, b_trim_prefix},
+    {"trim_suffix", 2, b_trim_suffix},
+    {"replace", 3, b_replace},
+    {"substring", 3, b_substring},
+    {"sprintf", 2, b_sprintf},
+    {"glob.match", 3, b_glob_match},
+    {"regex.match", 2, b_regex_match},
+    {"object.get", 3, b_object_get},
+    {"object.keys", 1, b_object_keys},
+    {"array.concat", 2, b_array_concat},
+    {"array.slice", 3, b_array_slice},
+    {"is_null", 1, b_is<Value::Kind::kNull>},
+    {"is_boolean", 1, b_is<Value::Kind::kBool>},
+    {"is_number", 1, b_is<Value::Kind::kNumber>},
+    {"is_string", 1, b_is<Value::Kind::kString>},
+    {"is_array", 1, b_is<Value::Kind::kArray>},
+    {"is_object", 1, b_is<Value::Kind::kObject>},
+    {"is_set", 1, b_is<Value::Kind::kSet>},
+    {"type_name", 1, b_type_name},
+    {"to_number", 1, b_to_number},
+    {"json.unmarshal", 1, b_json_unmarshal},
+    {"json.marshal", 1, b_json_marshal},
+    {"base64url.decode", 1, b_base64url_decode},
+    {"base64url.encode", 1, b_base64url_encode},
+    {"net.cidr_contains", 2, b_cidr_contains},
+    {"time.now_ns", 0, b_now_ns},
+    {"time.parse_rfc3339_ns", 1, b_parse_rfc3339_ns},
+    {"io.jwt.decode", 1, b_jwt_decode},
+    {"io.jwt.decode_verify", 2, b_decode_verify},
+    {"io.jwt.verify_rs256", 2, b_verify_rs256},
+    {"io.jwt.verify_es256", 2, b_verify_es256},
 };
 
 }  // namespace

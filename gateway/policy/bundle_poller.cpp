@@ -9,7 +9,9 @@ namespace gatedrill {
 
 BundlePoller::BundlePoller(BundlePollerOptions options) : options_(std::move(options)) {}
 
-BundlePoller::~BundlePoller() { stop(); }
+BundlePoller::~BundlePoller() {
+  stop();
+}
 
 void BundlePoller::start() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -69,7 +71,8 @@ bool BundlePoller::poll_once() {
     if (doc && doc->is_object() && doc->as_object().contains("modules")) {
       std::vector<PolicyModule> modules;
       for (const auto& kv : doc->at("modules").as_object()) {
-        if (kv.value().is_string()) modules.push_back({std::string(kv.key()), std::string(kv.value().as_string())});
+        if (kv.value().is_string())
+          modules.push_back({std::string(kv.key()), std::string(kv.value().as_string())});
       }
       PolicyOptions po;
       po.time = options_.time;
@@ -99,7 +102,8 @@ bool BundlePoller::poll_once() {
   changed_.notify_all();
   if (ok && !options_.node.empty()) {
     (void)http_request("POST", options_.registry_url + "/v1/nodes/" + options_.node,
-                       {{"content-type", "application/json"}}, "{\"revision\":" + std::to_string(enforced) + "}", http);
+                       {{"content-type", "application/json"}},
+                       "{\"revision\":" + std::to_string(enforced) + "}", http);
   }
   return ok;
 }

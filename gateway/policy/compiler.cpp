@@ -90,7 +90,8 @@ class RuleCompiler {
       if (r_.key) collect_slots(r_.key, need);
       if (value) collect_slots(value, need);
       for (int s : need) {
-        if (!bound.count(s)) fail(loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
+        if (!bound.count(s))
+          fail(loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
       }
       if (r_.key) reorder_nested(r_.key, bound);
       if (value) reorder_nested(value, bound);
@@ -133,16 +134,23 @@ class RuleCompiler {
   }
   void declare_expr(Expr& e) {
     switch (e.kind) {
-      case ExprKind::kAssign: declare_pattern(e.terms[0]); break;
-      case ExprKind::kSomeDecl: for (auto& t : e.terms) declare_pattern(t); break;
+      case ExprKind::kAssign:
+        declare_pattern(e.terms[0]);
+        break;
+      case ExprKind::kSomeDecl:
+        for (auto& t : e.terms) declare_pattern(t);
+        break;
       case ExprKind::kSomeIn:
       case ExprKind::kEvery:
         declare_pattern(e.terms[0]);
         declare_pattern(e.terms[1]);
         if (e.body) declare_body(*e.body);
         break;
-      case ExprKind::kNot: declare_expr(*e.negated); break;
-      default: break;
+      case ExprKind::kNot:
+        declare_expr(*e.negated);
+        break;
+      default:
+        break;
     }
     for (auto& t : e.terms) declare_nested(t);
   }
@@ -191,8 +199,11 @@ class RuleCompiler {
 
   void resolve(TermPtr& t) {
     switch (t->kind) {
-      case TermKind::kScalar: return;
-      case TermKind::kVar: t = resolve_var(t); return;
+      case TermKind::kScalar:
+        return;
+      case TermKind::kVar:
+        t = resolve_var(t);
+        return;
       case TermKind::kRef: {
         TermPtr head = t->items[0];
         if (head->kind == TermKind::kVar) {
@@ -251,7 +262,8 @@ class RuleCompiler {
       v = Value::set(std::move(st));
     } else {
       Object o;
-      for (size_t i = 0; i + 1 < t->items.size(); i += 2) o[t->items[i]->scalar] = t->items[i + 1]->scalar;
+      for (size_t i = 0; i + 1 < t->items.size(); i += 2)
+        o[t->items[i]->scalar] = t->items[i + 1]->scalar;
       v = Value::object(std::move(o));
     }
     auto folded = std::make_shared<Term>();
@@ -282,7 +294,8 @@ class RuleCompiler {
     if (!path.empty()) {
       auto it = c_.rule_sets.find(path);
       if (it != c_.rule_sets.end()) {
-        if (it->second->kind != RuleKind::kFunction) fail(t.loc, t.name + " is a rule, not a function");
+        if (it->second->kind != RuleKind::kFunction)
+          fail(t.loc, t.name + " is a rule, not a function");
         if (it->second->arity != t.items.size()) {
           fail(t.loc, t.name + " takes " + std::to_string(it->second->arity) + " arguments, got " +
                           std::to_string(t.items.size()));
@@ -294,7 +307,8 @@ class RuleCompiler {
     const Builtin* b = find_builtin(t.name);
     if (!b) fail(t.loc, "undefined function " + t.name + " (unsupported builtin or missing rule)");
     if (b->arity != t.items.size()) {
-      fail(t.loc, t.name + " takes " + std::to_string(b->arity) + " arguments, got " + std::to_string(t.items.size()));
+      fail(t.loc, t.name + " takes " + std::to_string(b->arity) + " arguments, got " +
+                      std::to_string(t.items.size()));
     }
     t.builtin = b;
   }
@@ -306,7 +320,8 @@ class RuleCompiler {
         std::set<std::string> names;
         collect_pattern_names(e.terms[0], names);
         for (const auto& n : names) {
-          if (n.rfind("_$", 0) != 0 && !assigned.insert(n).second) fail(e.loc, "var " + n + " assigned above");
+          if (n.rfind("_$", 0) != 0 && !assigned.insert(n).second)
+            fail(e.loc, "var " + n + " assigned above");
         }
       }
       resolve_expr(e);
@@ -366,7 +381,8 @@ class RuleCompiler {
     }
     if (e.kind == ExprKind::kSomeDecl) {
       for (auto& t : e.terms) {
-        if (t->kind != TermKind::kVar || t->slot < 0) fail(e.loc, "'some' must declare local variables");
+        if (t->kind != TermKind::kVar || t->slot < 0)
+          fail(e.loc, "'some' must declare local variables");
       }
     }
     if (e.kind == ExprKind::kAssign) check_assign_target(e.terms[0], e.loc);
@@ -374,13 +390,16 @@ class RuleCompiler {
     for (auto& w : e.withs) {
       resolve(w.target);
       resolve(w.value);
-      const Term* root = w.target->kind == TermKind::kRef ? w.target->items[0].get() : w.target.get();
-      if (root->kind != TermKind::kVar || root->slot >= 0 || (root->name != "input" && root->name != "data")) {
+      const Term* root =
+          w.target->kind == TermKind::kRef ? w.target->items[0].get() : w.target.get();
+      if (root->kind != TermKind::kVar || root->slot >= 0 ||
+          (root->name != "input" && root->name != "data")) {
         fail(e.loc, "unsupported 'with' target: only input and data paths can be replaced");
       }
       if (w.target->kind == TermKind::kRef) {
         for (size_t i = 1; i < w.target->items.size(); ++i) {
-          if (w.target->items[i]->kind != TermKind::kScalar) fail(e.loc, "'with' target paths must be constant");
+          if (w.target->items[i]->kind != TermKind::kScalar)
+            fail(e.loc, "'with' target paths must be constant");
         }
       }
     }
@@ -409,21 +428,24 @@ class RuleCompiler {
   void type_check(const Body& body) {
     std::map<int, Value::Kind> types;
     auto scalar_kind = [](Value::Kind k) {
-      return k == Value::Kind::kString || k == Value::Kind::kNumber || k == Value::Kind::kBool || k == Value::Kind::kNull;
+      return k == Value::Kind::kString || k == Value::Kind::kNumber || k == Value::Kind::kBool ||
+             k == Value::Kind::kNull;
     };
     std::function<void(const TermPtr&)> check_term = [&](const TermPtr& t) {
       if (!t) return;
       if (t->kind == TermKind::kRef && t->items.size() > 1 && t->items[0]->kind == TermKind::kVar) {
         auto it = types.find(t->items[0]->slot);
-        if (it != types.end() && scalar_kind(it->second) && t->items[1]->kind == TermKind::kScalar) {
+        if (it != types.end() && scalar_kind(it->second) &&
+            t->items[1]->kind == TermKind::kScalar) {
           std::string text = t->items[0]->name;
           for (size_t i = 1; i < t->items.size(); ++i) {
             const Value& k = t->items[i]->scalar;
-            text += (t->items[i]->kind == TermKind::kScalar && k.is_string()) ? "." + k.as_string() : "[...]";
+            text += (t->items[i]->kind == TermKind::kScalar && k.is_string()) ? "." + k.as_string()
+                                                                              : "[...]";
           }
-          throw CompileFailure(t->loc.str() + ": undefined ref: " + text + " (have: " +
-                                   kind_name(it->second) + ")",
-                               "rego_type_error");
+          throw CompileFailure(
+              t->loc.str() + ": undefined ref: " + text + " (have: " + kind_name(it->second) + ")",
+              "rego_type_error");
         }
       }
       for (const auto& i : t->items) check_term(i);
@@ -444,11 +466,14 @@ class RuleCompiler {
         }
         if (lhs->kind == TermKind::kArray && rhs->kind == TermKind::kCall && rhs->builtin) {
           std::vector<Value::Kind> shape;
-          if (rhs->name == "io.jwt.decode") shape = {Value::Kind::kObject, Value::Kind::kObject, Value::Kind::kString};
-          if (rhs->name == "io.jwt.decode_verify") shape = {Value::Kind::kBool, Value::Kind::kObject, Value::Kind::kObject};
+          if (rhs->name == "io.jwt.decode")
+            shape = {Value::Kind::kObject, Value::Kind::kObject, Value::Kind::kString};
+          if (rhs->name == "io.jwt.decode_verify")
+            shape = {Value::Kind::kBool, Value::Kind::kObject, Value::Kind::kObject};
           if (shape.size() == lhs->items.size()) {
             for (size_t i = 0; i < shape.size(); ++i) {
-              if (lhs->items[i]->kind == TermKind::kVar && lhs->items[i]->slot >= 0) types[lhs->items[i]->slot] = shape[i];
+              if (lhs->items[i]->kind == TermKind::kVar && lhs->items[i]->slot >= 0)
+                types[lhs->items[i]->slot] = shape[i];
             }
           }
         }
@@ -457,11 +482,16 @@ class RuleCompiler {
   }
   static const char* kind_name(Value::Kind k) {
     switch (k) {
-      case Value::Kind::kString: return "string";
-      case Value::Kind::kNumber: return "number";
-      case Value::Kind::kBool: return "boolean";
-      case Value::Kind::kNull: return "null";
-      default: return "any";
+      case Value::Kind::kString:
+        return "string";
+      case Value::Kind::kNumber:
+        return "number";
+      case Value::Kind::kBool:
+        return "boolean";
+      case Value::Kind::kNull:
+        return "null";
+      default:
+        return "any";
     }
   }
 
@@ -486,10 +516,12 @@ class RuleCompiler {
   }
 
   // `outer`: slots referenced outside this expression (closures capture those).
-  void analyze(const TermPtr& t, bool pattern, SlotSet& ins, SlotSet& outs, const SlotSet* outer = nullptr) const {
+  void analyze(const TermPtr& t, bool pattern, SlotSet& ins, SlotSet& outs,
+               const SlotSet* outer = nullptr) const {
     if (!t) return;
     switch (t->kind) {
-      case TermKind::kScalar: return;
+      case TermKind::kScalar:
+        return;
       case TermKind::kVar:
         if (t->slot >= 0) (pattern ? outs : ins).insert(t->slot);
         return;
@@ -506,10 +538,12 @@ class RuleCompiler {
         return;
       case TermKind::kArray:
       case TermKind::kSet:
-        for (const auto& i : t->items) analyze(i, pattern && t->kind == TermKind::kArray, ins, outs, outer);
+        for (const auto& i : t->items)
+          analyze(i, pattern && t->kind == TermKind::kArray, ins, outs, outer);
         return;
       case TermKind::kObject:
-        for (size_t i = 0; i < t->items.size(); ++i) analyze(t->items[i], pattern && i % 2 == 1, ins, outs, outer);
+        for (size_t i = 0; i < t->items.size(); ++i)
+          analyze(t->items[i], pattern && i % 2 == 1, ins, outs, outer);
         return;
       case TermKind::kCall:
         for (const auto& a : t->items) analyze(a, false, ins, outs, outer);
@@ -529,7 +563,9 @@ class RuleCompiler {
 
   void analyze_expr(const Expr& e, SlotSet& ins, SlotSet& outs, const SlotSet& outer) const {
     switch (e.kind) {
-      case ExprKind::kTerm: analyze(e.terms[0], false, ins, outs, &outer); break;
+      case ExprKind::kTerm:
+        analyze(e.terms[0], false, ins, outs, &outer);
+        break;
       case ExprKind::kUnify:
       case ExprKind::kAssign:
         analyze(e.terms[0], true, ins, outs, &outer);
@@ -544,7 +580,8 @@ class RuleCompiler {
         }
         break;
       }
-      case ExprKind::kSomeDecl: break;
+      case ExprKind::kSomeDecl:
+        break;
       case ExprKind::kSomeIn:
         analyze(e.terms[2], false, ins, outs, &outer);
         if (e.terms[0]) analyze(e.terms[0], true, ins, outs, &outer);
@@ -586,14 +623,16 @@ class RuleCompiler {
       size_t pick = n;
       for (size_t i = 0; i < n && pick == n; ++i) {
         if (done[i]) continue;
-        bool ready = std::all_of(ins[i].begin(), ins[i].end(), [&](int s) { return bound.count(s) > 0; });
+        bool ready =
+            std::all_of(ins[i].begin(), ins[i].end(), [&](int s) { return bound.count(s) > 0; });
         if (ready) pick = i;
       }
       if (pick == n) {
         for (size_t i = 0; i < n; ++i) {
           if (done[i]) continue;
           for (int s : ins[i]) {
-            if (!bound.count(s)) fail(body[i].loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
+            if (!bound.count(s))
+              fail(body[i].loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
           }
         }
       }
@@ -629,7 +668,8 @@ class RuleCompiler {
       collect_slots(t->head, need);
       if (t->key) collect_slots(t->key, need);
       for (int s : need) {
-        if (!inner.count(s)) fail(t->loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
+        if (!inner.count(s))
+          fail(t->loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
       }
       reorder_nested(t->head, inner);
       reorder_nested(t->key, inner);
@@ -651,8 +691,10 @@ bool index_test(const Expr& e, std::string* key, Value* constant, TermPtr* ref) 
     std::string k = "input";
     bool constant_path = true;
     for (size_t i = 1; i < r->items.size(); ++i) {
-      if (r->items[i]->kind != TermKind::kScalar) constant_path = false;
-      else k += "/" + r->items[i]->scalar.to_string();
+      if (r->items[i]->kind != TermKind::kScalar)
+        constant_path = false;
+      else
+        k += "/" + r->items[i]->scalar.to_string();
     }
     if (!constant_path) continue;
     *key = k;
@@ -781,7 +823,8 @@ void check_recursion(const Compiled& c) {
         }
         cycle += rule_path(next);
         const Location& loc = next->rules.empty() ? next->default_rule->loc : next->rules[0]->loc;
-        throw CompileFailure(loc.str() + ": rule " + rule_path(next) + " is recursive: " + cycle, "rego_recursion_error");
+        throw CompileFailure(loc.str() + ": rule " + rule_path(next) + " is recursive: " + cycle,
+                             "rego_recursion_error");
       }
       if (state[next] == 0) visit(next);
     }
@@ -810,7 +853,8 @@ Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, V
           slot->kind = r->kind;
           slot->arity = r->args.size();
         } else if (!r->is_default && !slot->rules.empty() && slot->kind != r->kind) {
-          fail(r->loc, "rule " + r->name + " is defined with different kinds (complete, set, object, function)");
+          fail(r->loc, "rule " + r->name +
+                           " is defined with different kinds (complete, set, object, function)");
         } else if (slot->rules.empty() && !r->is_default) {
           slot->kind = r->kind;
           slot->arity = r->args.size();
@@ -819,7 +863,8 @@ Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, V
           fail(r->loc, "function " + r->name + " is defined with different numbers of arguments");
         }
         if (r->is_default) {
-          if (slot->default_rule) fail(r->loc, "multiple default rules named " + r->name + " found");
+          if (slot->default_rule)
+            fail(r->loc, "multiple default rules named " + r->name + " found");
           slot->default_rule = r.get();
         } else {
           slot->rules.push_back(r.get());
@@ -833,7 +878,9 @@ Result<std::shared_ptr<Compiled>> compile_modules(std::vector<Module> modules, V
       DataTree* node = &c->tree;
       for (const auto& p : path) node = &node->children[p];
       node->rules = rs.get();
-      if (!node->children.empty()) fail(rs->rules.empty() ? rs->default_rule->loc : rs->rules[0]->loc, "rule " + path.back() + " conflicts with a package of the same name");
+      if (!node->children.empty())
+        fail(rs->rules.empty() ? rs->default_rule->loc : rs->rules[0]->loc,
+             "rule " + path.back() + " conflicts with a package of the same name");
     }
     for (auto& m : c->modules) {
       for (auto& r : m.rules) {

@@ -58,7 +58,8 @@ class Evaluator {
       Solution s;
       s.expressions = vals;
       for (size_t i = 0; i < r.slot_names.size(); ++i) {
-        if (fr.bound[i] && r.slot_names[i].rfind("_$", 0) != 0) s.bindings.emplace_back(r.slot_names[i], fr.vals[i]);
+        if (fr.bound[i] && r.slot_names[i].rfind("_$", 0) != 0)
+          s.bindings.emplace_back(r.slot_names[i], fr.vals[i]);
       }
       out.push_back(std::move(s));
       return false;
@@ -292,7 +293,8 @@ class Evaluator {
     switch (t->kind) {
       case TermKind::kVar:
         if (t->slot >= 0) {
-          if (f.bound[static_cast<size_t>(t->slot)]) return f.vals[static_cast<size_t>(t->slot)] == v ? k() : false;
+          if (f.bound[static_cast<size_t>(t->slot)])
+            return f.vals[static_cast<size_t>(t->slot)] == v ? k() : false;
           size_t mark = trail_.size();
           bind(f, t->slot, v);
           bool r = k();
@@ -314,23 +316,28 @@ class Evaluator {
     return eval_term(t, f, [&](const Value& x) { return x == v ? k() : false; });
   }
 
-  bool unify_items(const std::vector<TermPtr>& items, size_t i, const Array& vals, Frame& f, const K& k) {
+  bool unify_items(const std::vector<TermPtr>& items, size_t i, const Array& vals, Frame& f,
+                   const K& k) {
     if (i == items.size()) return k();
-    return unify_value(items[i], vals[i], f, [&]() { return unify_items(items, i + 1, vals, f, k); });
+    return unify_value(items[i], vals[i], f,
+                       [&]() { return unify_items(items, i + 1, vals, f, k); });
   }
 
-  bool unify_object(const std::vector<TermPtr>& items, size_t i, const Value& obj, Frame& f, const K& k) {
+  bool unify_object(const std::vector<TermPtr>& items, size_t i, const Value& obj, Frame& f,
+                    const K& k) {
     if (i == items.size()) return k();
     return eval_term(items[i], f, [&](const Value& key) {
       const Value* v = obj.get(key);
       if (!v) return false;
-      return unify_value(items[i + 1], *v, f, [&]() { return unify_object(items, i + 2, obj, f, k); });
+      return unify_value(items[i + 1], *v, f,
+                         [&]() { return unify_object(items, i + 2, obj, f, k); });
     });
   }
 
   // ---- terms ------------------------------------------------------------------------------------
   using ItemsK = std::function<bool(std::vector<Value>&)>;
-  bool eval_items(const std::vector<TermPtr>& items, size_t i, std::vector<Value>& acc, Frame& f, const ItemsK& done) {
+  bool eval_items(const std::vector<TermPtr>& items, size_t i, std::vector<Value>& acc, Frame& f,
+                  const ItemsK& done) {
     if (i == items.size()) return done(acc);
     return eval_term(items[i], f, [&](const Value& v) {
       acc.push_back(v);
@@ -364,7 +371,8 @@ class Evaluator {
         return eval_ref(t, f, vk);
       case TermKind::kArray: {
         std::vector<Value> acc;
-        return eval_items(t.items, 0, acc, f, [&](std::vector<Value>& vs) { return vk(Value::array(vs)); });
+        return eval_items(t.items, 0, acc, f,
+                          [&](std::vector<Value>& vs) { return vk(Value::array(vs)); });
       }
       case TermKind::kSet: {
         std::vector<Value> acc;
@@ -453,7 +461,8 @@ class Evaluator {
     return eval_term(items[0], f, [&](const Value& v) { return eval_path(v, items, 1, f, vk); });
   }
 
-  bool eval_path(const Value& v, const std::vector<TermPtr>& items, size_t i, Frame& f, const VK& vk) {
+  bool eval_path(const Value& v, const std::vector<TermPtr>& items, size_t i, Frame& f,
+                 const VK& vk) {
     if (i == items.size()) return vk(v);
     const TermPtr& p = items[i];
     if (unbound(*p, f)) {
@@ -473,8 +482,8 @@ class Evaluator {
   }
 
   // Walks the data document: packages and rules (virtual) over JSON data (base).
-  bool eval_data(const std::vector<TermPtr>& items, size_t i, const DataTree* node, const Value* base,
-                 std::vector<std::string>& path, Frame& f, const VK& vk) {
+  bool eval_data(const std::vector<TermPtr>& items, size_t i, const DataTree* node,
+                 const Value* base, std::vector<std::string>& path, Frame& f, const VK& vk) {
     for (const auto& o : overrides_) {
       if (o.path == path) return eval_path(o.value, items, i, f, vk);
     }
@@ -591,13 +600,17 @@ class Evaluator {
     {
       auto& entry = cache_[&rs];
       if (entry.done) return entry.value;
-      if (entry.in_progress) throw Halt{"eval_recursion", "rego_recursion_error: " + rule_name(rs) + " refers to itself"};
+      if (entry.in_progress)
+        throw Halt{"eval_recursion",
+                   "rego_recursion_error: " + rule_name(rs) + " refers to itself"};
       entry.in_progress = true;
     }
     DepthGuard guard(depth_);
     std::optional<Value> result;
     switch (rs.kind) {
-      case RuleKind::kComplete: result = eval_complete(rs); break;
+      case RuleKind::kComplete:
+        result = eval_complete(rs);
+        break;
       case RuleKind::kPartialSet: {
         Set out;
         for (const Rule* r : candidates(rs)) {
@@ -624,7 +637,8 @@ class Evaluator {
               return eval_term(r->value, fr, [&](const Value& v) {
                 auto [it, inserted] = out.emplace(key, v);
                 if (!inserted && it->second != v) {
-                  throw Halt{"eval_conflict_error", r->loc.str() + ": object keys must be unique (" + rule_name(rs) + ")"};
+                  throw Halt{"eval_conflict_error",
+                             r->loc.str() + ": object keys must be unique (" + rule_name(rs) + ")"};
                 }
                 return false;
               });
@@ -635,7 +649,8 @@ class Evaluator {
         result = Value::object(std::move(out));
         break;
       }
-      case RuleKind::kFunction: break;
+      case RuleKind::kFunction:
+        break;
     }
     auto& entry = cache_[&rs];
     entry.in_progress = false;
@@ -651,7 +666,9 @@ class Evaluator {
       size_t mark = trail_.size();
       auto on_value = [&](const Value& v) {
         if (result && *result != v) {
-          throw Halt{"eval_conflict_error", r->loc.str() + ": complete rules must not produce multiple outputs (" + rule_name(rs) + ")"};
+          throw Halt{"eval_conflict_error",
+                     r->loc.str() + ": complete rules must not produce multiple outputs (" +
+                         rule_name(rs) + ")"};
         }
         result = v;
         return false;
@@ -680,12 +697,15 @@ class Evaluator {
     return result;
   }
 
-  bool unify_args(const std::vector<TermPtr>& params, size_t i, const std::vector<Value>& args, Frame& f, const K& k) {
+  bool unify_args(const std::vector<TermPtr>& params, size_t i, const std::vector<Value>& args,
+                  Frame& f, const K& k) {
     if (i == params.size()) return k();
-    return unify_value(params[i], args[i], f, [&]() { return unify_args(params, i + 1, args, f, k); });
+    return unify_value(params[i], args[i], f,
+                       [&]() { return unify_args(params, i + 1, args, f, k); });
   }
 
-  bool call_function(const RuleSet& rs, const std::vector<Value>& args, const Location& loc, const VK& vk) {
+  bool call_function(const RuleSet& rs, const std::vector<Value>& args, const Location& loc,
+                     const VK& vk) {
     DepthGuard guard(depth_);
     std::optional<Value> result;
     for (const Rule* r : rs.rules) {
@@ -693,7 +713,9 @@ class Evaluator {
       size_t mark = trail_.size();
       auto on_value = [&](const Value& v) {
         if (result && *result != v) {
-          throw Halt{"eval_conflict_error", loc.str() + ": functions must not produce multiple outputs for same inputs (" + rule_name(rs) + ")"};
+          throw Halt{"eval_conflict_error",
+                     loc.str() + ": functions must not produce multiple outputs for same inputs (" +
+                         rule_name(rs) + ")"};
         }
         result = v;
         return false;
@@ -723,7 +745,8 @@ class Evaluator {
 }  // namespace
 
 Result<std::vector<Solution>> evaluate_query(const Compiled& compiled, const CompiledQuery& query,
-                                             const std::optional<Value>& input, const EvalOptions& options,
+                                             const std::optional<Value>& input,
+                                             const EvalOptions& options,
                                              std::vector<std::string>* builtin_errors) {
   Evaluator ev(compiled, input, options);
   try {

@@ -22,13 +22,14 @@ struct EvalOptions {
 };
 
 struct Solution {
-  std::vector<Value> expressions;                     // one per query expression
+  std::vector<Value> expressions;                       // one per query expression
   std::vector<std::pair<std::string, Value>> bindings;  // named query variables
 };
 
 // Errors: "eval_conflict_error", "eval_timeout", "eval_unsafe_var", "eval_recursion".
 Result<std::vector<Solution>> evaluate_query(const Compiled& compiled, const CompiledQuery& query,
-                                             const std::optional<Value>& input, const EvalOptions& options,
+                                             const std::optional<Value>& input,
+                                             const EvalOptions& options,
                                              std::vector<std::string>* builtin_errors = nullptr);
 
 }  // namespace gatedrill::policy

@@ -5,8 +5,12 @@
 namespace gatedrill::policy {
 namespace {
 
-bool ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 void append_utf8(std::string& out, unsigned cp) {
   if (cp < 0x80) {
@@ -35,7 +39,8 @@ Result<std::vector<Token>> lex_rego(std::string_view src, std::string_view file)
   bool newline = true;
   size_t i = 0;
   auto fail = [&](int at_line, const std::string& msg) {
-    return make_error("rego_parse_error", std::string(file) + ":" + std::to_string(at_line) + ": " + msg);
+    return make_error("rego_parse_error",
+                      std::string(file) + ":" + std::to_string(at_line) + ": " + msg);
   };
   while (i < src.size()) {
     char c = src[i];
@@ -67,7 +72,8 @@ Result<std::vector<Token>> lex_rego(std::string_view src, std::string_view file)
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t s = i;
       while (i < src.size() && std::isdigit(static_cast<unsigned char>(src[i]))) ++i;
-      if (i + 1 < src.size() && src[i] == '.' && std::isdigit(static_cast<unsigned char>(src[i + 1]))) {
+      if (i + 1 < src.size() && src[i] == '.' &&
+          std::isdigit(static_cast<unsigned char>(src[i + 1]))) {
         ++i;
         while (i < src.size() && std::isdigit(static_cast<unsigned char>(src[i]))) ++i;
       }
@@ -98,24 +104,44 @@ Result<std::vector<Token>> lex_rego(std::string_view src, std::string_view file)
           char e = src[i + 1];
           i += 2;
           switch (e) {
-            case '"': t.text += '"'; break;
-            case '\\': t.text += '\\'; break;
-            case '/': t.text += '/'; break;
-            case 'b': t.text += '\b'; break;
-            case 'f': t.text += '\f'; break;
-            case 'n': t.text += '\n'; break;
-            case 'r': t.text += '\r'; break;
-            case 't': t.text += '\t'; break;
+            case '"':
+              t.text += '"';
+              break;
+            case '\\':
+              t.text += '\\';
+              break;
+            case '/':
+              t.text += '/';
+              break;
+            case 'b':
+              t.text += '\b';
+              break;
+            case 'f':
+              t.text += '\f';
+              break;
+            case 'n':
+              t.text += '\n';
+              break;
+            case 'r':
+              t.text += '\r';
+              break;
+            case 't':
+              t.text += '\t';
+              break;
             case 'u': {
               if (i + 4 > src.size()) return fail(line, "bad \\u escape in string");
               unsigned cp = 0;
               for (int k = 0; k < 4; ++k) {
                 char h = src[i + k];
                 cp <<= 4;
-                if (h >= '0' && h <= '9') cp |= static_cast<unsigned>(h - '0');
-                else if (h >= 'a' && h <= 'f') cp |= static_cast<unsigned>(h - 'a' + 10);
-                else if (h >= 'A' && h <= 'F') cp |= static_cast<unsigned>(h - 'A' + 10);
-                else return fail(line, "bad \\u escape in string");
+                if (h >= '0' && h <= '9')
+                  cp |= static_cast<unsigned>(h - '0');
+                else if (h >= 'a' && h <= 'f')
+                  cp |= static_cast<unsigned>(h - 'a' + 10);
+                else if (h >= 'A' && h <= 'F')
+                  cp |= static_cast<unsigned>(h - 'A' + 10);
+                else
+                  return fail(line, "bad \\u escape in string");
               }
               i += 4;
               append_utf8(t.text, cp);
@@ -152,8 +178,9 @@ Result<std::vector<Token>> lex_rego(std::string_view src, std::string_view file)
       if (t.text.empty()) {
         if (std::string_view("{}[]().,;:=<>+-*/%|&").find(c) == std::string_view::npos) {
           if (static_cast<unsigned char>(c) >= 0x80) {
-            return fail(line, "illegal character (non-ASCII outside a string; typographic quotes "
-                              "must be plain \" quotes)");
+            return fail(line,
+                        "illegal character (non-ASCII outside a string; typographic quotes "
+                        "must be plain \" quotes)");
           }
           return fail(line, std::string("illegal character '") + c + "'");
         }

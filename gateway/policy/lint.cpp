@@ -42,7 +42,8 @@ std::string last_segment(const Term& ref) {
   if (ref.kind == TermKind::kVar) return ref.name;
   if (ref.kind != TermKind::kRef || ref.items.size() < 2) return "";
   const auto& last = ref.items.back();
-  return last->kind == TermKind::kScalar && last->scalar.is_string() ? last->scalar.as_string() : "";
+  return last->kind == TermKind::kScalar && last->scalar.is_string() ? last->scalar.as_string()
+                                                                     : "";
 }
 
 bool contains_word(const std::string& name, std::initializer_list<const char*> words) {
@@ -65,18 +66,24 @@ Result<std::vector<LintFinding>> lint_module(std::string_view source, std::strin
   bool verifies = false;
   std::vector<const Term*> decodes;
   for (const auto& r : m->rules) {
-    if (r->is_default && r->value && r->value->kind == TermKind::kScalar && r->value->scalar.is_true()) {
+    if (r->is_default && r->value && r->value->kind == TermKind::kScalar &&
+        r->value->scalar.is_true()) {
       add(r->loc, "default-allow-true",
-          "default " + r->name + " = true grants access whenever no rule decides: fail closed with "
-          "default " + r->name + " := false");
+          "default " + r->name +
+              " = true grants access whenever no rule decides: fail closed with "
+              "default " +
+              r->name + " := false");
     }
     auto on_term = [&](const Term& t) {
       if (t.kind != TermKind::kCall) return;
-      if (t.name == "io.jwt.decode_verify" || t.name.rfind("io.jwt.verify_", 0) == 0) verifies = true;
+      if (t.name == "io.jwt.decode_verify" || t.name.rfind("io.jwt.verify_", 0) == 0)
+        verifies = true;
       if (t.name == "io.jwt.decode") {
         decodes.push_back(&t);
-        if (!t.items.empty() && (t.items[0]->kind == TermKind::kRef || t.items[0]->kind == TermKind::kVar) &&
-            contains_word(last_segment(*t.items[0]), {"authorization", "auth_header", "header", "bearer"})) {
+        if (!t.items.empty() &&
+            (t.items[0]->kind == TermKind::kRef || t.items[0]->kind == TermKind::kVar) &&
+            contains_word(last_segment(*t.items[0]),
+                          {"authorization", "auth_header", "header", "bearer"})) {
           add(t.loc, "jwt-bearer-header",
               "io.jwt.decode gets the raw header '" + last_segment(*t.items[0]) +
                   "', which carries 'Bearer <token>': decoding fails, so every rule using it is "
@@ -85,16 +92,19 @@ Result<std::vector<LintFinding>> lint_module(std::string_view source, std::strin
       }
     };
     auto on_expr = [&](const Expr& e) {
-      if ((e.kind != ExprKind::kAssign && e.kind != ExprKind::kUnify) || e.terms.size() != 2) return;
+      if ((e.kind != ExprKind::kAssign && e.kind != ExprKind::kUnify) || e.terms.size() != 2)
+        return;
       const TermPtr& lhs = is_jwt_decode(e.terms[1]) ? e.terms[0] : e.terms[1];
       if (!is_jwt_decode(e.terms[0]) && !is_jwt_decode(e.terms[1])) return;
       if (lhs->kind != TermKind::kArray || lhs->items.size() != 3) return;
-      auto name = [&](size_t i) { return lhs->items[i]->kind == TermKind::kVar ? lhs->items[i]->name : ""; };
-      if (contains_word(name(0), {"valid", "verif"}) || name(0) == "ok" || contains_word(name(1), {"header"}) ||
-          contains_word(name(2), {"payload", "claims"})) {
+      auto name = [&](size_t i) {
+        return lhs->items[i]->kind == TermKind::kVar ? lhs->items[i]->name : "";
+      };
+      if (contains_word(name(0), {"valid", "verif"}) || name(0) == "ok" ||
+          contains_word(name(1), {"header"}) || contains_word(name(2), {"payload", "claims"})) {
         add(e.loc, "jwt-decode-order",
-            "io.jwt.decode returns [header, payload, signature], not [valid, header, payload]: '" + name(0) +
-                "' gets the header (always truthy) and '" + name(2) +
+            "io.jwt.decode returns [header, payload, signature], not [valid, header, payload]: '" +
+                name(0) + "' gets the header (always truthy) and '" + name(2) +
                 "' the signature string; use io.jwt.decode_verify to get [valid, header, payload]");
       }
     };
@@ -109,12 +119,15 @@ Result<std::vector<LintFinding>> lint_module(std::string_view source, std::strin
   }
   if (!verifies) {
     for (const Term* t : decodes) {
-      out.push_back({std::string(file), t->loc.line, "jwt-decode-unverified",
-                     "io.jwt.decode does not verify the signature, expiry or issuer: anyone can mint this "
-                     "token; use io.jwt.decode_verify (or io.jwt.verify_rs256/es256) before trusting claims"});
+      out.push_back(
+          {std::string(file), t->loc.line, "jwt-decode-unverified",
+           "io.jwt.decode does not verify the signature, expiry or issuer: anyone can mint this "
+           "token; use io.jwt.decode_verify (or io.jwt.verify_rs256/es256) before trusting "
+           "claims"});
     }
   }
-  std::sort(out.begin(), out.end(), [](const LintFinding& a, const LintFinding& b) { return a.line < b.line; });
+  std::sort(out.begin(), out.end(),
+            [](const LintFinding& a, const LintFinding& b) { return a.line < b.line; });
   return out;
 }
 

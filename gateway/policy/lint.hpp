@@ -12,7 +12,8 @@ namespace gatedrill::policy {
 struct LintFinding {
   std::string file;
   int line = 0;
-  std::string rule;     // "jwt-decode-unverified", "jwt-decode-order", "jwt-bearer-header", "default-allow-true"
+  std::string rule;  // "jwt-decode-unverified", "jwt-decode-order", "jwt-bearer-header",
+                     // "default-allow-true"
   std::string message;
 };
 

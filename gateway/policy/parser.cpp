@@ -15,9 +15,9 @@ struct ParseFailure : std::runtime_error {
 };
 
 const std::set<std::string>& keywords() {
-  static const std::set<std::string> k = {"not", "some", "every", "with", "as", "default", "else",
-                                          "import", "package", "if", "contains", "in", "true",
-                                          "false", "null"};
+  static const std::set<std::string> k = {"not",      "some", "every",  "with",    "as",
+                                          "default",  "else", "import", "package", "if",
+                                          "contains", "in",   "true",   "false",   "null"};
   return k;
 }
 
@@ -144,7 +144,8 @@ class Parser {
       next();
       r->is_default = true;
     }
-    if (peek().kind != TokenKind::kIdent) fail("expected a rule, import or end of file but found '" + peek().text + "'");
+    if (peek().kind != TokenKind::kIdent)
+      fail("expected a rule, import or end of file but found '" + peek().text + "'");
     r->name = name();
     if (keywords().count(r->name)) fail("'" + r->name + "' is a keyword, not a rule name");
     r->path = package;
@@ -191,9 +192,11 @@ class Parser {
     if (!has_body && r->kind == RuleKind::kComplete && !r->value) {
       fail("rule '" + r->name + "' has neither a value nor a body");
     }
-    if (!has_body && r->kind == RuleKind::kFunction && !r->value) fail("function '" + r->name + "' needs a value or a body");
+    if (!has_body && r->kind == RuleKind::kFunction && !r->value)
+      fail("function '" + r->name + "' needs a value or a body");
     while (ident("else")) {
-      if (r->kind != RuleKind::kComplete && r->kind != RuleKind::kFunction) fail("'else' only follows complete rules and functions");
+      if (r->kind != RuleKind::kComplete && r->kind != RuleKind::kFunction)
+        fail("'else' only follows complete rules and functions");
       ElseClause e;
       e.loc = loc();
       next();
@@ -234,7 +237,8 @@ class Parser {
     while (!punct("}")) {
       if (peek().kind == TokenKind::kEnd) fail("unterminated body: expected '}'");
       b.push_back(expr());
-      if (b.size() > kMaxBody) fail("body has more than " + std::to_string(kMaxBody) + " expressions");
+      if (b.size() > kMaxBody)
+        fail("body has more than " + std::to_string(kMaxBody) + " expressions");
       if (punct(";")) {
         next();
       } else if (!punct("}") && !peek().newline_before) {
@@ -406,7 +410,8 @@ class Parser {
       next();
       TermPtr t = term_unary();
       if (t->kind == TermKind::kScalar && t->scalar.is_number()) {
-        t->scalar = t->scalar.is_int() ? Value::integer(-t->scalar.as_int()) : Value::number(-t->scalar.as_double());
+        t->scalar = t->scalar.is_int() ? Value::integer(-t->scalar.as_int())
+                                       : Value::number(-t->scalar.as_double());
         return t;
       }
       auto zero = std::make_shared<Term>();
@@ -524,7 +529,8 @@ class Parser {
           fn = ref->items[0]->name;
           for (size_t i = 1; i < ref->items.size(); ++i) {
             const auto& p = ref->items[i];
-            if (p->kind != TermKind::kScalar || !p->scalar.is_string()) fail("function names must be dotted names");
+            if (p->kind != TermKind::kScalar || !p->scalar.is_string())
+              fail("function names must be dotted names");
             fn += "." + p->scalar.as_string();
           }
         }

@@ -55,14 +55,16 @@ struct PdpServer::Impl {
 
   HttpResponse decide(const HttpRequest& req) {
     std::string path = req.path.substr(std::string_view("/v1/data").size());
-    if (!path.empty() && path[0] != '/') return opa_error(404, "resource_not_found", "unknown path " + req.path);
+    if (!path.empty() && path[0] != '/')
+      return opa_error(404, "resource_not_found", "unknown path " + req.path);
     std::string query = data_query(path);
     boost::json::value input;
     bool has_input = false;
     if (req.method == "POST" && !trim(req.body).empty()) {
       auto body = parse_json(req.body);
       if (!body || !body->is_object()) {
-        return opa_error(400, "invalid_parameter", "body must be a JSON object like {\"input\": ...}");
+        return opa_error(400, "invalid_parameter",
+                         "body must be a JSON object like {\"input\": ...}");
       }
       if (auto* in = body->as_object().if_contains("input")) {
         input = *in;
@@ -70,14 +72,15 @@ struct PdpServer::Impl {
       }
     }
     char id[48];
-    std::snprintf(id, sizeof id, "%s-%llu", id_prefix.c_str(), static_cast<unsigned long long>(++next_id));
+    std::snprintf(id, sizeof id, "%s-%llu", id_prefix.c_str(),
+                  static_cast<unsigned long long>(++next_id));
     int64_t start = options.time->monotonic_ns();
     auto out = engine->eval_json(query, has_input ? &input : nullptr);
     int64_t took = options.time->monotonic_ns() - start;
     boost::json::object body;
-    boost::json::object entry{{"decision_id", id}, {"path", path}, {"query", query},
-                              {"timestamp_ms", options.time->wall_ms()}, {"duration_ns", took},
-                              {"policy_version", engine->version()}};
+    boost::json::object entry{{"decision_id", id},   {"path", path},
+                              {"query", query},      {"timestamp_ms", options.time->wall_ms()},
+                              {"duration_ns", took}, {"policy_version", engine->version()}};
     if (has_input) entry["input"] = input;
     HttpResponse resp;
     if (!out) {
@@ -122,7 +125,8 @@ Result<std::unique_ptr<PdpServer>> PdpServer::start(PdpOptions options) {
   impl->id_prefix = prefix;
   if (!options.decision_log.empty()) {
     impl->log = std::fopen(options.decision_log.c_str(), "a");
-    if (!impl->log) return make_error("io_error", "cannot open decision log " + options.decision_log);
+    if (!impl->log)
+      return make_error("io_error", "cannot open decision log " + options.decision_log);
   }
   HttpServerOptions so;
   so.bind_address = options.bind_address;
@@ -131,22 +135,30 @@ Result<std::unique_ptr<PdpServer>> PdpServer::start(PdpOptions options) {
   impl->server = std::make_unique<HttpServer>(so);
   Impl* self = impl.get();
   impl->server->route("GET", "/health", [](const HttpRequest&) { return json_ok("{}"); });
-  impl->server->route("POST", "/v1/data*", [self](const HttpRequest& r) { return self->decide(r); });
+  impl->server->route("POST", "/v1/data*",
+                      [self](const HttpRequest& r) { return self->decide(r); });
   impl->server->route("GET", "/v1/data*", [self](const HttpRequest& r) { return self->decide(r); });
   if (auto r = impl->server->start(); !r) return r.error();
   return std::unique_ptr<PdpServer>(new PdpServer(std::move(impl)));
 }
 
-uint16_t PdpServer::port() const { return impl_->server->port(); }
-const std::string& PdpServer::policy_version() const { return impl_->engine->version(); }
-void PdpServer::stop() { impl_->server->stop(); }
+uint16_t PdpServer::port() const {
+  return impl_->server->port();
+}
+const std::string& PdpServer::policy_version() const {
+  return impl_->engine->version();
+}
+void PdpServer::stop() {
+  impl_->server->stop();
+}
 
 int pdp_command(int argc, char** argv) {
   std::vector<std::string> policies;
   int64_t port = 8181;
   int64_t threads = 2;
   std::string bind = "127.0.0.1", timeout = "0s", log;
-  ArgParser p("pdp", "Policy decision point with OPA's Data API (POST /v1/data/{path}, GET /health).");
+  ArgParser p("pdp",
+              "Policy decision point with OPA's Data API (POST /v1/data/{path}, GET /health).");
   p.repeated("policy", &policies, "policy (.rego), data (.json) file or directory; repeatable");
   p.option("port", &port, "listen port (0: any free port; default 8181 like OPA)");
   p.option("bind", &bind, "listen address (default 127.0.0.1)");
@@ -179,7 +191,8 @@ int pdp_command(int argc, char** argv) {
   o.decision_log = log;
   auto server = PdpServer::start(o);
   if (!server) {
-    std::fprintf(stderr, "error: %s: %s\n", server.error().code.c_str(), server.error().message.c_str());
+    std::fprintf(stderr, "error: %s: %s\n", server.error().code.c_str(),
+                 server.error().message.c_str());
     return 1;
   }
   print_ready_line("pdp", (*server)->port(), 0);

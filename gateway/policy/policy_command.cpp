@@ -52,9 +52,12 @@ std::vector<std::string> expand_short_flags(int argc, char** argv) {
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
-    if (i > 0 && a == "-d") a = "--data";
-    else if (i > 0 && a == "-i") a = "--input";
-    else if (i > 0 && a == "-v") a = "--verbose";
+    if (i > 0 && a == "-d")
+      a = "--data";
+    else if (i > 0 && a == "-i")
+      a = "--input";
+    else if (i > 0 && a == "-v")
+      a = "--verbose";
     out.push_back(a);
   }
   return out;
@@ -133,9 +136,12 @@ int eval_main(int argc, char** argv) {
 std::string format_ns(std::chrono::nanoseconds d) {
   char buf[32];
   auto ns = d.count();
-  if (ns < 1000) std::snprintf(buf, sizeof buf, "%lldns", static_cast<long long>(ns));
-  else if (ns < 1000000) std::snprintf(buf, sizeof buf, "%.3fµs", static_cast<double>(ns) / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.3fms", static_cast<double>(ns) / 1e6);
+  if (ns < 1000)
+    std::snprintf(buf, sizeof buf, "%lldns", static_cast<long long>(ns));
+  else if (ns < 1000000)
+    std::snprintf(buf, sizeof buf, "%.3fµs", static_cast<double>(ns) / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.3fms", static_cast<double>(ns) / 1e6);
   return buf;
 }
 
@@ -161,9 +167,12 @@ int test_main(int argc, char** argv) {
   size_t pass = 0, fail = 0, error = 0;
   std::string last_file;
   for (const auto& r : results) {
-    if (r.passed) ++pass;
-    else if (!r.error.empty()) ++error;
-    else ++fail;
+    if (r.passed)
+      ++pass;
+    else if (!r.error.empty())
+      ++error;
+    else
+      ++fail;
     if (!verbose && r.passed) continue;
     std::string file = r.location.substr(0, r.location.rfind(':'));
     if (file != last_file) {
@@ -185,17 +194,19 @@ int test_main(int argc, char** argv) {
 
 int lint_main(int argc, char** argv) {
   std::string path;
-  ArgParser p("policy lint",
-              "Flag authorization traps: io.jwt.decode as verification, its result destructured in "
-              "the wrong order, a 'Bearer ...' header passed to it, default allow = true. Exit 1 on "
-              "findings.");
+  ArgParser p(
+      "policy lint",
+      "Flag authorization traps: io.jwt.decode as verification, its result destructured in "
+      "the wrong order, a 'Bearer ...' header passed to it, default allow = true. Exit 1 on "
+      "findings.");
   p.positional("PATH", &path, "a .rego file or a directory of them");
   if (int code = parse_or_exit_code(p, argc, argv); code >= 0) return code;
   namespace fs = std::filesystem;
   std::vector<fs::path> files;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(path, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_regular_file() && it->path().extension() == ".rego") files.push_back(it->path());
     }
     std::sort(files.begin(), files.end());

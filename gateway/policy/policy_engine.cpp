@@ -61,11 +61,13 @@ Result<std::string> read_file(const std::filesystem::path& p) {
 
 }  // namespace
 
-Result<PolicyEngine> PolicyEngine::load(const std::vector<std::string>& paths, PolicyOptions options) {
+Result<PolicyEngine> PolicyEngine::load(const std::vector<std::string>& paths,
+                                        PolicyOptions options) {
   namespace fs = std::filesystem;
   std::vector<PolicyModule> modules;
   Value data = Value::object({});
-  auto add_file = [&](const fs::path& file, const std::vector<std::string>& data_path) -> Result<void> {
+  auto add_file = [&](const fs::path& file,
+                      const std::vector<std::string>& data_path) -> Result<void> {
     auto text = read_file(file);
     if (!text) return text.error();
     if (file.extension() == ".rego") {
@@ -81,7 +83,8 @@ Result<PolicyEngine> PolicyEngine::load(const std::vector<std::string>& paths, P
     std::error_code ec;
     if (fs::is_directory(p, ec)) {
       std::vector<fs::path> files;
-      for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      for (auto it = fs::recursive_directory_iterator(p, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->is_regular_file()) files.push_back(it->path());
       }
       std::sort(files.begin(), files.end());
@@ -90,7 +93,8 @@ Result<PolicyEngine> PolicyEngine::load(const std::vector<std::string>& paths, P
         for (const auto& part : fs::relative(f.parent_path(), p)) {
           if (part != ".") data_path.push_back(part.string());
         }
-        if (f.extension() == ".json" && f.filename() != "data.json") continue;  // OPA: only data.json in dirs
+        if (f.extension() == ".json" && f.filename() != "data.json")
+          continue;  // OPA: only data.json in dirs
         if (auto r = add_file(f, data_path); !r) return r.error();
       }
     } else if (fs::exists(p, ec)) {
@@ -106,7 +110,8 @@ Result<PolicyEngine> PolicyEngine::load(const std::vector<std::string>& paths, P
 }
 
 Result<PolicyEngine> PolicyEngine::from_sources(const std::vector<PolicyModule>& modules,
-                                                const boost::json::value& data, PolicyOptions options) {
+                                                const boost::json::value& data,
+                                                PolicyOptions options) {
   std::vector<policy::Module> parsed;
   uint64_t h = 1469598103934665603ULL;
   for (const auto& m : modules) {
@@ -143,7 +148,8 @@ Result<std::vector<policy::Solution>> run(const policy::Compiled& c, const Compi
 
 }  // namespace
 
-Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query, const boost::json::value& input) const {
+Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query,
+                                              const boost::json::value& input) const {
   std::shared_ptr<const CompiledQuery> q;
   {
     std::lock_guard<std::mutex> lock(queries_->mutex);
@@ -167,7 +173,8 @@ Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query, const boos
   return d;
 }
 
-bool PolicyEngine::allowed(std::string_view query, const boost::json::value& input, std::string* reason) const {
+bool PolicyEngine::allowed(std::string_view query, const boost::json::value& input,
+                           std::string* reason) const {
   auto d = evaluate(query, input);
   std::string why;
   bool ok = false;
@@ -186,7 +193,8 @@ bool PolicyEngine::allowed(std::string_view query, const boost::json::value& inp
   return ok;
 }
 
-Result<boost::json::value> PolicyEngine::eval_json(std::string_view query, const boost::json::value* input) const {
+Result<boost::json::value> PolicyEngine::eval_json(std::string_view query,
+                                                   const boost::json::value* input) const {
   auto q = policy::compile_query(*compiled_, query);
   if (!q) return q.error();
   auto sols = run(*compiled_, *q, input, options_, nullptr);
@@ -200,7 +208,9 @@ Result<boost::json::value> PolicyEngine::eval_json(std::string_view query, const
   }
   const auto& body = q->rule.body;
   std::vector<size_t> starts;
-  for (const auto& e : body) starts.push_back(line_starts[static_cast<size_t>(e.loc.line - 1)] + static_cast<size_t>(e.loc.col - 1));
+  for (const auto& e : body)
+    starts.push_back(line_starts[static_cast<size_t>(e.loc.line - 1)] +
+                     static_cast<size_t>(e.loc.col - 1));
   boost::json::array results;
   for (const auto& s : *sols) {
     boost::json::array exprs;
@@ -210,7 +220,9 @@ Result<boost::json::value> PolicyEngine::eval_json(std::string_view query, const
         if (st > starts[i] && st < end) end = st;
       }
       std::string text(query.substr(starts[i], end - starts[i]));
-      while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';')) text.pop_back();
+      while (!text.empty() &&
+             (std::isspace(static_cast<unsigned char>(text.back())) || text.back() == ';'))
+        text.pop_back();
       boost::json::object e;
       e["value"] = s.expressions[i].to_json();
       e["text"] = text;

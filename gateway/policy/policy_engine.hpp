@@ -49,8 +49,10 @@ class PolicyEngine {
  public:
   // Files ending .rego are modules, .json are data (merged at the root; a data.json inside a
   // directory is placed under that directory's path, as OPA does). Directories are walked.
-  // Errors: "io_error", "rego_parse_error", "rego_compile_error" (messages carry file:line), "bad_json".
-  static Result<PolicyEngine> load(const std::vector<std::string>& paths, PolicyOptions options = {});
+  // Errors: "io_error", "rego_parse_error", "rego_compile_error" (messages carry file:line),
+  // "bad_json".
+  static Result<PolicyEngine> load(const std::vector<std::string>& paths,
+                                   PolicyOptions options = {});
   static Result<PolicyEngine> from_sources(const std::vector<PolicyModule>& modules,
                                            const boost::json::value& data = boost::json::object(),
                                            PolicyOptions options = {});
@@ -67,11 +69,13 @@ class PolicyEngine {
   //   "undefined decision[ (file:line: builtin error)]"
   //   "decision is not a boolean: <json>"
   //   "<error code>: <message>"  e.g. "eval_timeout: ...", "eval_conflict_error: ..."
-  bool allowed(std::string_view query, const boost::json::value& input, std::string* reason = nullptr) const;
+  bool allowed(std::string_view query, const boost::json::value& input,
+               std::string* reason = nullptr) const;
 
   // `opa eval --format json`: {"result":[{"expressions":[{"value":..,"text":..,"location":..}],
   // "bindings":{..}}]} or {} when undefined. input may be null (no input document).
-  Result<boost::json::value> eval_json(std::string_view query, const boost::json::value* input) const;
+  Result<boost::json::value> eval_json(std::string_view query,
+                                       const boost::json::value* input) const;
 
   // Every rule named test_* (like `opa test`): pass when defined and not false.
   std::vector<PolicyTestResult> run_tests() const;

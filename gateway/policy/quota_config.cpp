@@ -22,10 +22,12 @@ Result<boost::json::value> scalar(std::string_view s, int line) {
   s = trim(s);
   if (s.empty()) return boost::json::value(nullptr);
   if (s.front() == '"' || s.front() == '\'') {
-    if (s.size() < 2 || s.back() != s.front()) return yaml_error(line, "unterminated quoted string");
+    if (s.size() < 2 || s.back() != s.front())
+      return yaml_error(line, "unterminated quoted string");
     return boost::json::value(boost::json::string(s.substr(1, s.size() - 2)));
   }
-  if (s.front() == '{' || s.front() == '[' || s.front() == '&' || s.front() == '*' || s.front() == '|' || s.front() == '>') {
+  if (s.front() == '{' || s.front() == '[' || s.front() == '&' || s.front() == '*' ||
+      s.front() == '|' || s.front() == '>') {
     return yaml_error(line, "unsupported YAML (flow style, anchors, block scalars)");
   }
   int64_t n = 0;
@@ -67,7 +69,8 @@ class Parser {
       std::string_view rest = l.text.size() > 1 ? trim(l.text.substr(2)) : std::string_view();
       if (rest.empty()) {
         ++i_;
-        if (i_ >= lines_.size() || lines_[i_].indent <= indent) return yaml_error(l.number, "empty list item");
+        if (i_ >= lines_.size() || lines_[i_].indent <= indent)
+          return yaml_error(l.number, "empty list item");
         auto v = block(lines_[i_].indent);
         if (!v) return v.error();
         out.push_back(std::move(*v));
@@ -95,11 +98,14 @@ class Parser {
     while (i_ < lines_.size() && lines_[i_].indent == indent) {
       const Line& l = lines_[i_];
       auto colon = l.text.find(':');
-      if (colon == std::string_view::npos || (colon + 1 < l.text.size() && l.text[colon + 1] != ' ')) {
+      if (colon == std::string_view::npos ||
+          (colon + 1 < l.text.size() && l.text[colon + 1] != ' ')) {
         return yaml_error(l.number, "expected 'key: value'");
       }
       std::string key(trim(l.text.substr(0, colon)));
-      if (key.size() >= 2 && (key.front() == '"' || key.front() == '\'') && key.back() == key.front()) key = key.substr(1, key.size() - 2);
+      if (key.size() >= 2 && (key.front() == '"' || key.front() == '\'') &&
+          key.back() == key.front())
+        key = key.substr(1, key.size() - 2);
       if (out.contains(key)) return yaml_error(l.number, "duplicate key '" + key + "'");
       std::string_view rest = trim(l.text.substr(colon + 1));
       ++i_;
@@ -111,7 +117,8 @@ class Parser {
         auto v = block(lines_[i_].indent);
         if (!v) return v.error();
         out[key] = std::move(*v);
-      } else if (i_ < lines_.size() && lines_[i_].indent == indent && lines_[i_].text.rfind("- ", 0) == 0) {
+      } else if (i_ < lines_.size() && lines_[i_].indent == indent &&
+                 lines_[i_].text.rfind("- ", 0) == 0) {
         auto v = sequence(indent);  // a list at the key's own indentation, as YAML allows
         if (!v) return v.error();
         out[key] = std::move(*v);
@@ -119,7 +126,8 @@ class Parser {
         out[key] = nullptr;
       }
     }
-    if (i_ < lines_.size() && lines_[i_].indent > indent) return yaml_error(lines_[i_].number, "unexpected indentation");
+    if (i_ < lines_.size() && lines_[i_].indent > indent)
+      return yaml_error(lines_[i_].number, "unexpected indentation");
     return boost::json::value(std::move(out));
   }
 };
@@ -139,12 +147,14 @@ Result<boost::json::value> parse_simple_yaml(std::string_view text) {
   for (auto raw : split(text, '\n')) {
     ++number;
     if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-    if (raw.find('\t') != std::string_view::npos) return yaml_error(number, "tabs are not allowed in YAML indentation");
+    if (raw.find('\t') != std::string_view::npos)
+      return yaml_error(number, "tabs are not allowed in YAML indentation");
     size_t indent = raw.find_first_not_of(' ');
     if (indent == std::string_view::npos) continue;
     std::string_view body = raw.substr(indent);
     if (body.front() == '#') continue;
-    if (body == "---" || body == "...") return yaml_error(number, "multiple documents are not supported");
+    if (body == "---" || body == "...")
+      return yaml_error(number, "multiple documents are not supported");
     // Strip a trailing comment that is not inside quotes.
     bool quoted = false;
     char q = 0;
@@ -173,7 +183,9 @@ Result<boost::json::value> parse_simple_yaml(std::string_view text) {
 
 Quota QuotaConfig::for_service(std::string_view service_id) const {
   for (const auto& [id, q] : overrides) {
-    if (id == service_id) return Quota{q.requests_per_second, q.burst_capacity ? q.burst_capacity : defaults.burst_capacity};
+    if (id == service_id)
+      return Quota{q.requests_per_second,
+                   q.burst_capacity ? q.burst_capacity : defaults.burst_capacity};
   }
   return defaults;
 }
@@ -182,29 +194,37 @@ Result<QuotaConfig> parse_quota_config(std::string_view yaml) {
   auto doc = parse_simple_yaml(yaml);
   if (!doc) return doc.error();
   const auto* root = doc->is_object() ? doc->as_object().if_contains("quota_management") : nullptr;
-  if (!root || !root->is_object()) return make_error("bad_quota", "expected a quota_management map");
+  if (!root || !root->is_object())
+    return make_error("bad_quota", "expected a quota_management map");
   const auto& q = root->as_object();
   QuotaConfig c;
-  if (const auto* b = q.if_contains("backend"); b && b->is_string()) c.backend = std::string(b->as_string());
-  if (const auto* r = q.if_contains("redis_connection"); r && r->is_string()) c.redis_connection = std::string(r->as_string());
+  if (const auto* b = q.if_contains("backend"); b && b->is_string())
+    c.backend = std::string(b->as_string());
+  if (const auto* r = q.if_contains("redis_connection"); r && r->is_string())
+    c.redis_connection = std::string(r->as_string());
   const auto* d = q.if_contains("defaults");
-  if (!d || !d->is_object()) return make_error("bad_quota", "quota_management.defaults is required");
+  if (!d || !d->is_object())
+    return make_error("bad_quota", "quota_management.defaults is required");
   bool ok = true;
   c.defaults.requests_per_second = positive(d->as_object(), "requests_per_second", &ok);
   c.defaults.burst_capacity = positive(d->as_object(), "burst_capacity", &ok);
   if (!ok || c.defaults.requests_per_second == 0) {
-    return make_error("bad_quota", "defaults.requests_per_second must be a positive integer (and burst_capacity if set)");
+    return make_error(
+        "bad_quota",
+        "defaults.requests_per_second must be a positive integer (and burst_capacity if set)");
   }
   if (const auto* o = q.if_contains("overrides")) {
     if (!o->is_array()) return make_error("bad_quota", "overrides must be a list");
     for (const auto& item : o->as_array()) {
       const auto* id = item.is_object() ? item.as_object().if_contains("service_id") : nullptr;
-      if (!id || !id->is_string()) return make_error("bad_quota", "each override needs a service_id");
+      if (!id || !id->is_string())
+        return make_error("bad_quota", "each override needs a service_id");
       Quota quota;
       quota.requests_per_second = positive(item.as_object(), "requests_per_second", &ok);
       quota.burst_capacity = positive(item.as_object(), "burst_capacity", &ok);
       if (!ok || quota.requests_per_second == 0) {
-        return make_error("bad_quota", "override " + std::string(id->as_string()) + " needs a positive requests_per_second");
+        return make_error("bad_quota", "override " + std::string(id->as_string()) +
+                                           " needs a positive requests_per_second");
       }
       c.overrides.emplace_back(std::string(id->as_string()), quota);
     }

@@ -10,8 +10,9 @@ namespace gatedrill {
 
 PolicyRegistry::PolicyRegistry(const TimeSource& time) : time_(time) {}
 
-Result<PolicyBundle> PolicyRegistry::add(std::vector<PolicyModule> modules, std::string data_json, std::string author,
-                                         bool break_glass, const std::string& action, const std::string& detail) {
+Result<PolicyBundle> PolicyRegistry::add(std::vector<PolicyModule> modules, std::string data_json,
+                                         std::string author, bool break_glass,
+                                         const std::string& action, const std::string& detail) {
   auto data = parse_json(data_json.empty() ? "{}" : data_json);
   if (!data) return data.error();
   if (!data->is_object()) return make_error("bad_json", "bundle data must be a JSON object");
@@ -32,13 +33,16 @@ Result<PolicyBundle> PolicyRegistry::add(std::vector<PolicyModule> modules, std:
   return b;
 }
 
-Result<PolicyBundle> PolicyRegistry::publish(std::vector<PolicyModule> modules, std::string data_json, std::string author) {
+Result<PolicyBundle> PolicyRegistry::publish(std::vector<PolicyModule> modules,
+                                             std::string data_json, std::string author) {
   return add(std::move(modules), std::move(data_json), std::move(author), false, "publish", "");
 }
 
-Result<PolicyBundle> PolicyRegistry::break_glass(std::vector<PolicyModule> modules, std::string actor, std::string reason) {
+Result<PolicyBundle> PolicyRegistry::break_glass(std::vector<PolicyModule> modules,
+                                                 std::string actor, std::string reason) {
   if (trim(actor).empty() || trim(reason).empty()) {
-    return make_error("missing_reason", "break-glass needs the actor and a reason; both are audited");
+    return make_error("missing_reason",
+                      "break-glass needs the actor and a reason; both are audited");
   }
   return add(std::move(modules), "{}", std::move(actor), true, "break_glass", std::move(reason));
 }
@@ -88,7 +92,8 @@ std::vector<std::string> PolicyRegistry::lagging_nodes() const {
 }
 
 Result<std::string> RouteTable::replace(const boost::json::value& routes) {
-  if (!routes.is_array()) return make_error("bad_routes", "routes must be a list of {\"prefix\", \"service\"}");
+  if (!routes.is_array())
+    return make_error("bad_routes", "routes must be a list of {\"prefix\", \"service\"}");
   if (routes.as_array().size() > kMaxRoutes) {
     return make_error("bad_routes", "at most " + std::to_string(kMaxRoutes) + " routes");
   }
@@ -104,11 +109,13 @@ Result<std::string> RouteTable::replace(const boost::json::value& routes) {
     const auto* prefix = o ? o->if_contains("prefix") : nullptr;
     const auto* service = o ? o->if_contains("service") : nullptr;
     std::string where = "route " + std::to_string(i++);
-    if (!prefix || !prefix->is_string() || !service || !service->is_string() || service->as_string().empty()) {
+    if (!prefix || !prefix->is_string() || !service || !service->is_string() ||
+        service->as_string().empty()) {
       return make_error("bad_routes", where + ": needs a string prefix and a non-empty service");
     }
     std::string p(prefix->as_string());
-    if (p.empty() || p[0] != '/') return make_error("bad_routes", where + ": prefix must start with '/'");
+    if (p.empty() || p[0] != '/')
+      return make_error("bad_routes", where + ": prefix must start with '/'");
     if (p.size() > 1 && p.back() == '/') p.pop_back();
     if (!next.emplace(p, std::string(service->as_string())).second) {
       return make_error("bad_routes", where + ": duplicate prefix " + p);
@@ -136,7 +143,7 @@ Result<std::string> RouteTable::match(std::string_view path) const {
     auto slash = p.rfind('/');
     if (slash == std::string_view::npos) break;
     p = slash == 0 && p.size() > 1 ? p.substr(0, 1) : p.substr(0, slash);
-    if (p == "/" ) {
+    if (p == "/") {
       auto root = routes_.find("/");
       if (root != routes_.end()) return root->second;
       break;
@@ -157,7 +164,8 @@ std::string RouteTable::hash() const {
 
 ServiceDiscovery::ServiceDiscovery(const TimeSource& time) : time_(time) {}
 
-void ServiceDiscovery::heartbeat(const std::string& service, const std::string& address, std::chrono::milliseconds ttl) {
+void ServiceDiscovery::heartbeat(const std::string& service, const std::string& address,
+                                 std::chrono::milliseconds ttl) {
   std::lock_guard<std::mutex> lock(mutex_);
   expiry_ms_[service][address] = time_.monotonic_ms() + ttl.count();
 }
@@ -179,7 +187,8 @@ Result<std::vector<std::string>> ServiceDiscovery::lookup(std::string_view servi
     }
   }
   if (out.empty()) {
-    return make_error("service_not_found", "no live instance of service '" + std::string(service) + "'");
+    return make_error("service_not_found",
+                      "no live instance of service '" + std::string(service) + "'");
   }
   return out;
 }

@@ -46,10 +46,12 @@ class PolicyRegistry {
 
   // Compiles the bundle; only a bundle that loads becomes the next, active revision.
   // Errors: the load errors ("rego_parse_error", ... with file:line), "bad_json".
-  Result<PolicyBundle> publish(std::vector<PolicyModule> modules, std::string data_json, std::string author);
+  Result<PolicyBundle> publish(std::vector<PolicyModule> modules, std::string data_json,
+                               std::string author);
   // Emergency activation outside the normal review path: needs an actor and a reason, and is
   // recorded as such. Errors: "missing_reason", and those of publish.
-  Result<PolicyBundle> break_glass(std::vector<PolicyModule> modules, std::string actor, std::string reason);
+  Result<PolicyBundle> break_glass(std::vector<PolicyModule> modules, std::string actor,
+                                   std::string reason);
   // Makes an earlier revision active again (as a new revision with the same hash).
   // Errors: "unknown_revision".
   Result<PolicyBundle> rollback(int64_t revision, std::string actor);
@@ -64,8 +66,9 @@ class PolicyRegistry {
   std::vector<std::string> lagging_nodes() const;
 
  private:
-  Result<PolicyBundle> add(std::vector<PolicyModule> modules, std::string data_json, std::string author,
-                           bool break_glass, const std::string& action, const std::string& detail);
+  Result<PolicyBundle> add(std::vector<PolicyModule> modules, std::string data_json,
+                           std::string author, bool break_glass, const std::string& action,
+                           const std::string& detail);
   const TimeSource& time_;
   mutable std::mutex mutex_;
   std::vector<PolicyBundle> revisions_;
@@ -98,7 +101,8 @@ class RouteTable {
 class ServiceDiscovery {
  public:
   explicit ServiceDiscovery(const TimeSource& time);
-  void heartbeat(const std::string& service, const std::string& address, std::chrono::milliseconds ttl);
+  void heartbeat(const std::string& service, const std::string& address,
+                 std::chrono::milliseconds ttl);
   void deregister(const std::string& service, const std::string& address);
   // Live addresses, sorted. Errors: "service_not_found".
   Result<std::vector<std::string>> lookup(std::string_view service) const;

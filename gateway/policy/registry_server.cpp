@@ -17,12 +17,18 @@ namespace gatedrill {
 namespace {
 
 boost::json::object bundle_meta(const PolicyBundle& b) {
-  return {{"revision", b.revision}, {"hash", b.hash}, {"author", b.author},
-          {"published_ms", b.published_ms}, {"break_glass", b.break_glass}};
+  return {{"revision", b.revision},
+          {"hash", b.hash},
+          {"author", b.author},
+          {"published_ms", b.published_ms},
+          {"break_glass", b.break_glass}};
 }
 
 HttpResponse error_response(const Error& e) {
-  int status = e.code == "service_not_found" || e.code == "unknown_revision" || e.code == "no_bundle" ? 404 : 400;  // bad_yaml, bad_quota, rego_*: 400
+  int status =
+      e.code == "service_not_found" || e.code == "unknown_revision" || e.code == "no_bundle"
+          ? 404
+          : 400;  // bad_yaml, bad_quota, rego_*: 400
   return json_error(status, e.code, e.message);
 }
 
@@ -33,7 +39,8 @@ Result<std::vector<PolicyModule>> modules_of(const boost::json::object& body) {
   }
   std::vector<PolicyModule> out;
   for (const auto& kv : m->as_object()) {
-    if (!kv.value().is_string()) return make_error("bad_request", "module " + std::string(kv.key()) + " must be a string");
+    if (!kv.value().is_string())
+      return make_error("bad_request", "module " + std::string(kv.key()) + " must be a string");
     out.push_back({std::string(kv.key()), std::string(kv.value().as_string())});
   }
   return out;
@@ -62,7 +69,8 @@ struct RegistryServer::Impl {
   // Applies the drill fault, then the handler.
   HttpHandler guarded(std::function<HttpResponse(const HttpRequest&)> h) {
     return [this, h = std::move(h)](const HttpRequest& r) {
-      if (mode.load() == 1) return json_error(503, "registry_offline", "registry offline (drill fault)");
+      if (mode.load() == 1)
+        return json_error(503, "registry_offline", "registry offline (drill fault)");
       HttpResponse resp = h(r);
       if (mode.load() == 2) resp.delay = std::chrono::milliseconds(delay_ms.load());
       return resp;
@@ -78,140 +86,170 @@ struct RegistryServer::Impl {
   void routes() {
     server->route("GET", "/health", [](const HttpRequest&) { return json_ok("{}"); });
     server->route("PUT", "/v1/policies", guarded([this](const HttpRequest& r) {
-      auto body = body_object(r);
-      if (!body) return error_response(body.error());
-      auto mods = modules_of(*body);
-      if (!mods) return error_response(mods.error());
-      const auto* data = body->if_contains("data");
-      auto b = registry.publish(std::move(*mods), data ? to_json(*data) : "{}", string_field(*body, "author"));
-      if (!b) return error_response(b.error());
-      return json_ok(to_json(bundle_meta(*b)));
-    }));
+                    auto body = body_object(r);
+                    if (!body) return error_response(body.error());
+                    auto mods = modules_of(*body);
+                    if (!mods) return error_response(mods.error());
+                    const auto* data = body->if_contains("data");
+                    auto b = registry.publish(std::move(*mods), data ? to_json(*data) : "{}",
+                                              string_field(*body, "author"));
+                    if (!b) return error_response(b.error());
+                    return json_ok(to_json(bundle_meta(*b)));
+                  }));
     server->route("GET", "/v1/bundle", guarded([this](const HttpRequest& r) {
-      auto b = registry.active();
-      if (!b) return json_error(404, "no_bundle", "no policy has been published yet");
-      // Partial propagation: nodes outside the chosen share keep getting the previous revision.
-      if (mode.load() == 3 && b->revision > 1) {
-        uint64_t h = 1469598103934665603ULL;
-        for (unsigned char c : r.header("x-gatedrill-node")) h = (h ^ c) * 1099511628211ULL;
-        if (static_cast<int64_t>(h % 100) >= partial_percent.load()) b = registry.get(b->revision - 1);
-      }
-      HttpResponse resp;
-      if (r.header("if-none-match") == b->hash) {
-        resp.status = 304;
-      } else {
-        boost::json::object o = bundle_meta(*b);
-        boost::json::object mods;
-        for (const auto& m : b->modules) mods[m.name] = m.text;
-        o["modules"] = std::move(mods);
-        o["data"] = *parse_json(b->data_json);
-        resp.body = to_json(o);
-      }
-      resp.headers.push_back({"etag", b->hash});
-      return resp;
-    }));
+                    auto b = registry.active();
+                    if (!b) return json_error(404, "no_bundle", "no policy has been published yet");
+                    // Partial propagation: nodes outside the chosen share keep getting the previous
+                    // revision.
+                    if (mode.load() == 3 && b->revision > 1) {
+                      uint64_t h = 1469598103934665603ULL;
+                      for (unsigned char c : r.header("x-gatedrill-node"))
+                        h = (h ^ c) * 1099511628211ULL;
+                      if (static_cast<int64_t>(h % 100) >= partial_percent.load())
+                        b = registry.get(b->revision - 1);
+                    }
+                    HttpResponse resp;
+                    if (r.header("if-none-match") == b->hash) {
+                      resp.status = 304;
+                    } else {
+                      boost::json::object o = bundle_meta(*b);
+                      boost::json::object mods;
+                      for (const auto& m : b->modules) mods[m.name] = m.text;
+                      o["modules"] = std::move(mods);
+                      o["data"] = *parse_json(b->data_json);
+                      resp.body = to_json(o);
+                    }
+                    resp.headers.push_back({"etag", b->hash});
+                    return resp;
+                  }));
     server->route("POST", "/v1/break-glass", guarded([this](const HttpRequest& r) {
-      auto body = body_object(r);
-      if (!body) return error_response(body.error());
-      auto mods = modules_of(*body);
-      if (!mods) return error_response(mods.error());
-      auto b = registry.break_glass(std::move(*mods), string_field(*body, "actor"), string_field(*body, "reason"));
-      if (!b) return error_response(b.error());
-      return json_ok(to_json(bundle_meta(*b)));
-    }));
+                    auto body = body_object(r);
+                    if (!body) return error_response(body.error());
+                    auto mods = modules_of(*body);
+                    if (!mods) return error_response(mods.error());
+                    auto b = registry.break_glass(std::move(*mods), string_field(*body, "actor"),
+                                                  string_field(*body, "reason"));
+                    if (!b) return error_response(b.error());
+                    return json_ok(to_json(bundle_meta(*b)));
+                  }));
     server->route("POST", "/v1/rollback", guarded([this](const HttpRequest& r) {
-      auto body = body_object(r);
-      if (!body) return error_response(body.error());
-      auto rev = json_int(*body, "revision");
-      if (!rev || !*rev) return json_error(400, "bad_request", "\"revision\" must be a number");
-      auto b = registry.rollback(**rev, string_field(*body, "actor"));
-      if (!b) return error_response(b.error());
-      return json_ok(to_json(bundle_meta(*b)));
-    }));
+                    auto body = body_object(r);
+                    if (!body) return error_response(body.error());
+                    auto rev = json_int(*body, "revision");
+                    if (!rev || !*rev)
+                      return json_error(400, "bad_request", "\"revision\" must be a number");
+                    auto b = registry.rollback(**rev, string_field(*body, "actor"));
+                    if (!b) return error_response(b.error());
+                    return json_ok(to_json(bundle_meta(*b)));
+                  }));
     server->route("GET", "/v1/audit", guarded([this](const HttpRequest&) {
-      boost::json::array a;
-      for (const auto& e : registry.audit()) {
-        a.push_back({{"at_ms", e.at_ms}, {"actor", e.actor}, {"action", e.action}, {"revision", e.revision}, {"detail", e.detail}});
-      }
-      return json_ok(to_json(boost::json::object{{"audit", a}}));
-    }));
+                    boost::json::array a;
+                    for (const auto& e : registry.audit()) {
+                      a.push_back({{"at_ms", e.at_ms},
+                                   {"actor", e.actor},
+                                   {"action", e.action},
+                                   {"revision", e.revision},
+                                   {"detail", e.detail}});
+                    }
+                    return json_ok(to_json(boost::json::object{{"audit", a}}));
+                  }));
     server->route("POST", "/v1/nodes/*", guarded([this](const HttpRequest& r) {
-      auto body = body_object(r);
-      if (!body) return error_response(body.error());
-      auto rev = json_int(*body, "revision");
-      if (!rev || !*rev) return json_error(400, "bad_request", "\"revision\" must be a number");
-      registry.report_enforced(r.path.substr(std::string_view("/v1/nodes/").size()), **rev);
-      return json_ok("{}");
-    }));
+                    auto body = body_object(r);
+                    if (!body) return error_response(body.error());
+                    auto rev = json_int(*body, "revision");
+                    if (!rev || !*rev)
+                      return json_error(400, "bad_request", "\"revision\" must be a number");
+                    registry.report_enforced(r.path.substr(std::string_view("/v1/nodes/").size()),
+                                             **rev);
+                    return json_ok("{}");
+                  }));
     server->route("GET", "/v1/nodes", guarded([this](const HttpRequest&) {
-      boost::json::object enforced;
-      for (const auto& [n, rev] : registry.enforced()) enforced[n] = rev;
-      boost::json::array lagging;
-      for (const auto& n : registry.lagging_nodes()) lagging.push_back(boost::json::string(n));
-      auto active = registry.active();
-      return json_ok(to_json(boost::json::object{
-          {"active_revision", active ? active->revision : 0}, {"enforced", enforced}, {"lagging", lagging}}));
-    }));
+                    boost::json::object enforced;
+                    for (const auto& [n, rev] : registry.enforced()) enforced[n] = rev;
+                    boost::json::array lagging;
+                    for (const auto& n : registry.lagging_nodes())
+                      lagging.push_back(boost::json::string(n));
+                    auto active = registry.active();
+                    return json_ok(to_json(
+                        boost::json::object{{"active_revision", active ? active->revision : 0},
+                                            {"enforced", enforced},
+                                            {"lagging", lagging}}));
+                  }));
     server->route("POST", "/v1/discovery/*", guarded([this](const HttpRequest& r) {
-      auto body = body_object(r);
-      if (!body) return error_response(body.error());
-      std::string address = string_field(*body, "address");
-      auto ttl = json_int(*body, "ttl_ms");
-      if (address.empty() || !ttl || !*ttl || **ttl <= 0) {
-        return json_error(400, "bad_request", "needs \"address\" and a positive \"ttl_ms\"");
-      }
-      discovery.heartbeat(r.path.substr(std::string_view("/v1/discovery/").size()), address, std::chrono::milliseconds(**ttl));
-      return json_ok("{}");
-    }));
+                    auto body = body_object(r);
+                    if (!body) return error_response(body.error());
+                    std::string address = string_field(*body, "address");
+                    auto ttl = json_int(*body, "ttl_ms");
+                    if (address.empty() || !ttl || !*ttl || **ttl <= 0) {
+                      return json_error(400, "bad_request",
+                                        "needs \"address\" and a positive \"ttl_ms\"");
+                    }
+                    discovery.heartbeat(r.path.substr(std::string_view("/v1/discovery/").size()),
+                                        address, std::chrono::milliseconds(**ttl));
+                    return json_ok("{}");
+                  }));
     server->route("GET", "/v1/discovery/*", guarded([this](const HttpRequest& r) {
-      auto found = discovery.lookup(r.path.substr(std::string_view("/v1/discovery/").size()));
-      if (!found) return error_response(found.error());
-      boost::json::array a;
-      for (const auto& s : *found) a.push_back(boost::json::string(s));
-      return json_ok(to_json(boost::json::object{{"instances", a}}));
-    }));
-    server->route("PUT", "/v1/routes", guarded([this](const HttpRequest& r) {
-      auto body = parse_json(r.body);
-      if (!body || !body->is_object() || !body->as_object().contains("routes")) {
-        return json_error(400, "bad_routes", "body must be {\"routes\": [{\"prefix\": ..., \"service\": ...}]}");
-      }
-      auto hash = routes_table.replace(body->at("routes"));
-      if (!hash) return error_response(hash.error());
-      return json_ok(to_json(boost::json::object{{"hash", *hash}, {"routes", routes_table.size()}}));
-    }));
+                    auto found =
+                        discovery.lookup(r.path.substr(std::string_view("/v1/discovery/").size()));
+                    if (!found) return error_response(found.error());
+                    boost::json::array a;
+                    for (const auto& s : *found) a.push_back(boost::json::string(s));
+                    return json_ok(to_json(boost::json::object{{"instances", a}}));
+                  }));
+    server->route(
+        "PUT", "/v1/routes", guarded([this](const HttpRequest& r) {
+          auto body = parse_json(r.body);
+          if (!body || !body->is_object() || !body->as_object().contains("routes")) {
+            return json_error(400, "bad_routes",
+                              "body must be {\"routes\": [{\"prefix\": ..., \"service\": ...}]}");
+          }
+          auto hash = routes_table.replace(body->at("routes"));
+          if (!hash) return error_response(hash.error());
+          return json_ok(
+              to_json(boost::json::object{{"hash", *hash}, {"routes", routes_table.size()}}));
+        }));
     server->route("GET", "/v1/routes/match", guarded([this](const HttpRequest& r) {
-      std::string_view q = r.query;
-      if (q.rfind("path=", 0) != 0) return json_error(400, "bad_request", "needs ?path=/some/path");
-      auto svc = routes_table.match(q.substr(5));
-      if (!svc) return json_error(404, svc.error().code, svc.error().message);
-      return json_ok(to_json(boost::json::object{{"service", *svc}, {"hash", routes_table.hash()}}));
-    }));
+                    std::string_view q = r.query;
+                    if (q.rfind("path=", 0) != 0)
+                      return json_error(400, "bad_request", "needs ?path=/some/path");
+                    auto svc = routes_table.match(q.substr(5));
+                    if (!svc) return json_error(404, svc.error().code, svc.error().message);
+                    return json_ok(to_json(
+                        boost::json::object{{"service", *svc}, {"hash", routes_table.hash()}}));
+                  }));
     server->route("PUT", "/v1/quotas", guarded([this](const HttpRequest& r) {
-      auto c = parse_quota_config(r.body);
-      if (!c) return error_response(c.error());
-      size_t n = c->overrides.size();
-      std::lock_guard<std::mutex> lock(quota_mutex);
-      quotas = std::move(*c);
-      return json_ok(to_json(boost::json::object{{"overrides", n}}));
-    }));
-    server->route("GET", "/v1/quotas/*", guarded([this](const HttpRequest& r) {
-      std::lock_guard<std::mutex> lock(quota_mutex);
-      if (!quotas) return json_error(404, "no_quotas", "no quota configuration has been published");
-      Quota q = quotas->for_service(r.path.substr(std::string_view("/v1/quotas/").size()));
-      return json_ok(to_json(boost::json::object{{"requests_per_second", q.requests_per_second},
-                                                  {"burst_capacity", q.burst_capacity},
-                                                  {"backend", quotas->backend}}));
-    }));
+                    auto c = parse_quota_config(r.body);
+                    if (!c) return error_response(c.error());
+                    size_t n = c->overrides.size();
+                    std::lock_guard<std::mutex> lock(quota_mutex);
+                    quotas = std::move(*c);
+                    return json_ok(to_json(boost::json::object{{"overrides", n}}));
+                  }));
+    server->route(
+        "GET", "/v1/quotas/*", guarded([this](const HttpRequest& r) {
+          std::lock_guard<std::mutex> lock(quota_mutex);
+          if (!quotas)
+            return json_error(404, "no_quotas", "no quota configuration has been published");
+          Quota q = quotas->for_service(r.path.substr(std::string_view("/v1/quotas/").size()));
+          return json_ok(to_json(boost::json::object{{"requests_per_second", q.requests_per_second},
+                                                     {"burst_capacity", q.burst_capacity},
+                                                     {"backend", quotas->backend}}));
+        }));
     server->route("POST", "/admin/fault", [this](const HttpRequest& r) {
       auto body = body_object(r);
       if (!body) return error_response(body.error());
       std::string m = string_field(*body, "mode");
       auto delay = json_int(*body, "delay_ms");
-      if (m == "none") mode = 0;
-      else if (m == "offline") mode = 1;
-      else if (m == "slow") mode = 2;
-      else if (m == "partial") mode = 3;
-      else return json_error(400, "bad_request", "mode must be none, offline, slow or partial");
+      if (m == "none")
+        mode = 0;
+      else if (m == "offline")
+        mode = 1;
+      else if (m == "slow")
+        mode = 2;
+      else if (m == "partial")
+        mode = 3;
+      else
+        return json_error(400, "bad_request", "mode must be none, offline, slow or partial");
       delay_ms = delay && *delay ? **delay : 0;
       auto percent = json_int(*body, "percent");
       partial_percent = percent && *percent ? std::clamp<int64_t>(**percent, 0, 100) : 50;
@@ -225,7 +263,8 @@ RegistryServer::~RegistryServer() {
   if (impl_ && impl_->server) impl_->server->stop();
 }
 
-Result<std::unique_ptr<RegistryServer>> RegistryServer::start(const TimeSource& time, RegistryServerOptions options) {
+Result<std::unique_ptr<RegistryServer>> RegistryServer::start(const TimeSource& time,
+                                                              RegistryServerOptions options) {
   auto impl = std::make_unique<Impl>(time);
   HttpServerOptions so;
   so.bind_address = options.bind_address;
@@ -238,13 +277,18 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(const TimeSource& 
   return std::unique_ptr<RegistryServer>(new RegistryServer(std::move(impl)));
 }
 
-uint16_t RegistryServer::port() const { return impl_->server->port(); }
-void RegistryServer::stop() { impl_->server->stop(); }
+uint16_t RegistryServer::port() const {
+  return impl_->server->port();
+}
+void RegistryServer::stop() {
+  impl_->server->stop();
+}
 
 int registry_command(int argc, char** argv) {
   int64_t port = 8282, threads = 2;
   std::string bind = "127.0.0.1";
-  ArgParser p("registry", "Policy registry: versioned bundles, break-glass audit, node versions, discovery.");
+  ArgParser p("registry",
+              "Policy registry: versioned bundles, break-glass audit, node versions, discovery.");
   p.option("port", &port, "listen port (0: any free port)");
   p.option("bind", &bind, "listen address (default 127.0.0.1)");
   p.option("threads", &threads, "server threads (default 2)");
@@ -261,7 +305,8 @@ int registry_command(int argc, char** argv) {
   o.threads = static_cast<int>(threads);
   auto server = RegistryServer::start(clock, o);
   if (!server) {
-    std::fprintf(stderr, "error: %s: %s\n", server.error().code.c_str(), server.error().message.c_str());
+    std::fprintf(stderr, "error: %s: %s\n", server.error().code.c_str(),
+                 server.error().message.c_str());
     return 1;
   }
   print_ready_line("registry", (*server)->port(), 0);

@@ -77,12 +77,18 @@ const Value* Value::get(const Value& key) const {
 
 Value Value::from_json(const boost::json::value& j) {
   switch (j.kind()) {
-    case boost::json::kind::null: return null();
-    case boost::json::kind::bool_: return boolean(j.get_bool());
-    case boost::json::kind::int64: return integer(j.get_int64());
-    case boost::json::kind::uint64: return number(static_cast<double>(j.get_uint64()));
-    case boost::json::kind::double_: return number(j.get_double());
-    case boost::json::kind::string: return string(std::string(j.get_string()));
+    case boost::json::kind::null:
+      return null();
+    case boost::json::kind::bool_:
+      return boolean(j.get_bool());
+    case boost::json::kind::int64:
+      return integer(j.get_int64());
+    case boost::json::kind::uint64:
+      return number(static_cast<double>(j.get_uint64()));
+    case boost::json::kind::double_:
+      return number(j.get_double());
+    case boost::json::kind::string:
+      return string(std::string(j.get_string()));
     case boost::json::kind::array: {
       Array a;
       a.reserve(j.get_array().size());
@@ -91,7 +97,8 @@ Value Value::from_json(const boost::json::value& j) {
     }
     case boost::json::kind::object: {
       Object o;
-      for (const auto& kv : j.get_object()) o.emplace(string(std::string(kv.key())), from_json(kv.value()));
+      for (const auto& kv : j.get_object())
+        o.emplace(string(std::string(kv.key())), from_json(kv.value()));
       return object(std::move(o));
     }
   }
@@ -100,12 +107,15 @@ Value Value::from_json(const boost::json::value& j) {
 
 boost::json::value Value::to_json() const {
   switch (kind_) {
-    case Kind::kNull: return nullptr;
-    case Kind::kBool: return bool_;
+    case Kind::kNull:
+      return nullptr;
+    case Kind::kBool:
+      return bool_;
     case Kind::kNumber:
       if (is_int_) return int_;
       return double_;
-    case Kind::kString: return boost::json::string(*str_);
+    case Kind::kString:
+      return boost::json::string(*str_);
     case Kind::kArray: {
       boost::json::array a;
       for (const auto& e : *arr_) a.push_back(e.to_json());
@@ -167,13 +177,20 @@ std::string Value::to_string() const {
 
 std::string_view Value::type_name() const {
   switch (kind_) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return "boolean";
-    case Kind::kNumber: return "number";
-    case Kind::kString: return "string";
-    case Kind::kArray: return "array";
-    case Kind::kObject: return "object";
-    case Kind::kSet: return "set";
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return "boolean";
+    case Kind::kNumber:
+      return "number";
+    case Kind::kString:
+      return "string";
+    case Kind::kArray:
+      return "array";
+    case Kind::kObject:
+      return "object";
+    case Kind::kSet:
+      return "set";
   }
   return "null";
 }
@@ -193,8 +210,10 @@ int compare_range(It a, It ae, It b, It be) {
 int compare(const Value& a, const Value& b) {
   if (a.kind_ != b.kind_) return a.kind_ < b.kind_ ? -1 : 1;
   switch (a.kind_) {
-    case Value::Kind::kNull: return 0;
-    case Value::Kind::kBool: return a.bool_ == b.bool_ ? 0 : (a.bool_ ? 1 : -1);
+    case Value::Kind::kNull:
+      return 0;
+    case Value::Kind::kBool:
+      return a.bool_ == b.bool_ ? 0 : (a.bool_ ? 1 : -1);
     case Value::Kind::kNumber:
       if (a.is_int_ && b.is_int_) return a.int_ == b.int_ ? 0 : (a.int_ < b.int_ ? -1 : 1);
       return a.as_double() == b.as_double() ? 0 : (a.as_double() < b.as_double() ? -1 : 1);

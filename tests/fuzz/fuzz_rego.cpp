@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   gatedrill::PolicyOptions opts;
   opts.time = &clock;
   opts.timeout = std::chrono::milliseconds(200);
-  auto engine = gatedrill::PolicyEngine::from_sources({{"fuzz.rego", module}}, boost::json::object(), opts);
+  auto engine =
+      gatedrill::PolicyEngine::from_sources({{"fuzz.rego", module}}, boost::json::object(), opts);
   if (!engine) return 0;
   (void)engine->eval_json(query, nullptr);
   return 0;

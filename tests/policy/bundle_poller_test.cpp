@@ -13,7 +13,9 @@ namespace gatedrill {
 namespace {
 
 std::string policy_body(const char* allow_role) {
-  std::string rego = std::string("package api.authz\ndefault allow = false\nallow { input.role == \"") + allow_role + "\" }\n";
+  std::string rego =
+      std::string("package api.authz\ndefault allow = false\nallow { input.role == \"") +
+      allow_role + "\" }\n";
   return to_json(boost::json::object{{"modules", {{"authz.rego", rego}}}, {"author", "t"}});
 }
 
@@ -45,13 +47,16 @@ TEST(BundlePoller, FollowsTheRegistryAndKeepsTheLastGoodBundle) {
   EXPECT_FALSE(poller.poll_once());
   EXPECT_GE(poller.failures(), 1);
   EXPECT_EQ(poller.revision(), 1);
-  EXPECT_TRUE(poller.engine()->allowed("data.api.authz.allow", boost::json::object{{"role", "admin"}}));
+  EXPECT_TRUE(
+      poller.engine()->allowed("data.api.authz.allow", boost::json::object{{"role", "admin"}}));
 
   ASSERT_EQ(http_request("POST", base + "/admin/fault", {}, R"({"mode":"none"})")->status, 200);
   ASSERT_EQ(http_request("PUT", base + "/v1/policies", {}, policy_body("ops"))->status, 200);
   ASSERT_TRUE(poller.wait_for_revision(2, std::chrono::seconds(5)));
-  EXPECT_TRUE(poller.engine()->allowed("data.api.authz.allow", boost::json::object{{"role", "ops"}}));
-  EXPECT_FALSE(poller.engine()->allowed("data.api.authz.allow", boost::json::object{{"role", "admin"}}));
+  EXPECT_TRUE(
+      poller.engine()->allowed("data.api.authz.allow", boost::json::object{{"role", "ops"}}));
+  EXPECT_FALSE(
+      poller.engine()->allowed("data.api.authz.allow", boost::json::object{{"role", "admin"}}));
   poller.stop();
 
   auto nodes = parse_json(http_get(base + "/v1/nodes")->body);

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "core/util/json.hpp"
 #include "gateway/policy/policy_command.hpp"
@@ -49,8 +49,9 @@ Run run(std::vector<std::string> args) {
 class PolicyCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gatedrill_policy_cli_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("gatedrill_policy_cli_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -134,12 +135,14 @@ TEST_F(PolicyCli, TestPassesAndFailsLikeOpaTest) {
 TEST_F(PolicyCli, LintFlagsTheSeedsAndPassesCleanPolicies) {
   auto r = run({"lint", seed("seed002_envoy_authz.rego")});
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("seed002_envoy_authz.rego:13: [jwt-bearer-header]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("seed002_envoy_authz.rego:13: [jwt-bearer-header]"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("[jwt-decode-unverified]"), std::string::npos) << r.out;
   auto s3 = run({"lint", seed("seed003_registry_authz.rego")});
   EXPECT_EQ(s3.code, 1);
   EXPECT_NE(s3.out.find("[jwt-decode-order]"), std::string::npos) << s3.out;
-  std::string clean = write("clean.rego", "package p\ndefault allow = false\nallow { input.user == \"root\" }\n");
+  std::string clean =
+      write("clean.rego", "package p\ndefault allow = false\nallow { input.user == \"root\" }\n");
   auto c = run({"lint", clean});
   EXPECT_EQ(c.code, 0) << c.out;
   EXPECT_EQ(c.out, "");

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
@@ -28,7 +28,9 @@ std::string slurp(const fs::path& p) {
 
 // Sets come back as sorted arrays; bindings compared as a sorted list of objects.
 // Object key order does not matter: compare through the engine's ordered values.
-std::string canon(const boost::json::value& v) { return to_json(policy::Value::from_json(v).to_json()); }
+std::string canon(const boost::json::value& v) {
+  return to_json(policy::Value::from_json(v).to_json());
+}
 
 std::vector<std::string> canonical_rows(const boost::json::array& rows) {
   std::vector<std::string> out;
@@ -70,15 +72,18 @@ int run_case(const fs::path& file, const boost::json::object& c) {
   std::string query(c.at("query").as_string());
   const boost::json::value* input = c.contains("input") ? &c.at("input") : nullptr;
 
-  Result<boost::json::value> out = engine ? engine->eval_json(query, input) : Result<boost::json::value>(engine.error());
+  Result<boost::json::value> out =
+      engine ? engine->eval_json(query, input) : Result<boost::json::value>(engine.error());
   if (c.contains("want_error_code") || c.contains("want_error")) {
     EXPECT_FALSE(out.ok()) << "expected an error, got " << (out ? to_json(*out) : "");
     if (out.ok()) return 1;
     if (c.contains("want_error_code")) {
-      EXPECT_EQ(out.error().code, std::string(c.at("want_error_code").as_string())) << out.error().message;
+      EXPECT_EQ(out.error().code, std::string(c.at("want_error_code").as_string()))
+          << out.error().message;
     }
     if (c.contains("want_error")) {
-      EXPECT_NE(out.error().message.find(std::string(c.at("want_error").as_string())), std::string::npos)
+      EXPECT_NE(out.error().message.find(std::string(c.at("want_error").as_string())),
+                std::string::npos)
           << "message: " << out.error().message;
     }
     return 1;

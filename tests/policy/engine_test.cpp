@@ -2,15 +2,15 @@
 // time.now_ns (clock drills), the evaluation time limit, thread-safety, versions, opa-test style
 // runs, and the lint rules on the seed policies.
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
@@ -22,17 +22,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kAdminToken = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
-const char* kViewerToken = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjYXJvbCIsInJvbGUiOiJ2aWV3ZXIifQ.c2ln";
+const char* kAdminToken =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
+const char* kViewerToken =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjYXJvbCIsInJvbGUiOiJ2aWV3ZXIifQ.c2ln";
 
-fs::path seeds_dir() { return fs::path(GATEDRILL_SOURCE_DIR) / "tests/policy/seeds"; }
+fs::path seeds_dir() {
+  return fs::path(GATEDRILL_SOURCE_DIR) / "tests/policy/seeds";
+}
 
-boost::json::value json(const char* text) { return *parse_json(text); }
+boost::json::value json(const char* text) {
+  return *parse_json(text);
+}
 
 TEST(PolicyEngine, LoadsSeedFilesAndDecides) {
   auto e = PolicyEngine::load({(seeds_dir() / "seed000_api_authz.rego").string()});
   ASSERT_TRUE(e.ok()) << e.error().message;
-  boost::json::object in{{"method", "POST"}, {"path", boost::json::array{"v1", "x"}}, {"http_auth_header", kAdminToken}};
+  boost::json::object in{{"method", "POST"},
+                         {"path", boost::json::array{"v1", "x"}},
+                         {"http_auth_header", kAdminToken}};
   std::string reason;
   EXPECT_TRUE(e->allowed("data.api.authz.allow", in, &reason)) << reason;
   in["http_auth_header"] = std::string("Bearer ") + kAdminToken;
@@ -46,12 +54,14 @@ TEST(PolicyEngine, SeedDirectoryConflictsAndSeed003TypeErrorCarryFileAndLine) {
   // Seeds 000 and 002 share package api.authz: two defaults for one rule, as OPA reports.
   auto dir = PolicyEngine::load({seeds_dir().string()});
   ASSERT_FALSE(dir.ok());
-  EXPECT_NE(dir.error().message.find("seed002_envoy_authz.rego:4: multiple default rules"), std::string::npos)
+  EXPECT_NE(dir.error().message.find("seed002_envoy_authz.rego:4: multiple default rules"),
+            std::string::npos)
       << dir.error().message;
   auto e = PolicyEngine::load({(seeds_dir() / "seed003_registry_authz.rego").string()});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().code, "rego_type_error");
-  EXPECT_NE(e.error().message.find("seed003_registry_authz.rego:15"), std::string::npos) << e.error().message;
+  EXPECT_NE(e.error().message.find("seed003_registry_authz.rego:15"), std::string::npos)
+      << e.error().message;
 }
 
 TEST(PolicyEngine, MissingFileIsAnIoError) {
@@ -61,7 +71,8 @@ TEST(PolicyEngine, MissingFileIsAnIoError) {
 }
 
 TEST(PolicyEngine, UndefinedDecisionDeniesAndExplainsTheBuiltinError) {
-  auto e = PolicyEngine::from_sources({{"p.rego", "package p\nallow { io.jwt.decode(input.h)[1].role == \"admin\" }"}});
+  auto e = PolicyEngine::from_sources(
+      {{"p.rego", "package p\nallow { io.jwt.decode(input.h)[1].role == \"admin\" }"}});
   ASSERT_TRUE(e.ok()) << e.error().message;
   std::string reason;
   EXPECT_FALSE(e->allowed("data.p.allow", json(R"({"h":"Bearer x"})"), &reason));
@@ -72,7 +83,8 @@ TEST(PolicyEngine, UndefinedDecisionDeniesAndExplainsTheBuiltinError) {
 }
 
 TEST(PolicyEngine, NonBooleanAndConflictsDeny) {
-  auto e = PolicyEngine::from_sources({{"p.rego", "package p\nallow = \"yes\" { true }\nboth = 1 { true }\nboth = 2 { true }"}});
+  auto e = PolicyEngine::from_sources(
+      {{"p.rego", "package p\nallow = \"yes\" { true }\nboth = 1 { true }\nboth = 2 { true }"}});
   ASSERT_TRUE(e.ok()) << e.error().message;
   std::string reason;
   EXPECT_FALSE(e->allowed("data.p.allow", boost::json::object(), &reason));
@@ -85,8 +97,9 @@ TEST(PolicyEngine, TimeNowFollowsTheSkewableTimeSource) {
   ManualTimeSource clock;  // 2026-01-01T00:00:00Z
   PolicyOptions opts;
   opts.time = &clock;
-  auto e = PolicyEngine::from_sources({{"t.rego", "package t\nfresh { input.exp * 1000000000 > time.now_ns() }"}},
-                                      boost::json::object(), opts);
+  auto e = PolicyEngine::from_sources(
+      {{"t.rego", "package t\nfresh { input.exp * 1000000000 > time.now_ns() }"}},
+      boost::json::object(), opts);
   ASSERT_TRUE(e.ok()) << e.error().message;
   boost::json::object in{{"exp", 1767225600 + 60}};
   EXPECT_TRUE(e->allowed("data.t.fresh", in));
@@ -105,7 +118,8 @@ TEST(PolicyEngine, TimeoutStopsEvaluationAndDenies) {
   boost::json::array xs;
   for (int i = 0; i < 150; ++i) xs.push_back(i);
   auto e = PolicyEngine::from_sources(
-      {{"slow.rego", "package s\nallow { some i, j, k; data.xs[i] + data.xs[j] + data.xs[k] < 0 }"}},
+      {{"slow.rego",
+        "package s\nallow { some i, j, k; data.xs[i] + data.xs[j] + data.xs[k] < 0 }"}},
       boost::json::object{{"xs", xs}}, opts);
   ASSERT_TRUE(e.ok()) << e.error().message;
   int64_t start = clock.monotonic_ns();
@@ -129,7 +143,8 @@ TEST(PolicyEngine, ConcurrentEvaluationsAgree) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 500; ++i) {
         bool admin = (i + t) % 2 == 0;
-        boost::json::object in{{"method", "POST"}, {"path", boost::json::array{"v1"}},
+        boost::json::object in{{"method", "POST"},
+                               {"path", boost::json::array{"v1"}},
                                {"http_auth_header", admin ? kAdminToken : kViewerToken}};
         if (engine.allowed("data.api.authz.allow", in) != admin) ++wrong;
       }
@@ -141,7 +156,9 @@ TEST(PolicyEngine, ConcurrentEvaluationsAgree) {
 
 TEST(PolicyEngine, LargeLiteralsAreFoldedAndHugeBodiesRejected) {
   std::string ips = "package net\nallowed := {";
-  for (int i = 0; i < 20000; ++i) ips += (i ? ", \"10.0." : "\"10.0.") + std::to_string(i / 256) + "." + std::to_string(i % 256) + "\"";
+  for (int i = 0; i < 20000; ++i)
+    ips += (i ? ", \"10.0." : "\"10.0.") + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+           "\"";
   ips += "}\nallow { input.ip in allowed }\n";
   auto e = PolicyEngine::from_sources({{"net.rego", ips}});
   ASSERT_TRUE(e.ok()) << e.error().message;
@@ -153,7 +170,8 @@ TEST(PolicyEngine, LargeLiteralsAreFoldedAndHugeBodiesRejected) {
   body += "}\n";
   auto big = PolicyEngine::from_sources({{"big.rego", body}});
   ASSERT_FALSE(big.ok());
-  EXPECT_NE(big.error().message.find("more than 1000 expressions"), std::string::npos) << big.error().message;
+  EXPECT_NE(big.error().message.find("more than 1000 expressions"), std::string::npos)
+      << big.error().message;
 }
 
 TEST(PolicyEngine, VersionIsAContentHash) {
@@ -166,12 +184,13 @@ TEST(PolicyEngine, VersionIsAContentHash) {
 }
 
 TEST(PolicyEngine, RunTestsReportsPassFailAndErrors) {
-  auto e = PolicyEngine::from_sources({{"t.rego",
-                                        "package t\nallow { input.role == \"admin\" }\n"
-                                        "test_admin { allow with input as {\"role\": \"admin\"} }\n"
-                                        "test_guest_denied { not allow with input as {\"role\": \"guest\"} }\n"
-                                        "test_wrong { allow with input as {\"role\": \"guest\"} }\n"
-                                        "test_conflict = x { x := [1, 2][_] }\n"}});
+  auto e = PolicyEngine::from_sources(
+      {{"t.rego",
+        "package t\nallow { input.role == \"admin\" }\n"
+        "test_admin { allow with input as {\"role\": \"admin\"} }\n"
+        "test_guest_denied { not allow with input as {\"role\": \"guest\"} }\n"
+        "test_wrong { allow with input as {\"role\": \"guest\"} }\n"
+        "test_conflict = x { x := [1, 2][_] }\n"}});
   ASSERT_TRUE(e.ok()) << e.error().message;
   auto results = e->run_tests();
   ASSERT_EQ(results.size(), 4u);
@@ -182,7 +201,8 @@ TEST(PolicyEngine, RunTestsReportsPassFailAndErrors) {
   EXPECT_FALSE(by_name.at("data.t.test_wrong")->passed);
   EXPECT_TRUE(by_name.at("data.t.test_wrong")->error.empty());
   EXPECT_FALSE(by_name.at("data.t.test_conflict")->passed);
-  EXPECT_NE(by_name.at("data.t.test_conflict")->error.find("eval_conflict_error"), std::string::npos);
+  EXPECT_NE(by_name.at("data.t.test_conflict")->error.find("eval_conflict_error"),
+            std::string::npos);
 }
 
 std::string slurp(const fs::path& p) {
@@ -219,7 +239,8 @@ TEST(PolicyLint, FlagsDefaultAllowTrueAndPassesACleanPolicy) {
   EXPECT_EQ((*bad)[0].line, 2);
   auto clean = policy::lint_module(
       "package p\nimport rego.v1\ndefault allow := false\n"
-      "allow if {\n  [valid, _, payload] := io.jwt.decode_verify(trim_prefix(input.headers.authorization, \"Bearer \"), "
+      "allow if {\n  [valid, _, payload] := "
+      "io.jwt.decode_verify(trim_prefix(input.headers.authorization, \"Bearer \"), "
       "{\"cert\": data.jwks})\n  valid\n  payload.role == \"admin\"\n}\n",
       "p.rego");
   ASSERT_TRUE(clean.ok()) << clean.error().message;

@@ -14,9 +14,12 @@
 namespace gatedrill {
 namespace {
 
-const char* kAdminToken = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
+const char* kAdminToken =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
 
-std::string seed(const char* name) { return std::string(GATEDRILL_SOURCE_DIR) + "/tests/policy/seeds/" + name; }
+std::string seed(const char* name) {
+  return std::string(GATEDRILL_SOURCE_DIR) + "/tests/policy/seeds/" + name;
+}
 
 class PdpBinaryTest : public ::testing::Test {
  protected:
@@ -52,14 +55,17 @@ TEST_F(PdpBinaryTest, ServesDecisionsAndStopsCleanlyOnSigterm) {
   std::string base = "http://127.0.0.1:" + std::to_string(*port);
   ProcessSpec spec;
   spec.name = "pdp";
-  spec.argv = {GATEDRILL_BINARY, "pdp", "--policy", seed("seed000_api_authz.rego"), "--port", std::to_string(*port)};
+  spec.argv = {GATEDRILL_BINARY,     "pdp", "--policy", seed("seed000_api_authz.rego"), "--port",
+               std::to_string(*port)};
   spec.log_file = dir_ + "/pdp.log";
   spec.health_url = base + "/health";
   ASSERT_TRUE(supervisor_.spawn(spec));
   auto healthy = supervisor_.wait_healthy("pdp", std::chrono::seconds(15));
   ASSERT_TRUE(healthy) << healthy.error().message << log("pdp");
 
-  boost::json::object in{{"input", {{"method", "PUT"}, {"path", boost::json::array{"v1"}}, {"http_auth_header", kAdminToken}}}};
+  boost::json::object in{
+      {"input",
+       {{"method", "PUT"}, {"path", boost::json::array{"v1"}}, {"http_auth_header", kAdminToken}}}};
   auto r = http_post_json(base + "/v1/data/api/authz/allow", to_json(in));
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto j = parse_json(r->body);
@@ -77,9 +83,14 @@ TEST_F(PdpBinaryTest, ServesDecisionsAndStopsCleanlyOnSigterm) {
 
 TEST_F(PdpBinaryTest, ExitCodes) {
   EXPECT_EQ(run_to_exit("no-policy", {"pdp", "--port", "0"}), 2);
-  EXPECT_EQ(run_to_exit("bad-policy", {"pdp", "--policy", seed("seed003_registry_authz.rego"), "--port", "0"}), 1);
-  EXPECT_NE(log("bad-policy").find("seed003_registry_authz.rego:15"), std::string::npos) << log("bad-policy");
-  EXPECT_EQ(run_to_exit("eval", {"policy", "eval", "-d", seed("seed000_api_authz.rego"), "data.api.authz.allow"}), 0);
+  EXPECT_EQ(run_to_exit("bad-policy",
+                        {"pdp", "--policy", seed("seed003_registry_authz.rego"), "--port", "0"}),
+            1);
+  EXPECT_NE(log("bad-policy").find("seed003_registry_authz.rego:15"), std::string::npos)
+      << log("bad-policy");
+  EXPECT_EQ(run_to_exit("eval", {"policy", "eval", "-d", seed("seed000_api_authz.rego"),
+                                 "data.api.authz.allow"}),
+            0);
   EXPECT_NE(log("eval").find("\"value\": false"), std::string::npos) << log("eval");
   EXPECT_EQ(run_to_exit("lint", {"policy", "lint", seed("seed000_api_authz.rego")}), 1);
 }

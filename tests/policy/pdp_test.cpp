@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "core/http/http_client.hpp"
 #include "core/time/time_source.hpp"
@@ -19,7 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kAdminToken = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
+const char* kAdminToken =
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2ln";
 
 class Pdp : public ::testing::Test {
  protected:
@@ -27,7 +28,8 @@ class Pdp : public ::testing::Test {
     log_ = fs::temp_directory_path() / ("gatedrill_pdp_log_" + std::to_string(getpid()) + ".jsonl");
     fs::remove(log_);
     PdpOptions o;
-    o.policy_paths = {(fs::path(GATEDRILL_SOURCE_DIR) / "tests/policy/seeds/seed000_api_authz.rego").string()};
+    o.policy_paths = {
+        (fs::path(GATEDRILL_SOURCE_DIR) / "tests/policy/seeds/seed000_api_authz.rego").string()};
     o.time = &clock_;
     o.decision_log = log_.string();
     auto s = PdpServer::start(o);
@@ -53,7 +55,10 @@ TEST_F(Pdp, HealthAnswersEmptyObject) {
 }
 
 TEST_F(Pdp, PostDataReturnsResultAndDecisionId) {
-  boost::json::object in{{"input", {{"method", "POST"}, {"path", boost::json::array{"v1"}}, {"http_auth_header", kAdminToken}}}};
+  boost::json::object in{{"input",
+                          {{"method", "POST"},
+                           {"path", boost::json::array{"v1"}},
+                           {"http_auth_header", kAdminToken}}}};
   auto r = http_post_json(base_ + "/v1/data/api/authz/allow", to_json(in));
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->status, 200) << r->body;
@@ -70,7 +75,8 @@ TEST_F(Pdp, PostDataReturnsResultAndDecisionId) {
   EXPECT_EQ(d->at("result"), boost::json::value(false));
   EXPECT_NE(std::string(d->at("decision_id").as_string()), first_id);
 
-  auto pkg = http_post_json(base_ + "/v1/data/api/authz", R"({"input":{"method":"GET","path":["v1","public"]}})");
+  auto pkg = http_post_json(base_ + "/v1/data/api/authz",
+                            R"({"input":{"method":"GET","path":["v1","public"]}})");
   ASSERT_TRUE(pkg.ok());
   EXPECT_EQ(parse_json(pkg->body)->at("result"), (boost::json::value{{"allow", true}}));
 }
@@ -90,7 +96,9 @@ TEST_F(Pdp, BadBodyIs400AndTheLogHasOneLinePerDecision) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(parse_json(r->body)->at("code"), boost::json::value("invalid_parameter"));
-  ASSERT_TRUE(http_post_json(base_ + "/v1/data/api/authz/allow", R"({"input":{"method":"GET","path":["v1","public"]}})").ok());
+  ASSERT_TRUE(http_post_json(base_ + "/v1/data/api/authz/allow",
+                             R"({"input":{"method":"GET","path":["v1","public"]}})")
+                  .ok());
   ASSERT_TRUE(http_get(base_ + "/v1/data/api/authz/allow").ok());
   std::ifstream in(log_);
   std::string line;

@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "core/util/json.hpp"
 #include "gateway/policy/quota_config.hpp"
@@ -14,7 +14,8 @@ namespace gatedrill {
 namespace {
 
 std::string seed_yaml() {
-  std::ifstream in(std::filesystem::path(GATEDRILL_SOURCE_DIR) / "tests/policy/seeds/seed003_quota_management.yaml");
+  std::ifstream in(std::filesystem::path(GATEDRILL_SOURCE_DIR) /
+                   "tests/policy/seeds/seed003_quota_management.yaml");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -37,12 +38,15 @@ TEST(QuotaConfig, ReadsSeed003) {
 TEST(QuotaConfig, TheFlattenedPrintIsRejectedWithALine) {
   // As the article prints it, without indentation: a duplicate top-level key.
   const char* flat =
-      "quota_management:\nbackend: redis\ndefaults:\nrequests_per_second: 500\nburst_capacity: 1000\n"
+      "quota_management:\nbackend: redis\ndefaults:\nrequests_per_second: 500\nburst_capacity: "
+      "1000\n"
       "overrides:\n- service_id: \"payment-gateway\"\nrequests_per_second: 2000\n";
   auto c = parse_quota_config(flat);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code, "bad_yaml");
-  EXPECT_NE(c.error().message.find("line 8: duplicate key 'requests_per_second'"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("line 8: duplicate key 'requests_per_second'"),
+            std::string::npos)
+      << c.error().message;
 }
 
 TEST(QuotaConfig, YamlSubsetAndValidation) {
@@ -50,15 +54,22 @@ TEST(QuotaConfig, YamlSubsetAndValidation) {
   ASSERT_TRUE(v.ok()) << v.error().message;
   EXPECT_EQ(to_json(*v), R"({"a":{"b":1,"c":"x # y"},"l":[1,"two"]})");
   EXPECT_NE(parse_simple_yaml("a: {b: 1}\n").error().message.find("line 1"), std::string::npos);
-  EXPECT_NE(parse_simple_yaml("a:\n\tb: 1\n").error().message.find("line 2: tabs"), std::string::npos);
+  EXPECT_NE(parse_simple_yaml("a:\n\tb: 1\n").error().message.find("line 2: tabs"),
+            std::string::npos);
   EXPECT_NE(parse_simple_yaml("a: 1\n   b: 2\n").error().message.find("line 2"), std::string::npos);
-  EXPECT_EQ(parse_quota_config("quota_management:\n  defaults:\n    requests_per_second: 0\n").error().code, "bad_quota");
+  EXPECT_EQ(parse_quota_config("quota_management:\n  defaults:\n    requests_per_second: 0\n")
+                .error()
+                .code,
+            "bad_quota");
   EXPECT_EQ(parse_quota_config("other: 1\n").error().code, "bad_quota");
   std::string deep;
   for (int i = 0; i < 100; ++i) deep += std::string(static_cast<size_t>(i), ' ') + "k:\n";
   EXPECT_NE(parse_simple_yaml(deep).error().message.find("nesting too deep"), std::string::npos);
-  EXPECT_EQ(parse_quota_config("quota_management:\n  defaults:\n    requests_per_second: 5\n  overrides:\n    - requests_per_second: 1\n")
-                .error().code, "bad_quota");
+  EXPECT_EQ(parse_quota_config("quota_management:\n  defaults:\n    requests_per_second: 5\n  "
+                               "overrides:\n    - requests_per_second: 1\n")
+                .error()
+                .code,
+            "bad_quota");
 }
 
 }  // namespace

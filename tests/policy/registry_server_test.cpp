@@ -20,7 +20,8 @@ class Registry : public ::testing::Test {
     server_ = std::move(*s);
     base_ = "http://127.0.0.1:" + std::to_string(server_->port());
   }
-  Result<HttpResponse> send(const char* method, const std::string& path, const std::string& body = "",
+  Result<HttpResponse> send(const char* method, const std::string& path,
+                            const std::string& body = "",
                             HeaderList headers = {{"content-type", "application/json"}}) {
     return http_request(method, base_ + path, headers, body);
   }
@@ -35,7 +36,8 @@ class Registry : public ::testing::Test {
   std::string base_;
 };
 
-const char* kPolicy = R"({"modules":{"authz.rego":"package api.authz\ndefault allow = false\nallow { input.role == \"admin\" }\n"},"author":"alice"})";
+const char* kPolicy =
+    R"({"modules":{"authz.rego":"package api.authz\ndefault allow = false\nallow { input.role == \"admin\" }\n"},"author":"alice"})";
 
 TEST_F(Registry, PublishThenPollWithEtag) {
   EXPECT_EQ(send("GET", "/v1/bundle")->status, 404);
@@ -64,9 +66,14 @@ TEST_F(Registry, BrokenBundleIs400WithFileAndLine) {
 
 TEST_F(Registry, BreakGlassAuditAndLaggingNodes) {
   ASSERT_EQ(send("PUT", "/v1/policies", kPolicy)->status, 200);
-  EXPECT_EQ(send("POST", "/v1/break-glass", R"({"modules":{"a.rego":"package api.authz\nallow = true { true }"},"actor":"oncall"})")->status, 400);
-  auto bg = send("POST", "/v1/break-glass",
-                 R"({"modules":{"a.rego":"package api.authz\nallow = true { true }"},"actor":"oncall","reason":"INC-7"})");
+  EXPECT_EQ(
+      send("POST", "/v1/break-glass",
+           R"({"modules":{"a.rego":"package api.authz\nallow = true { true }"},"actor":"oncall"})")
+          ->status,
+      400);
+  auto bg = send(
+      "POST", "/v1/break-glass",
+      R"({"modules":{"a.rego":"package api.authz\nallow = true { true }"},"actor":"oncall","reason":"INC-7"})");
   ASSERT_EQ(bg->status, 200) << bg->body;
   EXPECT_EQ(body(bg).at("break_glass"), boost::json::value(true));
   auto audit = body(send("GET", "/v1/audit")).at("audit").as_array();
@@ -84,7 +91,9 @@ TEST_F(Registry, BreakGlassAuditAndLaggingNodes) {
 
 TEST_F(Registry, DiscoveryEntriesExpire) {
   EXPECT_EQ(send("GET", "/v1/discovery/orders")->status, 404);
-  ASSERT_EQ(send("POST", "/v1/discovery/orders", R"({"address":"10.0.0.1:80","ttl_ms":5000})")->status, 200);
+  ASSERT_EQ(
+      send("POST", "/v1/discovery/orders", R"({"address":"10.0.0.1:80","ttl_ms":5000})")->status,
+      200);
   auto found = body(send("GET", "/v1/discovery/orders"));
   EXPECT_EQ(found.at("instances"), (boost::json::array{"10.0.0.1:80"}));
   clock_.advance(std::chrono::seconds(6));
@@ -110,24 +119,29 @@ TEST_F(Registry, OfflineAndSlowFaults) {
 }
 
 TEST_F(Registry, RoutesReplaceAndMatch) {
-  auto put = send("PUT", "/v1/routes", R"({"routes":[{"prefix":"/api/orders","service":"orders"}]})");
+  auto put =
+      send("PUT", "/v1/routes", R"({"routes":[{"prefix":"/api/orders","service":"orders"}]})");
   ASSERT_EQ(put->status, 200) << put->body;
   auto m = send("GET", "/v1/routes/match?path=/api/orders/9");
   ASSERT_EQ(m->status, 200);
   EXPECT_EQ(body(m).at("service"), boost::json::value("orders"));
   EXPECT_EQ(send("GET", "/v1/routes/match?path=/other")->status, 404);
-  EXPECT_EQ(send("PUT", "/v1/routes", R"({"routes":[{"prefix":"nope","service":"x"}]})")->status, 400);
+  EXPECT_EQ(send("PUT", "/v1/routes", R"({"routes":[{"prefix":"nope","service":"x"}]})")->status,
+            400);
 }
 
 TEST_F(Registry, QuotasFromSeedYaml) {
   EXPECT_EQ(send("GET", "/v1/quotas/orders")->status, 404);
   const char* yaml =
-      "quota_management:\n  backend: redis\n  defaults:\n    requests_per_second: 500\n    burst_capacity: 1000\n"
+      "quota_management:\n  backend: redis\n  defaults:\n    requests_per_second: 500\n    "
+      "burst_capacity: 1000\n"
       "  overrides:\n    - service_id: \"payment-gateway\"\n      requests_per_second: 2000\n";
   auto put = send("PUT", "/v1/quotas", yaml, {{"content-type", "application/yaml"}});
   ASSERT_EQ(put->status, 200) << put->body;
-  EXPECT_EQ(body(send("GET", "/v1/quotas/payment-gateway")).at("requests_per_second"), boost::json::value(2000));
-  EXPECT_EQ(body(send("GET", "/v1/quotas/orders")).at("requests_per_second"), boost::json::value(500));
+  EXPECT_EQ(body(send("GET", "/v1/quotas/payment-gateway")).at("requests_per_second"),
+            boost::json::value(2000));
+  EXPECT_EQ(body(send("GET", "/v1/quotas/orders")).at("requests_per_second"),
+            boost::json::value(500));
   auto bad = send("PUT", "/v1/quotas", "quota_management:\n  defaults: {a: 1}\n");
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("line 2"), std::string::npos) << bad->body;
@@ -135,7 +149,10 @@ TEST_F(Registry, QuotasFromSeedYaml) {
 
 TEST_F(Registry, PartialPropagationSplitsNodesBetweenRevisions) {
   ASSERT_EQ(send("PUT", "/v1/policies", kPolicy)->status, 200);
-  ASSERT_EQ(send("PUT", "/v1/policies", R"({"modules":{"authz.rego":"package api.authz\nallow = true { true }"}})")->status, 200);
+  ASSERT_EQ(send("PUT", "/v1/policies",
+                 R"({"modules":{"authz.rego":"package api.authz\nallow = true { true }"}})")
+                ->status,
+            200);
   auto revision_for = [&](const std::string& node) {
     auto r = send("GET", "/v1/bundle", "", {{"x-gatedrill-node", node}});
     return body(r).at("revision").as_int64();

@@ -1,8 +1,8 @@
 // The registry core: revisions only for bundles that compile, content hashes, break-glass with
 // its audit trail, rollback, nodes lagging behind (partial propagation), and discovery entries
 // expiring on the TimeSource.
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "core/time/time_source.hpp"
 #include "gateway/policy/registry.hpp"
@@ -10,7 +10,8 @@
 namespace gatedrill {
 namespace {
 
-const PolicyModule kAllowAdmins{"authz.rego", "package api.authz\ndefault allow = false\nallow { input.role == \"admin\" }\n"};
+const PolicyModule kAllowAdmins{
+    "authz.rego", "package api.authz\ndefault allow = false\nallow { input.role == \"admin\" }\n"};
 const PolicyModule kAllowAll{"authz.rego", "package api.authz\ndefault allow = true\n"};
 
 TEST(PolicyRegistry, PublishesCompiledRevisionsWithContentHashes) {
@@ -34,7 +35,8 @@ TEST(PolicyRegistry, BrokenBundleIsRejectedAndTheActiveOneStays) {
   ManualTimeSource clock;
   PolicyRegistry reg(clock);
   ASSERT_TRUE(reg.publish({kAllowAdmins}, "{}", "alice").ok());
-  auto bad = reg.publish({{"authz.rego", "package api.authz\nallow {\n  input.x ==\n}\n"}}, "{}", "bob");
+  auto bad =
+      reg.publish({{"authz.rego", "package api.authz\nallow {\n  input.x ==\n}\n"}}, "{}", "bob");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("authz.rego:4"), std::string::npos) << bad.error().message;
   EXPECT_FALSE(reg.publish({kAllowAdmins}, "[1]", "bob").ok());
@@ -111,7 +113,9 @@ namespace {
 TEST(RouteTable, LongestPrefixOnSegmentBoundariesAt50kRoutes) {
   RouteTable t;
   boost::json::array routes;
-  for (int i = 0; i < 49998; ++i) routes.push_back({{"prefix", "/svc" + std::to_string(i)}, {"service", "s" + std::to_string(i)}});
+  for (int i = 0; i < 49998; ++i)
+    routes.push_back(
+        {{"prefix", "/svc" + std::to_string(i)}, {"service", "s" + std::to_string(i)}});
   routes.push_back({{"prefix", "/api/orders/"}, {"service", "orders"}});
   routes.push_back({{"prefix", "/api/orders/admin"}, {"service", "orders-admin"}});
   auto h = t.replace(routes);
@@ -127,9 +131,13 @@ TEST(RouteTable, LongestPrefixOnSegmentBoundariesAt50kRoutes) {
   routes.push_back({{"prefix", "/one-too-many"}, {"service", "x"}});
   EXPECT_EQ(t.replace(routes).error().code, "bad_routes");
   EXPECT_EQ(t.size(), 50000u);  // unchanged
-  EXPECT_EQ(t.replace(boost::json::array{{{"prefix", "/a"}, {"service", "x"}}, {{"prefix", "/a/"}, {"service", "y"}}}).error().code,
+  EXPECT_EQ(t.replace(boost::json::array{{{"prefix", "/a"}, {"service", "x"}},
+                                         {{"prefix", "/a/"}, {"service", "y"}}})
+                .error()
+                .code,
             "bad_routes");  // duplicate once normalised
-  EXPECT_EQ(t.replace(boost::json::array{{{"prefix", "a"}, {"service", "x"}}}).error().code, "bad_routes");
+  EXPECT_EQ(t.replace(boost::json::array{{{"prefix", "a"}, {"service", "x"}}}).error().code,
+            "bad_routes");
   auto root = t.replace(boost::json::array{{{"prefix", "/"}, {"service", "default"}}});
   ASSERT_TRUE(root.ok());
   EXPECT_NE(*root, *h);
