@@ -234,5 +234,46 @@ TEST_F(BadTokens, DeeplyNestedJsonIsRefusedWithoutStackExhaustion) {
                   401);
 }
 
+// JWKS with unusable keys: those keys are ignored, so their tokens are refused (unknown kid),
+// while the good key in the same document keeps working.
+TEST(BadJwks, WeakOffCurveAndDuplicateKeysAreIgnored) {
+  SystemTimeSource time;
+  FakeIdp idp;
+  FakeUpstream upstream;
+  const int64_t now = time.wall_seconds();
+  // A 1024-bit modulus in the JWK (Key refuses to make such keys): the first half of a real n.
+  auto rsa = *Key::generate(KeyType::kRsa, 2048);
+  auto weak_jwk = rsa.public_jwk("weak", "RS256");
+  weak_jwk["n"] = base64url_encode(base64url_decode(weak_jwk["n"].as_string())->substr(0, 128));
+  auto dup_key = *Key::generate(KeyType::kEcP256);
+  auto off_curve = idp.key().public_jwk("bad-ec", "ES256");
+  std::string x(off_curve["x"].as_string());
+  x[2] = x[2] == 'A' ? 'B' : 'A';  // moves the point off P-256
+  off_curve["x"] = x;
+  boost::json::array keys{idp.key().public_jwk(idp.kid(), "ES256"), weak_jwk,
+                          dup_key.public_jwk("dup", "ES256"), dup_key.public_jwk("dup", "ES256"),
+                          off_curve};
+  idp.set_document(boost::json::serialize(boost::json::object{{"keys", keys}}));
+  Gateway gateway(time, base_config(idp, upstream.url()));
+  ASSERT_TRUE(gateway.start());
+  // Status and reason: an ignored key is an unknown kid, not a key that was tried.
+  auto call = [&](const std::string& token) {
+    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gateway.port()) + "/k",
+                          {{"Authorization", "Bearer " + token}}, {}, quick());
+    if (!r) return std::string("error");
+    auto doc = parse_json_object(r->body);
+    std::string reason =
+        doc && doc->contains("reason") ? std::string(doc->at("reason").as_string()) : "";
+    return std::to_string(r->status) + " " + reason;
+  };
+  EXPECT_EQ(call(idp.token(now)).substr(0, 3), "200");
+  boost::json::object claims{
+      {"iss", idp.issuer()}, {"aud", "gatedrill"}, {"sub", "x"}, {"exp", now + 60}};
+  EXPECT_EQ(call(*sign_jwt(JwsAlg::kRS256, rsa, "weak", claims)), "401 unknown_kid");
+  EXPECT_EQ(call(*sign_jwt(JwsAlg::kES256, dup_key, "dup", claims)), "401 unknown_kid");
+  EXPECT_EQ(call(*sign_jwt(JwsAlg::kES256, idp.key(), "bad-ec", claims)), "401 unknown_kid");
+  EXPECT_EQ(call(idp.token(now)).substr(0, 3), "200");
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway::test

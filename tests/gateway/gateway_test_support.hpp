@@ -56,7 +56,7 @@ class FakeIdp {
       std::lock_guard lock(mutex_);
       ++fetches_;
       if (down_) return json_error(503, "down", "IdP down");
-      return json_ok(jwks_.to_json());
+      return json_ok(document_.empty() ? jwks_.to_json() : document_);
     });
     auto started = server_.start();
     if (!started) throw std::runtime_error(started.error().message);
@@ -69,6 +69,11 @@ class FakeIdp {
   int fetches() const {
     std::lock_guard lock(mutex_);
     return fetches_;
+  }
+  // Serves this JWKS document instead of the real one (empty: back to the real one).
+  void set_document(std::string document) {
+    std::lock_guard lock(mutex_);
+    document_ = std::move(document);
   }
   void set_down(bool down) {
     std::lock_guard lock(mutex_);
@@ -99,6 +104,7 @@ class FakeIdp {
   mutable std::mutex mutex_;
   int fetches_ = 0;
   bool down_ = false;
+  std::string document_;
 };
 
 // Answers 200 "hello" with fingerprinting headers, and records each request's headers.
