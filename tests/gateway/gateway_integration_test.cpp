@@ -1,5 +1,7 @@
 // The thin slice end to end, in-process: a real gateway (plaintext and TLS) between a fake IdP
 // and a fake upstream, driven over loopback with the blocking client and raw sockets.
+#include <openssl/ssl.h>
+
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -640,6 +642,50 @@ TEST_F(GatewayTest, ServesOverTls) {
   auto denied = http_request("GET", tls_url, {}, {}, quick());
   ASSERT_TRUE(denied);
   EXPECT_EQ(denied->status, 401);
+
+  // An open TLS keep-alive connection survives a certificate reload; TLS < 1.2 is refused.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(gateway_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  auto exchange = [&] {
+    std::string request =
+        "GET /ka HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + valid_token() + "\r\n\r\n";
+    if (SSL_write(ssl, request.data(), static_cast<int>(request.size())) <= 0) return std::string();
+    char buffer[4096];
+    int n = SSL_read(ssl, buffer, sizeof buffer);
+    return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
+  };
+  EXPECT_EQ(exchange().substr(0, 12), "HTTP/1.1 200");
+  auto reload = http_request("POST", admin("/admin/tls/reload"), {}, "", quick());
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 200);
+  EXPECT_EQ(exchange().substr(0, 12), "HTTP/1.1 200") << "the open connection was dropped";
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+
+  SSL_CTX* old_ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(old_ctx, TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(old_ctx, TLS1_1_VERSION);
+  SSL_CTX_set_security_level(old_ctx, 0);
+  int old_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ::setsockopt(old_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(::connect(old_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  SSL* old_ssl = SSL_new(old_ctx);
+  SSL_set_fd(old_ssl, old_fd);
+  EXPECT_NE(SSL_connect(old_ssl), 1) << "TLS 1.1 was accepted";
+  SSL_free(old_ssl);
+  SSL_CTX_free(old_ctx);
+  ::close(old_fd);
   std::remove(cert_file.c_str());
   std::remove(key_file.c_str());
 }
