@@ -46,6 +46,11 @@ void CircuitBreaker::record_failure() {
   }
 }
 
+void CircuitBreaker::release() {
+  std::lock_guard lock(mutex_);
+  probe_in_flight_ = false;
+}
+
 CircuitBreaker::State CircuitBreaker::state() const {
   std::lock_guard lock(mutex_);
   return state_;

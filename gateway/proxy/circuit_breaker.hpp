@@ -24,6 +24,8 @@ class CircuitBreaker {
   bool allow();
   void record_success();
   void record_failure();
+  // The caller allowed by allow() never reached the upstream: frees the half-open probe slot.
+  void release();
   State state() const;
 
  private:

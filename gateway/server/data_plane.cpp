@@ -512,18 +512,21 @@ struct DataPlane::Impl {
       } else {
         Request upstream = upstream_request(request, verdict, request_id, remote, secure);
         UpstreamOutcome outcome;
-        if (upstream_requests.load(std::memory_order_relaxed) >= options.max_upstream_requests) {
+        // Reserve a slot first, so concurrent workers cannot all pass the check together.
+        if (upstream_requests.fetch_add(1) >= options.max_upstream_requests) {
           outcome.error = {503, "max_requests", "too many requests in flight to the upstream"};
           outcome.overflow = true;
         } else if (!breaker.allow()) {
           outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
           outcome.overflow = true;
         } else {
-          ++upstream_requests;
           outcome = co_await forward(worker, upstream);
-          --upstream_requests;
-          if (!outcome.overflow) breaker_result(outcome.response.has_value());
+          if (outcome.overflow)
+            breaker.release();  // never reached the upstream: no verdict
+          else
+            breaker_result(outcome.response.has_value());
         }
+        --upstream_requests;
         if (outcome.response) {
           out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
                                 request.method() == http::verb::head);

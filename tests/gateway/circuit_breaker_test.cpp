@@ -43,6 +43,18 @@ TEST(CircuitBreaker, HalfOpenLetsOneProbeThrough) {
   EXPECT_TRUE(b.allow());
 }
 
+TEST(CircuitBreaker, AReleasedProbeLetsTheNextCallerProbe) {
+  ManualTimeSource time;
+  CircuitBreaker b(time, {1, std::chrono::seconds(1)});
+  b.record_failure();
+  time.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(b.allow());
+  EXPECT_FALSE(b.allow());
+  b.release();  // the probe never reached the upstream (pool full)
+  EXPECT_TRUE(b.allow());
+  EXPECT_EQ(b.state(), State::kHalfOpen);
+}
+
 TEST(CircuitBreaker, ZeroThresholdNeverOpens) {
   ManualTimeSource time;
   CircuitBreaker b(time, {0, std::chrono::seconds(5)});
