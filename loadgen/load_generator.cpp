@@ -2,9 +2,12 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -37,6 +40,8 @@ Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases
   if (o.timeout.count() <= 0) return make_error("bad_options", "timeout must be positive");
   if (o.connect_timeout.count() <= 0)
     return make_error("bad_options", "connect timeout must be positive");
+  if (o.requests_per_connection < 0)
+    return make_error("bad_options", "requests per connection must be >= 0 (0 = unlimited)");
   if (phases.empty()) return make_error("bad_options", "no load phases given");
   for (const auto& p : phases) {
     std::string name = "phase '" + p.name + "'";
@@ -80,6 +85,37 @@ Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec) {
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn);
+  loadgen::configure_client_sessions(ctx.get(), spec.tls_resume);
+  if (spec.client_cert_file.empty() != spec.client_key_file.empty())
+    return make_error("bad_options",
+                      "a client certificate needs both its certificate and key file");
+  if (!spec.client_cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), spec.client_cert_file.c_str()) != 1) {
+      ERR_clear_error();
+      return make_error("bad_options",
+                        "cannot load the client certificate from '" + spec.client_cert_file + "'");
+    }
+    // Read first, then install: installing checks the key against the certificate, and the two
+    // failures deserve different messages.
+    EVP_PKEY* key = nullptr;
+    if (FILE* f = std::fopen(spec.client_key_file.c_str(), "r")) {
+      key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+      std::fclose(f);
+    }
+    if (key == nullptr) {
+      ERR_clear_error();
+      return make_error("bad_options",
+                        "cannot load the client key from '" + spec.client_key_file + "'");
+    }
+    int used = SSL_CTX_use_PrivateKey(ctx.get(), key);
+    EVP_PKEY_free(key);
+    if (used != 1 || SSL_CTX_check_private_key(ctx.get()) != 1) {
+      ERR_clear_error();
+      return make_error("bad_options", "the client key '" + spec.client_key_file +
+                                           "' does not match the certificate '" +
+                                           spec.client_cert_file + "'");
+    }
+  }
   if (spec.insecure) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
     return ctx;
@@ -100,6 +136,8 @@ void fill_interval(IntervalStats* out, const Tally& t) {
   out->errors = t.errors;
   out->connect_errors = t.connect_errors;
   out->timeouts = t.timeouts;
+  out->tls_handshakes = t.tls_handshakes;
+  out->tls_resumed = t.tls_resumed;
   out->status_counts.clear();
   for (size_t i = 0; i < t.status.size(); ++i)
     if (t.status[i] != 0) out->status_counts[static_cast<int>(i)] = t.status[i];
@@ -115,6 +153,8 @@ void LoadTotals::add(const IntervalStats& s) {
   errors += s.errors;
   connect_errors += s.connect_errors;
   timeouts += s.timeouts;
+  tls_handshakes += s.tls_handshakes;
+  tls_resumed += s.tls_resumed;
   for (const auto& [status, count] : s.status_counts) status_counts[status] += count;
   latency.merge(s.latency);
   latency_actual.merge(s.latency_actual);
@@ -144,6 +184,11 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
   if (auto valid = validate(options_, phases); !valid) return valid.error();
   auto requests = loadgen::build_requests(*target, request_);
   if (!requests) return requests.error();
+  if (!target->tls && (!request_.client_cert_file.empty() || !request_.sni.empty()))
+    return make_error("bad_options", "a client certificate or SNI needs an https:// URL");
+  for (char ch : request_.sni)
+    if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f || ch == '/')
+      return make_error("bad_options", "SNI '" + request_.sni + "' is not a host name");
 
   auto p = std::make_unique<Prepared>();
   p->requests = std::move(*requests);
@@ -165,9 +210,11 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
   base.requests = &p->requests;
   base.head_request = request_.method == "HEAD";
   base.ssl_ctx = p->ssl_ctx.get();
-  base.tls_host = target->host;
-  base.tls_host_is_ip = is_ip_literal(target->host);
+  base.tls_host = request_.sni.empty() ? target->host : request_.sni;
+  base.tls_host_is_ip = is_ip_literal(base.tls_host);
   base.verify_peer = !request_.insecure;
+  base.tls_resume = request_.tls_resume;
+  base.requests_per_connection = options_.requests_per_connection;
   base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
   base.connect_timeout_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();

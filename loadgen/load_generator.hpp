@@ -28,6 +28,15 @@ struct LoadRequestSpec {
   std::vector<std::string> bearer_tokens;  // "Authorization: Bearer T", rotated per request
   std::string ca_file;
   bool insecure = false;
+  // mTLS: a PEM certificate (chain) and its private key, presented when the server asks.
+  std::string client_cert_file;
+  std::string client_key_file;
+  // The TLS server name (SNI) and the name the certificate is checked against; empty: the URL's
+  // host (no SNI when that is an IP address).
+  std::string sni;
+  // Offer the session of the connection's previous handshake (tickets / session ids), so a
+  // reconnect is an abbreviated handshake. Off: every handshake is a full one.
+  bool tls_resume = true;
 };
 
 struct LoadPhase {
@@ -42,6 +51,9 @@ struct LoadOptions {
   int threads = 1;                                  // event loops; connections are spread over them
   std::chrono::milliseconds timeout{2000};          // per request, from its actual send
   std::chrono::milliseconds connect_timeout{1000};  // TCP connect + TLS handshake
+  // Close and reopen a connection after this many responses (1: a new connection, and TLS
+  // handshake, per request), so the handshake path carries the load. 0: keep-alive for ever.
+  int requests_per_connection = 0;
 };
 
 // One second of the schedule, merged over threads. Counts are events in that second: `sent` by
@@ -56,6 +68,8 @@ struct IntervalStats {
   int64_t errors = 0;          // I/O and protocol errors on established connections
   int64_t connect_errors = 0;  // failed TCP connects or TLS handshakes
   int64_t timeouts = 0;        // no complete response within LoadOptions::timeout
+  int64_t tls_handshakes = 0;  // completed TLS handshakes
+  int64_t tls_resumed = 0;     // of those, abbreviated ones (a resumed session)
   std::map<int, int64_t> status_counts;
   Histogram latency;         // ns, response complete - planned send (corrected)
   Histogram latency_actual;  // ns, response complete - actual send (uncorrected)
@@ -67,6 +81,8 @@ struct LoadTotals {
   int64_t errors = 0;
   int64_t connect_errors = 0;
   int64_t timeouts = 0;
+  int64_t tls_handshakes = 0;
+  int64_t tls_resumed = 0;
   std::map<int, int64_t> status_counts;
   Histogram latency;
   Histogram latency_actual;

@@ -98,6 +98,8 @@ boost::json::object totals_json(const LoadTotals& t) {
   o["errors"] = t.errors;
   o["connect_errors"] = t.connect_errors;
   o["timeouts"] = t.timeouts;
+  o["tls_handshakes"] = t.tls_handshakes;
+  o["tls_resumed"] = t.tls_resumed;
   boost::json::object status;
   for (const auto& [code, count] : t.status_counts) status[std::to_string(code)] = count;
   o["status"] = std::move(status);
@@ -138,6 +140,7 @@ std::string summary_json(const std::string& url, const LoadOptions& options,
     x["errors"] = in.errors;
     x["connect_errors"] = in.connect_errors;
     x["timeouts"] = in.timeouts;
+    x["tls_handshakes"] = in.tls_handshakes;
     boost::json::object status;
     for (const auto& [code, count] : in.status_counts) status[std::to_string(code)] = count;
     x["status"] = std::move(status);
@@ -180,6 +183,9 @@ void print_summary(const LoadSummary& s) {
   std::printf("  Errors: connect %lld, timeout %lld, io %lld\n",
               static_cast<long long>(t.connect_errors), static_cast<long long>(t.timeouts),
               static_cast<long long>(t.errors));
+  if (t.tls_handshakes > 0)
+    std::printf("  TLS handshakes: %lld (%lld resumed)\n", static_cast<long long>(t.tls_handshakes),
+                static_cast<long long>(t.tls_resumed));
   if (!s.first_error.empty()) std::printf("  First error: %s\n", s.first_error.c_str());
   std::printf("Requests/sec: %.2f\n", s.achieved_rps());
 }
@@ -190,9 +196,10 @@ int loadgen_command(int argc, char** argv) {
   std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file,
                    method = "GET", body_size = "0";
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
-  int64_t connections = 16, threads = 1;
+  std::string cert, key, sni;
+  int64_t connections = 16, threads = 1, handshake_every = 0;
   std::vector<std::string> raw_headers;
-  bool insecure = false, quiet = false;
+  bool insecure = false, quiet = false, no_resume = false, new_conn_per_request = false;
 
   ArgParser args(
       "loadgen",
@@ -214,6 +221,14 @@ int loadgen_command(int argc, char** argv) {
   args.option("body-size", &body_size, "request body of this many bytes, e.g. 512, 4k [0]");
   args.option("cacert", &cacert, "verify the server against the CA certificates in this PEM file");
   args.flag("insecure", &insecure, "do not verify the server certificate");
+  args.option("cert", &cert, "client certificate (PEM, may hold the chain) for mTLS");
+  args.option("key", &key, "private key (PEM) of --cert");
+  args.option("sni", &sni,
+              "TLS server name to send and to check the certificate against [the URL's host]");
+  args.flag("no-resume", &no_resume, "no TLS session resumption: every handshake is a full one");
+  args.option("handshake-every", &handshake_every,
+              "open a new connection (and TLS handshake) after every N responses [0: keep-alive]");
+  args.flag("new-conn-per-request", &new_conn_per_request, "same as --handshake-every 1");
   args.option("timeout", &timeout_text, "per-request timeout [2s]");
   args.option("connect-timeout", &connect_timeout_text, "TCP connect + TLS handshake timeout [1s]");
   args.option("json", &json_path,
@@ -251,6 +266,15 @@ int loadgen_command(int argc, char** argv) {
     return usage_error(
         make_error("bad_options", "--connections must be 1..100000 and --threads 1..256"));
 
+  if (cert.empty() != key.empty())
+    return usage_error(make_error("bad_options", "--cert and --key go together"));
+  if (handshake_every < 0 || handshake_every > 1'000'000'000)
+    return usage_error(make_error("bad_options", "--handshake-every must be >= 0"));
+  if (new_conn_per_request && handshake_every > 1)
+    return usage_error(make_error(
+        "bad_options", "--new-conn-per-request and --handshake-every N exclude each other"));
+  if (new_conn_per_request) handshake_every = 1;
+
   LoadRequestSpec spec;
   spec.url = url;
   spec.method = method;
@@ -265,10 +289,15 @@ int loadgen_command(int argc, char** argv) {
   }
   spec.ca_file = cacert;
   spec.insecure = insecure;
+  spec.client_cert_file = cert;
+  spec.client_key_file = key;
+  spec.sni = sni;
+  spec.tls_resume = !no_resume;
 
   LoadOptions options;
   options.connections = static_cast<int>(connections);
   options.threads = static_cast<int>(threads);
+  options.requests_per_connection = static_cast<int>(handshake_every);
   options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   options.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*connect_timeout);
   std::vector<LoadPhase> phases{{"main", *rate, rate_to, *duration}};

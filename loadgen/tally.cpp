@@ -19,13 +19,15 @@ void Tally::merge(const Tally& other) {
   errors += other.errors;
   connect_errors += other.connect_errors;
   timeouts += other.timeouts;
+  tls_handshakes += other.tls_handshakes;
+  tls_resumed += other.tls_resumed;
   for (size_t i = 0; i < status.size(); ++i) status[i] += other.status[i];
   latency.merge(other.latency);
   latency_actual.merge(other.latency_actual);
 }
 
 void Tally::reset() {
-  sent = completed = errors = connect_errors = timeouts = 0;
+  sent = completed = errors = connect_errors = timeouts = tls_handshakes = tls_resumed = 0;
   std::fill(status.begin(), status.end(), 0);
   latency.reset();
   latency_actual.reset();

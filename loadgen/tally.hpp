@@ -13,6 +13,8 @@ struct Tally {
   int64_t errors = 0;
   int64_t connect_errors = 0;
   int64_t timeouts = 0;
+  int64_t tls_handshakes = 0;
+  int64_t tls_resumed = 0;
   std::vector<int64_t> status = std::vector<int64_t>(kStatusSlots, 0);  // index = HTTP status
   Histogram latency;
   Histogram latency_actual;
@@ -23,7 +25,8 @@ struct Tally {
   void merge(const Tally& other);
   void reset();
   bool empty() const {
-    return sent == 0 && completed == 0 && errors == 0 && connect_errors == 0 && timeouts == 0;
+    return sent == 0 && completed == 0 && errors == 0 && connect_errors == 0 && timeouts == 0 &&
+           tls_handshakes == 0;
   }
 };
 

@@ -94,6 +94,8 @@ enum class ConnState { kDown, kConnecting, kHandshake, kIdle, kWriting, kReading
 struct Connection {
   int fd = -1;
   SSL* ssl = nullptr;
+  SSL_SESSION* session = nullptr;  // the latest the server issued, offered on the next handshake
+  int64_t served = 0;              // responses on the current connection
   ConnState state = ConnState::kDown;
   uint32_t generation = 0;  // tells stale epoll events of a closed socket apart
   uint32_t events = 0;      // the epoll interest currently registered
@@ -126,7 +128,10 @@ class Loop {
   }
 
   ~Loop() {
-    for (auto& c : conns_) close_connection(c);
+    for (auto& c : conns_) {
+      close_connection(c);
+      if (c.session != nullptr) SSL_SESSION_free(c.session);
+    }
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
   }
 
@@ -224,6 +229,7 @@ void Loop::close_connection(Connection& c) {
   c.events = 0;
   ++c.generation;
   c.buffered = 0;
+  c.served = 0;
   c.state = ConnState::kDown;
 }
 
@@ -293,6 +299,8 @@ void Loop::on_connected(Connection& c, int64_t t) {
     fail_connect(c, t, "TLS: cannot create a session");
     return;
   }
+  SSL_set_app_data(c.ssl, &c);  // for the new-session callback
+  if (s_.tls_resume && c.session != nullptr) SSL_set_session(c.ssl, c.session);
   if (!s_.tls_host_is_ip) SSL_set_tlsext_host_name(c.ssl, s_.tls_host.c_str());
   if (s_.verify_peer) {
     if (s_.tls_host_is_ip)
@@ -310,6 +318,12 @@ void Loop::drive_handshake(Connection& c) {
   ERR_clear_error();
   int r = SSL_do_handshake(c.ssl);
   if (r == 1) {
+    int64_t t = now();
+    bool resumed = SSL_session_reused(c.ssl) == 1;
+    for (Tally* tally : {&second_tally_, &phase_tallies_[phase_at(t)]}) {
+      ++tally->tls_handshakes;
+      if (resumed) ++tally->tls_resumed;
+    }
     c.state = ConnState::kIdle;
     set_interest(c, EPOLLIN);
     arm_next(c, now());
@@ -409,8 +423,16 @@ void Loop::complete(Connection& c) {
   phase_tallies_[static_cast<size_t>(c.pending->phase)].record(c.parser.status(), latency, actual);
   c.pending.reset();
   c.failures = 0;
-  if (c.parser.close_after() || c.buffered > 0) {
-    // The server closes, or sent bytes nobody asked for: start clean on a new connection.
+  ++c.served;
+  bool rotate = s_.requests_per_connection > 0 && c.served >= s_.requests_per_connection;
+  if (c.parser.close_after() || c.buffered > 0 || rotate) {
+    // The server closes, sent bytes nobody asked for, or the connection served its share: start
+    // clean on a new connection. A close_notify first keeps the session resumable.
+    if (c.ssl != nullptr && c.buffered == 0) {
+      ERR_clear_error();
+      SSL_shutdown(c.ssl);
+      ERR_clear_error();
+    }
     reconnect_after(c, t, 0);
     return;
   }
@@ -617,7 +639,26 @@ void Loop::run() {
   second_tally_.reset();
 }
 
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* c = static_cast<Connection*>(SSL_get_app_data(ssl));
+  if (c == nullptr) return 0;
+  if (c->session != nullptr) SSL_SESSION_free(c->session);
+  c->session = session;
+  return 1;  // the reference is ours now
+}
+
 }  // namespace
+
+void configure_client_sessions(ssl_ctx_st* ctx, bool resume) {
+  if (!resume) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    return;
+  }
+  // Each connection keeps its own session; OpenSSL's internal client cache is not used.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+}
 
 void run_worker(const WorkerSetup& setup) {
   // Writes to a socket the peer closed raise SIGPIPE (OpenSSL writes with plain write()); a

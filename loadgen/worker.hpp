@@ -66,6 +66,8 @@ struct WorkerSetup {
   std::string tls_host;           // SNI and certificate name check
   bool tls_host_is_ip = false;
   bool verify_peer = true;
+  bool tls_resume = true;           // offer the previous handshake's session on a reconnect
+  int requests_per_connection = 0;  // reconnect after this many responses; 0: never
   int64_t timeout_ns = 0;
   int64_t connect_timeout_ns = 0;
   int first_connection = 0;  // this loop's connections among all of them (for the stagger)
@@ -74,6 +76,11 @@ struct WorkerSetup {
   const std::atomic<bool>* stop = nullptr;
   Collector* collector = nullptr;
 };
+
+// Sets up ctx for client-side session caching: every connection keeps the latest session the
+// server gave it (TLS 1.2 session id or TLS 1.3 ticket) and offers it on its next handshake
+// when `resume`; without it, tickets are refused and every handshake is a full one.
+void configure_client_sessions(ssl_ctx_st* ctx, bool resume);
 
 // Runs the loop on the calling thread until the schedule ends (and in-flight responses complete
 // or time out) or *stop; always ends with Collector::finish.

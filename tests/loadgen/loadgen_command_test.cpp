@@ -52,6 +52,12 @@ TEST(LoadgenCommand, BadUrlAndOptionsExit2WithOneLine) {
       {{"https://127.0.0.1:1/", "--cacert", "x.pem", "--insecure"}, "exclude"},
       {{"http://127.0.0.1:1/", "--token-file", "/nonexistent/tokens"}, "token file"},
       {{"http://127.0.0.1:1/", "--rat", "5"}, "--rate"},
+      {{"https://127.0.0.1:1/", "--cert", "c.pem"}, "--cert and --key"},
+      {{"https://127.0.0.1:1/", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/c.key"},
+       "client certificate"},
+      {{"http://127.0.0.1:1/", "--sni", "gw.test"}, "https"},
+      {{"http://127.0.0.1:1/", "--handshake-every", "-1"}, "--handshake-every"},
+      {{"http://127.0.0.1:1/", "--handshake-every", "3", "--new-conn-per-request"}, "exclude"},
       {{}, "URL"},
   };
   for (const auto& c : cases) {
