@@ -18,6 +18,12 @@
 
 namespace gatedrill {
 
+// One entry of a weighted path mix: `path` is sent in weight / (sum of weights) of requests.
+struct WeightedPath {
+  std::string path;  // path and query, starting with '/'
+  int weight = 1;
+};
+
 // What to send. http:// or https:// (TLS 1.2/1.3, verified against ca_file, the system store
 // when ca_file is empty, or not at all with insecure).
 struct LoadRequestSpec {
@@ -26,6 +32,13 @@ struct LoadRequestSpec {
   HeaderList headers;
   std::string body;
   std::vector<std::string> bearer_tokens;  // "Authorization: Bearer T", rotated per request
+  // The paths to request instead of the URL's, mixed by weight (empty: the URL's path).
+  std::vector<WeightedPath> paths;
+  // This share (0..1) of requests carries a token the gateway must refuse: one of
+  // bad_bearer_tokens (expired ones minted by the IdP, say) or, when that is empty, one of
+  // bearer_tokens with a corrupted signature. Needs bearer_tokens.
+  double bad_token_share = 0;
+  std::vector<std::string> bad_bearer_tokens;
   std::string ca_file;
   bool insecure = false;
   // mTLS: a PEM certificate (chain) and its private key, presented when the server asks.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -19,6 +20,7 @@
 #include "core/util/signals.hpp"
 #include "core/util/strings.hpp"
 #include "loadgen/load_generator.hpp"
+#include "loadgen/request_plan.hpp"
 
 namespace gatedrill {
 namespace {
@@ -196,7 +198,8 @@ int loadgen_command(int argc, char** argv) {
   std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file,
                    method = "GET", body_size = "0";
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
-  std::string cert, key, sni;
+  std::string cert, key, sni, bad_token_file, bad_share_text = "0";
+  std::vector<std::string> raw_paths;
   int64_t connections = 16, threads = 1, handshake_every = 0;
   std::vector<std::string> raw_headers;
   bool insecure = false, quiet = false, no_resume = false, new_conn_per_request = false;
@@ -217,6 +220,14 @@ int loadgen_command(int argc, char** argv) {
   args.repeated("header", &raw_headers, "extra request header 'Name: value' (repeatable)");
   args.option("token-file", &token_file,
               "file with one JWT per line, sent as Bearer tokens in rotation");
+  args.option("bad-token-share", &bad_share_text,
+              "share (0..1) of requests with a token the target must refuse: from "
+              "--bad-token-file, else a --token-file token with a corrupted signature [0]");
+  args.option("bad-token-file", &bad_token_file,
+              "invalid or expired JWTs, one per line, for --bad-token-share");
+  args.repeated("path", &raw_paths,
+                "request this path instead of the URL's, with a weight: --path /a:3 --path /b:1 "
+                "(repeatable)");
   args.option("method", &method, "request method [GET]");
   args.option("body-size", &body_size, "request body of this many bytes, e.g. 512, 4k [0]");
   args.option("cacert", &cacert, "verify the server against the CA certificates in this PEM file");
@@ -286,6 +297,24 @@ int loadgen_command(int argc, char** argv) {
     auto tokens = read_tokens(token_file);
     if (!tokens) return usage_error(tokens.error());
     spec.bearer_tokens = std::move(*tokens);
+  }
+  char* share_end = nullptr;
+  spec.bad_token_share = std::strtod(bad_share_text.c_str(), &share_end);
+  if (bad_share_text.empty() || share_end != bad_share_text.c_str() + bad_share_text.size() ||
+      !(spec.bad_token_share >= 0 && spec.bad_token_share <= 1))
+    return usage_error(make_error(
+        "bad_options", "--bad-token-share must be a number in 0..1, got '" + bad_share_text + "'"));
+  if (spec.bad_token_share > 0 && spec.bearer_tokens.empty())
+    return usage_error(make_error("bad_options", "--bad-token-share needs --token-file"));
+  if (!bad_token_file.empty()) {
+    auto tokens = read_tokens(bad_token_file);
+    if (!tokens) return usage_error(tokens.error());
+    spec.bad_bearer_tokens = std::move(*tokens);
+  }
+  for (const auto& raw : raw_paths) {
+    auto path = loadgen::parse_weighted_path(raw);
+    if (!path) return usage_error(path.error());
+    spec.paths.push_back(std::move(*path));
   }
   spec.ca_file = cacert;
   spec.insecure = insecure;

@@ -56,6 +56,10 @@ TEST(LoadgenCommand, BadUrlAndOptionsExit2WithOneLine) {
       {{"https://127.0.0.1:1/", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/c.key"},
        "client certificate"},
       {{"http://127.0.0.1:1/", "--sni", "gw.test"}, "https"},
+      {{"http://127.0.0.1:1/", "--bad-token-share", "0.1"}, "--token-file"},
+      {{"http://127.0.0.1:1/", "--bad-token-share", "2"}, "0..1"},
+      {{"http://127.0.0.1:1/", "--path", "a:3"}, "must start with '/'"},
+      {{"http://127.0.0.1:1/", "--path", "/a:0"}, "weight"},
       {{"http://127.0.0.1:1/", "--handshake-every", "-1"}, "--handshake-every"},
       {{"http://127.0.0.1:1/", "--handshake-every", "3", "--new-conn-per-request"}, "exclude"},
       {{}, "URL"},
@@ -104,6 +108,34 @@ TEST(LoadgenCommand, RunsAndWritesEverythingToJson) {
   EXPECT_EQ(histogram->count(), 200);
   std::remove(tokens.c_str());
   std::remove(json.c_str());
+}
+
+TEST(LoadgenCommand, WeightedPathsAndBadTokensReachTheServerInTheirShares) {
+  testing::TestHttpServer server([](int64_t) { return testing::Reply{}; });
+  std::string tokens = ::testing::TempDir() + "/loadgen_mix_tokens_" + std::to_string(::getpid());
+  std::ofstream(tokens) << "h.good1.Ssig\nh.good2.Ssig\n";
+  Outcome o = run_cli({server.url("/unused"), "--rate", "400", "--duration", "500ms",
+                       "--connections", "2", "--token-file", tokens, "--path", "/a:3", "--path",
+                       "/b?q=1:1", "--bad-token-share", "0.25", "--quiet"});
+  std::remove(tokens.c_str());
+  ASSERT_EQ(o.code, 0) << o.err;
+  std::vector<std::string> heads = server.heads();
+  ASSERT_EQ(heads.size(), 200u);
+  int a = 0, b = 0, bad = 0, good = 0;
+  for (const auto& h : heads) {
+    a += h.rfind("GET /a HTTP/1.1\r\n", 0) == 0 ? 1 : 0;
+    b += h.rfind("GET /b?q=1 HTTP/1.1\r\n", 0) == 0 ? 1 : 0;
+    bad += h.find("Authorization: Bearer h.good1.Asig\r\n") != std::string::npos ||
+                   h.find("Authorization: Bearer h.good2.Asig\r\n") != std::string::npos
+               ? 1
+               : 0;
+    good += h.find(".Ssig\r\n") != std::string::npos ? 1 : 0;
+  }
+  // One thread sends consecutive entries of the mix, whose shares hold in every stretch.
+  EXPECT_EQ(a + b, 200);
+  EXPECT_NEAR(b, 50, 1);
+  EXPECT_EQ(bad + good, 200);
+  EXPECT_NEAR(bad, 50, 1);
 }
 
 TEST(LoadgenCommand, NoResponseAtAllExits1) {

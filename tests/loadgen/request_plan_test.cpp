@@ -74,5 +74,115 @@ TEST(BuildRequests, RejectsHeaderInjectionAndBadMethods) {
   }
 }
 
+int count_containing(const std::vector<std::string>& requests, const std::string& needle) {
+  int n = 0;
+  for (const auto& r : requests) n += r.find(needle) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+TEST(BuildRequests, WeightedPathsComeInExactProportionAndSpreadOut) {
+  auto target = parse_url("http://h/ignored");
+  ASSERT_TRUE(target.ok());
+  LoadRequestSpec spec;
+  spec.paths = {{"/a", 3}, {"/b?x=1", 1}};
+  auto requests = build_requests(*target, spec);
+  ASSERT_TRUE(requests.ok()) << requests.error().message;
+  ASSERT_EQ(requests->size(), 1000u);
+  EXPECT_EQ(count_containing(*requests, "GET /a HTTP/1.1\r\n"), 750);
+  EXPECT_EQ(count_containing(*requests, "GET /b?x=1 HTTP/1.1\r\n"), 250);
+  EXPECT_EQ(count_containing(*requests, "/ignored"), 0);
+  // Smooth: within every window of 4 consecutive requests, /b exactly once.
+  for (size_t i = 0; i + 4 <= requests->size(); ++i)
+    EXPECT_EQ(count_containing({requests->begin() + static_cast<long>(i),
+                                requests->begin() + static_cast<long>(i) + 4},
+                               "GET /b"),
+              1)
+        << i;
+}
+
+TEST(BuildRequests, BadTokenShareIsExactOverTheCycleAndEveryGoodTokenIsUsed) {
+  auto target = parse_url("http://h/");
+  ASSERT_TRUE(target.ok());
+  LoadRequestSpec spec;
+  for (int i = 0; i < 1500; ++i)
+    spec.bearer_tokens.push_back("hdr.payload" + std::to_string(i) + ".Ssig");
+  spec.bad_token_share = 0.05;
+  auto requests = build_requests(*target, spec);
+  ASSERT_TRUE(requests.ok()) << requests.error().message;
+  // Every good token needs a slot: ceil(1500 / 0.95) = 1579.
+  ASSERT_EQ(requests->size(), 1579u);
+  int bad = count_containing(*requests, ".Asig\r\n");
+  EXPECT_EQ(bad, 78);  // floor(1579 * 0.05)
+  EXPECT_EQ(count_containing(*requests, ".Ssig\r\n"), 1579 - bad);
+  for (int i : {0, 777, 1499})
+    EXPECT_GE(count_containing(*requests, "payload" + std::to_string(i) + ".Ssig\r\n"), 1) << i;
+  // Spread evenly: never two bad ones within 19 requests of each other.
+  int last = -100;
+  for (size_t i = 0; i < requests->size(); ++i)
+    if ((*requests)[i].find(".Asig") != std::string::npos) {
+      EXPECT_GE(static_cast<int>(i) - last, 19) << i;
+      last = static_cast<int>(i);
+    }
+}
+
+TEST(BuildRequests, GivenBadTokensAreUsedInsteadOfCorruptedOnes) {
+  auto target = parse_url("http://h/");
+  ASSERT_TRUE(target.ok());
+  LoadRequestSpec spec;
+  spec.bearer_tokens = {"good.token.sig"};
+  spec.bad_bearer_tokens = {"expired.token.sig"};
+  spec.bad_token_share = 0.25;
+  auto requests = build_requests(*target, spec);
+  ASSERT_TRUE(requests.ok()) << requests.error().message;
+  ASSERT_EQ(requests->size(), 1000u);
+  EXPECT_EQ(count_containing(*requests, "Bearer expired.token.sig\r\n"), 250);
+  EXPECT_EQ(count_containing(*requests, "Bearer good.token.sig\r\n"), 750);
+}
+
+TEST(BuildRequests, RejectsBadSharesWeightsAndPaths) {
+  auto target = parse_url("http://h/");
+  ASSERT_TRUE(target.ok());
+  LoadRequestSpec no_tokens;
+  no_tokens.bad_token_share = 0.1;
+  LoadRequestSpec too_big;
+  too_big.bearer_tokens = {"t"};
+  too_big.bad_token_share = 1.5;
+  LoadRequestSpec zero_weight;
+  zero_weight.paths = {{"/a", 0}};
+  LoadRequestSpec relative;
+  relative.paths = {{"a", 1}};
+  LoadRequestSpec bad_bad;
+  bad_bad.bearer_tokens = {"t"};
+  bad_bad.bad_bearer_tokens = {"x y"};
+  bad_bad.bad_token_share = 0.5;
+  for (const auto* spec : {&no_tokens, &too_big, &zero_weight, &relative, &bad_bad}) {
+    auto r = build_requests(*target, *spec);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, "bad_options");
+  }
+}
+
+TEST(ParseWeightedPath, WeightAfterTheLastColon) {
+  auto a = parse_weighted_path("/a:3");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->path, "/a");
+  EXPECT_EQ(a->weight, 3);
+  auto b = parse_weighted_path("/b?t=1:2:x");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->path, "/b?t=1:2:x");
+  EXPECT_EQ(b->weight, 1);
+  for (const char* bad : {"a:3", "/a:0", "/a:99999999999", ":4", ""}) {
+    auto r = parse_weighted_path(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, "bad_options");
+  }
+}
+
+TEST(CorruptToken, ChangesTheSignatureOnly) {
+  EXPECT_EQ(corrupt_token("h.p.Sig"), "h.p.Aig");
+  EXPECT_EQ(corrupt_token("h.p.Aig"), "h.p.Big");
+  EXPECT_EQ(corrupt_token("opaque"), "opaquex");
+}
+
 }  // namespace
 }  // namespace gatedrill::loadgen

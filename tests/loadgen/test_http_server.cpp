@@ -177,6 +177,10 @@ void TestHttpServer::serve(int fd) {
       pending.append(buf, static_cast<size_t>(n));
     }
     if (!open) break;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      heads_.push_back(pending.substr(0, end + 2));
+    }
     pending.erase(0, end + 4 + body);
     body_bytes_ += static_cast<int64_t>(body);
     Reply reply = behaviour_(requests_.fetch_add(1));
@@ -191,6 +195,11 @@ void TestHttpServer::serve(int fd) {
   }
   if (ssl != nullptr) SSL_free(ssl);
   ::shutdown(fd, SHUT_RDWR);
+}
+
+std::vector<std::string> TestHttpServer::heads() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return heads_;
 }
 
 int closed_port() {

@@ -37,6 +37,8 @@ class TestHttpServer {
   int64_t requests() const { return requests_.load(); }
   int64_t connections() const { return connections_.load(); }
   int64_t body_bytes() const { return body_bytes_.load(); }  // request body bytes received
+  // Every request head received (request line and headers), in arrival order.
+  std::vector<std::string> heads() const;
 
  private:
   void accept_loop();
@@ -52,8 +54,9 @@ class TestHttpServer {
   std::atomic<int64_t> requests_{0};
   std::atomic<int64_t> connections_{0};
   std::atomic<int64_t> body_bytes_{0};
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable stop_cv_;
+  std::vector<std::string> heads_;
   std::vector<int> fds_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;
