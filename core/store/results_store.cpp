@@ -693,12 +693,13 @@ Result<std::vector<PhaseRecord>> ResultsReader::phases(int64_t run_id) const {
       });
 }
 
-Result<std::vector<SampleRecord>> ResultsReader::samples(int64_t run_id, const std::string& node) const {
+Result<std::vector<SampleRecord>> ResultsReader::samples(int64_t run_id, const std::string& node,
+                                                         int64_t from_second) const {
   return impl_->query<SampleRecord>(
       "SELECT run_id, node, second, phase, requests, errors, status_2xx, status_3xx, status_4xx, status_5xx, "
       "status_counts_json, connect_errors, timeouts, p50_us, p90_us, p99_us, p999_us, max_us, cpu_pct, rss_bytes "
-      "FROM samples WHERE run_id = ?1 AND (?2 = '' OR node = ?2) ORDER BY second, node, rowid",
-      [&](sqlite3_stmt* s) { Binder(s).i64(run_id).text(node); },
+      "FROM samples WHERE run_id = ?1 AND (?2 = '' OR node = ?2) AND second >= ?3 ORDER BY second, node, rowid",
+      [&](sqlite3_stmt* s) { Binder(s).i64(run_id).text(node).i64(from_second); },
       [](Row& r) {
         SampleRecord s;
         s.run_id = r.i64();
@@ -722,6 +723,19 @@ Result<std::vector<SampleRecord>> ResultsReader::samples(int64_t run_id, const s
         s.cpu_pct = r.real();
         s.rss_bytes = r.i64();
         return s;
+      });
+}
+
+Result<std::vector<RunTotals>> ResultsReader::run_totals() const {
+  return impl_->query<RunTotals>(
+      "SELECT run_id, COUNT(*), SUM(requests) FROM samples WHERE node = 'all' GROUP BY run_id ORDER BY run_id",
+      [](sqlite3_stmt*) {},
+      [](Row& r) {
+        RunTotals t;
+        t.run_id = r.i64();
+        t.seconds = r.i64();
+        t.requests = r.i64();
+        return t;
       });
 }
 

@@ -75,6 +75,13 @@ struct EventRecord {
   std::string detail_json;
 };
 
+// Per run, what its "all" rows add up to: enough for a run list without reading every sample.
+struct RunTotals {
+  int64_t run_id = 0;
+  int64_t seconds = 0;
+  int64_t requests = 0;
+};
+
 struct ThresholdRecord {
   int64_t run_id = 0;
   std::string expression;  // "steady.p99 < 10ms"
@@ -123,8 +130,11 @@ class ResultsReader {
   Result<std::vector<RunRecord>> runs() const;  // newest first
   Result<RunRecord> run(int64_t run_id) const;  // "no_such_run"
   Result<std::vector<PhaseRecord>> phases(int64_t run_id) const;
-  // node empty: every node.
-  Result<std::vector<SampleRecord>> samples(int64_t run_id, const std::string& node = {}) const;
+  // node empty: every node. from_second: only seconds >= it (a live view polls for new rows).
+  Result<std::vector<SampleRecord>> samples(int64_t run_id, const std::string& node = {},
+                                            int64_t from_second = 0) const;
+  // Every run that has "all" samples; one aggregate query.
+  Result<std::vector<RunTotals>> run_totals() const;
   Result<std::vector<HistogramRecord>> histograms(int64_t run_id, const std::string& node,
                                                   const std::string& kind) const;
   Result<std::vector<EventRecord>> events(int64_t run_id) const;

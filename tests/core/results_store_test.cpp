@@ -488,5 +488,36 @@ TEST_F(ResultsStoreTest, ReadOnlyFileOrFolderGivesDbReadOnlyAndIsUntouched) {
   EXPECT_EQ(reader->runs()->size(), 1u);
 }
 
+TEST_F(ResultsStoreTest, SamplesFromASecondAndRunTotalsForTheRunList) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  auto first = store->begin_run(sample_run(1000));
+  auto second = store->begin_run(sample_run(2000));
+  ASSERT_TRUE(first && second);
+  for (int64_t s = 0; s < 5; ++s) {
+    store->add_sample(sample(*first, "all", s));
+    store->add_sample(sample(*first, "gw-1", s));
+  }
+  store->add_sample(sample(*second, "gw-1", 0));  // no "all" rows: not in the totals
+  ASSERT_TRUE(store->flush());
+
+  auto reader = open_reader();
+  ASSERT_TRUE(reader);
+  auto tail = reader->samples(*first, "all", 3);
+  ASSERT_TRUE(tail);
+  ASSERT_EQ(tail->size(), 2u);
+  EXPECT_EQ(tail->front().second, 3);
+  EXPECT_EQ(tail->back().second, 4);
+  EXPECT_EQ(reader->samples(*first, "", 4)->size(), 2u);  // every node
+  EXPECT_TRUE(reader->samples(*first, "all", 5)->empty());
+
+  auto totals = reader->run_totals();
+  ASSERT_TRUE(totals);
+  ASSERT_EQ(totals->size(), 1u);
+  EXPECT_EQ(totals->front().run_id, *first);
+  EXPECT_EQ(totals->front().seconds, 5);
+  EXPECT_EQ(totals->front().requests, 9000 * 5 + 0 + 1 + 2 + 3 + 4);
+}
+
 }  // namespace
 }  // namespace gatedrill

@@ -1,0 +1,316 @@
+#include "gui/chart_panel.hpp"
+
+#include <QBrush>
+#include <QChart>
+#include <QCursor>
+#include <QGraphicsLayout>
+#include <QGraphicsRectItem>
+#include <QGraphicsSimpleTextItem>
+#include <QLegend>
+#include <QLineSeries>
+#include <QLogValueAxis>
+#include <QMouseEvent>
+#include <QPen>
+#include <QToolTip>
+#include <QValueAxis>
+#include <algorithm>
+#include <cmath>
+
+namespace gatedrill::gui {
+
+namespace palette {
+
+QColor series(size_t index) {
+  static const QColor colors[] = {
+      {0, 114, 178},    // blue
+      {213, 94, 0},     // vermillion
+      {0, 158, 115},    // bluish green
+      {204, 121, 167},  // reddish purple
+      {86, 180, 233},   // sky blue
+      {230, 159, 0},    // orange
+      {90, 90, 90},     // grey
+  };
+  return colors[index % (sizeof colors / sizeof colors[0])];
+}
+
+QColor verdict(const std::string& verdict) {
+  if (verdict == "pass") return {0, 140, 70};
+  if (verdict == "fail") return {200, 30, 30};
+  if (verdict == "running") return {0, 100, 200};
+  return {210, 110, 0};  // error, aborted, anything new
+}
+
+}  // namespace palette
+
+namespace {
+
+// Z order inside the chart: Qt Charts draws the plot background at 0, grid at 2, series at 4+.
+constexpr qreal kBandZ = 0.5;
+constexpr qreal kBandLabelZ = 20;
+
+QString label_format_for(double max) {
+  if (max >= 100) return "%.0f";
+  if (max >= 1) return "%.1f";
+  return "%.2f";
+}
+
+QString format_value(double v) {
+  if (std::fabs(v) >= 100) return QString::number(v, 'f', 0);
+  if (std::fabs(v) >= 1) return QString::number(v, 'f', 2);
+  return QString::number(v, 'f', 3);
+}
+
+}  // namespace
+
+ChartPanel::ChartPanel(const QString& title, const QString& y_title, const QString& value_suffix,
+                       QWidget* parent)
+    : QChartView(parent),
+      chart_(new QChart),
+      x_axis_(new QValueAxis),
+      y_title_(y_title),
+      value_suffix_(value_suffix) {
+  setChart(chart_);  // the view owns the chart
+  setRenderHint(QPainter::Antialiasing);
+  setRubberBand(QChartView::HorizontalRubberBand);
+  setMinimumSize(320, 210);
+  setBackgroundBrush(Qt::white);
+
+  QFont title_font = font();
+  title_font.setPointSizeF(title_font.pointSizeF() * 1.1);
+  title_font.setBold(true);
+  chart_->setTitle(title);
+  chart_->setTitleFont(title_font);
+  chart_->setBackgroundVisible(false);  // the view paints white; bands sit below the grid
+  chart_->setMargins(QMargins(2, 2, 6, 2));
+  chart_->layout()->setContentsMargins(0, 0, 0, 0);
+  chart_->legend()->setAlignment(Qt::AlignTop);
+  QFont small = font();
+  small.setPointSizeF(small.pointSizeF() * 0.9);
+  chart_->legend()->setFont(small);
+
+  x_axis_->setTitleText("time since load start (s)");
+  x_axis_->setLabelFormat("%.0f");
+  x_axis_->setTitleFont(small);
+  x_axis_->setLabelsFont(small);
+  x_axis_->setGridLineColor(QColor(225, 225, 225));
+  chart_->addAxis(x_axis_, Qt::AlignBottom);
+
+  QObject::connect(chart_, &QChart::plotAreaChanged, this,
+                   [this](const QRectF&) { layout_bands(); });
+  QObject::connect(x_axis_, &QValueAxis::rangeChanged, this,
+                   [this](qreal, qreal) { layout_bands(); });
+  rebuild_y_axis();
+}
+
+QString ChartPanel::title() const {
+  return chart_->title();
+}
+
+void ChartPanel::set_lines(const std::vector<Series>& lines,
+                           const std::map<std::string, LineStyle>& styles) {
+  chart_->removeAllSeries();
+  lines_ = lines;
+  size_t next_color = 0;
+  for (size_t i = 0; i < lines_.size(); ++i) {
+    const Series& s = lines_[i];
+    auto* series = new QLineSeries;
+    series->setName(QString::fromStdString(s.name));
+    QList<QPointF> points;
+    points.reserve(static_cast<qsizetype>(s.points.size()));
+    for (const auto& p : s.points)
+      if (!log_y_ || p.y > 0) points.append(QPointF(p.x, p.y));
+    series->replace(points);
+    LineStyle style;
+    if (auto it = styles.find(s.name); it != styles.end())
+      style = it->second;
+    else
+      style.color = palette::series(next_color++);
+    QPen pen(style.color, style.width, style.pen);
+    pen.setCapStyle(Qt::RoundCap);
+    series->setPen(pen);
+    chart_->addSeries(series);
+    series->attachAxis(x_axis_);
+    QObject::connect(series, &QLineSeries::hovered, this, [this, i](const QPointF& at, bool state) {
+      if (state)
+        show_tooltip(i, at);
+      else
+        QToolTip::hideText();
+    });
+  }
+  rebuild_y_axis();
+}
+
+void ChartPanel::set_log_y(bool log) {
+  if (log == log_y_) return;
+  log_y_ = log;
+  set_lines(std::vector<Series>(lines_));  // re-filters non-positive points for the log axis
+}
+
+void ChartPanel::rebuild_y_axis() {
+  if (y_axis_) {
+    chart_->removeAxis(y_axis_);
+    delete y_axis_;
+    y_axis_ = nullptr;
+  }
+  double max = 0, min_positive = 0;
+  for (const auto& s : lines_)
+    for (const auto& p : s.points) {
+      max = std::max(max, p.y);
+      if (p.y > 0 && (min_positive == 0 || p.y < min_positive)) min_positive = p.y;
+    }
+  QFont small = font();
+  small.setPointSizeF(small.pointSizeF() * 0.9);
+  if (log_y_) {
+    auto* axis = new QLogValueAxis;
+    axis->setBase(10);
+    double lo = min_positive > 0 ? std::pow(10, std::floor(std::log10(min_positive))) : 0.1;
+    double hi = max > 0 ? std::pow(10, std::ceil(std::log10(max))) : 10;
+    if (hi <= lo) hi = lo * 10;
+    axis->setRange(lo, hi);
+    axis->setLabelFormat("%g");
+    axis->setMinorTickCount(8);
+    axis->setMinorGridLineColor(QColor(240, 240, 240));
+    y_axis_ = axis;
+  } else {
+    auto* axis = new QValueAxis;
+    double hi = fixed_y_max_ > 0 ? fixed_y_max_ : (max > 0 ? max * 1.08 : 1);
+    axis->setRange(0, hi);
+    if (fixed_y_max_ <= 0) axis->applyNiceNumbers();
+    axis->setLabelFormat(label_format_for(axis->max()));
+    y_axis_ = axis;
+  }
+  y_axis_->setTitleText(y_title_);
+  y_axis_->setTitleFont(small);
+  y_axis_->setLabelsFont(small);
+  y_axis_->setGridLineColor(QColor(225, 225, 225));
+  chart_->addAxis(y_axis_, Qt::AlignLeft);
+  for (auto* series : chart_->series()) series->attachAxis(y_axis_);
+  layout_bands();
+}
+
+void ChartPanel::set_x_range(double min_s, double max_s) {
+  x_min_ = min_s;
+  x_max_ = std::max(max_s, min_s + 1);
+  x_axis_->setRange(x_min_, x_max_);
+  layout_bands();
+}
+
+void ChartPanel::set_fault_windows(std::vector<FaultWindow> windows) {
+  for (auto* item : band_items_) delete item;
+  for (auto* item : band_labels_) delete item;
+  band_items_.clear();
+  band_labels_.clear();
+  windows_ = std::move(windows);
+  QFont small = font();
+  small.setPointSizeF(small.pointSizeF() * 0.85);
+  for (const auto& w : windows_) {
+    bool mark = w.end_s <= w.start_s;
+    QColor color = w.kind == "fault" ? palette::kFault : palette::kMark;
+    auto* rect = new QGraphicsRectItem(chart_);
+    rect->setZValue(kBandZ);
+    if (mark) {
+      rect->setBrush(color);
+      rect->setPen(Qt::NoPen);
+    } else {
+      QColor fill = color;
+      fill.setAlpha(45);
+      rect->setBrush(fill);
+      QColor edge = color;
+      edge.setAlpha(110);
+      rect->setPen(QPen(edge, 1, Qt::DashLine));
+    }
+    QString tip = QString::fromStdString(w.label) +
+                  QString("\n%1 s .. %2 s").arg(w.start_s, 0, 'f', 1).arg(w.end_s, 0, 'f', 1);
+    if (!w.detail_json.empty() && w.detail_json != "{}")
+      tip += "\n" + QString::fromStdString(w.detail_json);
+    rect->setToolTip(tip);
+    band_items_.push_back(rect);
+    auto* label = new QGraphicsSimpleTextItem(QString::fromStdString(w.label), chart_);
+    label->setFont(small);
+    label->setBrush(color.darker(130));
+    label->setZValue(kBandLabelZ);
+    band_labels_.push_back(label);
+  }
+  layout_bands();
+}
+
+double ChartPanel::x_to_px(double x) const {
+  QRectF plot = chart_->plotArea();
+  double lo = x_axis_->min(), hi = x_axis_->max();
+  if (hi <= lo) return plot.left();
+  return plot.left() + (x - lo) / (hi - lo) * plot.width();
+}
+
+void ChartPanel::layout_bands() {
+  QRectF plot = chart_->plotArea();
+  for (size_t i = 0; i < band_items_.size(); ++i) {
+    const FaultWindow& w = windows_[i];
+    double left = x_to_px(w.start_s);
+    double right = w.end_s > w.start_s ? x_to_px(w.end_s) : left + 2;
+    double clipped_left = std::max(left, plot.left());
+    double clipped_right = std::min(right, plot.right());
+    bool visible = clipped_right > clipped_left;
+    band_items_[i]->setVisible(visible);
+    band_labels_[i]->setVisible(visible);
+    if (!visible) continue;
+    band_items_[i]->setRect(
+        QRectF(clipped_left, plot.top(), clipped_right - clipped_left, plot.height()));
+    // Stagger labels so that neighbouring windows do not print over each other.
+    double y = plot.top() + 2 +
+               static_cast<double>(i % 3) * (band_labels_[i]->boundingRect().height() + 1);
+    band_labels_[i]->setPos(clipped_left + 3, y);
+  }
+}
+
+double ChartPanel::band_left_px(size_t index) const {
+  if (index >= band_items_.size() || !band_items_[index]->isVisible()) return -1;
+  return band_items_[index]->rect().left();
+}
+
+size_t ChartPanel::point_count() const {
+  size_t n = 0;
+  for (const auto* series : chart_->series())
+    if (const auto* line = qobject_cast<const QLineSeries*>(series))
+      n += static_cast<size_t>(line->count());
+  return n;
+}
+
+void ChartPanel::show_tooltip(size_t line, const QPointF& at) {
+  if (line >= lines_.size() || lines_[line].points.empty()) return;
+  const auto& points = lines_[line].points;
+  auto it = std::lower_bound(points.begin(), points.end(), at.x(),
+                             [](const Point& p, double x) { return p.x < x; });
+  if (it == points.end()) --it;
+  if (it != points.begin() && std::fabs(std::prev(it)->x - at.x()) < std::fabs(it->x - at.x()))
+    --it;
+  QString text = QString("<b>%1</b><br>%2 = %3%4<br>t = %5 s")
+                     .arg(QString::fromStdString(lines_[line].name).toHtmlEscaped(),
+                          y_title_.section(' ', 0, 0), format_value(it->y), value_suffix_,
+                          QString::number(it->x, 'f', 0));
+  if (phase_of_) {
+    std::string phase = phase_of_(it->x);
+    if (!phase.empty()) text += " (" + QString::fromStdString(phase).toHtmlEscaped() + ")";
+  }
+  for (const auto& w : windows_)
+    if (it->x >= w.start_s && it->x <= std::max(w.end_s, w.start_s + 1))
+      text += "<br><span style='color:#b05a00'>during " +
+              QString::fromStdString(w.label).toHtmlEscaped() + "</span>";
+  QToolTip::showText(QCursor::pos(), text, this);
+}
+
+bool ChartPanel::save_png(const QString& path) {
+  return grab().save(path, "PNG");
+}
+
+void ChartPanel::mousePressEvent(QMouseEvent* event) {
+  if (on_activated_) on_activated_(this);
+  QChartView::mousePressEvent(event);
+}
+
+void ChartPanel::mouseDoubleClickEvent(QMouseEvent* event) {
+  chart_->zoomReset();
+  x_axis_->setRange(x_min_, x_max_);
+  QChartView::mouseDoubleClickEvent(event);
+}
+
+}  // namespace gatedrill::gui
