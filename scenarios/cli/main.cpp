@@ -27,7 +27,9 @@ struct Command {
 const Command kCommands[] = {
     {"run", gatedrill::run_command, "run a scenario: topology, load, faults, thresholds"},
     {"up", gatedrill::up_command, "start a scenario's topology with no load until Ctrl-C"},
-    {"report", gatedrill::report_command, "print a run's summary from the results database"},
+    {"report", gatedrill::report_command, "a run's report: text, md, json, html (charts), junit"},
+    {"compare", gatedrill::compare_command, "two runs side by side: RPS, percentiles, deltas"},
+    {"gate", gatedrill::gate_command, "CI regression gate: baseline vs candidate (exit 99)"},
     {"loadgen", gatedrill::loadgen_command, "open-loop load generator (like wrk2)"},
     {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
     {"policy", gatedrill::policy_command, "Rego policy engine: eval, test, lint (OPA-compatible)"},
