@@ -21,7 +21,18 @@ int message_handler(lua_State* L) {
   return 1;
 }
 
-Result<void> protected_call(lua_State* L, int nargs) {
+// Lua shortens long chunk names in messages to "...tail" (LUA_IDSIZE); users should see the
+// path they gave, so every message gets the full name back.
+std::string with_full_name(std::string message, const std::string& short_name, const std::string& full_name) {
+  if (short_name.empty() || short_name == full_name) return message;
+  const std::string from = short_name + ":";
+  const std::string to = full_name + ":";
+  for (size_t at = message.find(from); at != std::string::npos; at = message.find(from, at + to.size()))
+    message.replace(at, from.size(), to);
+  return message;
+}
+
+Result<void> protected_call(lua_State* L, int nargs, const std::string& short_name, const std::string& full_name) {
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, message_handler);
   lua_insert(L, base);
@@ -32,7 +43,7 @@ Result<void> protected_call(lua_State* L, int nargs) {
   if (status != LUA_OK) {
     std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown Lua error";
     lua_pop(L, 1);
-    return make_error("scenario", message);
+    return make_error("scenario", with_full_name(std::move(message), short_name, full_name));
   }
   return {};
 }
@@ -65,17 +76,29 @@ Result<void> LuaState::run_file(const std::string& path, const std::string& disp
   std::string text = buffer.str();
   std::string chunk = "@" + display_name;
   // Text only ("t"): a precompiled chunk could bypass every check.
+  full_name_ = display_name;
+  short_name_ = display_name;
   if (luaL_loadbufferx(state_, text.data(), text.size(), chunk.c_str(), "t") != LUA_OK) {
     std::string message = lua_tostring(state_, -1);
     lua_pop(state_, 1);
-    return make_error("scenario", message);
+    // A syntax error names the chunk as Lua shortens it; find that form from a tiny chunk.
+    if (luaL_loadbufferx(state_, "", 0, chunk.c_str(), "t") == LUA_OK) {
+      lua_Debug ar;
+      lua_getinfo(state_, ">S", &ar);  // pops the function
+      short_name_ = ar.short_src;
+    }
+    return make_error("scenario", with_full_name(std::move(message), short_name_, full_name_));
   }
-  return protected_call(state_, 0);
+  lua_Debug ar;
+  lua_pushvalue(state_, -1);
+  lua_getinfo(state_, ">S", &ar);
+  short_name_ = ar.short_src;
+  return protected_call(state_, 0, short_name_, full_name_);
 }
 
 Result<void> LuaState::call_ref(int ref) {
   lua_rawgeti(state_, LUA_REGISTRYINDEX, ref);
-  return protected_call(state_, 0);
+  return protected_call(state_, 0, short_name_, full_name_);
 }
 
 }  // namespace gatedrill

@@ -19,7 +19,8 @@ class LuaState {
 
   lua_State* get() const { return state_; }
 
-  // Loads and runs a file as chunk "@<display_name>" so messages read "file.lua:12: ...".
+  // Loads and runs a file as chunk "@<display_name>" so messages read "file.lua:12: ...", with
+  // the full name even where Lua would shorten it.
   // Errors: "scenario" with the Lua message.
   Result<void> run_file(const std::string& path, const std::string& display_name);
   // Calls the function in the registry slot `ref` with no arguments.
@@ -30,6 +31,8 @@ class LuaState {
 
  private:
   lua_State* state_;
+  std::string full_name_;   // the file as the user named it
+  std::string short_name_;  // the same as Lua prints it in messages (long names shortened)
 };
 
 }  // namespace gatedrill

@@ -38,8 +38,11 @@ Context& context_of(lua_State* L) {
 
 std::string where(lua_State* L) {
   lua_Debug ar;
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-    return std::string(ar.short_src) + ":" + std::to_string(ar.currentline);
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+    // ar.source is the full chunk name ("@path"); short_src may be cut to "...tail".
+    std::string file = ar.source && ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+    return file + ":" + std::to_string(ar.currentline);
+  }
   return "?";
 }
 

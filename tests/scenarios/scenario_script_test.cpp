@@ -2,6 +2,7 @@
 // before anything starts, with the file and line of the mistake.
 #include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -106,6 +107,25 @@ TEST_F(ScenarioScriptTest, AnUnusedParameterIsAnError) {
 TEST_F(ScenarioScriptTest, SyntaxErrorsNameFileAndLine) {
   std::string error = error_of("load {\n  { name = 'x' rate = 1 }\n}\n");
   EXPECT_THAT(error, HasSubstr(path_ + ":2:"));
+}
+
+TEST_F(ScenarioScriptTest, LongPathsAreNamedInFullInEveryKindOfError) {
+  // Lua cuts chunk names past 60 characters to "...tail"; the user must see the whole path.
+  const std::string dir = ::testing::TempDir() + "a_directory_name_long_enough_to_be_shortened_by_lua_" +
+                          std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  const std::string file = dir + "/scenario.lua";
+  auto error_in = [&](const std::string& text) {
+    std::ofstream(file) << text;
+    auto script = ScenarioScript::load(file, {});
+    return script ? std::string("(loaded)") : script.error().message;
+  };
+  EXPECT_THAT(error_in("load {\n  { name = 'x' rate = 1 }\n}\n"), HasSubstr(file + ":2:"));
+  EXPECT_THAT(error_in("local x = nil\nlocal y = x.field\n"), HasSubstr(file + ":2:"));
+  EXPECT_THAT(error_in(std::string(kMinimal) + "at('1s', function() fault.kill { node = 'nope' } end)"),
+              HasSubstr(file + ":3:"));
+  unlink(file.c_str());
+  rmdir(dir.c_str());
 }
 
 TEST_F(ScenarioScriptTest, UnknownKeysAreErrorsWithTheirLine) {
