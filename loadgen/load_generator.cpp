@@ -40,6 +40,9 @@ Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases
   if (o.timeout.count() <= 0) return make_error("bad_options", "timeout must be positive");
   if (o.connect_timeout.count() <= 0)
     return make_error("bad_options", "connect timeout must be positive");
+  if (o.first_connection < 0 || o.total_connections < 0 ||
+      (o.total_connections > 0 && o.first_connection + o.connections > o.total_connections))
+    return make_error("bad_options", "the connection share must lie within the total connections");
   if (o.requests_per_connection < 0)
     return make_error("bad_options", "requests per connection must be >= 0 (0 = unlimited)");
   if (phases.empty()) return make_error("bad_options", "no load phases given");
@@ -218,7 +221,8 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
   base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
   base.connect_timeout_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();
-  base.total_connections = options_.connections;
+  base.total_connections =
+      options_.total_connections > 0 ? options_.total_connections : options_.connections;
   return p;
 }
 
@@ -244,9 +248,9 @@ Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
   for (int i = 0; i < options_.threads; ++i) {
     loadgen::WorkerSetup setup = base;
     setup.index = i;
-    setup.first_connection = options_.connections * i / options_.threads;
-    setup.connection_count =
-        options_.connections * (i + 1) / options_.threads - setup.first_connection;
+    int first = options_.connections * i / options_.threads;
+    setup.first_connection = options_.first_connection + first;
+    setup.connection_count = options_.connections * (i + 1) / options_.threads - first;
     threads.emplace_back([setup] { loadgen::run_worker(setup); });
   }
 

@@ -67,6 +67,11 @@ struct LoadOptions {
   // Close and reopen a connection after this many responses (1: a new connection, and TLS
   // handshake, per request), so the handshake path carries the load. 0: keep-alive for ever.
   int requests_per_connection = 0;
+  // When this generator runs a share of a bigger load (one of several processes): its
+  // connections are numbers [first_connection, first_connection + connections) of
+  // total_connections, so the schedules of all the shares interleave evenly. 0: the whole load.
+  int first_connection = 0;
+  int total_connections = 0;
 };
 
 // One second of the schedule, merged over threads. Counts are events in that second: `sent` by

@@ -20,6 +20,7 @@
 #include "core/util/signals.hpp"
 #include "core/util/strings.hpp"
 #include "loadgen/load_generator.hpp"
+#include "loadgen/process_pool.hpp"
 #include "loadgen/request_plan.hpp"
 
 namespace gatedrill {
@@ -110,10 +111,11 @@ boost::json::object totals_json(const LoadTotals& t) {
   return o;
 }
 
-std::string summary_json(const std::string& url, const LoadOptions& options,
+std::string summary_json(const std::string& url, const LoadOptions& options, int processes,
                          const std::vector<LoadPhase>& phases, const LoadSummary& s) {
   boost::json::object o;
   o["url"] = url;
+  o["processes"] = processes;
   o["connections"] = options.connections;
   o["threads"] = options.threads;
   o["elapsed_s"] = static_cast<double>(s.elapsed.count()) / 1e9;
@@ -200,7 +202,7 @@ int loadgen_command(int argc, char** argv) {
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
   std::string cert, key, sni, bad_token_file, bad_share_text = "0";
   std::vector<std::string> raw_paths;
-  int64_t connections = 16, threads = 1, handshake_every = 0;
+  int64_t connections = 16, threads = 1, handshake_every = 0, processes = 1;
   std::vector<std::string> raw_headers;
   bool insecure = false, quiet = false, no_resume = false, new_conn_per_request = false;
 
@@ -217,6 +219,9 @@ int loadgen_command(int argc, char** argv) {
   args.option("connections", &connections, "keep-alive connections [16]");
   args.option("threads", &threads,
               "event-loop threads, each with its share of the connections [1]");
+  args.option("processes", &processes,
+              "worker processes, each with --threads threads and its share of the connections "
+              "and rate; their histograms are merged exactly [1]");
   args.repeated("header", &raw_headers, "extra request header 'Name: value' (repeatable)");
   args.option("token-file", &token_file,
               "file with one JWT per line, sent as Bearer tokens in rotation");
@@ -276,6 +281,8 @@ int loadgen_command(int argc, char** argv) {
   if (connections < 1 || connections > 100000 || threads < 1 || threads > 256)
     return usage_error(
         make_error("bad_options", "--connections must be 1..100000 and --threads 1..256"));
+  if (processes < 1 || processes > 64 || processes > connections)
+    return usage_error(make_error("bad_options", "--processes must be 1..64 and <= --connections"));
 
   if (cert.empty() != key.empty())
     return usage_error(make_error("bad_options", "--cert and --key go together"));
@@ -333,7 +340,9 @@ int loadgen_command(int argc, char** argv) {
 
   TerminationSignals signals;  // before any thread starts: Ctrl-C stops the load cleanly
   SystemTimeSource time;
-  LoadGenerator generator(time, spec, options);
+  LoadOptions checked_options = options;
+  if (processes > 1) checked_options.threads = std::min<int>(options.threads, options.connections);
+  LoadGenerator generator(time, spec, checked_options);
   if (auto checked = generator.check(phases); !checked) {
     std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
     return checked.error().code == "bad_url" || checked.error().code == "bad_options" ? 2 : 1;
@@ -342,9 +351,11 @@ int loadgen_command(int argc, char** argv) {
   bool tty = ::isatty(STDERR_FILENO) == 1;
   int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
 
-  std::printf("Running %s test @ %s\n  %d threads and %d connections, rate %s%s\n",
-              format_duration(*duration).c_str(), url.c_str(), options.threads, options.connections,
-              rate_text.c_str(), rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
+  std::printf("Running %s test @ %s\n  %s%d threads and %d connections, rate %s%s\n",
+              format_duration(*duration).c_str(), url.c_str(),
+              processes > 1 ? (std::to_string(processes) + " processes x ").c_str() : "",
+              options.threads, options.connections, rate_text.c_str(),
+              rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
   std::fflush(stdout);
   auto on_second = [&](const IntervalStats& s) {
     if (signals.poll() != 0) stop = true;
@@ -356,7 +367,10 @@ int loadgen_command(int argc, char** argv) {
                  fmt_ns(s.latency.percentile(50)).c_str(), fmt_ns(s.latency.percentile(99)).c_str(),
                  static_cast<long long>(errors), tty ? "   " : "\n");
   };
-  auto result = generator.run(phases, on_second, &stop);
+  auto result = processes > 1
+                    ? loadgen::run_in_processes(time, spec, options, static_cast<int>(processes),
+                                                phases, on_second, &stop)
+                    : generator.run(phases, on_second, &stop);
   if (tty && !quiet) std::fputs("\n", stderr);
   if (!result) {
     std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
@@ -365,7 +379,7 @@ int loadgen_command(int argc, char** argv) {
   print_summary(*result);
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << summary_json(url, options, phases, *result) << "\n";
+    out << summary_json(url, options, static_cast<int>(processes), phases, *result) << "\n";
     if (!out) {
       std::fprintf(stderr, "error: cannot write '%s'\n", json_path.c_str());
       return 1;

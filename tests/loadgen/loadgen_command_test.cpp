@@ -60,6 +60,7 @@ TEST(LoadgenCommand, BadUrlAndOptionsExit2WithOneLine) {
       {{"http://127.0.0.1:1/", "--bad-token-share", "2"}, "0..1"},
       {{"http://127.0.0.1:1/", "--path", "a:3"}, "must start with '/'"},
       {{"http://127.0.0.1:1/", "--path", "/a:0"}, "weight"},
+      {{"http://127.0.0.1:1/", "--connections", "2", "--processes", "3"}, "--processes"},
       {{"http://127.0.0.1:1/", "--handshake-every", "-1"}, "--handshake-every"},
       {{"http://127.0.0.1:1/", "--handshake-every", "3", "--new-conn-per-request"}, "exclude"},
       {{}, "URL"},
@@ -136,6 +137,29 @@ TEST(LoadgenCommand, WeightedPathsAndBadTokensReachTheServerInTheirShares) {
   EXPECT_NEAR(b, 50, 1);
   EXPECT_EQ(bad + good, 200);
   EXPECT_NEAR(bad, 50, 1);
+}
+
+TEST(LoadgenCommand, ProcessesPrintOneMergedSummary) {
+  testing::TestHttpServer server([](int64_t) { return testing::Reply{}; });
+  std::string json =
+      ::testing::TempDir() + "/loadgen_procs_" + std::to_string(::getpid()) + ".json";
+  Outcome o = run_cli({server.url("/p"), "--rate", "300", "--duration", "1s", "--connections", "3",
+                       "--processes", "3", "--json", json});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("3 processes x 1 threads and 3 connections"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("300 requests in"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("Status: 200: 300"), std::string::npos) << o.out;
+  // One status line per merged second, not one per process.
+  EXPECT_NE(o.err.find("[  1s/1s]"), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("[  2s/"), std::string::npos) << o.err;
+  std::stringstream text;
+  text << std::ifstream(json).rdbuf();
+  std::remove(json.c_str());
+  auto report = parse_json_object(text.str());
+  ASSERT_TRUE(report.ok()) << text.str();
+  EXPECT_EQ(report->at("processes").as_int64(), 3);
+  EXPECT_EQ(report->at("totals").as_object().at("completed").as_int64(), 300);
+  EXPECT_EQ(server.requests(), 300);
 }
 
 TEST(LoadgenCommand, NoResponseAtAllExits1) {
