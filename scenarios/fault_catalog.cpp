@@ -10,7 +10,7 @@ const std::vector<FaultType>& fault_catalog() {
   static const std::vector<FaultType> catalog = {
       {"clock_skew", "", {"gateway", "idp", "app"}, {"offset"}, {}, false,
        "moves the node's wall clock by offset (\"+5m\", \"-90s\")"},
-      {"kill", "", {"gateway", "idp", "app"}, {}, {}, false, "SIGKILL; the supervisor's restart policy applies"},
+      {"kill", "", {"gateway", "idp", "app"}, {}, {}, false, "SIGKILL; the restart policy applies; with a duration, started again when it ends"},
       {"pause", "", {"gateway", "idp", "app"}, {}, {}, true, "SIGSTOP for the duration, then SIGCONT"},
       {"restart", "", {"gateway", "idp", "app"}, {}, {}, false, "SIGTERM, then start it again"},
       {"latency", "app", {"app", "idp"}, {"latency"}, {}, false, "adds latency to every answer"},

@@ -65,6 +65,25 @@ Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction
     std::string admin = node.admin;
     return Clear([admin] { return set_skew(admin, 0); });
   }
+  if (type == "kill" && action.duration.count() > 0) {
+    // A window: the node stays down (unless its restart policy brings it back first) and is
+    // started again when the window ends, like an operator restoring a crashed service.
+    auto spec = supervisor_.spec(node.name);
+    if (!spec) return make_error("no_such_process", "no process named '" + node.name + "'");
+    if (auto r = supervisor_.signal(node.name, SIGKILL); !r) return r.error();
+    return Clear([this, spec = *spec]() -> Result<void> {
+      if (supervisor_.pid(spec.name)) return {};
+      // The monitor reaps the killed child moments after SIGKILL; spawn refuses until then.
+      auto spawned = supervisor_.spawn(spec);
+      for (int i = 0; !spawned && spawned.error().code == "duplicate_name" && i < 50; ++i) {
+        if (supervisor_.pid(spec.name)) return {};  // its restart policy was first
+        (void)supervisor_.wait_exit(spec.name, std::chrono::milliseconds(20));
+        spawned = supervisor_.spawn(spec);
+      }
+      if (!spawned) return spawned.error();
+      return {};
+    });
+  }
   if (type == "kill" || type == "restart") {
     if (auto r = supervisor_.signal(node.name, type == "kill" ? SIGKILL : SIGTERM); !r) return r.error();
     return Clear([] { return Result<void>(); });
@@ -103,7 +122,7 @@ Result<void> FaultExecutor::apply(const FaultAction& action) {
   for (const auto& [k, v] : action.params) detail[k] = v;
   if (action.duration.count() > 0) detail["duration"] = format_duration(action.duration);
   FaultWindow window{action.type, action.node, boost::json::serialize(detail), time_.wall_ms(), 0};
-  bool instantaneous = action.type == "kill" || action.type == "restart";
+  bool instantaneous = (action.type == "kill" && action.duration.count() == 0) || action.type == "restart";
   if (instantaneous) window.end_ms = window.start_ms;
   std::lock_guard lock(mutex_);
   windows_.push_back(window);

@@ -4,13 +4,12 @@
 
 #include <climits>
 #include <cstdio>
+#include <string_view>
 
 #include "core/util/cli.hpp"
 #include "scenarios/runner.hpp"
 
 namespace gatedrill {
-
-namespace {
 
 std::string self_executable() {
   char path[PATH_MAX];
@@ -31,7 +30,10 @@ bool parse_params(const std::vector<std::string>& pairs, std::map<std::string, s
   return true;
 }
 
-}  // namespace
+void accept_short_env_flag(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "-e") argv[i] = const_cast<char*>("--env");
+}
 
 int run_command(int argc, char** argv) {
   RunOptions options;
@@ -47,11 +49,8 @@ int run_command(int argc, char** argv) {
   args.repeated("env", &params, "NAME=VALUE parameter read by param(\"NAME\", default); repeatable");
   args.flag("check", &options.validate_only, "validate the scenario and exit; start nothing");
   args.flag("quiet", &quiet, "no live status line");
-  // k6 spells it -e; accept that short form too.
-  std::vector<char*> rewritten(argv, argv + argc);
-  for (auto& a : rewritten)
-    if (std::string_view(a) == "-e") a = const_cast<char*>("--env");
-  if (int code = parse_or_exit_code(args, argc, rewritten.data()); code >= 0) return code;
+  accept_short_env_flag(argc, argv);
+  if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
   if (!parse_params(params, options.params)) return 2;
   options.status_line = !quiet;
   options.binary = self_executable();

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "core/store/results_store.hpp"
@@ -21,6 +22,7 @@
 #include "scenarios/fault_executor.hpp"
 #include "scenarios/process_stats.hpp"
 #include "scenarios/run_recorder.hpp"
+#include "scenarios/run_support.hpp"
 #include "scenarios/scenario_script.hpp"
 #include "scenarios/status_line.hpp"
 #include "scenarios/topology.hpp"
@@ -34,49 +36,6 @@ namespace gatedrill {
 namespace {
 
 void say(const char* format, const std::string& text) { std::fprintf(stderr, format, text.c_str()); }
-
-// runs/20261123-194501-quickstart
-std::string make_run_dir(const std::string& runs_dir, const std::string& name, TimeSource& time) {
-  std::time_t seconds = static_cast<std::time_t>(time.wall_seconds());
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  mkdir(runs_dir.c_str(), 0755);
-  std::string base = runs_dir + "/" + stamp + "-" + name;
-  std::string dir = base;
-  for (int i = 2; mkdir(dir.c_str(), 0755) != 0; ++i) {
-    if (errno != EEXIST || i > 100) return "";
-    dir = base + "-" + std::to_string(i);
-  }
-  char resolved[PATH_MAX];
-  return realpath(dir.c_str(), resolved) ? std::string(resolved) : dir;
-}
-
-std::string params_json(const std::map<std::string, std::string>& params) {
-  boost::json::object o;
-  for (const auto& [k, v] : params) o[k] = v;
-  return boost::json::serialize(o);
-}
-
-SecondStats to_second_stats(const IntervalStats& in) {
-  SecondStats out;
-  out.second = in.second;
-  out.phase = in.phase;
-  out.target_rate = in.target_rate;
-  out.sent = in.sent;
-  out.completed = in.completed;
-  out.connect_errors = in.connect_errors;
-  out.timeouts = in.timeouts;
-  out.status_counts = in.status_counts;
-  // An error is anything that was not a 2xx/3xx answer.
-  out.errors = in.connect_errors + in.timeouts;
-  for (const auto& [status, count] : in.status_counts)
-    if (status >= 400 || status < 200) out.errors += count;
-  out.latency = in.latency;
-  out.latency_actual = in.latency_actual;
-  return out;
-}
 
 // One generator per gateway node: each node gets an equal share of every phase's rate, and the
 // recorder sees per-node seconds (so thresholds and drills can speak of gw-2 alone).
@@ -114,6 +73,8 @@ class Run {
  private:
   Result<void> prepare();  // script, store, run dir, topology
   Result<void> drive_load();
+  // abort_on_fail thresholds over the seconds so far; the first that fails is returned.
+  std::optional<std::string> failing_abort_threshold(int64_t elapsed_ms) const;
   int finish(int exit_code, const std::string& verdict);
   void record_event(const std::string& kind, const std::string& name, const std::string& node, int64_t start_ms,
                     int64_t end_ms, const std::string& detail);
@@ -131,6 +92,7 @@ class Run {
   int64_t run_id_ = 0;
   int64_t load_start_ms_ = 0;
   bool interrupted_ = false;
+  std::string aborted_by_;  // the abort_on_fail threshold that stopped the run, as judged
   std::atomic<bool> tearing_down_{false};
 };
 
@@ -254,6 +216,7 @@ Result<void> Run::drive_load() {
   Result<void> outcome;
   size_t next_entry = 0;
   int64_t next_stats_second = 0;
+  int64_t next_abort_check_ms = 1000;
   std::map<std::string, ProcessStats> process_stats;
   while (running.load() > 0) {
     if (signals_.poll() != 0) {
@@ -272,6 +235,17 @@ Result<void> Run::drive_load() {
       ++next_entry;
     }
     faults_->clear_expired();
+    if (elapsed_ms >= next_abort_check_ms) {
+      next_abort_check_ms += 1000;
+      if (auto failing = failing_abort_threshold(elapsed_ms)) {
+        aborted_by_ = *failing;
+        stop = true;
+        say("%s\n", "\nthreshold failed with abort_on_fail: " + aborted_by_ + "; stopping the run");
+        record_event("threshold_breach", "abort_on_fail", "", time_.wall_ms(), 0,
+                     "{\"threshold\":" + boost::json::serialize(boost::json::value(aborted_by_)) + "}");
+        break;
+      }
+    }
     if (elapsed_ms >= next_stats_second * 1000) {
       for (const auto& g : endpoints.gateways) {
         if (auto pid = supervisor_.pid(g.name))
@@ -291,6 +265,20 @@ Result<void> Run::drive_load() {
   for (auto& l : loads)
     if (!l.outcome) return make_error(l.outcome.error().code, l.node + ": " + l.outcome.error().message);
   return {};
+}
+
+std::optional<std::string> Run::failing_abort_threshold(int64_t elapsed_ms) const {
+  const Scenario& s = script_->scenario();
+  for (const auto& t : s.thresholds) {
+    if (!t.abort_on_fail || elapsed_ms < std::chrono::duration_cast<std::chrono::milliseconds>(t.abort_delay).count())
+      continue;
+    std::string node = t.node.empty() ? kAllNodes : t.node;
+    auto stats = recorder_->window(node, [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; });
+    if (stats.requests == 0) continue;  // its phase has not begun
+    double observed = metric_value(stats, t.metric);
+    if (!threshold_passes(t, observed)) return t.text + " (observed " + format_metric(t.metric, observed) + ")";
+  }
+  return std::nullopt;
 }
 
 int Run::finish(int exit_code, const std::string& verdict) {
@@ -338,6 +326,8 @@ int Run::execute() {
     all_pass = all_pass && o.pass;
     store_->add_threshold({run_id_, o.text, o.observed, o.observed_text, o.pass, o.abort_on_fail});
   }
+  // Stopped early by an abort_on_fail threshold: a failed run, like k6's exit 99.
+  if (!aborted_by_.empty()) return finish(kExitThresholdFailed, "aborted");
   return all_pass ? finish(kExitPass, "pass") : finish(kExitThresholdFailed, "fail");
 }
 

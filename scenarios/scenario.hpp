@@ -64,6 +64,9 @@ struct ThresholdSpec {
   double limit = 0;    // nanoseconds for latency metrics, a ratio for shares/rates
   std::string text;    // the expression as written: "steady.p99 < 10ms"
   bool abort_on_fail = false;
+  // abort_on_fail: judged live once a second after this long into the load (k6's
+  // delayAbortEval), so early noise does not stop the run.
+  std::chrono::nanoseconds abort_delay{0};
   std::string where;
 };
 

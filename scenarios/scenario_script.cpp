@@ -398,15 +398,21 @@ int thresholds_impl(lua_State* L, Context& c, std::string& error) {
       std::string subject = lua_tostring(L, -2);
       std::vector<std::string> conditions;
       bool abort_on_fail = false;
+      std::chrono::nanoseconds abort_delay{0};
       if (lua_type(L, -1) == LUA_TSTRING) {
         conditions.emplace_back(lua_tostring(L, -1));
       } else if (lua_istable(L, -1)) {
         Fields f(L, -1, "thresholds[\"" + subject + "\"]");
-        if (f.check_keys({"abort_on_fail"}, error, true)) {
+        if (f.check_keys({"abort_on_fail", "delay"}, error, true)) {
           lua_getfield(L, -1, "abort_on_fail");
           if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) error = "abort_on_fail must be true or false";
           abort_on_fail = lua_toboolean(L, -1);
           lua_pop(L, 1);
+          if (auto d = f.duration("delay", error)) {
+            if (d->count() < 0) error = "thresholds[\"" + subject + "\"].delay must be >= 0";
+            else if (!abort_on_fail) error = "thresholds[\"" + subject + "\"].delay needs abort_on_fail = true";
+            abort_delay = *d;
+          }
           lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
           for (lua_Integer i = 1; i <= n; ++i) {
             lua_rawgeti(L, -1, i);
@@ -425,6 +431,7 @@ int thresholds_impl(lua_State* L, Context& c, std::string& error) {
           break;
         }
         t->abort_on_fail = abort_on_fail;
+        t->abort_delay = abort_delay;
         t->where = at;
         parsed.push_back(std::move(*t));
       }

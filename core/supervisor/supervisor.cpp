@@ -407,6 +407,13 @@ std::optional<pid_t> Supervisor::pid(const std::string& name) const {
   return child->pid;
 }
 
+std::optional<ProcessSpec> Supervisor::spec(const std::string& name) const {
+  std::lock_guard lock(impl_->mutex);
+  Impl::Child* child = impl_->find(name);
+  if (!child) return std::nullopt;
+  return child->spec;
+}
+
 std::optional<int> Supervisor::exit_status(const std::string& name) const {
   std::lock_guard lock(impl_->mutex);
   Impl::Child* child = impl_->find(name);

@@ -69,6 +69,8 @@ class Supervisor {
   Result<void> signal(const std::string& name, int signo);
 
   std::optional<pid_t> pid(const std::string& name) const;  // nullopt when not running
+  // The spec a child was spawned with (to start it again after a kill), nullopt if unknown.
+  std::optional<ProcessSpec> spec(const std::string& name) const;
   std::optional<int> exit_status(const std::string& name) const;  // last exit, if any
   int restarts(const std::string& name) const;
   // Blocks until the named child has exited (or timeout). Returns its exit status.

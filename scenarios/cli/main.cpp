@@ -12,6 +12,8 @@
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
 #include "reports/report_command.hpp"
+#include "scenarios/capacity.hpp"
+#include "scenarios/drills_command.hpp"
 #include "scenarios/faults/fault_proxy_command.hpp"
 #include "scenarios/peers/upstream_command.hpp"
 #include "scenarios/run_command.hpp"
@@ -27,6 +29,8 @@ struct Command {
 const Command kCommands[] = {
     {"run", gatedrill::run_command, "run a scenario: topology, load, faults, thresholds"},
     {"up", gatedrill::up_command, "start a scenario's topology with no load until Ctrl-C"},
+    {"drills", gatedrill::drills_command, "the drill library: list, run NAME, run --all"},
+    {"capacity", gatedrill::capacity_command, "find the highest rate within SLOs (adaptive search)"},
     {"report", gatedrill::report_command, "a run's report: text, md, json, html (charts), junit"},
     {"compare", gatedrill::compare_command, "two runs side by side: RPS, percentiles, deltas"},
     {"gate", gatedrill::gate_command, "CI regression gate: baseline vs candidate (exit 99)"},
