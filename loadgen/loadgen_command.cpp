@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "loadgen/load_generator.hpp"
 #include "loadgen/process_pool.hpp"
 #include "loadgen/request_plan.hpp"
+#include "loadgen/run_store.hpp"
 
 namespace gatedrill {
 namespace {
@@ -194,13 +196,39 @@ void print_summary(const LoadSummary& s) {
   std::printf("Requests/sec: %.2f\n", s.achieved_rps());
 }
 
+Result<std::unique_ptr<loadgen::WorkerStore>> open_store(
+    const std::string& path, const std::string& node, const std::string& url,
+    const std::string& rate, const LoadOptions& options, int processes,
+    const std::vector<LoadPhase>& phases, TimeSource& time) {
+  RunRecord run;
+  run.scenario = "loadgen";
+  run.name = node.empty() ? "loadgen" : node;
+  run.git_describe = GATEDRILL_VERSION;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  run.host = host;
+  run.started_ms = time.wall_ms();
+  boost::json::object params;
+  params["url"] = url;
+  params["rate"] = rate;
+  params["connections"] = options.connections;
+  params["threads"] = options.threads;
+  params["processes"] = processes;
+  run.params_json = boost::json::serialize(params);
+  run.verdict = "running";
+  std::vector<std::string> nodes{"all"};
+  if (!node.empty() && node != "all") nodes.push_back(node);
+  return loadgen::WorkerStore::open(path, run, phases, nodes);
+}
+
 }  // namespace
 
 int loadgen_command(int argc, char** argv) {
   std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file,
                    method = "GET", body_size = "0";
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
-  std::string cert, key, sni, bad_token_file, bad_share_text = "0";
+  std::string cert, key, sni, bad_token_file, bad_share_text = "0", store_path, node;
+  bool worker = false;
   std::vector<std::string> raw_paths;
   int64_t connections = 16, threads = 1, handshake_every = 0, processes = 1;
   std::vector<std::string> raw_headers;
@@ -250,6 +278,14 @@ int loadgen_command(int argc, char** argv) {
   args.option("json", &json_path,
               "write everything (totals, phases, seconds, HDR histograms) to this file");
   args.flag("quiet", &quiet, "no live status line");
+  args.option("store", &store_path,
+              "record the run (every second's counts and HDR histograms) in this SQLite results "
+              "store; `gatedrill merge` combines the stores of several workers exactly");
+  args.option("node", &node,
+              "in --store, also record the seconds under this node name (besides 'all')");
+  args.flag("worker", &worker,
+            "a worker of a distributed run: needs --store; no status line or summary, one JSON "
+            "line with the run id and totals at the end");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
 
   auto usage_error = [](const Error& e) {
@@ -292,6 +328,11 @@ int loadgen_command(int argc, char** argv) {
     return usage_error(make_error(
         "bad_options", "--new-conn-per-request and --handshake-every N exclude each other"));
   if (new_conn_per_request) handshake_every = 1;
+  if (worker && store_path.empty())
+    return usage_error(make_error("bad_options", "--worker needs --store F"));
+  if (!node.empty() && store_path.empty())
+    return usage_error(make_error("bad_options", "--node needs --store F"));
+  if (worker) quiet = true;
 
   LoadRequestSpec spec;
   spec.url = url;
@@ -347,18 +388,30 @@ int loadgen_command(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", checked.error().message.c_str());
     return checked.error().code == "bad_url" || checked.error().code == "bad_options" ? 2 : 1;
   }
+  std::unique_ptr<loadgen::WorkerStore> store;
+  if (!store_path.empty()) {
+    auto opened = open_store(store_path, node, url, rate_text, options, static_cast<int>(processes),
+                             phases, time);
+    if (!opened) {
+      std::fprintf(stderr, "error: %s\n", opened.error().message.c_str());
+      return 1;
+    }
+    store = std::move(*opened);
+  }
   std::atomic<bool> stop{false};
   bool tty = ::isatty(STDERR_FILENO) == 1;
   int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
 
-  std::printf("Running %s test @ %s\n  %s%d threads and %d connections, rate %s%s\n",
-              format_duration(*duration).c_str(), url.c_str(),
-              processes > 1 ? (std::to_string(processes) + " processes x ").c_str() : "",
-              options.threads, options.connections, rate_text.c_str(),
-              rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
+  if (!worker)
+    std::printf("Running %s test @ %s\n  %s%d threads and %d connections, rate %s%s\n",
+                format_duration(*duration).c_str(), url.c_str(),
+                processes > 1 ? (std::to_string(processes) + " processes x ").c_str() : "",
+                options.threads, options.connections, rate_text.c_str(),
+                rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
   std::fflush(stdout);
   auto on_second = [&](const IntervalStats& s) {
     if (signals.poll() != 0) stop = true;
+    if (store) store->record(s);
     if (quiet) return;
     int64_t errors = s.errors + s.connect_errors + s.timeouts;
     std::fprintf(stderr, "%s[%3llds/%llds] %7lld req/s  p50 %-8s p99 %-8s errors %lld%s",
@@ -374,9 +427,32 @@ int loadgen_command(int argc, char** argv) {
   if (tty && !quiet) std::fputs("\n", stderr);
   if (!result) {
     std::fprintf(stderr, "error: %s\n", result.error().message.c_str());
+    if (store) (void)store->finish("error", 1, time.wall_ms());
     return result.error().code == "bad_url" || result.error().code == "bad_options" ? 2 : 1;
   }
-  print_summary(*result);
+  int exit_code = result->totals.completed > 0 ? 0 : 1;
+  if (store) {
+    std::string verdict = result->stopped ? "aborted" : exit_code == 0 ? "pass" : "fail";
+    if (auto finished = store->finish(verdict, exit_code, time.wall_ms()); !finished) {
+      std::fprintf(stderr, "error: results store '%s': %s\n", store_path.c_str(),
+                   finished.error().message.c_str());
+      return 1;
+    }
+  }
+  if (worker) {
+    boost::json::object line;
+    line["component"] = "loadgen";
+    line["store"] = store_path;
+    line["run_id"] = store->run_id();
+    line["sent"] = result->totals.sent;
+    line["completed"] = result->totals.completed;
+    line["errors"] =
+        result->totals.errors + result->totals.connect_errors + result->totals.timeouts;
+    line["first_error"] = result->first_error;
+    std::printf("%s\n", boost::json::serialize(line).c_str());
+  } else {
+    print_summary(*result);
+  }
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << summary_json(url, options, static_cast<int>(processes), phases, *result) << "\n";
@@ -385,7 +461,7 @@ int loadgen_command(int argc, char** argv) {
       return 1;
     }
   }
-  return result->totals.completed > 0 ? 0 : 1;
+  return exit_code;
 }
 
 }  // namespace gatedrill

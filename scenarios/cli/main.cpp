@@ -11,6 +11,7 @@
 #include "gateway/policy/registry_server.hpp"
 #include "idp-sim/idp_command.hpp"
 #include "loadgen/loadgen_command.hpp"
+#include "loadgen/store_merge.hpp"
 #include "reports/report_command.hpp"
 #include "scenarios/capacity.hpp"
 #include "scenarios/drills_command.hpp"
@@ -35,6 +36,7 @@ const Command kCommands[] = {
     {"compare", gatedrill::compare_command, "two runs side by side: RPS, percentiles, deltas"},
     {"gate", gatedrill::gate_command, "CI regression gate: baseline vs candidate (exit 99)"},
     {"loadgen", gatedrill::loadgen_command, "open-loop load generator (like wrk2)"},
+    {"merge", gatedrill::loadgen::merge_command, "combine loadgen workers' results stores exactly"},
     {"gateway", gatedrill::gateway_command, "the zero-trust API gateway under test"},
     {"policy", gatedrill::policy_command, "Rego policy engine: eval, test, lint (OPA-compatible)"},
     {"pdp", gatedrill::pdp_command, "policy decision point: OPA Data API over HTTP"},
