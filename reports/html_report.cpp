@@ -25,8 +25,8 @@ h2{font-size:16px;margin:26px 0 10px}
 .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}.badge.other{background:var(--warn)}
 .meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:6px 18px;margin:12px 0 0}
 .meta div{color:var(--muted);font-size:12px}.meta b{display:block;color:var(--fg);font-size:13px;font-weight:500;word-break:break-all}
-table{width:100%;border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;overflow:hidden}
-th,td{padding:7px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+table{width:100%;font-size:13px;border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;overflow:hidden}
+th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{background:#f0f2f5;font-size:12px;color:var(--muted);font-weight:600}
 td.l,th.l{text-align:left}td.wrap{white-space:normal;word-break:break-word}
 tr:last-child td{border-bottom:0}
@@ -41,7 +41,7 @@ svg .ylabel{text-anchor:end;fill:var(--muted)}svg .xlabel{text-anchor:middle;fil
 svg .line{fill:none;stroke-width:1.8;stroke-linejoin:round}svg .line.dashed{stroke-dasharray:5 4;stroke-width:1.4}
 svg .area{opacity:.88}
 svg .fault{fill:#d93025;fill-opacity:.10;stroke:#d93025;stroke-opacity:.35;stroke-dasharray:3 3}
-svg .flabel{fill:#a50e0e;font-weight:600}
+svg .flabel{fill:#a50e0e;font-weight:600}svg .flabel,svg .mlabel{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 svg line.phase{stroke:#7b8794;stroke-dasharray:2 3}svg line.event{stroke:#8e24aa;stroke-width:1.5}
 svg .mlabel{fill:var(--muted)}svg .mlabel.event{fill:#8e24aa}
 .empty{color:var(--muted);font-style:italic}
@@ -237,7 +237,8 @@ std::string events_table(const RunSummary& s) {
   if (s.events.empty())
     return "<p class=\"empty\">No events: no faults were injected and no process restarted.</p>\n";
   std::string out =
-      "<table><tr><th>at</th><th>duration</th><th class=\"l\">kind</th><th class=\"l\">name</th>"
+      "<table><tr><th>at (since load start)</th><th>duration</th><th class=\"l\">kind</th><th "
+      "class=\"l\">name</th>"
       "<th class=\"l\">node</th><th class=\"l\">detail</th></tr>\n";
   for (const auto& e : s.events) {
     std::string duration =

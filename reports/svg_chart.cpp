@@ -21,6 +21,14 @@ double nice_step(double range, int target) {
   return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
 }
 
+// A step for a time axis in seconds: 1, 2, 5, 10, 15, 30 s, then whole minutes.
+double time_step(double range, int target) {
+  static const double kSteps[] = {1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600};
+  for (double step : kSteps)
+    if (range / step <= target) return step;
+  return nice_step(range, target);
+}
+
 std::string default_format(double v) {
   return strprintf("%g", v);
 }
@@ -143,24 +151,13 @@ std::string SvgChart::render() const {
                        xml_escape(y_format_(v)).c_str());
     }
   }
-  double xstep = nice_step(x_hi_ - x_lo_, 10);
+  double xstep = time_step(x_hi_ - x_lo_, 12);
   for (double x = std::ceil(x_lo_ / xstep) * xstep; x <= x_hi_ + 1e-9; x += xstep) {
     double px = x_pixel(x);
     out += strprintf("<line class=\"tick\" x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\"/>", px,
                      kPlotBottom, px, kPlotBottom + 4);
     out += strprintf("<text class=\"xlabel\" x=\"%.1f\" y=\"%g\">%s</text>\n", px, kPlotBottom + 16,
                      x_label(x).c_str());
-  }
-
-  // Fault windows under the data, labelled at the top of the plot.
-  for (const auto& w : windows_) {
-    double x0 = x_pixel(w.x0), x1 = std::max(x_pixel(w.x1), x0 + 2);
-    out += strprintf(
-        "<rect class=\"fault\" x=\"%.1f\" y=\"%g\" width=\"%.1f\" height=\"%g\" data-start=\"%g\" "
-        "data-end=\"%g\"><title>%s</title></rect>",
-        x0, kTop, x1 - x0, kPlotBottom - kTop, w.x0, w.x1, xml_escape(w.label).c_str());
-    out += strprintf("<text class=\"flabel\" x=\"%.1f\" y=\"%g\">%s</text>\n", x0 + 3, kTop + 11,
-                     xml_escape(w.label).c_str());
   }
 
   // Stacked shares.
@@ -182,6 +179,15 @@ std::string SvgChart::render() const {
           layer.color.c_str(), top.c_str(), bottom.c_str(), xml_escape(layer.name).c_str());
       base = std::move(next);
     }
+  }
+
+  // Fault windows over the shares (translucent) and under the lines.
+  for (const auto& w : windows_) {
+    double x0 = x_pixel(w.x0), x1 = std::max(x_pixel(w.x1), x0 + 2);
+    out += strprintf(
+        "<rect class=\"fault\" x=\"%.1f\" y=\"%g\" width=\"%.1f\" height=\"%g\" data-start=\"%g\" "
+        "data-end=\"%g\"><title>%s</title></rect>\n",
+        x0, kTop, x1 - x0, kPlotBottom - kTop, w.x0, w.x1, xml_escape(w.label).c_str());
   }
 
   // Lines; a gap of more than 1.5 s in the data breaks the line.
@@ -219,6 +225,10 @@ std::string SvgChart::render() const {
     out += strprintf("<text class=\"mlabel %s\" x=\"%.1f\" y=\"%g\">%s</text>\n",
                      m.css_class.c_str(), px + 3, kPlotBottom - 4, xml_escape(m.label).c_str());
   }
+  // Labels last, so no area or line covers them.
+  for (const auto& w : windows_)
+    out += strprintf("<text class=\"flabel\" x=\"%.1f\" y=\"%g\">%s</text>\n", x_pixel(w.x0) + 3,
+                     kTop + 11, xml_escape(w.label).c_str());
   out += strprintf("<line class=\"axis\" x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\"/>", kLeft,
                    kPlotBottom, kPlotRight, kPlotBottom);
   out += "</svg>\n";
