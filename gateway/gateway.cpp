@@ -14,6 +14,7 @@
 #include "core/admin/metrics.hpp"
 #include "gateway/authn/jwt_authn.hpp"
 #include "gateway/authz/decision_cache.hpp"
+#include "gateway/overload/ballast_fault.hpp"
 #include "gateway/policy/policy_engine.hpp"
 
 namespace gatedrill::gateway {
@@ -127,6 +128,7 @@ struct Gateway::Impl {
         authn(make_authn_config(config), jwks, t),
         limiter(t, config.rate_limit),
         overload(config.overload) {
+    register_ballast_fault(faults);
     if (overload.enabled()) {
       metrics.add_collector([this](std::string& out) {
         out += "# HELP gatedrill_gateway_memory_bytes Memory the overload manager last measured\n";

@@ -36,6 +36,14 @@ SecondRange full_seconds(int64_t start_ms, int64_t end_ms, int64_t load_start_ms
   return r;
 }
 
+// Adds the first phase's latency on the same node when a condition compares against it.
+void add_baseline(WindowStats& stats, const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder,
+                  const std::string& node) {
+  if (!is_baseline_ratio(t.metric) || scenario.phases.empty()) return;
+  const std::string& first = scenario.phases.front().name;
+  stats.baseline_latency = recorder.window(node, [&](int64_t, const std::string& phase) { return phase == first; }).latency;
+}
+
 }  // namespace
 
 std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
@@ -44,10 +52,12 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
   for (const auto& t : scenario.thresholds) {
     std::string node = t.node.empty() ? kAllNodes : t.node;
     auto stats = recorder.window(node, [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; });
+    add_baseline(stats, t, scenario, recorder, node);
     outcomes.push_back(judge(t, stats, t.text));
   }
   for (const auto& e : scenario.expectations) {
-    std::string node = e.node.empty() ? kAllNodes : e.node;
+    // A fault on a peer (idp, redis, ...) is judged over the load on every gateway.
+    std::string node = e.node.empty() || node_kind(scenario, e.node) != "gateway" ? kAllNodes : e.node;
     bool any_window = false;
     for (const auto& w : windows) {
       if (w.type != e.fault || (!e.node.empty() && w.node != e.node && node_kind(scenario, w.node) == "gateway"))
@@ -63,6 +73,7 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
             continue;
           }
           auto stats = recorder.window(node, [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; });
+          add_baseline(stats, c, scenario, recorder, node);
           outcomes.push_back(judge(c, stats, label + " " + c.text));
         }
       } else if (e.recovered_within) {

@@ -3,8 +3,14 @@
 #include <algorithm>
 
 #include "core/util/strings.hpp"
+#include "scenarios/drill_faults.hpp"
 
 namespace gatedrill {
+
+namespace {
+const std::vector<std::string> kToxicParams = {"stream", "toxicity", "latency", "jitter", "rate", "delay",
+                                               "timeout", "average_size", "size_variation", "bytes", "mtu"};
+}  // namespace
 
 const std::vector<FaultType>& fault_catalog() {
   static const std::vector<FaultType> catalog = {
@@ -19,6 +25,21 @@ const std::vector<FaultType>& fault_catalog() {
       {"upstream_down", "app", {"app"}, {}, {}, false, "503 and close for every request"},
       {"idp_down", "idp", {"idp"}, {}, {}, false, "the IdP's public endpoints answer 503"},
       {"jwks_down", "idp", {"idp"}, {}, {}, false, "only the JWKS endpoint fails"},
+      // Drill faults (scenarios/drill_faults.hpp validates their parameters).
+      {"cpu_starve", "", {"gateway", "idp", "app", "redis"}, {}, {"share", "period", "mechanism"}, false,
+       "CPU quota (cgroup cpu.max / cfs_quota), else a SIGSTOP/SIGCONT duty cycle; share of one core (\"20%\")"},
+      {"memory_limit", "", {"gateway", "idp", "app", "redis"}, {"limit"}, {"mechanism"}, false,
+       "cgroup memory limit (over it: OOM kill, exit 137), else RLIMIT_AS on the live process"},
+      {"ballast", "", {"gateway"}, {"size"}, {"ramp"}, false,
+       "the gateway allocates and touches size bytes (over ramp: a leak); freed when cleared"},
+      {"toxic", "", {"gateway", "idp", "app", "redis"}, {"type"}, kToxicParams, false,
+       "a fault-proxy toxic on the proxy in front of the node (topology.proxies)"},
+      {"mtu", "", {"gateway", "idp", "app", "redis"}, {}, {"mtu", "stream"}, false,
+       "path MTU black hole in front of the node: segments over mtu vanish (the fault proxy's mtu_blackhole)"},
+      {"redis_down", "redis", {"redis"}, {}, {"mode"}, false,
+       "redis killed (mode kill, restarted when cleared), hung (hang: SIGSTOP) or black-holed (blackhole, via its proxy)"},
+      {"jwks_rotate", "idp", {"idp"}, {"mode"}, {"delay"}, false,
+       "key rotation: sign_first (new kid signs before it is published; cleared = published) or publish_first"},
   };
   return catalog;
 }
@@ -31,6 +52,7 @@ const FaultType* find_fault_type(const std::string& name) {
 
 std::string node_kind(const Scenario& scenario, const std::string& node) {
   if (node == "idp" || node == "app") return node;
+  if (node == "redis" && scenario.topology.redis) return node;
   if (node.rfind("gw-", 0) == 0) {
     std::string digits = node.substr(3);
     if (!digits.empty() && std::all_of(digits.begin(), digits.end(), ::isdigit) && digits.size() < 4) {
@@ -64,6 +86,12 @@ Result<void> validate_fault(const Scenario& scenario, FaultAction& action) {
   if (type->needs_duration && action.duration.count() <= 0)
     return make_error("bad_fault", action.type + " needs duration = \"5s\"");
   if (action.duration.count() < 0) return make_error("bad_fault", action.type + ": duration must be > 0");
+
+  if (auto r = validate_drill_fault(scenario, action); !r) return r;
+  if (action.type == "toxic" || action.type == "mtu" || action.type == "cpu_starve" ||
+      action.type == "memory_limit" || action.type == "ballast" || action.type == "redis_down" ||
+      action.type == "jwks_rotate")
+    return {};
 
   auto check_duration = [&](const char* key, bool allow_negative) -> Result<void> {
     auto it = action.params.find(key);

@@ -7,6 +7,9 @@
 #include "core/http/http_client.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+#include "scenarios/drill_faults.hpp"
+#include "scenarios/peers/redis_server.hpp"
+#include "scenarios/process_fault_actions.hpp"
 
 namespace gatedrill {
 
@@ -23,6 +26,8 @@ Result<void> set_skew(const std::string& admin, int64_t skew_ms) {
   boost::json::object body{{"skew_ms", skew_ms}};
   return expect_2xx(http_post_json(admin + "/admin/clock", boost::json::serialize(body)), "POST /admin/clock");
 }
+
+using Clear = std::function<Result<void>()>;
 
 // POST /admin/faults on the node; the clear action deletes that fault by its id.
 Result<std::function<Result<void>()>> admin_fault(const std::string& admin, const std::string& type,
@@ -41,6 +46,16 @@ Result<std::function<Result<void>()>> admin_fault(const std::string& admin, cons
     if (response && response->status == 404) return {};
     return expect_2xx(response, "DELETE " + url);
   });
+}
+
+// Several clears as one (an mtu fault's toxic on each stream).
+Clear all_of(std::vector<Clear> clears) {
+  return [clears = std::move(clears)]() -> Result<void> {
+    Result<void> first;
+    for (const auto& c : clears)
+      if (auto r = c(); !r && first.ok()) first = r;
+    return first;
+  };
 }
 
 int64_t duration_ms(const std::string& text) {
@@ -108,18 +123,118 @@ Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction
     return admin_fault(node.admin, "stall", boost::json::object{{"duration_ms", ms}});
   }
   if (type == "upstream_down") return admin_fault(node.admin, "down", {});
+  if (auto drill = carry_out_drill(action, node)) return std::move(*drill);
   if (type == "idp_down" || type == "jwks_down") return admin_fault(node.admin, type, {});
   return make_error("bad_fault", "no executor for fault '" + type + "'");
+}
+
+std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& action, const NodeEndpoint& node) {
+  const std::string& type = action.type;
+  auto param = [&](const char* key, const char* fallback) {
+    auto it = action.params.find(key);
+    return it == action.params.end() ? std::string(fallback) : it->second;
+  };
+  auto pid_of = [&](const std::string& name) -> Result<pid_t> {
+    auto pid = supervisor_.pid(name);
+    if (!pid) return make_error("no_such_process", name + " is not running");
+    return *pid;
+  };
+  // A toxic on the proxy in front of `target`, through the proxy's /admin/faults.
+  auto add_toxic = [&](const std::string& target, const std::string& stream) -> Result<Clear> {
+    auto body = toxic_body(action, stream);
+    if (!body) return body.error();
+    (*body)["proxy"] = target;
+    (*body).erase("name");
+    return admin_fault(endpoints_.proxy.admin, "toxic", std::move(*body));
+  };
+  if (type == "cpu_starve" || type == "memory_limit") {
+    auto pid = pid_of(node.name);
+    if (!pid) return pid.error();
+    return type == "cpu_starve" ? starve_cpu(*pid, action, mechanism_detail_)
+                                : limit_memory(*pid, action, mechanism_detail_);
+  }
+  if (type == "ballast") {
+    auto size = parse_size(param("size", "0"));
+    if (!size) return size.error();
+    return admin_fault(node.admin, "ballast",
+                       boost::json::object{{"bytes", *size}, {"ramp_ms", duration_ms(param("ramp", "0s"))}});
+  }
+  if (type == "toxic") return add_toxic(node.name, param("stream", "downstream"));
+  if (type == "mtu") {
+    // The topology runs every node on the host's loopback, so the real-network mode (nodes
+    // inside MTU namespaces) does not apply; the proxy drops over-MTU exchanges instead.
+    mechanism_detail_["mechanism"] = "proxy_mtu_blackhole";
+    mechanism_detail_["fallback_reason"] = "nodes run on the host loopback, not inside the MTU namespaces";
+    std::string stream = param("stream", "both");
+    std::vector<Clear> clears;
+    for (const char* s : {"upstream", "downstream"}) {
+      if (stream != "both" && stream != s) continue;
+      auto clear = add_toxic(node.name, s);
+      if (!clear) {
+        (void)all_of(clears)();
+        return clear.error();
+      }
+      clears.push_back(std::move(*clear));
+    }
+    return all_of(std::move(clears));
+  }
+  if (type == "redis_down") {
+    std::string mode = param("mode", "kill");
+    mechanism_detail_["mode"] = mode;
+    if (mode == "blackhole") {
+      // A timeout toxic with no timeout holds every byte: connections stay open, nothing answers.
+      std::vector<Clear> clears;
+      for (const char* s : {"upstream", "downstream"}) {
+        boost::json::object body{{"proxy", "redis"}, {"type", "timeout"}, {"stream", s},
+                                 {"attributes", boost::json::object{{"timeout", 0}}}};
+        auto clear = admin_fault(endpoints_.proxy.admin, "toxic", std::move(body));
+        if (!clear) {
+          (void)all_of(clears)();
+          return clear.error();
+        }
+        clears.push_back(std::move(*clear));
+      }
+      return all_of(std::move(clears));
+    }
+    if (!redis_) return make_error("bad_fault", "redis_down: the topology has no redis (redis = true)");
+    RedisServer* redis = redis_;
+    if (mode == "hang") {
+      if (auto r = redis->hang(); !r) return r.error();
+      return Clear([redis] { return redis->resume(); });
+    }
+    auto killed = redis->kill();
+    if (!killed) return killed.error();
+    mechanism_detail_["exit_status"] = std::to_string(*killed);
+    return Clear([redis] { return redis->restart(); });
+  }
+  if (type == "jwks_rotate") {
+    std::string mode = param("mode", "sign_first");
+    boost::json::object body{{"mode", mode}};
+    if (mode == "publish_first") body["delay_s"] = static_cast<double>(duration_ms(param("delay", "0s"))) / 1000.0;
+    std::string admin = node.admin;
+    if (auto r = expect_2xx(http_post_json(admin + "/admin/keys/rotate", boost::json::serialize(body)),
+                            "POST /admin/keys/rotate");
+        !r)
+      return r.error();
+    if (mode != "sign_first") return Clear([] { return Result<void>(); });
+    // Clearing a sign-first rotation is what fixes it: the new key gets published.
+    return Clear([admin] {
+      return expect_2xx(http_post_json(admin + "/admin/keys/publish", "{}"), "POST /admin/keys/publish");
+    });
+  }
+  return std::nullopt;
 }
 
 Result<void> FaultExecutor::apply(const FaultAction& action) {
   const NodeEndpoint* node = endpoints_.find(action.node);
   if (!node) return make_error("bad_fault", "unknown node '" + action.node + "'");
+  mechanism_detail_.clear();
   auto clear = carry_out(action, *node);
   if (!clear) return clear.error();
 
   boost::json::object detail;
   for (const auto& [k, v] : action.params) detail[k] = v;
+  for (const auto& [k, v] : mechanism_detail_) detail[k] = v;
   if (action.duration.count() > 0) detail["duration"] = format_duration(action.duration);
   FaultWindow window{action.type, action.node, boost::json::serialize(detail), time_.wall_ms(), 0};
   bool instantaneous = (action.type == "kill" && action.duration.count() == 0) || action.type == "restart";

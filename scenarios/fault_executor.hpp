@@ -3,7 +3,9 @@
 // the supervisor), clears each one when its duration ends, and reports every fault window so
 // the results store and reports can shade it.
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,8 @@ class FaultExecutor final : public FaultSink {
   // Called when a window opens (end_ms == 0) and again when it closes.
   void on_window(std::function<void(const FaultWindow&)> listener) { listener_ = std::move(listener); }
   std::vector<FaultWindow> windows() const;
+  // The topology's redis peer, for redis_down (kill restarts it when the window ends).
+  void set_redis(RedisServer* redis) { redis_ = redis; }
 
  private:
   struct Active {
@@ -44,6 +48,10 @@ class FaultExecutor final : public FaultSink {
     std::function<Result<void>()> clear;
   };
   Result<std::function<Result<void>()>> carry_out(const FaultAction& action, const NodeEndpoint& node);
+  // The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, redis_down, jwks_rotate);
+  // nullopt for any other type.
+  std::optional<Result<std::function<Result<void>()>>> carry_out_drill(const FaultAction& action,
+                                                                       const NodeEndpoint& node);
   void close(Active& active);
 
   const Endpoints& endpoints_;
@@ -53,6 +61,9 @@ class FaultExecutor final : public FaultSink {
   std::vector<FaultWindow> windows_;
   std::vector<Active> active_;
   std::function<void(const FaultWindow&)> listener_;
+  RedisServer* redis_ = nullptr;
+  // Filled by carry_out for the window's detail: which mechanism a fault used.
+  std::map<std::string, std::string> mechanism_detail_;
 };
 
 }  // namespace gatedrill

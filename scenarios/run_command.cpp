@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <string_view>
 
+#include "core/store/results_store.hpp"
 #include "core/util/cli.hpp"
+#include "reports/report_command.hpp"
 #include "scenarios/runner.hpp"
 
 namespace gatedrill {
@@ -35,6 +37,24 @@ void accept_short_env_flag(int argc, char** argv) {
     if (std::string_view(argv[i]) == "-e") argv[i] = const_cast<char*>("--env");
 }
 
+// report.html and junit.xml into the run folder of the run this command just recorded (the
+// newest run of this scenario that began after began_ms; none when it failed before starting).
+static void write_reports_of_latest_run(const RunOptions& options, int64_t began_ms) {
+  auto reader = ResultsReader::open(options.db_path);
+  if (!reader) return;
+  auto runs = (*reader)->runs();
+  if (!runs || runs->empty()) return;
+  const RunRecord& run = runs->front();
+  if (run.started_ms < began_ms || run.scenario != options.scenario_file || run.run_dir.empty())
+    return;
+  auto summary = summarize_run(**reader, run.id);
+  if (!summary) return;
+  if (auto written = write_run_reports(*summary, run.run_dir); !written)
+    std::fprintf(stderr, "warning: %s\n", written.error().message.c_str());
+  else
+    std::printf("report: %s\njunit: %s\n", (*written)[0].c_str(), (*written)[1].c_str());
+}
+
 int run_command(int argc, char** argv) {
   RunOptions options;
   std::vector<std::string> params;
@@ -57,7 +77,10 @@ int run_command(int argc, char** argv) {
 
   TerminationSignals signals;
   SystemTimeSource time;
-  return run_scenario(options, time, signals);
+  int64_t began_ms = time.wall_ms();
+  int exit_code = run_scenario(options, time, signals);
+  if (!options.validate_only) write_reports_of_latest_run(options, began_ms);
+  return exit_code;
 }
 
 int up_command(int argc, char** argv) {

@@ -1,5 +1,6 @@
 #include "scenarios/run_recorder.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace gatedrill {
@@ -15,6 +16,8 @@ void RunRecorder::on_all_second(std::function<void(const SampleRecord&, const Hi
 void RunRecorder::record(const std::string& node, const SecondStats& stats) {
   std::lock_guard lock(mutex_);
   write(node, stats);
+  // Streams of other identities ("hot@gw-1") are kept on their own, not merged into "all".
+  if (std::find(nodes_.begin(), nodes_.end(), node) == nodes_.end()) return;
   if (nodes_.size() == 1) {
     write(kAllNodes, stats);
     return;

@@ -43,9 +43,37 @@ struct NodeLoad {
   std::string node;
   std::unique_ptr<LoadGenerator> generator;
   std::vector<LoadPhase> phases;
+  LoadRequestSpec request;  // later segments start from it
+  LoadOptions options;
+  std::string subject;  // the tokens' sub; empty = the IdP's client id
   std::thread thread;
   Result<LoadSummary> outcome = make_error("not_run", "not run");
 };
+
+// Phases that share one generator (and its connections). A new segment starts at a phase that
+// mints fresh tokens or sends a different body: its requests are built when it begins, so
+// tokens minted then carry the IdP's state at that time (its clock, its signing key).
+struct LoadSegment {
+  size_t first = 0, count = 0;
+  int64_t second_offset = 0;  // seconds of load before the segment
+};
+std::vector<LoadSegment> load_segments(const Scenario& s) {
+  std::vector<LoadSegment> out;
+  double seconds = 0;
+  for (size_t i = 0; i < s.phases.size(); ++i) {
+    const PhaseSpec& p = s.phases[i];
+    if (i == 0 || p.fresh_tokens || p.body_bytes != s.phases[i - 1].body_bytes)
+      out.push_back({i, 0, static_cast<int64_t>(std::llround(seconds))});
+    ++out.back().count;
+    seconds += std::chrono::duration<double>(p.duration).count();
+  }
+  return out;
+}
+
+void set_body(LoadRequestSpec& request, int64_t body_bytes) {
+  request.method = body_bytes > 0 ? "POST" : "GET";
+  request.body = std::string(static_cast<size_t>(body_bytes), 'x');
+}
 
 int connections_for(const Scenario& s) {
   int explicit_max = 0;
@@ -161,6 +189,7 @@ Result<void> Run::drive_load() {
   for (const auto& g : endpoints.gateways) nodes.push_back(g.name);
   recorder_ = std::make_unique<RunRecorder>(store_.get(), run_id_, nodes);
   faults_ = std::make_unique<FaultExecutor>(endpoints, supervisor_, time_);
+  faults_->set_redis(topology_->redis());
   faults_->on_window([this](const FaultWindow& w) {
     if (w.end_ms == 0 || w.end_ms == w.start_ms) {
       say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") + w.detail_json);
@@ -185,11 +214,40 @@ Result<void> Run::drive_load() {
     request.url = endpoints.gateways[i].url + s.topology.path;
     request.ca_file = endpoints.ca_bundle;
     request.bearer_tokens = *tokens;
+    set_body(request, s.phases.front().body_bytes);
     LoadOptions load_options;
     load_options.connections = connections_for(s);
+    l.request = request;
+    l.options = load_options;
     l.generator = std::make_unique<LoadGenerator>(time_, request, load_options);
     for (const auto& p : s.phases)
       l.phases.push_back({p.name, p.rate * share, p.rate_to > 0 ? p.rate_to * share : -1, p.duration});
+  }
+  // Each further identity: its own stream to every gateway with tokens of its own sub, at the
+  // rate each phase gives it (a 1 request/s trickle in phases that give none).
+  size_t gateway_loads = loads.size();
+  for (const auto& identity : s.topology.identities) {
+    auto identity_tokens = topology_->mint_tokens(
+        token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl), identity);
+    if (!identity_tokens) return identity_tokens.error();
+    double peak = 1;
+    for (const auto& p : s.phases)
+      if (auto it = p.identity_rates.find(identity); it != p.identity_rates.end()) peak = std::max(peak, it->second);
+    for (size_t i = 0; i < gateway_loads; ++i) {
+      NodeLoad l;
+      l.node = identity + "@" + loads[i].node;
+      l.subject = identity;
+      l.request = loads[i].request;
+      l.request.bearer_tokens = *identity_tokens;
+      l.options = loads[i].options;
+      l.options.connections = static_cast<int>(std::clamp(std::ceil(peak * share / 500.0), 2.0, 256.0));
+      l.generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
+      for (const auto& p : s.phases) {
+        auto it = p.identity_rates.find(identity);
+        l.phases.push_back({p.name, (it == p.identity_rates.end() ? 1.0 : it->second) * share, -1, p.duration});
+      }
+      loads.push_back(std::move(l));
+    }
   }
 
   std::atomic<bool> stop{false};
@@ -197,10 +255,37 @@ Result<void> Run::drive_load() {
   load_start_ms_ = time_.wall_ms();
   int64_t load_start_mono = time_.monotonic_ms();
   for (auto& l : loads) {
-    l.thread = std::thread([this, &l, &stop, &running] {
-      l.outcome = l.generator->run(
-          l.phases, [this, &l](const IntervalStats& interval) { recorder_->record(l.node, to_second_stats(interval)); },
-          &stop);
+    l.thread = std::thread([this, &s, &l, &stop, &running, token_count] {
+      for (const LoadSegment& segment : load_segments(s)) {
+        if (stop.load()) break;
+        std::unique_ptr<LoadGenerator> generator = std::move(l.generator);
+        if (segment.first > 0) {
+          const PhaseSpec& first = s.phases[segment.first];
+          if (first.fresh_tokens) {
+            auto fresh = topology_->mint_tokens(
+                token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl), l.subject);
+            if (!fresh) {
+              l.outcome = make_error(fresh.error().code, "minting tokens for phase " + first.name + ": " +
+                                                             fresh.error().message);
+              break;
+            }
+            l.request.bearer_tokens = std::move(*fresh);
+          }
+          set_body(l.request, first.body_bytes);
+          generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
+        }
+        std::vector<LoadPhase> phases(l.phases.begin() + static_cast<std::ptrdiff_t>(segment.first),
+                                      l.phases.begin() + static_cast<std::ptrdiff_t>(segment.first + segment.count));
+        l.outcome = generator->run(
+            phases,
+            [this, &l, offset = segment.second_offset](const IntervalStats& interval) {
+              SecondStats second = to_second_stats(interval);
+              second.second += offset;
+              recorder_->record(l.node, second);
+            },
+            &stop);
+        if (!l.outcome) break;
+      }
       running.fetch_sub(1);
     });
   }

@@ -17,6 +17,17 @@ struct UpstreamSpec {
   int threads = 1;
 };
 
+// Gateway flags a scenario can set (the rest keep the gateway's defaults).
+struct GatewaySpec {
+  int64_t memory_budget_bytes = 0;  // --memory-budget; 0 = off
+  double rate_limit = 0;            // --rate-limit requests/s per identity and route; 0 = off
+  double burst = 0;                 // --burst; 0 = the gateway's default
+  std::vector<std::string> rate_limit_overrides;  // --rate-limit-override ID=RPS[:BURST]
+  std::chrono::nanoseconds jwks_ttl{0};       // --jwks-ttl; 0 = default
+  std::chrono::nanoseconds jwks_cooldown{0};  // --jwks-cooldown; 0 = default
+  std::vector<std::string> args;              // passed as they are, last
+};
+
 struct TopologySpec {
   int gateways = 1;
   std::string path = "/api/orders";  // what the load requests through the gateways
@@ -27,6 +38,12 @@ struct TopologySpec {
   std::chrono::nanoseconds token_ttl = std::chrono::minutes(5);  // of the minted token pool
   int gateway_threads = 1;
   UpstreamSpec upstream;
+  GatewaySpec gateway;
+  bool redis = false;                // a real redis-server peer named "redis"
+  std::vector<std::string> proxies;  // nodes fronted by the fault proxy: "app", "redis", "idp", "gw-N"
+  // Further load identities (token sub claims), each its own stream per gateway, recorded as
+  // "<identity>@gw-N" and not merged into "all".
+  std::vector<std::string> identities;
 };
 
 struct PhaseSpec {
@@ -36,6 +53,9 @@ struct PhaseSpec {
   std::chrono::nanoseconds duration{0};
   int connections = 0;  // 0 = derived from the rate
   int tokens = 100;     // distinct JWTs rotated per request
+  bool fresh_tokens = false;  // mint the phase's tokens when it starts (after earlier faults)
+  int64_t body_bytes = 0;     // > 0: POST a body of this size instead of a GET
+  std::map<std::string, double> identity_rates;  // identity -> requests/s over all gateways
   std::string where;    // file:line of the declaration
 };
 
@@ -96,7 +116,7 @@ struct Scenario {
   std::vector<ExpectSpec> expectations;
 
   std::chrono::nanoseconds total_duration() const;
-  // Node names the topology has: gw-1..gw-N, idp, app.
+  // Node names the topology has: gw-1..gw-N, idp, app, and redis / proxy when declared.
   std::vector<std::string> node_names() const;
 };
 

@@ -197,6 +197,79 @@ int scenario_impl(lua_State* L, Context& c, std::string& error) {
   return 0;
 }
 
+// topology.gateway = { memory_budget = "64MiB", rate_limit = 100, ... }, redis = true,
+// proxies = { "redis", "app", "gw-1" }.
+int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error) {
+  if (lua_getfield(L, 1, "redis"); !lua_isnil(L, -1)) {
+    if (!lua_isboolean(L, -1)) error = "topology.redis must be true or false";
+    t.redis = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+  if (f.type("gateway") == LUA_TTABLE) {
+    lua_getfield(L, 1, "gateway");
+    Fields gw(L, -1, "topology.gateway");
+    GatewaySpec& g = t.gateway;
+    if (gw.check_keys({"memory_budget", "rate_limit", "burst", "rate_limit_overrides", "jwks_ttl", "jwks_cooldown",
+                       "args"},
+                      error)) {
+      if (auto v = gw.string("memory_budget", error)) {
+        auto bytes = parse_size(*v);
+        if (!bytes || *bytes < (1 << 20))
+          error = "topology.gateway.memory_budget must be a size of at least 1MiB such as \"64MiB\"";
+        else g.memory_budget_bytes = *bytes;
+      }
+      if (auto v = gw.number("rate_limit", error)) {
+        if (*v <= 0) error = "topology.gateway.rate_limit must be > 0 requests/s";
+        g.rate_limit = *v;
+      }
+      if (auto v = gw.number("burst", error)) {
+        if (*v < 1) error = "topology.gateway.burst must be >= 1";
+        g.burst = *v;
+      }
+      if (auto v = gw.string_list("rate_limit_overrides", error)) g.rate_limit_overrides = *v;
+      if (auto v = gw.duration("jwks_ttl", error)) {
+        if (v->count() <= 0) error = "topology.gateway.jwks_ttl must be > 0";
+        g.jwks_ttl = *v;
+      }
+      if (auto v = gw.duration("jwks_cooldown", error)) {
+        if (v->count() <= 0) error = "topology.gateway.jwks_cooldown must be > 0";
+        g.jwks_cooldown = *v;
+      }
+      if (auto v = gw.string_list("args", error)) g.args = *v;
+    }
+    lua_pop(L, 1);
+  } else if (f.type("gateway") != LUA_TNIL) {
+    return error = "topology.gateway must be a table", 0;
+  }
+  if (!error.empty()) return 0;
+  if (auto v = f.string_list("proxies", error)) {
+    std::set<std::string> seen;
+    for (const auto& p : *v) {
+      bool gateway = p.rfind("gw-", 0) == 0 && p.size() > 3 && p.size() < 6 &&
+                     std::all_of(p.begin() + 3, p.end(), ::isdigit) && std::stoi(p.substr(3)) >= 1 &&
+                     std::stoi(p.substr(3)) <= t.gateways;
+      if (!gateway && p != "app" && p != "idp" && p != "redis")
+        return error = "topology.proxies: cannot put a proxy in front of '" + p +
+                       "' (app, idp, redis or gw-1..gw-" + std::to_string(t.gateways) + ")",
+               0;
+      if (p == "redis" && !t.redis) return error = "topology.proxies: 'redis' needs redis = true", 0;
+      if (!seen.insert(p).second) return error = "topology.proxies: '" + p + "' is listed twice", 0;
+    }
+    t.proxies = *v;
+  }
+  if (auto v = f.string_list("identities", error)) {
+    for (const auto& id : *v) {
+      bool ok = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+      });
+      if (!ok) return error = "topology.identities: '" + id + "' must be 1-64 letters, digits, '-', '_' or '.'", 0;
+      if (std::count(v->begin(), v->end(), id) > 1) return error = "topology.identities: '" + id + "' is listed twice", 0;
+    }
+    t.identities = *v;
+  }
+  return 0;
+}
+
 // topology { gateways = 1, tls = "tls", jwt = {...}, upstream = {...}, gateway_threads = 1 }
 int topology_impl(lua_State* L, Context& c, std::string& error) {
   if (!expect_table_argument(L, "topology", error)) return 0;
@@ -204,7 +277,10 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   c.seen_topology = true;
   TopologySpec& t = c.scenario.topology;
   Fields f(L, 1, "topology");
-  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path"}, error)) return 0;
+  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway", "redis", "proxies",
+                     "identities"},
+                    error))
+    return 0;
   if (auto v = f.string("path", error)) {
     if (v->empty() || (*v)[0] != '/') return error = "topology.path must start with /", 0;
     t.path = *v;
@@ -263,7 +339,8 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   } else if (f.type("upstream") != LUA_TNIL) {
     return error = "topology.upstream must be a table", 0;
   }
-  return 0;
+  if (!error.empty()) return 0;
+  return topology_peers(L, f, t, error);
 }
 
 // load { { name = "steady", rate = 2000, duration = "10s", tokens = 100 }, ... }
@@ -284,7 +361,36 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
     p.where = where(L);
     std::string what = "load[" + std::to_string(i) + "]";
     Fields f(L, -1, what);
-    if (f.check_keys({"name", "rate", "rate_to", "duration", "connections", "tokens"}, error)) {
+    if (f.check_keys({"name", "rate", "rate_to", "duration", "connections", "tokens", "fresh_tokens", "body",
+                      "identities"},
+                     error)) {
+      if (f.type("body") == LUA_TNUMBER) {
+        if (auto v = f.integer("body", 0, 64 << 20, error)) p.body_bytes = *v;
+      } else if (auto v = f.string("body", error)) {
+        auto bytes = parse_size(*v);
+        if (!bytes || *bytes > (64 << 20)) error = what + ".body must be a size up to 64MiB such as \"16KiB\"";
+        else p.body_bytes = *bytes;
+      }
+      if (lua_getfield(L, -1, "identities"); lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+          if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) <= 0 ||
+              lua_tonumber(L, -1) > 5e6) {
+            if (error.empty()) error = what + ".identities: entries are identity = requests/s (> 0), e.g. { hot = 300 }";
+          } else {
+            p.identity_rates[lua_tostring(L, -2)] = lua_tonumber(L, -1);
+          }
+          lua_pop(L, 1);
+        }
+      } else if (!lua_isnil(L, -1)) {
+        error = what + ".identities must be a table such as { hot = 300 }";
+      }
+      lua_pop(L, 1);
+      if (lua_getfield(L, -1, "fresh_tokens"); !lua_isnil(L, -1)) {
+        if (!lua_isboolean(L, -1)) error = what + ".fresh_tokens must be true or false";
+        p.fresh_tokens = lua_toboolean(L, -1);
+      }
+      lua_pop(L, 1);
       p.name = f.string("name", error).value_or("phase" + std::to_string(i));
       if (f.type("rate") == LUA_TSTRING) {
         if (f.string("rate", error) != "max") error = what + ".rate must be a number or \"max\"";
@@ -594,11 +700,24 @@ Result<void> validate_whole(Context& c) {
       return fail(e.where, "at(" + format_duration(e.at) + ") is after the load ends (" + format_duration(total) + ")");
     for (const auto& a : e.actions) fault_types.insert(a.type);
   }
+  for (const auto& p : s.phases)
+    for (const auto& [id, rate] : p.identity_rates)
+      if (std::find(s.topology.identities.begin(), s.topology.identities.end(), id) == s.topology.identities.end())
+        return fail(p.where, "phase " + p.name + ": identity '" + id + "' is not in topology.identities");
+  // "hot@gw-1": the stream of a declared identity on a gateway.
+  auto identity_stream = [&](const std::string& node) {
+    auto at = node.find('@');
+    if (at == std::string::npos) return false;
+    std::string id = node.substr(0, at);
+    return std::find(s.topology.identities.begin(), s.topology.identities.end(), id) != s.topology.identities.end() &&
+           node_kind(s, node.substr(at + 1)) == "gateway";
+  };
   for (const auto& t : s.thresholds) {
     if (!t.phase.empty() && std::none_of(s.phases.begin(), s.phases.end(), [&](const auto& p) { return p.name == t.phase; }))
       return fail(t.where, "threshold '" + t.text + "': no phase named '" + t.phase + "'");
-    if (!t.node.empty() && node_kind(s, t.node) != "gateway")
-      return fail(t.where, "threshold '" + t.text + "': node must be a gateway (gw-1..gw-" + std::to_string(s.topology.gateways) + ")");
+    if (!t.node.empty() && node_kind(s, t.node) != "gateway" && !identity_stream(t.node))
+      return fail(t.where, "threshold '" + t.text + "': node must be a gateway (gw-1..gw-" +
+                               std::to_string(s.topology.gateways) + ") or an identity's stream (hot@gw-1)");
   }
   for (const auto& e : s.expectations)
     if (!fault_types.count(e.fault))
@@ -619,6 +738,8 @@ std::vector<std::string> Scenario::node_names() const {
   for (int i = 1; i <= topology.gateways; ++i) names.push_back("gw-" + std::to_string(i));
   names.emplace_back("idp");
   names.emplace_back("app");
+  if (topology.redis) names.emplace_back("redis");
+  if (!topology.proxies.empty()) names.emplace_back("proxy");
   return names;
 }
 

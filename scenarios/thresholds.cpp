@@ -11,7 +11,27 @@ namespace gatedrill {
 
 namespace {
 
-enum class MetricKind { kLatency, kShare, kCount, kUnknown };
+enum class MetricKind { kLatency, kShare, kCount, kRatio, kUnknown };
+
+constexpr std::string_view kVsBaseline = "_vs_baseline";
+
+bool is_status_code(std::string_view s) {
+  return s.size() == 3 && std::isdigit(static_cast<unsigned char>(s[0])) &&
+         std::isdigit(static_cast<unsigned char>(s[1])) && std::isdigit(static_cast<unsigned char>(s[2]));
+}
+bool is_status_class(std::string_view s) {
+  return s.size() == 3 && s[0] >= '1' && s[0] <= '5' && s[1] == 'x' && s[2] == 'x';
+}
+
+MetricKind kind_of(std::string_view m);
+
+// "p99_vs_baseline": the latency metric's prefix.
+std::string_view ratio_base(std::string_view m) {
+  if (m.size() <= kVsBaseline.size() || m.substr(m.size() - kVsBaseline.size()) != kVsBaseline) return {};
+  return m.substr(0, m.size() - kVsBaseline.size());
+}
+
+
 
 bool is_status_code(std::string_view s) {
   return s.size() == 3 && std::isdigit(static_cast<unsigned char>(s[0])) &&
@@ -22,6 +42,7 @@ bool is_status_class(std::string_view s) {
 }
 
 MetricKind kind_of(std::string_view m) {
+  if (auto base = ratio_base(m); !base.empty()) return kind_of(base) == MetricKind::kLatency ? MetricKind::kRatio : MetricKind::kUnknown;
   if (m == "p50" || m == "p75" || m == "p90" || m == "p95" || m == "p99" || m == "p999" ||
       m == "max" || m == "mean" || m == "min")
     return MetricKind::kLatency;
@@ -47,7 +68,7 @@ Result<ThresholdSpec> parse_condition(std::string_view metric, std::string_view 
   if (kind == MetricKind::kUnknown)
     return bad("unknown metric '" + spec.metric +
                "' (use p50 p90 p95 p99 p999 max mean rps requests errors error_rate "
-               "status_401 status_4xx status_401_share ...)");
+               "status_401 status_4xx status_401_share p99_vs_baseline ...)");
   std::string_view c = trim(condition);
   for (std::string_view op : {"<=", ">=", "<", ">"}) {
     if (c.substr(0, op.size()) == op) {
@@ -77,6 +98,16 @@ Result<ThresholdSpec> parse_condition(std::string_view metric, std::string_view 
         return bad(spec.metric + ": '" + std::string(c) + "' is not a share (try 1% or 0.01)");
       if (percent) x /= 100.0;
       if (x < 0 || x > 1) return bad(spec.metric + ": '" + std::string(c) + "' is outside 0%..100%");
+      spec.limit = x;
+      break;
+    }
+    case MetricKind::kRatio: {
+      std::string v(c);
+      if (!v.empty() && v.back() == 'x') v.pop_back();
+      char* end = nullptr;
+      double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x) || x < 0)
+        return bad(spec.metric + ": '" + std::string(c) + "' is not a ratio (try 3 or 3x)");
       spec.limit = x;
       break;
     }
@@ -122,7 +153,16 @@ Result<ThresholdSpec> parse_threshold(std::string_view subject, std::string_view
   return spec;
 }
 
+bool is_baseline_ratio(const std::string& metric) { return kind_of(metric) == MetricKind::kRatio; }
+
 double metric_value(const WindowStats& stats, const std::string& metric) {
+  if (auto base = ratio_base(metric); !base.empty()) {
+    if (!stats.baseline_latency) return 0;
+    WindowStats baseline;
+    baseline.latency = *stats.baseline_latency;
+    double before = metric_value(baseline, std::string(base));
+    return before > 0 ? metric_value(stats, std::string(base)) / before : 0;
+  }
   const Histogram& h = stats.latency;
   if (metric == "p50") return static_cast<double>(h.percentile(50));
   if (metric == "p75") return static_cast<double>(h.percentile(75));
@@ -169,6 +209,9 @@ std::string format_metric(const std::string& metric, double value) {
       return format_duration(std::chrono::nanoseconds(static_cast<int64_t>(value)));
     case MetricKind::kShare:
       std::snprintf(buf, sizeof buf, "%.2f%%", value * 100);
+      return buf;
+    case MetricKind::kRatio:
+      std::snprintf(buf, sizeof buf, "%.2fx", value);
       return buf;
     default:
       std::snprintf(buf, sizeof buf, value == std::floor(value) ? "%.0f" : "%.1f", value);

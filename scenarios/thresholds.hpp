@@ -3,6 +3,7 @@
 // Latency metrics take durations, shares and rates take percentages, counts take numbers.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,7 +26,12 @@ struct WindowStats {
   std::map<int, int64_t> status_counts;
   Histogram latency;
   double seconds = 0;
+  // The latency of the scenario's first phase (its warm-up), for "p99_vs_baseline" metrics.
+  std::optional<Histogram> baseline_latency;
 };
+
+// "p99_vs_baseline" -> true: a latency metric divided by the same metric over the baseline.
+bool is_baseline_ratio(const std::string& metric);
 
 // The metric's value over the window: nanoseconds for latency metrics, ratios 0..1 for shares.
 double metric_value(const WindowStats& stats, const std::string& metric);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <fstream>
 #include <random>
@@ -11,10 +12,17 @@
 #include "core/http/http_client.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+#include "scenarios/peers/redis_server.hpp"
 
 namespace gatedrill {
 
 namespace {
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 std::string ms_flag(std::chrono::nanoseconds d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count()) + "us";
@@ -40,6 +48,14 @@ std::string random_secret() {
 
 std::string http_url(uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
 
+// "{redis}" in a gateway argument becomes the redis URL the gateways should use.
+std::string substitute(std::string arg, const std::string& key, const std::string& value) {
+  for (size_t at = arg.find(key); at != std::string::npos; at = arg.find(key, at + value.size()))
+    arg.replace(at, key.size(), value);
+  return arg;
+}
+
+
 }  // namespace
 
 const NodeEndpoint* Endpoints::find(const std::string& name) const {
@@ -47,6 +63,8 @@ const NodeEndpoint* Endpoints::find(const std::string& name) const {
     if (g.name == name) return &g;
   if (name == "idp") return &idp;
   if (name == "app") return &app;
+  if (name == "redis" && !redis.name.empty()) return &redis;
+  if (name == "proxy" && !proxy.name.empty()) return &proxy;
   return nullptr;
 }
 
@@ -57,8 +75,11 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
     return pid ? json::value(*pid) : json::value(nullptr);
   };
   json::array gws;
-  for (const auto& g : gateways)
-    gws.push_back(json::object{{"name", g.name}, {"url", g.url}, {"admin", g.admin}, {"pid", pid_of(g.name)}});
+  for (const auto& g : gateways) {
+    json::object o{{"name", g.name}, {"url", g.url}, {"admin", g.admin}, {"pid", pid_of(g.name)}};
+    if (!g.direct_url.empty()) o["direct_url"] = g.direct_url;
+    gws.push_back(std::move(o));
+  }
   json::object doc{
       {"gateways", gws},
       {"idp", json::object{{"issuer", issuer}, {"jwks_uri", jwks_uri}, {"token_endpoint", token_endpoint},
@@ -68,6 +89,16 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
       {"upstreams", json::array{json::object{{"name", app.name}, {"url", app.url}, {"admin", app.admin},
                                              {"pid", pid_of("app")}}}},
       {"run_dir", run_dir}};
+  if (!redis.name.empty()) {
+    json::object r{{"url", redis.url}, {"pid", pid_of("redis")}};
+    if (!redis.direct_url.empty()) r["direct_url"] = redis.direct_url;
+    doc["redis"] = std::move(r);
+  }
+  if (!proxy.name.empty()) {
+    json::object fronts;
+    for (const auto& [node, address] : proxied) fronts[node] = address;
+    doc["fault_proxy"] = json::object{{"admin", proxy.admin}, {"pid", pid_of("proxy")}, {"proxies", fronts}};
+  }
   return json::serialize(doc);
 }
 
@@ -77,6 +108,11 @@ std::string Endpoints::describe() const {
   out += "  idp   " + issuer + "   admin " + idp.admin + "\n";
   out += "        token " + token_endpoint + "  client " + client_id + " / " + client_secret + "\n";
   out += "  app   " + app.url + "   admin " + app.admin + "\n";
+  if (!redis.name.empty()) out += "  redis " + redis.url + "\n";
+  if (!proxy.name.empty()) {
+    out += "  fault proxy   admin " + proxy.admin + "\n";
+    for (const auto& [node, address] : proxied) out += "        " + node + " via " + address + "\n";
+  }
   if (!ca_bundle.empty()) out += "  CA bundle " + ca_bundle + "\n";
   out += "  logs  " + run_dir + "/logs/\n";
   return out;
@@ -85,6 +121,49 @@ std::string Endpoints::describe() const {
 Topology::Topology(const Scenario& scenario, std::string run_dir, std::string binary, Supervisor& supervisor,
                    TimeSource& time)
     : scenario_(scenario), run_dir_(std::move(run_dir)), binary_(std::move(binary)), supervisor_(supervisor), time_(time) {}
+
+Topology::~Topology() = default;
+
+std::string Topology::via_proxy(const std::string& node, const std::string& url) const {
+  auto it = endpoints_.proxied.find(node);
+  if (it == endpoints_.proxied.end()) return url;
+  // Same scheme and path, the proxy's host:port.
+  auto scheme_end = url.find("://");
+  auto host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  auto path_start = url.find('/', host_start);
+  return url.substr(0, host_start) + it->second + (path_start == std::string::npos ? "" : url.substr(path_start));
+}
+
+Result<void> Topology::start_redis() {
+  RedisServerOptions options;
+  options.name = "redis";
+  options.work_dir = run_dir_ + "/redis";
+  mkdir(options.work_dir.c_str(), 0755);
+  // Down stays down until the fault clears it (redis_down restarts it then).
+  options.restart.mode = RestartPolicy::Mode::kNever;
+  redis_ = std::make_unique<RedisServer>(supervisor_, time_, options);
+  if (auto r = redis_->start(); !r) return make_error(r.error().code, "redis: " + r.error().message);
+  endpoints_.redis.name = "redis";
+  endpoints_.redis.kind = "redis";
+  endpoints_.redis.url = redis_->url();
+  endpoints_.redis.log_file = options.work_dir + "/redis.log";
+  return {};
+}
+
+// One `gatedrill fault-proxy` child with a named proxy per fronted node; upstreams are
+// host:port. Proxies only forward on connect, so the nodes behind them may start later.
+Result<void> Topology::start_proxy(const std::map<std::string, std::string>& upstreams) {
+  std::vector<std::string> args = {"fault-proxy"};
+  for (const auto& [node, upstream] : upstreams) {
+    auto port = allocate_port();
+    if (!port) return port.error();
+    std::string listen = "127.0.0.1:" + std::to_string(*port);
+    args.insert(args.end(), {"--proxy", node + "=" + listen + "=" + upstream});
+    endpoints_.proxied[node] = listen;
+  }
+  endpoints_.proxy.kind = "proxy";
+  return start_node("proxy", args, endpoints_.proxy, RestartPolicy{});
+}
 
 Result<void> Topology::write_pki() {
   std::string dir = run_dir_ + "/pki";
@@ -178,6 +257,35 @@ Result<void> Topology::start() {
       !r)
     return r;
 
+  if (t.redis)
+    if (auto r = start_redis(); !r) return r;
+  // Gateway ports first: the fault proxy needs every address it fronts.
+  std::vector<uint16_t> gateway_ports;
+  for (int i = 1; i <= t.gateways; ++i) {
+    auto port = allocate_port();
+    if (!port) return port.error();
+    gateway_ports.push_back(*port);
+  }
+  if (!t.proxies.empty()) {
+    std::map<std::string, std::string> upstreams;
+    auto host_port = [](const std::string& url) {
+      auto start = url.find("://") + 3;
+      auto end = url.find('/', start);
+      return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    };
+    for (const auto& node : t.proxies) {
+      if (node == "app") upstreams[node] = host_port(endpoints_.app.url);
+      else if (node == "idp") upstreams[node] = host_port(endpoints_.issuer);
+      else if (node == "redis") upstreams[node] = host_port(endpoints_.redis.url);
+      else upstreams[node] = "127.0.0.1:" + std::to_string(gateway_ports[std::stoi(node.substr(3)) - 1]);
+    }
+    if (auto r = start_proxy(upstreams); !r) return r;
+    if (!endpoints_.redis.name.empty() && endpoints_.proxied.count("redis")) {
+      endpoints_.redis.direct_url = endpoints_.redis.url;
+      endpoints_.redis.url = "redis://" + endpoints_.proxied["redis"];
+    }
+  }
+
   std::string algs;
   for (const auto& a : t.algs) algs += (algs.empty() ? "" : ",") + a;
   // Gateways come back after a kill or restart fault, like a pod under a Deployment.
@@ -186,16 +294,32 @@ Result<void> Topology::start() {
   gateway_restart.max_restarts = 10;
   for (int i = 1; i <= t.gateways; ++i) {
     std::string name = "gw-" + std::to_string(i);
-    auto port = allocate_port();
-    if (!port) return port.error();
+    uint16_t port = gateway_ports[static_cast<size_t>(i - 1)];
     NodeEndpoint gw;
     gw.kind = "gateway";
-    gw.url = (t.tls == "plain" ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(*port);
-    std::vector<std::string> args = {"gateway", "--name", name, "--listen", "127.0.0.1:" + std::to_string(*port),
-                                     "--issuer", endpoints_.issuer, "--jwks-uri", endpoints_.jwks_uri,
-                                     "--audience", endpoints_.audience, "--algs", algs, "--leeway",
-                                     ms_flag(t.leeway), "--upstream", endpoints_.app.url, "--threads",
+    gw.url = (t.tls == "plain" ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port);
+    if (endpoints_.proxied.count(name)) {
+      gw.direct_url = gw.url;
+      gw.url = via_proxy(name, gw.url);
+    }
+    std::vector<std::string> args = {"gateway", "--name", name, "--listen", "127.0.0.1:" + std::to_string(port),
+                                     "--issuer", endpoints_.issuer, "--jwks-uri",
+                                     via_proxy("idp", endpoints_.jwks_uri), "--audience", endpoints_.audience,
+                                     "--algs", algs, "--leeway", ms_flag(t.leeway), "--upstream",
+                                     via_proxy("app", endpoints_.app.url), "--threads",
                                      std::to_string(t.gateway_threads)};
+    const GatewaySpec& g = t.gateway;
+    if (g.memory_budget_bytes > 0) args.insert(args.end(), {"--memory-budget", std::to_string(g.memory_budget_bytes)});
+    if (g.rate_limit > 0) args.insert(args.end(), {"--rate-limit", format_number(g.rate_limit)});
+    if (g.burst > 0) args.insert(args.end(), {"--burst", format_number(g.burst)});
+    for (const auto& o : g.rate_limit_overrides) args.insert(args.end(), {"--rate-limit-override", o});
+    if (g.jwks_ttl.count() > 0) args.insert(args.end(), {"--jwks-ttl", ms_flag(g.jwks_ttl)});
+    if (g.jwks_cooldown.count() > 0) args.insert(args.end(), {"--jwks-cooldown", ms_flag(g.jwks_cooldown)});
+    // With a redis peer the gateways use it (JTI revocation, global rate limit), through its
+    // proxy when it has one, unless the scenario passes its own --redis.
+    bool own_redis = std::find(g.args.begin(), g.args.end(), "--redis") != g.args.end();
+    if (!endpoints_.redis.name.empty() && !own_redis) args.insert(args.end(), {"--redis", endpoints_.redis.url});
+    for (const auto& a : g.args) args.push_back(substitute(a, "{redis}", endpoints_.redis.url));
     if (t.tls == "plain") {
       args.emplace_back("--plaintext");
     } else {
@@ -209,8 +333,10 @@ Result<void> Topology::start() {
 
 void Topology::stop() { supervisor_.stop_all(std::chrono::seconds(3)); }
 
-Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::seconds ttl) const {
+Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::seconds ttl,
+                                                       const std::string& subject) const {
   boost::json::object request{{"count", count}, {"ttl_s", ttl.count()}};
+  if (!subject.empty()) request["claims"] = boost::json::object{{"sub", subject}};
   HttpClientOptions options;
   options.timeout = std::chrono::seconds(30);
   auto response = http_post_json(endpoints_.idp.admin + "/admin/tokens", boost::json::serialize(request), options);

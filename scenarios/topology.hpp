@@ -4,6 +4,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,10 +16,13 @@
 
 namespace gatedrill {
 
+class RedisServer;
+
 struct NodeEndpoint {
-  std::string name;   // "gw-1", "idp", "app"
-  std::string kind;   // "gateway", "idp", "app"
-  std::string url;    // data-plane URL
+  std::string name;   // "gw-1", "idp", "app", "redis", "proxy"
+  std::string kind;   // "gateway", "idp", "app", "redis", "proxy"
+  std::string url;    // data-plane URL (the fault proxy's when the node is behind one)
+  std::string direct_url;  // the node's own address when url goes through the proxy
   std::string admin;  // admin URL (healthz, metrics, faults, clock)
   std::string log_file;
 };
@@ -26,6 +31,9 @@ struct Endpoints {
   std::vector<NodeEndpoint> gateways;
   NodeEndpoint idp;
   NodeEndpoint app;
+  NodeEndpoint redis;  // name empty unless topology.redis
+  NodeEndpoint proxy;  // name empty unless topology.proxies
+  std::map<std::string, std::string> proxied;  // node -> proxy listen address (host:port)
   std::string issuer, jwks_uri, token_endpoint, client_id, client_secret, audience;
   std::string ca_bundle;  // trust anchor for the gateways' TLS certificates
   std::string run_dir;
@@ -47,13 +55,22 @@ class Topology {
   // the tail of its log.
   Result<void> start();
   void stop();
+  ~Topology();
   const Endpoints& endpoints() const { return endpoints_; }
+  // The redis peer (nullptr without topology.redis), for the redis_down fault.
+  RedisServer* redis() const { return redis_.get(); }
 
   // A pool of distinct tokens from the IdP's admin API (count up to 100000).
-  Result<std::vector<std::string>> mint_tokens(int count, std::chrono::seconds ttl) const;
+  // subject: the tokens' sub claim (an identity of its own); empty = the IdP's client id.
+  Result<std::vector<std::string>> mint_tokens(int count, std::chrono::seconds ttl,
+                                               const std::string& subject = "") const;
 
  private:
   Result<void> write_pki();
+  Result<void> start_redis();
+  Result<void> start_proxy(const std::map<std::string, std::string>& upstreams);
+  // The URL a client of `node` should use: the proxy's when proxied.
+  std::string via_proxy(const std::string& node, const std::string& url) const;
   Result<void> start_node(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
                           RestartPolicy restart);
 
@@ -64,6 +81,7 @@ class Topology {
   TimeSource& time_;
   Endpoints endpoints_;
   std::string gateway_cert_, gateway_key_;
+  std::unique_ptr<RedisServer> redis_;
 };
 
 }  // namespace gatedrill
