@@ -31,16 +31,6 @@ std::string_view ratio_base(std::string_view m) {
   return m.substr(0, m.size() - kVsBaseline.size());
 }
 
-
-
-bool is_status_code(std::string_view s) {
-  return s.size() == 3 && std::isdigit(static_cast<unsigned char>(s[0])) &&
-         std::isdigit(static_cast<unsigned char>(s[1])) && std::isdigit(static_cast<unsigned char>(s[2]));
-}
-bool is_status_class(std::string_view s) {
-  return s.size() == 3 && s[0] >= '1' && s[0] <= '5' && s[1] == 'x' && s[2] == 'x';
-}
-
 MetricKind kind_of(std::string_view m) {
   if (auto base = ratio_base(m); !base.empty()) return kind_of(base) == MetricKind::kLatency ? MetricKind::kRatio : MetricKind::kUnknown;
   if (m == "p50" || m == "p75" || m == "p90" || m == "p95" || m == "p99" || m == "p999" ||
