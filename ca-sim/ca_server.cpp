@@ -207,7 +207,10 @@ HttpResponse CaServer::get_crl(const HttpRequest& request) {
 HttpResponse CaServer::get_svid(const HttpRequest& request) {
   const std::string id = query_value(request.query, "spiffe_id");
   if (id.empty()) return json_error(400, "bad_request", "spiffe_id is required");
-  auto svid = rotation_->current(id);
+  // ip=127.0.0.1: a serving SVID that clients can also check by address.
+  std::vector<std::string> ips;
+  if (std::string ip = query_value(request.query, "ip"); !ip.empty()) ips.push_back(ip);
+  auto svid = rotation_->current(id, ips);
   if (!svid) return json_error(status_for(svid.error()), svid.error().code, svid.error().message);
   return json_ok(to_json(cert_json(*svid)));
 }

@@ -3,8 +3,8 @@
 // /admin/clock) plus:
 //   GET  /bundle?node=gw-1        trust bundle PEM as that node currently gets it
 //   GET  /crl?node=gw-1           CRLs PEM as that node currently gets them
-//   GET  /svid?spiffe_id=...      {"cert","key","chain","serial","not_after_s"}, rotated at
-//   half-life POST /admin/issue             {"spiffe_id","ttl_s"} or
+//   GET  /svid?spiffe_id=...[&ip=127.0.0.1]  {"cert","key","chain","serial","not_after_s"}, rotated
+//   at half-life POST /admin/issue             {"spiffe_id","ttl_s"} or
 //   {"dns":[...],"ips":[...],"ttl_s"} POST /admin/revoke            {"serial": "hex"}
 // Faults: roll_intermediate, stop_rotation, expired_crl, bundle_desync {"nodes":[...],
 // "mode":"withhold"|"delay","delay_ms":N}. With an output folder, bundle.pem and crl.pem are

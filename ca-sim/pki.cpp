@@ -241,11 +241,13 @@ Result<IssuedCert> Pki::issue(CertRequest request, std::chrono::seconds ttl) {
   return out;
 }
 
-Result<IssuedCert> Pki::issue_svid(const std::string& spiffe_id, std::chrono::seconds ttl) {
+Result<IssuedCert> Pki::issue_svid(const std::string& spiffe_id, std::chrono::seconds ttl,
+                                   const std::vector<std::string>& ip_addresses) {
   auto ok = check_spiffe_id(spiffe_id, options_.trust_domain);
   if (!ok) return ok.error();
   CertRequest request;
   request.uris = {spiffe_id};
+  request.ip_addresses = ip_addresses;
   request.server_auth = true;
   request.client_auth = true;
   auto issued = issue(request, ttl);

@@ -51,8 +51,10 @@ class Pki {
   static Result<std::unique_ptr<Pki>> create(const TimeSource& time, PkiOptions options);
 
   // An SVID: one URI SAN (the SPIFFE ID), client and server auth, valid from now for ttl.
-  // Errors: "bad_spiffe_id", "bad_ttl".
-  Result<IssuedCert> issue_svid(const std::string& spiffe_id, std::chrono::seconds ttl);
+  // ip_addresses: IP SANs beside it, for a workload that also serves clients checking the
+  // address (SPIRE's dns_names, for loopback). Errors: "bad_spiffe_id", "bad_ttl".
+  Result<IssuedCert> issue_svid(const std::string& spiffe_id, std::chrono::seconds ttl,
+                                const std::vector<std::string>& ip_addresses = {});
   // A TLS server certificate for names and addresses. Errors: "bad_request", "bad_ttl".
   Result<IssuedCert> issue_server(const std::vector<std::string>& dns_names,
                                   const std::vector<std::string>& ip_addresses,

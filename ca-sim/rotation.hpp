@@ -17,8 +17,10 @@ class SvidRotation {
       : pki_(pki), time_(time), ttl_(ttl) {}
 
   // The workload's current SVID: issued on first use, re-issued once past half-life unless
-  // rotation is stopped. Errors: Pki::issue_svid's.
-  Result<IssuedCert> current(const std::string& spiffe_id);
+  // rotation is stopped. ip_addresses: IP SANs of a serving SVID (fixed per workload by its
+  // first call). Errors: Pki::issue_svid's.
+  Result<IssuedCert> current(const std::string& spiffe_id,
+                             const std::vector<std::string>& ip_addresses = {});
   void set_stopped(bool stopped);
   bool stopped() const;
   int rotations() const;

@@ -1,0 +1,50 @@
+-- crl-propagation (DRILLS.md; seed 000): the load's client SVID is revoked. The new CRL reaches
+-- gw-1 at once and gw-2 only after a delay: while it is late, the revoked client is still
+-- admitted on gw-2 and refused on gw-1 (alert certificate_revoked). Once the CRL has propagated
+-- it is refused everywhere: that is the recovery here (the revocation takes effect on every
+-- node), asserted on the last phase.
+--
+--   gatedrill run scenarios/drills/crl-propagation.lua [-e SHORT=1]
+
+scenario {
+  name = "crl-propagation",
+  description = "Client SVID revoked, CRL delayed to gw-2: refused on gw-1, still admitted on gw-2; after propagation refused on both.",
+  seeds = { "000" },
+}
+
+local short = param("SHORT", 0) == 1
+local function pick(long, short_value) if short then return short_value end return long end
+
+topology {
+  gateways = 2,
+  tls = "mtls",
+  pki = { requests_per_connection = 20 },
+}
+
+local rate = param("RATE", pick(1000, 400))
+local warmup, late, after = pick(15, 3), pick(30, 4), pick(15, 3)
+
+load {
+  { name = "warmup", rate = rate, duration = warmup },
+  { name = "late", rate = rate, duration = late },
+  -- The CRL reaches gw-2 (agent poll + reload) and its last admitted connections drain.
+  { name = "propagating", rate = rate, duration = 1 },
+  { name = "refused", rate = rate, duration = after },
+}
+
+at(warmup, function()
+  fault.crl_revoke { nodes = { "gw-2" }, mode = "delay", duration = late }
+end)
+
+thresholds {
+  ["warmup.error_rate"] = "< 1%",
+  -- After propagation the revoked client is refused everywhere.
+  ["refused.error_rate{node=gw-2}"] = "> 90%",
+  ["refused.error_rate{node=gw-1}"] = "> 90%",
+}
+
+expect {
+  during("crl_revoke", { node = "gw-1", error_rate = "> 90%" }),
+  during("crl_revoke", { node = "gw-2", error_rate = "< 5%" }),
+  during("crl_revoke", { node_split = "> 40%" }),
+}
