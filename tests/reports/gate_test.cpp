@@ -1,8 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
-
 #include "report_fixture.hpp"
 #include "reports/regression_gate.hpp"
 #include "reports/report_command.hpp"
@@ -11,17 +8,11 @@
 namespace gatedrill {
 namespace {
 
-using testing::add_fixture_run;
-using testing::check_well_formed;
-using testing::count_of;
-using testing::FixtureRun;
-using testing::TempDir;
+using namespace testing;  // the fixture helpers
 
 int gate(std::vector<std::string> args) {
   args.insert(args.begin(), "gate");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return gate_command(static_cast<int>(argv.size()), argv.data());
+  return run_cli(gate_command, std::move(args));
 }
 
 // Every second: 99 fast values around `fast_ns` (spread over 1% so per-second p99s differ a
@@ -65,8 +56,7 @@ TEST_F(GateTest, ARegressionExits99AndWritesJunit) {
   EXPECT_EQ(gate({"--baseline", "1", "--candidate", "2", "--db", db_, "--max-p99-regression", "10%",
                   "--junit", junit}),
             99);
-  std::ifstream in(junit);
-  std::string xml((std::istreambuf_iterator<char>(in)), {});
+  std::string xml = read_file(junit);
   EXPECT_EQ(check_well_formed(xml), "");
   EXPECT_EQ(count_of(xml, "<testcase "), 2);  // warmup.p99, steady.p99
   EXPECT_EQ(count_of(xml, "<failure "), 2);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "core/histogram/histogram.hpp"
@@ -112,6 +114,17 @@ int count_of(const std::string& text, const std::string& needle) {
        at = text.find(needle, at + needle.size()))
     ++n;
   return n;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int run_cli(int (*command)(int, char**), std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return command(static_cast<int>(argv.size()), argv.data());
 }
 
 std::string check_well_formed(const std::string& text) {

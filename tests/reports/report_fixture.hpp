@@ -43,5 +43,8 @@ int64_t add_fixture_run(const std::string& db_path, const FixtureRun& run);
 // <?...?>, <!...> excepted), attributes are quoted. Returns "" or what is wrong.
 std::string check_well_formed(const std::string& text);
 int count_of(const std::string& text, const std::string& needle);
+std::string read_file(const std::string& path);
+// Calls a subcommand's entry point with args (args[0] is the command's name).
+int run_cli(int (*command)(int, char**), std::vector<std::string> args);
 
 }  // namespace gatedrill::testing

@@ -1,8 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
-#include <fstream>
-#include <iterator>
 
 #include "report_fixture.hpp"
 #include "reports/report_command.hpp"
@@ -14,22 +12,7 @@
 namespace gatedrill {
 namespace {
 
-using testing::add_fixture_run;
-using testing::check_well_formed;
-using testing::count_of;
-using testing::FixtureRun;
-using testing::TempDir;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-int run_cli(int (*command)(int, char**), std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return command(static_cast<int>(argv.size()), argv.data());
-}
+using namespace testing;  // the fixture helpers
 
 // Within the histogram's precision (3 significant digits).
 void expect_near_ns(int64_t actual, int64_t expected) {
