@@ -65,13 +65,16 @@ std::string verdict_of(int exit_code) {
 
 // The newest run of `file` in the database: its during/after outcomes become the symptom and
 // recovery columns ("seen 98.7%", "NOT seen 0.0%", "0s", "never recovered ...").
-void read_outcomes(const std::string& db, const std::string& file, DrillResult& result) {
+// after_run_id: the newest run before this one (a drill that failed to load stores no run).
+void read_outcomes(const std::string& db, const std::string& file, int64_t after_run_id,
+                   DrillResult& result) {
   auto reader = ResultsReader::open(db);
   if (!reader) return;
   auto runs = (*reader)->runs();
   if (!runs) return;
-  auto run = std::find_if(runs->begin(), runs->end(),
-                          [&](const RunRecord& r) { return r.scenario == file; });
+  auto run = std::find_if(runs->begin(), runs->end(), [&](const RunRecord& r) {
+    return r.scenario == file && r.id > after_run_id;
+  });
   if (run == runs->end()) return;
   result.interrupted = run->verdict == "aborted" && result.exit_code == kExitError;
   auto thresholds = (*reader)->thresholds(run->id);
@@ -111,10 +114,13 @@ DrillResult run_one(const RunSettings& settings, const std::string& name,
   options.runs_dir = settings.runs_dir;
   options.binary = self_executable();
   options.status_line = !settings.quiet;
+  int64_t newest_before = 0;
+  if (auto reader = ResultsReader::open(settings.db))
+    if (auto runs = (*reader)->runs(); runs && !runs->empty()) newest_before = runs->front().id;
   SystemTimeSource time;
   result.exit_code = run_scenario(options, time, signals);
   result.verdict = verdict_of(result.exit_code);
-  read_outcomes(settings.db, options.scenario_file, result);
+  read_outcomes(settings.db, options.scenario_file, newest_before, result);
   return result;
 }
 

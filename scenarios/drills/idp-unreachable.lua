@@ -1,0 +1,54 @@
+-- idp-unreachable (DRILLS.md; seeds 000, 002): the IdP is down (token endpoint, discovery and
+-- JWKS all answer 503). Clients cannot mint new tokens, but tokens already issued stay valid
+-- until they expire, and the gateway keeps its last good key set even though it tries to
+-- refresh it every second (jwks_ttl = 1s): the traffic carrying cached tokens must not notice.
+-- A gateway that dropped its keys on a failed refresh fails this drill with 401s.
+--
+-- Not measured yet: the client side (the load holds pre-minted tokens; no client in the load
+-- fetches tokens from the token endpoint during the run).
+--
+--   gatedrill drills run idp-unreachable [--short]
+
+scenario {
+  name = "idp-unreachable",
+  description = "IdP down (token endpoint and JWKS): cached valid tokens keep working; the gateway keeps its last good keys.",
+  seeds = { "000", "002" },
+}
+
+local short = param("SHORT", 0) == 1
+local function pick(long, short_value) if short then return short_value end return long end
+
+topology {
+  gateways = 1,
+  tls = "tls",
+  jwt = { token_ttl = "10m" },
+  upstream = { latency = "200us" },
+  -- Refresh often, so several refreshes fail during the outage.
+  gateway = { jwks_ttl = "1s" },
+}
+
+local rate = param("RATE", pick(1000, 400))
+local warmup, outage, recover = pick(10, 3), pick(40, 5), pick(10, 4)
+
+load {
+  { name = "warmup", rate = rate, duration = warmup },
+  { name = "outage", rate = rate, duration = outage },
+  { name = "recover", rate = rate, duration = recover },
+}
+
+at(warmup, function()
+  fault.idp_down { node = "idp", duration = outage }
+end)
+
+thresholds {
+  ["warmup.error_rate"] = "< 1%",
+  ["outage.p99"] = "< 100ms",
+  ["recover.error_rate"] = "< 1%",
+}
+
+expect {
+  -- The symptom the seeds describe for clients holding tokens: none. Every refresh fails, and
+  -- still nothing is refused.
+  during("idp_down", { error_rate = "< 1%", status_401_share = "< 0.1%" }),
+  after("idp_down", { recovered_within = "1s" }),
+}
