@@ -1,0 +1,50 @@
+-- mtu-blackhole (DRILLS.md; seed 001): the path between clients and the gateway has an MTU
+-- smaller than full-size packets and the ICMP "fragmentation needed" never arrives. Small
+-- requests fit and pass; a large request body's segments vanish, so those requests time out.
+-- Fixing the MTU lets the held data through at once. Emulated by the fault proxy in front of
+-- gw-1 (its mtu_blackhole toxic); the fault window's event records the mechanism.
+--
+--   gatedrill drills run mtu-blackhole [--short]
+
+scenario {
+  name = "mtu-blackhole",
+  description = "Path MTU black hole: small requests pass, large bodies time out; MTU fixed: large bodies pass.",
+  seeds = { "001" },
+}
+
+local short = param("SHORT", 0) == 1
+local function pick(long, short_value) if short then return short_value end return long end
+
+topology {
+  gateways = 1,
+  tls = "tls",
+  upstream = { latency = "200us" },
+  proxies = { "gw-1" },
+}
+
+local rate = param("RATE", pick(500, 200))
+local warmup, small, large, fixed = pick(10, 3), pick(15, 3), pick(15, 4), pick(15, 4)
+
+load {
+  { name = "warmup", rate = rate, duration = warmup, connections = 64 },
+  { name = "small", rate = rate, duration = small, connections = 64 },
+  { name = "large", rate = rate, duration = large, connections = 64, body = "16KiB" },
+  { name = "fixed", rate = rate, duration = fixed, connections = 64, body = "16KiB" },
+}
+
+at(warmup - 0.5, function()
+  fault.mtu { node = "gw-1", mtu = 1400, stream = "upstream", duration = small + large + 0.5 }
+end)
+
+thresholds {
+  ["warmup.error_rate"] = "< 1%",
+  -- Small requests fit in one segment and pass.
+  ["small.error_rate"] = "< 1%",
+  -- Large bodies never arrive whole: they time out.
+  ["large.error_rate"] = "> 50%",
+  ["fixed.error_rate"] = "< 5%",
+}
+
+expect {
+  after("mtu", { node = "gw-1", recovered_within = "3s" }),
+}
