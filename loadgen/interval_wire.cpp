@@ -10,16 +10,7 @@ namespace {
 
 template <typename Counts>
 void put_counts(boost::json::object& o, const Counts& c) {
-  o["sent"] = c.sent;
-  o["completed"] = c.completed;
-  o["errors"] = c.errors;
-  o["connect_errors"] = c.connect_errors;
-  o["timeouts"] = c.timeouts;
-  o["tls_handshakes"] = c.tls_handshakes;
-  o["tls_resumed"] = c.tls_resumed;
-  boost::json::object status;
-  for (const auto& [code, count] : c.status_counts) status[std::to_string(code)] = count;
-  o["status"] = std::move(status);
+  put_count_fields(o, c);
   o["latency"] = base64url_encode(c.latency.encode());
   o["latency_actual"] = base64url_encode(c.latency_actual.encode());
 }

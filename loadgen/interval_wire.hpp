@@ -5,10 +5,28 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/object.hpp>
+
 #include "core/util/result.hpp"
 #include "loadgen/load_generator.hpp"
 
 namespace gatedrill::loadgen {
+
+// The count fields shared by every JSON form of an interval or a total (the wire lines here,
+// `--json` reports): sent .. tls_resumed and "status": {"200": n, ...}. No histograms.
+template <typename Counts>
+void put_count_fields(boost::json::object& o, const Counts& c) {
+  o["sent"] = c.sent;
+  o["completed"] = c.completed;
+  o["errors"] = c.errors;
+  o["connect_errors"] = c.connect_errors;
+  o["timeouts"] = c.timeouts;
+  o["tls_handshakes"] = c.tls_handshakes;
+  o["tls_resumed"] = c.tls_resumed;
+  boost::json::object status;
+  for (const auto& [code, count] : c.status_counts) status[std::to_string(code)] = count;
+  o["status"] = std::move(status);
+}
 
 // What a worker process reports, one line each, newline-terminated.
 struct WireFrame {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "loadgen/h2_connection.hpp"
 #include "loadgen/request_plan.hpp"
 #include "loadgen/schedule.hpp"
 #include "loadgen/worker.hpp"
@@ -43,6 +44,9 @@ Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases
   if (o.first_connection < 0 || o.total_connections < 0 ||
       (o.total_connections > 0 && o.first_connection + o.connections > o.total_connections))
     return make_error("bad_options", "the connection share must lie within the total connections");
+  if (o.streams < 1 || o.streams > 1000)
+    return make_error("bad_options", "streams must be 1..1000, got " + std::to_string(o.streams));
+  if (!o.h2 && o.streams != 1) return make_error("bad_options", "concurrent streams need HTTP/2");
   if (o.requests_per_connection < 0)
     return make_error("bad_options", "requests per connection must be >= 0 (0 = unlimited)");
   if (phases.empty()) return make_error("bad_options", "no load phases given");
@@ -81,13 +85,17 @@ bool is_ip_literal(const std::string& host) {
          ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
-Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec) {
+Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec, bool h2) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) return make_error("tls_setup", "cannot create a TLS context");
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn);
+  static const unsigned char kAlpnH2[] = {2, 'h', '2'};
+  if (h2)
+    SSL_CTX_set_alpn_protos(ctx.get(), kAlpnH2, sizeof kAlpnH2);
+  else
+    SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof kAlpn);
   loadgen::configure_client_sessions(ctx.get(), spec.tls_resume);
   if (spec.client_cert_file.empty() != spec.client_key_file.empty())
     return make_error("bad_options",
@@ -163,6 +171,16 @@ void LoadTotals::add(const IntervalStats& s) {
   latency_actual.merge(s.latency_actual);
 }
 
+PhaseSummary summarize_phase(const LoadPhase& phase, const IntervalStats& counts) {
+  PhaseSummary ps;
+  ps.name = phase.name;
+  ps.rate = phase.rate;
+  ps.rate_to = phase.rate_to;
+  ps.duration = phase.duration;
+  ps.totals.add(counts);
+  return ps;
+}
+
 double LoadSummary::achieved_rps() const {
   return elapsed.count() > 0
              ? static_cast<double>(totals.completed) * 1e9 / static_cast<double>(elapsed.count())
@@ -176,6 +194,7 @@ LoadGenerator::LoadGenerator(TimeSource& time, LoadRequestSpec request, LoadOpti
 struct LoadGenerator::Prepared {
   std::vector<std::string> requests;
   std::vector<loadgen::PhasePlan> plans;
+  std::shared_ptr<const loadgen::H2Requests> h2_requests;
   SslCtxPtr ssl_ctx;
   loadgen::WorkerSetup base;
 };
@@ -195,13 +214,18 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
 
   auto p = std::make_unique<Prepared>();
   p->requests = std::move(*requests);
+  if (options_.h2) {
+    auto h2 = loadgen::H2Requests::from_http1(p->requests, target->tls);
+    if (!h2) return h2.error();
+    p->h2_requests = std::move(*h2);
+  }
   std::vector<loadgen::PhaseRate> rates;
   for (const auto& phase : phases)
     rates.push_back({phase.rate, phase.rate_to, phase.duration.count()});
   p->plans = loadgen::plan_phases(rates, options_.connections);
   if (auto resolved = resolve(*target, &p->base); !resolved) return resolved.error();
   if (target->tls) {
-    auto ctx = make_ssl_ctx(request_);
+    auto ctx = make_ssl_ctx(request_, options_.h2);
     if (!ctx) return ctx.error();
     p->ssl_ctx = std::move(*ctx);
   }
@@ -218,6 +242,8 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
   base.verify_peer = !request_.insecure;
   base.tls_resume = request_.tls_resume;
   base.requests_per_connection = options_.requests_per_connection;
+  base.h2_requests = p->h2_requests.get();
+  base.h2_streams = options_.streams;
   base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
   base.connect_timeout_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();
@@ -298,15 +324,9 @@ Result<LoadSummary> LoadGenerator::run(const std::vector<LoadPhase>& phases,
   summary.first_error = collector.first_error();
   std::vector<Tally> phase_tallies = collector.phase_totals(phases.size());
   for (size_t i = 0; i < phases.size(); ++i) {
-    PhaseSummary ps;
-    ps.name = phases[i].name;
-    ps.rate = phases[i].rate;
-    ps.rate_to = phases[i].rate_to;
-    ps.duration = phases[i].duration;
     IntervalStats as_interval;
     fill_interval(&as_interval, phase_tallies[i]);
-    ps.totals.add(as_interval);
-    summary.phases.push_back(std::move(ps));
+    summary.phases.push_back(summarize_phase(phases[i], as_interval));
   }
   return summary;
 }

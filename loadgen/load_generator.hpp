@@ -72,6 +72,10 @@ struct LoadOptions {
   // total_connections, so the schedules of all the shares interleave evenly. 0: the whole load.
   int first_connection = 0;
   int total_connections = 0;
+  // HTTP/2 instead of HTTP/1.1: ALPN h2 over TLS, prior knowledge (h2c) on http://, with up to
+  // `streams` concurrent requests per connection.
+  bool h2 = false;
+  int streams = 1;
 };
 
 // One second of the schedule, merged over threads. Counts are events in that second: `sent` by
@@ -115,6 +119,9 @@ struct PhaseSummary {
   std::chrono::nanoseconds duration{0};
   LoadTotals totals;  // requests by the phase they were planned in
 };
+
+// A phase's summary from its plan and its counts.
+PhaseSummary summarize_phase(const LoadPhase& phase, const IntervalStats& counts);
 
 struct LoadSummary {
   std::chrono::nanoseconds elapsed{0};  // from the load start to the last response or timeout

@@ -20,6 +20,7 @@
 #include "core/util/cli.hpp"
 #include "core/util/signals.hpp"
 #include "core/util/strings.hpp"
+#include "loadgen/interval_wire.hpp"
 #include "loadgen/load_generator.hpp"
 #include "loadgen/process_pool.hpp"
 #include "loadgen/request_plan.hpp"
@@ -98,16 +99,7 @@ boost::json::object histogram_json(const Histogram& h) {
 
 boost::json::object totals_json(const LoadTotals& t) {
   boost::json::object o;
-  o["sent"] = t.sent;
-  o["completed"] = t.completed;
-  o["errors"] = t.errors;
-  o["connect_errors"] = t.connect_errors;
-  o["timeouts"] = t.timeouts;
-  o["tls_handshakes"] = t.tls_handshakes;
-  o["tls_resumed"] = t.tls_resumed;
-  boost::json::object status;
-  for (const auto& [code, count] : t.status_counts) status[std::to_string(code)] = count;
-  o["status"] = std::move(status);
+  loadgen::put_count_fields(o, t);
   o["latency"] = histogram_json(t.latency);
   o["latency_actual"] = histogram_json(t.latency_actual);
   return o;
@@ -141,15 +133,7 @@ std::string summary_json(const std::string& url, const LoadOptions& options, int
     x["second"] = in.second;
     x["phase"] = in.phase;
     x["target_rate"] = in.target_rate;
-    x["sent"] = in.sent;
-    x["completed"] = in.completed;
-    x["errors"] = in.errors;
-    x["connect_errors"] = in.connect_errors;
-    x["timeouts"] = in.timeouts;
-    x["tls_handshakes"] = in.tls_handshakes;
-    boost::json::object status;
-    for (const auto& [code, count] : in.status_counts) status[std::to_string(code)] = count;
-    x["status"] = std::move(status);
+    loadgen::put_count_fields(x, in);
     x["p50_ns"] = in.latency.percentile(50);
     x["p99_ns"] = in.latency.percentile(99);
     x["max_ns"] = in.latency.max();
@@ -228,15 +212,16 @@ int loadgen_command(int argc, char** argv) {
                    method = "GET", body_size = "0";
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
   std::string cert, key, sni, bad_token_file, bad_share_text = "0", store_path, node;
-  bool worker = false;
+  bool worker = false, h2 = false;
   std::vector<std::string> raw_paths;
-  int64_t connections = 16, threads = 1, handshake_every = 0, processes = 1;
+  int64_t connections = 16, threads = 1, handshake_every = 0, processes = 1, streams = 1;
   std::vector<std::string> raw_headers;
   bool insecure = false, quiet = false, no_resume = false, new_conn_per_request = false;
 
   ArgParser args(
       "loadgen",
-      "Open-loop HTTP/1.1 load at a fixed rate (or as fast as possible), latency corrected for "
+      "Open-loop HTTP/1.1 or HTTP/2 load at a fixed rate (or as fast as possible), latency "
+      "corrected for "
       "coordinated omission like wrk2. Exit 0 when any response came back, 1 when none did or the "
       "run "
       "failed, 2 on bad usage.");
@@ -250,6 +235,9 @@ int loadgen_command(int argc, char** argv) {
   args.option("processes", &processes,
               "worker processes, each with --threads threads and its share of the connections "
               "and rate; their histograms are merged exactly [1]");
+  args.flag("h2", &h2,
+            "HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http:// [HTTP/1.1]");
+  args.option("streams", &streams, "with --h2: concurrent streams per connection [1]");
   args.repeated("header", &raw_headers, "extra request header 'Name: value' (repeatable)");
   args.option("token-file", &token_file,
               "file with one JWT per line, sent as Bearer tokens in rotation");
@@ -328,6 +316,9 @@ int loadgen_command(int argc, char** argv) {
     return usage_error(make_error(
         "bad_options", "--new-conn-per-request and --handshake-every N exclude each other"));
   if (new_conn_per_request) handshake_every = 1;
+  if (streams < 1 || streams > 1000)
+    return usage_error(make_error("bad_options", "--streams must be 1..1000"));
+  if (streams > 1 && !h2) return usage_error(make_error("bad_options", "--streams needs --h2"));
   if (worker && store_path.empty())
     return usage_error(make_error("bad_options", "--worker needs --store F"));
   if (!node.empty() && store_path.empty())
@@ -375,6 +366,8 @@ int loadgen_command(int argc, char** argv) {
   options.connections = static_cast<int>(connections);
   options.threads = static_cast<int>(threads);
   options.requests_per_connection = static_cast<int>(handshake_every);
+  options.h2 = h2;
+  options.streams = static_cast<int>(streams);
   options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   options.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*connect_timeout);
   std::vector<LoadPhase> phases{{"main", *rate, rate_to, *duration}};

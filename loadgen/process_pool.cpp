@@ -273,15 +273,8 @@ Result<LoadSummary> run_in_processes(TimeSource& time, const LoadRequestSpec& sp
     summary.intervals.push_back(std::move(merged));
   }
   if (!protocol_error.empty() && summary.first_error.empty()) summary.first_error = protocol_error;
-  for (size_t i = 0; i < phases.size(); ++i) {
-    PhaseSummary ps;
-    ps.name = phases[i].name;
-    ps.rate = phases[i].rate;
-    ps.rate_to = phases[i].rate_to;
-    ps.duration = phases[i].duration;
-    ps.totals.add(phase_totals[i]);
-    summary.phases.push_back(std::move(ps));
-  }
+  for (size_t i = 0; i < phases.size(); ++i)
+    summary.phases.push_back(summarize_phase(phases[i], phase_totals[i]));
   return summary;
 }
 

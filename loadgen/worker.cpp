@@ -17,6 +17,7 @@
 #include <limits>
 #include <memory>
 
+#include "loadgen/h2_connection.hpp"
 #include "loadgen/response_parser.hpp"
 
 namespace gatedrill::loadgen {
@@ -91,6 +92,22 @@ constexpr int64_t kStopCheckNs = 50'000'000;
 
 enum class ConnState { kDown, kConnecting, kHandshake, kIdle, kWriting, kReading };
 
+class Loop;
+struct Connection;
+
+// A stream of an HTTP/2 connection: the request it carries.
+struct H2Stream {
+  bool busy = false;
+  Slot slot;
+  int64_t sent_ns = 0;
+};
+
+// What the H2Connection's stream-end callback needs to find its way back.
+struct H2Context {
+  Loop* loop = nullptr;
+  Connection* connection = nullptr;
+};
+
 struct Connection {
   int fd = -1;
   SSL* ssl = nullptr;
@@ -109,6 +126,13 @@ struct Connection {
   std::unique_ptr<char[]> buffer;
   size_t buffered = 0;
   int failures = 0;  // consecutive connect/IO failures, for the backoff
+  // HTTP/2 only: the session (null while down), its stream slots and unsent output.
+  std::unique_ptr<H2Connection> h2;
+  std::vector<H2Stream> streams;
+  std::string out;
+  size_t out_pos = 0;
+  bool h2_close_after = false;  // reconnect once the session's callbacks have returned
+  H2Context h2_context;
 };
 
 class Loop {
@@ -123,6 +147,10 @@ class Loop {
                       static_cast<double>(s_.total_connections);
       c.schedule = ConnectionSchedule(s_.plans, offset);
       c.buffer = std::make_unique<char[]>(kBufferSize);
+      if (s_.h2_requests != nullptr) {
+        c.streams.resize(static_cast<size_t>(s_.h2_streams));
+        c.h2_context = {this, &c};
+      }
     }
     request_cursor_ = static_cast<size_t>(s_.first_connection);
   }
@@ -136,6 +164,7 @@ class Loop {
   }
 
   void run();
+  void h2_stream_end(Connection& c, int slot, int status, bool ok);
   int64_t end_ns() const { return end_ns_; }
   std::vector<Tally>& phase_tallies() { return phase_tallies_; }
   const std::string& first_error() const { return first_error_; }
@@ -168,6 +197,13 @@ class Loop {
   void close_connection(Connection& c);
   void reconnect_after(Connection& c, int64_t t, int64_t delay_ns);
   void set_interest(Connection& c, uint32_t events);
+  bool h2() const { return s_.h2_requests != nullptr; }
+  void h2_start(Connection& c, int64_t t);
+  void h2_pump(Connection& c, int64_t t);
+  bool h2_flush(Connection& c);
+  void h2_read(Connection& c);
+  void h2_expire(Connection& c, int64_t t);
+  void h2_fail(Connection& c, const std::string& why);
   // Every timer change goes through here so earliest_wake_ stays a lower bound of all timers
   // and the loop scans the connections only when one may be due.
   void wake_at(Connection& c, int64_t t) {
@@ -175,7 +211,8 @@ class Loop {
     earliest_wake_ = std::min(earliest_wake_, t);
   }
   bool in_flight(const Connection& c) const {
-    return c.state == ConnState::kWriting || c.state == ConnState::kReading;
+    return c.state == ConnState::kWriting || c.state == ConnState::kReading ||
+           (c.h2 && c.h2->in_flight() > 0);
   }
   Connection& conn(uint64_t data, bool* stale) {
     size_t index = static_cast<size_t>(data & 0xffffffffu);
@@ -230,6 +267,11 @@ void Loop::close_connection(Connection& c) {
   ++c.generation;
   c.buffered = 0;
   c.served = 0;
+  c.h2.reset();
+  for (auto& stream : c.streams) stream.busy = false;
+  c.out.clear();
+  c.out_pos = 0;
+  c.h2_close_after = false;
   c.state = ConnState::kDown;
 }
 
@@ -288,6 +330,10 @@ void Loop::start_connect(Connection& c, int64_t t) {
 }
 
 void Loop::on_connected(Connection& c, int64_t t) {
+  if (s_.ssl_ctx == nullptr && h2()) {
+    h2_start(c, t);
+    return;
+  }
   if (s_.ssl_ctx == nullptr) {
     c.state = ConnState::kIdle;
     set_interest(c, EPOLLIN);
@@ -323,6 +369,10 @@ void Loop::drive_handshake(Connection& c) {
     for (Tally* tally : {&second_tally_, &phase_tallies_[phase_at(t)]}) {
       ++tally->tls_handshakes;
       if (resumed) ++tally->tls_resumed;
+    }
+    if (h2()) {
+      h2_start(c, t);
+      return;
     }
     c.state = ConnState::kIdle;
     set_interest(c, EPOLLIN);
@@ -538,7 +588,12 @@ void Loop::on_timer(Connection& c, int64_t t) {
       fail_connect(c, t, "TLS handshake timed out");
       break;
     case ConnState::kIdle:
-      arm_next(c, t);
+      if (h2()) {
+        h2_expire(c, t);
+        if (c.h2) h2_pump(c, t);
+      } else {
+        arm_next(c, t);
+      }
       break;
     case ConnState::kWriting:
     case ConnState::kReading: {
@@ -577,11 +632,224 @@ void Loop::on_event(Connection& c, uint32_t events) {
       break;
     case ConnState::kReading:
     case ConnState::kIdle:
-      do_read(c);
+      if (h2()) {
+        if ((events & EPOLLOUT) != 0 && !h2_flush(c)) break;
+        h2_read(c);
+      } else {
+        do_read(c);
+      }
       break;
     case ConnState::kDown:
       break;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/2: one session per connection, up to h2_streams requests in flight on it. The schedule
+// is the same as HTTP/1.1's; a due request waits only for a free stream instead of a free
+// connection.
+
+void Loop::h2_start(Connection& c, int64_t t) {
+  if (c.ssl != nullptr) {
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(c.ssl, &alpn, &alpn_len);
+    if (alpn_len != 2 || std::memcmp(alpn, "h2", 2) != 0) {
+      fail_connect(c, t, "the server did not negotiate h2 (ALPN)");
+      return;
+    }
+  }
+  c.h2 = std::make_unique<H2Connection>(
+      s_.h2_streams,
+      [](void* context, int slot, int status, bool ok) {
+        auto* ctx = static_cast<H2Context*>(context);
+        ctx->loop->h2_stream_end(*ctx->connection, slot, status, ok);
+      },
+      &c.h2_context);
+  if (auto started = c.h2->start(); !started) {
+    fail_connect(c, t, "h2: " + started.error().message);
+    return;
+  }
+  c.state = ConnState::kIdle;
+  set_interest(c, EPOLLIN);
+  h2_pump(c, t);
+}
+
+void Loop::h2_pump(Connection& c, int64_t t) {
+  bool rotate = s_.requests_per_connection > 0;
+  while (c.h2->capacity() > 0 &&
+         !(rotate && c.served + c.h2->in_flight() >= s_.requests_per_connection)) {
+    if (!c.pending) c.pending = c.schedule.next(t);
+    if (!c.pending || c.pending->planned_ns > t) break;
+    size_t slot = 0;
+    while (c.streams[slot].busy) ++slot;  // capacity > 0: a free one exists
+    const auto& requests = *s_.h2_requests;
+    if (auto submitted = c.h2->submit(requests, request_cursor_++, static_cast<int>(slot));
+        !submitted) {
+      h2_fail(c, submitted.error().message);
+      return;
+    }
+    c.streams[slot] = {true, *c.pending, t};
+    ++second_tally_.sent;
+    ++phase_tallies_[static_cast<size_t>(c.pending->phase)].sent;
+    c.pending.reset();
+  }
+  if (!h2_flush(c)) return;
+  // The next timer: the next planned request if a stream is free for it, else the earliest
+  // stream deadline.
+  int64_t wake = kNever;
+  if (c.h2->capacity() > 0) {
+    if (!c.pending) c.pending = c.schedule.next(t);
+    if (c.pending) wake = c.pending->planned_ns;
+  }
+  for (const auto& stream : c.streams)
+    if (stream.busy) wake = std::min(wake, stream.sent_ns + s_.timeout_ns);
+  wake_at(c, wake);
+}
+
+bool Loop::h2_flush(Connection& c) {
+  for (;;) {
+    // Gather every queued frame first: one write (one TLS record) instead of one per frame.
+    if (c.out_pos == c.out.size()) {
+      c.out.clear();
+      c.out_pos = 0;
+    }
+    for (;;) {
+      auto next = c.h2->next_output();
+      if (!next) {
+        h2_fail(c, "h2: " + next.error().message);
+        return false;
+      }
+      if (next->empty()) break;
+      c.out.append(next->data(), next->size());
+    }
+    if (c.out_pos == c.out.size()) break;
+    while (c.out_pos < c.out.size()) {
+      const char* data = c.out.data() + c.out_pos;
+      size_t left = c.out.size() - c.out_pos;
+      ssize_t n = 0;
+      if (c.ssl != nullptr) {
+        ERR_clear_error();
+        int r = SSL_write(c.ssl, data, static_cast<int>(left));
+        if (r <= 0) {
+          int err = SSL_get_error(c.ssl, r);
+          if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+            set_interest(c, EPOLLIN | EPOLLOUT);
+            return true;
+          }
+          ERR_clear_error();
+          h2_fail(c, "TLS write failed");
+          return false;
+        }
+        n = r;
+      } else {
+        n = ::send(c.fd, data, left, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          set_interest(c, EPOLLIN | EPOLLOUT);
+          return true;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          h2_fail(c, std::string("write: ") + std::strerror(errno));
+          return false;
+        }
+      }
+      c.out_pos += static_cast<size_t>(n);
+    }
+  }
+  set_interest(c, EPOLLIN);
+  return true;
+}
+
+void Loop::h2_read(Connection& c) {
+  for (;;) {
+    ssize_t n = 0;
+    if (c.ssl != nullptr) {
+      ERR_clear_error();
+      int r = SSL_read(c.ssl, c.buffer.get(), static_cast<int>(kBufferSize));
+      if (r <= 0) {
+        int err = SSL_get_error(c.ssl, r);
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
+        ERR_clear_error();
+        h2_fail(c, err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL
+                       ? "connection closed with streams open"
+                       : "TLS read failed");
+        return;
+      }
+      n = r;
+    } else {
+      n = ::recv(c.fd, c.buffer.get(), kBufferSize, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        h2_fail(c, n == 0 ? "connection closed with streams open"
+                          : std::string("read: ") + std::strerror(errno));
+        return;
+      }
+    }
+    if (auto fed = c.h2->receive(c.buffer.get(), static_cast<size_t>(n)); !fed) {
+      h2_fail(c, "h2: " + fed.error().message);
+      return;
+    }
+  }
+  int64_t t = now();
+  if (c.h2_close_after || (c.h2->finished() && c.h2->in_flight() == 0)) {
+    if (!h2_flush(c)) return;
+    reconnect_after(c, t, 0);
+    return;
+  }
+  h2_pump(c, t);
+}
+
+void Loop::h2_stream_end(Connection& c, int slot, int status, bool ok) {
+  H2Stream& stream = c.streams[static_cast<size_t>(slot)];
+  stream.busy = false;
+  int64_t t = now();
+  size_t phase = static_cast<size_t>(stream.slot.phase);
+  if (ok) {
+    second_tally_.record(status, t - stream.slot.planned_ns, t - stream.sent_ns);
+    phase_tallies_[phase].record(status, t - stream.slot.planned_ns, t - stream.sent_ns);
+    c.failures = 0;
+  } else {
+    ++second_tally_.errors;
+    ++phase_tallies_[phase].errors;
+    note_error(status == 0 ? "h2 stream reset without a response" : "h2 stream reset");
+  }
+  ++c.served;
+  if (s_.requests_per_connection > 0 && c.served >= s_.requests_per_connection &&
+      c.h2->in_flight() == 0)
+    c.h2_close_after = true;  // after the session's callbacks returned (h2_read)
+}
+
+void Loop::h2_expire(Connection& c, int64_t t) {
+  for (size_t i = 0; i < c.streams.size(); ++i) {
+    H2Stream& stream = c.streams[i];
+    if (!stream.busy || stream.sent_ns + s_.timeout_ns > t) continue;
+    ++second_tally_.timeouts;
+    ++phase_tallies_[static_cast<size_t>(stream.slot.phase)].timeouts;
+    note_error("request timed out");
+    c.h2->cancel(static_cast<int>(i));
+    stream.busy = false;
+  }
+}
+
+void Loop::h2_fail(Connection& c, const std::string& why) {
+  int64_t t = now();
+  int open = 0;
+  for (auto& stream : c.streams)
+    if (stream.busy) {
+      ++open;
+      ++second_tally_.errors;
+      ++phase_tallies_[static_cast<size_t>(stream.slot.phase)].errors;
+    }
+  if (open == 0) {
+    reconnect_after(c, t, 0);  // an idle session went away: not an error
+    return;
+  }
+  note_error(why);
+  ++c.failures;
+  int64_t backoff = c.failures <= 1 ? 0 : int64_t{10'000'000} << std::min(c.failures - 2, 5);
+  reconnect_after(c, t, backoff);
 }
 
 void Loop::run() {

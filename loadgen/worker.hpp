@@ -21,6 +21,8 @@ struct ssl_ctx_st;
 
 namespace gatedrill::loadgen {
 
+class H2Requests;
+
 // Per-second tallies from every loop, handed to the coordinating thread.
 class Collector {
  public:
@@ -68,6 +70,10 @@ struct WorkerSetup {
   bool verify_peer = true;
   bool tls_resume = true;           // offer the previous handshake's session on a reconnect
   int requests_per_connection = 0;  // reconnect after this many responses; 0: never
+  // HTTP/2 (ALPN h2 over TLS, prior knowledge on plain TCP) with up to h2_streams concurrent
+  // streams per connection; the requests as header lists.
+  const H2Requests* h2_requests = nullptr;  // null: HTTP/1.1
+  int h2_streams = 1;
   int64_t timeout_ns = 0;
   int64_t connect_timeout_ns = 0;
   int first_connection = 0;  // this loop's connections among all of them (for the stagger)

@@ -61,6 +61,8 @@ TEST(LoadgenCommand, BadUrlAndOptionsExit2WithOneLine) {
       {{"http://127.0.0.1:1/", "--path", "a:3"}, "must start with '/'"},
       {{"http://127.0.0.1:1/", "--path", "/a:0"}, "weight"},
       {{"http://127.0.0.1:1/", "--connections", "2", "--processes", "3"}, "--processes"},
+      {{"http://127.0.0.1:1/", "--streams", "4"}, "--h2"},
+      {{"http://127.0.0.1:1/", "--h2", "--streams", "0"}, "--streams"},
       {{"http://127.0.0.1:1/", "--handshake-every", "-1"}, "--handshake-every"},
       {{"http://127.0.0.1:1/", "--handshake-every", "3", "--new-conn-per-request"}, "exclude"},
       {{}, "URL"},

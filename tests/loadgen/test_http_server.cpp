@@ -14,7 +14,6 @@
 #include <stdexcept>
 
 namespace gatedrill::testing {
-namespace {
 
 int listen_on_loopback(int* port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -32,29 +31,27 @@ int listen_on_loopback(int* port) {
   return fd;
 }
 
-// Blocking I/O over a plain socket or a TLS session.
-struct Stream {
-  int fd;
-  SSL* ssl;
-  ssize_t read(char* buf, size_t n) {
-    if (ssl != nullptr) {
-      int r = SSL_read(ssl, buf, static_cast<int>(n));
-      return r > 0 ? r : -1;
-    }
-    return ::recv(fd, buf, n, 0);
+ssize_t Stream::read(char* buf, size_t n) {
+  if (ssl != nullptr) {
+    int r = SSL_read(ssl, buf, static_cast<int>(n));
+    return r > 0 ? r : -1;
   }
-  bool write(const std::string& data) {
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t w = ssl != nullptr
-                      ? SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done))
-                      : ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-      if (w <= 0) return false;
-      done += static_cast<size_t>(w);
-    }
-    return true;
+  return ::recv(fd, buf, n, 0);
+}
+
+bool Stream::write(std::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t w = ssl != nullptr
+                    ? SSL_write(ssl, data.data() + done, static_cast<int>(data.size() - done))
+                    : ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    done += static_cast<size_t>(w);
   }
-};
+  return true;
+}
+
+namespace {
 
 std::string response_bytes(const Reply& r) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\n";

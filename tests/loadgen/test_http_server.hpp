@@ -1,15 +1,19 @@
 #pragma once
 // A tiny blocking HTTP/1.1 server for the load generator's tests: one thread per connection on
 // 127.0.0.1, port 0, optional TLS, and a per-request behaviour chosen by the test.
+#include <sys/types.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 struct ssl_ctx_st;
+struct ssl_st;
 
 namespace gatedrill::testing {
 
@@ -64,5 +68,16 @@ class TestHttpServer {
 
 // A port on 127.0.0.1 with nothing listening (bound, then closed).
 int closed_port();
+
+// A listening socket on 127.0.0.1 and a free port (throws when it cannot).
+int listen_on_loopback(int* port);
+
+// Blocking I/O over a plain socket or a TLS session (ssl may be null).
+struct Stream {
+  int fd;
+  ssl_st* ssl;
+  ssize_t read(char* buf, size_t n);  // <= 0: closed or failed
+  bool write(std::string_view data);
+};
 
 }  // namespace gatedrill::testing

@@ -1,0 +1,46 @@
+#pragma once
+// A small blocking HTTP/2 server (nghttp2) for the load generator's tests: 127.0.0.1, port 0,
+// one thread per connection, h2c with prior knowledge or TLS with ALPN h2. Every request gets
+// 200 with a short body.
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct ssl_ctx_st;
+
+namespace gatedrill::testing {
+
+class TestH2Server {
+ public:
+  // tls: a server context with certificate and key; ALPN h2 is selected on it.
+  explicit TestH2Server(ssl_ctx_st* tls = nullptr);
+  ~TestH2Server();  // shuts every socket down and joins every thread
+
+  std::string url(const std::string& path = "/") const;
+  int64_t requests() const { return requests_.load(); }
+  int64_t connections() const { return connections_.load(); }
+  // The most requests that arrived in one read: > 1 means streams overlapped on a connection.
+  int64_t max_batch() const { return max_batch_.load(); }
+  std::vector<std::string> paths() const;  // :path of every request, in arrival order
+
+ private:
+  void accept_loop();
+  void serve(int fd);
+
+  ssl_ctx_st* tls_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> requests_{0};
+  std::atomic<int64_t> connections_{0};
+  std::atomic<int64_t> max_batch_{0};
+  mutable std::mutex mutex_;
+  std::vector<int> fds_;
+  std::vector<std::string> paths_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+}  // namespace gatedrill::testing
