@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Side-by-side macro benchmark (see docs of PERFORMANCE): `gatedrill loadgen --rate max --threads 1`
-# against `wrk -t1` with the same connections, both driving the same nginx (1 worker,
-# `return 200`) on a free loopback port. nginx is pinned to core 0, the client to core 1.
+# against `wrk -t1` with the same connections, and `--h2 --streams S` against `h2load -t1 -m S`
+# (h2c, prior knowledge; skipped without h2load), all driving the same nginx (1 worker,
+# `return 200`) on free loopback ports. nginx is pinned to core 0, the client to core 1.
 # Requests are counted by nginx's stub_status; client CPU by the shell's `time`. Three
 # repetitions, alternating tools. The last line holds the ratios (ours / wrk): requests per
-# wall second and requests per client CPU-second. Not part of the test suite.
+# wall second and requests per client CPU-second, for h1 and h2. Not part of the test suite.
 #
-# usage: bench/loadgen_vs_wrk.sh [GATEDRILL_BINARY]   (env: CONNECTIONS=64 DURATION=5 REPS=3)
+# usage: bench/loadgen_vs_wrk.sh [GATEDRILL_BINARY]
+#        (env: CONNECTIONS=64 DURATION=5 REPS=3 STREAMS=10)
 set -euo pipefail
 
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-5}
 REPS=${REPS:-3}
+STREAMS=${STREAMS:-10}
+have_h2load=0
+command -v h2load >/dev/null && have_h2load=1
 
 for tool in nginx wrk curl taskset; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found (scripts/bootstrap installs it)" >&2; exit 2; }
@@ -27,12 +32,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free port: one nobody answers on.
-port=""
-for candidate in $(shuf -i 20000-60000 -n 50); do
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[[ -n "$port" ]] || { echo "error: no free port found" >&2; exit 1; }
+# Free ports: ones nobody answers on.
+free_port() {
+  for candidate in $(shuf -i 20000-60000 -n 50); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return; fi
+  done
+}
+port=$(free_port)
+port_h2=$(free_port)
+[[ -n "$port" && -n "$port_h2" && "$port" != "$port_h2" ]] || { echo "error: no free ports found" >&2; exit 1; }
 
 mkdir -p "$work/logs"
 cat >"$work/nginx.conf" <<CONF
@@ -52,6 +60,11 @@ http {
   server {
     listen 127.0.0.1:$port;
     location = /nginx_status { stub_status; }
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$port_h2 http2;
+    http2_max_requests 100000000;
     location / { return 200 "ok\n"; }
   }
 }
@@ -86,6 +99,11 @@ for rep in $(seq 1 "$REPS"); do
   run wrk wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$url" | tee -a "$results"
   run loadgen "$GATEDRILL" loadgen "$url" --rate max --threads 1 --connections "$CONNECTIONS" --duration "${DURATION}s" --quiet \
     | tee -a "$results"
+  if (( have_h2load )); then
+    run h2load h2load -t1 -c"$CONNECTIONS" -m"$STREAMS" -D"$DURATION" "http://127.0.0.1:$port_h2/" | tee -a "$results"
+    run loadgen-h2 "$GATEDRILL" loadgen "http://127.0.0.1:$port_h2/" --h2 --streams "$STREAMS" --rate max --threads 1 \
+      --connections "$CONNECTIONS" --duration "${DURATION}s" --quiet | tee -a "$results"
+  fi
 done
 
 awk '
@@ -94,5 +112,13 @@ awk '
     for (t in req) printf "%-8s %10.0f req/s %10.0f req/cpu-s\n", t, req[t] / wall[t], (cpu[t] > 0 ? req[t] / cpu[t] : 0)
     rps = (req["loadgen"] / wall["loadgen"]) / (req["wrk"] / wall["wrk"])
     eff = (cpu["loadgen"] > 0 && cpu["wrk"] > 0) ? (req["loadgen"] / cpu["loadgen"]) / (req["wrk"] / cpu["wrk"]) : 0
-    printf "loadgen/wrk (c=%d, t=1): rps ratio %.2f, requests per cpu-second ratio %.2f\n", '"$CONNECTIONS"', rps, eff
+    line = sprintf("loadgen/wrk (c=%d, t=1): rps ratio %.2f, requests per cpu-second ratio %.2f", '"$CONNECTIONS"', rps, eff)
+    if (wall["h2load"] > 0 && wall["loadgen-h2"] > 0 && req["h2load"] > 0) {
+      rps2 = (req["loadgen-h2"] / wall["loadgen-h2"]) / (req["h2load"] / wall["h2load"])
+      eff2 = (cpu["loadgen-h2"] > 0 && cpu["h2load"] > 0) ? (req["loadgen-h2"] / cpu["loadgen-h2"]) / (req["h2load"] / cpu["h2load"]) : 0
+      line = line sprintf("; loadgen-h2/h2load (m=%d): rps ratio %.2f, requests per cpu-second ratio %.2f", '"$STREAMS"', rps2, eff2)
+    } else {
+      line = line "; h2 skipped (no h2load)"
+    }
+    print line
   }' "$results"
