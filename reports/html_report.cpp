@@ -24,7 +24,7 @@ h2{font-size:16px;margin:26px 0 10px}
 .badge{font-size:13px;font-weight:600;letter-spacing:.04em;padding:3px 10px;border-radius:12px;color:#fff;text-transform:uppercase}
 .badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}.badge.other{background:var(--warn)}
 .meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:6px 18px;margin:12px 0 0}
-.meta div{color:var(--muted);font-size:12px}.meta b{display:block;color:var(--fg);font-size:13px;font-weight:500;word-break:break-all}
+.meta div{color:var(--muted);font-size:12px}.meta b{display:block;color:var(--fg);font-size:13px;font-weight:500;overflow-wrap:anywhere}
 table{width:100%;font-size:13px;border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:8px;overflow:hidden}
 th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{background:#f0f2f5;font-size:12px;color:var(--muted);font-weight:600}
@@ -91,12 +91,18 @@ ChartLine series(const std::vector<const SampleRecord*>& samples, std::string na
   return line;
 }
 
+double x_end_of(const RunSummary& s) {
+  auto all = s.node_samples("all");
+  double x_end = all.empty() ? 1.0 : static_cast<double>(all.back()->second + 1);
+  for (const auto& p : s.phase_records) x_end = std::max(x_end, s.second_of(p.ended_ms));
+  return x_end;
+}
+
 std::string charts(const RunSummary& s) {
   auto all = s.node_samples("all");
   if (all.empty())
     return "<p class=\"empty\">No per-second samples were recorded for this run.</p>\n";
-  double x_end = static_cast<double>(all.back()->second + 1);
-  for (const auto& p : s.phase_records) x_end = std::max(x_end, s.second_of(p.ended_ms));
+  double x_end = x_end_of(s);
   bool several = s.nodes.size() > 1;
   std::string out;
   auto card = [&out](const SvgChart& chart) {
@@ -288,6 +294,31 @@ std::string render_html(const RunSummary& s) {
       "gatedrill " +
       h(r.git_describe) + ".</footer>\n";
   return html_page(title, out);
+}
+
+std::string render_comparison_charts(const RunSummary& base, const RunSummary& candidate) {
+  auto b = base.node_samples("all"), c = candidate.node_samples("all");
+  if (b.empty() || c.empty())
+    return "<p class=\"empty\">A run has no per-second samples to chart.</p>\n";
+  double x_end = std::max(x_end_of(base), x_end_of(candidate));
+  std::string base_name = "base (run " + std::to_string(base.run.id) + ")";
+  std::string cand_name = "candidate (run " + std::to_string(candidate.run.id) + ")";
+  auto requests = [](const SampleRecord& r) { return static_cast<double>(r.requests); };
+  auto p99 = [](const SampleRecord& r) { return r.p99_us; };
+
+  SvgChart rps("Throughput (requests/s): base vs candidate");
+  decorate(rps, candidate, x_end);
+  rps.set_y_format(rate_label);
+  rps.add_line(series(b, base_name, "#7b8794", requests));
+  rps.add_line(series(c, cand_name, "#1a73e8", requests));
+  SvgChart latency("p99 latency per second (log scale): base vs candidate");
+  decorate(latency, candidate, x_end);
+  latency.set_log_y(true);
+  latency.set_y_format(latency_label_us);
+  latency.add_line(series(b, base_name, "#7b8794", p99));
+  latency.add_line(series(c, cand_name, "#e8710a", p99));
+  return "<div class=\"card\">" + rps.render() + "</div>\n<div class=\"card\">" + latency.render() +
+         "</div>\n";
 }
 
 std::string html_page(const std::string& title, const std::string& body) {

@@ -18,6 +18,10 @@ std::string render_json(const RunSummary& summary);
 std::string render_junit(const RunSummary& summary);
 std::string render_html(const RunSummary& summary);
 
+// Charts of two runs over the same axis (seconds since each load start): throughput and p99 of
+// the base against the candidate, with the candidate's fault windows shaded.
+std::string render_comparison_charts(const RunSummary& base, const RunSummary& candidate);
+
 // A complete HTML page with the reports' stylesheet around body (used by report and compare).
 std::string html_page(const std::string& title, const std::string& body);
 

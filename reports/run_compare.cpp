@@ -177,10 +177,10 @@ std::string render_html_comparison(const RunComparison& c) {
           xml_escape(delta_text(m)).c_str(), judgement(m), change_text(m).c_str());
     body += "</table>\n";
   }
+  body += "<h2>Over time</h2>\n" + render_comparison_charts(c.base, c.candidate);
   body +=
       "<footer>Percentiles come from each phase's merged HDR histograms (exact, not averaged). "
-      "Changes under 5% "
-      "are not coloured.</footer>\n";
+      "Changes under 5% are not coloured. Shaded: the candidate's fault windows.</footer>\n";
   return html_page(
       strprintf("gatedrill: run %lld vs run %lld", static_cast<long long>(c.base.run.id),
                 static_cast<long long>(c.candidate.run.id)),

@@ -86,7 +86,8 @@ Result<RunSummary> summarize_run(const ResultsReader& reader, int64_t run_id) {
   std::map<std::string, Histogram> latency;
   for (const auto& s : summary.samples) {
     if (s.node != kAllNodes) {
-      if (summary.nodes.empty() || summary.nodes.back() != s.node) summary.nodes.push_back(s.node);
+      auto& names = s.node.find('@') == std::string::npos ? summary.nodes : summary.streams;
+      if (names.empty() || names.back() != s.node) names.push_back(s.node);
       continue;
     }
     phase_of_second[s.second] = s.phase;

@@ -41,6 +41,7 @@ struct RunSummary {
   // placed on the per-second axis.
   int64_t load_start_ms = 0;
   std::vector<std::string> nodes;     // the gateway nodes with samples, without "all"
+  std::vector<std::string> streams;   // other recorded streams ("hot@gw-1"), not merged into "all"
   std::vector<SampleRecord> samples;  // every node's, ordered by node then second
   std::vector<PhaseRecord> phase_records;
 

@@ -214,6 +214,8 @@ TEST_F(ReportsTest, CompareShowsDeltasFromMergedHistograms) {
   ASSERT_TRUE(html);
   EXPECT_EQ(check_well_formed(*html), "");
   EXPECT_NE(html->find("<td class=\"worse\">+100.0%</td>"), std::string::npos);
+  EXPECT_EQ(count_of(*html, "<svg "), 2);  // throughput and p99, base against candidate
+  EXPECT_EQ(count_of(*html, "<rect class=\"fault\""), 2);
   EXPECT_FALSE(render_comparison(c, "pdf"));
 
   EXPECT_EQ(run_cli(compare_command,
