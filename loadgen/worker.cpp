@@ -131,7 +131,6 @@ struct Connection {
   std::vector<H2Stream> streams;
   std::string out;
   size_t out_pos = 0;
-  bool h2_close_after = false;  // reconnect once the session's callbacks have returned
   H2Context h2_context;
 };
 
@@ -204,6 +203,11 @@ class Loop {
   void h2_read(Connection& c);
   void h2_expire(Connection& c, int64_t t);
   void h2_fail(Connection& c, const std::string& why);
+  // The connection served its requests_per_connection and has nothing in flight.
+  bool h2_rotation_due(const Connection& c) const {
+    return s_.requests_per_connection > 0 && c.served >= s_.requests_per_connection &&
+           c.h2->in_flight() == 0;
+  }
   // Every timer change goes through here so earliest_wake_ stays a lower bound of all timers
   // and the loop scans the connections only when one may be due.
   void wake_at(Connection& c, int64_t t) {
@@ -271,7 +275,6 @@ void Loop::close_connection(Connection& c) {
   for (auto& stream : c.streams) stream.busy = false;
   c.out.clear();
   c.out_pos = 0;
-  c.h2_close_after = false;
   c.state = ConnState::kDown;
 }
 
@@ -590,7 +593,11 @@ void Loop::on_timer(Connection& c, int64_t t) {
     case ConnState::kIdle:
       if (h2()) {
         h2_expire(c, t);
-        if (c.h2) h2_pump(c, t);
+        if (h2_rotation_due(c)) {
+          reconnect_after(c, t, 0);
+        } else {
+          h2_pump(c, t);
+        }
       } else {
         arm_next(c, t);
       }
@@ -793,7 +800,7 @@ void Loop::h2_read(Connection& c) {
     }
   }
   int64_t t = now();
-  if (c.h2_close_after || (c.h2->finished() && c.h2->in_flight() == 0)) {
+  if (h2_rotation_due(c) || (c.h2->finished() && c.h2->in_flight() == 0)) {
     if (!h2_flush(c)) return;
     reconnect_after(c, t, 0);
     return;
@@ -815,10 +822,7 @@ void Loop::h2_stream_end(Connection& c, int slot, int status, bool ok) {
     ++phase_tallies_[phase].errors;
     note_error(status == 0 ? "h2 stream reset without a response" : "h2 stream reset");
   }
-  ++c.served;
-  if (s_.requests_per_connection > 0 && c.served >= s_.requests_per_connection &&
-      c.h2->in_flight() == 0)
-    c.h2_close_after = true;  // after the session's callbacks returned (h2_read)
+  ++c.served;  // a rotation it completes happens in h2_read, after nghttp2's callbacks returned
 }
 
 void Loop::h2_expire(Connection& c, int64_t t) {
@@ -830,6 +834,7 @@ void Loop::h2_expire(Connection& c, int64_t t) {
     note_error("request timed out");
     c.h2->cancel(static_cast<int>(i));
     stream.busy = false;
+    ++c.served;
   }
 }
 

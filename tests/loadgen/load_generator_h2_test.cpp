@@ -99,6 +99,29 @@ TEST_F(LoadGeneratorH2, NegotiatesH2OverTls) {
   EXPECT_EQ(server.requests(), 100);
 }
 
+TEST_F(LoadGeneratorH2, NewConnectionAfterEveryNRequests) {
+  auto ctx = server_ctx();
+  testing::TestH2Server server(ctx.get());
+  LoadRequestSpec spec;
+  spec.url = server.url("/rotate");
+  spec.ca_file = *base_ + ".pem";
+  LoadOptions options;
+  options.connections = 1;
+  options.h2 = true;
+  options.streams = 2;
+  options.requests_per_connection = 5;
+  SystemTimeSource time;
+  auto summary = LoadGenerator(time, spec, options).run({{"h2", 100, -1, 500ms}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  const LoadTotals& t = summary->totals;
+  EXPECT_GE(t.completed, 20) << summary->first_error;
+  EXPECT_EQ(t.completed, t.sent);
+  EXPECT_EQ(t.errors + t.connect_errors + t.timeouts, 0) << summary->first_error;
+  EXPECT_GE(t.tls_handshakes, (t.completed + 4) / 5);
+  EXPECT_LE(t.tls_handshakes, (t.completed + 4) / 5 + 1);
+  EXPECT_EQ(server.connections(), t.tls_handshakes);
+}
+
 TEST_F(LoadGeneratorH2, StreamsRunConcurrentlyOnOneConnection) {
   for (int streams : {8, 1}) {
     testing::TestH2Server server;
