@@ -81,6 +81,27 @@ double SvgChart::y_pixel(double y, double lo, double hi) const {
   return kPlotBottom - std::clamp(t, 0.0, 1.0) * (kPlotBottom - kTop);
 }
 
+std::vector<std::pair<double, double>> SvgChart::thin(
+    const std::vector<std::pair<double, double>>& points) const {
+  // Long runs have more seconds than the plot has pixels: keep, per pixel column, the lowest and
+  // the highest point (in time order), so every spike still shows and the file stays small.
+  if (points.size() <= static_cast<size_t>(kPlotRight - kLeft)) return points;
+  std::vector<std::pair<double, double>> out;
+  size_t i = 0;
+  while (i < points.size()) {
+    int column = static_cast<int>(x_pixel(points[i].first));
+    size_t lo = i, hi = i, j = i;
+    for (; j < points.size() && static_cast<int>(x_pixel(points[j].first)) == column; ++j) {
+      if (points[j].second < points[lo].second) lo = j;
+      if (points[j].second > points[hi].second) hi = j;
+    }
+    out.push_back(points[std::min(lo, hi)]);
+    if (lo != hi) out.push_back(points[std::max(lo, hi)]);
+    i = j;
+  }
+  return out;
+}
+
 std::pair<double, double> SvgChart::y_bounds() const {
   if (fixed_y_) return {y_lo_, y_hi_};
   double lo = INFINITY, hi = 0;
@@ -190,18 +211,20 @@ std::string SvgChart::render() const {
         x0, kTop, x1 - x0, kPlotBottom - kTop, w.x0, w.x1, xml_escape(w.label).c_str());
   }
 
-  // Lines; a gap of more than 1.5 s in the data breaks the line.
+  // Lines; a gap of more than 1.5 s in the data (or three pixels' worth) breaks the line.
+  const double seconds_per_pixel = (x_hi_ - x_lo_) / (kPlotRight - kLeft);
+  const double gap = std::max(1.5, 3 * seconds_per_pixel);
   for (const auto& l : lines_) {
     std::string d;
     double prev_x = 0;
     bool open = false;
-    for (const auto& [x, y] : l.points) {
+    for (const auto& [x, y] : thin(l.points)) {
       if (log_y_ && y <= 0) {
         open = false;
         continue;
       }
       double px = x_pixel(x), py = y_pixel(y, lo, hi);
-      if (!open || x - prev_x > 1.5) {
+      if (!open || x - prev_x > gap) {
         d += strprintf("M%.1f,%.1f", px, py);
       } else if (l.step) {
         d += strprintf("H%.1fV%.1f", px, py);

@@ -53,6 +53,8 @@ class SvgChart {
   };
   double y_pixel(double y, double lo, double hi) const;
   std::pair<double, double> y_bounds() const;
+  std::vector<std::pair<double, double>> thin(
+      const std::vector<std::pair<double, double>>& points) const;
 
   std::string title_;
   double x_lo_ = 0, x_hi_ = 1;

@@ -105,6 +105,21 @@ TEST_F(ReportsTest, SvgChartMapsTimeToPixelsAndBreaksLinesAtGaps) {
   d = d.substr(0, d.find('"'));
   EXPECT_EQ(count_of(d, "M"), 2) << d;  // the 1 -> 5 gap starts a new segment
   EXPECT_EQ(count_of(d, "L"), 2) << d;
+
+  // An hour of seconds is thinned to at most two points per pixel column, spikes kept.
+  SvgChart hour("hour");
+  hour.set_x_range(0, 3600);
+  hour.set_y_range(0, 500);
+  ChartLine flat{"flat", "#000", {}, false, false};
+  for (int s = 0; s < 3600; ++s) flat.points.emplace_back(s + 0.5, s == 1800 ? 500.0 : 10.0);
+  hour.add_line(flat);
+  std::string long_svg = hour.render();
+  d = long_svg.substr(long_svg.find(" d=\"") + 4);
+  d = d.substr(0, d.find('"'));
+  EXPECT_EQ(count_of(d, "M"), 1) << "one unbroken line";
+  EXPECT_LE(count_of(d, "L") + 1, 2 * static_cast<int>(SvgChart::kWidth)) << d.size();
+  EXPECT_GE(count_of(d, "L"), 800);
+  EXPECT_NE(d.find(",30.0"), std::string::npos) << "the spike reaches the top of the plot";
 }
 
 TEST_F(ReportsTest, JunitHasOneTestcasePerCheckAndFailuresWithTheObservedValue) {
