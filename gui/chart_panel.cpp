@@ -11,10 +11,12 @@
 #include <QLogValueAxis>
 #include <QMouseEvent>
 #include <QPen>
+#include <QTimer>
 #include <QToolTip>
 #include <QValueAxis>
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 namespace gatedrill::gui {
 
@@ -95,10 +97,14 @@ ChartPanel::ChartPanel(const QString& title, const QString& y_title, const QStri
   x_axis_->setGridLineColor(QColor(225, 225, 225));
   chart_->addAxis(x_axis_, Qt::AlignBottom);
 
-  QObject::connect(chart_, &QChart::plotAreaChanged, this,
-                   [this](const QRectF&) { layout_bands(); });
-  QObject::connect(x_axis_, &QValueAxis::rangeChanged, this,
-                   [this](qreal, qreal) { layout_bands(); });
+  QObject::connect(chart_, &QChart::plotAreaChanged, this, [this](const QRectF&) {
+    layout_bands();
+    schedule_refill();
+  });
+  QObject::connect(x_axis_, &QValueAxis::rangeChanged, this, [this](qreal, qreal) {
+    layout_bands();
+    schedule_refill();  // zoomed: the visible seconds get the detail
+  });
   rebuild_y_axis();
 }
 
@@ -109,19 +115,15 @@ QString ChartPanel::title() const {
 void ChartPanel::set_lines(const std::vector<Series>& lines,
                            const std::map<std::string, LineStyle>& styles) {
   chart_->removeAllSeries();
+  series_.clear();
   lines_ = lines;
+  styles_ = styles;
   size_t next_color = 0;
   for (size_t i = 0; i < lines_.size(); ++i) {
-    const Series& s = lines_[i];
     auto* series = new QLineSeries;
-    series->setName(QString::fromStdString(s.name));
-    QList<QPointF> points;
-    points.reserve(static_cast<qsizetype>(s.points.size()));
-    for (const auto& p : s.points)
-      if (!log_y_ || p.y > 0) points.append(QPointF(p.x, p.y));
-    series->replace(points);
+    series->setName(QString::fromStdString(lines_[i].name));
     LineStyle style;
-    if (auto it = styles.find(s.name); it != styles.end())
+    if (auto it = styles_.find(lines_[i].name); it != styles_.end())
       style = it->second;
     else
       style.color = palette::series(next_color++);
@@ -130,6 +132,7 @@ void ChartPanel::set_lines(const std::vector<Series>& lines,
     series->setPen(pen);
     chart_->addSeries(series);
     series->attachAxis(x_axis_);
+    series_.push_back(series);
     QObject::connect(series, &QLineSeries::hovered, this, [this, i](const QPointF& at, bool state) {
       if (state)
         show_tooltip(i, at);
@@ -137,13 +140,47 @@ void ChartPanel::set_lines(const std::vector<Series>& lines,
         QToolTip::hideText();
     });
   }
+  filled_width_ = -1;
+  refill();
   rebuild_y_axis();
+}
+
+void ChartPanel::refill() {
+  double lo = x_axis_->min(), hi = x_axis_->max();
+  double width = chart_->plotArea().width() > 0 ? chart_->plotArea().width() : this->width();
+  if (lo == filled_lo_ && hi == filled_hi_ && width == filled_width_) return;
+  filled_lo_ = lo;
+  filled_hi_ = hi;
+  filled_width_ = width;
+  // Two points (a low and a high) per pixel column show everything the pixels can.
+  auto max_points = static_cast<size_t>(std::max(600.0, 2 * width));
+  for (size_t i = 0; i < series_.size(); ++i) {
+    const std::vector<Point>* source = &lines_[i].points;
+    std::vector<Point> positive;
+    if (log_y_) {  // a log axis cannot show 0
+      std::copy_if(source->begin(), source->end(), std::back_inserter(positive),
+                   [](const Point& p) { return p.y > 0; });
+      source = &positive;
+    }
+    QList<QPointF> points;
+    for (const auto& p : envelope(*source, lo, hi, max_points)) points.append(QPointF(p.x, p.y));
+    series_[i]->replace(points);
+  }
+}
+
+void ChartPanel::schedule_refill() {
+  if (refill_pending_) return;
+  refill_pending_ = true;
+  QTimer::singleShot(0, this, [this] {
+    refill_pending_ = false;
+    refill();
+  });
 }
 
 void ChartPanel::set_log_y(bool log) {
   if (log == log_y_) return;
   log_y_ = log;
-  set_lines(std::vector<Series>(lines_));  // re-filters non-positive points for the log axis
+  set_lines(std::vector<Series>(lines_), std::map<std::string, LineStyle>(styles_));
 }
 
 void ChartPanel::rebuild_y_axis() {
@@ -192,6 +229,7 @@ void ChartPanel::set_x_range(double min_s, double max_s) {
   x_min_ = min_s;
   x_max_ = std::max(max_s, min_s + 1);
   x_axis_->setRange(x_min_, x_max_);
+  refill();
   layout_bands();
 }
 
@@ -258,13 +296,22 @@ void ChartPanel::layout_bands() {
     // Stagger labels so that neighbouring windows do not print over each other.
     double y = plot.top() + 2 +
                static_cast<double>(i % 3) * (band_labels_[i]->boundingRect().height() + 1);
-    band_labels_[i]->setPos(clipped_left + 3, y);
+    // Near the right edge the label goes left of the band, so it is not clipped.
+    double label_width = band_labels_[i]->boundingRect().width();
+    band_labels_[i]->setPos(
+        std::max(plot.left(), std::min(clipped_left + 3, plot.right() - label_width - 2)), y);
   }
 }
 
 double ChartPanel::band_left_px(size_t index) const {
   if (index >= band_items_.size() || !band_items_[index]->isVisible()) return -1;
   return band_items_[index]->rect().left();
+}
+
+size_t ChartPanel::data_point_count() const {
+  size_t n = 0;
+  for (const auto& s : lines_) n += s.points.size();
+  return n;
 }
 
 size_t ChartPanel::point_count() const {

@@ -14,6 +14,7 @@
 class QAbstractAxis;
 class QGraphicsRectItem;
 class QGraphicsSimpleTextItem;
+class QLineSeries;
 class QValueAxis;
 
 namespace gatedrill::gui {
@@ -50,7 +51,9 @@ class ChartPanel : public QChartView {
 
   bool save_png(const QString& path);
   QString title() const;
-  // For tests: what is drawn.
+  // For tests: the points given, and the points drawn (an envelope of them when there are more
+  // than two per pixel column).
+  size_t data_point_count() const;
   size_t point_count() const;
   size_t line_count() const { return lines_.size(); }
   const std::vector<FaultWindow>& fault_windows() const { return windows_; }
@@ -64,6 +67,9 @@ class ChartPanel : public QChartView {
 
  private:
   void rebuild_y_axis();
+  // Hands the series the envelope of their points for the visible x range and plot width.
+  void refill();
+  void schedule_refill();
   void layout_bands();
   void show_tooltip(size_t line, const QPointF& at);
 
@@ -75,6 +81,10 @@ class ChartPanel : public QChartView {
   double fixed_y_max_ = 0;
   double x_min_ = 0, x_max_ = 1;
   std::vector<Series> lines_;
+  std::map<std::string, LineStyle> styles_;
+  std::vector<QLineSeries*> series_;  // owned by chart_, parallel to lines_
+  double filled_lo_ = 0, filled_hi_ = 0, filled_width_ = -1;
+  bool refill_pending_ = false;
   std::vector<FaultWindow> windows_;
   std::vector<QGraphicsRectItem*> band_items_;
   std::vector<QGraphicsSimpleTextItem*> band_labels_;

@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
 
   if (headless) {
     window.show();
+    if (!window.wait_for_background(60'000))
+      std::fprintf(stderr, "gatedrill-gui: warning: the phase table was not ready after 60 s\n");
     QApplication::processEvents();
     QImage image = window.grab().toImage();
     if (image.isNull() || !image.save(QString::fromStdString(screenshot), "PNG")) {

@@ -2,6 +2,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHeaderView>
@@ -13,10 +14,13 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QThread>
 #include <QTimer>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include "gui/chart_panel.hpp"
 #include "gui/compare_view.hpp"
@@ -95,7 +99,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   split->addWidget(stack_);
   split->setStretchFactor(0, 0);
   split->setStretchFactor(1, 1);
-  split->setSizes({430, 1070});
+  split->setSizes({450, 1050});
   setCentralWidget(split);
 
   live_label_ = new QLabel(this);
@@ -112,7 +116,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
                    [this] { on_selection_changed(); });
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+  if (summary_thread_) {  // its finished handler dies with this window; the thread must not
+    summary_thread_->wait();
+    delete summary_thread_;
+  }
+}
 
 void MainWindow::build_menus() {
   QMenu* file = menuBar()->addMenu("&File");
@@ -234,7 +243,7 @@ void MainWindow::reload_run_list() {
                   QString::fromStdString(row.run.name.empty() ? row.run.scenario : row.run.name));
     item->setToolTip(kScenario, QString::fromStdString(row.run.scenario + "\n" +
                                                        format_params(row.run.params_json)));
-    item->setText(kStarted, QString::fromStdString(format_wall_ms(row.run.started_ms)));
+    item->setText(kStarted, QString::fromStdString(format_wall_minute(row.run.started_ms)));
     item->setText(kDuration, QString::fromStdString(format_run_duration(row.run)));
     item->setText(kVerdict, QString::fromStdString(row.run.verdict));
     QColor color = palette::verdict(row.run.verdict);
@@ -285,9 +294,10 @@ void MainWindow::show_placeholder(const QString& text) {
   live_label_->clear();
 }
 
-Result<std::shared_ptr<RunModel>> MainWindow::load_model(int64_t run_id) {
+Result<std::shared_ptr<RunModel>> MainWindow::load_model(int64_t run_id, bool with_phase_reports) {
   if (!reader_) return make_error("db_open", "no results database is open");
-  auto data = load_run_data(*reader_, run_id);
+  auto data = with_phase_reports ? load_run_data_with_phase_reports(*reader_, run_id)
+                                 : load_run_data(*reader_, run_id);
   if (!data) return data.error();
   return std::make_shared<RunModel>(std::move(*data));
 }
@@ -304,6 +314,7 @@ void MainWindow::on_selection_changed() {
     current_ = std::move(*model);
     polls_since_summary_ = 0;
     run_view_->show_run(current_);
+    start_phase_reports(current_->run().id);
     stack_->setCurrentWidget(run_view_);
     live_label_->setText(current_->running()
                              ? "<span style='color:#0064c8'>&#9679; live: polling every 1 s</span>"
@@ -312,8 +323,8 @@ void MainWindow::on_selection_changed() {
   }
   current_.reset();
   if (ids.size() == 2) {
-    auto a = load_model(ids[0]);
-    auto b = load_model(ids[1]);
+    auto a = load_model(ids[0], true);
+    auto b = load_model(ids[1], true);
     if (!a || !b) {
       report("Cannot compare", a ? b.error() : a.error());
       return;
@@ -384,21 +395,65 @@ void MainWindow::poll() {
   if (!current_ || !current_->running() || !showing_run()) return;
   int64_t run_id = current_->run().id;
   auto samples = reader_->samples(run_id, {}, current_->poll_from_second());
-  if (!samples) return;
-  size_t added = current_->append_samples(*samples);
   auto run = reader_->run(run_id);
-  bool ended = run && run->ended_ms != 0;
-  if (ended || ++polls_since_summary_ >= kSummaryEveryPolls) {
-    auto summary = summarize_run(*reader_, run_id);
-    auto phases = reader_->phases(run_id);
-    if (summary && phases) {
-      current_->replace_summary(std::move(*summary), std::move(*phases));
-      polls_since_summary_ = 0;
-      added += 1;  // redraw: events and the verdict may have changed
-    }
+  auto phases = reader_->phases(run_id);
+  auto events = reader_->events(run_id);
+  auto thresholds = reader_->thresholds(run_id);
+  if (!samples || !run || !phases || !events || !thresholds) return;  // next second, again
+  current_->append_samples(*samples);
+  current_->update_records(std::move(*run), std::move(*phases), std::move(*events),
+                           std::move(*thresholds));
+  run_view_->refresh();
+  if (!current_->running() || ++polls_since_summary_ >= kSummaryEveryPolls) {
+    polls_since_summary_ = 0;
+    start_phase_reports(run_id);
   }
-  if (added > 0) run_view_->refresh();
   if (!current_->running()) live_label_->clear();
+}
+
+void MainWindow::start_phase_reports(int64_t run_id) {
+  if (summary_thread_) {  // one at a time; the newest request runs next
+    summary_wanted_ = run_id;
+    return;
+  }
+  auto out = std::make_shared<std::optional<Result<RunSummary>>>();
+  std::string path = db_path_.toStdString();
+  summary_thread_ = QThread::create([path, run_id, out] {
+    // Its own connection: the UI thread keeps reading while this one merges histograms.
+    auto reader = ResultsReader::open(path);
+    if (!reader)
+      out->emplace(reader.error());
+    else
+      out->emplace(summarize_run(**reader, run_id));
+  });
+  QThread* thread = summary_thread_;
+  QObject::connect(thread, &QThread::finished, this, [this, thread, out, run_id] {
+    thread->deleteLater();
+    summary_thread_ = nullptr;
+    if (out->has_value() && !**out)
+      statusBar()->showMessage("Cannot summarize run " + QString::number(run_id) + ": " +
+                                   QString::fromStdString((**out).error().message),
+                               10000);
+    else if (out->has_value() && current_ && current_->run().id == run_id) {
+      current_->set_phase_reports(std::move((**out)->phases));
+      run_view_->refresh_tables();
+    }
+    int64_t next = std::exchange(summary_wanted_, 0);
+    if (next != 0 && current_ && current_->run().id == next) start_phase_reports(next);
+  });
+  thread->start();
+}
+
+bool MainWindow::wait_for_background(int timeout_ms) {
+  QElapsedTimer timer;
+  timer.start();
+  while (summary_thread_ || summary_wanted_ != 0) {
+    auto left = static_cast<unsigned long>(std::max<qint64>(0, timeout_ms - timer.elapsed()));
+    if (summary_thread_ && !summary_thread_->wait(left)) return false;
+    QApplication::processEvents();  // delivers the thread's finished handler
+    if (timer.elapsed() > timeout_ms) return summary_thread_ == nullptr && summary_wanted_ == 0;
+  }
+  return true;
 }
 
 bool MainWindow::showing_run() const {

@@ -14,6 +14,7 @@
 class QLabel;
 class QLineEdit;
 class QStackedWidget;
+class QThread;
 class QTimer;
 class QTreeWidget;
 
@@ -40,6 +41,9 @@ class MainWindow : public QMainWindow {
   Result<void> compare_runs(int64_t first, int64_t second);
   // One live-refresh step (the timer calls it every second): new runs, new seconds.
   void poll();
+  // Waits (processing events) until the phase reports being merged in the background are
+  // shown; false after timeout_ms. For --screenshot and tests.
+  bool wait_for_background(int timeout_ms);
 
   // The chart last clicked in the visible view; null when none is shown.
   ChartPanel* current_chart() const;
@@ -58,7 +62,10 @@ class MainWindow : public QMainWindow {
   void apply_filter();
   void on_selection_changed();
   void show_placeholder(const QString& text);
-  Result<std::shared_ptr<RunModel>> load_model(int64_t run_id);
+  // with_phase_reports: merge the histograms now (compare mode); else start_phase_reports.
+  Result<std::shared_ptr<RunModel>> load_model(int64_t run_id, bool with_phase_reports = false);
+  // Merges the run's histograms into phase reports on a worker thread, then shows them.
+  void start_phase_reports(int64_t run_id);
   void report(const QString& title, const Error& error);
   std::vector<int64_t> selected_run_ids() const;
   // notify: show what is selected now (false keeps the view, e.g. when the list reloads).
@@ -69,6 +76,8 @@ class MainWindow : public QMainWindow {
   std::vector<RunRow> rows_;
   std::shared_ptr<RunModel> current_;
   int polls_since_summary_ = 0;
+  QThread* summary_thread_ = nullptr;
+  int64_t summary_wanted_ = 0;
   bool interactive_ = true;
 
   QLineEdit* filter_;

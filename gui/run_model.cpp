@@ -14,15 +14,31 @@ namespace gatedrill::gui {
 
 Result<RunData> load_run_data(const ResultsReader& reader, int64_t run_id) {
   RunData data;
-  auto summary = summarize_run(reader, run_id);
-  if (!summary) return summary.error();
+  auto run = reader.run(run_id);
+  if (!run) return run.error();
   auto phases = reader.phases(run_id);
   if (!phases) return phases.error();
   auto samples = reader.samples(run_id);
   if (!samples) return samples.error();
-  data.summary = std::move(*summary);
+  auto events = reader.events(run_id);
+  if (!events) return events.error();
+  auto thresholds = reader.thresholds(run_id);
+  if (!thresholds) return thresholds.error();
+  data.summary.run = std::move(*run);
+  data.summary.events = std::move(*events);
+  data.summary.thresholds = std::move(*thresholds);
   data.phases = std::move(*phases);
   data.samples = std::move(*samples);
+  return data;
+}
+
+Result<RunData> load_run_data_with_phase_reports(const ResultsReader& reader, int64_t run_id) {
+  auto data = load_run_data(reader, run_id);
+  if (!data) return data;
+  auto summary = summarize_run(reader, run_id);
+  if (!summary) return summary.error();
+  data->summary.phases = std::move(summary->phases);
+  data->phase_reports = true;
   return data;
 }
 
@@ -85,9 +101,18 @@ size_t RunModel::append_samples(const std::vector<SampleRecord>& samples) {
   return kept;
 }
 
-void RunModel::replace_summary(RunSummary summary, std::vector<PhaseRecord> phases) {
-  data_.summary = std::move(summary);
+void RunModel::update_records(RunRecord run, std::vector<PhaseRecord> phases,
+                              std::vector<EventRecord> events,
+                              std::vector<ThresholdRecord> thresholds) {
+  data_.summary.run = std::move(run);
   data_.phases = std::move(phases);
+  data_.summary.events = std::move(events);
+  data_.summary.thresholds = std::move(thresholds);
+}
+
+void RunModel::set_phase_reports(std::vector<PhaseReport> phases) {
+  data_.summary.phases = std::move(phases);
+  data_.phase_reports = true;
 }
 
 const std::vector<SampleRecord>* RunModel::rows(const std::string& node) const {
@@ -229,6 +254,39 @@ std::string RunModel::phase_at(double second) const {
   return {};
 }
 
+std::vector<Point> envelope(const std::vector<Point>& points, double lo, double hi,
+                            size_t max_points) {
+  auto first = std::lower_bound(points.begin(), points.end(), lo,
+                                [](const Point& p, double x) { return p.x < x; });
+  auto last = std::upper_bound(points.begin(), points.end(), hi,
+                               [](double x, const Point& p) { return x < p.x; });
+  if (first != points.begin()) --first;
+  if (last != points.end()) ++last;
+  auto count = static_cast<size_t>(last - first);
+  max_points = std::max<size_t>(max_points, 4);
+  if (count <= max_points) return {first, last};
+  std::vector<Point> out;
+  size_t buckets = max_points / 2;
+  out.reserve(buckets * 2);
+  for (size_t b = 0; b < buckets; ++b) {
+    auto begin = first + static_cast<std::ptrdiff_t>(b * count / buckets);
+    auto end = first + static_cast<std::ptrdiff_t>((b + 1) * count / buckets);
+    if (begin == end) continue;
+    auto [low, high] =
+        std::minmax_element(begin, end, [](const Point& a, const Point& c) { return a.y < c.y; });
+    if (low == high) {
+      out.push_back(*low);
+    } else if (low->x < high->x) {
+      out.push_back(*low);
+      out.push_back(*high);
+    } else {
+      out.push_back(*high);
+      out.push_back(*low);
+    }
+  }
+  return out;
+}
+
 Result<std::vector<RunRow>> load_run_rows(const ResultsReader& reader) {
   auto runs = reader.runs();
   if (!runs) return runs.error();
@@ -271,6 +329,10 @@ std::string format_wall_ms(int64_t wall_ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
+}
+
+std::string format_wall_minute(int64_t wall_ms) {
+  return format_wall_ms(wall_ms).substr(0, 16);
 }
 
 std::string format_seconds(double seconds) {

@@ -38,13 +38,20 @@ struct FaultWindow {
 
 // What the store holds for one run.
 struct RunData {
-  RunSummary summary;  // run, per-phase report ("all" nodes, exact percentiles), thresholds, events
+  // The run, its thresholds and events; the per-phase reports ("all" nodes, exact percentiles
+  // from merged histograms) only once summarize_run has run (see with_phase_reports).
+  RunSummary summary;
   std::vector<PhaseRecord> phases;
   std::vector<SampleRecord> samples;
+  bool phase_reports = false;
 };
 
+// Reads the records without merging histograms: fast enough to draw at once; the phase reports
+// (seconds of histogram decoding for a long run) follow from summarize_run, off the UI thread.
 // Errors: the reader's ("no_such_run", "db_read", ...).
 Result<RunData> load_run_data(const ResultsReader& reader, int64_t run_id);
+// load_run_data plus the phase reports, in one go (compare mode, tests).
+Result<RunData> load_run_data_with_phase_reports(const ResultsReader& reader, int64_t run_id);
 
 class RunModel {
  public:
@@ -70,8 +77,12 @@ class RunModel {
   // Live refresh: keeps the rows whose second is newer than what the model holds for that node
   // (re-read rows are ignored). Returns how many were kept.
   size_t append_samples(const std::vector<SampleRecord>& samples);
-  // A newer summary and phase list (the run row, thresholds and events change while it runs).
-  void replace_summary(RunSummary summary, std::vector<PhaseRecord> phases);
+  // Newer records of a running run (its row, phases, thresholds and events change).
+  void update_records(RunRecord run, std::vector<PhaseRecord> phases,
+                      std::vector<EventRecord> events, std::vector<ThresholdRecord> thresholds);
+  // The per-phase reports from summarize_run.
+  void set_phase_reports(std::vector<PhaseReport> phases);
+  bool has_phase_reports() const { return data_.phase_reports; }
 
   // Requests completed per second (incl. connect errors and timeouts: what was attempted).
   Series achieved_rps(const std::string& node) const;
@@ -103,6 +114,13 @@ class RunModel {
   std::map<std::string, std::vector<SampleRecord>> by_node_;  // each sorted by second
 };
 
+// The points of a series to draw for x in [lo, hi]: those in range plus one on each side (so the
+// line reaches the edges); above max_points, each bucket of consecutive points keeps its lowest
+// and highest (in x order), so spikes survive. Painting 3,600 points a line costs more than the
+// pixels can show.
+std::vector<Point> envelope(const std::vector<Point>& points, double lo, double hi,
+                            size_t max_points);
+
 // One row of the runs list.
 struct RunRow {
   RunRecord run;
@@ -119,6 +137,8 @@ bool row_matches(const RunRow& row, const std::string& filter);
 
 // "2026-12-01 11:53:13" (UTC).
 std::string format_wall_ms(int64_t wall_ms);
+// "2026-12-01 11:53" (UTC), for the runs list.
+std::string format_wall_minute(int64_t wall_ms);
 // "45 s", "12 m 05 s", "1 h 02 m".
 std::string format_seconds(double seconds);
 // The run's duration for the list: ended - started, or "running".

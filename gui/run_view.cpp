@@ -60,7 +60,7 @@ QString status_text(const std::map<int, int64_t>& counts) {
 const std::map<std::string, LineStyle>& rps_styles() {
   static const std::map<std::string, LineStyle> styles = {
       {"achieved", {QColor(0, 114, 178), Qt::SolidLine, 1.8}},
-      {"target", {QColor(110, 110, 110), Qt::DashLine, 1.5}},
+      {"target", {QColor(150, 150, 150), Qt::DashLine, 2.5}},
   };
   return styles;
 }
@@ -135,31 +135,22 @@ RunView::RunView(QWidget* parent) : QWidget(parent) {
   phases_ = make_table({"Phase", "Target req/s", "Achieved req/s", "Seconds", "Requests", "Errors",
                         "p50", "p90", "p99", "p99.9", "Max", "Statuses"},
                        this);
+  phases_->setToolTip("All nodes; percentiles from the phase's merged histograms (exact)");
   thresholds_ = make_table({"Result", "Check", "Observed", "On failure"}, this);
   events_ = make_table({"At (s)", "Kind", "Name", "Node", "Lasted", "Detail"}, this);
-  phases_caption_ =
-      new QLabel("<b>Phases</b> (all nodes; percentiles from merged histograms)", this);
-  auto* phases_box = new QWidget(this);
-  auto* phases_layout = new QVBoxLayout(phases_box);
-  phases_layout->setContentsMargins(0, 0, 0, 0);
-  phases_layout->setSpacing(2);
-  phases_layout->addWidget(phases_caption_);
-  phases_layout->addWidget(phases_);
-  auto* tabs = new QTabWidget(this);
-  tabs->addTab(thresholds_, "Thresholds && expectations");
-  tabs->addTab(events_, "Events");
-  auto* tables = new QSplitter(Qt::Horizontal, this);
-  tables->addWidget(phases_box);
-  tables->addWidget(tabs);
-  tables->setStretchFactor(0, 3);
-  tables->setStretchFactor(1, 2);
+  tabs_ = new QTabWidget(this);
+  tabs_->addTab(phases_, "Phases");
+  tabs_->addTab(thresholds_, "Thresholds && expectations");
+  tabs_->addTab(events_, "Events");
+  tabs_->setMinimumHeight(150);
 
   auto* split = new QSplitter(Qt::Vertical, this);
   split->addWidget(charts_widget);
-  split->addWidget(tables);
-  split->setStretchFactor(0, 4);
-  split->setStretchFactor(1, 1);
+  split->addWidget(tabs_);
+  split->setStretchFactor(0, 1);
+  split->setStretchFactor(1, 0);
   split->setChildrenCollapsible(false);
+  split->setSizes({640, 170});
 
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(6, 4, 6, 4);
@@ -204,6 +195,11 @@ void RunView::refresh() {
   fill_header();
   fill_tables();
   redraw();
+}
+
+void RunView::refresh_tables() {
+  fill_header();
+  fill_tables();
 }
 
 void RunView::set_node(const QString& node) {
@@ -251,6 +247,15 @@ void RunView::fill_header() {
   if (!run.git_describe.empty())
     facts << "build " + QString::fromStdString(run.git_describe).toHtmlEscaped();
   facts << QString("%1 samples").arg(model_->sample_count());
+  const auto& checks = model_->summary().thresholds;
+  if (!checks.empty()) {
+    auto failed = std::count_if(checks.begin(), checks.end(),
+                                [](const ThresholdRecord& t) { return !t.pass; });
+    QString tally = failed == 0 ? QString("all %1 checks passed").arg(checks.size())
+                                : QString("%1 of %2 checks failed").arg(failed).arg(checks.size());
+    facts << QString("<span style='color:%1; font-weight:600'>%2</span>")
+                 .arg(palette::verdict(failed == 0 ? "pass" : "fail").name(), tally);
+  }
   header_->setText(first + "<br><span style='color:#444'>" + facts.join(" &middot; ") + "</span>");
 }
 
@@ -261,6 +266,12 @@ void RunView::fill_tables() {
   if (!model_) return;
   const RunSummary& summary = model_->summary();
 
+  tabs_->setTabText(0, model_->has_phase_reports() ? "Phases" : "Phases (merging histograms...)");
+  auto failed = std::count_if(summary.thresholds.begin(), summary.thresholds.end(),
+                              [](const ThresholdRecord& t) { return !t.pass; });
+  tabs_->setTabText(1, failed > 0 ? QString("Thresholds && expectations (%1 failed)").arg(failed)
+                                  : QString("Thresholds && expectations"));
+  tabs_->setTabText(2, QString("Events (%1)").arg(summary.events.size()));
   phases_->setRowCount(static_cast<int>(summary.phases.size()));
   for (int row = 0; row < static_cast<int>(summary.phases.size()); ++row) {
     const PhaseReport& p = summary.phases[static_cast<size_t>(row)];
@@ -337,14 +348,15 @@ void RunView::redraw() {
     return model ? model->phase_at(second) : std::string();
   };
 
-  rps_->set_lines({model_->achieved_rps(selected), model_->target_rps(selected)}, rps_styles());
+  for (auto* chart : charts()) chart->set_x_range(0, x_max);
+  // The target first, so that the achieved line is drawn over it.
+  rps_->set_lines({model_->target_rps(selected), model_->achieved_rps(selected)}, rps_styles());
   latency_->set_log_y(log_box_->isChecked());
   latency_->set_lines(model_->latency_ms(selected), latency_styles());
   status_->set_lines(model_->status_share(selected), status_styles());
   cpu_->set_lines(model_->cpu_pct(selected));
   rss_->set_lines(model_->rss_mib(selected));
   for (auto* chart : charts()) {
-    chart->set_x_range(0, x_max);
     chart->set_fault_windows(windows);
     chart->set_phase_lookup(phase_of);
   }

@@ -11,6 +11,7 @@
 class QCheckBox;
 class QComboBox;
 class QLabel;
+class QTabWidget;
 class QTableWidget;
 
 namespace gatedrill::gui {
@@ -25,6 +26,8 @@ class RunView : public QWidget {
   void show_run(std::shared_ptr<RunModel> model);
   // The model gained seconds (live refresh): redraws, keeping the node and the log setting.
   void refresh();
+  // The model's phase reports arrived (they are merged off the UI thread).
+  void refresh_tables();
   const std::shared_ptr<RunModel>& model() const { return model_; }
 
   void set_node(const QString& node);
@@ -56,7 +59,7 @@ class RunView : public QWidget {
   QTableWidget* phases_;
   QTableWidget* thresholds_;
   QTableWidget* events_;
-  QLabel* phases_caption_;
+  QTabWidget* tabs_;
 };
 
 // Shared by the run and compare views: a read-only, compact table.

@@ -48,7 +48,7 @@ class RunModelTest : public ::testing::Test {
   }
 
   RunModel load(const ResultsReader& reader, int64_t id) {
-    auto data = load_run_data(reader, id);
+    auto data = load_run_data_with_phase_reports(reader, id);
     EXPECT_TRUE(data) << data.error().message;
     return RunModel(data ? std::move(*data) : RunData{});
   }
@@ -236,6 +236,7 @@ TEST_F(RunModelTest, RunRowsCarryRatesAndTheFilterMatchesEveryWord) {
   EXPECT_EQ(format_seconds(725), "12 m 05 s");
   EXPECT_EQ(format_seconds(3720), "1 h 02 m");
   EXPECT_EQ(format_wall_ms(1'767'225'600'000), "2026-01-01 00:00:00");
+  EXPECT_EQ(format_wall_minute(1'767'225'659'000), "2026-01-01 00:00");
 }
 
 TEST_F(RunModelTest, PhaseSummaryComesFromTheMergedHistograms) {
@@ -244,12 +245,21 @@ TEST_F(RunModelTest, PhaseSummaryComesFromTheMergedHistograms) {
   auto reader = write({run});
   ASSERT_TRUE(reader);
   RunModel model = load(*reader, ids_[0]);
+  EXPECT_TRUE(model.has_phase_reports());
   const auto& phases = model.summary().phases;
   ASSERT_EQ(phases.size(), 3u);
   EXPECT_EQ(phases[1].name, "steady");
   EXPECT_GT(phases[1].p99_ns, phases[1].p50_ns);
   EXPECT_GT(phases[1].requests, 0);
   EXPECT_EQ(model.summary().thresholds.size(), 4u);
+
+  auto fast = load_run_data(*reader, ids_[0]);  // what the window draws first
+  ASSERT_TRUE(fast);
+  EXPECT_FALSE(fast->phase_reports);
+  EXPECT_TRUE(fast->summary.phases.empty());
+  EXPECT_EQ(fast->summary.events.size(), 3u);
+  EXPECT_EQ(fast->summary.thresholds.size(), 4u);
+  EXPECT_EQ(fast->samples.size(), 40u * 4);
 }
 
 PhaseReport phase(std::string name, double rps, int64_t p99_ns = 0) {
@@ -279,6 +289,26 @@ TEST_F(RunModelTest, CompareMatchesPhasesByNameWithChanges) {
   EXPECT_TRUE(!deltas[2].in_a && deltas[2].in_b);
   EXPECT_TRUE(std::isnan(percent_change(0, 5)));
   EXPECT_EQ(format_change(percent_change(0, 5)), "");
+}
+
+TEST(EnvelopeTest, KeepsEveryPointInRangeUpToTheBudgetThenLowsAndHighs) {
+  std::vector<Point> points;
+  for (int i = 0; i < 1000; ++i)
+    points.push_back({static_cast<double>(i), i == 500 ? 999.0 : 1.0 + i % 3});
+  auto all = envelope(points, 0, 999, 2000);
+  EXPECT_EQ(all.size(), 1000u);
+  auto zoomed = envelope(points, 100, 199, 2000);
+  ASSERT_EQ(zoomed.size(), 102u);  // one point beyond each edge, so the line reaches it
+  EXPECT_EQ(zoomed.front().x, 99);
+  EXPECT_EQ(zoomed.back().x, 200);
+  auto coarse = envelope(points, 0, 999, 100);
+  EXPECT_LE(coarse.size(), 100u);
+  EXPECT_GE(coarse.size(), 90u);
+  bool spike = false;
+  for (size_t i = 1; i < coarse.size(); ++i) EXPECT_LT(coarse[i - 1].x, coarse[i].x);
+  for (const auto& p : coarse) spike = spike || p.y == 999.0;
+  EXPECT_TRUE(spike) << "a one-second spike must survive the envelope";
+  EXPECT_TRUE(envelope({}, 0, 10, 100).empty());
 }
 
 }  // namespace
