@@ -19,7 +19,8 @@ std::string param(const FaultAction& a, const char* key, const std::string& fall
   return it == a.params.end() ? fallback : it->second;
 }
 
-Result<void> one_of(const FaultAction& a, const char* key, std::initializer_list<const char*> allowed) {
+Result<void> one_of(const FaultAction& a, const char* key,
+                    std::initializer_list<const char*> allowed) {
   auto it = a.params.find(key);
   if (it == a.params.end()) return {};
   std::string known;
@@ -34,7 +35,8 @@ Result<int64_t> size_param(const FaultAction& a, const char* key, int64_t lo, in
   auto size = parse_size(param(a, key));
   if (!size) return bad(a, std::string(key) + ": " + size.error().message);
   if (*size < lo || *size > hi)
-    return bad(a, std::string(key) + " must be from " + std::to_string(lo) + " to " + std::to_string(hi) + " bytes");
+    return bad(a, std::string(key) + " must be from " + std::to_string(lo) + " to " +
+                      std::to_string(hi) + " bytes");
   return *size;
 }
 
@@ -47,12 +49,14 @@ Result<int64_t> duration_param(const FaultAction& a, const char* key, int64_t un
 }
 
 bool proxied(const Scenario& s, const std::string& node) {
-  return std::find(s.topology.proxies.begin(), s.topology.proxies.end(), node) != s.topology.proxies.end();
+  return std::find(s.topology.proxies.begin(), s.topology.proxies.end(), node) !=
+         s.topology.proxies.end();
 }
 
 Result<void> needs_proxy(const Scenario& s, const FaultAction& a, const std::string& node) {
   if (proxied(s, node)) return {};
-  return bad(a, "no fault proxy in front of '" + node + "'; add it to topology.proxies = { \"" + node + "\" }");
+  return bad(a, "no fault proxy in front of '" + node + "'; add it to topology.proxies = { \"" +
+                    node + "\" }");
 }
 
 }  // namespace
@@ -63,9 +67,11 @@ Result<double> parse_share(const std::string& text) {
   if (percent) v.pop_back();
   char* end = nullptr;
   double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0') return make_error("bad_share", "'" + text + "' is not a share (try \"20%\" or 0.2)");
+  if (v.empty() || *end != '\0')
+    return make_error("bad_share", "'" + text + "' is not a share (try \"20%\" or 0.2)");
   if (percent) x /= 100.0;
-  if (!(x > 0 && x < 1)) return make_error("bad_share", "'" + text + "' must lie strictly between 0% and 100%");
+  if (!(x > 0 && x < 1))
+    return make_error("bad_share", "'" + text + "' must lie strictly between 0% and 100%");
   return x;
 }
 
@@ -105,11 +111,13 @@ Result<boost::json::object> toxic_body(const FaultAction& a, const std::string& 
     char* end = nullptr;
     std::string r = param(a, "rate");
     long long kbps = std::strtoll(r.c_str(), &end, 10);
-    if (r.empty() || *end != '\0' || kbps < 1) return bad(a, "rate must be a whole number of KB/s >= 1");
+    if (r.empty() || *end != '\0' || kbps < 1)
+      return bad(a, "rate must be a whole number of KB/s >= 1");
     attributes["rate"] = kbps;
   }
   if (a.type == "mtu" || a.params.count("mtu")) {
-    auto mtu = a.params.count("mtu") ? size_param(a, "mtu", 68, 65535) : Result<int64_t>(int64_t{1400});
+    auto mtu =
+        a.params.count("mtu") ? size_param(a, "mtu", 68, 65535) : Result<int64_t>(int64_t{1400});
     if (!mtu) return mtu.error();
     attributes["mtu"] = *mtu;
   }
@@ -122,7 +130,8 @@ Result<boost::json::object> toxic_body(const FaultAction& a, const std::string& 
 Result<void> validate_drill_fault(const Scenario& s, const FaultAction& a) {
   const std::string& type = a.type;
   if (type == "cpu_starve") {
-    if (auto share = parse_share(param(a, "share", "20%")); !share) return bad(a, "share: " + share.error().message);
+    if (auto share = parse_share(param(a, "share", "20%")); !share)
+      return bad(a, "share: " + share.error().message);
     if (a.params.count("period")) {
       auto us = duration_param(a, "period", 1'000);
       if (!us) return us.error();
@@ -131,7 +140,8 @@ Result<void> validate_drill_fault(const Scenario& s, const FaultAction& a) {
     return one_of(a, "mechanism", {"auto", "cgroup", "duty_cycle"});
   }
   if (type == "memory_limit") {
-    if (auto limit = size_param(a, "limit", 4 << 20, int64_t{1} << 40); !limit) return limit.error();
+    if (auto limit = size_param(a, "limit", 4 << 20, int64_t{1} << 40); !limit)
+      return limit.error();
     return one_of(a, "mechanism", {"auto", "cgroup", "rlimit"});
   }
   if (type == "ballast") {
@@ -148,7 +158,8 @@ Result<void> validate_drill_fault(const Scenario& s, const FaultAction& a) {
       return r;
     }
     std::string stream = param(a, "stream", type == "mtu" ? "both" : "downstream");
-    if (auto body = toxic_body(a, stream == "both" ? "upstream" : stream); !body) return body.error();
+    if (auto body = toxic_body(a, stream == "both" ? "upstream" : stream); !body)
+      return body.error();
     return {};
   }
   if (type == "redis_down") {
@@ -159,7 +170,8 @@ Result<void> validate_drill_fault(const Scenario& s, const FaultAction& a) {
   if (type == "jwks_rotate") {
     if (auto r = one_of(a, "mode", {"sign_first", "publish_first"}); !r) return r;
     if (a.params.count("delay")) {
-      if (param(a, "mode") != "publish_first") return bad(a, "delay applies to mode = \"publish_first\" only");
+      if (param(a, "mode") != "publish_first")
+        return bad(a, "delay applies to mode = \"publish_first\" only");
       if (auto d = duration_param(a, "delay", 1'000'000); !d) return d.error();
     }
     return {};

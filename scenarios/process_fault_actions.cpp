@@ -23,7 +23,8 @@ FaultMechanism mechanism_of(const std::string& text) {
 
 }  // namespace
 
-Result<FaultClear> starve_cpu(pid_t pid, const FaultAction& action, std::map<std::string, std::string>& detail) {
+Result<FaultClear> starve_cpu(pid_t pid, const FaultAction& action,
+                              std::map<std::string, std::string>& detail) {
   CpuStarvationOptions options;
   auto share = parse_share(param(action, "share", "20%"));
   if (!share) return share.error();
@@ -35,11 +36,13 @@ Result<FaultClear> starve_cpu(pid_t pid, const FaultAction& action, std::map<std
   if (!started) return started.error();
   std::shared_ptr<CpuStarvation> starvation(std::move(*started));
   detail["mechanism"] = starvation->mechanism();
-  if (!starvation->fallback_reason().empty()) detail["fallback_reason"] = starvation->fallback_reason();
+  if (!starvation->fallback_reason().empty())
+    detail["fallback_reason"] = starvation->fallback_reason();
   return FaultClear([starvation] { return starvation->clear(); });
 }
 
-Result<FaultClear> limit_memory(pid_t pid, const FaultAction& action, std::map<std::string, std::string>& detail) {
+Result<FaultClear> limit_memory(pid_t pid, const FaultAction& action,
+                                std::map<std::string, std::string>& detail) {
   MemoryLimitOptions options;
   auto limit = parse_size(param(action, "limit", ""));
   if (!limit) return limit.error();
@@ -51,7 +54,8 @@ Result<FaultClear> limit_memory(pid_t pid, const FaultAction& action, std::map<s
   detail["mechanism"] = memory->mechanism();
   if (!memory->fallback_reason().empty()) detail["fallback_reason"] = memory->fallback_reason();
   if (memory->mechanism() == "rlimit_as")
-    detail["note"] = "RLIMIT_AS caps address space: allocations fail (bad_alloc) instead of an OOM kill";
+    detail["note"] =
+        "RLIMIT_AS caps address space: allocations fail (bad_alloc) instead of an OOM kill";
   return FaultClear([memory] { return memory->clear(); });
 }
 

@@ -16,8 +16,10 @@ namespace gatedrill {
 using FaultClear = std::function<Result<void>()>;
 
 // cpu_starve { share = "20%", period = "100ms", mechanism = "auto"|"cgroup"|"duty_cycle" }
-Result<FaultClear> starve_cpu(pid_t pid, const FaultAction& action, std::map<std::string, std::string>& detail);
+Result<FaultClear> starve_cpu(pid_t pid, const FaultAction& action,
+                              std::map<std::string, std::string>& detail);
 // memory_limit { limit = "64MiB", mechanism = "auto"|"cgroup"|"rlimit" }
-Result<FaultClear> limit_memory(pid_t pid, const FaultAction& action, std::map<std::string, std::string>& detail);
+Result<FaultClear> limit_memory(pid_t pid, const FaultAction& action,
+                                std::map<std::string, std::string>& detail);
 
 }  // namespace gatedrill

@@ -68,19 +68,22 @@ class Ballast {
 }  // namespace
 
 void register_ballast_fault(FaultRegistry& faults) {
-  faults.register_type("ballast", [](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-    auto bytes = json_int(params, "bytes");
-    if (!bytes || !bytes->has_value()) return make_error("bad_params", "ballast needs \"bytes\" (an integer)");
-    if (**bytes <= 0 || **bytes > kMaxBytes)
-      return make_error("bad_params", "ballast: bytes must be from 1 to " + std::to_string(kMaxBytes));
-    auto ramp = json_int(params, "ramp_ms");
-    if (!ramp) return make_error("bad_params", "ballast: ramp_ms must be an integer");
-    int64_t ramp_ms = ramp->value_or(0);
-    if (ramp_ms < 0 || ramp_ms > 3'600'000)
-      return make_error("bad_params", "ballast: ramp_ms must be from 0 to 3600000");
-    auto ballast = std::make_shared<Ballast>(**bytes, std::chrono::milliseconds(ramp_ms));
-    return FaultRegistry::Clear([ballast]() mutable { ballast.reset(); });
-  });
+  faults.register_type(
+      "ballast", [](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+        auto bytes = json_int(params, "bytes");
+        if (!bytes || !bytes->has_value())
+          return make_error("bad_params", "ballast needs \"bytes\" (an integer)");
+        if (**bytes <= 0 || **bytes > kMaxBytes)
+          return make_error("bad_params",
+                            "ballast: bytes must be from 1 to " + std::to_string(kMaxBytes));
+        auto ramp = json_int(params, "ramp_ms");
+        if (!ramp) return make_error("bad_params", "ballast: ramp_ms must be an integer");
+        int64_t ramp_ms = ramp->value_or(0);
+        if (ramp_ms < 0 || ramp_ms > 3'600'000)
+          return make_error("bad_params", "ballast: ramp_ms must be from 0 to 3600000");
+        auto ballast = std::make_shared<Ballast>(**bytes, std::chrono::milliseconds(ramp_ms));
+        return FaultRegistry::Clear([ballast]() mutable { ballast.reset(); });
+      });
 }
 
 }  // namespace gatedrill::gateway

@@ -36,12 +36,14 @@ class DrillFaultsTest : public ::testing::Test {
 };
 
 TEST_F(DrillFaultsTest, ValidDrillFaultsLoad) {
-  EXPECT_EQ(error_of("", "cpu_starve { node = 'gw-1', share = '20%', duration = '2s' }"), "(loaded)");
+  EXPECT_EQ(error_of("", "cpu_starve { node = 'gw-1', share = '20%', duration = '2s' }"),
+            "(loaded)");
   EXPECT_EQ(error_of("", "memory_limit { node = 'gw-1', limit = '64MiB' }"), "(loaded)");
   EXPECT_EQ(error_of("", "ballast { node = 'gw-1', size = '128MiB', ramp = '2s' }"), "(loaded)");
-  EXPECT_EQ(error_of("redis = true, proxies = { 'redis' }",
-                     "toxic { node = 'redis', type = 'latency', latency = '50ms', stream = 'upstream' }"),
-            "(loaded)");
+  EXPECT_EQ(
+      error_of("redis = true, proxies = { 'redis' }",
+               "toxic { node = 'redis', type = 'latency', latency = '50ms', stream = 'upstream' }"),
+      "(loaded)");
   EXPECT_EQ(error_of("proxies = { 'gw-1' }", "mtu { node = 'gw-1', mtu = 1400 }"), "(loaded)");
   EXPECT_EQ(error_of("redis = true", "redis_down { mode = 'hang', duration = '2s' }"), "(loaded)");
   EXPECT_EQ(last_.timeline.at(0).actions.at(0).node, "redis");  // the default node
@@ -50,11 +52,13 @@ TEST_F(DrillFaultsTest, ValidDrillFaultsLoad) {
 }
 
 TEST_F(DrillFaultsTest, TopologyKeysAreReadAndChecked) {
-  EXPECT_EQ(error_of("gateways = 2, redis = true, proxies = { 'app', 'gw-2', 'redis' }, "
-                     "gateway = { memory_budget = '96MiB', rate_limit = 50, burst = 10, jwks_cooldown = '1s', "
-                     "args = { '--redis', '{redis}' } }",
-                     "kill { node = 'gw-1' }"),
-            "(loaded)");
+  EXPECT_EQ(
+      error_of(
+          "gateways = 2, redis = true, proxies = { 'app', 'gw-2', 'redis' }, "
+          "gateway = { memory_budget = '96MiB', rate_limit = 50, burst = 10, jwks_cooldown = '1s', "
+          "args = { '--redis', '{redis}' } }",
+          "kill { node = 'gw-1' }"),
+      "(loaded)");
   EXPECT_TRUE(last_.topology.redis);
   EXPECT_EQ(last_.topology.proxies.size(), 3u);
   EXPECT_EQ(last_.topology.gateway.memory_budget_bytes, 96 << 20);
@@ -64,65 +68,89 @@ TEST_F(DrillFaultsTest, TopologyKeysAreReadAndChecked) {
   EXPECT_NE(std::find(names.begin(), names.end(), "redis"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "proxy"), names.end());
 
-  EXPECT_THAT(error_of("proxies = { 'gw-3' }", "kill { node = 'gw-1' }"), HasSubstr("cannot put a proxy in front of 'gw-3'"));
-  EXPECT_THAT(error_of("proxies = { 'redis' }", "kill { node = 'gw-1' }"), HasSubstr("'redis' needs redis = true"));
-  EXPECT_THAT(error_of("proxies = { 'app', 'app' }", "kill { node = 'gw-1' }"), HasSubstr("listed twice"));
+  EXPECT_THAT(error_of("proxies = { 'gw-3' }", "kill { node = 'gw-1' }"),
+              HasSubstr("cannot put a proxy in front of 'gw-3'"));
+  EXPECT_THAT(error_of("proxies = { 'redis' }", "kill { node = 'gw-1' }"),
+              HasSubstr("'redis' needs redis = true"));
+  EXPECT_THAT(error_of("proxies = { 'app', 'app' }", "kill { node = 'gw-1' }"),
+              HasSubstr("listed twice"));
   EXPECT_THAT(error_of("gateway = { memory_budget = '12 parsecs' }", "kill { node = 'gw-1' }"),
               HasSubstr("memory_budget must be a size"));
-  EXPECT_THAT(error_of("gateway = { rate_limit = -1 }", "kill { node = 'gw-1' }"), HasSubstr("rate_limit must be > 0"));
-  EXPECT_THAT(error_of("gateway = { colour = 'red' }", "kill { node = 'gw-1' }"), HasSubstr("unknown key 'colour'"));
-  EXPECT_THAT(error_of("redis = 'yes'", "kill { node = 'gw-1' }"), HasSubstr("redis must be true or false"));
+  EXPECT_THAT(error_of("gateway = { rate_limit = -1 }", "kill { node = 'gw-1' }"),
+              HasSubstr("rate_limit must be > 0"));
+  EXPECT_THAT(error_of("gateway = { colour = 'red' }", "kill { node = 'gw-1' }"),
+              HasSubstr("unknown key 'colour'"));
+  EXPECT_THAT(error_of("redis = 'yes'", "kill { node = 'gw-1' }"),
+              HasSubstr("redis must be true or false"));
 }
 
 TEST_F(DrillFaultsTest, UnknownNodesAreNamed) {
   EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-7' }"), HasSubstr("unknown node 'gw-7'"));
   // No redis in this topology: the node does not exist.
   EXPECT_THAT(error_of("", "redis_down { }"), HasSubstr("unknown node 'redis'"));
-  EXPECT_THAT(error_of("", "ballast { node = 'app', size = '1MiB' }"), HasSubstr("does not apply to app"));
+  EXPECT_THAT(error_of("", "ballast { node = 'app', size = '1MiB' }"),
+              HasSubstr("does not apply to app"));
   EXPECT_THAT(error_of("", "cpu_starve { }"), HasSubstr("needs node"));
 }
 
 TEST_F(DrillFaultsTest, BadSizesSharesAndModesAreErrors) {
-  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', share = '150%' }"), HasSubstr("strictly between"));
-  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', share = 'lots' }"), HasSubstr("not a share"));
-  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', period = '5s' }"), HasSubstr("period must be from 1ms to 1s"));
-  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', mechanism = 'magic' }"), HasSubstr("mechanism must be one of"));
+  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', share = '150%' }"),
+              HasSubstr("strictly between"));
+  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', share = 'lots' }"),
+              HasSubstr("not a share"));
+  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', period = '5s' }"),
+              HasSubstr("period must be from 1ms to 1s"));
+  EXPECT_THAT(error_of("", "cpu_starve { node = 'gw-1', mechanism = 'magic' }"),
+              HasSubstr("mechanism must be one of"));
   EXPECT_THAT(error_of("", "memory_limit { node = 'gw-1', limit = '64QB' }"), HasSubstr("limit: "));
-  EXPECT_THAT(error_of("", "memory_limit { node = 'gw-1', limit = '1k' }"), HasSubstr("limit must be from"));
+  EXPECT_THAT(error_of("", "memory_limit { node = 'gw-1', limit = '1k' }"),
+              HasSubstr("limit must be from"));
   EXPECT_THAT(error_of("", "memory_limit { node = 'gw-1' }"), HasSubstr("needs limit"));
   EXPECT_THAT(error_of("", "ballast { node = 'gw-1', size = '-5M' }"), HasSubstr("size"));
-  EXPECT_THAT(error_of("", "ballast { node = 'gw-1', size = '1M', ramp = '-1s' }"), HasSubstr("ramp must be >= 0"));
-  EXPECT_THAT(error_of("redis = true", "redis_down { mode = 'explode' }"), HasSubstr("mode must be one of kill, hang, blackhole"));
-  EXPECT_THAT(error_of("redis = true", "redis_down { mode = 'blackhole' }"), HasSubstr("no fault proxy in front of 'redis'"));
-  EXPECT_THAT(error_of("", "jwks_rotate { mode = 'sideways' }"), HasSubstr("mode must be one of sign_first, publish_first"));
-  EXPECT_THAT(error_of("", "jwks_rotate { mode = 'sign_first', delay = '1s' }"), HasSubstr("publish_first only"));
+  EXPECT_THAT(error_of("", "ballast { node = 'gw-1', size = '1M', ramp = '-1s' }"),
+              HasSubstr("ramp must be >= 0"));
+  EXPECT_THAT(error_of("redis = true", "redis_down { mode = 'explode' }"),
+              HasSubstr("mode must be one of kill, hang, blackhole"));
+  EXPECT_THAT(error_of("redis = true", "redis_down { mode = 'blackhole' }"),
+              HasSubstr("no fault proxy in front of 'redis'"));
+  EXPECT_THAT(error_of("", "jwks_rotate { mode = 'sideways' }"),
+              HasSubstr("mode must be one of sign_first, publish_first"));
+  EXPECT_THAT(error_of("", "jwks_rotate { mode = 'sign_first', delay = '1s' }"),
+              HasSubstr("applies to mode = \"publish_first\" only"));
   EXPECT_THAT(error_of("", "jwks_rotate { }"), HasSubstr("needs mode"));
 }
 
 TEST_F(DrillFaultsTest, ToxicsAreCheckedLikeTheProxyChecksThem) {
   const std::string proxied = "proxies = { 'app' }";
-  EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'lag' }"), HasSubstr("unknown toxic type 'lag'"));
+  EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'lag' }"),
+              HasSubstr("unknown toxic type 'lag'"));
   EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'latency', latency = '-5ms' }"),
               HasSubstr("latency must be >= 0"));
   EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'latency', bytes = 10 }"),
               HasSubstr("has no attribute 'bytes'"));
   EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'latency', stream = 'sideways' }"),
               HasSubstr("stream must be one of"));
-  EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'bandwidth', rate = 0 }"), HasSubstr("rate must be"));
-  EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'latency', toxicity = 3 }"), HasSubstr("toxicity"));
+  EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'bandwidth', rate = 0 }"),
+              HasSubstr("rate must be"));
+  EXPECT_THAT(error_of(proxied, "toxic { node = 'app', type = 'latency', toxicity = 3 }"),
+              HasSubstr("toxicity"));
   EXPECT_THAT(error_of(proxied, "toxic { node = 'app' }"), HasSubstr("needs type"));
   EXPECT_THAT(error_of(proxied, "toxic { node = 'gw-1', type = 'latency' }"),
               HasSubstr("no fault proxy in front of 'gw-1'"));
-  EXPECT_THAT(error_of("proxies = { 'gw-1' }", "mtu { node = 'gw-1', mtu = 20 }"), HasSubstr("mtu must be from 68"));
-  EXPECT_THAT(error_of("proxies = { 'gw-1' }", "mtu { node = 'gw-1', mtu = '1.5k', stream = 'both' }"), "(loaded)");
+  EXPECT_THAT(error_of("proxies = { 'gw-1' }", "mtu { node = 'gw-1', mtu = 20 }"),
+              HasSubstr("mtu must be from 68"));
+  EXPECT_THAT(
+      error_of("proxies = { 'gw-1' }", "mtu { node = 'gw-1', mtu = '1.5k', stream = 'both' }"),
+      "(loaded)");
 }
 
 TEST_F(DrillFaultsTest, PhasesCanMintFreshTokensPostBodiesAndAddIdentities) {
   path_ = ::testing::TempDir() + "drill_phases_" + std::to_string(getpid()) + ".lua";
-  std::ofstream(path_) << "topology { identities = { 'hot' } }\n"
-                       << "load { { name = 'a', rate = 100, duration = 2, identities = { hot = 50 } },\n"
-                       << "       { name = 'b', rate = 100, duration = 2, fresh_tokens = true, body = '16KiB' } }\n"
-                       << "thresholds { ['b.status_429_share{node=hot@gw-1}'] = '> 50%' }\n";
+  std::ofstream(path_)
+      << "topology { identities = { 'hot' } }\n"
+      << "load { { name = 'a', rate = 100, duration = 2, identities = { hot = 50 } },\n"
+      << "       { name = 'b', rate = 100, duration = 2, fresh_tokens = true, body = '16KiB' } }\n"
+      << "thresholds { ['b.status_429_share{node=hot@gw-1}'] = '> 50%' }\n";
   auto script = ScenarioScript::load(path_, {});
   ASSERT_TRUE(script) << script.error().message;
   const Scenario& s = (*script)->scenario();
@@ -142,9 +170,11 @@ TEST_F(DrillFaultsTest, PhasesCanMintFreshTokensPostBodiesAndAddIdentities) {
   EXPECT_THAT(error("topology { identities = { 'hot' } }\n"
                     "load { { name = 'a', rate = 1, duration = 1, identities = { hot = -5 } } }"),
               HasSubstr("identity = requests/s"));
-  EXPECT_THAT(error("topology { identities = { 'a b' } }\nload { { name = 'a', rate = 1, duration = 1 } }"),
-              HasSubstr("must be 1-64 letters"));
-  EXPECT_THAT(error("load { { name = 'a', rate = 1, duration = 1, body = 'huge' } }"), HasSubstr("body must be a size"));
+  EXPECT_THAT(
+      error("topology { identities = { 'a b' } }\nload { { name = 'a', rate = 1, duration = 1 } }"),
+      HasSubstr("must be 1-64 letters"));
+  EXPECT_THAT(error("load { { name = 'a', rate = 1, duration = 1, body = 'huge' } }"),
+              HasSubstr("body must be a size"));
   EXPECT_THAT(error("load { { name = 'a', rate = 1, duration = 1, fresh_tokens = 1 } }"),
               HasSubstr("fresh_tokens must be true or false"));
   EXPECT_THAT(error("load { { name = 'a', rate = 1, duration = 1 } }\n"
@@ -156,11 +186,13 @@ TEST(DrillFaultBodies, ToxicBodiesCarryTheProxysUnits) {
   FaultAction a;
   a.type = "toxic";
   a.node = "app";
-  a.params = {{"type", "slicer"}, {"average_size", "1k"}, {"size_variation", "100"}, {"delay", "2ms"}};
+  a.params = {
+      {"type", "slicer"}, {"average_size", "1k"}, {"size_variation", "100"}, {"delay", "2ms"}};
   auto body = toxic_body(a, "downstream");
   ASSERT_TRUE(body) << body.error().message;
   EXPECT_EQ(body->at("attributes").as_object().at("average_size").as_int64(), 1024);
-  EXPECT_EQ(body->at("attributes").as_object().at("delay").as_int64(), 2000);  // slicer: microseconds
+  EXPECT_EQ(body->at("attributes").as_object().at("delay").as_int64(),
+            2000);  // slicer: microseconds
   a.params = {{"type", "latency"}, {"latency", "1.5s"}, {"jitter", "10ms"}};
   body = toxic_body(a, "upstream");
   ASSERT_TRUE(body);
