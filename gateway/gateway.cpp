@@ -1,5 +1,6 @@
 #include "gateway/gateway.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -14,8 +15,11 @@
 #include "core/admin/metrics.hpp"
 #include "gateway/authn/jwt_authn.hpp"
 #include "gateway/authz/decision_cache.hpp"
+#include "gateway/authz/registry_authorizer.hpp"
 #include "gateway/overload/ballast_fault.hpp"
+#include "gateway/policy/bundle_poller.hpp"
 #include "gateway/policy/policy_engine.hpp"
+#include "gateway/routing/discovery_watcher.hpp"
 
 namespace gatedrill::gateway {
 
@@ -77,12 +81,27 @@ struct Gateway::Impl {
   Counter& audit_dropped;
   Counter& tls_reloads;
   LatencyMetric& latency;
+  Counter& redis_connect_errors;
+  Counter& redis_timeouts;
+  Counter& redis_io_errors;
+  Counter& redis_protocol_errors;
+  Gauge& redis_up;
+  Counter& revocation_lookups;
+  Counter& revocation_cache_hits;
+  Counter& revocation_fail_open;
+  Counter& ratelimit_fallback;
   RequestCounters requests;
   JwksCache jwks;
   JwtAuthn authn;
   LocalRateLimiter limiter;
+  GlobalRateLimiter global_limiter;
+  std::unique_ptr<RevocationCache> revocation;  // with Redis
+  std::unique_ptr<RedisLink> redis;
   OverloadManager overload;
   std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<SiemMirror> siem;
+  std::unique_ptr<BundlePoller> poller;
+  std::unique_ptr<DiscoveryWatcher> discovery;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
 
@@ -121,14 +140,55 @@ struct Gateway::Impl {
         latency(
             metrics.latency("gatedrill_gateway_request_duration_seconds",
                             "Time from the end of the request headers to the response written")),
+        redis_connect_errors(metrics.counter("gatedrill_gateway_redis_errors_total",
+                                             "Redis link failures by kind", {{"kind", "connect"}})),
+        redis_timeouts(metrics.counter("gatedrill_gateway_redis_errors_total",
+                                       "Redis link failures by kind", {{"kind", "timeout"}})),
+        redis_io_errors(metrics.counter("gatedrill_gateway_redis_errors_total",
+                                        "Redis link failures by kind", {{"kind", "io"}})),
+        redis_protocol_errors(metrics.counter("gatedrill_gateway_redis_errors_total",
+                                              "Redis link failures by kind",
+                                              {{"kind", "protocol"}})),
+        redis_up(metrics.gauge("gatedrill_gateway_redis_up",
+                               "1 while the Redis link is connected and answered PING")),
+        revocation_lookups(metrics.counter("gatedrill_gateway_revocation_lookups_total",
+                                           "JTI revocation checks that asked Redis")),
+        revocation_cache_hits(metrics.counter("gatedrill_gateway_revocation_cache_hits_total",
+                                              "JTI revocation checks answered by the local cache")),
+        revocation_fail_open(
+            metrics.counter("gatedrill_gateway_revocation_fail_open_total",
+                            "Requests let through unchecked because Redis could not answer")),
+        ratelimit_fallback(
+            metrics.counter("gatedrill_gateway_ratelimit_fallback_total",
+                            "Requests limited only locally because Redis could not count them")),
         requests(metrics),
         jwks(t, config.jwks, fetcher ? std::move(fetcher) : http_jwks_fetcher(),
              JwksCacheHooks{[this] { jwks_fetches.inc(); },
                             [this](const std::string&) { jwks_failures.inc(); }}),
         authn(make_authn_config(config), jwks, t),
         limiter(t, config.rate_limit),
+        global_limiter(t, config.global_rate_limit),
         overload(config.overload) {
     register_ballast_fault(faults);
+    if (config.redis) {
+      revocation = std::make_unique<RevocationCache>(t, config.revocation);
+      RedisLinkHooks hooks;
+      hooks.on_error = [this](std::string_view kind) {
+        if (kind == "connect")
+          redis_connect_errors.inc();
+        else if (kind == "timeout")
+          redis_timeouts.inc();
+        else if (kind == "io")
+          redis_io_errors.inc();
+        else
+          redis_protocol_errors.inc();
+      };
+      hooks.on_state = [this](bool up) {
+        redis_up.set(up ? 1 : 0);
+        std::fprintf(stderr, "gateway %s: redis %s\n", config.name.c_str(), up ? "up" : "down");
+      };
+      redis = std::make_unique<RedisLink>(*config.redis, std::move(hooks));
+    }
     if (overload.enabled()) {
       metrics.add_collector([this](std::string& out) {
         out += "# HELP gatedrill_gateway_memory_bytes Memory the overload manager last measured\n";
@@ -165,32 +225,112 @@ struct Gateway::Impl {
   // route -> authn -> rate limit -> identity headers. Each step either continues or answers.
   FilterVerdict filter(const RequestView& request) {
     std::string_view route = "default";
+    std::string_view service;
     if (config.routes) {
       std::string_view path = request.target.substr(0, request.target.find('?'));
       const Route* matched = config.routes->match(path);
       if (!matched) return local(404, "no_route", "no route for this path");
       route = matched->name;
+      service = matched->service.empty() ? matched->name : matched->service;
     }
-    FilterVerdict verdict = decide(request, route);
-    verdict.route = std::string(route);
+    return finish(decide(request, route, service), std::string(route));
+  }
+
+  // Stamps the route and policy version on the final verdict, also after waits.
+  FilterVerdict finish(FilterVerdict verdict, std::string route) {
+    if (verdict.wait) {
+      verdict.resume = [this, next = std::move(verdict.resume), route = std::move(route)] {
+        return finish(next(), route);
+      };
+      return verdict;
+    }
+    verdict.route = std::move(route);
     if (config.authorizer) verdict.policy_version = config.authorizer->version();
     return verdict;
   }
 
-  FilterVerdict decide(const RequestView& request, std::string_view route) {
-    FilterVerdict verdict;
-    AuthnResult result = authn.check(request.authorization);
+  // One request's way through the chain, kept alive across the Redis waits.
+  struct Flow {
+    const RequestView* request = nullptr;
+    std::string route;
+    std::string service;  // for discovery
+    AuthnResult authn;
+    std::string identity;  // SPIFFE ID on the mTLS listener, else the token's sub
+    std::optional<Result<bool>> revoked;
+    std::optional<Result<RateDecision>> global;
+  };
+
+  // A verdict that waits for `start` (which must call its completion once) and then continues
+  // with `next` on the data plane's loop.
+  template <class Start, class Next>
+  static FilterVerdict after(Start start, Next next) {
+    FilterVerdict v;
+    v.wait = std::move(start);
+    v.resume = std::move(next);
+    return v;
+  }
+
+  // authn -> revocation -> authz -> local rate limit -> global rate limit -> identity headers.
+  FilterVerdict decide(const RequestView& request, std::string_view route,
+                       std::string_view service) {
+    auto flow = std::make_shared<Flow>();
+    flow->request = &request;
+    flow->route = std::string(route);
+    flow->service = std::string(service);
+    flow->authn = authn.check(request.authorization);
+    const AuthnResult& result = flow->authn;
     (result.cache_hit ? token_cache_hits : token_cache_misses).inc();
     if (!result.allowed()) {
-      verdict.local_reply = true;
-      verdict.status = result.status;
-      verdict.reason = result.reason;
-      verdict.message = result.description;
+      FilterVerdict verdict = local(result.status, result.reason, result.description);
       if (result.status == 401)
         verdict.response_headers.emplace_back("WWW-Authenticate",
                                               bearer_challenge(result.description));
       return verdict;
     }
+    flow->identity =
+        request.peer_identity.empty() ? result.subject : std::string(request.peer_identity);
+    if (revocation && redis && !result.jti.empty()) {
+      if (auto known = revocation->cached(result.jti)) {
+        revocation_cache_hits.inc();
+        if (*known) flow->revoked = true;
+      } else {
+        revocation_lookups.inc();
+        return after(
+            [this, flow](std::function<void()> done) {
+              revocation->lookup(*redis, flow->authn.jti, flow->authn.exp,
+                                 [flow, done = std::move(done)](Result<bool> r) {
+                                   flow->revoked = std::move(r);
+                                   done();
+                                 });
+            },
+            [this, flow] { return after_revocation(*flow); });
+      }
+    }
+    return after_revocation(*flow);
+  }
+
+  FilterVerdict after_revocation(Flow& flow) {
+    if (flow.revoked) {
+      if (!*flow.revoked) {
+        if (!revocation->options().fail_open) {
+          FilterVerdict v =
+              local(503, "revocation_unavailable",
+                    "cannot check token revocation: " + flow.revoked->error().message);
+          v.response_headers.emplace_back("Retry-After", "1");
+          v.response_headers.emplace_back("x-gatedrill-reason", "revocation_unavailable");
+          v.identity = flow.identity;
+          return v;
+        }
+        revocation_fail_open.inc();
+      } else if (flow.revoked->value()) {
+        FilterVerdict v = local(401, "token_revoked", "the token has been revoked");
+        v.response_headers.emplace_back("WWW-Authenticate",
+                                        bearer_challenge("the token has been revoked"));
+        v.identity = flow.identity;
+        return v;
+      }
+    }
+    const RequestView& request = *flow.request;
     if (config.authorizer) {
       std::string_view path = request.target.substr(0, request.target.find('?'));
       auto q = request.target.find('?');
@@ -198,46 +338,84 @@ struct Gateway::Impl {
       authz.method = request.method;
       authz.path = path;
       authz.query = q == std::string_view::npos ? std::string_view{} : request.target.substr(q + 1);
-      authz.route = route;
+      authz.route = flow.route;
       authz.protocol = request.secure ? "https" : "http";
       authz.authorization = request.authorization;
-      authz.subject = result.subject;
+      authz.subject = flow.authn.subject;
       authz.spiffe_id = request.peer_identity;
       authz.headers = request.headers;
       AuthzDecision decision = config.authorizer->check(authz);
       if (!decision.allowed) {
-        FilterVerdict denied = local(403, decision.reason, decision.message);
-        denied.identity =
-            std::string(request.peer_identity.empty() ? result.subject : request.peer_identity);
+        FilterVerdict denied = local(decision.status, decision.reason, decision.message);
+        if (decision.status == 503)
+          denied.response_headers.emplace_back("x-gatedrill-reason", decision.reason);
+        denied.identity = flow.identity;
         return denied;
       }
     }
     if (limiter.enabled()) {
-      std::string_view identity =
-          request.peer_identity.empty() ? std::string_view(result.subject) : request.peer_identity;
-      RateDecision decision = limiter.check(identity, route);
-      if (!decision.allowed) {
-        FilterVerdict limited =
-            local(429, "rate_limited", "rate limit exceeded for this identity and route");
-        limited.response_headers.emplace_back("Retry-After",
-                                              std::to_string(decision.retry_after.count()));
-        limited.identity = std::string(identity);
-        return limited;
-      }
+      RateDecision decision = limiter.check(flow.identity, flow.route);
+      if (!decision.allowed) return rate_limited(flow, decision);
     }
-    verdict.identity =
-        request.peer_identity.empty() ? result.subject : std::string(request.peer_identity);
-    if (!result.subject.empty())
-      verdict.upstream_headers.emplace_back(config.subject_header, result.subject);
-    if (!request.peer_identity.empty())
+    if (global_limiter.enabled() && redis) {
+      if (auto over = global_limiter.known_over(flow.identity, flow.route))
+        return rate_limited(flow, *over);
+      auto shared = std::make_shared<Flow>(std::move(flow));
+      return after(
+          [this, shared](std::function<void()> done) {
+            global_limiter.check(*redis, shared->identity, shared->route,
+                                 [shared, done = std::move(done)](Result<RateDecision> r) {
+                                   shared->global = std::move(r);
+                                   done();
+                                 });
+          },
+          [this, shared] { return after_global(*shared); });
+    }
+    return admitted(flow);
+  }
+
+  FilterVerdict after_global(Flow& flow) {
+    if (flow.global && !*flow.global) {
+      // Redis could not count: the local limits (already applied) are all there is (seed 003).
+      ratelimit_fallback.inc();
+    } else if (flow.global && !flow.global->value().allowed) {
+      return rate_limited(flow, flow.global->value());
+    }
+    return admitted(flow);
+  }
+
+  static FilterVerdict rate_limited(const Flow& flow, const RateDecision& decision) {
+    FilterVerdict limited =
+        local(429, "rate_limited", "rate limit exceeded for this identity and route");
+    limited.response_headers.emplace_back("Retry-After",
+                                          std::to_string(decision.retry_after.count()));
+    limited.identity = flow.identity;
+    return limited;
+  }
+
+  FilterVerdict admitted(const Flow& flow) {
+    // Checked last, so unauthenticated clients learn nothing about which services exist.
+    if (discovery && !discovery->live(flow.service)) {
+      FilterVerdict v = local(503, "service_not_found",
+                              "no live registration for service '" + flow.service + "'");
+      v.response_headers.emplace_back("x-gatedrill-reason", "service_not_found");
+      v.identity = flow.identity;
+      return v;
+    }
+    FilterVerdict verdict;
+    verdict.identity = flow.identity;
+    if (!flow.authn.subject.empty())
+      verdict.upstream_headers.emplace_back(config.subject_header, flow.authn.subject);
+    if (!flow.request->peer_identity.empty())
       verdict.upstream_headers.emplace_back(config.spiffe_header,
-                                            std::string(request.peer_identity));
+                                            std::string(flow.request->peer_identity));
     return verdict;
   }
 
   void on_response(const ResponseInfo& info) {
     requests.get(info.status, info.reason).inc();
     latency.observe_ns(info.latency_ns);
+    if (siem) mirror(info);
     if (!audit) return;
     AuditRecord record;
     record.decision_id = std::string(info.request_id);
@@ -254,6 +432,97 @@ struct Gateway::Impl {
     record.reason = std::string(info.reason);
     record.latency_us = info.latency_ns / 1000;
     if (!audit->submit(std::move(record))) audit_dropped.inc();
+  }
+
+  void mirror(const ResponseInfo& info) {
+    SiemRecord record;
+    record.decision_id = std::string(info.request_id);
+    record.time_ms = time.wall_ms();
+    record.node = config.name;
+    record.remote = std::string(info.remote);
+    record.method = std::string(info.method);
+    record.target = std::string(info.target);
+    record.status = info.status;
+    record.reason = std::string(info.reason);
+    if (info.verdict) {
+      record.identity = info.verdict->identity;
+      record.route = info.verdict->route;
+      record.policy_version = info.verdict->policy_version;
+    }
+    if (info.headers)
+      for (const auto& [name, value] : *info.headers)
+        record.headers.emplace_back(name, siem_header_value(name, value));
+    siem->submit(std::move(record));  // a full queue drops it (counted by the mirror)
+  }
+
+  // Registry policy, service discovery and the SIEM mirror, with their metrics.
+  Result<void> start_control_plane() {
+    if (!config.registry_url.empty()) {
+      BundlePollerOptions po;
+      po.registry_url = config.registry_url;
+      po.node = config.name;
+      po.interval = config.registry_poll;
+      po.time = &time;
+      po.eval_timeout = config.policy_timeout;
+      // Back off on outages, but not so far that a recovered registry waits long.
+      po.max_backoff = std::max(config.registry_poll, std::min(config.registry_poll * 10,
+                                                               std::chrono::milliseconds(30000)));
+      poller = std::make_unique<BundlePoller>(po);
+      poller->start();
+      config.authorizer = std::make_shared<RegistryAuthorizer>(*poller, config.policy_query);
+      metrics.add_collector([this](std::string& out) {
+        const auto engine = poller->engine();
+        out +=
+            "# HELP gatedrill_gateway_policy_revision Registry policy revision enforced (0: "
+            "none)\n";
+        out += "# TYPE gatedrill_gateway_policy_revision gauge\n";
+        out += "gatedrill_gateway_policy_revision " + std::to_string(poller->revision()) + "\n";
+        out += "# HELP gatedrill_gateway_policy_info The enforced policy version\n";
+        out += "# TYPE gatedrill_gateway_policy_info gauge\n";
+        out += "gatedrill_gateway_policy_info{version=\"" +
+               (engine ? engine->version() : std::string("none")) + "\",revision=\"" +
+               std::to_string(poller->revision()) + "\"} 1\n";
+        out += "# HELP gatedrill_gateway_registry_poll_failures Consecutive failed bundle polls\n";
+        out += "# TYPE gatedrill_gateway_registry_poll_failures gauge\n";
+        out +=
+            "gatedrill_gateway_registry_poll_failures " + std::to_string(poller->failures()) + "\n";
+      });
+    }
+    if (!config.discovery_url.empty()) {
+      if (!config.routes)
+        return make_error("usage", "service discovery needs a route table (--routes)");
+      DiscoveryOptions d;
+      d.url = config.discovery_url;
+      d.interval = config.discovery_poll;
+      for (const auto& route : config.routes->routes()) {
+        const std::string& service = route.service.empty() ? route.name : route.service;
+        if (std::find(d.services.begin(), d.services.end(), service) == d.services.end())
+          d.services.push_back(service);
+      }
+      discovery = std::make_unique<DiscoveryWatcher>(std::move(d));
+      discovery->start();
+      metrics.add_collector([this](std::string& out) {
+        out += "# HELP gatedrill_gateway_discovery_failures_total Discovery lookups that failed\n";
+        out += "# TYPE gatedrill_gateway_discovery_failures_total counter\n";
+        out += "gatedrill_gateway_discovery_failures_total " +
+               std::to_string(discovery->failures()) + "\n";
+      });
+    }
+    if (config.siem) {
+      siem = std::make_unique<SiemMirror>(*config.siem);
+      if (auto r = siem->start(); !r) return r;
+      metrics.add_collector([this](std::string& out) {
+        out += "# HELP gatedrill_gateway_siem_sent_total Request records mirrored to the SIEM\n";
+        out += "# TYPE gatedrill_gateway_siem_sent_total counter\n";
+        out += "gatedrill_gateway_siem_sent_total " + std::to_string(siem->sent()) + "\n";
+        out +=
+            "# HELP gatedrill_gateway_siem_dropped_total Records not mirrored (sink slow or "
+            "failing)\n";
+        out += "# TYPE gatedrill_gateway_siem_dropped_total counter\n";
+        out += "gatedrill_gateway_siem_dropped_total " + std::to_string(siem->dropped()) + "\n";
+      });
+    }
+    return {};
   }
 
   void on_upstream_error(std::string_view kind) {
@@ -304,6 +573,7 @@ Result<void> Gateway::start() {
     g.tls_reloads.inc();
     return json_ok("{\"reloaded\":true}");
   });
+  if (auto r = g.start_control_plane(); !r) return r;
   if (g.config.audit) {
     g.audit = std::make_unique<AuditLog>(*g.config.audit);
     if (auto r = g.audit->start(); !r) return r;
@@ -311,6 +581,7 @@ Result<void> Gateway::start() {
   if (auto r = g.admin->start(); !r) return r;
 
   g.jwks.start();
+  if (g.redis) g.redis->start();
   DataPlaneHooks hooks;
   hooks.on_response = [&g](const ResponseInfo& info) { g.on_response(info); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
@@ -329,13 +600,14 @@ Result<void> Gateway::start() {
     g.config.authorizer =
         std::make_shared<CachingAuthorizer>(g.config.authorizer, g.time, g.config.authz_cache_ttl);
   DataPlaneOptions data = g.config.data;
-  data.filter_needs_headers = g.config.authorizer != nullptr;
+  data.filter_needs_headers = g.config.authorizer != nullptr || g.siem != nullptr;
   data.strip_request_headers.push_back(g.config.subject_header);
   data.strip_request_headers.push_back(g.config.spiffe_header);
   g.data = std::make_unique<DataPlane>(
       g.time, std::move(data), [&g](const RequestView& r) { return g.filter(r); },
       std::move(hooks));
   if (auto r = g.data->start(); !r) {
+    if (g.redis) g.redis->stop();
     g.jwks.stop();
     g.admin->stop();
     return r;
@@ -345,10 +617,15 @@ Result<void> Gateway::start() {
 
 void Gateway::stop() {
   Impl& g = *impl_;
+  // Redis first: its completions post to the data plane's loops, which must still exist.
+  if (g.redis) g.redis->stop();
   if (g.data) g.data->stop();
   g.jwks.stop();
   if (g.admin) g.admin->stop();
   if (g.audit) g.audit->stop();
+  if (g.siem) g.siem->stop();
+  if (g.poller) g.poller->stop();
+  if (g.discovery) g.discovery->stop();
   g.overload.stop();
 }
 
@@ -363,6 +640,22 @@ void Gateway::flush_audit() {
 uint16_t Gateway::port() const {
   return impl_->data ? impl_->data->port() : 0;
 }
+void Gateway::flush_siem() {
+  if (impl_->siem) impl_->siem->flush();
+}
+
+int64_t Gateway::policy_revision() const {
+  return impl_->poller ? impl_->poller->revision() : 0;
+}
+
+bool Gateway::wait_policy_revision(int64_t want, std::chrono::milliseconds timeout) const {
+  return impl_->poller && impl_->poller->wait_for_revision(want, timeout);
+}
+
+bool Gateway::wait_redis_up(std::chrono::milliseconds timeout) const {
+  return impl_->redis && impl_->redis->wait_up(timeout);
+}
+
 uint16_t Gateway::mtls_port() const {
   return impl_->data ? impl_->data->mtls_port() : 0;
 }

@@ -13,10 +13,14 @@
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
 #include "gateway/audit/audit_log.hpp"
+#include "gateway/audit/siem_mirror.hpp"
 #include "gateway/authn/jwks_cache.hpp"
+#include "gateway/authn/revocation_cache.hpp"
 #include "gateway/authz/authorizer.hpp"
 #include "gateway/overload/overload_manager.hpp"
+#include "gateway/ratelimit/global_rate_limiter.hpp"
 #include "gateway/ratelimit/local_rate_limiter.hpp"
+#include "gateway/redis/redis_link.hpp"
 #include "gateway/routing/route_table.hpp"
 #include "gateway/server/data_plane.hpp"
 
@@ -45,8 +49,21 @@ struct GatewayConfig {
   std::string policy_query = "data.gatedrill.authz.allow";
   std::chrono::milliseconds policy_timeout{50};
   std::chrono::milliseconds authz_cache_ttl{0};  // > 0: cache allow decisions (seed 003)
+  // Or the policy bundle from the registry (http://host:port), polled off the request path.
+  std::string registry_url;
+  std::chrono::milliseconds registry_poll{1000};
+  // Service discovery against a registry's /v1/discovery: a route whose service has no live
+  // registration answers 503 service_not_found. Needs `routes`.
+  std::string discovery_url;
+  std::chrono::milliseconds discovery_poll{1000};
+
+  // Redis for JTI revocation (on whenever Redis is set) and the global rate limit.
+  std::optional<RedisLinkOptions> redis;
+  RevocationOptions revocation;              // fail closed by default: 503 revocation_unavailable
+  GlobalRateLimitOptions global_rate_limit;  // off unless requests_per_window > 0; needs redis
 
   std::optional<AuditLogOptions> audit;  // the decision log, when set
+  std::optional<SiemOptions> siem;       // SIEM mirroring, when set
   OverloadOptions overload;              // off unless memory_budget_bytes > 0
 
   // Identity passed to the upstream (client-sent copies are always stripped).
@@ -71,6 +88,13 @@ class Gateway {
   uint16_t admin_port() const;
   // Waits until the decision log has written everything so far (no-op without one).
   void flush_audit();
+  // Waits until the SIEM mirror has sent (or dropped) everything so far (no-op without one).
+  void flush_siem();
+  // The policy revision enforced from the registry (0: none yet / no registry).
+  int64_t policy_revision() const;
+  bool wait_policy_revision(int64_t want, std::chrono::milliseconds timeout) const;
+  // Waits (bounded) until the Redis link is up; false without --redis or on timeout.
+  bool wait_redis_up(std::chrono::milliseconds timeout) const;
   // Samples memory now instead of at the next interval (tests, drills).
   void sample_overload();
 

@@ -113,6 +113,34 @@ void GatewayFlags::register_with(ArgParser& args) {
               "memory budget, e.g. 512M: keep-alive off at 80%, 503 at 95% (default: off)");
   args.option("authz-cache-ttl", &authz_cache_ttl,
               "cache allow decisions per credential, method and path for this long (default: off)");
+  args.option("redis", &redis,
+              "redis://127.0.0.1:PORT: JTI revocation (key gatedrill:revoked:jti:<jti>, set by "
+              "the IdP's POST /admin/revoke) and the global rate limit");
+  args.option("redis-timeout", &redis_timeout,
+              "connect and reply budget of the Redis link; over it the link is down (default "
+              "250ms)");
+  args.option("revocation-fail", &revocation_fail,
+              "Redis unreachable during a revocation check: closed (default: 503 "
+              "revocation_unavailable) or open (let the token through, counted)");
+  args.option("revocation-cache-ttl", &revocation_cache_ttl,
+              "trust a 'not revoked' answer this long (default 1s; 0: ask every time)");
+  args.option("global-rate-limit", &global_rate_limit,
+              "requests per window per identity and route across all nodes, counted in Redis "
+              "(default 0: off; Redis down: local limits only)");
+  args.option("global-window", &global_window, "the global rate-limit window (default 1s)");
+  args.option("registry", &registry,
+              "policy registry http://host:port: enforce its bundle (polled; last good bundle "
+              "kept while it is offline; none yet: 503 no_policy). Excludes --policy/--allow");
+  args.option("registry-poll", &registry_poll, "bundle poll interval (default 1s)");
+  args.option("discovery", &discovery,
+              "registry http://host:port serving /v1/discovery: a route whose service has no "
+              "live registration answers 503 service_not_found (needs --routes)");
+  args.option("discovery-poll", &discovery_poll, "discovery poll interval (default 1s)");
+  args.option("siem-url", &siem_url,
+              "mirror request metadata and headers (no bodies, no credentials) to "
+              "http://host:port/path (NDJSON batches) or udp://host:port (one JSON datagram each)");
+  args.option("siem-queue", &siem_queue,
+              "records waiting for the SIEM sink; more are dropped and counted (default 10000)");
   args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
   args.flag("mtls-permissive", &mtls_permissive,
             "serve plaintext on the mTLS port too (default: strict)");
@@ -314,7 +342,72 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (!open_for) return open_for.error();
   c.data.breaker.open_for = *open_for;
   c.data.max_header_count = static_cast<size_t>(max_header_count);
+  if (auto r = redis_to_config(c); !r) return r.error();
+  if (auto r = control_plane_to_config(c); !r) return r.error();
   return c;
+}
+
+Result<void> GatewayFlags::control_plane_to_config(GatewayConfig& c) const {
+  auto http_url = [](std::string_view flag, const std::string& text) -> Result<void> {
+    auto u = Url::parse(text);
+    if (!u) return usage("--" + std::string(flag) + ": " + u.error().message);
+    if (u->scheme != "http") return usage("--" + std::string(flag) + " must be an http:// URL");
+    return {};
+  };
+  if (!registry.empty()) {
+    if (!allow_rules.empty() || !policy_paths.empty())
+      return usage("--registry excludes --policy and --allow");
+    if (auto r = http_url("registry", registry); !r) return r;
+    auto poll = positive_ms("registry-poll", registry_poll);
+    if (!poll) return poll.error();
+    c.registry_url = registry;
+    while (!c.registry_url.empty() && c.registry_url.back() == '/') c.registry_url.pop_back();
+    c.registry_poll = *poll;
+  }
+  if (!discovery.empty()) {
+    if (auto r = http_url("discovery", discovery); !r) return r;
+    if (routes_file.empty()) return usage("--discovery needs --routes (services are per route)");
+    auto poll = positive_ms("discovery-poll", discovery_poll);
+    if (!poll) return poll.error();
+    c.discovery_url = discovery;
+    while (!c.discovery_url.empty() && c.discovery_url.back() == '/') c.discovery_url.pop_back();
+    c.discovery_poll = *poll;
+  }
+  if (!siem_url.empty()) {
+    if (auto r = check_siem_url(siem_url); !r) return r;
+    if (siem_queue < 1 || siem_queue > 10000000) return usage("--siem-queue must be 1..10000000");
+    SiemOptions s;
+    s.url = siem_url;
+    s.queue_capacity = static_cast<size_t>(siem_queue);
+    c.siem = s;
+  }
+  return {};
+}
+
+Result<void> GatewayFlags::redis_to_config(GatewayConfig& c) const {
+  if (revocation_fail != "closed" && revocation_fail != "open")
+    return usage("--revocation-fail must be closed or open (got '" + revocation_fail + "')");
+  c.revocation.fail_open = revocation_fail == "open";
+  auto ttl = parse_duration(revocation_cache_ttl);
+  if (!ttl) return usage("--revocation-cache-ttl: " + ttl.error().message);
+  if (ttl->count() < 0) return usage("--revocation-cache-ttl must be >= 0");
+  c.revocation.cache_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(*ttl);
+  if (global_rate_limit < 0) return usage("--global-rate-limit must be >= 0");
+  c.global_rate_limit.requests_per_window = global_rate_limit;
+  auto window = positive_ms("global-window", global_window);
+  if (!window) return window.error();
+  c.global_rate_limit.window = *window;
+  if (redis.empty()) {
+    if (global_rate_limit > 0) return usage("--global-rate-limit needs --redis");
+    return {};
+  }
+  auto link = parse_redis_url(redis);
+  if (!link) return usage("--redis: " + link.error().message);
+  auto timeout = positive_ms("redis-timeout", redis_timeout);
+  if (!timeout) return timeout.error();
+  link->timeout = *timeout;
+  c.redis = *link;
+  return {};
 }
 
 }  // namespace gatedrill::gateway

@@ -48,10 +48,24 @@ struct GatewayFlags {
   bool reuse_port = false;
   std::string memory_budget;  // e.g. 512M
   std::string authz_cache_ttl;
+  std::string redis;  // redis://host:port: JTI revocation and the global rate limit
+  std::string redis_timeout = "250ms";
+  std::string revocation_fail = "closed";
+  std::string revocation_cache_ttl = "1s";
+  int64_t global_rate_limit = 0;
+  std::string global_window = "1s";
+  std::string registry, registry_poll = "1s";
+  std::string discovery, discovery_poll = "1s";
+  std::string siem_url;
+  int64_t siem_queue = 10000;
 
   void register_with(ArgParser& args);
   // Errors: "usage" with the flag at fault.
   Result<GatewayConfig> to_config() const;
+
+ private:
+  Result<void> redis_to_config(GatewayConfig& c) const;
+  Result<void> control_plane_to_config(GatewayConfig& c) const;
 };
 
 }  // namespace gatedrill::gateway

@@ -14,6 +14,19 @@
 
 namespace gatedrill {
 
+namespace {
+bool valid_redis_url(const std::string& url) {
+  const std::string scheme = "redis://";
+  if (url.rfind(scheme, 0) != 0) return false;
+  auto colon = url.rfind(':');
+  if (colon <= scheme.size() || colon + 1 >= url.size() || url.size() - colon > 6) return false;
+  for (size_t i = colon + 1; i < url.size(); ++i)
+    if (url[i] < '0' || url[i] > '9') return false;
+  const int port = std::stoi(url.substr(colon + 1));
+  return port > 0 && port <= 65535;
+}
+}  // namespace
+
 int idp_command(int argc, char** argv) {
   IdpOptions options;
   std::string alg = "RS256", ttl = "300s";
@@ -32,6 +45,8 @@ int idp_command(int argc, char** argv) {
   args.option("token-ttl", &ttl, "lifetime of issued tokens, e.g. 300s, 5m (default 300s)");
   args.option("keys-dir", &options.keys_dir, "keep the signing key here across restarts");
   args.option("threads", &threads, "server threads (default 2)");
+  args.option("redis", &options.redis_url,
+              "redis://127.0.0.1:PORT: POST /admin/revoke {\"jti\"} blacklists a token there");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
 
   auto parsed_alg = parse_jws_alg(alg);
@@ -43,6 +58,8 @@ int idp_command(int argc, char** argv) {
   else if (port < 0 || port > 65535 || admin_port < 0 || admin_port > 65535) problem = "ports must be 0..65535";
   else if (threads < 1 || threads > 64) problem = "--threads must be 1..64";
   else if (options.client_id.empty()) problem = "--client-id must not be empty";
+  else if (!options.redis_url.empty() && !valid_redis_url(options.redis_url))
+    problem = "--redis must be redis://host:port (got \"" + options.redis_url + "\")";
   if (!problem.empty()) {
     std::fprintf(stderr, "error: %s\n", problem.c_str());
     return 2;

@@ -14,8 +14,10 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto/base64url.hpp"
+#include "core/resp/resp_client.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+#include "gateway/redis/redis_keys.hpp"
 #include "idp-sim/client_auth.hpp"
 
 namespace gatedrill {
@@ -117,6 +119,8 @@ Result<void> IdpSim::start() {
   admin_->route("POST", "/admin/keys/rotate", [this](const HttpRequest& r) { return handle_admin_rotate(r); });
   admin_->route("POST", "/admin/keys/publish", [this](const HttpRequest& r) { return handle_admin_publish(r); });
   admin_->route("GET", "/admin/keys", [this](const HttpRequest& r) { return handle_admin_keys(r); });
+  admin_->route("POST", "/admin/revoke",
+                [this](const HttpRequest& r) { return handle_admin_revoke(r); });
   return admin_->start();
 }
 
@@ -417,6 +421,36 @@ HttpResponse IdpSim::handle_admin_keys(const HttpRequest&) {
                                        {"signing", k.kid == signing}});
   }
   return json_ok(boost::json::serialize(boost::json::object{{"signing_kid", signing}, {"keys", std::move(list)}}));
+}
+
+HttpResponse IdpSim::handle_admin_revoke(const HttpRequest& request) {
+  auto parsed = parse_json_object(request.body);
+  if (!parsed) return json_error(400, "bad_json", parsed.error().message);
+  auto jti = json_string(*parsed, "jti");
+  auto ttl = json_int(*parsed, "ttl_s");
+  if (!jti) return json_error(400, "bad_params", jti.error().message);
+  if (!ttl) return json_error(400, "bad_params", ttl.error().message);
+  if (!jti->has_value() || (*jti)->empty() || (*jti)->size() > 256)
+    return json_error(400, "bad_params", "jti must be a string of 1..256 bytes");
+  const int64_t ttl_s = ttl->value_or(options_.token_ttl.count() + 60);
+  if (ttl_s < 1 || ttl_s > kMaxTtlS)
+    return json_error(400, "bad_params", "ttl_s must be 1..10 years");
+  if (options_.redis_url.empty())
+    return json_error(503, "no_redis", "the IdP was started without --redis");
+  // redis://host:port (checked by the command line; the admin path may block briefly).
+  std::string_view rest =
+      std::string_view(options_.redis_url).substr(std::string_view("redis://").size());
+  auto colon = rest.rfind(':');
+  const std::string host(rest.substr(0, colon));
+  const auto port = static_cast<uint16_t>(std::stoi(std::string(rest.substr(colon + 1))));
+  auto client = RespClient::connect(host, port, std::chrono::milliseconds(1000));
+  if (!client) return json_error(503, "redis_unavailable", client.error().message);
+  const std::string key = revoked_jti_key(**jti);
+  auto reply = client->command({"SET", key, "1", "EX", std::to_string(ttl_s)});
+  if (!reply) return json_error(503, "redis_unavailable", reply.error().message);
+  if (reply->is_error()) return json_error(502, "redis_error", reply->str);
+  return json_ok(boost::json::serialize(
+      boost::json::object{{"revoked", **jti}, {"key", key}, {"ttl_s", ttl_s}}));
 }
 
 void IdpSim::register_faults() {

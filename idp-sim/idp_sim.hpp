@@ -35,6 +35,8 @@ struct IdpOptions {
   std::chrono::seconds token_ttl{300};
   std::string keys_dir;     // keep the first signing key here across restarts (empty: memory only)
   int threads = 2;
+  // Where POST /admin/revoke puts revoked JTIs (the gateway's blacklist): redis://host:port.
+  std::string redis_url;
 };
 
 class IdpSim {
@@ -60,6 +62,9 @@ class IdpSim {
   HttpResponse handle_admin_rotate(const HttpRequest& request);
   HttpResponse handle_admin_publish(const HttpRequest& request);
   HttpResponse handle_admin_keys(const HttpRequest& request);
+  // {"jti": "...", "ttl_s": N}: SET gatedrill:revoked:jti:<jti> 1 EX ttl_s (default: the token
+  // lifetime plus a minute, so the entry outlives any token carrying that jti).
+  HttpResponse handle_admin_revoke(const HttpRequest& request);
 
   KeyRing& key_ring() { return *keys_; }
   FaultRegistry& faults() { return faults_; }

@@ -67,6 +67,8 @@ AuthnResult JwtAuthn::check(std::string_view authorization) {
     r.outcome = AuthnResult::Outcome::kAllow;
     r.status = 200;
     r.subject = hit->subject;
+    r.jti = hit->jti;
+    r.exp = hit->exp;
     r.cache_hit = true;
     return r;
   }
@@ -105,6 +107,8 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   VerifiedToken verified;
   if (auto it = parsed->claims.find("sub"); it != parsed->claims.end() && it->value().is_string())
     verified.subject = std::string(it->value().as_string());
+  if (auto it = parsed->claims.find("jti"); it != parsed->claims.end() && it->value().is_string())
+    verified.jti = std::string(it->value().as_string());
   verified.exp = int_claim(parsed->claims, "exp");
   verified.nbf = int_claim(parsed->claims, "nbf");
   verified.iat = int_claim(parsed->claims, "iat");
@@ -112,6 +116,8 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   r.outcome = AuthnResult::Outcome::kAllow;
   r.status = 200;
   r.subject = verified.subject;
+  r.jti = verified.jti;
+  r.exp = verified.exp;
   cache_.insert(token, std::move(verified));
   return r;
 }

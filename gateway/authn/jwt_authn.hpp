@@ -4,6 +4,8 @@
 // the TimeSource's (skewable) wall time. Synchronous: the key set is already in memory, and an
 // unknown kid only asks the cache for a background refetch.
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +28,12 @@ struct JwtAuthnConfig {
 struct AuthnResult {
   enum class Outcome { kAllow, kDeny };
   Outcome outcome = Outcome::kDeny;
-  int status = 401;         // 401 authn failure, 403 audience mismatch
-  std::string reason;       // "token_expired", "bad_signature", "missing_token", ...
-  std::string description;  // for error_description
-  std::string subject;      // "sub" when allowed
+  int status = 401;            // 401 authn failure, 403 audience mismatch
+  std::string reason;          // "token_expired", "bad_signature", "missing_token", ...
+  std::string description;     // for error_description
+  std::string subject;         // "sub" when allowed
+  std::string jti;             // "jti" when allowed and present (revocation key)
+  std::optional<int64_t> exp;  // "exp" when allowed and present (unix seconds)
   bool cache_hit = false;
 
   bool allowed() const { return outcome == Outcome::kAllow; }

@@ -15,6 +15,7 @@ namespace gatedrill::gateway {
 
 struct VerifiedToken {
   std::string subject;
+  std::string jti;
   std::optional<int64_t> exp;  // unix seconds
   std::optional<int64_t> nbf;
   std::optional<int64_t> iat;

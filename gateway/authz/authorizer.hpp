@@ -37,6 +37,7 @@ struct AuthzDecision {
                         // "eval_timeout", "no_matching_rule"
   std::string message;  // for people and the audit log
   std::string policy_version;
+  int status = 403;  // a denial's status: 503 when there is no policy to decide with yet
 };
 
 class Authorizer {

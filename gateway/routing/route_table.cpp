@@ -52,12 +52,14 @@ Result<RouteTable> RouteTable::from_json(std::string_view json) {
     auto name = json_string(o, "name");
     auto prefix = json_string(o, "prefix");
     auto exact = json_string(o, "exact");
-    if (!name || !prefix || !exact)
-      return make_error("bad_routes", where + ": name/prefix/exact must be strings");
+    auto service = json_string(o, "service");
+    if (!name || !prefix || !exact || !service)
+      return make_error("bad_routes", where + ": name/prefix/exact/service must be strings");
     if (!*name) return make_error("bad_routes", where + " needs a name");
     if (prefix->has_value() == exact->has_value())
       return make_error("bad_routes", where + " needs exactly one of prefix and exact");
-    Route route{**name, prefix->has_value() ? **prefix : **exact, prefix->has_value()};
+    Route route{**name, prefix->has_value() ? **prefix : **exact, prefix->has_value(),
+                service->value_or(**name)};
     if (auto added = table.add(std::move(route)); !added)
       return make_error("bad_routes", where + ": " + added.error().message);
   }

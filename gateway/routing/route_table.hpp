@@ -16,6 +16,7 @@ struct Route {
   std::string name;
   std::string path;  // "/api/items"
   bool prefix = true;
+  std::string service;  // for service discovery; empty: the route's name
 };
 
 class RouteTable {
@@ -26,8 +27,10 @@ class RouteTable {
   const Route* match(std::string_view path) const;
   size_t size() const { return routes_.size(); }
   bool empty() const { return routes_.empty(); }
+  const std::vector<Route>& routes() const { return routes_; }
 
-  // [{"name": "items", "prefix": "/api/items"}, {"name": "login", "exact": "/login"}]
+  // [{"name": "items", "prefix": "/api/items", "service": "catalog"}, {"name": "login",
+  //  "exact": "/login"}] ("service" optional: the name)
   // Errors: "bad_routes" naming the entry.
   static Result<RouteTable> from_json(std::string_view json);
 

@@ -16,10 +16,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -205,7 +207,8 @@ struct DataPlane::Impl {
 
   void count(int status, std::string_view reason, int64_t start_ns, std::string_view method = {},
              std::string_view target = {}, std::string_view request_id = {},
-             const FilterVerdict* verdict = nullptr) {
+             const FilterVerdict* verdict = nullptr, std::string_view remote = {},
+             const HeaderList* headers = nullptr) {
     if (!hooks.on_response) return;
     ResponseInfo info;
     info.status = status;
@@ -215,6 +218,8 @@ struct DataPlane::Impl {
     info.target = target;
     info.request_id = request_id;
     info.verdict = verdict;
+    info.remote = remote;
+    info.headers = headers;
     hooks.on_response(info);
   }
 
@@ -502,6 +507,11 @@ struct DataPlane::Impl {
                        secure,
                        options.filter_needs_headers ? &header_copy : nullptr};
       FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
+      while (verdict.wait) {
+        auto resume = std::move(verdict.resume);
+        co_await filter_wait(std::move(verdict.wait));
+        verdict = resume ? resume() : FilterVerdict{};
+      }
       Response out;
       std::string reason;
       const std::string request_id = make_request_id();
@@ -540,9 +550,22 @@ struct DataPlane::Impl {
         }
       }
       count(out.result_int(), reason, start_ns, request.method_string(), request.target(),
-            request_id, &verdict);
+            request_id, &verdict, remote, options.filter_needs_headers ? &header_copy : nullptr);
       if (!co_await write(stream, out) || !keep_alive) co_return;
     }
+  }
+
+  // Suspends this session until the filter's I/O completes; the completion may come from any
+  // thread, so it only posts the resumption back to the session's executor. Not a coroutine
+  // itself: `wait` goes straight into the initiation (no by-value coroutine parameter).
+  static auto filter_wait(std::function<void(std::function<void()>)> wait) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [](auto handler, std::function<void(std::function<void()>)> start) {
+          auto executor = asio::get_associated_executor(handler);
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          start([executor, shared] { asio::post(executor, [shared] { std::move (*shared)(); }); });
+        },
+        asio::use_awaitable, std::move(wait));
   }
 
   asio::awaitable<void> session_plain(Worker& worker, tcp::socket socket) {

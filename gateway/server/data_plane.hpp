@@ -54,7 +54,8 @@ struct DataPlaneOptions {
   // Client headers never forwarded besides hop-by-hop and x-gatedrill-*/x-envoy-*: the names the
   // gateway uses to pass identity, so a client cannot forge them when the filter sets none.
   std::vector<std::string> strip_request_headers;
-  bool filter_needs_headers = false;  // copy request headers into RequestView::headers
+  // Copy request headers into RequestView::headers and ResponseInfo::headers.
+  bool filter_needs_headers = false;
 
   Url upstream;  // http://host:port
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
@@ -93,6 +94,11 @@ struct FilterVerdict {
   std::string identity;
   std::string route;
   std::string policy_version;
+  // Set when the filter waits on I/O (Redis lookups): the data plane calls `wait` with a
+  // completion that may run on any thread, exactly once; then it calls `resume` on its own loop
+  // for the next verdict (which may wait again). The RequestView stays valid until the last one.
+  std::function<void(std::function<void()> done)> wait;
+  std::function<FilterVerdict()> resume;
 };
 using RequestFilter = std::function<FilterVerdict(const RequestView&)>;
 
@@ -105,6 +111,8 @@ struct ResponseInfo {
   std::string_view target;
   std::string_view request_id;
   const FilterVerdict* verdict = nullptr;
+  std::string_view remote;              // client address:port
+  const HeaderList* headers = nullptr;  // only with DataPlaneOptions::filter_needs_headers
 };
 
 struct DataPlaneHooks {

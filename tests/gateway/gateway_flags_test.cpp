@@ -82,6 +82,47 @@ TEST(GatewayFlags, PlaintextNeedsNoCertificates) {
   EXPECT_FALSE(c->data.tls);
 }
 
+TEST(GatewayFlags, RedisRegistryAndSiem) {
+  auto c = parse(with({"--plaintext",
+                       "--redis",
+                       "redis://127.0.0.1:6390",
+                       "--revocation-fail",
+                       "open",
+                       "--revocation-cache-ttl",
+                       "0s",
+                       "--global-rate-limit",
+                       "100",
+                       "--global-window",
+                       "2s",
+                       "--redis-timeout",
+                       "100ms",
+                       "--registry",
+                       "http://127.0.0.1:8282/",
+                       "--registry-poll",
+                       "200ms",
+                       "--siem-url",
+                       "udp://127.0.0.1:5140",
+                       "--siem-queue",
+                       "50"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->redis);
+  EXPECT_EQ(c->redis->host, "127.0.0.1");
+  EXPECT_EQ(c->redis->port, 6390);
+  EXPECT_EQ(c->redis->timeout, std::chrono::milliseconds(100));
+  EXPECT_TRUE(c->revocation.fail_open);
+  EXPECT_EQ(c->revocation.cache_ttl, std::chrono::milliseconds(0));
+  EXPECT_EQ(c->global_rate_limit.requests_per_window, 100);
+  EXPECT_EQ(c->global_rate_limit.window, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c->registry_url, "http://127.0.0.1:8282");
+  EXPECT_EQ(c->registry_poll, std::chrono::milliseconds(200));
+  ASSERT_TRUE(c->siem);
+  EXPECT_EQ(c->siem->queue_capacity, 50u);
+  auto closed = parse(with({"--plaintext", "--redis", "redis://localhost"}));
+  ASSERT_TRUE(closed) << closed.error().message;
+  EXPECT_FALSE(closed->revocation.fail_open);  // fail closed by default
+  EXPECT_EQ(closed->redis->port, 6379);
+}
+
 TEST(GatewayFlags, RefusalsNameTheFlag) {
   struct Case {
     std::vector<std::string> words;
@@ -115,6 +156,25 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--routes", "/nonexistent/routes.json"}), "--routes"},
       {with({"--plaintext", "--mtls-listen", "127.0.0.1:0"}), "--client-ca"},
       {with({"--plaintext", "--mtls-listen", "0.0.0.0:0", "--client-ca", "c"}), "--mtls-listen"},
+      {with({"--plaintext", "--redis", "http://127.0.0.1:6379"}), "--redis"},
+      {with({"--plaintext", "--redis", "redis://127.0.0.1:0"}), "--redis"},
+      {with({"--plaintext", "--redis", "redis://u:p@127.0.0.1:1"}), "--redis"},
+      {with({"--plaintext", "--revocation-fail", "maybe"}), "--revocation-fail"},
+      {with({"--plaintext", "--revocation-cache-ttl", "-1s"}), "--revocation-cache-ttl"},
+      {with({"--plaintext", "--global-rate-limit", "10"}), "--global-rate-limit needs --redis"},
+      {with({"--plaintext", "--global-rate-limit", "-1"}), "--global-rate-limit"},
+      {with({"--plaintext", "--redis", "redis://127.0.0.1:1", "--global-window", "0s"}),
+       "--global-window"},
+      {with({"--plaintext", "--registry", "ftp://x"}), "--registry"},
+      {with({"--plaintext", "--registry", "http://127.0.0.1:1", "--policy", "p.rego"}),
+       "--registry"},
+      {with({"--plaintext", "--registry", "http://127.0.0.1:1", "--registry-poll", "0s"}),
+       "--registry-poll"},
+      {with({"--plaintext", "--discovery", "http://127.0.0.1:1"}), "--discovery needs --routes"},
+      {with({"--plaintext", "--siem-url", "tcp://127.0.0.1:1"}), "--siem-url"},
+      {with({"--plaintext", "--siem-url", "udp://127.0.0.1:x"}), "--siem-url"},
+      {with({"--plaintext", "--siem-url", "udp://127.0.0.1:1", "--siem-queue", "0"}),
+       "--siem-queue"},
   };
   for (const auto& c : cases) {
     auto r = parse(c.words);

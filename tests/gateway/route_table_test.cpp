@@ -16,9 +16,9 @@ std::string matched(const RouteTable& t, std::string_view path) {
 
 TEST(RouteTable, ExactBeatsPrefixAndLongestPrefixWins) {
   RouteTable t;
-  ASSERT_TRUE(t.add({"api", "/api", true}));
-  ASSERT_TRUE(t.add({"items", "/api/items/", true}));
-  ASSERT_TRUE(t.add({"login", "/api/items/login", false}));
+  ASSERT_TRUE(t.add({"api", "/api", true, ""}));
+  ASSERT_TRUE(t.add({"items", "/api/items/", true, ""}));
+  ASSERT_TRUE(t.add({"login", "/api/items/login", false, ""}));
   EXPECT_EQ(matched(t, "/api"), "api");
   EXPECT_EQ(matched(t, "/api/"), "api");
   EXPECT_EQ(matched(t, "/api/x"), "api");
@@ -32,18 +32,18 @@ TEST(RouteTable, ExactBeatsPrefixAndLongestPrefixWins) {
 
 TEST(RouteTable, RootPrefixCatchesEverything) {
   RouteTable t;
-  ASSERT_TRUE(t.add({"all", "/", true}));
+  ASSERT_TRUE(t.add({"all", "/", true, ""}));
   EXPECT_EQ(matched(t, "/"), "all");
   EXPECT_EQ(matched(t, "/deep/path"), "all");
 }
 
 TEST(RouteTable, RefusesBadRoutes) {
   RouteTable t;
-  EXPECT_FALSE(t.add({"", "/a", true}));
-  EXPECT_FALSE(t.add({"x", "a", true}));
-  ASSERT_TRUE(t.add({"x", "/a", true}));
-  EXPECT_FALSE(t.add({"y", "/a/", true}));  // same prefix
-  EXPECT_TRUE(t.add({"z", "/a", false}));   // exact and prefix may share a path
+  EXPECT_FALSE(t.add({"", "/a", true, ""}));
+  EXPECT_FALSE(t.add({"x", "a", true, ""}));
+  ASSERT_TRUE(t.add({"x", "/a", true, ""}));
+  EXPECT_FALSE(t.add({"y", "/a/", true, ""}));  // same prefix
+  EXPECT_TRUE(t.add({"z", "/a", false, ""}));   // exact and prefix may share a path
 }
 
 TEST(RouteTable, FromJson) {
@@ -64,7 +64,7 @@ TEST(RouteTable, FromJson) {
 TEST(RouteTable, FiftyThousandRoutesMatchCorrectly) {
   RouteTable t;
   for (int i = 0; i < 50000; ++i) {
-    ASSERT_TRUE(t.add({"svc" + std::to_string(i), "/svc/" + std::to_string(i), i % 2 == 0}));
+    ASSERT_TRUE(t.add({"svc" + std::to_string(i), "/svc/" + std::to_string(i), i % 2 == 0, ""}));
   }
   EXPECT_EQ(t.size(), 50000u);
   EXPECT_EQ(matched(t, "/svc/42/orders"), "svc42");
