@@ -51,7 +51,7 @@ constexpr qreal kBandZ = 0.5;
 constexpr qreal kBandLabelZ = 20;
 
 QString label_format_for(double max) {
-  if (max >= 100) return "%.0f";
+  if (max >= 10) return "%.0f";
   if (max >= 1) return "%.1f";
   return "%.2f";
 }
@@ -281,6 +281,11 @@ double ChartPanel::x_to_px(double x) const {
 
 void ChartPanel::layout_bands() {
   QRectF plot = chart_->plotArea();
+  struct Placed {
+    int row;
+    double left, right;
+  };
+  std::vector<Placed> placed;
   for (size_t i = 0; i < band_items_.size(); ++i) {
     const FaultWindow& w = windows_[i];
     double left = x_to_px(w.start_s);
@@ -293,13 +298,17 @@ void ChartPanel::layout_bands() {
     if (!visible) continue;
     band_items_[i]->setRect(
         QRectF(clipped_left, plot.top(), clipped_right - clipped_left, plot.height()));
-    // Stagger labels so that neighbouring windows do not print over each other.
-    double y = plot.top() + 2 +
-               static_cast<double>(i % 3) * (band_labels_[i]->boundingRect().height() + 1);
-    // Near the right edge the label goes left of the band, so it is not clipped.
-    double label_width = band_labels_[i]->boundingRect().width();
-    band_labels_[i]->setPos(
-        std::max(plot.left(), std::min(clipped_left + 3, plot.right() - label_width - 2)), y);
+    // Near the right edge the label goes left of the band, so it is not clipped; labels that
+    // would overlap an earlier one move down a row.
+    QRectF box = band_labels_[i]->boundingRect();
+    double x = std::max(plot.left(), std::min(clipped_left + 3, plot.right() - box.width() - 2));
+    int row = 0;
+    auto taken = [&](const Placed& p) {
+      return p.row == row && x < p.right + 4 && p.left < x + box.width() + 4;
+    };
+    while (std::any_of(placed.begin(), placed.end(), taken)) ++row;
+    placed.push_back({row, x, x + box.width()});
+    band_labels_[i]->setPos(x, plot.top() + 2 + row * (box.height() + 1));
   }
 }
 

@@ -1,9 +1,11 @@
 #include "gui/compare_view.hpp"
 
+#include <QHeaderView>
 #include <QLabel>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 
 #include "gui/chart_panel.hpp"
@@ -63,12 +65,21 @@ void CompareView::show_runs(std::shared_ptr<RunModel> baseline,
   b.name = "B: run " + std::to_string(candidate->run().id);
   chart_->set_lines({a, b}, {{a.name, {QColor(0, 114, 178), Qt::SolidLine, 1.8}},
                              {b.name, {QColor(213, 94, 0), Qt::SolidLine, 1.8}}});
-  std::vector<FaultWindow> windows;
-  for (auto [model, tag] : {std::pair{baseline.get(), "A: "}, std::pair{candidate.get(), "B: "}})
-    for (auto w : model->fault_windows(kAllNodes)) {
-      w.label = tag + w.label;
-      windows.push_back(std::move(w));
+  // Both runs' windows; one band for a window both had at the same seconds (a rerun of a drill).
+  std::vector<FaultWindow> windows = baseline->fault_windows(kAllNodes);
+  auto from_a = static_cast<std::ptrdiff_t>(windows.size());
+  for (auto& w : windows) w.label = "A: " + w.label;
+  for (auto w : candidate->fault_windows(kAllNodes)) {
+    auto same = std::find_if(windows.begin(), windows.begin() + from_a, [&](const FaultWindow& a) {
+      return a.start_s == w.start_s && a.end_s == w.end_s && a.name == w.name && a.node == w.node;
+    });
+    if (same != windows.begin() + from_a) {
+      if (same->label.rfind("A: ", 0) == 0) same->label = "A+B: " + same->label.substr(3);
+      continue;
     }
+    w.label = "B: " + w.label;
+    windows.push_back(std::move(w));
+  }
   double x_max =
       static_cast<double>(std::max(baseline->last_second(), candidate->last_second()) + 1);
   chart_->set_x_range(0, x_max);
@@ -102,6 +113,7 @@ void CompareView::show_runs(std::shared_ptr<RunModel> baseline,
     set_cell(table_, row, 13, d.in_a ? QString::number(d.a.errors) : missing, {}, true);
     set_cell(table_, row, 14, d.in_b ? QString::number(d.b.errors) : missing, {}, true);
   }
+  table_->horizontalHeader()->setStretchLastSection(false);
   table_->resizeColumnsToContents();
 }
 

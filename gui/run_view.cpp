@@ -266,7 +266,8 @@ void RunView::fill_tables() {
   if (!model_) return;
   const RunSummary& summary = model_->summary();
 
-  tabs_->setTabText(0, model_->has_phase_reports() ? "Phases" : "Phases (merging histograms...)");
+  tabs_->setTabText(
+      0, model_->has_phase_reports() ? "Phases (all nodes)" : "Phases (merging histograms...)");
   auto failed = std::count_if(summary.thresholds.begin(), summary.thresholds.end(),
                               [](const ThresholdRecord& t) { return !t.pass; });
   tabs_->setTabText(1, failed > 0 ? QString("Thresholds && expectations (%1 failed)").arg(failed)
