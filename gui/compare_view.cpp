@@ -7,10 +7,12 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <optional>
 
 #include "gui/chart_panel.hpp"
-#include "gui/run_compare.hpp"
 #include "gui/run_view.hpp"
+#include "reports/run_compare.hpp"
 
 namespace gatedrill::gui {
 
@@ -24,10 +26,25 @@ QString run_title(const RunModel& m) {
            QString::fromStdString(format_wall_ms(r.started_ms)), QString::fromStdString(r.verdict));
 }
 
-// Latency and errors going up is worse; throughput going up is better. Changes under 5% are noise.
-QColor change_color(double percent, bool higher_is_better) {
-  if (std::isnan(percent) || std::fabs(percent) < 5) return {};
-  bool better = higher_is_better ? percent > 0 : percent < 0;
+// The figures the table shows, of those compared_metrics gives.
+constexpr const char* kShown[] = {"rps", "p50", "p99", "p999", "error_rate"};
+
+double metric_of(const PhaseReport& p, const std::string& name) {
+  if (name == "rps") return p.rps;
+  if (name == "error_rate") return p.error_rate();
+  return static_cast<double>(phase_metric_ns(p, name));
+}
+
+QString value_text(const std::string& name, double value) {
+  if (name == "rps") return QString::number(value, 'f', 0);
+  if (name == "error_rate") return QString::asprintf("%.2f%%", value * 100);
+  return format_ns(static_cast<int64_t>(value));
+}
+
+// Green better, red worse; changes under 5% are noise.
+QColor change_color(std::optional<double> change, bool lower_is_better) {
+  if (!change || std::fabs(*change) < 0.05) return {};
+  bool better = lower_is_better ? *change < 0 : *change > 0;
   return better ? palette::verdict("pass") : palette::verdict("fail");
 }
 
@@ -38,9 +55,10 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
   header_->setTextFormat(Qt::RichText);
   header_->setWordWrap(true);
   chart_ = new ChartPanel("p99 latency, all nodes", "p99 latency (ms)", " ms", this);
-  table_ = make_table({"Phase", "req/s A", "req/s B", "change", "p50 A", "p50 B", "change", "p99 A",
-                       "p99 B", "change", "p99.9 A", "p99.9 B", "change", "errors A", "errors B"},
-                      this);
+  table_ = make_table(
+      {"Phase", "req/s A", "req/s B", "change", "p50 A", "p50 B", "change", "p99 A", "p99 B",
+       "change", "p99.9 A", "p99.9 B", "change", "errors A", "errors B", "change"},
+      this);
   auto* split = new QSplitter(Qt::Vertical, this);
   split->addWidget(chart_);
   split->addWidget(table_);
@@ -85,33 +103,39 @@ void CompareView::show_runs(std::shared_ptr<RunModel> baseline,
   chart_->set_x_range(0, x_max);
   chart_->set_fault_windows(std::move(windows));
 
-  auto deltas = compare_phases(baseline->summary(), candidate->summary());
-  table_->setRowCount(static_cast<int>(deltas.size()));
-  for (int row = 0; row < static_cast<int>(deltas.size()); ++row) {
-    const PhaseDelta& d = deltas[static_cast<size_t>(row)];
-    QString missing = "-";
-    set_cell(table_, row, 0,
-             QString::fromStdString(d.phase) + (d.in_a && d.in_b ? ""
-                                                : d.in_a         ? " (A only)"
-                                                                 : " (B only)"));
-    auto put = [&](int column, double a, double b, QString a_text, QString b_text,
-                   bool higher_is_better) {
-      set_cell(table_, row, column, d.in_a ? a_text : missing, {}, true);
-      set_cell(table_, row, column + 1, d.in_b ? b_text : missing, {}, true);
-      double change = d.in_a && d.in_b ? percent_change(a, b) : std::nan("");
-      set_cell(table_, row, column + 2, QString::fromStdString(format_change(change)),
-               change_color(change, higher_is_better), true);
-    };
-    put(1, d.a.rps, d.b.rps, QString::number(d.a.rps, 'f', 0), QString::number(d.b.rps, 'f', 0),
-        true);
-    put(4, static_cast<double>(d.a.p50_ns), static_cast<double>(d.b.p50_ns), format_ns(d.a.p50_ns),
-        format_ns(d.b.p50_ns), false);
-    put(7, static_cast<double>(d.a.p99_ns), static_cast<double>(d.b.p99_ns), format_ns(d.a.p99_ns),
-        format_ns(d.b.p99_ns), false);
-    put(10, static_cast<double>(d.a.p999_ns), static_cast<double>(d.b.p999_ns),
-        format_ns(d.a.p999_ns), format_ns(d.b.p999_ns), false);
-    set_cell(table_, row, 13, d.in_a ? QString::number(d.a.errors) : missing, {}, true);
-    set_cell(table_, row, 14, d.in_b ? QString::number(d.b.errors) : missing, {}, true);
+  // The phase table: reports' comparison (phases matched by name, exact percentiles).
+  RunSummary base, cand;  // phases only: the comparison copies its summaries
+  base.run = baseline->run();
+  base.phases = baseline->summary().phases;
+  cand.run = candidate->run();
+  cand.phases = candidate->summary().phases;
+  RunComparison comparison = compare_runs(std::move(base), std::move(cand));
+  table_->setRowCount(static_cast<int>(comparison.phases.size()));
+  for (int row = 0; row < static_cast<int>(comparison.phases.size()); ++row) {
+    const PhaseComparison& p = comparison.phases[static_cast<size_t>(row)];
+    QString suffix = p.base && p.candidate ? "" : p.base ? " (A only)" : " (B only)";
+    set_cell(table_, row, 0, QString::fromStdString(p.name) + suffix);
+    std::vector<ComparedMetric> metrics;
+    if (p.base && p.candidate) metrics = compared_metrics(*p.base, *p.candidate);
+    for (size_t m = 0; m < std::size(kShown); ++m) {
+      int column = 1 + static_cast<int>(m) * 3;
+      auto found = std::find_if(metrics.begin(), metrics.end(),
+                                [&](const ComparedMetric& c) { return c.name == kShown[m]; });
+      if (found == metrics.end()) {  // a phase one run lacks: its own figures, no change
+        const auto& one = p.base ? *p.base : *p.candidate;
+        QString text = value_text(kShown[m], metric_of(one, kShown[m]));
+        set_cell(table_, row, p.base ? column : column + 1, text, {}, true);
+        set_cell(table_, row, p.base ? column + 1 : column, "-", {}, true);
+        set_cell(table_, row, column + 2, "", {}, true);
+        continue;
+      }
+      std::optional<double> change = found->change();
+      set_cell(table_, row, column, value_text(found->name, found->base), {}, true);
+      set_cell(table_, row, column + 1, value_text(found->name, found->candidate), {}, true);
+      set_cell(table_, row, column + 2,
+               change ? QString::asprintf("%+.1f%%", *change * 100) : QString(),
+               change_color(change, found->lower_is_better), true);
+    }
   }
   table_->horizontalHeader()->setStretchLastSection(false);
   table_->resizeColumnsToContents();

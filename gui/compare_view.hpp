@@ -1,6 +1,7 @@
 #pragma once
 // Compare mode: two runs' p99 curves overlaid (all nodes), both runs' fault windows, and their
-// phases side by side with the change from the baseline (the older run) to the candidate.
+// phases side by side (reports' compare_runs) with the change from the baseline (the older run)
+// to the candidate.
 #include <QWidget>
 #include <memory>
 

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <filesystem>
 
-#include "gui/run_compare.hpp"
 #include "tests/gui/synthetic_run.hpp"
 
 namespace gatedrill::gui {
@@ -260,35 +259,6 @@ TEST_F(RunModelTest, PhaseSummaryComesFromTheMergedHistograms) {
   EXPECT_EQ(fast->summary.events.size(), 3u);
   EXPECT_EQ(fast->summary.thresholds.size(), 4u);
   EXPECT_EQ(fast->samples.size(), 40u * 4);
-}
-
-PhaseReport phase(std::string name, double rps, int64_t p99_ns = 0) {
-  PhaseReport p;
-  p.name = std::move(name);
-  p.rps = rps;
-  p.p99_ns = p99_ns;
-  return p;
-}
-
-TEST_F(RunModelTest, CompareMatchesPhasesByNameWithChanges) {
-  RunSummary a, b;
-  a.phases.push_back(phase("steady", 1000, 4'000'000));
-  a.phases.push_back(phase("warmup", 500));
-  b.phases.push_back(phase("steady", 900, 5'000'000));
-  b.phases.push_back(phase("soak", 100));
-  auto deltas = compare_phases(a, b);
-  ASSERT_EQ(deltas.size(), 3u);
-  EXPECT_EQ(deltas[0].phase, "steady");
-  EXPECT_TRUE(deltas[0].in_a && deltas[0].in_b);
-  EXPECT_DOUBLE_EQ(percent_change(static_cast<double>(deltas[0].a.p99_ns),
-                                  static_cast<double>(deltas[0].b.p99_ns)),
-                   25.0);
-  EXPECT_EQ(format_change(percent_change(deltas[0].a.rps, deltas[0].b.rps)), "-10.0%");
-  EXPECT_TRUE(deltas[1].in_a && !deltas[1].in_b);
-  EXPECT_EQ(deltas[2].phase, "soak");
-  EXPECT_TRUE(!deltas[2].in_a && deltas[2].in_b);
-  EXPECT_TRUE(std::isnan(percent_change(0, 5)));
-  EXPECT_EQ(format_change(percent_change(0, 5)), "");
 }
 
 TEST(EnvelopeTest, KeepsEveryPointInRangeUpToTheBudgetThenLowsAndHighs) {
