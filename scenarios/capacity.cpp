@@ -187,7 +187,8 @@ Result<void> CapacityRun::prepare() {
 
 void CapacityRun::status(int index, double rate, const SampleRecord& sample,
                          const Histogram& latency) {
-  if (!settings_.status_line) return;
+  // In a log (CI) the line per step that follows is enough.
+  if (!settings_.status_line || !terminal_) return;
   char line[256];
   std::snprintf(line, sizeof line,
                 "step %2d  %9.0f req/s asked  %9lld done  p50 %8s  p99 %8s  errors %5.2f%%", index,
@@ -197,10 +198,7 @@ void CapacityRun::status(int index, double rate, const SampleRecord& sample,
                 sample.requests > 0 ? 100.0 * static_cast<double>(sample.errors) /
                                           static_cast<double>(sample.requests)
                                     : 0.0);
-  if (terminal_)
-    std::fprintf(stderr, "\r\033[K%s", line);
-  else
-    std::fprintf(stderr, "%s\n", line);
+  std::fprintf(stderr, "\r\033[K%s", line);
   std::fflush(stderr);
 }
 
@@ -314,19 +312,29 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
   return step;
 }
 
+// How far the per-second p99s of a step agree: the p99 of a step whose seconds disagree by more
+// than half is a weak basis for a verdict near the SLO (lengthen --step-duration).
+const char* confidence(double spread) {
+  if (spread < 0.2) return "high";
+  if (spread < 0.5) return "medium";
+  return "low";
+}
+
 void CapacityRun::print_table(const CapacitySearch& search) const {
-  std::printf("\n%-4s  %10s  %10s  %9s  %9s  %8s  %10s  %s\n", "step", "rate", "achieved", "p50",
+  std::printf("\n%-4s  %10s  %10s  %9s  %9s  %8s  %-16s  %s\n", "step", "rate", "achieved", "p50",
               "p99", "errors", "p99 spread", "verdict");
   int i = 0;
   std::vector<CapacityStep> by_rate = search.steps();
   for (const auto& s : by_rate) {
     std::string verdict = s.pass ? "ok" : "broke:";
     for (const auto& b : s.broken) verdict += " " + b;
-    std::printf("%-4d  %10.0f  %10.0f  %9s  %9s  %7.2f%%  %9.0f%%  %s\n", ++i, s.rate,
-                s.achieved_rps,
+    char spread[32];
+    std::snprintf(spread, sizeof spread, "%.0f%% (%s)", 100 * s.p99_spread,
+                  confidence(s.p99_spread));
+    std::printf("%-4d  %10.0f  %10.0f  %9s  %9s  %7.2f%%  %-16s  %s\n", ++i, s.rate, s.achieved_rps,
                 format_duration(std::chrono::nanoseconds(static_cast<int64_t>(s.p50_ns))).c_str(),
                 format_duration(std::chrono::nanoseconds(static_cast<int64_t>(s.p99_ns))).c_str(),
-                100 * s.error_rate, 100 * s.p99_spread, verdict.c_str());
+                100 * s.error_rate, spread, verdict.c_str());
   }
   std::sort(by_rate.begin(), by_rate.end(),
             [](const auto& a, const auto& b) { return a.rate < b.rate; });

@@ -9,6 +9,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/store/results_store.hpp"
 #include "core/supervisor/supervisor.hpp"
@@ -52,6 +54,108 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
   for (const auto& e : *events) fault = fault || e.kind == "fault";
   EXPECT_TRUE(fault) << "no fault window was recorded";
   EXPECT_THAT(output, HasSubstr(std::string(drill) + "  pass"));
+}
+
+// Runs `gatedrill ARGS` to completion (bounded) in a fresh folder; output holds its log.
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "runner_" + std::to_string(getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    mkdir(dir_.c_str(), 0755);
+  }
+  int gatedrill(std::vector<std::string> args) {
+    ProcessSpec spec;
+    spec.name = "gatedrill-" + std::to_string(runs_++);
+    spec.argv = {GATEDRILL_BINARY};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.log_file = dir_ + "/" + spec.name + ".log";
+    EXPECT_TRUE(supervisor_.spawn(spec));
+    auto status = supervisor_.wait_exit(spec.name, std::chrono::seconds(60));
+    EXPECT_TRUE(status) << (status ? "" : status.error().message);
+    std::ifstream log(spec.log_file);
+    output_.assign(std::istreambuf_iterator<char>(log), {});
+    return status ? *status : -1;
+  }
+  std::string write_scenario(const std::string& text) {
+    std::string path = dir_ + "/scenario.lua";
+    std::ofstream(path) << text;
+    return path;
+  }
+  SystemTimeSource time_;
+  Supervisor supervisor_{time_};
+  std::string dir_, output_;
+  int runs_ = 0;
+};
+
+// k6's abortOnFail: the clock skew makes every request a 401 from second 2 of a 20 s load; the
+// threshold is judged live after its 1 s delay and stops the run early with exit 99.
+TEST_F(RunnerTest, AbortOnFailStopsTheRunEarlyWithExit99) {
+  std::string scenario = write_scenario(R"(
+topology { gateways = 1, tls = "plain" }
+load { { name = "steady", rate = 200, duration = "20s" } }
+at("2s", function() fault.clock_skew { node = "gw-1", offset = "+10m", duration = "15s" } end)
+thresholds { ["error_rate"] = { "< 5%", abort_on_fail = true, delay = "1s" } }
+)");
+  int status = gatedrill(
+      {"run", scenario, "--quiet", "--db", dir_ + "/results.db", "--runs-dir", dir_ + "/runs"});
+  EXPECT_EQ(status, 99) << output_;
+  EXPECT_THAT(output_, HasSubstr("threshold failed with abort_on_fail: error_rate < 5%"));
+  auto reader = ResultsReader::open(dir_ + "/results.db");
+  ASSERT_TRUE(reader);
+  auto runs = (*reader)->runs();
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().verdict, "aborted");
+  // Stopped within seconds of the skew, far from the 20 s the load would last.
+  EXPECT_LT(runs->front().ended_ms - runs->front().started_ms, 15000) << output_;
+  auto samples = (*reader)->samples(runs->front().id, "all");
+  ASSERT_TRUE(samples);
+  EXPECT_LT(samples->size(), 12u);
+}
+
+// The capacity search end to end over two short steps: both meet a loose SLO up to --max; each
+// step is a stored phase with its SLO results.
+TEST_F(RunnerTest, CapacitySearchStoresOnePhasePerStep) {
+  std::string scenario = write_scenario(R"(
+topology { gateways = 1, tls = "plain" }
+load { { name = "steady", rate = 100, duration = "1s" } }
+)");
+  int status = gatedrill({"capacity", scenario, "--slo", "p99<500ms", "--start", "100", "--max",
+                          "200", "--step-duration", "2s", "--quiet", "--db", dir_ + "/results.db",
+                          "--runs-dir", dir_ + "/runs"});
+  ASSERT_EQ(status, 0) << output_;
+  EXPECT_THAT(output_, HasSubstr("highest sustainable rate: 200 req/s"));
+  auto reader = ResultsReader::open(dir_ + "/results.db");
+  ASSERT_TRUE(reader);
+  auto runs = (*reader)->runs();
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  auto phases = (*reader)->phases(runs->front().id);
+  ASSERT_TRUE(phases);
+  ASSERT_EQ(phases->size(), 2u);
+  EXPECT_EQ((*phases)[0].name, "step-01-100");
+  EXPECT_EQ((*phases)[1].name, "step-02-200");
+  EXPECT_DOUBLE_EQ((*phases)[1].target_rate, 200);
+  auto thresholds = (*reader)->thresholds(runs->front().id);
+  ASSERT_TRUE(thresholds);
+  EXPECT_EQ(thresholds->size(), 2u);
+}
+
+// An SLO nothing meets: the search halves down to its floor and exits 99.
+TEST_F(RunnerTest, CapacityWithAnImpossibleSloExits99) {
+  std::string scenario = write_scenario(R"(
+topology { gateways = 1, tls = "plain" }
+load { { name = "steady", rate = 100, duration = "1s" } }
+)");
+  int status =
+      gatedrill({"capacity", scenario, "--slo", "p99<1us", "--start", "4", "--step-duration", "1s",
+                 "--quiet", "--db", dir_ + "/results.db", "--runs-dir", dir_ + "/runs"});
+  EXPECT_EQ(status, 99) << output_;
+  EXPECT_THAT(output_, HasSubstr("no sustainable rate"));
+  // Bad usage is refused before anything starts.
+  EXPECT_EQ(gatedrill({"capacity", scenario, "--slo", "p99"}), 2);
+  EXPECT_THAT(output_, HasSubstr("needs metric, operator and limit"));
 }
 
 }  // namespace
