@@ -213,6 +213,7 @@ Result<void> Run::drive_load() {
     LoadRequestSpec request;
     request.url = endpoints.gateways[i].url + s.topology.path;
     request.ca_file = endpoints.ca_bundle;
+    request.tls_resume = s.topology.tls_resume;
     request.bearer_tokens = *tokens;
     set_body(request, s.phases.front().body_bytes);
     LoadOptions load_options;

@@ -44,6 +44,7 @@ struct TopologySpec {
   // Further load identities (token sub claims), each its own stream per gateway, recorded as
   // "<identity>@gw-N" and not merged into "all".
   std::vector<std::string> identities;
+  bool tls_resume = true;  // the load offers the previous session when it reconnects
 };
 
 struct PhaseSpec {

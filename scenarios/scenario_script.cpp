@@ -267,6 +267,11 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
     }
     t.identities = *v;
   }
+  if (lua_getfield(L, 1, "tls_resume"); !lua_isnil(L, -1)) {
+    if (!lua_isboolean(L, -1)) error = "topology.tls_resume must be true or false";
+    t.tls_resume = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
   return 0;
 }
 
@@ -278,7 +283,7 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   TopologySpec& t = c.scenario.topology;
   Fields f(L, 1, "topology");
   if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway", "redis", "proxies",
-                     "identities"},
+                     "identities", "tls_resume"},
                     error))
     return 0;
   if (auto v = f.string("path", error)) {

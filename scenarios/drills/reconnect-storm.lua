@@ -3,7 +3,7 @@
 -- back every client reconnects at once: the TLS handshakes saturate its CPU, the tail latency
 -- spikes and some requests fail. The time until p99 and errors are back to normal is measured.
 --
---   gatedrill drills run reconnect-storm [--short]
+--   gatedrill drills run reconnect-storm [--short] [-e RESUME=0]
 
 scenario {
   name = "reconnect-storm",
@@ -14,10 +14,16 @@ scenario {
 local short = param("SHORT", 0) == 1
 local function pick(long, short_value) if short then return short_value end return long end
 
+-- -e RESUME=0 turns TLS session resumption off in the load, to compare. (A restarted gateway
+-- has new session-ticket keys, so reconnects after a restart are full handshakes either way;
+-- resumption only spares the reconnects of connections the node itself closes.)
+local resume = param("RESUME", 1) == 1
+
 topology {
   gateways = 1,
   tls = "tls",
   upstream = { latency = "200us" },
+  tls_resume = resume,
 }
 
 local rate = param("RATE", pick(2000, 500))
@@ -36,7 +42,8 @@ at(warmup, function()
 end)
 
 thresholds {
-  ["warmup.error_rate"] = "< 1%",
+  -- (The first connects are a small storm of their own.)
+  ["warmup.error_rate"] = "< 5%",
   -- The storm: requests fail while it is down and wait while everyone re-handshakes.
   ["storm.error_rate"] = "> 1%",
   ["storm.p99"] = "> 200ms",
