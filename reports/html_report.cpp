@@ -1,10 +1,8 @@
 // The HTML report: one self-contained page (inline CSS and SVG; no scripts, no fonts or images
 // from the network) that can be attached to a CI job or mailed around.
 #include <algorithm>
-#include <chrono>
-#include <set>
+#include <iterator>
 
-#include "core/util/strings.hpp"
 #include "reports/report_formats.hpp"
 #include "reports/report_text.hpp"
 #include "reports/svg_chart.hpp"
@@ -56,8 +54,11 @@ std::string h(std::string_view text) {
   return xml_escape(text);
 }
 
+// Axis ticks are round numbers: "100us", "2ms", "1s" (no trailing zeros).
 std::string latency_label_us(double us) {
-  return format_duration(std::chrono::nanoseconds(static_cast<int64_t>(us * 1000.0)));
+  if (us < 1000) return strprintf("%gus", us);
+  if (us < 1e6) return strprintf("%gms", us / 1e3);
+  return strprintf("%gs", us / 1e6);
 }
 
 std::string rate_label(double v) {
