@@ -92,6 +92,32 @@ TEST_F(ReportsTest, HtmlIsSelfContainedWellFormedAndShadesTheFaultWindowAtItsTim
   EXPECT_NE(html.find(">gw-2</text>"), std::string::npos);  // per-node legend
 }
 
+TEST_F(ReportsTest, ARunThatRecordedNothingStillRendersEveryFormat) {
+  {
+    auto store = ResultsStore::open(db_);
+    ASSERT_TRUE(store);
+    RunRecord run;
+    run.name = "empty";
+    run.started_ms = testing::kLoadStartMs;
+    auto id = (*store)->begin_run(run);
+    ASSERT_TRUE(id);
+    ASSERT_TRUE((*store)->end_run(*id, "error", 1, testing::kLoadStartMs + 10));
+  }
+  auto s = load_run("latest", db_);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(s->phases.empty());
+  for (std::string format : {"text", "md", "json", "html", "junit"}) {
+    auto text = render_report(*s, format);
+    ASSERT_TRUE(text) << format;
+    if (format == "html" || format == "junit") {
+      EXPECT_EQ(check_well_formed(*text), "") << format;
+    }
+  }
+  std::string html = render_html(*s);
+  EXPECT_NE(html.find("No per-second samples"), std::string::npos);
+  EXPECT_EQ(count_of(render_junit(*s), "<error "), 1);
+}
+
 TEST_F(ReportsTest, SvgChartMapsTimeToPixelsAndBreaksLinesAtGaps) {
   SvgChart chart("t");
   chart.set_x_range(0, 100);
