@@ -1,14 +1,8 @@
 #include "tests/loadgen/test_h2_server.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
-#include <pthread.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <csignal>
 #include <cstring>
 
 #include "tests/loadgen/test_http_server.hpp"
@@ -25,7 +19,6 @@ int select_h2(SSL*, const unsigned char** out, unsigned char* outlen, const unsi
 
 // One connection's session state, reached from nghttp2's callbacks.
 struct Session {
-  TestH2Server* server;
   std::mutex* paths_mutex;
   std::vector<std::string>* paths;
   std::atomic<int64_t>* requests;
@@ -71,30 +64,19 @@ int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* us
   return 0;
 }
 
+ssl_ctx_st* with_h2_alpn(ssl_ctx_st* tls) {
+  if (tls != nullptr) SSL_CTX_set_alpn_select_cb(tls, select_h2, nullptr);
+  return tls;
+}
+
 }  // namespace
 
-TestH2Server::TestH2Server(ssl_ctx_st* tls) : tls_(tls) {
-  if (tls_ != nullptr) SSL_CTX_set_alpn_select_cb(tls_, select_h2, nullptr);
-  listen_fd_ = listen_on_loopback(&port_);
-  acceptor_ = std::thread([this] { accept_loop(); });
-}
-
-TestH2Server::~TestH2Server() {
-  stopping_ = true;
-  ::shutdown(listen_fd_, SHUT_RDWR);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-  }
-  acceptor_.join();
-  for (auto& t : threads_) t.join();
-  for (int fd : fds_) ::close(fd);
-  ::close(listen_fd_);
-}
+TestH2Server::TestH2Server(ssl_ctx_st* tls)
+    : tls_(with_h2_alpn(tls)), acceptor_([this](int fd) { serve(fd); }) {}
 
 std::string TestH2Server::url(const std::string& path) const {
-  return std::string(tls_ != nullptr ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
-         path;
+  return std::string(tls_ != nullptr ? "https" : "http") +
+         "://127.0.0.1:" + std::to_string(acceptor_.port()) + path;
 }
 
 std::vector<std::string> TestH2Server::paths() const {
@@ -102,43 +84,18 @@ std::vector<std::string> TestH2Server::paths() const {
   return paths_;
 }
 
-void TestH2Server::accept_loop() {
-  for (;;) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (stopping_) return;
-      continue;
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) {
-      ::close(fd);
-      return;
-    }
-    ++connections_;
-    fds_.push_back(fd);
-    threads_.emplace_back([this, fd] { serve(fd); });
-  }
-}
-
 void TestH2Server::serve(int fd) {
-  sigset_t pipe_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   SSL* ssl = nullptr;
   if (tls_ != nullptr) {
     ssl = SSL_new(tls_);
     SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) != 1) {
       SSL_free(ssl);
-      ::shutdown(fd, SHUT_RDWR);
       return;
     }
   }
   Stream stream{fd, ssl};
-  Session state{this, &mutex_, &paths_, &requests_};
+  Session state{&mutex_, &paths_, &requests_};
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
@@ -150,16 +107,12 @@ void TestH2Server::serve(int fd) {
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, 1);
   char buf[16384];
   for (;;) {
+    // Every queued frame in one write.
     const uint8_t* out = nullptr;
-    ssize_t n;
-    bool ok = true;
-    while ((n = nghttp2_session_mem_send(session, &out)) > 0)
-      if (!stream.write(
-              std::string_view(reinterpret_cast<const char*>(out), static_cast<size_t>(n)))) {
-        ok = false;
-        break;
-      }
-    if (!ok || stopping_) break;
+    std::string pending;
+    for (ssize_t n; (n = nghttp2_session_mem_send(session, &out)) > 0;)
+      pending.append(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+    if ((!pending.empty() && !stream.write(pending)) || acceptor_.stopping()) break;
     ssize_t got = stream.read(buf, sizeof buf);
     if (got <= 0) break;
     state.batch = 0;
@@ -172,7 +125,6 @@ void TestH2Server::serve(int fd) {
   }
   nghttp2_session_del(session);
   if (ssl != nullptr) SSL_free(ssl);
-  ::shutdown(fd, SHUT_RDWR);
 }
 
 }  // namespace gatedrill::testing

@@ -5,8 +5,9 @@
 #include <atomic>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "tests/loadgen/test_http_server.hpp"
 
 struct ssl_ctx_st;
 
@@ -16,31 +17,24 @@ class TestH2Server {
  public:
   // tls: a server context with certificate and key; ALPN h2 is selected on it.
   explicit TestH2Server(ssl_ctx_st* tls = nullptr);
-  ~TestH2Server();  // shuts every socket down and joins every thread
+  // Destruction shuts every socket down and joins every thread.
 
   std::string url(const std::string& path = "/") const;
   int64_t requests() const { return requests_.load(); }
-  int64_t connections() const { return connections_.load(); }
+  int64_t connections() const { return acceptor_.connections(); }
   // The most requests that arrived in one read: > 1 means streams overlapped on a connection.
   int64_t max_batch() const { return max_batch_.load(); }
   std::vector<std::string> paths() const;  // :path of every request, in arrival order
 
  private:
-  void accept_loop();
   void serve(int fd);
 
   ssl_ctx_st* tls_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
   std::atomic<int64_t> requests_{0};
-  std::atomic<int64_t> connections_{0};
   std::atomic<int64_t> max_batch_{0};
   mutable std::mutex mutex_;
-  std::vector<int> fds_;
   std::vector<std::string> paths_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
+  LoopbackAcceptor acceptor_;  // last: stopped first
 };
 
 }  // namespace gatedrill::testing

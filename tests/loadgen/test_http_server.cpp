@@ -73,9 +73,9 @@ std::string response_bytes(const Reply& r) {
 
 }  // namespace
 
-TestHttpServer::TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls,
-                               std::function<void()> on_thread_start)
-    : behaviour_(std::move(behaviour)), tls_(tls), on_thread_start_(std::move(on_thread_start)) {
+LoopbackAcceptor::LoopbackAcceptor(std::function<void(int)> serve,
+                                   std::function<void()> on_thread_start)
+    : serve_(std::move(serve)), on_thread_start_(std::move(on_thread_start)) {
   listen_fd_ = listen_on_loopback(&port_);
   acceptor_ = std::thread([this] {
     if (on_thread_start_) on_thread_start_();
@@ -83,7 +83,7 @@ TestHttpServer::TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_
   });
 }
 
-TestHttpServer::~TestHttpServer() {
+LoopbackAcceptor::~LoopbackAcceptor() {
   stopping_ = true;
   ::shutdown(listen_fd_, SHUT_RDWR);
   {
@@ -97,18 +97,13 @@ TestHttpServer::~TestHttpServer() {
   ::close(listen_fd_);
 }
 
-std::string TestHttpServer::url(const std::string& path) const {
-  return std::string(tls_ != nullptr ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) +
-         path;
-}
-
-bool TestHttpServer::wait_or_stop(int ms) {
+bool LoopbackAcceptor::wait_or_stop(int ms) {
   std::unique_lock<std::mutex> lock(mutex_);
   return !stop_cv_.wait_for(lock, std::chrono::milliseconds(ms),
                             [this] { return stopping_.load(); });
 }
 
-void TestHttpServer::accept_loop() {
+void LoopbackAcceptor::accept_loop() {
   for (;;) {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -123,34 +118,47 @@ void TestHttpServer::accept_loop() {
     }
     ++connections_;
     fds_.push_back(fd);
-    threads_.emplace_back([this, fd] { serve(fd); });
+    threads_.emplace_back([this, fd] {
+      if (on_thread_start_) on_thread_start_();
+      // A write to a client that already left raises SIGPIPE; blocked, it becomes EPIPE.
+      sigset_t pipe_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      serve_(fd);
+      ::shutdown(fd, SHUT_RDWR);
+    });
   }
 }
 
+TestHttpServer::TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls,
+                               std::function<void()> on_thread_start)
+    : behaviour_(std::move(behaviour)),
+      tls_(tls),
+      acceptor_([this](int fd) { serve(fd); }, std::move(on_thread_start)) {}
+
+std::string TestHttpServer::url(const std::string& path) const {
+  return std::string(tls_ != nullptr ? "https" : "http") +
+         "://127.0.0.1:" + std::to_string(port()) + path;
+}
+
 void TestHttpServer::serve(int fd) {
-  if (on_thread_start_) on_thread_start_();
-  // SSL_write to a client that already left raises SIGPIPE; blocked, it becomes EPIPE.
-  sigset_t pipe_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   SSL* ssl = nullptr;
   if (tls_ != nullptr) {
     ssl = SSL_new(tls_);
     SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) != 1) {
       SSL_free(ssl);
-      ::shutdown(fd, SHUT_RDWR);
-      return;  // the fd is closed by the destructor's bookkeeping below
+      return;  // the acceptor shuts the socket down, and closes it when it stops
     }
   }
   Stream stream{fd, ssl};
   std::string pending;
   char buf[16384];
   bool open = true;
-  while (open && !stopping_) {
+  while (open && !acceptor_.stopping()) {
     size_t end;
     while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
       ssize_t n = stream.read(buf, sizeof buf);
@@ -183,15 +191,14 @@ void TestHttpServer::serve(int fd) {
     Reply reply = behaviour_(requests_.fetch_add(1));
     if (reply.drop) break;
     if (reply.no_response) {
-      wait_or_stop(60'000);
+      acceptor_.wait_or_stop(60'000);
       break;
     }
-    if (reply.delay_ms > 0 && !wait_or_stop(reply.delay_ms)) break;
+    if (reply.delay_ms > 0 && !acceptor_.wait_or_stop(reply.delay_ms)) break;
     if (!stream.write(response_bytes(reply))) break;
     if (reply.close) break;
   }
   if (ssl != nullptr) SSL_free(ssl);
-  ::shutdown(fd, SHUT_RDWR);
 }
 
 std::vector<std::string> TestHttpServer::heads() const {

@@ -27,6 +27,38 @@ struct Reply {
   bool drop = false;         // read the request, close the connection without answering
 };
 
+// Accepts on 127.0.0.1 (a free port) and runs serve(fd) on a thread of its own per connection
+// until destroyed. The servers below hold one as their last member, so its destructor (which
+// shuts every socket down and joins every thread) runs before the state serve() uses goes away.
+class LoopbackAcceptor {
+ public:
+  // on_thread_start runs first on every thread started (the acceptor's and each connection's).
+  explicit LoopbackAcceptor(std::function<void(int fd)> serve,
+                            std::function<void()> on_thread_start = {});
+  ~LoopbackAcceptor();
+
+  int port() const { return port_; }
+  int64_t connections() const { return connections_.load(); }
+  bool stopping() const { return stopping_.load(); }
+  // Waits ms, or less when stopping; false when stopping.
+  bool wait_or_stop(int ms);
+
+ private:
+  void accept_loop();
+
+  std::function<void(int)> serve_;
+  std::function<void()> on_thread_start_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> connections_{0};
+  std::mutex mutex_;
+  std::condition_variable stop_cv_;
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
 class TestHttpServer {
  public:
   // behaviour gets the 0-based number of the request over the whole server.
@@ -34,36 +66,26 @@ class TestHttpServer {
   // process's allocations use it to leave the server's own out).
   explicit TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls = nullptr,
                           std::function<void()> on_thread_start = {});
-  ~TestHttpServer();  // stops: closes every socket and joins every thread
+  // Destruction stops: closes every socket and joins every thread.
 
-  int port() const { return port_; }
+  int port() const { return acceptor_.port(); }
   std::string url(const std::string& path = "/") const;
   int64_t requests() const { return requests_.load(); }
-  int64_t connections() const { return connections_.load(); }
+  int64_t connections() const { return acceptor_.connections(); }
   int64_t body_bytes() const { return body_bytes_.load(); }  // request body bytes received
   // Every request head received (request line and headers), in arrival order.
   std::vector<std::string> heads() const;
 
  private:
-  void accept_loop();
   void serve(int fd);
-  bool wait_or_stop(int ms);
 
   std::function<Reply(int64_t)> behaviour_;
   ssl_ctx_st* tls_;
-  std::function<void()> on_thread_start_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
   std::atomic<int64_t> requests_{0};
-  std::atomic<int64_t> connections_{0};
   std::atomic<int64_t> body_bytes_{0};
   mutable std::mutex mutex_;
-  std::condition_variable stop_cv_;
   std::vector<std::string> heads_;
-  std::vector<int> fds_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
+  LoopbackAcceptor acceptor_;  // last: stopped first
 };
 
 // A port on 127.0.0.1 with nothing listening (bound, then closed).
