@@ -4,6 +4,7 @@
 #include <QChart>
 #include <QCursor>
 #include <QGraphicsLayout>
+#include <QGraphicsLineItem>
 #include <QGraphicsRectItem>
 #include <QGraphicsSimpleTextItem>
 #include <QLegend>
@@ -279,8 +280,40 @@ double ChartPanel::x_to_px(double x) const {
   return plot.left() + (x - lo) / (hi - lo) * plot.width();
 }
 
+void ChartPanel::set_phase_marks(std::vector<std::pair<double, std::string>> marks) {
+  for (auto* item : phase_lines_) delete item;
+  for (auto* item : phase_labels_) delete item;
+  phase_lines_.clear();
+  phase_labels_.clear();
+  phase_marks_ = std::move(marks);
+  QFont small = font();
+  small.setPointSizeF(small.pointSizeF() * 0.8);
+  for (const auto& [x, name] : phase_marks_) {
+    auto* line = new QGraphicsLineItem(chart_);
+    line->setPen(QPen(QColor(150, 150, 150), 1, Qt::DotLine));
+    line->setZValue(kBandZ);
+    phase_lines_.push_back(line);
+    auto* label = new QGraphicsSimpleTextItem(QString::fromStdString(name), chart_);
+    label->setFont(small);
+    label->setBrush(QColor(120, 120, 120));
+    label->setZValue(kBandLabelZ);
+    phase_labels_.push_back(label);
+  }
+  layout_bands();
+}
+
 void ChartPanel::layout_bands() {
   QRectF plot = chart_->plotArea();
+  for (size_t i = 0; i < phase_lines_.size(); ++i) {
+    double x = x_to_px(phase_marks_[i].first);
+    bool visible = x >= plot.left() && x < plot.right() - 1;
+    phase_lines_[i]->setVisible(visible && x > plot.left() + 1);  // no line on the y axis
+    phase_labels_[i]->setVisible(visible);
+    if (!visible) continue;
+    phase_lines_[i]->setLine(x, plot.top(), x, plot.bottom());
+    QRectF box = phase_labels_[i]->boundingRect();
+    phase_labels_[i]->setPos(x + 3, plot.bottom() - box.height() - 1);
+  }
   struct Placed {
     int row;
     double left, right;

@@ -7,11 +7,13 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gui/run_model.hpp"
 
 class QAbstractAxis;
+class QGraphicsLineItem;
 class QGraphicsRectItem;
 class QGraphicsSimpleTextItem;
 class QLineSeries;
@@ -35,6 +37,8 @@ class ChartPanel : public QChartView {
   void set_lines(const std::vector<Series>& lines,
                  const std::map<std::string, LineStyle>& styles = {});
   void set_fault_windows(std::vector<FaultWindow> windows);
+  // Phase starts: a faint dotted line and the phase's name at the bottom of the plot.
+  void set_phase_marks(std::vector<std::pair<double, std::string>> marks);
   // The x range every chart of a run shares (seconds).
   void set_x_range(double min_s, double max_s);
   void set_log_y(bool log);
@@ -88,6 +92,9 @@ class ChartPanel : public QChartView {
   std::vector<FaultWindow> windows_;
   std::vector<QGraphicsRectItem*> band_items_;
   std::vector<QGraphicsSimpleTextItem*> band_labels_;
+  std::vector<std::pair<double, std::string>> phase_marks_;
+  std::vector<QGraphicsLineItem*> phase_lines_;
+  std::vector<QGraphicsSimpleTextItem*> phase_labels_;
   std::function<std::string(double)> phase_of_;
   std::function<void(ChartPanel*)> on_activated_;
 };

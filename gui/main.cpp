@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "gatedrill-gui: warning: the phase table was not ready after 60 s\n");
     QApplication::processEvents();
     QImage image = window.grab().toImage();
-    if (image.isNull() || !image.save(QString::fromStdString(screenshot), "PNG")) {
+    if (image.isNull() || !image.save(QString::fromStdString(screenshot), "PNG", 0)) {
       std::fprintf(stderr, "gatedrill-gui: error: cannot write %s\n", screenshot.c_str());
       return 1;
     }

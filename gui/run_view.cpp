@@ -357,7 +357,11 @@ void RunView::redraw() {
   status_->set_lines(model_->status_share(selected), status_styles());
   cpu_->set_lines(model_->cpu_pct(selected));
   rss_->set_lines(model_->rss_mib(selected));
+  std::vector<std::pair<double, std::string>> phase_marks;
+  for (const auto& p : model_->phases())
+    phase_marks.emplace_back(static_cast<double>(p.started_ms - origin) / 1000.0, p.name);
   for (auto* chart : charts()) {
+    chart->set_phase_marks(phase_marks);
     chart->set_fault_windows(windows);
     chart->set_phase_lookup(phase_of);
   }
