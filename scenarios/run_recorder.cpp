@@ -33,6 +33,7 @@ void RunRecorder::record(const std::string& node, const SecondStats& stats) {
   p.merged.errors += stats.errors;
   p.merged.connect_errors += stats.connect_errors;
   p.merged.timeouts += stats.timeouts;
+  p.merged.io_errors += stats.io_errors;
   for (const auto& [status, count] : stats.status_counts) p.merged.status_counts[status] += count;
   p.merged.latency.merge(stats.latency);
   p.merged.latency_actual.merge(stats.latency_actual);
@@ -59,7 +60,7 @@ void RunRecorder::write(const std::string& node, const SecondStats& stats) {
   s.node = node;
   s.second = stats.second;
   s.phase = stats.phase;
-  s.requests = stats.completed + stats.connect_errors + stats.timeouts;
+  s.requests = stats.completed + stats.connect_errors + stats.timeouts + stats.io_errors;
   s.errors = stats.errors;
   boost::json::object counts;
   for (const auto& [status, count] : stats.status_counts) {

@@ -23,6 +23,9 @@ struct SecondStats {
   std::string phase;
   double target_rate = 0;
   int64_t sent = 0, completed = 0, errors = 0, connect_errors = 0, timeouts = 0;
+  // Requests lost on an established connection (reset, closed early): e.g. a client certificate
+  // refused after a TLS 1.3 handshake, which the client only learns when it reads.
+  int64_t io_errors = 0;
   std::map<int, int64_t> status_counts;
   Histogram latency;         // from the planned send time
   Histogram latency_actual;  // from the actual send time
