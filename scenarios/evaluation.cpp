@@ -44,6 +44,29 @@ void add_baseline(WindowStats& stats, const ThresholdSpec& t, const Scenario& sc
   stats.baseline_latency = recorder.window(node, [&](int64_t, const std::string& phase) { return phase == first; }).latency;
 }
 
+// node_error_share / node_split: every gateway judged on its own over the same seconds.
+template <typename Filter>
+Outcome judge_nodes(const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder, Filter filter,
+                    const std::string& text) {
+  std::vector<WindowStats> per_node;
+  WindowStats all;
+  for (int i = 1; i <= scenario.topology.gateways; ++i) {
+    per_node.push_back(recorder.window("gw-" + std::to_string(i), filter));
+    all.requests += per_node.back().requests;
+  }
+  Outcome o;
+  o.text = text;
+  o.abort_on_fail = t.abort_on_fail;
+  if (all.requests == 0) {
+    o.observed_text = "no requests in the window";
+    return o;
+  }
+  o.observed = cross_node_value(per_node, t.metric);
+  o.observed_text = format_metric(t.metric, o.observed);
+  o.pass = threshold_passes(t, o.observed);
+  return o;
+}
+
 }  // namespace
 
 std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
@@ -51,13 +74,19 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
   std::vector<Outcome> outcomes;
   for (const auto& t : scenario.thresholds) {
     std::string node = t.node.empty() ? kAllNodes : t.node;
-    auto stats = recorder.window(node, [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; });
+    auto in_phase = [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; };
+    if (is_cross_node(t.metric)) {
+      outcomes.push_back(judge_nodes(t, scenario, recorder, in_phase, t.text));
+      continue;
+    }
+    auto stats = recorder.window(node, in_phase);
     add_baseline(stats, t, scenario, recorder, node);
     outcomes.push_back(judge(t, stats, t.text));
   }
   for (const auto& e : scenario.expectations) {
     // A fault on a peer (idp, redis, ...) is judged over the load on every gateway.
-    std::string node = e.node.empty() || node_kind(scenario, e.node) != "gateway" ? kAllNodes : e.node;
+    bool stream = e.node.find('@') != std::string::npos;  // an identity's stream, "bob@gw-1"
+    std::string node = e.node.empty() || (node_kind(scenario, e.node) != "gateway" && !stream) ? kAllNodes : e.node;
     bool any_window = false;
     for (const auto& w : windows) {
       if (w.type != e.fault || (!e.node.empty() && w.node != e.node && node_kind(scenario, w.node) == "gateway"))
@@ -72,7 +101,12 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
             outcomes.push_back({label + " " + c.text, false, 0, "the fault window holds no full second to measure", false});
             continue;
           }
-          auto stats = recorder.window(node, [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; });
+          auto in_window = [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; };
+          if (is_cross_node(c.metric)) {
+            outcomes.push_back(judge_nodes(c, scenario, recorder, in_window, label + " " + c.text));
+            continue;
+          }
+          auto stats = recorder.window(node, in_window);
           add_baseline(stats, c, scenario, recorder, node);
           outcomes.push_back(judge(c, stats, label + " " + c.text));
         }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/util/strings.hpp"
+#include "scenarios/pki_fault_catalog.hpp"
 #include "scenarios/drill_faults.hpp"
 
 namespace gatedrill {
@@ -25,6 +26,26 @@ const std::vector<FaultType>& fault_catalog() {
       {"upstream_down", "app", {"app"}, {}, {}, false, "503 and close for every request"},
       {"idp_down", "idp", {"idp"}, {}, {}, false, "the IdP's public endpoints answer 503"},
       {"jwks_down", "idp", {"idp"}, {}, {}, false, "only the JWKS endpoint fails"},
+      // The CA (topology tls = "mtls") and the policy registry (registry = true): checked further in
+      // pki_fault_catalog.cpp, carried out in pki_faults.cpp.
+      {"ca_roll_intermediate", "ca", {"ca"}, {}, {}, false,
+       "the CA issues from a new intermediate; nodes learn it through their trust bundle"},
+      {"ca_desync", "ca", {"ca"}, {"nodes"}, {"mode", "delay"}, false,
+       "trust bundle + CRL updates withheld from (or delayed to) nodes = {\"gw-2\"}"},
+      {"crl_revoke", "ca", {"ca"}, {}, {"identity", "nodes", "mode", "delay"}, false,
+       "revokes the load's client SVID; with nodes, the new CRL reaches them late (mode, delay)"},
+      {"ca_stop_rotation", "ca", {"ca"}, {}, {}, false, "SVIDs are no longer renewed at half-life, so they expire"},
+      {"ca_expired_crl", "ca", {"ca"}, {}, {}, false, "the CA publishes CRLs whose nextUpdate has passed"},
+      {"registry_offline", "registry", {"registry"}, {}, {}, false, "every registry API call answers 503"},
+      {"registry_slow", "registry", {"registry"}, {"latency"}, {}, false, "every registry answer is delayed"},
+      {"registry_partial", "registry", {"registry"}, {"nodes"}, {}, false,
+       "nodes = {\"gw-2\"} keep receiving the previous policy revision"},
+      {"policy_publish", "registry", {"registry"}, {"file"}, {}, false,
+       "publishes file (next to the scenario) as the next revision; rolled back when the duration ends"},
+      {"break_glass", "registry", {"registry"}, {}, {"state", "file", "reason", "actor"}, false,
+       "state = \"on\" (file, reason): the audited emergency policy; \"off\" or the duration's end: back"},
+      {"deregister", "registry", {"registry"}, {"service"}, {}, false,
+       "the service's registration heartbeat stops (service = \"app\"); resumes when cleared"},
       // Drill faults (scenarios/drill_faults.hpp validates their parameters).
       {"cpu_starve", "", {"gateway", "idp", "app", "redis"}, {}, {"share", "period", "mechanism"}, false,
        "CPU quota (cgroup cpu.max / cfs_quota), else a SIGSTOP/SIGCONT duty cycle; share of one core (\"20%\")"},
@@ -52,6 +73,8 @@ const FaultType* find_fault_type(const std::string& name) {
 
 std::string node_kind(const Scenario& scenario, const std::string& node) {
   if (node == "idp" || node == "app") return node;
+  if (node == "ca") return scenario.topology.tls == "mtls" ? node : "";
+  if (node == "registry") return scenario.topology.registry.enabled ? node : "";
   if (node == "redis" && scenario.topology.redis) return node;
   if (node.rfind("gw-", 0) == 0) {
     std::string digits = node.substr(3);
@@ -67,6 +90,7 @@ Result<void> validate_fault(const Scenario& scenario, FaultAction& action) {
   const FaultType* type = find_fault_type(action.type);
   if (!type) return make_error("bad_fault", "unknown fault '" + action.type + "'");
   if (action.node.empty()) action.node = type->default_node;
+  if (auto peer = check_pki_peer(scenario, action); !peer) return peer;
   if (action.node.empty()) return make_error("bad_fault", action.type + " needs node = \"gw-1\" (or idp, app)");
   std::string kind = node_kind(scenario, action.node);
   if (kind.empty()) {
@@ -114,7 +138,7 @@ Result<void> validate_fault(const Scenario& scenario, FaultAction& action) {
     double p = std::strtod(it->second.c_str(), &end);
     if (*end != '\0' || p < 0 || p > 1) return make_error("bad_fault", action.type + ": probability must be 0..1");
   }
-  return {};
+  return validate_pki_fault(scenario, action);
 }
 
 }  // namespace gatedrill

@@ -71,6 +71,7 @@ FaultExecutor::FaultExecutor(const Endpoints& endpoints, Supervisor& supervisor,
 Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction& action, const NodeEndpoint& node) {
   using Clear = std::function<Result<void>()>;
   const std::string& type = action.type;
+  if (auto pki = carry_out_pki(action)) return std::move(*pki);
   auto param = [&](const char* key) {
     auto it = action.params.find(key);
     return it == action.params.end() ? std::string() : it->second;

@@ -16,6 +16,8 @@
 
 namespace gatedrill {
 
+class TrustAgent;
+
 struct FaultWindow {
   std::string type;
   std::string node;
@@ -38,6 +40,8 @@ class FaultExecutor final : public FaultSink {
   // Called when a window opens (end_ms == 0) and again when it closes.
   void on_window(std::function<void(const FaultWindow&)> listener) { listener_ = std::move(listener); }
   std::vector<FaultWindow> windows() const;
+  // The topology's trust/registration agent, for deregister (pki_faults.cpp).
+  void set_trust_agent(TrustAgent* agent) { trust_agent_ = agent; }
   // The topology's redis peer, for redis_down (kill restarts it when the window ends).
   void set_redis(RedisServer* redis) { redis_ = redis; }
 
@@ -48,6 +52,8 @@ class FaultExecutor final : public FaultSink {
     std::function<Result<void>()> clear;
   };
   Result<std::function<Result<void>()>> carry_out(const FaultAction& action, const NodeEndpoint& node);
+  // The CA and registry faults (pki_faults.cpp); nullopt for any other type.
+  std::optional<Result<std::function<Result<void>()>>> carry_out_pki(const FaultAction& action);
   // The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, redis_down, jwks_rotate);
   // nullopt for any other type.
   std::optional<Result<std::function<Result<void>()>>> carry_out_drill(const FaultAction& action,
@@ -61,6 +67,7 @@ class FaultExecutor final : public FaultSink {
   std::vector<FaultWindow> windows_;
   std::vector<Active> active_;
   std::function<void(const FaultWindow&)> listener_;
+  TrustAgent* trust_agent_ = nullptr;
   RedisServer* redis_ = nullptr;
   // Filled by carry_out for the window's detail: which mechanism a fault used.
   std::map<std::string, std::string> mechanism_detail_;

@@ -178,6 +178,10 @@ Result<void> validate_pki_fault(const Scenario& s, FaultAction& a) {
     if (param(a, "service") != "app")
       return bad("deregister: service must be \"app\" (the only registered service), got \"" +
                  param(a, "service") + "\"");
+    if (!s.topology.registry.discovery)
+      return bad(
+          "deregister needs the gateways to look services up: topology { registry = { discovery = "
+          "true } }");
     return {};
   }
   return {};

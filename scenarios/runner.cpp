@@ -183,6 +183,7 @@ Result<void> Run::drive_load() {
   int token_count = 1;
   for (const auto& p : s.phases) token_count = std::max(token_count, p.tokens);
   auto tokens = topology_->mint_tokens(token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl));
+  faults_->set_trust_agent(topology_->trust_agent());
   if (!tokens) return tokens.error();
 
   std::vector<std::string> nodes;
@@ -211,6 +212,15 @@ Result<void> Run::drive_load() {
     NodeLoad& l = loads[i];
     l.node = endpoints.gateways[i].name;
     LoadRequestSpec request;
+    if (s.topology.tls == "mtls") {
+      // Through the mTLS listener with the run's client SVID; each handshake is verified
+      // against the node's current trust bundle and CRL (so no session resumption).
+      request.url = endpoints.gateways[i].mtls_url + s.topology.path;
+      request.client_cert_file = endpoints.client_cert;
+      request.client_key_file = endpoints.client_key;
+      request.tls_resume = false;
+      load_options.requests_per_connection = s.topology.pki.requests_per_connection;
+    }
     request.url = endpoints.gateways[i].url + s.topology.path;
     request.ca_file = endpoints.ca_bundle;
     request.tls_resume = s.topology.tls_resume;

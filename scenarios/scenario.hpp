@@ -28,6 +28,24 @@ struct GatewaySpec {
   std::vector<std::string> args;              // passed as they are, last
 };
 
+// mTLS through the CA peer (tls = "mtls") and the policy registry peer (registry = true).
+struct PkiSpec {
+  std::string trust_domain = "gatedrill.test";
+  std::chrono::nanoseconds svid_ttl = std::chrono::hours(1);  // gateways' serving SVIDs, rotated at half-life
+  std::chrono::nanoseconds client_ttl = std::chrono::hours(24);  // the load's client SVID
+  int requests_per_connection = 0;  // > 0: the load re-handshakes (and is re-verified) this often
+};
+
+struct RegistrySpec {
+  bool enabled = false;
+  std::string policy_file;  // as written, relative to the scenario's folder
+  std::string policy_path;  // resolved
+  std::string policy_text;  // read at validation
+  std::chrono::nanoseconds poll = std::chrono::seconds(1);
+  std::chrono::nanoseconds heartbeat_ttl = std::chrono::seconds(2);  // of the "app" registration
+  bool discovery = false;  // gateways check the route's service in the registry's discovery
+};
+
 struct TopologySpec {
   int gateways = 1;
   std::string path = "/api/orders";  // what the load requests through the gateways
@@ -45,6 +63,8 @@ struct TopologySpec {
   // "<identity>@gw-N" and not merged into "all".
   std::vector<std::string> identities;
   bool tls_resume = true;  // the load offers the previous session when it reconnects
+  PkiSpec pki;
+  RegistrySpec registry;
 };
 
 struct PhaseSpec {

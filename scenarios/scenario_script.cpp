@@ -10,6 +10,7 @@
 #include "core/util/strings.hpp"
 #include "scenarios/fault_catalog.hpp"
 #include "scenarios/lua_state.hpp"
+#include "scenarios/scenario_files.hpp"
 #include "scenarios/thresholds.hpp"
 
 namespace gatedrill {
@@ -276,6 +277,75 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
 }
 
 // topology { gateways = 1, tls = "tls", jwt = {...}, upstream = {...}, gateway_threads = 1 }
+// pki = { trust_domain, svid_ttl, client_ttl, requests_per_connection } (with tls = "mtls"),
+// registry = true | { poll, heartbeat_ttl }, policy = "file.rego" (read now, relative to the
+// scenario's folder).
+void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& scenario_file, std::string& error) {
+  if (f.type("pki") == LUA_TTABLE) {
+    if (t.tls != "mtls") return void(error = "topology.pki needs tls = \"mtls\"");
+    lua_getfield(L, 1, "pki");
+    Fields pki(L, -1, "topology.pki");
+    if (pki.check_keys({"trust_domain", "svid_ttl", "client_ttl", "requests_per_connection"}, error)) {
+      if (auto v = pki.string("trust_domain", error)) {
+        if (v->empty() || v->find_first_of("/: ") != std::string::npos)
+          error = "topology.pki.trust_domain must be a name such as \"gatedrill.test\"";
+        t.pki.trust_domain = *v;
+      }
+      for (auto [key, field] : {std::pair{"svid_ttl", &t.pki.svid_ttl}, std::pair{"client_ttl", &t.pki.client_ttl}}) {
+        if (auto v = pki.duration(key, error)) {
+          if (*v < std::chrono::seconds(2)) error = std::string("topology.pki.") + key + " must be at least 2s";
+          *field = *v;
+        }
+      }
+      if (auto v = pki.integer("requests_per_connection", 0, 1000000, error))
+        t.pki.requests_per_connection = static_cast<int>(*v);
+    }
+    lua_pop(L, 1);
+  } else if (f.type("pki") != LUA_TNIL) {
+    return void(error = "topology.pki must be a table");
+  }
+  if (!error.empty()) return;
+  if (f.type("registry") == LUA_TBOOLEAN) {
+    lua_getfield(L, 1, "registry");
+    t.registry.enabled = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  } else if (f.type("registry") == LUA_TTABLE) {
+    t.registry.enabled = true;
+    lua_getfield(L, 1, "registry");
+    Fields reg(L, -1, "topology.registry");
+    if (reg.check_keys({"poll", "heartbeat_ttl", "discovery"}, error)) {
+      if (reg.type("discovery") == LUA_TBOOLEAN) {
+        lua_getfield(L, -1, "discovery");
+        t.registry.discovery = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      } else if (reg.type("discovery") != LUA_TNIL) {
+        error = "topology.registry.discovery must be true or false";
+      }
+      if (auto v = reg.duration("poll", error)) {
+        if (*v < std::chrono::milliseconds(50)) error = "topology.registry.poll must be at least 50ms";
+        t.registry.poll = *v;
+      }
+      if (auto v = reg.duration("heartbeat_ttl", error)) {
+        if (*v < std::chrono::milliseconds(200)) error = "topology.registry.heartbeat_ttl must be at least 200ms";
+        t.registry.heartbeat_ttl = *v;
+      }
+    }
+    lua_pop(L, 1);
+  } else if (f.type("registry") != LUA_TNIL) {
+    return void(error = "topology.registry must be true, false or a table { poll = \"1s\" }");
+  }
+  if (!error.empty()) return;
+  if (auto v = f.string("policy", error)) {
+    auto text = read_scenario_file(scenario_file, *v);
+    if (!text) return void(error = "topology.policy: " + text.error().message);
+    t.registry.policy_file = *v;
+    t.registry.policy_path = resolve_scenario_path(scenario_file, *v);
+    t.registry.policy_text = std::move(*text);
+  }
+  if (t.registry.enabled && t.registry.policy_text.empty())
+    error = "topology.registry needs policy = \"file.rego\" (the bundle it publishes first)";
+}
+
 int topology_impl(lua_State* L, Context& c, std::string& error) {
   if (!expect_table_argument(L, "topology", error)) return 0;
   if (c.seen_topology) return error = "topology {} is declared twice", 0;
@@ -283,7 +353,7 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   TopologySpec& t = c.scenario.topology;
   Fields f(L, 1, "topology");
   if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway", "redis", "proxies",
-                     "identities", "tls_resume"},
+                     "identities", "tls_resume", "pki", "registry", "policy"},
                     error))
     return 0;
   if (auto v = f.string("path", error)) {
@@ -293,11 +363,12 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   if (auto v = f.integer("gateways", 1, 16, error)) t.gateways = static_cast<int>(*v);
   if (auto v = f.integer("gateway_threads", 1, 64, error)) t.gateway_threads = static_cast<int>(*v);
   if (auto v = f.string("tls", error)) {
-    if (*v != "plain" && *v != "tls")
-      return error = "topology.tls must be \"plain\" or \"tls\" (\"mtls\" arrives with the CA simulator)", 0;
+    if (*v != "plain" && *v != "tls" && *v != "mtls")
+      return error = "topology.tls must be \"plain\", \"tls\" or \"mtls\"", 0;
     t.tls = *v;
   }
   if (!error.empty()) return 0;
+  if (topology_pki(L, f, t, c.scenario.file, error); !error.empty()) return 0;
   if (f.type("jwt") == LUA_TTABLE) {
     lua_getfield(L, 1, "jwt");
     Fields jwt(L, -1, "topology.jwt");
@@ -463,7 +534,20 @@ int fault_impl(lua_State* L, Context& c, std::string& error) {
       } else {
         std::string key = lua_tostring(L, -2);
         int vt = lua_type(L, -1);
-        if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN) {
+        if (vt == LUA_TTABLE && key != "node" && key != "duration") {
+          // A list such as nodes = {"gw-2", "gw-3"}: kept joined by commas.
+          std::string joined;
+          lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+          for (lua_Integer i = 1; i <= n && error.empty(); ++i) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TSTRING || std::string(lua_tostring(L, -1)).find(',') != std::string::npos)
+              error = "fault." + type + "." + key + " must be a list of names such as {\"gw-2\"}";
+            else joined += (i > 1 ? "," : "") + std::string(lua_tostring(L, -1));
+            lua_pop(L, 1);
+          }
+          if (error.empty() && n == 0) error = "fault." + type + "." + key + " must not be empty";
+          action.params[key] = joined;
+        } else if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN) {
           error = "fault." + type + "." + key + " must be a string or a number";
         } else if (key == "node") {
           if (vt != LUA_TSTRING) error = "fault." + type + ".node must be a string";
@@ -597,8 +681,14 @@ int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When w
       e.conditions.push_back(std::move(*t));
     }
   }
-  if (!e.node.empty() && node_kind(c.scenario, e.node).empty())
-    return error = std::string(fn) + ": unknown node '" + e.node + "'", 0;
+  if (!e.node.empty() && node_kind(c.scenario, e.node).empty()) {
+    // Or "bob@gw-1": the stream of a declared identity on a gateway.
+    auto at = e.node.find('@');
+    const auto& ids = c.scenario.topology.identities;
+    bool stream = at != std::string::npos && std::find(ids.begin(), ids.end(), e.node.substr(0, at)) != ids.end() &&
+                  node_kind(c.scenario, e.node.substr(at + 1)) == "gateway";
+    if (!stream) return error = std::string(fn) + ": unknown node '" + e.node + "'", 0;
+  }
   if (e.conditions.empty() && !e.recovered_within)
     return error = std::string(fn) + " needs at least one condition", 0;
   e.text = std::string(fn) + "(" + e.fault + (e.node.empty() ? "" : ", " + e.node) + ")";

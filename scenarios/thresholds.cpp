@@ -1,5 +1,6 @@
 #include "scenarios/thresholds.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -36,7 +37,7 @@ MetricKind kind_of(std::string_view m) {
   if (m == "p50" || m == "p75" || m == "p90" || m == "p95" || m == "p99" || m == "p999" ||
       m == "max" || m == "mean" || m == "min")
     return MetricKind::kLatency;
-  if (m == "error_rate") return MetricKind::kShare;
+  if (m == "error_rate" || m == "node_error_share" || m == "node_split") return MetricKind::kShare;
   if (m == "rps" || m == "requests" || m == "errors") return MetricKind::kCount;
   if (m.rfind("status_", 0) == 0) {
     std::string_view rest = m.substr(7);
@@ -58,7 +59,7 @@ Result<ThresholdSpec> parse_condition(std::string_view metric, std::string_view 
   if (kind == MetricKind::kUnknown)
     return bad("unknown metric '" + spec.metric +
                "' (use p50 p90 p95 p99 p999 max mean rps requests errors error_rate "
-               "status_401 status_4xx status_401_share p99_vs_baseline ...)");
+               "status_401 status_4xx status_401_share p99_vs_baseline node_error_share node_split ...)");
   std::string_view c = trim(condition);
   for (std::string_view op : {"<=", ">=", "<", ">"}) {
     if (c.substr(0, op.size()) == op) {
@@ -141,6 +142,23 @@ Result<ThresholdSpec> parse_threshold(std::string_view subject, std::string_view
   spec->node = node;
   spec->text = std::string(trim(subject)) + " " + std::string(trim(condition));
   return spec;
+}
+
+bool is_cross_node(const std::string& metric) { return metric == "node_error_share" || metric == "node_split"; }
+
+double cross_node_value(const std::vector<WindowStats>& per_node, const std::string& metric) {
+  // A node "fails" when most of its requests in the window failed.
+  int failing = 0, serving = 0;
+  for (const auto& s : per_node) {
+    if (s.requests == 0) continue;
+    if (2 * s.errors > s.requests) ++failing;
+    else ++serving;
+  }
+  int nodes = failing + serving;
+  if (nodes == 0) return 0;
+  if (metric == "node_error_share") return static_cast<double>(failing) / nodes;
+  if (metric == "node_split") return static_cast<double>(std::min(failing, serving)) / nodes;
+  return 0;
 }
 
 bool is_baseline_ratio(const std::string& metric) { return kind_of(metric) == MetricKind::kRatio; }

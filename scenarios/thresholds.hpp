@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/histogram/histogram.hpp"
 #include "core/util/result.hpp"
@@ -29,6 +30,12 @@ struct WindowStats {
   // The latency of the scenario's first phase (its warm-up), for "p99_vs_baseline" metrics.
   std::optional<Histogram> baseline_latency;
 };
+
+// Metrics over the gateway nodes rather than requests: node_error_share (share of nodes where
+// most requests failed: the stale share in a desync) and node_split (share of nodes in the
+// minority, failing vs serving: 0 when all nodes agree, 50% for an even split).
+bool is_cross_node(const std::string& metric);
+double cross_node_value(const std::vector<WindowStats>& per_node, const std::string& metric);
 
 // "p99_vs_baseline" -> true: a latency metric divided by the same metric over the baseline.
 bool is_baseline_ratio(const std::string& metric);

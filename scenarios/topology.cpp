@@ -13,6 +13,7 @@
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
 #include "scenarios/peers/redis_server.hpp"
+#include "scenarios/trust_agent.hpp"
 
 namespace gatedrill {
 
@@ -55,7 +56,6 @@ std::string substitute(std::string arg, const std::string& key, const std::strin
   return arg;
 }
 
-
 }  // namespace
 
 const NodeEndpoint* Endpoints::find(const std::string& name) const {
@@ -65,6 +65,8 @@ const NodeEndpoint* Endpoints::find(const std::string& name) const {
   if (name == "app") return &app;
   if (name == "redis" && !redis.name.empty()) return &redis;
   if (name == "proxy" && !proxy.name.empty()) return &proxy;
+  if (name == "ca" && !ca.name.empty()) return &ca;
+  if (name == "registry" && !registry.name.empty()) return &registry;
   return nullptr;
 }
 
@@ -78,6 +80,7 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
   for (const auto& g : gateways) {
     json::object o{{"name", g.name}, {"url", g.url}, {"admin", g.admin}, {"pid", pid_of(g.name)}};
     if (!g.direct_url.empty()) o["direct_url"] = g.direct_url;
+    if (!g.mtls_url.empty()) o["mtls_url"] = g.mtls_url;
     gws.push_back(std::move(o));
   }
   json::object doc{
@@ -85,10 +88,14 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
       {"idp", json::object{{"issuer", issuer}, {"jwks_uri", jwks_uri}, {"token_endpoint", token_endpoint},
                            {"admin", idp.admin}, {"client_id", client_id}, {"client_secret", client_secret},
                            {"audience", audience}, {"pid", pid_of("idp")}}},
-      {"ca", json::object{{"bundle", ca_bundle}}},
+      {"ca", ca.name.empty() ? json::object{{"bundle", ca_bundle}}
+                             : json::object{{"bundle", ca_bundle}, {"admin", ca.admin}, {"pid", pid_of("ca")}}},
       {"upstreams", json::array{json::object{{"name", app.name}, {"url", app.url}, {"admin", app.admin},
                                              {"pid", pid_of("app")}}}},
       {"run_dir", run_dir}};
+  if (!client_cert.empty())
+    doc["client"] = json::object{{"cert", client_cert}, {"key", client_key}, {"spiffe_id", client_spiffe_id}};
+  if (!registry.name.empty()) doc["registry"] = json::object{{"url", registry.url}, {"pid", pid_of("registry")}};
   if (!redis.name.empty()) {
     json::object r{{"url", redis.url}, {"pid", pid_of("redis")}};
     if (!redis.direct_url.empty()) r["direct_url"] = redis.direct_url;
@@ -114,6 +121,9 @@ std::string Endpoints::describe() const {
     for (const auto& [node, address] : proxied) out += "        " + node + " via " + address + "\n";
   }
   if (!ca_bundle.empty()) out += "  CA bundle " + ca_bundle + "\n";
+  if (!ca.name.empty()) out += "  ca    admin " + ca.admin + "\n";
+  if (!client_cert.empty()) out += "  client SVID " + client_spiffe_id + "  " + client_cert + "\n";
+  if (!registry.name.empty()) out += "  registry " + registry.url + "\n";
   out += "  logs  " + run_dir + "/logs/\n";
   return out;
 }
@@ -224,6 +234,8 @@ Result<void> Topology::start() {
   const TopologySpec& t = scenario_.topology;
   if (t.tls == "tls")
     if (auto pki = write_pki(); !pki) return pki;
+  if (t.tls == "mtls")
+    if (auto ca = start_ca(); !ca) return ca;
 
   // The IdP first: the gateways fetch its JWKS at start.
   auto idp_port = allocate_port();
@@ -259,6 +271,11 @@ Result<void> Topology::start() {
 
   if (t.redis)
     if (auto r = start_redis(); !r) return r;
+  if (t.registry.enabled)
+    if (auto r = start_registry(); !r) return r;
+  if (t.tls == "mtls" || t.registry.enabled)
+    if (auto r = start_trust_agent(); !r) return r;
+
   // Gateway ports first: the fault proxy needs every address it fronts.
   std::vector<uint16_t> gateway_ports;
   for (int i = 1; i <= t.gateways; ++i) {
@@ -322,16 +339,31 @@ Result<void> Topology::start() {
     for (const auto& a : g.args) args.push_back(substitute(a, "{redis}", endpoints_.redis.url));
     if (t.tls == "plain") {
       args.emplace_back("--plaintext");
+    } else if (t.tls == "mtls") {
+      auto mtls_port = allocate_port();
+      if (!mtls_port) return mtls_port.error();
+      gw.mtls_url = "https://127.0.0.1:" + std::to_string(*mtls_port);
+      auto pki_args = gateway_pki_args(name, *mtls_port);
+      args.insert(args.end(), pki_args.begin(), pki_args.end());
     } else {
       args.insert(args.end(), {"--tls-cert", gateway_cert_, "--tls-key", gateway_key_});
     }
+    for (auto& a : gateway_policy_args()) args.push_back(std::move(a));
     if (auto r = start_node(name, args, gw, gateway_restart); !r) return r;
     endpoints_.gateways.push_back(gw);
+  }
+  if (trust_agent_) {
+    // From now on the agent also asks the nodes to reload what changed.
+    for (const auto& g : endpoints_.gateways) trust_agent_->set_admin(g.name, g.admin);
+    trust_agent_->start();
   }
   return {};
 }
 
-void Topology::stop() { supervisor_.stop_all(std::chrono::seconds(3)); }
+void Topology::stop() {
+  if (trust_agent_) trust_agent_->stop();  // before the CA and the nodes it talks to go away
+  supervisor_.stop_all(std::chrono::seconds(3));
+}
 
 Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::seconds ttl,
                                                        const std::string& subject) const {

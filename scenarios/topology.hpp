@@ -17,12 +17,14 @@
 namespace gatedrill {
 
 class RedisServer;
+class TrustAgent;
 
 struct NodeEndpoint {
   std::string name;   // "gw-1", "idp", "app", "redis", "proxy"
   std::string kind;   // "gateway", "idp", "app", "redis", "proxy"
   std::string url;    // data-plane URL (the fault proxy's when the node is behind one)
   std::string direct_url;  // the node's own address when url goes through the proxy
+  std::string mtls_url;    // gateways with tls = "mtls": the listener that requires a client SVID
   std::string admin;  // admin URL (healthz, metrics, faults, clock)
   std::string log_file;
 };
@@ -34,6 +36,10 @@ struct Endpoints {
   NodeEndpoint redis;  // name empty unless topology.redis
   NodeEndpoint proxy;  // name empty unless topology.proxies
   std::map<std::string, std::string> proxied;  // node -> proxy listen address (host:port)
+  NodeEndpoint ca;        // name empty unless tls = "mtls"
+  NodeEndpoint registry;  // name empty unless topology.registry
+  // The load's client SVID (tls = "mtls"): certificate chain and key files, SPIFFE ID, serial.
+  std::string client_cert, client_key, client_spiffe_id, client_serial;
   std::string issuer, jwks_uri, token_endpoint, client_id, client_secret, audience;
   std::string ca_bundle;  // trust anchor for the gateways' TLS certificates
   std::string run_dir;
@@ -59,6 +65,9 @@ class Topology {
   const Endpoints& endpoints() const { return endpoints_; }
   // The redis peer (nullptr without topology.redis), for the redis_down fault.
   RedisServer* redis() const { return redis_.get(); }
+  // The per-node trust/registration agent (nullptr without a CA or registry), for PKI and
+  // registry faults.
+  TrustAgent* trust_agent() const { return trust_agent_.get(); }
 
   // A pool of distinct tokens from the IdP's admin API (count up to 100000).
   // subject: the tokens' sub claim (an identity of its own); empty = the IdP's client id.
@@ -68,6 +77,15 @@ class Topology {
  private:
   Result<void> write_pki();
   Result<void> start_redis();
+  // topology_pki.cpp: the CA child, the client SVID, each gateway's files; the registry child
+  // with the first policy and the app's registration; the agent that keeps them current.
+  Result<void> start_ca();
+  Result<void> start_registry();
+  Result<void> start_trust_agent();
+  std::vector<std::string> gateway_pki_args(const std::string& name, uint16_t mtls_port) const;
+  std::vector<std::string> gateway_policy_args() const;  // --registry / --policy
+  Result<void> start_peer(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
+                          const std::string& health_url);
   Result<void> start_proxy(const std::map<std::string, std::string>& upstreams);
   // The URL a client of `node` should use: the proxy's when proxied.
   std::string via_proxy(const std::string& node, const std::string& url) const;
@@ -82,6 +100,7 @@ class Topology {
   Endpoints endpoints_;
   std::string gateway_cert_, gateway_key_;
   std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<TrustAgent> trust_agent_;
 };
 
 }  // namespace gatedrill

@@ -87,7 +87,11 @@ Result<void> Topology::start_registry() {
   if (response->status / 100 != 2)
     return make_error("registry", "publishing " + r.policy_file + " answered " +
                                       std::to_string(response->status) + ": " + response->body);
-  return {};
+  if (!r.discovery) return {};
+  // The load's route belongs to the service "app", whose registration the trust agent renews.
+  boost::json::array routes{boost::json::object{
+      {"name", "app"}, {"prefix", scenario_.topology.path}, {"service", "app"}}};
+  return write_file_atomically(run_dir_ + "/routes.json", boost::json::serialize(routes));
 }
 
 Result<void> Topology::start_trust_agent() {
@@ -137,9 +141,15 @@ std::vector<std::string> Topology::gateway_pki_args(const std::string& name,
 std::vector<std::string> Topology::gateway_policy_args() const {
   const RegistrySpec& r = scenario_.topology.registry;
   if (r.enabled) {
-    auto poll_ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.poll).count();
-    return {"--registry", endpoints_.registry.url, "--registry-poll",
-            std::to_string(poll_ms) + "ms"};
+    std::string poll =
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(r.poll).count()) +
+        "ms";
+    std::vector<std::string> args = {"--registry", endpoints_.registry.url, "--registry-poll",
+                                     poll};
+    if (r.discovery)
+      args.insert(args.end(), {"--discovery", endpoints_.registry.url, "--discovery-poll", poll,
+                               "--routes", run_dir_ + "/routes.json"});
+    return args;
   }
   if (!r.policy_path.empty()) return {"--policy", r.policy_path};
   return {};
