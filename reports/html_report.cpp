@@ -156,12 +156,12 @@ std::string charts(const RunSummary& s) {
   };
   std::vector<ChartLine> stacked;
   for (const auto& layer : layers) {
-    ChartLine line{layer.name, layer.color, {}, false, false};
+    ChartLine line{layer.name, layer.color, {}, false, true};  // step: a share per second
     for (const auto* r : all) {
       double total = static_cast<double>(r->status_2xx + r->status_3xx + r->status_4xx +
                                          r->status_5xx + r->connect_errors + r->timeouts);
       line.points.emplace_back(
-          static_cast<double>(r->second) + 0.5,
+          static_cast<double>(r->second),
           total > 0 ? 100.0 * static_cast<double>(layer.count(*r)) / total : 0);
     }
     stacked.push_back(std::move(line));

@@ -154,7 +154,7 @@ std::string SvgChart::render() const {
     for (double d = lo; d <= hi * 1.0001; d *= 10) {
       for (double m : {1.0, 2.0, 5.0}) {
         double v = d * m;
-        if (v > hi * 1.0001 || (m != 1.0 && decades > 3)) continue;
+        if (v > hi * 1.0001 || (m != 1.0 && decades > 2)) continue;
         double y = y_pixel(v, lo, hi);
         out += strprintf("<line class=\"grid\" x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\"/>",
                          kLeft, y, kPlotRight, y);
@@ -188,13 +188,26 @@ std::string SvgChart::render() const {
       if (layer.points.size() != base.size() || base.empty()) continue;
       std::string top, bottom;
       std::vector<double> next = base;
-      for (size_t i = 0; i < layer.points.size(); ++i) {
-        next[i] = base[i] + layer.points[i].second;
-        top += strprintf("%s%.1f,%.1f", top.empty() ? "" : " ", x_pixel(layer.points[i].first),
-                         y_pixel(next[i], lo, hi));
+      // A step layer holds each value until the next point (the last one for one unit): a
+      // second's share covers that whole second instead of sloping into the next.
+      const auto& pts = layer.points;
+      auto edges = [&](size_t i) -> std::pair<double, double> {
+        double end = i + 1 < pts.size() ? pts[i + 1].first : pts[i].first + 1;
+        return {pts[i].first, layer.step ? end : pts[i].first};
+      };
+      for (size_t i = 0; i < pts.size(); ++i) {
+        next[i] = base[i] + pts[i].second;
+        auto [x0, x1] = edges(i);
+        double y = y_pixel(next[i], lo, hi);
+        top += strprintf("%s%.1f,%.1f", top.empty() ? "" : " ", x_pixel(x0), y);
+        if (x1 != x0) top += strprintf(" %.1f,%.1f", x_pixel(x1), y);
       }
-      for (size_t i = layer.points.size(); i-- > 0;)
-        bottom += strprintf(" %.1f,%.1f", x_pixel(layer.points[i].first), y_pixel(base[i], lo, hi));
+      for (size_t i = pts.size(); i-- > 0;) {
+        auto [x0, x1] = edges(i);
+        double y = y_pixel(base[i], lo, hi);
+        if (x1 != x0) bottom += strprintf(" %.1f,%.1f", x_pixel(x1), y);
+        bottom += strprintf(" %.1f,%.1f", x_pixel(x0), y);
+      }
       out += strprintf(
           "<polygon class=\"area\" fill=\"%s\" points=\"%s%s\"><title>%s</title></polygon>\n",
           layer.color.c_str(), top.c_str(), bottom.c_str(), xml_escape(layer.name).c_str());
