@@ -24,10 +24,6 @@
 #include "scenarios/thresholds.hpp"
 #include "scenarios/topology.hpp"
 
-#ifndef GATEDRILL_GIT_DESCRIBE
-#define GATEDRILL_GIT_DESCRIBE "unknown"
-#endif
-
 namespace gatedrill {
 
 Result<ThresholdSpec> parse_slo(std::string_view text) {
@@ -153,18 +149,8 @@ Result<void> CapacityRun::prepare() {
   run_dir_ = make_run_dir(settings_.runs_dir, s.name + "-capacity", time_);
   if (run_dir_.empty())
     return make_error("run_dir", "cannot create a run folder under " + settings_.runs_dir);
-  RunRecord run;
-  run.scenario = settings_.file;
-  run.name = s.name + "-capacity";
-  run.git_describe = GATEDRILL_GIT_DESCRIBE;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  run.host = host;
-  run.started_ms = time_.wall_ms();
-  run.params_json = params_json(s.params);
-  run.verdict = "running";
-  run.run_dir = run_dir_;
-  auto id = store_->begin_run(run);
+  auto id = store_->begin_run(
+      new_run_record(settings_.file, s.name + "-capacity", s.params, run_dir_, time_));
   if (!id) return id.error();
   run_id_ = *id;
   say("capacity search on " + s.name + " (run " + std::to_string(run_id_) + ", " + run_dir_ + ")");

@@ -1,12 +1,17 @@
 #include "scenarios/run_support.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
+
+#ifndef GATEDRILL_GIT_DESCRIBE
+#define GATEDRILL_GIT_DESCRIBE "unknown"
+#endif
 
 namespace gatedrill {
 
@@ -31,6 +36,23 @@ std::string params_json(const std::map<std::string, std::string>& params) {
   boost::json::object o;
   for (const auto& [k, v] : params) o[k] = v;
   return boost::json::serialize(o);
+}
+
+RunRecord new_run_record(const std::string& scenario_file, const std::string& name,
+                         const std::map<std::string, std::string>& params,
+                         const std::string& run_dir, TimeSource& time) {
+  RunRecord run;
+  run.scenario = scenario_file;
+  run.name = name;
+  run.git_describe = GATEDRILL_GIT_DESCRIBE;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  run.host = host;
+  run.started_ms = time.wall_ms();
+  run.params_json = params_json(params);
+  run.verdict = "running";
+  run.run_dir = run_dir;
+  return run;
 }
 
 SecondStats to_second_stats(const IntervalStats& in) {

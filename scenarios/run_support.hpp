@@ -14,6 +14,10 @@ namespace gatedrill {
 std::string make_run_dir(const std::string& runs_dir, const std::string& name, TimeSource& time);
 // {"RATE": "20000", ...}
 std::string params_json(const std::map<std::string, std::string>& params);
+// The "running" row a run begins with: this build, this host, now.
+RunRecord new_run_record(const std::string& scenario_file, const std::string& name,
+                         const std::map<std::string, std::string>& params,
+                         const std::string& run_dir, TimeSource& time);
 // An error is anything that was not a 2xx/3xx answer (connect errors and timeouts included).
 SecondStats to_second_stats(const IntervalStats& in);
 

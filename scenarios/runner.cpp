@@ -144,18 +144,7 @@ Result<void> Run::prepare() {
   run_dir_ = make_run_dir(options_.runs_dir, s.name, time_);
   if (run_dir_.empty()) return make_error("run_dir", "cannot create a run folder under " + options_.runs_dir);
 
-  RunRecord run;
-  run.scenario = options_.scenario_file;
-  run.name = s.name;
-  run.git_describe = GATEDRILL_GIT_DESCRIBE;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  run.host = host;
-  run.started_ms = time_.wall_ms();
-  run.params_json = params_json(s.params);
-  run.verdict = "running";
-  run.run_dir = run_dir_;
-  auto id = store_->begin_run(run);
+  auto id = store_->begin_run(new_run_record(options_.scenario_file, s.name, s.params, run_dir_, time_));
   if (!id) return id.error();
   run_id_ = *id;
 

@@ -14,6 +14,7 @@
 
 #include "core/store/results_store.hpp"
 #include "core/supervisor/supervisor.hpp"
+#include "tests/integration/gatedrill_process.hpp"
 
 namespace gatedrill {
 namespace {
@@ -28,18 +29,13 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
 
   SystemTimeSource time;
   Supervisor supervisor(time);
-  ProcessSpec spec;
-  spec.name = std::string("drill-") + drill;
-  spec.argv = {GATEDRILL_BINARY,    "drills",     "run",        drill, "--short", "--quiet", "--db",
-               dir + "/results.db", "--runs-dir", dir + "/runs"};
-  spec.log_file = dir + "/drill.log";
-  ASSERT_TRUE(supervisor.spawn(spec));
+  std::string output;
   // Short mode is <= 25 s of load; the rest is process start-up and teardown.
-  auto status = supervisor.wait_exit(spec.name, std::chrono::seconds(75));
-  std::ifstream log(spec.log_file);
-  std::string output((std::istreambuf_iterator<char>(log)), {});
-  ASSERT_TRUE(status) << status.error().message << "\n" << output;
-  EXPECT_EQ(*status, 0) << output;
+  int status = run_gatedrill(supervisor, std::string("drill-") + drill, dir + "/drill.log",
+                             {"drills", "run", drill, "--short", "--quiet", "--db",
+                              dir + "/results.db", "--runs-dir", dir + "/runs"},
+                             std::chrono::seconds(75), output);
+  EXPECT_EQ(status, 0) << output;
 
   // The run is stored with its verdict, and the fault window is an event.
   auto reader = ResultsReader::open(dir + "/results.db");
@@ -64,18 +60,10 @@ class RunnerTest : public ::testing::Test {
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     mkdir(dir_.c_str(), 0755);
   }
-  int gatedrill(std::vector<std::string> args) {
-    ProcessSpec spec;
-    spec.name = "gatedrill-" + std::to_string(runs_++);
-    spec.argv = {GATEDRILL_BINARY};
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.log_file = dir_ + "/" + spec.name + ".log";
-    EXPECT_TRUE(supervisor_.spawn(spec));
-    auto status = supervisor_.wait_exit(spec.name, std::chrono::seconds(60));
-    EXPECT_TRUE(status) << (status ? "" : status.error().message);
-    std::ifstream log(spec.log_file);
-    output_.assign(std::istreambuf_iterator<char>(log), {});
-    return status ? *status : -1;
+  int gatedrill(const std::vector<std::string>& args) {
+    std::string name = "gatedrill-" + std::to_string(runs_++);
+    return run_gatedrill(supervisor_, name, dir_ + "/" + name + ".log", args,
+                         std::chrono::seconds(60), output_);
   }
   std::string write_scenario(const std::string& text) {
     std::string path = dir_ + "/scenario.lua";
