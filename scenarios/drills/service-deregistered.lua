@@ -1,0 +1,44 @@
+-- service-deregistered (DRILLS.md; seed 003): the upstream's registration heartbeat stops. Its
+-- registration expires in the registry's discovery, and the gateways answer its routes with
+-- 503 service_not_found (without trying the upstream). Heartbeats back: routes restored.
+--
+--   gatedrill run scenarios/drills/service-deregistered.lua [-e SHORT=1]
+
+scenario {
+  name = "service-deregistered",
+  description = "The app's heartbeat stops: 503 service_not_found for its routes; heartbeat back: routes restored.",
+  seeds = { "003" },
+}
+
+local short = param("SHORT", 0) == 1
+local function pick(long, short_value) if short then return short_value end return long end
+
+topology {
+  gateways = 1,
+  tls = "tls",
+  registry = { poll = "250ms", heartbeat_ttl = "1s", discovery = true },
+  policy = "policies/rbac.rego",
+}
+
+local rate = param("RATE", pick(800, 400))
+local warmup, gone, recover = pick(15, 3), pick(30, 5), pick(15, 4)
+
+load {
+  { name = "warmup", rate = rate, duration = warmup },
+  { name = "gone", rate = rate, duration = gone },
+  { name = "back", rate = rate, duration = recover },
+}
+
+at(warmup, function()
+  fault.deregister { service = "app", duration = gone }
+end)
+
+thresholds {
+  ["warmup.error_rate"] = "< 1%",
+}
+
+expect {
+  -- The registration lives heartbeat_ttl after the last beat, then the route answers 503.
+  during("deregister", { status_503_share = "> 60%" }),
+  after("deregister", { recovered_within = "2s" }),
+}
