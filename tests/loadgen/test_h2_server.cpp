@@ -72,7 +72,7 @@ ssl_ctx_st* with_h2_alpn(ssl_ctx_st* tls) {
 }  // namespace
 
 TestH2Server::TestH2Server(ssl_ctx_st* tls)
-    : tls_(with_h2_alpn(tls)), acceptor_([this](int fd) { serve(fd); }) {}
+    : tls_(with_h2_alpn(tls)), acceptor_([this](Stream& stream) { serve(stream); }, tls_) {}
 
 std::string TestH2Server::url(const std::string& path) const {
   return std::string(tls_ != nullptr ? "https" : "http") +
@@ -84,17 +84,7 @@ std::vector<std::string> TestH2Server::paths() const {
   return paths_;
 }
 
-void TestH2Server::serve(int fd) {
-  SSL* ssl = nullptr;
-  if (tls_ != nullptr) {
-    ssl = SSL_new(tls_);
-    SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) != 1) {
-      SSL_free(ssl);
-      return;
-    }
-  }
-  Stream stream{fd, ssl};
+void TestH2Server::serve(Stream& stream) {
   Session state{&mutex_, &paths_, &requests_};
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
@@ -124,7 +114,6 @@ void TestH2Server::serve(int fd) {
     }
   }
   nghttp2_session_del(session);
-  if (ssl != nullptr) SSL_free(ssl);
 }
 
 }  // namespace gatedrill::testing

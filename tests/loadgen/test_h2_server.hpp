@@ -27,7 +27,7 @@ class TestH2Server {
   std::vector<std::string> paths() const;  // :path of every request, in arrival order
 
  private:
-  void serve(int fd);
+  void serve(Stream& stream);
 
   ssl_ctx_st* tls_;
   std::atomic<int64_t> requests_{0};

@@ -73,9 +73,9 @@ std::string response_bytes(const Reply& r) {
 
 }  // namespace
 
-LoopbackAcceptor::LoopbackAcceptor(std::function<void(int)> serve,
+LoopbackAcceptor::LoopbackAcceptor(std::function<void(Stream&)> serve, ssl_ctx_st* tls,
                                    std::function<void()> on_thread_start)
-    : serve_(std::move(serve)), on_thread_start_(std::move(on_thread_start)) {
+    : serve_(std::move(serve)), tls_(tls), on_thread_start_(std::move(on_thread_start)) {
   listen_fd_ = listen_on_loopback(&port_);
   acceptor_ = std::thread([this] {
     if (on_thread_start_) on_thread_start_();
@@ -118,43 +118,44 @@ void LoopbackAcceptor::accept_loop() {
     }
     ++connections_;
     fds_.push_back(fd);
-    threads_.emplace_back([this, fd] {
-      if (on_thread_start_) on_thread_start_();
-      // A write to a client that already left raises SIGPIPE; blocked, it becomes EPIPE.
-      sigset_t pipe_set;
-      sigemptyset(&pipe_set);
-      sigaddset(&pipe_set, SIGPIPE);
-      pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      serve_(fd);
-      ::shutdown(fd, SHUT_RDWR);
-    });
+    threads_.emplace_back([this, fd] { run_connection(fd); });
   }
+}
+
+void LoopbackAcceptor::run_connection(int fd) {
+  if (on_thread_start_) on_thread_start_();
+  // A write to a client that already left raises SIGPIPE; blocked, it becomes EPIPE.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  Stream stream{fd, nullptr};
+  bool ready = true;
+  if (tls_ != nullptr) {
+    stream.ssl = SSL_new(tls_);
+    SSL_set_fd(stream.ssl, fd);
+    ready = SSL_accept(stream.ssl) == 1;
+  }
+  if (ready) serve_(stream);
+  if (stream.ssl != nullptr) SSL_free(stream.ssl);
+  // Shut down, not closed: the fd number stays taken until the acceptor stops.
+  ::shutdown(fd, SHUT_RDWR);
 }
 
 TestHttpServer::TestHttpServer(std::function<Reply(int64_t)> behaviour, ssl_ctx_st* tls,
                                std::function<void()> on_thread_start)
     : behaviour_(std::move(behaviour)),
       tls_(tls),
-      acceptor_([this](int fd) { serve(fd); }, std::move(on_thread_start)) {}
+      acceptor_([this](Stream& stream) { serve(stream); }, tls, std::move(on_thread_start)) {}
 
 std::string TestHttpServer::url(const std::string& path) const {
   return std::string(tls_ != nullptr ? "https" : "http") +
          "://127.0.0.1:" + std::to_string(port()) + path;
 }
 
-void TestHttpServer::serve(int fd) {
-  SSL* ssl = nullptr;
-  if (tls_ != nullptr) {
-    ssl = SSL_new(tls_);
-    SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) != 1) {
-      SSL_free(ssl);
-      return;  // the acceptor shuts the socket down, and closes it when it stops
-    }
-  }
-  Stream stream{fd, ssl};
+void TestHttpServer::serve(Stream& stream) {
   std::string pending;
   char buf[16384];
   bool open = true;
@@ -198,7 +199,6 @@ void TestHttpServer::serve(int fd) {
     if (!stream.write(response_bytes(reply))) break;
     if (reply.close) break;
   }
-  if (ssl != nullptr) SSL_free(ssl);
 }
 
 std::vector<std::string> TestHttpServer::heads() const {

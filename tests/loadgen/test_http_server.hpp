@@ -27,14 +27,17 @@ struct Reply {
   bool drop = false;         // read the request, close the connection without answering
 };
 
-// Accepts on 127.0.0.1 (a free port) and runs serve(fd) on a thread of its own per connection
+struct Stream;
+
+// Accepts on 127.0.0.1 (a free port) and runs serve(stream) on a thread of its own per
+// connection (after the TLS handshake when tls is set; a failed handshake ends the connection)
 // until destroyed. The servers below hold one as their last member, so its destructor (which
 // shuts every socket down and joins every thread) runs before the state serve() uses goes away.
 class LoopbackAcceptor {
  public:
   // on_thread_start runs first on every thread started (the acceptor's and each connection's).
-  explicit LoopbackAcceptor(std::function<void(int fd)> serve,
-                            std::function<void()> on_thread_start = {});
+  LoopbackAcceptor(std::function<void(Stream&)> serve, ssl_ctx_st* tls,
+                   std::function<void()> on_thread_start = {});
   ~LoopbackAcceptor();
 
   int port() const { return port_; }
@@ -46,7 +49,10 @@ class LoopbackAcceptor {
  private:
   void accept_loop();
 
-  std::function<void(int)> serve_;
+  void run_connection(int fd);
+
+  std::function<void(Stream&)> serve_;
+  ssl_ctx_st* tls_;
   std::function<void()> on_thread_start_;
   int listen_fd_ = -1;
   int port_ = 0;
@@ -77,7 +83,7 @@ class TestHttpServer {
   std::vector<std::string> heads() const;
 
  private:
-  void serve(int fd);
+  void serve(Stream& stream);
 
   std::function<Reply(int64_t)> behaviour_;
   ssl_ctx_st* tls_;
