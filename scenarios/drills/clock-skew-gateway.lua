@@ -6,6 +6,8 @@
 --
 --   gatedrill drills run clock-skew-gateway            (about 1 minute)
 --   gatedrill drills run clock-skew-gateway --short    (CI, about 20 s)
+--   ... -e BEHIND=50s                                  (inside the 60 s leeway: no lockout, it FAILS)
+--   ... -e BEHIND=50s -e LEEWAY=10s                    (a tighter leeway: lockout again, it passes)
 
 scenario {
   name = "clock-skew-gateway",
@@ -19,11 +21,15 @@ local function pick(long, short_value) if short then return short_value end retu
 topology {
   gateways = 2,
   tls = "tls",
-  jwt = { leeway = "60s", token_ttl = "5m" },
+  jwt = { leeway = param("LEEWAY", "60s"), token_ttl = "5m" },
   upstream = { latency = "200us" },
 }
 
 local rate = param("RATE", pick(1000, 400))
+-- How far the clocks move. Tokens are minted at the start and live 5 minutes: they look expired
+-- on a clock more than token_ttl + leeway ahead, and not yet valid on a clock more than the
+-- leeway behind (the IdP stamps nbf = iat = mint time).
+local ahead, behind = param("AHEAD", "10m"), param("BEHIND", "10m")
 local warmup, skewed, between, lockout, final = pick(10, 3), pick(15, 4), pick(10, 3), pick(15, 3), pick(10, 3)
 
 load {
@@ -36,12 +42,12 @@ load {
 
 -- One node ahead: its tokens look expired.
 at(warmup, function()
-  fault.clock_skew { node = "gw-1", offset = "+10m", duration = skewed }
+  fault.clock_skew { node = "gw-1", offset = "+" .. ahead, duration = skewed }
 end)
 -- Every node behind: tokens look not yet valid everywhere.
 at(warmup + skewed + between, function()
-  fault.clock_skew { node = "gw-1", offset = "-10m", duration = lockout }
-  fault.clock_skew { node = "gw-2", offset = "-10m", duration = lockout }
+  fault.clock_skew { node = "gw-1", offset = "-" .. behind, duration = lockout }
+  fault.clock_skew { node = "gw-2", offset = "-" .. behind, duration = lockout }
 end)
 
 thresholds {
