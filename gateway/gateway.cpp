@@ -581,7 +581,15 @@ Result<void> Gateway::start() {
   if (auto r = g.admin->start(); !r) return r;
 
   g.jwks.start();
-  if (g.redis) g.redis->start();
+  if (g.redis) {
+    g.redis->start();
+    // Ready should mean connected when Redis is there; a Redis that is down (a drill) is not an
+    // error: requests then follow --revocation-fail and the local limits.
+    const auto patience = std::max(std::chrono::milliseconds(1000), g.config.redis->timeout * 4);
+    if (!g.redis->wait_up(patience))
+      std::fprintf(stderr, "gateway %s: redis not reachable yet, continuing\n",
+                   g.config.name.c_str());
+  }
   DataPlaneHooks hooks;
   hooks.on_response = [&g](const ResponseInfo& info) { g.on_response(info); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };

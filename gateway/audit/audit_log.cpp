@@ -25,7 +25,8 @@ std::string audit_json(const AuditRecord& r) {
   return boost::json::serialize(o);  // escapes whatever a client put in the path
 }
 
-AuditLog::AuditLog(AuditLogOptions options) : options_(std::move(options)) {}
+AuditLog::AuditLog(AuditLogOptions options)
+    : options_(std::move(options)), queue_({options_.queue_capacity, 0, true}) {}
 
 AuditLog::~AuditLog() {
   stop();
@@ -36,76 +37,38 @@ Result<void> AuditLog::start() {
   if (!file_) return make_error("audit_open", "cannot open audit log " + options_.path);
   struct stat st {};
   file_bytes_ = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
-  {
-    std::lock_guard lock(mutex_);
-    running_ = true;
-  }
-  thread_ = std::thread([this] { run(); });
+  queue_.start([this](std::vector<AuditRecord>& batch) { return write_batch(batch); });
   return {};
 }
 
 void AuditLog::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!running_) return;
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mutex_);
-  running_ = false;
+  queue_.stop();  // writes what is queued first
   if (file_) std::fclose(file_);
   file_ = nullptr;
 }
 
 bool AuditLog::submit(AuditRecord record) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!running_ || stopping_ || queue_.size() >= options_.queue_capacity) {
-      ++dropped_;
-      return false;
-    }
-    queue_.push_back(std::move(record));
-  }
-  wake_.notify_one();
-  return true;
+  return queue_.submit(std::move(record));
 }
 
 void AuditLog::flush() {
-  std::unique_lock lock(mutex_);
-  drained_.wait(lock, [this] { return (queue_.empty() && !writing_) || !running_ || stopping_; });
+  queue_.flush();
 }
 
 uint64_t AuditLog::written() const {
-  std::lock_guard lock(mutex_);
-  return written_;
+  return queue_.handled();
 }
 uint64_t AuditLog::dropped() const {
-  std::lock_guard lock(mutex_);
-  return dropped_;
+  return queue_.dropped();
 }
 uint64_t AuditLog::rotations() const {
-  std::lock_guard lock(mutex_);
   return rotations_;
 }
 
-void AuditLog::run() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty() && stopping_) break;
-    std::deque<AuditRecord> batch;
-    batch.swap(queue_);
-    writing_ = true;
-    lock.unlock();
-    for (const auto& record : batch) write_line(audit_json(record) + "\n");
-    std::fflush(file_);
-    lock.lock();
-    written_ += batch.size();
-    writing_ = false;
-    drained_.notify_all();
-  }
-  drained_.notify_all();
+size_t AuditLog::write_batch(std::vector<AuditRecord>& batch) {
+  for (const auto& record : batch) write_line(audit_json(record) + "\n");
+  std::fflush(file_);
+  return batch.size();
 }
 
 void AuditLog::write_line(const std::string& line) {
@@ -127,7 +90,6 @@ void AuditLog::rotate() {
     std::remove(p.c_str());
   file_ = std::fopen(p.c_str(), "w");
   file_bytes_ = 0;
-  std::lock_guard lock(mutex_);
   ++rotations_;
 }
 

@@ -2,16 +2,14 @@
 // The decision log: one JSON line per request decision, written by a background thread so the
 // request path only enqueues (never blocks: a full queue drops the record and counts it), with
 // size-based rotation (path -> path.1 -> ... -> path.N).
-#include <condition_variable>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "core/util/result.hpp"
+#include "gateway/audit/drop_queue.hpp"
 
 namespace gatedrill::gateway {
 
@@ -61,19 +59,15 @@ class AuditLog {
   uint64_t rotations() const;
 
  private:
-  void run();
+  size_t write_batch(std::vector<AuditRecord>& batch);
   void write_line(const std::string& line);
   void rotate();
 
   const AuditLogOptions options_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_, drained_;
-  std::deque<AuditRecord> queue_;
-  bool running_ = false, stopping_ = false, writing_ = false;
-  uint64_t written_ = 0, dropped_ = 0, rotations_ = 0;
+  std::atomic<uint64_t> rotations_{0};
   std::FILE* file_ = nullptr;  // writer thread only (and start/stop)
   size_t file_bytes_ = 0;
-  std::thread thread_;
+  DropQueue<AuditRecord> queue_;  // last: its thread stops before the members above go
 };
 
 }  // namespace gatedrill::gateway

@@ -73,7 +73,8 @@ std::string siem_json(const SiemRecord& r) {
   return boost::json::serialize(o);
 }
 
-SiemMirror::SiemMirror(SiemOptions options) : options_(std::move(options)) {}
+SiemMirror::SiemMirror(SiemOptions options)
+    : options_(std::move(options)), queue_({options_.queue_capacity, options_.batch_max, false}) {}
 
 SiemMirror::~SiemMirror() {
   stop();
@@ -101,57 +102,32 @@ Result<void> SiemMirror::start() {
     }
     ::freeaddrinfo(list);
     udp_ = true;
-  } else {
-    http_url_ = *Url::parse(options_.url);
   }
-  std::lock_guard lock(mutex_);
-  running_ = true;
-  thread_ = std::thread([this] { run(); });
+  queue_.start([this](std::vector<SiemRecord>& batch) { return send_batch(batch); });
   return {};
 }
 
 void SiemMirror::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!running_) return;
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mutex_);
-  running_ = false;
+  queue_.stop();  // one last batch at most: stopping stays bounded with a slow sink
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
 
 bool SiemMirror::submit(SiemRecord record) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!running_ || stopping_ || queue_.size() >= options_.queue_capacity) {
-      ++dropped_;
-      return false;
-    }
-    queue_.push_back(std::move(record));
-  }
-  wake_.notify_one();
-  return true;
+  return queue_.submit(std::move(record));
 }
 
 void SiemMirror::flush() {
-  std::unique_lock lock(mutex_);
-  drained_.wait(lock, [this] { return !running_ || (queue_.empty() && !sending_); });
+  queue_.flush();
 }
 
 uint64_t SiemMirror::sent() const {
-  std::lock_guard lock(mutex_);
-  return sent_;
+  return queue_.handled();
 }
 uint64_t SiemMirror::dropped() const {
-  std::lock_guard lock(mutex_);
-  return dropped_;
+  return queue_.dropped();
 }
 uint64_t SiemMirror::queued() const {
-  std::lock_guard lock(mutex_);
   return queue_.size();
 }
 
@@ -170,43 +146,15 @@ bool SiemMirror::send_http(const std::string& body) {
   return r && r->status >= 200 && r->status < 300;
 }
 
-void SiemMirror::run() {
-  for (;;) {
-    std::vector<SiemRecord> batch;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        drained_.notify_all();
-        return;  // stopping, nothing left
-      }
-      const size_t n = udp_ ? queue_.size() : std::min(queue_.size(), options_.batch_max);
-      for (size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      if (stopping_) {
-        dropped_ += queue_.size();  // one last batch at most: stopping is bounded
-        queue_.clear();
-      }
-      sending_ = true;
-    }
-    uint64_t ok = 0, lost = 0;
-    if (udp_) {
-      for (const auto& record : batch) (send_udp(siem_json(record)) ? ok : lost) += 1;
-    } else {
-      std::string body;
-      for (const auto& record : batch) body += siem_json(record) + "\n";
-      (send_http(body) ? ok : lost) += batch.size();
-    }
-    {
-      std::lock_guard lock(mutex_);
-      sent_ += ok;
-      dropped_ += lost;
-      sending_ = false;
-    }
-    drained_.notify_all();
+size_t SiemMirror::send_batch(std::vector<SiemRecord>& batch) {
+  if (udp_) {
+    size_t ok = 0;
+    for (const auto& record : batch) ok += send_udp(siem_json(record)) ? 1 : 0;
+    return ok;
   }
+  std::string body;
+  for (const auto& record : batch) body += siem_json(record) + "\n";
+  return send_http(body) ? batch.size() : 0;
 }
 
 }  // namespace gatedrill::gateway

@@ -5,24 +5,22 @@
 // background thread sends JSON lines (UDP: one datagram per record; HTTP: batches POSTed as
 // NDJSON). When the sink is slow the bounded queue fills and records are dropped and counted,
 // never waited for.
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "core/http/http_client.hpp"
 #include "core/http/http_message.hpp"
 #include "core/util/result.hpp"
+#include "gateway/audit/drop_queue.hpp"
 
 namespace gatedrill::gateway {
 
 struct SiemOptions {
   std::string url;  // udp://127.0.0.1:P or http://127.0.0.1:P/path
   size_t queue_capacity = 10000;
-  size_t batch_max = 200;  // HTTP: records per POST
+  size_t batch_max = 200;  // records per POST (HTTP) or per wake-up (UDP)
   std::chrono::milliseconds timeout{1000};
 };
 
@@ -70,20 +68,14 @@ class SiemMirror {
   uint64_t queued() const;
 
  private:
-  void run();
+  size_t send_batch(std::vector<SiemRecord>& batch);
   bool send_udp(const std::string& line);
   bool send_http(const std::string& body);
 
   const SiemOptions options_;
   bool udp_ = false;
   int fd_ = -1;
-  Url http_url_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_, drained_;
-  std::deque<SiemRecord> queue_;
-  bool running_ = false, stopping_ = false, sending_ = false;
-  uint64_t sent_ = 0, dropped_ = 0;
-  std::thread thread_;
+  DropQueue<SiemRecord> queue_;  // after the sink: its thread stops first
 };
 
 }  // namespace gatedrill::gateway

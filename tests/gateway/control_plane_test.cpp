@@ -23,21 +23,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string reason_of(const HttpResponse& r) {
-  auto doc = parse_json_object(r.body);
-  if (!doc) return "<not json: " + r.body + ">";
-  auto reason = json_string(*doc, "reason");
-  return reason && *reason ? **reason : "<no reason>";
-}
-
-double metric(uint16_t admin_port, const std::string& sample) {
-  auto r = http_get("http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", quick());
-  if (!r) return -1;
-  auto pos = r->body.find("\n" + sample + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stod(r->body.substr(pos + sample.size() + 2));
-}
-
 std::string policy_allowing(const std::string& subject) {
   std::string rego = "package gatedrill.authz\ndefault allow = false\nallow { input.subject == \"" +
                      subject + "\" }\n";

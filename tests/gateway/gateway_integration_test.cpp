@@ -46,13 +46,6 @@ class GatewayTest : public ::testing::Test {
     EXPECT_EQ(r->status, 200) << r->body;
   }
 
-  static std::string reason_of(const HttpResponse& r) {
-    auto doc = parse_json_object(r.body);
-    if (!doc) return "<not json: " + r.body + ">";
-    auto reason = json_string(*doc, "reason");
-    return reason && *reason ? **reason : "<no reason>";
-  }
-
   void expect_denied(const Result<HttpResponse>& r, int status, const std::string& reason) const {
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->status, status) << r->body;

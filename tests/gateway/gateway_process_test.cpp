@@ -1,5 +1,6 @@
 // `gatedrill gateway` as a process: the ready line, a proxied request, SIGTERM -> exit 0, and
-// bad flags -> exit 2 before anything starts.
+// bad flags -> exit 2 before anything starts. Then the whole control plane as real processes:
+// redis-server, `gatedrill idp --redis`, `gatedrill registry` and the gateway using all three.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,8 +12,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/util/json.hpp"
 #include "gateway_test_support.hpp"
+#include "scenarios/peers/redis_server.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
@@ -114,6 +118,121 @@ TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
 
   ASSERT_EQ(::kill(child.pid(), SIGTERM), 0);
   EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 0);
+}
+
+// The port (or another integer field) of a ready line.
+int64_t ready_field(const std::string& line, const char* field) {
+  auto doc = parse_json_object(line);
+  if (!doc) return 0;
+  auto v = json_int(*doc, field);
+  return v && *v ? **v : 0;
+}
+
+TEST(GatewayProcess, RevocationAndRegistryPolicyWithRealPeers) {
+  if (!redis_installed()) GTEST_SKIP() << "redis-server is not installed";
+  SystemTimeSource time;
+  Supervisor supervisor(time);
+  std::string dir = (std::filesystem::temp_directory_path() / "gatedrill-gwproc-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  RedisServerOptions redis_options;
+  redis_options.work_dir = dir;
+  RedisServer redis(supervisor, time, redis_options);
+  ASSERT_TRUE(redis.start());
+
+  Child idp({"idp", "--port", "0", "--admin-port", "0", "--alg", "ES256", "--client-secret", "s",
+             "--redis", redis.url()});
+  const std::string idp_ready = idp.read_line();
+  auto idp_doc = parse_json_object(idp_ready);
+  ASSERT_TRUE(idp_doc) << idp_ready;
+  const std::string issuer(idp_doc->at("issuer").as_string());
+  const std::string jwks_uri(idp_doc->at("jwks_uri").as_string());
+  const std::string idp_admin =
+      "http://127.0.0.1:" + std::to_string(ready_field(idp_ready, "admin_port"));
+
+  Child registry({"registry", "--port", "0"});
+  const int64_t registry_port = ready_field(registry.read_line(), "port");
+  ASSERT_GT(registry_port, 0);
+  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
+
+  FakeUpstream upstream;
+  Child gw({"gateway", "--plaintext", "--listen", "127.0.0.1:0", "--issuer", issuer, "--jwks-uri",
+            jwks_uri, "--upstream", upstream.url(), "--redis", redis.url(),
+            "--revocation-cache-ttl", "0s", "--registry", registry_url, "--registry-poll",
+            "100ms"});
+  const std::string gw_ready = gw.read_line();
+  const int64_t gw_port = ready_field(gw_ready, "port");
+  ASSERT_GT(gw_port, 0) << gw_ready;
+  const std::string url = "http://127.0.0.1:" + std::to_string(gw_port) + "/api/items";
+
+  auto mint = [&](const std::string& jti) {
+    auto r = http_post_json(idp_admin + "/admin/tokens", "{\"claims\":{\"jti\":\"" + jti + "\"}}",
+                            quick());
+    if (!r || r->status != 200) return std::string();
+    auto doc = parse_json_object(r->body);
+    return doc ? std::string(doc->at("token").as_string()) : std::string();
+  };
+  auto get = [&](const std::string& token) {
+    return http_request("GET", url, {{"Authorization", "Bearer " + token}}, {}, quick());
+  };
+  const std::string t1 = mint("p-1");
+  ASSERT_FALSE(t1.empty());
+
+  // No bundle yet: fail closed. Then a published policy is enforced.
+  auto none = get(t1);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 503) << none->body;
+  EXPECT_EQ(reason_of(*none), "no_policy");
+  const std::string bundle =
+      R"({"modules":{"authz.rego":"package gatedrill.authz\ndefault allow = false\nallow { input.method == \"GET\" }\n"},"author":"t"})";
+  auto published = http_request("PUT", registry_url + "/v1/policies", {}, bundle, quick());
+  ASSERT_TRUE(published);
+  ASSERT_EQ(published->status, 200) << published->body;
+  EXPECT_TRUE(eventually([&] {
+    auto r = get(t1);
+    return r && r->status == 200;
+  }));
+
+  // The IdP revokes: the gateway refuses that token, others pass.
+  auto revoked = http_post_json(idp_admin + "/admin/revoke", R"({"jti":"p-1"})", quick());
+  ASSERT_TRUE(revoked);
+  ASSERT_EQ(revoked->status, 200) << revoked->body;
+  auto refused = get(t1);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401) << refused->body;
+  EXPECT_EQ(reason_of(*refused), "token_revoked");
+  const std::string t2 = mint("p-2");
+  auto other = get(t2);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200) << other->body;
+
+  // Registry offline: the last good policy keeps deciding.
+  auto offline =
+      http_request("POST", registry_url + "/admin/fault", {}, R"({"mode":"offline"})", quick());
+  ASSERT_TRUE(offline && offline->status == 200);
+  // Redis killed mid-test: fail closed; back: revocation works again.
+  ASSERT_TRUE(redis.kill());
+  auto closed = get(t2);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->status, 503) << closed->body;
+  EXPECT_EQ(reason_of(*closed), "revocation_unavailable");
+  ASSERT_TRUE(redis.restart());
+  EXPECT_TRUE(eventually([&] {
+    auto r = get(t2);
+    return r && r->status == 200;
+  }));
+  auto again = http_post_json(idp_admin + "/admin/revoke", R"({"jti":"p-2"})", quick());
+  ASSERT_TRUE(again && again->status == 200);
+  auto refused2 = get(t2);
+  ASSERT_TRUE(refused2);
+  EXPECT_EQ(refused2->status, 401) << refused2->body;
+
+  for (Child* c : {&gw, &registry, &idp}) {
+    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
+    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
+  }
+  (void)redis.stop();
+  supervisor.stop_all(std::chrono::milliseconds(2000));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(GatewayProcess, BadFlagsExit2) {

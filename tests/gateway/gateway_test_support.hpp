@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include "core/http/http_client.hpp"
 #include "core/http/http_server.hpp"
 #include "core/time/time_source.hpp"
+#include "core/util/json.hpp"
 #include "gateway/gateway.hpp"
 
 namespace gatedrill::gateway::test {
@@ -44,6 +46,39 @@ inline bool eventually(const std::function<bool()>& condition,
     nanosleep(&pause, nullptr);
   }
   return condition();
+}
+
+// The "reason" of a gateway's JSON error body.
+inline std::string reason_of(const HttpResponse& r) {
+  auto doc = parse_json_object(r.body);
+  if (!doc) return "<not json: " + r.body + ">";
+  auto reason = json_string(*doc, "reason");
+  return reason && *reason ? **reason : "<no reason>";
+}
+
+// The value of a sample (name with labels, as printed) on a node's /metrics, or -1.
+inline double metric(uint16_t admin_port, const std::string& sample) {
+  auto r = http_get("http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", quick());
+  if (!r) return -1;
+  auto pos = r->body.find("\n" + sample + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(r->body.substr(pos + sample.size() + 2));
+}
+
+// redis-server on PATH (tests that need it skip otherwise).
+inline bool redis_installed() {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  std::string dirs = path;
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    if (::access((dirs.substr(start, end - start) + "/redis-server").c_str(), X_OK) == 0)
+      return true;
+    start = end + 1;
+  }
+  return false;
 }
 
 // The IdP's signing key and its JWKS endpoint.

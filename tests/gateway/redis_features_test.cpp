@@ -19,37 +19,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-bool redis_installed() {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string dirs = path;
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    if (::access((dirs.substr(start, end - start) + "/redis-server").c_str(), X_OK) == 0)
-      return true;
-    start = end + 1;
-  }
-  return false;
-}
-
-std::string reason_of(const HttpResponse& r) {
-  auto doc = parse_json_object(r.body);
-  if (!doc) return "<not json: " + r.body + ">";
-  auto reason = json_string(*doc, "reason");
-  return reason && *reason ? **reason : "<no reason>";
-}
-
-// The value of the first sample of `name` (with labels, as printed) on /metrics, or -1.
-double metric(uint16_t admin_port, const std::string& sample) {
-  auto r = http_get("http://127.0.0.1:" + std::to_string(admin_port) + "/metrics", quick());
-  if (!r) return -1;
-  auto pos = r->body.find("\n" + sample + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stod(r->body.substr(pos + sample.size() + 2));
-}
-
 class RedisFeaturesTest : public ::testing::Test {
  protected:
   void SetUp() override {
