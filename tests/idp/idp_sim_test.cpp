@@ -261,6 +261,20 @@ TEST_F(IdpSimTest, AdminTokensRejectBadParams) {
   }
 }
 
+TEST_F(IdpSimTest, RevokeNeedsRedisAndAValidJti) {
+  // Without --redis there is no blacklist to write to (the gateway tests cover the Redis path).
+  auto r = post_json(admin("/admin/revoke"), R"({"jti":"abc"})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("no_redis"), std::string::npos) << r.body;
+  for (const char* body : {R"({})", R"({"jti":""})", R"({"jti":5})", R"({"jti":"a","ttl_s":0})",
+                           R"({"jti":"a","ttl_s":"x"})", "not json"}) {
+    auto bad = post_json(admin("/admin/revoke"), body);
+    EXPECT_EQ(bad.status, 400) << body << " -> " << bad.body;
+  }
+  auto huge = post_json(admin("/admin/revoke"), "{\"jti\":\"" + std::string(300, 'x') + "\"}");
+  EXPECT_EQ(huge.status, 400) << huge.body;
+}
+
 TEST_F(IdpSimTest, ClockSkewMovesIatAndNbf) {
   auto skew = post_json(admin("/admin/clock"), R"({"skew_ms":300000})");
   ASSERT_EQ(skew.status, 200) << skew.body;
