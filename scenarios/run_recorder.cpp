@@ -49,6 +49,11 @@ void RunRecorder::finish() {
   pending_all_.clear();
 }
 
+void RunRecorder::record_restart(const std::string& node, int64_t second) {
+  std::lock_guard lock(mutex_);
+  ++restarts_[node][second];
+}
+
 void RunRecorder::record_process(const std::string& node, int64_t second, double cpu_pct, int64_t rss_bytes) {
   std::lock_guard lock(mutex_);
   process_[node][second] = {cpu_pct, rss_bytes};
@@ -110,6 +115,9 @@ WindowStats RunRecorder::window(const std::string& node,
   if (it == kept_.end()) return w;
   for (const auto& [second, k] : it->second) {
     if (!include(second, k.phase)) continue;
+    for (const auto& [name, seconds] : restarts_)
+      if (node == name || node == kAllNodes)
+        if (auto r = seconds.find(second); r != seconds.end()) w.restarts += r->second;
     w.requests += k.requests;
     w.errors += k.errors;
     w.seconds += 1;

@@ -40,6 +40,8 @@ class RunRecorder {
   void record(const std::string& node, const SecondStats& stats);
   // The node process's CPU (% of one core) and RSS for a second, merged into its sample.
   void record_process(const std::string& node, int64_t second, double cpu_pct, int64_t rss_bytes);
+  // The supervisor restarted the node during that second (counted by window() as "restarts").
+  void record_restart(const std::string& node, int64_t second);
   // Called with every completed "all" second (for the live status line).
   void on_all_second(std::function<void(const SampleRecord&, const Histogram&)> listener);
   // Writes the seconds still waiting for other nodes (end of run).
@@ -70,6 +72,7 @@ class RunRecorder {
   std::map<std::string, std::map<int64_t, Kept>> kept_;  // node -> second -> data
   std::map<int64_t, Pending> pending_all_;
   std::map<std::string, std::map<int64_t, std::pair<double, int64_t>>> process_;  // cpu, rss
+  std::map<std::string, std::map<int64_t, int64_t>> restarts_;                   // node -> second -> count
   std::function<void(const SampleRecord&, const Histogram&)> listener_;
 };
 

@@ -122,6 +122,8 @@ class Run {
   bool interrupted_ = false;
   std::string aborted_by_;  // the abort_on_fail threshold that stopped the run, as judged
   std::atomic<bool> tearing_down_{false};
+  // Set while the load runs: the supervisor's thread counts restarts into it.
+  std::atomic<RunRecorder*> live_recorder_{nullptr};
 };
 
 void Run::record_event(const std::string& kind, const std::string& name, const std::string& node, int64_t start_ms,
@@ -152,9 +154,10 @@ Result<void> Run::prepare() {
     if (tearing_down_) return;
     if (e.kind == ProcessEvent::Kind::kExited)
       record_event("exit", "exit", e.name, e.wall_ms, 0, "{\"exit_status\":" + std::to_string(e.exit_status) + "}");
-    else if (e.kind == ProcessEvent::Kind::kRestarting)
+    else if (e.kind == ProcessEvent::Kind::kRestarting) {
+      if (RunRecorder* r = live_recorder_.load()) r->record_restart(e.name, (e.wall_ms - load_start_ms_) / 1000);
       record_event("restart", "restart", e.name, e.wall_ms, 0, "{}");
-    else if (e.kind == ProcessEvent::Kind::kGaveUp)
+    } else if (e.kind == ProcessEvent::Kind::kGaveUp)
       record_event("restart", "gave_up", e.name, e.wall_ms, 0, "{}");
   });
 
@@ -201,6 +204,13 @@ Result<void> Run::drive_load() {
     NodeLoad& l = loads[i];
     l.node = endpoints.gateways[i].name;
     LoadRequestSpec request;
+    request.url = endpoints.gateways[i].url + s.topology.path;
+    request.ca_file = endpoints.ca_bundle;
+    request.tls_resume = s.topology.tls_resume;
+    request.bearer_tokens = *tokens;
+    set_body(request, s.phases.front().body_bytes);
+    LoadOptions load_options;
+    load_options.connections = connections_for(s);
     if (s.topology.tls == "mtls") {
       // Through the mTLS listener with the run's client SVID; each handshake is verified
       // against the node's current trust bundle and CRL (so no session resumption).
@@ -210,13 +220,6 @@ Result<void> Run::drive_load() {
       request.tls_resume = false;
       load_options.requests_per_connection = s.topology.pki.requests_per_connection;
     }
-    request.url = endpoints.gateways[i].url + s.topology.path;
-    request.ca_file = endpoints.ca_bundle;
-    request.tls_resume = s.topology.tls_resume;
-    request.bearer_tokens = *tokens;
-    set_body(request, s.phases.front().body_bytes);
-    LoadOptions load_options;
-    load_options.connections = connections_for(s);
     l.request = request;
     l.options = load_options;
     l.generator = std::make_unique<LoadGenerator>(time_, request, load_options);
@@ -253,6 +256,7 @@ Result<void> Run::drive_load() {
   std::atomic<bool> stop{false};
   std::atomic<int> running{static_cast<int>(loads.size())};
   load_start_ms_ = time_.wall_ms();
+  live_recorder_ = recorder_.get();
   int64_t load_start_mono = time_.monotonic_ms();
   for (auto& l : loads) {
     l.thread = std::thread([this, &s, &l, &stop, &running, token_count] {

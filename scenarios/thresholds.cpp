@@ -38,7 +38,7 @@ MetricKind kind_of(std::string_view m) {
       m == "max" || m == "mean" || m == "min")
     return MetricKind::kLatency;
   if (m == "error_rate" || m == "node_error_share" || m == "node_split") return MetricKind::kShare;
-  if (m == "rps" || m == "requests" || m == "errors") return MetricKind::kCount;
+  if (m == "rps" || m == "requests" || m == "errors" || m == "restarts") return MetricKind::kCount;
   if (m.rfind("status_", 0) == 0) {
     std::string_view rest = m.substr(7);
     bool share = rest.size() > 6 && rest.substr(rest.size() - 6) == "_share";
@@ -183,6 +183,7 @@ double metric_value(const WindowStats& stats, const std::string& metric) {
   if (metric == "mean") return h.mean();
   if (metric == "requests") return static_cast<double>(stats.requests);
   if (metric == "errors") return static_cast<double>(stats.errors);
+  if (metric == "restarts") return static_cast<double>(stats.restarts);
   if (metric == "rps") return stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
   if (metric == "error_rate")
     return stats.requests > 0 ? static_cast<double>(stats.errors) / static_cast<double>(stats.requests) : 0;

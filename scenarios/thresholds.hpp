@@ -27,6 +27,7 @@ struct WindowStats {
   std::map<int, int64_t> status_counts;
   Histogram latency;
   double seconds = 0;
+  int64_t restarts = 0;  // supervisor restarts of the node(s) in those seconds
   // The latency of the scenario's first phase (its warm-up), for "p99_vs_baseline" metrics.
   std::optional<Histogram> baseline_latency;
 };

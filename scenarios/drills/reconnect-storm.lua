@@ -47,6 +47,8 @@ thresholds {
   -- The storm: requests fail while it is down and wait while everyone re-handshakes.
   ["storm.error_rate"] = "> 1%",
   ["storm.p99"] = "> 200ms",
+  -- The node really went down and was started again by the supervisor.
+  ["storm.restarts{node=gw-1}"] = ">= 1",
   ["settled.error_rate"] = "< 1%",
 }
 
