@@ -12,6 +12,7 @@
 
 #include "gui/chart_panel.hpp"
 #include "gui/run_view.hpp"
+#include "reports/report_text.hpp"
 #include "reports/run_compare.hpp"
 
 namespace gatedrill::gui {
@@ -23,7 +24,8 @@ QString run_title(const RunModel& m) {
   return QString("run %1 %2 (%3, %4)")
       .arg(r.id)
       .arg(QString::fromStdString(r.name.empty() ? r.scenario : r.name),
-           QString::fromStdString(format_wall_ms(r.started_ms)), QString::fromStdString(r.verdict));
+           QString::fromStdString(format_wall_minute(r.started_ms)),
+           QString::fromStdString(r.verdict));
 }
 
 // The figures the table shows, of those compared_metrics gives.
@@ -37,7 +39,7 @@ double metric_of(const PhaseReport& p, const std::string& name) {
 
 QString value_text(const std::string& name, double value) {
   if (name == "rps") return QString::number(value, 'f', 0);
-  if (name == "error_rate") return QString::asprintf("%.2f%%", value * 100);
+  if (name == "error_rate") return QString::fromStdString(format_share(value));
   return format_ns(static_cast<int64_t>(value));
 }
 
@@ -133,7 +135,7 @@ void CompareView::show_runs(std::shared_ptr<RunModel> baseline,
       set_cell(table_, row, column, value_text(found->name, found->base), {}, true);
       set_cell(table_, row, column + 1, value_text(found->name, found->candidate), {}, true);
       set_cell(table_, row, column + 2,
-               change ? QString::asprintf("%+.1f%%", *change * 100) : QString(),
+               QString::fromStdString(format_change(found->base, found->candidate)),
                change_color(change, found->lower_is_better), true);
     }
   }

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <limits>
 
 #include <boost/json.hpp>
 
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+#include "reports/report_text.hpp"
 
 namespace gatedrill::gui {
 
@@ -322,17 +322,8 @@ bool row_matches(const RunRow& row, const std::string& filter) {
   return true;
 }
 
-std::string format_wall_ms(int64_t wall_ms) {
-  std::time_t t = static_cast<std::time_t>(wall_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 std::string format_wall_minute(int64_t wall_ms) {
-  return format_wall_ms(wall_ms).substr(0, 16);
+  return format_wall_time(wall_ms).substr(0, 16);
 }
 
 std::string format_seconds(double seconds) {

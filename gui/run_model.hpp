@@ -135,9 +135,7 @@ Result<std::vector<RunRow>> load_run_rows(const ResultsReader& reader);
 // params ("quick fail" finds failed quickstart runs).
 bool row_matches(const RunRow& row, const std::string& filter);
 
-// "2026-12-01 11:53:13" (UTC).
-std::string format_wall_ms(int64_t wall_ms);
-// "2026-12-01 11:53" (UTC), for the runs list.
+// "2026-12-01 11:53" (UTC), for the runs list (reports' format_wall_time has the seconds).
 std::string format_wall_minute(int64_t wall_ms);
 // "45 s", "12 m 05 s", "1 h 02 m".
 std::string format_seconds(double seconds);

@@ -10,10 +10,9 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <algorithm>
-#include <chrono>
 
-#include "core/util/strings.hpp"
 #include "gui/chart_panel.hpp"
+#include "reports/report_text.hpp"
 
 namespace gatedrill::gui {
 
@@ -41,8 +40,7 @@ void set_cell(QTableWidget* table, int row, int column, const QString& text, con
 }
 
 QString format_ns(int64_t ns) {
-  if (ns <= 0) return "-";
-  return QString::fromStdString(format_duration(std::chrono::nanoseconds(ns)));
+  return QString::fromStdString(format_latency_ns(ns));
 }
 
 namespace {
@@ -239,7 +237,7 @@ void RunView::fill_header() {
                       .arg(run.id)
                       .arg(QString::fromStdString(run.scenario).toHtmlEscaped());
   QStringList facts;
-  facts << "started " + QString::fromStdString(format_wall_ms(run.started_ms)) + " UTC";
+  facts << "started " + QString::fromStdString(format_wall_time(run.started_ms));
   facts << "duration " + QString::fromStdString(format_run_duration(run)).toHtmlEscaped();
   facts << "params " + (params.isEmpty() ? QString("(none)") : "<code>" + params + "</code>");
   if (run.exit_code >= 0) facts << QString("exit %1").arg(run.exit_code);

@@ -66,7 +66,7 @@ class RunView : public QWidget {
 QTableWidget* make_table(const QStringList& headers, QWidget* parent);
 void set_cell(QTableWidget* table, int row, int column, const QString& text,
               const QColor& color = QColor(), bool right_align = false);
-// "1.25 ms" from nanoseconds.
+// "1.25ms" from nanoseconds; "-" for 0 (reports' format_latency_ns).
 QString format_ns(int64_t ns);
 
 }  // namespace gatedrill::gui

@@ -47,29 +47,12 @@ void ensure_app() {
 
 class MainWindowTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ensure_app();
-    std::string pattern = (fs::path(::testing::TempDir()) / "gui-window-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    path_ = (fs::path(dir_) / "results.db").string();
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { ensure_app(); }
 
   std::vector<int64_t> write(const std::vector<SyntheticRun>& runs) {
-    std::vector<int64_t> ids;
-    auto store = ResultsStore::open(path_);
-    EXPECT_TRUE(store);
-    if (!store) return ids;
-    for (const auto& r : runs) {
-      auto id = testing::write_synthetic_run(**store, r);
-      EXPECT_TRUE(id) << id.error().message;
-      ids.push_back(id ? *id : 0);
-    }
-    return ids;
+    auto ids = db_.write(runs);
+    EXPECT_TRUE(ids) << ids.error().message;
+    return ids ? *ids : std::vector<int64_t>{};
   }
 
   std::unique_ptr<MainWindow> open_window() {
@@ -83,7 +66,9 @@ class MainWindowTest : public ::testing::Test {
     return window;
   }
 
-  std::string dir_, path_;
+  testing::ScratchDb db_;
+  const std::string& dir_ = db_.dir();
+  const std::string& path_ = db_.path();
 };
 
 ChartPanel* chart_titled(RunView* view, const QString& prefix) {

@@ -1,7 +1,11 @@
 #include "tests/gui/synthetic_run.hpp"
 
+#include <stdlib.h>
+
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <stdexcept>
 
 #include "core/histogram/histogram.hpp"
 
@@ -168,6 +172,31 @@ Result<int64_t> write_synthetic_run(ResultsStore& store, const SyntheticRun& run
       !ended)
     return ended.error();
   return *run_id;
+}
+
+ScratchDb::ScratchDb() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "gatedrill-gui-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed for " + pattern);
+  dir_ = pattern;
+  path_ = dir_ + "/results.db";
+}
+
+ScratchDb::~ScratchDb() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+Result<std::vector<int64_t>> ScratchDb::write(const std::vector<SyntheticRun>& runs) const {
+  auto store = ResultsStore::open(path_);
+  if (!store) return store.error();
+  std::vector<int64_t> ids;
+  for (const auto& run : runs) {
+    auto id = write_synthetic_run(**store, run);
+    if (!id) return id.error();
+    ids.push_back(*id);
+  }
+  return ids;
 }
 
 }  // namespace gatedrill::gui::testing

@@ -4,6 +4,7 @@
 // gw-2 restart, thresholds and expectations. Used by the GUI tests and the demo database tool.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/store/results_store.hpp"
 #include "core/util/result.hpp"
@@ -36,6 +37,22 @@ SyntheticLayout layout_of(const SyntheticRun& run);
 // The "all" row of one second and a node's row, as the generator writes them.
 SampleRecord synthetic_sample(const SyntheticRun& run, int64_t run_id, const std::string& node,
                               int second);
+
+// A fresh folder for a test's results.db, removed with the object.
+class ScratchDb {
+ public:
+  ScratchDb();  // throws std::runtime_error when no folder can be made
+  ~ScratchDb();
+  ScratchDb(const ScratchDb&) = delete;
+  ScratchDb& operator=(const ScratchDb&) = delete;
+  const std::string& dir() const { return dir_; }
+  const std::string& path() const { return path_; }
+  // Writes the runs into path(); their ids, in order.
+  Result<std::vector<int64_t>> write(const std::vector<SyntheticRun>& runs) const;
+
+ private:
+  std::string dir_, path_;
+};
 
 // Writes the whole run (begin_run .. end_run, flushed). Returns its id.
 Result<int64_t> write_synthetic_run(ResultsStore& store, const SyntheticRun& run);
