@@ -1,6 +1,7 @@
 // The HTML report: one self-contained page (inline CSS and SVG; no scripts, no fonts or images
 // from the network) that can be attached to a CI job or mailed around.
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 #include "reports/report_formats.hpp"
@@ -92,6 +93,32 @@ ChartLine series(const std::vector<const SampleRecord*>& samples, std::string na
   return line;
 }
 
+// A percentile's place on a "nines" axis: 90% -> 1, 99% -> 2, 99.9% -> 3 (HdrHistogram's plots).
+double nines(double percentile) {
+  return -std::log10(1.0 - percentile / 100.0);
+}
+
+SvgChart spectrum_chart(std::string title) {
+  SvgChart chart(std::move(title));
+  chart.set_x_range(0, nines(99.999) + 0.2);  // room for the last label
+  chart.set_x_ticks({{nines(50), "p50"},
+                     {nines(90), "p90"},
+                     {nines(99), "p99"},
+                     {nines(99.9), "p99.9"},
+                     {nines(99.99), "p99.99"},
+                     {nines(99.999), "p99.999"}});
+  chart.set_log_y(true);
+  chart.set_y_format(latency_label_us);
+  return chart;
+}
+
+ChartLine spectrum_line(const PhaseReport& p, std::string name, std::string color, bool dashed) {
+  ChartLine line{std::move(name), std::move(color), {}, dashed, false};
+  for (const auto& [q, ns] : p.spectrum)
+    line.points.emplace_back(nines(q), static_cast<double>(ns) / 1000.0);
+  return line;
+}
+
 double x_end_of(const RunSummary& s) {
   auto all = s.node_samples("all");
   double x_end = all.empty() ? 1.0 : static_cast<double>(all.back()->second + 1);
@@ -136,6 +163,15 @@ std::string charts(const RunSummary& s) {
   latency.add_line(
       series(all, "p99.9", "#c5221f", [](const SampleRecord& r) { return r.p999_us; }));
   card(latency);
+
+  SvgChart spectrum =
+      spectrum_chart("Latency by percentile, per phase (merged histograms, log scale)");
+  size_t color = 0;
+  for (const auto& p : s.phases)
+    if (!p.spectrum.empty())
+      spectrum.add_line(
+          spectrum_line(p, p.name, kNodeColors[color++ % std::size(kNodeColors)], false));
+  card(spectrum);
 
   SvgChart status("Responses by status class (share of each second)");
   decorate(status, s, x_end);
@@ -318,8 +354,20 @@ std::string render_comparison_charts(const RunSummary& base, const RunSummary& c
   latency.set_y_format(latency_label_us);
   latency.add_line(series(b, base_name, "#7b8794", p99));
   latency.add_line(series(c, cand_name, "#e8710a", p99));
+  SvgChart spectrum =
+      spectrum_chart("Latency by percentile, per phase: base dashed, candidate solid");
+  size_t color = 0;
+  for (const auto& p : base.phases) {
+    const PhaseReport* other = candidate.phase(p.name);
+    if (!other || p.spectrum.empty() || other->spectrum.empty()) continue;
+    std::string c = kNodeColors[color++ % std::size(kNodeColors)];
+    ChartLine dashed = spectrum_line(p, p.name + " base", c, true);
+    dashed.in_legend = false;  // the title says dashed is the base; one legend entry a phase
+    spectrum.add_line(std::move(dashed));
+    spectrum.add_line(spectrum_line(*other, p.name, c, false));
+  }
   return "<div class=\"card\">" + rps.render() + "</div>\n<div class=\"card\">" + latency.render() +
-         "</div>\n";
+         "</div>\n<div class=\"card\">" + spectrum.render() + "</div>\n";
 }
 
 std::string html_page(const std::string& title, const std::string& body) {

@@ -30,6 +30,13 @@ std::string iso_time(int64_t wall_ms) {       // JUnit's timestamp: ISO 8601 wit
   return t;
 }
 
+// {"50": ns, "99.9": ns, ...}: the phase's percentile spectrum.
+boost::json::object spectrum_json(const PhaseReport& p) {
+  boost::json::object o;
+  for (const auto& [q, ns] : p.spectrum) o[strprintf("%g", q)] = ns;
+  return o;
+}
+
 std::string upper(std::string text) {
   for (char& c : text)
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -126,6 +133,7 @@ std::string render_json(const RunSummary& s) {
                                                               {"p99", ms(p.p99_ns)},
                                                               {"p999", ms(p.p999_ns)},
                                                               {"max", ms(p.max_ns)}}},
+                                  {"spectrum_ns", spectrum_json(p)},
                                   {"status_classes", json::object{{"2xx", p.status_2xx},
                                                                   {"3xx", p.status_3xx},
                                                                   {"4xx", p.status_4xx},

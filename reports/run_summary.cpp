@@ -124,6 +124,10 @@ Result<RunSummary> summarize_run(const ResultsReader& reader, int64_t run_id) {
     p.p999_ns = h.percentile(99.9);
     p.max_ns = h.max();
     p.latency_count = h.count();
+    if (h.count() > 0)
+      for (double q : {10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 99.0, 99.5, 99.9,
+                       99.95, 99.99, 99.999})
+        p.spectrum.emplace_back(q, h.percentile(q));
     summary.phases.push_back(std::move(p));
   }
   return summary;

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/store/results_store.hpp"
@@ -23,6 +24,9 @@ struct PhaseReport {
   // From the phase's merged per-second histograms (exact, never averaged percentiles).
   int64_t p50_ns = 0, p90_ns = 0, p99_ns = 0, p999_ns = 0, max_ns = 0;
   int64_t latency_count = 0;  // values in the merged histogram
+  // The merged histogram's percentile spectrum: (percentile, ns) at 10, 20, ... 90, 95, 99,
+  // 99.5, 99.9, 99.95, 99.99, 99.999 (empty without latency data).
+  std::vector<std::pair<double, int64_t>> spectrum;
   std::map<int, int64_t> status_counts;
   int64_t status_2xx = 0, status_3xx = 0, status_4xx = 0, status_5xx = 0;
   int64_t connect_errors = 0, timeouts = 0;

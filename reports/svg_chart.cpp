@@ -138,7 +138,8 @@ std::string SvgChart::render() const {
   // Legend, right-aligned on the title row (text width estimated at 6.6 px a character).
   std::vector<const ChartLine*> legend;
   for (const auto& l : stacked_) legend.push_back(&l);
-  for (const auto& l : lines_) legend.push_back(&l);
+  for (const auto& l : lines_)
+    if (l.in_legend) legend.push_back(&l);
   double lx = kPlotRight;
   for (auto it = legend.rbegin(); it != legend.rend(); ++it) {
     lx -= 6.6 * static_cast<double>((*it)->name.size()) + 26;
@@ -172,13 +173,18 @@ std::string SvgChart::render() const {
                        xml_escape(y_format_(v)).c_str());
     }
   }
-  double xstep = time_step(x_hi_ - x_lo_, 12);
-  for (double x = std::ceil(x_lo_ / xstep) * xstep; x <= x_hi_ + 1e-9; x += xstep) {
+  std::vector<std::pair<double, std::string>> x_ticks = x_ticks_;
+  if (x_ticks.empty()) {  // a time axis
+    double xstep = time_step(x_hi_ - x_lo_, 12);
+    for (double x = std::ceil(x_lo_ / xstep) * xstep; x <= x_hi_ + 1e-9; x += xstep)
+      x_ticks.emplace_back(x, x_label(x));
+  }
+  for (const auto& [x, label] : x_ticks) {
     double px = x_pixel(x);
     out += strprintf("<line class=\"tick\" x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\"/>", px,
                      kPlotBottom, px, kPlotBottom + 4);
     out += strprintf("<text class=\"xlabel\" x=\"%.1f\" y=\"%g\">%s</text>\n", px, kPlotBottom + 16,
-                     x_label(x).c_str());
+                     xml_escape(label).c_str());
   }
 
   // Stacked shares.

@@ -15,6 +15,7 @@ struct ChartLine {
   std::vector<std::pair<double, double>> points;  // (x, y), x ascending
   bool dashed = false;
   bool step = false;  // hold each value until the next point (targets)
+  bool in_legend = true;
 };
 
 class SvgChart {
@@ -29,6 +30,10 @@ class SvgChart {
   // Fixes the y range (else: 0 .. the data's max, or the data's range on a log axis).
   void set_y_range(double lo, double hi);
   void set_y_format(std::function<std::string(double)> format) { y_format_ = std::move(format); }
+  // Labelled x ticks instead of the default time axis (seconds).
+  void set_x_ticks(std::vector<std::pair<double, std::string>> ticks) {
+    x_ticks_ = std::move(ticks);
+  }
 
   void add_line(ChartLine line);
   // Stacked areas: layer i is drawn on top of layers 0..i-1; every layer has the same xs.
@@ -62,6 +67,7 @@ class SvgChart {
   bool fixed_y_ = false;
   double y_lo_ = 0, y_hi_ = 1;
   std::function<std::string(double)> y_format_;
+  std::vector<std::pair<double, std::string>> x_ticks_;
   std::vector<ChartLine> lines_;
   std::vector<ChartLine> stacked_;
   std::vector<Window> windows_;

@@ -55,6 +55,10 @@ TEST_F(ReportsTest, PhasePercentilesComeFromMergedHistograms) {
   expect_near_ns(steady.p90_ns, 1'000'000);
   expect_near_ns(steady.p99_ns, 50'000'000);  // 29 slow of 1000: the 990th value is slow
   expect_near_ns(steady.max_ns, 50'000'000);
+  ASSERT_EQ(steady.spectrum.size(), 16u);
+  EXPECT_EQ(steady.spectrum[12].first, 99.9);
+  EXPECT_EQ(steady.spectrum[12].second, steady.p999_ns);
+  EXPECT_EQ(steady.spectrum[10].second, steady.p99_ns);
   EXPECT_EQ(steady.status_5xx, 20);
   EXPECT_EQ(steady.status_2xx, 980);
   EXPECT_EQ(steady.status_counts.at(503), 20);
@@ -72,9 +76,10 @@ TEST_F(ReportsTest, HtmlIsSelfContainedWellFormedAndShadesTheFaultWindowAtItsTim
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("https://"), std::string::npos);
   EXPECT_EQ(count_of(html, "http://"), count_of(html, "<svg "));  // only the SVG namespace
-  // Throughput, latency, status share, per-node p99 and CPU: five charts, each shading the
-  // fault (seconds 5..8 of an axis 0..12).
-  EXPECT_EQ(count_of(html, "<svg "), 5);
+  // Throughput, latency, status share, per-node p99 and CPU over time: five charts, each shading
+  // the fault (seconds 5..8 of an axis 0..12); and the percentile spectrum (no time axis).
+  EXPECT_EQ(count_of(html, "<svg "), 6);
+  EXPECT_NE(html.find(">p99.999</text>"), std::string::npos);
   SvgChart axis("axis");
   axis.set_x_range(0, 12);
   char expected[96];
@@ -180,6 +185,8 @@ TEST_F(ReportsTest, JsonAndMarkdownCarryThePercentilesAndChecks) {
   EXPECT_NEAR(static_cast<double>(steady.at("latency_ns").at("p999").as_int64()), 50e6,
               50e6 * 0.002);
   EXPECT_NEAR(steady.at("latency_ms").at("p50").as_double(), 1.0, 0.002);
+  EXPECT_EQ(steady.at("spectrum_ns").at("99.9").as_int64(),
+            steady.at("latency_ns").at("p999").as_int64());
   EXPECT_EQ(v.at("checks").as_array().size(), 2u);
   EXPECT_EQ(v.at("checks").at(1).at("pass").as_bool(), false);
   EXPECT_EQ(v.at("run").at("params").at("RATE").as_string(), "100");
@@ -255,7 +262,8 @@ TEST_F(ReportsTest, CompareShowsDeltasFromMergedHistograms) {
   ASSERT_TRUE(html);
   EXPECT_EQ(check_well_formed(*html), "");
   EXPECT_NE(html->find("<td class=\"worse\">+100.0%</td>"), std::string::npos);
-  EXPECT_EQ(count_of(*html, "<svg "), 2);  // throughput and p99, base against candidate
+  EXPECT_EQ(count_of(*html, "<svg "),
+            3);  // throughput, p99 and the spectrum, base against candidate
   EXPECT_EQ(count_of(*html, "<rect class=\"fault\""), 2);
   EXPECT_FALSE(render_comparison(c, "pdf"));
 
