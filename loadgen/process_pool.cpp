@@ -170,6 +170,14 @@ Result<LoadSummary> run_in_processes(TimeSource& time, const LoadRequestSpec& sp
   std::string protocol_error;
   bool stop_sent = false;
   int64_t next_second = 0;
+  // A worker that never ends (a fork in a threaded process can inherit a lock someone held) must
+  // not hang the run: past the schedule, the response timeout and some grace, workers are killed.
+  constexpr int64_t kGraceNs = 5'000'000'000;
+  const int64_t timeouts_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  options.timeout + options.connect_timeout)
+                                  .count();
+  int64_t deadline = time.monotonic_ns() + timeouts_ns + kGraceNs;
+  for (const auto& p : phases) deadline += p.duration.count();
 
   auto handle_line = [&](Child& c, size_t k, std::string_view line) {
     auto frame = decode_frame(line);
@@ -230,6 +238,17 @@ Result<LoadSummary> run_in_processes(TimeSource& time, const LoadRequestSpec& sp
       for (const auto& c : children)
         if (!c.closed) ::kill(c.pid, SIGTERM);
       stop_sent = true;
+      deadline = std::min(deadline, time.monotonic_ns() + timeouts_ns + kGraceNs);
+    }
+    if (time.monotonic_ns() > deadline) {
+      for (size_t k = 0; k < children.size(); ++k)
+        if (!children[k].closed) {
+          ::kill(children[k].pid, SIGKILL);
+          children[k].closed = true;
+          if (protocol_error.empty())
+            protocol_error = "worker process " + std::to_string(k) + " did not finish in time";
+        }
+      break;
     }
     polls.clear();
     std::vector<size_t> which;
