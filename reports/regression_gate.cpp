@@ -164,6 +164,28 @@ std::string format_gate_text(const GateResult& r, const RunSummary& b, const Run
   return out;
 }
 
+std::string format_gate_markdown(const GateResult& r, const RunSummary& b, const RunSummary& c) {
+  std::string out = strprintf(
+      "### gatedrill gate: %s\n\nbaseline run %lld (git `%s`) → candidate run %lld (git `%s`)\n\n",
+      r.pass() ? "✅ pass" : "❌ regression", static_cast<long long>(b.run.id),
+      md_cell(b.run.git_describe).c_str(), static_cast<long long>(c.run.id),
+      md_cell(c.run.git_describe).c_str());
+  out += "| | phase | metric | baseline | candidate | change | limit | noise test |\n";
+  out += "|---|---|---|--:|--:|--:|--:|---|\n";
+  for (const auto& check : r.checks) {
+    std::string noise = check.noise_tested ? strprintf("p=%.3g", check.p_value) : "-";
+    out += strprintf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", check.pass ? "✅" : "❌",
+                     md_cell(check.phase).c_str(), check.name.c_str(),
+                     metric_text(check, check.base).c_str(),
+                     metric_text(check, check.candidate).c_str(),
+                     check.name == "error_rate"
+                         ? strprintf("%+.3f pp", (check.candidate - check.base) * 100).c_str()
+                         : format_change(check.base, check.candidate).c_str(),
+                     metric_text(check, check.limit).c_str(), noise.c_str());
+  }
+  return out;
+}
+
 std::string render_gate_junit(const GateResult& r, const RunSummary& b, const RunSummary& c) {
   int failures = 0;
   std::string cases;

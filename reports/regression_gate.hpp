@@ -57,6 +57,9 @@ double mann_whitney_p_greater(const std::vector<double>& lower, const std::vecto
 
 std::string format_gate_text(const GateResult& result, const RunSummary& baseline,
                              const RunSummary& candidate);
+// For a PR comment: the verdict and one table row per check.
+std::string format_gate_markdown(const GateResult& result, const RunSummary& baseline,
+                                 const RunSummary& candidate);
 // One testsuite "gatedrill gate", one testcase per check; a regression is a <failure>.
 std::string render_gate_junit(const GateResult& result, const RunSummary& baseline,
                               const RunSummary& candidate);

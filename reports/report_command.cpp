@@ -127,7 +127,8 @@ int compare_command(int argc, char** argv) {
 
 int gate_command(int argc, char** argv) {
   std::string baseline, candidate, db = "results.db", max_regression = "10%", max_errors, junit,
-                                   alpha = "0.05";
+                                   markdown;
+  std::string alpha = "0.05";
   std::vector<std::string> phases;
   GateOptions options;
   ArgParser args(
@@ -152,6 +153,7 @@ int gate_command(int argc, char** argv) {
   args.option("alpha", &alpha,
               "significance level of the noise test; 0 disables it (default 0.05)");
   args.option("junit", &junit, "also write the result as JUnit XML to this file");
+  args.option("md", &markdown, "also write the result as Markdown (a PR comment) to this file");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
   if (baseline.empty() || candidate.empty()) {
     std::fprintf(stderr, "error: gate needs --baseline and --candidate\n%s", args.usage().c_str());
@@ -185,6 +187,10 @@ int gate_command(int argc, char** argv) {
   std::fputs(format_gate_text(*result, *b, *c).c_str(), stdout);
   if (!junit.empty()) {
     if (auto written = write_file(junit, render_gate_junit(*result, *b, *c)); !written)
+      return fail(written.error());
+  }
+  if (!markdown.empty()) {
+    if (auto written = write_file(markdown, format_gate_markdown(*result, *b, *c)); !written)
       return fail(written.error());
   }
   return result->pass() ? 0 : kExitRegression;

@@ -60,6 +60,15 @@ TEST_F(GateTest, ARegressionExits99AndWritesJunit) {
   EXPECT_EQ(check_well_formed(xml), "");
   EXPECT_EQ(count_of(xml, "<testcase "), 2);  // warmup.p99, steady.p99
   EXPECT_EQ(count_of(xml, "<failure "), 2);
+  std::string md = dir_.path("gate.md");
+  EXPECT_EQ(
+      gate({"--baseline", "1", "--candidate", "2", "--db", db_, "--phase", "steady", "--md", md}),
+      99);
+  std::string comment = read_file(md);
+  EXPECT_NE(comment.find("❌ regression"), std::string::npos) << comment;
+  EXPECT_NE(comment.find("| ❌ | steady | p99 | 1.01ms | 1.51ms | +50.1% | 1.11ms | p="),
+            std::string::npos)
+      << comment;
   // Allowed +60%: passes; the gate compares only the phase asked for.
   EXPECT_EQ(gate({"--baseline", "1", "--candidate", "2", "--db", db_, "--max-p99-regression", "60%",
                   "--phase", "steady"}),
