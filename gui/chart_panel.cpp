@@ -63,7 +63,20 @@ QString format_value(double v) {
   return QString::number(v, 'f', 3);
 }
 
+// The chart's graphics items are children of the chart; replacing them deletes the old ones.
+template <class Item>
+void delete_all(std::vector<Item*>& items) {
+  for (auto* item : items) delete item;
+  items.clear();
+}
+
 }  // namespace
+
+QFont ChartPanel::scaled_font(double factor) const {
+  QFont f = font();
+  f.setPointSizeF(f.pointSizeF() * factor);
+  return f;
+}
 
 ChartPanel::ChartPanel(const QString& title, const QString& y_title, const QString& value_suffix,
                        QWidget* parent)
@@ -87,8 +100,7 @@ ChartPanel::ChartPanel(const QString& title, const QString& y_title, const QStri
   chart_->setMargins(QMargins(2, 2, 6, 2));
   chart_->layout()->setContentsMargins(0, 0, 0, 0);
   chart_->legend()->setAlignment(Qt::AlignTop);
-  QFont small = font();
-  small.setPointSizeF(small.pointSizeF() * 0.9);
+  QFont small = scaled_font(0.9);
   chart_->legend()->setFont(small);
 
   x_axis_->setTitleText("time since load start (s)");
@@ -196,8 +208,7 @@ void ChartPanel::rebuild_y_axis() {
       max = std::max(max, p.y);
       if (p.y > 0 && (min_positive == 0 || p.y < min_positive)) min_positive = p.y;
     }
-  QFont small = font();
-  small.setPointSizeF(small.pointSizeF() * 0.9);
+  QFont small = scaled_font(0.9);
   if (log_y_) {
     auto* axis = new QLogValueAxis;
     axis->setBase(10);
@@ -235,13 +246,10 @@ void ChartPanel::set_x_range(double min_s, double max_s) {
 }
 
 void ChartPanel::set_fault_windows(std::vector<FaultWindow> windows) {
-  for (auto* item : band_items_) delete item;
-  for (auto* item : band_labels_) delete item;
-  band_items_.clear();
-  band_labels_.clear();
+  delete_all(band_items_);
+  delete_all(band_labels_);
   windows_ = std::move(windows);
-  QFont small = font();
-  small.setPointSizeF(small.pointSizeF() * 0.85);
+  QFont small = scaled_font(0.85);
   for (const auto& w : windows_) {
     bool mark = w.end_s <= w.start_s;
     QColor color = w.kind == "fault" ? palette::kFault : palette::kMark;
@@ -281,13 +289,10 @@ double ChartPanel::x_to_px(double x) const {
 }
 
 void ChartPanel::set_phase_marks(std::vector<std::pair<double, std::string>> marks) {
-  for (auto* item : phase_lines_) delete item;
-  for (auto* item : phase_labels_) delete item;
-  phase_lines_.clear();
-  phase_labels_.clear();
+  delete_all(phase_lines_);
+  delete_all(phase_labels_);
   phase_marks_ = std::move(marks);
-  QFont small = font();
-  small.setPointSizeF(small.pointSizeF() * 0.8);
+  QFont small = scaled_font(0.8);
   for (const auto& [x, name] : phase_marks_) {
     auto* line = new QGraphicsLineItem(chart_);
     line->setPen(QPen(QColor(150, 150, 150), 1, Qt::DotLine));

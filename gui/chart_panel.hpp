@@ -71,6 +71,7 @@ class ChartPanel : public QChartView {
 
  private:
   void rebuild_y_axis();
+  QFont scaled_font(double factor) const;
   // Hands the series the envelope of their points for the visible x range and plot width.
   void refill();
   void schedule_refill();
