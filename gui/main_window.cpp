@@ -400,12 +400,20 @@ void MainWindow::poll() {
   auto events = reader_->events(run_id);
   auto thresholds = reader_->thresholds(run_id);
   if (!samples || !run || !phases || !events || !thresholds) return;  // next second, again
-  current_->append_samples(*samples);
+  // A run whose runner died stays "running" with nothing new: then there is nothing to redo.
+  size_t added = current_->append_samples(*samples);
+  bool changed = added > 0 || run->ended_ms != 0 || phases->size() != current_->phases().size() ||
+                 events->size() != current_->summary().events.size() ||
+                 thresholds->size() != current_->summary().thresholds.size();
+  unsummarized_samples_ += added;
+  if (!changed) return;
   current_->update_records(std::move(*run), std::move(*phases), std::move(*events),
                            std::move(*thresholds));
   run_view_->refresh();
-  if (!current_->running() || ++polls_since_summary_ >= kSummaryEveryPolls) {
+  if (!current_->running() ||
+      (++polls_since_summary_ >= kSummaryEveryPolls && unsummarized_samples_ > 0)) {
     polls_since_summary_ = 0;
+    unsummarized_samples_ = 0;
     start_phase_reports(run_id);
   }
   if (!current_->running()) live_label_->clear();

@@ -13,6 +13,7 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QImage>
+#include <QLineEdit>
 #include <QProcess>
 #include <QTableWidget>
 #include <QTreeWidget>
@@ -222,6 +223,36 @@ TEST_F(MainWindowTest, LiveRefreshAppendsTheSecondsTheRunnerCommits) {
   EXPECT_FALSE(window->run_view()->model()->running());
   EXPECT_EQ(window->run_list()->topLevelItem(0)->text(4), "pass");
   EXPECT_EQ(rps->point_count(), 15u + 2);
+}
+
+TEST_F(MainWindowTest, FilterHidesRunsThatDoNotMatchEveryWord) {
+  SyntheticRun quick;
+  quick.name = "quickstart";
+  quick.seconds = 10;
+  SyntheticRun capacity = quick;
+  capacity.name = "capacity";
+  capacity.verdict = "fail";
+  SyntheticRun quick_fail = quick;
+  quick_fail.verdict = "fail";
+  write({quick, capacity, quick_fail});
+  auto window = open_window();
+  auto* filter = window->findChild<QLineEdit*>();
+  ASSERT_NE(filter, nullptr);
+  auto visible = [&] {
+    int n = 0;
+    for (int i = 0; i < window->run_list()->topLevelItemCount(); ++i)
+      n += window->run_list()->topLevelItem(i)->isHidden() ? 0 : 1;
+    return n;
+  };
+  EXPECT_EQ(visible(), 3);
+  filter->setText("QUICK");
+  EXPECT_EQ(visible(), 2);
+  filter->setText("quick fail");
+  EXPECT_EQ(visible(), 1);
+  filter->setText("nothing-like-this");
+  EXPECT_EQ(visible(), 0);
+  filter->clear();
+  EXPECT_EQ(visible(), 3);
 }
 
 TEST_F(MainWindowTest, CompareOverlaysBothP99CurvesAndShowsPhaseChanges) {
