@@ -16,6 +16,7 @@
 #include "core/util/signals.hpp"
 #include "core/util/strings.hpp"
 #include "loadgen/load_generator.hpp"
+#include "scenarios/process_stats.hpp"
 #include "scenarios/run_command.hpp"
 #include "scenarios/run_recorder.hpp"
 #include "scenarios/run_support.hpp"
@@ -223,6 +224,10 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
       });
   std::atomic<bool> stop{false};
   std::atomic<int> running{static_cast<int>(loads.size())};
+  // CPU over the whole step: a sample before (the baseline) and one after, per gateway.
+  std::map<std::string, ProcessStats> cpu;
+  for (const auto& g : endpoints.gateways)
+    if (auto pid = supervisor_.pid(g.name)) (void)cpu[g.name].sample(*pid, time_.monotonic_ns());
   int64_t started_ms = time_.wall_ms();
   for (auto& l : loads) {
     l.thread = std::thread([&, first_second] {
@@ -245,6 +250,16 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the poll's tick, not a sync
   }
   for (auto& l : loads) l.thread.join();
+  double gateway_cpu_pct = 0;
+  int64_t gateway_rss = 0;
+  for (const auto& g : endpoints.gateways) {
+    if (auto pid = supervisor_.pid(g.name)) {
+      if (auto sample = cpu[g.name].sample(*pid, time_.monotonic_ns())) {
+        gateway_cpu_pct += sample->cpu_pct;
+        gateway_rss += sample->rss_bytes;
+      }
+    }
+  }
   if (settings_.status_line && terminal_) std::fputc('\n', stderr);
   store_->add_phase({run_id_, index, phase, started_ms, time_.wall_ms(), rate});
   next_second_ = first_second + step_seconds;
@@ -266,6 +281,8 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
   step.p50_ns = metric_value(stats, "p50");
   step.p99_ns = metric_value(stats, "p99");
   step.error_rate = metric_value(stats, "error_rate");
+  step.gateway_cpu_pct = gateway_cpu_pct;
+  step.gateway_rss_bytes = gateway_rss;
   std::vector<double> p99s;
   for (int64_t sec = judged_from; sec < next_second_; ++sec) {
     auto one =
@@ -307,8 +324,8 @@ const char* confidence(double spread) {
 }
 
 void CapacityRun::print_table(const CapacitySearch& search) const {
-  std::printf("\n%-4s  %10s  %10s  %9s  %9s  %8s  %-16s  %s\n", "step", "rate", "achieved", "p50",
-              "p99", "errors", "p99 spread", "verdict");
+  std::printf("\n%-4s  %10s  %10s  %9s  %9s  %8s  %-16s  %8s  %9s  %s\n", "step", "rate",
+              "achieved", "p50", "p99", "errors", "p99 spread", "gw cores", "gw RSS", "verdict");
   int i = 0;
   std::vector<CapacityStep> by_rate = search.steps();
   for (const auto& s : by_rate) {
@@ -317,10 +334,12 @@ void CapacityRun::print_table(const CapacitySearch& search) const {
     char spread[32];
     std::snprintf(spread, sizeof spread, "%.0f%% (%s)", 100 * s.p99_spread,
                   confidence(s.p99_spread));
-    std::printf("%-4d  %10.0f  %10.0f  %9s  %9s  %7.2f%%  %-16s  %s\n", ++i, s.rate, s.achieved_rps,
+    std::printf("%-4d  %10.0f  %10.0f  %9s  %9s  %7.2f%%  %-16s  %8.2f  %7.1fMiB  %s\n", ++i,
+                s.rate, s.achieved_rps,
                 format_duration(std::chrono::nanoseconds(static_cast<int64_t>(s.p50_ns))).c_str(),
                 format_duration(std::chrono::nanoseconds(static_cast<int64_t>(s.p99_ns))).c_str(),
-                100 * s.error_rate, spread, verdict.c_str());
+                100 * s.error_rate, spread, s.gateway_cpu_pct / 100,
+                static_cast<double>(s.gateway_rss_bytes) / (1 << 20), verdict.c_str());
   }
   std::sort(by_rate.begin(), by_rate.end(),
             [](const auto& a, const auto& b) { return a.rate < b.rate; });
@@ -375,9 +394,16 @@ int CapacityRun::execute() {
                  " req/s")
                     .c_str()
               : "");
-      store_->add_event(
-          {run_id_, time_.wall_ms(), 0, "", "note", "capacity",
-           "{\"sustainable_rps\":" + std::to_string(static_cast<int64_t>(*best)) + "}"});
+      if (at && at->achieved_rps > 0)
+        std::printf("gateway cores per 5000 req/s at that rate: %.2f (%zu node(s), %.1f MiB RSS)\n",
+                    at->gateway_cpu_pct / 100 / (at->achieved_rps / 5000),
+                    topology_->endpoints().gateways.size(),
+                    static_cast<double>(at->gateway_rss_bytes) / (1 << 20));
+      store_->add_event({run_id_, time_.wall_ms(), 0, "", "note", "capacity",
+                         "{\"sustainable_rps\":" + std::to_string(static_cast<int64_t>(*best)) +
+                             (at ? ",\"gateway_cpu_pct\":" + std::to_string(at->gateway_cpu_pct)
+                                 : std::string()) +
+                             "}"});
       verdict = "pass";
       exit_code = kExitPass;
     } else {

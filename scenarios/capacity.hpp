@@ -29,6 +29,10 @@ struct CapacityStep {
   double p99_spread = 0;
   bool pass = false;
   std::vector<std::string> broken;  // the SLOs it broke, with what was observed
+  // The gateways' CPU over the step (percent of one core, all nodes) and their RSS at its end:
+  // what the seeds' sizing questions ask (vCPU per 5k requests/s, memory).
+  double gateway_cpu_pct = 0;
+  int64_t gateway_rss_bytes = 0;
 };
 
 struct CapacitySearchOptions {

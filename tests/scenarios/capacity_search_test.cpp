@@ -73,11 +73,18 @@ TEST(CapacitySearchTest, StopsAtTheMaxWhenEverythingPasses) {
   EXPECT_DOUBLE_EQ(search.steps().back().rate, 5000);
 }
 
+CapacityStep step_at(double rate, bool pass) {
+  CapacityStep step;
+  step.rate = rate;
+  step.pass = pass;
+  return step;
+}
+
 TEST(CapacitySearchTest, ANoisyPassAboveAFailureDoesNotRaiseTheAnswer) {
   CapacitySearch search({1000, 200000, 0.02, 1});
-  search.record({1000, 0, 0, 0, 0, 0, true, {}});
-  search.record({2000, 0, 0, 0, 0, 0, false, {}});
-  search.record({3000, 0, 0, 0, 0, 0, true, {}});  // a step asked for outside the search
+  search.record(step_at(1000, true));
+  search.record(step_at(2000, false));
+  search.record(step_at(3000, true));  // a step asked for outside the search
   ASSERT_TRUE(search.sustainable());
   EXPECT_DOUBLE_EQ(*search.sustainable(), 1000);
 }
