@@ -129,8 +129,17 @@ Result<void> ArgParser::parse(int argc, char** argv) {
   return {};
 }
 
+namespace {
+
+// "gatedrill run" for a subcommand; a program of its own ("gatedrill-gui") names itself.
+std::string program_of(const std::string& command) {
+  return command.rfind("gatedrill", 0) == 0 ? command : "gatedrill " + command;
+}
+
+}  // namespace
+
 std::string ArgParser::usage() const {
-  std::string out = "usage: gatedrill " + command_;
+  std::string out = "usage: " + program_of(command_);
   if (!options_.empty()) out += " [options]";
   for (const auto& p : positionals_) out += p.required ? " " + p.name : " [" + p.name + "]";
   out += "\n\n" + summary_ + "\n";
@@ -152,8 +161,8 @@ int parse_or_exit_code(ArgParser& parser, int argc, char** argv) {
     return 0;
   }
   if (!parsed) {
-    std::fprintf(stderr, "error: %s\n(see gatedrill %s --help)\n", parsed.error().message.c_str(),
-                 parser.command().c_str());
+    std::fprintf(stderr, "error: %s\n(see %s --help)\n", parsed.error().message.c_str(),
+                 program_of(parser.command()).c_str());
     return 2;
   }
   return -1;

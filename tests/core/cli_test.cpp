@@ -134,6 +134,9 @@ TEST(ArgParser, DoubleDashEndsOptionsAndHelpIsNoError) {
   EXPECT_TRUE(q.help_requested());
   std::string usage = q.usage();
   EXPECT_NE(usage.find("usage: gatedrill run"), std::string::npos) << usage;
+  // A program of its own (gatedrill-gui) is named as it is typed, not as a subcommand.
+  std::string own = ArgParser("gatedrill-gui", "The dashboard.").usage();
+  EXPECT_EQ(own.rfind("usage: gatedrill-gui\n", 0), 0u) << own;
   EXPECT_NE(usage.find("--rate N"), std::string::npos) << usage;
   EXPECT_EQ(parse_or_exit_code(q, help.argc(), help.argv()), 0);
   Flags h;
