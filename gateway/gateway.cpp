@@ -20,6 +20,7 @@
 #include "gateway/policy/bundle_poller.hpp"
 #include "gateway/policy/policy_engine.hpp"
 #include "gateway/routing/discovery_watcher.hpp"
+#include "gateway/server/protocol_metrics.hpp"
 
 namespace gatedrill::gateway {
 
@@ -91,6 +92,7 @@ struct Gateway::Impl {
   Counter& revocation_fail_open;
   Counter& ratelimit_fallback;
   RequestCounters requests;
+  ProtocolMetrics protocols{metrics};
   JwksCache jwks;
   JwtAuthn authn;
   LocalRateLimiter limiter;
@@ -102,6 +104,7 @@ struct Gateway::Impl {
   std::unique_ptr<SiemMirror> siem;
   std::unique_ptr<BundlePoller> poller;
   std::unique_ptr<DiscoveryWatcher> discovery;
+  std::unique_ptr<DiscoveryWatcher> quota_watcher;  // quotas alone (discovery elsewhere or off)
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
 
@@ -414,6 +417,7 @@ struct Gateway::Impl {
 
   void on_response(const ResponseInfo& info) {
     requests.get(info.status, info.reason).inc();
+    protocols.request(info.protocol);
     latency.observe_ns(info.latency_ns);
     if (siem) mirror(info);
     if (!audit) return;
@@ -488,25 +492,47 @@ struct Gateway::Impl {
             "gatedrill_gateway_registry_poll_failures " + std::to_string(poller->failures()) + "\n";
       });
     }
+    if (!config.discovery_url.empty() && !config.routes)
+      return make_error("usage", "service discovery needs a route table (--routes)");
+    // Services by route: the route table's, or the one "default" route.
+    std::vector<std::string> services;
+    if (config.routes) {
+      for (const auto& route : config.routes->routes()) {
+        const std::string& service = route.service.empty() ? route.name : route.service;
+        if (std::find(services.begin(), services.end(), service) == services.end())
+          services.push_back(service);
+      }
+    } else {
+      services.push_back("default");
+    }
+    const bool quotas = !config.registry_url.empty() && config.registry_quotas;
     if (!config.discovery_url.empty()) {
-      if (!config.routes)
-        return make_error("usage", "service discovery needs a route table (--routes)");
       DiscoveryOptions d;
       d.url = config.discovery_url;
       d.interval = config.discovery_poll;
-      for (const auto& route : config.routes->routes()) {
-        const std::string& service = route.service.empty() ? route.name : route.service;
-        if (std::find(d.services.begin(), d.services.end(), service) == d.services.end())
-          d.services.push_back(service);
-      }
+      d.services = services;
+      // One poller for both when discovery is the registry itself.
+      d.quotas = quotas && config.discovery_url == config.registry_url;
+      if (d.quotas) d.on_round = [this] { apply_quotas(*discovery); };
       discovery = std::make_unique<DiscoveryWatcher>(std::move(d));
       discovery->start();
       metrics.add_collector([this](std::string& out) {
-        out += "# HELP gatedrill_gateway_discovery_failures_total Discovery lookups that failed\n";
+        out += "# HELP gatedrill_gateway_discovery_failures_total Registry lookups that failed\n";
         out += "# TYPE gatedrill_gateway_discovery_failures_total counter\n";
         out += "gatedrill_gateway_discovery_failures_total " +
                std::to_string(discovery->failures()) + "\n";
       });
+    }
+    if (quotas && !(discovery && config.discovery_url == config.registry_url)) {
+      DiscoveryOptions q;
+      q.url = config.registry_url;
+      q.interval = config.registry_poll;
+      q.services = services;
+      q.discovery = false;
+      q.quotas = true;
+      q.on_round = [this] { apply_quotas(*quota_watcher); };
+      quota_watcher = std::make_unique<DiscoveryWatcher>(std::move(q));
+      quota_watcher->start();
     }
     if (config.siem) {
       siem = std::make_unique<SiemMirror>(*config.siem);
@@ -523,6 +549,27 @@ struct Gateway::Impl {
       });
     }
     return {};
+  }
+
+  // The registry's quotas (seed 003) as the local limiter's per-route limits, by the route's
+  // service. Identity overrides (--rate-limit-override) still win.
+  void apply_quotas(const DiscoveryWatcher& from) {
+    RouteLimits limits;
+    auto add = [&](const std::string& route, const std::string& service) {
+      if (auto q = from.quota(service))
+        limits[route] = RateLimit{q->requests_per_second, q->burst_capacity};
+    };
+    if (config.routes) {
+      for (const auto& route : config.routes->routes())
+        add(route.name, route.service.empty() ? route.name : route.service);
+    } else {
+      add("default", "default");
+    }
+    auto current = limiter.route_limits();
+    if (current && *current == limits) return;
+    if (!current && limits.empty()) return;
+    limiter.set_route_limits(std::move(limits));
+    std::fprintf(stderr, "gateway %s: registry quotas applied\n", config.name.c_str());
   }
 
   void on_upstream_error(std::string_view kind) {
@@ -593,6 +640,7 @@ Result<void> Gateway::start() {
   DataPlaneHooks hooks;
   hooks.on_response = [&g](const ResponseInfo& info) { g.on_response(info); };
   hooks.on_upstream_error = [&g](std::string_view kind) { g.on_upstream_error(kind); };
+  hooks.on_h2_event = [&g](std::string_view kind) { g.protocols.h2_event(kind); };
   if (g.overload.enabled()) {
     g.overload.start();
     hooks.overload_level = [&g] { return static_cast<int>(g.overload.level()); };
@@ -634,6 +682,7 @@ void Gateway::stop() {
   if (g.siem) g.siem->stop();
   if (g.poller) g.poller->stop();
   if (g.discovery) g.discovery->stop();
+  if (g.quota_watcher) g.quota_watcher->stop();
   g.overload.stop();
 }
 

@@ -52,6 +52,7 @@ struct GatewayConfig {
   // Or the policy bundle from the registry (http://host:port), polled off the request path.
   std::string registry_url;
   std::chrono::milliseconds registry_poll{1000};
+  bool registry_quotas = true;  // the registry's quotas set the local limits per route
   // Service discovery against a registry's /v1/discovery: a route whose service has no live
   // registration answers 503 service_not_found. Needs `routes`.
   std::string discovery_url;

@@ -131,7 +131,11 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("registry", &registry,
               "policy registry http://host:port: enforce its bundle (polled; last good bundle "
               "kept while it is offline; none yet: 503 no_policy). Excludes --policy/--allow");
-  args.option("registry-poll", &registry_poll, "bundle poll interval (default 1s)");
+  args.option("registry-poll", &registry_poll,
+              "bundle and quota poll interval (default 1s); the registry's quotas (seed 003) set "
+              "the local rate limit per route by its service");
+  args.flag("ignore-registry-quotas", &ignore_registry_quotas,
+            "keep --rate-limit/--burst, whatever quotas the registry publishes");
   args.option("discovery", &discovery,
               "registry http://host:port serving /v1/discovery: a route whose service has no "
               "live registration answers 503 service_not_found (needs --routes)");
@@ -363,6 +367,7 @@ Result<void> GatewayFlags::control_plane_to_config(GatewayConfig& c) const {
     c.registry_url = registry;
     while (!c.registry_url.empty() && c.registry_url.back() == '/') c.registry_url.pop_back();
     c.registry_poll = *poll;
+    c.registry_quotas = !ignore_registry_quotas;
   }
   if (!discovery.empty()) {
     if (auto r = http_url("discovery", discovery); !r) return r;

@@ -55,6 +55,7 @@ struct GatewayFlags {
   int64_t global_rate_limit = 0;
   std::string global_window = "1s";
   std::string registry, registry_poll = "1s";
+  bool ignore_registry_quotas = false;
   std::string discovery, discovery_poll = "1s";
   std::string siem_url;
   int64_t siem_queue = 10000;

@@ -14,16 +14,32 @@ bool LocalRateLimiter::enabled() const {
   if (config_.defaults.requests_per_second > 0) return true;
   for (const auto& [identity, limit] : config_.overrides)
     if (limit.requests_per_second > 0) return true;
+  if (auto routes = route_limits())
+    for (const auto& [route, limit] : *routes)
+      if (limit.requests_per_second > 0) return true;
   return false;
 }
 
-const RateLimit& LocalRateLimiter::limit_for(std::string_view identity) const {
+void LocalRateLimiter::set_route_limits(RouteLimits limits) {
+  auto fresh = std::make_shared<const RouteLimits>(std::move(limits));
+  std::lock_guard lock(routes_mutex_);
+  routes_ = std::move(fresh);
+}
+
+std::shared_ptr<const RouteLimits> LocalRateLimiter::route_limits() const {
+  std::lock_guard lock(routes_mutex_);
+  return routes_;
+}
+
+RateLimit LocalRateLimiter::limit_for(std::string_view identity, std::string_view route) const {
   if (auto it = config_.overrides.find(identity); it != config_.overrides.end()) return it->second;
+  if (auto routes = route_limits())
+    if (auto it = routes->find(route); it != routes->end()) return it->second;
   return config_.defaults;
 }
 
 RateDecision LocalRateLimiter::check(std::string_view identity, std::string_view route) {
-  const RateLimit& limit = limit_for(identity);
+  const RateLimit limit = limit_for(identity, route);
   if (limit.requests_per_second <= 0) return {};
   const double capacity = std::max(1.0, limit.burst_capacity);
   std::string key;
@@ -59,8 +75,9 @@ void LocalRateLimiter::trim(Shard& shard, int64_t now_ns) {
   // Buckets that would be full by now carry no state worth keeping: an identity seen again
   // starts with a full bucket either way.
   for (auto it = shard.buckets.begin(); it != shard.buckets.end();) {
-    auto newline = it->first.find('\n');
-    const RateLimit& limit = limit_for(std::string_view(it->first).substr(0, newline));
+    const std::string_view key = it->first;
+    const auto newline = key.find('\n');
+    const RateLimit limit = limit_for(key.substr(0, newline), key.substr(newline + 1));
     const double capacity = std::max(1.0, limit.burst_capacity);
     const double tokens = it->second.tokens + static_cast<double>(now_ns - it->second.updated_ns) /
                                                   1e9 * limit.requests_per_second;

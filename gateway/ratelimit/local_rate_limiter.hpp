@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@ namespace gatedrill::gateway {
 struct RateLimit {
   double requests_per_second = 0;  // 0: unlimited
   double burst_capacity = 0;       // bucket size; < 1 is treated as 1
+  bool operator==(const RateLimit&) const = default;
 };
 
 struct RateLimitConfig {
@@ -32,6 +34,9 @@ struct RateDecision {
   std::chrono::seconds retry_after{0};  // when refused: whole seconds until a token is back (>= 1)
 };
 
+// Per-route limits set at runtime (quotas from the registry, by the route's service).
+using RouteLimits = std::map<std::string, RateLimit, std::less<>>;
+
 class LocalRateLimiter {
  public:
   LocalRateLimiter(const TimeSource& time, RateLimitConfig config);
@@ -39,6 +44,10 @@ class LocalRateLimiter {
   bool enabled() const;
   RateDecision check(std::string_view identity, std::string_view route);
   size_t bucket_count() const;
+  // Replaces the per-route limits. Precedence: identity override, then the route's limit, then
+  // the defaults. Buckets keep their tokens; the new rate applies from the next request.
+  void set_route_limits(RouteLimits limits);
+  std::shared_ptr<const RouteLimits> route_limits() const;
 
  private:
   struct Bucket {
@@ -49,11 +58,13 @@ class LocalRateLimiter {
     mutable std::mutex mutex;
     std::unordered_map<std::string, Bucket> buckets;
   };
-  const RateLimit& limit_for(std::string_view identity) const;
+  RateLimit limit_for(std::string_view identity, std::string_view route) const;
   void trim(Shard& shard, int64_t now_ns);
 
   const TimeSource& time_;
   const RateLimitConfig config_;
+  mutable std::mutex routes_mutex_;
+  std::shared_ptr<const RouteLimits> routes_;  // null: none
   std::array<Shard, 16> shards_;
 };
 

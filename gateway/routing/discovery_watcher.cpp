@@ -1,6 +1,7 @@
 #include "gateway/routing/discovery_watcher.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "core/http/http_client.hpp"
@@ -31,35 +32,70 @@ void DiscoveryWatcher::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool DiscoveryWatcher::poll_once() {
+namespace {
+HttpClientOptions client_options(std::chrono::milliseconds interval) {
   HttpClientOptions http;
-  http.timeout = std::clamp(options_.interval, std::chrono::milliseconds(200),
-                            std::chrono::milliseconds(2000));
+  http.timeout =
+      std::clamp(interval, std::chrono::milliseconds(200), std::chrono::milliseconds(2000));
+  return http;
+}
+}  // namespace
+
+void DiscoveryWatcher::poll_discovery(const std::string& service, bool& reached) {
+  auto r = http_get(options_.url + "/v1/discovery/" + service, client_options(options_.interval));
+  std::optional<bool> live;
+  if (r && r->status == 200) {
+    auto doc = parse_json(r->body);
+    const boost::json::value* instances =
+        doc && doc->is_object() ? doc->as_object().if_contains("instances") : nullptr;
+    live = instances && instances->is_array() && !instances->as_array().empty();
+  } else if (r && r->status == 404) {
+    live = false;  // service_not_found: no live registration
+  }
+  std::lock_guard lock(mutex_);
+  if (live) {
+    live_[service] = *live;
+  } else {
+    ++failures_;  // unreachable or a 5xx: keep what we knew
+    reached = false;
+  }
+}
+
+void DiscoveryWatcher::poll_quota(const std::string& service, bool& reached) {
+  auto r = http_get(options_.url + "/v1/quotas/" + service, client_options(options_.interval));
+  std::lock_guard lock(mutex_);
+  if (r && r->status == 404) {
+    quotas_.erase(service);  // no quota configuration published
+    return;
+  }
+  std::optional<boost::json::value> doc;
+  if (r && r->status == 200)
+    if (auto parsed = parse_json(r->body); parsed && parsed->is_object()) doc = std::move(*parsed);
+  auto number = [&](const char* name) {
+    const boost::json::value* v = doc ? doc->as_object().if_contains(name) : nullptr;
+    return v && v->is_number() ? v->to_number<double>() : -1.0;
+  };
+  const double rps = number("requests_per_second"), burst = number("burst_capacity");
+  if (rps <= 0) {
+    ++failures_;  // unreachable, a 5xx or a malformed answer: keep what we knew
+    reached = false;
+    return;
+  }
+  quotas_[service] = ServiceQuota{rps, burst > 0 ? burst : rps};
+}
+
+bool DiscoveryWatcher::poll_once() {
   bool reached = true;
   for (const auto& service : options_.services) {
-    auto r = http_get(options_.url + "/v1/discovery/" + service, http);
-    std::optional<bool> live;
-    if (r && r->status == 200) {
-      auto doc = parse_json(r->body);
-      const boost::json::value* instances =
-          doc && doc->is_object() ? doc->as_object().if_contains("instances") : nullptr;
-      live = instances && instances->is_array() && !instances->as_array().empty();
-    } else if (r && r->status == 404) {
-      live = false;  // service_not_found: no live registration
-    }
-    std::lock_guard lock(mutex_);
-    if (live) {
-      live_[service] = *live;
-    } else {
-      ++failures_;  // unreachable or a 5xx: keep what we knew
-      reached = false;
-    }
+    if (options_.discovery) poll_discovery(service, reached);
+    if (options_.quotas) poll_quota(service, reached);
   }
   {
     std::lock_guard lock(mutex_);
     ++rounds_;
   }
   wake_.notify_all();
+  if (options_.on_round) options_.on_round();
   return reached;
 }
 
@@ -77,6 +113,13 @@ bool DiscoveryWatcher::live(std::string_view service) const {
   std::lock_guard lock(mutex_);
   auto it = live_.find(service);
   return it != live_.end() && it->second;
+}
+
+std::optional<ServiceQuota> DiscoveryWatcher::quota(std::string_view service) const {
+  std::lock_guard lock(mutex_);
+  auto it = quotas_.find(service);
+  if (it == quotas_.end()) return std::nullopt;
+  return it->second;
 }
 
 int64_t DiscoveryWatcher::rounds() const {

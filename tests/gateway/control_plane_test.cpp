@@ -192,6 +192,40 @@ TEST_F(ControlPlaneTest, RouteOfAServiceWithoutRegistrationIs503OthersUnaffected
   EXPECT_EQ(orders->status, 200) << orders->body;
 }
 
+TEST_F(ControlPlaneTest, RegistryQuotasSetTheLocalLimitPerService) {
+  GatewayConfig c = registry_config();
+  RouteTable routes;
+  ASSERT_TRUE(routes.add({"pay", "/api/pay", true, "payment-gateway"}));
+  ASSERT_TRUE(routes.add({"items", "/api/items", true, ""}));
+  c.routes = std::move(routes);
+  start(c);
+  publish("alice");
+  ASSERT_TRUE(gateway_->wait_policy_revision(1, milliseconds(5000)));
+  // Seed 003's quota block: defaults for every service, an override for payment-gateway.
+  const std::string yaml =
+      "quota_management:\n  backend: redis\n  defaults:\n    requests_per_second: 1\n"
+      "    burst_capacity: 2\n  overrides:\n    - service_id: \"payment-gateway\"\n"
+      "      requests_per_second: 1000\n      burst_capacity: 1000\n";
+  auto put = http_request("PUT", base_ + "/v1/quotas", {}, yaml, quick());
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200) << put->body;
+  // Once applied, the items route (defaults: burst 2) refuses the third request in a row.
+  EXPECT_TRUE(eventually([&] {
+    int limited = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto r = get("alice", "/api/items");
+      if (r && r->status == 429) ++limited;
+    }
+    return limited > 0;
+  }));
+  int pay_ok = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = get("alice", "/api/pay/1");
+    if (r && r->status == 200) ++pay_ok;
+  }
+  EXPECT_EQ(pay_ok, 10);  // the override's 1000/s
+}
+
 // A UDP socket on a free loopback port.
 class UdpSink {
  public:

@@ -27,6 +27,21 @@ TEST(LocalRateLimiter, OffByDefault) {
   EXPECT_EQ(allowed_of(limiter, 1000), 1000);
 }
 
+TEST(LocalRateLimiter, RouteLimitsFromTheRegistrySitBetweenOverridesAndDefaults) {
+  ManualTimeSource time;
+  RateLimitConfig c = config(0, 0);  // no default limit
+  c.overrides["vip"] = RateLimit{100, 50};
+  LocalRateLimiter limiter(time, c);
+  EXPECT_TRUE(limiter.enabled());
+  EXPECT_EQ(allowed_of(limiter, 20, "alice", "orders"), 20);
+  limiter.set_route_limits({{"orders", RateLimit{1, 3}}});
+  EXPECT_EQ(allowed_of(limiter, 20, "bob", "orders"), 3);   // the route's quota
+  EXPECT_EQ(allowed_of(limiter, 20, "bob", "users"), 20);   // other routes: the defaults
+  EXPECT_EQ(allowed_of(limiter, 80, "vip", "orders"), 50);  // an identity override wins
+  limiter.set_route_limits({});
+  EXPECT_EQ(allowed_of(limiter, 20, "carol", "orders"), 20);  // quota withdrawn
+}
+
 TEST(LocalRateLimiter, BurstThenRefillAtTheRate) {
   ManualTimeSource time;
   LocalRateLimiter limiter(time, config(10, 5));
