@@ -3,24 +3,31 @@
 #include <cmath>
 
 #include "core/util/strings.hpp"
+#include "scenarios/decision_log.hpp"
 #include "scenarios/fault_catalog.hpp"
 
 namespace gatedrill {
 
 namespace {
 
-Outcome judge(const ThresholdSpec& t, const WindowStats& stats, const std::string& text) {
+// value() is asked only when the window had requests.
+template <typename Value>
+Outcome verdict(const ThresholdSpec& t, int64_t requests, Value value, const std::string& text) {
   Outcome o;
   o.text = text;
   o.abort_on_fail = t.abort_on_fail;
-  if (stats.requests == 0) {
+  if (requests == 0) {
     o.observed_text = "no requests in the window";
     return o;
   }
-  o.observed = metric_value(stats, t.metric);
+  o.observed = value();
   o.observed_text = format_metric(t.metric, o.observed);
   o.pass = threshold_passes(t, o.observed);
   return o;
+}
+
+Outcome judge(const ThresholdSpec& t, const WindowStats& stats, const std::string& text) {
+  return verdict(t, stats.requests, [&] { return metric_value(stats, t.metric); }, text);
 }
 
 // Seconds lying wholly inside [start_ms, end_ms) of the load's timeline.
@@ -49,20 +56,46 @@ template <typename Filter>
 Outcome judge_nodes(const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder, Filter filter,
                     const std::string& text) {
   std::vector<WindowStats> per_node;
-  WindowStats all;
+  int64_t requests = 0;
   for (int i = 1; i <= scenario.topology.gateways; ++i) {
     per_node.push_back(recorder.window("gw-" + std::to_string(i), filter));
-    all.requests += per_node.back().requests;
+    requests += per_node.back().requests;
   }
+  return verdict(t, requests, [&] { return cross_node_value(per_node, t.metric); }, text);
+}
+
+// audit_deny_share: the 403s the node's clients saw that its decision log records as denies
+// with a policy version. node: "gw-N" (the main load: every identity but the declared ones) or
+// "bob@gw-N".
+template <typename Filter>
+Outcome judge_audit(const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder,
+                    const std::string& node, Filter filter, const std::string& decision_logs,
+                    int64_t load_start_ms, const std::string& text) {
   Outcome o;
   o.text = text;
   o.abort_on_fail = t.abort_on_fail;
-  if (all.requests == 0) {
-    o.observed_text = "no requests in the window";
+  auto at = node.find('@');
+  std::string gateway = at == std::string::npos ? node : node.substr(at + 1);
+  std::string identity = at == std::string::npos ? "" : node.substr(0, at);
+  if (decision_logs.empty() || node_kind(scenario, gateway) != "gateway") {
+    o.observed_text = "needs one gateway (node = \"gw-1\") with a decision log (topology.registry)";
     return o;
   }
-  o.observed = cross_node_value(per_node, t.metric);
-  o.observed_text = format_metric(t.metric, o.observed);
+  WindowStats seen = recorder.window(node, filter);
+  int64_t refused = 0;
+  if (auto it = seen.status_counts.find(403); it != seen.status_counts.end()) refused = it->second;
+  if (refused == 0) {
+    o.observed_text = "no 403 in the window";
+    return o;
+  }
+  int64_t logged = 0;
+  auto log = read_decision_log(decision_logs + "/" + gateway + ".decisions.jsonl", load_start_ms, identity,
+                               scenario.topology.identities);
+  for (const auto& [second, tally] : log)
+    if (filter(second, std::string())) logged += tally.denied_versioned;
+  o.observed = static_cast<double>(logged) / static_cast<double>(refused);
+  o.observed_text = format_metric(t.metric, o.observed) + " (" + std::to_string(logged) + " of " +
+                    std::to_string(refused) + ")";
   o.pass = threshold_passes(t, o.observed);
   return o;
 }
@@ -70,11 +103,16 @@ Outcome judge_nodes(const ThresholdSpec& t, const Scenario& scenario, const RunR
 }  // namespace
 
 std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
-                                  const std::vector<FaultWindow>& windows, int64_t load_start_ms) {
+                                  const std::vector<FaultWindow>& windows, int64_t load_start_ms,
+                                  const std::string& decision_logs) {
   std::vector<Outcome> outcomes;
   for (const auto& t : scenario.thresholds) {
     std::string node = t.node.empty() ? kAllNodes : t.node;
     auto in_phase = [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; };
+    if (t.metric == "audit_deny_share") {
+      outcomes.push_back(judge_audit(t, scenario, recorder, node, in_phase, decision_logs, load_start_ms, t.text));
+      continue;
+    }
     if (is_cross_node(t.metric)) {
       outcomes.push_back(judge_nodes(t, scenario, recorder, in_phase, t.text));
       continue;
@@ -102,6 +140,11 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
             continue;
           }
           auto in_window = [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; };
+          if (c.metric == "audit_deny_share") {
+            outcomes.push_back(judge_audit(c, scenario, recorder, node, in_window, decision_logs, load_start_ms,
+                                           label + " " + c.text));
+            continue;
+          }
           if (is_cross_node(c.metric)) {
             outcomes.push_back(judge_nodes(c, scenario, recorder, in_window, label + " " + c.text));
             continue;

@@ -18,9 +18,11 @@ struct Outcome {
   bool abort_on_fail = false;
 };
 
-// load_start_ms: wall time at which second 0 of the load began.
+// load_start_ms: wall time at which second 0 of the load began. decision_logs: the folder with
+// the gateways' decision logs (<node>.decisions.jsonl), for audit_deny_share; "" = none.
 std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
-                                  const std::vector<FaultWindow>& windows, int64_t load_start_ms);
+                                  const std::vector<FaultWindow>& windows, int64_t load_start_ms,
+                                  const std::string& decision_logs = "");
 
 // A second counts as recovered when fewer than this share of its requests failed.
 inline constexpr double kRecoveredErrorShare = 0.01;

@@ -175,7 +175,6 @@ Result<void> Run::drive_load() {
   int token_count = 1;
   for (const auto& p : s.phases) token_count = std::max(token_count, p.tokens);
   auto tokens = topology_->mint_tokens(token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl));
-  faults_->set_trust_agent(topology_->trust_agent());
   if (!tokens) return tokens.error();
 
   std::vector<std::string> nodes;
@@ -184,6 +183,7 @@ Result<void> Run::drive_load() {
   faults_ = std::make_unique<FaultExecutor>(endpoints, supervisor_, time_);
   faults_->set_redis(topology_->redis());
   faults_->on_window([this](const FaultWindow& w) {
+  faults_->set_trust_agent(topology_->trust_agent());
     if (w.end_ms == 0 || w.end_ms == w.start_ms) {
       say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") + w.detail_json);
     } else {
@@ -409,7 +409,7 @@ int Run::execute() {
   }
   if (interrupted_) return finish(kExitError, "aborted");
 
-  auto outcomes = evaluate_run(script_->scenario(), *recorder_, faults_->windows(), load_start_ms_);
+  auto outcomes = evaluate_run(script_->scenario(), *recorder_, faults_->windows(), load_start_ms_, run_dir_ + "/logs");
   bool all_pass = true;
   for (const auto& o : outcomes) {
     all_pass = all_pass && o.pass;

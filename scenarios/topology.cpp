@@ -348,7 +348,7 @@ Result<void> Topology::start() {
     } else {
       args.insert(args.end(), {"--tls-cert", gateway_cert_, "--tls-key", gateway_key_});
     }
-    for (auto& a : gateway_policy_args()) args.push_back(std::move(a));
+    for (auto& a : gateway_policy_args(name)) args.push_back(std::move(a));
     if (auto r = start_node(name, args, gw, gateway_restart); !r) return r;
     endpoints_.gateways.push_back(gw);
   }

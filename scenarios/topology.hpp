@@ -83,7 +83,8 @@ class Topology {
   Result<void> start_registry();
   Result<void> start_trust_agent();
   std::vector<std::string> gateway_pki_args(const std::string& name, uint16_t mtls_port) const;
-  std::vector<std::string> gateway_policy_args() const;  // --registry / --policy
+  // --registry / --policy; with a registry also the node's decision log in logs/.
+  std::vector<std::string> gateway_policy_args(const std::string& name) const;
   Result<void> start_peer(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
                           const std::string& health_url);
   Result<void> start_proxy(const std::map<std::string, std::string>& upstreams);

@@ -138,14 +138,16 @@ std::vector<std::string> Topology::gateway_pki_args(const std::string& name,
   return args;
 }
 
-std::vector<std::string> Topology::gateway_policy_args() const {
+std::vector<std::string> Topology::gateway_policy_args(const std::string& name) const {
   const RegistrySpec& r = scenario_.topology.registry;
   if (r.enabled) {
     std::string poll =
         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(r.poll).count()) +
         "ms";
-    std::vector<std::string> args = {"--registry", endpoints_.registry.url, "--registry-poll",
-                                     poll};
+    // The decision log records every allow and deny with the policy version that made it.
+    std::vector<std::string> args = {
+        "--registry", endpoints_.registry.url, "--registry-poll",
+        poll,         "--audit-log",           run_dir_ + "/logs/" + name + ".decisions.jsonl"};
     if (r.discovery)
       args.insert(args.end(), {"--discovery", endpoints_.registry.url, "--discovery-poll", poll,
                                "--routes", run_dir_ + "/routes.json"});

@@ -45,6 +45,8 @@ thresholds {
 expect {
   -- The affected identity is refused ...
   during("policy_publish", { node = "bob@gw-1", status_403_share = "> 90%" }),
+  -- Every deny it saw is in the gateway's decision log, with the policy version that made it.
+  during("policy_publish", { node = "bob@gw-1", audit_deny_share = "> 90%" }),
   -- ... and only it: the other clients on the same node see nothing.
   during("policy_publish", { node = "gw-1", error_rate = "< 1%" }),
   after("policy_publish", { node = "bob@gw-1", recovered_within = "2s" }),
