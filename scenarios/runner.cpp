@@ -182,8 +182,8 @@ Result<void> Run::drive_load() {
   recorder_ = std::make_unique<RunRecorder>(store_.get(), run_id_, nodes);
   faults_ = std::make_unique<FaultExecutor>(endpoints, supervisor_, time_);
   faults_->set_redis(topology_->redis());
-  faults_->on_window([this](const FaultWindow& w) {
   faults_->set_trust_agent(topology_->trust_agent());
+  faults_->on_window([this](const FaultWindow& w) {
     if (w.end_ms == 0 || w.end_ms == w.start_ms) {
       say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") + w.detail_json);
     } else {
