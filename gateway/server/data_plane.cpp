@@ -33,7 +33,9 @@
 
 #include "core/util/strings.hpp"
 #include "gateway/proxy/header_rules.hpp"
+#include "gateway/server/grpc_status.hpp"
 #include "gateway/server/h1_guard.hpp"
+#include "gateway/server/h2_session.hpp"
 #include "gateway/server/spiffe_identity.hpp"
 
 namespace gatedrill::gateway {
@@ -125,6 +127,35 @@ struct Rejection {
   std::string message;
 };
 
+// ALPN on the TLS listeners: the server's preference, h2 first (RFC 7301).
+int select_alpn(const unsigned char* ours, unsigned ours_len, const unsigned char** out,
+                unsigned char* out_len, const unsigned char* in, unsigned in_len) {
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_len, ours, ours_len, in, in_len) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;  // no common protocol: go on without ALPN (HTTP/1.1)
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+int select_alpn_h2(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+                   unsigned in_len, void*) {
+  static constexpr unsigned char kProtocols[] = {2,   'h', '2', 8,   'h', 't',
+                                                 't', 'p', '/', '1', '.', '1'};
+  return select_alpn(kProtocols, sizeof kProtocols, out, out_len, in, in_len);
+}
+int select_alpn_h1(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
+                   unsigned in_len, void*) {
+  static constexpr unsigned char kProtocols[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  return select_alpn(kProtocols, sizeof kProtocols, out, out_len, in, in_len);
+}
+
+bool negotiated_h2(SSL* ssl) {
+  const unsigned char* protocol = nullptr;
+  unsigned length = 0;
+  SSL_get0_alpn_selected(ssl, &protocol, &length);
+  return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
+}
+
 }  // namespace
 
 std::string local_reply_body(int status, std::string_view reason, std::string_view message) {
@@ -208,7 +239,7 @@ struct DataPlane::Impl {
   void count(int status, std::string_view reason, int64_t start_ns, std::string_view method = {},
              std::string_view target = {}, std::string_view request_id = {},
              const FilterVerdict* verdict = nullptr, std::string_view remote = {},
-             const HeaderList* headers = nullptr) {
+             const HeaderList* headers = nullptr, std::string_view protocol = "http/1.1") {
     if (!hooks.on_response) return;
     ResponseInfo info;
     info.status = status;
@@ -220,6 +251,7 @@ struct DataPlane::Impl {
     info.verdict = verdict;
     info.remote = remote;
     info.headers = headers;
+    info.protocol = protocol;
     hooks.on_response(info);
   }
 
@@ -483,82 +515,98 @@ struct DataPlane::Impl {
       }
 
       Request& request = parser.get();
-      const unsigned version = request.version();
-      const int overload = hooks.overload_level ? hooks.overload_level() : 0;
-      // Under memory pressure: close after this response; past the shedding mark, answer 503.
-      const bool keep_alive = request.keep_alive() && overload == 0;
-      if (overload >= 2) {
-        auto out = local_reply(503, "overloaded", "the gateway is shedding load (memory pressure)",
-                               {{"x-gatedrill-reason", "overloaded"}}, version, false);
-        count(503, "overloaded", start_ns, request.method_string(), request.target());
-        co_await write(stream, out);
-        co_return;
-      }
       constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
-      HeaderList header_copy;
-      if (options.filter_needs_headers)
-        for (const auto& field : request)
-          header_copy.emplace_back(field.name_string(), field.value());
-      RequestView view{request.method_string(),
-                       request.target(),
-                       request[http::field::authorization],
-                       remote,
-                       identity,
-                       secure,
-                       options.filter_needs_headers ? &header_copy : nullptr};
-      FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
-      while (verdict.wait) {
-        auto resume = std::move(verdict.resume);
-        co_await filter_wait(std::move(verdict.wait));
-        verdict = resume ? resume() : FilterVerdict{};
-      }
-      Response out;
-      std::string reason;
-      const std::string request_id = make_request_id();
-      if (verdict.local_reply) {
-        out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers,
-                          version, keep_alive);
-        reason = verdict.reason;
-      } else {
-        Request upstream = upstream_request(request, verdict, request_id, remote, secure);
-        UpstreamOutcome outcome;
-        // Reserve a slot first, so concurrent workers cannot all pass the check together.
-        if (upstream_requests.fetch_add(1) >= options.max_upstream_requests) {
-          outcome.error = {503, "max_requests", "too many requests in flight to the upstream"};
-          outcome.overflow = true;
-        } else if (!breaker.allow()) {
-          outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
-          outcome.overflow = true;
-        } else {
-          outcome = co_await forward(worker, upstream);
-          if (outcome.overflow)
-            breaker.release();  // never reached the upstream: no verdict
-          else
-            breaker_result(outcome.response.has_value());
-        }
-        --upstream_requests;
-        if (outcome.response) {
-          out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
-                                request.method() == http::verb::head);
-          reason = "ok";
-        } else {
-          HeaderList extra = {{"x-request-id", request_id}};
-          if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
-          out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message,
-                            extra, version, keep_alive);
-          reason = outcome.error.reason;
-        }
-      }
-      count(out.result_int(), reason, start_ns, request.method_string(), request.target(),
-            request_id, &verdict, remote, options.filter_needs_headers ? &header_copy : nullptr);
-      if (!co_await write(stream, out) || !keep_alive) co_return;
+      h2::Answer answer = co_await handle(worker, request, remote, identity, secure, start_ns,
+                                          "http/1.1", request.keep_alive());
+      const bool keep_alive = answer.response.keep_alive();
+      if (!co_await write(stream, answer.response) || !keep_alive) co_return;
     }
+  }
+
+  // Everything after a request was read, for HTTP/1.1 and HTTP/2 streams alike: overload
+  // shedding, the filter chain, the upstream. The answer's keep_alive tells HTTP/1.1 whether to
+  // go on with the connection.
+  asio::awaitable<h2::Answer> handle(Worker& worker, Request& request, std::string_view remote,
+                                     std::string_view identity, bool secure, int64_t start_ns,
+                                     std::string_view protocol, bool client_keep_alive) {
+    const unsigned version = request.version();
+    const int overload = hooks.overload_level ? hooks.overload_level() : 0;
+    // Under memory pressure: close after this response; past the shedding mark, answer 503.
+    const bool keep_alive = client_keep_alive && overload == 0;
+    h2::Answer answer;
+    if (overload >= 2) {
+      answer.response =
+          local_reply(503, "overloaded", "the gateway is shedding load (memory pressure)",
+                      {{"x-gatedrill-reason", "overloaded"}}, version, false);
+      count(503, "overloaded", start_ns, request.method_string(), request.target(), {}, nullptr, {},
+            nullptr, protocol);
+      co_return answer;
+    }
+    HeaderList header_copy;
+    if (options.filter_needs_headers)
+      for (const auto& field : request)
+        header_copy.emplace_back(field.name_string(), field.value());
+    RequestView view{request.method_string(),
+                     request.target(),
+                     request[http::field::authorization],
+                     remote,
+                     identity,
+                     secure,
+                     options.filter_needs_headers ? &header_copy : nullptr};
+    FilterVerdict verdict = filter ? filter(view) : FilterVerdict{};
+    while (verdict.wait) {
+      auto resume = std::move(verdict.resume);
+      co_await filter_wait(std::move(verdict.wait));
+      verdict = resume ? resume() : FilterVerdict{};
+    }
+    Response out;
+    std::string reason;
+    const std::string request_id = make_request_id();
+    if (verdict.local_reply) {
+      out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers,
+                        version, keep_alive);
+      reason = verdict.reason;
+    } else {
+      Request upstream = upstream_request(request, verdict, request_id, remote, secure);
+      UpstreamOutcome outcome;
+      // Reserve a slot first, so concurrent workers cannot all pass the check together.
+      if (upstream_requests.fetch_add(1) >= options.max_upstream_requests) {
+        outcome.error = {503, "max_requests", "too many requests in flight to the upstream"};
+        outcome.overflow = true;
+      } else if (!breaker.allow()) {
+        outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
+        outcome.overflow = true;
+      } else {
+        outcome = co_await forward(worker, upstream);
+        if (outcome.overflow)
+          breaker.release();  // never reached the upstream: no verdict
+        else
+          breaker_result(outcome.response.has_value());
+      }
+      --upstream_requests;
+      if (outcome.response) {
+        out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
+                              request.method() == http::verb::head);
+        reason = "ok";
+        answer.proxied = true;
+      } else {
+        HeaderList extra = {{"x-request-id", request_id}};
+        if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
+        out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message, extra,
+                          version, keep_alive);
+        reason = outcome.error.reason;
+      }
+    }
+    count(out.result_int(), reason, start_ns, request.method_string(), request.target(), request_id,
+          &verdict, remote, options.filter_needs_headers ? &header_copy : nullptr, protocol);
+    answer.response = std::move(out);
+    co_return answer;
   }
 
   // Suspends this session until the filter's I/O completes; the completion may come from any
   // thread, so it only posts the resumption back to the session's executor. Not a coroutine
   // itself: `wait` goes straight into the initiation (no by-value coroutine parameter).
-  static auto filter_wait(std::function<void(std::function<void()>)> wait) {
+  static asio::awaitable<void> filter_wait(std::function<void(std::function<void()>)> wait) {
     return asio::async_initiate<decltype(asio::use_awaitable), void()>(
         [](auto handler, std::function<void(std::function<void()>)> start) {
           auto executor = asio::get_associated_executor(handler);
@@ -568,12 +616,58 @@ struct DataPlane::Impl {
         asio::use_awaitable, std::move(wait));
   }
 
+  // HTTP/2 on an accepted connection: each stream goes through handle() like an HTTP/1.1
+  // request; limits come from the same options (the :path counts as the URI).
+  template <class Stream>
+  asio::awaitable<void> serve_h2(Worker& worker, Stream& stream, std::string remote,
+                                 std::string identity, beast::flat_buffer initial) {
+    constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
+    h2::Limits limits;
+    limits.max_concurrent_streams = options.h2_max_concurrent_streams;
+    limits.max_uri_bytes = options.max_uri_bytes;
+    // The h2 header list includes the pseudo-headers, so the URI budget is part of it.
+    limits.max_header_list_bytes = options.max_header_bytes + options.max_uri_bytes;
+    limits.max_header_count = options.max_header_count;
+    limits.max_body_bytes = options.max_body_bytes;
+    limits.max_resets_per_second = options.h2_max_resets_per_second;
+    limits.idle_timeout = options.idle_timeout;
+    auto handler = [this, &worker, remote, identity](
+                       h2::Request& request, int64_t start_ns) -> asio::awaitable<h2::Answer> {
+      const bool grpc = is_grpc_content_type(request[http::field::content_type]);
+      return handle(worker, request, remote, identity, secure, start_ns, grpc ? "grpc" : "h2",
+                    true);
+    };
+    auto on_reject = [this, remote](int status, std::string_view reason, int64_t start_ns) {
+      count(status, reason, start_ns, {}, {}, {}, nullptr, remote, nullptr, "h2");
+    };
+    co_await h2::serve(stream, std::move(initial), limits, time, std::move(handler),
+                       hooks.on_h2_event, std::move(on_reject));
+  }
+
   asio::awaitable<void> session_plain(Worker& worker, tcp::socket socket) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
     beast::tcp_stream stream(std::move(socket));
-    co_await serve(worker, stream, std::move(remote));
+    beast::flat_buffer first;
+    if (options.http2) {
+      // h2c with prior knowledge: the client preface where a request line would be.
+      stream.expires_after(options.idle_timeout);
+      for (;;) {
+        auto [read_ec, n] = co_await stream.async_read_some(first.prepare(4096), kNoThrow);
+        if (read_ec) co_return;
+        first.commit(n);
+        std::string_view seen(static_cast<const char*>(first.data().data()), first.size());
+        const size_t common = std::min(seen.size(), h2::kClientPreface.size());
+        if (seen.substr(0, common) != h2::kClientPreface.substr(0, common)) break;  // HTTP/1.1
+        if (common == h2::kClientPreface.size()) {
+          co_await serve_h2(worker, stream, std::move(remote), {}, std::move(first));
+          stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+          co_return;
+        }
+      }
+    }
+    co_await serve(worker, stream, std::move(remote), {}, std::move(first));
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
@@ -586,7 +680,10 @@ struct DataPlane::Impl {
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
     if (handshake_ec) co_return;
-    co_await serve(worker, stream, std::move(remote));
+    if (negotiated_h2(stream.native_handle()))
+      co_await serve_h2(worker, stream, std::move(remote), {}, {});
+    else
+      co_await serve(worker, stream, std::move(remote));
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(kNoThrow);
   }
@@ -634,7 +731,10 @@ struct DataPlane::Impl {
       X509_free(peer);
     }
     if (identity.empty()) co_return;  // the verify callback already refused such certificates
-    co_await serve(worker, stream, std::move(remote), std::move(identity));
+    if (negotiated_h2(stream.native_handle()))
+      co_await serve_h2(worker, stream, std::move(remote), std::move(identity), {});
+    else
+      co_await serve(worker, stream, std::move(remote), std::move(identity));
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     co_await stream.async_shutdown(kNoThrow);
   }
@@ -685,6 +785,7 @@ struct DataPlane::Impl {
     if (!m.crl_file.empty()) {
       if (auto r = load_crls(SSL_CTX_get_cert_store(ctx), m.crl_file); !r) return r;
     }
+    SSL_CTX_set_alpn_select_cb(ctx, options.http2 ? select_alpn_h2 : select_alpn_h1, nullptr);
     SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);  // clientAuth EKU when an EKU is present
     fresh->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     std::string trust_domain = m.trust_domain;
@@ -723,6 +824,8 @@ struct DataPlane::Impl {
     SSL_CTX_set_min_proto_version(fresh->native_handle(), TLS1_2_VERSION);
     fresh->set_options(asio::ssl::context::default_workarounds |
                        asio::ssl::context::no_compression | asio::ssl::context::single_dh_use);
+    SSL_CTX_set_alpn_select_cb(fresh->native_handle(),
+                               options.http2 ? select_alpn_h2 : select_alpn_h1, nullptr);
     beast::error_code ec;
     fresh->use_certificate_chain_file(options.tls->cert_chain_file, ec);
     if (ec)

@@ -1,6 +1,6 @@
 #pragma once
-// The gateway's data plane: an HTTP/1.1 listener (plaintext or TLS 1.2+/1.3, keep-alive, one
-// event loop per thread) that enforces the parsing limits, runs the request filter, and proxies
+// The gateway's data plane: an HTTP/1.1 and HTTP/2 listener (plaintext or TLS 1.2+/1.3, keep-alive,
+// one event loop per thread) that enforces the parsing limits, runs the request filter, and proxies
 // what the filter lets through to the upstream over a per-thread keep-alive connection pool.
 // Boost.Beast/Asio live only in the .cpp.
 #include <chrono>
@@ -50,6 +50,12 @@ struct DataPlaneOptions {
   std::chrono::milliseconds header_timeout{
       std::chrono::seconds(10)};  // first byte to end of headers/body
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // between keep-alive requests
+
+  // HTTP/2: "h2" by ALPN on the TLS listeners, h2c with prior knowledge on a plaintext one.
+  bool http2 = true;
+  uint32_t h2_max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
+  // RST_STREAM frames a client may send per second before GOAWAY ENHANCE_YOUR_CALM (rapid reset).
+  int h2_max_resets_per_second = 100;
 
   // Client headers never forwarded besides hop-by-hop and x-gatedrill-*/x-envoy-*: the names the
   // gateway uses to pass identity, so a client cannot forge them when the filter sets none.
@@ -111,8 +117,9 @@ struct ResponseInfo {
   std::string_view target;
   std::string_view request_id;
   const FilterVerdict* verdict = nullptr;
-  std::string_view remote;              // client address:port
-  const HeaderList* headers = nullptr;  // only with DataPlaneOptions::filter_needs_headers
+  std::string_view remote;                 // client address:port
+  const HeaderList* headers = nullptr;     // only with DataPlaneOptions::filter_needs_headers
+  std::string_view protocol = "http/1.1";  // "http/1.1", "h2", "grpc" (h2 with gRPC), "websocket"
 };
 
 struct DataPlaneHooks {
@@ -122,6 +129,8 @@ struct DataPlaneHooks {
   // 0 normal, 1 no keep-alive, 2 shed new requests with 503 (the overload manager's level).
   std::function<int()> overload_level;
   std::function<void(const char* state)> on_circuit_state;  // "closed", "open", "half_open"
+  // HTTP/2 connection events: "connection", "goaway_flood", "protocol_error", "refused_stream".
+  std::function<void(std::string_view kind)> on_h2_event;
 };
 
 class DataPlane {

@@ -1,0 +1,437 @@
+#include "gateway/server/h2_session.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "core/util/json.hpp"
+#include "core/util/strings.hpp"
+#include "gateway/server/data_plane.hpp"
+#include "gateway/server/grpc_status.hpp"
+
+namespace gatedrill::gateway::h2 {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kWriteTimeout{10};
+constexpr size_t kWriteBatch = 64 * 1024;
+
+// Connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2).
+bool connection_specific(std::string_view lower_name) {
+  return lower_name == "connection" || lower_name == "keep-alive" ||
+         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+         lower_name == "upgrade" || lower_name == "te";
+}
+
+struct StreamState {
+  Request request;
+  bool has_authority = false;
+  size_t header_bytes = 0;
+  size_t header_count = 0;
+  std::optional<int> reject_status;  // refused while receiving: answered at once
+  std::string reject_reason;
+  std::string reject_message;
+  bool answered = false;
+  // The answer being sent.
+  std::string body;
+  size_t sent = 0;
+  HeaderList trailers;
+};
+
+struct Conn : std::enable_shared_from_this<Conn> {
+  Conn(asio::any_io_executor ex, const Limits& l, const TimeSource& t, Handler h, EventHook e,
+       RejectHook r)
+      : executor(ex),
+        wake(ex),
+        limits(l),
+        time(t),
+        handler(std::move(h)),
+        on_event(std::move(e)),
+        on_reject(std::move(r)) {}
+  ~Conn() {
+    if (session) nghttp2_session_del(session);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  asio::any_io_executor executor;
+  asio::steady_timer wake;  // cancelled to make the writer look for frames to send
+  Limits limits;
+  const TimeSource& time;
+  Handler handler;
+  EventHook on_event;
+  RejectHook on_reject;
+  nghttp2_session* session = nullptr;
+  std::map<int32_t, std::unique_ptr<StreamState>> streams;
+  bool reading_done = false;
+  bool writing_done = false;
+  int64_t reset_window_start_ns = 0;
+  int resets_in_window = 0;
+  bool flood = false;
+
+  void event(std::string_view kind) const {
+    if (on_event) on_event(kind);
+  }
+  void poke() { wake.cancel(); }
+  StreamState* stream(int32_t id) {
+    auto it = streams.find(id);
+    return it == streams.end() ? nullptr : it->second.get();
+  }
+  bool finished() const {
+    return nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0;
+  }
+};
+
+nghttp2_nv make_nv(const std::string& name, const std::string& value) {
+  nghttp2_nv nv;
+  nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
+  nv.value = reinterpret_cast<uint8_t*>(const_cast<char*>(value.data()));
+  nv.namelen = name.size();
+  nv.valuelen = value.size();
+  nv.flags = NGHTTP2_NV_FLAG_NONE;  // nghttp2 copies name and value
+  return nv;
+}
+
+ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
+                  uint32_t* flags, nghttp2_data_source*, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  StreamState* s = c.stream(id);
+  if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  const size_t n = std::min(length, s->body.size() - s->sent);
+  if (n > 0) std::memcpy(buf, s->body.data() + s->sent, n);
+  s->sent += n;
+  if (s->sent == s->body.size()) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s->trailers.empty()) {
+      std::vector<std::pair<std::string, std::string>> owned;
+      for (const auto& [name, value] : s->trailers) owned.emplace_back(to_lower(name), value);
+      std::vector<nghttp2_nv> nva;
+      for (const auto& [name, value] : owned) nva.push_back(make_nv(name, value));
+      if (nghttp2_submit_trailer(session, id, nva.data(), nva.size()) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+// Sends `answer` on stream `id`: HEADERS, then DATA and trailers when there are any.
+void submit(Conn& c, int32_t id, StreamState& s, Answer&& answer) {
+  std::vector<std::pair<std::string, std::string>> owned;
+  owned.emplace_back(":status", std::to_string(answer.response.result_int()));
+  for (const auto& field : answer.response) {
+    std::string name = to_lower(field.name_string());
+    if (connection_specific(name)) continue;
+    owned.emplace_back(std::move(name), std::string(field.value()));
+  }
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(owned.size());
+  for (const auto& [name, value] : owned) nva.push_back(make_nv(name, value));
+  s.answered = true;
+  s.body = std::move(answer.response.body());
+  s.sent = 0;
+  s.trailers = std::move(answer.trailers);
+  nghttp2_data_provider provider{};
+  provider.read_callback = read_body;
+  const bool has_data = !s.body.empty() || !s.trailers.empty();
+  nghttp2_submit_response(c.session, id, nva.data(), nva.size(), has_data ? &provider : nullptr);
+  c.poke();
+}
+
+// A gateway-made answer to a gRPC call: HTTP 200, trailers-only, grpc-status from the HTTP
+// status and grpc-message from the JSON body's message (or reason). Other headers the gateway
+// set (WWW-Authenticate, Retry-After, x-gatedrill-reason, x-request-id) stay.
+Answer grpc_error(Answer&& local) {
+  const int status = local.response.result_int();
+  std::string message;
+  if (auto doc = parse_json_object(local.response.body())) {
+    auto reason = json_string(*doc, "reason");
+    auto text = json_string(*doc, "message");
+    if (reason && *reason) message = **reason;
+    if (text && *text) message += (message.empty() ? "" : ": ") + **text;
+  }
+  Answer out;
+  out.response.result(http::status::ok);
+  for (const auto& field : local.response) {
+    if (field.name() == http::field::content_type || field.name() == http::field::content_length)
+      continue;
+    out.response.insert(field.name_string(), field.value());
+  }
+  out.response.set(http::field::content_type, "application/grpc");
+  out.response.set("grpc-status", std::to_string(grpc_status_for_http(status)));
+  out.response.set("grpc-message", grpc_percent_encode(message));
+  return out;
+}
+
+Answer local_answer(int status, std::string_view reason, std::string_view message) {
+  Answer a;
+  a.response.result(static_cast<http::status>(status));
+  a.response.set(http::field::content_type, "application/json");
+  a.response.body() = local_reply_body(status, reason, message);
+  a.response.prepare_payload();
+  return a;
+}
+
+asio::awaitable<void> run_stream(std::shared_ptr<Conn> c, int32_t id, int64_t start_ns) {
+  StreamState* s = c->stream(id);
+  if (s == nullptr) co_return;
+  Request request = std::move(s->request);
+  const bool grpc = is_grpc_content_type(request[http::field::content_type]);
+  Answer answer = co_await c->handler(request, start_ns);
+  s = c->stream(id);  // the client may have reset the stream meanwhile
+  if (s == nullptr || c->writing_done) co_return;
+  if (grpc && !answer.proxied) answer = grpc_error(std::move(answer));
+  submit(*c, id, *s, std::move(answer));
+}
+
+// A stream refused while it was still arriving (headers or body over a limit).
+void reject(Conn& c, int32_t id, StreamState& s) {
+  const int64_t now = c.time.monotonic_ns();
+  Answer answer = local_answer(*s.reject_status, s.reject_reason, s.reject_message);
+  if (is_grpc_content_type(s.request[http::field::content_type]))
+    answer = grpc_error(std::move(answer));
+  if (c.on_reject) c.on_reject(*s.reject_status, s.reject_reason, now);
+  submit(c, id, s, std::move(answer));
+}
+
+int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto s = std::make_unique<StreamState>();
+  s->request.version(11);
+  c.streams[frame->hd.stream_id] = std::move(s);
+  return 0;
+}
+
+int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_data,
+              size_t name_len, const uint8_t* value_data, size_t value_len, uint8_t, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  StreamState* s = c.stream(frame->hd.stream_id);
+  if (s == nullptr || s->reject_status) return 0;
+  std::string_view name(reinterpret_cast<const char*>(name_data), name_len);
+  std::string_view value(reinterpret_cast<const char*>(value_data), value_len);
+  s->header_bytes += name_len + value_len + 32;  // RFC 9113's header list size accounting
+  if (s->header_bytes > c.limits.max_header_list_bytes) {
+    s->reject_status = 431;
+    s->reject_reason = "headers_too_large";
+    s->reject_message =
+        "request headers exceed " + std::to_string(c.limits.max_header_list_bytes) + " bytes";
+    return 0;
+  }
+  if (!name.empty() && name[0] != ':' && ++s->header_count > c.limits.max_header_count) {
+    s->reject_status = 431;
+    s->reject_reason = "too_many_headers";
+    s->reject_message = "more than " + std::to_string(c.limits.max_header_count) + " header fields";
+    return 0;
+  }
+  auto& request = s->request;
+  if (name == ":path" && value.size() > c.limits.max_uri_bytes) {
+    s->reject_status = 414;
+    s->reject_reason = "uri_too_long";
+    s->reject_message =
+        "request target exceeds " + std::to_string(c.limits.max_uri_bytes) + " bytes";
+    return 0;
+  }
+  if (name == ":method") {
+    request.method_string(value);
+  } else if (name == ":path") {
+    request.target(value);
+  } else if (name == ":authority") {
+    request.set(http::field::host, value);
+    s->has_authority = true;
+  } else if (!name.empty() && name[0] == ':') {
+    // :scheme (and :protocol): nghttp2 already checked them.
+  } else if (name == "host") {
+    if (!s->has_authority) request.set(http::field::host, value);
+  } else {
+    request.insert(name, value);
+  }
+  return 0;
+}
+
+int on_data_chunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
+                  void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  StreamState* s = c.stream(id);
+  if (s == nullptr || s->answered) return 0;
+  if (s->reject_status) return 0;
+  auto& body = s->request.body();
+  if (body.size() + len > c.limits.max_body_bytes) {
+    s->reject_status = 413;
+    s->reject_reason = "body_too_large";
+    s->reject_message =
+        "request body exceeds " + std::to_string(c.limits.max_body_bytes) + " bytes";
+    body.clear();
+    reject(c, id, *s);  // answer now; nghttp2 resets the rest of the upload
+    return 0;
+  }
+  body.append(reinterpret_cast<const char*>(data), len);
+  return 0;
+}
+
+int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_DATA: {
+      if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+      StreamState* s = c.stream(frame->hd.stream_id);
+      if (s == nullptr || s->answered) return 0;
+      if (s->reject_status) {
+        reject(c, frame->hd.stream_id, *s);
+        return 0;
+      }
+      s->request.prepare_payload();
+      s->answered = true;  // handed over; the handler's answer comes later
+      asio::co_spawn(c.executor,
+                     run_stream(c.shared_from_this(), frame->hd.stream_id, c.time.monotonic_ns()),
+                     asio::detached);
+      return 0;
+    }
+    case NGHTTP2_RST_STREAM: {
+      // Rapid reset (CVE-2023-44487): streams opened and cancelled at once cost the gateway work
+      // (filter chain, upstream) while never counting against the concurrent-stream limit.
+      const int64_t now = c.time.monotonic_ns();
+      if (now - c.reset_window_start_ns >= 1'000'000'000) {
+        c.reset_window_start_ns = now;
+        c.resets_in_window = 0;
+      }
+      if (++c.resets_in_window > c.limits.max_resets_per_second && !c.flood) {
+        c.flood = true;
+        c.event("goaway_flood");
+        nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+      }
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
+int on_stream_close(nghttp2_session*, int32_t id, uint32_t error_code, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  if (error_code == NGHTTP2_REFUSED_STREAM) c.event("refused_stream");
+  c.streams.erase(id);
+  return 0;
+}
+
+bool start_session(Conn& c) {
+  nghttp2_session_callbacks* callbacks = nullptr;
+  if (nghttp2_session_callbacks_new(&callbacks) != 0) return false;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+  const int rv = nghttp2_session_server_new(&c.session, callbacks, &c);
+  nghttp2_session_callbacks_del(callbacks);
+  if (rv != 0) return false;
+  const uint32_t header_list =
+      static_cast<uint32_t>(std::min<size_t>(c.limits.max_header_list_bytes, UINT32_MAX));
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c.limits.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, header_list},
+  };
+  return nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) == 0;
+}
+
+template <class Stream>
+asio::awaitable<void> read_loop(Stream& stream, std::shared_ptr<Conn> c,
+                                beast::flat_buffer buffer) {
+  for (;;) {
+    if (buffer.size() > 0) {
+      const auto* data = static_cast<const uint8_t*>(buffer.data().data());
+      const ssize_t used = nghttp2_session_mem_recv(c->session, data, buffer.size());
+      if (used < 0) {
+        c->event("protocol_error");  // bad preface, flooding, a broken frame
+        break;
+      }
+      buffer.consume(static_cast<size_t>(used));
+      c->poke();
+    }
+    if (c->finished() || c->writing_done) break;
+    beast::get_lowest_layer(stream).expires_after(c->limits.idle_timeout);
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kNoThrow);
+    if (ec) break;  // client gone, idle timeout, or the writer ended the session
+    buffer.commit(n);
+  }
+  c->reading_done = true;
+  c->poke();
+}
+
+template <class Stream>
+asio::awaitable<void> write_loop(Stream& stream, std::shared_ptr<Conn> c) {
+  std::string out;
+  for (;;) {
+    out.clear();
+    for (;;) {
+      const uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(c->session, &data);
+      if (n <= 0) break;
+      out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      if (out.size() >= kWriteBatch) break;
+    }
+    if (!out.empty()) {
+      beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kNoThrow);
+      (void)n;
+      if (ec) break;
+      continue;
+    }
+    if (c->reading_done || c->finished()) break;
+    c->wake.expires_at(asio::steady_timer::time_point::max());
+    co_await c->wake.async_wait(kNoThrow);
+  }
+  c->writing_done = true;
+  if (!c->reading_done) {
+    // Session over (GOAWAY sent) or the client stopped reading: end the pending read too.
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  }
+}
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<void> serve(Stream& stream, beast::flat_buffer initial, const Limits& limits,
+                            const TimeSource& time, Handler handler, EventHook on_event,
+                            RejectHook on_reject) {
+  auto executor = co_await asio::this_coro::executor;
+  auto c = std::make_shared<Conn>(executor, limits, time, std::move(handler), std::move(on_event),
+                                  std::move(on_reject));
+  if (!start_session(*c)) co_return;
+  c->event("connection");
+  using namespace asio::experimental::awaitable_operators;
+  co_await (read_loop(stream, c, std::move(initial)) && write_loop(stream, c));
+  // Streams still waiting on the upstream hold `c`; their answers go nowhere (writing_done).
+}
+
+template asio::awaitable<void> serve<beast::tcp_stream>(beast::tcp_stream&, beast::flat_buffer,
+                                                        const Limits&, const TimeSource&, Handler,
+                                                        EventHook, RejectHook);
+template asio::awaitable<void> serve<beast::ssl_stream<beast::tcp_stream>>(
+    beast::ssl_stream<beast::tcp_stream>&, beast::flat_buffer, const Limits&, const TimeSource&,
+    Handler, EventHook, RejectHook);
+
+}  // namespace gatedrill::gateway::h2

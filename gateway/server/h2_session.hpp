@@ -1,0 +1,75 @@
+#pragma once
+// HTTP/2 on one accepted connection (h2 after ALPN, or h2c with prior knowledge): an nghttp2
+// server session in memory-I/O mode over the connection's Asio stream. Each complete stream is
+// handed to the data plane's request handler (the same filter chain and upstream as HTTP/1.1)
+// as a Beast request, and its answer is written back as HEADERS/DATA (and trailers).
+// Internal to the data plane: only data_plane.cpp and h2_session.cpp include this header, so the
+// Asio/Beast types here stay out of the widely included data_plane.hpp.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "core/http/http_message.hpp"
+#include "core/time/time_source.hpp"
+
+namespace gatedrill::gateway::h2 {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// The client connection preface of HTTP/2 (RFC 9113 section 3.4).
+inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// One answered stream. `trailers` are sent after the body (gRPC's grpc-status); `proxied` is
+// false for answers the gateway made itself (those become grpc-status answers for gRPC).
+struct Answer {
+  Response response;
+  HeaderList trailers;
+  bool proxied = false;
+};
+
+// The request as the client sent it on its stream (pseudo-headers mapped: :method, :path,
+// :authority -> Host), the monotonic time its end arrived, and whether it is gRPC.
+using Handler = std::function<boost::asio::awaitable<Answer>(Request& request, int64_t start_ns)>;
+
+struct Limits {
+  uint32_t max_concurrent_streams = 100;     // SETTINGS_MAX_CONCURRENT_STREAMS
+  size_t max_uri_bytes = 8 * 1024;           // :path; longer -> 414
+  size_t max_header_list_bytes = 16 * 1024;  // SETTINGS_MAX_HEADER_LIST_SIZE; more -> 431
+  size_t max_header_count = 100;             // more -> 431
+  size_t max_body_bytes = 1 << 20;           // more -> 413
+  int max_resets_per_second = 100;  // RST_STREAM from the client; more -> GOAWAY ENHANCE_YOUR_CALM
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+};
+
+// Connection-level events for metrics: "connection", "goaway_flood", "protocol_error",
+// "refused_stream".
+using EventHook = std::function<void(std::string_view kind)>;
+// Streams refused before reaching the handler (431/413 on a stream), counted like h1 answers.
+using RejectHook = std::function<void(int status, std::string_view reason, int64_t start_ns)>;
+
+// Serves HTTP/2 until the client goes away, the idle timeout passes with no open stream, or the
+// session ends (GOAWAY). `initial` holds bytes already read (the preface, for h2c detection).
+template <class Stream>
+boost::asio::awaitable<void> serve(Stream& stream, boost::beast::flat_buffer initial,
+                                   const Limits& limits, const TimeSource& time, Handler handler,
+                                   EventHook on_event, RejectHook on_reject);
+
+extern template boost::asio::awaitable<void> serve<boost::beast::tcp_stream>(
+    boost::beast::tcp_stream&, boost::beast::flat_buffer, const Limits&, const TimeSource&, Handler,
+    EventHook, RejectHook);
+extern template boost::asio::awaitable<void>
+serve<boost::beast::ssl_stream<boost::beast::tcp_stream>>(
+    boost::beast::ssl_stream<boost::beast::tcp_stream>&, boost::beast::flat_buffer, const Limits&,
+    const TimeSource&, Handler, EventHook, RejectHook);
+
+}  // namespace gatedrill::gateway::h2

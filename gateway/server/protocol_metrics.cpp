@@ -1,0 +1,46 @@
+#include "gateway/server/protocol_metrics.hpp"
+
+namespace gatedrill::gateway {
+
+namespace {
+constexpr const char* kRequests = "gatedrill_gateway_requests_by_protocol_total";
+constexpr const char* kRequestsHelp = "Requests answered, by client protocol";
+constexpr const char* kEvents = "gatedrill_gateway_h2_events_total";
+constexpr const char* kEventsHelp =
+    "HTTP/2 connection events: connections, GOAWAY for rapid reset, protocol errors, refused "
+    "streams";
+}  // namespace
+
+ProtocolMetrics::ProtocolMetrics(MetricsRegistry& metrics)
+    : http1_(metrics.counter(kRequests, kRequestsHelp, {{"protocol", "http/1.1"}})),
+      h2_(metrics.counter(kRequests, kRequestsHelp, {{"protocol", "h2"}})),
+      grpc_(metrics.counter(kRequests, kRequestsHelp, {{"protocol", "grpc"}})),
+      websocket_(metrics.counter(kRequests, kRequestsHelp, {{"protocol", "websocket"}})),
+      h2_connections_(metrics.counter(kEvents, kEventsHelp, {{"kind", "connection"}})),
+      h2_goaway_flood_(metrics.counter(kEvents, kEventsHelp, {{"kind", "goaway_flood"}})),
+      h2_protocol_errors_(metrics.counter(kEvents, kEventsHelp, {{"kind", "protocol_error"}})),
+      h2_refused_streams_(metrics.counter(kEvents, kEventsHelp, {{"kind", "refused_stream"}})) {}
+
+void ProtocolMetrics::request(std::string_view protocol) {
+  if (protocol == "h2")
+    h2_.inc();
+  else if (protocol == "grpc")
+    grpc_.inc();
+  else if (protocol == "websocket")
+    websocket_.inc();
+  else
+    http1_.inc();
+}
+
+void ProtocolMetrics::h2_event(std::string_view kind) {
+  if (kind == "connection")
+    h2_connections_.inc();
+  else if (kind == "goaway_flood")
+    h2_goaway_flood_.inc();
+  else if (kind == "protocol_error")
+    h2_protocol_errors_.inc();
+  else if (kind == "refused_stream")
+    h2_refused_streams_.inc();
+}
+
+}  // namespace gatedrill::gateway

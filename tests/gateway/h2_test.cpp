@@ -1,0 +1,207 @@
+// HTTP/2 on the gateway's listeners, in-process against the fake IdP and upstream: h2c with
+// prior knowledge on the plaintext listener, h2 by ALPN beside HTTP/1.1 on the TLS one. Every
+// stream goes through the same filter chain as HTTP/1.1 (same statuses and reasons); gRPC calls
+// get grpc-status answers; a rapid-reset flood gets GOAWAY and the gateway keeps serving.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/crypto/x509.hpp"
+#include "gateway_test_support.hpp"
+#include "h2_test_client.hpp"
+
+namespace gatedrill::gateway::test {
+namespace {
+
+class H2Test : public ::testing::Test {
+ protected:
+  void start(GatewayConfig config) {
+    gateway_ = std::make_unique<Gateway>(time_, std::move(config));
+    auto started = gateway_->start();
+    ASSERT_TRUE(started) << started.error().message;
+  }
+  void start() { start(base_config(idp_, upstream_.url())); }
+
+  void start_tls() {
+    auto key = Key::generate(KeyType::kEcP256);
+    ASSERT_TRUE(key);
+    CertRequest request;
+    request.common_name = "localhost";
+    request.ip_addresses = {"127.0.0.1"};
+    request.not_before_s = time_.wall_seconds() - 60;
+    request.not_after_s = time_.wall_seconds() + 3600;
+    auto cert = issue_certificate(request, *key, "", *key);
+    ASSERT_TRUE(cert) << cert.error().message;
+    const std::string dir = ::testing::TempDir();
+    cert_file_ = dir + "/gw-h2-cert-" + std::to_string(::getpid()) + ".pem";
+    key_file_ = dir + "/gw-h2-key-" + std::to_string(::getpid()) + ".pem";
+    std::ofstream(cert_file_) << cert->pem;
+    std::ofstream(key_file_) << key->private_pem();
+    auto config = base_config(idp_, upstream_.url());
+    config.data.tls = TlsServerConfig{cert_file_, key_file_};
+    start(std::move(config));
+  }
+  void TearDown() override {
+    if (gateway_) gateway_->stop();
+    if (!cert_file_.empty()) std::remove(cert_file_.c_str());
+    if (!key_file_.empty()) std::remove(key_file_.c_str());
+  }
+
+  std::pair<std::string, std::string> bearer() const {
+    return {"authorization", "Bearer " + idp_.token(time_.wall_seconds())};
+  }
+
+  // One GET on a fresh h2c connection.
+  H2TestClient::Reply get_once(std::vector<std::pair<std::string, std::string>> headers) {
+    H2TestClient client(gateway_->port(), false);
+    EXPECT_TRUE(client.connected());
+    const int32_t id = client.submit("GET", "/api/items", std::move(headers));
+    EXPECT_GT(id, 0);
+    EXPECT_TRUE(client.run_all());
+    return client.replies()[id];
+  }
+
+  double metric_value(const std::string& sample) const {
+    return metric(gateway_->admin_port(), sample);
+  }
+
+  SystemTimeSource time_;
+  FakeIdp idp_;
+  FakeUpstream upstream_;
+  std::unique_ptr<Gateway> gateway_;
+  std::string cert_file_, key_file_;
+};
+
+TEST_F(H2Test, ValidTokenIsProxiedOverH2c) {
+  start();
+  auto reply = get_once({bearer(), {"x-gatedrill-sub", "mallory"}});
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, "hello /api/items");
+  EXPECT_EQ(reply.headers["x-app"], "yes");
+  EXPECT_EQ(reply.headers.count("server"), 0u);
+  EXPECT_EQ(reply.headers["x-request-id"].size(), 32u);
+  auto seen = upstream_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].header("x-gatedrill-sub"), "alice");  // the token's, not the client's
+  EXPECT_EQ(seen[0].header("x-forwarded-proto"), "http");
+}
+
+TEST_F(H2Test, MissingAndBadTokensGetTheSame401AsHttp1) {
+  start();
+  auto missing = get_once({});
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_NE(missing.headers["www-authenticate"].find("Bearer error=\"invalid_token\""),
+            std::string::npos);
+  EXPECT_NE(missing.body.find("\"missing_token\""), std::string::npos) << missing.body;
+  auto bad = get_once({{"authorization", "Bearer not.a.token"}});
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_NE(bad.headers["www-authenticate"].find("error_description="), std::string::npos);
+  EXPECT_NE(bad.body.find("\"malformed\""), std::string::npos) << bad.body;
+  EXPECT_TRUE(upstream_.seen().empty());
+  EXPECT_EQ(metric_value("gatedrill_gateway_requests_by_protocol_total{protocol=\"h2\"}"), 2);
+}
+
+TEST_F(H2Test, AlpnPicksH2OnTheTlsListenerAndHttp11StillWorks) {
+  start_tls();
+  H2TestClient client(gateway_->port(), true);
+  ASSERT_TRUE(client.connected());
+  EXPECT_EQ(client.alpn(), "h2");
+  const int32_t ok = client.submit("GET", "/api/items", {bearer()});
+  const int32_t denied = client.submit("GET", "/api/items");
+  ASSERT_TRUE(client.run_all());
+  EXPECT_EQ(client.replies()[ok].status, 200);
+  EXPECT_EQ(client.replies()[denied].status, 401);
+  ASSERT_EQ(upstream_.seen().size(), 1u);
+  EXPECT_EQ(upstream_.seen()[0].header("x-forwarded-proto"), "https");
+
+  auto h1 =
+      http_request("GET", "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/x",
+                   {{"Authorization", "Bearer " + idp_.token(time_.wall_seconds())}}, {}, quick());
+  ASSERT_TRUE(h1) << h1.error().message;
+  EXPECT_EQ(h1->status, 200);
+}
+
+TEST_F(H2Test, ManyConcurrentStreamsBeyondTheAdvertisedLimitAllComplete) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.h2_max_concurrent_streams = 8;  // the client queues the rest (SETTINGS)
+  start(std::move(config));
+  upstream_.set_delay(std::chrono::milliseconds(5));
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  // Streams past a limit the client does not know yet are refused (REFUSED_STREAM, retryable).
+  ASSERT_TRUE(client.run_until([&] { return client.settings_received(); }));
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 64; ++i)
+    ids.push_back(client.submit("GET", "/api/items/" + std::to_string(i), {bearer()}));
+  ASSERT_TRUE(client.run_all(std::chrono::seconds(10)));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(client.replies()[ids[i]].status, 200) << "stream " << ids[i];
+    EXPECT_EQ(client.replies()[ids[i]].body, "hello /api/items/" + std::to_string(i));
+  }
+  EXPECT_EQ(upstream_.seen().size(), 64u);
+}
+
+TEST_F(H2Test, RapidResetFloodGetsGoawayAndTheGatewayKeepsServing) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.h2_max_resets_per_second = 50;
+  start(std::move(config));
+  H2TestClient flood(gateway_->port(), false);
+  ASSERT_TRUE(flood.connected());
+  // Streams opened and cancelled at once (CVE-2023-44487): far more than 50 within a second.
+  const auto token = bearer();
+  for (int i = 0; i < 400 && !flood.goaway() && !flood.peer_closed(); ++i) {
+    const int32_t id = flood.submit("GET", "/api/items", {token});
+    flood.send();  // HEADERS on the wire, then the reset right behind it
+    flood.reset(id);
+    flood.send();
+    if (i % 20 == 19) flood.run_until([&] { return flood.goaway(); }, std::chrono::milliseconds(1));
+  }
+  flood.run_until([&] { return flood.goaway(); });
+  EXPECT_TRUE(flood.goaway());
+  EXPECT_EQ(flood.goaway_error(), static_cast<uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
+  EXPECT_TRUE(flood.run_until([&] { return flood.peer_closed(); }));
+  EXPECT_EQ(metric_value("gatedrill_gateway_h2_events_total{kind=\"goaway_flood\"}"), 1);
+
+  auto after = get_once({bearer()});
+  EXPECT_EQ(after.status, 200);
+}
+
+TEST_F(H2Test, GrpcCallsRefusedByTheGatewayGetGrpcStatus) {
+  start();
+  auto unauthenticated = get_once({{"content-type", "application/grpc"}, {"te", "trailers"}});
+  EXPECT_EQ(unauthenticated.status, 200);
+  EXPECT_EQ(unauthenticated.headers["grpc-status"], "16");
+  EXPECT_NE(unauthenticated.headers["grpc-message"].find("missing_token"), std::string::npos);
+  EXPECT_EQ(unauthenticated.headers["content-type"], "application/grpc");
+  EXPECT_NE(unauthenticated.headers["www-authenticate"].find("Bearer"), std::string::npos);
+  EXPECT_TRUE(unauthenticated.body.empty());
+  EXPECT_EQ(
+      metric_value("gatedrill_gateway_requests_total{status=\"401\",reason=\"missing_token\"}"), 1);
+}
+
+TEST_F(H2Test, OversizedHeadersAndBodiesAreRefusedPerStream) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.max_header_bytes = 2048;
+  config.data.max_body_bytes = 1024;
+  start(std::move(config));
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  const int32_t big_header =
+      client.submit("GET", "/api/items", {bearer(), {"x-big", std::string(12000, 'a')}});
+  const int32_t long_path = client.submit("GET", "/" + std::string(9000, 'p'), {bearer()});
+  const int32_t big_body = client.submit("POST", "/api/items", {bearer()}, std::string(4096, 'b'));
+  const int32_t fine = client.submit("GET", "/api/items", {bearer()});
+  ASSERT_TRUE(client.run_all());
+  EXPECT_EQ(client.replies()[big_header].status, 431);
+  EXPECT_EQ(client.replies()[long_path].status, 414);
+  EXPECT_EQ(client.replies()[big_body].status, 413);
+  EXPECT_EQ(client.replies()[fine].status, 200);
+  EXPECT_FALSE(client.goaway());
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway::test
