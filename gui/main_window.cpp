@@ -38,9 +38,12 @@ enum Column { kId, kScenario, kStarted, kDuration, kVerdict, kRps, kColumns };
 
 // Says what went wrong in the user's terms; the store's message names the file and the detail.
 QString title_for(const Error& error) {
+  if (error.code == "db_corrupt")
+    return "Open the original file, or copy it again after the run has ended (with its -wal file).";
   if (error.code == "db_open") return "Cannot open the results database";
   if (error.code == "schema_too_new") return "Database written by a newer gatedrill";
   if (error.code == "not_a_results_db") return "Not a gatedrill results database";
+  if (error.code == "db_corrupt") return "The results database is damaged";
   if (error.code == "no_such_run") return "No such run";
   return "Cannot read the results database";
 }
@@ -50,6 +53,8 @@ QString hint_for(const Error& error) {
     return "Open it with a newer gatedrill-gui, or pick another database.";
   if (error.code == "not_a_results_db")
     return "Pick the results.db that gatedrill run wrote (by default runs/results.db).";
+  if (error.code == "db_corrupt")
+    return "Open the original file, or copy it again after the run has ended (with its -wal file).";
   if (error.code == "db_open")
     return "Check the path; gatedrill run creates runs/results.db on its first run.";
   return "";

@@ -632,6 +632,16 @@ RunRecord read_run(Row& r) {
 
 }  // namespace
 
+namespace {
+
+// A truncated copy or a disk error: say so, rather than "cannot open".
+Error corrupt(const std::string& path, sqlite3* db) {
+  return make_error("db_corrupt", path + " is damaged (" + sqlite_message(db) +
+                                      "): a copy taken while it was written, or a disk error");
+}
+
+}  // namespace
+
 ResultsReader::ResultsReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ResultsReader::~ResultsReader() = default;
 
@@ -652,6 +662,7 @@ Result<std::unique_ptr<ResultsReader>> ResultsReader::open(const std::string& pa
   if (rc != SQLITE_OK) {
     if ((rc & 0xff) == SQLITE_NOTADB)
       return make_error("not_a_results_db", path + " is not a SQLite database");
+    if ((rc & 0xff) == SQLITE_CORRUPT) return corrupt(path, db);
     return make_error(is_busy(rc) ? "db_locked" : "db_open", "cannot read " + path + ": " + sqlite_message(db));
   }
   if (version > kResultsSchemaVersion) return schema_too_new(path, version);

@@ -123,7 +123,8 @@ class ResultsStore {
 // Read-only access; never blocks the writer (WAL).
 class ResultsReader {
  public:
-  // Errors: "db_open" (missing file), "schema_too_new", "not_a_results_db".
+  // Errors: "db_open" (missing file), "schema_too_new", "not_a_results_db", "db_corrupt"
+  // (the header pages are damaged: a truncated copy).
   static Result<std::unique_ptr<ResultsReader>> open(const std::string& path);
   ~ResultsReader();
 

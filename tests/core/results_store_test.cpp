@@ -519,5 +519,23 @@ TEST_F(ResultsStoreTest, SamplesFromASecondAndRunTotalsForTheRunList) {
   EXPECT_EQ(totals->front().requests, 9000 * 5 + 0 + 1 + 2 + 3 + 4);
 }
 
+TEST_F(ResultsStoreTest, ATruncatedCopyIsDbCorrupt) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    auto run_id = store->begin_run(sample_run(1));
+    ASSERT_TRUE(run_id);
+    for (int64_t s = 0; s < 2000; ++s) store->add_sample(sample(*run_id, "all", s));
+    ASSERT_TRUE(store->flush());
+  }
+  std::string bytes = read_file(path_);
+  ASSERT_GT(bytes.size(), 8192u);
+  std::string cut = dir_ + "/cut.db";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  auto reader = ResultsReader::open(cut);
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().code, "db_corrupt") << reader.error().message;
+}
+
 }  // namespace
 }  // namespace gatedrill

@@ -14,13 +14,16 @@
 #include <QFile>
 #include <QImage>
 #include <QLineEdit>
+#include <QLineSeries>
 #include <QProcess>
 #include <QTableWidget>
+#include <QToolTip>
 #include <QTreeWidget>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "gui/chart_panel.hpp"
@@ -307,6 +310,48 @@ TEST_F(MainWindowTest, BadDatabasesGiveTheStoresErrorsAndTheWindowStaysUsable) {
   EXPECT_FALSE(window.showing_run());
   EXPECT_EQ(window.current_chart(), nullptr);
   EXPECT_FALSE(window.export_current_chart(QString::fromStdString(dir_ + "/x.png")));
+}
+
+TEST_F(MainWindowTest, ATruncatedDatabaseIsACleanReadError) {
+  SyntheticRun run;
+  run.seconds = 300;
+  write({run});
+  std::string cut = dir_ + "/cut.db";
+  {
+    std::ifstream in(path_, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_GT(bytes.size(), 8192u);
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  MainWindow window;
+  window.set_interactive(false);
+  auto opened = window.open_database(QString::fromStdString(cut));
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, "db_corrupt") << opened.error().message;
+  EXPECT_NE(opened.error().message.find("damaged"), std::string::npos) << opened.error().message;
+  EXPECT_FALSE(window.showing_run());
+}
+
+TEST_F(MainWindowTest, HoveringALineShowsTheValueTheSecondThePhaseAndTheFault) {
+  SyntheticRun run;
+  run.seconds = 100;
+  write({run});
+  auto window = open_window();
+  ChartPanel* latency = chart_titled(window->run_view(), "Latency");
+  auto layout = testing::layout_of(run);
+  auto* p99 = qobject_cast<QLineSeries*>(latency->chart()->series().at(1));
+  ASSERT_NE(p99, nullptr);
+  ASSERT_EQ(p99->name(), "p99");
+  double second = layout.skew_start + 1;
+  SampleRecord expected = testing::synthetic_sample(run, 1, "all", static_cast<int>(second));
+  emit p99->hovered(QPointF(second + 0.2, 3.0), true);  // the mouse is near, not on, the point
+  QString tip = QToolTip::text();
+  EXPECT_TRUE(tip.contains("p99")) << tip.toStdString();
+  EXPECT_TRUE(tip.contains(QString::number(expected.p99_us / 1000.0, 'f', 2))) << tip.toStdString();
+  EXPECT_TRUE(tip.contains(QString("t = %1 s").arg(second))) << tip.toStdString();
+  EXPECT_TRUE(tip.contains("(steady)")) << tip.toStdString();
+  EXPECT_TRUE(tip.contains("during clock_skew on gw-1")) << tip.toStdString();
+  emit p99->hovered(QPointF(second, 3.0), false);
 }
 
 TEST_F(MainWindowTest, ExportsTheCurrentChartAsAPng) {
