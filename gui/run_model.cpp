@@ -48,17 +48,33 @@ RunModel::RunModel(RunData data) : data_(std::move(data)) {
   data_.samples.shrink_to_fit();
 }
 
+namespace {
+
+// A stream of another identity ("hot@gw-1") runs against a gateway but is not one.
+bool is_stream(const std::string& node) {
+  return node.find('@') != std::string::npos;
+}
+
+}  // namespace
+
+std::string gateway_of(const std::string& node) {
+  auto at = node.find('@');
+  return at == std::string::npos ? node : node.substr(at + 1);
+}
+
 std::vector<std::string> RunModel::nodes() const {
   std::vector<std::string> out;
   if (by_node_.count(kAllNodes)) out.push_back(kAllNodes);
   for (const auto& node : gateway_nodes()) out.push_back(node);
+  for (const auto& [node, rows] : by_node_)
+    if (is_stream(node)) out.push_back(node);
   return out;
 }
 
 std::vector<std::string> RunModel::gateway_nodes() const {
   std::vector<std::string> out;
   for (const auto& [node, rows] : by_node_)
-    if (node != kAllNodes) out.push_back(node);
+    if (node != kAllNodes && !is_stream(node)) out.push_back(node);
   return out;  // std::map: sorted by name
 }
 
@@ -140,6 +156,7 @@ Series RunModel::achieved_rps(const std::string& node) const {
 Series RunModel::target_rps(const std::string& node) const {
   Series out;
   out.name = "target";
+  if (is_stream(node)) return out;  // a stream's rate is its own, not a share of the phase's
   double share = 1.0;
   auto gateways = gateway_nodes();
   if (node != kAllNodes && gateways.size() > 1) share = 1.0 / static_cast<double>(gateways.size());
@@ -198,8 +215,9 @@ std::vector<Series> RunModel::status_share(const std::string& node) const {
 std::vector<Series> RunModel::per_gateway(const std::string& node, const char* suffix,
                                           double (*value)(const SampleRecord&)) const {
   std::vector<Series> out;
+  // A stream shows the process it runs against: its gateway's CPU and memory.
   std::vector<std::string> which =
-      node == kAllNodes ? gateway_nodes() : std::vector<std::string>{node};
+      node == kAllNodes ? gateway_nodes() : std::vector<std::string>{gateway_of(node)};
   for (const auto& n : which) {
     Series s = series_of(n, n + suffix, value);
     if (!s.points.empty()) out.push_back(std::move(s));
@@ -218,8 +236,9 @@ std::vector<Series> RunModel::rss_mib(const std::string& node) const {
 std::vector<FaultWindow> RunModel::fault_windows(const std::string& node) const {
   std::vector<FaultWindow> out;
   auto gateways = gateway_nodes();
+  std::string own = gateway_of(node);
   auto is_other_gateway = [&](const std::string& n) {
-    return n != node && std::find(gateways.begin(), gateways.end(), n) != gateways.end();
+    return n != own && std::find(gateways.begin(), gateways.end(), n) != gateways.end();
   };
   int64_t origin = origin_ms();
   for (const auto& e : data_.summary.events) {

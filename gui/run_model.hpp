@@ -62,9 +62,10 @@ class RunModel {
   const std::vector<PhaseRecord>& phases() const { return data_.phases; }
   bool running() const { return run().ended_ms == 0; }
 
-  // "all" first (when present), then every other node by name.
+  // "all" first (when present), the gateways by name, then streams of other identities
+  // ("hot@gw-1": kept apart, not merged into "all").
   std::vector<std::string> nodes() const;
-  // The nodes that are not "all" (the gateways the load was split over).
+  // The gateways the load was split over (neither "all" nor a stream).
   std::vector<std::string> gateway_nodes() const;
   size_t sample_count() const;
   // Wall clock (unix ms) of second 0: the first phase's start, else the run's.
@@ -120,6 +121,9 @@ class RunModel {
 // pixels can show.
 std::vector<Point> envelope(const std::vector<Point>& points, double lo, double hi,
                             size_t max_points);
+
+// The gateway a node name is about: "gw-1" for "gw-1" and for the stream "hot@gw-1".
+std::string gateway_of(const std::string& node);
 
 // One row of the runs list.
 struct RunRow {

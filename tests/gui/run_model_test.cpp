@@ -240,6 +240,35 @@ TEST_F(RunModelTest, PhaseSummaryComesFromTheMergedHistograms) {
   EXPECT_EQ(fast->samples.size(), 40u * 4);
 }
 
+TEST_F(RunModelTest, StreamsOfOtherIdentitiesAreNotGatewaysButFollowTheirs) {
+  SyntheticRun run;
+  run.seconds = 40;
+  auto reader = write({run});
+  ASSERT_TRUE(reader);
+  auto data = load_run_data(*reader, ids_[0]);
+  ASSERT_TRUE(data);
+  for (int s = 0; s < 40; ++s) {
+    SampleRecord hot = testing::synthetic_sample(run, ids_[0], "gw-1", s);
+    hot.node = "hot@gw-1";
+    hot.cpu_pct = 0;
+    hot.rss_bytes = 0;
+    data->samples.push_back(hot);
+  }
+  RunModel model(std::move(*data));
+  EXPECT_EQ(model.nodes(), (std::vector<std::string>{"all", "gw-1", "gw-2", "gw-3", "hot@gw-1"}));
+  EXPECT_EQ(model.gateway_nodes().size(), 3u);
+  EXPECT_EQ(model.target_rps("gw-2").points[2].y, 1000);  // still a third of 3000
+  EXPECT_TRUE(model.target_rps("hot@gw-1").points.empty());
+  auto cpu = model.cpu_pct("hot@gw-1");
+  ASSERT_EQ(cpu.size(), 1u);
+  EXPECT_EQ(cpu[0].name, "gw-1");
+  auto windows = model.fault_windows("hot@gw-1");  // gw-1's skew and the shared upstream
+  ASSERT_EQ(windows.size(), 2u);
+  EXPECT_EQ(windows[0].name, "clock_skew");
+  EXPECT_EQ(gateway_of("hot@gw-1"), "gw-1");
+  EXPECT_EQ(gateway_of("gw-2"), "gw-2");
+}
+
 TEST(EnvelopeTest, KeepsEveryPointInRangeUpToTheBudgetThenLowsAndHighs) {
   std::vector<Point> points;
   for (int i = 0; i < 1000; ++i)
