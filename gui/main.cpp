@@ -57,9 +57,17 @@ int main(int argc, char** argv) {
   }
 
   bool headless = !screenshot.empty();
+  bool platform_chosen = std::getenv("QT_QPA_PLATFORM") != nullptr;
   // A screenshot needs no display; keep a platform the caller chose.
-  if (headless && std::getenv("QT_QPA_PLATFORM") == nullptr)
-    qputenv("QT_QPA_PLATFORM", "offscreen");
+  if (headless && !platform_chosen) qputenv("QT_QPA_PLATFORM", "offscreen");
+  // Without a display Qt would abort with a message about plugins; say what to do instead.
+  if (!headless && !platform_chosen && std::getenv("DISPLAY") == nullptr &&
+      std::getenv("WAYLAND_DISPLAY") == nullptr) {
+    std::fprintf(stderr,
+                 "gatedrill-gui: error: no display (DISPLAY and WAYLAND_DISPLAY are unset); run it "
+                 "in a desktop session, or render a run with --screenshot out.png\n");
+    return 1;
+  }
   int qt_argc = 1;  // our options are parsed; Qt sees none of them
   QApplication app(qt_argc, argv);
   QApplication::setApplicationName("gatedrill-gui");

@@ -398,6 +398,15 @@ TEST_F(MainWindowTest, ScreenshotCommandRendersOffscreenAndExits) {
             std::string::npos);
   EXPECT_FALSE(QFile::exists(QString::fromStdString(dir_ + "/none.png")));
 
+  QProcess no_display;  // interactive, nowhere to show: a clear message, not Qt's abort
+  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+  for (const char* name : {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}) env.remove(name);
+  no_display.setProcessEnvironment(env);
+  no_display.start(GATEDRILL_GUI_BINARY, {QString::fromStdString(path_)});
+  ASSERT_TRUE(no_display.waitForFinished(60'000));
+  EXPECT_EQ(no_display.exitCode(), 1);
+  EXPECT_NE(no_display.readAllStandardError().toStdString().find("no display"), std::string::npos);
+
   QProcess bad_run;
   bad_run.start(GATEDRILL_GUI_BINARY, {QString::fromStdString(path_), "--run", "999",
                                        "--screenshot", QString::fromStdString(dir_ + "/none.png")});
