@@ -309,6 +309,7 @@ void ChartPanel::set_phase_marks(std::vector<std::pair<double, std::string>> mar
 
 void ChartPanel::layout_bands() {
   QRectF plot = chart_->plotArea();
+  double label_end = plot.left() - 10;  // right edge of the last phase name drawn
   for (size_t i = 0; i < phase_lines_.size(); ++i) {
     double x = x_to_px(phase_marks_[i].first);
     bool visible = x >= plot.left() && x < plot.right() - 1;
@@ -317,7 +318,13 @@ void ChartPanel::layout_bands() {
     if (!visible) continue;
     phase_lines_[i]->setLine(x, plot.top(), x, plot.bottom());
     QRectF box = phase_labels_[i]->boundingRect();
+    // A short phase on a narrow chart: its name would print over the previous one; the dotted
+    // line stays and the tooltips still name it.
+    bool fits = x + 3 >= label_end + 4 && x + 3 + box.width() <= plot.right();
+    phase_labels_[i]->setVisible(fits);
+    if (!fits) continue;
     phase_labels_[i]->setPos(x + 3, plot.bottom() - box.height() - 1);
+    label_end = x + 3 + box.width();
   }
   struct Placed {
     int row;

@@ -1,5 +1,5 @@
 // gui_demo_db OUT.db: writes synthetic runs (a 10-minute 3-node drill, a slower candidate of it,
-// a failed capacity run) so the dashboard can be tried, and its docs screenshot made, without load.
+// a failed capacity run, a 1-hour 3-node soak) so the dashboard can be tried, and its docs screenshot made, without load.
 #include <cstdio>
 
 #include "tests/gui/synthetic_run.hpp"
@@ -29,7 +29,12 @@ int main(int argc, char** argv) {
   SyntheticRun candidate = drill;
   candidate.latency_scale = 1.3;
   candidate.started_ms += 3'600'000;
-  for (const auto& run : {capacity, drill, candidate}) {
+  SyntheticRun soak;  // the design's size: a 1-hour, 3-node run
+  soak.name = "soak";
+  soak.seconds = 3600;
+  soak.rate = 3000;
+  soak.started_ms = candidate.started_ms + 3'600'000;
+  for (const auto& run : {capacity, drill, candidate, soak}) {
     auto id = gatedrill::gui::testing::write_synthetic_run(**store, run);
     if (!id) {
       std::fprintf(stderr, "error: %s\n", id.error().message.c_str());
