@@ -466,6 +466,7 @@ struct Gateway::Impl {
       po.registry_url = config.registry_url;
       po.node = config.name;
       po.interval = config.registry_poll;
+      po.jitter = config.registry_jitter;
       po.time = &time;
       po.eval_timeout = config.policy_timeout;
       // Back off on outages, but not so far that a recovered registry waits long.

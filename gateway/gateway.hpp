@@ -53,6 +53,7 @@ struct GatewayConfig {
   std::string registry_url;
   std::chrono::milliseconds registry_poll{1000};
   bool registry_quotas = true;  // the registry's quotas set the local limits per route
+  bool registry_jitter = true;  // full jitter on the poller's backoff (off: lockstep retries)
   // Service discovery against a registry's /v1/discovery: a route whose service has no live
   // registration answers 503 service_not_found. Needs `routes`.
   std::string discovery_url;

@@ -134,6 +134,8 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("registry-poll", &registry_poll,
               "bundle and quota poll interval (default 1s); the registry's quotas (seed 003) set "
               "the local rate limit per route by its service");
+  args.flag("no-registry-jitter", &no_registry_jitter,
+            "retry a failed registry poll after exactly the backoff cap (default: full jitter)");
   args.flag("ignore-registry-quotas", &ignore_registry_quotas,
             "keep --rate-limit/--burst, whatever quotas the registry publishes");
   args.option("discovery", &discovery,
@@ -368,6 +370,7 @@ Result<void> GatewayFlags::control_plane_to_config(GatewayConfig& c) const {
     while (!c.registry_url.empty() && c.registry_url.back() == '/') c.registry_url.pop_back();
     c.registry_poll = *poll;
     c.registry_quotas = !ignore_registry_quotas;
+    c.registry_jitter = !no_registry_jitter;
   }
   if (!discovery.empty()) {
     if (auto r = http_url("discovery", discovery); !r) return r;

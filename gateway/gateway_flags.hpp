@@ -56,6 +56,7 @@ struct GatewayFlags {
   std::string global_window = "1s";
   std::string registry, registry_poll = "1s";
   bool ignore_registry_quotas = false;
+  bool no_registry_jitter = false;
   std::string discovery, discovery_poll = "1s";
   std::string siem_url;
   int64_t siem_queue = 10000;

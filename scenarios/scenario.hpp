@@ -44,6 +44,7 @@ struct RegistrySpec {
   std::chrono::nanoseconds poll = std::chrono::seconds(1);
   std::chrono::nanoseconds heartbeat_ttl = std::chrono::seconds(2);  // of the "app" registration
   bool discovery = false;  // gateways check the route's service in the registry's discovery
+  bool jitter = true;      // the gateways' pollers back off with full jitter (false: in lockstep)
 };
 
 struct TopologySpec {

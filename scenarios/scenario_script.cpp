@@ -313,13 +313,15 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
     t.registry.enabled = true;
     lua_getfield(L, 1, "registry");
     Fields reg(L, -1, "topology.registry");
-    if (reg.check_keys({"poll", "heartbeat_ttl", "discovery"}, error)) {
-      if (reg.type("discovery") == LUA_TBOOLEAN) {
-        lua_getfield(L, -1, "discovery");
-        t.registry.discovery = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-      } else if (reg.type("discovery") != LUA_TNIL) {
-        error = "topology.registry.discovery must be true or false";
+    if (reg.check_keys({"poll", "heartbeat_ttl", "discovery", "jitter"}, error)) {
+      for (auto [key, field] : {std::pair{"discovery", &t.registry.discovery}, std::pair{"jitter", &t.registry.jitter}}) {
+        if (reg.type(key) == LUA_TBOOLEAN) {
+          lua_getfield(L, -1, key);
+          *field = lua_toboolean(L, -1);
+          lua_pop(L, 1);
+        } else if (reg.type(key) != LUA_TNIL) {
+          error = std::string("topology.registry.") + key + " must be true or false";
+        }
       }
       if (auto v = reg.duration("poll", error)) {
         if (*v < std::chrono::milliseconds(50)) error = "topology.registry.poll must be at least 50ms";

@@ -148,6 +148,7 @@ std::vector<std::string> Topology::gateway_policy_args(const std::string& name) 
     std::vector<std::string> args = {
         "--registry", endpoints_.registry.url, "--registry-poll",
         poll,         "--audit-log",           run_dir_ + "/logs/" + name + ".decisions.jsonl"};
+    if (!r.jitter) args.emplace_back("--no-registry-jitter");
     if (r.discovery)
       args.insert(args.end(), {"--discovery", endpoints_.registry.url, "--discovery-poll", poll,
                                "--routes", run_dir_ + "/routes.json"});

@@ -117,7 +117,7 @@ void BundlePoller::run() {
       int64_t n = std::min<int64_t>(failures(), 20);
       int64_t cap = std::min<int64_t>(options_.max_backoff.count(), options_.interval.count() << n);
       std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
-      wait = std::chrono::milliseconds(dist(rng_));
+      wait = std::chrono::milliseconds(options_.jitter ? dist(rng_) : cap);
     }
     std::unique_lock<std::mutex> lock(mutex_);
     if (changed_.wait_for(lock, wait, [&] { return stopping_; })) return;

@@ -26,6 +26,9 @@ struct BundlePollerOptions {
   std::chrono::milliseconds max_backoff{30000};
   const TimeSource* time = nullptr;  // for the engines' time.now_ns
   std::chrono::nanoseconds eval_timeout{0};
+  // Off: a failed poll waits exactly the backoff cap, so a fleet retries in lockstep (the
+  // recovery-storm drill's baseline against full jitter).
+  bool jitter = true;
 };
 
 class BundlePoller {

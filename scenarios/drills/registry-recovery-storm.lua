@@ -2,9 +2,10 @@
 -- restarts, so no node has a policy (all fail closed). When the registry comes back, every node
 -- refetches at once; the drill bounds the time until all of them enforce the current revision
 -- again (the first second where the whole fleet serves). The pollers back off with full jitter,
--- which spreads the refetches over up to ten poll intervals.
+-- which spreads the refetches over up to ten poll intervals; -e JITTER=0 makes them retry in
+-- lockstep after exactly the backoff cap, to compare the convergence time (the after() line).
 --
---   gatedrill run scenarios/drills/registry-recovery-storm.lua [-e SHORT=1]
+--   gatedrill run scenarios/drills/registry-recovery-storm.lua [-e SHORT=1] [-e JITTER=0]
 
 scenario {
   name = "registry-recovery-storm",
@@ -18,7 +19,7 @@ local function pick(long, short_value) if short then return short_value end retu
 topology {
   gateways = 3,
   tls = "tls",
-  registry = { poll = "250ms" },
+  registry = { poll = "250ms", jitter = param("JITTER", 1) == 1 },
   policy = "policies/rbac.rego",
 }
 

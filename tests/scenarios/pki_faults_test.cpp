@@ -88,6 +88,9 @@ TEST_F(PkiFaultsTest, TopologyMistakesAreSpecific) {
   EXPECT_THAT(
       error_of("topology { registry = { poll = '1ms' }, policy = 'allow.rego' }" + load_line),
       HasSubstr("poll must be at least 50ms"));
+  EXPECT_THAT(
+      error_of("topology { registry = { jitter = 'no' }, policy = 'allow.rego' }" + load_line),
+      HasSubstr("topology.registry.jitter must be true or false"));
   // The missing file is named as resolved, next to the scenario.
   EXPECT_THAT(error_of("topology { registry = true, policy = 'missing.rego' }" + load_line),
               HasSubstr("cannot read " + dir_ + "/missing.rego"));
