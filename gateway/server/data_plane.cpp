@@ -32,6 +32,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/util/strings.hpp"
+#include "gateway/proxy/h2c_upstream.hpp"
 #include "gateway/proxy/header_rules.hpp"
 #include "gateway/server/grpc_status.hpp"
 #include "gateway/server/h1_guard.hpp"
@@ -208,6 +209,7 @@ struct DataPlane::Impl {
   uint16_t mtls_bound_port = 0;
   size_t next_mtls_worker = 0;
   tcp::endpoint upstream_endpoint;
+  tcp::endpoint grpc_endpoint;
   std::string upstream_host;
   std::mutex stop_mutex;
   bool started = false;
@@ -346,6 +348,7 @@ struct DataPlane::Impl {
 
   struct UpstreamOutcome {
     std::optional<Response> response;
+    HeaderList trailers;  // gRPC over h2c
     Rejection error{502, "", ""};
     bool overflow = false;  // refused by a limit, not a failure of the upstream
   };
@@ -414,6 +417,36 @@ struct DataPlane::Impl {
       co_return out;
     }
     co_return UpstreamOutcome{};
+  }
+
+  // A gRPC call: over h2c to the gRPC upstream, one call per connection, trailers kept.
+  asio::awaitable<UpstreamOutcome> forward_grpc(const Request& request) {
+    UpstreamOutcome out;
+    if (upstream_connections.fetch_add(1) >= options.max_upstream_connections) {
+      --upstream_connections;
+      out.error = {503, "max_connections", "upstream connection limit reached"};
+      out.overflow = true;
+      co_return out;
+    }
+    h2::UpstreamCallOptions call_options;
+    call_options.connect_timeout = options.upstream_connect_timeout;
+    call_options.timeout = options.upstream_timeout;
+    call_options.max_response_bytes = options.max_upstream_response_bytes;
+    auto call = co_await h2::call_h2c(grpc_endpoint, request, call_options);
+    --upstream_connections;
+    if (call.answer) {
+      out.response = std::move(call.answer->response);
+      out.trailers = std::move(call.answer->trailers);
+      co_return out;
+    }
+    if (hooks.on_upstream_error) hooks.on_upstream_error(call.error_kind);
+    if (call.error_kind == "connect")
+      out.error = {503, "upstream_connect_error", call.error_message};
+    else if (call.error_kind == "timeout")
+      out.error = {504, "upstream_timeout", call.error_message};
+    else
+      out.error = {502, "upstream_reset", call.error_message};
+    co_return out;
   }
 
   Response client_response(Response&& upstream, unsigned version, bool keep_alive,
@@ -577,7 +610,10 @@ struct DataPlane::Impl {
         outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
         outcome.overflow = true;
       } else {
-        outcome = co_await forward(worker, upstream);
+        if (protocol == "grpc")
+          outcome = co_await forward_grpc(upstream);
+        else
+          outcome = co_await forward(worker, upstream);
         if (outcome.overflow)
           breaker.release();  // never reached the upstream: no verdict
         else
@@ -589,6 +625,7 @@ struct DataPlane::Impl {
                               request.method() == http::verb::head);
         reason = "ok";
         answer.proxied = true;
+        answer.trailers = std::move(outcome.trailers);
       } else {
         HeaderList extra = {{"x-request-id", request_id}};
         if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
@@ -854,6 +891,18 @@ struct DataPlane::Impl {
                         "cannot resolve upstream " + options.upstream.host + ": " + ec.message());
     upstream_endpoint = results.begin()->endpoint();
     upstream_host = options.upstream.authority();
+    grpc_endpoint = upstream_endpoint;
+    if (options.grpc_upstream) {
+      const Url& grpc = *options.grpc_upstream;
+      if (grpc.scheme != "http")
+        return make_error("bad_upstream",
+                          "gRPC upstream must be an http:// URL (h2c; got " + grpc.str() + ")");
+      auto found = resolver.resolve(grpc.host, std::to_string(grpc.port), ec);
+      if (ec || found.empty())
+        return make_error("bad_upstream",
+                          "cannot resolve gRPC upstream " + grpc.host + ": " + ec.message());
+      grpc_endpoint = found.begin()->endpoint();
+    }
     return {};
   }
 

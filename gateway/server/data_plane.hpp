@@ -64,6 +64,9 @@ struct DataPlaneOptions {
   bool filter_needs_headers = false;
 
   Url upstream;  // http://host:port
+  // gRPC calls (h2 with content-type application/grpc) go over h2c, with trailers, to this
+  // http://host:port; unset: to the upstream's address.
+  std::optional<Url> grpc_upstream;
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
   std::chrono::milliseconds upstream_timeout{
       std::chrono::seconds(5)};  // request sent to response read

@@ -13,6 +13,7 @@
 #include "core/crypto/x509.hpp"
 #include "gateway_test_support.hpp"
 #include "h2_test_client.hpp"
+#include "h2_test_upstream.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
@@ -181,6 +182,62 @@ TEST_F(H2Test, GrpcCallsRefusedByTheGatewayGetGrpcStatus) {
   EXPECT_TRUE(unauthenticated.body.empty());
   EXPECT_EQ(
       metric_value("gatedrill_gateway_requests_total{status=\"401\",reason=\"missing_token\"}"), 1);
+}
+
+// A gRPC message frame: compressed flag 0, 4-byte big-endian length, payload.
+std::string grpc_frame(const std::string& payload) {
+  std::string out(5, '\0');
+  out[3] = static_cast<char>((payload.size() >> 8) & 0xff);
+  out[4] = static_cast<char>(payload.size() & 0xff);
+  return out + payload;
+}
+
+TEST_F(H2Test, GrpcCallsAreProxiedOverH2cWithTrailers) {
+  GrpcEchoUpstream grpc_upstream;
+  auto config = base_config(idp_, upstream_.url());
+  config.data.grpc_upstream = *Url::parse(grpc_upstream.url());
+  start(std::move(config));
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  const std::vector<std::pair<std::string, std::string>> grpc = {
+      {"content-type", "application/grpc"}, {"te", "trailers"}};
+  auto with_token = grpc;
+  with_token.push_back(bearer());
+  const int32_t echo = client.submit("POST", "/pkg.Svc/Echo", with_token, grpc_frame("hello grpc"));
+  const int32_t missing = client.submit("POST", "/pkg.Svc/Missing", with_token, grpc_frame("x"));
+  const int32_t refused = client.submit("POST", "/pkg.Svc/Echo", grpc, grpc_frame("x"));
+  ASSERT_TRUE(client.run_all());
+
+  auto& ok = client.replies()[echo];
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.headers["content-type"], "application/grpc");
+  EXPECT_EQ(ok.body, grpc_frame("hello grpc"));
+  EXPECT_EQ(ok.trailers["grpc-status"], "0");
+  EXPECT_EQ(ok.trailers["x-trailer"], "yes");
+
+  auto& not_found = client.replies()[missing];  // the upstream's own trailers-only answer
+  EXPECT_EQ(not_found.status, 200);
+  EXPECT_EQ(not_found.headers["grpc-status"], "5");
+
+  auto& unauthenticated = client.replies()[refused];  // never reached the upstream
+  EXPECT_EQ(unauthenticated.headers["grpc-status"], "16");
+
+  auto seen = grpc_upstream.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0]["te"], "trailers");
+  EXPECT_EQ(seen[0]["x-gatedrill-sub"], "alice");
+  EXPECT_EQ(seen[0]["content-type"], "application/grpc");
+  EXPECT_EQ(metric_value("gatedrill_gateway_requests_by_protocol_total{protocol=\"grpc\"}"), 3);
+}
+
+TEST_F(H2Test, GrpcUpstreamDownIsUnavailable) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.grpc_upstream = *Url::parse("http://127.0.0.1:1");  // nothing listens there
+  start(std::move(config));
+  auto reply = get_once({{"content-type", "application/grpc"}, bearer()});
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.headers["grpc-status"], "14");
+  EXPECT_NE(reply.headers["grpc-message"].find("upstream_connect_error"), std::string::npos);
 }
 
 TEST_F(H2Test, OversizedHeadersAndBodiesAreRefusedPerStream) {

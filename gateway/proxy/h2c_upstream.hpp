@@ -1,0 +1,37 @@
+#pragma once
+// The smallest HTTP/2 upstream client the gateway needs: gRPC calls go to the upstream over h2c
+// (prior knowledge), one call per connection, with the response trailers (grpc-status) kept.
+// Internal to the data plane (Asio types): only data_plane.cpp and h2c_upstream.cpp include it.
+// "te: trailers" is always sent (gRPC servers require it).
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "gateway/server/h2_session.hpp"
+
+namespace gatedrill::gateway::h2 {
+
+struct UpstreamCall {
+  std::optional<Answer> answer;  // the upstream's response (headers, body, trailers)
+  // Otherwise what went wrong, as for HTTP/1.1: "connect" (503), "timeout" (504), "protocol"
+  // (502), with a message.
+  std::string error_kind;
+  std::string error_message;
+};
+
+struct UpstreamCallOptions {
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(2)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(5)};  // request sent to response read
+  size_t max_response_bytes = 64 << 20;
+};
+
+// Sends `request` (its Host becomes :authority) to `upstream` over h2c and reads the answer.
+boost::asio::awaitable<UpstreamCall> call_h2c(const boost::asio::ip::tcp::endpoint& upstream,
+                                              const Request& request,
+                                              const UpstreamCallOptions& options);
+
+}  // namespace gatedrill::gateway::h2
