@@ -159,7 +159,7 @@ void ChartPanel::set_lines(const std::vector<Series>& lines,
 }
 
 void ChartPanel::refill() {
-  double lo = x_axis_->min(), hi = x_axis_->max();
+  double lo = x_axis_->min() * x_unit_, hi = x_axis_->max() * x_unit_;  // seconds
   double width = chart_->plotArea().width() > 0 ? chart_->plotArea().width() : this->width();
   if (lo == filled_lo_ && hi == filled_hi_ && width == filled_width_) return;
   filled_lo_ = lo;
@@ -176,7 +176,8 @@ void ChartPanel::refill() {
       source = &positive;
     }
     QList<QPointF> points;
-    for (const auto& p : envelope(*source, lo, hi, max_points)) points.append(QPointF(p.x, p.y));
+    for (const auto& p : envelope(*source, lo, hi, max_points))
+      points.append(QPointF(p.x / x_unit_, p.y));
     series_[i]->replace(points);
   }
 }
@@ -240,7 +241,14 @@ void ChartPanel::rebuild_y_axis() {
 void ChartPanel::set_x_range(double min_s, double max_s) {
   x_min_ = min_s;
   x_max_ = std::max(max_s, min_s + 1);
-  x_axis_->setRange(x_min_, x_max_);
+  // Past half an hour, minutes read better than thousands of seconds.
+  double unit = x_max_ - x_min_ > 1800 ? 60 : 1;
+  if (unit != x_unit_) {
+    x_unit_ = unit;
+    x_axis_->setTitleText(unit == 60 ? "time since load start (min)" : "time since load start (s)");
+    filled_width_ = -1;
+  }
+  x_axis_->setRange(x_min_ / x_unit_, x_max_ / x_unit_);
   refill();
   layout_bands();
 }
@@ -283,7 +291,7 @@ void ChartPanel::set_fault_windows(std::vector<FaultWindow> windows) {
 
 double ChartPanel::x_to_px(double x) const {
   QRectF plot = chart_->plotArea();
-  double lo = x_axis_->min(), hi = x_axis_->max();
+  double lo = x_axis_->min() * x_unit_, hi = x_axis_->max() * x_unit_;
   if (hi <= lo) return plot.left();
   return plot.left() + (x - lo) / (hi - lo) * plot.width();
 }
@@ -379,10 +387,11 @@ size_t ChartPanel::point_count() const {
 void ChartPanel::show_tooltip(size_t line, const QPointF& at) {
   if (line >= lines_.size() || lines_[line].points.empty()) return;
   const auto& points = lines_[line].points;
-  auto it = std::lower_bound(points.begin(), points.end(), at.x(),
+  double second = at.x() * x_unit_;
+  auto it = std::lower_bound(points.begin(), points.end(), second,
                              [](const Point& p, double x) { return p.x < x; });
   if (it == points.end()) --it;
-  if (it != points.begin() && std::fabs(std::prev(it)->x - at.x()) < std::fabs(it->x - at.x()))
+  if (it != points.begin() && std::fabs(std::prev(it)->x - second) < std::fabs(it->x - second))
     --it;
   QString text = QString("<b>%1</b><br>%2 = %3%4<br>t = %5 s")
                      .arg(QString::fromStdString(lines_[line].name).toHtmlEscaped(),
@@ -410,7 +419,7 @@ void ChartPanel::mousePressEvent(QMouseEvent* event) {
 
 void ChartPanel::mouseDoubleClickEvent(QMouseEvent* event) {
   chart_->zoomReset();
-  x_axis_->setRange(x_min_, x_max_);
+  x_axis_->setRange(x_min_ / x_unit_, x_max_ / x_unit_);
   QChartView::mouseDoubleClickEvent(event);
 }
 

@@ -39,7 +39,7 @@ class ChartPanel : public QChartView {
   void set_fault_windows(std::vector<FaultWindow> windows);
   // Phase starts: a faint dotted line and the phase's name at the bottom of the plot.
   void set_phase_marks(std::vector<std::pair<double, std::string>> marks);
-  // The x range every chart of a run shares (seconds).
+  // The x range every chart of a run shares (seconds; the axis shows minutes past 30 min).
   void set_x_range(double min_s, double max_s);
   void set_log_y(bool log);
   // A fixed y maximum (100 for shares); 0: from the data.
@@ -84,7 +84,8 @@ class ChartPanel : public QChartView {
   QString y_title_, value_suffix_;
   bool log_y_ = false;
   double fixed_y_max_ = 0;
-  double x_min_ = 0, x_max_ = 1;
+  double x_min_ = 0, x_max_ = 1;  // seconds
+  double x_unit_ = 1;             // seconds per x axis unit: 1, or 60 for long runs
   std::vector<Series> lines_;
   std::map<std::string, LineStyle> styles_;
   std::vector<QLineSeries*> series_;  // owned by chart_, parallel to lines_

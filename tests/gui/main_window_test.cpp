@@ -19,6 +19,7 @@
 #include <QTableWidget>
 #include <QToolTip>
 #include <QTreeWidget>
+#include <QValueAxis>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -160,6 +161,14 @@ TEST_F(MainWindowTest, OpensAOneHourThreeNodeRunAndBuildsEveryChart) {
   EXPECT_EQ(chart_titled(view, "Memory")->data_point_count(), 3u * 3600);
   for (auto* chart : view->charts())
     EXPECT_EQ(chart->fault_windows().size(), 3u) << chart->title().toStdString();
+  // An hour reads in minutes; the bands still sit at their seconds.
+  auto* x_axis = qobject_cast<QValueAxis*>(latency->chart()->axes(Qt::Horizontal).front());
+  ASSERT_NE(x_axis, nullptr);
+  EXPECT_EQ(x_axis->titleText(), "time since load start (min)");
+  EXPECT_DOUBLE_EQ(x_axis->max(), 60);
+  auto layout = testing::layout_of(run);
+  EXPECT_GT(tinted_share(latency, (layout.skew_start + layout.skew_end) / 2.0), 0.6);
+  EXPECT_LT(tinted_share(latency, layout.warmup_end + 60), 0.05);
   EXPECT_EQ(view->phase_table()->rowCount(), 3);
   EXPECT_EQ(view->threshold_table()->rowCount(), 4);
   EXPECT_EQ(view->threshold_table()->item(1, 0)->text(), "FAIL");

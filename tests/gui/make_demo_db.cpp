@@ -1,5 +1,6 @@
 // gui_demo_db OUT.db: writes synthetic runs (a 10-minute 3-node drill, a slower candidate of it,
-// a failed capacity run, a 1-hour 3-node soak) so the dashboard can be tried, and its docs screenshot made, without load.
+// a failed capacity run, a 1-hour 3-node soak) so the dashboard can be tried, and its docs
+// screenshot made, without load.
 #include <cstdio>
 
 #include "tests/gui/synthetic_run.hpp"
