@@ -385,10 +385,19 @@ void MainWindow::poll() {
         "Cannot read " + db_path_ + ": " + QString::fromStdString(runs.error().message), 5000);
     return;
   }
-  bool list_changed =
-      runs->size() != rows_.size() ||
+  // The runs table is small; the totals (req/s) aggregate every sample: redo those when a run
+  // came, ended or changed verdict, and every few seconds while one runs.
+  bool list_changed = runs->size() != rows_.size();
+  for (size_t i = 0; !list_changed && i < runs->size(); ++i) {
+    const RunRecord& now = (*runs)[i];
+    const RunRecord& shown = rows_[i].run;
+    list_changed =
+        now.id != shown.id || now.ended_ms != shown.ended_ms || now.verdict != shown.verdict;
+  }
+  bool running =
       std::any_of(rows_.begin(), rows_.end(), [](const RunRow& r) { return r.run.ended_ms == 0; });
-  if (list_changed) {
+  if (list_changed || (running && ++list_polls_ >= kSummaryEveryPolls)) {
+    list_polls_ = 0;
     if (auto rows = load_run_rows(*reader_)) {
       bool was_empty = rows_.empty();
       rows_ = std::move(*rows);

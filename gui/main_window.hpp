@@ -76,6 +76,7 @@ class MainWindow : public QMainWindow {
   std::vector<RunRow> rows_;
   std::shared_ptr<RunModel> current_;
   int polls_since_summary_ = 0;
+  int list_polls_ = 0;
   size_t unsummarized_samples_ = 0;
   QThread* summary_thread_ = nullptr;
   int64_t summary_wanted_ = 0;
