@@ -19,11 +19,13 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -148,6 +150,16 @@ int select_alpn_h1(SSL*, const unsigned char** out, unsigned char* out_len, cons
                    unsigned in_len, void*) {
   static constexpr unsigned char kProtocols[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   return select_alpn(kProtocols, sizeof kProtocols, out, out_len, in, in_len);
+}
+
+// A WebSocket opening handshake (RFC 6455 section 4.1): GET, Upgrade: websocket, Connection
+// naming upgrade.
+bool is_websocket_upgrade(const Request& request) {
+  if (request.method() != http::verb::get || request.version() < 11) return false;
+  if (!iequals(trim(request[http::field::upgrade]), "websocket")) return false;
+  for (auto token : split(request[http::field::connection], ','))
+    if (iequals(trim(token), "upgrade")) return true;
+  return false;
 }
 
 bool negotiated_h2(SSL* ssl) {
@@ -419,6 +431,84 @@ struct DataPlane::Impl {
     co_return UpstreamOutcome{};
   }
 
+  // A WebSocket handshake: a fresh upstream connection (never pooled: it becomes a tunnel), the
+  // upgrade headers put back, the answer's head read. On 101 the connection goes to `tunnel`
+  // with whatever bytes the upstream sent past its head.
+  asio::awaitable<UpstreamOutcome> forward_upgrade(Worker& worker, Request& request,
+                                                   std::unique_ptr<UpstreamConn>& tunnel) {
+    UpstreamOutcome out;
+    if (upstream_connections.load(std::memory_order_relaxed) >= options.max_upstream_connections) {
+      out.error = {503, "max_connections", "upstream connection limit reached"};
+      out.overflow = true;
+      co_return out;
+    }
+    auto conn = std::make_unique<UpstreamConn>(worker.io, upstream_connections);
+    conn->stream.expires_after(options.upstream_connect_timeout);
+    if (auto [ec] = co_await conn->stream.async_connect(upstream_endpoint, kNoThrow); ec) {
+      if (hooks.on_upstream_error) hooks.on_upstream_error("connect");
+      out.error = {503, "upstream_connect_error", "upstream connect error: " + ec.message()};
+      co_return out;
+    }
+    conn->stream.socket().set_option(tcp::no_delay(true));
+    request.set(http::field::connection, "Upgrade");
+    request.set(http::field::upgrade, "websocket");
+    conn->stream.expires_after(options.upstream_timeout);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options.max_upstream_response_bytes);
+    auto [write_ec, written] = co_await http::async_write(conn->stream, request, kNoThrow);
+    (void)written;
+    beast::error_code read_ec = write_ec;
+    if (!write_ec) {
+      auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, parser, kNoThrow);
+      (void)n;
+      read_ec = ec;
+    }
+    if (read_ec) {
+      const bool timeout = read_ec == beast::error::timeout;
+      if (hooks.on_upstream_error) hooks.on_upstream_error(timeout ? "timeout" : "protocol");
+      out.error = timeout ? Rejection{504, "upstream_timeout", "upstream request timeout"}
+                          : Rejection{502, "upstream_reset",
+                                      "upstream connection failed: " + read_ec.message()};
+      co_return out;
+    }
+    out.response = parser.release();
+    if (out.response->result() == http::status::switching_protocols) {
+      conn->stream.expires_never();
+      tunnel = std::move(conn);
+    }
+    co_return out;
+  }
+
+  // Copies bytes from `from` to `to` (first what is already in `pending`) until either side
+  // closes or stays silent past the idle timeout; then shuts both down, which ends the other
+  // direction's copy too.
+  template <class From, class To>
+  asio::awaitable<void> pump(From& from, beast::flat_buffer& pending, To& to) {
+    for (;;) {
+      if (pending.size() > 0) {
+        beast::get_lowest_layer(to).expires_after(kWriteTimeout);
+        auto [ec, n] = co_await asio::async_write(to, pending.data(), kNoThrow);
+        if (ec) break;
+        pending.consume(n);
+      }
+      beast::get_lowest_layer(from).expires_after(options.idle_timeout);
+      auto [ec, n] = co_await from.async_read_some(pending.prepare(16 * 1024), kNoThrow);
+      if (ec) break;
+      pending.commit(n);
+    }
+    beast::error_code ec;
+    beast::get_lowest_layer(from).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(to).socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+  template <class Stream>
+  asio::awaitable<void> splice(Stream& client, beast::flat_buffer& client_pending,
+                               UpstreamConn& upstream) {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (pump(client, client_pending, upstream.stream) &&
+              pump(upstream.stream, upstream.buffer, client));
+  }
+
   // A gRPC call: over h2c to the gRPC upstream, one call per connection, trailers kept.
   asio::awaitable<UpstreamOutcome> forward_grpc(const Request& request) {
     UpstreamOutcome out;
@@ -549,8 +639,17 @@ struct DataPlane::Impl {
 
       Request& request = parser.get();
       constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
+      const bool upgrade = is_websocket_upgrade(request);
+      std::unique_ptr<UpstreamConn> tunnel;
       h2::Answer answer = co_await handle(worker, request, remote, identity, secure, start_ns,
-                                          "http/1.1", request.keep_alive());
+                                          upgrade ? "websocket" : "http/1.1", request.keep_alive(),
+                                          upgrade ? &tunnel : nullptr);
+      if (tunnel && answer.response.result() == http::status::switching_protocols) {
+        // The filter chain admitted it and the upstream switched: bytes both ways from now on.
+        if (!co_await write(stream, answer.response)) co_return;
+        co_await splice(stream, buffer, *tunnel);
+        co_return;
+      }
       const bool keep_alive = answer.response.keep_alive();
       if (!co_await write(stream, answer.response) || !keep_alive) co_return;
     }
@@ -559,9 +658,11 @@ struct DataPlane::Impl {
   // Everything after a request was read, for HTTP/1.1 and HTTP/2 streams alike: overload
   // shedding, the filter chain, the upstream. The answer's keep_alive tells HTTP/1.1 whether to
   // go on with the connection.
+  // `tunnel` (WebSocket upgrades): where the upstream connection goes when it answered 101.
   asio::awaitable<h2::Answer> handle(Worker& worker, Request& request, std::string_view remote,
                                      std::string_view identity, bool secure, int64_t start_ns,
-                                     std::string_view protocol, bool client_keep_alive) {
+                                     std::string_view protocol, bool client_keep_alive,
+                                     std::unique_ptr<UpstreamConn>* tunnel = nullptr) {
     const unsigned version = request.version();
     const int overload = hooks.overload_level ? hooks.overload_level() : 0;
     // Under memory pressure: close after this response; past the shedding mark, answer 503.
@@ -612,6 +713,8 @@ struct DataPlane::Impl {
       } else {
         if (protocol == "grpc")
           outcome = co_await forward_grpc(upstream);
+        else if (tunnel)
+          outcome = co_await forward_upgrade(worker, upstream, *tunnel);
         else
           outcome = co_await forward(worker, upstream);
         if (outcome.overflow)
@@ -625,6 +728,11 @@ struct DataPlane::Impl {
                               request.method() == http::verb::head);
         reason = "ok";
         answer.proxied = true;
+        if (tunnel && *tunnel) {
+          // Hop-by-hop, but the very point of a 101: the client must see the switch.
+          out.set(http::field::connection, "Upgrade");
+          out.set(http::field::upgrade, "websocket");
+        }
         answer.trailers = std::move(outcome.trailers);
       } else {
         HeaderList extra = {{"x-request-id", request_id}};
