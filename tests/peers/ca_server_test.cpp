@@ -3,13 +3,27 @@
 #include "ca-sim/ca_server.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <boost/json/parse.hpp>
 
 #include "ca-sim/verify.hpp"
+#include "core/crypto/x509.hpp"
 #include "core/http/http_client.hpp"
 
 namespace gatedrill {
 namespace {
+
+// OpenSSL's own address check, as a TLS client dialing that address does it.
+bool has_ip_san(const std::string& pem, const char* ip) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!x) return false;
+  bool match = X509_check_ip_asc(x, ip, 0) == 1;
+  X509_free(x);
+  return match;
+}
 
 class CaServerTest : public ::testing::Test {
  protected:
@@ -94,6 +108,20 @@ TEST_F(CaServerTest, SvidsRotateAtHalfLifeUnlessRotationIsStopped) {
   time_.advance(std::chrono::seconds(601));
   EXPECT_EQ(svid_via_api(id), second);  // no rotation: the workload keeps an expired SVID
   EXPECT_EQ(node_verifies("gw-1", second).error().code, "expired");
+}
+
+TEST_F(CaServerTest, ServingSvidsCarryTheAskedIpAddressBesideTheSpiffeId) {
+  // A gateway serves its SVID to clients that check the address they dialed.
+  auto r = call("GET", "/svid?spiffe_id=spiffe%3A%2F%2Fdrill.test%2Fgateway%2Fgw-1&ip=127.0.0.1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string pem(json(r).at("cert").as_string());
+  auto info = inspect_certificate(pem);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->uris, std::vector<std::string>{"spiffe://drill.test/gateway/gw-1"});
+  EXPECT_TRUE(has_ip_san(pem, "127.0.0.1"));
+  EXPECT_FALSE(has_ip_san(pem, "10.0.0.1"));
+  // Without ip=, an SVID has only its SPIFFE ID.
+  EXPECT_FALSE(has_ip_san(svid_via_api("spiffe://drill.test/ns/a/sa/plain"), "127.0.0.1"));
 }
 
 TEST_F(CaServerTest, ExpiredCrlFaultIsSeenByNodes) {
