@@ -365,11 +365,6 @@ void ChartPanel::layout_bands() {
   }
 }
 
-double ChartPanel::band_left_px(size_t index) const {
-  if (index >= band_items_.size() || !band_items_[index]->isVisible()) return -1;
-  return band_items_[index]->rect().left();
-}
-
 size_t ChartPanel::data_point_count() const {
   size_t n = 0;
   for (const auto& s : lines_) n += s.points.size();

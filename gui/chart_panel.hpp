@@ -61,8 +61,7 @@ class ChartPanel : public QChartView {
   size_t point_count() const;
   size_t line_count() const { return lines_.size(); }
   const std::vector<FaultWindow>& fault_windows() const { return windows_; }
-  // The band's left edge in widget pixels (after layout); -1 when out of view.
-  double band_left_px(size_t index) const;
+  // Where a second falls, in the chart's coordinates (the bands are laid out with it).
   double x_to_px(double x) const;
 
  protected:

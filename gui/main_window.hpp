@@ -54,7 +54,6 @@ class MainWindow : public QMainWindow {
   QTreeWidget* run_list() const { return runs_; }
   bool showing_run() const;
   bool showing_compare() const;
-  const QString& database_path() const { return db_path_; }
 
  private:
   void build_menus();
