@@ -139,8 +139,9 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.flag("ignore-registry-quotas", &ignore_registry_quotas,
             "keep --rate-limit/--burst, whatever quotas the registry publishes");
   args.option("discovery", &discovery,
-              "registry http://host:port serving /v1/discovery: a route whose service has no "
-              "live registration answers 503 service_not_found (needs --routes)");
+              "registry http://host:port serving /v1/discovery, or 'registry' for --registry's: "
+              "a route whose service has no live registration answers 503 service_not_found "
+              "(needs --routes)");
   args.option("discovery-poll", &discovery_poll, "discovery poll interval (default 1s)");
   args.option("siem-url", &siem_url,
               "mirror request metadata and headers (no bodies, no credentials) to "
@@ -148,6 +149,13 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("siem-queue", &siem_queue,
               "records waiting for the SIEM sink; more are dropped and counted (default 10000)");
   args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
+  args.flag("no-http2", &no_http2, "HTTP/1.1 only (no ALPN h2, no h2c prior knowledge)");
+  args.option("grpc-upstream", &grpc_upstream,
+              "gRPC calls go over h2c to this http://host:port (default: --upstream)");
+  args.option("h2-max-streams", &h2_max_streams,
+              "concurrent streams per HTTP/2 connection (default 100)");
+  args.option("h2-max-resets", &h2_max_resets,
+              "RST_STREAM per second and connection before GOAWAY ENHANCE_YOUR_CALM (default 100)");
   args.flag("mtls-permissive", &mtls_permissive,
             "serve plaintext on the mTLS port too (default: strict)");
 }
@@ -327,6 +335,19 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return usage("--jwks-unavailable-status must be 401 or 500");
   c.jwks_unavailable_status = static_cast<int>(jwks_unavailable_status);
   c.data.reuse_port = reuse_port;
+  c.data.http2 = !no_http2;
+  if (h2_max_streams < 1 || h2_max_streams > 1'000'000)
+    return usage("--h2-max-streams must be 1..1000000");
+  c.data.h2_max_concurrent_streams = static_cast<uint32_t>(h2_max_streams);
+  if (h2_max_resets < 1 || h2_max_resets > 1'000'000)
+    return usage("--h2-max-resets must be 1..1000000");
+  c.data.h2_max_resets_per_second = static_cast<int>(h2_max_resets);
+  if (!grpc_upstream.empty()) {
+    auto grpc = Url::parse(grpc_upstream);
+    if (!grpc) return usage("--grpc-upstream: " + grpc.error().message);
+    if (grpc->scheme != "http") return usage("--grpc-upstream must be an http:// URL (h2c)");
+    c.data.grpc_upstream = *grpc;
+  }
   if (!authz_cache_ttl.empty()) {
     auto ttl = positive_ms("authz-cache-ttl", authz_cache_ttl);
     if (!ttl) return ttl.error();
@@ -373,11 +394,15 @@ Result<void> GatewayFlags::control_plane_to_config(GatewayConfig& c) const {
     c.registry_jitter = !no_registry_jitter;
   }
   if (!discovery.empty()) {
-    if (auto r = http_url("discovery", discovery); !r) return r;
+    // "registry": the registry given by --registry also serves discovery (seed 003).
+    const bool via_registry = discovery == "registry";
+    if (via_registry && registry.empty()) return usage("--discovery registry needs --registry");
+    if (!via_registry)
+      if (auto r = http_url("discovery", discovery); !r) return r;
     if (routes_file.empty()) return usage("--discovery needs --routes (services are per route)");
     auto poll = positive_ms("discovery-poll", discovery_poll);
     if (!poll) return poll.error();
-    c.discovery_url = discovery;
+    c.discovery_url = via_registry ? c.registry_url : discovery;
     while (!c.discovery_url.empty() && c.discovery_url.back() == '/') c.discovery_url.pop_back();
     c.discovery_poll = *poll;
   }

@@ -46,6 +46,9 @@ struct GatewayFlags {
   int64_t audit_keep = 3;
   int64_t jwks_unavailable_status = 401;
   bool reuse_port = false;
+  bool no_http2 = false;
+  std::string grpc_upstream;  // http://host:port spoken to over h2c; default: --upstream
+  int64_t h2_max_streams = 100, h2_max_resets = 100;
   std::string memory_budget;  // e.g. 512M
   std::string authz_cache_ttl;
   std::string redis;  // redis://host:port: JTI revocation and the global rate limit

@@ -1,5 +1,7 @@
 #include "gateway/gateway_flags.hpp"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,27 @@ TEST(GatewayFlags, TheRunnersCommandLineParses) {
   EXPECT_EQ(c->data.threads, 2);
   EXPECT_EQ(c->data.upstream_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(c->data.upstream.port, 8080);
+}
+
+TEST(GatewayFlags, Http2AndGrpcUpstream) {
+  auto defaults = parse(with({"--plaintext"}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_TRUE(defaults->data.http2);
+  EXPECT_FALSE(defaults->data.grpc_upstream);
+  auto c = parse(with({"--plaintext", "--no-http2", "--h2-max-streams", "32", "--h2-max-resets",
+                       "20", "--grpc-upstream", "http://127.0.0.1:9001"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->data.http2);
+  EXPECT_EQ(c->data.h2_max_concurrent_streams, 32u);
+  EXPECT_EQ(c->data.h2_max_resets_per_second, 20);
+  ASSERT_TRUE(c->data.grpc_upstream);
+  EXPECT_EQ(c->data.grpc_upstream->port, 9001);
+  auto zero = parse(with({"--plaintext", "--h2-max-streams", "0"}));
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().message.find("--h2-max-streams"), std::string::npos);
+  auto tls = parse(with({"--plaintext", "--grpc-upstream", "https://127.0.0.1:9001"}));
+  ASSERT_FALSE(tls);
+  EXPECT_NE(tls.error().message.find("--grpc-upstream"), std::string::npos);
 }
 
 TEST(GatewayFlags, MtlsListener) {
@@ -117,6 +140,13 @@ TEST(GatewayFlags, RedisRegistryAndSiem) {
   EXPECT_EQ(c->registry_poll, std::chrono::milliseconds(200));
   ASSERT_TRUE(c->siem);
   EXPECT_EQ(c->siem->queue_capacity, 50u);
+  auto routes = std::filesystem::temp_directory_path() / "gatedrill-flags-routes.json";
+  std::ofstream(routes) << R"([{"name": "items", "prefix": "/api/items"}])";
+  auto via = parse(with({"--plaintext", "--registry", "http://127.0.0.1:8282", "--discovery",
+                         "registry", "--routes", routes.string()}));
+  std::filesystem::remove(routes);
+  ASSERT_TRUE(via) << via.error().message;
+  EXPECT_EQ(via->discovery_url, "http://127.0.0.1:8282");
   auto closed = parse(with({"--plaintext", "--redis", "redis://localhost"}));
   ASSERT_TRUE(closed) << closed.error().message;
   EXPECT_FALSE(closed->revocation.fail_open);  // fail closed by default
@@ -171,6 +201,8 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--registry", "http://127.0.0.1:1", "--registry-poll", "0s"}),
        "--registry-poll"},
       {with({"--plaintext", "--discovery", "http://127.0.0.1:1"}), "--discovery needs --routes"},
+      {with({"--plaintext", "--discovery", "registry"}), "--discovery registry needs --registry"},
+      {with({"--plaintext", "--discovery", "consul"}), "--discovery"},
       {with({"--plaintext", "--siem-url", "tcp://127.0.0.1:1"}), "--siem-url"},
       {with({"--plaintext", "--siem-url", "udp://127.0.0.1:x"}), "--siem-url"},
       {with({"--plaintext", "--siem-url", "udp://127.0.0.1:1", "--siem-queue", "0"}),
