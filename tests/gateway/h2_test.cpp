@@ -4,6 +4,7 @@
 // get grpc-status answers; a rapid-reset flood gets GOAWAY and the gateway keeps serving.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -238,6 +239,52 @@ TEST_F(H2Test, GrpcUpstreamDownIsUnavailable) {
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.headers["grpc-status"], "14");
   EXPECT_NE(reply.headers["grpc-message"].find("upstream_connect_error"), std::string::npos);
+}
+
+// The frame types in a server's byte stream (after no preface: servers send none).
+std::vector<int> frame_types(const std::string& bytes) {
+  std::vector<int> types;
+  size_t at = 0;
+  while (at + 9 <= bytes.size()) {
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const size_t length = (size_t{b[0]} << 16) | (size_t{b[1]} << 8) | b[2];
+    types.push_back(b[3]);
+    at += 9 + length;
+  }
+  return types;
+}
+
+TEST_F(H2Test, BrokenPrefaceAndBrokenFramesCloseOnlyThatConnection) {
+  start();
+  {
+    // Not the preface after all: read as HTTP/1.1, which refuses it and closes.
+    RawConnection raw(gateway_->port());
+    ASSERT_TRUE(raw.send_all("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"));
+    EXPECT_EQ(raw.read_until_close().rfind("HTTP/1.1 400", 0), 0u);
+  }
+  {
+    // A GOAWAY frame 4 bytes long (at least 8 are required): FRAME_SIZE_ERROR, GOAWAY, close.
+    RawConnection raw(gateway_->port());
+    ASSERT_TRUE(raw.send_all("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" +
+                             std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9) +
+                             std::string("\x00\x00\x04\x07\x00\x00\x00\x00\x00", 9) + "abcd"));
+    auto types = frame_types(raw.read_until_close());
+    EXPECT_NE(std::find(types.begin(), types.end(), NGHTTP2_GOAWAY), types.end());
+  }
+  auto after = get_once({bearer()});
+  EXPECT_EQ(after.status, 200);
+}
+
+TEST_F(H2Test, IdleConnectionsAreClosed) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.idle_timeout = std::chrono::milliseconds(300);
+  start(std::move(config));
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  const int32_t id = client.submit("GET", "/api/items", {bearer()});
+  ASSERT_TRUE(client.run_all());
+  EXPECT_EQ(client.replies()[id].status, 200);
+  EXPECT_TRUE(client.run_until([&] { return client.peer_closed(); }, std::chrono::seconds(3)));
 }
 
 TEST_F(H2Test, OversizedHeadersAndBodiesAreRefusedPerStream) {
