@@ -65,8 +65,8 @@ Outcome judge_nodes(const ThresholdSpec& t, const Scenario& scenario, const RunR
 }
 
 // audit_deny_share: the 403s the node's clients saw that its decision log records as denies
-// with a policy version. node: "gw-N" (the main load: every identity but the declared ones) or
-// "bob@gw-N".
+// with a policy version; audit_share: the answers they got that it records at all (everything
+// audited). node: "gw-N" (the main load: every identity but the declared ones) or "bob@gw-N".
 template <typename Filter>
 Outcome judge_audit(const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder,
                     const std::string& node, Filter filter, const std::string& decision_logs,
@@ -81,18 +81,20 @@ Outcome judge_audit(const ThresholdSpec& t, const Scenario& scenario, const RunR
     o.observed_text = "needs one gateway (node = \"gw-1\") with a decision log (topology.registry)";
     return o;
   }
+  const bool denies = t.metric == "audit_deny_share";
   WindowStats seen = recorder.window(node, filter);
   int64_t refused = 0;
-  if (auto it = seen.status_counts.find(403); it != seen.status_counts.end()) refused = it->second;
+  for (const auto& [status, count] : seen.status_counts)
+    if (!denies || status == 403) refused += count;
   if (refused == 0) {
-    o.observed_text = "no 403 in the window";
+    o.observed_text = denies ? "no 403 in the window" : "no answers in the window";
     return o;
   }
   int64_t logged = 0;
   auto log = read_decision_log(decision_logs + "/" + gateway + ".decisions.jsonl", load_start_ms, identity,
                                scenario.topology.identities);
   for (const auto& [second, tally] : log)
-    if (filter(second, std::string())) logged += tally.denied_versioned;
+    if (filter(second, std::string())) logged += denies ? tally.denied_versioned : tally.decisions;
   o.observed = static_cast<double>(logged) / static_cast<double>(refused);
   o.observed_text = format_metric(t.metric, o.observed) + " (" + std::to_string(logged) + " of " +
                     std::to_string(refused) + ")";
@@ -109,7 +111,7 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
   for (const auto& t : scenario.thresholds) {
     std::string node = t.node.empty() ? kAllNodes : t.node;
     auto in_phase = [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; };
-    if (t.metric == "audit_deny_share") {
+    if (t.metric == "audit_deny_share" || t.metric == "audit_share") {
       outcomes.push_back(judge_audit(t, scenario, recorder, node, in_phase, decision_logs, load_start_ms, t.text));
       continue;
     }
@@ -140,7 +142,7 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
             continue;
           }
           auto in_window = [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; };
-          if (c.metric == "audit_deny_share") {
+          if (c.metric == "audit_deny_share" || c.metric == "audit_share") {
             outcomes.push_back(judge_audit(c, scenario, recorder, node, in_window, decision_logs, load_start_ms,
                                            label + " " + c.text));
             continue;

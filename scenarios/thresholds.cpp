@@ -37,7 +37,8 @@ MetricKind kind_of(std::string_view m) {
   if (m == "p50" || m == "p75" || m == "p90" || m == "p95" || m == "p99" || m == "p999" ||
       m == "max" || m == "mean" || m == "min")
     return MetricKind::kLatency;
-  if (m == "error_rate" || m == "node_error_share" || m == "node_split" || m == "audit_deny_share")
+  if (m == "error_rate" || m == "node_error_share" || m == "node_split" || m == "audit_deny_share" ||
+      m == "audit_share")
     return MetricKind::kShare;
   if (m == "rps" || m == "requests" || m == "errors" || m == "restarts") return MetricKind::kCount;
   if (m.rfind("status_", 0) == 0) {

@@ -47,4 +47,6 @@ thresholds {
 
 expect {
   during("break_glass", { status_2xx_share = "> 90%" }),
+  -- Everything audited: every answer the clients got is in the decision log.
+  during("break_glass", { node = "gw-1", audit_share = "> 95%" }),
 }
