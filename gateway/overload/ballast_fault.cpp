@@ -81,7 +81,12 @@ void register_ballast_fault(FaultRegistry& faults) {
         int64_t ramp_ms = ramp->value_or(0);
         if (ramp_ms < 0 || ramp_ms > 3'600'000)
           return make_error("bad_params", "ballast: ramp_ms must be from 0 to 3600000");
-        auto ballast = std::make_shared<Ballast>(**bytes, std::chrono::milliseconds(ramp_ms));
+        std::shared_ptr<Ballast> ballast;
+        try {
+          ballast = std::make_shared<Ballast>(**bytes, std::chrono::milliseconds(ramp_ms));
+        } catch (const std::exception& e) {  // no thread: address-space or thread limit reached
+          return make_error("bad_params", std::string("ballast: cannot start: ") + e.what());
+        }
         return FaultRegistry::Clear([ballast]() mutable { ballast.reset(); });
       });
 }

@@ -25,6 +25,9 @@ local rate = param("RATE", pick(300, 200))
 -- Below what the gateway needs at this rate (a few % of a core at 200 requests/s), so its
 -- bursts are throttled.
 local share = param("SHARE", "3%")
+-- auto: a cgroup CPU quota where the machine allows one, else the SIGSTOP/SIGCONT duty cycle
+-- (force either with -e MECHANISM=cgroup|duty_cycle; the fault's event records which ran).
+local mechanism = param("MECHANISM", "auto")
 local warmup, starved, settle, lifted = pick(15, 4), pick(30, 5), pick(3, 2), pick(15, 3)
 
 load {
@@ -36,7 +39,7 @@ load {
 }
 
 at(warmup, function()
-  fault.cpu_starve { node = "gw-1", share = share, period = "100ms", duration = starved }
+  fault.cpu_starve { node = "gw-1", share = share, period = "100ms", mechanism = mechanism, duration = starved }
 end)
 
 thresholds {

@@ -21,20 +21,24 @@ topology {
   tls = "tls",
   upstream = { latency = "200us" },
   -- Keep-alive off at 80%, 503 at 95% of the budget.
-  gateway = { memory_budget = param("BUDGET", "96MiB") },
+  gateway = { memory_budget = param("BUDGET", "64MiB") },
 }
 
 local rate = param("RATE", pick(1000, 400))
-local warmup, leaking, recover = pick(15, 3), pick(20, 5), pick(20, 5)
+local warmup, leaking, release, recover = pick(15, 3), pick(20, 5), pick(2, 1), pick(20, 4)
 
 load {
   { name = "warmup", rate = rate, duration = warmup },
   { name = "leaking", rate = rate, duration = leaking },
+  -- The ballast is freed (or the restarted node takes over); the overload manager notices.
+  { name = "release", rate = rate, duration = release },
   { name = "recover", rate = rate, duration = recover },
 }
 
 at(warmup - 0.5, function()
-  fault.memory_limit { node = "gw-1", limit = param("LIMIT", "160MiB"), duration = leaking + 0.5 }
+  -- auto: a cgroup memory limit where the machine allows one, else RLIMIT_AS (-e MECHANISM=rlimit).
+  fault.memory_limit { node = "gw-1", limit = param("LIMIT", "160MiB"), mechanism = param("MECHANISM", "auto"),
+                       duration = leaking + 0.5 }
 end)
 at(warmup, function()
   -- Grows past the budget in about a second, past the limit in about two.
