@@ -99,14 +99,6 @@ struct SessionGuard {
   ~SessionGuard() { nghttp2_session_del(session); }
 };
 
-// Connection-specific fields HTTP/2 forbids; TE is allowed only as "trailers" (gRPC sends it).
-bool forbidden_in_h2(std::string_view lower, std::string_view value) {
-  if (lower == "te") return !iequals(value, "trailers");
-  return lower == "connection" || lower == "keep-alive" || lower == "proxy-connection" ||
-         lower == "transfer-encoding" || lower == "upgrade" || lower == "host" ||
-         lower == "content-length";
-}
-
 }  // namespace
 
 // GCC 12 misreads this coroutine's frame allocation (Asio's operator new/delete pair) as
@@ -154,8 +146,10 @@ asio::awaitable<UpstreamCall> call_h2c(const asio::ip::tcp::endpoint& upstream,
   owned.emplace_back("te", "trailers");
   for (const auto& field : request) {
     std::string name = to_lower(field.name_string());
-    if (name == "te") continue;
-    if (forbidden_in_h2(name, field.value())) continue;
+    // Host is the :authority; the length is the DATA frames'.
+    if (name == "te" || name == "host" || name == "content-length" ||
+        forbidden_in_h2(name, field.value()))
+      continue;
     owned.emplace_back(std::move(name), std::string(field.value()));
   }
   std::vector<nghttp2_nv> nva;

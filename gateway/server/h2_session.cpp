@@ -31,18 +31,18 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
+bool forbidden_in_h2(std::string_view lower_name, std::string_view value) {
+  if (lower_name == "te") return !iequals(value, "trailers");
+  return lower_name == "connection" || lower_name == "keep-alive" ||
+         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+         lower_name == "upgrade";
+}
+
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kWriteTimeout{10};
 constexpr size_t kWriteBatch = 64 * 1024;
-
-// Connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2).
-bool connection_specific(std::string_view lower_name) {
-  return lower_name == "connection" || lower_name == "keep-alive" ||
-         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
-         lower_name == "upgrade" || lower_name == "te";
-}
 
 struct StreamState {
   Request request;
@@ -141,7 +141,7 @@ void submit(Conn& c, int32_t id, StreamState& s, Answer&& answer) {
   owned.emplace_back(":status", std::to_string(answer.response.result_int()));
   for (const auto& field : answer.response) {
     std::string name = to_lower(field.name_string());
-    if (connection_specific(name)) continue;
+    if (forbidden_in_h2(name, field.value())) continue;
     owned.emplace_back(std::move(name), std::string(field.value()));
   }
   std::vector<nghttp2_nv> nva;

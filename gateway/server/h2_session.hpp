@@ -29,6 +29,10 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 // The client connection preface of HTTP/2 (RFC 9113 section 3.4).
 inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+// Connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2), by lower-case name; TE
+// is allowed only as "trailers".
+bool forbidden_in_h2(std::string_view lower_name, std::string_view value);
+
 // One answered stream. `trailers` are sent after the body (gRPC's grpc-status); `proxied` is
 // false for answers the gateway made itself (those become grpc-status answers for gRPC).
 struct Answer {

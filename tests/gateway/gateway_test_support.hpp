@@ -190,6 +190,20 @@ inline GatewayConfig base_config(const FakeIdp& idp, const std::string& upstream
   return c;
 }
 
+// A listening socket on 127.0.0.1 at a free port (for hand-written test upstreams).
+inline int listen_loopback(uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::listen(fd, 16);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 // A blocking loopback TCP connection with a receive timeout, for hand-written HTTP.
 class RawConnection {
  public:

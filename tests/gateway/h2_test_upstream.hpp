@@ -16,22 +16,15 @@
 #include <thread>
 #include <vector>
 
+#include "gateway_test_support.hpp"
+
 namespace gatedrill::gateway::test {
 
 class GrpcEchoUpstream {
  public:
   using Headers = std::map<std::string, std::string>;
 
-  GrpcEchoUpstream() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(listen_fd_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+  GrpcEchoUpstream() : listen_fd_(listen_loopback(port_)) {
     thread_ = std::thread([this] { run(); });
   }
   ~GrpcEchoUpstream() {
@@ -161,8 +154,8 @@ class GrpcEchoUpstream {
     return 0;
   }
 
-  int listen_fd_ = -1;
   uint16_t port_ = 0;
+  int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::map<int32_t, Stream> streams_;  // the serving thread's only

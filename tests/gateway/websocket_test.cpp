@@ -101,16 +101,7 @@ std::string accept_key(const std::string& key) {
 // echoed back (a close frame is answered and ends the connection).
 class WebSocketEchoUpstream {
  public:
-  WebSocketEchoUpstream() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 8);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+  WebSocketEchoUpstream() : fd_(listen_loopback(port_)) {
     thread_ = std::thread([this] { run(); });
   }
   ~WebSocketEchoUpstream() {
@@ -164,8 +155,8 @@ class WebSocketEchoUpstream {
     }
   }
 
-  int fd_ = -1;
   uint16_t port_ = 0;
+  int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   mutable std::mutex mutex_;
