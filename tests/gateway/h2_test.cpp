@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -125,6 +126,60 @@ TEST_F(H2Test, AlpnPicksH2OnTheTlsListenerAndHttp11StillWorks) {
                    {{"Authorization", "Bearer " + idp_.token(time_.wall_seconds())}}, {}, quick());
   ASSERT_TRUE(h1) << h1.error().message;
   EXPECT_EQ(h1->status, 200);
+}
+
+TEST_F(H2Test, H2OnTheMtlsListenerCarriesTheClientsSpiffeId) {
+  const int64_t now = time_.wall_seconds();
+  const std::string dir = ::testing::TempDir() + "gw-h2-mtls-" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("mkdir -p '" + dir + "'").c_str()), 0);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  auto ca_key = *Key::generate(KeyType::kEcP256);
+  CertRequest ca;
+  ca.common_name = "test CA";
+  ca.is_ca = true;
+  ca.server_auth = false;
+  ca.not_before_s = now - 3600;
+  ca.not_after_s = now + 3600;
+  auto ca_cert = *issue_certificate(ca, ca_key, "", ca_key);
+  auto issue = [&](CertRequest request, const std::string& name) {
+    auto key = *Key::generate(KeyType::kEcP256);
+    request.common_name = name;
+    request.not_before_s = now - 3600;
+    request.not_after_s = now + 3600;
+    write(name + ".key", key.private_pem());
+    return write(name + ".pem", issue_certificate(request, key, ca_cert.pem, ca_key)->pem);
+  };
+  CertRequest server;
+  server.ip_addresses = {"127.0.0.1"};
+  CertRequest client;
+  const std::string spiffe = "spiffe://gatedrill.test/ns/default/sa/loadgen";
+  client.uris = {spiffe};
+  client.server_auth = false;
+  client.client_auth = true;
+  auto config = base_config(idp_, upstream_.url());
+  MtlsListenerOptions m;
+  m.cert_chain_file = issue(server, "server");
+  m.key_file = dir + "/server.key";
+  m.client_ca_file = write("ca.pem", ca_cert.pem);
+  m.trust_domain = "gatedrill.test";
+  config.data.mtls = m;
+  issue(client, "client");
+  start(std::move(config));
+
+  H2TestClient h2(gateway_->mtls_port(), true, dir + "/client.pem", dir + "/client.key");
+  ASSERT_TRUE(h2.connected());
+  EXPECT_EQ(h2.alpn(), "h2");
+  const int32_t id = h2.submit("GET", "/m", {bearer(), {"x-gatedrill-spiffe-id", "spiffe://x/y"}});
+  ASSERT_TRUE(h2.run_all());
+  EXPECT_EQ(h2.replies()[id].status, 200);
+  auto seen = upstream_.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].header("x-gatedrill-spiffe-id"),
+            spiffe);  // the certificate's, not the header's
+  (void)std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 TEST_F(H2Test, ManyConcurrentStreamsBeyondTheAdvertisedLimitAllComplete) {

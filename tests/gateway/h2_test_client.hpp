@@ -34,8 +34,10 @@ class H2TestClient {
     uint32_t error_code = 0;  // RST_STREAM code when the stream was reset
   };
 
-  // tls: handshake with ALPN offering h2 (certificates not verified: a test CA-less server).
-  H2TestClient(uint16_t port, bool tls) {
+  // tls: handshake with ALPN offering h2 (certificates not verified: a test CA-less server),
+  // presenting the client certificate `cert_file`/`key_file` when given (mTLS).
+  H2TestClient(uint16_t port, bool tls, const std::string& cert_file = "",
+               const std::string& key_file = "") {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -46,6 +48,10 @@ class H2TestClient {
       ctx_ = SSL_CTX_new(TLS_client_method());
       static const unsigned char kAlpn[] = {2, 'h', '2'};
       SSL_CTX_set_alpn_protos(ctx_, kAlpn, sizeof kAlpn);
+      if (!cert_file.empty() &&
+          (SSL_CTX_use_certificate_chain_file(ctx_, cert_file.c_str()) != 1 ||
+           SSL_CTX_use_PrivateKey_file(ctx_, key_file.c_str(), SSL_FILETYPE_PEM) != 1))
+        return;
       ssl_ = SSL_new(ctx_);
       SSL_set_fd(ssl_, fd_);
       if (SSL_connect(ssl_) != 1) return;
