@@ -89,6 +89,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   int64_t reset_window_start_ns = 0;
   int resets_in_window = 0;
   bool flood = false;
+  bool draining = false;  // graceful GOAWAY sent
 
   void event(std::string_view kind) const {
     if (on_event) on_event(kind);
@@ -200,8 +201,18 @@ asio::awaitable<void> run_stream(std::shared_ptr<Conn> c, int32_t id, int64_t st
   Answer answer = co_await c->handler(request, start_ns);
   s = c->stream(id);  // the client may have reset the stream meanwhile
   if (s == nullptr || c->writing_done) co_return;
+  // What "keep-alive off" is for HTTP/1.1 (memory pressure) is a graceful GOAWAY for h2: the
+  // streams already open finish, new ones go to a fresh connection, then this one closes.
+  const bool drain = !answer.response.keep_alive();
   if (grpc && !answer.proxied) answer = grpc_error(std::move(answer));
   submit(*c, id, *s, std::move(answer));
+  if (drain && !c->draining) {
+    c->draining = true;
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    c->poke();
+  }
 }
 
 // A stream refused while it was still arriving (headers or body over a limit).

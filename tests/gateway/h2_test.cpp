@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -340,6 +341,31 @@ TEST_F(H2Test, IdleConnectionsAreClosed) {
   ASSERT_TRUE(client.run_all());
   EXPECT_EQ(client.replies()[id].status, 200);
   EXPECT_TRUE(client.run_until([&] { return client.peer_closed(); }, std::chrono::seconds(3)));
+}
+
+TEST_F(H2Test, MemoryPressureDrainsH2ConnectionsThenSheds) {
+  auto memory = std::make_shared<std::atomic<int64_t>>(850);  // past the keep-alive-off mark
+  auto config = base_config(idp_, upstream_.url());
+  config.overload.memory_budget_bytes = 1000;
+  config.overload.interval = std::chrono::hours(1);  // sampled by the test only
+  config.overload.memory_probe = [memory] { return memory->load(); };
+  start(std::move(config));
+  gateway_->sample_overload();
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  const int32_t id = client.submit("GET", "/api/items", {bearer()});
+  ASSERT_TRUE(client.run_all());
+  EXPECT_EQ(client.replies()[id].status, 200);
+  EXPECT_TRUE(client.run_until([&] { return client.peer_closed(); }));
+  EXPECT_TRUE(client.goaway());
+  EXPECT_EQ(client.goaway_error(), static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+
+  memory->store(990);
+  gateway_->sample_overload();
+  auto shed = get_once({bearer()});
+  EXPECT_EQ(shed.status, 503);
+  EXPECT_NE(shed.body.find("\"overloaded\""), std::string::npos) << shed.body;
+  EXPECT_EQ(shed.headers["x-gatedrill-reason"], "overloaded");
 }
 
 TEST_F(H2Test, OversizedHeadersAndBodiesAreRefusedPerStream) {
