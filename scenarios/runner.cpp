@@ -41,7 +41,7 @@ void say(const char* format, const std::string& text) { std::fprintf(stderr, for
 // recorder sees per-node seconds (so thresholds and drills can speak of gw-2 alone).
 struct NodeLoad {
   std::string node;
-  std::unique_ptr<LoadGenerator> generator;
+  std::unique_ptr<LoadGenerator> generator;  // for the first segment
   std::vector<LoadPhase> phases;
   LoadRequestSpec request;  // later segments start from it
   LoadOptions options;
@@ -121,6 +121,7 @@ class Run {
   int64_t load_start_ms_ = 0;
   bool interrupted_ = false;
   std::string aborted_by_;  // the abort_on_fail threshold that stopped the run, as judged
+
   std::atomic<bool> tearing_down_{false};
   // Set while the load runs: the supervisor's thread counts restarts into it.
   std::atomic<RunRecorder*> live_recorder_{nullptr};
