@@ -24,6 +24,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -479,11 +481,20 @@ struct DataPlane::Impl {
     co_return out;
   }
 
+  // A WebSocket tunnel's shared state: the last time a byte moved either way, and a timer that
+  // ends the tunnel once both directions were silent past the idle timeout (a server pushing
+  // to a quiet client keeps it open).
+  struct Tunnel {
+    explicit Tunnel(const asio::any_io_executor& ex, int64_t now) : last_ns(now), timer(ex) {}
+    int64_t last_ns;
+    bool done = false;
+    asio::steady_timer timer;
+  };
+
   // Copies bytes from `from` to `to` (first what is already in `pending`) until either side
-  // closes or stays silent past the idle timeout; then shuts both down, which ends the other
-  // direction's copy too.
+  // closes; then shuts both down, which ends the other direction's copy too.
   template <class From, class To>
-  asio::awaitable<void> pump(From& from, beast::flat_buffer& pending, To& to) {
+  asio::awaitable<void> pump(From& from, beast::flat_buffer& pending, To& to, Tunnel& tunnel) {
     for (;;) {
       if (pending.size() > 0) {
         beast::get_lowest_layer(to).expires_after(kWriteTimeout);
@@ -491,22 +502,44 @@ struct DataPlane::Impl {
         if (ec) break;
         pending.consume(n);
       }
-      beast::get_lowest_layer(from).expires_after(options.idle_timeout);
+      beast::get_lowest_layer(from).expires_never();  // the watchdog judges idleness
       auto [ec, n] = co_await from.async_read_some(pending.prepare(16 * 1024), kNoThrow);
       if (ec) break;
       pending.commit(n);
+      tunnel.last_ns = time.monotonic_ns();
     }
+    tunnel.done = true;
+    tunnel.timer.cancel();
     beast::error_code ec;
     beast::get_lowest_layer(from).socket().shutdown(tcp::socket::shutdown_both, ec);
     beast::get_lowest_layer(to).socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 
   template <class Stream>
+  asio::awaitable<void> tunnel_watchdog(Stream& client, UpstreamConn& upstream, Tunnel& tunnel) {
+    const int64_t idle_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options.idle_timeout).count();
+    while (!tunnel.done) {
+      const int64_t left = tunnel.last_ns + idle_ns - time.monotonic_ns();
+      if (left <= 0) {
+        beast::error_code ec;
+        beast::get_lowest_layer(client).socket().shutdown(tcp::socket::shutdown_both, ec);
+        upstream.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        co_return;
+      }
+      tunnel.timer.expires_after(std::chrono::nanoseconds(left));
+      co_await tunnel.timer.async_wait(kNoThrow);
+    }
+  }
+
+  template <class Stream>
   asio::awaitable<void> splice(Stream& client, beast::flat_buffer& client_pending,
                                UpstreamConn& upstream) {
     using namespace asio::experimental::awaitable_operators;
-    co_await (pump(client, client_pending, upstream.stream) &&
-              pump(upstream.stream, upstream.buffer, client));
+    Tunnel tunnel(co_await asio::this_coro::executor, time.monotonic_ns());
+    co_await (pump(client, client_pending, upstream.stream, tunnel) &&
+              pump(upstream.stream, upstream.buffer, client, tunnel) &&
+              tunnel_watchdog(client, upstream, tunnel));
   }
 
   // A gRPC call: over h2c to the gRPC upstream, one call per connection, trailers kept.

@@ -166,8 +166,10 @@ class WebSocketEchoUpstream {
 
 class WebSocketTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    gateway_ = std::make_unique<Gateway>(time_, base_config(idp_, upstream_.url()));
+  void SetUp() override { start(base_config(idp_, upstream_.url())); }
+  void start(GatewayConfig config) {
+    if (gateway_) gateway_->stop();
+    gateway_ = std::make_unique<Gateway>(time_, std::move(config));
     auto started = gateway_->start();
     ASSERT_TRUE(started) << started.error().message;
   }
@@ -226,6 +228,25 @@ TEST_F(WebSocketTest, NoTokenIs401BeforeTheUpgrade) {
   EXPECT_NE(head.find("WWW-Authenticate: Bearer"), std::string::npos) << head;
   ::close(fd);
   EXPECT_EQ(upstream_.connections(), 0);  // nothing reached the service
+}
+
+TEST_F(WebSocketTest, ATunnelSilentBothWaysPastTheIdleTimeoutIsClosed) {
+  auto config = base_config(idp_, upstream_.url());
+  config.data.idle_timeout = std::chrono::milliseconds(300);
+  start(std::move(config));
+  int fd = connect_loopback(gateway_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, handshake(idp_.token(time_.wall_seconds()))));
+  std::string pending;
+  EXPECT_EQ(read_head(fd, pending).rfind("HTTP/1.1 101", 0), 0u);
+  ASSERT_TRUE(send_all(fd, frame(0x1, "one", true)));
+  EXPECT_EQ(read_frame(fd, pending).second, "one");
+  SystemTimeSource clock;
+  const int64_t silent_from = clock.monotonic_ms();
+  char byte;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);  // the gateway closed it (the receive timeout is 5 s)
+  EXPECT_GE(clock.monotonic_ms() - silent_from, 250);
+  ::close(fd);
 }
 
 }  // namespace
