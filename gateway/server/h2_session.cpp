@@ -275,6 +275,10 @@ int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_
     // :scheme (and :protocol): nghttp2 already checked them.
   } else if (name == "host") {
     if (!s->has_authority) request.set(http::field::host, value);
+  } else if (name == "cookie" && request.count(http::field::cookie) > 0) {
+    // h2 may split cookies into several fields; HTTP/1.1 wants one (RFC 9113 section 8.2.3).
+    request.set(http::field::cookie,
+                std::string(request[http::field::cookie]) + "; " + std::string(value));
   } else {
     request.insert(name, value);
   }

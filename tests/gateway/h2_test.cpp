@@ -82,7 +82,8 @@ class H2Test : public ::testing::Test {
 
 TEST_F(H2Test, ValidTokenIsProxiedOverH2c) {
   start();
-  auto reply = get_once({bearer(), {"x-gatedrill-sub", "mallory"}});
+  auto reply =
+      get_once({bearer(), {"x-gatedrill-sub", "mallory"}, {"cookie", "a=1"}, {"cookie", "b=2"}});
   EXPECT_EQ(reply.status, 200);
   EXPECT_EQ(reply.body, "hello /api/items");
   EXPECT_EQ(reply.headers["x-app"], "yes");
@@ -92,6 +93,7 @@ TEST_F(H2Test, ValidTokenIsProxiedOverH2c) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].header("x-gatedrill-sub"), "alice");  // the token's, not the client's
   EXPECT_EQ(seen[0].header("x-forwarded-proto"), "http");
+  EXPECT_EQ(seen[0].header("cookie"), "a=1; b=2");  // split h2 cookies joined for HTTP/1.1
 }
 
 TEST_F(H2Test, MissingAndBadTokensGetTheSame401AsHttp1) {
