@@ -379,7 +379,14 @@ asio::awaitable<void> read_loop(Stream& stream, std::shared_ptr<Conn> c,
       const auto* data = static_cast<const uint8_t*>(buffer.data().data());
       const ssize_t used = nghttp2_session_mem_recv(c->session, data, buffer.size());
       if (used < 0) {
-        c->event("protocol_error");  // bad preface, flooding, a broken frame
+        // Bad preface, a flood nghttp2 caught (control frames, CONTINUATION), a broken frame:
+        // say why in a GOAWAY (the writer flushes it), then stop reading.
+        c->event("protocol_error");
+        const bool flood =
+            used == NGHTTP2_ERR_FLOODED || used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+        nghttp2_session_terminate_session(
+            c->session, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+        c->poke();
         break;
       }
       buffer.consume(static_cast<size_t>(used));
