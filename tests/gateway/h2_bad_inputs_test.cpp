@@ -8,8 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway_test_support.hpp"
-#include "h2_test_client.hpp"
+#include "h2_fixture.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
@@ -43,32 +42,12 @@ std::vector<std::pair<int, uint32_t>> server_frames(const std::string& bytes) {
   return out;
 }
 
-class H2BadInputTest : public ::testing::Test {
+class H2BadInputTest : public H2GatewayTest {
  protected:
-  void start(GatewayConfig config) {
-    gateway_ = std::make_unique<Gateway>(time_, std::move(config));
-    auto started = gateway_->start();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  void start() { start(base_config(idp_, upstream_.url())); }
-  std::pair<std::string, std::string> bearer() const {
-    return {"authorization", "Bearer " + idp_.token(time_.wall_seconds())};
-  }
-  void expect_still_serving() {
-    H2TestClient client(gateway_->port(), false);
-    ASSERT_TRUE(client.connected());
-    const int32_t id = client.submit("GET", "/api/items", {bearer()});
-    ASSERT_TRUE(client.run_all());
-    EXPECT_EQ(client.replies()[id].status, 200);
-  }
+  void expect_still_serving() { EXPECT_EQ(get_once({bearer()}).status, 200); }
   std::string opening() const {
     return std::string(kPreface) + h2_frame(NGHTTP2_SETTINGS, 0, 0, "");
   }
-
-  SystemTimeSource time_;
-  FakeIdp idp_;
-  FakeUpstream upstream_;
-  std::unique_ptr<Gateway> gateway_;
 };
 
 TEST_F(H2BadInputTest, ContinuationFloodEndsTheConnection) {

@@ -14,22 +14,14 @@
 #include <gtest/gtest.h>
 
 #include "core/crypto/x509.hpp"
-#include "gateway_test_support.hpp"
-#include "h2_test_client.hpp"
+#include "h2_fixture.hpp"
 #include "h2_test_upstream.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
 
-class H2Test : public ::testing::Test {
+class H2Test : public H2GatewayTest {
  protected:
-  void start(GatewayConfig config) {
-    gateway_ = std::make_unique<Gateway>(time_, std::move(config));
-    auto started = gateway_->start();
-    ASSERT_TRUE(started) << started.error().message;
-  }
-  void start() { start(base_config(idp_, upstream_.url())); }
-
   void start_tls() {
     auto key = Key::generate(KeyType::kEcP256);
     ASSERT_TRUE(key);
@@ -55,28 +47,6 @@ class H2Test : public ::testing::Test {
     if (!key_file_.empty()) std::remove(key_file_.c_str());
   }
 
-  std::pair<std::string, std::string> bearer() const {
-    return {"authorization", "Bearer " + idp_.token(time_.wall_seconds())};
-  }
-
-  // One GET on a fresh h2c connection.
-  H2TestClient::Reply get_once(std::vector<std::pair<std::string, std::string>> headers) {
-    H2TestClient client(gateway_->port(), false);
-    EXPECT_TRUE(client.connected());
-    const int32_t id = client.submit("GET", "/api/items", std::move(headers));
-    EXPECT_GT(id, 0);
-    EXPECT_TRUE(client.run_all());
-    return client.replies()[id];
-  }
-
-  double metric_value(const std::string& sample) const {
-    return metric(gateway_->admin_port(), sample);
-  }
-
-  SystemTimeSource time_;
-  FakeIdp idp_;
-  FakeUpstream upstream_;
-  std::unique_ptr<Gateway> gateway_;
   std::string cert_file_, key_file_;
 };
 
