@@ -1,12 +1,15 @@
 #pragma once
 // The smallest HTTP/2 upstream client the gateway needs: gRPC calls go to the upstream over h2c
-// (prior knowledge), one call per connection, with the response trailers (grpc-status) kept.
+// (prior knowledge), one call at a time per pooled connection, with the response trailers
+// (grpc-status) kept.
 // Internal to the data plane (Asio types): only data_plane.cpp and h2c_upstream.cpp include it.
 // "te: trailers" is always sent (gRPC servers require it).
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,8 +32,30 @@ struct UpstreamCallOptions {
   size_t max_response_bytes = 64 << 20;
 };
 
-// Sends `request` (its Host becomes :authority) to `upstream` over h2c and reads the answer.
-boost::asio::awaitable<UpstreamCall> call_h2c(const boost::asio::ip::tcp::endpoint& upstream,
+// Idle h2c connections to the gRPC upstream, per worker thread (never shared across threads).
+// A connection carries one call at a time and goes back here after a clean answer.
+class H2cPool {
+ public:
+  struct Conn;
+  H2cPool();
+  ~H2cPool();
+  H2cPool(const H2cPool&) = delete;
+  H2cPool& operator=(const H2cPool&) = delete;
+  void clear();
+  size_t idle() const { return idle_.size(); }
+
+ private:
+  friend boost::asio::awaitable<UpstreamCall> call_h2c(H2cPool&, size_t,
+                                                       const boost::asio::ip::tcp::endpoint&,
+                                                       const Request&, const UpstreamCallOptions&);
+  std::vector<std::unique_ptr<Conn>> idle_;
+};
+
+// Sends `request` (its Host becomes :authority) to `upstream` over h2c on a pooled connection
+// (a fresh one when none is idle, or when the idle one turns out closed) and reads the answer;
+// keeps at most `max_idle` connections in `pool`.
+boost::asio::awaitable<UpstreamCall> call_h2c(H2cPool& pool, size_t max_idle,
+                                              const boost::asio::ip::tcp::endpoint& upstream,
                                               const Request& request,
                                               const UpstreamCallOptions& options);
 

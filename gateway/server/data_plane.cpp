@@ -197,6 +197,7 @@ struct UpstreamConn {
 struct Worker {
   asio::io_context io{1};
   std::vector<std::unique_ptr<UpstreamConn>> idle;  // touched only from this worker's thread
+  h2::H2cPool grpc_idle;                            // the same, for gRPC over h2c
   std::thread thread;
 };
 
@@ -542,8 +543,9 @@ struct DataPlane::Impl {
               tunnel_watchdog(client, upstream, tunnel));
   }
 
-  // A gRPC call: over h2c to the gRPC upstream, one call per connection, trailers kept.
-  asio::awaitable<UpstreamOutcome> forward_grpc(const Request& request) {
+  // A gRPC call: over h2c to the gRPC upstream on this worker's pooled connections, trailers
+  // kept. Counted against max_upstream_connections while in flight.
+  asio::awaitable<UpstreamOutcome> forward_grpc(Worker& worker, const Request& request) {
     UpstreamOutcome out;
     if (upstream_connections.fetch_add(1) >= options.max_upstream_connections) {
       --upstream_connections;
@@ -555,7 +557,8 @@ struct DataPlane::Impl {
     call_options.connect_timeout = options.upstream_connect_timeout;
     call_options.timeout = options.upstream_timeout;
     call_options.max_response_bytes = options.max_upstream_response_bytes;
-    auto call = co_await h2::call_h2c(grpc_endpoint, request, call_options);
+    auto call = co_await h2::call_h2c(worker.grpc_idle, options.upstream_idle_per_thread,
+                                      grpc_endpoint, request, call_options);
     --upstream_connections;
     if (call.answer) {
       out.response = std::move(call.answer->response);
@@ -745,7 +748,7 @@ struct DataPlane::Impl {
         outcome.overflow = true;
       } else {
         if (protocol == "grpc")
-          outcome = co_await forward_grpc(upstream);
+          outcome = co_await forward_grpc(worker, upstream);
         else if (tunnel)
           outcome = co_await forward_upgrade(worker, upstream, *tunnel);
         else
@@ -1127,7 +1130,10 @@ void DataPlane::stop() {
   if (impl_->mtls_acceptor) impl_->mtls_acceptor->close(ec);
   impl_->mtls_acceptor.reset();
   // Destroying the io_contexts destroys the abandoned sessions' frames (and their streams).
-  for (auto& worker : impl_->workers) worker->idle.clear();
+  for (auto& worker : impl_->workers) {
+    worker->idle.clear();
+    worker->grpc_idle.clear();
+  }
   impl_->workers.clear();
 }
 

@@ -257,6 +257,18 @@ TEST_F(H2Test, GrpcCallsAreProxiedOverH2cWithTrailers) {
   EXPECT_EQ(seen[0]["x-gatedrill-sub"], "alice");
   EXPECT_EQ(seen[0]["content-type"], "application/grpc");
   EXPECT_EQ(metric_value("gatedrill_gateway_requests_by_protocol_total{protocol=\"grpc\"}"), 3);
+
+  // Later calls ride the pooled upstream connections: no new ones.
+  const int connections = grpc_upstream.connections();
+  EXPECT_GE(connections, 1);
+  for (int i = 0; i < 3; ++i) {
+    const int32_t again = client.submit("POST", "/pkg.Svc/Echo", with_token,
+                                        grpc_frame("again " + std::to_string(i)));
+    ASSERT_TRUE(client.run_all());
+    EXPECT_EQ(client.replies()[again].trailers["grpc-status"], "0");
+    EXPECT_EQ(client.replies()[again].body, grpc_frame("again " + std::to_string(i)));
+  }
+  EXPECT_EQ(grpc_upstream.connections(), connections);
 }
 
 TEST_F(H2Test, GrpcUpstreamDownIsUnavailable) {

@@ -1,6 +1,6 @@
 #pragma once
-// A gRPC-shaped h2c upstream for the gateway tests (nghttp2 server, blocking, one thread, one
-// connection at a time on 127.0.0.1): every call is echoed back as 200 application/grpc with the
+// A gRPC-shaped h2c upstream for the gateway tests (nghttp2 server, blocking, a thread per
+// connection on 127.0.0.1): every call is echoed back as 200 application/grpc with the
 // request body as the response body and trailers grpc-status 0 and x-trailer; the path
 // "/pkg.Svc/Missing" answers trailers-only grpc-status 5 (NOT_FOUND).
 #include <netinet/in.h>
@@ -30,6 +30,7 @@ class GrpcEchoUpstream {
   ~GrpcEchoUpstream() {
     stop_ = true;
     thread_.join();
+    for (auto& t : connection_threads_) t.join();
     ::close(listen_fd_);
   }
   GrpcEchoUpstream(const GrpcEchoUpstream&) = delete;
@@ -40,6 +41,7 @@ class GrpcEchoUpstream {
     std::lock_guard lock(mutex_);
     return seen_;
   }
+  int connections() const { return connections_.load(); }
 
  private:
   struct Stream {
@@ -55,12 +57,22 @@ class GrpcEchoUpstream {
       if (::poll(&p, 1, 50) <= 0) continue;  // a stop check every 50 ms
       int fd = ::accept(listen_fd_, nullptr, nullptr);
       if (fd < 0) continue;
-      serve(fd);
-      ::close(fd);
+      ++connections_;
+      connection_threads_.emplace_back([this, fd] {
+        serve(fd);
+        ::close(fd);
+      });
     }
   }
 
+  // One connection's streams (the callbacks' user data).
+  struct Connection {
+    GrpcEchoUpstream* self;
+    std::map<int32_t, Stream> streams;
+  };
+
   void serve(int fd) {
+    Connection connection{this, {}};
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin);
@@ -68,10 +80,9 @@ class GrpcEchoUpstream {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
     nghttp2_session* session = nullptr;
-    nghttp2_session_server_new(&session, cb, this);
+    nghttp2_session_server_new(&session, cb, &connection);
     nghttp2_session_callbacks_del(cb);
     nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
-    streams_.clear();
     while (!stop_) {
       const uint8_t* data = nullptr;
       ssize_t n;
@@ -97,26 +108,26 @@ class GrpcEchoUpstream {
             NGHTTP2_NV_FLAG_NONE};
   }
   static int on_begin(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-    static_cast<GrpcEchoUpstream*>(user)->streams_[frame->hd.stream_id] = Stream{};
+    static_cast<Connection*>(user)->streams[frame->hd.stream_id] = Stream{};
     return 0;
   }
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
-    static_cast<GrpcEchoUpstream*>(user)
-        ->streams_[frame->hd.stream_id]
+    static_cast<Connection*>(user)
+        ->streams[frame->hd.stream_id]
         .headers[std::string(reinterpret_cast<const char*>(name), namelen)] =
         std::string(reinterpret_cast<const char*>(value), valuelen);
     return 0;
   }
   static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
                      void* user) {
-    static_cast<GrpcEchoUpstream*>(user)->streams_[id].body.append(
-        reinterpret_cast<const char*>(data), len);
+    static_cast<Connection*>(user)->streams[id].body.append(reinterpret_cast<const char*>(data),
+                                                            len);
     return 0;
   }
   static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
                            uint32_t* flags, nghttp2_data_source*, void* user) {
-    auto& s = static_cast<GrpcEchoUpstream*>(user)->streams_[id];
+    auto& s = static_cast<Connection*>(user)->streams[id];
     const size_t n = std::min(length, s.body.size() - s.sent);
     std::copy_n(s.body.data() + s.sent, n, buf);
     s.sent += n;
@@ -129,12 +140,13 @@ class GrpcEchoUpstream {
     return static_cast<ssize_t>(n);
   }
   static int on_frame(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
-    auto* self = static_cast<GrpcEchoUpstream*>(user);
+    auto* connection = static_cast<Connection*>(user);
+    auto* self = connection->self;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
       return 0;
     const int32_t id = frame->hd.stream_id;
-    auto& s = self->streams_[id];
+    auto& s = connection->streams[id];
     {
       std::lock_guard lock(self->mutex_);
       self->seen_.push_back(s.headers);
@@ -158,7 +170,8 @@ class GrpcEchoUpstream {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  std::map<int32_t, Stream> streams_;  // the serving thread's only
+  std::atomic<int> connections_{0};
+  std::vector<std::thread> connection_threads_;  // the accepting thread's only
   mutable std::mutex mutex_;
   std::vector<Headers> seen_;
 };
