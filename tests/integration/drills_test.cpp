@@ -54,7 +54,9 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
   std::ifstream file(std::string(GATEDRILL_SOURCE_DIR "/scenarios/drills/") + drill + ".lua");
   const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(text.empty()) << "cannot read the drill's file";
-  if (text.find("\nat(") != std::string::npos) EXPECT_TRUE(fault) << "no fault window was recorded";
+  if (text.find("\nat(") != std::string::npos) {
+    EXPECT_TRUE(fault) << "no fault window was recorded";
+  }
   EXPECT_THAT(output, HasSubstr(std::string(drill) + "  pass"));
 }
 
