@@ -185,12 +185,13 @@ Result<void> Run::drive_load() {
   faults_->set_redis(topology_->redis());
   faults_->set_trust_agent(topology_->trust_agent());
   faults_->on_window([this](const FaultWindow& w) {
+    // A window is stored once it is closed; an instantaneous fault (kill, restart) closes as it opens.
     if (w.end_ms == 0 || w.end_ms == w.start_ms) {
       say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") + w.detail_json);
     } else {
       say("%s\n", "  fault " + w.type + " on " + w.node + " cleared");
-      record_event("fault", w.type, w.node, w.start_ms, w.end_ms, w.detail_json);
     }
+    if (w.end_ms != 0) record_event("fault", w.type, w.node, w.start_ms, w.end_ms, w.detail_json);
   });
 
   StatusLine status(options_.status_line, s.total_duration());
