@@ -31,17 +31,19 @@ int idp_command(int argc, char** argv) {
   IdpOptions options;
   std::string alg = "RS256", ttl = "300s";
   int64_t port = 0, admin_port = 0, threads = 2;
-  ArgParser args("idp",
-                 "A simulated OIDC identity provider: discovery, JWKS and a client_credentials token\n"
-                 "endpoint on --port; token minting, key rotation, clock skew and faults (idp_down,\n"
-                 "jwks_down, slow, error_5xx, jwks_malformed) on --admin-port.");
+  ArgParser args(
+      "idp",
+      "A simulated OIDC identity provider: discovery, JWKS and a client_credentials token\n"
+      "endpoint on --port; token minting, key rotation, clock skew and faults (idp_down,\n"
+      "jwks_down, slow, error_5xx, jwks_malformed) on --admin-port.");
   args.option("port", &port, "public port on 127.0.0.1 (0: any free port)");
   args.option("admin-port", &admin_port, "admin port (0: any free port)");
   args.option("issuer", &options.issuer, "iss of the tokens (default http://127.0.0.1:PORT)");
   args.option("audience", &options.audience, "aud of the tokens (default gatedrill)");
   args.option("alg", &alg, "signing alg: RS256, PS256, ES256 or EdDSA (default RS256)");
   args.option("client-id", &options.client_id, "the one client (default gatedrill-loadgen)");
-  args.option("client-secret", &options.client_secret, "its secret (default: generated and printed)");
+  args.option("client-secret", &options.client_secret,
+              "its secret (default: generated and printed)");
   args.option("token-ttl", &ttl, "lifetime of issued tokens, e.g. 300s, 5m (default 300s)");
   args.option("keys-dir", &options.keys_dir, "keep the signing key here across restarts");
   args.option("threads", &threads, "server threads (default 2)");
@@ -52,12 +54,18 @@ int idp_command(int argc, char** argv) {
   auto parsed_alg = parse_jws_alg(alg);
   auto ttl_ns = parse_duration(ttl);
   std::string problem;
-  if (!parsed_alg) problem = "--alg must be RS256, PS256, ES256 or EdDSA, not \"" + alg + "\"";
-  else if (!ttl_ns) problem = ttl_ns.error().message;
-  else if (*ttl_ns < std::chrono::seconds(1)) problem = "--token-ttl must be at least 1s";
-  else if (port < 0 || port > 65535 || admin_port < 0 || admin_port > 65535) problem = "ports must be 0..65535";
-  else if (threads < 1 || threads > 64) problem = "--threads must be 1..64";
-  else if (options.client_id.empty()) problem = "--client-id must not be empty";
+  if (!parsed_alg)
+    problem = "--alg must be RS256, PS256, ES256 or EdDSA, not \"" + alg + "\"";
+  else if (!ttl_ns)
+    problem = ttl_ns.error().message;
+  else if (*ttl_ns < std::chrono::seconds(1))
+    problem = "--token-ttl must be at least 1s";
+  else if (port < 0 || port > 65535 || admin_port < 0 || admin_port > 65535)
+    problem = "ports must be 0..65535";
+  else if (threads < 1 || threads > 64)
+    problem = "--threads must be 1..64";
+  else if (options.client_id.empty())
+    problem = "--client-id must not be empty";
   else if (!options.redis_url.empty() && !valid_redis_url(options.redis_url))
     problem = "--redis must be redis://host:port (got \"" + options.redis_url + "\")";
   if (!problem.empty()) {
@@ -76,7 +84,8 @@ int idp_command(int argc, char** argv) {
       std::fprintf(stderr, "error: no randomness for the client secret\n");
       return 1;
     }
-    options.client_secret = base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+    options.client_secret =
+        base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
   }
 
   TerminationSignals signals;

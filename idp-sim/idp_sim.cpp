@@ -40,7 +40,9 @@ std::string random_id() {
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
-Error bad_params(const std::string& message) { return make_error("bad_params", message); }
+Error bad_params(const std::string& message) {
+  return make_error("bad_params", message);
+}
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
@@ -64,18 +66,26 @@ HttpResponse no_store(HttpResponse response) {
 IdpSim::IdpSim(TimeSource& time, IdpOptions options)
     : time_(time), options_(std::move(options)), faults_(time) {
   if (options_.client_secret.empty()) throw std::invalid_argument("IdpSim needs a client secret");
-  tokens_endpoint_ = &metrics_.counter("gatedrill_idp_tokens_issued_total", "Tokens issued", {{"source", "token_endpoint"}});
-  tokens_admin_ = &metrics_.counter("gatedrill_idp_tokens_issued_total", "Tokens issued", {{"source", "admin"}});
-  jwks_fetches_ = &metrics_.counter("gatedrill_idp_jwks_fetches_total", "JWKS documents served (faulted ones included)");
-  discovery_fetches_ = &metrics_.counter("gatedrill_idp_discovery_fetches_total", "Discovery documents served");
-  for (const char* reason : {"invalid_request", "invalid_client", "unsupported_grant_type", "unavailable"}) {
-    token_errors_[reason] = &metrics_.counter("gatedrill_idp_token_errors_total", "Token requests refused, by reason",
-                                              {{"reason", reason}});
+  tokens_endpoint_ = &metrics_.counter("gatedrill_idp_tokens_issued_total", "Tokens issued",
+                                       {{"source", "token_endpoint"}});
+  tokens_admin_ = &metrics_.counter("gatedrill_idp_tokens_issued_total", "Tokens issued",
+                                    {{"source", "admin"}});
+  jwks_fetches_ = &metrics_.counter("gatedrill_idp_jwks_fetches_total",
+                                    "JWKS documents served (faulted ones included)");
+  discovery_fetches_ =
+      &metrics_.counter("gatedrill_idp_discovery_fetches_total", "Discovery documents served");
+  for (const char* reason :
+       {"invalid_request", "invalid_client", "unsupported_grant_type", "unavailable"}) {
+    token_errors_[reason] =
+        &metrics_.counter("gatedrill_idp_token_errors_total", "Token requests refused, by reason",
+                          {{"reason", reason}});
   }
   register_faults();
 }
 
-IdpSim::~IdpSim() { stop(); }
+IdpSim::~IdpSim() {
+  stop();
+}
 
 Result<void> IdpSim::load_or_create_keys() {
   if (options_.keys_dir.empty()) {
@@ -87,8 +97,11 @@ Result<void> IdpSim::load_or_create_keys() {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(options_.keys_dir, ec);
-  if (ec) return make_error("bad_key", "cannot create --keys-dir " + options_.keys_dir + ": " + ec.message());
-  fs::path path = fs::path(options_.keys_dir) / ("signing-" + std::string(jws_alg_name(options_.alg)) + ".pem");
+  if (ec)
+    return make_error("bad_key",
+                      "cannot create --keys-dir " + options_.keys_dir + ": " + ec.message());
+  fs::path path =
+      fs::path(options_.keys_dir) / ("signing-" + std::string(jws_alg_name(options_.alg)) + ".pem");
   std::optional<Key> stored;
   if (fs::exists(path, ec)) {
     auto key = Key::from_pem(file_contents(path));
@@ -115,10 +128,14 @@ Result<void> IdpSim::start() {
   admin_options.bind_address = options_.bind_address;
   admin_options.port = options_.admin_port;
   admin_ = std::make_unique<AdminServer>(time_, metrics_, faults_, admin_options);
-  admin_->route("POST", "/admin/tokens", [this](const HttpRequest& r) { return handle_admin_tokens(r); });
-  admin_->route("POST", "/admin/keys/rotate", [this](const HttpRequest& r) { return handle_admin_rotate(r); });
-  admin_->route("POST", "/admin/keys/publish", [this](const HttpRequest& r) { return handle_admin_publish(r); });
-  admin_->route("GET", "/admin/keys", [this](const HttpRequest& r) { return handle_admin_keys(r); });
+  admin_->route("POST", "/admin/tokens",
+                [this](const HttpRequest& r) { return handle_admin_tokens(r); });
+  admin_->route("POST", "/admin/keys/rotate",
+                [this](const HttpRequest& r) { return handle_admin_rotate(r); });
+  admin_->route("POST", "/admin/keys/publish",
+                [this](const HttpRequest& r) { return handle_admin_publish(r); });
+  admin_->route("GET", "/admin/keys",
+                [this](const HttpRequest& r) { return handle_admin_keys(r); });
   admin_->route("POST", "/admin/revoke",
                 [this](const HttpRequest& r) { return handle_admin_revoke(r); });
   return admin_->start();
@@ -160,11 +177,17 @@ uint16_t IdpSim::port() const {
   return bound_port_;
 }
 
-uint16_t IdpSim::admin_port() const { return admin_ ? admin_->port() : 0; }
+uint16_t IdpSim::admin_port() const {
+  return admin_ ? admin_->port() : 0;
+}
 
-std::string IdpSim::base_url() const { return "http://" + options_.bind_address + ":" + std::to_string(port()); }
+std::string IdpSim::base_url() const {
+  return "http://" + options_.bind_address + ":" + std::to_string(port());
+}
 
-std::string IdpSim::issuer() const { return options_.issuer.empty() ? base_url() : options_.issuer; }
+std::string IdpSim::issuer() const {
+  return options_.issuer.empty() ? base_url() : options_.issuer;
+}
 
 bool IdpSim::draw(double probability) {
   if (probability <= 0) return false;
@@ -181,17 +204,21 @@ HttpResponse IdpSim::handle_public(const HttpRequest& request) {
     r.delay = std::chrono::microseconds(slow_us_.load(std::memory_order_relaxed));
     return r;
   };
-  if (down_.load(std::memory_order_relaxed)) return unavailable(503, "the IdP is down (fault idp_down)");
+  if (down_.load(std::memory_order_relaxed))
+    return unavailable(503, "the IdP is down (fault idp_down)");
   if (draw(error_probability_.load(std::memory_order_relaxed)))
-    return unavailable(error_status_.load(std::memory_order_relaxed), "injected error (fault error_5xx)");
+    return unavailable(error_status_.load(std::memory_order_relaxed),
+                       "injected error (fault error_5xx)");
 
   HttpResponse response;
   if (request.path == "/.well-known/openid-configuration") {
-    response = request.method == "GET" ? discovery() : json_error(405, "method_not_allowed", "use GET");
+    response =
+        request.method == "GET" ? discovery() : json_error(405, "method_not_allowed", "use GET");
   } else if (request.path == "/jwks.json") {
     response = request.method == "GET" ? jwks() : json_error(405, "method_not_allowed", "use GET");
   } else if (is_token) {
-    response = request.method == "POST" ? token(request) : json_error(405, "method_not_allowed", "use POST");
+    response = request.method == "POST" ? token(request)
+                                        : json_error(405, "method_not_allowed", "use POST");
   } else {
     response = json_error(404, "not_found", "no such endpoint: " + request.path);
   }
@@ -208,7 +235,8 @@ HttpResponse IdpSim::discovery() const {
       {"token_endpoint", base + "/token"},
       {"id_token_signing_alg_values_supported", boost::json::array{jws_alg_name(options_.alg)}},
       {"grant_types_supported", boost::json::array{"client_credentials"}},
-      {"token_endpoint_auth_methods_supported", boost::json::array{"client_secret_basic", "client_secret_post"}},
+      {"token_endpoint_auth_methods_supported",
+       boost::json::array{"client_secret_basic", "client_secret_post"}},
       {"response_types_supported", boost::json::array{"token"}},
       {"subject_types_supported", boost::json::array{"public"}},
   };
@@ -221,37 +249,52 @@ HttpResponse IdpSim::jwks() {
     return json_error(503, "unavailable", "the JWKS endpoint is down (fault jwks_down)");
   std::string body = keys_->jwks_json();
   switch (jwks_malformed_.load(std::memory_order_relaxed)) {
-    case 1: body = "<html>502 Bad Gateway</html> not a key set {"; break;
-    case 2: body = R"({"keys":[]})"; break;
-    case 3: body = body.substr(0, body.size() / 2); break;
-    default: break;
+    case 1:
+      body = "<html>502 Bad Gateway</html> not a key set {";
+      break;
+    case 2:
+      body = R"({"keys":[]})";
+      break;
+    case 3:
+      body = body.substr(0, body.size() / 2);
+      break;
+    default:
+      break;
   }
   HttpResponse response = json_ok(std::move(body));
   response.headers.emplace_back("cache-control", "public, max-age=300");
   return response;
 }
 
-HttpResponse IdpSim::token_error(int status, const std::string& error, const std::string& description,
-                                 bool basic_challenge) {
+HttpResponse IdpSim::token_error(int status, const std::string& error,
+                                 const std::string& description, bool basic_challenge) {
   if (auto it = token_errors_.find(error); it != token_errors_.end()) it->second->inc();
   HttpResponse response;
   response.status = status;
-  response.body = boost::json::serialize(boost::json::object{{"error", error}, {"error_description", description}});
-  if (basic_challenge) response.headers.emplace_back("www-authenticate", "Basic realm=\"gatedrill-idp\"");
+  response.body = boost::json::serialize(
+      boost::json::object{{"error", error}, {"error_description", description}});
+  if (basic_challenge)
+    response.headers.emplace_back("www-authenticate", "Basic realm=\"gatedrill-idp\"");
   return no_store(std::move(response));
 }
 
 boost::json::object IdpSim::default_claims(int64_t ttl_s, const std::string& sub) const {
   const int64_t now = time_.wall_seconds();  // skewed by /admin/clock: the clock-skew-idp drill
-  return boost::json::object{{"iss", issuer()},     {"sub", sub},         {"aud", options_.audience},
-                             {"iat", now},          {"nbf", now},         {"exp", now + ttl_s},
-                             {"jti", random_id()},  {"scope", options_.scope}};
+  return boost::json::object{{"iss", issuer()},
+                             {"sub", sub},
+                             {"aud", options_.audience},
+                             {"iat", now},
+                             {"nbf", now},
+                             {"exp", now + ttl_s},
+                             {"jti", random_id()},
+                             {"scope", options_.scope}};
 }
 
 HttpResponse IdpSim::token(const HttpRequest& request) {
   auto content_type = to_lower(trim(split(request.header("content-type"), ';')[0]));
   if (content_type != "application/x-www-form-urlencoded")
-    return token_error(400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+    return token_error(400, "invalid_request",
+                       "the body must be application/x-www-form-urlencoded");
   auto form = parse_form(request.body);
   if (!form) return token_error(400, "invalid_request", form.error().message);
 
@@ -259,12 +302,14 @@ HttpResponse IdpSim::token(const HttpRequest& request) {
   if (!basic) return token_error(401, "invalid_client", basic.error().message, true);
   const bool has_post = form->count("client_id") || form->count("client_secret");
   if (*basic && has_post)
-    return token_error(400, "invalid_request", "use one client authentication method, not Basic and the body both");
+    return token_error(400, "invalid_request",
+                       "use one client authentication method, not Basic and the body both");
 
   auto grant = form->find("grant_type");
   if (grant == form->end()) return token_error(400, "invalid_request", "grant_type is required");
   if (grant->second != "client_credentials")
-    return token_error(400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
+    return token_error(400, "unsupported_grant_type",
+                       "only grant_type=client_credentials is supported");
 
   ClientCredentials credentials;
   if (*basic) {
@@ -278,10 +323,12 @@ HttpResponse IdpSim::token(const HttpRequest& request) {
   // Both compared every time, so the answer time does not tell which one was wrong.
   bool id_ok = constant_time_equal(credentials.id, options_.client_id);
   bool secret_ok = constant_time_equal(credentials.secret, options_.client_secret);
-  if (!id_ok || !secret_ok) return token_error(401, "invalid_client", "unknown client or wrong secret", bool(*basic));
+  if (!id_ok || !secret_ok)
+    return token_error(401, "invalid_client", "unknown client or wrong secret", bool(*basic));
 
   boost::json::object claims = default_claims(options_.token_ttl.count(), credentials.id);
-  if (auto scope = form->find("scope"); scope != form->end() && !scope->second.empty()) claims["scope"] = scope->second;
+  if (auto scope = form->find("scope"); scope != form->end() && !scope->second.empty())
+    claims["scope"] = scope->second;
   SigningKey key = keys_->current();
   auto jwt = sign_jwt(key.alg, key.key, key.kid, claims);
   if (!jwt) return json_error(500, "sign_failed", jwt.error().message);
@@ -310,7 +357,8 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
   }
   const boost::json::object* overrides = nullptr;
   if (auto it = params.find("claims"); it != params.end()) {
-    if (!it->value().is_object()) return json_error(400, "bad_params", "claims must be a JSON object");
+    if (!it->value().is_object())
+      return json_error(400, "bad_params", "claims must be a JSON object");
     overrides = &it->value().as_object();
   }
   int64_t n = count->value_or(1);
@@ -318,7 +366,8 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
     return json_error(400, "bad_params", "count must be 1.." + std::to_string(kMaxAdminTokens));
   int64_t ttl_s = ttl->value_or(options_.token_ttl.count());
   if (ttl_s < -kMaxTtlS || ttl_s > kMaxTtlS)
-    return json_error(400, "bad_params", "ttl_s must be within +/- 10 years (negative mints expired tokens)");
+    return json_error(400, "bad_params",
+                      "ttl_s must be within +/- 10 years (negative mints expired tokens)");
 
   // Which key signs, and which kid the header names. A kid the ring does not know is put in the
   // header as is (the unknown-kid drills); an alg with no fitting key gets a new unpublished key.
@@ -350,8 +399,10 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
         boost::json::object claims = default_claims(ttl_s, options_.client_id);
         if (overrides) {
           for (const auto& member : *overrides) {
-            if (member.value().is_null()) claims.erase(member.key());  // drills: tokens without exp ...
-            else claims[member.key()] = member.value();
+            if (member.value().is_null())
+              claims.erase(member.key());  // drills: tokens without exp ...
+            else
+              claims[member.key()] = member.value();
           }
         }
         auto jwt = sign_jwt(signer.alg, signer.key, header_kid, claims);
@@ -363,9 +414,11 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
       failure = e.what();
     }
   };
-  const int64_t workers = n >= 256 ? std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 4) : 1;
+  const int64_t workers =
+      n >= 256 ? std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 4) : 1;
   std::vector<std::thread> threads;
-  for (int64_t w = 1; w < workers; ++w) threads.emplace_back(sign_range, n * w / workers, n * (w + 1) / workers);
+  for (int64_t w = 1; w < workers; ++w)
+    threads.emplace_back(sign_range, n * w / workers, n * (w + 1) / workers);
   sign_range(0, n / workers);
   for (auto& t : threads) t.join();
   if (!failure.empty()) return json_error(500, "sign_failed", failure);
@@ -373,29 +426,36 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
   tokens.reserve(static_cast<size_t>(n));
   for (auto& t : signed_tokens) tokens.emplace_back(std::move(t));
   tokens_admin_->inc(static_cast<uint64_t>(n));
-  boost::json::object body{{"token", tokens[0]}, {"kid", header_kid}, {"alg", jws_alg_name(signer.alg)}};
+  boost::json::object body{
+      {"token", tokens[0]}, {"kid", header_kid}, {"alg", jws_alg_name(signer.alg)}};
   if (n > 1) body["tokens"] = std::move(tokens);
   return json_ok(boost::json::serialize(body));
 }
 
 HttpResponse IdpSim::handle_admin_rotate(const HttpRequest& request) {
-  auto params = parse_json_object(trim(request.body).empty() ? std::string_view("{}") : std::string_view(request.body));
+  auto params = parse_json_object(trim(request.body).empty() ? std::string_view("{}")
+                                                             : std::string_view(request.body));
   if (!params) return json_error(400, "bad_json", params.error().message);
   auto mode = json_string(*params, "mode");
   auto delay = json_number(*params, "delay_s");
   if (!mode) return json_error(400, "bad_params", mode.error().message);
   if (!delay) return json_error(400, "bad_params", delay.error().message);
-  if (!mode->has_value()) return json_error(400, "bad_params", "mode is required: \"publish_first\" or \"sign_first\"");
+  if (!mode->has_value())
+    return json_error(400, "bad_params", "mode is required: \"publish_first\" or \"sign_first\"");
   Result<SigningKey> fresh = make_error("", "");
   if (**mode == "publish_first") {
     double seconds = delay->value_or(0);
-    if (seconds < 0 || seconds > 86400) return json_error(400, "bad_params", "delay_s must be 0..86400");
-    fresh = keys_->rotate_publish_first(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+    if (seconds < 0 || seconds > 86400)
+      return json_error(400, "bad_params", "delay_s must be 0..86400");
+    fresh = keys_->rotate_publish_first(
+        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
   } else if (**mode == "sign_first") {
-    if (delay->has_value()) return json_error(400, "bad_params", "delay_s applies to publish_first only");
+    if (delay->has_value())
+      return json_error(400, "bad_params", "delay_s applies to publish_first only");
     fresh = keys_->rotate_sign_first();
   } else {
-    return json_error(400, "bad_params", "mode must be \"publish_first\" or \"sign_first\", not \"" + **mode + "\"");
+    return json_error(400, "bad_params",
+                      "mode must be \"publish_first\" or \"sign_first\", not \"" + **mode + "\"");
   }
   if (!fresh) return json_error(500, "rotate_failed", fresh.error().message);
   boost::json::object body{{"kid", fresh->kid},
@@ -420,7 +480,8 @@ HttpResponse IdpSim::handle_admin_keys(const HttpRequest&) {
                                        {"published", k.published},
                                        {"signing", k.kid == signing}});
   }
-  return json_ok(boost::json::serialize(boost::json::object{{"signing_kid", signing}, {"keys", std::move(list)}}));
+  return json_ok(boost::json::serialize(
+      boost::json::object{{"signing_kid", signing}, {"keys", std::move(list)}}));
 }
 
 HttpResponse IdpSim::handle_admin_revoke(const HttpRequest& request) {
@@ -456,63 +517,75 @@ HttpResponse IdpSim::handle_admin_revoke(const HttpRequest& request) {
 void IdpSim::register_faults() {
   // {"mode": "503"} (default): public endpoints answer 503. {"mode": "close"}: the public port
   // stops listening and open connections are dropped (connection refused), until cleared.
-  faults_.register_type("idp_down", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-    auto mode = json_string(params, "mode");
-    if (!mode) return mode.error();
-    std::string m = mode->value_or("503");
-    if (m == "503") {
-      down_.store(true, std::memory_order_relaxed);
-      return FaultRegistry::Clear([this] { down_.store(false, std::memory_order_relaxed); });
-    }
-    if (m == "close") {
-      close_public();
-      return FaultRegistry::Clear([this] {
-        if (stopping_.load()) return;
-        if (auto reopened = open_public(); !reopened)
-          std::fprintf(stderr, "idp: cannot reopen the public port: %s\n", reopened.error().message.c_str());
+  faults_.register_type(
+      "idp_down", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+        auto mode = json_string(params, "mode");
+        if (!mode) return mode.error();
+        std::string m = mode->value_or("503");
+        if (m == "503") {
+          down_.store(true, std::memory_order_relaxed);
+          return FaultRegistry::Clear([this] { down_.store(false, std::memory_order_relaxed); });
+        }
+        if (m == "close") {
+          close_public();
+          return FaultRegistry::Clear([this] {
+            if (stopping_.load()) return;
+            if (auto reopened = open_public(); !reopened)
+              std::fprintf(stderr, "idp: cannot reopen the public port: %s\n",
+                           reopened.error().message.c_str());
+          });
+        }
+        return bad_params("idp_down mode must be \"503\" or \"close\", not \"" + m + "\"");
       });
-    }
-    return bad_params("idp_down mode must be \"503\" or \"close\", not \"" + m + "\"");
-  });
   // Only /jwks.json answers 503.
-  faults_.register_type("jwks_down", [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
-    jwks_down_.store(true, std::memory_order_relaxed);
-    return FaultRegistry::Clear([this] { jwks_down_.store(false, std::memory_order_relaxed); });
-  });
+  faults_.register_type(
+      "jwks_down", [this](const boost::json::object&) -> Result<FaultRegistry::Clear> {
+        jwks_down_.store(true, std::memory_order_relaxed);
+        return FaultRegistry::Clear([this] { jwks_down_.store(false, std::memory_order_relaxed); });
+      });
   // {"latency_ms": 250}: added to every public answer.
-  faults_.register_type("slow", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-    auto ms = json_number(params, "latency_ms");
-    if (!ms) return ms.error();
-    if (!ms->has_value()) return bad_params("slow needs latency_ms");
-    if (**ms < 0 || **ms > 600000) return bad_params("latency_ms must be 0..600000");
-    slow_us_.store(static_cast<int64_t>(**ms * 1000), std::memory_order_relaxed);
-    return FaultRegistry::Clear([this] { slow_us_.store(0, std::memory_order_relaxed); });
-  });
+  faults_.register_type(
+      "slow", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+        auto ms = json_number(params, "latency_ms");
+        if (!ms) return ms.error();
+        if (!ms->has_value()) return bad_params("slow needs latency_ms");
+        if (**ms < 0 || **ms > 600000) return bad_params("latency_ms must be 0..600000");
+        slow_us_.store(static_cast<int64_t>(**ms * 1000), std::memory_order_relaxed);
+        return FaultRegistry::Clear([this] { slow_us_.store(0, std::memory_order_relaxed); });
+      });
   // {"status": 500, "probability": 0.5} on the public endpoints.
-  faults_.register_type("error_5xx", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-    auto status = json_int(params, "status");
-    if (!status) return status.error();
-    auto probability = json_number(params, "probability");
-    if (!probability) return probability.error();
-    int64_t s = status->value_or(500);
-    double p = probability->value_or(1.0);
-    if (s < 500 || s > 599) return bad_params("status must be 500..599");
-    if (!(p >= 0 && p <= 1)) return bad_params("probability must be between 0 and 1");
-    error_status_.store(static_cast<int>(s), std::memory_order_relaxed);
-    error_probability_.store(p, std::memory_order_relaxed);
-    return FaultRegistry::Clear([this] { error_probability_.store(0, std::memory_order_relaxed); });
-  });
+  faults_.register_type("error_5xx",
+                        [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+                          auto status = json_int(params, "status");
+                          if (!status) return status.error();
+                          auto probability = json_number(params, "probability");
+                          if (!probability) return probability.error();
+                          int64_t s = status->value_or(500);
+                          double p = probability->value_or(1.0);
+                          if (s < 500 || s > 599) return bad_params("status must be 500..599");
+                          if (!(p >= 0 && p <= 1))
+                            return bad_params("probability must be between 0 and 1");
+                          error_status_.store(static_cast<int>(s), std::memory_order_relaxed);
+                          error_probability_.store(p, std::memory_order_relaxed);
+                          return FaultRegistry::Clear(
+                              [this] { error_probability_.store(0, std::memory_order_relaxed); });
+                        });
   // {"mode": "garbage" | "empty" | "truncated"}: /jwks.json answers 200 with a broken body
   // (not JSON / a key set with no keys / the real document cut in half).
-  faults_.register_type("jwks_malformed", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
-    auto mode = json_string(params, "mode");
-    if (!mode) return mode.error();
-    std::string m = mode->value_or("garbage");
-    int value = m == "garbage" ? 1 : m == "empty" ? 2 : m == "truncated" ? 3 : 0;
-    if (value == 0) return bad_params("jwks_malformed mode must be \"garbage\", \"empty\" or \"truncated\", not \"" + m + "\"");
-    jwks_malformed_.store(value, std::memory_order_relaxed);
-    return FaultRegistry::Clear([this] { jwks_malformed_.store(0, std::memory_order_relaxed); });
-  });
+  faults_.register_type(
+      "jwks_malformed", [this](const boost::json::object& params) -> Result<FaultRegistry::Clear> {
+        auto mode = json_string(params, "mode");
+        if (!mode) return mode.error();
+        std::string m = mode->value_or("garbage");
+        int value = m == "garbage" ? 1 : m == "empty" ? 2 : m == "truncated" ? 3 : 0;
+        if (value == 0)
+          return bad_params(
+              "jwks_malformed mode must be \"garbage\", \"empty\" or \"truncated\", not \"" + m +
+              "\"");
+        jwks_malformed_.store(value, std::memory_order_relaxed);
+        return FaultRegistry::Clear(
+            [this] { jwks_malformed_.store(0, std::memory_order_relaxed); });
+      });
 }
 
 }  // namespace gatedrill

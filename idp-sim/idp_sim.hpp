@@ -24,16 +24,16 @@ namespace gatedrill {
 
 struct IdpOptions {
   std::string bind_address = "127.0.0.1";
-  uint16_t port = 0;        // 0: any free port
+  uint16_t port = 0;  // 0: any free port
   uint16_t admin_port = 0;
-  std::string issuer;       // empty: http://<bind>:<port>
+  std::string issuer;  // empty: http://<bind>:<port>
   std::string audience = "gatedrill";
   JwsAlg alg = JwsAlg::kRS256;
   std::string client_id = "gatedrill-loadgen";
   std::string client_secret;  // required
   std::string scope = "gatedrill";
   std::chrono::seconds token_ttl{300};
-  std::string keys_dir;     // keep the first signing key here across restarts (empty: memory only)
+  std::string keys_dir;  // keep the first signing key here across restarts (empty: memory only)
   int threads = 2;
   // Where POST /admin/revoke puts revoked JTIs (the gateway's blacklist): redis://host:port.
   std::string redis_url;

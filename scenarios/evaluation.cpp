@@ -27,7 +27,8 @@ Outcome verdict(const ThresholdSpec& t, int64_t requests, Value value, const std
 }
 
 Outcome judge(const ThresholdSpec& t, const WindowStats& stats, const std::string& text) {
-  return verdict(t, stats.requests, [&] { return metric_value(stats, t.metric); }, text);
+  return verdict(
+      t, stats.requests, [&] { return metric_value(stats, t.metric); }, text);
 }
 
 // Seconds lying wholly inside [start_ms, end_ms) of the load's timeline.
@@ -44,24 +45,27 @@ SecondRange full_seconds(int64_t start_ms, int64_t end_ms, int64_t load_start_ms
 }
 
 // Adds the first phase's latency on the same node when a condition compares against it.
-void add_baseline(WindowStats& stats, const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder,
-                  const std::string& node) {
+void add_baseline(WindowStats& stats, const ThresholdSpec& t, const Scenario& scenario,
+                  const RunRecorder& recorder, const std::string& node) {
   if (!is_baseline_ratio(t.metric) || scenario.phases.empty()) return;
   const std::string& first = scenario.phases.front().name;
-  stats.baseline_latency = recorder.window(node, [&](int64_t, const std::string& phase) { return phase == first; }).latency;
+  stats.baseline_latency =
+      recorder.window(node, [&](int64_t, const std::string& phase) { return phase == first; })
+          .latency;
 }
 
 // node_error_share / node_split: every gateway judged on its own over the same seconds.
 template <typename Filter>
-Outcome judge_nodes(const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder, Filter filter,
-                    const std::string& text) {
+Outcome judge_nodes(const ThresholdSpec& t, const Scenario& scenario, const RunRecorder& recorder,
+                    Filter filter, const std::string& text) {
   std::vector<WindowStats> per_node;
   int64_t requests = 0;
   for (int i = 1; i <= scenario.topology.gateways; ++i) {
     per_node.push_back(recorder.window("gw-" + std::to_string(i), filter));
     requests += per_node.back().requests;
   }
-  return verdict(t, requests, [&] { return cross_node_value(per_node, t.metric); }, text);
+  return verdict(
+      t, requests, [&] { return cross_node_value(per_node, t.metric); }, text);
 }
 
 // audit_deny_share: the 403s the node's clients saw that its decision log records as denies
@@ -91,8 +95,8 @@ Outcome judge_audit(const ThresholdSpec& t, const Scenario& scenario, const RunR
     return o;
   }
   int64_t logged = 0;
-  auto log = read_decision_log(decision_logs + "/" + gateway + ".decisions.jsonl", load_start_ms, identity,
-                               scenario.topology.identities);
+  auto log = read_decision_log(decision_logs + "/" + gateway + ".decisions.jsonl", load_start_ms,
+                               identity, scenario.topology.identities);
   for (const auto& [second, tally] : log)
     if (filter(second, std::string())) logged += denies ? tally.denied_versioned : tally.decisions;
   o.observed = static_cast<double>(logged) / static_cast<double>(refused);
@@ -110,9 +114,12 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
   std::vector<Outcome> outcomes;
   for (const auto& t : scenario.thresholds) {
     std::string node = t.node.empty() ? kAllNodes : t.node;
-    auto in_phase = [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; };
+    auto in_phase = [&](int64_t, const std::string& phase) {
+      return t.phase.empty() || phase == t.phase;
+    };
     if (t.metric == "audit_deny_share" || t.metric == "audit_share") {
-      outcomes.push_back(judge_audit(t, scenario, recorder, node, in_phase, decision_logs, load_start_ms, t.text));
+      outcomes.push_back(
+          judge_audit(t, scenario, recorder, node, in_phase, decision_logs, load_start_ms, t.text));
       continue;
     }
     if (is_cross_node(t.metric)) {
@@ -126,25 +133,32 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
   for (const auto& e : scenario.expectations) {
     // A fault on a peer (idp, redis, ...) is judged over the load on every gateway.
     bool stream = e.node.find('@') != std::string::npos;  // an identity's stream, "bob@gw-1"
-    std::string node = e.node.empty() || (node_kind(scenario, e.node) != "gateway" && !stream) ? kAllNodes : e.node;
+    std::string node = e.node.empty() || (node_kind(scenario, e.node) != "gateway" && !stream)
+                           ? kAllNodes
+                           : e.node;
     bool any_window = false;
     for (const auto& w : windows) {
-      if (w.type != e.fault || (!e.node.empty() && w.node != e.node && node_kind(scenario, w.node) == "gateway"))
+      if (w.type != e.fault ||
+          (!e.node.empty() && w.node != e.node && node_kind(scenario, w.node) == "gateway"))
         continue;
       any_window = true;
       int64_t end_ms = w.end_ms > 0 ? w.end_ms : w.start_ms;
-      std::string label = (e.when == ExpectSpec::When::kDuring ? "during(" : "after(") + e.fault + ", " + node + ")";
+      std::string label = (e.when == ExpectSpec::When::kDuring ? "during(" : "after(") + e.fault +
+                          ", " + node + ")";
       if (e.when == ExpectSpec::When::kDuring) {
         SecondRange range = full_seconds(w.start_ms, end_ms, load_start_ms);
         for (const auto& c : e.conditions) {
           if (range.last < range.first) {
-            outcomes.push_back({label + " " + c.text, false, 0, "the fault window holds no full second to measure", false});
+            outcomes.push_back({label + " " + c.text, false, 0,
+                                "the fault window holds no full second to measure", false});
             continue;
           }
-          auto in_window = [&](int64_t s, const std::string&) { return s >= range.first && s <= range.last; };
+          auto in_window = [&](int64_t s, const std::string&) {
+            return s >= range.first && s <= range.last;
+          };
           if (c.metric == "audit_deny_share" || c.metric == "audit_share") {
-            outcomes.push_back(judge_audit(c, scenario, recorder, node, in_window, decision_logs, load_start_ms,
-                                           label + " " + c.text));
+            outcomes.push_back(judge_audit(c, scenario, recorder, node, in_window, decision_logs,
+                                           load_start_ms, label + " " + c.text));
             continue;
           }
           if (is_cross_node(c.metric)) {
@@ -170,7 +184,8 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
           if (static_cast<double>(errors) / static_cast<double>(requests) < kRecoveredErrorShare) {
             double recovery_s = std::max(0.0, static_cast<double>(second) - end_s);
             o.observed = recovery_s * 1e9;
-            o.observed_text = format_duration(std::chrono::nanoseconds(static_cast<int64_t>(o.observed)));
+            o.observed_text =
+                format_duration(std::chrono::nanoseconds(static_cast<int64_t>(o.observed)));
             o.pass = o.observed <= static_cast<double>(e.recovered_within->count());
             break;
           }

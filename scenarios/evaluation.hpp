@@ -11,7 +11,7 @@
 namespace gatedrill {
 
 struct Outcome {
-  std::string text;           // "steady.p99 < 50ms", "during(clock_skew, gw-1) status_401_share > 95%"
+  std::string text;  // "steady.p99 < 50ms", "during(clock_skew, gw-1) status_401_share > 95%"
   bool pass = false;
   double observed = 0;
   std::string observed_text;  // "7.9ms", "no full second inside the window"

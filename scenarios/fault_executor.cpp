@@ -18,13 +18,15 @@ namespace {
 Result<void> expect_2xx(const Result<HttpResponse>& response, const std::string& what) {
   if (!response) return make_error(response.error().code, what + ": " + response.error().message);
   if (response->status / 100 != 2)
-    return make_error("admin_api", what + " answered " + std::to_string(response->status) + ": " + response->body);
+    return make_error("admin_api", what + " answered " + std::to_string(response->status) + ": " +
+                                       response->body);
   return {};
 }
 
 Result<void> set_skew(const std::string& admin, int64_t skew_ms) {
   boost::json::object body{{"skew_ms", skew_ms}};
-  return expect_2xx(http_post_json(admin + "/admin/clock", boost::json::serialize(body)), "POST /admin/clock");
+  return expect_2xx(http_post_json(admin + "/admin/clock", boost::json::serialize(body)),
+                    "POST /admin/clock");
 }
 
 using Clear = std::function<Result<void>()>;
@@ -38,7 +40,8 @@ Result<std::function<Result<void>()>> admin_fault(const std::string& admin, cons
   auto doc = parse_json_object(response->body);
   if (!doc) return doc.error();
   auto id = json_string(*doc, "id");
-  if (!id || !id->has_value()) return make_error("admin_api", "POST /admin/faults answered without an id");
+  if (!id || !id->has_value())
+    return make_error("admin_api", "POST /admin/faults answered without an id");
   std::string url = admin + "/admin/faults/" + **id;
   return std::function<Result<void>()>([url]() -> Result<void> {
     auto response = http_request("DELETE", url);
@@ -68,7 +71,8 @@ int64_t duration_ms(const std::string& text) {
 FaultExecutor::FaultExecutor(const Endpoints& endpoints, Supervisor& supervisor, TimeSource& time)
     : endpoints_(endpoints), supervisor_(supervisor), time_(time) {}
 
-Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction& action, const NodeEndpoint& node) {
+Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction& action,
+                                                               const NodeEndpoint& node) {
   using Clear = std::function<Result<void>()>;
   const std::string& type = action.type;
   if (auto pki = carry_out_pki(action)) return std::move(*pki);
@@ -101,7 +105,8 @@ Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction
     });
   }
   if (type == "kill" || type == "restart") {
-    if (auto r = supervisor_.signal(node.name, type == "kill" ? SIGKILL : SIGTERM); !r) return r.error();
+    if (auto r = supervisor_.signal(node.name, type == "kill" ? SIGKILL : SIGTERM); !r)
+      return r.error();
     return Clear([] { return Result<void>(); });
   }
   if (type == "pause") {
@@ -110,8 +115,9 @@ Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction
     return Clear([this, name] { return supervisor_.signal(name, SIGCONT); });
   }
   if (type == "latency") {
-    return admin_fault(node.admin, node.kind == "idp" ? "slow" : "latency",
-                       boost::json::object{{"latency_ms", static_cast<double>(duration_ms(param("latency")))}});
+    return admin_fault(
+        node.admin, node.kind == "idp" ? "slow" : "latency",
+        boost::json::object{{"latency_ms", static_cast<double>(duration_ms(param("latency")))}});
   }
   if (type == "error") {
     boost::json::object params;
@@ -129,7 +135,8 @@ Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction
   return make_error("bad_fault", "no executor for fault '" + type + "'");
 }
 
-std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& action, const NodeEndpoint& node) {
+std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& action,
+                                                            const NodeEndpoint& node) {
   const std::string& type = action.type;
   auto param = [&](const char* key, const char* fallback) {
     auto it = action.params.find(key);
@@ -157,15 +164,17 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& a
   if (type == "ballast") {
     auto size = parse_size(param("size", "0"));
     if (!size) return size.error();
-    return admin_fault(node.admin, "ballast",
-                       boost::json::object{{"bytes", *size}, {"ramp_ms", duration_ms(param("ramp", "0s"))}});
+    return admin_fault(
+        node.admin, "ballast",
+        boost::json::object{{"bytes", *size}, {"ramp_ms", duration_ms(param("ramp", "0s"))}});
   }
   if (type == "toxic") return add_toxic(node.name, param("stream", "downstream"));
   if (type == "mtu") {
     // The topology runs every node on the host's loopback, so the real-network mode (nodes
     // inside MTU namespaces) does not apply; the proxy drops over-MTU exchanges instead.
     mechanism_detail_["mechanism"] = "proxy_mtu_blackhole";
-    mechanism_detail_["fallback_reason"] = "nodes run on the host loopback, not inside the MTU namespaces";
+    mechanism_detail_["fallback_reason"] =
+        "nodes run on the host loopback, not inside the MTU namespaces";
     std::string stream = param("stream", "both");
     std::vector<Clear> clears;
     for (const char* s : {"upstream", "downstream"}) {
@@ -186,7 +195,9 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& a
       // A timeout toxic with no timeout holds every byte: connections stay open, nothing answers.
       std::vector<Clear> clears;
       for (const char* s : {"upstream", "downstream"}) {
-        boost::json::object body{{"proxy", "redis"}, {"type", "timeout"}, {"stream", s},
+        boost::json::object body{{"proxy", "redis"},
+                                 {"type", "timeout"},
+                                 {"stream", s},
                                  {"attributes", boost::json::object{{"timeout", 0}}}};
         auto clear = admin_fault(endpoints_.proxy.admin, "toxic", std::move(body));
         if (!clear) {
@@ -197,7 +208,8 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& a
       }
       return all_of(std::move(clears));
     }
-    if (!redis_) return make_error("bad_fault", "redis_down: the topology has no redis (redis = true)");
+    if (!redis_)
+      return make_error("bad_fault", "redis_down: the topology has no redis (redis = true)");
     RedisServer* redis = redis_;
     if (mode == "hang") {
       if (auto r = redis->hang(); !r) return r.error();
@@ -211,16 +223,19 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& a
   if (type == "jwks_rotate") {
     std::string mode = param("mode", "sign_first");
     boost::json::object body{{"mode", mode}};
-    if (mode == "publish_first") body["delay_s"] = static_cast<double>(duration_ms(param("delay", "0s"))) / 1000.0;
+    if (mode == "publish_first")
+      body["delay_s"] = static_cast<double>(duration_ms(param("delay", "0s"))) / 1000.0;
     std::string admin = node.admin;
-    if (auto r = expect_2xx(http_post_json(admin + "/admin/keys/rotate", boost::json::serialize(body)),
-                            "POST /admin/keys/rotate");
+    if (auto r =
+            expect_2xx(http_post_json(admin + "/admin/keys/rotate", boost::json::serialize(body)),
+                       "POST /admin/keys/rotate");
         !r)
       return r.error();
     if (mode != "sign_first") return Clear([] { return Result<void>(); });
     // Clearing a sign-first rotation is what fixes it: the new key gets published.
     return Clear([admin] {
-      return expect_2xx(http_post_json(admin + "/admin/keys/publish", "{}"), "POST /admin/keys/publish");
+      return expect_2xx(http_post_json(admin + "/admin/keys/publish", "{}"),
+                        "POST /admin/keys/publish");
     });
   }
   return std::nullopt;
@@ -238,15 +253,18 @@ Result<void> FaultExecutor::apply(const FaultAction& action) {
   for (const auto& [k, v] : mechanism_detail_) detail[k] = v;
   if (action.duration.count() > 0) detail["duration"] = format_duration(action.duration);
   FaultWindow window{action.type, action.node, boost::json::serialize(detail), time_.wall_ms(), 0};
-  bool instantaneous = (action.type == "kill" && action.duration.count() == 0) || action.type == "restart";
+  bool instantaneous =
+      (action.type == "kill" && action.duration.count() == 0) || action.type == "restart";
   if (instantaneous) window.end_ms = window.start_ms;
   std::lock_guard lock(mutex_);
   windows_.push_back(window);
   if (listener_) listener_(window);
   if (!instantaneous) {
-    int64_t clear_at = action.duration.count() > 0
-                           ? time_.monotonic_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(action.duration).count()
-                           : 0;
+    int64_t clear_at =
+        action.duration.count() > 0
+            ? time_.monotonic_ms() +
+                  std::chrono::duration_cast<std::chrono::milliseconds>(action.duration).count()
+            : 0;
     active_.push_back({windows_.size() - 1, clear_at, std::move(*clear)});
   }
   return {};

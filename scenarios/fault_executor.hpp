@@ -38,7 +38,9 @@ class FaultExecutor final : public FaultSink {
   void clear_all();
 
   // Called when a window opens (end_ms == 0) and again when it closes.
-  void on_window(std::function<void(const FaultWindow&)> listener) { listener_ = std::move(listener); }
+  void on_window(std::function<void(const FaultWindow&)> listener) {
+    listener_ = std::move(listener);
+  }
   std::vector<FaultWindow> windows() const;
   // The topology's trust/registration agent, for deregister (pki_faults.cpp).
   void set_trust_agent(TrustAgent* agent) { trust_agent_ = agent; }
@@ -47,11 +49,12 @@ class FaultExecutor final : public FaultSink {
 
  private:
   struct Active {
-    size_t window;               // index into windows_
-    int64_t clear_at_ms;         // monotonic; 0 = at the end of the run
+    size_t window;        // index into windows_
+    int64_t clear_at_ms;  // monotonic; 0 = at the end of the run
     std::function<Result<void>()> clear;
   };
-  Result<std::function<Result<void>()>> carry_out(const FaultAction& action, const NodeEndpoint& node);
+  Result<std::function<Result<void>()>> carry_out(const FaultAction& action,
+                                                  const NodeEndpoint& node);
   // The CA and registry faults (pki_faults.cpp); nullopt for any other type.
   std::optional<Result<std::function<Result<void>()>>> carry_out_pki(const FaultAction& action);
   // The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, redis_down, jwks_rotate);

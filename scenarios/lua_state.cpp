@@ -23,16 +23,19 @@ int message_handler(lua_State* L) {
 
 // Lua shortens long chunk names in messages to "...tail" (LUA_IDSIZE); users should see the
 // path they gave, so every message gets the full name back.
-std::string with_full_name(std::string message, const std::string& short_name, const std::string& full_name) {
+std::string with_full_name(std::string message, const std::string& short_name,
+                           const std::string& full_name) {
   if (short_name.empty() || short_name == full_name) return message;
   const std::string from = short_name + ":";
   const std::string to = full_name + ":";
-  for (size_t at = message.find(from); at != std::string::npos; at = message.find(from, at + to.size()))
+  for (size_t at = message.find(from); at != std::string::npos;
+       at = message.find(from, at + to.size()))
     message.replace(at, from.size(), to);
   return message;
 }
 
-Result<void> protected_call(lua_State* L, int nargs, const std::string& short_name, const std::string& full_name) {
+Result<void> protected_call(lua_State* L, int nargs, const std::string& short_name,
+                            const std::string& full_name) {
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, message_handler);
   lua_insert(L, base);
@@ -52,8 +55,10 @@ Result<void> protected_call(lua_State* L, int nargs, const std::string& short_na
 
 LuaState::LuaState() : state_(luaL_newstate()) {
   if (!state_) throw std::bad_alloc();
-  const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},       {LUA_TABLIBNAME, luaopen_table},
-                           {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+  const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                           {LUA_TABLIBNAME, luaopen_table},
+                           {LUA_STRLIBNAME, luaopen_string},
+                           {LUA_MATHLIBNAME, luaopen_math},
                            {LUA_UTF8LIBNAME, luaopen_utf8}};
   for (const auto& lib : libs) {
     luaL_requiref(state_, lib.name, lib.func, 1);
@@ -66,7 +71,9 @@ LuaState::LuaState() : state_(luaL_newstate()) {
   }
 }
 
-LuaState::~LuaState() { lua_close(state_); }
+LuaState::~LuaState() {
+  lua_close(state_);
+}
 
 Result<void> LuaState::run_file(const std::string& path, const std::string& display_name) {
   std::ifstream in(path, std::ios::binary);

@@ -59,14 +59,17 @@ int run_command(int argc, char** argv) {
   RunOptions options;
   std::vector<std::string> params;
   bool quiet = false;
-  ArgParser args("run",
-                 "Runs a scenario: starts its topology, drives the load, injects the faults of its\n"
-                 "timeline, records every second in the results database and judges its thresholds.\n"
-                 "Exit status: 0 pass, 99 a threshold or expectation failed, 1 error, 2 usage.");
+  ArgParser args(
+      "run",
+      "Runs a scenario: starts its topology, drives the load, injects the faults of its\n"
+      "timeline, records every second in the results database and judges its thresholds.\n"
+      "Exit status: 0 pass, 99 a threshold or expectation failed, 1 error, 2 usage.");
   args.positional("SCENARIO.lua", &options.scenario_file, "the scenario file");
   args.option("db", &options.db_path, "results database (default results.db)");
-  args.option("runs-dir", &options.runs_dir, "where run folders (logs, endpoints, PKI) go (default runs)");
-  args.repeated("env", &params, "NAME=VALUE parameter read by param(\"NAME\", default); repeatable");
+  args.option("runs-dir", &options.runs_dir,
+              "where run folders (logs, endpoints, PKI) go (default runs)");
+  args.repeated("env", &params,
+                "NAME=VALUE parameter read by param(\"NAME\", default); repeatable");
   args.flag("check", &options.validate_only, "validate the scenario and exit; start nothing");
   args.flag("quiet", &quiet, "no live status line");
   accept_short_env_flag(argc, argv);
@@ -88,11 +91,14 @@ int up_command(int argc, char** argv) {
   options.scenario_file = "scenarios/quickstart.lua";
   std::string endpoints_out;
   std::vector<std::string> params;
-  ArgParser args("up",
-                 "Starts a scenario's topology (gateways, IdP, upstream) with no load and keeps it up\n"
-                 "until Ctrl-C, for hands-on drills with curl, the loadgen or a browser.");
-  args.positional("SCENARIO.lua", &options.scenario_file, "topology to start (default scenarios/quickstart.lua)", false);
-  args.option("endpoints-out", &endpoints_out, "write every URL, admin URL, CA bundle and credential as JSON here");
+  ArgParser args(
+      "up",
+      "Starts a scenario's topology (gateways, IdP, upstream) with no load and keeps it up\n"
+      "until Ctrl-C, for hands-on drills with curl, the loadgen or a browser.");
+  args.positional("SCENARIO.lua", &options.scenario_file,
+                  "topology to start (default scenarios/quickstart.lua)", false);
+  args.option("endpoints-out", &endpoints_out,
+              "write every URL, admin URL, CA bundle and credential as JSON here");
   args.option("db", &options.db_path, "results database (default results.db)");
   args.option("runs-dir", &options.runs_dir, "where the run folder goes (default runs)");
   args.repeated("env", &params, "NAME=VALUE scenario parameter; repeatable");

@@ -8,7 +8,8 @@ namespace gatedrill {
 // The running gatedrill executable (children are started from it).
 std::string self_executable();
 // -e K=V pairs into params; false with a message on stderr for a malformed one.
-bool parse_params(const std::vector<std::string>& pairs, std::map<std::string, std::string>& params);
+bool parse_params(const std::vector<std::string>& pairs,
+                  std::map<std::string, std::string>& params);
 // k6 spells --env as -e: rewrites argv in place so ArgParser sees --env.
 void accept_short_env_flag(int argc, char** argv);
 

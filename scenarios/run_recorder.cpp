@@ -8,7 +8,8 @@ namespace gatedrill {
 RunRecorder::RunRecorder(ResultsStore* store, int64_t run_id, std::vector<std::string> nodes)
     : store_(store), run_id_(run_id), nodes_(std::move(nodes)) {}
 
-void RunRecorder::on_all_second(std::function<void(const SampleRecord&, const Histogram&)> listener) {
+void RunRecorder::on_all_second(
+    std::function<void(const SampleRecord&, const Histogram&)> listener) {
   std::lock_guard lock(mutex_);
   listener_ = std::move(listener);
 }
@@ -54,7 +55,8 @@ void RunRecorder::record_restart(const std::string& node, int64_t second) {
   ++restarts_[node][second];
 }
 
-void RunRecorder::record_process(const std::string& node, int64_t second, double cpu_pct, int64_t rss_bytes) {
+void RunRecorder::record_process(const std::string& node, int64_t second, double cpu_pct,
+                                 int64_t rss_bytes) {
   std::lock_guard lock(mutex_);
   process_[node][second] = {cpu_pct, rss_bytes};
 }
@@ -71,11 +73,20 @@ void RunRecorder::write(const std::string& node, const SecondStats& stats) {
   for (const auto& [status, count] : stats.status_counts) {
     counts[std::to_string(status)] = count;
     switch (status / 100) {
-      case 2: s.status_2xx += count; break;
-      case 3: s.status_3xx += count; break;
-      case 4: s.status_4xx += count; break;
-      case 5: s.status_5xx += count; break;
-      default: break;
+      case 2:
+        s.status_2xx += count;
+        break;
+      case 3:
+        s.status_3xx += count;
+        break;
+      case 4:
+        s.status_4xx += count;
+        break;
+      case 5:
+        s.status_5xx += count;
+        break;
+      default:
+        break;
     }
   }
   s.status_counts_json = boost::json::serialize(counts);
@@ -96,7 +107,8 @@ void RunRecorder::write(const std::string& node, const SecondStats& stats) {
   if (store_) {
     store_->add_sample(s);
     store_->add_histogram({run_id_, node, stats.second, "latency", latency_hdr});
-    store_->add_histogram({run_id_, node, stats.second, "latency_actual", stats.latency_actual.encode()});
+    store_->add_histogram(
+        {run_id_, node, stats.second, "latency_actual", stats.latency_actual.encode()});
   }
   Kept& k = kept_[node][stats.second];
   k.phase = stats.phase;
@@ -107,8 +119,9 @@ void RunRecorder::write(const std::string& node, const SecondStats& stats) {
   if (node == kAllNodes && listener_) listener_(s, stats.latency);
 }
 
-WindowStats RunRecorder::window(const std::string& node,
-                                const std::function<bool(int64_t, const std::string&)>& include) const {
+WindowStats RunRecorder::window(
+    const std::string& node,
+    const std::function<bool(int64_t, const std::string&)>& include) const {
   std::lock_guard lock(mutex_);
   WindowStats w;
   auto it = kept_.find(node);
@@ -127,7 +140,8 @@ WindowStats RunRecorder::window(const std::string& node,
   return w;
 }
 
-std::map<int64_t, std::pair<int64_t, int64_t>> RunRecorder::error_series(const std::string& node) const {
+std::map<int64_t, std::pair<int64_t, int64_t>> RunRecorder::error_series(
+    const std::string& node) const {
   std::lock_guard lock(mutex_);
   std::map<int64_t, std::pair<int64_t, int64_t>> out;
   if (auto it = kept_.find(node); it != kept_.end())

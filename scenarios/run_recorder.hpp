@@ -48,7 +48,8 @@ class RunRecorder {
   void finish();
 
   // What node ("all" for every node) saw over the seconds for which include(second, phase) holds.
-  WindowStats window(const std::string& node, const std::function<bool(int64_t, const std::string&)>& include) const;
+  WindowStats window(const std::string& node,
+                     const std::function<bool(int64_t, const std::string&)>& include) const;
   // Per-second error share of a node: second -> (requests, errors).
   std::map<int64_t, std::pair<int64_t, int64_t>> error_series(const std::string& node) const;
 
@@ -72,7 +73,7 @@ class RunRecorder {
   std::map<std::string, std::map<int64_t, Kept>> kept_;  // node -> second -> data
   std::map<int64_t, Pending> pending_all_;
   std::map<std::string, std::map<int64_t, std::pair<double, int64_t>>> process_;  // cpu, rss
-  std::map<std::string, std::map<int64_t, int64_t>> restarts_;                   // node -> second -> count
+  std::map<std::string, std::map<int64_t, int64_t>> restarts_;  // node -> second -> count
   std::function<void(const SampleRecord&, const Histogram&)> listener_;
 };
 

@@ -35,7 +35,9 @@ namespace gatedrill {
 
 namespace {
 
-void say(const char* format, const std::string& text) { std::fprintf(stderr, format, text.c_str()); }
+void say(const char* format, const std::string& text) {
+  std::fprintf(stderr, format, text.c_str());
+}
 
 // One generator per gateway node: each node gets an equal share of every phase's rate, and the
 // recorder sees per-node seconds (so thresholds and drills can speak of gw-2 alone).
@@ -104,8 +106,8 @@ class Run {
   // abort_on_fail thresholds over the seconds so far; the first that fails is returned.
   std::optional<std::string> failing_abort_threshold(int64_t elapsed_ms) const;
   int finish(int exit_code, const std::string& verdict);
-  void record_event(const std::string& kind, const std::string& name, const std::string& node, int64_t start_ms,
-                    int64_t end_ms, const std::string& detail);
+  void record_event(const std::string& kind, const std::string& name, const std::string& node,
+                    int64_t start_ms, int64_t end_ms, const std::string& detail);
 
   const RunOptions& options_;
   TimeSource& time_;
@@ -127,8 +129,8 @@ class Run {
   std::atomic<RunRecorder*> live_recorder_{nullptr};
 };
 
-void Run::record_event(const std::string& kind, const std::string& name, const std::string& node, int64_t start_ms,
-                       int64_t end_ms, const std::string& detail) {
+void Run::record_event(const std::string& kind, const std::string& name, const std::string& node,
+                       int64_t start_ms, int64_t end_ms, const std::string& detail) {
   if (!store_ || run_id_ == 0) return;
   store_->add_event({run_id_, start_ms, end_ms, node, kind, name, detail});
 }
@@ -145,18 +147,22 @@ Result<void> Run::prepare() {
   store_ = std::move(*store);
 
   run_dir_ = make_run_dir(options_.runs_dir, s.name, time_);
-  if (run_dir_.empty()) return make_error("run_dir", "cannot create a run folder under " + options_.runs_dir);
+  if (run_dir_.empty())
+    return make_error("run_dir", "cannot create a run folder under " + options_.runs_dir);
 
-  auto id = store_->begin_run(new_run_record(options_.scenario_file, s.name, s.params, run_dir_, time_));
+  auto id =
+      store_->begin_run(new_run_record(options_.scenario_file, s.name, s.params, run_dir_, time_));
   if (!id) return id.error();
   run_id_ = *id;
 
   supervisor_.on_event([this](const ProcessEvent& e) {
     if (tearing_down_) return;
     if (e.kind == ProcessEvent::Kind::kExited)
-      record_event("exit", "exit", e.name, e.wall_ms, 0, "{\"exit_status\":" + std::to_string(e.exit_status) + "}");
+      record_event("exit", "exit", e.name, e.wall_ms, 0,
+                   "{\"exit_status\":" + std::to_string(e.exit_status) + "}");
     else if (e.kind == ProcessEvent::Kind::kRestarting) {
-      if (RunRecorder* r = live_recorder_.load()) r->record_restart(e.name, (e.wall_ms - load_start_ms_) / 1000);
+      if (RunRecorder* r = live_recorder_.load())
+        r->record_restart(e.name, (e.wall_ms - load_start_ms_) / 1000);
       record_event("restart", "restart", e.name, e.wall_ms, 0, "{}");
     } else if (e.kind == ProcessEvent::Kind::kGaveUp)
       record_event("restart", "gave_up", e.name, e.wall_ms, 0, "{}");
@@ -165,7 +171,8 @@ Result<void> Run::prepare() {
   say("starting %s\n", s.name + " (run " + std::to_string(run_id_) + ", " + run_dir_ + ")");
   topology_ = std::make_unique<Topology>(s, run_dir_, options_.binary, supervisor_, time_);
   if (auto started = topology_->start(); !started) return started;
-  std::ofstream(run_dir_ + "/endpoints.json") << topology_->endpoints().to_json(supervisor_) << "\n";
+  std::ofstream(run_dir_ + "/endpoints.json")
+      << topology_->endpoints().to_json(supervisor_) << "\n";
   return {};
 }
 
@@ -175,7 +182,8 @@ Result<void> Run::drive_load() {
 
   int token_count = 1;
   for (const auto& p : s.phases) token_count = std::max(token_count, p.tokens);
-  auto tokens = topology_->mint_tokens(token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl));
+  auto tokens = topology_->mint_tokens(
+      token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl));
   if (!tokens) return tokens.error();
 
   std::vector<std::string> nodes;
@@ -185,9 +193,11 @@ Result<void> Run::drive_load() {
   faults_->set_redis(topology_->redis());
   faults_->set_trust_agent(topology_->trust_agent());
   faults_->on_window([this](const FaultWindow& w) {
-    // A window is stored once it is closed; an instantaneous fault (kill, restart) closes as it opens.
+    // A window is stored once it is closed; an instantaneous fault (kill, restart) closes as it
+    // opens.
     if (w.end_ms == 0 || w.end_ms == w.start_ms) {
-      say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") + w.detail_json);
+      say("%s\n", "  fault " + w.type + " on " + w.node + (w.end_ms == 0 ? " begins " : " ") +
+                      w.detail_json);
     } else {
       say("%s\n", "  fault " + w.type + " on " + w.node + " cleared");
     }
@@ -226,18 +236,21 @@ Result<void> Run::drive_load() {
     l.options = load_options;
     l.generator = std::make_unique<LoadGenerator>(time_, request, load_options);
     for (const auto& p : s.phases)
-      l.phases.push_back({p.name, p.rate * share, p.rate_to > 0 ? p.rate_to * share : -1, p.duration});
+      l.phases.push_back(
+          {p.name, p.rate * share, p.rate_to > 0 ? p.rate_to * share : -1, p.duration});
   }
   // Each further identity: its own stream to every gateway with tokens of its own sub, at the
   // rate each phase gives it (a 1 request/s trickle in phases that give none).
   size_t gateway_loads = loads.size();
   for (const auto& identity : s.topology.identities) {
     auto identity_tokens = topology_->mint_tokens(
-        token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl), identity);
+        token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl),
+        identity);
     if (!identity_tokens) return identity_tokens.error();
     double peak = 1;
     for (const auto& p : s.phases)
-      if (auto it = p.identity_rates.find(identity); it != p.identity_rates.end()) peak = std::max(peak, it->second);
+      if (auto it = p.identity_rates.find(identity); it != p.identity_rates.end())
+        peak = std::max(peak, it->second);
     for (size_t i = 0; i < gateway_loads; ++i) {
       NodeLoad l;
       l.node = identity + "@" + loads[i].node;
@@ -245,11 +258,13 @@ Result<void> Run::drive_load() {
       l.request = loads[i].request;
       l.request.bearer_tokens = *identity_tokens;
       l.options = loads[i].options;
-      l.options.connections = static_cast<int>(std::clamp(std::ceil(peak * share / 500.0), 2.0, 256.0));
+      l.options.connections =
+          static_cast<int>(std::clamp(std::ceil(peak * share / 500.0), 2.0, 256.0));
       l.generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
       for (const auto& p : s.phases) {
         auto it = p.identity_rates.find(identity);
-        l.phases.push_back({p.name, (it == p.identity_rates.end() ? 1.0 : it->second) * share, -1, p.duration});
+        l.phases.push_back(
+            {p.name, (it == p.identity_rates.end() ? 1.0 : it->second) * share, -1, p.duration});
       }
       loads.push_back(std::move(l));
     }
@@ -269,10 +284,11 @@ Result<void> Run::drive_load() {
           const PhaseSpec& first = s.phases[segment.first];
           if (first.fresh_tokens) {
             auto fresh = topology_->mint_tokens(
-                token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl), l.subject);
+                token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl),
+                l.subject);
             if (!fresh) {
-              l.outcome = make_error(fresh.error().code, "minting tokens for phase " + first.name + ": " +
-                                                             fresh.error().message);
+              l.outcome = make_error(fresh.error().code, "minting tokens for phase " + first.name +
+                                                             ": " + fresh.error().message);
               break;
             }
             l.request.bearer_tokens = std::move(*fresh);
@@ -280,8 +296,9 @@ Result<void> Run::drive_load() {
           set_body(l.request, first.body_bytes);
           generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
         }
-        std::vector<LoadPhase> phases(l.phases.begin() + static_cast<std::ptrdiff_t>(segment.first),
-                                      l.phases.begin() + static_cast<std::ptrdiff_t>(segment.first + segment.count));
+        std::vector<LoadPhase> phases(
+            l.phases.begin() + static_cast<std::ptrdiff_t>(segment.first),
+            l.phases.begin() + static_cast<std::ptrdiff_t>(segment.first + segment.count));
         l.outcome = generator->run(
             phases,
             [this, &l, offset = segment.second_offset](const IntervalStats& interval) {
@@ -297,8 +314,10 @@ Result<void> Run::drive_load() {
   }
   int64_t phase_start_ms = load_start_ms_;
   for (size_t i = 0; i < s.phases.size(); ++i) {
-    int64_t length_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.phases[i].duration).count();
-    store_->add_phase({run_id_, static_cast<int>(i), s.phases[i].name, phase_start_ms, phase_start_ms + length_ms,
+    int64_t length_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.phases[i].duration).count();
+    store_->add_phase({run_id_, static_cast<int>(i), s.phases[i].name, phase_start_ms,
+                       phase_start_ms + length_ms,
                        s.phases[i].rate});  // planned times; samples say what happened
     phase_start_ms += length_ms;
   }
@@ -317,9 +336,12 @@ Result<void> Run::drive_load() {
       break;
     }
     int64_t elapsed_ms = time_.monotonic_ms() - load_start_mono;
-    while (next_entry < s.timeline.size() &&
-           std::chrono::duration_cast<std::chrono::milliseconds>(s.timeline[next_entry].at).count() <= elapsed_ms) {
-      if (auto ran = script_->run_timeline_entry(s.timeline[next_entry], *faults_); !ran && outcome.ok()) {
+    while (
+        next_entry < s.timeline.size() &&
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.timeline[next_entry].at).count() <=
+            elapsed_ms) {
+      if (auto ran = script_->run_timeline_entry(s.timeline[next_entry], *faults_);
+          !ran && outcome.ok()) {
         outcome = ran.error();
         stop = true;
       }
@@ -332,8 +354,9 @@ Result<void> Run::drive_load() {
         aborted_by_ = *failing;
         stop = true;
         say("%s\n", "\nthreshold failed with abort_on_fail: " + aborted_by_ + "; stopping the run");
-        record_event("threshold_breach", "abort_on_fail", "", time_.wall_ms(), 0,
-                     "{\"threshold\":" + boost::json::serialize(boost::json::value(aborted_by_)) + "}");
+        record_event(
+            "threshold_breach", "abort_on_fail", "", time_.wall_ms(), 0,
+            "{\"threshold\":" + boost::json::serialize(boost::json::value(aborted_by_)) + "}");
         break;
       }
     }
@@ -341,7 +364,8 @@ Result<void> Run::drive_load() {
       for (const auto& g : endpoints.gateways) {
         if (auto pid = supervisor_.pid(g.name))
           if (auto sample = process_stats[g.name].sample(*pid, time_.monotonic_ns()))
-            recorder_->record_process(g.name, next_stats_second, sample->cpu_pct, sample->rss_bytes);
+            recorder_->record_process(g.name, next_stats_second, sample->cpu_pct,
+                                      sample->rss_bytes);
       }
       ++next_stats_second;
     }
@@ -354,20 +378,25 @@ Result<void> Run::drive_load() {
   recorder_->finish();
   if (!outcome) return outcome;
   for (auto& l : loads)
-    if (!l.outcome) return make_error(l.outcome.error().code, l.node + ": " + l.outcome.error().message);
+    if (!l.outcome)
+      return make_error(l.outcome.error().code, l.node + ": " + l.outcome.error().message);
   return {};
 }
 
 std::optional<std::string> Run::failing_abort_threshold(int64_t elapsed_ms) const {
   const Scenario& s = script_->scenario();
   for (const auto& t : s.thresholds) {
-    if (!t.abort_on_fail || elapsed_ms < std::chrono::duration_cast<std::chrono::milliseconds>(t.abort_delay).count())
+    if (!t.abort_on_fail ||
+        elapsed_ms < std::chrono::duration_cast<std::chrono::milliseconds>(t.abort_delay).count())
       continue;
     std::string node = t.node.empty() ? kAllNodes : t.node;
-    auto stats = recorder_->window(node, [&](int64_t, const std::string& phase) { return t.phase.empty() || phase == t.phase; });
+    auto stats = recorder_->window(node, [&](int64_t, const std::string& phase) {
+      return t.phase.empty() || phase == t.phase;
+    });
     if (stats.requests == 0) continue;  // its phase has not begun
     double observed = metric_value(stats, t.metric);
-    if (!threshold_passes(t, observed)) return t.text + " (observed " + format_metric(t.metric, observed) + ")";
+    if (!threshold_passes(t, observed))
+      return t.text + " (observed " + format_metric(t.metric, observed) + ")";
   }
   return std::nullopt;
 }
@@ -400,9 +429,11 @@ int Run::execute() {
   }
   if (options_.validate_only) {
     const Scenario& s = script_->scenario();
-    std::printf("%s: ok (%zu phases, %s of load, %zu timeline entries, %zu thresholds, %zu expectations)\n",
-                options_.scenario_file.c_str(), s.phases.size(), format_duration(s.total_duration()).c_str(),
-                s.timeline.size(), s.thresholds.size(), s.expectations.size());
+    std::printf(
+        "%s: ok (%zu phases, %s of load, %zu timeline entries, %zu thresholds, %zu expectations)\n",
+        options_.scenario_file.c_str(), s.phases.size(),
+        format_duration(s.total_duration()).c_str(), s.timeline.size(), s.thresholds.size(),
+        s.expectations.size());
     return kExitPass;
   }
   if (auto driven = drive_load(); !driven) {
@@ -411,7 +442,8 @@ int Run::execute() {
   }
   if (interrupted_) return finish(kExitError, "aborted");
 
-  auto outcomes = evaluate_run(script_->scenario(), *recorder_, faults_->windows(), load_start_ms_, run_dir_ + "/logs");
+  auto outcomes = evaluate_run(script_->scenario(), *recorder_, faults_->windows(), load_start_ms_,
+                               run_dir_ + "/logs");
   bool all_pass = true;
   for (const auto& o : outcomes) {
     all_pass = all_pass && o.pass;

@@ -23,15 +23,16 @@ struct GatewaySpec {
   double rate_limit = 0;            // --rate-limit requests/s per identity and route; 0 = off
   double burst = 0;                 // --burst; 0 = the gateway's default
   std::vector<std::string> rate_limit_overrides;  // --rate-limit-override ID=RPS[:BURST]
-  std::chrono::nanoseconds jwks_ttl{0};       // --jwks-ttl; 0 = default
-  std::chrono::nanoseconds jwks_cooldown{0};  // --jwks-cooldown; 0 = default
-  std::vector<std::string> args;              // passed as they are, last
+  std::chrono::nanoseconds jwks_ttl{0};           // --jwks-ttl; 0 = default
+  std::chrono::nanoseconds jwks_cooldown{0};      // --jwks-cooldown; 0 = default
+  std::vector<std::string> args;                  // passed as they are, last
 };
 
 // mTLS through the CA peer (tls = "mtls") and the policy registry peer (registry = true).
 struct PkiSpec {
   std::string trust_domain = "gatedrill.test";
-  std::chrono::nanoseconds svid_ttl = std::chrono::hours(1);  // gateways' serving SVIDs, rotated at half-life
+  std::chrono::nanoseconds svid_ttl =
+      std::chrono::hours(1);  // gateways' serving SVIDs, rotated at half-life
   std::chrono::nanoseconds client_ttl = std::chrono::hours(24);  // the load's client SVID
   int requests_per_connection = 0;  // > 0: the load re-handshakes (and is re-verified) this often
 };
@@ -50,16 +51,17 @@ struct RegistrySpec {
 struct TopologySpec {
   int gateways = 1;
   std::string path = "/api/orders";  // what the load requests through the gateways
-  std::string tls = "tls";  // "plain" | "tls" | "mtls"
+  std::string tls = "tls";           // "plain" | "tls" | "mtls"
   std::chrono::nanoseconds leeway = std::chrono::seconds(60);
-  std::vector<std::string> algs{"RS256"};  // accepted by the gateways
-  std::string idp_alg = "RS256";           // what the IdP signs with
+  std::vector<std::string> algs{"RS256"};                        // accepted by the gateways
+  std::string idp_alg = "RS256";                                 // what the IdP signs with
   std::chrono::nanoseconds token_ttl = std::chrono::minutes(5);  // of the minted token pool
   int gateway_threads = 1;
   UpstreamSpec upstream;
   GatewaySpec gateway;
-  bool redis = false;                // a real redis-server peer named "redis"
-  std::vector<std::string> proxies;  // nodes fronted by the fault proxy: "app", "redis", "idp", "gw-N"
+  bool redis = false;  // a real redis-server peer named "redis"
+  std::vector<std::string>
+      proxies;  // nodes fronted by the fault proxy: "app", "redis", "idp", "gw-N"
   // Further load identities (token sub claims), each its own stream per gateway, recorded as
   // "<identity>@gw-N" and not merged into "all".
   std::vector<std::string> identities;
@@ -73,27 +75,27 @@ struct PhaseSpec {
   double rate = 0;      // requests/s over all gateways; 0 = max (closed loop)
   double rate_to = -1;  // ramp end; -1 = constant
   std::chrono::nanoseconds duration{0};
-  int connections = 0;  // 0 = derived from the rate
-  int tokens = 100;     // distinct JWTs rotated per request
+  int connections = 0;        // 0 = derived from the rate
+  int tokens = 100;           // distinct JWTs rotated per request
   bool fresh_tokens = false;  // mint the phase's tokens when it starts (after earlier faults)
   int64_t body_bytes = 0;     // > 0: POST a body of this size instead of a GET
   std::map<std::string, double> identity_rates;  // identity -> requests/s over all gateways
-  std::string where;    // file:line of the declaration
+  std::string where;                             // file:line of the declaration
 };
 
 // One call in the fault timeline, recorded by a dry run so it is validated before anything
 // starts, then replayed at its time.
 struct FaultAction {
-  std::string type;      // "clock_skew", "kill", "pause", "latency", ...
-  std::string node;      // "gw-1", "idp", "app"
+  std::string type;                           // "clock_skew", "kill", "pause", "latency", ...
+  std::string node;                           // "gw-1", "idp", "app"
   std::map<std::string, std::string> params;  // as written: offset="+5m", latency="50ms"
   std::chrono::nanoseconds duration{0};       // 0: until cleared or the end of the run
   std::string where;
 };
 
 struct TimelineEntry {
-  std::chrono::nanoseconds at{0};  // since the first load phase started
-  int lua_function_ref = 0;        // the callback, run again at `at`
+  std::chrono::nanoseconds at{0};    // since the first load phase started
+  int lua_function_ref = 0;          // the callback, run again at `at`
   std::vector<FaultAction> actions;  // what the dry run saw it do
   std::string where;
 };

@@ -73,10 +73,12 @@ int api(lua_State* L) {
 // scenario must not silently mean "use the default").
 class Fields {
  public:
-  Fields(lua_State* L, int index, std::string what) : L_(L), index_(lua_absindex(L, index)), what_(std::move(what)) {}
+  Fields(lua_State* L, int index, std::string what)
+      : L_(L), index_(lua_absindex(L, index)), what_(std::move(what)) {}
 
   // Every string key must be one of allowed; positional entries are allowed only if positional.
-  bool check_keys(std::initializer_list<const char*> allowed, std::string& error, bool positional = false) {
+  bool check_keys(std::initializer_list<const char*> allowed, std::string& error,
+                  bool positional = false) {
     lua_pushnil(L_);
     while (lua_next(L_, index_) != 0) {
       lua_pop(L_, 1);  // value
@@ -108,8 +110,10 @@ class Fields {
   std::optional<std::string> string(const char* key, std::string& error) {
     lua_getfield(L_, index_, key);
     std::optional<std::string> out;
-    if (lua_type(L_, -1) == LUA_TSTRING) out = lua_tostring(L_, -1);
-    else if (!lua_isnil(L_, -1)) error = what_ + "." + key + " must be a string";
+    if (lua_type(L_, -1) == LUA_TSTRING)
+      out = lua_tostring(L_, -1);
+    else if (!lua_isnil(L_, -1))
+      error = what_ + "." + key + " must be a string";
     lua_pop(L_, 1);
     return out;
   }
@@ -117,8 +121,10 @@ class Fields {
   std::optional<double> number(const char* key, std::string& error) {
     lua_getfield(L_, index_, key);
     std::optional<double> out;
-    if (lua_type(L_, -1) == LUA_TNUMBER) out = lua_tonumber(L_, -1);
-    else if (!lua_isnil(L_, -1)) error = what_ + "." + key + " must be a number";
+    if (lua_type(L_, -1) == LUA_TNUMBER)
+      out = lua_tonumber(L_, -1);
+    else if (!lua_isnil(L_, -1))
+      error = what_ + "." + key + " must be a number";
     lua_pop(L_, 1);
     return out;
   }
@@ -128,7 +134,8 @@ class Fields {
     auto n = number(key, error);
     if (!n) return std::nullopt;
     if (*n != std::floor(*n) || *n < static_cast<double>(lo) || *n > static_cast<double>(hi)) {
-      error = what_ + "." + key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi);
+      error = what_ + "." + key + " must be a whole number from " + std::to_string(lo) + " to " +
+              std::to_string(hi);
       return std::nullopt;
     }
     return static_cast<int64_t>(*n);
@@ -142,8 +149,10 @@ class Fields {
       out = std::chrono::nanoseconds(static_cast<int64_t>(lua_tonumber(L_, -1) * 1e9));
     } else if (lua_type(L_, -1) == LUA_TSTRING) {
       auto d = parse_duration(lua_tostring(L_, -1));
-      if (d) out = *d;
-      else error = what_ + "." + key + ": " + d.error().message;
+      if (d)
+        out = *d;
+      else
+        error = what_ + "." + key + ": " + d.error().message;
     } else if (!lua_isnil(L_, -1)) {
       error = what_ + "." + key + " must be a duration such as \"5s\"";
     }
@@ -159,8 +168,10 @@ class Fields {
       lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, -1));
       for (lua_Integer i = 1; i <= n; ++i) {
         lua_rawgeti(L_, -1, i);
-        if (lua_type(L_, -1) == LUA_TSTRING) items.emplace_back(lua_tostring(L_, -1));
-        else error = what_ + "." + key + " must be a list of strings";
+        if (lua_type(L_, -1) == LUA_TSTRING)
+          items.emplace_back(lua_tostring(L_, -1));
+        else
+          error = what_ + "." + key + " must be a list of strings";
         lua_pop(L_, 1);
       }
       out = std::move(items);
@@ -210,14 +221,16 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
     lua_getfield(L, 1, "gateway");
     Fields gw(L, -1, "topology.gateway");
     GatewaySpec& g = t.gateway;
-    if (gw.check_keys({"memory_budget", "rate_limit", "burst", "rate_limit_overrides", "jwks_ttl", "jwks_cooldown",
-                       "args"},
+    if (gw.check_keys({"memory_budget", "rate_limit", "burst", "rate_limit_overrides", "jwks_ttl",
+                       "jwks_cooldown", "args"},
                       error)) {
       if (auto v = gw.string("memory_budget", error)) {
         auto bytes = parse_size(*v);
         if (!bytes || *bytes < (1 << 20))
-          error = "topology.gateway.memory_budget must be a size of at least 1MiB such as \"64MiB\"";
-        else g.memory_budget_bytes = *bytes;
+          error =
+              "topology.gateway.memory_budget must be a size of at least 1MiB such as \"64MiB\"";
+        else
+          g.memory_budget_bytes = *bytes;
       }
       if (auto v = gw.number("rate_limit", error)) {
         if (*v <= 0) error = "topology.gateway.rate_limit must be > 0 requests/s";
@@ -247,13 +260,14 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
     std::set<std::string> seen;
     for (const auto& p : *v) {
       bool gateway = p.rfind("gw-", 0) == 0 && p.size() > 3 && p.size() < 6 &&
-                     std::all_of(p.begin() + 3, p.end(), ::isdigit) && std::stoi(p.substr(3)) >= 1 &&
-                     std::stoi(p.substr(3)) <= t.gateways;
+                     std::all_of(p.begin() + 3, p.end(), ::isdigit) &&
+                     std::stoi(p.substr(3)) >= 1 && std::stoi(p.substr(3)) <= t.gateways;
       if (!gateway && p != "app" && p != "idp" && p != "redis")
         return error = "topology.proxies: cannot put a proxy in front of '" + p +
                        "' (app, idp, redis or gw-1..gw-" + std::to_string(t.gateways) + ")",
                0;
-      if (p == "redis" && !t.redis) return error = "topology.proxies: 'redis' needs redis = true", 0;
+      if (p == "redis" && !t.redis)
+        return error = "topology.proxies: 'redis' needs redis = true", 0;
       if (!seen.insert(p).second) return error = "topology.proxies: '" + p + "' is listed twice", 0;
     }
     t.proxies = *v;
@@ -263,8 +277,12 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
       bool ok = !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char ch) {
         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
       });
-      if (!ok) return error = "topology.identities: '" + id + "' must be 1-64 letters, digits, '-', '_' or '.'", 0;
-      if (std::count(v->begin(), v->end(), id) > 1) return error = "topology.identities: '" + id + "' is listed twice", 0;
+      if (!ok)
+        return error = "topology.identities: '" + id +
+                       "' must be 1-64 letters, digits, '-', '_' or '.'",
+               0;
+      if (std::count(v->begin(), v->end(), id) > 1)
+        return error = "topology.identities: '" + id + "' is listed twice", 0;
     }
     t.identities = *v;
   }
@@ -280,20 +298,24 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
 // pki = { trust_domain, svid_ttl, client_ttl, requests_per_connection } (with tls = "mtls"),
 // registry = true | { poll, heartbeat_ttl }, policy = "file.rego" (read now, relative to the
 // scenario's folder).
-void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& scenario_file, std::string& error) {
+void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& scenario_file,
+                  std::string& error) {
   if (f.type("pki") == LUA_TTABLE) {
     if (t.tls != "mtls") return void(error = "topology.pki needs tls = \"mtls\"");
     lua_getfield(L, 1, "pki");
     Fields pki(L, -1, "topology.pki");
-    if (pki.check_keys({"trust_domain", "svid_ttl", "client_ttl", "requests_per_connection"}, error)) {
+    if (pki.check_keys({"trust_domain", "svid_ttl", "client_ttl", "requests_per_connection"},
+                       error)) {
       if (auto v = pki.string("trust_domain", error)) {
         if (v->empty() || v->find_first_of("/: ") != std::string::npos)
           error = "topology.pki.trust_domain must be a name such as \"gatedrill.test\"";
         t.pki.trust_domain = *v;
       }
-      for (auto [key, field] : {std::pair{"svid_ttl", &t.pki.svid_ttl}, std::pair{"client_ttl", &t.pki.client_ttl}}) {
+      for (auto [key, field] :
+           {std::pair{"svid_ttl", &t.pki.svid_ttl}, std::pair{"client_ttl", &t.pki.client_ttl}}) {
         if (auto v = pki.duration(key, error)) {
-          if (*v < std::chrono::seconds(2)) error = std::string("topology.pki.") + key + " must be at least 2s";
+          if (*v < std::chrono::seconds(2))
+            error = std::string("topology.pki.") + key + " must be at least 2s";
           *field = *v;
         }
       }
@@ -314,7 +336,8 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
     lua_getfield(L, 1, "registry");
     Fields reg(L, -1, "topology.registry");
     if (reg.check_keys({"poll", "heartbeat_ttl", "discovery", "jitter"}, error)) {
-      for (auto [key, field] : {std::pair{"discovery", &t.registry.discovery}, std::pair{"jitter", &t.registry.jitter}}) {
+      for (auto [key, field] : {std::pair{"discovery", &t.registry.discovery},
+                                std::pair{"jitter", &t.registry.jitter}}) {
         if (reg.type(key) == LUA_TBOOLEAN) {
           lua_getfield(L, -1, key);
           *field = lua_toboolean(L, -1);
@@ -324,11 +347,13 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
         }
       }
       if (auto v = reg.duration("poll", error)) {
-        if (*v < std::chrono::milliseconds(50)) error = "topology.registry.poll must be at least 50ms";
+        if (*v < std::chrono::milliseconds(50))
+          error = "topology.registry.poll must be at least 50ms";
         t.registry.poll = *v;
       }
       if (auto v = reg.duration("heartbeat_ttl", error)) {
-        if (*v < std::chrono::milliseconds(200)) error = "topology.registry.heartbeat_ttl must be at least 200ms";
+        if (*v < std::chrono::milliseconds(200))
+          error = "topology.registry.heartbeat_ttl must be at least 200ms";
         t.registry.heartbeat_ttl = *v;
       }
     }
@@ -354,8 +379,8 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   c.seen_topology = true;
   TopologySpec& t = c.scenario.topology;
   Fields f(L, 1, "topology");
-  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway", "redis", "proxies",
-                     "identities", "tls_resume", "pki", "registry", "policy"},
+  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway",
+                     "redis", "proxies", "identities", "tls_resume", "pki", "registry", "policy"},
                     error))
     return 0;
   if (auto v = f.string("path", error)) {
@@ -387,7 +412,8 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
       const std::set<std::string> known{"RS256", "PS256", "ES256", "EdDSA"};
       if (auto v = jwt.string_list("algs", error)) {
         for (const auto& a : *v)
-          if (!known.count(a)) error = "topology.jwt.algs: unknown alg '" + a + "' (RS256, PS256, ES256, EdDSA)";
+          if (!known.count(a))
+            error = "topology.jwt.algs: unknown alg '" + a + "' (RS256, PS256, ES256, EdDSA)";
         if (v->empty()) error = "topology.jwt.algs must not be empty";
         t.algs = *v;
       }
@@ -427,7 +453,11 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
   if (c.seen_load) return error = "load {} is declared twice", 0;
   c.seen_load = true;
   lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, 1));
-  if (n == 0) return error = "load {} needs at least one phase: { name = \"steady\", rate = 1000, duration = \"10s\" }", 0;
+  if (n == 0)
+    return error =
+               "load {} needs at least one phase: { name = \"steady\", rate = 1000, duration = "
+               "\"10s\" }",
+           0;
   std::set<std::string> names;
   for (lua_Integer i = 1; i <= n && error.empty(); ++i) {
     lua_rawgeti(L, 1, i);
@@ -439,22 +469,26 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
     p.where = where(L);
     std::string what = "load[" + std::to_string(i) + "]";
     Fields f(L, -1, what);
-    if (f.check_keys({"name", "rate", "rate_to", "duration", "connections", "tokens", "fresh_tokens", "body",
-                      "identities"},
+    if (f.check_keys({"name", "rate", "rate_to", "duration", "connections", "tokens",
+                      "fresh_tokens", "body", "identities"},
                      error)) {
       if (f.type("body") == LUA_TNUMBER) {
         if (auto v = f.integer("body", 0, 64 << 20, error)) p.body_bytes = *v;
       } else if (auto v = f.string("body", error)) {
         auto bytes = parse_size(*v);
-        if (!bytes || *bytes > (64 << 20)) error = what + ".body must be a size up to 64MiB such as \"16KiB\"";
-        else p.body_bytes = *bytes;
+        if (!bytes || *bytes > (64 << 20))
+          error = what + ".body must be a size up to 64MiB such as \"16KiB\"";
+        else
+          p.body_bytes = *bytes;
       }
       if (lua_getfield(L, -1, "identities"); lua_istable(L, -1)) {
         lua_pushnil(L);
         while (lua_next(L, -2) != 0) {
-          if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) <= 0 ||
-              lua_tonumber(L, -1) > 5e6) {
-            if (error.empty()) error = what + ".identities: entries are identity = requests/s (> 0), e.g. { hot = 300 }";
+          if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER ||
+              lua_tonumber(L, -1) <= 0 || lua_tonumber(L, -1) > 5e6) {
+            if (error.empty())
+              error =
+                  what + ".identities: entries are identity = requests/s (> 0), e.g. { hot = 300 }";
           } else {
             p.identity_rates[lua_tostring(L, -2)] = lua_tonumber(L, -1);
           }
@@ -474,7 +508,8 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
         if (f.string("rate", error) != "max") error = what + ".rate must be a number or \"max\"";
         p.rate = 0;
       } else if (auto r = f.number("rate", error)) {
-        if (*r <= 0 || *r > 5e6) error = what + ".rate must be between 1 and 5000000 requests/s (or \"max\")";
+        if (*r <= 0 || *r > 5e6)
+          error = what + ".rate must be between 1 and 5000000 requests/s (or \"max\")";
         p.rate = *r;
       } else if (error.empty()) {
         error = what + " needs rate = N (requests/s) or \"max\"";
@@ -485,10 +520,12 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
         p.rate_to = *r;
       }
       if (auto d = f.duration("duration", error)) p.duration = *d;
-      if (error.empty() && p.duration.count() <= 0) error = what + " needs duration > 0, e.g. \"10s\"";
+      if (error.empty() && p.duration.count() <= 0)
+        error = what + " needs duration > 0, e.g. \"10s\"";
       if (auto v = f.integer("connections", 1, 18000, error)) p.connections = static_cast<int>(*v);
       if (auto v = f.integer("tokens", 1, 100000, error)) p.tokens = static_cast<int>(*v);
-      if (error.empty() && !names.insert(p.name).second) error = what + ": phase name '" + p.name + "' is used twice";
+      if (error.empty() && !names.insert(p.name).second)
+        error = what + ": phase name '" + p.name + "' is used twice";
     }
     lua_pop(L, 1);
     c.scenario.phases.push_back(std::move(p));
@@ -524,7 +561,9 @@ int fault_impl(lua_State* L, Context& c, std::string& error) {
   if (!c.recording && !c.sink)
     return error = "fault." + type + " can only be called inside an at(...) callback", 0;
   if (lua_gettop(L) > 1 || (lua_gettop(L) == 1 && !lua_istable(L, 1)))
-    return error = "fault." + type + " takes one table: fault." + type + " { node = \"gw-1\", ... }", 0;
+    return error =
+               "fault." + type + " takes one table: fault." + type + " { node = \"gw-1\", ... }",
+           0;
   FaultAction action;
   action.type = type;
   action.where = where(L);
@@ -542,9 +581,11 @@ int fault_impl(lua_State* L, Context& c, std::string& error) {
           lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
           for (lua_Integer i = 1; i <= n && error.empty(); ++i) {
             lua_rawgeti(L, -1, i);
-            if (lua_type(L, -1) != LUA_TSTRING || std::string(lua_tostring(L, -1)).find(',') != std::string::npos)
+            if (lua_type(L, -1) != LUA_TSTRING ||
+                std::string(lua_tostring(L, -1)).find(',') != std::string::npos)
               error = "fault." + type + "." + key + " must be a list of names such as {\"gw-2\"}";
-            else joined += (i > 1 ? "," : "") + std::string(lua_tostring(L, -1));
+            else
+              joined += (i > 1 ? "," : "") + std::string(lua_tostring(L, -1));
             lua_pop(L, 1);
           }
           if (error.empty() && n == 0) error = "fault." + type + "." + key + " must not be empty";
@@ -552,17 +593,22 @@ int fault_impl(lua_State* L, Context& c, std::string& error) {
         } else if (vt != LUA_TSTRING && vt != LUA_TNUMBER && vt != LUA_TBOOLEAN) {
           error = "fault." + type + "." + key + " must be a string or a number";
         } else if (key == "node") {
-          if (vt != LUA_TSTRING) error = "fault." + type + ".node must be a string";
-          else action.node = lua_tostring(L, -1);
+          if (vt != LUA_TSTRING)
+            error = "fault." + type + ".node must be a string";
+          else
+            action.node = lua_tostring(L, -1);
         } else if (key == "duration") {
           lua_pushvalue(L, -1);  // tostring on a copy: never on the key lua_next walks
           auto d = parse_duration(lua_tostring(L, -1));
           lua_pop(L, 1);
-          if (!d) error = "fault." + type + ".duration: " + d.error().message;
-          else action.duration = *d;
+          if (!d)
+            error = "fault." + type + ".duration: " + d.error().message;
+          else
+            action.duration = *d;
         } else {
           lua_pushvalue(L, -1);
-          action.params[key] = vt == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "true" : "false") : lua_tostring(L, -1);
+          action.params[key] =
+              vt == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "true" : "false") : lua_tostring(L, -1);
           lua_pop(L, 1);
         }
       }
@@ -573,7 +619,8 @@ int fault_impl(lua_State* L, Context& c, std::string& error) {
       return 0;
     }
   }
-  if (auto valid = validate_fault(c.scenario, action); !valid) return error = valid.error().message, 0;
+  if (auto valid = validate_fault(c.scenario, action); !valid)
+    return error = valid.error().message, 0;
   if (c.recording) {
     c.recording->push_back(std::move(action));
   } else if (auto applied = c.sink->apply(action); !applied) {
@@ -602,19 +649,24 @@ int thresholds_impl(lua_State* L, Context& c, std::string& error) {
         Fields f(L, -1, "thresholds[\"" + subject + "\"]");
         if (f.check_keys({"abort_on_fail", "delay"}, error, true)) {
           lua_getfield(L, -1, "abort_on_fail");
-          if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) error = "abort_on_fail must be true or false";
+          if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+            error = "abort_on_fail must be true or false";
           abort_on_fail = lua_toboolean(L, -1);
           lua_pop(L, 1);
           if (auto d = f.duration("delay", error)) {
-            if (d->count() < 0) error = "thresholds[\"" + subject + "\"].delay must be >= 0";
-            else if (!abort_on_fail) error = "thresholds[\"" + subject + "\"].delay needs abort_on_fail = true";
+            if (d->count() < 0)
+              error = "thresholds[\"" + subject + "\"].delay must be >= 0";
+            else if (!abort_on_fail)
+              error = "thresholds[\"" + subject + "\"].delay needs abort_on_fail = true";
             abort_delay = *d;
           }
           lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
           for (lua_Integer i = 1; i <= n; ++i) {
             lua_rawgeti(L, -1, i);
-            if (lua_type(L, -1) == LUA_TSTRING) conditions.emplace_back(lua_tostring(L, -1));
-            else error = "thresholds[\"" + subject + "\"]: conditions are strings such as \"< 10ms\"";
+            if (lua_type(L, -1) == LUA_TSTRING)
+              conditions.emplace_back(lua_tostring(L, -1));
+            else
+              error = "thresholds[\"" + subject + "\"]: conditions are strings such as \"< 10ms\"";
             lua_pop(L, 1);
           }
         }
@@ -640,7 +692,8 @@ int thresholds_impl(lua_State* L, Context& c, std::string& error) {
     return 0;
   }
   // Lua walks string keys in no fixed order; sort so output and storage are stable.
-  std::sort(parsed.begin(), parsed.end(), [](const auto& a, const auto& b) { return a.text < b.text; });
+  std::sort(parsed.begin(), parsed.end(),
+            [](const auto& a, const auto& b) { return a.text < b.text; });
   for (auto& t : parsed) c.scenario.thresholds.push_back(std::move(t));
   return 0;
 }
@@ -650,12 +703,15 @@ int thresholds_impl(lua_State* L, Context& c, std::string& error) {
 int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When when) {
   const char* fn = when == ExpectSpec::When::kDuring ? "during" : "after";
   if (lua_gettop(L) != 2 || lua_type(L, 1) != LUA_TSTRING || !lua_istable(L, 2))
-    return error = std::string(fn) + " takes a fault name and a table: " + fn + "(\"clock_skew\", { ... })", 0;
+    return error = std::string(fn) + " takes a fault name and a table: " + fn +
+                   "(\"clock_skew\", { ... })",
+           0;
   ExpectSpec e;
   e.when = when;
   e.fault = lua_tostring(L, 1);
   e.where = where(L);
-  if (!find_fault_type(e.fault)) return error = std::string(fn) + ": unknown fault '" + e.fault + "'", 0;
+  if (!find_fault_type(e.fault))
+    return error = std::string(fn) + ": unknown fault '" + e.fault + "'", 0;
   std::vector<std::pair<std::string, std::string>> entries;
   lua_pushnil(L);
   while (lua_next(L, 2) != 0) {
@@ -672,9 +728,11 @@ int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When w
     if (key == "node") {
       e.node = value;
     } else if (key == "recovered_within") {
-      if (when != ExpectSpec::When::kAfter) return error = "recovered_within belongs in after(...)", 0;
+      if (when != ExpectSpec::When::kAfter)
+        return error = "recovered_within belongs in after(...)", 0;
       auto d = parse_duration(value);
-      if (!d || d->count() <= 0) return error = "after: recovered_within must be a duration > 0 such as \"2s\"", 0;
+      if (!d || d->count() <= 0)
+        return error = "after: recovered_within must be a duration > 0 such as \"2s\"", 0;
       e.recovered_within = *d;
     } else {
       auto t = parse_condition(key, value);
@@ -687,7 +745,8 @@ int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When w
     // Or "bob@gw-1": the stream of a declared identity on a gateway.
     auto at = e.node.find('@');
     const auto& ids = c.scenario.topology.identities;
-    bool stream = at != std::string::npos && std::find(ids.begin(), ids.end(), e.node.substr(0, at)) != ids.end() &&
+    bool stream = at != std::string::npos &&
+                  std::find(ids.begin(), ids.end(), e.node.substr(0, at)) != ids.end() &&
                   node_kind(c.scenario, e.node.substr(at + 1)) == "gateway";
     if (!stream) return error = std::string(fn) + ": unknown node '" + e.node + "'", 0;
   }
@@ -762,11 +821,16 @@ int print_impl(lua_State* L, Context&, std::string&) {
 }
 
 void register_api(lua_State* L) {
-  const luaL_Reg globals[] = {{"scenario", api<scenario_impl>}, {"topology", api<topology_impl>},
-                              {"load", api<load_impl>},         {"at", api<at_impl>},
-                              {"thresholds", api<thresholds_impl>}, {"expect", api<expect_impl>},
-                              {"during", api<during_impl>},     {"after", api<after_impl>},
-                              {"param", api<param_impl>},       {"print", api<print_impl>}};
+  const luaL_Reg globals[] = {{"scenario", api<scenario_impl>},
+                              {"topology", api<topology_impl>},
+                              {"load", api<load_impl>},
+                              {"at", api<at_impl>},
+                              {"thresholds", api<thresholds_impl>},
+                              {"expect", api<expect_impl>},
+                              {"during", api<during_impl>},
+                              {"after", api<after_impl>},
+                              {"param", api<param_impl>},
+                              {"print", api<print_impl>}};
   for (const auto& g : globals) {
     lua_pushcfunction(L, g.func);
     lua_setglobal(L, g.name);
@@ -789,32 +853,39 @@ Result<void> validate_whole(Context& c) {
   if (!c.seen_load || s.phases.empty()) return fail(s.file, "no load { ... } phases declared");
   for (const auto& [name, value] : s.params)
     if (!c.used_params.count(name))
-      return fail(s.file, "parameter " + name + " is not used by this scenario (no param(\"" + name + "\", ...))");
+      return fail(s.file, "parameter " + name + " is not used by this scenario (no param(\"" +
+                              name + "\", ...))");
   auto total = s.total_duration();
   std::set<std::string> fault_types;
   for (const auto& e : s.timeline) {
     if (e.at >= total)
-      return fail(e.where, "at(" + format_duration(e.at) + ") is after the load ends (" + format_duration(total) + ")");
+      return fail(e.where, "at(" + format_duration(e.at) + ") is after the load ends (" +
+                               format_duration(total) + ")");
     for (const auto& a : e.actions) fault_types.insert(a.type);
   }
   for (const auto& p : s.phases)
     for (const auto& [id, rate] : p.identity_rates)
-      if (std::find(s.topology.identities.begin(), s.topology.identities.end(), id) == s.topology.identities.end())
-        return fail(p.where, "phase " + p.name + ": identity '" + id + "' is not in topology.identities");
+      if (std::find(s.topology.identities.begin(), s.topology.identities.end(), id) ==
+          s.topology.identities.end())
+        return fail(p.where,
+                    "phase " + p.name + ": identity '" + id + "' is not in topology.identities");
   // "hot@gw-1": the stream of a declared identity on a gateway.
   auto identity_stream = [&](const std::string& node) {
     auto at = node.find('@');
     if (at == std::string::npos) return false;
     std::string id = node.substr(0, at);
-    return std::find(s.topology.identities.begin(), s.topology.identities.end(), id) != s.topology.identities.end() &&
+    return std::find(s.topology.identities.begin(), s.topology.identities.end(), id) !=
+               s.topology.identities.end() &&
            node_kind(s, node.substr(at + 1)) == "gateway";
   };
   for (const auto& t : s.thresholds) {
-    if (!t.phase.empty() && std::none_of(s.phases.begin(), s.phases.end(), [&](const auto& p) { return p.name == t.phase; }))
+    if (!t.phase.empty() && std::none_of(s.phases.begin(), s.phases.end(),
+                                         [&](const auto& p) { return p.name == t.phase; }))
       return fail(t.where, "threshold '" + t.text + "': no phase named '" + t.phase + "'");
     if (!t.node.empty() && node_kind(s, t.node) != "gateway" && !identity_stream(t.node))
       return fail(t.where, "threshold '" + t.text + "': node must be a gateway (gw-1..gw-" +
-                               std::to_string(s.topology.gateways) + ") or an identity's stream (hot@gw-1)");
+                               std::to_string(s.topology.gateways) +
+                               ") or an identity's stream (hot@gw-1)");
   }
   for (const auto& e : s.expectations)
     if (!fault_types.count(e.fault))
@@ -840,13 +911,16 @@ std::vector<std::string> Scenario::node_names() const {
   return names;
 }
 
-ScenarioScript::ScenarioScript() : lua_(std::make_unique<LuaState>()), context_(std::make_unique<Context>()) {}
+ScenarioScript::ScenarioScript()
+    : lua_(std::make_unique<LuaState>()), context_(std::make_unique<Context>()) {}
 ScenarioScript::~ScenarioScript() = default;
 
-const Scenario& ScenarioScript::scenario() const { return context_->scenario; }
+const Scenario& ScenarioScript::scenario() const {
+  return context_->scenario;
+}
 
-Result<std::unique_ptr<ScenarioScript>> ScenarioScript::load(const std::string& path,
-                                                             std::map<std::string, std::string> params) {
+Result<std::unique_ptr<ScenarioScript>> ScenarioScript::load(
+    const std::string& path, std::map<std::string, std::string> params) {
   std::unique_ptr<ScenarioScript> script(new ScenarioScript());
   Context& c = *script->context_;
   c.scenario.file = path;

@@ -18,7 +18,8 @@ constexpr std::string_view kVsBaseline = "_vs_baseline";
 
 bool is_status_code(std::string_view s) {
   return s.size() == 3 && std::isdigit(static_cast<unsigned char>(s[0])) &&
-         std::isdigit(static_cast<unsigned char>(s[1])) && std::isdigit(static_cast<unsigned char>(s[2]));
+         std::isdigit(static_cast<unsigned char>(s[1])) &&
+         std::isdigit(static_cast<unsigned char>(s[2]));
 }
 bool is_status_class(std::string_view s) {
   return s.size() == 3 && s[0] >= '1' && s[0] <= '5' && s[1] == 'x' && s[2] == 'x';
@@ -28,29 +29,34 @@ MetricKind kind_of(std::string_view m);
 
 // "p99_vs_baseline": the latency metric's prefix.
 std::string_view ratio_base(std::string_view m) {
-  if (m.size() <= kVsBaseline.size() || m.substr(m.size() - kVsBaseline.size()) != kVsBaseline) return {};
+  if (m.size() <= kVsBaseline.size() || m.substr(m.size() - kVsBaseline.size()) != kVsBaseline)
+    return {};
   return m.substr(0, m.size() - kVsBaseline.size());
 }
 
 MetricKind kind_of(std::string_view m) {
-  if (auto base = ratio_base(m); !base.empty()) return kind_of(base) == MetricKind::kLatency ? MetricKind::kRatio : MetricKind::kUnknown;
+  if (auto base = ratio_base(m); !base.empty())
+    return kind_of(base) == MetricKind::kLatency ? MetricKind::kRatio : MetricKind::kUnknown;
   if (m == "p50" || m == "p75" || m == "p90" || m == "p95" || m == "p99" || m == "p999" ||
       m == "max" || m == "mean" || m == "min")
     return MetricKind::kLatency;
-  if (m == "error_rate" || m == "node_error_share" || m == "node_split" || m == "audit_deny_share" ||
-      m == "audit_share")
+  if (m == "error_rate" || m == "node_error_share" || m == "node_split" ||
+      m == "audit_deny_share" || m == "audit_share")
     return MetricKind::kShare;
   if (m == "rps" || m == "requests" || m == "errors" || m == "restarts") return MetricKind::kCount;
   if (m.rfind("status_", 0) == 0) {
     std::string_view rest = m.substr(7);
     bool share = rest.size() > 6 && rest.substr(rest.size() - 6) == "_share";
     if (share) rest = rest.substr(0, rest.size() - 6);
-    if (is_status_code(rest) || is_status_class(rest)) return share ? MetricKind::kShare : MetricKind::kCount;
+    if (is_status_code(rest) || is_status_class(rest))
+      return share ? MetricKind::kShare : MetricKind::kCount;
   }
   return MetricKind::kUnknown;
 }
 
-Error bad(const std::string& message) { return make_error("bad_threshold", message); }
+Error bad(const std::string& message) {
+  return make_error("bad_threshold", message);
+}
 
 }  // namespace
 
@@ -59,9 +65,10 @@ Result<ThresholdSpec> parse_condition(std::string_view metric, std::string_view 
   spec.metric = std::string(metric);
   MetricKind kind = kind_of(metric);
   if (kind == MetricKind::kUnknown)
-    return bad("unknown metric '" + spec.metric +
-               "' (use p50 p90 p95 p99 p999 max mean rps requests errors error_rate "
-               "status_401 status_4xx status_401_share p99_vs_baseline node_error_share node_split ...)");
+    return bad(
+        "unknown metric '" + spec.metric +
+        "' (use p50 p90 p95 p99 p999 max mean rps requests errors error_rate "
+        "status_401 status_4xx status_401_share p99_vs_baseline node_error_share node_split ...)");
   std::string_view c = trim(condition);
   for (std::string_view op : {"<=", ">=", "<", ">"}) {
     if (c.substr(0, op.size()) == op) {
@@ -90,7 +97,8 @@ Result<ThresholdSpec> parse_condition(std::string_view metric, std::string_view 
       if (v.empty() || end != v.c_str() + v.size())
         return bad(spec.metric + ": '" + std::string(c) + "' is not a share (try 1% or 0.01)");
       if (percent) x /= 100.0;
-      if (x < 0 || x > 1) return bad(spec.metric + ": '" + std::string(c) + "' is outside 0%..100%");
+      if (x < 0 || x > 1)
+        return bad(spec.metric + ": '" + std::string(c) + "' is outside 0%..100%");
       spec.limit = x;
       break;
     }
@@ -146,15 +154,19 @@ Result<ThresholdSpec> parse_threshold(std::string_view subject, std::string_view
   return spec;
 }
 
-bool is_cross_node(const std::string& metric) { return metric == "node_error_share" || metric == "node_split"; }
+bool is_cross_node(const std::string& metric) {
+  return metric == "node_error_share" || metric == "node_split";
+}
 
 double cross_node_value(const std::vector<WindowStats>& per_node, const std::string& metric) {
   // A node "fails" when most of its requests in the window failed.
   int failing = 0, serving = 0;
   for (const auto& s : per_node) {
     if (s.requests == 0) continue;
-    if (2 * s.errors > s.requests) ++failing;
-    else ++serving;
+    if (2 * s.errors > s.requests)
+      ++failing;
+    else
+      ++serving;
   }
   int nodes = failing + serving;
   if (nodes == 0) return 0;
@@ -163,7 +175,9 @@ double cross_node_value(const std::vector<WindowStats>& per_node, const std::str
   return 0;
 }
 
-bool is_baseline_ratio(const std::string& metric) { return kind_of(metric) == MetricKind::kRatio; }
+bool is_baseline_ratio(const std::string& metric) {
+  return kind_of(metric) == MetricKind::kRatio;
+}
 
 double metric_value(const WindowStats& stats, const std::string& metric) {
   if (auto base = ratio_base(metric); !base.empty()) {
@@ -186,9 +200,12 @@ double metric_value(const WindowStats& stats, const std::string& metric) {
   if (metric == "requests") return static_cast<double>(stats.requests);
   if (metric == "errors") return static_cast<double>(stats.errors);
   if (metric == "restarts") return static_cast<double>(stats.restarts);
-  if (metric == "rps") return stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
+  if (metric == "rps")
+    return stats.seconds > 0 ? static_cast<double>(stats.requests) / stats.seconds : 0;
   if (metric == "error_rate")
-    return stats.requests > 0 ? static_cast<double>(stats.errors) / static_cast<double>(stats.requests) : 0;
+    return stats.requests > 0
+               ? static_cast<double>(stats.errors) / static_cast<double>(stats.requests)
+               : 0;
   if (metric.rfind("status_", 0) == 0) {
     std::string rest = metric.substr(7);
     bool share = rest.size() > 6 && rest.substr(rest.size() - 6) == "_share";

@@ -47,7 +47,9 @@ std::string random_secret() {
   return out;
 }
 
-std::string http_url(uint16_t port) { return "http://127.0.0.1:" + std::to_string(port); }
+std::string http_url(uint16_t port) {
+  return "http://127.0.0.1:" + std::to_string(port);
+}
 
 // "{redis}" in a gateway argument becomes the redis URL the gateways should use.
 std::string substitute(std::string arg, const std::string& key, const std::string& value) {
@@ -85,17 +87,26 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
   }
   json::object doc{
       {"gateways", gws},
-      {"idp", json::object{{"issuer", issuer}, {"jwks_uri", jwks_uri}, {"token_endpoint", token_endpoint},
-                           {"admin", idp.admin}, {"client_id", client_id}, {"client_secret", client_secret},
-                           {"audience", audience}, {"pid", pid_of("idp")}}},
-      {"ca", ca.name.empty() ? json::object{{"bundle", ca_bundle}}
-                             : json::object{{"bundle", ca_bundle}, {"admin", ca.admin}, {"pid", pid_of("ca")}}},
-      {"upstreams", json::array{json::object{{"name", app.name}, {"url", app.url}, {"admin", app.admin},
-                                             {"pid", pid_of("app")}}}},
+      {"idp", json::object{{"issuer", issuer},
+                           {"jwks_uri", jwks_uri},
+                           {"token_endpoint", token_endpoint},
+                           {"admin", idp.admin},
+                           {"client_id", client_id},
+                           {"client_secret", client_secret},
+                           {"audience", audience},
+                           {"pid", pid_of("idp")}}},
+      {"ca", ca.name.empty()
+                 ? json::object{{"bundle", ca_bundle}}
+                 : json::object{{"bundle", ca_bundle}, {"admin", ca.admin}, {"pid", pid_of("ca")}}},
+      {"upstreams",
+       json::array{json::object{
+           {"name", app.name}, {"url", app.url}, {"admin", app.admin}, {"pid", pid_of("app")}}}},
       {"run_dir", run_dir}};
   if (!client_cert.empty())
-    doc["client"] = json::object{{"cert", client_cert}, {"key", client_key}, {"spiffe_id", client_spiffe_id}};
-  if (!registry.name.empty()) doc["registry"] = json::object{{"url", registry.url}, {"pid", pid_of("registry")}};
+    doc["client"] =
+        json::object{{"cert", client_cert}, {"key", client_key}, {"spiffe_id", client_spiffe_id}};
+  if (!registry.name.empty())
+    doc["registry"] = json::object{{"url", registry.url}, {"pid", pid_of("registry")}};
   if (!redis.name.empty()) {
     json::object r{{"url", redis.url}, {"pid", pid_of("redis")}};
     if (!redis.direct_url.empty()) r["direct_url"] = redis.direct_url;
@@ -104,7 +115,8 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
   if (!proxy.name.empty()) {
     json::object fronts;
     for (const auto& [node, address] : proxied) fronts[node] = address;
-    doc["fault_proxy"] = json::object{{"admin", proxy.admin}, {"pid", pid_of("proxy")}, {"proxies", fronts}};
+    doc["fault_proxy"] =
+        json::object{{"admin", proxy.admin}, {"pid", pid_of("proxy")}, {"proxies", fronts}};
   }
   return json::serialize(doc);
 }
@@ -128,9 +140,13 @@ std::string Endpoints::describe() const {
   return out;
 }
 
-Topology::Topology(const Scenario& scenario, std::string run_dir, std::string binary, Supervisor& supervisor,
-                   TimeSource& time)
-    : scenario_(scenario), run_dir_(std::move(run_dir)), binary_(std::move(binary)), supervisor_(supervisor), time_(time) {}
+Topology::Topology(const Scenario& scenario, std::string run_dir, std::string binary,
+                   Supervisor& supervisor, TimeSource& time)
+    : scenario_(scenario),
+      run_dir_(std::move(run_dir)),
+      binary_(std::move(binary)),
+      supervisor_(supervisor),
+      time_(time) {}
 
 Topology::~Topology() = default;
 
@@ -141,7 +157,8 @@ std::string Topology::via_proxy(const std::string& node, const std::string& url)
   auto scheme_end = url.find("://");
   auto host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
   auto path_start = url.find('/', host_start);
-  return url.substr(0, host_start) + it->second + (path_start == std::string::npos ? "" : url.substr(path_start));
+  return url.substr(0, host_start) + it->second +
+         (path_start == std::string::npos ? "" : url.substr(path_start));
 }
 
 Result<void> Topology::start_redis() {
@@ -152,7 +169,8 @@ Result<void> Topology::start_redis() {
   // Down stays down until the fault clears it (redis_down restarts it then).
   options.restart.mode = RestartPolicy::Mode::kNever;
   redis_ = std::make_unique<RedisServer>(supervisor_, time_, options);
-  if (auto r = redis_->start(); !r) return make_error(r.error().code, "redis: " + r.error().message);
+  if (auto r = redis_->start(); !r)
+    return make_error(r.error().code, "redis: " + r.error().message);
   endpoints_.redis.name = "redis";
   endpoints_.redis.kind = "redis";
   endpoints_.redis.url = redis_->url();
@@ -207,8 +225,8 @@ Result<void> Topology::write_pki() {
   return write_file(gateway_key_, server_key->private_pem(), 0600);
 }
 
-Result<void> Topology::start_node(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
-                                  RestartPolicy restart) {
+Result<void> Topology::start_node(const std::string& name, std::vector<std::string> args,
+                                  NodeEndpoint& endpoint, RestartPolicy restart) {
   auto admin_port = allocate_port();
   if (!admin_port) return admin_port.error();
   endpoint.name = name;
@@ -249,9 +267,9 @@ Result<void> Topology::start() {
   endpoints_.idp.kind = "idp";
   endpoints_.idp.url = endpoints_.issuer;
   if (auto r = start_node("idp",
-                          {"idp", "--port", std::to_string(*idp_port), "--alg", t.idp_alg, "--audience",
-                           endpoints_.audience, "--client-id", endpoints_.client_id, "--client-secret",
-                           endpoints_.client_secret},
+                          {"idp", "--port", std::to_string(*idp_port), "--alg", t.idp_alg,
+                           "--audience", endpoints_.audience, "--client-id", endpoints_.client_id,
+                           "--client-secret", endpoints_.client_secret},
                           endpoints_.idp, RestartPolicy{});
       !r)
     return r;
@@ -260,12 +278,13 @@ Result<void> Topology::start() {
   if (!app_port) return app_port.error();
   endpoints_.app.kind = "app";
   endpoints_.app.url = http_url(*app_port);
-  if (auto r = start_node("app",
-                          {"upstream", "--name", "app", "--port", std::to_string(*app_port), "--latency",
-                           ms_flag(t.upstream.latency), "--body-size", std::to_string(t.upstream.body_bytes),
-                           "--status", std::to_string(t.upstream.status), "--threads",
-                           std::to_string(t.upstream.threads)},
-                          endpoints_.app, RestartPolicy{});
+  if (auto r = start_node(
+          "app",
+          {"upstream", "--name", "app", "--port", std::to_string(*app_port), "--latency",
+           ms_flag(t.upstream.latency), "--body-size", std::to_string(t.upstream.body_bytes),
+           "--status", std::to_string(t.upstream.status), "--threads",
+           std::to_string(t.upstream.threads)},
+          endpoints_.app, RestartPolicy{});
       !r)
     return r;
 
@@ -291,10 +310,15 @@ Result<void> Topology::start() {
       return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
     };
     for (const auto& node : t.proxies) {
-      if (node == "app") upstreams[node] = host_port(endpoints_.app.url);
-      else if (node == "idp") upstreams[node] = host_port(endpoints_.issuer);
-      else if (node == "redis") upstreams[node] = host_port(endpoints_.redis.url);
-      else upstreams[node] = "127.0.0.1:" + std::to_string(gateway_ports[std::stoi(node.substr(3)) - 1]);
+      if (node == "app")
+        upstreams[node] = host_port(endpoints_.app.url);
+      else if (node == "idp")
+        upstreams[node] = host_port(endpoints_.issuer);
+      else if (node == "redis")
+        upstreams[node] = host_port(endpoints_.redis.url);
+      else
+        upstreams[node] =
+            "127.0.0.1:" + std::to_string(gateway_ports[std::stoi(node.substr(3)) - 1]);
     }
     if (auto r = start_proxy(upstreams); !r) return r;
     if (!endpoints_.redis.name.empty() && endpoints_.proxied.count("redis")) {
@@ -319,23 +343,40 @@ Result<void> Topology::start() {
       gw.direct_url = gw.url;
       gw.url = via_proxy(name, gw.url);
     }
-    std::vector<std::string> args = {"gateway", "--name", name, "--listen", "127.0.0.1:" + std::to_string(port),
-                                     "--issuer", endpoints_.issuer, "--jwks-uri",
-                                     via_proxy("idp", endpoints_.jwks_uri), "--audience", endpoints_.audience,
-                                     "--algs", algs, "--leeway", ms_flag(t.leeway), "--upstream",
-                                     via_proxy("app", endpoints_.app.url), "--threads",
+    std::vector<std::string> args = {"gateway",
+                                     "--name",
+                                     name,
+                                     "--listen",
+                                     "127.0.0.1:" + std::to_string(port),
+                                     "--issuer",
+                                     endpoints_.issuer,
+                                     "--jwks-uri",
+                                     via_proxy("idp", endpoints_.jwks_uri),
+                                     "--audience",
+                                     endpoints_.audience,
+                                     "--algs",
+                                     algs,
+                                     "--leeway",
+                                     ms_flag(t.leeway),
+                                     "--upstream",
+                                     via_proxy("app", endpoints_.app.url),
+                                     "--threads",
                                      std::to_string(t.gateway_threads)};
     const GatewaySpec& g = t.gateway;
-    if (g.memory_budget_bytes > 0) args.insert(args.end(), {"--memory-budget", std::to_string(g.memory_budget_bytes)});
+    if (g.memory_budget_bytes > 0)
+      args.insert(args.end(), {"--memory-budget", std::to_string(g.memory_budget_bytes)});
     if (g.rate_limit > 0) args.insert(args.end(), {"--rate-limit", format_number(g.rate_limit)});
     if (g.burst > 0) args.insert(args.end(), {"--burst", format_number(g.burst)});
-    for (const auto& o : g.rate_limit_overrides) args.insert(args.end(), {"--rate-limit-override", o});
+    for (const auto& o : g.rate_limit_overrides)
+      args.insert(args.end(), {"--rate-limit-override", o});
     if (g.jwks_ttl.count() > 0) args.insert(args.end(), {"--jwks-ttl", ms_flag(g.jwks_ttl)});
-    if (g.jwks_cooldown.count() > 0) args.insert(args.end(), {"--jwks-cooldown", ms_flag(g.jwks_cooldown)});
+    if (g.jwks_cooldown.count() > 0)
+      args.insert(args.end(), {"--jwks-cooldown", ms_flag(g.jwks_cooldown)});
     // With a redis peer the gateways use it (JTI revocation, global rate limit), through its
     // proxy when it has one, unless the scenario passes its own --redis.
     bool own_redis = std::find(g.args.begin(), g.args.end(), "--redis") != g.args.end();
-    if (!endpoints_.redis.name.empty() && !own_redis) args.insert(args.end(), {"--redis", endpoints_.redis.url});
+    if (!endpoints_.redis.name.empty() && !own_redis)
+      args.insert(args.end(), {"--redis", endpoints_.redis.url});
     for (const auto& a : g.args) args.push_back(substitute(a, "{redis}", endpoints_.redis.url));
     if (t.tls == "plain") {
       args.emplace_back("--plaintext");
@@ -371,10 +412,12 @@ Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::s
   if (!subject.empty()) request["claims"] = boost::json::object{{"sub", subject}};
   HttpClientOptions options;
   options.timeout = std::chrono::seconds(30);
-  auto response = http_post_json(endpoints_.idp.admin + "/admin/tokens", boost::json::serialize(request), options);
+  auto response = http_post_json(endpoints_.idp.admin + "/admin/tokens",
+                                 boost::json::serialize(request), options);
   if (!response) return response.error();
   if (response->status != 200)
-    return make_error("tokens", "the IdP refused to mint tokens: " + std::to_string(response->status) + " " + response->body);
+    return make_error("tokens", "the IdP refused to mint tokens: " +
+                                    std::to_string(response->status) + " " + response->body);
   auto doc = parse_json_object(response->body);
   if (!doc) return doc.error();
   std::vector<std::string> tokens;
@@ -385,7 +428,8 @@ Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::s
     tokens.emplace_back(one->value().as_string());
   }
   if (static_cast<int>(tokens.size()) != count)
-    return make_error("tokens", "asked the IdP for " + std::to_string(count) + " tokens, got " + std::to_string(tokens.size()));
+    return make_error("tokens", "asked the IdP for " + std::to_string(count) + " tokens, got " +
+                                    std::to_string(tokens.size()));
   return tokens;
 }
 

@@ -20,12 +20,12 @@ class RedisServer;
 class TrustAgent;
 
 struct NodeEndpoint {
-  std::string name;   // "gw-1", "idp", "app", "redis", "proxy"
-  std::string kind;   // "gateway", "idp", "app", "redis", "proxy"
-  std::string url;    // data-plane URL (the fault proxy's when the node is behind one)
+  std::string name;        // "gw-1", "idp", "app", "redis", "proxy"
+  std::string kind;        // "gateway", "idp", "app", "redis", "proxy"
+  std::string url;         // data-plane URL (the fault proxy's when the node is behind one)
   std::string direct_url;  // the node's own address when url goes through the proxy
   std::string mtls_url;    // gateways with tls = "mtls": the listener that requires a client SVID
-  std::string admin;  // admin URL (healthz, metrics, faults, clock)
+  std::string admin;       // admin URL (healthz, metrics, faults, clock)
   std::string log_file;
 };
 
@@ -33,11 +33,11 @@ struct Endpoints {
   std::vector<NodeEndpoint> gateways;
   NodeEndpoint idp;
   NodeEndpoint app;
-  NodeEndpoint redis;  // name empty unless topology.redis
-  NodeEndpoint proxy;  // name empty unless topology.proxies
+  NodeEndpoint redis;                          // name empty unless topology.redis
+  NodeEndpoint proxy;                          // name empty unless topology.proxies
   std::map<std::string, std::string> proxied;  // node -> proxy listen address (host:port)
-  NodeEndpoint ca;        // name empty unless tls = "mtls"
-  NodeEndpoint registry;  // name empty unless topology.registry
+  NodeEndpoint ca;                             // name empty unless tls = "mtls"
+  NodeEndpoint registry;                       // name empty unless topology.registry
   // The load's client SVID (tls = "mtls"): certificate chain and key files, SPIFFE ID, serial.
   std::string client_cert, client_key, client_spiffe_id, client_serial;
   std::string issuer, jwks_uri, token_endpoint, client_id, client_secret, audience;
@@ -54,8 +54,8 @@ struct Endpoints {
 class Topology {
  public:
   // binary: the gatedrill executable to start children from.
-  Topology(const Scenario& scenario, std::string run_dir, std::string binary, Supervisor& supervisor,
-           TimeSource& time);
+  Topology(const Scenario& scenario, std::string run_dir, std::string binary,
+           Supervisor& supervisor, TimeSource& time);
 
   // Generates the PKI, starts every node, waits for health. Errors name the node and include
   // the tail of its log.
@@ -85,13 +85,13 @@ class Topology {
   std::vector<std::string> gateway_pki_args(const std::string& name, uint16_t mtls_port) const;
   // --registry / --policy; with a registry also the node's decision log in logs/.
   std::vector<std::string> gateway_policy_args(const std::string& name) const;
-  Result<void> start_peer(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
-                          const std::string& health_url);
+  Result<void> start_peer(const std::string& name, std::vector<std::string> args,
+                          NodeEndpoint& endpoint, const std::string& health_url);
   Result<void> start_proxy(const std::map<std::string, std::string>& upstreams);
   // The URL a client of `node` should use: the proxy's when proxied.
   std::string via_proxy(const std::string& node, const std::string& url) const;
-  Result<void> start_node(const std::string& name, std::vector<std::string> args, NodeEndpoint& endpoint,
-                          RestartPolicy restart);
+  Result<void> start_node(const std::string& name, std::vector<std::string> args,
+                          NodeEndpoint& endpoint, RestartPolicy restart);
 
   const Scenario& scenario_;
   std::string run_dir_;

@@ -129,9 +129,13 @@ struct StmtFinalizer {
 };
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-std::string sqlite_message(sqlite3* db) { return db ? sqlite3_errmsg(db) : "out of memory"; }
+std::string sqlite_message(sqlite3* db) {
+  return db ? sqlite3_errmsg(db) : "out of memory";
+}
 
-bool is_busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+bool is_busy(int rc) {
+  return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
 
 Result<StmtPtr> prepare(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -181,7 +185,8 @@ class Row {
   std::string text() {
     const auto* p = sqlite3_column_text(stmt_, n_);
     int size = sqlite3_column_bytes(stmt_, n_++);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(size)) : std::string();
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(size))
+             : std::string();
   }
   std::string blob() {
     const void* p = sqlite3_column_blob(stmt_, n_);
@@ -217,20 +222,23 @@ int read_user_version(sqlite3* db, int& version) {
 
 // True when the database holds any table (an unrelated database must not get our schema).
 Result<bool> has_tables(sqlite3* db, const char* table_name = nullptr) {
-  const char* sql = table_name ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
-                               : "SELECT count(*) FROM sqlite_master WHERE type = 'table'";
+  const char* sql = table_name
+                        ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
+                        : "SELECT count(*) FROM sqlite_master WHERE type = 'table'";
   auto stmt = prepare(db, sql);
   if (!stmt) return stmt.error();
   if (table_name) sqlite3_bind_text(stmt->get(), 1, table_name, -1, SQLITE_STATIC);
   int rc = sqlite3_step(stmt->get());
-  if (rc != SQLITE_ROW) return make_error(is_busy(rc) ? "db_locked" : "db_error", sqlite_message(db));
+  if (rc != SQLITE_ROW)
+    return make_error(is_busy(rc) ? "db_locked" : "db_error", sqlite_message(db));
   return sqlite3_column_int64(stmt->get(), 0) > 0;
 }
 
 Error schema_too_new(const std::string& path, int version) {
-  return make_error("schema_too_new", path + " has results schema version " + std::to_string(version) +
-                                          "; this build reads up to version " +
-                                          std::to_string(kResultsSchemaVersion) + " (use a newer gatedrill)");
+  return make_error("schema_too_new",
+                    path + " has results schema version " + std::to_string(version) +
+                        "; this build reads up to version " +
+                        std::to_string(kResultsSchemaVersion) + " (use a newer gatedrill)");
 }
 
 std::string parent_dir(const std::string& path) {
@@ -247,7 +255,8 @@ bool file_exists(const std::string& path) {
 
 // --- queued rows -------------------------------------------------------------------------------
 
-using QueuedRow = std::variant<PhaseRecord, SampleRecord, HistogramRecord, EventRecord, ThresholdRecord>;
+using QueuedRow =
+    std::variant<PhaseRecord, SampleRecord, HistogramRecord, EventRecord, ThresholdRecord>;
 
 struct Queued {
   uint64_t seq;
@@ -255,19 +264,25 @@ struct Queued {
 };
 
 constexpr const char* kInsertRun =
-    "INSERT INTO runs (scenario, name, git_describe, host, started_ms, ended_ms, params_json, verdict, "
+    "INSERT INTO runs (scenario, name, git_describe, host, started_ms, ended_ms, params_json, "
+    "verdict, "
     "exit_code, run_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr const char* kEndRun = "UPDATE runs SET ended_ms = ?, verdict = ?, exit_code = ? WHERE id = ?";
+constexpr const char* kEndRun =
+    "UPDATE runs SET ended_ms = ?, verdict = ?, exit_code = ? WHERE id = ?";
 constexpr const char* kInsertPhase =
-    "INSERT INTO phases (run_id, phase_index, name, started_ms, ended_ms, target_rate) VALUES (?, ?, ?, ?, ?, ?)";
+    "INSERT INTO phases (run_id, phase_index, name, started_ms, ended_ms, target_rate) VALUES (?, "
+    "?, ?, ?, ?, ?)";
 constexpr const char* kInsertSample =
-    "INSERT INTO samples (run_id, node, second, phase, requests, errors, status_2xx, status_3xx, status_4xx, "
-    "status_5xx, status_counts_json, connect_errors, timeouts, p50_us, p90_us, p99_us, p999_us, max_us, cpu_pct, "
+    "INSERT INTO samples (run_id, node, second, phase, requests, errors, status_2xx, status_3xx, "
+    "status_4xx, "
+    "status_5xx, status_counts_json, connect_errors, timeouts, p50_us, p90_us, p99_us, p999_us, "
+    "max_us, cpu_pct, "
     "rss_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kInsertHistogram =
     "INSERT INTO histograms (run_id, node, second, kind, hdr) VALUES (?, ?, ?, ?, ?)";
 constexpr const char* kInsertEvent =
-    "INSERT INTO events (run_id, start_ms, end_ms, node, kind, name, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO events (run_id, start_ms, end_ms, node, kind, name, detail_json) VALUES (?, ?, ?, "
+    "?, ?, ?, ?)";
 constexpr const char* kInsertThreshold =
     "INSERT INTO thresholds (run_id, expression, observed, observed_text, pass, abort_on_fail) "
     "VALUES (?, ?, ?, ?, ?, ?)";
@@ -315,31 +330,64 @@ Result<void> ResultsStore::Impl::insert(const QueuedRow& row) {
   sqlite3_stmt* stmt = nullptr;
   if (const auto* p = std::get_if<PhaseRecord>(&row)) {
     stmt = insert_phase.get();
-    Binder(stmt).i64(p->run_id).i64(p->index).text(p->name).i64(p->started_ms).i64(p->ended_ms).real(p->target_rate);
+    Binder(stmt)
+        .i64(p->run_id)
+        .i64(p->index)
+        .text(p->name)
+        .i64(p->started_ms)
+        .i64(p->ended_ms)
+        .real(p->target_rate);
   } else if (const auto* s = std::get_if<SampleRecord>(&row)) {
     stmt = insert_sample.get();
     Binder(stmt)
-        .i64(s->run_id).text(s->node).i64(s->second).text(s->phase).i64(s->requests).i64(s->errors)
-        .i64(s->status_2xx).i64(s->status_3xx).i64(s->status_4xx).i64(s->status_5xx)
-        .text(s->status_counts_json).i64(s->connect_errors).i64(s->timeouts)
-        .real(s->p50_us).real(s->p90_us).real(s->p99_us).real(s->p999_us).real(s->max_us)
-        .real(s->cpu_pct).i64(s->rss_bytes);
+        .i64(s->run_id)
+        .text(s->node)
+        .i64(s->second)
+        .text(s->phase)
+        .i64(s->requests)
+        .i64(s->errors)
+        .i64(s->status_2xx)
+        .i64(s->status_3xx)
+        .i64(s->status_4xx)
+        .i64(s->status_5xx)
+        .text(s->status_counts_json)
+        .i64(s->connect_errors)
+        .i64(s->timeouts)
+        .real(s->p50_us)
+        .real(s->p90_us)
+        .real(s->p99_us)
+        .real(s->p999_us)
+        .real(s->max_us)
+        .real(s->cpu_pct)
+        .i64(s->rss_bytes);
   } else if (const auto* h = std::get_if<HistogramRecord>(&row)) {
     stmt = insert_histogram.get();
     Binder(stmt).i64(h->run_id).text(h->node).i64(h->second).text(h->kind).blob(h->hdr);
   } else if (const auto* e = std::get_if<EventRecord>(&row)) {
     stmt = insert_event.get();
-    Binder(stmt).i64(e->run_id).i64(e->start_ms).i64(e->end_ms).text(e->node).text(e->kind).text(e->name)
+    Binder(stmt)
+        .i64(e->run_id)
+        .i64(e->start_ms)
+        .i64(e->end_ms)
+        .text(e->node)
+        .text(e->kind)
+        .text(e->name)
         .text(e->detail_json);
   } else if (const auto* t = std::get_if<ThresholdRecord>(&row)) {
     stmt = insert_threshold.get();
-    Binder(stmt).i64(t->run_id).text(t->expression).real(t->observed).text(t->observed_text)
-        .i64(t->pass ? 1 : 0).i64(t->abort_on_fail ? 1 : 0);
+    Binder(stmt)
+        .i64(t->run_id)
+        .text(t->expression)
+        .real(t->observed)
+        .text(t->observed_text)
+        .i64(t->pass ? 1 : 0)
+        .i64(t->abort_on_fail ? 1 : 0);
   }
   int rc = sqlite3_step(stmt);
   sqlite3_reset(stmt);
   if (rc != SQLITE_DONE)
-    return make_error(is_busy(rc) ? "db_locked" : "db_write", "cannot write to " + path + ": " + sqlite_message(db.get()));
+    return make_error(is_busy(rc) ? "db_locked" : "db_write",
+                      "cannot write to " + path + ": " + sqlite_message(db.get()));
   return {};
 }
 
@@ -408,15 +456,15 @@ Result<void> ResultsStore::Impl::flush() {
   if (committed_seq < target) {
     flush_requested = true;
     wake_writer.notify_one();
-    batch_done.wait(lock, [&] {
-      return committed_seq >= target || last_failed_attempt > started_before;
-    });
+    batch_done.wait(
+        lock, [&] { return committed_seq >= target || last_failed_attempt > started_before; });
   }
   if (committed_seq >= target) {
     first_error.reset();
     return {};
   }
-  Error error = first_error.value_or(make_error("db_write", "rows of " + path + " are not committed"));
+  Error error =
+      first_error.value_or(make_error("db_write", "rows of " + path + " are not committed"));
   first_error.reset();
   return error;
 }
@@ -439,16 +487,20 @@ ResultsStore::~ResultsStore() {
   impl_->writer.join();
 }
 
-const std::string& ResultsStore::path() const { return impl_->path; }
+const std::string& ResultsStore::path() const {
+  return impl_->path;
+}
 
 Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path) {
   // Permissions first: SQLite would otherwise silently fall back to read-only, or fail later
   // when WAL needs its side files next to the database.
   std::string dir = parent_dir(path);
   bool exists = file_exists(path);
-  if (!exists && !file_exists(dir)) return make_error("db_open", "cannot create " + path + ": " + dir + " does not exist");
+  if (!exists && !file_exists(dir))
+    return make_error("db_open", "cannot create " + path + ": " + dir + " does not exist");
   if ((exists && ::access(path.c_str(), W_OK) != 0) || ::access(dir.c_str(), W_OK) != 0)
-    return make_error("db_read_only", path + " is read-only (the database and its folder must be writable)");
+    return make_error("db_read_only",
+                      path + " is read-only (the database and its folder must be writable)");
 
   auto impl = std::make_unique<Impl>();
   impl->path = path;
@@ -457,10 +509,12 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
   impl->db.reset(raw);
   if (rc != SQLITE_OK) {
     bool read_only = (rc & 0xff) == SQLITE_READONLY;
-    return make_error(read_only ? "db_read_only" : "db_open", "cannot open " + path + ": " + sqlite_message(raw));
+    return make_error(read_only ? "db_read_only" : "db_open",
+                      "cannot open " + path + ": " + sqlite_message(raw));
   }
   sqlite3* db = impl->db.get();
-  if (sqlite3_db_readonly(db, "main") == 1) return make_error("db_read_only", path + " can only be opened read-only");
+  if (sqlite3_db_readonly(db, "main") == 1)
+    return make_error("db_read_only", path + " can only be opened read-only");
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db, 1);
 
@@ -469,18 +523,21 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
   rc = read_user_version(db, version);
   if (rc != SQLITE_OK) {
     if (is_busy(rc)) return make_error("db_locked", path + " is locked by another process");
-    if ((rc & 0xff) == SQLITE_NOTADB) return make_error("not_a_results_db", path + " is not a SQLite database");
+    if ((rc & 0xff) == SQLITE_NOTADB)
+      return make_error("not_a_results_db", path + " is not a SQLite database");
     return make_error("db_open", "cannot read " + path + ": " + sqlite_message(db));
   }
   if (version > kResultsSchemaVersion) return schema_too_new(path, version);
   if (version == 0) {
     auto tables = has_tables(db);
     if (!tables) return tables.error();
-    if (*tables) return make_error("not_a_results_db", path + " is a SQLite database of something else");
+    if (*tables)
+      return make_error("not_a_results_db", path + " is a SQLite database of something else");
   }
 
   if (auto r = exec(db, "PRAGMA journal_mode=WAL"); !r) {
-    if (r.error().code == "db_locked") return make_error("db_locked", path + " is locked by another process");
+    if (r.error().code == "db_locked")
+      return make_error("db_locked", path + " is locked by another process");
     return make_error("db_open", "cannot switch " + path + " to WAL: " + r.error().message);
   }
   if (auto r = exec(db, "PRAGMA synchronous=NORMAL"); !r) return r.error();
@@ -496,15 +553,16 @@ Result<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path
   rc = read_user_version(db, version);  // again: another writer may have migrated meanwhile
   if (rc != SQLITE_OK || version > kResultsSchemaVersion) {
     (void)exec(db, "ROLLBACK");
-    if (rc != SQLITE_OK) return make_error("db_open", "cannot read " + path + ": " + sqlite_message(db));
+    if (rc != SQLITE_OK)
+      return make_error("db_open", "cannot read " + path + ": " + sqlite_message(db));
     return schema_too_new(path, version);
   }
   for (const auto& m : kMigrations) {
     if (m.version <= version) continue;
     if (auto r = exec(db, m.sql); !r) {
       (void)exec(db, "ROLLBACK");
-      return make_error("db_open", "migration to schema version " + std::to_string(m.version) + " failed: " +
-                                       r.error().message);
+      return make_error("db_open", "migration to schema version " + std::to_string(m.version) +
+                                       " failed: " + r.error().message);
     }
   }
   // PRAGMA takes no bound parameters; the value is our own constant.
@@ -547,25 +605,47 @@ Result<int64_t> ResultsStore::begin_run(RunRecord run) {
   std::lock_guard lock(impl_->db_mutex);
   sqlite3_stmt* stmt = impl_->insert_run.get();
   Binder(stmt)
-      .text(run.scenario).text(run.name).text(run.git_describe).text(run.host).i64(run.started_ms)
-      .i64(run.ended_ms).text(run.params_json).text(run.verdict).i64(run.exit_code).text(run.run_dir);
+      .text(run.scenario)
+      .text(run.name)
+      .text(run.git_describe)
+      .text(run.host)
+      .i64(run.started_ms)
+      .i64(run.ended_ms)
+      .text(run.params_json)
+      .text(run.verdict)
+      .i64(run.exit_code)
+      .text(run.run_dir);
   int rc = sqlite3_step(stmt);
   sqlite3_reset(stmt);
   if (rc != SQLITE_DONE)
-    return make_error(is_busy(rc) ? "db_locked" : "db_write",
-                      "cannot record the run in " + impl_->path + ": " + sqlite_message(impl_->db.get()));
+    return make_error(
+        is_busy(rc) ? "db_locked" : "db_write",
+        "cannot record the run in " + impl_->path + ": " + sqlite_message(impl_->db.get()));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(impl_->db.get()));
 }
 
-void ResultsStore::add_phase(PhaseRecord phase) { impl_->enqueue(std::move(phase)); }
-void ResultsStore::add_sample(SampleRecord sample) { impl_->enqueue(std::move(sample)); }
-void ResultsStore::add_histogram(HistogramRecord histogram) { impl_->enqueue(std::move(histogram)); }
-void ResultsStore::add_event(EventRecord event) { impl_->enqueue(std::move(event)); }
-void ResultsStore::add_threshold(ThresholdRecord threshold) { impl_->enqueue(std::move(threshold)); }
+void ResultsStore::add_phase(PhaseRecord phase) {
+  impl_->enqueue(std::move(phase));
+}
+void ResultsStore::add_sample(SampleRecord sample) {
+  impl_->enqueue(std::move(sample));
+}
+void ResultsStore::add_histogram(HistogramRecord histogram) {
+  impl_->enqueue(std::move(histogram));
+}
+void ResultsStore::add_event(EventRecord event) {
+  impl_->enqueue(std::move(event));
+}
+void ResultsStore::add_threshold(ThresholdRecord threshold) {
+  impl_->enqueue(std::move(threshold));
+}
 
-Result<void> ResultsStore::flush() { return impl_->flush(); }
+Result<void> ResultsStore::flush() {
+  return impl_->flush();
+}
 
-Result<void> ResultsStore::end_run(int64_t run_id, const std::string& verdict, int exit_code, int64_t ended_ms) {
+Result<void> ResultsStore::end_run(int64_t run_id, const std::string& verdict, int exit_code,
+                                   int64_t ended_ms) {
   if (auto r = flush(); !r) return r;
   std::lock_guard lock(impl_->db_mutex);
   sqlite3* db = impl_->db.get();
@@ -600,7 +680,8 @@ struct ResultsReader::Impl {
       int rc = sqlite3_step(stmt->get());
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW)
-        return make_error(is_busy(rc) ? "db_locked" : "db_read", "cannot read " + path + ": " + sqlite_message(db.get()));
+        return make_error(is_busy(rc) ? "db_locked" : "db_read",
+                          "cannot read " + path + ": " + sqlite_message(db.get()));
       Row row(stmt->get());
       out.push_back(read(row));
     }
@@ -611,7 +692,8 @@ struct ResultsReader::Impl {
 namespace {
 
 constexpr const char* kRunColumns =
-    "SELECT id, scenario, name, git_describe, host, started_ms, ended_ms, params_json, verdict, exit_code, run_dir "
+    "SELECT id, scenario, name, git_describe, host, started_ms, ended_ms, params_json, verdict, "
+    "exit_code, run_dir "
     "FROM runs";
 
 RunRecord read_run(Row& r) {
@@ -652,7 +734,8 @@ Result<std::unique_ptr<ResultsReader>> ResultsReader::open(const std::string& pa
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
   impl->db.reset(raw);
-  if (rc != SQLITE_OK) return make_error("db_open", "cannot open " + path + ": " + sqlite_message(raw));
+  if (rc != SQLITE_OK)
+    return make_error("db_open", "cannot open " + path + ": " + sqlite_message(raw));
   sqlite3* db = impl->db.get();
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db, 1);
@@ -663,7 +746,8 @@ Result<std::unique_ptr<ResultsReader>> ResultsReader::open(const std::string& pa
     if ((rc & 0xff) == SQLITE_NOTADB)
       return make_error("not_a_results_db", path + " is not a SQLite database");
     if ((rc & 0xff) == SQLITE_CORRUPT) return corrupt(path, db);
-    return make_error(is_busy(rc) ? "db_locked" : "db_open", "cannot read " + path + ": " + sqlite_message(db));
+    return make_error(is_busy(rc) ? "db_locked" : "db_open",
+                      "cannot read " + path + ": " + sqlite_message(db));
   }
   if (version > kResultsSchemaVersion) return schema_too_new(path, version);
   auto has_runs = has_tables(db, "runs");
@@ -675,7 +759,8 @@ Result<std::unique_ptr<ResultsReader>> ResultsReader::open(const std::string& pa
 
 Result<std::vector<RunRecord>> ResultsReader::runs() const {
   static const std::string sql = std::string(kRunColumns) + " ORDER BY started_ms DESC, id DESC";
-  return impl_->query<RunRecord>(sql.c_str(), [](sqlite3_stmt*) {}, read_run);
+  return impl_->query<RunRecord>(
+      sql.c_str(), [](sqlite3_stmt*) {}, read_run);
 }
 
 Result<RunRecord> ResultsReader::run(int64_t run_id) const {
@@ -683,13 +768,15 @@ Result<RunRecord> ResultsReader::run(int64_t run_id) const {
   auto rows = impl_->query<RunRecord>(
       sql.c_str(), [&](sqlite3_stmt* s) { Binder(s).i64(run_id); }, read_run);
   if (!rows) return rows.error();
-  if (rows->empty()) return make_error("no_such_run", "run " + std::to_string(run_id) + " is not in " + impl_->path);
+  if (rows->empty())
+    return make_error("no_such_run", "run " + std::to_string(run_id) + " is not in " + impl_->path);
   return std::move(rows->front());
 }
 
 Result<std::vector<PhaseRecord>> ResultsReader::phases(int64_t run_id) const {
   return impl_->query<PhaseRecord>(
-      "SELECT run_id, phase_index, name, started_ms, ended_ms, target_rate FROM phases WHERE run_id = ? "
+      "SELECT run_id, phase_index, name, started_ms, ended_ms, target_rate FROM phases WHERE "
+      "run_id = ? "
       "ORDER BY phase_index, rowid",
       [&](sqlite3_stmt* s) { Binder(s).i64(run_id); },
       [](Row& r) {
@@ -707,9 +794,12 @@ Result<std::vector<PhaseRecord>> ResultsReader::phases(int64_t run_id) const {
 Result<std::vector<SampleRecord>> ResultsReader::samples(int64_t run_id, const std::string& node,
                                                          int64_t from_second) const {
   return impl_->query<SampleRecord>(
-      "SELECT run_id, node, second, phase, requests, errors, status_2xx, status_3xx, status_4xx, status_5xx, "
-      "status_counts_json, connect_errors, timeouts, p50_us, p90_us, p99_us, p999_us, max_us, cpu_pct, rss_bytes "
-      "FROM samples WHERE run_id = ?1 AND (?2 = '' OR node = ?2) AND second >= ?3 ORDER BY second, node, rowid",
+      "SELECT run_id, node, second, phase, requests, errors, status_2xx, status_3xx, status_4xx, "
+      "status_5xx, "
+      "status_counts_json, connect_errors, timeouts, p50_us, p90_us, p99_us, p999_us, max_us, "
+      "cpu_pct, rss_bytes "
+      "FROM samples WHERE run_id = ?1 AND (?2 = '' OR node = ?2) AND second >= ?3 ORDER BY second, "
+      "node, rowid",
       [&](sqlite3_stmt* s) { Binder(s).i64(run_id).text(node).i64(from_second); },
       [](Row& r) {
         SampleRecord s;
@@ -739,7 +829,8 @@ Result<std::vector<SampleRecord>> ResultsReader::samples(int64_t run_id, const s
 
 Result<std::vector<RunTotals>> ResultsReader::run_totals() const {
   return impl_->query<RunTotals>(
-      "SELECT run_id, COUNT(*), SUM(requests) FROM samples WHERE node = 'all' GROUP BY run_id ORDER BY run_id",
+      "SELECT run_id, COUNT(*), SUM(requests) FROM samples WHERE node = 'all' GROUP BY run_id "
+      "ORDER BY run_id",
       [](sqlite3_stmt*) {},
       [](Row& r) {
         RunTotals t;
@@ -750,10 +841,12 @@ Result<std::vector<RunTotals>> ResultsReader::run_totals() const {
       });
 }
 
-Result<std::vector<HistogramRecord>> ResultsReader::histograms(int64_t run_id, const std::string& node,
+Result<std::vector<HistogramRecord>> ResultsReader::histograms(int64_t run_id,
+                                                               const std::string& node,
                                                                const std::string& kind) const {
   return impl_->query<HistogramRecord>(
-      "SELECT run_id, node, second, kind, hdr FROM histograms WHERE run_id = ?1 AND (?2 = '' OR node = ?2) "
+      "SELECT run_id, node, second, kind, hdr FROM histograms WHERE run_id = ?1 AND (?2 = '' OR "
+      "node = ?2) "
       "AND (?3 = '' OR kind = ?3) ORDER BY second, node, kind, rowid",
       [&](sqlite3_stmt* s) { Binder(s).i64(run_id).text(node).text(kind); },
       [](Row& r) {
@@ -787,7 +880,8 @@ Result<std::vector<EventRecord>> ResultsReader::events(int64_t run_id) const {
 
 Result<std::vector<ThresholdRecord>> ResultsReader::thresholds(int64_t run_id) const {
   return impl_->query<ThresholdRecord>(
-      "SELECT run_id, expression, observed, observed_text, pass, abort_on_fail FROM thresholds WHERE run_id = ? "
+      "SELECT run_id, expression, observed, observed_text, pass, abort_on_fail FROM thresholds "
+      "WHERE run_id = ? "
       "ORDER BY id",
       [&](sqlite3_stmt* s) { Binder(s).i64(run_id); },
       [](Row& r) {

@@ -22,10 +22,10 @@ struct RunRecord {
   std::string name;          // scenario { name = ... }
   std::string git_describe;  // of the gatedrill build
   std::string host;
-  int64_t started_ms = 0;    // wall clock, unix ms
-  int64_t ended_ms = 0;      // 0 while running
-  std::string params_json;   // {"RATE": "20000", ...}
-  std::string verdict;       // "running" | "pass" | "fail" | "error" | "aborted"
+  int64_t started_ms = 0;   // wall clock, unix ms
+  int64_t ended_ms = 0;     // 0 while running
+  std::string params_json;  // {"RATE": "20000", ...}
+  std::string verdict;      // "running" | "pass" | "fail" | "error" | "aborted"
   int exit_code = -1;
   std::string run_dir;
 };
@@ -53,7 +53,7 @@ struct SampleRecord {
   int64_t connect_errors = 0;
   int64_t timeouts = 0;
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
-  double cpu_pct = 0;     // of one core
+  double cpu_pct = 0;  // of one core
   int64_t rss_bytes = 0;
 };
 

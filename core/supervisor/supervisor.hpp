@@ -30,11 +30,11 @@ struct RestartPolicy {
 };
 
 struct ProcessSpec {
-  std::string name;                // "gw-1"
-  std::vector<std::string> argv;   // argv[0] is the executable path
-  std::string log_file;            // stdout + stderr, appended across restarts
-  std::vector<std::string> env;    // extra "K=V" on top of the parent's environment
-  std::string health_url;          // "http://127.0.0.1:P/healthz"; empty: no health check
+  std::string name;               // "gw-1"
+  std::vector<std::string> argv;  // argv[0] is the executable path
+  std::string log_file;           // stdout + stderr, appended across restarts
+  std::vector<std::string> env;   // extra "K=V" on top of the parent's environment
+  std::string health_url;         // "http://127.0.0.1:P/healthz"; empty: no health check
   RestartPolicy restart;
 };
 

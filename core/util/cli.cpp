@@ -10,46 +10,51 @@ ArgParser::ArgParser(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)) {}
 
 void ArgParser::option(std::string name, std::string* target, std::string help) {
-  options_.push_back({name, std::move(help), "VALUE", true, [target](const std::string& v) -> Result<void> {
-                        *target = v;
-                        return {};
-                      }});
+  options_.push_back(
+      {name, std::move(help), "VALUE", true, [target](const std::string& v) -> Result<void> {
+         *target = v;
+         return {};
+       }});
 }
 
 void ArgParser::option(std::string name, int64_t* target, std::string help) {
-  options_.push_back({name, std::move(help), "N", true, [target, name](const std::string& v) -> Result<void> {
-                        int64_t parsed = 0;
-                        auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
-                        if (ec != std::errc() || ptr != v.data() + v.size())
-                          return make_error("usage", "--" + name + " needs a whole number, got '" + v + "'");
-                        *target = parsed;
-                        return {};
-                      }});
+  options_.push_back(
+      {name, std::move(help), "N", true, [target, name](const std::string& v) -> Result<void> {
+         int64_t parsed = 0;
+         auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+         if (ec != std::errc() || ptr != v.data() + v.size())
+           return make_error("usage", "--" + name + " needs a whole number, got '" + v + "'");
+         *target = parsed;
+         return {};
+       }});
 }
 
 void ArgParser::option(std::string name, double* target, std::string help) {
-  options_.push_back({name, std::move(help), "X", true, [target, name](const std::string& v) -> Result<void> {
-                        char* end = nullptr;
-                        double parsed = std::strtod(v.c_str(), &end);
-                        if (v.empty() || end != v.c_str() + v.size())
-                          return make_error("usage", "--" + name + " needs a number, got '" + v + "'");
-                        *target = parsed;
-                        return {};
-                      }});
+  options_.push_back(
+      {name, std::move(help), "X", true, [target, name](const std::string& v) -> Result<void> {
+         char* end = nullptr;
+         double parsed = std::strtod(v.c_str(), &end);
+         if (v.empty() || end != v.c_str() + v.size())
+           return make_error("usage", "--" + name + " needs a number, got '" + v + "'");
+         *target = parsed;
+         return {};
+       }});
 }
 
 void ArgParser::repeated(std::string name, std::vector<std::string>* target, std::string help) {
-  options_.push_back({name, std::move(help), "VALUE", true, [target](const std::string& v) -> Result<void> {
-                        target->push_back(v);
-                        return {};
-                      }});
+  options_.push_back(
+      {name, std::move(help), "VALUE", true, [target](const std::string& v) -> Result<void> {
+         target->push_back(v);
+         return {};
+       }});
 }
 
 void ArgParser::flag(std::string name, bool* target, std::string help) {
-  options_.push_back({name, std::move(help), "", false, [target](const std::string&) -> Result<void> {
-                        *target = true;
-                        return {};
-                      }});
+  options_.push_back(
+      {name, std::move(help), "", false, [target](const std::string&) -> Result<void> {
+         *target = true;
+         return {};
+       }});
 }
 
 void ArgParser::positional(std::string name, std::string* target, std::string help, bool required) {
@@ -150,7 +155,8 @@ std::string ArgParser::usage() const {
     out += help + "\n";
   };
   for (const auto& p : positionals_) line(p.name, p.help);
-  for (const auto& o : options_) line("--" + o.name + (o.takes_value ? " " + o.value_name : ""), o.help);
+  for (const auto& o : options_)
+    line("--" + o.name + (o.takes_value ? " " + o.value_name : ""), o.help);
   return out;
 }
 

@@ -44,8 +44,8 @@ struct Flags {
 TEST(ArgParser, ReadsValuesSwitchesAndPositionals) {
   Flags f;
   auto p = f.parser();
-  Args a({"--target", "https://gw", "--rate=2000", "--ratio", "0.25", "--param", "A=1", "--param=B=2",
-          "--verbose", "x.lua", "out.html"});
+  Args a({"--target", "https://gw", "--rate=2000", "--ratio", "0.25", "--param", "A=1",
+          "--param=B=2", "--verbose", "x.lua", "out.html"});
   auto r = p.parse(a.argc(), a.argv());
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(f.target, "https://gw");
@@ -83,7 +83,8 @@ TEST(ArgParser, ReportsMissingAndMalformedValues) {
     Args a({"x.lua", "--target"});
     auto r = p.parse(a.argc(), a.argv());
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("--target needs a value"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("--target needs a value"), std::string::npos)
+        << r.error().message;
   }
   {
     Flags f;
@@ -115,7 +116,8 @@ TEST(ArgParser, ReportsMissingAndMalformedValues) {
     Args a({"a.lua", "b.html", "c"});
     auto r = p.parse(a.argc(), a.argv());
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("unexpected argument 'c'"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("unexpected argument 'c'"), std::string::npos)
+        << r.error().message;
   }
 }
 

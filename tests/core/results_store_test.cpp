@@ -61,7 +61,8 @@ struct RawDb {
   ~RawDb() { sqlite3_close(db); }
   void exec(const std::string& sql) {
     char* message = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK) << (message ? message : "");
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+        << (message ? message : "");
     sqlite3_free(message);
   }
   sqlite3* db = nullptr;
@@ -376,7 +377,8 @@ TEST_F(ResultsStoreTest, NewerSchemaIsRefusedAndTheFileIsUntouched) {
   auto store = ResultsStore::open(path_);
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, "schema_too_new");
-  EXPECT_NE(store.error().message.find(std::to_string(kResultsSchemaVersion + 1)), std::string::npos);
+  EXPECT_NE(store.error().message.find(std::to_string(kResultsSchemaVersion + 1)),
+            std::string::npos);
   EXPECT_NE(store.error().message.find(std::to_string(kResultsSchemaVersion)), std::string::npos);
   auto reader = ResultsReader::open(path_);
   ASSERT_FALSE(reader);
@@ -429,7 +431,10 @@ TEST_F(ResultsStoreTest, NonResultsFilesAreRecognised) {
   EXPECT_EQ(text_writer.error().code, "not_a_results_db");
 
   fs::remove(path_);
-  { RawDb other(path_); other.exec("CREATE TABLE inventory (item TEXT)"); }
+  {
+    RawDb other(path_);
+    other.exec("CREATE TABLE inventory (item TEXT)");
+  }
   std::string before = read_file(path_);
   auto foreign = ResultsReader::open(path_);
   ASSERT_FALSE(foreign);
@@ -462,7 +467,8 @@ std::string open_as_unprivileged(const std::string& path) {
   ::close(pipe_fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "child failed " + std::to_string(status);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "child failed " + std::to_string(status);
   return code;
 }
 

@@ -54,7 +54,8 @@ class IdpSimTest : public ::testing::Test {
   }
   HttpResponse token_basic(const std::string& id, const std::string& secret,
                            const std::string& body = "grant_type=client_credentials") {
-    return post(url("/token"), body, {{"content-type", kForm}, {"authorization", basic_auth_header(id, secret)}});
+    return post(url("/token"), body,
+                {{"content-type", kForm}, {"authorization", basic_auth_header(id, secret)}});
   }
   boost::json::object json(const HttpResponse& r) {
     auto o = parse_json_object(r.body);
@@ -62,8 +63,9 @@ class IdpSimTest : public ::testing::Test {
     return o.ok() ? *o : boost::json::object{};
   }
   std::string add_fault(const std::string& type, boost::json::object params = {}) {
-    auto r = post_json(admin("/admin/faults"),
-                       boost::json::serialize(boost::json::object{{"type", type}, {"params", params}}));
+    auto r =
+        post_json(admin("/admin/faults"),
+                  boost::json::serialize(boost::json::object{{"type", type}, {"params", params}}));
     EXPECT_EQ(r.status, 200) << r.body;
     auto o = json(r);
     return o.contains("id") ? std::string(o["id"].as_string()) : "";
@@ -87,7 +89,8 @@ class IdpSimTest : public ::testing::Test {
     Jwks jwks = served_jwks();
     const auto* entry = jwks.find(jwt->kid);
     if (!entry) return "unknown_kid";
-    if (!jws_verify(jwt->alg, entry->key, jwt->signing_input, jwt->signature)) return "bad_signature";
+    if (!jws_verify(jwt->alg, entry->key, jwt->signing_input, jwt->signature))
+      return "bad_signature";
     ClaimPolicy policy;
     policy.issuer = idp_->issuer();
     policy.audiences = {"gatedrill"};
@@ -142,10 +145,11 @@ TEST_F(IdpSimTest, TokenWithBasicAuthVerifiesAgainstTheServedJwks) {
 }
 
 TEST_F(IdpSimTest, TokenWithClientSecretPost) {
-  auto r = post(url("/token"),
-                std::string("grant_type=client_credentials&client_id=gatedrill-loadgen&client_secret=") + kSecret +
-                    "&scope=orders%3Aread",
-                {{"content-type", "application/x-www-form-urlencoded; charset=utf-8"}});
+  auto r =
+      post(url("/token"),
+           std::string("grant_type=client_credentials&client_id=gatedrill-loadgen&client_secret=") +
+               kSecret + "&scope=orders%3Aread",
+           {{"content-type", "application/x-www-form-urlencoded; charset=utf-8"}});
   ASSERT_EQ(r.status, 200) << r.body;
   std::string token(json(r)["access_token"].as_string());
   EXPECT_EQ(verify(token, time_.wall_seconds()), "ok");
@@ -170,31 +174,41 @@ TEST_F(IdpSimTest, BadClientAuthIsInvalidClient) {
 }
 
 TEST_F(IdpSimTest, MalformedTokenRequestsAreRfc6749Errors) {
-  auto password = token_basic("gatedrill-loadgen", kSecret, "grant_type=password&username=a&password=b");
+  auto password =
+      token_basic("gatedrill-loadgen", kSecret, "grant_type=password&username=a&password=b");
   EXPECT_EQ(password.status, 400);
   EXPECT_EQ(json(password)["error"].as_string(), "unsupported_grant_type");
   auto missing = token_basic("gatedrill-loadgen", kSecret, "scope=x");
   EXPECT_EQ(missing.status, 400);
   EXPECT_EQ(json(missing)["error"].as_string(), "invalid_request");
-  auto repeated = token_basic("gatedrill-loadgen", kSecret, "grant_type=client_credentials&grant_type=client_credentials");
+  auto repeated = token_basic("gatedrill-loadgen", kSecret,
+                              "grant_type=client_credentials&grant_type=client_credentials");
   EXPECT_EQ(json(repeated)["error"].as_string(), "invalid_request");
-  auto both = post(url("/token"), std::string("grant_type=client_credentials&client_id=gatedrill-loadgen&client_secret=") + kSecret,
-                   {{"content-type", kForm}, {"authorization", basic_auth_header("gatedrill-loadgen", kSecret)}});
+  auto both =
+      post(url("/token"),
+           std::string("grant_type=client_credentials&client_id=gatedrill-loadgen&client_secret=") +
+               kSecret,
+           {{"content-type", kForm},
+            {"authorization", basic_auth_header("gatedrill-loadgen", kSecret)}});
   EXPECT_EQ(both.status, 400);
   EXPECT_EQ(json(both)["error"].as_string(), "invalid_request");
   auto json_body = post(url("/token"), R"({"grant_type":"client_credentials"})",
-                        {{"content-type", "application/json"}, {"authorization", basic_auth_header("gatedrill-loadgen", kSecret)}});
+                        {{"content-type", "application/json"},
+                         {"authorization", basic_auth_header("gatedrill-loadgen", kSecret)}});
   EXPECT_EQ(json_body.status, 400);
   EXPECT_EQ(json(json_body)["error"].as_string(), "invalid_request");
   EXPECT_EQ(get(url("/token")).status, 405);
   auto metrics = get(admin("/metrics"));
-  EXPECT_NE(metrics.body.find("gatedrill_idp_token_errors_total{reason=\"unsupported_grant_type\"} 1"), std::string::npos)
+  EXPECT_NE(
+      metrics.body.find("gatedrill_idp_token_errors_total{reason=\"unsupported_grant_type\"} 1"),
+      std::string::npos)
       << metrics.body;
 }
 
 TEST_F(IdpSimTest, AdminTokensTakeCustomClaimsTtlAndCount) {
-  auto r = post_json(admin("/admin/tokens"),
-                     R"({"claims":{"sub":"bob","role":"admin","aud":["x","gatedrill"]},"ttl_s":60,"count":3})");
+  auto r = post_json(
+      admin("/admin/tokens"),
+      R"({"claims":{"sub":"bob","role":"admin","aud":["x","gatedrill"]},"ttl_s":60,"count":3})");
   ASSERT_EQ(r.status, 200) << r.body;
   auto body = json(r);
   auto& tokens = body["tokens"].as_array();
@@ -215,9 +229,12 @@ TEST_F(IdpSimTest, AdminTokensTakeCustomClaimsTtlAndCount) {
 
   EXPECT_EQ(verify(admin_token(R"({"ttl_s":-120})"), time_.wall_seconds()), "expired");
   EXPECT_EQ(verify(admin_token(R"({"claims":{"exp":null}})"), time_.wall_seconds()), "missing_exp");
-  EXPECT_EQ(verify(admin_token(R"({"claims":{"iss":"https://evil"}})"), time_.wall_seconds()), "bad_issuer");
+  EXPECT_EQ(verify(admin_token(R"({"claims":{"iss":"https://evil"}})"), time_.wall_seconds()),
+            "bad_issuer");
   auto metrics = get(admin("/metrics"));
-  EXPECT_NE(metrics.body.find("gatedrill_idp_tokens_issued_total{source=\"admin\"} 6"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("gatedrill_idp_tokens_issued_total{source=\"admin\"} 6"),
+            std::string::npos)
+      << metrics.body;
 }
 
 TEST_F(IdpSimTest, AdminTokenPoolsAreCompleteAndDistinct) {
@@ -254,8 +271,9 @@ TEST_F(IdpSimTest, AdminTokensWithAnotherAlgOrAnUnknownKid) {
 }
 
 TEST_F(IdpSimTest, AdminTokensRejectBadParams) {
-  for (const char* body : {R"({"count":0})", R"({"count":100001})", R"({"alg":"none"})", R"({"alg":"HS256"})",
-                           R"({"claims":[1]})", R"({"ttl_s":"soon"})", R"({"kid":5})", "not json"}) {
+  for (const char* body :
+       {R"({"count":0})", R"({"count":100001})", R"({"alg":"none"})", R"({"alg":"HS256"})",
+        R"({"claims":[1]})", R"({"ttl_s":"soon"})", R"({"kid":5})", "not json"}) {
     auto r = post_json(admin("/admin/tokens"), body);
     EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
   }
@@ -278,7 +296,8 @@ TEST_F(IdpSimTest, RevokeNeedsRedisAndAValidJti) {
 TEST_F(IdpSimTest, ClockSkewMovesIatAndNbf) {
   auto skew = post_json(admin("/admin/clock"), R"({"skew_ms":300000})");
   ASSERT_EQ(skew.status, 200) << skew.body;
-  const int64_t true_now = time_.wall_seconds() - 300;  // ManualTimeSource::wall() includes the skew
+  const int64_t true_now =
+      time_.wall_seconds() - 300;  // ManualTimeSource::wall() includes the skew
   auto r = token_basic("gatedrill-loadgen", kSecret);
   ASSERT_EQ(r.status, 200);
   std::string token(json(r)["access_token"].as_string());
@@ -380,7 +399,8 @@ TEST_F(IdpSimTest, Error5xxWithProbabilityOne) {
 TEST_F(IdpSimTest, Error5xxWithProbabilityHalfFailsSome) {
   std::string id = add_fault("error_5xx", {{"probability", 0.5}});
   int failed = 0;
-  for (int i = 0; i < 60; ++i) failed += get(url("/.well-known/openid-configuration")).status == 500;
+  for (int i = 0; i < 60; ++i)
+    failed += get(url("/.well-known/openid-configuration")).status == 500;
   EXPECT_GT(failed, 10);
   EXPECT_LT(failed, 50);
   remove_fault(id);
@@ -405,16 +425,14 @@ TEST_F(IdpSimTest, JwksMalformedModes) {
 
 TEST_F(IdpSimTest, FaultsWithBadParamsAre400) {
   std::vector<std::pair<std::string, boost::json::object>> bad = {
-      {"idp_down", {{"mode", "explode"}}},
-      {"slow", {}},
-      {"slow", {{"latency_ms", -5}}},
-      {"error_5xx", {{"status", 418}}},
-      {"error_5xx", {{"probability", 2}}},
-      {"jwks_malformed", {{"mode", "spicy"}}},
+      {"idp_down", {{"mode", "explode"}}}, {"slow", {}},
+      {"slow", {{"latency_ms", -5}}},      {"error_5xx", {{"status", 418}}},
+      {"error_5xx", {{"probability", 2}}}, {"jwks_malformed", {{"mode", "spicy"}}},
   };
   for (auto& [type, params] : bad) {
-    auto r = post_json(admin("/admin/faults"),
-                       boost::json::serialize(boost::json::object{{"type", type}, {"params", params}}));
+    auto r =
+        post_json(admin("/admin/faults"),
+                  boost::json::serialize(boost::json::object{{"type", type}, {"params", params}}));
     EXPECT_EQ(r.status, 400) << type << " " << boost::json::serialize(params) << " -> " << r.body;
   }
 }
@@ -426,7 +444,8 @@ namespace gatedrill {
 namespace {
 
 TEST(IdpKeysDir, ARestartedIdpKeepsItsSigningKey) {
-  auto dir = std::filesystem::temp_directory_path() / ("gatedrill-idp-keys-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("gatedrill-idp-keys-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   IdpOptions options;
   options.client_secret = kSecret;

@@ -1,7 +1,7 @@
 // The scenario language: what a valid script yields, and that every kind of mistake is caught
 // before anything starts, with the file and line of the mistake.
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +25,8 @@ class ScenarioScriptTest : public ::testing::Test {
   void TearDown() override {
     if (!path_.empty()) unlink(path_.c_str());
   }
-  Result<std::unique_ptr<ScenarioScript>> load(const std::string& text, std::map<std::string, std::string> params = {}) {
+  Result<std::unique_ptr<ScenarioScript>> load(const std::string& text,
+                                               std::map<std::string, std::string> params = {}) {
     return ScenarioScript::load(write(text), std::move(params));
   }
   std::string error_of(const std::string& text, std::map<std::string, std::string> params = {}) {
@@ -91,12 +92,14 @@ expect { during("clock_skew", { node = "gw-2", status_401_share = "> 90%" }) }
 }
 
 TEST_F(ScenarioScriptTest, ParametersOverrideDefaultsWithTheDefaultsType) {
-  auto script = load(R"(load { { name = "s", rate = param("RATE", 100), duration = param("D", "2s") } })",
-                     {{"RATE", "2500"}, {"D", "4s"}});
+  auto script =
+      load(R"(load { { name = "s", rate = param("RATE", 100), duration = param("D", "2s") } })",
+           {{"RATE", "2500"}, {"D", "4s"}});
   ASSERT_TRUE(script) << script.error().message;
   EXPECT_EQ((*script)->scenario().phases[0].rate, 2500);
   EXPECT_EQ((*script)->scenario().phases[0].duration, std::chrono::seconds(4));
-  EXPECT_THAT(error_of(R"(load { { name = "s", rate = param("RATE", 100), duration = "1s" } })", {{"RATE", "fast"}}),
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = param("RATE", 100), duration = "1s" } })",
+                       {{"RATE", "fast"}}),
               HasSubstr("RATE=fast must be a number"));
 }
 
@@ -111,7 +114,8 @@ TEST_F(ScenarioScriptTest, SyntaxErrorsNameFileAndLine) {
 
 TEST_F(ScenarioScriptTest, LongPathsAreNamedInFullInEveryKindOfError) {
   // Lua cuts chunk names past 60 characters to "...tail"; the user must see the whole path.
-  const std::string dir = ::testing::TempDir() + "a_directory_name_long_enough_to_be_shortened_by_lua_" +
+  const std::string dir = ::testing::TempDir() +
+                          "a_directory_name_long_enough_to_be_shortened_by_lua_" +
                           std::to_string(getpid());
   ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
   const std::string file = dir + "/scenario.lua";
@@ -122,8 +126,9 @@ TEST_F(ScenarioScriptTest, LongPathsAreNamedInFullInEveryKindOfError) {
   };
   EXPECT_THAT(error_in("load {\n  { name = 'x' rate = 1 }\n}\n"), HasSubstr(file + ":2:"));
   EXPECT_THAT(error_in("local x = nil\nlocal y = x.field\n"), HasSubstr(file + ":2:"));
-  EXPECT_THAT(error_in(std::string(kMinimal) + "at('1s', function() fault.kill { node = 'nope' } end)"),
-              HasSubstr(file + ":3:"));
+  EXPECT_THAT(
+      error_in(std::string(kMinimal) + "at('1s', function() fault.kill { node = 'nope' } end)"),
+      HasSubstr(file + ":3:"));
   unlink(file.c_str());
   rmdir(dir.c_str());
 }
@@ -135,26 +140,40 @@ TEST_F(ScenarioScriptTest, UnknownKeysAreErrorsWithTheirLine) {
 }
 
 TEST_F(ScenarioScriptTest, WrongTypesAndImpossibleValuesAreErrors) {
-  EXPECT_THAT(error_of("topology { gateways = 'two' }\n" + std::string(kMinimal)), HasSubstr("gateways must be a number"));
-  EXPECT_THAT(error_of("topology { gateways = 0 }\n" + std::string(kMinimal)), HasSubstr("from 1 to 16"));
-  EXPECT_THAT(error_of(R"(load { { name = "s", rate = -5, duration = "1s" } })"), HasSubstr("rate must be between"));
+  EXPECT_THAT(error_of("topology { gateways = 'two' }\n" + std::string(kMinimal)),
+              HasSubstr("gateways must be a number"));
+  EXPECT_THAT(error_of("topology { gateways = 0 }\n" + std::string(kMinimal)),
+              HasSubstr("from 1 to 16"));
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = -5, duration = "1s" } })"),
+              HasSubstr("rate must be between"));
   EXPECT_THAT(error_of(R"(load { { name = "s", rate = 5 } })"), HasSubstr("needs duration"));
-  EXPECT_THAT(error_of(R"(load { { name = "s", rate = 5, duration = "1 fortnight" } })"), HasSubstr("unknown unit"));
-  EXPECT_THAT(error_of("topology { jwt = { algs = { 'HS256' } } }\n" + std::string(kMinimal)), HasSubstr("unknown alg 'HS256'"));
-  EXPECT_THAT(error_of(R"(load { { name = "a", rate = 5, duration = 1 }, { name = "a", rate = 5, duration = 1 } })"),
-              HasSubstr("used twice"));
+  EXPECT_THAT(error_of(R"(load { { name = "s", rate = 5, duration = "1 fortnight" } })"),
+              HasSubstr("unknown unit"));
+  EXPECT_THAT(error_of("topology { jwt = { algs = { 'HS256' } } }\n" + std::string(kMinimal)),
+              HasSubstr("unknown alg 'HS256'"));
+  EXPECT_THAT(
+      error_of(
+          R"(load { { name = "a", rate = 5, duration = 1 }, { name = "a", rate = 5, duration = 1 } })"),
+      HasSubstr("used twice"));
   EXPECT_THAT(error_of(""), HasSubstr("no load"));
 }
 
 TEST_F(ScenarioScriptTest, FaultCallsAreValidatedByADryRunBeforeAnythingStarts) {
   std::string base = std::string(kMinimal);
-  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-9', offset = '+1m' } end)"),
-              HasSubstr("unknown node 'gw-9'"));
-  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-1' } end)"), HasSubstr("needs offset"));
-  EXPECT_THAT(error_of(base + "at('1s', function() fault.latency { latency = '-5ms' } end)"), HasSubstr("must be >= 0"));
-  EXPECT_THAT(error_of(base + "at('1s', function() fault.error { probability = 2 } end)"), HasSubstr("probability must be 0..1"));
-  EXPECT_THAT(error_of(base + "at('1s', function() fault.pause { node = 'gw-1' } end)"), HasSubstr("needs duration"));
-  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-1', offset = '1m', colour = 'red' } end)"),
+  EXPECT_THAT(
+      error_of(base +
+               "at('1s', function() fault.clock_skew { node = 'gw-9', offset = '+1m' } end)"),
+      HasSubstr("unknown node 'gw-9'"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-1' } end)"),
+              HasSubstr("needs offset"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.latency { latency = '-5ms' } end)"),
+              HasSubstr("must be >= 0"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.error { probability = 2 } end)"),
+              HasSubstr("probability must be 0..1"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.pause { node = 'gw-1' } end)"),
+              HasSubstr("needs duration"));
+  EXPECT_THAT(error_of(base + "at('1s', function() fault.clock_skew { node = 'gw-1', offset = "
+                              "'1m', colour = 'red' } end)"),
               HasSubstr("unknown parameter 'colour'"));
   // The error points at the line of the fault call inside the callback.
   std::string error = error_of(base + "at('1s', function()\n  fault.kill { node = 'nope' }\nend)");
@@ -162,20 +181,25 @@ TEST_F(ScenarioScriptTest, FaultCallsAreValidatedByADryRunBeforeAnythingStarts) 
 }
 
 TEST_F(ScenarioScriptTest, TimelineMustFitInsideTheLoad) {
-  EXPECT_THAT(error_of(std::string(kMinimal) + "at('5s', function() fault.kill { node = 'gw-1' } end)"),
-              HasSubstr("after the load ends"));
+  EXPECT_THAT(
+      error_of(std::string(kMinimal) + "at('5s', function() fault.kill { node = 'gw-1' } end)"),
+      HasSubstr("after the load ends"));
 }
 
 TEST_F(ScenarioScriptTest, FaultOutsideACallbackIsAnError) {
-  EXPECT_THAT(error_of("fault.kill { node = 'gw-1' }\n" + std::string(kMinimal)), HasSubstr("inside an at(...) callback"));
+  EXPECT_THAT(error_of("fault.kill { node = 'gw-1' }\n" + std::string(kMinimal)),
+              HasSubstr("inside an at(...) callback"));
 }
 
 TEST_F(ScenarioScriptTest, ThresholdsAndExpectationsAreChecked) {
   std::string base = std::string(kMinimal);
-  EXPECT_THAT(error_of(base + "thresholds { ['steady.p98'] = '< 1ms' }"), HasSubstr("unknown metric 'p98'"));
-  EXPECT_THAT(error_of(base + "thresholds { ['nophase.p99'] = '< 1ms' }"), HasSubstr("no phase named 'nophase'"));
+  EXPECT_THAT(error_of(base + "thresholds { ['steady.p98'] = '< 1ms' }"),
+              HasSubstr("unknown metric 'p98'"));
+  EXPECT_THAT(error_of(base + "thresholds { ['nophase.p99'] = '< 1ms' }"),
+              HasSubstr("no phase named 'nophase'"));
   EXPECT_THAT(error_of(base + "thresholds { ['p99'] = '10ms' }"), HasSubstr("needs an operator"));
-  EXPECT_THAT(error_of(base + "thresholds { ['error_rate'] = '< 150%' }"), HasSubstr("outside 0%..100%"));
+  EXPECT_THAT(error_of(base + "thresholds { ['error_rate'] = '< 150%' }"),
+              HasSubstr("outside 0%..100%"));
   EXPECT_THAT(error_of(base + "expect { during('clock_skew', { status_401_share = '> 90%' }) }"),
               HasSubstr("never injects 'clock_skew'"));
   EXPECT_THAT(error_of(base + "expect { during('clock_skw', { status_401_share = '> 90%' }) }"),
@@ -203,8 +227,9 @@ class RecordingSink final : public FaultSink {
 };
 
 TEST_F(ScenarioScriptTest, TimelineCallbacksReplayAgainstTheLiveSink) {
-  auto script = load(std::string(kMinimal) +
-                     "at('1s', function() fault.latency { latency = '50ms', duration = '500ms' } end)");
+  auto script =
+      load(std::string(kMinimal) +
+           "at('1s', function() fault.latency { latency = '50ms', duration = '500ms' } end)");
   ASSERT_TRUE(script) << script.error().message;
   RecordingSink sink;
   const auto& entry = (*script)->scenario().timeline[0];
