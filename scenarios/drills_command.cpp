@@ -118,7 +118,9 @@ DrillResult run_one(const RunSettings& settings, const std::string& name,
   if (auto reader = ResultsReader::open(settings.db))
     if (auto runs = (*reader)->runs(); runs && !runs->empty()) newest_before = runs->front().id;
   SystemTimeSource time;
+  const int64_t began_ms = time.wall_ms();
   result.exit_code = run_scenario(options, time, signals);
+  write_reports_of_latest_run(options, began_ms);
   result.verdict = verdict_of(result.exit_code);
   read_outcomes(settings.db, options.scenario_file, newest_before, result);
   return result;

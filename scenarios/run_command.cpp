@@ -37,9 +37,7 @@ void accept_short_env_flag(int argc, char** argv) {
     if (std::string_view(argv[i]) == "-e") argv[i] = const_cast<char*>("--env");
 }
 
-// report.html and junit.xml into the run folder of the run this command just recorded (the
-// newest run of this scenario that began after began_ms; none when it failed before starting).
-static void write_reports_of_latest_run(const RunOptions& options, int64_t began_ms) {
+void write_reports_of_latest_run(const RunOptions& options, int64_t began_ms) {
   auto reader = ResultsReader::open(options.db_path);
   if (!reader) return;
   auto runs = (*reader)->runs();

@@ -45,6 +45,10 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
   ASSERT_TRUE(runs);
   ASSERT_EQ(runs->size(), 1u);
   EXPECT_EQ(runs->front().verdict, "pass") << output;
+  // Its run folder holds the HTML report and the JUnit file CI systems display.
+  struct stat st {};
+  EXPECT_EQ(stat((runs->front().run_dir + "/report.html").c_str(), &st), 0) << output;
+  EXPECT_EQ(stat((runs->front().run_dir + "/junit.xml").c_str(), &st), 0) << output;
   auto events = (*reader)->events(runs->front().id);
   ASSERT_TRUE(events);
   bool fault = false;
