@@ -808,6 +808,19 @@ int param_impl(lua_State* L, Context& c, std::string& error) {
   return 1;
 }
 
+// pick(long, short): the first value, or the second when the run is in short mode (-e SHORT=1,
+// what `gatedrill drills run --short` passes), so every drill states both lengths in one place.
+int pick_impl(lua_State* L, Context& c, std::string& error) {
+  if (lua_gettop(L) != 2)
+    return error = "pick takes the normal and the short value: pick(30, 5)", 0;
+  c.used_params.insert("SHORT");
+  auto it = c.scenario.params.find("SHORT");
+  const std::string mode = it == c.scenario.params.end() ? "0" : it->second;
+  if (mode != "0" && mode != "1") return error = "parameter SHORT=" + mode + " must be 0 or 1", 0;
+  lua_pushvalue(L, mode == "1" ? 2 : 1);
+  return 1;
+}
+
 int print_impl(lua_State* L, Context&, std::string&) {
   std::string line;
   for (int i = 1; i <= lua_gettop(L); ++i) {
@@ -830,6 +843,7 @@ void register_api(lua_State* L) {
                               {"during", api<during_impl>},
                               {"after", api<after_impl>},
                               {"param", api<param_impl>},
+                              {"pick", api<pick_impl>},
                               {"print", api<print_impl>}};
   for (const auto& g : globals) {
     lua_pushcfunction(L, g.func);

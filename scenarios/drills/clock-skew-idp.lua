@@ -11,9 +11,6 @@ scenario {
   seeds = { "002" },
 }
 
-local short = param("SHORT", 0) == 1
-local function pick(long, short_value) if short then return short_value end return long end
-
 topology {
   gateways = 1,
   tls = "tls",

@@ -12,9 +12,6 @@ scenario {
   seeds = { "000" },
 }
 
-local short = param("SHORT", 0) == 1
-local function pick(long, short_value) if short then return short_value end return long end
-
 topology {
   gateways = 2,
   tls = "mtls",

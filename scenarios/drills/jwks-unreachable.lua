@@ -14,8 +14,6 @@ scenario {
   seeds = { "000" },
 }
 
-local short = param("SHORT", 0) == 1
-local function pick(long, short_value) if short then return short_value end return long end
 local status = param("JWKS_STATUS", 401)
 
 topology {

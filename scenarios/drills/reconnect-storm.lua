@@ -11,9 +11,6 @@ scenario {
   seeds = { "003" },
 }
 
-local short = param("SHORT", 0) == 1
-local function pick(long, short_value) if short then return short_value end return long end
-
 -- -e RESUME=0 turns TLS session resumption off in the load, to compare. (A restarted gateway
 -- has new session-ticket keys, so reconnects after a restart are full handshakes either way;
 -- resumption only spares the reconnects of connections the node itself closes.)

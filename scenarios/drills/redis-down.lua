@@ -12,8 +12,6 @@ scenario {
   seeds = { "000", "003" },
 }
 
-local short = param("SHORT", 0) == 1
-local function pick(long, short_value) if short then return short_value end return long end
 local fail = param("FAIL", "closed")
 local mode = param("MODE", "kill")  -- kill | hang | blackhole
 

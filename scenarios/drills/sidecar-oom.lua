@@ -13,9 +13,6 @@ scenario {
   seeds = { "001", "002", "003" },
 }
 
-local short = param("SHORT", 0) == 1
-local function pick(long, short_value) if short then return short_value end return long end
-
 topology {
   gateways = 1,
   tls = "tls",

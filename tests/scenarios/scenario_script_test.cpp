@@ -103,6 +103,19 @@ TEST_F(ScenarioScriptTest, ParametersOverrideDefaultsWithTheDefaultsType) {
               HasSubstr("RATE=fast must be a number"));
 }
 
+TEST_F(ScenarioScriptTest, PickGivesTheShortValueOnlyInShortMode) {
+  const std::string text = "load { { name = 's', rate = 100, duration = pick('30s', '2s') } }";
+  auto normal = load(text);
+  ASSERT_TRUE(normal) << normal.error().message;
+  EXPECT_EQ((*normal)->scenario().phases[0].duration, std::chrono::seconds(30));
+  auto short_run = load(text, {{"SHORT", "1"}});
+  ASSERT_TRUE(short_run) << short_run.error().message;
+  EXPECT_EQ((*short_run)->scenario().phases[0].duration, std::chrono::seconds(2));
+  EXPECT_THAT(error_of(text, {{"SHORT", "yes"}}), HasSubstr("SHORT=yes must be 0 or 1"));
+  EXPECT_THAT(error_of("load { { name = 's', rate = pick(1), duration = 1 } }"),
+              HasSubstr("pick takes"));
+}
+
 TEST_F(ScenarioScriptTest, AnUnusedParameterIsAnError) {
   EXPECT_THAT(error_of(kMinimal, {{"RAET", "5"}}), HasSubstr("parameter RAET is not used"));
 }
