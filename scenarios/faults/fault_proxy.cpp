@@ -16,6 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "scenarios/faults/fault_network.hpp"
+
 namespace gatedrill {
 
 namespace asio = boost::asio;
@@ -64,7 +66,15 @@ class Proxy {
 
   Result<void> listen(const tcp::endpoint& endpoint) {
     error_code ec;
-    acceptor_.open(endpoint.protocol(), ec);
+    if (config_.listen_netns.empty()) {
+      acceptor_.open(endpoint.protocol(), ec);
+    } else {
+      auto fd = socket_in_netns(config_.listen_netns,
+                                endpoint.protocol() == tcp::v4() ? AF_INET : AF_INET6, SOCK_STREAM);
+      if (!fd)
+        return make_error("bind_failed", "proxy '" + config_.name + "': " + fd.error().message);
+      acceptor_.assign(endpoint.protocol(), *fd, ec);
+    }
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
@@ -133,6 +143,7 @@ class Proxy {
   }
 
   const tcp::endpoint& upstream() const { return upstream_; }
+  const std::string& upstream_netns() const { return config_.upstream_netns; }
   asio::io_context& io() { return io_; }
 
  private:
@@ -173,6 +184,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void start() {
     auto self = shared_from_this();
+    if (const std::string& ns = proxy_->upstream_netns(); !ns.empty()) {
+      // async_connect uses a socket that is already open: this one connects from inside ns.
+      const auto protocol = proxy_->upstream().protocol();
+      auto fd = socket_in_netns(ns, protocol == tcp::v4() ? AF_INET : AF_INET6, SOCK_STREAM);
+      error_code ec;
+      if (fd) server_.assign(protocol, *fd, ec);
+      if (!fd || ec) return close();
+    }
     server_.async_connect(proxy_->upstream(), [self](const error_code& ec) {
       if (ec) return self->close();
       error_code ignored;

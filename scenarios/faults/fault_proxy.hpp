@@ -18,6 +18,10 @@ struct ProxyConfig {
   std::string listen;    // "127.0.0.1:0" (0: a free port; read it back from ProxyInfo)
   std::string upstream;  // "127.0.0.1:6379"
   bool enabled = true;   // false: not listening
+  // Network namespaces (names under /run/netns; "" = the proxy's own) the listener and the
+  // upstream connections live in: the relay into and out of a FaultNetwork.
+  std::string listen_netns;
+  std::string upstream_netns;
 };
 
 struct ProxyInfo {

@@ -15,15 +15,28 @@ namespace gatedrill {
 
 namespace {
 
-// "name=127.0.0.1:0=127.0.0.1:6379"
+// "name=127.0.0.1:0=127.0.0.1:6379"; either address may end in @NETNS.
 Result<ProxyConfig> parse_proxy_flag(const std::string& text) {
   const auto first = text.find('=');
   const auto second = first == std::string::npos ? first : text.find('=', first + 1);
   if (second == std::string::npos) {
     return make_error("usage", "--proxy wants NAME=LISTEN=UPSTREAM, got '" + text + "'");
   }
-  return ProxyConfig{text.substr(0, first), text.substr(first + 1, second - first - 1),
-                     text.substr(second + 1), true};
+  ProxyConfig config;
+  config.name = text.substr(0, first);
+  config.listen = text.substr(first + 1, second - first - 1);
+  config.upstream = text.substr(second + 1);
+  for (auto [address, ns] : {std::pair{&config.listen, &config.listen_netns},
+                             std::pair{&config.upstream, &config.upstream_netns}}) {
+    if (auto at = address->find('@'); at != std::string::npos) {
+      *ns = address->substr(at + 1);
+      address->erase(at);
+      if (ns->empty() || ns->find('/') != std::string::npos)
+        return make_error("usage",
+                          "--proxy: '@' must be followed by a namespace name in '" + text + "'");
+    }
+  }
+  return config;
 }
 
 }  // namespace
@@ -38,7 +51,8 @@ int fault_proxy_command(int argc, char** argv) {
   args.option("admin-port", &admin_port, "admin API port on 127.0.0.1 (0: any free port)");
   args.repeated(
       "proxy", &proxy_flags,
-      "a proxy to start with, NAME=LISTEN=UPSTREAM, e.g. redis=127.0.0.1:0=127.0.0.1:6379");
+      "a proxy to start with, NAME=LISTEN=UPSTREAM, e.g. redis=127.0.0.1:0=127.0.0.1:6379;\n"
+      "LISTEN@NETNS or UPSTREAM@NETNS: that side lives in a network namespace (root)");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
   if (admin_port < 0 || admin_port > 65535) {
     std::fprintf(stderr, "error: --admin-port must be 0..65535\n");

@@ -30,7 +30,7 @@ class FaultProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto info = proxy_.add_proxy(
-        {"echo", "127.0.0.1:0", "127.0.0.1:" + std::to_string(echo_.port()), true});
+        {"echo", "127.0.0.1:0", "127.0.0.1:" + std::to_string(echo_.port()), true, "", ""});
     ASSERT_TRUE(info.ok()) << info.error().message;
     port_ = info->port;
     ASSERT_NE(port_, 0);
@@ -200,10 +200,12 @@ TEST_F(FaultProxyTest, ZeroToxicityLeavesConnectionsAlone) {
 }
 
 TEST_F(FaultProxyTest, RegistryRejectsDuplicatesAndUnknownNames) {
-  EXPECT_EQ(proxy_.add_proxy({"echo", "127.0.0.1:0", "127.0.0.1:1", true}).error().code,
+  EXPECT_EQ(proxy_.add_proxy({"echo", "127.0.0.1:0", "127.0.0.1:1", true, "", ""}).error().code,
             "duplicate_proxy");
-  EXPECT_EQ(proxy_.add_proxy({"x", "127.0.0.1", "127.0.0.1:1", true}).error().code, "bad_proxy");
-  EXPECT_EQ(proxy_.add_proxy({"x", "nohost:0", "127.0.0.1:1", true}).error().code, "bad_proxy");
+  EXPECT_EQ(proxy_.add_proxy({"x", "127.0.0.1", "127.0.0.1:1", true, "", ""}).error().code,
+            "bad_proxy");
+  EXPECT_EQ(proxy_.add_proxy({"x", "nohost:0", "127.0.0.1:1", true, "", ""}).error().code,
+            "bad_proxy");
   ASSERT_TRUE(proxy_.add_toxic("echo", toxic(R"({"type":"latency"})")).ok());
   EXPECT_EQ(proxy_.add_toxic("echo", toxic(R"({"type":"latency"})")).error().code,
             "duplicate_toxic");
