@@ -47,6 +47,12 @@ Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases
   if (o.streams < 1 || o.streams > 1000)
     return make_error("bad_options", "streams must be 1..1000, got " + std::to_string(o.streams));
   if (!o.h2 && o.streams != 1) return make_error("bad_options", "concurrent streams need HTTP/2");
+  if (!(o.jitter >= 0 && o.jitter <= 1))
+    return make_error("bad_options", "jitter must be a fraction of the gap in 0..1");
+  if (o.pipeline < 1 || o.pipeline > 1024)
+    return make_error("bad_options", "pipeline must be 1..1024, got " + std::to_string(o.pipeline));
+  if (o.h2 && o.pipeline != 1)
+    return make_error("bad_options", "pipelining is HTTP/1.1's; HTTP/2 has concurrent streams");
   if (o.requests_per_connection < 0)
     return make_error("bad_options", "requests per connection must be >= 0 (0 = unlimited)");
   if (phases.empty()) return make_error("bad_options", "no load phases given");
@@ -244,6 +250,9 @@ Result<std::unique_ptr<LoadGenerator::Prepared>> LoadGenerator::prepare(
   base.requests_per_connection = options_.requests_per_connection;
   base.h2_requests = p->h2_requests.get();
   base.h2_streams = options_.streams;
+  base.jitter = options_.jitter;
+  base.jitter_seed = options_.jitter_seed;
+  base.pipeline = options_.pipeline;
   base.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
   base.connect_timeout_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(options_.connect_timeout).count();

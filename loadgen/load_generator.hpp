@@ -76,6 +76,13 @@ struct LoadOptions {
   // `streams` concurrent requests per connection.
   bool h2 = false;
   int streams = 1;
+  // Schedule jitter: each planned send moves randomly by up to +-jitter/2 of its connection's
+  // gap to the next one (0 = off, at most 1); latency still counts from the moved time. The
+  // seed makes runs repeatable; each connection draws from its own stream of it.
+  double jitter = 0;
+  uint64_t jitter_seed = 1;
+  // HTTP/1.1 pipelining: up to this many requests in flight per connection, answered in order.
+  int pipeline = 1;
 };
 
 // One second of the schedule, merged over threads. Counts are events in that second: `sent` by

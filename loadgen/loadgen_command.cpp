@@ -25,6 +25,7 @@
 #include "loadgen/process_pool.hpp"
 #include "loadgen/request_plan.hpp"
 #include "loadgen/run_store.hpp"
+#include "loadgen/schedule.hpp"
 
 namespace gatedrill {
 namespace {
@@ -208,13 +209,14 @@ Result<std::unique_ptr<loadgen::WorkerStore>> open_store(
 }  // namespace
 
 int loadgen_command(int argc, char** argv) {
-  std::string url, rate_text = "max", rate_to_text, duration_text = "10s", token_file,
-                   method = "GET", body_size = "0";
+  std::string url, rate_text, rate_to_text, duration_text, steps_text, token_file,
+      method = "GET", body_size = "0", jitter_text = "0";
   std::string cacert, timeout_text = "2s", connect_timeout_text = "1s", json_path;
   std::string cert, key, sni, bad_token_file, bad_share_text = "0", store_path, node;
   bool worker = false, h2 = false;
   std::vector<std::string> raw_paths;
-  int64_t connections = 16, threads = 1, handshake_every = 0, processes = 1, streams = 1;
+  int64_t connections = 16, threads = 1, handshake_every = 0, processes = 1, streams = 1,
+          pipeline = 1;
   std::vector<std::string> raw_headers;
   bool insecure = false, quiet = false, no_resume = false, new_conn_per_request = false;
 
@@ -229,6 +231,12 @@ int loadgen_command(int argc, char** argv) {
   args.option("rate", &rate_text, "requests/s over all connections, or 'max' (closed loop) [max]");
   args.option("rate-to", &rate_to_text, "ramp linearly from --rate to this rate over the duration");
   args.option("duration", &duration_text, "how long to send, e.g. 30s, 2m [10s]");
+  args.option("steps", &steps_text,
+              "stepped load instead of --rate/--duration: RATE:DURATION,... run back to back, "
+              "e.g. 10000:5s,20000:5s,40000:10s (a RATE may be 'max')");
+  args.option("jitter", &jitter_text,
+              "move each planned send randomly by up to +-F/2 of its connection's gap to the "
+              "next (0..1), against microbursts; latency counts from the moved time [0: off]");
   args.option("connections", &connections, "keep-alive connections [16]");
   args.option("threads", &threads,
               "event-loop threads, each with its share of the connections [1]");
@@ -238,6 +246,8 @@ int loadgen_command(int argc, char** argv) {
   args.flag("h2", &h2,
             "HTTP/2: ALPN h2 over https://, prior knowledge (h2c) over http:// [HTTP/1.1]");
   args.option("streams", &streams, "with --h2: concurrent streams per connection [1]");
+  args.option("pipeline", &pipeline,
+              "HTTP/1.1 requests in flight per connection, answered in order [1]");
   args.repeated("header", &raw_headers, "extra request header 'Name: value' (repeatable)");
   args.option("token-file", &token_file,
               "file with one JWT per line, sent as Bearer tokens in rotation");
@@ -280,18 +290,49 @@ int loadgen_command(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.message.c_str());
     return 2;
   };
-  auto rate = parse_rate(rate_text, "--rate");
-  if (!rate) return usage_error(rate.error());
-  double rate_to = -1;
-  if (!rate_to_text.empty()) {
-    auto r = parse_rate(rate_to_text, "--rate-to");
-    if (!r) return usage_error(r.error());
-    if (*rate == 0 || *r == 0)
-      return usage_error(make_error("bad_options", "--rate-to needs numeric --rate and --rate-to"));
-    rate_to = *r;
+  std::vector<LoadPhase> phases;
+  if (!steps_text.empty()) {
+    if (!rate_text.empty() || !rate_to_text.empty() || !duration_text.empty())
+      return usage_error(
+          make_error("bad_options",
+                     "--steps replaces --rate, --rate-to and --duration; give one or the other"));
+    auto steps = loadgen::parse_steps(steps_text);
+    if (!steps) return usage_error(steps.error());
+    for (const auto& step : *steps)
+      phases.push_back({"step" + std::to_string(phases.size() + 1), step.rate, -1,
+                        std::chrono::nanoseconds(step.duration_ns)});
+    rate_text = steps_text;
+  } else {
+    if (rate_text.empty()) rate_text = "max";
+    auto rate = parse_rate(rate_text, "--rate");
+    if (!rate) return usage_error(rate.error());
+    double rate_to = -1;
+    if (!rate_to_text.empty()) {
+      auto r = parse_rate(rate_to_text, "--rate-to");
+      if (!r) return usage_error(r.error());
+      if (*rate == 0 || *r == 0)
+        return usage_error(
+            make_error("bad_options", "--rate-to needs numeric --rate and --rate-to"));
+      rate_to = *r;
+    }
+    auto duration = parse_duration(duration_text.empty() ? "10s" : duration_text);
+    if (!duration) return usage_error(duration.error());
+    phases.push_back({"main", *rate, rate_to, *duration});
   }
-  auto duration = parse_duration(duration_text);
-  if (!duration) return usage_error(duration.error());
+  std::chrono::nanoseconds total_duration{0};
+  for (const auto& p : phases) total_duration += p.duration;
+  char* jitter_end = nullptr;
+  double jitter = std::strtod(jitter_text.c_str(), &jitter_end);
+  if (jitter_text.empty() || jitter_end != jitter_text.c_str() + jitter_text.size() ||
+      !(jitter >= 0 && jitter <= 1))
+    return usage_error(
+        make_error("bad_options",
+                   "--jitter must be a fraction of the gap in 0..1, got '" + jitter_text + "'"));
+  if (pipeline < 1 || pipeline > 1024)
+    return usage_error(make_error("bad_options", "--pipeline must be 1..1024"));
+  if (pipeline > 1 && h2)
+    return usage_error(
+        make_error("bad_options", "--pipeline is for HTTP/1.1; with --h2 use --streams"));
   auto timeout = parse_duration(timeout_text);
   if (!timeout) return usage_error(timeout.error());
   auto connect_timeout = parse_duration(connect_timeout_text);
@@ -368,9 +409,10 @@ int loadgen_command(int argc, char** argv) {
   options.requests_per_connection = static_cast<int>(handshake_every);
   options.h2 = h2;
   options.streams = static_cast<int>(streams);
+  options.pipeline = static_cast<int>(pipeline);
+  options.jitter = jitter;
   options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   options.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*connect_timeout);
-  std::vector<LoadPhase> phases{{"main", *rate, rate_to, *duration}};
 
   TerminationSignals signals;  // before any thread starts: Ctrl-C stops the load cleanly
   SystemTimeSource time;
@@ -393,14 +435,14 @@ int loadgen_command(int argc, char** argv) {
   }
   std::atomic<bool> stop{false};
   bool tty = ::isatty(STDERR_FILENO) == 1;
-  int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration).count();
+  int64_t total_seconds = std::chrono::duration_cast<std::chrono::seconds>(total_duration).count();
 
   if (!worker)
-    std::printf("Running %s test @ %s\n  %s%d threads and %d connections, rate %s%s\n",
-                format_duration(*duration).c_str(), url.c_str(),
+    std::printf("Running %s test @ %s\n  %s%d threads and %d connections, %s %s%s\n",
+                format_duration(total_duration).c_str(), url.c_str(),
                 processes > 1 ? (std::to_string(processes) + " processes x ").c_str() : "",
-                options.threads, options.connections, rate_text.c_str(),
-                rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
+                options.threads, options.connections, steps_text.empty() ? "rate" : "steps",
+                rate_text.c_str(), rate_to_text.empty() ? "" : (" -> " + rate_to_text).c_str());
   std::fflush(stdout);
   auto on_second = [&](const IntervalStats& s) {
     if (signals.poll() != 0) stop = true;

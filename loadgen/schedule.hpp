@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/util/result.hpp"
 
 namespace gatedrill::loadgen {
 
@@ -32,11 +35,20 @@ struct Slot {
   int phase = 0;
 };
 
+// Random jitter on planned send times: each open-loop slot moves by a uniform amount in
+// [-fraction/2, +fraction/2) of the connection's gap to its next slot. The shifts average zero,
+// so the planned count and the mean rate stay; exactly periodic sends of many connections no
+// longer line up into microbursts. fraction 0 = off; at most 1 (slots stay in order).
+struct Jitter {
+  double fraction = 0;
+  uint64_t seed = 0;  // the same seed plans the same times (tests); give each connection its own
+};
+
 class ConnectionSchedule {
  public:
   // offset in [0, 1): the fraction of one request interval this connection lags the phase start,
   // so connections are spread evenly instead of firing together.
-  ConnectionSchedule(const std::vector<PhasePlan>* phases, double offset);
+  ConnectionSchedule(const std::vector<PhasePlan>* phases, double offset, Jitter jitter = {});
 
   // The next request to send when the connection is free at now_ns. Open-loop phases return the
   // next planned slot (possibly in the past: send it at once; its latency counts from
@@ -44,10 +56,17 @@ class ConnectionSchedule {
   std::optional<Slot> next(int64_t now_ns);
 
  private:
+  // A jittered slot time within the phase, never before the previous slot.
+  int64_t jittered(const PhasePlan& p, double count, int64_t at);
+  double next_uniform();  // [0, 1), splitmix64
+
   const std::vector<PhasePlan>* phases_;
   double offset_;
+  double jitter_ = 0;
+  uint64_t rng_ = 0;
   size_t phase_ = 0;
   int64_t index_ = 0;  // requests planned so far in the current phase
+  int64_t last_ns_ = 0;
 };
 
 // Builds per-connection phase plans from phase rates divided evenly over `connections`.
@@ -57,5 +76,10 @@ struct PhaseRate {
   int64_t duration_ns = 0;
 };
 std::vector<PhasePlan> plan_phases(const std::vector<PhaseRate>& phases, int connections);
+
+// A stepped load, "RATE:DURATION,RATE:DURATION,...", e.g. "10000:5s,20000:5s,40000:10s": one
+// constant-rate phase per step, back to back (RATE is requests/s over all connections or "max").
+// Error "bad_options" naming the step that does not parse.
+Result<std::vector<PhaseRate>> parse_steps(std::string_view text);
 
 }  // namespace gatedrill::loadgen

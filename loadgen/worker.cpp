@@ -144,7 +144,8 @@ class Loop {
       Connection& c = conns_[static_cast<size_t>(i)];
       double offset = (static_cast<double>(s_.first_connection + i) + 0.5) /
                       static_cast<double>(s_.total_connections);
-      c.schedule = ConnectionSchedule(s_.plans, offset);
+      uint64_t connection = static_cast<uint64_t>(s_.first_connection + i);
+      c.schedule = ConnectionSchedule(s_.plans, offset, {s_.jitter, s_.jitter_seed + connection});
       c.buffer = std::make_unique<char[]>(kBufferSize);
       if (s_.h2_requests != nullptr) {
         c.streams.resize(static_cast<size_t>(s_.h2_streams));

@@ -74,6 +74,9 @@ struct WorkerSetup {
   // streams per connection; the requests as header lists.
   const H2Requests* h2_requests = nullptr;  // null: HTTP/1.1
   int h2_streams = 1;
+  int pipeline = 1;   // HTTP/1.1 requests in flight per connection
+  double jitter = 0;  // schedule jitter (a fraction of the gap), 0 = off
+  uint64_t jitter_seed = 0;
   int64_t timeout_ns = 0;
   int64_t connect_timeout_ns = 0;
   int first_connection = 0;  // this loop's connections among all of them (for the stagger)

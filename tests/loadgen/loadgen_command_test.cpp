@@ -65,6 +65,14 @@ TEST(LoadgenCommand, BadUrlAndOptionsExit2WithOneLine) {
       {{"http://127.0.0.1:1/", "--h2", "--streams", "0"}, "--streams"},
       {{"http://127.0.0.1:1/", "--handshake-every", "-1"}, "--handshake-every"},
       {{"http://127.0.0.1:1/", "--handshake-every", "3", "--new-conn-per-request"}, "exclude"},
+      {{"http://127.0.0.1:1/", "--steps", "100:1s,fast:1s"}, "step 2 'fast:1s'"},
+      {{"http://127.0.0.1:1/", "--steps", "100"}, "RATE:DURATION"},
+      {{"http://127.0.0.1:1/", "--steps", "100:1s", "--rate", "5"}, "--steps replaces"},
+      {{"http://127.0.0.1:1/", "--steps", "100:1s", "--duration", "5s"}, "--steps replaces"},
+      {{"http://127.0.0.1:1/", "--jitter", "1.5"}, "--jitter"},
+      {{"http://127.0.0.1:1/", "--jitter", "some"}, "--jitter"},
+      {{"http://127.0.0.1:1/", "--pipeline", "0"}, "--pipeline"},
+      {{"http://127.0.0.1:1/", "--h2", "--pipeline", "4"}, "--streams"},
       {{}, "URL"},
   };
   for (const auto& c : cases) {
@@ -162,6 +170,35 @@ TEST(LoadgenCommand, ProcessesPrintOneMergedSummary) {
   EXPECT_EQ(report->at("processes").as_int64(), 3);
   EXPECT_EQ(report->at("totals").as_object().at("completed").as_int64(), 300);
   EXPECT_EQ(server.requests(), 300);
+}
+
+TEST(LoadgenCommand, StepsRunAsPhasesEachAtItsRate) {
+  testing::TestHttpServer server([](int64_t) { return testing::Reply{}; });
+  std::string json =
+      ::testing::TempDir() + "/loadgen_steps_" + std::to_string(::getpid()) + ".json";
+  Outcome o = run_cli({server.url("/s"), "--steps", "100:500ms,300:500ms,200:1s", "--connections",
+                       "2", "--jitter", "0.3", "--json", json, "--quiet"});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_NE(o.out.find("steps 100:500ms,300:500ms,200:1s"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("step2"), std::string::npos) << o.out;  // the per-phase lines
+  std::stringstream text;
+  text << std::ifstream(json).rdbuf();
+  std::remove(json.c_str());
+  auto report = parse_json_object(text.str());
+  ASSERT_TRUE(report.ok()) << text.str();
+  const auto& phases = report->at("phases").as_array();
+  ASSERT_EQ(phases.size(), 3u);
+  const int64_t expected[] = {50, 150, 200};
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& p = phases[i].as_object();
+    EXPECT_EQ(p.at("name").as_string(), "step" + std::to_string(i + 1));
+    EXPECT_EQ(p.at("completed").as_int64(), expected[i]) << i;
+  }
+  const auto& seconds = report->at("intervals").as_array();
+  ASSERT_EQ(seconds.size(), 2u);
+  EXPECT_DOUBLE_EQ(seconds[0].as_object().at("target_rate").as_double(), 200);  // 50 + 150
+  EXPECT_DOUBLE_EQ(seconds[1].as_object().at("target_rate").as_double(), 200);
+  EXPECT_EQ(server.requests(), 400);
 }
 
 TEST(LoadgenCommand, NoResponseAtAllExits1) {
