@@ -7,14 +7,14 @@ namespace gatedrill {
 
 namespace {
 
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // -1 for characters outside the base64url alphabet (including '=', '+', '/').
 constexpr std::array<int8_t, 256> make_decode_table() {
   std::array<int8_t, 256> table{};
   for (auto& entry : table) entry = -1;
-  for (int i = 0; i < 64; ++i) table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+  for (int i = 0; i < 64; ++i)
+    table[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
   return table;
 }
 constexpr auto kDecode = make_decode_table();
@@ -26,8 +26,8 @@ std::string base64url_encode(std::string_view bytes) {
   out.reserve((bytes.size() * 4 + 2) / 3);
   size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8) |
-                 static_cast<uint8_t>(bytes[i + 2]);
+    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) |
+                 (static_cast<uint8_t>(bytes[i + 1]) << 8) | static_cast<uint8_t>(bytes[i + 2]);
     out.push_back(kAlphabet[(n >> 18) & 63]);
     out.push_back(kAlphabet[(n >> 12) & 63]);
     out.push_back(kAlphabet[(n >> 6) & 63]);
@@ -49,27 +49,50 @@ std::string base64url_encode(std::string_view bytes) {
 
 Result<std::string> base64url_decode(std::string_view text) {
   // A length of 1 mod 4 cannot come from any byte string.
-  if (text.size() % 4 == 1) return make_error("bad_base64url", "impossible base64url length");
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int8_t v = kDecode[static_cast<unsigned char>(c)];
-    if (v < 0) {
-      return make_error("bad_base64url", c == '=' ? "base64url must not be padded"
-                                                  : "character outside the base64url alphabet");
+  const size_t rest = text.size() % 4;
+  if (rest == 1) return make_error("bad_base64url", "impossible base64url length");
+  auto bad_char = [](char c) {
+    return make_error("bad_base64url", c == '=' ? "base64url must not be padded"
+                                                : "character outside the base64url alphabet");
+  };
+  // Sized once and written in place: this runs on every uncached token (three segments).
+  std::string out(text.size() / 4 * 3 + (rest == 0 ? 0 : rest - 1), '\0');
+  char* o = out.data();
+  const size_t full = text.size() - rest;
+  for (size_t i = 0; i < full; i += 4) {
+    const int a = kDecode[static_cast<unsigned char>(text[i])];
+    const int b = kDecode[static_cast<unsigned char>(text[i + 1])];
+    const int c = kDecode[static_cast<unsigned char>(text[i + 2])];
+    const int d = kDecode[static_cast<unsigned char>(text[i + 3])];
+    if ((a | b | c | d) < 0) {
+      for (size_t j = i; j < i + 4; ++j)
+        if (kDecode[static_cast<unsigned char>(text[j])] < 0) return bad_char(text[j]);
     }
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    const uint32_t n = (static_cast<uint32_t>(a) << 18) | (static_cast<uint32_t>(b) << 12) |
+                       (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+    *o++ = static_cast<char>(n >> 16);
+    *o++ = static_cast<char>((n >> 8) & 0xFF);
+    *o++ = static_cast<char>(n & 0xFF);
+  }
+  if (rest > 0) {
+    uint32_t n = 0;
+    for (size_t j = full; j < text.size(); ++j) {
+      const int v = kDecode[static_cast<unsigned char>(text[j])];
+      if (v < 0) return bad_char(text[j]);
+      n = (n << 6) | static_cast<uint32_t>(v);
+    }
+    // Leftover bits must be zero, so every byte string has exactly one encoding.
+    if (rest == 2) {  // 12 bits: one byte and 4 spare bits
+      if ((n & 0xF) != 0)
+        return make_error("bad_base64url", "non-canonical base64url (trailing bits set)");
+      *o++ = static_cast<char>(n >> 4);
+    } else {  // 18 bits: two bytes and 2 spare bits
+      if ((n & 0x3) != 0)
+        return make_error("bad_base64url", "non-canonical base64url (trailing bits set)");
+      *o++ = static_cast<char>(n >> 10);
+      *o++ = static_cast<char>((n >> 2) & 0xFF);
     }
   }
-  // Leftover bits must be zero, so every byte string has exactly one encoding.
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-    return make_error("bad_base64url", "non-canonical base64url (trailing bits set)");
   return out;
 }
 

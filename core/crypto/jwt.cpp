@@ -2,11 +2,15 @@
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
-#include <set>
+#include <memory>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -22,27 +26,27 @@ namespace {
 constexpr size_t kMaxTokenBytes = 16 * 1024;
 // 9999-12-31T23:59:59Z: a NumericDate beyond it is garbage, not a far future.
 constexpr int64_t kMaxNumericDate = 253402300799;
-// The order n of the P-256 group (FIPS 186-4, D.1.2.3).
-constexpr char kP256OrderHex[] =
-    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+// The order n of the P-256 group (FIPS 186-4, D.1.2.3), big-endian.
+constexpr unsigned char kP256Order[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
 
-struct MdCtxFree { void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); } };
-struct BnFree { void operator()(BIGNUM* b) const { BN_free(b); } };
-struct SigFree { void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); } };
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
+};
+struct SigFree {
+  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
+};
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using SigPtr = std::unique_ptr<ECDSA_SIG, SigFree>;
 
-const BIGNUM* p256_order() {
-  static const BIGNUM* order = [] {
-    BIGNUM* bn = nullptr;
-    BN_hex2bn(&bn, kP256OrderHex);
-    return bn;
-  }();
-  return order;
+const unsigned char* bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
 }
-
-const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
 // Sets up a digest sign/verify context with the alg's hash and padding.
 bool init_ctx(EVP_MD_CTX* ctx, JwsAlg alg, EVP_PKEY* pkey, bool sign) {
@@ -80,48 +84,138 @@ Result<std::string> der_to_raw(std::string_view der) {
   return raw;
 }
 
-// JWS raw r||s -> DER, refusing anything but 64 bytes with 0 < r, s < n.
-bool raw_to_der(std::string_view raw, std::string* der) {
-  if (raw.size() != 64) return false;
-  BnPtr r(BN_bin2bn(bytes(raw), 32, nullptr));
-  BnPtr s(BN_bin2bn(bytes(raw) + 32, 32, nullptr));
-  if (!r || !s) return false;
-  const BIGNUM* n = p256_order();
-  if (!n || BN_is_zero(r.get()) || BN_is_zero(s.get()) || BN_cmp(r.get(), n) >= 0 ||
-      BN_cmp(s.get(), n) >= 0) {
-    return false;
-  }
-  SigPtr sig(ECDSA_SIG_new());
-  if (!sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return false;
-  r.release();  // owned by sig now
-  s.release();
-  int len = i2d_ECDSA_SIG(sig.get(), nullptr);
-  if (len <= 0) return false;
-  der->assign(static_cast<size_t>(len), '\0');
-  unsigned char* out = reinterpret_cast<unsigned char*>(der->data());
-  return i2d_ECDSA_SIG(sig.get(), &out) == len;
+// A 32-byte big-endian integer as a DER INTEGER (leading zeros dropped, a 0x00 added when the
+// high bit is set); returns the bytes written (at most 35).
+size_t der_integer(const unsigned char* value, unsigned char* out) {
+  size_t skip = 0;
+  while (skip < 31 && value[skip] == 0) ++skip;
+  const bool pad = (value[skip] & 0x80) != 0;
+  const size_t len = 32 - skip + (pad ? 1 : 0);
+  size_t n = 0;
+  out[n++] = 0x02;
+  out[n++] = static_cast<unsigned char>(len);
+  if (pad) out[n++] = 0x00;
+  std::memcpy(out + n, value + skip, 32 - skip);
+  return n + 32 - skip;
 }
 
-Error malformed(std::string message) { return make_error("malformed", std::move(message)); }
+// JWS raw r||s -> DER ECDSA-Sig-Value, refusing anything but 64 bytes with 0 < r, s < n. Done
+// on bytes (no BIGNUM allocations): it runs once per uncached ES256 token.
+bool raw_to_der(std::string_view raw, unsigned char (&der)[72], size_t* der_len) {
+  if (raw.size() != 64) return false;
+  const unsigned char* r = bytes(raw);
+  const unsigned char* s = r + 32;
+  auto in_range = [](const unsigned char* v) {
+    bool nonzero = false;
+    for (int i = 0; i < 32; ++i) nonzero = nonzero || v[i] != 0;
+    return nonzero && std::memcmp(v, kP256Order, 32) < 0;
+  };
+  if (!in_range(r) || !in_range(s)) return false;
+  unsigned char body[70];
+  size_t body_len = der_integer(r, body);
+  body_len += der_integer(s, body + body_len);
+  der[0] = 0x30;  // SEQUENCE; at most 70 bytes, so the short length form
+  der[1] = static_cast<unsigned char>(body_len);
+  std::memcpy(der + 2, body, body_len);
+  *der_len = body_len + 2;
+  return true;
+}
+
+// OpenSSL 3 fetches the algorithm implementation and builds and configures a fresh context on
+// every EVP_DigestVerifyInit, which costs a good share of an RSA-2048 verify. Each thread keeps a
+// prepared EVP_PKEY_CTX per (key, alg) and calls EVP_PKEY_verify on the SHA-256 digest with it,
+// as `openssl speed` does. A context holds a reference to its key, so a cached key pointer cannot
+// be freed and reused by another key while cached; a few entries per thread bound what keys
+// rotated out of the JWKS can pin.
+class VerifyContexts {
+ public:
+  EVP_PKEY_CTX* get(EVP_PKEY* key, JwsAlg alg) {
+    ++tick_;
+    for (auto& e : entries_) {
+      if (e.key == key && e.alg == alg) {
+        e.used = tick_;
+        return e.ctx.get();
+      }
+    }
+    PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+    if (!ctx || !configure(ctx.get(), alg)) return nullptr;
+    if (entries_.size() >= kCapacity) {
+      auto oldest =
+          std::min_element(entries_.begin(), entries_.end(),
+                           [](const Entry& a, const Entry& b) { return a.used < b.used; });
+      entries_.erase(oldest);
+    }
+    entries_.push_back(Entry{key, alg, std::move(ctx), tick_});
+    return entries_.back().ctx.get();
+  }
+
+ private:
+  static constexpr size_t kCapacity = 8;
+  struct Entry {
+    EVP_PKEY* key;
+    JwsAlg alg;
+    PkeyCtxPtr ctx;
+    uint64_t used;
+  };
+
+  static bool configure(EVP_PKEY_CTX* ctx, JwsAlg alg) {
+    if (EVP_PKEY_verify_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1)
+      return false;
+    if (alg == JwsAlg::kPS256) {
+      // RFC 7518 3.5: MGF1 with SHA-256 and a salt as long as the hash.
+      return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+    }
+    if (alg == JwsAlg::kRS256) return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1;
+    return true;
+  }
+
+  std::vector<Entry> entries_;
+  uint64_t tick_ = 0;
+};
+
+Error malformed(std::string message) {
+  return make_error("malformed", std::move(message));
+}
 
 // Boost.JSON keeps the last of duplicate member names; an attacker can use that to show one
 // value to us and another to a downstream parser. Walks already-validated JSON text and reports
 // whether any object repeats a name (after unescaping, so "a" and "\u0061" collide).
 bool has_duplicate_names(std::string_view text) {
+  // Names of the open objects, innermost last (views into `text`, or into `unescaped` for the
+  // rare escaped name); an object's names are sorted and compared when it closes, so a hostile
+  // 16 KiB payload with thousands of names costs n log n, and a plain token allocates little.
   struct Frame {
     bool object;
     bool expecting_name;
-    std::set<std::string> names;
+    size_t first_name;
   };
   std::vector<Frame> stack;
+  std::vector<std::string_view> names;
+  std::vector<std::unique_ptr<std::string>> unescaped;
+  auto close_object = [&](size_t first) {
+    auto begin = names.begin() + static_cast<std::ptrdiff_t>(first);
+    std::sort(begin, names.end());
+    bool duplicate = std::adjacent_find(begin, names.end()) != names.end();
+    names.erase(begin, names.end());
+    return duplicate;
+  };
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     switch (c) {
-      case '{': stack.push_back({true, true, {}}); break;
-      case '[': stack.push_back({false, false, {}}); break;
+      case '{':
+        stack.push_back({true, true, names.size()});
+        break;
+      case '[':
+        stack.push_back({false, false, names.size()});
+        break;
       case '}':
       case ']':
-        if (!stack.empty()) stack.pop_back();
+        if (!stack.empty()) {
+          if (stack.back().object && close_object(stack.back().first_name)) return true;
+          stack.pop_back();
+        }
         break;
       case ',':
         if (!stack.empty() && stack.back().object) stack.back().expecting_name = true;
@@ -130,21 +224,22 @@ bool has_duplicate_names(std::string_view text) {
         size_t end = i + 1;
         while (end < text.size() && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
         if (!stack.empty() && stack.back().object && stack.back().expecting_name) {
-          std::string_view raw = text.substr(i + 1, end - i - 1);
-          std::string name(raw);
-          if (raw.find('\\') != std::string_view::npos) {  // escaped: let the JSON parser unescape
+          std::string_view name = text.substr(i + 1, end - i - 1);
+          if (name.find('\\') != std::string_view::npos) {  // escaped: let the JSON parser unescape
             boost::system::error_code ec;
             auto decoded = boost::json::parse(text.substr(i, end - i + 1), ec);
             if (ec || !decoded.is_string()) return true;  // cannot happen on validated text
-            name = std::string(decoded.as_string());
+            unescaped.push_back(std::make_unique<std::string>(decoded.as_string()));
+            name = *unescaped.back();
           }
-          if (!stack.back().names.insert(std::move(name)).second) return true;
+          names.push_back(name);
           stack.back().expecting_name = false;
         }
         i = end;
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return false;
@@ -156,12 +251,14 @@ Result<boost::json::object> decode_json_segment(std::string_view segment, const 
   auto value = parse_json(*decoded);  // validates UTF-8 and limits nesting
   if (!value) return malformed(std::string(what) + " is not valid JSON");
   if (!value->is_object()) return malformed(std::string(what) + " must be a JSON object");
-  if (has_duplicate_names(*decoded)) return malformed(std::string(what) + " has duplicate member names");
+  if (has_duplicate_names(*decoded))
+    return malformed(std::string(what) + " has duplicate member names");
   return std::move(value->as_object());
 }
 
 // A NumericDate as an integer; absent -> nullopt. Errors: "bad_claim".
-Result<std::optional<int64_t>> numeric_date(const boost::json::object& claims, std::string_view name) {
+Result<std::optional<int64_t>> numeric_date(const boost::json::object& claims,
+                                            std::string_view name) {
   auto it = claims.find(name);
   if (it == claims.end()) return std::optional<int64_t>{};
   const auto& v = it->value();
@@ -176,7 +273,8 @@ Result<std::optional<int64_t>> numeric_date(const boost::json::object& claims, s
   } else if (v.is_double()) {
     double d = v.as_double();
     if (!(d >= 0 && d <= static_cast<double>(kMaxNumericDate))) return bad("is out of range");
-    if (d != static_cast<double>(static_cast<int64_t>(d))) return bad("must be a whole number of seconds");
+    if (d != static_cast<double>(static_cast<int64_t>(d)))
+      return bad("must be a whole number of seconds");
     seconds = static_cast<int64_t>(d);
   } else {
     return bad("must be a number");
@@ -193,7 +291,8 @@ Result<JwsAlg> parse_jws_alg(std::string_view name) {
   if (name == "ES256") return JwsAlg::kES256;
   if (name == "EdDSA") return JwsAlg::kEdDSA;
   std::string shown(name.substr(0, 32));
-  if (to_lower(name) == "none") return make_error("bad_alg", "alg \"" + shown + "\" (unsigned tokens) is never accepted");
+  if (to_lower(name) == "none")
+    return make_error("bad_alg", "alg \"" + shown + "\" (unsigned tokens) is never accepted");
   if (name.size() >= 2 && (name[0] == 'H' || name[0] == 'h') && (name[1] == 'S' || name[1] == 's'))
     return make_error("bad_alg", "alg \"" + shown + "\" (HMAC) is never accepted");
   return make_error("bad_alg", "unsupported alg \"" + shown + "\"");
@@ -201,10 +300,14 @@ Result<JwsAlg> parse_jws_alg(std::string_view name) {
 
 std::string_view jws_alg_name(JwsAlg alg) {
   switch (alg) {
-    case JwsAlg::kRS256: return "RS256";
-    case JwsAlg::kPS256: return "PS256";
-    case JwsAlg::kES256: return "ES256";
-    case JwsAlg::kEdDSA: return "EdDSA";
+    case JwsAlg::kRS256:
+      return "RS256";
+    case JwsAlg::kPS256:
+      return "PS256";
+    case JwsAlg::kES256:
+      return "ES256";
+    case JwsAlg::kEdDSA:
+      return "EdDSA";
   }
   return "";
 }
@@ -213,9 +316,12 @@ bool jws_alg_fits_key(JwsAlg alg, const Key& key) {
   if (!key.valid()) return false;
   switch (alg) {
     case JwsAlg::kRS256:
-    case JwsAlg::kPS256: return key.type() == KeyType::kRsa;
-    case JwsAlg::kES256: return key.type() == KeyType::kEcP256;
-    case JwsAlg::kEdDSA: return key.type() == KeyType::kEd25519;
+    case JwsAlg::kPS256:
+      return key.type() == KeyType::kRsa;
+    case JwsAlg::kES256:
+      return key.type() == KeyType::kEcP256;
+    case JwsAlg::kEdDSA:
+      return key.type() == KeyType::kEd25519;
   }
   return false;
 }
@@ -231,8 +337,8 @@ Result<std::string> jws_sign(JwsAlg alg, const Key& key, std::string_view signin
   if (EVP_DigestSign(ctx.get(), nullptr, &len, bytes(signing_input), signing_input.size()) != 1)
     return make_error("sign_failed", "cannot size the signature");
   std::string sig(len, '\0');
-  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, bytes(signing_input),
-                     signing_input.size()) != 1) {
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                     bytes(signing_input), signing_input.size()) != 1) {
     return make_error("sign_failed", "signing failed");
   }
   sig.resize(len);
@@ -240,21 +346,34 @@ Result<std::string> jws_sign(JwsAlg alg, const Key& key, std::string_view signin
   return sig;
 }
 
-bool jws_verify(JwsAlg alg, const Key& key, std::string_view signing_input, std::string_view signature) {
+bool jws_verify(JwsAlg alg, const Key& key, std::string_view signing_input,
+                std::string_view signature) {
   if (!jws_alg_fits_key(alg, key)) return false;
-  std::string der;
-  if (alg == JwsAlg::kES256) {
-    if (!raw_to_der(signature, &der)) return false;
-    signature = der;
-  } else if (alg == JwsAlg::kEdDSA) {
+  if (alg == JwsAlg::kEdDSA) {
+    // Ed25519 is one-shot (no prehash): EVP_DigestVerify on the message itself.
     if (signature.size() != 64) return false;
+    MdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || !init_ctx(ctx.get(), alg, key.native(), false)) return false;
+    return EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(signing_input),
+                            signing_input.size()) == 1;
+  }
+  unsigned char der[72];
+  size_t der_len = 0;
+  if (alg == JwsAlg::kES256) {
+    if (!raw_to_der(signature, der, &der_len)) return false;
+    signature = std::string_view(reinterpret_cast<const char*>(der), der_len);
   } else if (signature.size() != static_cast<size_t>((key.bits() + 7) / 8)) {
     return false;
   }
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || !init_ctx(ctx.get(), alg, key.native(), false)) return false;
-  return EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(signing_input),
-                          signing_input.size()) == 1;
+  thread_local VerifyContexts contexts;
+  EVP_PKEY_CTX* ctx = contexts.get(key.native(), alg);
+  if (!ctx) return false;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(bytes(signing_input), signing_input.size(), digest);
+  if (EVP_PKEY_verify(ctx, bytes(signature), signature.size(), digest, sizeof(digest)) == 1)
+    return true;
+  ERR_clear_error();  // a bad signature is an answer, not an error to leave queued
+  return false;
 }
 
 Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
@@ -274,7 +393,8 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
   if (token.size() > kMaxTokenBytes) return malformed("token larger than 16 KiB");
   auto parts = split(token, '.');
   if (parts.size() != 3)
-    return malformed("a JWS has 3 dot-separated segments, this has " + std::to_string(parts.size()));
+    return malformed("a JWS has 3 dot-separated segments, this has " +
+                     std::to_string(parts.size()));
   if (parts[0].empty()) return malformed("empty header segment");
 
   ParsedJwt jwt;
@@ -292,12 +412,15 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
 
   for (const char* name : {"jwk", "jku", "x5u", "x5c"}) {
     if (jwt.header.contains(name))
-      return make_error("unsupported_header", std::string("embedded key header \"") + name + "\" is never trusted");
+      return make_error("unsupported_header",
+                        std::string("embedded key header \"") + name + "\" is never trusted");
   }
   if (jwt.header.contains("crit"))
     return make_error("unsupported_header", "\"crit\" extensions are not supported");
-  if (auto b64 = jwt.header.find("b64"); b64 != jwt.header.end() && !(b64->value().is_bool() && b64->value().as_bool()))
-    return make_error("unsupported_header", "unencoded payloads (\"b64\": false) are not supported");
+  if (auto b64 = jwt.header.find("b64");
+      b64 != jwt.header.end() && !(b64->value().is_bool() && b64->value().as_bool()))
+    return make_error("unsupported_header",
+                      "unencoded payloads (\"b64\": false) are not supported");
   if (auto kid = jwt.header.find("kid"); kid != jwt.header.end()) {
     if (!kid->value().is_string()) return malformed("header \"kid\" must be a string");
     jwt.kid = std::string(kid->value().as_string());
@@ -315,7 +438,8 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
   return jwt;
 }
 
-Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy, int64_t now_s) {
+Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
+                              int64_t now_s) {
   auto exp = numeric_date(claims, "exp");
   if (!exp) return exp.error();
   auto nbf = numeric_date(claims, "nbf");
@@ -328,13 +452,16 @@ Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPoli
   if (*exp && now_s - leeway >= **exp)
     return make_error("expired", "token expired " + std::to_string(now_s - **exp) + " s ago");
   if (*nbf && now_s + leeway < **nbf)
-    return make_error("not_yet_valid", "token not valid for another " + std::to_string(**nbf - now_s) + " s (nbf)");
+    return make_error("not_yet_valid",
+                      "token not valid for another " + std::to_string(**nbf - now_s) + " s (nbf)");
   if (*iat && now_s + leeway < **iat)
-    return make_error("not_yet_valid", "token issued " + std::to_string(**iat - now_s) + " s in the future (iat)");
+    return make_error("not_yet_valid",
+                      "token issued " + std::to_string(**iat - now_s) + " s in the future (iat)");
 
   if (!policy.issuer.empty()) {
     auto iss = claims.find("iss");
-    if (iss == claims.end() || !iss->value().is_string() || iss->value().as_string() != policy.issuer)
+    if (iss == claims.end() || !iss->value().is_string() ||
+        iss->value().as_string() != policy.issuer)
       return make_error("bad_issuer", "token issuer is not \"" + policy.issuer + "\"");
   }
 
@@ -377,7 +504,8 @@ Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnin
   for (const auto& v : keys->value().as_array()) {
     if (!v.is_object()) continue;
     auto kid = v.as_object().find("kid");
-    if (kid != v.as_object().end() && kid->value().is_string()) ++kid_count[std::string(kid->value().as_string())];
+    if (kid != v.as_object().end() && kid->value().is_string())
+      ++kid_count[std::string(kid->value().as_string())];
   }
 
   Jwks jwks;
@@ -390,7 +518,8 @@ Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnin
     }
     const auto& jwk = v.as_object();
     auto kid_it = jwk.find("kid");
-    if (kid_it == jwk.end() || !kid_it->value().is_string() || kid_it->value().as_string().empty()) {
+    if (kid_it == jwk.end() || !kid_it->value().is_string() ||
+        kid_it->value().as_string().empty()) {
       warn(where + " skipped: no \"kid\"");
       continue;
     }
@@ -400,7 +529,8 @@ Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnin
       warn(where + " skipped: duplicate kid");
       continue;
     }
-    if (auto use = jwk.find("use"); use != jwk.end() && !(use->value().is_string() && use->value().as_string() == "sig")) {
+    if (auto use = jwk.find("use");
+        use != jwk.end() && !(use->value().is_string() && use->value().as_string() == "sig")) {
       warn(where + " skipped: \"use\" is not \"sig\"");
       continue;
     }
@@ -423,7 +553,8 @@ Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnin
       continue;
     }
     if (alg && !jws_alg_fits_key(*alg, *key)) {
-      warn(where + " skipped: alg " + std::string(jws_alg_name(*alg)) + " does not fit its kty/crv");
+      warn(where + " skipped: alg " + std::string(jws_alg_name(*alg)) +
+           " does not fit its kty/crv");
       continue;
     }
     jwks.add(std::move(kid), alg, std::move(*key));
@@ -441,7 +572,8 @@ const Jwks::Entry* Jwks::find(std::string_view kid) const {
 std::string Jwks::to_json() const {
   boost::json::array keys;
   for (const auto& entry : entries_) {
-    keys.push_back(entry.key.public_jwk(entry.kid, entry.alg ? jws_alg_name(*entry.alg) : std::string_view()));
+    keys.push_back(
+        entry.key.public_jwk(entry.kid, entry.alg ? jws_alg_name(*entry.alg) : std::string_view()));
   }
   boost::json::object doc;
   doc["keys"] = std::move(keys);

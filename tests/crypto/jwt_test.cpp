@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "tests/crypto/test_keys.hpp"
 
 namespace gatedrill {
@@ -12,7 +17,8 @@ using test::key_for;
 class EveryAlg : public ::testing::TestWithParam<JwsAlg> {};
 
 boost::json::object sample_claims() {
-  return boost::json::object{{"sub", "alice"}, {"iss", "https://idp"}, {"aud", "gw"}, {"exp", 1767229200}};
+  return boost::json::object{
+      {"sub", "alice"}, {"iss", "https://idp"}, {"aud", "gw"}, {"exp", 1767229200}};
 }
 
 TEST_P(EveryAlg, SignedJwtParsesAndVerifies) {
@@ -56,15 +62,17 @@ TEST_P(EveryAlg, TamperedInputOrSignatureFails) {
 
 TEST_P(EveryAlg, AnotherKeyOfTheSameTypeFails) {
   JwsAlg alg = GetParam();
-  const Key& other = alg == JwsAlg::kES256 ? test::ec_key(1)
-                     : alg == JwsAlg::kEdDSA ? test::ed_key(1) : test::rsa_key(1);
+  const Key& other = alg == JwsAlg::kES256   ? test::ec_key(1)
+                     : alg == JwsAlg::kEdDSA ? test::ed_key(1)
+                                             : test::rsa_key(1);
   auto sig = jws_sign(alg, key_for(alg), "x.y");
   ASSERT_TRUE(sig.ok());
   EXPECT_FALSE(jws_verify(alg, other, "x.y", *sig));
 }
 
 INSTANTIATE_TEST_SUITE_P(Jws, EveryAlg,
-                         ::testing::Values(JwsAlg::kRS256, JwsAlg::kPS256, JwsAlg::kES256, JwsAlg::kEdDSA),
+                         ::testing::Values(JwsAlg::kRS256, JwsAlg::kPS256, JwsAlg::kES256,
+                                           JwsAlg::kEdDSA),
                          [](const auto& info) { return std::string(jws_alg_name(info.param)); });
 
 TEST(JwsAlgs, NamesRoundTripExactlyAndCaseSensitively) {
@@ -125,6 +133,67 @@ TEST(Jws, AlgKeyMismatchNeverVerifies) {
   EXPECT_FALSE(jws_verify(JwsAlg::kES256, test::ed_key(), "a.b", *ed));
   EXPECT_FALSE(jws_sign(JwsAlg::kRS256, test::ec_key(), "a.b").ok());
   EXPECT_FALSE(jws_sign(JwsAlg::kES256, test::rsa_key(), "a.b").ok());
+}
+
+// r or s with a leading zero byte is a shorter DER INTEGER; one with the high bit set needs a
+// 0x00 pad. Both must verify (about 1 signature in 128 has a leading zero in r or s).
+TEST(Jws, Es256SignaturesWithShortOrPaddedIntegersVerify) {
+  int short_ints = 0, padded = 0;
+  for (int i = 0; i < 4000 && (short_ints < 2 || padded < 2); ++i) {
+    const std::string input = "in" + std::to_string(i);
+    auto sig = jws_sign(JwsAlg::kES256, test::ec_key(), input);
+    ASSERT_TRUE(sig.ok());
+    const bool is_short = (*sig)[0] == '\0' || (*sig)[32] == '\0';
+    const bool is_padded = (static_cast<unsigned char>((*sig)[0]) & 0x80) != 0;
+    if (!is_short && (!is_padded || padded >= 2)) continue;
+    short_ints += is_short ? 1 : 0;
+    padded += is_padded ? 1 : 0;
+    EXPECT_TRUE(jws_verify(JwsAlg::kES256, test::ec_key(), input, *sig)) << i;
+    EXPECT_FALSE(jws_verify(JwsAlg::kES256, test::ec_key(), input + "x", *sig)) << i;
+  }
+  EXPECT_GE(short_ints, 1);
+  EXPECT_GE(padded, 1);
+}
+
+// Verification reuses prepared contexts per thread and key: more keys than it keeps, keys
+// alternating, a failure between successes, and each key only accepting its own signatures.
+TEST(Jws, ManyKeysAndFailuresInTurnOnOneThread) {
+  std::vector<Key> keys;
+  std::vector<std::string> sigs;
+  for (int i = 0; i < 12; ++i) {
+    keys.push_back(*Key::generate(KeyType::kEcP256));
+    sigs.push_back(*jws_sign(JwsAlg::kES256, keys.back(), "a.b"));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_TRUE(jws_verify(JwsAlg::kES256, keys[i], "a.b", sigs[i])) << i;
+      EXPECT_FALSE(jws_verify(JwsAlg::kES256, keys[i], "a.b", sigs[(i + 1) % sigs.size()])) << i;
+      EXPECT_TRUE(jws_verify(JwsAlg::kES256, keys[i], "a.b", sigs[i])) << i;
+    }
+  }
+}
+
+TEST(Jws, VerifiesConcurrentlyOnSeveralThreads) {
+  auto rs = jws_sign(JwsAlg::kRS256, test::rsa_key(), "a.b");
+  auto ps = jws_sign(JwsAlg::kPS256, test::rsa_key(), "a.b");
+  auto es = jws_sign(JwsAlg::kES256, test::ec_key(), "a.b");
+  ASSERT_TRUE(rs.ok() && ps.ok() && es.ok());
+  std::atomic<int> good{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        const bool ok = jws_verify(JwsAlg::kRS256, test::rsa_key(), "a.b", *rs) &&
+                        jws_verify(JwsAlg::kPS256, test::rsa_key(), "a.b", *ps) &&
+                        jws_verify(JwsAlg::kES256, test::ec_key(), "a.b", *es) &&
+                        !jws_verify(JwsAlg::kPS256, test::rsa_key(), "a.b", *rs);
+        (ok ? good : bad)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 80);
+  EXPECT_EQ(bad.load(), 0);
 }
 
 }  // namespace
