@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,6 +103,13 @@ struct H2Stream {
   int64_t sent_ns = 0;
 };
 
+// An HTTP/1.1 request sent (or being written) on a connection, awaiting its response.
+struct H1Request {
+  Slot slot;
+  int64_t sent_ns = 0;
+  const std::string* bytes = nullptr;
+};
+
 // What the H2Connection's stream-end callback needs to find its way back.
 struct H2Context {
   Loop* loop = nullptr;
@@ -119,9 +127,14 @@ struct Connection {
   int64_t wake_ns = 0;      // a timer: reconnect, connect deadline, planned send or timeout
   ConnectionSchedule schedule{nullptr, 0};
   std::optional<Slot> pending;  // the next request, planned but not sent
-  const std::string* request = nullptr;
+  // HTTP/1.1: the requests in flight, oldest first (a ring of LoadOptions::pipeline entries;
+  // responses come back in this order). The last `unwritten` of them still have bytes to write,
+  // `written` bytes of the first of those are out.
+  std::vector<H1Request> ring;
+  size_t ring_head = 0;
+  size_t ring_count = 0;
+  size_t unwritten = 0;
   size_t written = 0;
-  int64_t sent_ns = 0;
   ResponseParser parser;
   std::unique_ptr<char[]> buffer;
   size_t buffered = 0;
@@ -150,6 +163,8 @@ class Loop {
       if (s_.h2_requests != nullptr) {
         c.streams.resize(static_cast<size_t>(s_.h2_streams));
         c.h2_context = {this, &c};
+      } else {
+        c.ring.resize(static_cast<size_t>(std::max(1, s_.pipeline)));
       }
     }
     request_cursor_ = static_cast<size_t>(s_.first_connection);
@@ -187,11 +202,13 @@ class Loop {
   void start_connect(Connection& c, int64_t t);
   void on_connected(Connection& c, int64_t t);
   void drive_handshake(Connection& c);
-  void arm_next(Connection& c, int64_t t);
-  void send_request(Connection& c, int64_t t);
-  void do_write(Connection& c);
+  void h1_pump(Connection& c, int64_t t);
+  void h1_settle(Connection& c, int64_t t);
+  bool do_write(Connection& c);
   void do_read(Connection& c);
-  void complete(Connection& c);
+  bool complete(Connection& c, int64_t t);
+  void h1_drop_in_flight(Connection& c, bool first_timed_out);
+  H1Request& ring_at(Connection& c, size_t i) { return c.ring[(c.ring_head + i) % c.ring.size()]; }
   void fail_connect(Connection& c, int64_t t, const std::string& why);
   void fail_io(Connection& c, const std::string& why);
   void close_connection(Connection& c);
@@ -216,8 +233,7 @@ class Loop {
     earliest_wake_ = std::min(earliest_wake_, t);
   }
   bool in_flight(const Connection& c) const {
-    return c.state == ConnState::kWriting || c.state == ConnState::kReading ||
-           (c.h2 && c.h2->in_flight() > 0);
+    return c.ring_count > 0 || (c.h2 && c.h2->in_flight() > 0);
   }
   Connection& conn(uint64_t data, bool* stale) {
     size_t index = static_cast<size_t>(data & 0xffffffffu);
@@ -272,6 +288,9 @@ void Loop::close_connection(Connection& c) {
   ++c.generation;
   c.buffered = 0;
   c.served = 0;
+  c.ring_count = 0;
+  c.unwritten = 0;
+  c.written = 0;
   c.h2.reset();
   for (auto& stream : c.streams) stream.busy = false;
   c.out.clear();
@@ -296,10 +315,14 @@ void Loop::fail_connect(Connection& c, int64_t t, const std::string& why) {
 
 void Loop::fail_io(Connection& c, const std::string& why) {
   int64_t t = now();
-  ++second_tally_.errors;
-  ++phase_tallies_[c.pending ? static_cast<size_t>(c.pending->phase) : phase_at(t)].errors;
+  // Every request in flight failed (the planned, unsent one waits for the new connection); a
+  // failure with none in flight (bytes nobody asked for) still counts once.
+  if (c.ring_count == 0) {
+    ++second_tally_.errors;
+    ++phase_tallies_[c.pending ? static_cast<size_t>(c.pending->phase) : phase_at(t)].errors;
+  }
+  h1_drop_in_flight(c, false);
   note_error(why);
-  if (in_flight(c)) c.pending.reset();  // the request was sent and failed; plan the next one
   ++c.failures;
   int64_t backoff = c.failures <= 1 ? 0 : int64_t{10'000'000} << std::min(c.failures - 2, 5);
   reconnect_after(c, t, backoff);
@@ -341,7 +364,7 @@ void Loop::on_connected(Connection& c, int64_t t) {
   if (s_.ssl_ctx == nullptr) {
     c.state = ConnState::kIdle;
     set_interest(c, EPOLLIN);
-    arm_next(c, t);
+    h1_pump(c, t);
     return;
   }
   c.ssl = SSL_new(s_.ssl_ctx);
@@ -380,7 +403,7 @@ void Loop::drive_handshake(Connection& c) {
     }
     c.state = ConnState::kIdle;
     set_interest(c, EPOLLIN);
-    arm_next(c, now());
+    h1_pump(c, now());
     return;
   }
   int err = SSL_get_error(c.ssl, r);
@@ -404,97 +427,165 @@ void Loop::drive_handshake(Connection& c) {
   }
 }
 
-void Loop::arm_next(Connection& c, int64_t t) {
-  if (!c.pending) c.pending = c.schedule.next(t);
-  if (!c.pending) {
-    wake_at(c, kNever);
-    return;
-  }
-  if (c.pending->planned_ns <= t) {
-    send_request(c, t);
-  } else {
-    wake_at(c, c.pending->planned_ns);
-  }
-}
-
-void Loop::send_request(Connection& c, int64_t t) {
+// HTTP/1.1: sends every due request the pipeline has room for (one write for all of them),
+// then sets the connection's state, interest and timer.
+void Loop::h1_pump(Connection& c, int64_t t) {
+  const size_t depth = c.ring.size();
+  const bool rotate = s_.requests_per_connection > 0;
   const auto& requests = *s_.requests;
-  c.request = &requests[request_cursor_ % requests.size()];
-  ++request_cursor_;
-  c.written = 0;
-  c.sent_ns = t;
-  c.parser.reset(s_.head_request);
-  c.state = ConnState::kWriting;
-  wake_at(c, t + s_.timeout_ns);
-  ++second_tally_.sent;
-  ++phase_tallies_[static_cast<size_t>(c.pending->phase)].sent;
-  do_write(c);
+  while (c.ring_count < depth &&
+         !(rotate && c.served + static_cast<int64_t>(c.ring_count) >= s_.requests_per_connection)) {
+    if (!c.pending) c.pending = c.schedule.next(t);
+    if (!c.pending || c.pending->planned_ns > t) break;
+    if (c.ring_count == 0) c.parser.reset(s_.head_request);
+    H1Request& r = ring_at(c, c.ring_count);
+    r.slot = *c.pending;
+    r.sent_ns = t;
+    r.bytes = &requests[request_cursor_ % requests.size()];
+    ++request_cursor_;
+    ++c.ring_count;
+    ++c.unwritten;
+    ++second_tally_.sent;
+    ++phase_tallies_[static_cast<size_t>(c.pending->phase)].sent;
+    c.pending.reset();
+  }
+  if (c.unwritten > 0 && !do_write(c)) return;
+  h1_settle(c, t);
 }
 
-void Loop::do_write(Connection& c) {
-  const std::string& req = *c.request;
-  while (c.written < req.size()) {
-    const char* data = req.data() + c.written;
-    size_t left = req.size() - c.written;
+void Loop::h1_settle(Connection& c, int64_t t) {
+  c.state = c.ring_count == 0 ? ConnState::kIdle
+            : c.unwritten > 0 ? ConnState::kWriting
+                              : ConnState::kReading;
+  set_interest(c, c.unwritten > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+  // The next timer: the next planned request if the pipeline has room for it, else (or if
+  // sooner) the oldest request's deadline.
+  int64_t wake = kNever;
+  const bool rotate = s_.requests_per_connection > 0;
+  if (c.ring_count < c.ring.size() &&
+      !(rotate && c.served + static_cast<int64_t>(c.ring_count) >= s_.requests_per_connection)) {
+    if (!c.pending) c.pending = c.schedule.next(t);
+    if (c.pending) wake = c.pending->planned_ns;
+  }
+  if (c.ring_count > 0) wake = std::min(wake, ring_at(c, 0).sent_ns + s_.timeout_ns);
+  wake_at(c, wake);
+}
+
+// Writes what is unwritten: over TCP every pipelined request in one sendmsg. False when the
+// connection failed (and was closed).
+bool Loop::do_write(Connection& c) {
+  constexpr size_t kMaxIov = 64;
+  while (c.unwritten > 0) {
+    size_t first = c.ring_count - c.unwritten;
     if (c.ssl != nullptr) {
+      const std::string& req = *ring_at(c, first).bytes;
       ERR_clear_error();
-      int n = SSL_write(c.ssl, data, static_cast<int>(left));
+      int n = SSL_write(c.ssl, req.data() + c.written, static_cast<int>(req.size() - c.written));
       if (n > 0) {
         c.written += static_cast<size_t>(n);
+        if (c.written == req.size()) {
+          c.written = 0;
+          --c.unwritten;
+        }
         continue;
       }
       int err = SSL_get_error(c.ssl, n);
       if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
         set_interest(c, EPOLLIN | EPOLLOUT);
-        return;
+        return true;
       }
       ERR_clear_error();
       fail_io(c, "TLS write failed");
-      return;
+      return false;
     }
-    ssize_t n = ::send(c.fd, data, left, MSG_NOSIGNAL);
-    if (n > 0) {
-      c.written += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    iovec iov[kMaxIov];
+    size_t count = std::min(c.unwritten, kMaxIov);
+    for (size_t i = 0; i < count; ++i) {
+      const std::string& req = *ring_at(c, first + i).bytes;
+      size_t skip = i == 0 ? c.written : 0;
+      iov[i] = {const_cast<char*>(req.data() + skip), req.size() - skip};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    ssize_t n = ::sendmsg(c.fd, &msg, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       set_interest(c, EPOLLIN | EPOLLOUT);
-      return;
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
+      return true;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
       fail_io(c, std::string("write: ") + std::strerror(errno));
-      return;
+      return false;
+    }
+    auto left = static_cast<size_t>(n);
+    for (size_t i = 0; i < count && left > 0; ++i) {
+      size_t rest = iov[i].iov_len;
+      if (left < rest) {
+        c.written += left;
+        break;
+      }
+      left -= rest;
+      c.written = 0;
+      --c.unwritten;
     }
   }
-  c.state = ConnState::kReading;
-  set_interest(c, EPOLLIN);
+  return true;
 }
 
-void Loop::complete(Connection& c) {
-  int64_t t = now();
-  int64_t latency = t - c.pending->planned_ns;
-  int64_t actual = t - c.sent_ns;
+// Requests in flight that will not be answered any more (the connection goes away): the first
+// one timed out when first_timed_out, the rest are errors.
+void Loop::h1_drop_in_flight(Connection& c, bool first_timed_out) {
+  for (size_t i = 0; i < c.ring_count; ++i) {
+    auto phase = static_cast<size_t>(ring_at(c, i).slot.phase);
+    if (i == 0 && first_timed_out) {
+      ++second_tally_.timeouts;
+      ++phase_tallies_[phase].timeouts;
+    } else {
+      ++second_tally_.errors;
+      ++phase_tallies_[phase].errors;
+    }
+  }
+  c.ring_count = 0;
+  c.unwritten = 0;
+  c.written = 0;
+}
+
+// The oldest request's response is complete. False when the connection was replaced.
+bool Loop::complete(Connection& c, int64_t t) {
+  const H1Request& r = ring_at(c, 0);
+  int64_t latency = t - r.slot.planned_ns;
+  int64_t actual = t - r.sent_ns;
   second_tally_.record(c.parser.status(), latency, actual);
-  phase_tallies_[static_cast<size_t>(c.pending->phase)].record(c.parser.status(), latency, actual);
-  c.pending.reset();
+  phase_tallies_[static_cast<size_t>(r.slot.phase)].record(c.parser.status(), latency, actual);
+  c.ring_head = (c.ring_head + 1) % c.ring.size();
+  --c.ring_count;
   c.failures = 0;
   ++c.served;
+  bool close = c.parser.close_after();
+  c.parser.reset(s_.head_request);
   bool rotate = s_.requests_per_connection > 0 && c.served >= s_.requests_per_connection;
-  if (c.parser.close_after() || c.buffered > 0 || rotate) {
-    // The server closes, sent bytes nobody asked for, or the connection served its share: start
-    // clean on a new connection. A close_notify first keeps the session resumable.
-    if (c.ssl != nullptr && c.buffered == 0) {
+  if (close || rotate) {
+    // The server closes, or the connection served its share: start clean on a new connection.
+    // Requests pipelined behind a closing response go unanswered. A close_notify first keeps
+    // the session resumable.
+    if (c.ring_count > 0) {
+      h1_drop_in_flight(c, false);
+      note_error("the server closed the connection with pipelined requests unanswered");
+    }
+    if (c.ssl != nullptr) {
       ERR_clear_error();
       SSL_shutdown(c.ssl);
       ERR_clear_error();
     }
     reconnect_after(c, t, 0);
-    return;
+    return false;
   }
-  c.state = ConnState::kIdle;
-  arm_next(c, t);
+  return true;
 }
 
 void Loop::do_read(Connection& c) {
+  bool answered = false;
   for (;;) {
     char* space = c.buffer.get() + c.buffered;
     size_t room = kBufferSize - c.buffered;
@@ -507,7 +598,7 @@ void Loop::do_read(Connection& c) {
         n = r;
       } else {
         int err = SSL_get_error(c.ssl, r);
-        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
         ERR_clear_error();
         n = err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL ? 0 : -1;
         if (n < 0) {
@@ -518,9 +609,9 @@ void Loop::do_read(Connection& c) {
     } else {
       n = ::recv(c.fd, space, room, 0);
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == EINTR) continue;
-        if (c.state == ConnState::kIdle) {
+        if (c.ring_count == 0) {
           reconnect_after(c, now(), 0);  // the server dropped an idle keep-alive connection
           return;
         }
@@ -530,7 +621,7 @@ void Loop::do_read(Connection& c) {
       drained = static_cast<size_t>(n) < room;
     }
     if (n == 0) {
-      if (c.state == ConnState::kIdle) {
+      if (c.ring_count == 0) {
         reconnect_after(c, now(), 0);  // an idle keep-alive connection closed: not an error
         return;
       }
@@ -538,37 +629,57 @@ void Loop::do_read(Connection& c) {
       c.parser.on_eof();
       if (c.parser.done()) {
         c.buffered = 0;
-        complete(c);
-        if (c.fd >= 0) reconnect_after(c, now(), 0);
+        if (complete(c, now())) {
+          if (c.ring_count > 0) {
+            fail_io(c, "connection closed with pipelined requests unanswered");
+          } else {
+            reconnect_after(c, now(), 0);
+          }
+        }
       } else {
         fail_io(c, nothing_yet ? "connection closed without a response"
                                : "connection closed in the middle of a response");
       }
       return;
     }
-    if (c.state != ConnState::kReading && c.state != ConnState::kWriting) {
+    if (c.ring_count == 0) {
       fail_io(c, "unexpected bytes on an idle connection");
       return;
     }
     c.buffered += static_cast<size_t>(n);
-    size_t used = c.parser.feed(std::string_view(c.buffer.get(), c.buffered));
-    if (used > 0) {
-      std::memmove(c.buffer.get(), c.buffer.get() + used, c.buffered - used);
-      c.buffered -= used;
+    // Every complete response in the buffer, oldest request first; one compaction at the end.
+    size_t start = 0;
+    while (c.ring_count > 0 && start < c.buffered) {
+      start += c.parser.feed(std::string_view(c.buffer.get() + start, c.buffered - start));
+      if (c.parser.failed()) {
+        fail_io(c, std::string("bad response: ") + c.parser.error());
+        return;
+      }
+      if (!c.parser.done()) break;
+      answered = true;
+      if (!complete(c, now())) return;
     }
-    if (c.parser.failed()) {
-      fail_io(c, std::string("bad response: ") + c.parser.error());
+    if (c.ring_count == 0 && start < c.buffered) {
+      // Bytes nobody asked for: start clean on a new connection.
+      reconnect_after(c, now(), 0);
       return;
     }
-    if (c.parser.done()) {
-      complete(c);
-      return;
+    if (start > 0) {
+      std::memmove(c.buffer.get(), c.buffer.get() + start, c.buffered - start);
+      c.buffered -= start;
     }
     if (c.buffered == kBufferSize) {
       fail_io(c, "bad response: a line does not fit the read buffer");
       return;
     }
-    if (drained) return;
+    if (drained) break;
+  }
+  // New room in the pipeline: send what is due. Otherwise the state may still need to change
+  // (the writes finished).
+  if (answered) {
+    h1_pump(c, now());
+  } else {
+    h1_settle(c, now());
   }
 }
 
@@ -600,15 +711,18 @@ void Loop::on_timer(Connection& c, int64_t t) {
           h2_pump(c, t);
         }
       } else {
-        arm_next(c, t);
+        h1_pump(c, t);
       }
       break;
     case ConnState::kWriting:
     case ConnState::kReading: {
-      ++second_tally_.timeouts;
-      ++phase_tallies_[static_cast<size_t>(c.pending->phase)].timeouts;
+      if (ring_at(c, 0).sent_ns + s_.timeout_ns > t) {
+        h1_pump(c, t);  // not a timeout: the pipeline has room and a request is due
+        break;
+      }
+      // The connection is replaced; requests pipelined behind the timed-out one are lost.
+      h1_drop_in_flight(c, true);
       note_error("request timed out");
-      c.pending.reset();
       reconnect_after(c, t, 0);
       break;
     }
@@ -635,8 +749,15 @@ void Loop::on_event(Connection& c, uint32_t events) {
       drive_handshake(c);
       break;
     case ConnState::kWriting:
-      do_write(c);  // TLS may need a read before the write goes on, so on any event
-      if (c.state == ConnState::kReading && (events & EPOLLIN) != 0) do_read(c);
+      // TLS may need a read before the write goes on, so on any event. Responses to earlier
+      // requests are read even while later ones wait to be written (a server that stops
+      // reading until its responses are taken would otherwise deadlock with us).
+      if (!do_write(c)) break;
+      if ((events & EPOLLIN) != 0) {
+        do_read(c);  // settles the connection
+      } else {
+        h1_settle(c, now());
+      }
       break;
     case ConnState::kReading:
     case ConnState::kIdle:

@@ -132,6 +132,94 @@ TEST(LoadGenerator, ChunkedAndConnectionCloseResponsesAreParsed) {
   EXPECT_GE(server.connections(), 40);  // a new connection after each Connection: close
 }
 
+// Request n of the pipelining tests: every 100th is answered after 50 ms, so the requests
+// planned meanwhile (2.5 ms apart at 400/s) queue up behind it; odd ones come back chunked, so
+// each response's framing differs from its neighbour's in the same read.
+Reply pipelining_reply(int64_t n) {
+  Reply r;
+  r.body = n % 2 == 1 ? "a chunked body" : "plain";
+  r.chunked = n % 2 == 1;
+  r.status = n % 3 == 0 ? 201 : 200;
+  r.delay_ms = n % 100 == 0 ? 50 : 0;
+  return r;
+}
+
+TEST(LoadGenerator, PipelinedRequestsAreInFlightTogetherAndAnsweredInOrder) {
+  TestHttpServer server(pipelining_reply);
+  SystemTimeSource time;
+  LoadOptions o = options(1);
+  o.pipeline = 4;
+  LoadGenerator generator(time, spec_for(server.url("/pipe")), o);
+  auto summary = generator.run({{"pipelined", 400, -1, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  // The stalls queued requests: four were out at once, never more.
+  EXPECT_EQ(server.max_pipelined(), 4);
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(summary->totals.sent, 400);
+  EXPECT_EQ(summary->totals.completed, 400);
+  EXPECT_EQ(summary->totals.errors, 0) << summary->first_error;
+  EXPECT_EQ(summary->totals.status_counts.at(201), 134);  // n % 3 == 0 for n < 400
+  EXPECT_EQ(summary->totals.status_counts.at(200), 266);
+  // Latency per request: each stalled response's own send-to-response time holds the stall;
+  // the requests that waited behind it count theirs from their planned time.
+  EXPECT_EQ(summary->totals.latency.count(), 400);
+  EXPECT_EQ(summary->totals.latency_actual.count(), 400);
+  EXPECT_GE(summary->totals.latency_actual.max(), 45'000'000);
+  EXPECT_GE(summary->totals.latency.percentile(99), 30'000'000);
+  EXPECT_LT(summary->totals.latency_actual.percentile(50), 20'000'000);
+}
+
+TEST(LoadGenerator, WithoutPipeliningOneRequestIsInFlightPerConnection) {
+  TestHttpServer server(pipelining_reply);
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url("/one")), options(1));
+  auto summary = generator.run({{"serial", 400, -1, 500ms}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(server.max_pipelined(), 1);
+  EXPECT_EQ(summary->totals.completed, 200);
+}
+
+TEST(LoadGenerator, ClosedLoopKeepsThePipelineFull) {
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.delay_ms = n == 0 ? 50 : 0;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadOptions o = options(1);
+  o.pipeline = 8;
+  LoadGenerator generator(time, spec_for(server.url("/max")), o);
+  auto summary = generator.run({{"max", 0, -1, 300ms}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(server.max_pipelined(), 8);
+  EXPECT_EQ(summary->totals.errors, 0) << summary->first_error;
+  EXPECT_EQ(summary->totals.completed, server.requests());
+  EXPECT_EQ(summary->totals.sent, summary->totals.completed);
+}
+
+TEST(LoadGenerator, RequestsPipelinedBehindAClosingResponseAreErrors) {
+  // Request 50 is answered late, with Connection: close; the three requests pipelined behind it
+  // are never answered and count as errors. The rest go out on a new connection.
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.delay_ms = n == 50 ? 30 : 0;
+    r.close = n == 50;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadOptions o = options(1);
+  o.pipeline = 4;
+  LoadGenerator generator(time, spec_for(server.url("/close")), o);
+  auto summary = generator.run({{"closing", 400, -1, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(server.max_pipelined(), 4);
+  EXPECT_EQ(server.connections(), 2);
+  EXPECT_EQ(summary->totals.sent, 400);
+  EXPECT_EQ(summary->totals.errors, 3);
+  EXPECT_EQ(summary->totals.completed, 397);
+  EXPECT_NE(summary->first_error.find("pipelined"), std::string::npos) << summary->first_error;
+}
+
 TEST(LoadGenerator, DroppedConnectionsAreErrorsAndPostBodiesAreSent) {
   // Every 10th request is answered by closing the connection.
   TestHttpServer server([](int64_t n) {

@@ -196,6 +196,18 @@ void TestHttpServer::serve(Stream& stream) {
       break;
     }
     if (reply.delay_ms > 0 && !acceptor_.wait_or_stop(reply.delay_ms)) break;
+    if (stream.ssl == nullptr) {
+      // Count the complete requests already waiting behind this one (without blocking).
+      for (ssize_t n; (n = ::recv(stream.fd, buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+        pending.append(buf, static_cast<size_t>(n));
+      int64_t outstanding = 1;
+      for (size_t at = pending.find("\r\n\r\n"); at != std::string::npos;
+           at = pending.find("\r\n\r\n", at + 4))
+        ++outstanding;
+      for (int64_t seen = max_pipelined_.load();
+           outstanding > seen && !max_pipelined_.compare_exchange_weak(seen, outstanding);) {
+      }
+    }
     if (!stream.write(response_bytes(reply))) break;
     if (reply.close) break;
   }

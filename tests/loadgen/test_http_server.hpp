@@ -81,6 +81,9 @@ class TestHttpServer {
   int64_t body_bytes() const { return body_bytes_.load(); }  // request body bytes received
   // Every request head received (request line and headers), in arrival order.
   std::vector<std::string> heads() const;
+  // The most requests one plain-TCP connection had outstanding when the server was about to
+  // answer one (that one included): what a pipelining client had in flight.
+  int64_t max_pipelined() const { return max_pipelined_.load(); }
 
  private:
   void serve(Stream& stream);
@@ -89,6 +92,7 @@ class TestHttpServer {
   ssl_ctx_st* tls_;
   std::atomic<int64_t> requests_{0};
   std::atomic<int64_t> body_bytes_{0};
+  std::atomic<int64_t> max_pipelined_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> heads_;
   LoopbackAcceptor acceptor_;  // last: stopped first
