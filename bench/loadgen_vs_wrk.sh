@@ -4,11 +4,15 @@
 # (h2c, prior knowledge; skipped without h2load), all driving the same nginx (1 worker,
 # `return 200`) on free loopback ports. nginx is pinned to core 0, the client to core 1.
 # Requests are counted by nginx's stub_status; client CPU by the shell's `time`. Three
-# repetitions, alternating tools. The last line holds the ratios (ours / wrk): requests per
-# wall second and requests per client CPU-second, for h1 and h2. Not part of the test suite.
+# repetitions, alternating tools. Also: client CPU-seconds per 10k requests (ours and wrk's);
+# rate accuracy of an open-loop `--rate RATE` run (requests nginx served / RATE x duration; with
+# `--processes 2` too when one process misses by more than 1%); and the stall test: a fixed-rate
+# run during which the nginx worker this script started is stopped for 1 s (SIGSTOP, SIGCONT),
+# printing our coordinated-omission corrected p99 (must show the stall) beside the p99 measured
+# from the actual send (must not). The last line holds every ratio and number. Not a test.
 #
 # usage: bench/loadgen_vs_wrk.sh [GATEDRILL_BINARY]
-#        (env: CONNECTIONS=64 DURATION=5 REPS=3 STREAMS=10)
+#        (env: CONNECTIONS=64 DURATION=5 REPS=3 STREAMS=10 RATE=50000 STALL_RATE=10000)
 set -euo pipefail
 
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
@@ -16,10 +20,12 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-5}
 REPS=${REPS:-3}
 STREAMS=${STREAMS:-10}
+RATE=${RATE:-50000}
+STALL_RATE=${STALL_RATE:-10000}
 have_h2load=0
 command -v h2load >/dev/null && have_h2load=1
 
-for tool in nginx wrk curl taskset; do
+for tool in nginx wrk curl taskset jq; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found (scripts/bootstrap installs it)" >&2; exit 2; }
 done
 [[ -x "$GATEDRILL" ]] || { echo "error: $GATEDRILL is not an executable (build the release preset first)" >&2; exit 2; }
@@ -106,13 +112,54 @@ for rep in $(seq 1 "$REPS"); do
   fi
 done
 
-awk '
+# Rate accuracy: served by nginx / planned, one process first, two when one misses by > 1%.
+accuracy() {
+  local processes=$1 before after pin=(taskset -c 1)
+  # Two processes get both cores (beside nginx): the point is more CPU than one core.
+  (( processes > 1 )) && pin=()
+  before=$(served)
+  "${pin[@]}" "$GATEDRILL" loadgen "$url" --rate "$RATE" --duration "${DURATION}s" --threads 1 \
+    --processes "$processes" --connections "$CONNECTIONS" --quiet >/dev/null 2>&1 || true
+  after=$(served)
+  awk -v n="$((after - before - 1))" -v r="$RATE" -v d="$DURATION" 'BEGIN { printf "%.4f", n / (r * d) }'
+}
+acc1=$(accuracy 1)
+echo "rate accuracy at $RATE/s, 1 process: $acc1 of planned"
+acc_line="rate $RATE/s achieved $acc1 (1 process)"
+if awk -v a="$acc1" 'BEGIN { exit !(a < 0.99 || a > 1.01) }'; then
+  acc2=$(accuracy 2)
+  echo "rate accuracy at $RATE/s, 2 processes: $acc2 of planned"
+  acc_line="$acc_line, $acc2 (2 processes)"
+fi
+
+# The stall test: nginx's worker (a child of the master this script started) stops for 1 s in
+# the middle of a fixed-rate run.
+worker_pid=$(pgrep -P "$nginx_pid" | head -1)
+[[ -n "$worker_pid" ]] || { echo "error: no nginx worker under $nginx_pid" >&2; exit 1; }
+stall_json="$work/stall.json"
+stall_seconds=$((DURATION > 4 ? DURATION : 4))
+taskset -c 1 "$GATEDRILL" loadgen "$url" --rate "$STALL_RATE" --duration "${stall_seconds}s" --threads 1 \
+  --connections "$CONNECTIONS" --json "$stall_json" --quiet >/dev/null 2>&1 &
+stall_client=$!
+sleep "$(awk -v d="$stall_seconds" 'BEGIN { print d / 2 - 0.5 }')"
+kill -STOP "$worker_pid"
+sleep 1
+kill -CONT "$worker_pid"
+wait "$stall_client" || true
+stall_p99=$(jq '.totals.latency.percentiles_ns["99"] / 1e6' "$stall_json")
+stall_p99_actual=$(jq '.totals.latency_actual.percentiles_ns["99"] / 1e6' "$stall_json")
+stall_line=$(awk -v c="$stall_p99" -v a="$stall_p99_actual" 'BEGIN {
+  printf "stall 1s at %s/s: p99 corrected %.1f ms (%s), actual-send %.1f ms (%s)", '"$STALL_RATE"', c,
+    (c >= 500 ? "shows it" : "MISSES IT"), a, (a < 500 ? "does not" : "SHOWS IT TOO") }')
+echo "$stall_line"
+
+awk -v acc_line="$acc_line" -v stall_line="$stall_line" '
   { req[$1] += $2; wall[$1] += $3; cpu[$1] += $4 }
   END {
-    for (t in req) printf "%-8s %10.0f req/s %10.0f req/cpu-s\n", t, req[t] / wall[t], (cpu[t] > 0 ? req[t] / cpu[t] : 0)
+    for (t in req) printf "%-10s %10.0f req/s %10.0f req/cpu-s %8.3f cpu-s per 10k requests\n", t, req[t] / wall[t], (cpu[t] > 0 ? req[t] / cpu[t] : 0), (req[t] > 0 ? cpu[t] / req[t] * 10000 : 0)
     rps = (req["loadgen"] / wall["loadgen"]) / (req["wrk"] / wall["wrk"])
     eff = (cpu["loadgen"] > 0 && cpu["wrk"] > 0) ? (req["loadgen"] / cpu["loadgen"]) / (req["wrk"] / cpu["wrk"]) : 0
-    line = sprintf("loadgen/wrk (c=%d, t=1): rps ratio %.2f, requests per cpu-second ratio %.2f", '"$CONNECTIONS"', rps, eff)
+    line = sprintf("loadgen/wrk (c=%d, t=1): rps ratio %.2f, requests per cpu-second ratio %.2f, cpu-s per 10k requests %.3f vs %.3f", '"$CONNECTIONS"', rps, eff, cpu["loadgen"] / req["loadgen"] * 10000, cpu["wrk"] / req["wrk"] * 10000)
     if (wall["h2load"] > 0 && wall["loadgen-h2"] > 0 && req["h2load"] > 0) {
       rps2 = (req["loadgen-h2"] / wall["loadgen-h2"]) / (req["h2load"] / wall["h2load"])
       eff2 = (cpu["loadgen-h2"] > 0 && cpu["h2load"] > 0) ? (req["loadgen-h2"] / cpu["loadgen-h2"]) / (req["h2load"] / cpu["h2load"]) : 0
@@ -120,5 +167,5 @@ awk '
     } else {
       line = line "; h2 skipped (no h2load)"
     }
-    print line
+    print line "; " acc_line "; " stall_line
   }' "$results"
