@@ -1,10 +1,10 @@
 #include "gateway/policy/evaluator.hpp"
 
-#include <functional>
 #include <map>
 
 #include "core/time/time_source.hpp"
 #include "gateway/policy/builtins.hpp"
+#include "gateway/policy/function_ref.hpp"
 
 namespace gatedrill::policy {
 namespace {
@@ -15,14 +15,53 @@ struct Halt {
   std::string message;
 };
 
+// The variable slots of one rule body. Most bodies have a handful of variables: those live
+// inline (no allocation per rule tried); larger bodies spill to the heap.
 struct Frame {
-  explicit Frame(int n) : vals(static_cast<size_t>(n)), bound(static_cast<size_t>(n), 0) {}
-  std::vector<Value> vals;
-  std::vector<char> bound;
+  explicit Frame(int n) {
+    auto count = static_cast<size_t>(n);
+    if (count > kInline) {
+      heap_vals.resize(count);
+      heap_bound.resize(count, 0);
+      vals = heap_vals.data();
+      bound = heap_bound.data();
+    }
+  }
+  Frame(const Frame&) = delete;
+  Frame& operator=(const Frame&) = delete;
+
+  static constexpr size_t kInline = 8;
+  Value inline_vals[kInline];
+  char inline_bound[kInline] = {};
+  std::vector<Value> heap_vals;
+  std::vector<char> heap_bound;
+  Value* vals = inline_vals;
+  char* bound = inline_bound;
 };
 
-using K = std::function<bool()>;
-using VK = std::function<bool(const Value&)>;
+// Each rule's value, computed once per query (and per `with` scope). A query touches a few
+// rules: a flat list searched linearly beats a tree node per rule.
+struct CacheEntry {
+  bool done = false;
+  bool in_progress = false;
+  std::optional<Value> value;
+};
+class RuleCache {
+ public:
+  CacheEntry& operator[](const RuleSet* rs) {
+    for (auto& [key, entry] : entries_) {
+      if (key == rs) return entry;
+    }
+    return entries_.emplace_back(rs, CacheEntry{}).second;
+  }
+  void clear() { entries_.clear(); }
+
+ private:
+  std::vector<std::pair<const RuleSet*, CacheEntry>> entries_;
+};
+
+using K = FunctionRef<bool()>;
+using VK = FunctionRef<bool(const Value&)>;
 
 struct DataOverride {
   std::vector<std::string> path;
@@ -76,12 +115,7 @@ class Evaluator {
   BuiltinContext bctx_;
   std::vector<std::pair<Frame*, int>> trail_;
   std::vector<DataOverride> overrides_;
-  struct CacheEntry {
-    bool done = false;
-    bool in_progress = false;
-    std::optional<Value> value;
-  };
-  std::map<const RuleSet*, CacheEntry> cache_;
+  RuleCache cache_;
   int64_t start_ns_ = 0;
   uint32_t steps_ = 0;
   int depth_ = 0;
@@ -335,9 +369,10 @@ class Evaluator {
   }
 
   // ---- terms ------------------------------------------------------------------------------------
-  using ItemsK = std::function<bool(std::vector<Value>&)>;
+  using ItemsK = FunctionRef<bool(std::vector<Value>&)>;
   bool eval_items(const std::vector<TermPtr>& items, size_t i, std::vector<Value>& acc, Frame& f,
                   const ItemsK& done) {
+    if (i == 0) acc.reserve(items.size());
     if (i == items.size()) return done(acc);
     return eval_term(items[i], f, [&](const Value& v) {
       acc.push_back(v);
@@ -509,6 +544,9 @@ class Evaluator {
       }
       const Value* bchild = base ? base->get(key) : nullptr;
       if (!child && !bchild && overrides_.empty()) return false;
+      // The path is only compared with `with data...` overrides; those do not change during
+      // one walk (a `with` restores them before returning), so without any, skip the copies.
+      if (overrides_.empty()) return eval_data(items, i + 1, child, bchild, path, f, vk);
       path.push_back(key.is_string() ? key.as_string() : key.to_string());
       bool r = eval_data(items, i + 1, child, bchild, path, f, vk);
       path.pop_back();
@@ -577,9 +615,21 @@ class Evaluator {
   }
 
   // The definitions worth trying: all of them, or through the rule index only those whose
-  // constant matches the input value (plus the unindexed ones), in definition order.
-  std::vector<const Rule*> candidates(const RuleSet& rs) {
-    if (!rs.index) return rs.rules;
+  // constant matches the input value (plus the unindexed ones), in definition order. Two
+  // lists, referenced rather than copied (this runs for every rule evaluated).
+  struct Candidates {
+    const std::vector<const Rule*>* first = nullptr;
+    const std::vector<const Rule*>* second = nullptr;
+    template <class Fn>
+    void each(Fn&& fn) const {
+      for (const Rule* r : *first) fn(r);
+      if (second) {
+        for (const Rule* r : *second) fn(r);
+      }
+    }
+  };
+  Candidates candidates(const RuleSet& rs) {
+    if (!rs.index) return {&rs.rules, nullptr};
     const RuleIndex& idx = *rs.index;
     std::optional<Value> v;
     Frame none(0);
@@ -587,13 +637,10 @@ class Evaluator {
       v = x;
       return true;
     });
-    if (!v) return idx.rest;
+    if (!v) return {&idx.rest, nullptr};
     auto it = idx.by_value.find(*v);
-    if (it == idx.by_value.end()) return idx.rest;
-    if (idx.rest.empty()) return it->second;
-    std::vector<const Rule*> out = it->second;
-    out.insert(out.end(), idx.rest.begin(), idx.rest.end());
-    return out;
+    if (it == idx.by_value.end()) return {&idx.rest, nullptr};
+    return {&it->second, idx.rest.empty() ? nullptr : &idx.rest};
   }
 
   std::optional<Value> rule_value(const RuleSet& rs) {
@@ -613,7 +660,7 @@ class Evaluator {
         break;
       case RuleKind::kPartialSet: {
         Set out;
-        for (const Rule* r : candidates(rs)) {
+        candidates(rs).each([&](const Rule* r) {
           Frame fr(r->num_slots);
           size_t mark = trail_.size();
           eval_body(r->body, 0, fr, [&]() {
@@ -623,13 +670,13 @@ class Evaluator {
             });
           });
           undo(mark);
-        }
+        });
         result = Value::set(std::move(out));
         break;
       }
       case RuleKind::kPartialObject: {
         Object out;
-        for (const Rule* r : candidates(rs)) {
+        candidates(rs).each([&](const Rule* r) {
           Frame fr(r->num_slots);
           size_t mark = trail_.size();
           eval_body(r->body, 0, fr, [&]() {
@@ -645,7 +692,7 @@ class Evaluator {
             });
           });
           undo(mark);
-        }
+        });
         result = Value::object(std::move(out));
         break;
       }
@@ -661,7 +708,7 @@ class Evaluator {
 
   std::optional<Value> eval_complete(const RuleSet& rs) {
     std::optional<Value> result;
-    for (const Rule* r : candidates(rs)) {
+    candidates(rs).each([&](const Rule* r) {
       Frame fr(r->num_slots);
       size_t mark = trail_.size();
       auto on_value = [&](const Value& v) {
@@ -686,7 +733,7 @@ class Evaluator {
         });
       }
       undo(mark);
-    }
+    });
     if (!result && rs.default_rule) {
       Frame fr(rs.default_rule->num_slots);
       head_value(rs.default_rule->value, fr, [&](const Value& v) {

@@ -32,25 +32,25 @@ Value Value::number(double d) {
 Value Value::string(std::string s) {
   Value v;
   v.kind_ = Kind::kString;
-  v.str_ = std::make_shared<const std::string>(std::move(s));
+  v.ptr_ = std::make_shared<const std::string>(std::move(s));
   return v;
 }
 Value Value::array(Array a) {
   Value v;
   v.kind_ = Kind::kArray;
-  v.arr_ = std::make_shared<const Array>(std::move(a));
+  v.ptr_ = std::make_shared<const Array>(std::move(a));
   return v;
 }
 Value Value::object(Object o) {
   Value v;
   v.kind_ = Kind::kObject;
-  v.obj_ = std::make_shared<const Object>(std::move(o));
+  v.ptr_ = std::make_shared<const Object>(std::move(o));
   return v;
 }
 Value Value::set(Set s) {
   Value v;
   v.kind_ = Kind::kSet;
-  v.set_ = std::make_shared<const Set>(std::move(s));
+  v.ptr_ = std::make_shared<const Set>(std::move(s));
   return v;
 }
 
@@ -59,16 +59,16 @@ const Value* Value::get(const Value& key) const {
     case Kind::kArray: {
       if (!key.is_number() || !key.is_int()) return nullptr;
       int64_t i = key.as_int();
-      if (i < 0 || i >= static_cast<int64_t>(arr_->size())) return nullptr;
-      return &(*arr_)[static_cast<size_t>(i)];
+      if (i < 0 || i >= static_cast<int64_t>(as_array().size())) return nullptr;
+      return &(as_array())[static_cast<size_t>(i)];
     }
     case Kind::kObject: {
-      auto it = obj_->find(key);
-      return it == obj_->end() ? nullptr : &it->second;
+      auto it = as_object().find(key);
+      return it == as_object().end() ? nullptr : &it->second;
     }
     case Kind::kSet: {
-      auto it = set_->find(key);
-      return it == set_->end() ? nullptr : &*it;
+      auto it = as_set().find(key);
+      return it == as_set().end() ? nullptr : &*it;
     }
     default:
       return nullptr;
@@ -96,10 +96,11 @@ Value Value::from_json(const boost::json::value& j) {
       return array(std::move(a));
     }
     case boost::json::kind::object: {
-      Object o;
+      std::vector<std::pair<Value, Value>> items;
+      items.reserve(j.get_object().size());
       for (const auto& kv : j.get_object())
-        o.emplace(string(std::string(kv.key())), from_json(kv.value()));
-      return object(std::move(o));
+        items.emplace_back(string(std::string(kv.key())), from_json(kv.value()));
+      return object(Object::from_unique(std::move(items)));
     }
   }
   return null();
@@ -115,20 +116,20 @@ boost::json::value Value::to_json() const {
       if (is_int_) return int_;
       return double_;
     case Kind::kString:
-      return boost::json::string(*str_);
+      return boost::json::string(as_string());
     case Kind::kArray: {
       boost::json::array a;
-      for (const auto& e : *arr_) a.push_back(e.to_json());
+      for (const auto& e : as_array()) a.push_back(e.to_json());
       return a;
     }
     case Kind::kSet: {
       boost::json::array a;
-      for (const auto& e : *set_) a.push_back(e.to_json());
+      for (const auto& e : as_set()) a.push_back(e.to_json());
       return a;
     }
     case Kind::kObject: {
       boost::json::object o;
-      for (const auto& [k, v] : *obj_) {
+      for (const auto& [k, v] : as_object()) {
         o[k.is_string() ? k.as_string() : k.to_string()] = v.to_json();
       }
       return o;
@@ -140,10 +141,10 @@ boost::json::value Value::to_json() const {
 std::string Value::to_string() const {
   switch (kind_) {
     case Kind::kSet: {
-      if (set_->empty()) return "set()";
+      if (as_set().empty()) return "set()";
       std::string out = "{";
       bool first = true;
-      for (const auto& e : *set_) {
+      for (const auto& e : as_set()) {
         if (!first) out += ",";
         first = false;
         out += e.to_string();
@@ -153,7 +154,7 @@ std::string Value::to_string() const {
     case Kind::kArray: {
       std::string out = "[";
       bool first = true;
-      for (const auto& e : *arr_) {
+      for (const auto& e : as_array()) {
         if (!first) out += ",";
         first = false;
         out += e.to_string();
@@ -163,7 +164,7 @@ std::string Value::to_string() const {
     case Kind::kObject: {
       std::string out = "{";
       bool first = true;
-      for (const auto& [k, v] : *obj_) {
+      for (const auto& [k, v] : as_object()) {
         if (!first) out += ",";
         first = false;
         out += k.to_string() + ":" + v.to_string();
@@ -209,6 +210,9 @@ int compare_range(It a, It ae, It b, It be) {
 
 int compare(const Value& a, const Value& b) {
   if (a.kind_ != b.kind_) return a.kind_ < b.kind_ ? -1 : 1;
+  // Composites are immutable: the same pointer is the same value (a path read from input
+  // compared with itself, a rule value with its cached copy).
+  if (a.ptr_ && a.ptr_ == b.ptr_) return 0;
   switch (a.kind_) {
     case Value::Kind::kNull:
       return 0;
@@ -218,23 +222,25 @@ int compare(const Value& a, const Value& b) {
       if (a.is_int_ && b.is_int_) return a.int_ == b.int_ ? 0 : (a.int_ < b.int_ ? -1 : 1);
       return a.as_double() == b.as_double() ? 0 : (a.as_double() < b.as_double() ? -1 : 1);
     case Value::Kind::kString: {
-      int c = a.str_->compare(*b.str_);
+      int c = a.as_string().compare(b.as_string());
       return c == 0 ? 0 : (c < 0 ? -1 : 1);
     }
     case Value::Kind::kArray:
-      return compare_range(a.arr_->begin(), a.arr_->end(), b.arr_->begin(), b.arr_->end());
+      return compare_range(a.as_array().begin(), a.as_array().end(), b.as_array().begin(),
+                           b.as_array().end());
     case Value::Kind::kSet:
-      return compare_range(a.set_->begin(), a.set_->end(), b.set_->begin(), b.set_->end());
+      return compare_range(a.as_set().begin(), a.as_set().end(), b.as_set().begin(),
+                           b.as_set().end());
     case Value::Kind::kObject: {
-      auto ia = a.obj_->begin(), ib = b.obj_->begin();
-      for (; ia != a.obj_->end() && ib != b.obj_->end(); ++ia, ++ib) {
+      auto ia = a.as_object().begin(), ib = b.as_object().begin();
+      for (; ia != a.as_object().end() && ib != b.as_object().end(); ++ia, ++ib) {
         int c = compare(ia->first, ib->first);
         if (c != 0) return c;
         c = compare(ia->second, ib->second);
         if (c != 0) return c;
       }
-      if (ia == a.obj_->end() && ib == b.obj_->end()) return 0;
-      return ia == a.obj_->end() ? -1 : 1;
+      if (ia == a.as_object().end() && ib == b.as_object().end()) return 0;
+      return ia == a.as_object().end() ? -1 : 1;
     }
   }
   return 0;

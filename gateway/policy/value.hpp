@@ -11,11 +11,13 @@
 
 #include <boost/json/value.hpp>
 
+#include "gateway/policy/flat_map.hpp"
+
 namespace gatedrill::policy {
 
 class Value;
 using Array = std::vector<Value>;
-using Object = std::map<Value, Value>;
+using Object = FlatMap<Value, Value>;
 using Set = std::set<Value>;
 
 class Value {
@@ -47,10 +49,10 @@ class Value {
   bool is_int() const { return is_int_; }
   int64_t as_int() const { return is_int_ ? int_ : static_cast<int64_t>(double_); }
   double as_double() const { return is_int_ ? static_cast<double>(int_) : double_; }
-  const std::string& as_string() const { return *str_; }
-  const Array& as_array() const { return *arr_; }
-  const Object& as_object() const { return *obj_; }
-  const Set& as_set() const { return *set_; }
+  const std::string& as_string() const { return *static_cast<const std::string*>(ptr_.get()); }
+  const Array& as_array() const { return *static_cast<const Array*>(ptr_.get()); }
+  const Object& as_object() const { return *static_cast<const Object*>(ptr_.get()); }
+  const Set& as_set() const { return *static_cast<const Set*>(ptr_.get()); }
 
   // Index into an array (integer), object (any key) or set (membership -> the member).
   const Value* get(const Value& key) const;
@@ -67,15 +69,16 @@ class Value {
   friend bool operator!=(const Value& a, const Value& b) { return compare(a, b) != 0; }
 
  private:
+  // Small on purpose (copied on every binding): one shared pointer to the string, array,
+  // object or set, which kind_ says.
   Kind kind_ = Kind::kNull;
   bool bool_ = false;
   bool is_int_ = true;
-  int64_t int_ = 0;
-  double double_ = 0;
-  std::shared_ptr<const std::string> str_;
-  std::shared_ptr<const Array> arr_;
-  std::shared_ptr<const Object> obj_;
-  std::shared_ptr<const Set> set_;
+  union {
+    int64_t int_ = 0;
+    double double_;
+  };
+  std::shared_ptr<const void> ptr_;
 };
 
 int compare(const Value& a, const Value& b);
