@@ -3,7 +3,10 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstring>
+#include <new>
 
 #include "core/util/strings.hpp"
 
@@ -77,6 +80,111 @@ Result<std::shared_ptr<const H2Requests>> H2Requests::from_http1(const std::vect
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memory: nghttp2 allocates per stream (stream state, header buffers, frames). A session's
+// allocations go through a free-list pool of power-of-two blocks, so after warm-up a stream
+// reuses the blocks of the streams before it and the load loop allocates nothing per request
+// on HTTP/2 either. Fresh blocks come from operator new (which the allocation test counts).
+
+namespace {
+
+class SessionPool {
+ public:
+  SessionPool() = default;
+  SessionPool(const SessionPool&) = delete;
+  SessionPool& operator=(const SessionPool&) = delete;
+  ~SessionPool() {
+    for (Free* head : free_)
+      while (head != nullptr) {
+        Free* next = head->next;
+        ::operator delete(reinterpret_cast<char*>(head) - kHeader);
+        head = next;
+      }
+  }
+
+  nghttp2_mem mem() {
+    nghttp2_mem m{};
+    m.mem_user_data = this;
+    m.malloc = [](size_t size, void* pool) { return static_cast<SessionPool*>(pool)->get(size); };
+    m.free = [](void* p, void* pool) { static_cast<SessionPool*>(pool)->put(p); };
+    m.calloc = [](size_t n, size_t size, void* pool) {
+      void* p = static_cast<SessionPool*>(pool)->get(n * size);
+      if (p != nullptr) std::memset(p, 0, n * size);
+      return p;
+    };
+    m.realloc = [](void* p, size_t size, void* pool) {
+      return static_cast<SessionPool*>(pool)->resize(p, size);
+    };
+    return m;
+  }
+
+ private:
+  struct Free {
+    Free* next;
+  };
+  // Each block starts with a header: its size class and usable size (kept max-aligned).
+  struct Header {
+    size_t size_class;
+    size_t size;
+  };
+  static constexpr size_t kHeader = alignof(std::max_align_t);
+  static_assert(sizeof(Header) <= kHeader);
+  static constexpr size_t kClasses = 13;  // 16 B .. 64 KiB; larger blocks are not pooled
+  static constexpr size_t kUnpooled = kClasses;
+
+  static size_t class_size(size_t k) { return size_t{16} << k; }
+  static Header& header(void* p) {
+    return *reinterpret_cast<Header*>(static_cast<char*>(p) - kHeader);
+  }
+
+  void* get(size_t size) {
+    size_t k = 0;
+    while (k < kClasses && class_size(k) < size) ++k;
+    if (k < kClasses) {
+      if (Free* f = free_[k]) {
+        free_[k] = f->next;
+        return f;
+      }
+      size = class_size(k);
+    }
+    char* raw = static_cast<char*>(::operator new(kHeader + size, std::nothrow));
+    if (raw == nullptr) return nullptr;
+    *reinterpret_cast<Header*>(raw) = {k, size};
+    return raw + kHeader;
+  }
+
+  void put(void* p) {
+    if (p == nullptr) return;
+    size_t k = header(p).size_class;
+    if (k == kUnpooled) {
+      ::operator delete(static_cast<char*>(p) - kHeader);
+      return;
+    }
+    auto* f = static_cast<Free*>(p);
+    f->next = free_[k];
+    free_[k] = f;
+  }
+
+  void* resize(void* p, size_t size) {
+    if (p == nullptr) return get(size);
+    if (size == 0) {
+      put(p);
+      return nullptr;
+    }
+    size_t old = header(p).size;
+    if (old >= size) return p;
+    void* bigger = get(size);
+    if (bigger == nullptr) return nullptr;
+    std::memcpy(bigger, p, old);
+    put(p);
+    return bigger;
+  }
+
+  std::array<Free*, kClasses> free_{};
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 // Session
 
 struct H2Connection::Impl {
@@ -88,6 +196,7 @@ struct H2Connection::Impl {
   };
 
   H2Connection* owner = nullptr;
+  SessionPool pool;  // before session: outlives it
   nghttp2_session* session = nullptr;
   int max_streams = 1;
   OnStreamEnd on_end = nullptr;
@@ -160,7 +269,8 @@ Result<void> H2Connection::start() {
   nghttp2_session_callbacks_set_on_header_callback(callbacks, Impl::on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Impl::on_frame_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, Impl::on_stream_close);
-  int rv = nghttp2_session_client_new(&impl_->session, callbacks, impl_.get());
+  nghttp2_mem mem = impl_->pool.mem();
+  int rv = nghttp2_session_client_new3(&impl_->session, callbacks, impl_.get(), nullptr, &mem);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) return make_error("h2", std::string("session: ") + nghttp2_strerror(rv));
   // Large windows: the generator reads everything at once, flow control would only slow it.

@@ -71,8 +71,9 @@ ssl_ctx_st* with_h2_alpn(ssl_ctx_st* tls) {
 
 }  // namespace
 
-TestH2Server::TestH2Server(ssl_ctx_st* tls)
-    : tls_(with_h2_alpn(tls)), acceptor_([this](Stream& stream) { serve(stream); }, tls_) {}
+TestH2Server::TestH2Server(ssl_ctx_st* tls, std::function<void()> on_thread_start)
+    : tls_(with_h2_alpn(tls)),
+      acceptor_([this](Stream& stream) { serve(stream); }, tls_, std::move(on_thread_start)) {}
 
 std::string TestH2Server::url(const std::string& path) const {
   return std::string(tls_ != nullptr ? "https" : "http") +

@@ -3,6 +3,7 @@
 // one thread per connection, h2c with prior knowledge or TLS with ALPN h2. Every request gets
 // 200 with a short body.
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -16,7 +17,8 @@ namespace gatedrill::testing {
 class TestH2Server {
  public:
   // tls: a server context with certificate and key; ALPN h2 is selected on it.
-  explicit TestH2Server(ssl_ctx_st* tls = nullptr);
+  // on_thread_start runs first on every thread the server starts (as TestHttpServer's).
+  explicit TestH2Server(ssl_ctx_st* tls = nullptr, std::function<void()> on_thread_start = {});
   // Destruction shuts every socket down and joins every thread.
 
   std::string url(const std::string& path = "/") const;
