@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -245,15 +246,19 @@ bool has_duplicate_names(std::string_view text) {
   return false;
 }
 
-Result<boost::json::object> decode_json_segment(std::string_view segment, const char* what) {
+Result<boost::json::object> decode_json_segment(std::string_view segment, const char* what,
+                                                const boost::json::storage_ptr& storage) {
   auto decoded = base64url_decode(segment);
   if (!decoded) return malformed(std::string(what) + " is not valid base64url");
-  auto value = parse_json(*decoded);  // validates UTF-8 and limits nesting
-  if (!value) return malformed(std::string(what) + " is not valid JSON");
-  if (!value->is_object()) return malformed(std::string(what) + " must be a JSON object");
+  boost::system::error_code ec;
+  boost::json::parse_options options;
+  options.max_depth = 64;  // as parse_json: deep nesting is hostile input; UTF-8 is validated
+  boost::json::value value = boost::json::parse(*decoded, ec, storage, options);
+  if (ec) return malformed(std::string(what) + " is not valid JSON");
+  if (!value.is_object()) return malformed(std::string(what) + " must be a JSON object");
   if (has_duplicate_names(*decoded))
     return malformed(std::string(what) + " has duplicate member names");
-  return std::move(value->as_object());
+  return std::move(value.as_object());
 }
 
 // A NumericDate as an integer; absent -> nullopt. Errors: "bad_claim".
@@ -397,8 +402,13 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
                      std::to_string(parts.size()));
   if (parts[0].empty()) return malformed("empty header segment");
 
-  ParsedJwt jwt;
-  auto header = decode_json_segment(parts[0], "header");
+  // Header and claims live in one arena owned by the parsed token (a JSON tree is dozens of
+  // small allocations otherwise); the objects are made on it so the moves below keep it.
+  boost::json::storage_ptr storage =
+      boost::json::make_shared_resource<boost::json::monotonic_resource>();
+  ParsedJwt jwt{
+      JwsAlg::kRS256, {}, boost::json::object(storage), boost::json::object(storage), {}, {}};
+  auto header = decode_json_segment(parts[0], "header", storage);
   if (!header) return header.error();
   jwt.header = std::move(*header);
 
@@ -428,7 +438,7 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
 
   if (parts[1].empty()) return malformed("empty payload segment");
   if (parts[2].empty()) return malformed("empty signature segment");
-  auto claims = decode_json_segment(parts[1], "payload");
+  auto claims = decode_json_segment(parts[1], "payload", storage);
   if (!claims) return claims.error();
   jwt.claims = std::move(*claims);
   auto sig = base64url_decode(parts[2]);
