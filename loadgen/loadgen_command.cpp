@@ -69,14 +69,13 @@ Result<HeaderList> parse_headers(const std::vector<std::string>& raw) {
   return out;
 }
 
-Result<double> parse_rate(const std::string& text, const char* flag) {
-  if (text == "max") return 0.0;
+// A number in 0..1 for `flag`.
+Result<double> parse_fraction(const std::string& text, const char* flag, const char* what) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size() || !(v > 0))
+  if (text.empty() || end != text.c_str() + text.size() || !(v >= 0 && v <= 1))
     return make_error("bad_options",
-                      std::string(flag) +
-                          " must be a positive number of requests/s or 'max', got '" + text + "'");
+                      std::string(flag) + " must be " + what + " in 0..1, got '" + text + "'");
   return v;
 }
 
@@ -304,11 +303,11 @@ int loadgen_command(int argc, char** argv) {
     rate_text = steps_text;
   } else {
     if (rate_text.empty()) rate_text = "max";
-    auto rate = parse_rate(rate_text, "--rate");
+    auto rate = loadgen::parse_rate(rate_text, "--rate");
     if (!rate) return usage_error(rate.error());
     double rate_to = -1;
     if (!rate_to_text.empty()) {
-      auto r = parse_rate(rate_to_text, "--rate-to");
+      auto r = loadgen::parse_rate(rate_to_text, "--rate-to");
       if (!r) return usage_error(r.error());
       if (*rate == 0 || *r == 0)
         return usage_error(
@@ -321,13 +320,8 @@ int loadgen_command(int argc, char** argv) {
   }
   std::chrono::nanoseconds total_duration{0};
   for (const auto& p : phases) total_duration += p.duration;
-  char* jitter_end = nullptr;
-  double jitter = std::strtod(jitter_text.c_str(), &jitter_end);
-  if (jitter_text.empty() || jitter_end != jitter_text.c_str() + jitter_text.size() ||
-      !(jitter >= 0 && jitter <= 1))
-    return usage_error(
-        make_error("bad_options",
-                   "--jitter must be a fraction of the gap in 0..1, got '" + jitter_text + "'"));
+  auto jitter = parse_fraction(jitter_text, "--jitter", "a fraction of the gap");
+  if (!jitter) return usage_error(jitter.error());
   if (pipeline < 1 || pipeline > 1024)
     return usage_error(make_error("bad_options", "--pipeline must be 1..1024"));
   if (pipeline > 1 && h2)
@@ -378,12 +372,9 @@ int loadgen_command(int argc, char** argv) {
     if (!tokens) return usage_error(tokens.error());
     spec.bearer_tokens = std::move(*tokens);
   }
-  char* share_end = nullptr;
-  spec.bad_token_share = std::strtod(bad_share_text.c_str(), &share_end);
-  if (bad_share_text.empty() || share_end != bad_share_text.c_str() + bad_share_text.size() ||
-      !(spec.bad_token_share >= 0 && spec.bad_token_share <= 1))
-    return usage_error(make_error(
-        "bad_options", "--bad-token-share must be a number in 0..1, got '" + bad_share_text + "'"));
+  auto share = parse_fraction(bad_share_text, "--bad-token-share", "a number");
+  if (!share) return usage_error(share.error());
+  spec.bad_token_share = *share;
   if (spec.bad_token_share > 0 && spec.bearer_tokens.empty())
     return usage_error(make_error("bad_options", "--bad-token-share needs --token-file"));
   if (!bad_token_file.empty()) {
@@ -410,7 +401,7 @@ int loadgen_command(int argc, char** argv) {
   options.h2 = h2;
   options.streams = static_cast<int>(streams);
   options.pipeline = static_cast<int>(pipeline);
-  options.jitter = jitter;
+  options.jitter = *jitter;
   options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
   options.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*connect_timeout);
 

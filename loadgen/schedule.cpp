@@ -103,6 +103,17 @@ std::vector<PhasePlan> plan_phases(const std::vector<PhaseRate>& phases, int con
   return out;
 }
 
+Result<double> parse_rate(std::string_view text, const std::string& what) {
+  if (text == "max") return 0.0;
+  std::string s(text);
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || !(v > 0))
+    return make_error("bad_options",
+                      what + " must be a positive number of requests/s or 'max', got '" + s + "'");
+  return v;
+}
+
 Result<std::vector<PhaseRate>> parse_steps(std::string_view text) {
   std::vector<PhaseRate> out;
   if (text.empty())
@@ -113,16 +124,10 @@ Result<std::vector<PhaseRate>> parse_steps(std::string_view text) {
     size_t colon = shown.find(':');
     if (colon == std::string::npos)
       return make_error("bad_options", where + " must be RATE:DURATION, e.g. 10000:5s");
-    std::string rate_text = shown.substr(0, colon);
     PhaseRate p;
-    if (rate_text != "max") {
-      char* end = nullptr;
-      p.rate = std::strtod(rate_text.c_str(), &end);
-      if (rate_text.empty() || end != rate_text.c_str() + rate_text.size() ||
-          !std::isfinite(p.rate) || !(p.rate > 0))
-        return make_error("bad_options",
-                          where + ": the rate must be a positive number of requests/s or 'max'");
-    }
+    auto rate = parse_rate(std::string_view(shown).substr(0, colon), where + ": the rate");
+    if (!rate) return rate.error();
+    p.rate = *rate;
     auto duration = parse_duration(std::string_view(shown).substr(colon + 1));
     if (!duration || duration->count() <= 0)
       return make_error("bad_options", where + ": the duration must be positive, e.g. 5s or 2m");

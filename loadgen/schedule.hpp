@@ -77,6 +77,10 @@ struct PhaseRate {
 };
 std::vector<PhasePlan> plan_phases(const std::vector<PhaseRate>& phases, int connections);
 
+// A rate as given on the command line: requests/s (> 0), or "max" (0, a closed loop). Error
+// "bad_options" naming `what` (the flag or step).
+Result<double> parse_rate(std::string_view text, const std::string& what);
+
 // A stepped load, "RATE:DURATION,RATE:DURATION,...", e.g. "10000:5s,20000:5s,40000:10s": one
 // constant-rate phase per step, back to back (RATE is requests/s over all connections or "max").
 // Error "bad_options" naming the step that does not parse.
