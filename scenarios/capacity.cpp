@@ -87,6 +87,45 @@ std::optional<double> CapacitySearch::breaking() const {
   return bad_;
 }
 
+// How far the per-second p99s of a step agree: the p99 of a step whose seconds disagree by more
+// than half is a weak basis for a verdict near the SLO (lengthen --step-duration).
+constexpr double kUnstableSpread = 0.5;
+
+const char* p99_confidence(double p99_spread) {
+  if (p99_spread < 0.2) return "high";
+  if (p99_spread < kUnstableSpread) return "medium";
+  return "low";
+}
+
+CapacitySizing capacity_sizing(const CapacityStep& step, int nodes, int64_t idle_rss_bytes) {
+  CapacitySizing z;
+  nodes = std::max(1, nodes);
+  z.rps_per_node = step.rate / nodes;
+  if (step.achieved_rps > 0)
+    z.cores_per_5k_rps = step.gateway_cpu_pct / 100 / (step.achieved_rps / 5000);
+  z.rss_per_node_bytes = static_cast<double>(step.gateway_rss_bytes) / nodes;
+  z.connections_per_node = step.connections / nodes;
+  int64_t grown = step.gateway_rss_bytes - idle_rss_bytes;
+  if (grown > 0 && step.connections > 0)
+    z.bytes_per_connection = static_cast<double>(grown) / step.connections;
+  z.p99_confidence = p99_confidence(step.p99_spread);
+  return z;
+}
+
+std::string format_sizing(const CapacitySizing& z) {
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "sizing (p99 confidence %s):\n"
+                "  requests/s per node within the SLOs: %.0f\n"
+                "  gateway vCPU per 5000 req/s: %.2f\n"
+                "  memory per node: %.1f MiB RSS with %d client connections (%.1f KiB per "
+                "connection over idle)\n",
+                z.p99_confidence.c_str(), z.rps_per_node, z.cores_per_5k_rps,
+                z.rss_per_node_bytes / (1 << 20), z.connections_per_node,
+                z.bytes_per_connection / 1024);
+  return text;
+}
+
 namespace {
 
 void say(const std::string& text) {
@@ -134,7 +173,8 @@ class CapacityRun {
   std::vector<std::string> tokens_;
   std::string run_dir_;
   int64_t run_id_ = 0;
-  int64_t next_second_ = 0;  // where the next step's seconds start in the run
+  int64_t next_second_ = 0;     // where the next step's seconds start in the run
+  int64_t idle_rss_bytes_ = 0;  // the gateways' RSS before the first step
   bool interrupted_ = false;
   bool terminal_ = isatty(STDERR_FILENO) != 0;
 };
@@ -169,6 +209,13 @@ Result<void> CapacityRun::prepare() {
   std::vector<std::string> nodes;
   for (const auto& g : topology_->endpoints().gateways) nodes.push_back(g.name);
   recorder_ = std::make_unique<RunRecorder>(store_.get(), run_id_, nodes);
+  // The memory the held connections cost is measured against the gateways at rest.
+  for (const auto& g : topology_->endpoints().gateways) {
+    ProcessStats stats;
+    if (auto pid = supervisor_.pid(g.name))
+      if (auto sample = stats.sample(*pid, time_.monotonic_ns()))
+        idle_rss_bytes_ += sample->rss_bytes;
+  }
   return {};
 }
 
@@ -207,6 +254,7 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
     Result<LoadSummary> outcome = make_error("not_run", "not run");
   };
   std::vector<NodeLoad> loads(endpoints.gateways.size());
+  int connections = 0;
   for (size_t i = 0; i < loads.size(); ++i) {
     LoadRequestSpec request;
     request.url = endpoints.gateways[i].url + s.topology.path;
@@ -214,6 +262,7 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
     request.bearer_tokens = tokens_;
     LoadOptions options;
     options.connections = connections_for(rate * share);
+    connections += options.connections;
     loads[i].node = endpoints.gateways[i].name;
     loads[i].generator = std::make_unique<LoadGenerator>(time_, request, options);
   }
@@ -283,6 +332,7 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
   step.error_rate = metric_value(stats, "error_rate");
   step.gateway_cpu_pct = gateway_cpu_pct;
   step.gateway_rss_bytes = gateway_rss;
+  step.connections = connections;
   std::vector<double> p99s;
   for (int64_t sec = judged_from; sec < next_second_; ++sec) {
     auto one =
@@ -315,15 +365,6 @@ Result<CapacityStep> CapacityRun::measure(int index, double rate) {
   return step;
 }
 
-// How far the per-second p99s of a step agree: the p99 of a step whose seconds disagree by more
-// than half is a weak basis for a verdict near the SLO (lengthen --step-duration).
-constexpr double kUnstableSpread = 0.5;
-const char* confidence(double spread) {
-  if (spread < 0.2) return "high";
-  if (spread < kUnstableSpread) return "medium";
-  return "low";
-}
-
 void CapacityRun::print_table(const CapacitySearch& search) const {
   std::printf("\n%-4s  %10s  %10s  %9s  %9s  %8s  %-16s  %8s  %9s  %s\n", "step", "rate",
               "achieved", "p50", "p99", "errors", "p99 spread", "gw cores", "gw RSS", "verdict");
@@ -334,7 +375,7 @@ void CapacityRun::print_table(const CapacitySearch& search) const {
     for (const auto& b : s.broken) verdict += " " + b;
     char spread[32];
     std::snprintf(spread, sizeof spread, "%.0f%% (%s)", 100 * s.p99_spread,
-                  confidence(s.p99_spread));
+                  p99_confidence(s.p99_spread));
     std::printf("%-4d  %10.0f  %10.0f  %9s  %9s  %7.2f%%  %-16s  %8.2f  %7.1fMiB  %s\n", ++i,
                 s.rate, s.achieved_rps,
                 format_duration(std::chrono::nanoseconds(static_cast<int64_t>(s.p50_ns))).c_str(),
@@ -393,26 +434,30 @@ int CapacityRun::execute() {
       for (const auto& s : search.steps())
         if (s.rate == *best) at = &s;
       std::printf(
-          "\nhighest sustainable rate: %.0f req/s (p99 %s, p99 spread %.0f%%)%s\n", *best,
+          "\nhighest sustainable rate: %.0f req/s (p99 %s, p99 spread %.0f%%, confidence %s)%s\n",
+          *best,
           format_duration(std::chrono::nanoseconds(static_cast<int64_t>(at ? at->p99_ns : 0)))
               .c_str(),
-          at ? 100 * at->p99_spread : 0.0,
+          at ? 100 * at->p99_spread : 0.0, at ? p99_confidence(at->p99_spread) : "none",
           search.reached_max() ? " -- the --max rate; the limit is higher"
           : search.breaking()
               ? ("; broke at " + std::to_string(static_cast<int64_t>(*search.breaking())) +
                  " req/s")
                     .c_str()
               : "");
-      if (at && at->achieved_rps > 0)
-        std::printf("gateway cores per 5000 req/s at that rate: %.2f (%zu node(s), %.1f MiB RSS)\n",
-                    at->gateway_cpu_pct / 100 / (at->achieved_rps / 5000),
-                    topology_->endpoints().gateways.size(),
-                    static_cast<double>(at->gateway_rss_bytes) / (1 << 20));
-      store_->add_event({run_id_, time_.wall_ms(), 0, "", "note", "capacity",
-                         "{\"sustainable_rps\":" + std::to_string(static_cast<int64_t>(*best)) +
-                             (at ? ",\"gateway_cpu_pct\":" + std::to_string(at->gateway_cpu_pct)
-                                 : std::string()) +
-                             "}"});
+      std::string note = "{\"sustainable_rps\":" + std::to_string(static_cast<int64_t>(*best));
+      if (at) {
+        CapacitySizing sizing = capacity_sizing(
+            *at, static_cast<int>(topology_->endpoints().gateways.size()), idle_rss_bytes_);
+        std::fputs(format_sizing(sizing).c_str(), stdout);
+        note += ",\"gateway_cpu_pct\":" + std::to_string(at->gateway_cpu_pct) +
+                ",\"rps_per_node\":" + std::to_string(sizing.rps_per_node) +
+                ",\"cores_per_5k_rps\":" + std::to_string(sizing.cores_per_5k_rps) +
+                ",\"connections_per_node\":" + std::to_string(sizing.connections_per_node) +
+                ",\"bytes_per_connection\":" + std::to_string(sizing.bytes_per_connection) +
+                ",\"p99_confidence\":\"" + sizing.p99_confidence + "\"";
+      }
+      store_->add_event({run_id_, time_.wall_ms(), 0, "", "note", "capacity", note + "}"});
       verdict = "pass";
       exit_code = kExitPass;
     } else {

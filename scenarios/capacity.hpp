@@ -33,7 +33,28 @@ struct CapacityStep {
   // what the seeds' sizing questions ask (vCPU per 5k requests/s, memory).
   double gateway_cpu_pct = 0;
   int64_t gateway_rss_bytes = 0;
+  int connections = 0;  // client connections the step held open, all gateways
 };
+
+// "high" (< 20%), "medium" or "low" (>= 50%): how far a step's per-second p99s agree.
+const char* p99_confidence(double p99_spread);
+
+// The seeds' sizing questions, answered from the step at the sustainable rate: requests/s per
+// node under the SLOs, vCPU per 5000 requests/s, and memory against the connection count.
+struct CapacitySizing {
+  double rps_per_node = 0;
+  double cores_per_5k_rps = 0;  // gateway CPU (cores, all nodes) per 5000 requests/s achieved
+  double rss_per_node_bytes = 0;
+  int connections_per_node = 0;
+  // What the held connections cost: (RSS at the step - RSS idle) / connections, per node; 0
+  // when the RSS did not grow (nothing to attribute).
+  double bytes_per_connection = 0;
+  std::string p99_confidence;
+};
+// nodes >= 1; idle_rss_bytes: the gateways' RSS (all nodes) before the first step.
+CapacitySizing capacity_sizing(const CapacityStep& step, int nodes, int64_t idle_rss_bytes);
+// The sizing as the lines `gatedrill capacity` prints under the result.
+std::string format_sizing(const CapacitySizing& sizing);
 
 struct CapacitySearchOptions {
   double start = 1000;

@@ -161,14 +161,31 @@ const std::vector<FaultType>& fault_catalog() {
        kToxicParams,
        false,
        "a fault-proxy toxic on the proxy in front of the node (topology.proxies)"},
+      // Network faults: real in network namespaces where the machine allows (mode = "auto"),
+      // else the fault proxy's emulation; the window records which (network_faults.hpp).
       {"mtu",
        "",
        {"gateway", "idp", "app", "redis"},
        {},
-       {"mtu", "stream"},
+       {"mtu", "stream", "mode"},
        false,
-       "path MTU black hole in front of the node: segments over mtu vanish (the fault proxy's "
-       "mtu_blackhole)"},
+       "path MTU black hole in front of the node: segments over mtu vanish (namespaces with the "
+       "router's ICMP dropped, or the fault proxy's mtu_blackhole)"},
+      {"loss",
+       "",
+       {"gateway", "idp", "app", "redis"},
+       {"probability"},
+       {"stream", "mode"},
+       false,
+       "drops that share of the packets to/from the node (iptables statistic in namespaces, or "
+       "a 200 ms retransmission delay on that share of the chunks)"},
+      {"bandwidth",
+       "",
+       {"gateway", "idp", "app", "redis"},
+       {"rate"},
+       {"stream", "mode"},
+       false,
+       "caps the path to/from the node at rate KB/s (tbf in namespaces, or the bandwidth toxic)"},
       {"redis_down",
        "redis",
        {"redis"},
@@ -185,6 +202,15 @@ const std::vector<FaultType>& fault_catalog() {
        false,
        "key rotation: sign_first (new kid signs before it is published; cleared = published) or "
        "publish_first"},
+      // The load itself as the fault (rate-limit): the phases send the identity over its limit;
+      // the window marks when, so expectations and reports see the burst like any fault.
+      {"load_surge",
+       "load",
+       {"load"},
+       {"identity"},
+       {},
+       true,
+       "marks the window in which the load phases send identity over its limit (node \"load\")"},
   };
   return catalog;
 }
@@ -197,6 +223,7 @@ const FaultType* find_fault_type(const std::string& name) {
 
 std::string node_kind(const Scenario& scenario, const std::string& node) {
   if (node == "idp" || node == "app") return node;
+  if (node == "load") return node;  // the load generators (load_surge)
   if (node == "ca") return scenario.topology.tls == "mtls" ? node : "";
   if (node == "registry") return scenario.topology.registry.enabled ? node : "";
   if (node == "redis" && scenario.topology.redis) return node;
@@ -240,8 +267,15 @@ Result<void> validate_fault(const Scenario& scenario, FaultAction& action) {
   if (action.duration.count() < 0)
     return make_error("bad_fault", action.type + ": duration must be > 0");
 
+  if (action.type == "load_surge") {
+    const auto& ids = scenario.topology.identities;
+    if (std::find(ids.begin(), ids.end(), action.params["identity"]) == ids.end())
+      return make_error("bad_fault", "load_surge: identity '" + action.params["identity"] +
+                                         "' is not one of topology.identities");
+    return {};
+  }
   if (auto r = validate_drill_fault(scenario, action); !r) return r;
-  if (action.type == "toxic" || action.type == "mtu" || action.type == "cpu_starve" ||
+  if (action.type == "toxic" || is_network_fault(action.type) || action.type == "cpu_starve" ||
       action.type == "memory_limit" || action.type == "ballast" || action.type == "redis_down" ||
       action.type == "jwks_rotate")
     return {};

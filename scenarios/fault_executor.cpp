@@ -8,6 +8,7 @@
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
 #include "scenarios/drill_faults.hpp"
+#include "scenarios/network_faults.hpp"
 #include "scenarios/peers/redis_server.hpp"
 #include "scenarios/process_fault_actions.hpp"
 
@@ -75,6 +76,7 @@ Result<std::function<Result<void>()>> FaultExecutor::carry_out(const FaultAction
                                                                const NodeEndpoint& node) {
   using Clear = std::function<Result<void>()>;
   const std::string& type = action.type;
+  if (type == "load_surge") return Clear([] { return Result<void>(); });
   if (auto pki = carry_out_pki(action)) return std::move(*pki);
   auto param = [&](const char* key) {
     auto it = action.params.find(key);
@@ -169,24 +171,10 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& a
         boost::json::object{{"bytes", *size}, {"ramp_ms", duration_ms(param("ramp", "0s"))}});
   }
   if (type == "toxic") return add_toxic(node.name, param("stream", "downstream"));
-  if (type == "mtu") {
-    // The topology runs every node on the host's loopback, so the real-network mode (nodes
-    // inside MTU namespaces) does not apply; the proxy drops over-MTU exchanges instead.
-    mechanism_detail_["mechanism"] = "proxy_mtu_blackhole";
-    mechanism_detail_["fallback_reason"] =
-        "nodes run on the host loopback, not inside the MTU namespaces";
-    std::string stream = param("stream", "both");
-    std::vector<Clear> clears;
-    for (const char* s : {"upstream", "downstream"}) {
-      if (stream != "both" && stream != s) continue;
-      auto clear = add_toxic(node.name, s);
-      if (!clear) {
-        (void)all_of(clears)();
-        return clear.error();
-      }
-      clears.push_back(std::move(*clear));
-    }
-    return all_of(std::move(clears));
+  if (is_network_fault(type)) {
+    return carry_out_network_fault(
+        action, networks_, [&](const std::string& stream) { return add_toxic(node.name, stream); },
+        mechanism_detail_);
   }
   if (type == "redis_down") {
     std::string mode = param("mode", "kill");
@@ -242,7 +230,9 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_drill(const FaultAction& a
 }
 
 Result<void> FaultExecutor::apply(const FaultAction& action) {
-  const NodeEndpoint* node = endpoints_.find(action.node);
+  // load_surge: the load generators are the fault; nothing to call, only the window to record.
+  static const NodeEndpoint kLoad{"load", "load", "", "", "", "", ""};
+  const NodeEndpoint* node = action.node == "load" ? &kLoad : endpoints_.find(action.node);
   if (!node) return make_error("bad_fault", "unknown node '" + action.node + "'");
   mechanism_detail_.clear();
   auto clear = carry_out(action, *node);

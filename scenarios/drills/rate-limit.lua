@@ -1,7 +1,8 @@
 -- rate-limit (DRILLS.md; seeds 001, 003): one identity ("hot", its own tokens) sends far more
 -- than the per-identity limit the gateways enforce. It gets 429 "rate_limited" for the excess;
 -- the regular clients (the IdP's client id) share the node and are not affected. When the hot
--- identity slows down below its limit, it gets 2xx again.
+-- identity slows down below its limit, it gets 2xx again. The fault is the load itself: the
+-- burst phase, marked as a load_surge window so the symptom and the recovery are judged on it.
 --
 --   gatedrill drills run rate-limit [--short]
 
@@ -32,6 +33,11 @@ load {
   { name = "calm", rate = rate, duration = calm, identities = { hot = limit / 2 } },
 }
 
+-- The burst phase is the fault: its window is recorded like any other.
+at(warmup, function()
+  fault.load_surge { identity = "hot", duration = burst }
+end)
+
 thresholds {
   ["warmup.error_rate"] = "< 1%",
   ["warmup.error_rate{node=hot@gw-1}"] = "< 1%",
@@ -42,4 +48,11 @@ thresholds {
   ["burst.status_429"] = "< 1",
   -- Back under the limit: 2xx again.
   ["calm.error_rate{node=hot@gw-1}"] = "< 1%",
+}
+
+expect {
+  -- While the hot identity is over its limit, most of its requests are refused with 429 ...
+  during("load_surge", { node = "hot@gw-1", status_429_share = "> 50%" }),
+  -- ... and once it is back under the limit, it is served again at once.
+  after("load_surge", { node = "hot@gw-1", recovered_within = "1s" }),
 }

@@ -112,5 +112,35 @@ TEST(SloTest, RejectsWhatIsNotAnSlo) {
   }
 }
 
+// The seeds' sizing questions from the sustainable step: 2 nodes sharing 9000 req/s at 1.5
+// cores, 30 MiB more RSS than at rest over 64 connections.
+TEST(CapacitySizingTest, AnswersRpsPerNodeCoresPer5kAndMemoryPerConnection) {
+  CapacityStep step;
+  step.rate = 9000;
+  step.achieved_rps = 9000;
+  step.gateway_cpu_pct = 150;
+  step.gateway_rss_bytes = int64_t{70} << 20;
+  step.connections = 64;
+  step.p99_spread = 0.1;
+  CapacitySizing z = capacity_sizing(step, 2, int64_t{40} << 20);
+  EXPECT_DOUBLE_EQ(z.rps_per_node, 4500);
+  EXPECT_NEAR(z.cores_per_5k_rps, 1.5 / (9000.0 / 5000), 1e-9);
+  EXPECT_DOUBLE_EQ(z.rss_per_node_bytes, 35.0 * (1 << 20));
+  EXPECT_EQ(z.connections_per_node, 32);
+  EXPECT_DOUBLE_EQ(z.bytes_per_connection, 30.0 * (1 << 20) / 64);
+  EXPECT_EQ(z.p99_confidence, "high");
+  std::string text = format_sizing(z);
+  EXPECT_NE(text.find("requests/s per node within the SLOs: 4500"), std::string::npos) << text;
+  EXPECT_NE(text.find("gateway vCPU per 5000 req/s: 0.83"), std::string::npos) << text;
+  EXPECT_NE(text.find("480.0 KiB per connection"), std::string::npos) << text;
+  // Memory that did not grow is not attributed to the connections; the spread sets the label.
+  step.gateway_rss_bytes = int64_t{30} << 20;
+  step.p99_spread = 0.7;
+  z = capacity_sizing(step, 2, int64_t{40} << 20);
+  EXPECT_DOUBLE_EQ(z.bytes_per_connection, 0);
+  EXPECT_EQ(z.p99_confidence, "low");
+  EXPECT_STREQ(p99_confidence(0.3), "medium");
+}
+
 }  // namespace
 }  // namespace gatedrill
