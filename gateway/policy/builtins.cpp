@@ -2,12 +2,17 @@
 
 #include <arpa/inet.h>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <limits>
 #include <map>
 #include <regex>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
 
 #include "core/crypto/base64url.hpp"
 #include "core/crypto/jwt.hpp"
@@ -606,11 +611,29 @@ Out b_to_number(const Args& a, BuiltinContext& ctx) {
 }
 
 // --- encoding ------------------------------------------------------------------------------
+// JSON text to a Value through a parse tree kept in a stack buffer: the tree is thrown away
+// at once, so it need not be allocated node by node (io.jwt.decode runs this twice per call).
+// Same limits as core's parse_json. Error: the parser's message.
+std::optional<Value> json_to_value(std::string_view text, std::string* error) {
+  unsigned char buffer[4096];
+  boost::json::monotonic_resource arena(buffer, sizeof buffer);
+  boost::json::parse_options options;
+  options.max_depth = 64;
+  boost::system::error_code ec;
+  boost::json::value tree = boost::json::parse(text, ec, &arena, options);
+  if (ec) {
+    *error = "invalid JSON: " + ec.message();
+    return std::nullopt;
+  }
+  return Value::from_json(tree);
+}
+
 Out b_json_unmarshal(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "json.unmarshal");
-  auto j = parse_json(a[0].as_string());
-  if (!j) return fail(ctx, "json.unmarshal: " + j.error().message);
-  return Value::from_json(*j);
+  std::string error;
+  auto v = json_to_value(a[0].as_string(), &error);
+  if (!v) return fail(ctx, "json.unmarshal: " + error);
+  return *v;
 }
 Out b_json_marshal(const Args& a, BuiltinContext&) {
   return Value::string(to_json(a[0].to_json()));
@@ -752,31 +775,62 @@ Out decode_jwt(const std::string& token, BuiltinContext& ctx, const char* fn,
       token.find('.', p2 + 1) != std::string::npos) {
     return fail(ctx, std::string(fn) + ": encoded JWT had no period separators");
   }
-  auto part = [&](size_t b, size_t e) { return token.substr(b, e - b); };
+  std::string_view text(token);
+  auto part = [&](size_t b, size_t e) { return text.substr(b, e - b); };
   auto h = base64url_decode(part(0, p1));
   auto p = base64url_decode(part(p1 + 1, p2));
   auto s = base64url_decode(part(p2 + 1, token.size()));
   if (!h || !p || !s) return fail(ctx, std::string(fn) + ": JWT segment is not valid base64url");
-  auto hj = parse_json(*h);
-  auto pj = parse_json(*p);
-  if (!hj || !hj->is_object())
+  std::string error;
+  auto header = json_to_value(*h, &error);
+  if (!header || !header->is_object())
     return fail(ctx, std::string(fn) + ": JWT header is not a JSON object");
-  if (!pj || !pj->is_object())
+  auto payload = json_to_value(*p, &error);
+  if (!payload || !payload->is_object())
     return fail(ctx, std::string(fn) + ": JWT payload is not a JSON object");
   static const char* kHex = "0123456789abcdef";
   std::string hex;
+  hex.reserve(s->size() * 2);
   for (unsigned char c : *s) {
     hex += kHex[c >> 4];
     hex += kHex[c & 15];
   }
-  if (signing_input) *signing_input = part(0, p2);
-  if (signature_raw) *signature_raw = *s;
-  return Value::array(
-      {Value::from_json(*hj), Value::from_json(*pj), Value::string(std::move(hex))});
+  if (signing_input) *signing_input = std::string(part(0, p2));
+  if (signature_raw) *signature_raw = std::move(*s);
+  Array parts;
+  parts.reserve(3);
+  parts.push_back(std::move(*header));
+  parts.push_back(std::move(*payload));
+  parts.push_back(Value::string(std::move(hex)));
+  return Value::array(std::move(parts));
 }
+// io.jwt.decode is a pure function of the token, and a client sends the same token with every
+// request until it expires: a small per-thread cache spares the base64 and JSON work on the
+// next request (OPA keeps an inter-query builtin cache for the same reason). Per thread, so the
+// hot path takes no lock; direct-mapped, so it is bounded; failures are not kept (their error
+// is reported on every call).
+struct JwtDecodeCache {
+  static constexpr size_t kSlots = 256;
+  static constexpr size_t kMaxToken = 4096;
+  struct Slot {
+    std::string token;
+    Value decoded;
+  };
+  std::array<Slot, kSlots> slots;
+};
+
 Out b_jwt_decode(const Args& a, BuiltinContext& ctx) {
   WANT(0, kString, "io.jwt.decode");
-  return decode_jwt(a[0].as_string(), ctx, "io.jwt.decode", nullptr, nullptr);
+  const std::string& token = a[0].as_string();
+  thread_local JwtDecodeCache cache;
+  auto& slot = cache.slots[std::hash<std::string>{}(token) % JwtDecodeCache::kSlots];
+  if (!slot.token.empty() && slot.token == token) return slot.decoded;
+  auto decoded = decode_jwt(token, ctx, "io.jwt.decode", nullptr, nullptr);
+  if (decoded && token.size() <= JwtDecodeCache::kMaxToken) {
+    slot.token = token;
+    slot.decoded = *decoded;
+  }
+  return decoded;
 }
 
 // Keys from a PEM public key / certificate or a JWKS document.

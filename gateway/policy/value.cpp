@@ -1,7 +1,10 @@
 #include "gateway/policy/value.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include <boost/json/serialize.hpp>
 
@@ -63,8 +66,21 @@ const Value* Value::get(const Value& key) const {
       return &(as_array())[static_cast<size_t>(i)];
     }
     case Kind::kObject: {
-      auto it = as_object().find(key);
-      return it == as_object().end() ? nullptr : &it->second;
+      const Object& o = as_object();
+      if (key.is_string()) {
+        // Most lookups are string keys in a JSON object: strings sort after null, booleans and
+        // numbers and before composites, so compare kinds, then the text itself.
+        const std::string& k = key.as_string();
+        auto it = std::lower_bound(o.begin(), o.end(), key, [&](const auto& kv, const Value&) {
+          if (kv.first.kind_ != Kind::kString) return kv.first.kind_ < Kind::kString;
+          return kv.first.as_string() < k;
+        });
+        return it != o.end() && it->first.kind_ == Kind::kString && it->first.as_string() == k
+                   ? &it->second
+                   : nullptr;
+      }
+      auto it = o.find(key);
+      return it == o.end() ? nullptr : &it->second;
     }
     case Kind::kSet: {
       auto it = as_set().find(key);
@@ -74,6 +90,21 @@ const Value* Value::get(const Value& key) const {
       return nullptr;
   }
 }
+
+namespace {
+// Request documents repeat the same short strings (field names, header names, methods) on
+// every request; a small per-thread direct-mapped table hands out the already built Value
+// instead of allocating a new one each time. A miss just replaces the slot.
+Value short_string(std::string_view s) {
+  constexpr size_t kMaxLength = 24;
+  constexpr size_t kSlots = 512;
+  if (s.size() > kMaxLength) return Value::string(std::string(s));
+  thread_local std::array<Value, kSlots> table;
+  Value& slot = table[std::hash<std::string_view>{}(s) % kSlots];
+  if (!slot.is_string() || slot.as_string() != s) slot = Value::string(std::string(s));
+  return slot;
+}
+}  // namespace
 
 Value Value::from_json(const boost::json::value& j) {
   switch (j.kind()) {
@@ -88,7 +119,7 @@ Value Value::from_json(const boost::json::value& j) {
     case boost::json::kind::double_:
       return number(j.get_double());
     case boost::json::kind::string:
-      return string(std::string(j.get_string()));
+      return short_string(j.get_string());
     case boost::json::kind::array: {
       Array a;
       a.reserve(j.get_array().size());
@@ -99,7 +130,7 @@ Value Value::from_json(const boost::json::value& j) {
       std::vector<std::pair<Value, Value>> items;
       items.reserve(j.get_object().size());
       for (const auto& kv : j.get_object())
-        items.emplace_back(string(std::string(kv.key())), from_json(kv.value()));
+        items.emplace_back(short_string(kv.key()), from_json(kv.value()));
       return object(Object::from_unique(std::move(items)));
     }
   }
