@@ -47,7 +47,8 @@ struct NodeLoad {
   std::vector<LoadPhase> phases;
   LoadRequestSpec request;  // later segments start from it
   LoadOptions options;
-  std::string subject;  // the tokens' sub; empty = the IdP's client id
+  std::string subject;        // the tokens' sub; empty = the IdP's client id
+  bool token_client = false;  // mints tokens at the IdP: one request for the whole run
   std::thread thread;
   Result<LoadSummary> outcome = make_error("not_run", "not run");
 };
@@ -192,6 +193,7 @@ Result<void> Run::drive_load() {
   faults_ = std::make_unique<FaultExecutor>(endpoints, supervisor_, time_);
   faults_->set_redis(topology_->redis());
   faults_->set_trust_agent(topology_->trust_agent());
+  faults_->set_networks(topology_->networks());
   faults_->on_window([this](const FaultWindow& w) {
     // A window is stored once it is closed; an instantaneous fault (kill, restart) closes as it
     // opens.
@@ -270,6 +272,24 @@ Result<void> Run::drive_load() {
     }
   }
 
+  // The token client: what a fleet of clients refreshing their tokens does to the IdP's token
+  // endpoint (client_credentials), at a steady rate through every phase.
+  if (s.topology.token_client > 0) {
+    NodeLoad l;
+    l.node = kTokenClientStream;
+    l.token_client = true;
+    l.request.url = endpoints.token_endpoint;
+    l.request.method = "POST";
+    l.request.headers = {{"content-type", "application/x-www-form-urlencoded"}};
+    l.request.body = "grant_type=client_credentials&client_id=" + endpoints.client_id +
+                     "&client_secret=" + endpoints.client_secret;
+    l.options.connections = 2;
+    l.generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
+    for (const auto& p : s.phases)
+      l.phases.push_back({p.name, static_cast<double>(s.topology.token_client), -1, p.duration});
+    loads.push_back(std::move(l));
+  }
+
   std::atomic<bool> stop{false};
   std::atomic<int> running{static_cast<int>(loads.size())};
   load_start_ms_ = time_.wall_ms();
@@ -277,7 +297,10 @@ Result<void> Run::drive_load() {
   int64_t load_start_mono = time_.monotonic_ms();
   for (auto& l : loads) {
     l.thread = std::thread([this, &s, &l, &stop, &running, token_count] {
-      for (const LoadSegment& segment : load_segments(s)) {
+      std::vector<LoadSegment> segments = load_segments(s);
+      // Fresh tokens and bodies are the gateways' load's; the token client's request never changes.
+      if (l.token_client) segments = {{0, s.phases.size(), 0}};
+      for (const LoadSegment& segment : segments) {
         if (stop.load()) break;
         std::unique_ptr<LoadGenerator> generator = std::move(l.generator);
         if (segment.first > 0) {

@@ -66,6 +66,10 @@ struct TopologySpec {
   // "<identity>@gw-N" and not merged into "all".
   std::vector<std::string> identities;
   bool tls_resume = true;  // the load offers the previous session when it reconnects
+  // Requests/s of a client that mints tokens from the IdP's token endpoint (client_credentials)
+  // through the whole run, recorded as the stream "token@idp"; 0 = none (the load's tokens come
+  // from the IdP's admin API up front).
+  int token_client = 0;
   PkiSpec pki;
   RegistrySpec registry;
 };
@@ -142,6 +146,12 @@ struct Scenario {
   std::chrono::nanoseconds total_duration() const;
   // Node names the topology has: gw-1..gw-N, idp, app, and redis / proxy when declared.
   std::vector<std::string> node_names() const;
+  // A recorded stream that is not a gateway's own load: "hot@gw-1" (a declared identity on a
+  // gateway) or "token@idp" (the token client, topology.token_client).
+  bool is_stream(const std::string& node) const;
 };
+
+// The stream of the token client (topology.token_client).
+inline constexpr const char* kTokenClientStream = "token@idp";
 
 }  // namespace gatedrill

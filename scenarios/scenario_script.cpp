@@ -379,9 +379,10 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   c.seen_topology = true;
   TopologySpec& t = c.scenario.topology;
   Fields f(L, 1, "topology");
-  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway",
-                     "redis", "proxies", "identities", "tls_resume", "pki", "registry", "policy"},
-                    error))
+  if (!f.check_keys(
+          {"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway", "redis",
+           "proxies", "identities", "tls_resume", "pki", "registry", "policy", "token_client"},
+          error))
     return 0;
   if (auto v = f.string("path", error)) {
     if (v->empty() || (*v)[0] != '/') return error = "topology.path must start with /", 0;
@@ -389,6 +390,7 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   }
   if (auto v = f.integer("gateways", 1, 16, error)) t.gateways = static_cast<int>(*v);
   if (auto v = f.integer("gateway_threads", 1, 64, error)) t.gateway_threads = static_cast<int>(*v);
+  if (auto v = f.integer("token_client", 1, 1000, error)) t.token_client = static_cast<int>(*v);
   if (auto v = f.string("tls", error)) {
     if (*v != "plain" && *v != "tls" && *v != "mtls")
       return error = "topology.tls must be \"plain\", \"tls\" or \"mtls\"", 0;
@@ -741,15 +743,8 @@ int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When w
       e.conditions.push_back(std::move(*t));
     }
   }
-  if (!e.node.empty() && node_kind(c.scenario, e.node).empty()) {
-    // Or "bob@gw-1": the stream of a declared identity on a gateway.
-    auto at = e.node.find('@');
-    const auto& ids = c.scenario.topology.identities;
-    bool stream = at != std::string::npos &&
-                  std::find(ids.begin(), ids.end(), e.node.substr(0, at)) != ids.end() &&
-                  node_kind(c.scenario, e.node.substr(at + 1)) == "gateway";
-    if (!stream) return error = std::string(fn) + ": unknown node '" + e.node + "'", 0;
-  }
+  if (!e.node.empty() && node_kind(c.scenario, e.node).empty() && !c.scenario.is_stream(e.node))
+    return error = std::string(fn) + ": unknown node '" + e.node + "'", 0;
   if (e.conditions.empty() && !e.recovered_within)
     return error = std::string(fn) + " needs at least one condition", 0;
   e.text = std::string(fn) + "(" + e.fault + (e.node.empty() ? "" : ", " + e.node) + ")";
@@ -883,23 +878,14 @@ Result<void> validate_whole(Context& c) {
           s.topology.identities.end())
         return fail(p.where,
                     "phase " + p.name + ": identity '" + id + "' is not in topology.identities");
-  // "hot@gw-1": the stream of a declared identity on a gateway.
-  auto identity_stream = [&](const std::string& node) {
-    auto at = node.find('@');
-    if (at == std::string::npos) return false;
-    std::string id = node.substr(0, at);
-    return std::find(s.topology.identities.begin(), s.topology.identities.end(), id) !=
-               s.topology.identities.end() &&
-           node_kind(s, node.substr(at + 1)) == "gateway";
-  };
   for (const auto& t : s.thresholds) {
     if (!t.phase.empty() && std::none_of(s.phases.begin(), s.phases.end(),
                                          [&](const auto& p) { return p.name == t.phase; }))
       return fail(t.where, "threshold '" + t.text + "': no phase named '" + t.phase + "'");
-    if (!t.node.empty() && node_kind(s, t.node) != "gateway" && !identity_stream(t.node))
+    if (!t.node.empty() && node_kind(s, t.node) != "gateway" && !s.is_stream(t.node))
       return fail(t.where, "threshold '" + t.text + "': node must be a gateway (gw-1..gw-" +
                                std::to_string(s.topology.gateways) +
-                               ") or an identity's stream (hot@gw-1)");
+                               "), an identity's stream (hot@gw-1) or token@idp (token_client)");
   }
   for (const auto& e : s.expectations)
     if (!fault_types.count(e.fault))
@@ -923,6 +909,15 @@ std::vector<std::string> Scenario::node_names() const {
   if (topology.redis) names.emplace_back("redis");
   if (!topology.proxies.empty()) names.emplace_back("proxy");
   return names;
+}
+
+bool Scenario::is_stream(const std::string& node) const {
+  if (node == kTokenClientStream) return topology.token_client > 0;
+  auto at = node.find('@');
+  if (at == std::string::npos) return false;
+  return std::find(topology.identities.begin(), topology.identities.end(), node.substr(0, at)) !=
+             topology.identities.end() &&
+         node_kind(*this, node.substr(at + 1)) == "gateway";
 }
 
 ScenarioScript::ScenarioScript()

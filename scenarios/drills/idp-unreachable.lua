@@ -4,8 +4,9 @@
 -- refresh it every second (jwks_ttl = 1s): the traffic carrying cached tokens must not notice.
 -- A gateway that dropped its keys on a failed refresh fails this drill with 401s.
 --
--- Not measured yet: the client side (the load holds pre-minted tokens; no client in the load
--- fetches tokens from the token endpoint during the run).
+-- The client side: a token client mints through the IdP's token endpoint (client_credentials)
+-- all along, as clients refreshing their tokens do (the stream token@idp). While the IdP is down
+-- every mint fails; once it is back, minting works again at once.
 --
 --   gatedrill drills run idp-unreachable [--short]
 
@@ -22,6 +23,8 @@ topology {
   upstream = { latency = "200us" },
   -- Refresh often, so several refreshes fail during the outage.
   gateway = { jwks_ttl = "1s" },
+  -- Token refreshes per second through the token endpoint, the whole run.
+  token_client = 20,
 }
 
 local rate = param("RATE", pick(1000, 400))
@@ -39,13 +42,18 @@ end)
 
 thresholds {
   ["warmup.error_rate"] = "< 1%",
+  ["warmup.error_rate{node=token@idp}"] = "< 1%",
   ["outage.p99"] = "< 100ms",
   ["recover.error_rate"] = "< 1%",
 }
 
 expect {
-  -- The symptom the seeds describe for clients holding tokens: none. Every refresh fails, and
-  -- still nothing is refused.
+  -- The symptom on the client side: new tokens cannot be minted while it is down ...
+  during("idp_down", { node = "token@idp", error_rate = "> 90%" }),
+  -- ... and minting works again once it is back.
+  after("idp_down", { node = "token@idp", recovered_within = "1s" }),
+  -- For the clients holding tokens the seeds describe no symptom: cached tokens work, and
+  -- still nothing is refused (every JWKS refresh of the gateway fails meanwhile).
   during("idp_down", { error_rate = "< 1%", status_401_share = "< 0.1%" }),
   after("idp_down", { recovered_within = "1s" }),
 }

@@ -219,6 +219,31 @@ TEST_F(ScenarioScriptTest, ThresholdsAndExpectationsAreChecked) {
               HasSubstr("unknown fault 'clock_skw'"));
 }
 
+// token@idp (the token client's stream) and the load_surge window exist only when declared.
+TEST_F(ScenarioScriptTest, TokenClientStreamAndLoadSurgeAreCheckedAgainstTheTopology) {
+  const std::string base = std::string(kMinimal);
+  const std::string expect =
+      "at('1s', function() fault.idp_down { duration = '1s' } end)\n"
+      "expect { during('idp_down', { node = 'token@idp', error_rate = '> 90%' }) }\n";
+  EXPECT_THAT(error_of(base + expect), HasSubstr("unknown node 'token@idp'"));
+  EXPECT_THAT(error_of(base + "thresholds { ['error_rate{node=token@idp}'] = '< 1%' }"),
+              HasSubstr("token@idp (token_client)"));
+  auto script = load("topology { token_client = 5 }\n" + base + expect);
+  ASSERT_TRUE(script) << script.error().message;
+  EXPECT_EQ((*script)->scenario().topology.token_client, 5);
+  EXPECT_THAT(error_of("topology { token_client = 0 }\n" + base), HasSubstr("token_client"));
+
+  const std::string surge =
+      "at('1s', function() fault.load_surge { identity = 'hot', duration = '1s' } end)\n";
+  EXPECT_THAT(error_of(base + surge), HasSubstr("not one of topology.identities"));
+  EXPECT_THAT(error_of("topology { identities = { 'hot' } }\n" + base +
+                       "at('1s', function() fault.load_surge { identity = 'hot' } end)\n"),
+              HasSubstr("needs duration"));
+  auto surged = load("topology { identities = { 'hot' } }\n" + base + surge);
+  ASSERT_TRUE(surged) << surged.error().message;
+  EXPECT_EQ((*surged)->scenario().timeline.front().actions.front().node, "load");
+}
+
 TEST_F(ScenarioScriptTest, TheSandboxHasNoFileOrProcessAccess) {
   EXPECT_THAT(error_of("os.execute('true')\n" + std::string(kMinimal)), HasSubstr("os"));
   EXPECT_THAT(error_of("io.open('/etc/passwd')\n" + std::string(kMinimal)), HasSubstr("io"));
