@@ -1,5 +1,6 @@
 #include "gateway/policy/policy_command.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -69,8 +70,28 @@ int with_args(std::vector<std::string> args, ArgParser& parser) {
   return parse_or_exit_code(parser, static_cast<int>(ptrs.size()), ptrs.data());
 }
 
-void print_error_json(const Error& e) {
+// OPA's error object: {"code", "message", "location": {"file", "row"}}. Our messages start
+// with "file:line: " (what a terminal user reads); split that prefix into the location.
+boost::json::object opa_error(const Error& e) {
   boost::json::object err{{"code", e.code}, {"message", e.message}};
+  auto sep = e.message.find(": ");
+  if (sep == std::string::npos) return err;
+  std::string_view where(e.message.data(), sep);
+  auto colon = where.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == where.size()) return err;
+  std::string_view row = where.substr(colon + 1);
+  if (!std::all_of(row.begin(), row.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      row.size() > 9) {
+    return err;
+  }
+  err["message"] = e.message.substr(sep + 2);
+  err["location"] = boost::json::object{{"file", std::string(where.substr(0, colon))},
+                                        {"row", std::stoi(std::string(row))}};
+  return err;
+}
+
+void print_error_json(const Error& e) {
+  boost::json::object err = opa_error(e);
   boost::json::object out{{"errors", boost::json::array{err}}};
   std::string s;
   pretty(out, s, 0);

@@ -101,8 +101,23 @@ TEST_F(PolicyCli, EvalLoadErrorIsJsonWithFileAndLine) {
   EXPECT_EQ(r.code, 1);
   auto j = parse_json(r.out);
   ASSERT_TRUE(j.ok()) << r.out;
-  EXPECT_EQ(j->at("errors").at(0).at("code"), boost::json::value("rego_parse_error"));
-  EXPECT_NE(r.out.find("bad.rego:5"), std::string::npos) << r.out;
+  // OPA's error shape: the place in "location", the message without it.
+  const auto& err = j->at("errors").at(0);
+  EXPECT_EQ(err.at("code"), boost::json::value("rego_parse_error"));
+  EXPECT_EQ(err.at("location").at("file"), boost::json::value(pol));
+  EXPECT_EQ(err.at("location").at("row"), boost::json::value(5));
+  EXPECT_EQ(std::string(err.at("message").as_string()).find("bad.rego"), std::string::npos)
+      << r.out;
+}
+
+TEST_F(PolicyCli, EvalQueryErrorHasALocation) {
+  auto r = run({"eval", "-d", seed("seed000_api_authz.rego"), "data.api.authz.allow =="});
+  EXPECT_EQ(r.code, 1);
+  auto j = parse_json(r.out);
+  ASSERT_TRUE(j.ok()) << r.out;
+  const auto& err = j->at("errors").at(0);
+  EXPECT_EQ(err.at("code"), boost::json::value("rego_parse_error"));
+  EXPECT_EQ(err.at("location").at("row"), boost::json::value(1)) << r.out;
 }
 
 TEST_F(PolicyCli, EvalUsageErrorsExitTwo) {
