@@ -108,17 +108,19 @@ bool BundlePoller::poll_once() {
   return ok;
 }
 
+std::chrono::milliseconds BundlePoller::backoff(const BundlePollerOptions& options,
+                                                int64_t failures, std::mt19937_64& rng) {
+  int64_t n = std::clamp<int64_t>(failures, 0, 20);
+  int64_t cap = std::min<int64_t>(options.max_backoff.count(), options.interval.count() << n);
+  if (!options.jitter) return std::chrono::milliseconds(cap);
+  std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
+  return std::chrono::milliseconds(dist(rng));
+}
+
 void BundlePoller::run() {
   while (true) {
     bool ok = poll_once();
-    std::chrono::milliseconds wait = options_.interval;
-    if (!ok) {
-      // Full jitter: uniform in [0, min(max, interval * 2^failures)].
-      int64_t n = std::min<int64_t>(failures(), 20);
-      int64_t cap = std::min<int64_t>(options_.max_backoff.count(), options_.interval.count() << n);
-      std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
-      wait = std::chrono::milliseconds(options_.jitter ? dist(rng_) : cap);
-    }
+    std::chrono::milliseconds wait = ok ? options_.interval : backoff(options_, failures(), rng_);
     std::unique_lock<std::mutex> lock(mutex_);
     if (changed_.wait_for(lock, wait, [&] { return stopping_; })) return;
   }

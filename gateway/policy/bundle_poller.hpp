@@ -47,6 +47,11 @@ class BundlePoller {
   // One poll now (also what the thread does). True when the registry answered.
   bool poll_once();
 
+  // The wait after `failures` consecutive failed polls: full jitter, uniform in
+  // [0, min(max_backoff, interval * 2^failures)]; exactly that cap with jitter off.
+  static std::chrono::milliseconds backoff(const BundlePollerOptions& options, int64_t failures,
+                                           std::mt19937_64& rng);
+
  private:
   void run();
   BundlePollerOptions options_;

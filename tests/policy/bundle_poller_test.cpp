@@ -1,6 +1,10 @@
 // A node polling the registry over loopback: no bundle -> no engine (fail closed); a published
 // revision is compiled, enforced and reported; a registry outage keeps the last good engine;
 // the next revision arrives after recovery.
+#include <algorithm>
+#include <random>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "core/http/http_client.hpp"
@@ -78,6 +82,36 @@ TEST(BundlePoller, NoRegistryMeansNoEngine) {
   EXPECT_FALSE(poller.poll_once());
   EXPECT_EQ(poller.failures(), 2);
   EXPECT_EQ(poller.engine(), nullptr);
+}
+
+// Seed 003's recovery storm: after an outage every node retries. With full jitter the retries
+// of a fleet spread over the backoff window; without, they land at the same instant.
+TEST(BundlePoller, BackoffGrowsToItsCapAndJitterSpreadsAFleet) {
+  BundlePollerOptions o;
+  o.interval = std::chrono::milliseconds(100);
+  o.max_backoff = std::chrono::milliseconds(5000);
+  std::mt19937_64 rng(42);
+  o.jitter = false;
+  EXPECT_EQ(BundlePoller::backoff(o, 1, rng).count(), 200);
+  EXPECT_EQ(BundlePoller::backoff(o, 3, rng).count(), 800);
+  EXPECT_EQ(BundlePoller::backoff(o, 10, rng).count(), 5000);  // capped
+  EXPECT_EQ(BundlePoller::backoff(o, 1000, rng).count(), 5000);
+
+  o.jitter = true;
+  constexpr int kNodes = 1000;
+  std::vector<int> buckets(10, 0);  // the 5 s window in tenths
+  int64_t sum = 0;
+  for (int i = 0; i < kNodes; ++i) {
+    int64_t ms = BundlePoller::backoff(o, 10, rng).count();
+    ASSERT_GE(ms, 0);
+    ASSERT_LE(ms, 5000);
+    sum += ms;
+    ++buckets[static_cast<size_t>(std::min<int64_t>(ms / 500, 9))];
+  }
+  // Uniform: the mean near the middle and no tenth of the window holding much more than a
+  // tenth of the fleet (lockstep would put all of it in one).
+  EXPECT_NEAR(static_cast<double>(sum) / kNodes, 2500.0, 250.0);
+  for (int b : buckets) EXPECT_LT(b, kNodes / 5);
 }
 
 }  // namespace
