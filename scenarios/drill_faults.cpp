@@ -61,6 +61,10 @@ Result<void> needs_proxy(const Scenario& s, const FaultAction& a, const std::str
 
 }  // namespace
 
+bool is_network_fault(const std::string& type) {
+  return type == "mtu" || type == "loss" || type == "bandwidth";
+}
+
 Result<double> parse_share(const std::string& text) {
   std::string v = text;
   bool percent = !v.empty() && v.back() == '%';
@@ -78,10 +82,22 @@ Result<double> parse_share(const std::string& text) {
 Result<boost::json::object> toxic_body(const FaultAction& a, const std::string& stream) {
   boost::json::object body;
   boost::json::object attributes;
-  std::string type = a.type == "mtu" ? "mtu_blackhole" : param(a, "type");
+  // The network faults' emulation: mtu -> mtu_blackhole; loss -> a lost segment's cost, one
+  // retransmission timeout (200 ms, Linux's minimum RTO) for that share of the chunks;
+  // bandwidth -> the bandwidth toxic.
+  std::string type = a.type == "mtu"         ? "mtu_blackhole"
+                     : a.type == "loss"      ? "latency"
+                     : a.type == "bandwidth" ? "bandwidth"
+                                             : param(a, "type");
   body["type"] = type;
   body["stream"] = stream;
   body["name"] = type + "_" + stream;
+  if (a.type == "loss") {
+    auto p = parse_share(param(a, "probability"));
+    if (!p) return bad(a, "probability: " + p.error().message);
+    body["toxicity"] = *p;
+    attributes["latency"] = kLossRetransmitMs;
+  }
   if (a.params.count("toxicity")) {
     char* end = nullptr;
     std::string t = param(a, "toxicity");
@@ -90,7 +106,7 @@ Result<boost::json::object> toxic_body(const FaultAction& a, const std::string& 
     body["toxicity"] = x;
   }
   for (const char* key : {"latency", "jitter", "timeout"}) {
-    if (!a.params.count(key)) continue;
+    if (!a.params.count(key) || a.type == "loss") continue;
     auto ms = duration_param(a, key, 1'000'000);
     if (!ms) return ms.error();
     attributes[key] = *ms;
@@ -150,14 +166,29 @@ Result<void> validate_drill_fault(const Scenario& s, const FaultAction& a) {
       if (auto ramp = duration_param(a, "ramp", 1'000'000); !ramp) return ramp.error();
     return {};
   }
-  if (type == "toxic" || type == "mtu") {
+  if (type == "toxic" || is_network_fault(type)) {
+    // Both modes of the network faults go through the node's proxy: the emulation is a toxic
+    // on it, the real mode relays through the namespaces from it.
     if (auto p = needs_proxy(s, a, a.node); !p) return p;
-    if (type == "mtu") {
+    if (type == "toxic") {
+      if (auto r = one_of(a, "stream", {"upstream", "downstream"}); !r) return r;
+    } else {
       if (auto r = one_of(a, "stream", {"upstream", "downstream", "both"}); !r) return r;
-    } else if (auto r = one_of(a, "stream", {"upstream", "downstream"}); !r) {
-      return r;
+      if (auto r = one_of(a, "mode", {"auto", "real", "proxy"}); !r) return r;
+      if (type == "mtu" && param(a, "mode") == "real" && param(a, "stream", "both") == "both")
+        return bad(a,
+                   "mode = \"real\" black-holes one direction: stream = \"upstream\" or "
+                   "\"downstream\" (\"both\" needs the proxy)");
+      if (type == "mtu" && a.params.count("mtu") && param(a, "mode") != "proxy") {
+        auto mtu = size_param(a, "mtu", 576, 1499);
+        if (!mtu && param(a, "mode") == "real") return mtu.error();
+      }
     }
-    std::string stream = param(a, "stream", type == "mtu" ? "both" : "downstream");
+    if (type == "loss") {
+      auto p = parse_share(param(a, "probability"));
+      if (!p) return bad(a, "probability: " + p.error().message);
+    }
+    std::string stream = param(a, "stream", type == "toxic" ? "downstream" : "both");
     if (auto body = toxic_body(a, stream == "both" ? "upstream" : stream); !body)
       return body.error();
     return {};

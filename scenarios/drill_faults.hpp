@@ -17,11 +17,17 @@ namespace gatedrill {
 // type 'lag'; known: ...", "memory_limit: limit: '64QB': unknown unit").
 Result<void> validate_drill_fault(const Scenario& scenario, const FaultAction& action);
 
+// mtu, loss, bandwidth: real in network namespaces or emulated by the node's fault proxy
+// (mode = "auto" | "real" | "proxy"; network_faults.hpp carries them out).
+bool is_network_fault(const std::string& type);
+// The loss emulation holds that share of the chunks this long: one retransmission timeout.
+constexpr int64_t kLossRetransmitMs = 200;
+
 // "20%" or "0.2" -> 0.2; must lie in (0, 1).
 Result<double> parse_share(const std::string& text);
 
-// The fault proxy's toxic body {"type","stream","toxicity","attributes"} for a toxic fault (or
-// an mtu fault's mtu_blackhole on `stream`), durations in the units each toxic takes.
+// The fault proxy's toxic body {"type","stream","toxicity","attributes"} for a toxic fault, or
+// a network fault's emulation on `stream`, durations in the units each toxic takes.
 Result<boost::json::object> toxic_body(const FaultAction& action, const std::string& stream);
 
 }  // namespace gatedrill

@@ -11,11 +11,13 @@
 
 #include "core/supervisor/supervisor.hpp"
 #include "core/time/time_source.hpp"
+#include "scenarios/gateway_reasons.hpp"
 #include "scenarios/scenario_script.hpp"
 #include "scenarios/topology.hpp"
 
 namespace gatedrill {
 
+class FaultNetworks;
 class TrustAgent;
 
 struct FaultWindow {
@@ -24,6 +26,9 @@ struct FaultWindow {
   std::string detail_json;  // the parameters as given
   int64_t start_ms = 0;     // wall clock
   int64_t end_ms = 0;       // 0 while active
+  // What each gateway answered over the window, by reason (from its /metrics; filled by the
+  // runner, empty when they could not be read).
+  std::map<std::string, ReasonCounts> reasons;
 };
 
 class FaultExecutor final : public FaultSink {
@@ -46,6 +51,8 @@ class FaultExecutor final : public FaultSink {
   void set_trust_agent(TrustAgent* agent) { trust_agent_ = agent; }
   // The topology's redis peer, for redis_down (kill restarts it when the window ends).
   void set_redis(RedisServer* redis) { redis_ = redis; }
+  // The topology's network namespaces, for mtu, loss and bandwidth in real mode.
+  void set_networks(const FaultNetworks* networks) { networks_ = networks; }
 
  private:
   struct Active {
@@ -57,7 +64,8 @@ class FaultExecutor final : public FaultSink {
                                                   const NodeEndpoint& node);
   // The CA and registry faults (pki_faults.cpp); nullopt for any other type.
   std::optional<Result<std::function<Result<void>()>>> carry_out_pki(const FaultAction& action);
-  // The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, redis_down, jwks_rotate);
+  // The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, loss, bandwidth,
+  // redis_down, jwks_rotate);
   // nullopt for any other type.
   std::optional<Result<std::function<Result<void>()>>> carry_out_drill(const FaultAction& action,
                                                                        const NodeEndpoint& node);
@@ -72,6 +80,7 @@ class FaultExecutor final : public FaultSink {
   std::function<void(const FaultWindow&)> listener_;
   TrustAgent* trust_agent_ = nullptr;
   RedisServer* redis_ = nullptr;
+  const FaultNetworks* networks_ = nullptr;
   // Filled by carry_out for the window's detail: which mechanism a fault used.
   std::map<std::string, std::string> mechanism_detail_;
 };

@@ -194,6 +194,7 @@ Result<void> Run::drive_load() {
   faults_->set_redis(topology_->redis());
   faults_->set_trust_agent(topology_->trust_agent());
   faults_->set_networks(topology_->networks());
+  faults_->set_networks(topology_->networks());
   faults_->on_window([this](const FaultWindow& w) {
     // A window is stored once it is closed; an instantaneous fault (kill, restart) closes as it
     // opens.

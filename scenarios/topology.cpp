@@ -12,6 +12,7 @@
 #include "core/http/http_client.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+#include "scenarios/network_faults.hpp"
 #include "scenarios/peers/redis_server.hpp"
 #include "scenarios/trust_agent.hpp"
 
@@ -186,7 +187,8 @@ Result<void> Topology::start_proxy(const std::map<std::string, std::string>& ups
     auto port = allocate_port();
     if (!port) return port.error();
     std::string listen = "127.0.0.1:" + std::to_string(*port);
-    args.insert(args.end(), {"--proxy", node + "=" + listen + "=" + upstream});
+    for (auto& flag : networks_->proxy_flags(node, listen, upstream))
+      args.insert(args.end(), {"--proxy", std::move(flag)});
     endpoints_.proxied[node] = listen;
   }
   endpoints_.proxy.kind = "proxy";
@@ -302,6 +304,10 @@ Result<void> Topology::start() {
     if (!port) return port.error();
     gateway_ports.push_back(*port);
   }
+  // Real network faults relay through namespaces from the nodes' proxies (or, not possible
+  // here, fall back to the proxies' toxics); a forced real mode that cannot run stops here.
+  networks_ = std::make_unique<FaultNetworks>();
+  if (auto r = networks_->prepare(scenario_); !r) return r;
   if (!t.proxies.empty()) {
     std::map<std::string, std::string> upstreams;
     auto host_port = [](const std::string& url) {

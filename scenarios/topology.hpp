@@ -16,6 +16,7 @@
 
 namespace gatedrill {
 
+class FaultNetworks;
 class RedisServer;
 class TrustAgent;
 
@@ -68,6 +69,9 @@ class Topology {
   // The per-node trust/registration agent (nullptr without a CA or registry), for PKI and
   // registry faults.
   TrustAgent* trust_agent() const { return trust_agent_.get(); }
+  // The network namespaces of the real network faults (network_faults.hpp); never nullptr
+  // after start().
+  const FaultNetworks* networks() const { return networks_.get(); }
 
   // A pool of distinct tokens from the IdP's admin API (count up to 100000).
   // subject: the tokens' sub claim (an identity of its own); empty = the IdP's client id.
@@ -102,6 +106,7 @@ class Topology {
   std::string gateway_cert_, gateway_key_;
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<TrustAgent> trust_agent_;
+  std::unique_ptr<FaultNetworks> networks_;
 };
 
 }  // namespace gatedrill

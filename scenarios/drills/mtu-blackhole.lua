@@ -1,10 +1,15 @@
 -- mtu-blackhole (DRILLS.md; seed 001): the path between clients and the gateway has an MTU
 -- smaller than full-size packets and the ICMP "fragmentation needed" never arrives. Small
 -- requests fit and pass; a large request body's segments vanish, so those requests time out.
--- Fixing the MTU lets the held data through at once. Emulated by the fault proxy in front of
--- gw-1 (its mtu_blackhole toxic); the fault window's event records the mechanism.
+-- Fixing the MTU lets the data through (at the next retransmission, or at once in emulation).
 --
---   gatedrill drills run mtu-blackhole [--short]
+-- Where the machine allows (root, `ip netns`), the load reaches gw-1 through network namespaces
+-- (client - router - server) whose router->server link drops to the MTU while the router's
+-- ICMP is black-holed: a true PMTU black hole. Elsewhere the fault proxy in front of gw-1
+-- emulates it (its mtu_blackhole toxic). Force either with -e MODE=real|proxy; the fault
+-- window's event (and the console) records the mechanism and, for the emulation, why.
+--
+--   gatedrill drills run mtu-blackhole [--short] [-e MODE=auto|real|proxy]
 
 scenario {
   name = "mtu-blackhole",
@@ -20,7 +25,8 @@ topology {
 }
 
 local rate = param("RATE", pick(500, 200))
-local warmup, small, large, fixed = pick(10, 3), pick(15, 3), pick(15, 4), pick(15, 4)
+local mode = param("MODE", "auto")
+local warmup, small, large, fixed = pick(10, 3), pick(15, 3), pick(15, 4), pick(15, 6)
 
 load {
   { name = "warmup", rate = rate, duration = warmup, connections = 64 },
@@ -30,7 +36,7 @@ load {
 }
 
 at(warmup - 0.5, function()
-  fault.mtu { node = "gw-1", mtu = 1400, stream = "upstream", duration = small + large + 0.5 }
+  fault.mtu { node = "gw-1", mtu = 1400, stream = "upstream", mode = mode, duration = small + large + 0.5 }
 end)
 
 thresholds {
@@ -39,6 +45,8 @@ thresholds {
   ["small.error_rate"] = "< 1%",
   -- Large bodies never arrive whole: they time out.
   ["large.error_rate"] = "> 50%",
+  -- Fixed: new requests pass. Those still in flight when it was fixed may time out (at most one
+  -- per connection: in real mode each waits for its TCP retransmission backoff).
   ["fixed.error_rate"] = "< 5%",
 }
 

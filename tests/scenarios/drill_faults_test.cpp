@@ -1,6 +1,7 @@
-// The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, redis_down, jwks_rotate) and
-// the topology keys they need (redis, proxies, gateway): every mistake is reported by the dry
-// run, before anything starts, with a message that names the fault and the parameter.
+// The drill faults (cpu_starve, memory_limit, ballast, toxic, mtu, loss, bandwidth, redis_down,
+// jwks_rotate) and the topology keys they need (redis, proxies, gateway): every mistake is
+// reported by the dry run, before anything starts, with a message that names the fault and the
+// parameter.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -142,6 +143,51 @@ TEST_F(DrillFaultsTest, ToxicsAreCheckedLikeTheProxyChecksThem) {
   EXPECT_THAT(
       error_of("proxies = { 'gw-1' }", "mtu { node = 'gw-1', mtu = '1.5k', stream = 'both' }"),
       "(loaded)");
+}
+
+TEST_F(DrillFaultsTest, NetworkFaultsTakeAModeAndCheckTheirParameters) {
+  const std::string proxied = "proxies = { 'gw-1' }";
+  EXPECT_EQ(error_of(proxied, "mtu { node = 'gw-1', stream = 'upstream', mode = 'real' }"),
+            "(loaded)");
+  EXPECT_EQ(error_of(proxied, "loss { node = 'gw-1', probability = '30%', mode = 'auto' }"),
+            "(loaded)");
+  EXPECT_EQ(error_of(proxied, "bandwidth { node = 'gw-1', rate = 100, mode = 'proxy' }"),
+            "(loaded)");
+  EXPECT_THAT(error_of(proxied, "mtu { node = 'gw-1', mode = 'kernel' }"),
+              HasSubstr("mode must be one of auto, real, proxy"));
+  EXPECT_THAT(error_of(proxied, "mtu { node = 'gw-1', mode = 'real' }"),
+              HasSubstr("black-holes one direction"));
+  EXPECT_THAT(
+      error_of(proxied, "mtu { node = 'gw-1', mtu = 300, stream = 'upstream', mode = 'real' }"),
+      HasSubstr("mtu must be from 576 to 1499"));
+  EXPECT_THAT(error_of(proxied, "loss { node = 'gw-1' }"), HasSubstr("loss needs probability"));
+  EXPECT_THAT(error_of(proxied, "loss { node = 'gw-1', probability = '130%' }"),
+              HasSubstr("probability: '130%' must lie strictly between"));
+  EXPECT_THAT(error_of(proxied, "bandwidth { node = 'gw-1', rate = -5 }"),
+              HasSubstr("rate must be a whole number"));
+  EXPECT_THAT(error_of("", "loss { node = 'gw-1', probability = 0.3 }"),
+              HasSubstr("no fault proxy in front of 'gw-1'"));
+  EXPECT_THAT(error_of(proxied, "bandwidth { node = 'gw-1', rate = 5, stream = 'up' }"),
+              HasSubstr("stream must be one of"));
+}
+
+TEST(NetworkFaultEmulation, LossAndBandwidthBecomeToxics) {
+  FaultAction loss;
+  loss.type = "loss";
+  loss.params["probability"] = "30%";
+  auto body = toxic_body(loss, "downstream");
+  ASSERT_TRUE(body) << body.error().message;
+  EXPECT_EQ(body->at("type").as_string(), "latency");
+  EXPECT_DOUBLE_EQ(body->at("toxicity").as_double(), 0.3);
+  EXPECT_EQ(body->at("attributes").as_object().at("latency").as_int64(), kLossRetransmitMs);
+
+  FaultAction bandwidth;
+  bandwidth.type = "bandwidth";
+  bandwidth.params["rate"] = "64";
+  body = toxic_body(bandwidth, "upstream");
+  ASSERT_TRUE(body) << body.error().message;
+  EXPECT_EQ(body->at("type").as_string(), "bandwidth");
+  EXPECT_EQ(body->at("attributes").as_object().at("rate").as_int64(), 64);
 }
 
 TEST_F(DrillFaultsTest, PhasesCanMintFreshTokensPostBodiesAndAddIdentities) {
