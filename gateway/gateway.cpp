@@ -1,10 +1,12 @@
 #include "gateway/gateway.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <tuple>
 #include <utility>
 
 #include <boost/json/object.hpp>
@@ -76,6 +78,7 @@ struct Gateway::Impl {
   Counter& upstream_connect_errors;
   Counter& upstream_timeouts;
   Counter& upstream_protocol_errors;
+  Counter& upstream_tls_errors;
   Counter& mtls_handshake_rejects;
   Counter& mtls_plaintext_rejects;
   Gauge& circuit_open;
@@ -107,6 +110,8 @@ struct Gateway::Impl {
   std::unique_ptr<DiscoveryWatcher> quota_watcher;  // quotas alone (discovery elsewhere or off)
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
+  std::vector<size_t> route_clusters;  // by route index: the data plane's cluster index
+  std::atomic<DataPlane*> data_for_discovery{nullptr};
 
   Impl(TimeSource& t, GatewayConfig c, JwksFetcher fetcher)
       : time(t),
@@ -127,6 +132,8 @@ struct Gateway::Impl {
         upstream_protocol_errors(metrics.counter("gatedrill_gateway_upstream_errors_total",
                                                  "Upstream errors by kind",
                                                  {{"kind", "protocol"}})),
+        upstream_tls_errors(metrics.counter("gatedrill_gateway_upstream_errors_total",
+                                            "Upstream errors by kind", {{"kind", "tls"}})),
         mtls_handshake_rejects(metrics.counter("gatedrill_gateway_mtls_rejects_total",
                                                "Connections refused on the mTLS listener",
                                                {{"kind", "handshake"}})),
@@ -229,25 +236,28 @@ struct Gateway::Impl {
   FilterVerdict filter(const RequestView& request) {
     std::string_view route = "default";
     std::string_view service;
+    size_t cluster = 0;
     if (config.routes) {
       std::string_view path = request.target.substr(0, request.target.find('?'));
       const Route* matched = config.routes->match(path);
       if (!matched) return local(404, "no_route", "no route for this path");
       route = matched->name;
       service = matched->service.empty() ? matched->name : matched->service;
+      cluster = route_clusters[static_cast<size_t>(matched - config.routes->routes().data())];
     }
-    return finish(decide(request, route, service), std::string(route));
+    return finish(decide(request, route, service), std::string(route), cluster);
   }
 
-  // Stamps the route and policy version on the final verdict, also after waits.
-  FilterVerdict finish(FilterVerdict verdict, std::string route) {
+  // Stamps the route, its cluster and the policy version on the final verdict, also after waits.
+  FilterVerdict finish(FilterVerdict verdict, std::string route, size_t cluster) {
     if (verdict.wait) {
-      verdict.resume = [this, next = std::move(verdict.resume), route = std::move(route)] {
-        return finish(next(), route);
+      verdict.resume = [this, next = std::move(verdict.resume), route = std::move(route), cluster] {
+        return finish(next(), route, cluster);
       };
       return verdict;
     }
     verdict.route = std::move(route);
+    verdict.cluster = cluster;
     if (config.authorizer) verdict.policy_version = config.authorizer->version();
     return verdict;
   }
@@ -506,6 +516,11 @@ struct Gateway::Impl {
     } else {
       services.push_back("default");
     }
+    // Discovery clusters: their services' instances are the endpoints.
+    for (const auto& c : config.data.clusters)
+      if (!c.service.empty() &&
+          std::find(services.begin(), services.end(), c.service) == services.end())
+        services.push_back(c.service);
     const bool quotas = !config.registry_url.empty() && config.registry_quotas;
     if (!config.discovery_url.empty()) {
       DiscoveryOptions d;
@@ -514,7 +529,10 @@ struct Gateway::Impl {
       d.services = services;
       // One poller for both when discovery is the registry itself.
       d.quotas = quotas && config.discovery_url == config.registry_url;
-      if (d.quotas) d.on_round = [this] { apply_quotas(*discovery); };
+      d.on_round = [this, with_quotas = d.quotas] {
+        if (with_quotas) apply_quotas(*discovery);
+        push_cluster_endpoints();
+      };
       discovery = std::make_unique<DiscoveryWatcher>(std::move(d));
       discovery->start();
       metrics.add_collector([this](std::string& out) {
@@ -578,8 +596,86 @@ struct Gateway::Impl {
       upstream_connect_errors.inc();
     else if (kind == "timeout")
       upstream_timeouts.inc();
+    else if (kind == "tls")
+      upstream_tls_errors.inc();
     else
       upstream_protocol_errors.inc();
+  }
+
+  // Each route's cluster as the data plane's index (0: the default cluster). Errors:
+  // "bad_clusters" (a route naming an unknown cluster, a discovery cluster without discovery).
+  Result<void> resolve_clusters() {
+    const auto& clusters = config.data.clusters;
+    for (const auto& c : clusters)
+      if (!c.service.empty() && config.discovery_url.empty())
+        return make_error("bad_clusters", "cluster " + c.name +
+                                              " takes its endpoints from service '" + c.service +
+                                              "': needs discovery (--discovery)");
+    route_clusters.clear();
+    if (!config.routes) return {};
+    for (const auto& route : config.routes->routes()) {
+      size_t index = 0;
+      if (!route.cluster.empty() && route.cluster != "default") {
+        auto it = std::find_if(clusters.begin(), clusters.end(),
+                               [&](const ClusterOptions& c) { return c.name == route.cluster; });
+        if (it == clusters.end())
+          return make_error("bad_clusters", "route " + route.name + " names cluster '" +
+                                                route.cluster +
+                                                "', which no --clusters entry defines");
+        index = static_cast<size_t>(it - clusters.begin()) + 1;
+      }
+      route_clusters.push_back(index);
+    }
+    return {};
+  }
+
+  // Discovery clusters get the live instances' addresses after every discovery round.
+  void push_cluster_endpoints() {
+    DataPlane* plane = data_for_discovery.load();
+    if (!plane || !discovery) return;
+    const auto& clusters = config.data.clusters;
+    for (size_t i = 0; i < clusters.size(); ++i)
+      if (!clusters[i].service.empty())
+        plane->set_cluster_endpoints(i + 1, discovery->instances(clusters[i].service));
+  }
+
+  // Per cluster: requests, errors by reason, breaker state, connections (the pool), endpoints.
+  void cluster_metrics(std::string& out) const {
+    if (!data) return;
+    const auto stats = data->cluster_stats();
+    auto family = [&](const char* name, const char* type, const char* help) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    auto label = [](const ClusterStats& c) { return "{cluster=\"" + c.name + "\""; };
+    family("gatedrill_gateway_cluster_requests_total", "counter",
+           "Requests routed to an upstream cluster");
+    for (const auto& c : stats)
+      out += "gatedrill_gateway_cluster_requests_total" + label(c) + "} " +
+             std::to_string(c.requests) + "\n";
+    family("gatedrill_gateway_cluster_errors_total", "counter",
+           "Requests a cluster did not answer, by reason");
+    for (const auto& c : stats)
+      for (const auto& [reason, n] : c.errors)
+        out += "gatedrill_gateway_cluster_errors_total" + label(c) + ",reason=\"" +
+               std::string(reason) + "\"} " + std::to_string(n) + "\n";
+    family("gatedrill_gateway_cluster_circuit_open", "gauge",
+           "1 while the cluster's circuit breaker is open or half-open");
+    for (const auto& c : stats)
+      out += "gatedrill_gateway_cluster_circuit_open" + label(c) + "} " +
+             (std::string_view(c.circuit) == "closed" ? "0" : "1") + "\n";
+    for (auto [name, help, field] :
+         {std::tuple{"gatedrill_gateway_cluster_connections", "Open upstream connections",
+                     &ClusterStats::connections},
+          std::tuple{"gatedrill_gateway_cluster_active_requests", "Requests in flight",
+                     &ClusterStats::active_requests},
+          std::tuple{"gatedrill_gateway_cluster_pending_requests",
+                     "Requests waiting for a connection slot", &ClusterStats::pending},
+          std::tuple{"gatedrill_gateway_cluster_endpoints",
+                     "Endpoints known (discovery clusters: live instances)",
+                     &ClusterStats::endpoints}}) {
+      family(name, "gauge", help);
+      for (const auto& c : stats) out += name + label(c) + "} " + std::to_string(c.*field) + "\n";
+    }
   }
 };
 
@@ -621,6 +717,7 @@ Result<void> Gateway::start() {
     g.tls_reloads.inc();
     return json_ok("{\"reloaded\":true}");
   });
+  if (auto r = g.resolve_clusters(); !r) return r;
   if (auto r = g.start_control_plane(); !r) return r;
   if (g.config.audit) {
     g.audit = std::make_unique<AuditLog>(*g.config.audit);
@@ -646,9 +743,10 @@ Result<void> Gateway::start() {
     g.overload.start();
     hooks.overload_level = [&g] { return static_cast<int>(g.overload.level()); };
   }
-  hooks.on_circuit_state = [&g](const char* state) {
-    g.circuit_open.set(std::string_view(state) == "closed" ? 0 : 1);
-    std::fprintf(stderr, "gateway %s: upstream circuit %s\n", g.config.name.c_str(), state);
+  hooks.on_circuit_state = [&g](std::string_view cluster, const char* state) {
+    if (cluster == "default") g.circuit_open.set(std::string_view(state) == "closed" ? 0 : 1);
+    std::fprintf(stderr, "gateway %s: upstream circuit %s (cluster %.*s)\n", g.config.name.c_str(),
+                 state, static_cast<int>(cluster.size()), cluster.data());
   };
   hooks.on_mtls_reject = [&g](std::string_view kind) {
     (kind == "plaintext" ? g.mtls_plaintext_rejects : g.mtls_handshake_rejects).inc();
@@ -669,6 +767,9 @@ Result<void> Gateway::start() {
     g.admin->stop();
     return r;
   }
+  g.data_for_discovery = g.data.get();
+  g.push_cluster_endpoints();
+  g.metrics.add_collector([&g](std::string& out) { g.cluster_metrics(out); });
   return {};
 }
 
@@ -676,6 +777,7 @@ void Gateway::stop() {
   Impl& g = *impl_;
   // Redis first: its completions post to the data plane's loops, which must still exist.
   if (g.redis) g.redis->stop();
+  g.data_for_discovery = nullptr;
   if (g.data) g.data->stop();
   g.jwks.stop();
   if (g.admin) g.admin->stop();

@@ -59,7 +59,22 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("audience", &audience, "expected aud (any when empty)");
   args.option("algs", &algs, "accepted algs (default RS256,ES256,PS256,EdDSA)");
   args.option("leeway", &leeway, "clock leeway for exp/nbf/iat (default 60s)");
-  args.option("upstream", &upstream, "upstream URL http://host:port (required)");
+  args.option("upstream", &upstream,
+              "the default cluster: upstream URL http://host:port or https://host:port (required)");
+  args.option("upstream-ca", &upstream_ca,
+              "https:// --upstream: CA bundle (PEM) its certificate must chain to (default: the "
+              "system's)");
+  args.option("upstream-sni", &upstream_sni,
+              "https:// --upstream: the name sent as SNI and required in its certificate "
+              "(default: its host)");
+  args.option("upstream-cert", &upstream_cert,
+              "https:// --upstream: client certificate chain (PEM) for mTLS to the upstream");
+  args.option("upstream-key", &upstream_key, "the --upstream-cert private key (PEM)");
+  args.option("clusters", &clusters_file,
+              "JSON upstream clusters [{\"name\":..., \"endpoints\": [\"http://h:p\"] | "
+              "\"service\": ..., \"lb\", \"tls\", limits}]; routes pick one with \"cluster\"");
+  args.option("max-upstream-pending", &max_upstream_pending,
+              "requests that may wait for an upstream connection slot (default 0: none wait)");
   args.option("threads", &threads, "event-loop threads (default 1)");
   args.option("upstream-timeout", &upstream_timeout, "upstream request timeout (default 5s)");
   args.option("upstream-connect-timeout", &upstream_connect_timeout,
@@ -293,8 +308,21 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (upstream.empty()) return usage("--upstream is required");
   auto up = Url::parse(upstream);
   if (!up) return usage("--upstream: " + up.error().message);
-  if (up->scheme != "http") return usage("--upstream must be an http:// URL");
   c.data.upstream = *up;
+  if (up->scheme == "https") {
+    UpstreamTlsOptions tls{upstream_ca, upstream_sni, upstream_cert, upstream_key};
+    if (!upstream_key.empty() && upstream_cert.empty())
+      return usage("--upstream-key needs --upstream-cert");
+    for (auto [flag, file] :
+         {std::pair{"upstream-ca", &upstream_ca}, std::pair{"upstream-cert", &upstream_cert},
+          std::pair{"upstream-key", &upstream_key}})
+      if (!file->empty() && !std::ifstream(*file))
+        return usage("--" + std::string(flag) + ": cannot read " + *file);
+    c.data.upstream_tls = tls;
+  } else if (!upstream_ca.empty() || !upstream_sni.empty() || !upstream_cert.empty() ||
+             !upstream_key.empty()) {
+    return usage("--upstream-ca/-sni/-cert/-key need an https:// --upstream");
+  }
 
   auto set_ms = [](std::string_view flag, const std::string& text,
                    std::chrono::milliseconds& out) -> Result<void> {
@@ -370,8 +398,49 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   c.data.breaker.open_for = *open_for;
   c.data.max_header_count = static_cast<size_t>(max_header_count);
   if (auto r = redis_to_config(c); !r) return r.error();
+  if (max_upstream_pending < 0 || max_upstream_pending > 10'000'000)
+    return usage("--max-upstream-pending must be 0..10000000");
+  c.data.max_upstream_pending = static_cast<size_t>(max_upstream_pending);
   if (auto r = control_plane_to_config(c); !r) return r.error();
+  if (auto r = clusters_to_config(c); !r) return r.error();
   return c;
+}
+
+Result<void> GatewayFlags::clusters_to_config(GatewayConfig& c) const {
+  if (!clusters_file.empty()) {
+    std::ifstream in(clusters_file);
+    if (!in) return usage("--clusters: cannot read " + clusters_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    // What a cluster leaves out, it takes from the default cluster's flags.
+    ClusterOptions defaults;
+    defaults.connect_timeout = c.data.upstream_connect_timeout;
+    defaults.timeout = c.data.upstream_timeout;
+    defaults.max_connections = c.data.max_upstream_connections;
+    defaults.max_pending = c.data.max_upstream_pending;
+    defaults.max_requests = c.data.max_upstream_requests;
+    defaults.breaker = c.data.breaker;
+    auto clusters = parse_clusters_json(text.str(), defaults);
+    if (!clusters) return usage("--clusters " + clusters_file + ": " + clusters.error().message);
+    c.data.clusters = std::move(*clusters);
+  }
+  for (const auto& cluster : c.data.clusters)
+    if (!cluster.service.empty() && c.discovery_url.empty())
+      return usage("--clusters " + clusters_file + ": cluster " + cluster.name +
+                   " takes its endpoints from service '" + cluster.service +
+                   "', which needs --discovery");
+  if (!c.routes) return {};
+  for (const auto& route : c.routes->routes()) {
+    if (route.cluster.empty() || route.cluster == "default") continue;
+    bool known = false;
+    for (const auto& cluster : c.data.clusters) known = known || cluster.name == route.cluster;
+    if (!known)
+      return usage(
+          "--routes " + routes_file + ": route " + route.name + " names cluster '" + route.cluster +
+          "', which " +
+          (clusters_file.empty() ? "needs --clusters" : "is not in --clusters " + clusters_file));
+  }
+  return {};
 }
 
 Result<void> GatewayFlags::control_plane_to_config(GatewayConfig& c) const {

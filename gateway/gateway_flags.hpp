@@ -21,6 +21,9 @@ struct GatewayFlags {
   std::string algs = "RS256,ES256,PS256,EdDSA";
   std::string leeway = "60s";
   std::string upstream;
+  std::string upstream_ca, upstream_sni, upstream_cert, upstream_key;  // https:// --upstream
+  std::string clusters_file;
+  int64_t max_upstream_pending = 0;
   int64_t threads = 1;
   std::string upstream_timeout = "5s";
   std::string upstream_connect_timeout = "2s";
@@ -71,6 +74,7 @@ struct GatewayFlags {
  private:
   Result<void> redis_to_config(GatewayConfig& c) const;
   Result<void> control_plane_to_config(GatewayConfig& c) const;
+  Result<void> clusters_to_config(GatewayConfig& c) const;
 };
 
 }  // namespace gatedrill::gateway

@@ -44,17 +44,22 @@ HttpClientOptions client_options(std::chrono::milliseconds interval) {
 void DiscoveryWatcher::poll_discovery(const std::string& service, bool& reached) {
   auto r = http_get(options_.url + "/v1/discovery/" + service, client_options(options_.interval));
   std::optional<bool> live;
+  std::vector<std::string> addresses;
   if (r && r->status == 200) {
     auto doc = parse_json(r->body);
     const boost::json::value* instances =
         doc && doc->is_object() ? doc->as_object().if_contains("instances") : nullptr;
     live = instances && instances->is_array() && !instances->as_array().empty();
+    if (*live)
+      for (const auto& instance : instances->as_array())
+        if (instance.is_string()) addresses.emplace_back(instance.as_string());
   } else if (r && r->status == 404) {
     live = false;  // service_not_found: no live registration
   }
   std::lock_guard lock(mutex_);
   if (live) {
     live_[service] = *live;
+    instances_[service] = std::move(addresses);
   } else {
     ++failures_;  // unreachable or a 5xx: keep what we knew
     reached = false;
@@ -113,6 +118,12 @@ bool DiscoveryWatcher::live(std::string_view service) const {
   std::lock_guard lock(mutex_);
   auto it = live_.find(service);
   return it != live_.end() && it->second;
+}
+
+std::vector<std::string> DiscoveryWatcher::instances(std::string_view service) const {
+  std::lock_guard lock(mutex_);
+  auto it = instances_.find(service);
+  return it == instances_.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::optional<ServiceQuota> DiscoveryWatcher::quota(std::string_view service) const {

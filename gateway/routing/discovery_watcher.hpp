@@ -48,6 +48,8 @@ class DiscoveryWatcher {
   bool poll_once();
 
   bool live(std::string_view service) const;
+  // The live instances' addresses as registered ("host:port" or a URL); empty when none.
+  std::vector<std::string> instances(std::string_view service) const;
   // The registry's quota for the service; nullopt when none was published.
   std::optional<ServiceQuota> quota(std::string_view service) const;
   int64_t rounds() const;    // completed poll rounds
@@ -63,6 +65,7 @@ class DiscoveryWatcher {
   void poll_quota(const std::string& service, bool& reached);
 
   std::map<std::string, bool, std::less<>> live_;
+  std::map<std::string, std::vector<std::string>, std::less<>> instances_;
   std::map<std::string, ServiceQuota, std::less<>> quotas_;
   int64_t rounds_ = 0, failures_ = 0;
   bool stopping_ = false;

@@ -53,13 +53,15 @@ Result<RouteTable> RouteTable::from_json(std::string_view json) {
     auto prefix = json_string(o, "prefix");
     auto exact = json_string(o, "exact");
     auto service = json_string(o, "service");
-    if (!name || !prefix || !exact || !service)
-      return make_error("bad_routes", where + ": name/prefix/exact/service must be strings");
+    auto cluster = json_string(o, "cluster");
+    if (!name || !prefix || !exact || !service || !cluster)
+      return make_error("bad_routes",
+                        where + ": name/prefix/exact/service/cluster must be strings");
     if (!*name) return make_error("bad_routes", where + " needs a name");
     if (prefix->has_value() == exact->has_value())
       return make_error("bad_routes", where + " needs exactly one of prefix and exact");
     Route route{**name, prefix->has_value() ? **prefix : **exact, prefix->has_value(),
-                service->value_or(**name)};
+                service->value_or(**name), cluster->value_or("")};
     if (auto added = table.add(std::move(route)); !added)
       return make_error("bad_routes", where + ": " + added.error().message);
   }

@@ -16,7 +16,8 @@ struct Route {
   std::string name;
   std::string path;  // "/api/items"
   bool prefix = true;
-  std::string service;  // for service discovery; empty: the route's name
+  std::string service;       // for service discovery; empty: the route's name
+  std::string cluster = {};  // the upstream cluster (--clusters); empty: the default (--upstream)
 };
 
 class RouteTable {
@@ -29,8 +30,9 @@ class RouteTable {
   bool empty() const { return routes_.empty(); }
   const std::vector<Route>& routes() const { return routes_; }
 
-  // [{"name": "items", "prefix": "/api/items", "service": "catalog"}, {"name": "login",
-  //  "exact": "/login"}] ("service" optional: the name)
+  // [{"name": "items", "prefix": "/api/items", "service": "catalog", "cluster": "catalog"},
+  //  {"name": "login", "exact": "/login"}] ("service" optional: the name; "cluster" optional:
+  //  the default cluster)
   // Errors: "bad_routes" naming the entry.
   static Result<RouteTable> from_json(std::string_view json);
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -181,23 +183,105 @@ std::string local_reply_body(int status, std::string_view reason, std::string_vi
 
 namespace {
 
-// One kept-alive connection to the upstream, with the bytes read past the last response.
-struct UpstreamConn {
-  UpstreamConn(asio::io_context& io, std::atomic<size_t>& open) : stream(io), open_count(open) {
-    ++open_count;
+// A cluster's addresses; with least_requests, the requests in flight to each.
+struct EndpointSet {
+  std::vector<tcp::endpoint> addresses;
+  std::vector<std::string> authorities;  // "host:port" as configured: the Host header
+  std::vector<std::string> hosts;        // the name an https:// endpoint's certificate carries
+  std::unique_ptr<std::atomic<int>[]> active;
+};
+
+// Why a request to a cluster failed, for the per-cluster metrics (fixed: no label explosion).
+constexpr std::array<std::string_view, 9> kClusterReasons = {
+    "upstream_connect_error", "upstream_timeout", "upstream_reset",
+    "upstream_tls_error",     "max_connections",  "max_pending",
+    "max_requests",           "circuit_open",     "no_healthy_upstream"};
+
+// A request waiting for a connection slot (max_pending): woken when a connection closes.
+struct SlotWaiter {
+  explicit SlotWaiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool woken = false;  // guarded by the cluster's waiters_mutex
+};
+
+struct ClusterState {
+  ClusterState(const TimeSource& time, ClusterOptions o, size_t i)
+      : options(std::move(o)), index(i), breaker(time, options.breaker) {}
+  ClusterOptions options;
+  size_t index;
+  std::shared_ptr<asio::ssl::context> ssl;   // https:// clusters
+  bool dynamic = false;                      // endpoints from discovery
+  std::shared_ptr<const EndpointSet> fixed;  // static endpoints
+  mutable std::mutex endpoints_mutex;
+  std::shared_ptr<const EndpointSet> discovered;
+  std::atomic<uint64_t> next{0};  // round robin
+  std::atomic<size_t> connections{0};
+  std::atomic<size_t> requests{0};
+  std::atomic<size_t> pending{0};
+  std::atomic<uint64_t> total{0};
+  std::array<std::atomic<uint64_t>, kClusterReasons.size()> errors{};
+  CircuitBreaker breaker;
+  std::mutex waiters_mutex;
+  std::deque<std::shared_ptr<SlotWaiter>> waiters;
+
+  void count_error(std::string_view reason) {
+    for (size_t i = 0; i < kClusterReasons.size(); ++i)
+      if (kClusterReasons[i] == reason) errors[i].fetch_add(1, std::memory_order_relaxed);
   }
-  ~UpstreamConn() { --open_count; }
+
+  // Wakes one request waiting for a slot (a connection just closed or is not kept).
+  void wake_one() {
+    if (pending.load(std::memory_order_relaxed) == 0) return;
+    std::lock_guard lock(waiters_mutex);
+    while (!waiters.empty()) {
+      auto waiter = std::move(waiters.front());
+      waiters.pop_front();
+      if (waiter->woken) continue;
+      waiter->woken = true;
+      asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+      return;
+    }
+  }
+};
+
+// The endpoint chosen for one request. `hold` keeps a discovered set alive while in use.
+struct Pick {
+  const EndpointSet* set = nullptr;
+  size_t i = 0;
+  std::shared_ptr<const EndpointSet> hold;
+  bool least_requests = false;
+  explicit operator bool() const { return set != nullptr; }
+  const tcp::endpoint& endpoint() const { return set->addresses[i]; }
+  const std::string& authority() const { return set->authorities[i]; }
+  const std::string& host() const { return set->hosts[i]; }
+};
+
+// One kept-alive connection to an upstream endpoint, with the bytes read past the last response.
+// Counted in its cluster's open connections for its whole life.
+struct UpstreamConn {
+  UpstreamConn(asio::io_context& io, ClusterState& c, const tcp::endpoint& to)
+      : stream(io), cluster(c), endpoint(to) {
+    ++cluster.connections;
+  }
+  ~UpstreamConn() {
+    --cluster.connections;
+    cluster.wake_one();  // a slot is free
+  }
   UpstreamConn(const UpstreamConn&) = delete;
   UpstreamConn& operator=(const UpstreamConn&) = delete;
-  beast::tcp_stream stream;
-  std::atomic<size_t>& open_count;
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : stream; }
+  beast::tcp_stream stream;  // the TCP connection; moved into `tls` for an https:// cluster
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  ClusterState& cluster;
+  tcp::endpoint endpoint;
   beast::flat_buffer buffer;
 };
 
 struct Worker {
   asio::io_context io{1};
-  std::vector<std::unique_ptr<UpstreamConn>> idle;  // touched only from this worker's thread
-  h2::H2cPool grpc_idle;                            // the same, for gRPC over h2c
+  // Idle connections per cluster (touched only from this worker's thread).
+  std::vector<std::vector<std::unique_ptr<UpstreamConn>>> idle;
+  h2::H2cPool grpc_idle;  // the same, for gRPC over h2c to the default cluster
   std::thread thread;
 };
 
@@ -223,34 +307,41 @@ struct DataPlane::Impl {
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
   uint16_t mtls_bound_port = 0;
   size_t next_mtls_worker = 0;
-  tcp::endpoint upstream_endpoint;
   tcp::endpoint grpc_endpoint;
-  std::string upstream_host;
   std::mutex stop_mutex;
   bool started = false;
   bool stopped = false;
   uint16_t bound_port = 0;
   size_t next_worker = 0;
-  std::atomic<size_t> upstream_connections{0};
-  std::atomic<size_t> upstream_requests{0};
-  CircuitBreaker breaker;
+  // [0] the default cluster (--upstream), then DataPlaneOptions::clusters in order.
+  std::vector<std::unique_ptr<ClusterState>> clusters;
 
   Impl(const TimeSource& t, DataPlaneOptions o, RequestFilter f, DataPlaneHooks h)
-      : time(t),
-        options(std::move(o)),
-        filter(std::move(f)),
-        hooks(std::move(h)),
-        breaker(t, options.breaker) {}
+      : time(t), options(std::move(o)), filter(std::move(f)), hooks(std::move(h)) {
+    ClusterOptions main;
+    main.name = "default";
+    main.endpoints = {options.upstream};
+    main.tls = options.upstream_tls;
+    main.connect_timeout = options.upstream_connect_timeout;
+    main.timeout = options.upstream_timeout;
+    main.max_connections = options.max_upstream_connections;
+    main.max_pending = options.max_upstream_pending;
+    main.max_requests = options.max_upstream_requests;
+    main.breaker = options.breaker;
+    clusters.push_back(std::make_unique<ClusterState>(t, std::move(main), 0));
+    for (const auto& c : options.clusters)
+      clusters.push_back(std::make_unique<ClusterState>(t, c, clusters.size()));
+  }
 
-  void breaker_result(bool success) {
-    const auto before = breaker.state();
+  void breaker_result(ClusterState& cluster, bool success) {
+    const auto before = cluster.breaker.state();
     if (success)
-      breaker.record_success();
+      cluster.breaker.record_success();
     else
-      breaker.record_failure();
-    const auto after = breaker.state();
+      cluster.breaker.record_failure();
+    const auto after = cluster.breaker.state();
     if (after != before && hooks.on_circuit_state)
-      hooks.on_circuit_state(circuit_state_name(after));
+      hooks.on_circuit_state(cluster.options.name, circuit_state_name(after));
   }
 
   void count(int status, std::string_view reason, int64_t start_ns, std::string_view method = {},
@@ -335,8 +426,8 @@ struct DataPlane::Impl {
   }
 
   Request upstream_request(const Request& in, const FilterVerdict& verdict,
-                           const std::string& request_id, std::string_view remote,
-                           bool secure) const {
+                           const std::string& request_id, std::string_view remote, bool secure,
+                           const std::string& host) const {
     Request out;
     out.version(11);
     out.method_string(in.method_string());
@@ -349,7 +440,7 @@ struct DataPlane::Impl {
         continue;
       out.insert(name, field.value());
     }
-    out.set(http::field::host, upstream_host);
+    out.set(http::field::host, host);
     out.set("x-request-id", request_id);
     // What the gateway saw, not what the client claims (zero trust: client values are replaced).
     out.set("x-forwarded-for", remote.substr(0, remote.rfind(':')));
@@ -368,51 +459,203 @@ struct DataPlane::Impl {
     bool overflow = false;  // refused by a limit, not a failure of the upstream
   };
 
-  asio::awaitable<UpstreamOutcome> forward(Worker& worker, Request& request) {
+  // The endpoint for one request: the only one, the next in turn, or the one with the fewest
+  // requests in flight (ties: in turn). Empty when a discovery cluster has no live instance.
+  static Pick pick(ClusterState& cluster) {
+    Pick p;
+    if (cluster.dynamic) {
+      std::lock_guard lock(cluster.endpoints_mutex);
+      p.hold = cluster.discovered;
+      p.set = p.hold.get();
+    } else {
+      p.set = cluster.fixed.get();
+    }
+    if (!p.set || p.set->addresses.empty()) return Pick{};
+    const size_t n = p.set->addresses.size();
+    if (n == 1) {
+      p.i = 0;
+    } else if (cluster.options.lb == LbPolicy::kLeastRequests) {
+      const size_t start = cluster.next.fetch_add(1, std::memory_order_relaxed) % n;
+      p.i = start;
+      int fewest = p.set->active[start].load(std::memory_order_relaxed);
+      for (size_t k = 1; k < n && fewest > 0; ++k) {
+        const size_t j = (start + k) % n;
+        const int active = p.set->active[j].load(std::memory_order_relaxed);
+        if (active < fewest) {
+          fewest = active;
+          p.i = j;
+        }
+      }
+    } else {
+      p.i = cluster.next.fetch_add(1, std::memory_order_relaxed) % n;
+    }
+    if (cluster.options.lb == LbPolicy::kLeastRequests && n > 1) {
+      p.least_requests = true;
+      p.set->active[p.i].fetch_add(1, std::memory_order_relaxed);
+    }
+    return p;
+  }
+  static void unpick(const Pick& p) {
+    if (p.least_requests) p.set->active[p.i].fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Waits until a connection slot may be free (max_pending requests wait, at most the connect
+  // timeout). False: the request overflows (`reason` says which limit).
+  asio::awaitable<bool> wait_for_slot(ClusterState& cluster, std::string& reason) {
+    if (cluster.options.max_pending == 0) {
+      reason = "max_connections";
+      co_return false;
+    }
+    if (cluster.pending.fetch_add(1) >= cluster.options.max_pending) {
+      --cluster.pending;
+      reason = "max_pending";
+      co_return false;
+    }
+    auto waiter = std::make_shared<SlotWaiter>(co_await asio::this_coro::executor);
+    {
+      std::lock_guard lock(cluster.waiters_mutex);
+      cluster.waiters.push_back(waiter);
+    }
+    // A connection may have closed between the check and the enqueue: look again first.
+    bool woken = cluster.connections.load() < cluster.options.max_connections;
+    if (!woken) {
+      waiter->timer.expires_after(cluster.options.connect_timeout);
+      co_await waiter->timer.async_wait(kNoThrow);
+    }
+    {
+      std::lock_guard lock(cluster.waiters_mutex);
+      woken = woken || waiter->woken;
+      if (!waiter->woken) {
+        waiter->woken = true;  // no wake-up goes to a waiter that left
+        std::erase(cluster.waiters, waiter);
+      }
+    }
+    --cluster.pending;
+    reason = "max_connections";
+    co_return woken;
+  }
+
+  // A new connection to `endpoint` (TLS handshaken for an https:// cluster), or why not.
+  asio::awaitable<std::unique_ptr<UpstreamConn>> connect(Worker& worker, ClusterState& cluster,
+                                                         const Pick& to, UpstreamOutcome& out) {
+    const tcp::endpoint& endpoint = to.endpoint();
+    while (cluster.connections.load(std::memory_order_relaxed) >= cluster.options.max_connections) {
+      std::string reason;
+      if (!co_await wait_for_slot(cluster, reason)) {
+        out.error = {503, reason,
+                     reason == "max_pending"
+                         ? "too many requests waiting for an upstream connection"
+                         : "upstream connection limit reached"};
+        out.overflow = true;
+        co_return nullptr;
+      }
+    }
+    auto conn = std::make_unique<UpstreamConn>(worker.io, cluster, endpoint);
+    conn->stream.expires_after(cluster.options.connect_timeout);
+    auto [ec] = co_await conn->stream.async_connect(endpoint, kNoThrow);
+    if (ec) {
+      if (hooks.on_upstream_error) hooks.on_upstream_error("connect");
+      out.error = {503, "upstream_connect_error", "upstream connect error: " + ec.message()};
+      co_return nullptr;
+    }
+    conn->stream.socket().set_option(tcp::no_delay(true), ec);
+    if (!cluster.ssl) co_return conn;
+    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(conn->stream),
+                                                                       *cluster.ssl);
+    SSL* ssl = conn->tls->native_handle();
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    // The upstream's certificate is valid or expired by the node's (skewable) clock.
+    X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(time.wall_seconds()));
+    // The configured server name, else the endpoint's host; an IP address is matched against
+    // the IP SANs and sent without SNI (RFC 6066 allows host names only).
+    const std::string& name = cluster.options.tls && !cluster.options.tls->server_name.empty()
+                                  ? cluster.options.tls->server_name
+                                  : to.host();
+    beast::error_code not_ip;
+    asio::ip::make_address(name, not_ip);
+    if (!not_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+      SSL_set_tlsext_host_name(ssl, name.c_str());
+    }
+    conn->lowest().expires_after(cluster.options.connect_timeout);
+    auto [handshake_ec] =
+        co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    if (handshake_ec) {
+      if (hooks.on_upstream_error) hooks.on_upstream_error("tls");
+      std::string why = handshake_ec.message();
+      if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK)
+        why = std::string("certificate verification failed: ") +
+              X509_verify_cert_error_string(verify);
+      out.error = {502, "upstream_tls_error", "upstream TLS handshake failed: " + why};
+      co_return nullptr;
+    }
+    co_return conn;
+  }
+
+  // With TLS 1.3 the client's handshake completes before the server has judged the client
+  // certificate: a refusal (an alert) arrives on the first read of a fresh connection.
+  bool tls_refused(const UpstreamConn& conn, bool reused, const beast::error_code& ec) const {
+    if (!conn.tls || reused || ec.category() != asio::error::get_ssl_category()) return false;
+    if (hooks.on_upstream_error) hooks.on_upstream_error("tls");
+    return true;
+  }
+  static Rejection tls_refusal(const beast::error_code& ec) {
+    return {502, "upstream_tls_error", "upstream refused the TLS session: " + ec.message()};
+  }
+
+  // Writes `request` and reads the response head and body into `parser`.
+  template <class Stream>
+  static asio::awaitable<beast::error_code> exchange(
+      Stream& stream, beast::flat_buffer& buffer, Request& request,
+      http::response_parser<http::string_body>& parser) {
+    auto [write_ec, written] = co_await http::async_write(stream, request, kNoThrow);
+    (void)written;
+    if (write_ec) co_return write_ec;
+    auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    (void)n;
+    co_return read_ec;
+  }
+  static asio::awaitable<beast::error_code> exchange(
+      UpstreamConn& conn, Request& request, http::response_parser<http::string_body>& parser) {
+    if (conn.tls) co_return co_await exchange(*conn.tls, conn.buffer, request, parser);
+    co_return co_await exchange(conn.stream, conn.buffer, request, parser);
+  }
+
+  asio::awaitable<UpstreamOutcome> forward(Worker& worker, ClusterState& cluster, const Pick& to,
+                                           Request& request) {
+    auto& idle = worker.idle[cluster.index];
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<UpstreamConn> conn;
       bool reused = false;
-      if (!worker.idle.empty()) {
-        conn = std::move(worker.idle.back());
-        worker.idle.pop_back();
+      // The most recently parked connection to this endpoint (with one endpoint: the last).
+      for (size_t k = idle.size(); k-- > 0;) {
+        if (idle[k]->endpoint != to.endpoint()) continue;
+        conn = std::move(idle[k]);
+        idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(k));
         reused = true;
-      } else {
-        if (upstream_connections.load(std::memory_order_relaxed) >=
-            options.max_upstream_connections) {
-          UpstreamOutcome out;
-          out.error = {503, "max_connections", "upstream connection limit reached"};
-          out.overflow = true;
-          co_return out;
-        }
-        conn = std::make_unique<UpstreamConn>(worker.io, upstream_connections);
-        conn->stream.expires_after(options.upstream_connect_timeout);
-        auto [ec] = co_await conn->stream.async_connect(upstream_endpoint, kNoThrow);
-        if (ec) {
-          if (hooks.on_upstream_error) hooks.on_upstream_error("connect");
-          UpstreamOutcome out;
-          out.error = {503, "upstream_connect_error", "upstream connect error: " + ec.message()};
-          co_return out;
-        }
-        conn->stream.socket().set_option(tcp::no_delay(true));
+        break;
       }
-      conn->stream.expires_after(options.upstream_timeout);
-      auto [write_ec, written] = co_await http::async_write(conn->stream, request, kNoThrow);
-      (void)written;
+      if (!conn) {
+        UpstreamOutcome out;
+        conn = co_await connect(worker, cluster, to, out);
+        if (!conn) co_return out;
+      }
+      conn->lowest().expires_after(cluster.options.timeout);
       http::response_parser<http::string_body> parser;
       parser.body_limit(options.max_upstream_response_bytes);
       if (request.method() == http::verb::head) parser.skip(true);
-      beast::error_code read_ec = write_ec;
-      if (!write_ec) {
-        auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, parser, kNoThrow);
-        (void)n;
-        read_ec = ec;
-      }
+      const beast::error_code read_ec = co_await exchange(*conn, request, parser);
       if (!read_ec) {
         Response response = parser.release();
+        // Parked for the next request unless someone waits for a slot: then it closes, so the
+        // slot goes to the waiter, whichever worker it is on.
         if (response.keep_alive() && conn->buffer.size() == 0 &&
-            worker.idle.size() < options.upstream_idle_per_thread) {
-          conn->stream.expires_never();
-          worker.idle.push_back(std::move(conn));
+            idle.size() < options.upstream_idle_per_thread &&
+            cluster.pending.load(std::memory_order_relaxed) == 0) {
+          conn->lowest().expires_never();
+          idle.push_back(std::move(conn));
         }
         UpstreamOutcome out;
         out.response = std::move(response);
@@ -422,7 +665,9 @@ struct DataPlane::Impl {
       const bool stale = reused && read_ec != beast::error::timeout && !parser.got_some();
       if (stale && attempt == 0) continue;
       UpstreamOutcome out;
-      if (read_ec == beast::error::timeout) {
+      if (tls_refused(*conn, reused, read_ec)) {
+        out.error = tls_refusal(read_ec);
+      } else if (read_ec == beast::error::timeout) {
         if (hooks.on_upstream_error) hooks.on_upstream_error("timeout");
         out.error = {504, "upstream_timeout", "upstream request timeout"};
       } else {
@@ -437,36 +682,22 @@ struct DataPlane::Impl {
   // A WebSocket handshake: a fresh upstream connection (never pooled: it becomes a tunnel), the
   // upgrade headers put back, the answer's head read. On 101 the connection goes to `tunnel`
   // with whatever bytes the upstream sent past its head.
-  asio::awaitable<UpstreamOutcome> forward_upgrade(Worker& worker, Request& request,
+  asio::awaitable<UpstreamOutcome> forward_upgrade(Worker& worker, ClusterState& cluster,
+                                                   const Pick& to, Request& request,
                                                    std::unique_ptr<UpstreamConn>& tunnel) {
     UpstreamOutcome out;
-    if (upstream_connections.load(std::memory_order_relaxed) >= options.max_upstream_connections) {
-      out.error = {503, "max_connections", "upstream connection limit reached"};
-      out.overflow = true;
-      co_return out;
-    }
-    auto conn = std::make_unique<UpstreamConn>(worker.io, upstream_connections);
-    conn->stream.expires_after(options.upstream_connect_timeout);
-    if (auto [ec] = co_await conn->stream.async_connect(upstream_endpoint, kNoThrow); ec) {
-      if (hooks.on_upstream_error) hooks.on_upstream_error("connect");
-      out.error = {503, "upstream_connect_error", "upstream connect error: " + ec.message()};
-      co_return out;
-    }
-    conn->stream.socket().set_option(tcp::no_delay(true));
+    auto conn = co_await connect(worker, cluster, to, out);
+    if (!conn) co_return out;
     request.set(http::field::connection, "Upgrade");
     request.set(http::field::upgrade, "websocket");
-    conn->stream.expires_after(options.upstream_timeout);
+    conn->lowest().expires_after(cluster.options.timeout);
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_upstream_response_bytes);
-    auto [write_ec, written] = co_await http::async_write(conn->stream, request, kNoThrow);
-    (void)written;
-    beast::error_code read_ec = write_ec;
-    if (!write_ec) {
-      auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, parser, kNoThrow);
-      (void)n;
-      read_ec = ec;
-    }
-    if (read_ec) {
+    if (const auto read_ec = co_await exchange(*conn, request, parser)) {
+      if (tls_refused(*conn, false, read_ec)) {
+        out.error = tls_refusal(read_ec);
+        co_return out;
+      }
       const bool timeout = read_ec == beast::error::timeout;
       if (hooks.on_upstream_error) hooks.on_upstream_error(timeout ? "timeout" : "protocol");
       out.error = timeout ? Rejection{504, "upstream_timeout", "upstream request timeout"}
@@ -476,7 +707,7 @@ struct DataPlane::Impl {
     }
     out.response = parser.release();
     if (out.response->result() == http::status::switching_protocols) {
-      conn->stream.expires_never();
+      conn->lowest().expires_never();
       tunnel = std::move(conn);
     }
     co_return out;
@@ -525,7 +756,7 @@ struct DataPlane::Impl {
       if (left <= 0) {
         beast::error_code ec;
         beast::get_lowest_layer(client).socket().shutdown(tcp::socket::shutdown_both, ec);
-        upstream.stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        upstream.lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
         co_return;
       }
       tunnel.timer.expires_after(std::chrono::nanoseconds(left));
@@ -538,28 +769,47 @@ struct DataPlane::Impl {
                                UpstreamConn& upstream) {
     using namespace asio::experimental::awaitable_operators;
     Tunnel tunnel(co_await asio::this_coro::executor, time.monotonic_ns());
-    co_await (pump(client, client_pending, upstream.stream, tunnel) &&
-              pump(upstream.stream, upstream.buffer, client, tunnel) &&
-              tunnel_watchdog(client, upstream, tunnel));
+    if (upstream.tls)
+      co_await (pump(client, client_pending, *upstream.tls, tunnel) &&
+                pump(*upstream.tls, upstream.buffer, client, tunnel) &&
+                tunnel_watchdog(client, upstream, tunnel));
+    else
+      co_await (pump(client, client_pending, upstream.stream, tunnel) &&
+                pump(upstream.stream, upstream.buffer, client, tunnel) &&
+                tunnel_watchdog(client, upstream, tunnel));
   }
 
-  // A gRPC call: over h2c to the gRPC upstream on this worker's pooled connections, trailers
-  // kept. Counted against max_upstream_connections while in flight.
-  asio::awaitable<UpstreamOutcome> forward_grpc(Worker& worker, const Request& request) {
+  // A gRPC call: over h2c, trailers kept; to the gRPC upstream on this worker's pooled
+  // connections for the default cluster, else to the cluster's endpoint on a connection of its
+  // own. Counted against the cluster's max_connections while in flight.
+  asio::awaitable<UpstreamOutcome> forward_grpc(Worker& worker, ClusterState& cluster,
+                                                const Pick& to, const Request& request) {
     UpstreamOutcome out;
-    if (upstream_connections.fetch_add(1) >= options.max_upstream_connections) {
-      --upstream_connections;
+    if (cluster.ssl) {
+      out.error = {502, "upstream_reset",
+                   "gRPC to an https:// cluster is not supported (h2c only)"};
+      co_return out;
+    }
+    if (cluster.connections.fetch_add(1) >= cluster.options.max_connections) {
+      --cluster.connections;
       out.error = {503, "max_connections", "upstream connection limit reached"};
       out.overflow = true;
       co_return out;
     }
     h2::UpstreamCallOptions call_options;
-    call_options.connect_timeout = options.upstream_connect_timeout;
-    call_options.timeout = options.upstream_timeout;
+    call_options.connect_timeout = cluster.options.connect_timeout;
+    call_options.timeout = cluster.options.timeout;
     call_options.max_response_bytes = options.max_upstream_response_bytes;
-    auto call = co_await h2::call_h2c(worker.grpc_idle, options.upstream_idle_per_thread,
-                                      grpc_endpoint, request, call_options);
-    --upstream_connections;
+    h2::UpstreamCall call;
+    if (cluster.index == 0) {
+      call = co_await h2::call_h2c(worker.grpc_idle, options.upstream_idle_per_thread,
+                                   grpc_endpoint, request, call_options);
+    } else {
+      h2::H2cPool own;  // not kept: the pool does not tell endpoints apart
+      call = co_await h2::call_h2c(own, 0, to.endpoint(), request, call_options);
+    }
+    --cluster.connections;
+    cluster.wake_one();
     if (call.answer) {
       out.response = std::move(call.answer->response);
       out.trailers = std::move(call.answer->trailers);
@@ -737,28 +987,38 @@ struct DataPlane::Impl {
                         version, keep_alive);
       reason = verdict.reason;
     } else {
-      Request upstream = upstream_request(request, verdict, request_id, remote, secure);
+      ClusterState& cluster = *clusters[verdict.cluster < clusters.size() ? verdict.cluster : 0];
+      cluster.total.fetch_add(1, std::memory_order_relaxed);
       UpstreamOutcome outcome;
+      const Pick to = pick(cluster);
       // Reserve a slot first, so concurrent workers cannot all pass the check together.
-      if (upstream_requests.fetch_add(1) >= options.max_upstream_requests) {
+      if (cluster.requests.fetch_add(1) >= cluster.options.max_requests) {
         outcome.error = {503, "max_requests", "too many requests in flight to the upstream"};
         outcome.overflow = true;
-      } else if (!breaker.allow()) {
+      } else if (!to) {
+        outcome.error = {503, "no_healthy_upstream",
+                         "cluster '" + cluster.options.name + "' has no live endpoint"};
+        outcome.overflow = true;
+      } else if (!cluster.breaker.allow()) {
         outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
         outcome.overflow = true;
       } else {
+        Request upstream =
+            upstream_request(request, verdict, request_id, remote, secure, to.authority());
         if (protocol == "grpc")
-          outcome = co_await forward_grpc(worker, upstream);
+          outcome = co_await forward_grpc(worker, cluster, to, upstream);
         else if (tunnel)
-          outcome = co_await forward_upgrade(worker, upstream, *tunnel);
+          outcome = co_await forward_upgrade(worker, cluster, to, upstream, *tunnel);
         else
-          outcome = co_await forward(worker, upstream);
+          outcome = co_await forward(worker, cluster, to, upstream);
         if (outcome.overflow)
-          breaker.release();  // never reached the upstream: no verdict
+          cluster.breaker.release();  // never reached the upstream: no verdict
         else
-          breaker_result(outcome.response.has_value());
+          breaker_result(cluster, outcome.response.has_value());
       }
-      --upstream_requests;
+      if (to) unpick(to);
+      --cluster.requests;
+      if (!outcome.response) cluster.count_error(outcome.error.reason);
       if (outcome.response) {
         out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
                               request.method() == http::verb::head);
@@ -1021,31 +1281,91 @@ struct DataPlane::Impl {
     return {};
   }
 
-  Result<void> resolve_upstream() {
-    if (options.upstream.scheme != "http")
-      return make_error("bad_upstream",
-                        "upstream must be an http:// URL (got " + options.upstream.str() + ")");
-    beast::error_code ec;
+  // Addresses (numeric or resolved now) for `urls`; with `skip_bad`, ones that do not resolve
+  // are left out instead of failing.
+  static Result<std::shared_ptr<EndpointSet>> resolve_endpoints(const std::vector<Url>& urls,
+                                                                bool skip_bad) {
+    auto set = std::make_shared<EndpointSet>();
     asio::io_context io;
     tcp::resolver resolver(io);
-    auto results =
-        resolver.resolve(options.upstream.host, std::to_string(options.upstream.port), ec);
-    if (ec || results.empty())
+    for (const auto& url : urls) {
+      beast::error_code ec;
+      auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
+      if (ec || results.empty()) {
+        if (skip_bad) continue;
+        return make_error("bad_upstream", "cannot resolve upstream " + url.host + ": " +
+                                              (ec ? ec.message() : "no address"));
+      }
+      set->addresses.push_back(results.begin()->endpoint());
+      set->authorities.push_back(url.authority());
+      set->hosts.push_back(url.host);
+    }
+    set->active = std::make_unique<std::atomic<int>[]>(set->addresses.size());
+    return set;
+  }
+
+  // A client context for an https:// cluster: TLS 1.2+, the chain verified against the CA file
+  // (or the system's store), an optional client certificate (mTLS to the upstream).
+  static Result<std::shared_ptr<asio::ssl::context>> upstream_tls_context(
+      const ClusterOptions& cluster) {
+    const UpstreamTlsOptions& tls = *cluster.tls;
+    const std::string where = "cluster " + cluster.name + ": ";
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    beast::error_code ec;
+    if (tls.ca_file.empty())
+      ctx->set_default_verify_paths(ec);
+    else
+      ctx->load_verify_file(tls.ca_file, ec);
+    if (ec)
       return make_error("bad_upstream",
-                        "cannot resolve upstream " + options.upstream.host + ": " + ec.message());
-    upstream_endpoint = results.begin()->endpoint();
-    upstream_host = options.upstream.authority();
-    grpc_endpoint = upstream_endpoint;
+                        where + "cannot load upstream CA " + tls.ca_file + ": " + ec.message());
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+    if (!tls.client_cert_file.empty()) {
+      ctx->use_certificate_chain_file(tls.client_cert_file, ec);
+      if (ec)
+        return make_error("bad_upstream", where + "cannot load client certificate " +
+                                              tls.client_cert_file + ": " + ec.message());
+      const std::string& key =
+          tls.client_key_file.empty() ? tls.client_cert_file : tls.client_key_file;
+      ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+      if (ec)
+        return make_error("bad_upstream",
+                          where + "cannot load client key " + key + ": " + ec.message());
+    }
+    return ctx;
+  }
+
+  Result<void> resolve_upstream() {
+    if (options.upstream.scheme == "https" && !options.upstream_tls)
+      options.upstream_tls = UpstreamTlsOptions{};
+    if (options.upstream.scheme != "https") options.upstream_tls.reset();
+    clusters.front()->options.tls = options.upstream_tls;
+    for (auto& cluster : clusters) {
+      if (cluster->options.tls) {
+        auto ctx = upstream_tls_context(cluster->options);
+        if (!ctx) return ctx.error();
+        cluster->ssl = std::move(*ctx);
+      }
+      if (!cluster->options.service.empty()) {
+        cluster->dynamic = true;  // set_cluster_endpoints fills it
+        continue;
+      }
+      if (cluster->options.endpoints.empty())
+        return make_error("bad_upstream", "cluster " + cluster->options.name + " has no endpoints");
+      auto set = resolve_endpoints(cluster->options.endpoints, false);
+      if (!set) return set.error();
+      cluster->fixed = std::move(*set);
+    }
+    grpc_endpoint = clusters.front()->fixed->addresses.front();
     if (options.grpc_upstream) {
       const Url& grpc = *options.grpc_upstream;
       if (grpc.scheme != "http")
         return make_error("bad_upstream",
                           "gRPC upstream must be an http:// URL (h2c; got " + grpc.str() + ")");
-      auto found = resolver.resolve(grpc.host, std::to_string(grpc.port), ec);
-      if (ec || found.empty())
-        return make_error("bad_upstream",
-                          "cannot resolve gRPC upstream " + grpc.host + ": " + ec.message());
-      grpc_endpoint = found.begin()->endpoint();
+      auto found = resolve_endpoints({grpc}, false);
+      if (!found) return found.error();
+      grpc_endpoint = (*found)->addresses.front();
     }
     return {};
   }
@@ -1090,7 +1410,10 @@ Result<void> DataPlane::start() {
   if (impl_->options.mtls)
     if (auto r = impl_->load_mtls(); !r) return r;
   const int threads = std::max(1, impl_->options.threads);
-  for (int i = 0; i < threads; ++i) impl_->workers.push_back(std::make_unique<Worker>());
+  for (int i = 0; i < threads; ++i) {
+    impl_->workers.push_back(std::make_unique<Worker>());
+    impl_->workers.back()->idle.resize(impl_->clusters.size());
+  }
   Result<void> bound = impl_->bind(impl_->acceptor, impl_->options.port, impl_->bound_port);
   if (bound && impl_->options.mtls)
     bound = impl_->bind(impl_->mtls_acceptor, impl_->options.mtls->port, impl_->mtls_bound_port);
@@ -1151,6 +1474,41 @@ Result<void> DataPlane::reload_tls() {
 
 uint16_t DataPlane::mtls_port() const {
   return impl_->mtls_bound_port;
+}
+
+void DataPlane::set_cluster_endpoints(size_t cluster, const std::vector<std::string>& addresses) {
+  if (cluster >= impl_->clusters.size()) return;
+  std::vector<Url> urls;
+  for (const auto& address : addresses)
+    if (auto url = parse_endpoint_address(address)) urls.push_back(std::move(*url));
+  auto set = Impl::resolve_endpoints(urls, true);
+  if (!set) return;
+  ClusterState& c = *impl_->clusters[cluster];
+  std::lock_guard lock(c.endpoints_mutex);
+  c.discovered = std::move(*set);
+}
+
+std::vector<ClusterStats> DataPlane::cluster_stats() const {
+  std::vector<ClusterStats> out;
+  for (const auto& c : impl_->clusters) {
+    ClusterStats stats;
+    stats.name = c->options.name;
+    stats.requests = c->total.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kClusterReasons.size(); ++i)
+      stats.errors.emplace_back(kClusterReasons[i], c->errors[i].load(std::memory_order_relaxed));
+    stats.circuit = circuit_state_name(c->breaker.state());
+    stats.connections = c->connections.load(std::memory_order_relaxed);
+    stats.active_requests = c->requests.load(std::memory_order_relaxed);
+    stats.pending = c->pending.load(std::memory_order_relaxed);
+    if (c->dynamic) {
+      std::lock_guard lock(c->endpoints_mutex);
+      stats.endpoints = c->discovered ? c->discovered->addresses.size() : 0;
+    } else {
+      stats.endpoints = c->fixed ? c->fixed->addresses.size() : c->options.endpoints.size();
+    }
+    out.push_back(std::move(stats));
+  }
+  return out;
 }
 
 }  // namespace gatedrill::gateway

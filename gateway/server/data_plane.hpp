@@ -1,8 +1,8 @@
 #pragma once
 // The gateway's data plane: an HTTP/1.1 and HTTP/2 listener (plaintext or TLS 1.2+/1.3, keep-alive,
 // one event loop per thread) that enforces the parsing limits, runs the request filter, and proxies
-// what the filter lets through to the upstream over a per-thread keep-alive connection pool.
-// Boost.Beast/Asio live only in the .cpp.
+// what the filter lets through to the route's upstream cluster over per-thread keep-alive
+// connection pools (plaintext or TLS to the upstream). Boost.Beast/Asio live only in the .cpp.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +19,7 @@
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
 #include "gateway/proxy/circuit_breaker.hpp"
+#include "gateway/proxy/cluster_config.hpp"
 
 namespace gatedrill::gateway {
 
@@ -63,20 +64,27 @@ struct DataPlaneOptions {
   // Copy request headers into RequestView::headers and ResponseInfo::headers.
   bool filter_needs_headers = false;
 
-  Url upstream;  // http://host:port
+  // The default cluster (routes that name none): the limits and timeouts below apply to it.
+  Url upstream;                                    // http://host:port or https://host:port
+  std::optional<UpstreamTlsOptions> upstream_tls;  // with an https:// upstream
   // gRPC calls (h2 with content-type application/grpc) go over h2c, with trailers, to this
-  // http://host:port; unset: to the upstream's address.
+  // http://host:port; unset: to the upstream's address. (Other clusters: their endpoints.)
   std::optional<Url> grpc_upstream;
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
   std::chrono::milliseconds upstream_timeout{
       std::chrono::seconds(5)};  // request sent to response read
   size_t upstream_idle_per_thread = 64;
   // Circuit-breaker thresholds (Envoy cluster circuit_breakers): over them -> 503 with
-  // x-gatedrill-reason. Pending requests are not queued: no free connection is an overflow.
+  // x-gatedrill-reason. With max_upstream_pending 0 nothing is queued: no free connection slot
+  // is an overflow at once.
   size_t max_upstream_connections = 4096;  // open connections, all threads
   size_t max_upstream_requests = 4096;     // requests in flight to the upstream
+  size_t max_upstream_pending = 0;         // requests that may wait for a connection slot (0: none)
   CircuitBreakerOptions breaker;           // consecutive transport failures -> open
   size_t max_upstream_response_bytes = 64 << 20;
+  // Further clusters, each with its own endpoints, pools, limits and breaker:
+  // FilterVerdict::cluster i > 0 is clusters[i - 1]. Their pools keep upstream_idle_per_thread.
+  std::vector<ClusterOptions> clusters;
 };
 
 // What the filter sees of a request that passed the parsing limits.
@@ -103,6 +111,8 @@ struct FilterVerdict {
   std::string identity;
   std::string route;
   std::string policy_version;
+  // Where a forwarded request goes: 0 the default cluster, i > 0 DataPlaneOptions::clusters[i-1].
+  size_t cluster = 0;
   // Set when the filter waits on I/O (Redis lookups): the data plane calls `wait` with a
   // completion that may run on any thread, exactly once; then it calls `resume` on its own loop
   // for the next verdict (which may wait again). The RequestView stays valid until the last one.
@@ -127,13 +137,27 @@ struct ResponseInfo {
 
 struct DataPlaneHooks {
   std::function<void(const ResponseInfo&)> on_response;
-  std::function<void(std::string_view kind)> on_upstream_error;  // "connect", "timeout", "protocol"
-  std::function<void(std::string_view kind)> on_mtls_reject;     // "handshake", "plaintext"
+  // "connect", "timeout", "protocol", "tls" (handshake or certificate verification failed).
+  std::function<void(std::string_view kind)> on_upstream_error;
+  std::function<void(std::string_view kind)> on_mtls_reject;  // "handshake", "plaintext"
   // 0 normal, 1 no keep-alive, 2 shed new requests with 503 (the overload manager's level).
   std::function<int()> overload_level;
-  std::function<void(const char* state)> on_circuit_state;  // "closed", "open", "half_open"
+  // A cluster's breaker changed state: "closed", "open", "half_open".
+  std::function<void(std::string_view cluster, const char* state)> on_circuit_state;
   // HTTP/2 connection events: "connection", "goaway_flood", "protocol_error", "refused_stream".
   std::function<void(std::string_view kind)> on_h2_event;
+};
+
+// One cluster's counters, for the metrics endpoint.
+struct ClusterStats {
+  std::string name;
+  uint64_t requests = 0;  // requests routed to the cluster (answered by it or refused for it)
+  std::vector<std::pair<std::string_view, uint64_t>> errors;  // by reason, every reason listed
+  const char* circuit = "closed";                             // "closed", "open", "half_open"
+  size_t connections = 0;                                     // open upstream connections
+  size_t active_requests = 0;
+  size_t pending = 0;    // waiting for a connection slot
+  size_t endpoints = 0;  // known addresses (discovery clusters: live instances)
 };
 
 class DataPlane {
@@ -144,7 +168,8 @@ class DataPlane {
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
 
-  // Errors: "bind_failed", "tls_config", "mtls_config", "bad_upstream".
+  // Errors: "bind_failed", "tls_config", "mtls_config", "bad_upstream" (an endpoint that does
+  // not resolve, an upstream CA or client certificate that does not load).
   Result<void> start();
   void stop();  // idempotent; open connections are dropped
   uint16_t port() const;
@@ -153,6 +178,10 @@ class DataPlane {
   // connections use them, open ones keep theirs. On error nothing changes for that listener.
   // Errors: "tls_config", "mtls_config".
   Result<void> reload_tls();
+  // The endpoints of a discovery cluster (index as FilterVerdict::cluster): "host:port" or
+  // "scheme://host:port" each; ones that do not parse or resolve are left out. Any thread.
+  void set_cluster_endpoints(size_t cluster, const std::vector<std::string>& addresses);
+  std::vector<ClusterStats> cluster_stats() const;
 
  private:
   struct Impl;

@@ -1,5 +1,7 @@
 #include "gateway/gateway_flags.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -168,7 +170,13 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--listen", "127.0.0.1:99999"}), "--listen"},
       {with({"--plaintext", "--listen", "nohost"}), "--listen"},
       {with({"--plaintext", "--threads", "0"}), "--threads"},
-      {with({"--plaintext", "--upstream", "https://127.0.0.1:1"}), "--upstream"},
+      {with({"--plaintext", "--upstream", "ftp://127.0.0.1:1"}), "--upstream"},
+      {with({"--plaintext", "--upstream", "https://127.0.0.1:1", "--upstream-ca",
+             "/nonexistent/ca"}),
+       "--upstream-ca: cannot read"},
+      {with({"--plaintext", "--upstream-ca", "ca.pem"}), "need an https:// --upstream"},
+      {with({"--plaintext", "--clusters", "/nonexistent/clusters.json"}), "--clusters"},
+      {with({"--plaintext", "--max-upstream-pending", "-1"}), "--max-upstream-pending"},
       {with({"--plaintext", "--max-body", "0"}), "--max-body"},
       {with({"--plaintext", "--upstream-timeout", "-1s"}), "--upstream-timeout"},
       {with({"--plaintext", "--subject-header", "Connection"}), "--subject-header"},
@@ -213,6 +221,47 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
     ASSERT_FALSE(r) << c.expect;
     EXPECT_NE(r.error().message.find(c.expect), std::string::npos) << r.error().message;
   }
+}
+
+TEST(GatewayFlags, ClustersFileAndRoutesThatNameClusters) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("gw-flags-clusters-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = [&](const std::string& name, const std::string& text) {
+    std::ofstream((dir / name).string()) << text;
+    return (dir / name).string();
+  };
+  const auto clusters = file("clusters.json", R"([{"name": "catalog",
+      "endpoints": ["http://127.0.0.1:9001", "http://127.0.0.1:9002"], "lb": "least_requests"}])");
+  const auto routes = file("routes.json", R"([{"name": "items", "prefix": "/items",
+      "cluster": "catalog"}, {"name": "rest", "prefix": "/"}])");
+  auto c = parse(with(
+      {"--plaintext", "--clusters", clusters, "--routes", routes, "--upstream-timeout", "750ms"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->data.clusters.size(), 1u);
+  EXPECT_EQ(c->data.clusters[0].endpoints.size(), 2u);
+  EXPECT_EQ(c->data.clusters[0].timeout, std::chrono::milliseconds(750));  // from the flags
+  EXPECT_EQ(c->routes->routes()[0].cluster, "catalog");
+
+  const auto unknown =
+      file("unknown.json", R"([{"name": "x", "prefix": "/x", "cluster": "nope"}])");
+  auto bad = parse(with({"--plaintext", "--clusters", clusters, "--routes", unknown}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("route x names cluster 'nope', which is not in --clusters"),
+            std::string::npos)
+      << bad.error().message;
+  const auto broken = file("broken.json", R"([{"name": "catalog", "endpoints": ["http://h:1"],
+      "max_requests": "many"}])");
+  bad = parse(with({"--plaintext", "--clusters", broken}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("clusters[0] (catalog)"), std::string::npos)
+      << bad.error().message;
+  const auto discovered = file("discovered.json", R"([{"name": "orders", "service": "orders"}])");
+  bad = parse(with({"--plaintext", "--clusters", discovered}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("needs --discovery"), std::string::npos)
+      << bad.error().message;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
