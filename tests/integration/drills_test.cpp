@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,10 +31,16 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
   SystemTimeSource time;
   Supervisor supervisor(time);
   std::string output;
+  std::vector<std::string> args = {
+      "drills",     "run",        drill, "--short", "--quiet", "--db", dir + "/results.db",
+      "--runs-dir", dir + "/runs"};
+  // A variant of the drill (drill/NAME-VARIANT): further arguments, e.g. "-e MODE=proxy".
+  if (const char* extra = std::getenv("GATEDRILL_DRILL_ARGS")) {
+    std::istringstream words(extra);
+    for (std::string w; words >> w;) args.push_back(w);
+  }
   // Short mode is <= 25 s of load; the rest is process start-up and teardown.
-  int status = run_gatedrill(supervisor, std::string("drill-") + drill, dir + "/drill.log",
-                             {"drills", "run", drill, "--short", "--quiet", "--db",
-                              dir + "/results.db", "--runs-dir", dir + "/runs"},
+  int status = run_gatedrill(supervisor, std::string("drill-") + drill, dir + "/drill.log", args,
                              std::chrono::seconds(75), output);
   EXPECT_EQ(status, 0) << output;
 
@@ -52,6 +59,14 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
   ASSERT_TRUE(events);
   bool fault = false;
   for (const auto& e : *events) fault = fault || e.kind == "fault";
+  // A variant that forces a mechanism checks the fault window recorded that one.
+  if (const char* mechanism = std::getenv("GATEDRILL_DRILL_MECHANISM")) {
+    const std::string want = std::string("\"mechanism\":\"") + mechanism + "\"";
+    bool recorded = false;
+    for (const auto& e : *events)
+      recorded = recorded || (e.kind == "fault" && e.detail_json.find(want) != std::string::npos);
+    EXPECT_TRUE(recorded) << "no fault window records " << want << "\n" << output;
+  }
   // Every drill records its fault window (rate-limit's is its burst, a load_surge window).
   EXPECT_TRUE(fault) << "no fault window was recorded";
   EXPECT_THAT(output, HasSubstr(std::string(drill) + "  pass"));
