@@ -5,6 +5,7 @@
 #include "core/util/strings.hpp"
 #include "scenarios/decision_log.hpp"
 #include "scenarios/fault_catalog.hpp"
+#include "scenarios/gateway_reasons.hpp"
 
 namespace gatedrill {
 
@@ -106,6 +107,42 @@ Outcome judge_audit(const ThresholdSpec& t, const Scenario& scenario, const RunR
   return o;
 }
 
+// reason_X / reason_X_share: what the gateways (or the stream's gateway) answered with reason X
+// over the window, as they counted it.
+Outcome judge_reason(const ThresholdSpec& t, const FaultWindow& w, const std::string& node,
+                     const std::string& text) {
+  Outcome o;
+  o.text = text;
+  o.abort_on_fail = t.abort_on_fail;
+  auto at = node.find('@');
+  std::string gateway = at == std::string::npos ? node : node.substr(at + 1);
+  int64_t count = 0, total = 0;
+  const std::string reason = reason_of_metric(t.metric);
+  for (const auto& [name, counts] : w.reasons) {
+    if (gateway != kAllNodes && name != gateway) continue;
+    for (const auto& [r, n] : counts) {
+      total += n;
+      if (r == reason) count += n;
+    }
+  }
+  if (w.reasons.empty()) {
+    o.observed_text = "the gateways' /metrics could not be read over the window";
+    return o;
+  }
+  const bool share = t.metric.size() > 6 && t.metric.substr(t.metric.size() - 6) == "_share";
+  if (share && total == 0) {
+    o.observed_text = "the gateways answered nothing in the window";
+    return o;
+  }
+  o.observed =
+      share ? static_cast<double>(count) / static_cast<double>(total) : static_cast<double>(count);
+  o.observed_text =
+      format_metric(t.metric, o.observed) +
+      (share ? " (" + std::to_string(count) + " of " + std::to_string(total) + ")" : std::string());
+  o.pass = threshold_passes(t, o.observed);
+  return o;
+}
+
 }  // namespace
 
 std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
@@ -148,6 +185,10 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
       if (e.when == ExpectSpec::When::kDuring) {
         SecondRange range = full_seconds(w.start_ms, end_ms, load_start_ms);
         for (const auto& c : e.conditions) {
+          if (!reason_of_metric(c.metric).empty()) {
+            outcomes.push_back(judge_reason(c, w, node, label + " " + c.text));
+            continue;
+          }
           if (range.last < range.first) {
             outcomes.push_back({label + " " + c.text, false, 0,
                                 "the fault window holds no full second to measure", false});

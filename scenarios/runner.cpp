@@ -20,6 +20,7 @@
 #include "reports/run_summary.hpp"
 #include "scenarios/evaluation.hpp"
 #include "scenarios/fault_executor.hpp"
+#include "scenarios/gateway_reasons.hpp"
 #include "scenarios/process_stats.hpp"
 #include "scenarios/run_recorder.hpp"
 #include "scenarios/run_support.hpp"
@@ -125,6 +126,12 @@ class Run {
   bool interrupted_ = false;
   std::string aborted_by_;  // the abort_on_fail threshold that stopped the run, as judged
 
+  // Gateways' answers by reason: at each window's opening, and over each closed window.
+  static std::string window_key(const FaultWindow& w) {
+    return w.type + "/" + w.node + "/" + std::to_string(w.start_ms);
+  }
+  std::map<std::string, std::map<std::string, ReasonCounts>> reasons_before_, window_reasons_;
+
   std::atomic<bool> tearing_down_{false};
   // Set while the load runs: the supervisor's thread counts restarts into it.
   std::atomic<RunRecorder*> live_recorder_{nullptr};
@@ -194,8 +201,20 @@ Result<void> Run::drive_load() {
   faults_->set_redis(topology_->redis());
   faults_->set_trust_agent(topology_->trust_agent());
   faults_->set_networks(topology_->networks());
-  faults_->set_networks(topology_->networks());
-  faults_->on_window([this](const FaultWindow& w) {
+  faults_->on_window([this, &endpoints](const FaultWindow& w) {
+    // The gateways' answers by reason over each window: counters read as it opens and closes.
+    if (w.end_ms != w.start_ms) {
+      std::string key = window_key(w);
+      for (const auto& g : endpoints.gateways) {
+        auto counts = scrape_reasons(g.admin);
+        if (!counts) continue;  // a node that is down answers nothing; its window stays empty
+        if (w.end_ms == 0)
+          reasons_before_[key][g.name] = std::move(*counts);
+        else if (auto before = reasons_before_[key].find(g.name);
+                 before != reasons_before_[key].end())
+          window_reasons_[key][g.name] = reason_delta(before->second, *counts);
+      }
+    }
     // A window is stored once it is closed; an instantaneous fault (kill, restart) closes as it
     // opens.
     if (w.end_ms == 0 || w.end_ms == w.start_ms) {
@@ -466,8 +485,10 @@ int Run::execute() {
   }
   if (interrupted_) return finish(kExitError, "aborted");
 
-  auto outcomes = evaluate_run(script_->scenario(), *recorder_, faults_->windows(), load_start_ms_,
-                               run_dir_ + "/logs");
+  std::vector<FaultWindow> windows = faults_->windows();
+  for (auto& w : windows) w.reasons = window_reasons_[window_key(w)];
+  auto outcomes =
+      evaluate_run(script_->scenario(), *recorder_, windows, load_start_ms_, run_dir_ + "/logs");
   bool all_pass = true;
   for (const auto& o : outcomes) {
     all_pass = all_pass && o.pass;

@@ -27,6 +27,16 @@ bool is_status_class(std::string_view s) {
 
 MetricKind kind_of(std::string_view m);
 
+// "reason_circuit_open", "reason_max_requests_share": a reason the gateways answered with.
+bool is_reason_metric(std::string_view m) {
+  constexpr std::string_view prefix = "reason_";
+  if (m.substr(0, prefix.size()) != prefix || m.size() == prefix.size() || m == "reason__share")
+    return false;
+  return std::all_of(m.begin(), m.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
 // "p99_vs_baseline": the latency metric's prefix.
 std::string_view ratio_base(std::string_view m) {
   if (m.size() <= kVsBaseline.size() || m.substr(m.size() - kVsBaseline.size()) != kVsBaseline)
@@ -44,6 +54,9 @@ MetricKind kind_of(std::string_view m) {
       m == "audit_deny_share" || m == "audit_share")
     return MetricKind::kShare;
   if (m == "rps" || m == "requests" || m == "errors" || m == "restarts") return MetricKind::kCount;
+  if (is_reason_metric(m))
+    return m.size() > 6 && m.substr(m.size() - 6) == "_share" ? MetricKind::kShare
+                                                              : MetricKind::kCount;
   if (m.rfind("status_", 0) == 0) {
     std::string_view rest = m.substr(7);
     bool share = rest.size() > 6 && rest.substr(rest.size() - 6) == "_share";
@@ -148,6 +161,9 @@ Result<ThresholdSpec> parse_threshold(std::string_view subject, std::string_view
   }
   auto spec = parse_condition(metric, condition);
   if (!spec) return spec;
+  if (spec->metric.rfind("reason_", 0) == 0)
+    return bad("'" + spec->metric +
+               "' is counted by the gateways over fault windows: use it in during(...)");
   spec->phase = phase;
   spec->node = node;
   spec->text = std::string(trim(subject)) + " " + std::string(trim(condition));

@@ -1,13 +1,12 @@
 -- upstream-pool-exhaustion (DRILLS.md; seeds 000, 002): the upstream becomes slow (200 ms per
--- answer) behind a gateway whose upstream pool is bounded (16 requests in flight). At 400
--- requests/s only 16 / 0.2 s = 80/s fit: the rest overflow at once with 503 max_requests, and
--- those that get a slot wait 200 ms, so the tail latency jumps. Fast again: the pool drains and
--- 2xx return within a second.
---
--- Not asserted here: the circuit breaker opening. Overflow never reaches the upstream, so it
--- does not count as a failure; the breaker opens on upstream errors and timeouts (see
--- upstream-down, where it does). Its state is on the gateway's /metrics
--- (gatedrill_gateway_upstream_circuit_open).
+-- answer) behind a gateway whose upstream pool is bounded (16 requests in flight) and whose
+-- upstream timeout is 150 ms. At 400 requests/s only 16 / 0.15 s ~ 100/s fit: the rest overflow
+-- at once with 503 max_requests, and those that get a slot time out, so the tail latency jumps.
+-- The timeouts are upstream failures: after 5 in a row the circuit breaker opens and the gateway
+-- answers 503 circuit_open without trying; every second it lets a probe through (half-open),
+-- which fails while the upstream is slow. Fast again: the next probe succeeds, the breaker
+-- closes, the pool drains and 2xx return within a second or two. The gateways' own count of
+-- their answers by reason (reason_circuit_open, reason_max_requests) tells the two 503s apart.
 --
 --   gatedrill drills run upstream-pool-exhaustion [--short]
 
@@ -21,7 +20,14 @@ topology {
   gateways = 1,
   tls = "tls",
   upstream = { latency = "1ms" },
-  gateway = { args = { "--max-upstream-requests", param("POOL", "16") } },
+  gateway = {
+    args = {
+      "--max-upstream-requests", param("POOL", "16"),
+      "--upstream-timeout", "150ms",
+      "--breaker-failures", "5",
+      "--breaker-open-for", "1s",
+    },
+  },
 }
 
 local rate = param("RATE", pick(1000, 400))
@@ -46,10 +52,16 @@ thresholds {
   ["warmup.error_rate"] = "< 1%",
   ["warmup.p99"] = "< 100ms",
   ["recover.p99"] = "< 100ms",
+  -- The tail jumps as the pool fills: the slot holders of the first moments time out at 150 ms.
+  ["slow.p99"] = "> 100ms",
 }
 
 expect {
-  -- Most requests overflow (503), and the tail shows the ones that waited for the slow upstream.
-  during("latency", { status_503_share = "> 50%", p99 = "> 150ms" }),
+  -- Most requests are refused (503); the ones that got a slot (and the breaker's probes) waited
+  -- for the slow upstream until they timed out.
+  during("latency", { status_503_share = "> 50%", max = "> 100ms" }),
+  -- The pool overflowed first (max_requests), then the breaker opened and refused most of the
+  -- rest without trying (circuit_open), as the gateway itself counted its answers.
+  during("latency", { node = "gw-1", reason_max_requests = "> 0", reason_circuit_open_share = "> 10%" }),
   after("latency", { recovered_within = "2s" }),
 }
