@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -36,6 +37,14 @@ Result<std::pair<std::string, uint16_t>> host_port(std::string_view flag, const 
   } catch (const std::exception&) {
     return usage("--" + std::string(flag) + " port must be 0..65535 (got '" + text + "')");
   }
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 Result<size_t> positive_size(std::string_view flag, const std::string& text) {
@@ -258,11 +267,9 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     }
   }
   if (!routes_file.empty()) {
-    std::ifstream in(routes_file);
-    if (!in) return usage("--routes: cannot read " + routes_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    auto table = RouteTable::from_json(text.str());
+    auto text = read_text(routes_file);
+    if (!text) return usage("--routes: cannot read " + routes_file);
+    auto table = RouteTable::from_json(*text);
     if (!table) return usage("--routes " + routes_file + ": " + table.error().message);
     c.routes = std::move(*table);
   }
@@ -408,10 +415,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
 
 Result<void> GatewayFlags::clusters_to_config(GatewayConfig& c) const {
   if (!clusters_file.empty()) {
-    std::ifstream in(clusters_file);
-    if (!in) return usage("--clusters: cannot read " + clusters_file);
-    std::stringstream text;
-    text << in.rdbuf();
+    auto text = read_text(clusters_file);
+    if (!text) return usage("--clusters: cannot read " + clusters_file);
     // What a cluster leaves out, it takes from the default cluster's flags.
     ClusterOptions defaults;
     defaults.connect_timeout = c.data.upstream_connect_timeout;
@@ -420,7 +425,7 @@ Result<void> GatewayFlags::clusters_to_config(GatewayConfig& c) const {
     defaults.max_pending = c.data.max_upstream_pending;
     defaults.max_requests = c.data.max_upstream_requests;
     defaults.breaker = c.data.breaker;
-    auto clusters = parse_clusters_json(text.str(), defaults);
+    auto clusters = parse_clusters_json(*text, defaults);
     if (!clusters) return usage("--clusters " + clusters_file + ": " + clusters.error().message);
     c.data.clusters = std::move(*clusters);
   }

@@ -582,6 +582,11 @@ struct DataPlane::Impl {
     conn->lowest().expires_after(cluster.options.connect_timeout);
     auto [handshake_ec] =
         co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    if (handshake_ec == beast::error::timeout) {
+      if (hooks.on_upstream_error) hooks.on_upstream_error("timeout");
+      out.error = {504, "upstream_timeout", "upstream TLS handshake timed out"};
+      co_return nullptr;
+    }
     if (handshake_ec) {
       if (hooks.on_upstream_error) hooks.on_upstream_error("tls");
       std::string why = handshake_ec.message();
