@@ -22,11 +22,19 @@ bool same_name(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Strips optional whitespace (RFC 9110 OWS: spaces and tabs) from both ends; cheaper than a
+// locale-aware trim on the per-response path.
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 // True when the comma-separated header value holds token (case-insensitive).
 bool has_token(std::string_view value, std::string_view token) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    if (same_name(trim(value.substr(0, comma)), token)) return true;
+    if (same_name(trim_ows(value.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -88,7 +96,9 @@ size_t ResponseParser::parse_head(std::string_view data) {
       return 0;
     }
     std::string_view name = line.substr(0, colon);
-    std::string_view value = trim(line.substr(colon + 1));
+    // Only three names matter; the value is looked at (and trimmed) for those alone.
+    if (name.size() != 14 && name.size() != 17 && name.size() != 10) continue;
+    std::string_view value = trim_ows(line.substr(colon + 1));
     if (same_name(name, "content-length")) {
       auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), length);
       if (e != std::errc() || p != value.data() + value.size() ||

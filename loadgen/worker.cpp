@@ -498,6 +498,26 @@ bool Loop::do_write(Connection& c) {
       fail_io(c, "TLS write failed");
       return false;
     }
+    if (c.unwritten == 1) {
+      // One request (the common case without pipelining): a plain send, no msghdr to copy.
+      const std::string& req = *ring_at(c, first).bytes;
+      ssize_t n = ::send(c.fd, req.data() + c.written, req.size() - c.written, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.written += static_cast<size_t>(n);
+        if (c.written == req.size()) {
+          c.written = 0;
+          c.unwritten = 0;
+        }
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        set_interest(c, EPOLLIN | EPOLLOUT);
+        return true;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      fail_io(c, std::string("write: ") + std::strerror(errno));
+      return false;
+    }
     iovec iov[kMaxIov];
     size_t count = std::min(c.unwritten, kMaxIov);
     for (size_t i = 0; i < count; ++i) {
@@ -586,6 +606,7 @@ bool Loop::complete(Connection& c, int64_t t) {
 
 void Loop::do_read(Connection& c) {
   bool answered = false;
+  int64_t t = 0;  // when the latest bytes arrived: the completion time of what they complete
   for (;;) {
     char* space = c.buffer.get() + c.buffered;
     size_t room = kBufferSize - c.buffered;
@@ -646,6 +667,7 @@ void Loop::do_read(Connection& c) {
       fail_io(c, "unexpected bytes on an idle connection");
       return;
     }
+    t = now();
     c.buffered += static_cast<size_t>(n);
     // Every complete response in the buffer, oldest request first; one compaction at the end.
     size_t start = 0;
@@ -657,7 +679,7 @@ void Loop::do_read(Connection& c) {
       }
       if (!c.parser.done()) break;
       answered = true;
-      if (!complete(c, now())) return;
+      if (!complete(c, t)) return;
     }
     if (c.ring_count == 0 && start < c.buffered) {
       // Bytes nobody asked for: start clean on a new connection.
@@ -677,7 +699,7 @@ void Loop::do_read(Connection& c) {
   // New room in the pipeline: send what is due. Otherwise the state may still need to change
   // (the writes finished).
   if (answered) {
-    h1_pump(c, now());
+    h1_pump(c, t);
   } else {
     h1_settle(c, now());
   }
