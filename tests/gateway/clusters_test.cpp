@@ -327,6 +327,37 @@ TEST_F(ClustersTest, HttpsClusterVerifiesTheUpstreamAndServesAfterATlsFailure) {
   EXPECT_EQ(metric(R"(gatedrill_gateway_upstream_errors_total{kind="tls"})"), 2);
 }
 
+TEST_F(ClustersTest, TheDefaultClusterCanBeHttps) {
+  TestCa ca = make_ca("ca");
+  server_cert("upstream", ca);
+  TlsUpstream upstream(path("upstream.pem"), path("upstream.key"));
+  GatewayConfig c = base_config(idp_, upstream.url());  // --upstream https://127.0.0.1:P
+  c.data.upstream_tls = UpstreamTlsOptions{path("ca.pem"), "upstream.test", "", ""};
+  start(R"([{"name": "all", "prefix": "/"}])", "[]", std::move(c));
+  auto r = get("/x");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body, "tls /x");
+  EXPECT_EQ(upstream.seen(), 1);
+}
+
+TEST_F(ClustersTest, SilentTlsUpstreamIsATimeoutNotATlsError) {
+  make_ca("ca");
+  uint16_t port = 0;
+  const int silent = listen_loopback(port);  // the kernel accepts; nobody ever answers
+  start(R"([{"name": "s", "prefix": "/s", "cluster": "silent"}])",
+        R"([{"name": "silent", "endpoints": ["https://127.0.0.1:)" + std::to_string(port) +
+            R"("], "connect_timeout": "300ms", "tls": {"ca": ")" + path("ca.pem") + R"("}}])");
+  auto r = get("/s/1");
+  ::close(silent);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504) << r->body;
+  EXPECT_EQ(reason_of(*r), "upstream_timeout");
+  auto fine = get("/other");
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 404);  // no route: the gateway answers on
+}
+
 TEST_F(ClustersTest, MtlsToTheUpstreamPresentsTheClusterCertificate) {
   // The upstream is a second gateway whose mTLS listener requires a SPIFFE client certificate
   // and passes the identity on: it proves the first one presented the cluster's certificate.
