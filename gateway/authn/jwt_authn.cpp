@@ -66,8 +66,8 @@ AuthnResult JwtAuthn::check(std::string_view authorization) {
     AuthnResult r;
     r.outcome = AuthnResult::Outcome::kAllow;
     r.status = 200;
-    r.subject = hit->subject;
-    r.jti = hit->jti;
+    r.subject = std::move(hit->subject);  // the hit is our copy: move, do not copy again
+    r.jti = std::move(hit->jti);
     r.exp = hit->exp;
     r.cache_hit = true;
     return r;
