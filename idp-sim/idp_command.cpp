@@ -49,7 +49,24 @@ int idp_command(int argc, char** argv) {
   args.option("threads", &threads, "server threads (default 2)");
   args.option("redis", &options.redis_url,
               "redis://127.0.0.1:PORT: POST /admin/revoke {\"jti\"} blacklists a token there");
+  args.option("tls-cert", &options.tls_cert_file, "serve the public port over HTTPS (PEM chain)");
+  args.option("tls-key", &options.tls_key_file, "the key of --tls-cert (PEM)");
+  args.option("client-ca", &options.client_ca_file,
+              "verify client certificates against this bundle (with --tls-cert)");
+  std::string mtls_client;
+  args.option("mtls-client", &mtls_client,
+              "ID=URI: a client that authenticates with a certificate (RFC 8705 "
+              "tls_client_auth) whose URI SAN is URI, e.g. a SPIFFE ID (needs --client-ca)");
   if (int code = parse_or_exit_code(args, argc, argv); code >= 0) return code;
+  if (!mtls_client.empty()) {
+    const auto eq = mtls_client.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == mtls_client.size()) {
+      std::fprintf(stderr, "error: --mtls-client wants ID=URI, got \"%s\"\n", mtls_client.c_str());
+      return 2;
+    }
+    options.mtls_client_id = mtls_client.substr(0, eq);
+    options.mtls_client_uri = mtls_client.substr(eq + 1);
+  }
 
   auto parsed_alg = parse_jws_alg(alg);
   auto ttl_ns = parse_duration(ttl);
@@ -93,7 +110,7 @@ int idp_command(int argc, char** argv) {
   IdpSim idp(time, options);
   if (auto started = idp.start(); !started) {
     std::fprintf(stderr, "error: %s\n", started.error().message.c_str());
-    return 1;
+    return started.error().code == "bad_options" ? 2 : 1;
   }
   boost::json::object ready{{"component", "idp"},
                             {"port", idp.port()},

@@ -14,6 +14,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto/base64url.hpp"
+#include "core/crypto/x509.hpp"
 #include "core/resp/resp_client.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
@@ -121,6 +122,15 @@ Result<void> IdpSim::load_or_create_keys() {
 }
 
 Result<void> IdpSim::start() {
+  if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
+    return make_error("bad_options", "TLS needs both a certificate and a key");
+  if (!options_.client_ca_file.empty() && options_.tls_cert_file.empty())
+    return make_error("bad_options", "a client CA needs TLS (a certificate and a key)");
+  if (options_.mtls_client_id.empty() != options_.mtls_client_uri.empty() ||
+      (!options_.mtls_client_id.empty() && options_.client_ca_file.empty()))
+    return make_error("bad_options", "an mTLS client needs an id, a URI and a client CA");
+  if (!options_.mtls_client_id.empty() && options_.mtls_client_id == options_.client_id)
+    return make_error("bad_options", "the mTLS client needs an id of its own");
   if (auto loaded = load_or_create_keys(); !loaded) return loaded;
   if (auto opened = open_public(); !opened) return opened;
 
@@ -148,6 +158,10 @@ Result<void> IdpSim::open_public() {
   options.port = bound_port_ != 0 ? bound_port_ : options_.port;  // reopen on the same port
   options.threads = options_.threads;
   options.max_body_bytes = 64 * 1024;
+  if (!options_.tls_cert_file.empty()) {
+    options.tls = TlsServerConfig{options_.tls_cert_file, options_.tls_key_file};
+    options.tls_client_ca_file = options_.client_ca_file;
+  }
   auto server = std::make_unique<HttpServer>(options);
   server->route("*", "/*", [this](const HttpRequest& r) { return handle_public(r); });
   if (auto started = server->start(); !started) return started;
@@ -182,7 +196,8 @@ uint16_t IdpSim::admin_port() const {
 }
 
 std::string IdpSim::base_url() const {
-  return "http://" + options_.bind_address + ":" + std::to_string(port());
+  return (options_.tls_cert_file.empty() ? "http://" : "https://") + options_.bind_address + ":" +
+         std::to_string(port());
 }
 
 std::string IdpSim::issuer() const {
@@ -229,14 +244,15 @@ HttpResponse IdpSim::handle_public(const HttpRequest& request) {
 HttpResponse IdpSim::discovery() const {
   discovery_fetches_->inc();
   std::string base = base_url();
+  boost::json::array auth_methods{"client_secret_basic", "client_secret_post"};
+  if (!options_.mtls_client_id.empty()) auth_methods.emplace_back("tls_client_auth");
   boost::json::object doc{
       {"issuer", issuer()},
       {"jwks_uri", base + "/jwks.json"},
       {"token_endpoint", base + "/token"},
       {"id_token_signing_alg_values_supported", boost::json::array{jws_alg_name(options_.alg)}},
       {"grant_types_supported", boost::json::array{"client_credentials"}},
-      {"token_endpoint_auth_methods_supported",
-       boost::json::array{"client_secret_basic", "client_secret_post"}},
+      {"token_endpoint_auth_methods_supported", auth_methods},
       {"response_types_supported", boost::json::array{"token"}},
       {"subject_types_supported", boost::json::array{"public"}},
   };
@@ -290,6 +306,20 @@ boost::json::object IdpSim::default_claims(int64_t ttl_s, const std::string& sub
                              {"scope", options_.scope}};
 }
 
+Result<void> IdpSim::check_tls_client(const HttpRequest& request) const {
+  if (request.peer_certificate_pem.empty())
+    return make_error("invalid_client", "tls_client_auth: no client certificate was presented");
+  // The server verified the chain against the client CA; what is left is whose it is.
+  auto info = inspect_certificate(request.peer_certificate_pem);
+  if (!info) return make_error("invalid_client", "tls_client_auth: " + info.error().message);
+  for (const auto& uri : info->uris)
+    if (uri == options_.mtls_client_uri) return {};
+  return make_error("invalid_client",
+                    "tls_client_auth: the client certificate's URI SANs do "
+                    "not include the one registered for " +
+                        options_.mtls_client_id);
+}
+
 HttpResponse IdpSim::token(const HttpRequest& request) {
   auto content_type = to_lower(trim(split(request.header("content-type"), ';')[0]));
   if (content_type != "application/x-www-form-urlencoded")
@@ -312,7 +342,14 @@ HttpResponse IdpSim::token(const HttpRequest& request) {
                        "only grant_type=client_credentials is supported");
 
   ClientCredentials credentials;
-  if (*basic) {
+  const bool tls_client = !*basic && !options_.mtls_client_id.empty() && form->count("client_id") &&
+                          !form->count("client_secret") &&
+                          form->at("client_id") == options_.mtls_client_id;
+  if (tls_client) {
+    if (auto ok = check_tls_client(request); !ok)
+      return token_error(401, "invalid_client", ok.error().message);
+    credentials.id = options_.mtls_client_id;
+  } else if (*basic) {
     credentials = **basic;
   } else if (has_post) {
     credentials.id = form->count("client_id") ? form->at("client_id") : "";
@@ -320,11 +357,13 @@ HttpResponse IdpSim::token(const HttpRequest& request) {
   } else {
     return token_error(401, "invalid_client", "client authentication is required", true);
   }
-  // Both compared every time, so the answer time does not tell which one was wrong.
-  bool id_ok = constant_time_equal(credentials.id, options_.client_id);
-  bool secret_ok = constant_time_equal(credentials.secret, options_.client_secret);
-  if (!id_ok || !secret_ok)
-    return token_error(401, "invalid_client", "unknown client or wrong secret", bool(*basic));
+  if (!tls_client) {
+    // Both compared every time, so the answer time does not tell which one was wrong.
+    bool id_ok = constant_time_equal(credentials.id, options_.client_id);
+    bool secret_ok = constant_time_equal(credentials.secret, options_.client_secret);
+    if (!id_ok || !secret_ok)
+      return token_error(401, "invalid_client", "unknown client or wrong secret", bool(*basic));
+  }
 
   boost::json::object claims = default_claims(options_.token_ttl.count(), credentials.id);
   if (auto scope = form->find("scope"); scope != form->end() && !scope->second.empty())

@@ -37,6 +37,13 @@ struct IdpOptions {
   int threads = 2;
   // Where POST /admin/revoke puts revoked JTIs (the gateway's blacklist): redis://host:port.
   std::string redis_url;
+  // HTTPS on the public port when set (PEM chain and key).
+  std::string tls_cert_file, tls_key_file;
+  // With TLS and a client CA: a second client, mtls_client_id, that authenticates with a
+  // certificate (RFC 8705 tls_client_auth) whose URI SAN is mtls_client_uri, e.g. its SPIFFE ID.
+  std::string client_ca_file;
+  std::string mtls_client_id;
+  std::string mtls_client_uri;
 };
 
 class IdpSim {
@@ -54,7 +61,7 @@ class IdpSim {
   uint16_t port() const;
   uint16_t admin_port() const;
   std::string issuer() const;
-  std::string base_url() const;  // where the public endpoints are: http://<bind>:<port>
+  std::string base_url() const;  // where the public endpoints are: http(s)://<bind>:<port>
 
   // The handlers behind the routes, public for tests. handle_public applies the public faults.
   HttpResponse handle_public(const HttpRequest& request);
@@ -74,6 +81,8 @@ class IdpSim {
   HttpResponse discovery() const;
   HttpResponse jwks();
   HttpResponse token(const HttpRequest& request);
+  // RFC 8705 tls_client_auth: the request's client certificate carries mtls_client_uri.
+  Result<void> check_tls_client(const HttpRequest& request) const;
   HttpResponse token_error(int status, const std::string& error, const std::string& description,
                            bool basic_challenge = false);
   boost::json::object default_claims(int64_t ttl_s, const std::string& sub) const;

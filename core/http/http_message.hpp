@@ -15,13 +15,15 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 std::string_view find_header(const HeaderList& headers, std::string_view name);
 
 struct HttpRequest {
-  std::string method;   // "GET"
-  std::string target;   // "/admin/faults/f1?x=1" as sent
-  std::string path;     // "/admin/faults/f1" (percent-decoding is the handler's business)
-  std::string query;    // "x=1"
+  std::string method;  // "GET"
+  std::string target;  // "/admin/faults/f1?x=1" as sent
+  std::string path;    // "/admin/faults/f1" (percent-decoding is the handler's business)
+  std::string query;   // "x=1"
   HeaderList headers;
   std::string body;
-  std::string remote;   // "127.0.0.1:53412"
+  std::string remote;  // "127.0.0.1:53412"
+  // The client's verified certificate (PEM) on a TLS server with a client CA; "" without one.
+  std::string peer_certificate_pem;
 
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };

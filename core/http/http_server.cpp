@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -92,6 +94,27 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
 
 }  // namespace
 
+namespace {
+
+// The verified client certificate as PEM; "" when the client sent none.
+std::string peer_certificate(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return {};
+  std::string pem;
+  if (BIO* bio = BIO_new(BIO_s_mem())) {
+    if (PEM_write_bio_X509(bio, cert) == 1) {
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(bio, &data);
+      if (n > 0) pem.assign(data, static_cast<size_t>(n));
+    }
+    BIO_free(bio);
+  }
+  X509_free(cert);
+  return pem;
+}
+
+}  // namespace
+
 struct HttpServer::Impl {
   HttpServerOptions options;
   std::vector<Route> routes;
@@ -148,7 +171,7 @@ struct HttpServer::Impl {
   }
 
   template <class Stream>
-  asio::awaitable<void> serve(Stream& stream, std::string remote) {
+  asio::awaitable<void> serve(Stream& stream, std::string remote, std::string peer_pem = {}) {
     beast::flat_buffer buffer;
     for (;;) {
       // A fresh parser per request, so limits and state never leak between requests.
@@ -165,6 +188,7 @@ struct HttpServer::Impl {
       const unsigned version = message.version();
       const bool wants_keep_alive = message.keep_alive();
       HttpRequest request = to_request(std::move(message), remote);
+      request.peer_certificate_pem = peer_pem;
       HttpResponse response = dispatch(request);
       if (response.delay.count() > 0) {
         // Waits on a timer, so a slow response does not hold a worker thread.
@@ -196,7 +220,7 @@ struct HttpServer::Impl {
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
     if (handshake_ec) co_return;
-    co_await serve(stream, std::move(remote));
+    co_await serve(stream, std::move(remote), peer_certificate(stream.native_handle()));
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     co_await stream.async_shutdown(kNoThrow);
   }
@@ -237,6 +261,18 @@ struct HttpServer::Impl {
     if (ec) {
       return make_error("tls_config",
                         "cannot load private key " + options.tls->key_file + ": " + ec.message());
+    }
+    if (!options.tls_client_ca_file.empty()) {
+      const std::string& ca = options.tls_client_ca_file;
+      ssl->load_verify_file(ca, ec);
+      if (ec) return make_error("tls_config", "cannot load client CA " + ca + ": " + ec.message());
+      // Optional: no FAIL_IF_NO_PEER_CERT, the handler decides what a missing one means.
+      ssl->set_verify_mode(asio::ssl::verify_peer, ec);
+      // Tells clients which CAs are accepted; also needed for session resumption with
+      // client verification.
+      SSL_CTX_set_client_CA_list(ssl->native_handle(), SSL_load_client_CA_file(ca.c_str()));
+      static const unsigned char kContext[] = "gatedrill-http";
+      SSL_CTX_set_session_id_context(ssl->native_handle(), kContext, sizeof kContext - 1);
     }
     return {};
   }

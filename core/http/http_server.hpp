@@ -1,8 +1,8 @@
 #pragma once
 // A small multi-threaded HTTP/1.1 server (Boost.Beast inside the .cpp) for admin APIs, the IdP,
 // the CA, the upstream simulator and the registry. The gateway's data plane has its own server.
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -28,6 +28,10 @@ struct HttpServerOptions {
   std::chrono::seconds idle_timeout{30};
   bool reuse_port = false;
   std::optional<TlsServerConfig> tls;  // HTTPS when set
+  // With tls: ask each client for a certificate and verify it against this bundle. A client
+  // without one still connects (the handler decides: HttpRequest::peer_certificate_pem is
+  // empty); one that fails verification does not.
+  std::string tls_client_ca_file;
 };
 
 class HttpServer {
