@@ -304,6 +304,11 @@ TEST_F(MtlsTest, RevokedClientCertificateIsRefused) {
   EXPECT_EQ(before->status, 200);
   gateway_.reset();
   start(true, path("ca.crl"));
+  // Refused with the certificate_revoked alert, not a generic handshake failure.
+  auto refused = call("revoked");
+  ASSERT_FALSE(refused) << "answered " << refused->status;
+  EXPECT_NE(refused.error().message.find("certificate revoked"), std::string::npos)
+      << refused.error().message;
   expect_refused("revoked", "revoked per CRL");
 }
 
