@@ -87,8 +87,8 @@ class RuleCompiler {
       reorder(body, bound, head_refs);
       if (is_query) return;
       SlotSet need;
-      if (r_.key) collect_slots(r_.key, need);
-      if (value) collect_slots(value, need);
+      if (r_.key) collect_head_slots(r_.key, need);
+      if (value) collect_head_slots(value, need);
       for (int s : need) {
         if (!bound.count(s))
           fail(loc, "var " + r_.slot_names[static_cast<size_t>(s)] + " is unsafe");
@@ -505,6 +505,14 @@ class RuleCompiler {
     if (t->body) {
       for (const auto& e : *t->body) collect_expr_slots(e, out);
     }
+  }
+  // The variables a rule head needs bound by the body: those outside comprehensions. A
+  // comprehension in the head (`p := [x | some x in xs]`) binds its own variables; its
+  // safety is checked with its body (reorder_nested).
+  void collect_head_slots(const TermPtr& t, SlotSet& out) const {
+    if (!t || t->body) return;
+    if (t->kind == TermKind::kVar && t->slot >= 0) out.insert(t->slot);
+    for (const auto& i : t->items) collect_head_slots(i, out);
   }
   void collect_expr_slots(const Expr& e, SlotSet& out) const {
     for (const auto& t : e.terms) collect_slots(t, out);

@@ -317,10 +317,34 @@ class Evaluator {
   }
 
   bool unify_terms(const TermPtr& a, const TermPtr& b, Frame& f, const K& k) {
+    // Variables on both sides (`[x, "world"] = ["hello", y]`): unify element by element.
+    if (a->kind == TermKind::kArray && b->kind == TermKind::kArray && has_unbound(a, f) &&
+        has_unbound(b, f)) {
+      if (a->items.size() != b->items.size()) return false;
+      return unify_pairs(a->items, b->items, 0, false, f, k);
+    }
     if (has_unbound(a, f)) {
       return eval_term(b, f, [&](const Value& v) { return unify_value(a, v, f, k); });
     }
     return eval_term(a, f, [&](const Value& v) { return unify_value(b, v, f, k); });
+  }
+
+  // Pairs in order, except that a pair of two unbound variables waits for a second pass
+  // (`[x, y, 1] = [y, 2, x]`: y gets 2, then x = y).
+  bool unify_pairs(const std::vector<TermPtr>& as, const std::vector<TermPtr>& bs, size_t i,
+                   bool second_pass, Frame& f, const K& k) {
+    if (i == as.size()) return second_pass ? k() : unify_pairs(as, bs, 0, true, f, k);
+    bool both_unbound = unbound(*as[i], f) && unbound(*bs[i], f);
+    bool var_pair = as[i]->kind == TermKind::kVar && bs[i]->kind == TermKind::kVar;
+    // First pass: all but unbound variable pairs. Second: the variable pairs (checking again
+    // one that was bound the first time is harmless: equal values unify).
+    bool now = second_pass ? var_pair : !(var_pair && both_unbound);
+    if (second_pass && both_unbound) {
+      throw Halt{"eval_unsafe_var", as[i]->loc.str() + ": var " + as[i]->name + " is unsafe"};
+    }
+    if (!now) return unify_pairs(as, bs, i + 1, second_pass, f, k);
+    return unify_terms(as[i], bs[i], f,
+                       [&]() { return unify_pairs(as, bs, i + 1, second_pass, f, k); });
   }
 
   bool unify_value(const TermPtr& t, const Value& v, Frame& f, const K& k) {

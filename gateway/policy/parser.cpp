@@ -35,6 +35,8 @@ class Parser {
     while (peek().kind != TokenKind::kEnd) {
       if (ident("import")) {
         m.imports.push_back(import_decl());
+        const auto& path = m.imports.back().path;
+        if (path.size() == 2 && path[0] == "rego" && path[1] == "v1") v1_ = true;
       } else {
         m.rules.push_back(rule(m.package));
       }
@@ -60,6 +62,8 @@ class Parser {
   std::vector<Token> toks_;
   size_t pos_ = 0;
   std::shared_ptr<const std::string> file_;
+  // `import rego.v1`: the v1 keywords are required, as OPA requires them (v0 forms are errors).
+  bool v1_ = false;
   int wildcard_ = 0;
   int depth_ = 0;
   // Evaluation recurses once per body expression: bound the body length.
@@ -176,6 +180,8 @@ class Parser {
       r->kind = RuleKind::kPartialSet;
       r->key = term_in();
       expect("]");
+      if (v1_ && !punct("=") && !punct(":="))  // p[k] := v stays (a partial object)
+        fail("`contains` keyword is required for partial set rules (import rego.v1)");
     } else if (ident("contains") && !punct("(", 1)) {
       next();
       r->kind = RuleKind::kPartialSet;
@@ -225,6 +231,7 @@ class Parser {
       return true;
     }
     if (punct("{")) {
+      if (v1_) fail("`if` keyword is required before rule body (import rego.v1)");
       body = braces_body();
       return true;
     }
