@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -137,8 +138,8 @@ class SessionPool {
   }
 
   void* get(size_t size) {
-    size_t k = 0;
-    while (k < kClasses && class_size(k) < size) ++k;
+    // The smallest class that fits: 16 << k >= size.
+    size_t k = size <= 16 ? 0 : static_cast<size_t>(std::bit_width(size - 1)) - 4;
     if (k < kClasses) {
       if (Free* f = free_[k]) {
         free_[k] = f->next;
