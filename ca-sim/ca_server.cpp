@@ -223,6 +223,11 @@ HttpResponse CaServer::post_issue(const HttpRequest& request) {
   const std::chrono::seconds ttl_s(ttl->value_or(options_.svid_ttl.count()));
   auto id = json_string(*body, "spiffe_id");
   if (!id) return json_error(400, "bad_request", id.error().message);
+  // A workload renewing its SVID goes through rotation: while rotation is stopped (the
+  // stop_rotation fault) the renewal fails and the SVID it holds runs to expiry.
+  if (const auto* renewal = body->if_contains("renewal");
+      renewal && renewal->is_bool() && renewal->as_bool() && rotation_->stopped())
+    return json_error(503, "rotation_stopped", "SVID rotation is stopped: renewal refused");
   Result<IssuedCert> issued = make_error("bad_request", "give spiffe_id, or dns/ips");
   if (id->has_value()) {
     issued = pki_->issue_svid(**id, ttl_s);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "loadgen/client_identity.hpp"
 #include "loadgen/h2_connection.hpp"
 #include "loadgen/request_plan.hpp"
 #include "loadgen/schedule.hpp"
@@ -132,6 +133,11 @@ Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec, bool h2) {
                                            "' does not match the certificate '" +
                                            spec.client_cert_file + "'");
     }
+    // Rotated files (a renewed SVID) are presented from the next handshake on.
+    if (auto followed =
+            follow_client_identity(ctx.get(), spec.client_cert_file, spec.client_key_file);
+        !followed)
+      return followed.error();
   }
   if (spec.insecure) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);

@@ -151,9 +151,10 @@ Result<void> TrustAgent::sync_once() {
   return heartbeat();
 }
 
-Result<void> TrustAgent::issue_client() {
+Result<void> TrustAgent::issue_client(bool renewal) {
   boost::json::object request{{"spiffe_id", options_.client_spiffe_id},
-                              {"ttl_s", options_.client_ttl.count()}};
+                              {"ttl_s", options_.client_ttl.count()},
+                              {"renewal", renewal}};
   auto r =
       http_post_json(options_.ca_admin + "/admin/issue", boost::json::serialize(request), quick());
   if (!r) return make_error(r.error().code, "issuing the client SVID: " + r.error().message);
@@ -174,6 +175,9 @@ Result<void> TrustAgent::issue_client() {
   if (auto w = write_file_atomically(options_.client_cert_file, **cert); !w) return w;
   std::lock_guard lock(mutex_);
   client_serial_ = **serial;
+  client_renew_ms_ =
+      time_.monotonic_ms() +
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.client_ttl).count() / 2;
   return {};
 }
 
@@ -226,6 +230,15 @@ void TrustAgent::run() {
         if (auto r = sync_node(node, states_[node.name]); !r && error.empty())
           error = node.name + ": " + r.error().message;
       }
+      // The load's client SVID is renewed at half its life, like the nodes' serving SVIDs; a
+      // refused renewal is retried on every pass until it works or the SVID has expired.
+      bool renew = false;
+      {
+        std::lock_guard lock(mutex_);
+        renew = !options_.client_spiffe_id.empty() && time_.monotonic_ms() >= client_renew_ms_;
+      }
+      if (renew)
+        if (auto r = issue_client(true); !r && error.empty()) error = r.error().message;
     }
     bool beat = false;
     {

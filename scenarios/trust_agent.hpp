@@ -53,8 +53,10 @@ class TrustAgent {
   Result<void> sync_once();
   void set_admin(const std::string& node, const std::string& admin);
   // A new client SVID from the CA's current intermediate, written over the client files
-  // (read by load generators created afterwards). Errors: the CA's answer, "write_failed".
-  Result<void> issue_client();
+  // (load generators present it from their next handshake). renewal: the periodic renewal at
+  // half-life, which the CA refuses while rotation is stopped. Errors: the CA's answer,
+  // "write_failed".
+  Result<void> issue_client(bool renewal = false);
   std::string client_serial() const;
   void start();
   void stop();
@@ -81,6 +83,7 @@ class TrustAgent {
   std::map<std::string, NodeState> states_;
   bool heartbeat_on_ = true;
   std::string client_serial_;
+  int64_t client_renew_ms_ = 0;  // monotonic: when the client SVID is renewed (half its life)
   int64_t next_heartbeat_ms_ = 0;
   bool stopping_ = false;
   std::thread thread_;

@@ -1,21 +1,26 @@
--- cert-expiry-rotation-failure (DRILLS.md; seeds 002, 003): the gateways serve short-lived SVIDs
--- from the CA, renewed at half-life and hot-reloaded. The CA stops rotating: the serving SVID
--- runs past notAfter and every new handshake fails (certificate expired), so clients see
--- connection errors. When rotation is restored the next renewal is picked up and reloaded.
+-- cert-expiry-rotation-failure (DRILLS.md; seeds 002, 003): workloads hold short-lived SVIDs
+-- from the CA and renew them at half-life. Here the load is the workload: its client SVID lives
+-- ttl, the trust agent renews it at ttl/2 and rewrites its files, and the load presents the
+-- renewed one from its next handshake (it re-handshakes every 20 requests). The CA stops
+-- rotating: renewals are refused, the client SVID runs past notAfter, and the gateways refuse
+-- every new handshake (alert certificate_expired), so clients see connection errors. When
+-- rotation is restored the next renewal succeeds, the load presents the new SVID, and requests
+-- succeed again. (The gateways' serving SVIDs live an hour here, so only the clients' expire.)
 --
---   gatedrill run scenarios/drills/cert-expiry-rotation-failure.lua [-e SHORT=1]
+--   gatedrill drills run cert-expiry-rotation-failure [--short]
 
 scenario {
   name = "cert-expiry-rotation-failure",
-  description = "SVID rotation stops: the serving SVID expires, handshakes fail; rotation restored: new SVID, success.",
+  description = "SVID rotation stops: the clients' SVIDs expire, handshakes fail; rotation restored: renewed SVID, success.",
   seeds = { "002", "003" },
 }
 
 topology {
   gateways = 1,
   tls = "mtls",
-  -- Serving SVIDs live ttl and are renewed at ttl/2: after a stop they expire within ttl.
-  pki = { svid_ttl = pick("20s", "4s"), requests_per_connection = 20 },
+  -- The load's SVID lives client_ttl and is renewed at half of it: after a stop it expires
+  -- within client_ttl.
+  pki = { client_ttl = pick("20s", "4s"), requests_per_connection = 20 },
 }
 
 local rate = param("RATE", pick(1000, 400))
@@ -39,7 +44,7 @@ thresholds {
 }
 
 expect {
-  -- Failed handshakes, while the served SVID is past notAfter (the window also holds its last
+  -- Refused handshakes, once the client SVID is past notAfter (the window also holds its last
   -- valid seconds; the "expired" phase threshold judges the expired part on its own).
   during("ca_stop_rotation", { errors = "> 10" }),
   after("ca_stop_rotation", { recovered_within = "2s" }),

@@ -8,9 +8,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/crypto/keys.hpp"
@@ -293,6 +295,44 @@ TEST_F(LoadGeneratorMtls, HandshakeEveryNRequests) {
   EXPECT_GE(t.tls_handshakes, (t.completed + 4) / 5);
   EXPECT_LE(t.tls_handshakes, (t.completed + 4) / 5 + 3);
   EXPECT_GE(server.connections(), t.tls_handshakes);
+}
+
+// A rotated client certificate (its files rewritten by rename, key first, as an SVID agent
+// does) is presented from the next handshake on: here the new pair is a stranger's, so once it
+// is in place the server refuses the handshakes that were passing.
+TEST_F(LoadGeneratorMtls, RewrittenCertificateFilesArePresentedFromTheNextHandshake) {
+  auto ctx = server_ctx(true);
+  TestHttpServer server([](int64_t) { return Reply{}; }, ctx.get());
+  std::ifstream client_pem(path("client.pem")), client_key(path("client.key"));
+  write("rotating.pem", std::string(std::istreambuf_iterator<char>(client_pem), {}));
+  write("rotating.key", std::string(std::istreambuf_iterator<char>(client_key), {}));
+  LoadRequestSpec spec = spec_for(server, "rotating");
+  spec.tls_resume = false;  // a resumed session would carry the old certificate's verdict
+  LoadOptions options;
+  options.connections = 2;
+  options.requests_per_connection = 1;  // a handshake per request
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec, options);
+  Result<LoadSummary> summary = make_error("not_run", "not run");
+  std::thread load([&] { summary = generator.run({{"rotate", 100, -1, 1500ms}}); });
+  // Rotate once the original certificate has carried some requests (a poll with a deadline).
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server.requests() < 10 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  const int64_t before_rotation = server.requests();
+  std::ifstream stranger_pem(path("stranger.pem")), stranger_key(path("stranger.key"));
+  write("rotating.key.new", std::string(std::istreambuf_iterator<char>(stranger_key), {}));
+  write("rotating.pem.new", std::string(std::istreambuf_iterator<char>(stranger_pem), {}));
+  ASSERT_EQ(std::rename(path("rotating.key.new").c_str(), path("rotating.key").c_str()), 0);
+  ASSERT_EQ(std::rename(path("rotating.pem.new").c_str(), path("rotating.pem").c_str()), 0);
+  load.join();
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_GE(before_rotation, 10);
+  const LoadTotals& t = summary->totals;
+  // The requests before the rotation passed; those after it were refused at the handshake.
+  EXPECT_GE(t.completed, before_rotation);
+  EXPECT_LT(server.requests(), before_rotation + 10) << "the stranger's certificate got through";
+  EXPECT_GT(t.connect_errors + t.errors, 5) << summary->first_error;
 }
 
 }  // namespace
