@@ -3,6 +3,7 @@
 -- SIGSTOP/SIGCONT duty cycle that throttles the same way). Requests that land while it is
 -- throttled wait for the next period: the tail (p99, p999) rises by multiples while the median
 -- moves little, and nothing fails at first. The fault window's event records the mechanism.
+-- The drill asserts both: the tail up by multiples, the median (against the warm-up's) not.
 --
 --   gatedrill drills run sidecar-cpu-starvation [--short]
 
@@ -19,12 +20,18 @@ topology {
 }
 
 local rate = param("RATE", pick(300, 200))
--- Below what the gateway needs at this rate (a few % of a core at 200 requests/s), so its
--- bursts are throttled.
-local share = param("SHARE", "3%")
--- auto: a cgroup CPU quota where the machine allows one, else the SIGSTOP/SIGCONT duty cycle
--- (force either with -e MECHANISM=cgroup|duty_cycle; the fault's event records which ran).
-local mechanism = param("MECHANISM", "auto")
+-- How the throttling is made (-e MECHANISM=duty_cycle|cgroup|auto; the fault's event records
+-- which ran). The default is the SIGSTOP/SIGCONT duty cycle: it stops the gateway 50 ms of
+-- every 200 ms whatever the machine is doing, so requests arriving in a stop wait up to 50 ms
+-- (the tail) and the three quarters arriving while it runs do not (the median): the symptom
+-- is reproducible on a shared, busy machine. A cgroup quota (cgroup, or auto where the machine
+-- allows one) throttles only when the gateway's work in a period exceeds its quota, so its
+-- share must sit just above the gateway's average need at this rate (4% of a core here; tune
+-- with -e SHARE=): below it the backlog grows and the median explodes too (starvation, not
+-- throttling), well above it nothing happens.
+local mechanism = param("MECHANISM", "duty_cycle")
+local share = param("SHARE", mechanism == "duty_cycle" and "75%" or "4%")
+local period = mechanism == "duty_cycle" and "200ms" or "100ms"
 local warmup, starved, settle, lifted = pick(15, 4), pick(30, 5), pick(3, 2), pick(15, 3)
 
 load {
@@ -36,7 +43,7 @@ load {
 }
 
 at(warmup, function()
-  fault.cpu_starve { node = "gw-1", share = share, period = "100ms", mechanism = mechanism, duration = starved }
+  fault.cpu_starve { node = "gw-1", share = share, period = period, mechanism = mechanism, duration = starved }
 end)
 
 thresholds {
@@ -48,8 +55,10 @@ thresholds {
 }
 
 expect {
-  -- The tail waits out throttled periods: tens of ms, several times the warm-up's. (The
-  -- median moves too on a busy machine, so it is reported, not asserted.)
-  during("cpu_starve", { node = "gw-1", p99 = "> 30ms", p999 = "> 40ms", p99_vs_baseline = "> 3" }),
+  -- The tail waits out throttled periods: tens of ms, above the warm-up's ...
+  during("cpu_starve", { node = "gw-1", p99 = "> 20ms", p999 = "> 30ms", p99_vs_baseline = "> 1.5" }),
+  -- ... while the median moves little next to it (a few times a sub-millisecond warm-up median
+  -- on a busy machine; starving it below its average need instead sends it up 50-fold).
+  during("cpu_starve", { node = "gw-1", p50_vs_baseline = "< 10" }),
   after("cpu_starve", { node = "gw-1", recovered_within = "1s" }),
 }
