@@ -131,6 +131,9 @@ TEST_F(IdpBinaryTest, BadFlagsExitWithUsageErrors) {
   EXPECT_EQ(run_to_exit({"--token-ttl", "0s"}), 2);
   EXPECT_EQ(run_to_exit({"--port", "70000"}), 2);
   EXPECT_EQ(run_to_exit({"--no-such-flag"}), 2);
+  EXPECT_EQ(run_to_exit({"--mtls-client", "no-uri"}), 2);
+  // An mTLS client needs TLS and a client CA.
+  EXPECT_EQ(run_to_exit({"--mtls-client", "c=spiffe://td/c"}), 2);
   EXPECT_EQ(run_to_exit({"--help"}), 0);
 }
 
