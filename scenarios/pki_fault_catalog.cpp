@@ -175,9 +175,12 @@ Result<void> validate_pki_fault(const Scenario& s, FaultAction& a) {
     return check_policy_file(s, a, true);
   }
   if (t == "deregister") {
-    if (param(a, "service") != "app")
-      return bad("deregister: service must be \"app\" (the only registered service), got \"" +
-                 param(a, "service") + "\"");
+    const auto& services = s.topology.registry.services;
+    if (param(a, "service") != "app" &&
+        std::find(services.begin(), services.end(), param(a, "service")) == services.end())
+      return bad(
+          "deregister: service must be \"app\" or one of topology.registry.services, got \"" +
+          param(a, "service") + "\"");
     if (!s.topology.registry.discovery)
       return bad(
           "deregister needs the gateways to look services up: topology { registry = { discovery = "

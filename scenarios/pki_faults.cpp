@@ -191,10 +191,11 @@ std::optional<Result<Clear>> FaultExecutor::carry_out_pki(const FaultAction& act
   if (type == "deregister") {
     if (!trust_agent_)
       return make_error("bad_fault", "deregister: this run has no registration agent");
-    trust_agent_->set_heartbeat(false);
+    const std::string service = param("service");
+    trust_agent_->set_heartbeat(service, false);
     TrustAgent* agent = trust_agent_;
-    return Clear([agent] {
-      agent->set_heartbeat(true);
+    return Clear([agent, service] {
+      agent->set_heartbeat(service, true);
       return Result<void>();
     });
   }

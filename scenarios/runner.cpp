@@ -292,6 +292,24 @@ Result<void> Run::drive_load() {
     }
   }
 
+  // Each further registry service: its own stream to every gateway on its route (the app's path
+  // + "/name"), at a quarter of each phase's rate, recorded as "name@gw-N".
+  for (const auto& service : s.topology.registry.services) {
+    for (size_t i = 0; i < gateway_loads; ++i) {
+      NodeLoad l;
+      l.node = service + "@" + loads[i].node;
+      l.request = loads[i].request;
+      l.request.url += "/" + service;
+      l.options = loads[i].options;
+      l.options.connections = std::max(2, loads[i].options.connections / 4);
+      l.generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
+      for (const auto& p : s.phases)
+        l.phases.push_back(
+            {p.name, p.rate * share / 4, p.rate_to > 0 ? p.rate_to * share / 4 : -1, p.duration});
+      loads.push_back(std::move(l));
+    }
+  }
+
   // The token client: what a fleet of clients refreshing their tokens does to the IdP's token
   // endpoint (client_credentials), at a steady rate through every phase.
   if (s.topology.token_client > 0) {

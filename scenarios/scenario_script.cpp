@@ -335,7 +335,19 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
     t.registry.enabled = true;
     lua_getfield(L, 1, "registry");
     Fields reg(L, -1, "topology.registry");
-    if (reg.check_keys({"poll", "heartbeat_ttl", "discovery", "jitter"}, error)) {
+    if (reg.check_keys({"poll", "heartbeat_ttl", "discovery", "jitter", "services"}, error)) {
+      if (auto v = reg.string_list("services", error)) {
+        for (const auto& name : *v) {
+          bool ok = !name.empty() && name.size() <= 32 && name != "app" &&
+                    std::all_of(name.begin(), name.end(), [](char ch) {
+                      return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+                    });
+          if (!ok || std::count(v->begin(), v->end(), name) > 1)
+            error = "topology.registry.services: '" + name +
+                    "' must be 1-32 lowercase letters, digits or '-', not app, listed once";
+        }
+        t.registry.services = *v;
+      }
       for (auto [key, field] : {std::pair{"discovery", &t.registry.discovery},
                                 std::pair{"jitter", &t.registry.jitter}}) {
         if (reg.type(key) == LUA_TBOOLEAN) {
@@ -369,6 +381,8 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
     t.registry.policy_path = resolve_scenario_path(scenario_file, *v);
     t.registry.policy_text = std::move(*text);
   }
+  if (!t.registry.services.empty() && !t.registry.discovery)
+    return void(error = "topology.registry.services needs discovery = true");
   if (t.registry.enabled && t.registry.policy_text.empty())
     error = "topology.registry needs policy = \"file.rego\" (the bundle it publishes first)";
 }
@@ -915,8 +929,11 @@ bool Scenario::is_stream(const std::string& node) const {
   if (node == kTokenClientStream) return topology.token_client > 0;
   auto at = node.find('@');
   if (at == std::string::npos) return false;
-  return std::find(topology.identities.begin(), topology.identities.end(), node.substr(0, at)) !=
-             topology.identities.end() &&
+  const std::string name = node.substr(0, at);
+  const auto& ids = topology.identities;
+  const auto& services = topology.registry.services;
+  return (std::find(ids.begin(), ids.end(), name) != ids.end() ||
+          std::find(services.begin(), services.end(), name) != services.end()) &&
          node_kind(*this, node.substr(at + 1)) == "gateway";
 }
 

@@ -91,6 +91,10 @@ Result<void> Topology::start_registry() {
   // The load's route belongs to the service "app", whose registration the trust agent renews.
   boost::json::array routes{boost::json::object{
       {"name", "app"}, {"prefix", scenario_.topology.path}, {"service", "app"}}};
+  // Each further service under the app's path (the longest prefix wins).
+  for (const auto& name : r.services)
+    routes.push_back(boost::json::object{
+        {"name", name}, {"prefix", scenario_.topology.path + "/" + name}, {"service", name}});
   return write_file_atomically(run_dir_ + "/routes.json", boost::json::serialize(routes));
 }
 
@@ -111,7 +115,8 @@ Result<void> Topology::start_trust_agent() {
   }
   if (t.registry.enabled) {
     options.registry_url = endpoints_.registry.url;
-    options.service = "app";
+    options.services = {"app"};
+    for (const auto& name : t.registry.services) options.services.push_back(name);
     options.service_address = endpoints_.app.url;
     options.heartbeat_ttl =
         std::chrono::duration_cast<std::chrono::milliseconds>(t.registry.heartbeat_ttl);

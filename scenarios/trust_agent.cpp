@@ -122,19 +122,21 @@ Result<void> TrustAgent::sync_node(TrustAgentNode& node, NodeState& state) {
 }
 
 Result<void> TrustAgent::heartbeat() {
-  if (options_.registry_url.empty() || options_.service.empty()) return {};
-  {
-    std::lock_guard lock(mutex_);
-    if (!heartbeat_on_) return {};
+  if (options_.registry_url.empty()) return {};
+  for (const auto& service : options_.services) {
+    {
+      std::lock_guard lock(mutex_);
+      if (silent_.count(service)) continue;
+    }
+    boost::json::object body{{"address", options_.service_address},
+                             {"ttl_ms", static_cast<int64_t>(options_.heartbeat_ttl.count())}};
+    auto r = http_post_json(options_.registry_url + "/v1/discovery/" + service,
+                            boost::json::serialize(body), quick());
+    if (!r) return r.error();
+    if (r->status / 100 != 2)
+      return make_error("registry", service + " heartbeat answered " + std::to_string(r->status) +
+                                        ": " + r->body);
   }
-  boost::json::object body{{"address", options_.service_address},
-                           {"ttl_ms", static_cast<int64_t>(options_.heartbeat_ttl.count())}};
-  auto r = http_post_json(options_.registry_url + "/v1/discovery/" + options_.service,
-                          boost::json::serialize(body), quick());
-  if (!r) return r.error();
-  if (r->status / 100 != 2)
-    return make_error("registry",
-                      "heartbeat answered " + std::to_string(r->status) + ": " + r->body);
   return {};
 }
 
@@ -192,9 +194,12 @@ void TrustAgent::set_admin(const std::string& node, const std::string& admin) {
     if (n.name == node) n.admin = admin;
 }
 
-void TrustAgent::set_heartbeat(bool on) {
+void TrustAgent::set_heartbeat(const std::string& service, bool on) {
   std::lock_guard lock(mutex_);
-  heartbeat_on_ = on;
+  if (on)
+    silent_.erase(service);
+  else
+    silent_.insert(service);
   next_heartbeat_ms_ = 0;  // resume at once
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,8 +35,9 @@ struct TrustAgentNode {
 struct TrustAgentOptions {
   std::string ca_admin;  // "" = no CA
   std::vector<TrustAgentNode> nodes;
-  std::string registry_url;              // "" = no registry
-  std::string service, service_address;  // registered in the registry's discovery
+  std::string registry_url;           // "" = no registry
+  std::vector<std::string> services;  // registered in the registry's discovery ...
+  std::string service_address;        // ... at this address
   std::chrono::milliseconds heartbeat_ttl{2000};
   std::chrono::milliseconds interval{200};  // how often the CA is asked
   // The load's client SVID (issued through POST /admin/issue, for its whole lifetime).
@@ -62,7 +64,7 @@ class TrustAgent {
   void stop();
 
   // deregister fault: heartbeats for the service stop (the registration expires) or resume.
-  void set_heartbeat(bool on);
+  void set_heartbeat(const std::string& service, bool on);
   // Reloads each node has done (for reports and tests).
   std::map<std::string, int64_t> reloads() const;
 
@@ -81,7 +83,7 @@ class TrustAgent {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::map<std::string, NodeState> states_;
-  bool heartbeat_on_ = true;
+  std::set<std::string> silent_;  // services whose heartbeats are stopped
   std::string client_serial_;
   int64_t client_renew_ms_ = 0;  // monotonic: when the client SVID is renewed (half its life)
   int64_t next_heartbeat_ms_ = 0;

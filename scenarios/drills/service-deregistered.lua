@@ -1,8 +1,11 @@
 -- service-deregistered (DRILLS.md; seed 003): the upstream's registration heartbeat stops. Its
 -- registration expires in the registry's discovery, and the gateways answer its routes with
 -- 503 service_not_found (without trying the upstream). Heartbeats back: routes restored.
+-- A second service, "catalog" (its own registration and heartbeat, its route under the app's
+-- path, its own stream catalog@gw-1), keeps serving throughout: only the routes of the
+-- service whose heartbeat stopped fail.
 --
---   gatedrill run scenarios/drills/service-deregistered.lua [-e SHORT=1]
+--   gatedrill drills run service-deregistered [--short]
 
 scenario {
   name = "service-deregistered",
@@ -13,7 +16,7 @@ scenario {
 topology {
   gateways = 1,
   tls = "tls",
-  registry = { poll = "250ms", heartbeat_ttl = "1s", discovery = true },
+  registry = { poll = "250ms", heartbeat_ttl = "1s", discovery = true, services = { "catalog" } },
   policy = "policies/rbac.rego",
 }
 
@@ -32,10 +35,15 @@ end)
 
 thresholds {
   ["warmup.error_rate"] = "< 1%",
+  ["warmup.error_rate{node=catalog@gw-1}"] = "< 1%",
 }
 
 expect {
   -- The registration lives heartbeat_ttl after the last beat, then the route answers 503.
   during("deregister", { status_503_share = "> 60%" }),
+  -- The gateway says why, without trying the upstream.
+  during("deregister", { node = "gw-1", reason_service_not_found_share = "> 50%" }),
+  -- The other service's route is untouched.
+  during("deregister", { node = "catalog@gw-1", error_rate = "< 1%" }),
   after("deregister", { recovered_within = "2s" }),
 }

@@ -244,6 +244,30 @@ TEST_F(ScenarioScriptTest, TokenClientStreamAndLoadSurgeAreCheckedAgainstTheTopo
   EXPECT_EQ((*surged)->scenario().timeline.front().actions.front().node, "load");
 }
 
+// Further registry services: declared with discovery, streams named after them, and the only
+// other services the deregister fault may silence.
+TEST_F(ScenarioScriptTest, RegistryServicesNeedDiscoveryAndNameTheirStreams) {
+  // The registry publishes a policy read next to the scenario.
+  const std::string policy = "services_test_" + std::to_string(getpid()) + ".rego";
+  std::ofstream(::testing::TempDir() + policy) << "package gatedrill.authz\ndefault allow = true\n";
+  auto topology = [&](const std::string& registry) {
+    return "topology { registry = " + registry + ", policy = '" + policy + "' }\n" +
+           std::string(kMinimal);
+  };
+  EXPECT_THAT(error_of(topology("{ services = { 'catalog' } }")), HasSubstr("needs discovery"));
+  EXPECT_THAT(error_of(topology("{ discovery = true, services = { 'app' } }")),
+              HasSubstr("not app"));
+  const std::string ok = topology("{ discovery = true, services = { 'catalog' } }");
+  auto script =
+      load(ok +
+           "at('1s', function() fault.deregister { service = 'app', duration = '1s' } end)\n"
+           "expect { during('deregister', { node = 'catalog@gw-1', error_rate = '< 1%' }) }\n");
+  ASSERT_TRUE(script) << script.error().message;
+  EXPECT_EQ((*script)->scenario().topology.registry.services.size(), 1u);
+  EXPECT_THAT(error_of(ok + "at('1s', function() fault.deregister { service = 'shop' } end)\n"),
+              HasSubstr("one of topology.registry.services"));
+}
+
 TEST_F(ScenarioScriptTest, TheSandboxHasNoFileOrProcessAccess) {
   EXPECT_THAT(error_of("os.execute('true')\n" + std::string(kMinimal)), HasSubstr("os"));
   EXPECT_THAT(error_of("io.open('/etc/passwd')\n" + std::string(kMinimal)), HasSubstr("io"));
