@@ -189,7 +189,7 @@ class Parser {
     }
     if (punct("=") || punct(":=")) {
       next();
-      r->value = term_in();
+      r->value = term_member();
       if (r->kind == RuleKind::kPartialSet) {
         r->kind = RuleKind::kPartialObject;
       }
@@ -320,11 +320,11 @@ class Parser {
       e.body = std::make_shared<Body>(braces_body());
       return e;
     }
-    TermPtr lhs = term_in();
+    TermPtr lhs = term_member();
     if (punct(":=") || punct("=")) {
       e.kind = punct(":=") ? ExprKind::kAssign : ExprKind::kUnify;
       next();
-      e.terms = {lhs, term_in()};
+      e.terms = {lhs, term_member()};
       return e;
     }
     e.kind = ExprKind::kTerm;
@@ -342,6 +342,20 @@ class Parser {
   }
 
   bool infix(std::string_view op) const { return punct(op) && !peek().newline_before; }
+
+  // `key, value in collection` (membership of a key/index with its value) where an expression
+  // may stand: a body expression, either side of `:=`/`=`, a rule value, parentheses. In list
+  // contexts (arrays, sets, call arguments) the comma separates items, as in OPA.
+  TermPtr term_member() {
+    TermPtr first = term_in();
+    if (!punct(",") || peek().newline_before) return first;
+    Location l = loc();
+    next();
+    TermPtr value = term_rel();
+    if (!ident("in")) fail("expected 'in' after 'key, value'");
+    next();
+    return make_call("internal.member_3", {first, value, term_rel()}, l);
+  }
 
   TermPtr term_in(bool no_or = false) {
     TermPtr lhs = term_rel(no_or);
@@ -489,7 +503,7 @@ class Parser {
     }
     if (punct("(")) {
       next();
-      TermPtr inner = term_in();
+      TermPtr inner = term_member();
       expect(")");
       return inner;
     }
