@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -185,6 +186,17 @@ int test_main(int argc, char** argv) {
     return 1;
   }
   auto results = engine->run_tests();
+  // As opa test reports them: file by file, each file's tests in the order they are written.
+  auto file_line = [](const PolicyTestResult& r) {
+    auto colon = r.location.rfind(':');
+    long line =
+        colon == std::string::npos ? 0 : std::strtol(r.location.c_str() + colon + 1, nullptr, 10);
+    return std::make_pair(r.location.substr(0, colon), line);
+  };
+  std::stable_sort(results.begin(), results.end(),
+                   [&](const PolicyTestResult& a, const PolicyTestResult& b) {
+                     return file_line(a) < file_line(b);
+                   });
   size_t pass = 0, fail = 0, error = 0;
   std::string last_file;
   for (const auto& r : results) {

@@ -147,6 +147,28 @@ TEST_F(PolicyCli, TestPassesAndFailsLikeOpaTest) {
   EXPECT_NE(bad.out.find("FAIL: 1/2"), std::string::npos) << bad.out;
 }
 
+TEST_F(PolicyCli, TestGroupsResultsByFileInWrittenOrder) {
+  write("grp/a_test.rego", "package z\ntest_z_first { true }\ntest_a_second { false }\n");
+  write("grp/b_test.rego", "package a\ntest_b { false }\n");
+  auto r = run({"test", "-v", (dir_ / "grp").string()});
+  EXPECT_EQ(r.code, 1) << r.out;
+  // Each file once, its tests in source order (not sorted by name or package).
+  size_t a = r.out.find("a_test.rego:\n");
+  size_t first = r.out.find("data.z.test_z_first: PASS");
+  size_t second = r.out.find("data.z.test_a_second: FAIL");
+  size_t b = r.out.find("b_test.rego:\n");
+  size_t third = r.out.find("data.a.test_b: FAIL");
+  ASSERT_NE(a, std::string::npos) << r.out;
+  ASSERT_NE(b, std::string::npos) << r.out;
+  EXPECT_LT(a, first) << r.out;
+  EXPECT_LT(first, second) << r.out;
+  EXPECT_LT(second, b) << r.out;
+  EXPECT_LT(b, third) << r.out;
+  EXPECT_EQ(r.out.find("a_test.rego:\n", a + 1), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PASS: 1/3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL: 2/3"), std::string::npos) << r.out;
+}
+
 TEST_F(PolicyCli, LintFlagsTheSeedsAndPassesCleanPolicies) {
   auto r = run({"lint", seed("seed002_envoy_authz.rego")});
   EXPECT_EQ(r.code, 1);
