@@ -1,6 +1,9 @@
 #include "scenarios/evaluation.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "core/util/strings.hpp"
 #include "scenarios/decision_log.hpp"
@@ -143,11 +146,47 @@ Outcome judge_reason(const ThresholdSpec& t, const FaultWindow& w, const std::st
   return o;
 }
 
+// refetch_burst: the busiest fetch window within kRefetchSpanMs after the fault's window, in
+// multiples of the mean fetches per window over the first phase (the steady polling).
+Outcome judge_refetch_burst(const ThresholdSpec& t, const Scenario& scenario,
+                            const RegistryFetches& fetches, int64_t window_end_ms,
+                            int64_t load_start_ms, const std::string& text) {
+  Outcome o;
+  o.text = text;
+  if (fetches.window_ms <= 0 || scenario.phases.empty()) {
+    o.observed_text = "the registry's fetch counts could not be read";
+    return o;
+  }
+  const int64_t first_end = load_start_ms + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                scenario.phases.front().duration)
+                                                .count();
+  int64_t steady = 0, peak = 0;
+  for (const auto& [start, count] : fetches.windows) {
+    if (start >= load_start_ms && start + fetches.window_ms <= first_end) steady += count;
+    if (start + fetches.window_ms > window_end_ms && start < window_end_ms + kRefetchSpanMs)
+      peak = std::max(peak, count);
+  }
+  const double windows = static_cast<double>(first_end - load_start_ms) / fetches.window_ms;
+  if (steady == 0 || windows <= 0) {
+    o.observed_text = "no fetches in the first phase to compare with";
+    return o;
+  }
+  const double mean = static_cast<double>(steady) / windows;
+  o.observed = static_cast<double>(peak) / mean;
+  char detail[128];
+  std::snprintf(detail, sizeof detail, " (peak %lld per %lld ms, steady %.2f)",
+                static_cast<long long>(peak), static_cast<long long>(fetches.window_ms), mean);
+  o.observed_text = format_metric(t.metric, o.observed) + detail;
+  o.pass = threshold_passes(t, o.observed);
+  return o;
+}
+
 }  // namespace
 
 std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& recorder,
                                   const std::vector<FaultWindow>& windows, int64_t load_start_ms,
-                                  const std::string& decision_logs) {
+                                  const std::string& decision_logs,
+                                  const RegistryFetches& registry_fetches) {
   std::vector<Outcome> outcomes;
   for (const auto& t : scenario.thresholds) {
     std::string node = t.node.empty() ? kAllNodes : t.node;
@@ -210,7 +249,12 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
           add_baseline(stats, c, scenario, recorder, node);
           outcomes.push_back(judge(c, stats, label + " " + c.text));
         }
-      } else if (e.recovered_within) {
+      } else {
+        for (const auto& c : e.conditions)  // refetch_burst (the parser allows no other)
+          outcomes.push_back(judge_refetch_burst(c, scenario, registry_fetches, end_ms,
+                                                 load_start_ms, label + " " + c.text));
+      }
+      if (e.when == ExpectSpec::When::kAfter && e.recovered_within) {
         // Recovered at the start of the first clean second at or after the window's end (all of
         // its requests succeeded, so the system was healthy when it began); an upper bound.
         double end_s = static_cast<double>(end_ms - load_start_ms) / 1000.0;

@@ -13,8 +13,10 @@
 #include <optional>
 #include <thread>
 
+#include "core/http/http_client.hpp"
 #include "core/store/results_store.hpp"
 #include "core/supervisor/supervisor.hpp"
+#include "core/util/json.hpp"
 #include "core/util/strings.hpp"
 #include "loadgen/load_generator.hpp"
 #include "reports/run_summary.hpp"
@@ -77,6 +79,28 @@ std::vector<LoadSegment> load_segments(const Scenario& s) {
 void set_body(LoadRequestSpec& request, int64_t body_bytes) {
   request.method = body_bytes > 0 ? "POST" : "GET";
   request.body = std::string(static_cast<size_t>(body_bytes), 'x');
+}
+
+// The registry's bundle fetches per window (its /admin/stats/fetches), for refetch_burst; empty
+// when the run has no registry or it does not answer.
+RegistryFetches read_registry_fetches(const std::string& registry_url) {
+  RegistryFetches out;
+  if (registry_url.empty()) return out;
+  auto r = http_get(registry_url + "/admin/stats/fetches");
+  if (!r || r->status != 200) return out;
+  auto doc = parse_json_object(r->body);
+  if (!doc) return out;
+  auto window = json_int(*doc, "window_ms");
+  const auto* windows = doc->if_contains("windows");
+  if (!window || !window->has_value() || !windows || !windows->is_array()) return out;
+  for (const auto& w : windows->as_array()) {
+    if (!w.is_array() || w.as_array().size() != 2 || !w.as_array()[0].is_int64() ||
+        !w.as_array()[1].is_int64())
+      return {};
+    out.windows.emplace_back(w.as_array()[0].as_int64(), w.as_array()[1].as_int64());
+  }
+  out.window_ms = **window;
+  return out;
 }
 
 int connections_for(const Scenario& s) {
@@ -506,7 +530,8 @@ int Run::execute() {
   std::vector<FaultWindow> windows = faults_->windows();
   for (auto& w : windows) w.reasons = window_reasons_[window_key(w)];
   auto outcomes =
-      evaluate_run(script_->scenario(), *recorder_, windows, load_start_ms_, run_dir_ + "/logs");
+      evaluate_run(script_->scenario(), *recorder_, windows, load_start_ms_, run_dir_ + "/logs",
+                   read_registry_fetches(topology_->endpoints().registry.url));
   bool all_pass = true;
   for (const auto& o : outcomes) {
     all_pass = all_pass && o.pass;

@@ -753,6 +753,12 @@ int expectation(lua_State* L, Context& c, std::string& error, ExpectSpec::When w
     } else {
       auto t = parse_condition(key, value);
       if (!t) return error = std::string(fn) + ": " + t.error().message, 0;
+      // after() judges what follows the window: the recovery, and the registry's refetch burst.
+      if ((when == ExpectSpec::When::kAfter) != (t->metric == "refetch_burst"))
+        return error = when == ExpectSpec::When::kAfter
+                           ? "after(...) takes recovered_within and refetch_burst, not " + key
+                           : "refetch_burst belongs in after(...)",
+               0;
       t->where = e.where;
       e.conditions.push_back(std::move(*t));
     }

@@ -45,6 +45,7 @@ std::string_view ratio_base(std::string_view m) {
 }
 
 MetricKind kind_of(std::string_view m) {
+  if (m == "refetch_burst") return MetricKind::kRatio;
   if (auto base = ratio_base(m); !base.empty())
     return kind_of(base) == MetricKind::kLatency ? MetricKind::kRatio : MetricKind::kUnknown;
   if (m == "p50" || m == "p75" || m == "p90" || m == "p95" || m == "p99" || m == "p999" ||
@@ -161,6 +162,8 @@ Result<ThresholdSpec> parse_threshold(std::string_view subject, std::string_view
   }
   auto spec = parse_condition(metric, condition);
   if (!spec) return spec;
+  if (spec->metric == "refetch_burst")
+    return bad("'refetch_burst' is measured after a registry fault: use it in after(...)");
   if (spec->metric.rfind("reason_", 0) == 0)
     return bad("'" + spec->metric +
                "' is counted by the gateways over fault windows: use it in during(...)");

@@ -12,6 +12,7 @@
 #include "core/util/signals.hpp"
 #include "gateway/policy/quota_config.hpp"
 #include "gateway/policy/registry.hpp"
+#include "gateway/policy/window_counter.hpp"
 
 namespace gatedrill {
 namespace {
@@ -63,6 +64,8 @@ struct RegistryServer::Impl {
   std::atomic<int> mode{0};  // 0 none, 1 offline, 2 slow, 3 partial
   std::atomic<int64_t> delay_ms{0};
   std::atomic<int64_t> partial_percent{100};
+  // Bundle fetches the registry answered, per 100 ms (the last 10 minutes of windows with any).
+  WindowCounter fetches{100, 6000};
   std::mutex quota_mutex;
   std::optional<QuotaConfig> quotas;
 
@@ -97,6 +100,7 @@ struct RegistryServer::Impl {
                     return json_ok(to_json(bundle_meta(*b)));
                   }));
     server->route("GET", "/v1/bundle", guarded([this](const HttpRequest& r) {
+                    fetches.add(time.wall_ms());
                     auto b = registry.active();
                     if (!b) return json_error(404, "no_bundle", "no policy has been published yet");
                     // Partial propagation: nodes outside the chosen share keep getting the previous
@@ -235,6 +239,14 @@ struct RegistryServer::Impl {
                                                      {"burst_capacity", q.burst_capacity},
                                                      {"backend", quotas->backend}}));
         }));
+    // Outside /v1, so a drill reads it while the registry is "offline".
+    server->route("GET", "/admin/stats/fetches", [this](const HttpRequest&) {
+      boost::json::array windows;
+      for (const auto& [start, count] : fetches.windows())
+        windows.push_back(boost::json::array{start, count});
+      return json_ok(
+          to_json(boost::json::object{{"window_ms", fetches.window_ms()}, {"windows", windows}}));
+    });
     server->route("POST", "/admin/fault", [this](const HttpRequest& r) {
       auto body = body_object(r);
       if (!body) return error_response(body.error());

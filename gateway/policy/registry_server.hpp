@@ -12,6 +12,7 @@
 //   PUT  /v1/quotas          seed 003's quota_management YAML; GET /v1/quotas/{service}
 //   POST /v1/discovery/{service} {"address": "...", "ttl_ms": N}  (register / heartbeat)
 //   GET  /v1/discovery/{service} -> {"instances": [...]} or 404 service_not_found
+//   GET  /admin/stats/fetches {"window_ms": 100, "windows": [[start_ms, bundle fetches], ...]}
 //   POST /admin/fault        {"mode": "none"|"offline"|"slow"|"partial", "delay_ms": N, "percent":
 //   P}
 //     offline: every /v1 call answers 503 (nodes keep their last good bundle); slow: delayed;
