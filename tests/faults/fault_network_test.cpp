@@ -8,6 +8,9 @@
 //  - a rate limit caps throughput near the configured rate.
 #include "scenarios/faults/fault_network.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -156,6 +159,23 @@ TEST(FaultNetworkParameters, OutOfRangeValuesAreRefused) {
   EXPECT_EQ((*net)->set_mtu(Stream::kUpstream, 100).error().code, "netns_setup");
   EXPECT_EQ((*net)->set_loss(Stream::kUpstream, 1.0).error().code, "netns_setup");
   EXPECT_EQ((*net)->set_rate(Stream::kUpstream, 10).error().code, "netns_setup");
+}
+
+TEST(FaultNetworkTeardown, NamespacesOfAKilledRunAreRemovedByTheNext) {
+  if (auto reason = FaultNetwork::unavailable_reason(); !reason.empty()) GTEST_SKIP() << reason;
+  // A pid that has exited: a run killed before its teardown left this behind.
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string orphan = "gd" + std::to_string(dead) + "n1c";
+  auto added = run_command({"ip", "netns", "add", orphan});
+  ASSERT_TRUE(added && *added == 0);
+  auto net = FaultNetwork::create();
+  ASSERT_TRUE(net) << net.error().message;
+  const bool left = ::access(FaultNetwork::ns_path(orphan).c_str(), F_OK) == 0;
+  if (left) (void)run_command({"ip", "netns", "del", orphan});
+  EXPECT_FALSE(left) << orphan << " survived";
 }
 
 TEST(FaultNetworkTeardown, NamespacesAreRemovedWithTheNetwork) {

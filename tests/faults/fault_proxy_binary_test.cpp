@@ -2,6 +2,9 @@
 // admin API takes toxics, bad usage exits 2, SIGTERM stops it cleanly.
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
+
 #include <gtest/gtest.h>
 
 #include "core/http/http_client.hpp"
@@ -71,14 +74,33 @@ TEST_F(FaultProxyBinaryTest, ForwardsTakesToxicsAndStopsOnSigterm) {
 }
 
 TEST_F(FaultProxyBinaryTest, BadProxyFlagIsAUsageError) {
+  // No addresses; an '@' without a namespace name; a namespace name with a '/'.
+  for (std::string flag :
+       {"just-a-name", "p=127.0.0.1:0@=127.0.0.1:1", "p=127.0.0.1:0=127.0.0.1:1@a/b"}) {
+    ProcessSpec spec;
+    spec.name = "bad";
+    spec.argv = {GATEDRILL_BINARY, "fault-proxy", "--proxy", flag};
+    spec.log_file = dir_ + "-bad.log";
+    ASSERT_TRUE(supervisor_.spawn(spec));
+    auto status = supervisor_.wait_exit("bad", std::chrono::seconds(15));
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(*status, 2) << flag;
+  }
+}
+
+TEST_F(FaultProxyBinaryTest, AMissingNamespaceIsAClearStartError) {
   ProcessSpec spec;
-  spec.name = "bad";
-  spec.argv = {GATEDRILL_BINARY, "fault-proxy", "--proxy", "just-a-name"};
-  spec.log_file = dir_ + "-bad.log";
+  spec.name = "nons";
+  spec.argv = {GATEDRILL_BINARY, "fault-proxy", "--proxy",
+               "p=127.0.0.1:0@gatedrill-no-such-netns=127.0.0.1:1"};
+  spec.log_file = dir_ + "-nons.log";
   ASSERT_TRUE(supervisor_.spawn(spec));
-  auto status = supervisor_.wait_exit("bad", std::chrono::seconds(15));
+  auto status = supervisor_.wait_exit("nons", std::chrono::seconds(15));
   ASSERT_TRUE(status.ok());
-  EXPECT_EQ(*status, 2);
+  EXPECT_EQ(*status, 1);
+  std::ifstream log(spec.log_file);
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("gatedrill-no-such-netns"), std::string::npos) << text;
 }
 
 }  // namespace
