@@ -282,6 +282,9 @@ struct Worker {
   // Idle connections per cluster (touched only from this worker's thread).
   std::vector<std::vector<std::unique_ptr<UpstreamConn>>> idle;
   h2::H2cPool grpc_idle;  // the same, for gRPC over h2c to the default cluster
+  // gRPC to the other clusters: [cluster][endpoint] for fixed endpoints (a pool does not tell
+  // endpoints apart); discovery clusters open a connection per call.
+  std::vector<std::vector<std::unique_ptr<h2::H2cPool>>> grpc_pools;
   std::thread thread;
 };
 
@@ -784,9 +787,9 @@ struct DataPlane::Impl {
                 tunnel_watchdog(client, upstream, tunnel));
   }
 
-  // A gRPC call: over h2c, trailers kept; to the gRPC upstream on this worker's pooled
-  // connections for the default cluster, else to the cluster's endpoint on a connection of its
-  // own. Counted against the cluster's max_connections while in flight.
+  // A gRPC call: over h2c, trailers kept; to the gRPC upstream (default cluster) or the chosen
+  // endpoint, on this worker's pooled connections to it (a discovery cluster's endpoints change:
+  // a connection per call there). Counted against the cluster's max_connections while in flight.
   asio::awaitable<UpstreamOutcome> forward_grpc(Worker& worker, ClusterState& cluster,
                                                 const Pick& to, const Request& request) {
     UpstreamOutcome out;
@@ -809,8 +812,12 @@ struct DataPlane::Impl {
     if (cluster.index == 0) {
       call = co_await h2::call_h2c(worker.grpc_idle, options.upstream_idle_per_thread,
                                    grpc_endpoint, request, call_options);
+    } else if (!cluster.dynamic) {
+      call = co_await h2::call_h2c(*worker.grpc_pools[cluster.index][to.i],
+                                   options.upstream_idle_per_thread, to.endpoint(), request,
+                                   call_options);
     } else {
-      h2::H2cPool own;  // not kept: the pool does not tell endpoints apart
+      h2::H2cPool own;  // not kept: the endpoints change with discovery
       call = co_await h2::call_h2c(own, 0, to.endpoint(), request, call_options);
     }
     --cluster.connections;
@@ -1417,7 +1424,13 @@ Result<void> DataPlane::start() {
   const int threads = std::max(1, impl_->options.threads);
   for (int i = 0; i < threads; ++i) {
     impl_->workers.push_back(std::make_unique<Worker>());
-    impl_->workers.back()->idle.resize(impl_->clusters.size());
+    Worker& worker = *impl_->workers.back();
+    worker.idle.resize(impl_->clusters.size());
+    worker.grpc_pools.resize(impl_->clusters.size());
+    for (const auto& cluster : impl_->clusters)
+      if (cluster->index > 0 && cluster->fixed)
+        for (size_t e = 0; e < cluster->fixed->addresses.size(); ++e)
+          worker.grpc_pools[cluster->index].push_back(std::make_unique<h2::H2cPool>());
   }
   Result<void> bound = impl_->bind(impl_->acceptor, impl_->options.port, impl_->bound_port);
   if (bound && impl_->options.mtls)
@@ -1461,6 +1474,7 @@ void DataPlane::stop() {
   for (auto& worker : impl_->workers) {
     worker->idle.clear();
     worker->grpc_idle.clear();
+    worker->grpc_pools.clear();
   }
   impl_->workers.clear();
 }
@@ -1486,9 +1500,17 @@ void DataPlane::set_cluster_endpoints(size_t cluster, const std::vector<std::str
   std::vector<Url> urls;
   for (const auto& address : addresses)
     if (auto url = parse_endpoint_address(address)) urls.push_back(std::move(*url));
+  ClusterState& c = *impl_->clusters[cluster];
+  {
+    // Unchanged (the usual poll round): keep the set and its in-flight counts.
+    std::lock_guard lock(c.endpoints_mutex);
+    if (c.discovered && c.discovered->authorities.size() == urls.size() &&
+        std::equal(urls.begin(), urls.end(), c.discovered->authorities.begin(),
+                   [](const Url& u, const std::string& a) { return u.authority() == a; }))
+      return;
+  }
   auto set = Impl::resolve_endpoints(urls, true);
   if (!set) return;
-  ClusterState& c = *impl_->clusters[cluster];
   std::lock_guard lock(c.endpoints_mutex);
   c.discovered = std::move(*set);
 }

@@ -271,6 +271,30 @@ TEST_F(H2Test, GrpcCallsAreProxiedOverH2cWithTrailers) {
   EXPECT_EQ(grpc_upstream.connections(), connections);
 }
 
+TEST_F(H2Test, GrpcOnARouteWithANamedClusterGoesToItsEndpointPooled) {
+  GrpcEchoUpstream grpc_upstream;
+  auto config = base_config(idp_, upstream_.url());  // the default cluster speaks no h2c
+  config.routes =
+      *RouteTable::from_json(R"([{"name": "svc", "prefix": "/pkg.Svc", "cluster": "grpc"}])");
+  config.data.clusters = *parse_clusters_json(
+      R"([{"name": "grpc", "endpoints": [")" + grpc_upstream.url() + R"("]}])", ClusterOptions{});
+  start(std::move(config));
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"content-type", "application/grpc"}, {"te", "trailers"}, bearer()};
+  for (int i = 0; i < 3; ++i) {
+    const int32_t id =
+        client.submit("POST", "/pkg.Svc/Echo", headers, grpc_frame("call " + std::to_string(i)));
+    ASSERT_TRUE(client.run_all());
+    EXPECT_EQ(client.replies()[id].trailers["grpc-status"], "0");
+    EXPECT_EQ(client.replies()[id].body, grpc_frame("call " + std::to_string(i)));
+  }
+  EXPECT_EQ(grpc_upstream.seen().size(), 3u);
+  EXPECT_EQ(grpc_upstream.connections(), 1);  // the cluster's per-worker pool
+  EXPECT_TRUE(upstream_.seen().empty());
+}
+
 TEST_F(H2Test, GrpcUpstreamDownIsUnavailable) {
   auto config = base_config(idp_, upstream_.url());
   config.data.grpc_upstream = *Url::parse("http://127.0.0.1:1");  // nothing listens there
