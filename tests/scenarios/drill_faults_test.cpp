@@ -225,7 +225,7 @@ TEST_F(DrillFaultsTest, PhasesCanMintFreshTokensPostBodiesAndAddIdentities) {
               HasSubstr("fresh_tokens must be true or false"));
   EXPECT_THAT(error("load { { name = 'a', rate = 1, duration = 1 } }\n"
                     "thresholds { ['a.error_rate{node=cold@gw-1}'] = '< 1%' }"),
-              HasSubstr("or an identity's stream"));
+              HasSubstr("an identity's stream (hot@gw-1)"));
 }
 
 TEST(DrillFaultBodies, ToxicBodiesCarryTheProxysUnits) {
