@@ -1,9 +1,11 @@
 #include "gateway/authz/authorizer.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 
 #include "core/util/strings.hpp"
@@ -55,35 +57,46 @@ AuthzDecision AllowListAuthorizer::check(const AuthzRequest& request) const {
                        "no allow rule matches this identity, route and method", version_};
 }
 
-boost::json::value authz_input(const AuthzRequest& r) {
-  boost::json::array segments;
+boost::json::value authz_input(const AuthzRequest& r, boost::json::storage_ptr storage) {
+  const boost::json::storage_ptr& sp = storage;
+  boost::json::array segments(sp);
   for (auto s : split(r.path, '/'))
     if (!s.empty()) segments.emplace_back(s);
-  boost::json::object headers_as_sent, headers_lower;
+  boost::json::object headers_as_sent(sp), headers_lower(sp);
   if (r.headers) {
+    std::string lower;
     for (const auto& [name, value] : *r.headers) {
       headers_as_sent[name] = value;
-      headers_lower[to_lower(name)] = value;
+      lower.assign(name);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      headers_lower[lower] = value;
     }
   }
   std::string_view token = trim(r.authorization);
   if (token.size() > 7 && iequals(token.substr(0, 7), "bearer ")) token = trim(token.substr(7));
-  boost::json::object http{{"method", r.method},
-                           {"path", r.path},
-                           {"query", r.query},
-                           {"headers", std::move(headers_lower)}};
-  boost::json::object attributes{{"request", boost::json::object{{"http", std::move(http)}}},
-                                 {"source", boost::json::object{{"principal", r.spiffe_id}}}};
-  return boost::json::object{{"method", r.method},
-                             {"path", std::move(segments)},
-                             {"http_auth_header", r.authorization},
-                             {"protocol", r.protocol},
-                             {"headers", std::move(headers_as_sent)},
-                             {"token", token},
-                             {"subject", r.subject},
-                             {"spiffe_id", r.spiffe_id},
-                             {"route", r.route},
-                             {"attributes", std::move(attributes)}};
+  boost::json::object http(sp);
+  http["method"] = r.method;
+  http["path"] = r.path;
+  http["query"] = r.query;
+  http["headers"] = std::move(headers_lower);
+  boost::json::object request(sp), source(sp), attributes(sp);
+  request["http"] = std::move(http);
+  source["principal"] = r.spiffe_id;
+  attributes["request"] = std::move(request);
+  attributes["source"] = std::move(source);
+  boost::json::object input(sp);
+  input.reserve(10);
+  input["method"] = r.method;
+  input["path"] = std::move(segments);
+  input["http_auth_header"] = r.authorization;
+  input["protocol"] = r.protocol;
+  input["headers"] = std::move(headers_as_sent);
+  input["token"] = token;
+  input["subject"] = r.subject;
+  input["spiffe_id"] = r.spiffe_id;
+  input["route"] = r.route;
+  input["attributes"] = std::move(attributes);
+  return boost::json::value(std::move(input));
 }
 
 RegoAuthorizer::RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query)
@@ -95,7 +108,11 @@ std::string RegoAuthorizer::version() const {
 
 AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
   std::string why;
-  const bool allowed = engine_->allowed(query_, authz_input(request), &why);
+  // The input document is built in a stack arena and dropped after the decision.
+  unsigned char arena[8192];
+  boost::json::monotonic_resource resource(arena, sizeof(arena));
+  const bool allowed =
+      engine_->allowed(query_, authz_input(request, boost::json::storage_ptr(&resource)), &why);
   AuthzDecision d;
   d.allowed = allowed;
   d.message = why;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
 #include "core/http/http_message.hpp"
@@ -73,7 +74,9 @@ class AllowListAuthorizer final : public Authorizer {
 //    "subject", "spiffe_id", "route",
 //    "attributes": {"request": {"http": {"method", "path", "query", "headers": {lowercase...}}},
 //                   "source": {"principal": spiffe_id}}}
-boost::json::value authz_input(const AuthzRequest& request);
+// `storage`: where the document lives (the gateway passes a per-call arena: dozens of small
+// strings and objects per request would otherwise each be a malloc).
+boost::json::value authz_input(const AuthzRequest& request, boost::json::storage_ptr storage = {});
 
 // Rego: allowed iff `query` (e.g. "data.gatedrill.authz.allow") is defined and true. Errors,
 // timeouts and undefined deny.
