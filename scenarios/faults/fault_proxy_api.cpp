@@ -26,6 +26,9 @@ boost::json::object proxy_json(const ProxyInfo& info) {
   o["listen"] = info.config.listen;
   o["upstream"] = info.config.upstream;
   o["enabled"] = info.config.enabled;
+  // Only when set: the Toxiproxy shape stays as it is for proxies on the host.
+  if (!info.config.listen_netns.empty()) o["listen_netns"] = info.config.listen_netns;
+  if (!info.config.upstream_netns.empty()) o["upstream_netns"] = info.config.upstream_netns;
   o["connections"] = info.connections;
   boost::json::array toxics;
   for (const auto& t : info.toxics) toxics.push_back(toxic_to_json(t));
@@ -59,6 +62,14 @@ HttpResponse create_proxy(FaultProxy& proxy, const HttpRequest& request) {
       return json_error(400, "bad_proxy", std::string("a proxy needs \"") + key + "\"");
     }
     *target = **v;
+  }
+  // Optional (an extension of Toxiproxy's shape): network namespaces for either side.
+  for (auto [key, target] :
+       {std::pair<const char*, std::string*>{"listen_netns", &config.listen_netns},
+        {"upstream_netns", &config.upstream_netns}}) {
+    auto v = json_string(*body, key);
+    if (!v) return json_error(400, "bad_proxy", v.error().message);
+    if (v->has_value()) *target = **v;
   }
   auto enabled = json_bool(*body, "enabled");
   if (!enabled) return json_error(400, "bad_proxy", enabled.error().message);

@@ -8,6 +8,7 @@
 #include "core/http/http_client.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
+#include "scenarios/faults/fault_network.hpp"
 #include "tests/faults/loopback_peers.hpp"
 
 namespace gatedrill {
@@ -109,6 +110,37 @@ TEST_F(FaultProxyApiTest, BadParametersAre400WithASpecificMessage) {
   auto missing = call("POST", "/proxies", R"({"name":"x","listen":"127.0.0.1:0"})");
   EXPECT_EQ(missing.status, 400);
   EXPECT_NE(error_message(missing).find("\"upstream\""), std::string::npos);
+  auto bad_netns = call("POST", "/proxies",
+                        R"({"name":"x","listen":"127.0.0.1:0","upstream":"127.0.0.1:1",)"
+                        R"("listen_netns":5})");
+  EXPECT_EQ(bad_netns.status, 400);
+  auto no_netns = call("POST", "/proxies",
+                       R"({"name":"x","listen":"127.0.0.1:0","upstream":"127.0.0.1:1",)"
+                       R"("listen_netns":"gatedrill-no-such-netns"})");
+  EXPECT_GE(no_netns.status, 400);
+  EXPECT_NE(error_message(no_netns).find("gatedrill-no-such-netns"), std::string::npos);
+}
+
+TEST_F(FaultProxyApiTest, ProxiesCanLiveInNetworkNamespaces) {
+  auto net = FaultNetwork::create();
+  if (!net) GTEST_SKIP() << "no network namespaces here: " << net.error().message;
+  const std::string inside = std::string(FaultNetwork::server_address()) + ":7000";
+  auto out =
+      call("POST", "/proxies",
+           R"({"name":"out","listen":")" + inside + R"(","listen_netns":")" + (*net)->server_ns() +
+               R"(","upstream":"127.0.0.1:)" + std::to_string(echo_.port()) + R"("})");
+  ASSERT_EQ(out.status, 201) << out.body;
+  EXPECT_NE(out.body.find("\"listen_netns\":\"" + (*net)->server_ns()), std::string::npos);
+  auto in = call("POST", "/proxies",
+                 R"({"name":"in","listen":"127.0.0.1:0","upstream":")" + inside +
+                     R"(","upstream_netns":")" + (*net)->client_ns() + R"("})");
+  ASSERT_EQ(in.status, 201) << in.body;
+  auto info = proxy_.proxy("in");
+  ASSERT_TRUE(info);
+  // Host -> client namespace -> router -> server namespace -> host, and back.
+  Client client(info->port);
+  client.send_all(pattern(200));
+  EXPECT_EQ(client.receive(200, 3000).data, pattern(200));
 }
 
 TEST_F(FaultProxyApiTest, UnknownNamesAre404AndDuplicates409) {
