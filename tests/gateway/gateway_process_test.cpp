@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -240,6 +242,18 @@ TEST(GatewayProcess, BadFlagsExit2) {
       {"gateway", "--listen", "127.0.0.1:0", "--plaintext", "--upstream", "http://127.0.0.1:1"});
   ASSERT_GT(child.pid(), 0);
   EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 2);  // --issuer missing
+}
+
+TEST(GatewayProcess, BadClustersFileExits2) {
+  const std::string file = ::testing::TempDir() + "gw-bad-clusters-" + std::to_string(::getpid());
+  std::ofstream(file) << R"([{"name": "catalog", "endpoints": ["http://127.0.0.1:1"],
+                             "lb": "fastest"}])";
+  Child child({"gateway", "--listen", "127.0.0.1:0", "--plaintext", "--issuer",
+               "http://127.0.0.1:1", "--jwks-uri", "http://127.0.0.1:1/jwks.json", "--upstream",
+               "http://127.0.0.1:1", "--clusters", file});
+  ASSERT_GT(child.pid(), 0);
+  EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 2);
+  std::remove(file.c_str());
 }
 
 }  // namespace
