@@ -38,9 +38,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Free ports: ones nobody answers on.
+# Free ports: ones nobody answers on, below the ephemeral range (a port some connection uses as
+# its local end answers nothing, yet cannot be bound).
+ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-  for candidate in $(shuf -i 20000-60000 -n 50); do
+  for candidate in $(shuf -i 10000-$((ephemeral_low - 1)) -n 50); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return; fi
   done
 }
