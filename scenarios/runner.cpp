@@ -225,9 +225,15 @@ Result<void> Run::drive_load() {
   faults_->set_redis(topology_->redis());
   faults_->set_trust_agent(topology_->trust_agent());
   faults_->set_networks(topology_->networks());
-  faults_->on_window([this, &endpoints](const FaultWindow& w) {
+  // Only when an expectation asks for them: a paused or restarting gateway answers /metrics
+  // late or not at all, and the timeline must not wait for it.
+  bool wants_reasons = false;
+  for (const auto& e : s.expectations)
+    for (const auto& c : e.conditions)
+      wants_reasons = wants_reasons || !reason_of_metric(c.metric).empty();
+  faults_->on_window([this, &endpoints, wants_reasons](const FaultWindow& w) {
     // The gateways' answers by reason over each window: counters read as it opens and closes.
-    if (w.end_ms != w.start_ms) {
+    if (wants_reasons && w.end_ms != w.start_ms) {
       std::string key = window_key(w);
       for (const auto& g : endpoints.gateways) {
         auto counts = scrape_reasons(g.admin);
