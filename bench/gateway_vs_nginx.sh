@@ -149,14 +149,21 @@ awk -v n="$ROUTES" 'BEGIN {
   print "]"
 }' >"$work/routes.json"
 
-taskset -c 0 "$GATEDRILL" gateway --listen "127.0.0.1:$gw_port" --admin-port 0 \
-  --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
-  --issuer "http://127.0.0.1:$idp_port" --jwks-uri "http://127.0.0.1:$idp_port/jwks.json" \
-  --audience gatedrill --upstream "http://127.0.0.1:$up_port" --threads 1 \
-  --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 >"$work/gateway.log" 2>&1 &
-gw_pid=$!
-pids+=($gw_pid)
-wait_for "the gateway" grep -q '"component":"gateway"' "$work/gateway.log"
+# start_gateway NAME PORT LISTENER_FLAGS...: one gateway worker on core 0 with the whole chain;
+# sets started_pid once it printed its ready line.
+start_gateway() {
+  local name=$1 port=$2
+  shift 2
+  taskset -c 0 "$GATEDRILL" gateway --listen "127.0.0.1:$port" --admin-port 0 "$@" \
+    --issuer "http://127.0.0.1:$idp_port" --jwks-uri "http://127.0.0.1:$idp_port/jwks.json" \
+    --audience gatedrill --upstream "http://127.0.0.1:$up_port" --threads 1 \
+    --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 >"$work/$name.log" 2>&1 &
+  started_pid=$!
+  pids+=($started_pid)
+  wait_for "the $name" grep -q '"component":"gateway"' "$work/$name.log"
+}
+start_gateway gateway "$gw_port" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+gw_pid=$started_pid
 token=$(head -1 "$work/tokens.txt")
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/cert.pem" -H "Authorization: Bearer $token" \
   "https://127.0.0.1:$gw_port/api/orders/1")
@@ -177,9 +184,11 @@ cpu_ticks() {
 ticks_per_s=$(getconf CLK_TCK)
 
 # load NAME URL RATE [SERVER_PID...]: one loadgen run on core 1; prints "NAME rps p99_ns non2xx
-# errors server_cpu_us_per_request". p99 is the worst per-second p99 after the first second (the
-# first second holds the connections' TLS handshakes and the backlog they cause at the start of
-# an open-loop run); the CPU is what the given server processes spent per response.
+# errors server_cpu_us_per_request". p99 is the median of the per-second p99s after the first
+# second (the first second holds the connections' TLS handshakes and the backlog they cause at
+# the start of an open-loop run; the median keeps one second disturbed by another process on a
+# shared machine from deciding the result); the CPU is what the given server processes spent
+# per response.
 load() {
   local name=$1 url=$2 rate=$3 out="$work/$1.$RANDOM.json"
   shift 3
@@ -190,7 +199,9 @@ load() {
     --quiet --json "$out" >/dev/null 2>&1 || true
   (( $# > 0 )) && after=$(cpu_ticks "$@")
   jq -r --arg n "$name" --argjson cpu "$(( after - before ))" --argjson hz "$ticks_per_s" \
-    '[$n, .achieved_rps, ([.intervals[1:][] | .p99_ns] | max // .totals.latency.percentiles_ns["99"]),
+    '[$n, .achieved_rps,
+      ([.intervals[1:][] | .p99_ns] | sort | if length > 0 then .[length / 2 | floor]
+                                               else null end) // .totals.latency.percentiles_ns["99"],
       ([.totals.status | to_entries[] | select(.key | startswith("2") | not) | .value] | add // 0),
       (.totals.errors + .totals.timeouts + .totals.connect_errors),
       (if .totals.completed > 0 then $cpu / $hz * 1e6 / .totals.completed else 0 end)] | @tsv' "$out"
@@ -254,13 +265,8 @@ idle_rss() {
   wait "$idle_pid" 2>/dev/null || true
   echo "$rss $established"
 }
-taskset -c 0 "$GATEDRILL" gateway --listen "127.0.0.1:$gw_plain_port" --admin-port 0 --plaintext \
-  --issuer "http://127.0.0.1:$idp_port" --jwks-uri "http://127.0.0.1:$idp_port/jwks.json" \
-  --audience gatedrill --upstream "http://127.0.0.1:$up_port" --threads 1 \
-  --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 >"$work/gateway-plain.log" 2>&1 &
-gw_plain_pid=$!
-pids+=($gw_plain_pid)
-wait_for "the plaintext gateway" grep -q '"component":"gateway"' "$work/gateway-plain.log"
+start_gateway gateway-plaintext "$gw_plain_port" --plaintext
+gw_plain_pid=$started_pid
 rss_before=$(rss_of "$gw_pid")
 rss_plain_start=$(rss_of "$gw_plain_pid")
 read -r rss_idle established < <(idle_rss "$gw_port" "$gw_pid" "$gw_url")
