@@ -13,7 +13,7 @@
 
 scenario {
   name = "crl-propagation",
-  description = "Client SVID revoked, CRL delayed to gw-2: refused on gw-1, still admitted on gw-2; after propagation refused on both.",
+  description = "Expired CRL: everyone refused; then client SVID revoked, CRL delayed to gw-2: refused on gw-1, admitted on gw-2; propagated: refused on both.",
   seeds = { "000" },
 }
 

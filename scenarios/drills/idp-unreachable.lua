@@ -12,7 +12,7 @@
 
 scenario {
   name = "idp-unreachable",
-  description = "IdP down (token endpoint and JWKS): cached valid tokens keep working; the gateway keeps its last good keys.",
+  description = "IdP down: new tokens cannot be minted (token@idp fails); cached valid tokens keep working on the last good keys; back: minting again.",
   seeds = { "000", "002" },
 }
 

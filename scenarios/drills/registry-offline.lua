@@ -11,7 +11,7 @@
 
 scenario {
   name = "registry-offline",
-  description = "Registry down: last good policy keeps serving; a node started meanwhile fails closed; registry back: sync.",
+  description = "Registry slow, then down: last good policy keeps serving; a node started meanwhile fails closed; registry back: sync.",
   seeds = { "003" },
 }
 

@@ -9,7 +9,7 @@
 
 scenario {
   name = "service-deregistered",
-  description = "The app's heartbeat stops: 503 service_not_found for its routes; heartbeat back: routes restored.",
+  description = "The app's heartbeat stops: 503 service_not_found for its routes only (catalog keeps serving); heartbeat back: routes restored.",
   seeds = { "003" },
 }
 

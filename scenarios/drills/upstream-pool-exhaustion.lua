@@ -12,7 +12,7 @@
 
 scenario {
   name = "upstream-pool-exhaustion",
-  description = "Slow upstream, bounded pool: 503 max_requests for what does not fit, p99 jumps; 2xx once fast again.",
+  description = "Slow upstream, bounded pool: 503 max_requests, then the breaker opens (503 circuit_open), p99 jumps; fast again: breaker closes, 2xx.",
   seeds = { "000", "002" },
 }
 
