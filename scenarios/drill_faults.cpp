@@ -83,8 +83,9 @@ Result<boost::json::object> toxic_body(const FaultAction& a, const std::string& 
   boost::json::object body;
   boost::json::object attributes;
   // The network faults' emulation: mtu -> mtu_blackhole; loss -> a lost segment's cost, one
-  // retransmission timeout (200 ms, Linux's minimum RTO) for that share of the chunks;
-  // bandwidth -> the bandwidth toxic.
+  // retransmission timeout (200 ms, Linux's minimum RTO), on every chunk of that share of the
+  // connections (toxicity is drawn per connection, as in Toxiproxy); bandwidth -> the bandwidth
+  // toxic.
   std::string type = a.type == "mtu"         ? "mtu_blackhole"
                      : a.type == "loss"      ? "latency"
                      : a.type == "bandwidth" ? "bandwidth"

@@ -20,7 +20,8 @@ Result<void> validate_drill_fault(const Scenario& scenario, const FaultAction& a
 // mtu, loss, bandwidth: real in network namespaces or emulated by the node's fault proxy
 // (mode = "auto" | "real" | "proxy"; network_faults.hpp carries them out).
 bool is_network_fault(const std::string& type);
-// The loss emulation holds that share of the chunks this long: one retransmission timeout.
+// The loss emulation delays every chunk of that share of the connections this long: one
+// retransmission timeout (a userspace proxy cannot drop segments of a TCP stream).
 constexpr int64_t kLossRetransmitMs = 200;
 
 // "20%" or "0.2" -> 0.2; must lie in (0, 1).

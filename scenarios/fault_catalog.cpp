@@ -178,7 +178,7 @@ const std::vector<FaultType>& fault_catalog() {
        {"stream", "mode"},
        false,
        "drops that share of the packets to/from the node (iptables statistic in namespaces, or "
-       "a 200 ms retransmission delay on that share of the chunks)"},
+       "a 200 ms retransmission delay on that share of the connections)"},
       {"bandwidth",
        "",
        {"gateway", "idp", "app", "redis"},

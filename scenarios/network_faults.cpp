@@ -71,7 +71,7 @@ std::string emulation_of(const std::string& type) {
   if (type == "mtu") return "mtu_blackhole toxic";
   if (type == "loss")
     return "latency toxic: " + std::to_string(kLossRetransmitMs) +
-           " ms (one retransmission timeout) on that share of the chunks";
+           " ms (one retransmission timeout) on every chunk of that share of the connections";
   return "bandwidth toxic";
 }
 
