@@ -134,10 +134,11 @@ Result<SslCtxPtr> make_ssl_ctx(const LoadRequestSpec& spec, bool h2) {
                                            spec.client_cert_file + "'");
     }
     // Rotated files (a renewed SVID) are presented from the next handshake on.
-    if (auto followed =
-            follow_client_identity(ctx.get(), spec.client_cert_file, spec.client_key_file);
-        !followed)
-      return followed.error();
+    if (spec.follow_client_cert) {
+      auto followed =
+          follow_client_identity(ctx.get(), spec.client_cert_file, spec.client_key_file);
+      if (!followed) return followed.error();
+    }
   }
   if (spec.insecure) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);

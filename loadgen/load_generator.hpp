@@ -44,6 +44,9 @@ struct LoadRequestSpec {
   // mTLS: a PEM certificate (chain) and its private key, presented when the server asks.
   std::string client_cert_file;
   std::string client_key_file;
+  // Re-read the two files when they change and present the new pair from the next handshake
+  // (an agent rotating the workload's SVID). Off: the pair read at the start, for the whole run.
+  bool follow_client_cert = false;
   // The TLS server name (SNI) and the name the certificate is checked against; empty: the URL's
   // host (no SNI when that is an IP address).
   std::string sni;

@@ -281,6 +281,10 @@ Result<void> Run::drive_load() {
       request.url = endpoints.gateways[i].mtls_url + s.topology.path;
       request.client_cert_file = endpoints.client_cert;
       request.client_key_file = endpoints.client_key;
+      // A client SVID the trust agent renews during the run (at half its life) is presented
+      // from the next handshake; otherwise the load keeps the one it started with until a phase
+      // with fresh_tokens builds new generators (ca_roll_intermediate's rolled client).
+      request.follow_client_cert = s.topology.pki.client_ttl / 2 < s.total_duration();
       request.tls_resume = false;
       load_options.requests_per_connection = s.topology.pki.requests_per_connection;
     }

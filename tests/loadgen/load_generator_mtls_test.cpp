@@ -308,6 +308,7 @@ TEST_F(LoadGeneratorMtls, RewrittenCertificateFilesArePresentedFromTheNextHandsh
   write("rotating.key", std::string(std::istreambuf_iterator<char>(client_key), {}));
   LoadRequestSpec spec = spec_for(server, "rotating");
   spec.tls_resume = false;  // a resumed session would carry the old certificate's verdict
+  spec.follow_client_cert = true;
   LoadOptions options;
   options.connections = 2;
   options.requests_per_connection = 1;  // a handshake per request
