@@ -472,7 +472,7 @@ class Evaluator {
         return vk(Value::set(std::move(out)));
       }
       case TermKind::kObjectCompr: {
-        Object out;
+        std::map<Value, Value> out;  // built in any order, possibly large: a tree, then flat
         size_t mark = trail_.size();
         eval_body(*t.body, 0, f, [&]() {
           return eval_term(t.key, f, [&](const Value& key) {
@@ -486,7 +486,7 @@ class Evaluator {
           });
         });
         undo(mark);
-        return vk(Value::object(std::move(out)));
+        return vk(Value::object(Object::from_sorted(out.begin(), out.end())));
       }
       case TermKind::kCall: {
         std::vector<Value> acc;
@@ -699,7 +699,7 @@ class Evaluator {
         break;
       }
       case RuleKind::kPartialObject: {
-        Object out;
+        std::map<Value, Value> out;  // built in any order, possibly large: a tree, then flat
         candidates(rs).each([&](const Rule* r) {
           Frame fr(r->num_slots);
           size_t mark = trail_.size();
@@ -717,7 +717,7 @@ class Evaluator {
           });
           undo(mark);
         });
-        result = Value::object(std::move(out));
+        result = Value::object(Object::from_sorted(out.begin(), out.end()));
         break;
       }
       case RuleKind::kFunction:

@@ -27,6 +27,15 @@ class FlatMap {
     return m;
   }
 
+  // From a range already in key order with distinct keys (a std::map a large object was built
+  // in: inserting member by member in any order into the vector would be quadratic).
+  template <class It>
+  static FlatMap from_sorted(It begin, It end) {
+    FlatMap m;
+    for (; begin != end; ++begin) m.items_.emplace_back(begin->first, begin->second);
+    return m;
+  }
+
   void reserve(size_t n) { items_.reserve(n); }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }

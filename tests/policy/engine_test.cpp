@@ -154,6 +154,34 @@ TEST(PolicyEngine, ConcurrentEvaluationsAgree) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// Objects are sorted vectors: one built member by member in reverse key order (a lookup table
+// from data, as policies build per decision) must come out whole, ordered and conflict-checked.
+TEST(PolicyEngine, LargeObjectsBuiltInAnyOrder) {
+  boost::json::array names;
+  for (int i = 4999; i >= 0; --i) names.push_back(boost::json::string("n" + std::to_string(i)));
+  auto e = PolicyEngine::from_sources(
+      {{"m.rego",
+        "package m\nimport rego.v1\nlookup := {n: i | some i, n in data.names}\n"
+        "by_rule[n] := i if { some i, n in data.names }\n"
+        "count_ok if count(lookup) == 5000\nfirst := [k | some k, _ in lookup][0]\n"
+        "conflict := {\"k\": n | some n in data.names}\n"}},
+      boost::json::object{{"names", names}});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_TRUE(e->allowed("data.m.count_ok", boost::json::object{}));
+  auto first = e->evaluate("data.m.first", boost::json::object{});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->value, boost::json::value("n0"));  // key order, not insertion order
+  auto v = e->evaluate("data.m.lookup.n123", boost::json::object{});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->value, boost::json::value(4999 - 123));
+  auto r = e->evaluate("data.m.by_rule.n4999", boost::json::object{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, boost::json::value(0));
+  auto c = e->evaluate("data.m.conflict", boost::json::object{});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, "eval_conflict_error");
+}
+
 TEST(PolicyEngine, LargeLiteralsAreFoldedAndHugeBodiesRejected) {
   std::string ips = "package net\nallowed := {";
   for (int i = 0; i < 20000; ++i)
