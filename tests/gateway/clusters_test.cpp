@@ -4,11 +4,9 @@
 // and name (wrong CA or name -> 502 upstream_tls_error, and the gateway serves the next valid
 // request); mTLS to the upstream presents the cluster's client certificate; a discovery cluster
 // routes to the address the registry holds; per-cluster metrics.
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,24 +25,15 @@ using std::chrono::milliseconds;
 // A port on 127.0.0.1 that refuses connections: bound, never listening, held for the test.
 class RefusingPort {
  public:
-  RefusingPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
+  RefusingPort() : fd_(bind_loopback(SOCK_STREAM, port_)) {}
   ~RefusingPort() { ::close(fd_); }
   RefusingPort(const RefusingPort&) = delete;
   RefusingPort& operator=(const RefusingPort&) = delete;
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
-  int fd_ = -1;
   uint16_t port_ = 0;
+  int fd_ = -1;
 };
 
 // An https:// upstream (the core HttpServer with a certificate from `ca`) that counts requests.
@@ -86,22 +75,10 @@ struct TestCa {
 
 class ClustersTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "gw-clusters-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::string mkdir = "mkdir -p '" + dir_ + "'";
-    ASSERT_EQ(std::system(mkdir.c_str()), 0);
-  }
-  void TearDown() override {
-    gateway_.reset();
-    std::string rm = "rm -rf '" + dir_ + "'";
-    (void)std::system(rm.c_str());
-  }
+  void TearDown() override { gateway_.reset(); }
 
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path(name)) << text;
-  }
+  std::string path(const std::string& name) const { return files_.path(name); }
+  void write(const std::string& name, const std::string& text) const { files_.write(name, text); }
 
   TestCa make_ca(const std::string& name) {
     TestCa ca{*Key::generate(KeyType::kEcP256), {}};
@@ -159,7 +136,7 @@ class ClustersTest : public ::testing::Test {
   }
 
   SystemTimeSource time_;
-  std::string dir_;
+  TestDir files_{"gw-clusters-"};
   FakeIdp idp_;
   FakeUpstream default_;
   std::unique_ptr<Gateway> gateway_;

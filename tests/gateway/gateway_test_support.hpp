@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -190,19 +192,48 @@ inline GatewayConfig base_config(const FakeIdp& idp, const std::string& upstream
   return c;
 }
 
-// A listening socket on 127.0.0.1 at a free port (for hand-written test upstreams).
-inline int listen_loopback(uint16_t& port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A socket of `type` (SOCK_STREAM, SOCK_DGRAM) bound to 127.0.0.1 at a free port.
+inline int bind_loopback(int type, uint16_t& port) {
+  int fd = ::socket(AF_INET, type, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::listen(fd, 16);
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   port = ntohs(addr.sin_port);
   return fd;
 }
+
+// A listening socket on 127.0.0.1 at a free port (for hand-written test upstreams).
+inline int listen_loopback(uint16_t& port) {
+  int fd = bind_loopback(SOCK_STREAM, port);
+  ::listen(fd, 16);
+  return fd;
+}
+
+// A scratch folder for one test (certificates, config files), removed with it.
+class TestDir {
+ public:
+  explicit TestDir(const std::string& prefix)
+      : dir_(::testing::TempDir() + prefix + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()) {
+    std::filesystem::create_directories(dir_);
+  }
+  ~TestDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  TestDir(const TestDir&) = delete;
+  TestDir& operator=(const TestDir&) = delete;
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name)) << text;
+  }
+
+ private:
+  std::string dir_;
+};
 
 // A blocking loopback TCP connection with a receive timeout, for hand-written HTTP.
 class RawConnection {

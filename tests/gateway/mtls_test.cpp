@@ -28,10 +28,6 @@ class MtlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     now_ = time_.wall_seconds();
-    dir_ = ::testing::TempDir() + "gw-mtls-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::string mkdir = "mkdir -p '" + dir_ + "'";
-    ASSERT_EQ(std::system(mkdir.c_str()), 0);
     pki_.ca_key = *Key::generate(KeyType::kEcP256);
     CertRequest ca;
     ca.common_name = "test CA";
@@ -51,16 +47,10 @@ class MtlsTest : public ::testing::Test {
           issue_certificate(server, server_key, pki_.ca.pem, pki_.ca_key)->pem + pki_.ca.pem);
     write("server.key", server_key.private_pem());
   }
-  void TearDown() override {
-    gateway_.reset();
-    std::string rm = "rm -rf '" + dir_ + "'";
-    (void)std::system(rm.c_str());
-  }
+  void TearDown() override { gateway_.reset(); }
 
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path(name)) << text;
-  }
+  std::string path(const std::string& name) const { return files_.path(name); }
+  void write(const std::string& name, const std::string& text) const { files_.write(name, text); }
 
   void start(bool strict = true, const std::string& crl = "",
              const std::string& trust_domain = "gatedrill.test") {
@@ -125,7 +115,7 @@ class MtlsTest : public ::testing::Test {
   FakeUpstream upstream_;
   std::unique_ptr<Gateway> gateway_;
   Pki pki_;
-  std::string dir_;
+  TestDir files_{"gw-mtls-"};
   int64_t now_ = 0;
 };
 
