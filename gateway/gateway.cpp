@@ -9,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -71,8 +72,6 @@ struct Gateway::Impl {
   GatewayConfig config;
   MetricsRegistry metrics;
   FaultRegistry faults;
-  Counter& jwks_fetches;
-  Counter& jwks_failures;
   Counter& token_cache_hits;
   Counter& token_cache_misses;
   Counter& upstream_connect_errors;
@@ -96,7 +95,8 @@ struct Gateway::Impl {
   Counter& ratelimit_fallback;
   RequestCounters requests;
   ProtocolMetrics protocols{metrics};
-  JwksCache jwks;
+  std::vector<JwtProviderConfig> providers;      // the trusted issuers, in config order
+  std::vector<std::unique_ptr<JwksCache>> jwks;  // one per provider
   JwtAuthn authn;
   LocalRateLimiter limiter;
   GlobalRateLimiter global_limiter;
@@ -117,10 +117,6 @@ struct Gateway::Impl {
       : time(t),
         config(std::move(c)),
         faults(t),
-        jwks_fetches(
-            metrics.counter("gatedrill_gateway_jwks_fetches_total", "JWKS fetch attempts")),
-        jwks_failures(
-            metrics.counter("gatedrill_gateway_jwks_fetch_failures_total", "Failed JWKS fetches")),
         token_cache_hits(metrics.counter("gatedrill_gateway_token_cache_hits_total",
                                          "Verified-token cache hits")),
         token_cache_misses(metrics.counter("gatedrill_gateway_token_cache_misses_total",
@@ -172,10 +168,9 @@ struct Gateway::Impl {
             metrics.counter("gatedrill_gateway_ratelimit_fallback_total",
                             "Requests limited only locally because Redis could not count them")),
         requests(metrics),
-        jwks(t, config.jwks, fetcher ? std::move(fetcher) : http_jwks_fetcher(),
-             JwksCacheHooks{[this] { jwks_fetches.inc(); },
-                            [this](const std::string&) { jwks_failures.inc(); }}),
-        authn(make_authn_config(config), jwks, t),
+        providers(effective_providers(config)),
+        jwks(make_jwks_caches(fetcher ? std::move(fetcher) : http_jwks_fetcher())),
+        authn(make_authn_config(config), make_jwt_providers(), t),
         limiter(t, config.rate_limit),
         global_limiter(t, config.global_rate_limit),
         overload(config.overload) {
@@ -212,12 +207,46 @@ struct Gateway::Impl {
     }
   }
 
+  // config.providers, or the single provider of the issuer/jwks fields.
+  static std::vector<JwtProviderConfig> effective_providers(const GatewayConfig& c) {
+    if (!c.providers.empty()) return c.providers;
+    return {JwtProviderConfig{c.issuer, c.jwks.jwks_uri, c.audiences, c.algs, c.leeway}};
+  }
+
+  // One cache per provider, its fetches and failures counted under its issuer label.
+  std::vector<std::unique_ptr<JwksCache>> make_jwks_caches(const JwksFetcher& fetcher) {
+    std::vector<std::unique_ptr<JwksCache>> caches;
+    for (const auto& p : providers) {
+      JwksCacheOptions options = config.jwks;
+      options.jwks_uri = p.jwks_uri;
+      Counter& fetches = metrics.counter("gatedrill_gateway_jwks_fetches_total",
+                                         "JWKS fetch attempts", {{"issuer", p.issuer}});
+      Counter& failures = metrics.counter("gatedrill_gateway_jwks_fetch_failures_total",
+                                          "Failed JWKS fetches", {{"issuer", p.issuer}});
+      caches.push_back(std::make_unique<JwksCache>(
+          time, std::move(options), fetcher,
+          JwksCacheHooks{[&fetches] { fetches.inc(); },
+                         [&failures](const std::string&) { failures.inc(); }}));
+    }
+    return caches;
+  }
+
+  std::vector<JwtProvider> make_jwt_providers() {
+    std::vector<JwtProvider> out;
+    for (size_t i = 0; i < providers.size(); ++i) {
+      JwtProvider p;
+      p.claims.issuer = providers[i].issuer;
+      p.claims.audiences = providers[i].audiences;
+      p.claims.leeway = providers[i].leeway;
+      p.algs = providers[i].algs;
+      p.jwks = jwks[i].get();
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
   static JwtAuthnConfig make_authn_config(const GatewayConfig& c) {
     JwtAuthnConfig a;
-    a.claims.issuer = c.issuer;
-    a.claims.audiences = c.audiences;
-    a.claims.leeway = c.leeway;
-    a.algs = c.algs;
     a.token_cache_entries = c.token_cache_entries;
     a.jwks_unavailable_status = c.jwks_unavailable_status;
     return a;
@@ -702,11 +731,20 @@ Result<void> Gateway::start() {
   admin_options.port = g.config.admin_port;
   g.admin = std::make_unique<AdminServer>(g.time, g.metrics, g.faults, admin_options);
   g.admin->set_health_check([] { return std::string(); });
+  // The first provider's state at the top level (as with one issuer), every one under
+  // "providers".
   g.admin->route("GET", "/admin/jwks", [&g](const HttpRequest&) {
-    auto keys = g.jwks.keys();
-    boost::json::object body{{"loaded", keys != nullptr},
-                             {"keys", keys ? static_cast<int64_t>(keys->entries().size()) : 0},
-                             {"fetches", static_cast<int64_t>(g.jwks.fetch_count())}};
+    boost::json::array providers;
+    for (size_t i = 0; i < g.jwks.size(); ++i) {
+      auto keys = g.jwks[i]->keys();
+      providers.push_back(
+          boost::json::object{{"issuer", g.providers[i].issuer},
+                              {"loaded", keys != nullptr},
+                              {"keys", keys ? static_cast<int64_t>(keys->entries().size()) : 0},
+                              {"fetches", static_cast<int64_t>(g.jwks[i]->fetch_count())}});
+    }
+    boost::json::object body = providers.front().as_object();
+    body["providers"] = std::move(providers);
     return json_ok(boost::json::serialize(body));
   });
   // Certificates and trust bundles from disk again, without dropping connections (seed 001).
@@ -725,7 +763,7 @@ Result<void> Gateway::start() {
   }
   if (auto r = g.admin->start(); !r) return r;
 
-  g.jwks.start();
+  for (auto& cache : g.jwks) cache->start();
   if (g.redis) {
     g.redis->start();
     // Ready should mean connected when Redis is there; a Redis that is down (a drill) is not an
@@ -763,7 +801,7 @@ Result<void> Gateway::start() {
       std::move(hooks));
   if (auto r = g.data->start(); !r) {
     if (g.redis) g.redis->stop();
-    g.jwks.stop();
+    for (auto& cache : g.jwks) cache->stop();
     g.admin->stop();
     return r;
   }
@@ -779,7 +817,7 @@ void Gateway::stop() {
   if (g.redis) g.redis->stop();
   g.data_for_discovery = nullptr;
   if (g.data) g.data->stop();
-  g.jwks.stop();
+  for (auto& cache : g.jwks) cache->stop();
   if (g.admin) g.admin->stop();
   if (g.audit) g.audit->stop();
   if (g.siem) g.siem->stop();

@@ -15,6 +15,7 @@
 #include "gateway/audit/audit_log.hpp"
 #include "gateway/audit/siem_mirror.hpp"
 #include "gateway/authn/jwks_cache.hpp"
+#include "gateway/authn/jwt_providers.hpp"
 #include "gateway/authn/revocation_cache.hpp"
 #include "gateway/authz/authorizer.hpp"
 #include "gateway/overload/overload_manager.hpp"
@@ -32,6 +33,9 @@ struct GatewayConfig {
   uint16_t admin_port = 0;
   std::string admin_bind = "127.0.0.1";
 
+  // The trusted issuers. Empty: the one given by issuer/audiences/algs/leeway/jwks.jwks_uri.
+  // Each provider gets a JWKS cache with jwks's ttl, cooldown and timeouts and its own URI.
+  std::vector<JwtProviderConfig> providers;
   std::string issuer;
   std::vector<std::string> audiences;
   std::vector<JwsAlg> algs;  // empty: all

@@ -68,6 +68,10 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("audience", &audience, "expected aud (any when empty)");
   args.option("algs", &algs, "accepted algs (default RS256,ES256,PS256,EdDSA)");
   args.option("leeway", &leeway, "clock leeway for exp/nbf/iat (default 60s)");
+  args.option("providers", &providers_file,
+              "JSON trusted issuers [{\"issuer\", \"jwks_uri\", \"audiences\": [...], \"algs\": "
+              "[...], \"leeway\"}]; the token's iss picks one (instead of --issuer, --jwks-uri, "
+              "--audience, --algs, --leeway)");
   args.option("upstream", &upstream,
               "the default cluster: upstream URL http://host:port or https://host:port (required)");
   args.option("upstream-ca", &upstream_ca,
@@ -293,24 +297,27 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     c.policy_timeout = *timeout;
   }
 
-  if (issuer.empty()) return usage("--issuer is required");
-  if (jwks_uri.empty()) return usage("--jwks-uri is required");
-  if (auto u = Url::parse(jwks_uri); !u) return usage("--jwks-uri: " + u.error().message);
-  c.issuer = issuer;
-  c.jwks.jwks_uri = jwks_uri;
-  if (!audience.empty()) c.audiences.push_back(audience);
-  for (auto name : split(algs, ',')) {
-    auto alg = parse_jws_alg(trim(name));
-    if (!alg)
-      return usage("--algs: '" + std::string(trim(name)) +
-                   "' is not one of RS256, ES256, PS256, EdDSA");
-    c.algs.push_back(*alg);
+  if (auto r = providers_to_config(c); !r) return r.error();
+  if (c.providers.empty()) {
+    if (issuer.empty()) return usage("--issuer is required (or --providers)");
+    if (jwks_uri.empty()) return usage("--jwks-uri is required");
+    if (auto u = Url::parse(jwks_uri); !u) return usage("--jwks-uri: " + u.error().message);
+    c.issuer = issuer;
+    c.jwks.jwks_uri = jwks_uri;
+    if (!audience.empty()) c.audiences.push_back(audience);
+    for (auto name : split(algs, ',')) {
+      auto alg = parse_jws_alg(trim(name));
+      if (!alg)
+        return usage("--algs: '" + std::string(trim(name)) +
+                     "' is not one of RS256, ES256, PS256, EdDSA");
+      c.algs.push_back(*alg);
+    }
+    if (c.algs.empty()) return usage("--algs must name at least one algorithm");
+    auto leeway_d = parse_duration(leeway);
+    if (!leeway_d) return usage("--leeway: " + leeway_d.error().message);
+    if (leeway_d->count() < 0) return usage("--leeway must be >= 0");
+    c.leeway = std::chrono::duration_cast<std::chrono::seconds>(*leeway_d);
   }
-  if (c.algs.empty()) return usage("--algs must name at least one algorithm");
-  auto leeway_d = parse_duration(leeway);
-  if (!leeway_d) return usage("--leeway: " + leeway_d.error().message);
-  if (leeway_d->count() < 0) return usage("--leeway must be >= 0");
-  c.leeway = std::chrono::duration_cast<std::chrono::seconds>(*leeway_d);
 
   if (upstream.empty()) return usage("--upstream is required");
   auto up = Url::parse(upstream);
@@ -445,6 +452,22 @@ Result<void> GatewayFlags::clusters_to_config(GatewayConfig& c) const {
           "', which " +
           (clusters_file.empty() ? "needs --clusters" : "is not in --clusters " + clusters_file));
   }
+  return {};
+}
+
+Result<void> GatewayFlags::providers_to_config(GatewayConfig& c) const {
+  if (providers_file.empty()) return {};
+  // One way to name the issuers: the file or the single-issuer flags, never a mix.
+  if (!issuer.empty() || !jwks_uri.empty() || !audience.empty() || algs != GatewayFlags{}.algs ||
+      leeway != GatewayFlags{}.leeway)
+    return usage(
+        "--providers excludes --issuer, --jwks-uri, --audience, --algs and --leeway (put them in "
+        "the providers file)");
+  auto text = read_text(providers_file);
+  if (!text) return usage("--providers: cannot read " + providers_file);
+  auto providers = parse_providers_json(*text);
+  if (!providers) return usage("--providers " + providers_file + ": " + providers.error().message);
+  c.providers = std::move(*providers);
   return {};
 }
 

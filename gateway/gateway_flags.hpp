@@ -18,6 +18,7 @@ struct GatewayFlags {
   std::string tls_cert, tls_key;
   bool plaintext = false;
   std::string issuer, jwks_uri, audience;
+  std::string providers_file;  // several issuers; excludes --issuer/--jwks-uri/--audience/--algs
   std::string algs = "RS256,ES256,PS256,EdDSA";
   std::string leeway = "60s";
   std::string upstream;
@@ -75,6 +76,7 @@ struct GatewayFlags {
   Result<void> redis_to_config(GatewayConfig& c) const;
   Result<void> control_plane_to_config(GatewayConfig& c) const;
   Result<void> clusters_to_config(GatewayConfig& c) const;
+  Result<void> providers_to_config(GatewayConfig& c) const;
 };
 
 }  // namespace gatedrill::gateway

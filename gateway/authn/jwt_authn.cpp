@@ -35,11 +35,25 @@ std::string authn_reason(std::string_view code) {
 }
 
 JwtAuthn::JwtAuthn(JwtAuthnConfig config, JwksCache& jwks, const TimeSource& time)
-    : config_(std::move(config)), jwks_(jwks), time_(time), cache_(config_.token_cache_entries) {}
+    : JwtAuthn(config, {JwtProvider{config.claims, config.algs, &jwks}}, time) {}
 
-bool JwtAuthn::alg_allowed(JwsAlg alg) const {
-  return config_.algs.empty() ||
-         std::find(config_.algs.begin(), config_.algs.end(), alg) != config_.algs.end();
+JwtAuthn::JwtAuthn(JwtAuthnConfig config, std::vector<JwtProvider> providers,
+                   const TimeSource& time)
+    : config_(std::move(config)),
+      providers_(std::move(providers)),
+      time_(time),
+      cache_(config_.token_cache_entries) {}
+
+const JwtProvider* JwtAuthn::select(const boost::json::object& claims) const {
+  // One provider with no issuer set accepts any iss (in-process tests and benchmarks).
+  if (providers_.size() == 1 && providers_[0].claims.issuer.empty()) return &providers_[0];
+  auto it = claims.find("iss");
+  if (it == claims.end() || !it->value().is_string()) return nullptr;
+  const std::string_view iss = it->value().as_string();
+  // A linear scan: a handful of issuers compare faster than a hash of the string.
+  for (const auto& p : providers_)
+    if (p.claims.issuer == iss) return &p;
+  return nullptr;
 }
 
 AuthnResult JwtAuthn::check(std::string_view authorization) {
@@ -55,7 +69,7 @@ AuthnResult JwtAuthn::check(std::string_view authorization) {
   if (auto hit = cache_.find(token)) {
     // Validity is a function of time: recheck exp/nbf against the current skewed wall clock.
     const int64_t now = time_.wall_seconds();
-    const int64_t leeway = config_.claims.leeway.count();
+    const int64_t leeway = providers_[hit->provider].claims.leeway.count();
     if (hit->exp && now - leeway >= *hit->exp) {
       cache_.erase(token);
       return deny(401, "token_expired",
@@ -78,17 +92,28 @@ AuthnResult JwtAuthn::check(std::string_view authorization) {
 AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   auto parsed = parse_jwt(token);
   if (!parsed) return deny(401, authn_reason(parsed.error().code), parsed.error().message);
-  if (!alg_allowed(parsed->alg))
+  const JwtProvider* provider = select(parsed->claims);
+  if (!provider) {
+    auto iss = parsed->claims.find("iss");
+    if (iss == parsed->claims.end() || !iss->value().is_string())
+      return deny(401, "bad_issuer", "the token has no string iss claim");
+    return deny(401, "bad_issuer",
+                "unknown issuer \"" + std::string(iss->value().as_string()) + "\"");
+  }
+  if (!provider->algs.empty() &&
+      std::find(provider->algs.begin(), provider->algs.end(), parsed->alg) == provider->algs.end())
     return deny(401, "bad_alg",
-                std::string("alg ") + std::string(jws_alg_name(parsed->alg)) + " is not allowed");
+                std::string("alg ") + std::string(jws_alg_name(parsed->alg)) + " is not allowed" +
+                    (providers_.size() > 1 ? " for issuer " + provider->claims.issuer : ""));
 
-  auto keys = jwks_.keys();
+  JwksCache& jwks = *provider->jwks;
+  auto keys = jwks.keys();
   if (!keys)
     return deny(config_.jwks_unavailable_status, "jwks_unavailable",
                 "the issuer's signing keys are not available");
   const Jwks::Entry* entry = keys->find(parsed->kid);
   if (!entry) {
-    jwks_.request_refetch(parsed->kid);
+    jwks.request_refetch(parsed->kid);
     return deny(401, "unknown_kid", "no signing key matches the token's kid");
   }
   if (entry->alg && *entry->alg != parsed->alg)
@@ -98,7 +123,7 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   if (!jws_verify(parsed->alg, entry->key, parsed->signing_input, parsed->signature))
     return deny(401, "bad_signature", "signature verification failed");
 
-  if (auto claims = check_jwt_claims(parsed->claims, config_.claims, time_.wall_seconds());
+  if (auto claims = check_jwt_claims(parsed->claims, provider->claims, time_.wall_seconds());
       !claims) {
     const auto& code = claims.error().code;
     return deny(code == "bad_audience" ? 403 : 401, authn_reason(code), claims.error().message);
@@ -112,6 +137,7 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   verified.exp = int_claim(parsed->claims, "exp");
   verified.nbf = int_claim(parsed->claims, "nbf");
   verified.iat = int_claim(parsed->claims, "iat");
+  verified.provider = static_cast<uint32_t>(provider - providers_.data());
   AuthnResult r;
   r.outcome = AuthnResult::Outcome::kAllow;
   r.status = 200;

@@ -1,8 +1,10 @@
 #pragma once
-// The JWT authn filter (Envoy jwt_authn in spirit): Bearer token -> structure -> key by kid
-// from the JWKS cache (alg allowed, fitting the key and the JWK's alg) -> signature -> claims at
-// the TimeSource's (skewable) wall time. Synchronous: the key set is already in memory, and an
-// unknown kid only asks the cache for a background refetch.
+// The JWT authn filter (Envoy jwt_authn in spirit): Bearer token -> structure -> provider by the
+// unverified iss -> key by kid from that provider's JWKS cache (alg allowed for the provider,
+// fitting the key and the JWK's alg) -> signature -> claims at the TimeSource's (skewable) wall
+// time. Synchronous: the key sets are already in memory, and an unknown kid only asks the
+// provider's cache for a background refetch. An iss no provider has is refused before any key
+// is looked at, so a flood of made-up issuers costs no JWKS fetch.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -17,9 +19,16 @@
 
 namespace gatedrill::gateway {
 
-struct JwtAuthnConfig {
-  ClaimPolicy claims;        // issuer, audiences, leeway
+// One trusted issuer: its claims policy, its alg allow-list and its key cache (not owned).
+struct JwtProvider {
+  ClaimPolicy claims;        // issuer (empty: any, single provider only), audiences, leeway
   std::vector<JwsAlg> algs;  // allow-list; empty: all four
+  JwksCache* jwks = nullptr;
+};
+
+struct JwtAuthnConfig {
+  ClaimPolicy claims;        // the single provider's issuer, audiences, leeway
+  std::vector<JwsAlg> algs;  // its allow-list; empty: all four
   size_t token_cache_entries = 10000;
   // No key set fetched yet (IdP down since start): 401 by default, 500 when configured (seed 000).
   int jwks_unavailable_status = 401;
@@ -41,17 +50,21 @@ struct AuthnResult {
 
 class JwtAuthn {
  public:
+  // One provider: config.claims and config.algs with `jwks`.
   JwtAuthn(JwtAuthnConfig config, JwksCache& jwks, const TimeSource& time);
+  // Several providers (distinct issuers); config.claims/algs are ignored.
+  JwtAuthn(JwtAuthnConfig config, std::vector<JwtProvider> providers, const TimeSource& time);
 
   // `authorization` is the Authorization header value (empty when absent).
   AuthnResult check(std::string_view authorization);
 
  private:
   AuthnResult verify_uncached(std::string_view token);
-  bool alg_allowed(JwsAlg alg) const;
+  // The provider whose issuer the (unverified) claims name; null when none.
+  const JwtProvider* select(const boost::json::object& claims) const;
 
   const JwtAuthnConfig config_;
-  JwksCache& jwks_;
+  const std::vector<JwtProvider> providers_;
   const TimeSource& time_;
   TokenCache cache_;
 };

@@ -19,6 +19,7 @@ struct VerifiedToken {
   std::optional<int64_t> exp;  // unix seconds
   std::optional<int64_t> nbf;
   std::optional<int64_t> iat;
+  uint32_t provider = 0;  // which issuer verified it (its leeway applies on every hit)
 };
 
 class TokenCache {
