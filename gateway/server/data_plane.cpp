@@ -1218,6 +1218,7 @@ struct DataPlane::Impl {
     auto fresh = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* ctx = fresh->native_handle();
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections hold no record buffers
     fresh->set_options(asio::ssl::context::default_workarounds |
                        asio::ssl::context::no_compression);
     beast::error_code ec;
@@ -1275,6 +1276,7 @@ struct DataPlane::Impl {
   Result<void> load_tls() {
     auto fresh = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX_set_min_proto_version(fresh->native_handle(), TLS1_2_VERSION);
+    SSL_CTX_set_mode(fresh->native_handle(), SSL_MODE_RELEASE_BUFFERS);  // as above
     fresh->set_options(asio::ssl::context::default_workarounds |
                        asio::ssl::context::no_compression | asio::ssl::context::single_dh_use);
     SSL_CTX_set_alpn_select_cb(fresh->native_handle(),
