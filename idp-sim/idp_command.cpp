@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto/base64url.hpp"
@@ -53,6 +54,9 @@ int idp_command(int argc, char** argv) {
   args.option("tls-key", &options.tls_key_file, "the key of --tls-cert (PEM)");
   args.option("client-ca", &options.client_ca_file,
               "verify client certificates against this bundle (with --tls-cert)");
+  args.repeated("tenant", &options.tenants,
+                "NAME: another issuer in this process, {issuer}/NAME, with its own keys, "
+                "discovery, JWKS and token endpoint under /NAME/ (repeatable)");
   std::string mtls_client;
   args.option("mtls-client", &mtls_client,
               "ID=URI: a client that authenticates with a certificate (RFC 8705 "
@@ -121,6 +125,16 @@ int idp_command(int argc, char** argv) {
                             {"client_id", options.client_id},
                             {"kid", idp.key_ring().current().kid}};
   if (generated_secret) ready["client_secret"] = options.client_secret;
+  if (!options.tenants.empty()) {
+    boost::json::array tenants;
+    for (const auto& name : options.tenants)
+      tenants.push_back(
+          boost::json::object{{"tenant", name},
+                              {"issuer", idp.issuer(name)},
+                              {"jwks_uri", idp.base_url() + "/" + name + "/jwks.json"},
+                              {"token_endpoint", idp.base_url() + "/" + name + "/token"}});
+    ready["tenants"] = std::move(tenants);
+  }
   std::printf("%s\n", boost::json::serialize(ready).c_str());
   std::fflush(stdout);
   signals.wait();

@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -88,7 +89,25 @@ IdpSim::~IdpSim() {
   stop();
 }
 
+Result<void> check_tenant_name(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+  if (!ok)
+    return make_error("bad_options", "tenant name \"" + std::string(name) +
+                                         "\" must be 1..64 letters, digits, '-' or '_'");
+  return {};
+}
+
 Result<void> IdpSim::load_or_create_keys() {
+  for (const auto& tenant : options_.tenants) {
+    if (auto ok = check_tenant_name(tenant); !ok) return ok;
+    if (tenant_keys_.count(tenant))
+      return make_error("bad_options", "tenant " + tenant + " is given twice");
+    auto ring = KeyRing::create(time_, options_.alg);  // its own keys, in memory only
+    if (!ring) return ring.error();
+    tenant_keys_.emplace(tenant, std::move(*ring));
+  }
   if (options_.keys_dir.empty()) {
     auto ring = KeyRing::create(time_, options_.alg);
     if (!ring) return ring.error();
@@ -204,6 +223,26 @@ std::string IdpSim::issuer() const {
   return options_.issuer.empty() ? base_url() : options_.issuer;
 }
 
+std::string IdpSim::issuer(std::string_view tenant) const {
+  return tenant.empty() ? issuer() : issuer() + "/" + std::string(tenant);
+}
+
+std::string IdpSim::base_url(std::string_view tenant) const {
+  return tenant.empty() ? base_url() : base_url() + "/" + std::string(tenant);
+}
+
+KeyRing* IdpSim::ring(std::string_view tenant) {
+  if (tenant.empty()) return &*keys_;
+  auto it = tenant_keys_.find(tenant);
+  return it == tenant_keys_.end() ? nullptr : &it->second;
+}
+
+Result<KeyRing*> IdpSim::admin_ring(std::string_view tenant) {
+  KeyRing* keys = ring(tenant);
+  if (!keys) return make_error("unknown_tenant", "no tenant named \"" + std::string(tenant) + "\"");
+  return keys;
+}
+
 bool IdpSim::draw(double probability) {
   if (probability <= 0) return false;
   double x = static_cast<double>(mix(error_draw_.fetch_add(1, std::memory_order_relaxed)) >> 11) /
@@ -212,7 +251,8 @@ bool IdpSim::draw(double probability) {
 }
 
 HttpResponse IdpSim::handle_public(const HttpRequest& request) {
-  const bool is_token = request.path == "/token";
+  const bool is_token =
+      request.path.size() >= 6 && request.path.compare(request.path.size() - 6, 6, "/token") == 0;
   auto unavailable = [&](int status, const char* why) {
     if (is_token) token_errors_.at("unavailable")->inc();
     HttpResponse r = json_error(status, "unavailable", why);
@@ -225,14 +265,29 @@ HttpResponse IdpSim::handle_public(const HttpRequest& request) {
     return unavailable(error_status_.load(std::memory_order_relaxed),
                        "injected error (fault error_5xx)");
 
+  // /NAME/... is tenant NAME's issuer; anything else the default one.
+  std::string_view path = request.path;
+  std::string_view tenant;
+  KeyRing* keys = &*keys_;
+  if (!tenant_keys_.empty() && path.size() > 1) {
+    const auto slash = path.find('/', 1);
+    if (slash != std::string_view::npos) {
+      if (KeyRing* t = ring(path.substr(1, slash - 1))) {
+        tenant = path.substr(1, slash - 1);
+        keys = t;
+        path = path.substr(slash);
+      }
+    }
+  }
   HttpResponse response;
-  if (request.path == "/.well-known/openid-configuration") {
+  if (path == "/.well-known/openid-configuration") {
+    response = request.method == "GET" ? discovery(tenant)
+                                       : json_error(405, "method_not_allowed", "use GET");
+  } else if (path == "/jwks.json") {
     response =
-        request.method == "GET" ? discovery() : json_error(405, "method_not_allowed", "use GET");
-  } else if (request.path == "/jwks.json") {
-    response = request.method == "GET" ? jwks() : json_error(405, "method_not_allowed", "use GET");
-  } else if (is_token) {
-    response = request.method == "POST" ? token(request)
+        request.method == "GET" ? jwks(*keys) : json_error(405, "method_not_allowed", "use GET");
+  } else if (path == "/token") {
+    response = request.method == "POST" ? token(request, tenant, *keys)
                                         : json_error(405, "method_not_allowed", "use POST");
   } else {
     response = json_error(404, "not_found", "no such endpoint: " + request.path);
@@ -241,13 +296,13 @@ HttpResponse IdpSim::handle_public(const HttpRequest& request) {
   return response;
 }
 
-HttpResponse IdpSim::discovery() const {
+HttpResponse IdpSim::discovery(std::string_view tenant) const {
   discovery_fetches_->inc();
-  std::string base = base_url();
+  std::string base = base_url(tenant);
   boost::json::array auth_methods{"client_secret_basic", "client_secret_post"};
   if (!options_.mtls_client_id.empty()) auth_methods.emplace_back("tls_client_auth");
   boost::json::object doc{
-      {"issuer", issuer()},
+      {"issuer", issuer(tenant)},
       {"jwks_uri", base + "/jwks.json"},
       {"token_endpoint", base + "/token"},
       {"id_token_signing_alg_values_supported", boost::json::array{jws_alg_name(options_.alg)}},
@@ -259,11 +314,11 @@ HttpResponse IdpSim::discovery() const {
   return json_ok(boost::json::serialize(doc));
 }
 
-HttpResponse IdpSim::jwks() {
+HttpResponse IdpSim::jwks(KeyRing& keys) {
   jwks_fetches_->inc();
   if (jwks_down_.load(std::memory_order_relaxed))
     return json_error(503, "unavailable", "the JWKS endpoint is down (fault jwks_down)");
-  std::string body = keys_->jwks_json();
+  std::string body = keys.jwks_json();
   switch (jwks_malformed_.load(std::memory_order_relaxed)) {
     case 1:
       body = "<html>502 Bad Gateway</html> not a key set {";
@@ -294,9 +349,10 @@ HttpResponse IdpSim::token_error(int status, const std::string& error,
   return no_store(std::move(response));
 }
 
-boost::json::object IdpSim::default_claims(int64_t ttl_s, const std::string& sub) const {
+boost::json::object IdpSim::default_claims(int64_t ttl_s, const std::string& sub,
+                                           std::string_view tenant) const {
   const int64_t now = time_.wall_seconds();  // skewed by /admin/clock: the clock-skew-idp drill
-  return boost::json::object{{"iss", issuer()},
+  return boost::json::object{{"iss", issuer(tenant)},
                              {"sub", sub},
                              {"aud", options_.audience},
                              {"iat", now},
@@ -320,7 +376,7 @@ Result<void> IdpSim::check_tls_client(const HttpRequest& request) const {
                         options_.mtls_client_id);
 }
 
-HttpResponse IdpSim::token(const HttpRequest& request) {
+HttpResponse IdpSim::token(const HttpRequest& request, std::string_view tenant, KeyRing& keys) {
   auto content_type = to_lower(trim(split(request.header("content-type"), ';')[0]));
   if (content_type != "application/x-www-form-urlencoded")
     return token_error(400, "invalid_request",
@@ -365,10 +421,10 @@ HttpResponse IdpSim::token(const HttpRequest& request) {
       return token_error(401, "invalid_client", "unknown client or wrong secret", bool(*basic));
   }
 
-  boost::json::object claims = default_claims(options_.token_ttl.count(), credentials.id);
+  boost::json::object claims = default_claims(options_.token_ttl.count(), credentials.id, tenant);
   if (auto scope = form->find("scope"); scope != form->end() && !scope->second.empty())
     claims["scope"] = scope->second;
-  SigningKey key = keys_->current();
+  SigningKey key = keys.current();
   auto jwt = sign_jwt(key.alg, key.key, key.kid, claims);
   if (!jwt) return json_error(500, "sign_failed", jwt.error().message);
   tokens_endpoint_->inc();
@@ -386,6 +442,12 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
     if (!parsed) return json_error(400, "bad_json", parsed.error().message);
     params = std::move(*parsed);
   }
+  auto tenant_field = json_string(params, "tenant");
+  if (!tenant_field) return json_error(400, "bad_params", tenant_field.error().message);
+  const std::string tenant = tenant_field->value_or("");
+  auto ring_or = admin_ring(tenant);
+  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  KeyRing& keys = **ring_or;
   auto kid = json_string(params, "kid");
   auto alg_name = json_string(params, "alg");
   auto ttl = json_int(params, "ttl_s");
@@ -410,7 +472,7 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
 
   // Which key signs, and which kid the header names. A kid the ring does not know is put in the
   // header as is (the unknown-kid drills); an alg with no fitting key gets a new unpublished key.
-  std::optional<SigningKey> named = kid->has_value() ? keys_->find(**kid) : std::nullopt;
+  std::optional<SigningKey> named = kid->has_value() ? keys.find(**kid) : std::nullopt;
   SigningKey signer;
   if (alg_name->has_value()) {
     auto alg = parse_jws_alg(**alg_name);
@@ -419,12 +481,12 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
       signer = *named;
       signer.alg = *alg;
     } else {
-      auto fitting = keys_->key_for(*alg);
+      auto fitting = keys.key_for(*alg);
       if (!fitting) return json_error(500, "sign_failed", fitting.error().message);
       signer = *fitting;
     }
   } else {
-    signer = named ? *named : keys_->current();
+    signer = named ? *named : keys.current();
   }
   std::string header_kid = kid->has_value() ? **kid : signer.kid;
 
@@ -435,7 +497,7 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
   auto sign_range = [&](int64_t begin, int64_t end) {
     try {
       for (int64_t i = begin; i < end; ++i) {
-        boost::json::object claims = default_claims(ttl_s, options_.client_id);
+        boost::json::object claims = default_claims(ttl_s, options_.client_id, tenant);
         if (overrides) {
           for (const auto& member : *overrides) {
             if (member.value().is_null())
@@ -475,6 +537,11 @@ HttpResponse IdpSim::handle_admin_rotate(const HttpRequest& request) {
   auto params = parse_json_object(trim(request.body).empty() ? std::string_view("{}")
                                                              : std::string_view(request.body));
   if (!params) return json_error(400, "bad_json", params.error().message);
+  auto tenant = json_string(*params, "tenant");
+  if (!tenant) return json_error(400, "bad_params", tenant.error().message);
+  auto ring_or = admin_ring(tenant->value_or(""));
+  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  KeyRing& keys = **ring_or;
   auto mode = json_string(*params, "mode");
   auto delay = json_number(*params, "delay_s");
   if (!mode) return json_error(400, "bad_params", mode.error().message);
@@ -486,12 +553,12 @@ HttpResponse IdpSim::handle_admin_rotate(const HttpRequest& request) {
     double seconds = delay->value_or(0);
     if (seconds < 0 || seconds > 86400)
       return json_error(400, "bad_params", "delay_s must be 0..86400");
-    fresh = keys_->rotate_publish_first(
-        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+    fresh =
+        keys.rotate_publish_first(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
   } else if (**mode == "sign_first") {
     if (delay->has_value())
       return json_error(400, "bad_params", "delay_s applies to publish_first only");
-    fresh = keys_->rotate_sign_first();
+    fresh = keys.rotate_sign_first();
   } else {
     return json_error(400, "bad_params",
                       "mode must be \"publish_first\" or \"sign_first\", not \"" + **mode + "\"");
@@ -500,20 +567,33 @@ HttpResponse IdpSim::handle_admin_rotate(const HttpRequest& request) {
   boost::json::object body{{"kid", fresh->kid},
                            {"mode", **mode},
                            {"published", fresh->published},
-                           {"signing_kid", keys_->current().kid}};
+                           {"signing_kid", keys.current().kid}};
   return json_ok(boost::json::serialize(body));
 }
 
-HttpResponse IdpSim::handle_admin_publish(const HttpRequest&) {
+HttpResponse IdpSim::handle_admin_publish(const HttpRequest& request) {
+  auto params = parse_json_object(trim(request.body).empty() ? std::string_view("{}")
+                                                             : std::string_view(request.body));
+  if (!params) return json_error(400, "bad_json", params.error().message);
+  auto tenant = json_string(*params, "tenant");
+  if (!tenant) return json_error(400, "bad_params", tenant.error().message);
+  auto ring_or = admin_ring(tenant->value_or(""));
+  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
   boost::json::array kids;
-  for (auto& kid : keys_->publish_pending()) kids.emplace_back(kid);
+  for (auto& kid : (*ring_or)->publish_pending()) kids.emplace_back(kid);
   return json_ok(boost::json::serialize(boost::json::object{{"published", std::move(kids)}}));
 }
 
-HttpResponse IdpSim::handle_admin_keys(const HttpRequest&) {
-  std::string signing = keys_->current().kid;
+HttpResponse IdpSim::handle_admin_keys(const HttpRequest& request) {
+  auto query = parse_form(request.query);
+  if (!query) return json_error(400, "bad_params", query.error().message);
+  auto tenant = query->find("tenant");
+  auto ring_or = admin_ring(tenant == query->end() ? "" : tenant->second);
+  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  KeyRing& keys = **ring_or;
+  std::string signing = keys.current().kid;
   boost::json::array list;
-  for (const auto& k : keys_->keys()) {
+  for (const auto& k : keys.keys()) {
     list.push_back(boost::json::object{{"kid", k.kid},
                                        {"alg", jws_alg_name(k.alg)},
                                        {"published", k.published},

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/admin/admin_server.hpp"
 #include "core/admin/faults.hpp"
@@ -44,7 +46,14 @@ struct IdpOptions {
   std::string client_ca_file;
   std::string mtls_client_id;
   std::string mtls_client_uri;
+  // More issuers in the same process: tenant NAME is the issuer {issuer}/NAME with its own keys
+  // (memory only), discovery at {issuer}/NAME/.well-known/openid-configuration, JWKS and token
+  // endpoint under /NAME/, and admin calls that name it ("tenant" in the body, ?tenant= on GET).
+  std::vector<std::string> tenants;
 };
+
+// A tenant name: 1..64 of [A-Za-z0-9_-] (one path segment, no dots). Errors: "bad_options".
+Result<void> check_tenant_name(std::string_view name);
 
 class IdpSim {
  public:
@@ -61,6 +70,7 @@ class IdpSim {
   uint16_t port() const;
   uint16_t admin_port() const;
   std::string issuer() const;
+  std::string issuer(std::string_view tenant) const;  // "" is the default issuer
   std::string base_url() const;  // where the public endpoints are: http(s)://<bind>:<port>
 
   // The handlers behind the routes, public for tests. handle_public applies the public faults.
@@ -78,14 +88,20 @@ class IdpSim {
   MetricsRegistry& metrics() { return metrics_; }
 
  private:
-  HttpResponse discovery() const;
-  HttpResponse jwks();
-  HttpResponse token(const HttpRequest& request);
+  // The default issuer ("") or a tenant's key ring; null for an unknown tenant.
+  KeyRing* ring(std::string_view tenant);
+  // `tenant` from an admin request (body field or query); errors are 400/404 answers.
+  Result<KeyRing*> admin_ring(std::string_view tenant);
+  std::string base_url(std::string_view tenant) const;
+  HttpResponse discovery(std::string_view tenant) const;
+  HttpResponse jwks(KeyRing& keys);
+  HttpResponse token(const HttpRequest& request, std::string_view tenant, KeyRing& keys);
   // RFC 8705 tls_client_auth: the request's client certificate carries mtls_client_uri.
   Result<void> check_tls_client(const HttpRequest& request) const;
   HttpResponse token_error(int status, const std::string& error, const std::string& description,
                            bool basic_challenge = false);
-  boost::json::object default_claims(int64_t ttl_s, const std::string& sub) const;
+  boost::json::object default_claims(int64_t ttl_s, const std::string& sub,
+                                     std::string_view tenant) const;
   Result<void> load_or_create_keys();
   Result<void> open_public();
   void close_public();
@@ -97,6 +113,7 @@ class IdpSim {
   MetricsRegistry metrics_;
   FaultRegistry faults_;
   std::optional<KeyRing> keys_;
+  std::map<std::string, KeyRing, std::less<>> tenant_keys_;  // filled at start, then fixed
 
   Counter* tokens_endpoint_ = nullptr;
   Counter* tokens_admin_ = nullptr;

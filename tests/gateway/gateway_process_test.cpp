@@ -256,5 +256,125 @@ TEST(GatewayProcess, BadClustersFileExits2) {
   std::remove(file.c_str());
 }
 
+TEST(GatewayProcess, BadProvidersFileExits2) {
+  const std::string file = ::testing::TempDir() + "gw-bad-providers-" + std::to_string(::getpid());
+  std::ofstream(file) << R"([{"issuer": "https://a", "jwks_uri": "http://127.0.0.1:1/j"},
+                             {"issuer": "https://a", "jwks_uri": "http://127.0.0.1:2/j"}])";
+  Child child({"gateway", "--listen", "127.0.0.1:0", "--plaintext", "--upstream",
+               "http://127.0.0.1:1", "--providers", file});
+  ASSERT_GT(child.pid(), 0);
+  EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 2);  // duplicate issuer
+  std::remove(file.c_str());
+}
+
+// One `gatedrill idp` serving two issuers (the default one, A, and tenant b, B) and a gateway
+// trusting both through --providers: A allows ES256 and RS256, B ES256 only.
+TEST(GatewayProcess, TwoProvidersFromAnIdpWithTwoIssuers) {
+  SystemTimeSource time;
+  Child idp({"idp", "--port", "0", "--admin-port", "0", "--alg", "ES256", "--client-secret", "s",
+             "--tenant", "b"});
+  const std::string idp_ready = idp.read_line();
+  auto idp_doc = parse_json_object(idp_ready);
+  ASSERT_TRUE(idp_doc) << idp_ready;
+  const std::string issuer_a(idp_doc->at("issuer").as_string());
+  const std::string jwks_a(idp_doc->at("jwks_uri").as_string());
+  const auto& tenant_b = idp_doc->at("tenants").as_array().at(0).as_object();
+  const std::string issuer_b(tenant_b.at("issuer").as_string());
+  const std::string jwks_b(tenant_b.at("jwks_uri").as_string());
+  ASSERT_EQ(issuer_b, issuer_a + "/b");
+  const std::string idp_admin =
+      "http://127.0.0.1:" + std::to_string(ready_field(idp_ready, "admin_port"));
+
+  const std::string file = ::testing::TempDir() + "gw-providers-" + std::to_string(::getpid());
+  std::ofstream(file) << R"([{"issuer": ")" << issuer_a << R"(", "jwks_uri": ")" << jwks_a
+                      << R"(", "audiences": ["gatedrill"], "algs": ["ES256", "RS256"]},
+                            {"issuer": ")"
+                      << issuer_b << R"(", "jwks_uri": ")" << jwks_b
+                      << R"(", "audiences": ["gatedrill"], "algs": ["ES256"], "leeway": "5s"}])";
+  FakeUpstream upstream;
+  Child gw({"gateway", "--plaintext", "--listen", "127.0.0.1:0", "--admin-port", "0", "--upstream",
+            upstream.url(), "--providers", file});
+  const std::string gw_ready = gw.read_line();
+  std::remove(file.c_str());
+  const int64_t gw_port = ready_field(gw_ready, "port");
+  ASSERT_GT(gw_port, 0) << gw_ready;
+  const std::string url = "http://127.0.0.1:" + std::to_string(gw_port) + "/api/items";
+
+  // POST /admin/tokens on the IdP; `params` without braces, e.g. "tenant":"b".
+  auto mint = [&](const std::string& params) {
+    auto r = http_post_json(idp_admin + "/admin/tokens", "{" + params + "}", quick());
+    if (!r || r->status != 200) return std::string();
+    auto doc = parse_json_object(r->body);
+    return doc ? std::string(doc->at("token").as_string()) : std::string();
+  };
+  auto get = [&](const std::string& token) {
+    return http_request("GET", url, {{"Authorization", "Bearer " + token}}, {}, quick());
+  };
+  const std::string token_a = mint("");
+  const std::string token_b = mint(R"("tenant":"b")");
+  ASSERT_FALSE(token_a.empty());
+  ASSERT_FALSE(token_b.empty());
+  auto expect_served = [&](const std::string& token, const char* what) {
+    auto r = get(token);
+    ASSERT_TRUE(r) << what;
+    EXPECT_EQ(r->status, 200) << what << ": " << r->body;
+  };
+  expect_served(token_a, "issuer A");
+  expect_served(token_b, "issuer B");
+
+  // A's key, claiming B, under B's kid: B's key is found and the signature fails against it.
+  auto keys_b = http_get(idp_admin + "/admin/keys?tenant=b", quick());
+  ASSERT_TRUE(keys_b && keys_b->status == 200);
+  const std::string kid_b(parse_json_object(keys_b->body)->at("signing_kid").as_string());
+  auto forged = get(mint(R"("kid":")" + kid_b + R"(","claims":{"iss":")" + issuer_b + "\"}"));
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 401) << forged->body;
+  EXPECT_EQ(reason_of(*forged), "bad_signature");
+  expect_served(token_b, "B after the forgery");
+
+  // RS256 is allowed for A, not for B.
+  auto rs256_b = get(mint(R"("tenant":"b","alg":"RS256")"));
+  ASSERT_TRUE(rs256_b);
+  EXPECT_EQ(rs256_b->status, 401) << rs256_b->body;
+  EXPECT_EQ(reason_of(*rs256_b), "bad_alg");
+  EXPECT_NE(rs256_b->header("www-authenticate").find("not allowed for issuer " + issuer_b),
+            std::string::npos)
+      << rs256_b->header("www-authenticate");
+  expect_served(token_b, "B after RS256");
+
+  // An issuer no provider has: 401 naming it, and no JWKS fetch for it.
+  auto unknown = get(mint(R"("claims":{"iss":"https://nobody.example"})"));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 401) << unknown->body;
+  EXPECT_EQ(reason_of(*unknown), "bad_issuer");
+  EXPECT_NE(
+      unknown->header("www-authenticate").find("unknown issuer \\\"https://nobody.example\\\""),
+      std::string::npos)
+      << unknown->header("www-authenticate");
+  expect_served(token_a, "A after the unknown issuer");
+
+  // Each provider has its own key cache, counted under its issuer.
+  const std::string gw_admin =
+      "http://127.0.0.1:" + std::to_string(ready_field(gw_ready, "admin_port"));
+  auto jwks_state = http_get(gw_admin + "/admin/jwks", quick());
+  ASSERT_TRUE(jwks_state && jwks_state->status == 200);
+  auto state = parse_json_object(jwks_state->body);
+  ASSERT_TRUE(state) << jwks_state->body;
+  const auto& providers = state->at("providers").as_array();
+  ASSERT_EQ(providers.size(), 2u);
+  EXPECT_EQ(providers[1].as_object().at("issuer").as_string(), issuer_b);
+  EXPECT_TRUE(providers[1].as_object().at("loaded").as_bool());
+  auto metrics = http_get(gw_admin + "/metrics", quick());
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("gatedrill_gateway_jwks_fetches_total{issuer=\"" + issuer_b + "\"}"),
+            std::string::npos);
+  EXPECT_EQ(metrics->body.find("nobody.example"), std::string::npos);
+
+  for (Child* c : {&gw, &idp}) {
+    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
+    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
+  }
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway::test

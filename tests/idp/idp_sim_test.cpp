@@ -476,3 +476,105 @@ TEST(IdpKeysDir, ARestartedIdpKeepsItsSigningKey) {
 
 }  // namespace
 }  // namespace gatedrill
+
+namespace gatedrill {
+namespace {
+
+// Several issuers in one process: tenant "b" is {issuer}/b with its own keys and endpoints.
+TEST(IdpTenants, EachTenantIsAnIssuerWithItsOwnKeysAndEndpoints) {
+  IdpOptions options;
+  options.client_secret = kSecret;
+  options.alg = JwsAlg::kES256;
+  options.tenants = {"b", "team-c"};
+  ManualTimeSource time;
+  IdpSim idp(time, options);
+  auto started = idp.start();
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  const std::string base = idp.base_url();
+  const std::string admin = "http://127.0.0.1:" + std::to_string(idp.admin_port());
+
+  // Discovery at {issuer}/.well-known/openid-configuration, pointing at the tenant's endpoints.
+  std::set<std::string> kids;
+  for (std::string tenant : {"", "b", "team-c"}) {
+    const std::string prefix = tenant.empty() ? "" : "/" + tenant;
+    auto d = http_get(base + prefix + "/.well-known/openid-configuration");
+    ASSERT_TRUE(d.ok());
+    ASSERT_EQ(d->status, 200) << tenant << ": " << d->body;
+    auto doc = *parse_json_object(d->body);
+    EXPECT_EQ(doc["issuer"].as_string(), idp.issuer(tenant));
+    EXPECT_EQ(doc["issuer"].as_string(), idp.issuer() + prefix);
+    EXPECT_EQ(doc["jwks_uri"].as_string(), base + prefix + "/jwks.json");
+    EXPECT_EQ(doc["token_endpoint"].as_string(), base + prefix + "/token");
+
+    auto j = http_get(base + prefix + "/jwks.json");
+    ASSERT_TRUE(j.ok() && j->status == 200);
+    auto jwks = Jwks::parse(j->body);
+    ASSERT_TRUE(jwks.ok()) << j->body;
+    ASSERT_EQ(jwks->entries().size(), 1u);
+    kids.insert(jwks->entries()[0].kid);
+
+    // The token endpoint signs with the tenant's key and names the tenant's issuer.
+    auto t = http_request("POST", base + prefix + "/token",
+                          {{"content-type", kForm},
+                           {"authorization", basic_auth_header("gatedrill-loadgen", kSecret)}},
+                          "grant_type=client_credentials");
+    ASSERT_TRUE(t.ok() && t->status == 200) << (t.ok() ? t->body : t.error().message);
+    auto jwt = parse_jwt(std::string(parse_json_object(t->body)->at("access_token").as_string()));
+    ASSERT_TRUE(jwt.ok());
+    EXPECT_EQ(jwt->claims["iss"].as_string(), idp.issuer(tenant));
+    const auto* entry = jwks->find(jwt->kid);
+    ASSERT_NE(entry, nullptr);
+    EXPECT_TRUE(jws_verify(jwt->alg, entry->key, jwt->signing_input, jwt->signature));
+
+    // Admin minting names the tenant too.
+    const std::string body = tenant.empty() ? "{}" : R"({"tenant":")" + tenant + "\"}";
+    auto m = http_post_json(admin + "/admin/tokens", body);
+    ASSERT_TRUE(m.ok() && m->status == 200) << (m.ok() ? m->body : m.error().message);
+    auto minted = parse_jwt(std::string(parse_json_object(m->body)->at("token").as_string()));
+    ASSERT_TRUE(minted.ok());
+    EXPECT_EQ(minted->claims["iss"].as_string(), idp.issuer(tenant));
+    EXPECT_EQ(minted->kid, jwt->kid);
+  }
+  EXPECT_EQ(kids.size(), 3u);  // three distinct keys
+
+  // Rotation and key listing are per tenant; the default issuer's key does not move.
+  const std::string default_kid = idp.key_ring().current().kid;
+  auto rotated =
+      http_post_json(admin + "/admin/keys/rotate", R"({"tenant":"b","mode":"sign_first"})");
+  ASSERT_TRUE(rotated.ok() && rotated->status == 200);
+  auto keys_b = http_get(admin + "/admin/keys?tenant=b");
+  ASSERT_TRUE(keys_b.ok() && keys_b->status == 200);
+  EXPECT_EQ(parse_json_object(keys_b->body)->at("keys").as_array().size(), 2u);
+  EXPECT_EQ(idp.key_ring().current().kid, default_kid);
+
+  // Unknown tenants: 404 on the admin API and on public paths.
+  auto unknown = http_post_json(admin + "/admin/tokens", R"({"tenant":"zz"})");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_NE(unknown->body.find("unknown_tenant"), std::string::npos);
+  auto unknown_keys = http_get(admin + "/admin/keys?tenant=zz");
+  ASSERT_TRUE(unknown_keys.ok());
+  EXPECT_EQ(unknown_keys->status, 404);
+  auto unknown_public = http_get(base + "/zz/jwks.json");
+  ASSERT_TRUE(unknown_public.ok());
+  EXPECT_EQ(unknown_public->status, 404);
+  idp.stop();
+}
+
+TEST(IdpTenants, BadTenantNamesFailStart) {
+  for (std::vector<std::string> tenants :
+       {std::vector<std::string>{"a/b"}, {""}, {"x", "x"}, {".well-known"}}) {
+    IdpOptions options;
+    options.client_secret = kSecret;
+    options.alg = JwsAlg::kES256;
+    options.tenants = tenants;
+    ManualTimeSource time;
+    IdpSim idp(time, options);
+    auto started = idp.start();
+    ASSERT_FALSE(started.ok()) << tenants[0];
+    EXPECT_EQ(started.error().code, "bad_options") << started.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace gatedrill
