@@ -237,11 +237,25 @@ KeyRing* IdpSim::ring(std::string_view tenant) {
   return it == tenant_keys_.end() ? nullptr : &it->second;
 }
 
-Result<KeyRing*> IdpSim::admin_ring(std::string_view tenant) {
-  KeyRing* keys = ring(tenant);
-  if (!keys) return make_error("unknown_tenant", "no tenant named \"" + std::string(tenant) + "\"");
+Result<KeyRing*> IdpSim::admin_ring(const boost::json::object& params) {
+  auto tenant = json_string(params, "tenant");
+  if (!tenant) return make_error("bad_params", tenant.error().message);
+  KeyRing* keys = ring(tenant->value_or(""));
+  if (!keys) return make_error("unknown_tenant", "no tenant named \"" + **tenant + "\"");
   return keys;
 }
+
+namespace {
+HttpResponse admin_ring_error(const Error& e) {
+  return json_error(e.code == "unknown_tenant" ? 404 : 400, e.code, e.message);
+}
+
+// An admin POST body: a JSON object, or nothing at all ({}).
+Result<boost::json::object> admin_body(const HttpRequest& request) {
+  return parse_json_object(trim(request.body).empty() ? std::string_view("{}")
+                                                      : std::string_view(request.body));
+}
+}  // namespace
 
 bool IdpSim::draw(double probability) {
   if (probability <= 0) return false;
@@ -442,12 +456,10 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
     if (!parsed) return json_error(400, "bad_json", parsed.error().message);
     params = std::move(*parsed);
   }
-  auto tenant_field = json_string(params, "tenant");
-  if (!tenant_field) return json_error(400, "bad_params", tenant_field.error().message);
-  const std::string tenant = tenant_field->value_or("");
-  auto ring_or = admin_ring(tenant);
-  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  auto ring_or = admin_ring(params);
+  if (!ring_or) return admin_ring_error(ring_or.error());
   KeyRing& keys = **ring_or;
+  const std::string tenant = json_string(params, "tenant")->value_or("");  // checked above
   auto kid = json_string(params, "kid");
   auto alg_name = json_string(params, "alg");
   auto ttl = json_int(params, "ttl_s");
@@ -534,13 +546,10 @@ HttpResponse IdpSim::handle_admin_tokens(const HttpRequest& request) {
 }
 
 HttpResponse IdpSim::handle_admin_rotate(const HttpRequest& request) {
-  auto params = parse_json_object(trim(request.body).empty() ? std::string_view("{}")
-                                                             : std::string_view(request.body));
+  auto params = admin_body(request);
   if (!params) return json_error(400, "bad_json", params.error().message);
-  auto tenant = json_string(*params, "tenant");
-  if (!tenant) return json_error(400, "bad_params", tenant.error().message);
-  auto ring_or = admin_ring(tenant->value_or(""));
-  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  auto ring_or = admin_ring(*params);
+  if (!ring_or) return admin_ring_error(ring_or.error());
   KeyRing& keys = **ring_or;
   auto mode = json_string(*params, "mode");
   auto delay = json_number(*params, "delay_s");
@@ -572,13 +581,10 @@ HttpResponse IdpSim::handle_admin_rotate(const HttpRequest& request) {
 }
 
 HttpResponse IdpSim::handle_admin_publish(const HttpRequest& request) {
-  auto params = parse_json_object(trim(request.body).empty() ? std::string_view("{}")
-                                                             : std::string_view(request.body));
+  auto params = admin_body(request);
   if (!params) return json_error(400, "bad_json", params.error().message);
-  auto tenant = json_string(*params, "tenant");
-  if (!tenant) return json_error(400, "bad_params", tenant.error().message);
-  auto ring_or = admin_ring(tenant->value_or(""));
-  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  auto ring_or = admin_ring(*params);
+  if (!ring_or) return admin_ring_error(ring_or.error());
   boost::json::array kids;
   for (auto& kid : (*ring_or)->publish_pending()) kids.emplace_back(kid);
   return json_ok(boost::json::serialize(boost::json::object{{"published", std::move(kids)}}));
@@ -587,9 +593,11 @@ HttpResponse IdpSim::handle_admin_publish(const HttpRequest& request) {
 HttpResponse IdpSim::handle_admin_keys(const HttpRequest& request) {
   auto query = parse_form(request.query);
   if (!query) return json_error(400, "bad_params", query.error().message);
-  auto tenant = query->find("tenant");
-  auto ring_or = admin_ring(tenant == query->end() ? "" : tenant->second);
-  if (!ring_or) return json_error(404, ring_or.error().code, ring_or.error().message);
+  boost::json::object params;
+  if (auto tenant = query->find("tenant"); tenant != query->end())
+    params["tenant"] = tenant->second;
+  auto ring_or = admin_ring(params);
+  if (!ring_or) return admin_ring_error(ring_or.error());
   KeyRing& keys = **ring_or;
   std::string signing = keys.current().kid;
   boost::json::array list;

@@ -90,8 +90,9 @@ class IdpSim {
  private:
   // The default issuer ("") or a tenant's key ring; null for an unknown tenant.
   KeyRing* ring(std::string_view tenant);
-  // `tenant` from an admin request (body field or query); errors are 400/404 answers.
-  Result<KeyRing*> admin_ring(std::string_view tenant);
+  // The ring an admin call names with "tenant" (absent: the default issuer's).
+  // Errors: "bad_params" (not a string), "unknown_tenant".
+  Result<KeyRing*> admin_ring(const boost::json::object& params);
   std::string base_url(std::string_view tenant) const;
   HttpResponse discovery(std::string_view tenant) const;
   HttpResponse jwks(KeyRing& keys);
