@@ -97,8 +97,11 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
     auto iss = parsed->claims.find("iss");
     if (iss == parsed->claims.end() || !iss->value().is_string())
       return deny(401, "bad_issuer", "the token has no string iss claim");
-    return deny(401, "bad_issuer",
-                "unknown issuer \"" + std::string(iss->value().as_string()) + "\"");
+    // The name is the client's: echo at most 128 bytes of it into the challenge header.
+    std::string_view name = iss->value().as_string();
+    std::string shown(name.substr(0, 128));
+    if (name.size() > 128) shown += "...";
+    return deny(401, "bad_issuer", "unknown issuer \"" + shown + "\"");
   }
   if (!provider->algs.empty() &&
       std::find(provider->algs.begin(), provider->algs.end(), parsed->alg) == provider->algs.end())

@@ -219,6 +219,9 @@ TEST_F(TwoProviders, UnknownIssuerIsRefusedWithoutAnyFetch) {
   EXPECT_EQ(r.reason, "bad_issuer");
   EXPECT_EQ(r.description, "unknown issuer \"https://evil\"");
   EXPECT_EQ(authn_->check(token(a_, JwsAlg::kES256, {{"iss", 7}})).reason, "bad_issuer");
+  const std::string long_name = "https://" + std::string(4000, 'x');
+  EXPECT_EQ(authn_->check(token(a_, JwsAlg::kES256, {{"iss", long_name}})).description,
+            "unknown issuer \"" + long_name.substr(0, 128) + "...\"");
   EXPECT_EQ(a_.cache->fetch_count() + b_.cache->fetch_count(), 2u);
 }
 
