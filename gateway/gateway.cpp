@@ -23,6 +23,7 @@
 #include "gateway/policy/bundle_poller.hpp"
 #include "gateway/policy/policy_engine.hpp"
 #include "gateway/routing/discovery_watcher.hpp"
+#include "gateway/routing/registry_routes.hpp"
 #include "gateway/server/protocol_metrics.hpp"
 
 namespace gatedrill::gateway {
@@ -110,7 +111,10 @@ struct Gateway::Impl {
   std::unique_ptr<DiscoveryWatcher> quota_watcher;  // quotas alone (discovery elsewhere or off)
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
-  std::vector<size_t> route_clusters;  // by route index: the data plane's cluster index
+  // The table requests are routed by (--routes, then the registry's): swapped as a whole, so a
+  // request's route and cluster come from one table; null without any table.
+  std::atomic<std::shared_ptr<const RouteSnapshot>> routes_now;
+  std::unique_ptr<RegistryRoutes> registry_routes;
   std::atomic<DataPlane*> data_for_discovery{nullptr};
 
   Impl(TimeSource& t, GatewayConfig c, JwksFetcher fetcher)
@@ -266,13 +270,15 @@ struct Gateway::Impl {
     std::string_view route = "default";
     std::string_view service;
     size_t cluster = 0;
-    if (config.routes) {
+    // Held until decide() has copied the route and service out of it.
+    const auto routes = routes_now.load(std::memory_order_acquire);
+    if (routes) {
       std::string_view path = request.target.substr(0, request.target.find('?'));
-      const Route* matched = config.routes->match(path);
+      const Route* matched = routes->table.match(path);
       if (!matched) return local(404, "no_route", "no route for this path");
       route = matched->name;
       service = matched->service.empty() ? matched->name : matched->service;
-      cluster = route_clusters[static_cast<size_t>(matched - config.routes->routes().data())];
+      cluster = routes->clusters[static_cast<size_t>(matched - routes->table.routes().data())];
     }
     return finish(decide(request, route, service), std::string(route), cluster);
   }
@@ -513,6 +519,7 @@ struct Gateway::Impl {
                                                                std::chrono::milliseconds(30000)));
       poller = std::make_unique<BundlePoller>(po);
       poller->start();
+      start_registry_routes();
       config.authorizer = std::make_shared<RegistryAuthorizer>(*poller, config.policy_query);
       metrics.add_collector([this](std::string& out) {
         const auto engine = poller->engine();
@@ -640,9 +647,20 @@ struct Gateway::Impl {
         return make_error("bad_clusters", "cluster " + c.name +
                                               " takes its endpoints from service '" + c.service +
                                               "': needs discovery (--discovery)");
-    route_clusters.clear();
     if (!config.routes) return {};
-    for (const auto& route : config.routes->routes()) {
+    auto indices = clusters_of(*config.routes);
+    if (!indices) return indices.error();
+    routes_now.store(std::make_shared<const RouteSnapshot>(
+        RouteSnapshot{*config.routes, std::move(*indices), "file"}));
+    return {};
+  }
+
+  // By route index, the data plane's cluster index of each route of `table`.
+  Result<std::vector<size_t>> clusters_of(const RouteTable& table) const {
+    const auto& clusters = config.data.clusters;
+    std::vector<size_t> route_clusters;
+    route_clusters.reserve(table.size());
+    for (const auto& route : table.routes()) {
       size_t index = 0;
       if (!route.cluster.empty() && route.cluster != "default") {
         auto it = std::find_if(clusters.begin(), clusters.end(),
@@ -655,7 +673,59 @@ struct Gateway::Impl {
       }
       route_clusters.push_back(index);
     }
-    return {};
+    return route_clusters;
+  }
+
+  // The registry's route table (with --registry): polled beside the bundle, built and checked
+  // on the poller's thread, swapped in whole; the --routes table routes until the first arrives.
+  void start_registry_routes() {
+    RegistryRoutesOptions o;
+    o.registry_url = config.registry_url;
+    o.node = config.name;
+    o.interval = config.registry_poll;
+    o.jitter = config.registry_jitter;
+    o.max_backoff = std::max(config.registry_poll,
+                             std::min(config.registry_poll * 10, std::chrono::milliseconds(30000)));
+    o.resolve_clusters = [this](const RouteTable& table) { return clusters_of(table); };
+    o.apply = [this](std::shared_ptr<const RouteSnapshot> next) {
+      const size_t n = next->table.size();
+      const std::string version = next->version;
+      routes_now.store(std::move(next), std::memory_order_release);
+      std::fprintf(stderr, "gateway %s: registry routes %s applied (%zu routes)\n",
+                   config.name.c_str(), version.c_str(), n);
+    };
+    o.on_refused = [this](const std::string& why) {
+      std::fprintf(stderr, "gateway %s: registry routes refused, keeping the last good table: %s\n",
+                   config.name.c_str(), why.c_str());
+    };
+    registry_routes = std::make_unique<RegistryRoutes>(std::move(o));
+    registry_routes->start();
+    metrics.add_collector([this](std::string& out) {
+      out +=
+          "# HELP gatedrill_gateway_registry_routes_refused_total Registry route tables refused "
+          "as invalid\n";
+      out += "# TYPE gatedrill_gateway_registry_routes_refused_total counter\n";
+      out += "gatedrill_gateway_registry_routes_refused_total " +
+             std::to_string(registry_routes->refused()) + "\n";
+      out +=
+          "# HELP gatedrill_gateway_registry_routes_poll_failures Consecutive failed route "
+          "polls\n";
+      out += "# TYPE gatedrill_gateway_registry_routes_poll_failures gauge\n";
+      out += "gatedrill_gateway_registry_routes_poll_failures " +
+             std::to_string(registry_routes->failures()) + "\n";
+    });
+  }
+
+  // The routes version enforced ("file", the registry's hash, or "none") and its size.
+  void route_metrics(std::string& out) const {
+    const auto routes = routes_now.load();
+    out += "# HELP gatedrill_gateway_routes_info The enforced route table's version\n";
+    out += "# TYPE gatedrill_gateway_routes_info gauge\n";
+    out += "gatedrill_gateway_routes_info{version=\"" +
+           (routes ? routes->version : std::string("none")) + "\"} 1\n";
+    out += "# HELP gatedrill_gateway_routes Routes in the enforced table\n";
+    out += "# TYPE gatedrill_gateway_routes gauge\n";
+    out += "gatedrill_gateway_routes " + std::to_string(routes ? routes->table.size() : 0) + "\n";
   }
 
   // Discovery clusters get the live instances' addresses after every discovery round.
@@ -747,6 +817,14 @@ Result<void> Gateway::start() {
     body["providers"] = std::move(providers);
     return json_ok(boost::json::serialize(body));
   });
+  // The route table enforced: its version ("file", the registry's hash, "none") and size.
+  g.admin->route("GET", "/admin/routes", [&g](const HttpRequest&) {
+    const auto routes = g.routes_now.load();
+    boost::json::object body{{"version", routes ? routes->version : std::string("none")},
+                             {"routes", routes ? static_cast<int64_t>(routes->table.size()) : 0},
+                             {"refused", g.registry_routes ? g.registry_routes->refused() : 0}};
+    return json_ok(boost::json::serialize(body));
+  });
   // Certificates and trust bundles from disk again, without dropping connections (seed 001).
   g.admin->route("POST", "/admin/tls/reload", [&g](const HttpRequest&) {
     if (!g.data) return json_error(503, "not_started", "the data plane is not running");
@@ -808,6 +886,7 @@ Result<void> Gateway::start() {
   g.data_for_discovery = g.data.get();
   g.push_cluster_endpoints();
   g.metrics.add_collector([&g](std::string& out) { g.cluster_metrics(out); });
+  g.metrics.add_collector([&g](std::string& out) { g.route_metrics(out); });
   return {};
 }
 
@@ -822,6 +901,7 @@ void Gateway::stop() {
   if (g.audit) g.audit->stop();
   if (g.siem) g.siem->stop();
   if (g.poller) g.poller->stop();
+  if (g.registry_routes) g.registry_routes->stop();
   if (g.discovery) g.discovery->stop();
   if (g.quota_watcher) g.quota_watcher->stop();
   g.overload.stop();

@@ -162,6 +162,11 @@ std::string RouteTable::hash() const {
   return hash_;
 }
 
+RouteTable::Snapshot RouteTable::snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {hash_, {routes_.begin(), routes_.end()}};
+}
+
 ServiceDiscovery::ServiceDiscovery(const TimeSource& time) : time_(time) {}
 
 void ServiceDiscovery::heartbeat(const std::string& service, const std::string& address,

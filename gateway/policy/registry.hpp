@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json/value.hpp>
@@ -89,6 +90,12 @@ class RouteTable {
   Result<std::string> match(std::string_view path) const;
   size_t size() const;
   std::string hash() const;
+  // The whole table and its hash, read together (what gateways fetch with GET /v1/routes).
+  struct Snapshot {
+    std::string hash;                                         // empty: nothing published yet
+    std::vector<std::pair<std::string, std::string>> routes;  // prefix -> service, sorted
+  };
+  Snapshot snapshot() const;
 
  private:
   mutable std::mutex mutex_;

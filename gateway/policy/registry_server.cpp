@@ -212,6 +212,25 @@ struct RegistryServer::Impl {
           return json_ok(
               to_json(boost::json::object{{"hash", *hash}, {"routes", routes_table.size()}}));
         }));
+    // The whole table for gateway nodes, conditional on its hash (ETag; 304 when unchanged).
+    server->route("GET", "/v1/routes", guarded([this](const HttpRequest& r) {
+                    auto snap = routes_table.snapshot();
+                    if (snap.hash.empty())
+                      return json_error(404, "no_routes", "no routes have been published yet");
+                    HttpResponse resp;
+                    if (r.header("if-none-match") == snap.hash) {
+                      resp.status = 304;
+                    } else {
+                      boost::json::array routes;
+                      routes.reserve(snap.routes.size());
+                      for (const auto& [prefix, service] : snap.routes)
+                        routes.push_back({{"prefix", prefix}, {"service", service}});
+                      resp.body = to_json(
+                          boost::json::object{{"hash", snap.hash}, {"routes", std::move(routes)}});
+                    }
+                    resp.headers.push_back({"etag", snap.hash});
+                    return resp;
+                  }));
     server->route("GET", "/v1/routes/match", guarded([this](const HttpRequest& r) {
                     std::string_view q = r.query;
                     if (q.rfind("path=", 0) != 0)
