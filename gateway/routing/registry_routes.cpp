@@ -107,7 +107,7 @@ bool RegistryRoutes::poll_once() {
       // Not fetched again (nor counted again) until the registry publishes another table.
       std::lock_guard<std::mutex> lock(mutex_);
       ++refused_;
-      if (table) etag_ = hash;
+      etag_ = table ? hash : std::string(r->header("etag"));
     }
     if (options_.on_refused)
       options_.on_refused(table ? clusters.error().message : table.error().message);

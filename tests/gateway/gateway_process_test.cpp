@@ -16,71 +16,13 @@
 
 #include <filesystem>
 
+#include "child_process.hpp"
 #include "core/util/json.hpp"
 #include "gateway_test_support.hpp"
 #include "scenarios/peers/redis_server.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
-
-// The child with its stdout on a pipe; killed by PID if the test leaves early.
-class Child {
- public:
-  explicit Child(std::vector<std::string> args) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> argv;
-      args.insert(args.begin(), GATEDRILL_BINARY);
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(GATEDRILL_BINARY, argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_ = fds[0];
-  }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) ::close(out_);
-  }
-
-  // The first stdout line, or empty after `limit`.
-  std::string read_line(int limit_ms = 10000) {
-    std::string line;
-    while (line.find('\n') == std::string::npos) {
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, limit_ms) <= 0) return {};
-      char buffer[512];
-      ssize_t n = ::read(out_, buffer, sizeof buffer);
-      if (n <= 0) return {};
-      line.append(buffer, static_cast<size_t>(n));
-    }
-    return line.substr(0, line.find('\n'));
-  }
-
-  // Exit code (or 128 + signal), or -1 if it did not exit within `limit`.
-  int wait_exit(std::chrono::milliseconds limit) {
-    int status = 0;
-    bool done = eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, limit);
-    if (!done) return -1;
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  bool reaped_ = false;
-};
 
 TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
   SystemTimeSource time;
@@ -120,14 +62,6 @@ TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
 
   ASSERT_EQ(::kill(child.pid(), SIGTERM), 0);
   EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 0);
-}
-
-// The port (or another integer field) of a ready line.
-int64_t ready_field(const std::string& line, const char* field) {
-  auto doc = parse_json_object(line);
-  if (!doc) return 0;
-  auto v = json_int(*doc, field);
-  return v && *v ? **v : 0;
 }
 
 TEST(GatewayProcess, RevocationAndRegistryPolicyWithRealPeers) {

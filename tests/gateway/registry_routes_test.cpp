@@ -1,0 +1,274 @@
+// Routes from the registry (seed 003): the registry's table parsed and checked
+// (route_table_from_registry), a bad table refused with the last good one kept (RegistryRoutes
+// against a stand-in registry), then real processes: `gatedrill registry` and a gateway routing
+// by the published table, a new version taking effect, the registry offline, 50,000 routes.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "child_process.hpp"
+#include "core/http/http_server.hpp"
+#include "core/util/json.hpp"
+#include "gateway/routing/registry_routes.hpp"
+#include "gateway_test_support.hpp"
+
+namespace gatedrill::gateway::test {
+namespace {
+
+TEST(RouteTableFromRegistry, PrefixRoutesNamedAfterTheirService) {
+  std::string hash;
+  auto table = route_table_from_registry(
+      R"({"hash":"fnv:1","routes":[{"prefix":"/api/orders","service":"orders"},
+                                   {"prefix":"/","service":"web"}]})",
+      &hash);
+  ASSERT_TRUE(table) << table.error().message;
+  EXPECT_EQ(hash, "fnv:1");
+  ASSERT_EQ(table->size(), 2u);
+  const Route* r = table->match("/api/orders/7");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->name, "orders");
+  EXPECT_EQ(r->service, "orders");
+  EXPECT_TRUE(r->cluster.empty());
+  EXPECT_EQ(table->match("/api/ordersX")->name, "web");
+}
+
+TEST(RouteTableFromRegistry, BadTablesAreRefusedNamingTheEntry) {
+  std::string hash = "kept";
+  for (
+      const char* bad : {
+          "not json",
+          R"({"routes":[]})",                                           // no hash
+          R"({"hash":"h","routes":{}})",                                // not a list
+          R"({"hash":"h","routes":[{"prefix":"api","service":"a"}]})",  // not '/'
+          R"({"hash":"h","routes":[{"prefix":"/a","service":""}]})",    // no service
+          R"({"hash":"h","routes":[{"prefix":"/a","service":"a"},{"prefix":"/a/","service":"b"}]})",
+      }) {
+    auto table = route_table_from_registry(bad, &hash);
+    ASSERT_FALSE(table) << bad;
+    EXPECT_EQ(table.error().code, "bad_routes") << bad;
+  }
+  EXPECT_EQ(hash, "kept");
+  auto dup = route_table_from_registry(
+      R"({"hash":"h","routes":[{"prefix":"/a","service":"a"},{"prefix":"/a/","service":"b"}]})",
+      &hash);
+  EXPECT_NE(dup.error().message.find("routes[1]"), std::string::npos) << dup.error().message;
+}
+
+// A stand-in registry serving whatever body the test sets, honouring If-None-Match.
+class StandInRegistry {
+ public:
+  StandInRegistry() {
+    HttpServerOptions o;
+    o.bind_address = "127.0.0.1";
+    o.port = 0;
+    server_ = std::make_unique<HttpServer>(o);
+    server_->route("GET", "/v1/routes", [this](const HttpRequest& r) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++fetches_;
+      HttpResponse resp;
+      if (!etag_.empty() && r.header("if-none-match") == etag_)
+        resp.status = 304;
+      else
+        resp.body = body_;
+      resp.headers.push_back({"etag", etag_});
+      return resp;
+    });
+    EXPECT_TRUE(server_->start());
+  }
+  ~StandInRegistry() { server_->stop(); }
+  void serve(std::string etag, std::string body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    etag_ = std::move(etag);
+    body_ = std::move(body);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+
+ private:
+  std::unique_ptr<HttpServer> server_;
+  std::mutex mutex_;
+  std::string etag_, body_;
+  int fetches_ = 0;
+};
+
+TEST(RegistryRoutes, ABadTableIsRefusedCountedAndTheLastGoodStays) {
+  StandInRegistry registry;
+  std::shared_ptr<const RouteSnapshot> applied;
+  int applies = 0;
+  std::string refused_why;
+  RegistryRoutesOptions o;
+  o.registry_url = registry.url();
+  o.apply = [&](std::shared_ptr<const RouteSnapshot> next) {
+    applied = std::move(next);
+    ++applies;
+  };
+  o.on_refused = [&](const std::string& why) { refused_why = why; };
+  RegistryRoutes routes(o);
+
+  registry.serve("h1", R"({"hash":"h1","routes":[{"prefix":"/a","service":"a"}]})");
+  ASSERT_TRUE(routes.poll_once());
+  ASSERT_EQ(applies, 1);
+  EXPECT_EQ(applied->version, "h1");
+  EXPECT_EQ(routes.version(), "h1");
+  ASSERT_EQ(applied->clusters.size(), 1u);
+  // Unchanged: a 304, nothing rebuilt.
+  ASSERT_TRUE(routes.poll_once());
+  EXPECT_EQ(applies, 1);
+
+  registry.serve("h2", R"({"hash":"h2","routes":[{"prefix":"nope","service":"a"}]})");
+  ASSERT_TRUE(routes.poll_once());
+  EXPECT_EQ(applies, 1);
+  EXPECT_EQ(routes.refused(), 1);
+  EXPECT_NE(refused_why.find("must start with '/'"), std::string::npos) << refused_why;
+  EXPECT_EQ(routes.version(), "h1");
+  EXPECT_NE(applied->table.match("/a/x"), nullptr);
+  // The refused table is not fetched and counted again until another one is published.
+  ASSERT_TRUE(routes.poll_once());
+  EXPECT_EQ(routes.refused(), 1);
+
+  // A table the gateway's clusters cannot resolve is refused the same way.
+  o.resolve_clusters = [](const RouteTable&) -> Result<std::vector<size_t>> {
+    return make_error("bad_clusters", "no such cluster");
+  };
+  RegistryRoutes strict(o);
+  registry.serve("h3", R"({"hash":"h3","routes":[{"prefix":"/b","service":"b"}]})");
+  ASSERT_TRUE(strict.poll_once());
+  EXPECT_EQ(strict.refused(), 1);
+  EXPECT_EQ(strict.version(), "");
+  EXPECT_EQ(applies, 1);
+}
+
+TEST(RegistryRoutes, UnreachableRegistryIsAFailureAndNoTable) {
+  uint16_t port = 0;
+  ::close(listen_loopback(port));  // a free port nobody listens on: connection refused
+  RegistryRoutesOptions o;
+  o.registry_url = "http://127.0.0.1:" + std::to_string(port);
+  RegistryRoutes routes(o);
+  EXPECT_FALSE(routes.poll_once());
+  EXPECT_EQ(routes.failures(), 1);
+  EXPECT_EQ(routes.version(), "");
+}
+
+// The gateway's /admin/routes.
+struct RoutesStatus {
+  std::string version;
+  int64_t routes = -1;
+};
+RoutesStatus routes_status(int64_t admin_port) {
+  auto r = http_get("http://127.0.0.1:" + std::to_string(admin_port) + "/admin/routes", quick());
+  if (!r || r->status != 200) return {};
+  auto doc = parse_json_object(r->body);
+  if (!doc) return {};
+  auto version = json_string(*doc, "version");
+  auto routes = json_int(*doc, "routes");
+  return {version && *version ? **version : "", routes && *routes ? **routes : -1};
+}
+
+TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOutages) {
+  SystemTimeSource time;
+  FakeIdp idp;
+  FakeUpstream upstream;
+  TestDir dir("registry-routes");
+  dir.write("routes.json", R"([{"name": "file", "prefix": "/file"}])");
+  const std::string routes_file = dir.path("routes.json");
+
+  Child registry({"registry", "--port", "0"});
+  const int64_t registry_port = ready_field(registry.read_line(), "port");
+  ASSERT_GT(registry_port, 0);
+  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
+  auto put = [&](const std::string& path, const std::string& body) {
+    auto r = http_request("PUT", registry_url + path, {}, body, quick(std::chrono::seconds(10)));
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : r.error().message);
+    if (!r) return std::string();
+    auto doc = parse_json_object(r->body);
+    if (!doc) return std::string();
+    auto hash = json_string(*doc, "hash");
+    return hash && *hash ? **hash : std::string();
+  };
+  put("/v1/policies",
+      R"({"modules":{"authz.rego":"package gatedrill.authz\ndefault allow = false\nallow { input.method == \"GET\" }\n"},"author":"t"})");
+
+  Child gw({"gateway",         "--name",       "gw-routes",  "--plaintext", "--listen",
+            "127.0.0.1:0",     "--admin-port", "0",          "--issuer",    idp.issuer(),
+            "--jwks-uri",      idp.jwks_uri(), "--audience", "gatedrill",   "--upstream",
+            upstream.url(),    "--routes",     routes_file,  "--registry",  registry_url,
+            "--registry-poll", "100ms"});
+  const std::string ready = gw.read_line();
+  const int64_t gw_port = ready_field(ready, "port");
+  const int64_t admin_port = ready_field(ready, "admin_port");
+  ASSERT_GT(gw_port, 0) << ready;
+  ASSERT_GT(admin_port, 0) << ready;
+  const std::string token = idp.token(time.wall_seconds());
+  auto status_of = [&](const std::string& path) {
+    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port) + path,
+                          {{"Authorization", "Bearer " + token}}, {}, quick());
+    if (!r) return std::string("error");
+    return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
+  };
+
+  // Before the registry has routes, the --routes file routes.
+  EXPECT_TRUE(eventually([&] { return status_of("/file/x") == "200"; })) << status_of("/file/x");
+  EXPECT_EQ(status_of("/api/a"), "404 no_route");
+  EXPECT_EQ(routes_status(admin_port).version, "file");
+
+  // Published: the registry's table wins over the file.
+  const std::string v1 = put("/v1/routes", R"({"routes":[{"prefix":"/api/a","service":"a"}]})");
+  ASSERT_FALSE(v1.empty());
+  EXPECT_TRUE(eventually([&] { return routes_status(admin_port).version == v1; }));
+  EXPECT_EQ(status_of("/api/a/1"), "200");
+  EXPECT_EQ(status_of("/file/x"), "404 no_route");
+  EXPECT_EQ(status_of("/api/b"), "404 no_route");
+  EXPECT_EQ(metric(static_cast<uint16_t>(admin_port),
+                   "gatedrill_gateway_routes_info{version=\"" + v1 + "\"}"),
+            1);
+
+  // A new version takes effect and is reported.
+  const std::string v2 = put("/v1/routes", R"({"routes":[{"prefix":"/api/b","service":"b"}]})");
+  ASSERT_NE(v2, v1);
+  EXPECT_TRUE(eventually([&] { return routes_status(admin_port).version == v2; }));
+  EXPECT_EQ(status_of("/api/b"), "200");
+  EXPECT_EQ(status_of("/api/a/1"), "404 no_route");
+
+  // Registry offline: polls fail, the last good table still routes.
+  auto offline =
+      http_request("POST", registry_url + "/admin/fault", {}, R"({"mode":"offline"})", quick());
+  ASSERT_TRUE(offline && offline->status == 200);
+  EXPECT_TRUE(eventually([&] {
+    return metric(static_cast<uint16_t>(admin_port),
+                  "gatedrill_gateway_registry_routes_poll_failures") >= 2;
+  }));
+  EXPECT_EQ(status_of("/api/b/2"), "200");
+  EXPECT_EQ(routes_status(admin_port).version, v2);
+  auto back =
+      http_request("POST", registry_url + "/admin/fault", {}, R"({"mode":"none"})", quick());
+  ASSERT_TRUE(back && back->status == 200);
+
+  // 50,000 routes: applied within the test's bound.
+  std::string big = R"({"routes":[)";
+  for (int i = 0; i < 50000; ++i) {
+    if (i) big += ',';
+    big += R"({"prefix":"/r/)" + std::to_string(i) + R"(","service":"s)" + std::to_string(i % 100) +
+           "\"}";
+  }
+  big += "]}";
+  const std::string v3 = put("/v1/routes", big);
+  ASSERT_FALSE(v3.empty());
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto s = routes_status(admin_port);
+        return s.version == v3 && s.routes == 50000;
+      },
+      std::chrono::seconds(15)));
+  EXPECT_EQ(status_of("/r/49999/x"), "200");
+  EXPECT_EQ(status_of("/r/50000"), "404 no_route");
+
+  for (Child* c : {&gw, &registry}) {
+    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
+    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
+  }
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway::test
