@@ -2,16 +2,21 @@
 // prefixes, in a few hundred services. Hits for an exact path, a prefix hit three segments
 // below its route, and misses (nothing matches; the walk visits every parent). The table is
 // hashed per segment, so these should cost the same with 50 routes as with 50k.
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
+#include "gateway/routing/registry_routes.hpp"
 #include "gateway/routing/route_table.hpp"
 
 namespace {
 
 using gatedrill::gateway::Route;
+using gatedrill::gateway::RouteSnapshot;
 using gatedrill::gateway::RouteTable;
 
 constexpr int kRoutes = 50000;
@@ -70,5 +75,48 @@ void BM_RouteMatch_Miss(benchmark::State& state) {
   run(state, p, false);
 }
 BENCHMARK(BM_RouteMatch_Miss);
+
+// A swappable table read with one atomic shared-pointer load per request, then the match and
+// the route's cluster index. With 2 threads the loads bump one shared reference count.
+void BM_RouteMatch_PrefixHitThroughSnapshot(benchmark::State& state) {
+  static const auto p = paths(0, "/items/42/details");
+  static std::atomic<std::shared_ptr<const RouteSnapshot>> current{
+      std::make_shared<const RouteSnapshot>(
+          RouteSnapshot{table(), std::vector<size_t>(table().size(), 0), "bench"})};
+  size_t i = 0;
+  for (auto _ : state) {
+    const auto routes = current.load(std::memory_order_acquire);
+    const Route* r = routes->table.match(p[i]);
+    if (r == nullptr) state.SkipWithError("unexpected match result");
+    size_t cluster = routes->clusters[static_cast<size_t>(r - routes->table.routes().data())];
+    benchmark::DoNotOptimize(cluster);
+    if (++i == p.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RouteMatch_PrefixHitThroughSnapshot)->Threads(1)->Threads(2);
+
+// What the gateway does: CurrentRoutes::get(), one atomic integer load while the table is
+// unchanged, so the threads share no written cache line.
+void BM_RouteMatch_PrefixHitThroughCurrentRoutes(benchmark::State& state) {
+  static const auto p = paths(0, "/items/42/details");
+  static gatedrill::gateway::CurrentRoutes current;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    current.store(std::make_shared<const RouteSnapshot>(
+        RouteSnapshot{table(), std::vector<size_t>(table().size(), 0), "bench"}));
+  });
+  size_t i = 0;
+  for (auto _ : state) {
+    const RouteSnapshot* routes = current.get();
+    const Route* r = routes->table.match(p[i]);
+    if (r == nullptr) state.SkipWithError("unexpected match result");
+    size_t cluster = routes->clusters[static_cast<size_t>(r - routes->table.routes().data())];
+    benchmark::DoNotOptimize(cluster);
+    if (++i == p.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RouteMatch_PrefixHitThroughCurrentRoutes)->Threads(1)->Threads(2);
 
 }  // namespace

@@ -113,7 +113,7 @@ struct Gateway::Impl {
   std::unique_ptr<DataPlane> data;
   // The table requests are routed by (--routes, then the registry's): swapped as a whole, so a
   // request's route and cluster come from one table; null without any table.
-  std::atomic<std::shared_ptr<const RouteSnapshot>> routes_now;
+  CurrentRoutes routes_now;
   std::unique_ptr<RegistryRoutes> registry_routes;
   std::atomic<DataPlane*> data_for_discovery{nullptr};
 
@@ -270,8 +270,8 @@ struct Gateway::Impl {
     std::string_view route = "default";
     std::string_view service;
     size_t cluster = 0;
-    // Held until decide() has copied the route and service out of it.
-    const auto routes = routes_now.load(std::memory_order_acquire);
+    // Valid within this call; decide() copies the route and service out of it.
+    const RouteSnapshot* routes = routes_now.get();
     if (routes) {
       std::string_view path = request.target.substr(0, request.target.find('?'));
       const Route* matched = routes->table.match(path);
@@ -690,7 +690,7 @@ struct Gateway::Impl {
     o.apply = [this](std::shared_ptr<const RouteSnapshot> next) {
       const size_t n = next->table.size();
       const std::string version = next->version;
-      routes_now.store(std::move(next), std::memory_order_release);
+      routes_now.store(std::move(next));
       std::fprintf(stderr, "gateway %s: registry routes %s applied (%zu routes)\n",
                    config.name.c_str(), version.c_str(), n);
     };

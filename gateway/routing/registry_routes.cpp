@@ -37,6 +37,32 @@ Result<RouteTable> route_table_from_registry(std::string_view body, std::string*
   return table;
 }
 
+namespace {
+std::atomic<uint64_t> next_generation{1};
+struct ThreadRoutes {
+  uint64_t generation = 0;
+  std::shared_ptr<const RouteSnapshot> snapshot;
+};
+thread_local ThreadRoutes thread_routes;
+}  // namespace
+
+void CurrentRoutes::store(std::shared_ptr<const RouteSnapshot> next) {
+  current_.store(std::move(next), std::memory_order_release);
+  generation_.store(next_generation.fetch_add(1), std::memory_order_release);
+}
+
+const RouteSnapshot* CurrentRoutes::get() const {
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (generation == 0) return nullptr;
+  // Generations are unique in the process, so a match means this very table. A reload may see
+  // a newer table than `generation`; the next call then sees a newer generation and reloads.
+  if (thread_routes.generation != generation) {
+    thread_routes.snapshot = current_.load(std::memory_order_acquire);
+    thread_routes.generation = generation;
+  }
+  return thread_routes.snapshot.get();
+}
+
 RegistryRoutes::RegistryRoutes(RegistryRoutesOptions options) : options_(std::move(options)) {}
 
 RegistryRoutes::~RegistryRoutes() {

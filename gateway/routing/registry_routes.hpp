@@ -4,6 +4,7 @@
 // validates the next table on this poller's thread, and hands it over only when it is good; a
 // bad table is refused, logged and counted, and the last good one stays. Registry unreachable:
 // the last good table stays and polls back off with full jitter (BundlePoller::backoff).
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -27,6 +28,24 @@ struct RouteSnapshot {
   RouteTable table;
   std::vector<size_t> clusters;
   std::string version;  // "file" for --routes, else the registry's hash
+};
+
+// The table in force, swapped as a whole. Readers on the request path pay one atomic integer
+// load: each thread keeps the snapshot it last used and reloads the shared pointer only when
+// the generation changed (a shared-pointer load per request would make every worker bump one
+// shared reference count: in route_bench 2 threads matched 2.6M/s that way, fewer than one
+// thread alone, and 7.6M/s through this).
+class CurrentRoutes {
+ public:
+  void store(std::shared_ptr<const RouteSnapshot> next);
+  // This thread's view of the current table, null when there is none. Valid until the calling
+  // thread's next get() on any CurrentRoutes (the request path uses it within one call).
+  const RouteSnapshot* get() const;
+  std::shared_ptr<const RouteSnapshot> load() const { return current_.load(); }
+
+ private:
+  std::atomic<std::shared_ptr<const RouteSnapshot>> current_;
+  std::atomic<uint64_t> generation_{0};  // unique in the process: 0 none, else per store()
 };
 
 struct RegistryRoutesOptions {

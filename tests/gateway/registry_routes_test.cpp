@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +57,40 @@ TEST(RouteTableFromRegistry, BadTablesAreRefusedNamingTheEntry) {
       R"({"hash":"h","routes":[{"prefix":"/a","service":"a"},{"prefix":"/a/","service":"b"}]})",
       &hash);
   EXPECT_NE(dup.error().message.find("routes[1]"), std::string::npos) << dup.error().message;
+}
+
+std::shared_ptr<const RouteSnapshot> snapshot_of(const std::string& prefix) {
+  RouteTable table;
+  EXPECT_TRUE(table.add(Route{"r", prefix, true, "s"}));
+  return std::make_shared<const RouteSnapshot>(RouteSnapshot{table, {0}, prefix});
+}
+
+TEST(CurrentRoutes, EachInstanceGivesItsOwnLatestTableOnEveryThread) {
+  CurrentRoutes a, b;
+  EXPECT_EQ(a.get(), nullptr);
+  a.store(snapshot_of("/a1"));
+  b.store(snapshot_of("/b1"));
+  // One thread alternating between two gateways' tables gets each one's own.
+  EXPECT_EQ(a.get()->version, "/a1");
+  EXPECT_EQ(b.get()->version, "/b1");
+  EXPECT_EQ(a.get()->version, "/a1");
+  a.store(snapshot_of("/a2"));
+  EXPECT_EQ(a.get()->version, "/a2");
+  // Another thread sees the swap on its next get(); the table it held stays valid meanwhile.
+  std::string seen_before, seen_after;
+  std::atomic<int> step{0};
+  std::thread reader([&] {
+    seen_before = a.get()->version;
+    step = 1;
+    while (step.load() != 2) std::this_thread::yield();
+    seen_after = a.get()->version;
+  });
+  while (step.load() != 1) std::this_thread::yield();
+  a.store(snapshot_of("/a3"));
+  step = 2;
+  reader.join();
+  EXPECT_EQ(seen_before, "/a2");
+  EXPECT_EQ(seen_after, "/a3");
 }
 
 // A stand-in registry serving whatever body the test sets, honouring If-None-Match.
