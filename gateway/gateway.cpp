@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <tuple>
 #include <utility>
@@ -109,6 +110,7 @@ struct Gateway::Impl {
   std::unique_ptr<BundlePoller> poller;
   std::unique_ptr<DiscoveryWatcher> discovery;
   std::unique_ptr<DiscoveryWatcher> quota_watcher;  // quotas alone (discovery elsewhere or off)
+  DiscoveryWatcher* quota_source = nullptr;         // the one of the two polling quotas
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<DataPlane> data;
   // The table requests are routed by (--routes, then the registry's): swapped as a whole, so a
@@ -519,7 +521,6 @@ struct Gateway::Impl {
                                                                std::chrono::milliseconds(30000)));
       poller = std::make_unique<BundlePoller>(po);
       poller->start();
-      start_registry_routes();
       config.authorizer = std::make_shared<RegistryAuthorizer>(*poller, config.policy_query);
       metrics.add_collector([this](std::string& out) {
         const auto engine = poller->engine();
@@ -541,22 +542,8 @@ struct Gateway::Impl {
     }
     if (!config.discovery_url.empty() && !config.routes)
       return make_error("usage", "service discovery needs a route table (--routes)");
-    // Services by route: the route table's, or the one "default" route.
-    std::vector<std::string> services;
-    if (config.routes) {
-      for (const auto& route : config.routes->routes()) {
-        const std::string& service = route.service.empty() ? route.name : route.service;
-        if (std::find(services.begin(), services.end(), service) == services.end())
-          services.push_back(service);
-      }
-    } else {
-      services.push_back("default");
-    }
-    // Discovery clusters: their services' instances are the endpoints.
-    for (const auto& c : config.data.clusters)
-      if (!c.service.empty() &&
-          std::find(services.begin(), services.end(), c.service) == services.end())
-        services.push_back(c.service);
+    const std::vector<std::string> services =
+        services_of(config.routes ? &*config.routes : nullptr);
     const bool quotas = !config.registry_url.empty() && config.registry_quotas;
     if (!config.discovery_url.empty()) {
       DiscoveryOptions d;
@@ -569,7 +556,9 @@ struct Gateway::Impl {
         if (with_quotas) apply_quotas(*discovery);
         push_cluster_endpoints();
       };
+      const bool with_quotas = d.quotas;
       discovery = std::make_unique<DiscoveryWatcher>(std::move(d));
+      if (with_quotas) quota_source = discovery.get();
       discovery->start();
       metrics.add_collector([this](std::string& out) {
         out += "# HELP gatedrill_gateway_discovery_failures_total Registry lookups that failed\n";
@@ -587,8 +576,11 @@ struct Gateway::Impl {
       q.quotas = true;
       q.on_round = [this] { apply_quotas(*quota_watcher); };
       quota_watcher = std::make_unique<DiscoveryWatcher>(std::move(q));
+      quota_source = quota_watcher.get();
       quota_watcher->start();
     }
+    // After discovery and quotas: a new table updates their services before it is swapped in.
+    if (!config.registry_url.empty()) start_registry_routes();
     if (config.siem) {
       siem = std::make_unique<SiemMirror>(*config.siem);
       if (auto r = siem->start(); !r) return r;
@@ -606,6 +598,25 @@ struct Gateway::Impl {
     return {};
   }
 
+  // The services to watch (discovery, quotas): by route of `table`, or the one "default" route
+  // without one, then those of discovery clusters (their instances are the endpoints).
+  std::vector<std::string> services_of(const RouteTable* table) const {
+    std::vector<std::string> services;
+    std::set<std::string_view> seen;
+    auto add = [&](const std::string& service) {
+      if (seen.insert(service).second) services.push_back(service);
+    };
+    if (table) {
+      for (const auto& route : table->routes())
+        add(route.service.empty() ? route.name : route.service);
+    } else {
+      add("default");
+    }
+    for (const auto& c : config.data.clusters)
+      if (!c.service.empty()) add(c.service);
+    return services;
+  }
+
   // The registry's quotas (seed 003) as the local limiter's per-route limits, by the route's
   // service. Identity overrides (--rate-limit-override) still win.
   void apply_quotas(const DiscoveryWatcher& from) {
@@ -614,8 +625,8 @@ struct Gateway::Impl {
       if (auto q = from.quota(service))
         limits[route] = RateLimit{q->requests_per_second, q->burst_capacity};
     };
-    if (config.routes) {
-      for (const auto& route : config.routes->routes())
+    if (const auto routes = routes_now.load()) {
+      for (const auto& route : routes->table.routes())
         add(route.name, route.service.empty() ? route.name : route.service);
     } else {
       add("default", "default");
@@ -690,7 +701,15 @@ struct Gateway::Impl {
     o.apply = [this](std::shared_ptr<const RouteSnapshot> next) {
       const size_t n = next->table.size();
       const std::string version = next->version;
+      // The new table's services are asked for once before it routes, so a route of a service
+      // new to this node is not refused as not live (nor unlimited) for a round.
+      for (DiscoveryWatcher* w : {discovery.get(), quota_watcher.get()})
+        if (w) {
+          w->set_services(services_of(&next->table));
+          w->poll_once();
+        }
       routes_now.store(std::move(next));
+      if (quota_source) apply_quotas(*quota_source);
       std::fprintf(stderr, "gateway %s: registry routes %s applied (%zu routes)\n",
                    config.name.c_str(), version.c_str(), n);
     };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "core/http/http_client.hpp"
@@ -9,7 +10,18 @@
 
 namespace gatedrill::gateway {
 
-DiscoveryWatcher::DiscoveryWatcher(DiscoveryOptions options) : options_(std::move(options)) {}
+DiscoveryWatcher::DiscoveryWatcher(DiscoveryOptions options)
+    : options_(std::move(options)), services_(options_.services) {}
+
+void DiscoveryWatcher::set_services(std::vector<std::string> services) {
+  const std::set<std::string, std::less<>> kept(services.begin(), services.end());
+  auto named = [&](const std::string& s) { return kept.count(s) > 0; };
+  std::lock_guard lock(mutex_);
+  std::erase_if(live_, [&](const auto& kv) { return !named(kv.first); });
+  std::erase_if(instances_, [&](const auto& kv) { return !named(kv.first); });
+  std::erase_if(quotas_, [&](const auto& kv) { return !named(kv.first); });
+  services_ = std::move(services);
+}
 
 DiscoveryWatcher::~DiscoveryWatcher() {
   stop();
@@ -91,7 +103,12 @@ void DiscoveryWatcher::poll_quota(const std::string& service, bool& reached) {
 
 bool DiscoveryWatcher::poll_once() {
   bool reached = true;
-  for (const auto& service : options_.services) {
+  std::vector<std::string> services;
+  {
+    std::lock_guard lock(mutex_);
+    services = services_;
+  }
+  for (const auto& service : services) {
     if (options_.discovery) poll_discovery(service, reached);
     if (options_.quotas) poll_quota(service, reached);
   }

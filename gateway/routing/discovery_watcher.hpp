@@ -46,6 +46,9 @@ class DiscoveryWatcher {
   void stop();
   // One round: every service asked once. False when the registry could not be reached.
   bool poll_once();
+  // The services to poll from the next round on (a new route table names others); what is
+  // known of services no longer named is dropped.
+  void set_services(std::vector<std::string> services);
 
   bool live(std::string_view service) const;
   // The live instances' addresses as registered ("host:port" or a URL); empty when none.
@@ -64,6 +67,7 @@ class DiscoveryWatcher {
   void poll_discovery(const std::string& service, bool& reached);
   void poll_quota(const std::string& service, bool& reached);
 
+  std::vector<std::string> services_;
   std::map<std::string, bool, std::less<>> live_;
   std::map<std::string, std::vector<std::string>, std::less<>> instances_;
   std::map<std::string, ServiceQuota, std::less<>> quotas_;

@@ -334,5 +334,67 @@ TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOut
   }
 }
 
+// With --discovery, the services of the registry's table are watched from the moment it routes:
+// a route of a registered service the --routes file never named is served, not refused as not
+// live; one of an unregistered service is 503 service_not_found.
+TEST(RegistryRoutesProcess, DiscoveryFollowsTheServicesOfTheRegistryTable) {
+  SystemTimeSource time;
+  FakeIdp idp;
+  FakeUpstream upstream;
+  TestDir dir("registry-routes-discovery");
+  dir.write("routes.json", R"([{"name": "file", "prefix": "/file"}])");
+
+  Child registry({"registry", "--port", "0"});
+  const int64_t registry_port = ready_field(registry.read_line(), "port");
+  ASSERT_GT(registry_port, 0);
+  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
+  auto send = [&](const char* method, const std::string& path, const std::string& body) {
+    auto r = http_request(method, registry_url + path, {}, body, quick());
+    ASSERT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : r.error().message);
+  };
+  send("PUT", "/v1/policies",
+       R"({"modules":{"authz.rego":"package gatedrill.authz\nallow { true }\n"},"author":"t"})");
+  send("POST", "/v1/discovery/fresh", R"({"address":"127.0.0.1:1","ttl_ms":600000})");
+
+  Child gw({"gateway",          "--name",
+            "gw-disc",          "--plaintext",
+            "--listen",         "127.0.0.1:0",
+            "--admin-port",     "0",
+            "--issuer",         idp.issuer(),
+            "--jwks-uri",       idp.jwks_uri(),
+            "--audience",       "gatedrill",
+            "--upstream",       upstream.url(),
+            "--routes",         dir.path("routes.json"),
+            "--registry",       registry_url,
+            "--registry-poll",  "100ms",
+            "--discovery",      "registry",
+            "--discovery-poll", "5s"});
+  const std::string ready = gw.read_line();
+  const int64_t gw_port = ready_field(ready, "port");
+  const int64_t admin_port = ready_field(ready, "admin_port");
+  ASSERT_GT(gw_port, 0) << ready;
+  const std::string token = idp.token(time.wall_seconds());
+  auto status_of = [&](const std::string& path) {
+    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port) + path,
+                          {{"Authorization", "Bearer " + token}}, {}, quick());
+    if (!r) return std::string("error");
+    return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
+  };
+
+  send(
+      "PUT", "/v1/routes",
+      R"({"routes":[{"prefix":"/api/fresh","service":"fresh"},{"prefix":"/api/gone","service":"gone"}]})");
+  ASSERT_TRUE(eventually([&] { return routes_status(admin_port).routes == 2; }));
+  // The discovery interval is long: only the swap's own round can have asked for "fresh".
+  EXPECT_EQ(status_of("/api/fresh/1"), "200");
+  EXPECT_EQ(status_of("/api/gone"), "503 service_not_found");
+  EXPECT_EQ(status_of("/file"), "404 no_route");
+
+  for (Child* c : {&gw, &registry}) {
+    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
+    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
+  }
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway::test
