@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -68,6 +69,8 @@ struct RegistryServer::Impl {
   WindowCounter fetches{100, 6000};
   std::mutex quota_mutex;
   std::optional<QuotaConfig> quotas;
+  std::mutex nodes_mutex;
+  std::map<std::string, std::string> routes_enforced;  // node -> the routes hash it enforces
 
   // Applies the drill fault, then the handler.
   HttpHandler guarded(std::function<HttpResponse(const HttpRequest&)> h) {
@@ -160,11 +163,19 @@ struct RegistryServer::Impl {
     server->route("POST", "/v1/nodes/*", guarded([this](const HttpRequest& r) {
                     auto body = body_object(r);
                     if (!body) return error_response(body.error());
+                    // {"revision": N} (the policy) and/or {"routes_hash": "..."} (the routes).
                     auto rev = json_int(*body, "revision");
-                    if (!rev || !*rev)
-                      return json_error(400, "bad_request", "\"revision\" must be a number");
-                    registry.report_enforced(r.path.substr(std::string_view("/v1/nodes/").size()),
-                                             **rev);
+                    auto routes = json_string(*body, "routes_hash");
+                    const bool has_rev = rev && *rev, has_routes = routes && *routes;
+                    if (!rev || !routes || (!has_rev && !has_routes))
+                      return json_error(400, "bad_request",
+                                        "needs a number \"revision\" or a string \"routes_hash\"");
+                    const std::string node(r.path.substr(std::string_view("/v1/nodes/").size()));
+                    if (has_rev) registry.report_enforced(node, **rev);
+                    if (has_routes) {
+                      std::lock_guard<std::mutex> lock(nodes_mutex);
+                      routes_enforced[node] = **routes;
+                    }
                     return json_ok("{}");
                   }));
     server->route("GET", "/v1/nodes", guarded([this](const HttpRequest&) {
@@ -174,10 +185,24 @@ struct RegistryServer::Impl {
                     for (const auto& n : registry.lagging_nodes())
                       lagging.push_back(boost::json::string(n));
                     auto active = registry.active();
+                    // Routes: what each node enforces, and who is behind the current table.
+                    const std::string routes_hash = routes_table.hash();
+                    boost::json::object routes;
+                    boost::json::array routes_lagging;
+                    {
+                      std::lock_guard<std::mutex> lock(nodes_mutex);
+                      for (const auto& [n, h] : routes_enforced) {
+                        routes[n] = h;
+                        if (h != routes_hash) routes_lagging.push_back(boost::json::string(n));
+                      }
+                    }
                     return json_ok(to_json(
                         boost::json::object{{"active_revision", active ? active->revision : 0},
                                             {"enforced", enforced},
-                                            {"lagging", lagging}}));
+                                            {"lagging", lagging},
+                                            {"routes_hash", routes_hash},
+                                            {"routes_enforced", routes},
+                                            {"routes_lagging", routes_lagging}}));
                   }));
     server->route("POST", "/v1/discovery/*", guarded([this](const HttpRequest& r) {
                     auto body = body_object(r);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 
 #include "core/http/http_client.hpp"
 #include "core/util/json.hpp"
@@ -118,7 +119,10 @@ bool RegistryRoutes::poll_once() {
     std::lock_guard<std::mutex> lock(mutex_);
     failures_ = reached ? 0 : failures_ + 1;
   }
-  if (!reached || r->status != 200) return reached;
+  if (!reached || r->status != 200) {
+    if (reached) report();
+    return reached;
+  }
   // Built and checked here, off the request path; requests keep the current table meanwhile.
   std::string hash;
   Result<std::vector<size_t>> clusters = make_error("bad_routes", "");
@@ -137,15 +141,29 @@ bool RegistryRoutes::poll_once() {
     }
     if (options_.on_refused)
       options_.on_refused(table ? clusters.error().message : table.error().message);
+    report();  // still the last good table: the registry sees this node lagging
     return true;
   }
   auto next = std::make_shared<const RouteSnapshot>(
       RouteSnapshot{std::move(*table), std::move(*clusters), hash});
   if (options_.apply) options_.apply(std::move(next));
-  std::lock_guard<std::mutex> lock(mutex_);
-  etag_ = hash;
-  hash_ = std::move(hash);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    etag_ = hash;
+    hash_ = std::move(hash);
+  }
+  report();
   return true;
+}
+
+void RegistryRoutes::report() {
+  const std::string enforced = version();
+  if (options_.node.empty() || enforced.empty()) return;
+  HttpClientOptions http;
+  http.timeout = std::chrono::milliseconds(std::max<int64_t>(1000, options_.interval.count()));
+  (void)http_request("POST", options_.registry_url + "/v1/nodes/" + options_.node,
+                     {{"content-type", "application/json"}},
+                     to_json(boost::json::object{{"routes_hash", enforced}}), http);
 }
 
 void RegistryRoutes::run() {

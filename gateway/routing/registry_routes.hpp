@@ -88,6 +88,9 @@ class RegistryRoutes {
 
  private:
   void run();
+  // Tells the registry which table this node enforces (POST /v1/nodes/{node}), as the bundle
+  // poller does for the policy revision.
+  void report();
   RegistryRoutesOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

@@ -259,6 +259,18 @@ TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOut
   EXPECT_EQ(metric(static_cast<uint16_t>(admin_port),
                    "gatedrill_gateway_routes_info{version=\"" + v1 + "\"}"),
             1);
+  // The registry hears which table this node enforces.
+  EXPECT_TRUE(eventually([&] {
+    auto r = http_get(registry_url + "/v1/nodes", quick());
+    auto doc = r ? parse_json_object(r->body) : Result<boost::json::object>(r.error());
+    if (!doc) return false;
+    const auto* enforced = doc->if_contains("routes_enforced");
+    const auto* mine = enforced && enforced->is_object()
+                           ? enforced->as_object().if_contains("gw-routes")
+                           : nullptr;
+    return mine && mine->is_string() && mine->as_string() == v1 &&
+           doc->at("routes_lagging").as_array().empty();
+  }));
 
   // A new version takes effect and is reported, while a request routed by the old one is in
   // flight (the upstream holds it): that request completes, and its keep-alive connection
