@@ -76,16 +76,18 @@ void BM_RouteMatch_Miss(benchmark::State& state) {
 }
 BENCHMARK(BM_RouteMatch_Miss);
 
-// A swappable table read with one atomic shared-pointer load per request, then the match and
-// the route's cluster index. With 2 threads the loads bump one shared reference count.
-void BM_RouteMatch_PrefixHitThroughSnapshot(benchmark::State& state) {
+std::shared_ptr<const RouteSnapshot> bench_snapshot() {
+  return std::make_shared<const RouteSnapshot>(
+      RouteSnapshot{table(), std::vector<size_t>(table().size(), 0), "bench"});
+}
+
+// Per request: the current snapshot from `current()`, the match, the route's cluster index.
+template <typename Current>
+void run_through(benchmark::State& state, Current current) {
   static const auto p = paths(0, "/items/42/details");
-  static std::atomic<std::shared_ptr<const RouteSnapshot>> current{
-      std::make_shared<const RouteSnapshot>(
-          RouteSnapshot{table(), std::vector<size_t>(table().size(), 0), "bench"})};
   size_t i = 0;
   for (auto _ : state) {
-    const auto routes = current.load(std::memory_order_acquire);
+    const auto routes = current();
     const Route* r = routes->table.match(p[i]);
     if (r == nullptr) state.SkipWithError("unexpected match result");
     size_t cluster = routes->clusters[static_cast<size_t>(r - routes->table.routes().data())];
@@ -94,28 +96,22 @@ void BM_RouteMatch_PrefixHitThroughSnapshot(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+
+// A swappable table read with one atomic shared-pointer load per request. With 2 threads the
+// loads bump one shared reference count.
+void BM_RouteMatch_PrefixHitThroughSnapshot(benchmark::State& state) {
+  static std::atomic<std::shared_ptr<const RouteSnapshot>> current{bench_snapshot()};
+  run_through(state, [] { return current.load(std::memory_order_acquire); });
+}
 BENCHMARK(BM_RouteMatch_PrefixHitThroughSnapshot)->Threads(1)->Threads(2);
 
 // What the gateway does: CurrentRoutes::get(), one atomic integer load while the table is
 // unchanged, so the threads share no written cache line.
 void BM_RouteMatch_PrefixHitThroughCurrentRoutes(benchmark::State& state) {
-  static const auto p = paths(0, "/items/42/details");
   static gatedrill::gateway::CurrentRoutes current;
   static std::once_flag once;
-  std::call_once(once, [] {
-    current.store(std::make_shared<const RouteSnapshot>(
-        RouteSnapshot{table(), std::vector<size_t>(table().size(), 0), "bench"}));
-  });
-  size_t i = 0;
-  for (auto _ : state) {
-    const RouteSnapshot* routes = current.get();
-    const Route* r = routes->table.match(p[i]);
-    if (r == nullptr) state.SkipWithError("unexpected match result");
-    size_t cluster = routes->clusters[static_cast<size_t>(r - routes->table.routes().data())];
-    benchmark::DoNotOptimize(cluster);
-    if (++i == p.size()) i = 0;
-  }
-  state.SetItemsProcessed(state.iterations());
+  std::call_once(once, [] { current.store(bench_snapshot()); });
+  run_through(state, [] { return current.get(); });
 }
 BENCHMARK(BM_RouteMatch_PrefixHitThroughCurrentRoutes)->Threads(1)->Threads(2);
 

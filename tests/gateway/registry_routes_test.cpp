@@ -202,6 +202,14 @@ RoutesStatus routes_status(int64_t admin_port) {
   return {version && *version ? **version : "", routes && *routes ? **routes : -1};
 }
 
+// A GET through the gateway with the token: "200", or the status and the reason.
+std::string status_line(int64_t gw_port, const std::string& token, const std::string& path) {
+  auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port) + path,
+                        {{"Authorization", "Bearer " + token}}, {}, quick());
+  if (!r) return "error";
+  return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
+}
+
 TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOutages) {
   SystemTimeSource time;
   FakeIdp idp;
@@ -237,12 +245,7 @@ TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOut
   ASSERT_GT(gw_port, 0) << ready;
   ASSERT_GT(admin_port, 0) << ready;
   const std::string token = idp.token(time.wall_seconds());
-  auto status_of = [&](const std::string& path) {
-    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port) + path,
-                          {{"Authorization", "Bearer " + token}}, {}, quick());
-    if (!r) return std::string("error");
-    return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
-  };
+  auto status_of = [&](const std::string& path) { return status_line(gw_port, token, path); };
 
   // Before the registry has routes, the --routes file routes.
   EXPECT_TRUE(eventually([&] { return status_of("/file/x") == "200"; })) << status_of("/file/x");
@@ -386,12 +389,7 @@ TEST(RegistryRoutesProcess, DiscoveryFollowsTheServicesOfTheRegistryTable) {
   const int64_t admin_port = ready_field(ready, "admin_port");
   ASSERT_GT(gw_port, 0) << ready;
   const std::string token = idp.token(time.wall_seconds());
-  auto status_of = [&](const std::string& path) {
-    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port) + path,
-                          {{"Authorization", "Bearer " + token}}, {}, quick());
-    if (!r) return std::string("error");
-    return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
-  };
+  auto status_of = [&](const std::string& path) { return status_line(gw_port, token, path); };
 
   send(
       "PUT", "/v1/routes",
