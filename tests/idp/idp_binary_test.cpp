@@ -134,6 +134,9 @@ TEST_F(IdpBinaryTest, BadFlagsExitWithUsageErrors) {
   EXPECT_EQ(run_to_exit({"--mtls-client", "no-uri"}), 2);
   // An mTLS client needs TLS and a client CA.
   EXPECT_EQ(run_to_exit({"--mtls-client", "c=spiffe://td/c"}), 2);
+  // Tenants are one path segment each, given once.
+  EXPECT_EQ(run_to_exit({"--alg", "ES256", "--tenant", "a/b"}), 2);
+  EXPECT_EQ(run_to_exit({"--alg", "ES256", "--tenant", "b", "--tenant", "b"}), 2);
   EXPECT_EQ(run_to_exit({"--help"}), 0);
 }
 
