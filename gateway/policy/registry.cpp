@@ -97,7 +97,7 @@ Result<std::string> RouteTable::replace(const boost::json::value& routes) {
   if (routes.as_array().size() > kMaxRoutes) {
     return make_error("bad_routes", "at most " + std::to_string(kMaxRoutes) + " routes");
   }
-  std::map<std::string, std::string, std::less<>> next;
+  std::map<std::string, std::string, std::less<>> next, next_clusters;
   uint64_t h = 1469598103934665603ULL;
   auto mix = [&h](std::string_view s) {
     for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
@@ -120,15 +120,26 @@ Result<std::string> RouteTable::replace(const boost::json::value& routes) {
     if (!next.emplace(p, std::string(service->as_string())).second) {
       return make_error("bad_routes", where + ": duplicate prefix " + p);
     }
+    if (const auto* cluster = o->if_contains("cluster")) {
+      if (!cluster->is_string() || cluster->as_string().empty())
+        return make_error("bad_routes", where + ": cluster must be a non-empty string");
+      next_clusters.emplace(p, std::string(cluster->as_string()));
+    }
   }
   for (const auto& [p, svc] : next) {
     mix(p);
     mix(svc);
+    // Tables without clusters keep the hashes they had before clusters existed.
+    if (auto c = next_clusters.find(p); c != next_clusters.end()) {
+      mix("cluster:");
+      mix(c->second);
+    }
   }
   char buf[24];
   std::snprintf(buf, sizeof buf, "fnv:%016llx", static_cast<unsigned long long>(h));
   std::lock_guard<std::mutex> lock(mutex_);
   routes_ = std::move(next);
+  clusters_ = std::move(next_clusters);
   hash_ = buf;
   return hash_;
 }
@@ -164,7 +175,13 @@ std::string RouteTable::hash() const {
 
 RouteTable::Snapshot RouteTable::snapshot() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {hash_, {routes_.begin(), routes_.end()}};
+  Snapshot snap{hash_, {}};
+  snap.routes.reserve(routes_.size());
+  for (const auto& [prefix, service] : routes_) {
+    auto c = clusters_.find(prefix);
+    snap.routes.push_back({prefix, service, c == clusters_.end() ? std::string() : c->second});
+  }
+  return snap;
 }
 
 ServiceDiscovery::ServiceDiscovery(const TimeSource& time) : time_(time) {}

@@ -83,23 +83,29 @@ class PolicyRegistry {
 class RouteTable {
  public:
   static constexpr size_t kMaxRoutes = 50000;
-  // Errors: "bad_routes" (not a list of {prefix, service}, prefix not starting with '/',
-  // duplicate prefix, too many routes).
+  // Entries {"prefix", "service"} with an optional "cluster" (the gateway's upstream cluster by
+  // name; absent: its default cluster). Errors: "bad_routes" (not a list of {prefix, service},
+  // prefix not starting with '/', duplicate prefix, a cluster not a non-empty string, too many
+  // routes).
   Result<std::string> replace(const boost::json::value& routes);  // -> the new hash
   // Errors: "route_not_found".
   Result<std::string> match(std::string_view path) const;
   size_t size() const;
   std::string hash() const;
   // The whole table and its hash, read together (what gateways fetch with GET /v1/routes).
+  struct Entry {
+    std::string prefix, service, cluster;  // cluster empty: the gateway's default
+  };
   struct Snapshot {
-    std::string hash;                                         // empty: nothing published yet
-    std::vector<std::pair<std::string, std::string>> routes;  // prefix -> service, sorted
+    std::string hash;           // empty: nothing published yet
+    std::vector<Entry> routes;  // by prefix
   };
   Snapshot snapshot() const;
 
  private:
   mutable std::mutex mutex_;
   std::map<std::string, std::string, std::less<>> routes_;
+  std::map<std::string, std::string, std::less<>> clusters_;  // prefix -> cluster, when named
   std::string hash_;
 };
 

@@ -248,8 +248,11 @@ struct RegistryServer::Impl {
                     } else {
                       boost::json::array routes;
                       routes.reserve(snap.routes.size());
-                      for (const auto& [prefix, service] : snap.routes)
-                        routes.push_back({{"prefix", prefix}, {"service", service}});
+                      for (const auto& e : snap.routes) {
+                        boost::json::object o{{"prefix", e.prefix}, {"service", e.service}};
+                        if (!e.cluster.empty()) o["cluster"] = e.cluster;
+                        routes.push_back(std::move(o));
+                      }
                       resp.body = to_json(
                           boost::json::object{{"hash", snap.hash}, {"routes", std::move(routes)}});
                     }

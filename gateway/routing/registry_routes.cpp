@@ -29,9 +29,12 @@ Result<RouteTable> route_table_from_registry(std::string_view body, std::string*
     if (!entry.is_object()) return make_error("bad_routes", where + " must be an object");
     auto prefix = json_string(entry.as_object(), "prefix");
     auto service = json_string(entry.as_object(), "service");
+    auto cluster = json_string(entry.as_object(), "cluster");
     if (!prefix || !*prefix || !service || !*service || (*service)->empty())
       return make_error("bad_routes", where + " needs a string prefix and a non-empty service");
-    if (auto added = table.add(Route{**service, **prefix, true, **service}); !added)
+    if (!cluster) return make_error("bad_routes", where + ": cluster must be a string");
+    if (auto added = table.add(Route{**service, **prefix, true, **service, cluster->value_or("")});
+        !added)
       return make_error("bad_routes", where + ": " + added.error().message);
   }
   *hash = **h;

@@ -62,8 +62,9 @@ struct RegistryRoutesOptions {
   std::function<void(const std::string&)> on_refused;
 };
 
-// The registry's {"hash": ..., "routes": [{"prefix": "/a", "service": "svc"}, ...]} as a route
-// table: each entry a prefix route named after its service, on the default cluster.
+// The registry's {"hash": ..., "routes": [{"prefix": "/a", "service": "svc", "cluster": "c"}]}
+// as a route table: each entry a prefix route named after its service, on its cluster (absent:
+// the default one; the caller resolves the names).
 // Errors: "bad_routes" naming the entry (also more than 50,000 routes, no hash).
 Result<RouteTable> route_table_from_registry(std::string_view body, std::string* hash);
 

@@ -23,7 +23,7 @@ namespace {
 TEST(RouteTableFromRegistry, PrefixRoutesNamedAfterTheirService) {
   std::string hash;
   auto table = route_table_from_registry(
-      R"({"hash":"fnv:1","routes":[{"prefix":"/api/orders","service":"orders"},
+      R"({"hash":"fnv:1","routes":[{"prefix":"/api/orders","service":"orders","cluster":"c"},
                                    {"prefix":"/","service":"web"}]})",
       &hash);
   ASSERT_TRUE(table) << table.error().message;
@@ -33,8 +33,9 @@ TEST(RouteTableFromRegistry, PrefixRoutesNamedAfterTheirService) {
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->name, "orders");
   EXPECT_EQ(r->service, "orders");
-  EXPECT_TRUE(r->cluster.empty());
+  EXPECT_EQ(r->cluster, "c");
   EXPECT_EQ(table->match("/api/ordersX")->name, "web");
+  EXPECT_TRUE(table->match("/api/ordersX")->cluster.empty());
 }
 
 TEST(RouteTableFromRegistry, BadTablesAreRefusedNamingTheEntry) {
@@ -46,6 +47,7 @@ TEST(RouteTableFromRegistry, BadTablesAreRefusedNamingTheEntry) {
           R"({"hash":"h","routes":{}})",                                // not a list
           R"({"hash":"h","routes":[{"prefix":"api","service":"a"}]})",  // not '/'
           R"({"hash":"h","routes":[{"prefix":"/a","service":""}]})",    // no service
+          R"({"hash":"h","routes":[{"prefix":"/a","service":"a","cluster":5}]})",
           R"({"hash":"h","routes":[{"prefix":"/a","service":"a"},{"prefix":"/a/","service":"b"}]})",
       }) {
     auto table = route_table_from_registry(bad, &hash);
@@ -399,6 +401,70 @@ TEST(RegistryRoutesProcess, DiscoveryFollowsTheServicesOfTheRegistryTable) {
   EXPECT_EQ(status_of("/api/fresh/1"), "200");
   EXPECT_EQ(status_of("/api/gone"), "503 service_not_found");
   EXPECT_EQ(status_of("/file"), "404 no_route");
+
+  for (Child* c : {&gw, &registry}) {
+    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
+    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
+  }
+}
+
+// A registry route names the node's --clusters entry; a table naming a cluster the node does
+// not have is refused (logged, counted) and the last good table keeps routing.
+TEST(RegistryRoutesProcess, RoutesPickClustersAndAnUnknownClusterIsRefused) {
+  SystemTimeSource time;
+  FakeIdp idp;
+  FakeUpstream upstream, alt;
+  TestDir dir("registry-routes-clusters");
+  dir.write("clusters.json", R"([{"name": "alt", "endpoints": [")" + alt.url() + R"("]}])");
+
+  Child registry({"registry", "--port", "0"});
+  const int64_t registry_port = ready_field(registry.read_line(), "port");
+  ASSERT_GT(registry_port, 0);
+  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
+  auto put = [&](const std::string& path, const std::string& body) {
+    auto r = http_request("PUT", registry_url + path, {}, body, quick());
+    ASSERT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : r.error().message);
+  };
+  put("/v1/policies",
+      R"({"modules":{"authz.rego":"package gatedrill.authz\nallow { true }\n"},"author":"t"})");
+  put("/v1/routes", R"({"routes":[{"prefix":"/alt","service":"a","cluster":"alt"},
+                                  {"prefix":"/main","service":"m"}]})");
+
+  Child gw({"gateway",      "--name",     "gw-clusters",
+            "--plaintext",  "--listen",   "127.0.0.1:0",
+            "--admin-port", "0",          "--issuer",
+            idp.issuer(),   "--jwks-uri", idp.jwks_uri(),
+            "--audience",   "gatedrill",  "--upstream",
+            upstream.url(), "--clusters", dir.path("clusters.json"),
+            "--registry",   registry_url, "--registry-poll",
+            "100ms"});
+  const std::string ready = gw.read_line();
+  const int64_t gw_port = ready_field(ready, "port");
+  const int64_t admin_port = ready_field(ready, "admin_port");
+  ASSERT_GT(gw_port, 0) << ready;
+  const std::string token = idp.token(time.wall_seconds());
+  auto status_of = [&](const std::string& path) { return status_line(gw_port, token, path); };
+  ASSERT_TRUE(eventually([&] { return routes_status(admin_port).routes == 2; }));
+  const std::string good = routes_status(admin_port).version;
+
+  EXPECT_EQ(status_of("/alt/1"), "200");
+  EXPECT_EQ(status_of("/main/1"), "200");
+  auto paths = [](const FakeUpstream& u) {
+    std::string all;
+    for (const auto& r : u.seen()) all += r.path + " ";
+    return all;
+  };
+  EXPECT_EQ(paths(alt), "/alt/1 ");
+  EXPECT_EQ(paths(upstream), "/main/1 ");
+
+  put("/v1/routes", R"({"routes":[{"prefix":"/other","service":"o","cluster":"nowhere"}]})");
+  EXPECT_TRUE(eventually([&] {
+    return metric(static_cast<uint16_t>(admin_port),
+                  "gatedrill_gateway_registry_routes_refused_total") == 1;
+  }));
+  EXPECT_EQ(routes_status(admin_port).version, good);
+  EXPECT_EQ(status_of("/alt/2"), "200");
+  EXPECT_EQ(status_of("/other"), "404 no_route");
 
   for (Child* c : {&gw, &registry}) {
     ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
