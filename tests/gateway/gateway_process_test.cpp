@@ -64,6 +64,18 @@ TEST(GatewayProcess, ServesThenStopsCleanlyOnSigterm) {
   EXPECT_EQ(child.wait_exit(std::chrono::seconds(10)), 0);
 }
 
+// A token from the IdP's POST /admin/tokens with this JSON body; empty on any failure.
+std::string mint_token(const std::string& idp_admin, const std::string& body) {
+  auto r = http_post_json(idp_admin + "/admin/tokens", body, quick());
+  if (!r || r->status != 200) return std::string();
+  auto doc = parse_json_object(r->body);
+  return doc ? std::string(doc->at("token").as_string()) : std::string();
+}
+
+Result<HttpResponse> get_with_token(const std::string& url, const std::string& token) {
+  return http_request("GET", url, {{"Authorization", "Bearer " + token}}, {}, quick());
+}
+
 TEST(GatewayProcess, RevocationAndRegistryPolicyWithRealPeers) {
   if (!redis_installed()) GTEST_SKIP() << "redis-server is not installed";
   SystemTimeSource time;
@@ -101,15 +113,9 @@ TEST(GatewayProcess, RevocationAndRegistryPolicyWithRealPeers) {
   const std::string url = "http://127.0.0.1:" + std::to_string(gw_port) + "/api/items";
 
   auto mint = [&](const std::string& jti) {
-    auto r = http_post_json(idp_admin + "/admin/tokens", "{\"claims\":{\"jti\":\"" + jti + "\"}}",
-                            quick());
-    if (!r || r->status != 200) return std::string();
-    auto doc = parse_json_object(r->body);
-    return doc ? std::string(doc->at("token").as_string()) : std::string();
+    return mint_token(idp_admin, "{\"claims\":{\"jti\":\"" + jti + "\"}}");
   };
-  auto get = [&](const std::string& token) {
-    return http_request("GET", url, {{"Authorization", "Bearer " + token}}, {}, quick());
-  };
+  auto get = [&](const std::string& token) { return get_with_token(url, token); };
   const std::string t1 = mint("p-1");
   ASSERT_FALSE(t1.empty());
 
@@ -234,16 +240,9 @@ TEST(GatewayProcess, TwoProvidersFromAnIdpWithTwoIssuers) {
   ASSERT_GT(gw_port, 0) << gw_ready;
   const std::string url = "http://127.0.0.1:" + std::to_string(gw_port) + "/api/items";
 
-  // POST /admin/tokens on the IdP; `params` without braces, e.g. "tenant":"b".
-  auto mint = [&](const std::string& params) {
-    auto r = http_post_json(idp_admin + "/admin/tokens", "{" + params + "}", quick());
-    if (!r || r->status != 200) return std::string();
-    auto doc = parse_json_object(r->body);
-    return doc ? std::string(doc->at("token").as_string()) : std::string();
-  };
-  auto get = [&](const std::string& token) {
-    return http_request("GET", url, {{"Authorization", "Bearer " + token}}, {}, quick());
-  };
+  // `params` without braces, e.g. "tenant":"b".
+  auto mint = [&](const std::string& params) { return mint_token(idp_admin, "{" + params + "}"); };
+  auto get = [&](const std::string& token) { return get_with_token(url, token); };
   const std::string token_a = mint("");
   const std::string token_b = mint(R"("tenant":"b")");
   ASSERT_FALSE(token_a.empty());
