@@ -204,69 +204,98 @@ RoutesStatus routes_status(int64_t admin_port) {
   return {version && *version ? **version : "", routes && *routes ? **routes : -1};
 }
 
-// A GET through the gateway with the token: "200", or the status and the reason.
-std::string status_line(int64_t gw_port, const std::string& token, const std::string& path) {
-  auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port) + path,
-                        {{"Authorization", "Bearer " + token}}, {}, quick());
-  if (!r) return "error";
-  return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
-}
+// `gatedrill registry` (with a policy allowing GET) and a `gatedrill gateway` polling it, both
+// child processes on free ports, stopped by PID (SIGTERM: each must exit 0).
+class RegistryRoutesProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    registry_ = std::make_unique<Child>(std::vector<std::string>{"registry", "--port", "0"});
+    const int64_t port = ready_field(registry_->read_line(), "port");
+    ASSERT_GT(port, 0);
+    registry_url_ = "http://127.0.0.1:" + std::to_string(port);
+    send(
+        "PUT", "/v1/policies",
+        R"({"modules":{"authz.rego":"package gatedrill.authz\ndefault allow = false\nallow { input.method == \"GET\" }\n"},"author":"t"})");
+  }
+  void TearDown() override {
+    for (Child* c : {gw_.get(), registry_.get()}) {
+      if (!c) continue;
+      ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
+      EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
+    }
+  }
 
-TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOutages) {
-  SystemTimeSource time;
-  FakeIdp idp;
-  FakeUpstream upstream;
-  TestDir dir("registry-routes");
-  dir.write("routes.json", R"([{"name": "file", "prefix": "/file"}])");
-  const std::string routes_file = dir.path("routes.json");
-
-  Child registry({"registry", "--port", "0"});
-  const int64_t registry_port = ready_field(registry.read_line(), "port");
-  ASSERT_GT(registry_port, 0);
-  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
-  auto put = [&](const std::string& path, const std::string& body) {
-    auto r = http_request("PUT", registry_url + path, {}, body, quick(std::chrono::seconds(10)));
-    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : r.error().message);
+  // A call to the registry that must answer 200; the answer's "hash" (empty when none).
+  std::string send(const char* method, const std::string& path, const std::string& body) {
+    auto r = http_request(method, registry_url_ + path, {}, body, quick(std::chrono::seconds(10)));
+    EXPECT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : r.error().message);
     if (!r) return std::string();
     auto doc = parse_json_object(r->body);
     if (!doc) return std::string();
     auto hash = json_string(*doc, "hash");
     return hash && *hash ? **hash : std::string();
-  };
-  put("/v1/policies",
-      R"({"modules":{"authz.rego":"package gatedrill.authz\ndefault allow = false\nallow { input.method == \"GET\" }\n"},"author":"t"})");
+  }
 
-  Child gw({"gateway",         "--name",       "gw-routes",  "--plaintext", "--listen",
-            "127.0.0.1:0",     "--admin-port", "0",          "--issuer",    idp.issuer(),
-            "--jwks-uri",      idp.jwks_uri(), "--audience", "gatedrill",   "--upstream",
-            upstream.url(),    "--routes",     routes_file,  "--registry",  registry_url,
-            "--registry-poll", "100ms"});
-  const std::string ready = gw.read_line();
-  const int64_t gw_port = ready_field(ready, "port");
-  const int64_t admin_port = ready_field(ready, "admin_port");
-  ASSERT_GT(gw_port, 0) << ready;
-  ASSERT_GT(admin_port, 0) << ready;
-  const std::string token = idp.token(time.wall_seconds());
-  auto status_of = [&](const std::string& path) { return status_line(gw_port, token, path); };
+  // The gateway named `name` polling the registry every 100 ms, plus `extra` flags.
+  void start_gateway(const std::string& name, std::vector<std::string> extra) {
+    std::vector<std::string> args{
+        "gateway",       "--name",        name,          "--plaintext",     "--listen",
+        "127.0.0.1:0",   "--admin-port",  "0",           "--issuer",        idp_.issuer(),
+        "--jwks-uri",    idp_.jwks_uri(), "--audience",  "gatedrill",       "--upstream",
+        upstream_.url(), "--registry",    registry_url_, "--registry-poll", "100ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    gw_ = std::make_unique<Child>(std::move(args));
+    const std::string ready = gw_->read_line();
+    gw_port_ = ready_field(ready, "port");
+    admin_port_ = ready_field(ready, "admin_port");
+    ASSERT_GT(gw_port_, 0) << ready;
+    ASSERT_GT(admin_port_, 0) << ready;
+    token_ = idp_.token(time_.wall_seconds());
+  }
+
+  // A GET through the gateway with a valid token: "200", or the status and the reason.
+  std::string status_of(const std::string& path) {
+    auto r = http_request("GET", "http://127.0.0.1:" + std::to_string(gw_port_) + path,
+                          {{"Authorization", "Bearer " + token_}}, {}, quick());
+    if (!r) return "error";
+    return std::to_string(r->status) + (r->status == 200 ? "" : " " + reason_of(*r));
+  }
+  RoutesStatus routes() const { return routes_status(admin_port_); }
+  double gw_metric(const std::string& sample) const {
+    return metric(static_cast<uint16_t>(admin_port_), sample);
+  }
+
+  SystemTimeSource time_;
+  FakeIdp idp_;
+  FakeUpstream upstream_;
+  std::unique_ptr<Child> registry_, gw_;
+  std::string registry_url_, token_;
+  int64_t gw_port_ = 0, admin_port_ = 0;
+};
+
+TEST_F(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOutages) {
+  TestDir dir("registry-routes");
+  dir.write("routes.json", R"([{"name": "file", "prefix": "/file"}])");
+  start_gateway("gw-routes", {"--routes", dir.path("routes.json")});
+  if (HasFatalFailure()) return;
 
   // Before the registry has routes, the --routes file routes.
   EXPECT_TRUE(eventually([&] { return status_of("/file/x") == "200"; })) << status_of("/file/x");
   EXPECT_EQ(status_of("/api/a"), "404 no_route");
-  EXPECT_EQ(routes_status(admin_port).version, "file");
+  EXPECT_EQ(routes().version, "file");
 
   // Published: the registry's table wins over the file.
-  const std::string v1 = put("/v1/routes", R"({"routes":[{"prefix":"/api/a","service":"a"}]})");
+  const std::string v1 =
+      send("PUT", "/v1/routes", R"({"routes":[{"prefix":"/api/a","service":"a"}]})");
   ASSERT_FALSE(v1.empty());
-  EXPECT_TRUE(eventually([&] { return routes_status(admin_port).version == v1; }));
+  EXPECT_TRUE(eventually([&] { return routes().version == v1; }));
   EXPECT_EQ(status_of("/api/a/1"), "200");
   EXPECT_EQ(status_of("/file/x"), "404 no_route");
   EXPECT_EQ(status_of("/api/b"), "404 no_route");
-  EXPECT_EQ(metric(static_cast<uint16_t>(admin_port),
-                   "gatedrill_gateway_routes_info{version=\"" + v1 + "\"}"),
-            1);
+  EXPECT_EQ(gw_metric("gatedrill_gateway_routes_info{version=\"" + v1 + "\"}"), 1);
   // The registry hears which table this node enforces.
   EXPECT_TRUE(eventually([&] {
-    auto r = http_get(registry_url + "/v1/nodes", quick());
+    auto r = http_get(registry_url_ + "/v1/nodes", quick());
     auto doc = r ? parse_json_object(r->body) : Result<boost::json::object>(r.error());
     if (!doc) return false;
     const auto* enforced = doc->if_contains("routes_enforced");
@@ -280,25 +309,26 @@ TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOut
   // A new version takes effect and is reported, while a request routed by the old one is in
   // flight (the upstream holds it): that request completes, and its keep-alive connection
   // carries the next request, routed by the new table.
-  RawConnection conn(static_cast<uint16_t>(gw_port));
+  RawConnection conn(static_cast<uint16_t>(gw_port_));
   ASSERT_TRUE(conn.connected());
   auto request = [&](const std::string& path) {
-    return "GET " + path + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+    return "GET " + path + " HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + token_ + "\r\n\r\n";
   };
   constexpr int64_t kHoldMs = 3000;
-  upstream.set_delay(std::chrono::milliseconds(kHoldMs));
-  const int64_t sent_ms = time.monotonic_ms();
+  upstream_.set_delay(std::chrono::milliseconds(kHoldMs));
+  const int64_t sent_ms = time_.monotonic_ms();
   ASSERT_TRUE(conn.send_all(request("/api/a/in-flight")));
   ASSERT_TRUE(eventually([&] {
-    auto seen = upstream.seen();
+    auto seen = upstream_.seen();
     return !seen.empty() && seen.back().path == "/api/a/in-flight";
   }));
-  const std::string v2 = put("/v1/routes", R"({"routes":[{"prefix":"/api/b","service":"b"}]})");
+  const std::string v2 =
+      send("PUT", "/v1/routes", R"({"routes":[{"prefix":"/api/b","service":"b"}]})");
   ASSERT_NE(v2, v1);
-  EXPECT_TRUE(eventually([&] { return routes_status(admin_port).version == v2; }));
-  EXPECT_LT(time.monotonic_ms() - sent_ms, kHoldMs) << "the swap came after the request ended";
+  EXPECT_TRUE(eventually([&] { return routes().version == v2; }));
+  EXPECT_LT(time_.monotonic_ms() - sent_ms, kHoldMs) << "the swap came after the request ended";
   auto held = conn.read_responses(1);
-  upstream.set_delay(std::chrono::milliseconds(0));
+  upstream_.set_delay(std::chrono::milliseconds(0));
   ASSERT_EQ(held.size(), 1u);
   EXPECT_EQ(held[0].rfind("HTTP/1.1 200", 0), 0u) << held[0];
   ASSERT_TRUE(conn.send_all(request("/api/b/same-connection")));
@@ -310,16 +340,14 @@ TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOut
 
   // Registry offline: polls fail, the last good table still routes.
   auto offline =
-      http_request("POST", registry_url + "/admin/fault", {}, R"({"mode":"offline"})", quick());
+      http_request("POST", registry_url_ + "/admin/fault", {}, R"({"mode":"offline"})", quick());
   ASSERT_TRUE(offline && offline->status == 200);
-  EXPECT_TRUE(eventually([&] {
-    return metric(static_cast<uint16_t>(admin_port),
-                  "gatedrill_gateway_registry_routes_poll_failures") >= 2;
-  }));
+  EXPECT_TRUE(eventually(
+      [&] { return gw_metric("gatedrill_gateway_registry_routes_poll_failures") >= 2; }));
   EXPECT_EQ(status_of("/api/b/2"), "200");
-  EXPECT_EQ(routes_status(admin_port).version, v2);
+  EXPECT_EQ(routes().version, v2);
   auto back =
-      http_request("POST", registry_url + "/admin/fault", {}, R"({"mode":"none"})", quick());
+      http_request("POST", registry_url_ + "/admin/fault", {}, R"({"mode":"none"})", quick());
   ASSERT_TRUE(back && back->status == 200);
 
   // 50,000 routes: applied within the test's bound.
@@ -330,122 +358,55 @@ TEST(RegistryRoutesProcess, GatewayRoutesByThePublishedTableThroughChangesAndOut
            "\"}";
   }
   big += "]}";
-  const int64_t publish_ms = time.monotonic_ms();
-  const std::string v3 = put("/v1/routes", big);
+  const int64_t publish_ms = time_.monotonic_ms();
+  const std::string v3 = send("PUT", "/v1/routes", big);
   ASSERT_FALSE(v3.empty());
   EXPECT_TRUE(eventually(
       [&] {
-        auto s = routes_status(admin_port);
+        auto s = routes();
         return s.version == v3 && s.routes == 50000;
       },
       std::chrono::seconds(15)));
   // For the README's figure: PUT to the registry until the node enforces the table.
   std::printf("50,000 routes published and enforced in %lld ms\n",
-              static_cast<long long>(time.monotonic_ms() - publish_ms));
+              static_cast<long long>(time_.monotonic_ms() - publish_ms));
   EXPECT_EQ(status_of("/r/49999/x"), "200");
   EXPECT_EQ(status_of("/r/50000"), "404 no_route");
-
-  for (Child* c : {&gw, &registry}) {
-    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
-    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
-  }
 }
 
 // With --discovery, the services of the registry's table are watched from the moment it routes:
 // a route of a registered service the --routes file never named is served, not refused as not
 // live; one of an unregistered service is 503 service_not_found.
-TEST(RegistryRoutesProcess, DiscoveryFollowsTheServicesOfTheRegistryTable) {
-  SystemTimeSource time;
-  FakeIdp idp;
-  FakeUpstream upstream;
+TEST_F(RegistryRoutesProcess, DiscoveryFollowsTheServicesOfTheRegistryTable) {
   TestDir dir("registry-routes-discovery");
   dir.write("routes.json", R"([{"name": "file", "prefix": "/file"}])");
-
-  Child registry({"registry", "--port", "0"});
-  const int64_t registry_port = ready_field(registry.read_line(), "port");
-  ASSERT_GT(registry_port, 0);
-  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
-  auto send = [&](const char* method, const std::string& path, const std::string& body) {
-    auto r = http_request(method, registry_url + path, {}, body, quick());
-    ASSERT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : r.error().message);
-  };
-  send("PUT", "/v1/policies",
-       R"({"modules":{"authz.rego":"package gatedrill.authz\nallow { true }\n"},"author":"t"})");
   send("POST", "/v1/discovery/fresh", R"({"address":"127.0.0.1:1","ttl_ms":600000})");
-
-  Child gw({"gateway",          "--name",
-            "gw-disc",          "--plaintext",
-            "--listen",         "127.0.0.1:0",
-            "--admin-port",     "0",
-            "--issuer",         idp.issuer(),
-            "--jwks-uri",       idp.jwks_uri(),
-            "--audience",       "gatedrill",
-            "--upstream",       upstream.url(),
-            "--routes",         dir.path("routes.json"),
-            "--registry",       registry_url,
-            "--registry-poll",  "100ms",
-            "--discovery",      "registry",
-            "--discovery-poll", "5s"});
-  const std::string ready = gw.read_line();
-  const int64_t gw_port = ready_field(ready, "port");
-  const int64_t admin_port = ready_field(ready, "admin_port");
-  ASSERT_GT(gw_port, 0) << ready;
-  const std::string token = idp.token(time.wall_seconds());
-  auto status_of = [&](const std::string& path) { return status_line(gw_port, token, path); };
+  start_gateway("gw-disc", {"--routes", dir.path("routes.json"), "--discovery", "registry",
+                            "--discovery-poll", "5s"});
+  if (HasFatalFailure()) return;
 
   send(
       "PUT", "/v1/routes",
       R"({"routes":[{"prefix":"/api/fresh","service":"fresh"},{"prefix":"/api/gone","service":"gone"}]})");
-  ASSERT_TRUE(eventually([&] { return routes_status(admin_port).routes == 2; }));
+  ASSERT_TRUE(eventually([&] { return routes().routes == 2; }));
   // The discovery interval is long: only the swap's own round can have asked for "fresh".
   EXPECT_EQ(status_of("/api/fresh/1"), "200");
   EXPECT_EQ(status_of("/api/gone"), "503 service_not_found");
   EXPECT_EQ(status_of("/file"), "404 no_route");
-
-  for (Child* c : {&gw, &registry}) {
-    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
-    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
-  }
 }
 
 // A registry route names the node's --clusters entry; a table naming a cluster the node does
 // not have is refused (logged, counted) and the last good table keeps routing.
-TEST(RegistryRoutesProcess, RoutesPickClustersAndAnUnknownClusterIsRefused) {
-  SystemTimeSource time;
-  FakeIdp idp;
-  FakeUpstream upstream, alt;
+TEST_F(RegistryRoutesProcess, RoutesPickClustersAndAnUnknownClusterIsRefused) {
+  FakeUpstream alt;
   TestDir dir("registry-routes-clusters");
   dir.write("clusters.json", R"([{"name": "alt", "endpoints": [")" + alt.url() + R"("]}])");
-
-  Child registry({"registry", "--port", "0"});
-  const int64_t registry_port = ready_field(registry.read_line(), "port");
-  ASSERT_GT(registry_port, 0);
-  const std::string registry_url = "http://127.0.0.1:" + std::to_string(registry_port);
-  auto put = [&](const std::string& path, const std::string& body) {
-    auto r = http_request("PUT", registry_url + path, {}, body, quick());
-    ASSERT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : r.error().message);
-  };
-  put("/v1/policies",
-      R"({"modules":{"authz.rego":"package gatedrill.authz\nallow { true }\n"},"author":"t"})");
-  put("/v1/routes", R"({"routes":[{"prefix":"/alt","service":"a","cluster":"alt"},
-                                  {"prefix":"/main","service":"m"}]})");
-
-  Child gw({"gateway",      "--name",     "gw-clusters",
-            "--plaintext",  "--listen",   "127.0.0.1:0",
-            "--admin-port", "0",          "--issuer",
-            idp.issuer(),   "--jwks-uri", idp.jwks_uri(),
-            "--audience",   "gatedrill",  "--upstream",
-            upstream.url(), "--clusters", dir.path("clusters.json"),
-            "--registry",   registry_url, "--registry-poll",
-            "100ms"});
-  const std::string ready = gw.read_line();
-  const int64_t gw_port = ready_field(ready, "port");
-  const int64_t admin_port = ready_field(ready, "admin_port");
-  ASSERT_GT(gw_port, 0) << ready;
-  const std::string token = idp.token(time.wall_seconds());
-  auto status_of = [&](const std::string& path) { return status_line(gw_port, token, path); };
-  ASSERT_TRUE(eventually([&] { return routes_status(admin_port).routes == 2; }));
-  const std::string good = routes_status(admin_port).version;
+  send("PUT", "/v1/routes", R"({"routes":[{"prefix":"/alt","service":"a","cluster":"alt"},
+                                         {"prefix":"/main","service":"m"}]})");
+  start_gateway("gw-clusters", {"--clusters", dir.path("clusters.json")});
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(eventually([&] { return routes().routes == 2; }));
+  const std::string good = routes().version;
 
   EXPECT_EQ(status_of("/alt/1"), "200");
   EXPECT_EQ(status_of("/main/1"), "200");
@@ -455,21 +416,15 @@ TEST(RegistryRoutesProcess, RoutesPickClustersAndAnUnknownClusterIsRefused) {
     return all;
   };
   EXPECT_EQ(paths(alt), "/alt/1 ");
-  EXPECT_EQ(paths(upstream), "/main/1 ");
+  EXPECT_EQ(paths(upstream_), "/main/1 ");
 
-  put("/v1/routes", R"({"routes":[{"prefix":"/other","service":"o","cluster":"nowhere"}]})");
-  EXPECT_TRUE(eventually([&] {
-    return metric(static_cast<uint16_t>(admin_port),
-                  "gatedrill_gateway_registry_routes_refused_total") == 1;
-  }));
-  EXPECT_EQ(routes_status(admin_port).version, good);
+  send("PUT", "/v1/routes",
+       R"({"routes":[{"prefix":"/other","service":"o","cluster":"nowhere"}]})");
+  EXPECT_TRUE(eventually(
+      [&] { return gw_metric("gatedrill_gateway_registry_routes_refused_total") == 1; }));
+  EXPECT_EQ(routes().version, good);
   EXPECT_EQ(status_of("/alt/2"), "200");
   EXPECT_EQ(status_of("/other"), "404 no_route");
-
-  for (Child* c : {&gw, &registry}) {
-    ASSERT_EQ(::kill(c->pid(), SIGTERM), 0);
-    EXPECT_EQ(c->wait_exit(std::chrono::seconds(10)), 0);
-  }
 }
 
 }  // namespace
