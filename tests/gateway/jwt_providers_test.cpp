@@ -247,5 +247,34 @@ TEST_F(TwoProviders, EachProvidersLeewayAppliesOnCacheHits) {
   EXPECT_TRUE(b.cache_hit);
 }
 
+TEST_F(TwoProviders, AnIssuerWhoseJwksIsDownFailsAloneAndServesStaleKeys) {
+  // C's JWKS never answers: its tokens get jwks_unavailable, A's still pass.
+  JwksCacheOptions options;
+  options.jwks_uri = "memory:c";
+  JwksCache down(time_, options, [](const std::string&, std::chrono::milliseconds) {
+    return Result<std::string>(make_error("jwks_status", "JWKS answered 503"));
+  });
+  down.start();
+  std::vector<JwtProvider> providers(2);
+  providers[0].claims.issuer = a_.name;
+  providers[0].jwks = a_.cache.get();
+  providers[1].claims.issuer = "https://c";
+  providers[1].jwks = &down;
+  JwtAuthn authn(JwtAuthnConfig{}, std::move(providers), time_);
+  auto c = authn.check(token(a_, JwsAlg::kES256, {{"iss", "https://c"}}));
+  EXPECT_EQ(c.reason, "jwks_unavailable");
+  EXPECT_EQ(c.status, 401);
+  EXPECT_TRUE(authn.check(token(a_, JwsAlg::kES256)).allowed());
+
+  // A's IdP goes down too: A's cache keeps the last good keys (a kid miss asks for a refetch).
+  ASSERT_TRUE(test::eventually([&] { return a_.cache->fetch_count() == 1; }));
+  a_.document = "<html>503</html>";
+  boost::json::object claims{{"iss", a_.name}, {"aud", "api"}, {"exp", time_.wall_seconds() + 9}};
+  EXPECT_EQ(authn.check("Bearer " + *sign_jwt(JwsAlg::kES256, a_.key, "k9", claims)).reason,
+            "unknown_kid");
+  EXPECT_TRUE(test::eventually([&] { return a_.cache->fetch_count() == 2; }));
+  EXPECT_TRUE(authn.check(token(a_, JwsAlg::kES256, {{"sub", "fresh"}})).allowed());
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway
