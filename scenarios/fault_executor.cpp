@@ -242,7 +242,8 @@ Result<void> FaultExecutor::apply(const FaultAction& action) {
   for (const auto& [k, v] : action.params) detail[k] = v;
   for (const auto& [k, v] : mechanism_detail_) detail[k] = v;
   if (action.duration.count() > 0) detail["duration"] = format_duration(action.duration);
-  FaultWindow window{action.type, action.node, boost::json::serialize(detail), time_.wall_ms(), 0, {}};
+  FaultWindow window{action.type,     action.node, boost::json::serialize(detail),
+                     time_.wall_ms(), 0,           {}};
   bool instantaneous =
       (action.type == "kill" && action.duration.count() == 0) || action.type == "restart";
   if (instantaneous) window.end_ms = window.start_ms;

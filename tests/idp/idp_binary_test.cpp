@@ -23,7 +23,8 @@ class IdpBinaryTest : public ::testing::Test {
     mkdir(dir_.c_str(), 0755);
   }
 
-  // Starts `gatedrill idp <args> --port P --admin-port A` and waits until its admin port is healthy.
+  // Starts `gatedrill idp <args> --port P --admin-port A` and waits until its admin port is
+  // healthy.
   void start(std::vector<std::string> args) {
     auto port = allocate_port();
     auto admin_port = allocate_port();
@@ -32,7 +33,8 @@ class IdpBinaryTest : public ::testing::Test {
     admin_port_ = *admin_port;
     ProcessSpec spec;
     spec.name = "idp";
-    spec.argv = {GATEDRILL_BINARY, "idp", "--port", std::to_string(port_), "--admin-port", std::to_string(admin_port_)};
+    spec.argv = {GATEDRILL_BINARY,      "idp",          "--port",
+                 std::to_string(port_), "--admin-port", std::to_string(admin_port_)};
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.log_file = dir_ + "/idp.log";
     spec.health_url = admin("/healthz");
@@ -40,7 +42,9 @@ class IdpBinaryTest : public ::testing::Test {
     auto healthy = supervisor_.wait_healthy("idp", std::chrono::seconds(15));
     ASSERT_TRUE(healthy) << healthy.error().message;
   }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
   std::string admin(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(admin_port_) + path;
   }
@@ -69,16 +73,19 @@ class IdpBinaryTest : public ::testing::Test {
 };
 
 TEST_F(IdpBinaryTest, ServesTokensThatVerifyAndStopsCleanlyOnSigterm) {
-  start({"--alg", "EdDSA", "--client-secret", "binary-secret", "--token-ttl", "2m", "--audience", "orders"});
+  start({"--alg", "EdDSA", "--client-secret", "binary-secret", "--token-ttl", "2m", "--audience",
+         "orders"});
   auto discovery = http_get(url("/.well-known/openid-configuration"));
   ASSERT_TRUE(discovery.ok());
   auto doc = parse_json_object(discovery->body);
   ASSERT_TRUE(doc.ok());
   EXPECT_EQ((*doc)["issuer"].as_string(), url(""));
 
-  auto token = http_request("POST", url("/token"), {{"content-type", "application/x-www-form-urlencoded"},
-                                                    {"authorization", basic_auth_header("gatedrill-loadgen", "binary-secret")}},
-                            "grant_type=client_credentials");
+  auto token =
+      http_request("POST", url("/token"),
+                   {{"content-type", "application/x-www-form-urlencoded"},
+                    {"authorization", basic_auth_header("gatedrill-loadgen", "binary-secret")}},
+                   "grant_type=client_credentials");
   ASSERT_TRUE(token.ok());
   ASSERT_EQ(token->status, 200) << token->body;
   auto body = parse_json_object(token->body);
