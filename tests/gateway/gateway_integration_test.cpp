@@ -607,24 +607,9 @@ TEST_F(GatewayTest, MetricsCountStatusesReasonsAndCache) {
 }
 
 TEST_F(GatewayTest, ServesOverTls) {
-  auto key = Key::generate(KeyType::kEcP256);
-  ASSERT_TRUE(key);
-  CertRequest request;
-  request.common_name = "localhost";
-  request.ip_addresses = {"127.0.0.1"};
-  request.not_before_s = time_.wall_seconds() - 60;
-  request.not_after_s = time_.wall_seconds() + 3600;
-  auto cert = issue_certificate(request, *key, "", *key);
-  ASSERT_TRUE(cert) << cert.error().message;
-  std::string dir = ::testing::TempDir();
-  std::string cert_file = dir + "/gw-tls-cert-" + std::to_string(::getpid()) + ".pem";
-  std::string key_file = dir + "/gw-tls-key-" + std::to_string(::getpid()) + ".pem";
-  {
-    std::ofstream(cert_file) << cert->pem;
-    std::ofstream(key_file) << key->private_pem();
-  }
+  TestDir dir("gw-tls-");
   auto config = base_config(idp_, upstream_.url());
-  config.data.tls = TlsServerConfig{cert_file, key_file};
+  config.data.tls = write_localhost_certificate(time_, dir);
   start(std::move(config));
   std::string tls_url = "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/secure";
   auto r =
@@ -679,8 +664,6 @@ TEST_F(GatewayTest, ServesOverTls) {
   SSL_free(old_ssl);
   SSL_CTX_free(old_ctx);
   ::close(old_fd);
-  std::remove(cert_file.c_str());
-  std::remove(key_file.c_str());
 }
 
 }  // namespace

@@ -235,6 +235,23 @@ class TestDir {
   std::string dir_;
 };
 
+// A self-signed P-256 certificate for localhost and 127.0.0.1, valid an hour either side of
+// `time`'s now, written into `dir`; the listener configuration that serves it.
+inline TlsServerConfig write_localhost_certificate(const TimeSource& time, const TestDir& dir) {
+  auto key = Key::generate(KeyType::kEcP256);
+  EXPECT_TRUE(key);
+  CertRequest request;
+  request.common_name = "localhost";
+  request.ip_addresses = {"127.0.0.1"};
+  request.not_before_s = time.wall_seconds() - 60;
+  request.not_after_s = time.wall_seconds() + 3600;
+  auto cert = issue_certificate(request, *key, "", *key);
+  EXPECT_TRUE(cert) << cert.error().message;
+  dir.write("cert.pem", cert->pem);
+  dir.write("key.pem", key->private_pem());
+  return TlsServerConfig{dir.path("cert.pem"), dir.path("key.pem")};
+}
+
 // A blocking loopback TCP connection with a receive timeout, for hand-written HTTP.
 class RawConnection {
  public:

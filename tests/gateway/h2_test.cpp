@@ -23,31 +23,15 @@ namespace {
 class H2Test : public H2GatewayTest {
  protected:
   void start_tls() {
-    auto key = Key::generate(KeyType::kEcP256);
-    ASSERT_TRUE(key);
-    CertRequest request;
-    request.common_name = "localhost";
-    request.ip_addresses = {"127.0.0.1"};
-    request.not_before_s = time_.wall_seconds() - 60;
-    request.not_after_s = time_.wall_seconds() + 3600;
-    auto cert = issue_certificate(request, *key, "", *key);
-    ASSERT_TRUE(cert) << cert.error().message;
-    const std::string dir = ::testing::TempDir();
-    cert_file_ = dir + "/gw-h2-cert-" + std::to_string(::getpid()) + ".pem";
-    key_file_ = dir + "/gw-h2-key-" + std::to_string(::getpid()) + ".pem";
-    std::ofstream(cert_file_) << cert->pem;
-    std::ofstream(key_file_) << key->private_pem();
     auto config = base_config(idp_, upstream_.url());
-    config.data.tls = TlsServerConfig{cert_file_, key_file_};
+    config.data.tls = write_localhost_certificate(time_, dir_);
     start(std::move(config));
   }
   void TearDown() override {
     if (gateway_) gateway_->stop();
-    if (!cert_file_.empty()) std::remove(cert_file_.c_str());
-    if (!key_file_.empty()) std::remove(key_file_.c_str());
   }
 
-  std::string cert_file_, key_file_;
+  TestDir dir_{"gw-h2-"};
 };
 
 TEST_F(H2Test, ValidTokenIsProxiedOverH2c) {
