@@ -25,8 +25,8 @@ using ::testing::HasSubstr;
 TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
   const char* drill = std::getenv("GATEDRILL_DRILL");
   if (!drill || !*drill) GTEST_SKIP() << "run through ctest (drill/NAME), which names the drill";
-  std::string dir = ::testing::TempDir() + "drill_" + drill + "_" + std::to_string(getpid());
-  mkdir(dir.c_str(), 0755);
+  ScratchDir scratch(std::string("drill_") + drill + "_");
+  const std::string& dir = scratch.path();
 
   SystemTimeSource time;
   Supervisor supervisor(time);
@@ -79,11 +79,7 @@ TEST(DrillTest, ShortRunSeesTheSymptomAndTheRecovery) {
 // Runs `gatedrill ARGS` to completion (bounded) in a fresh folder; output holds its log.
 class RunnerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "runner_" + std::to_string(getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    mkdir(dir_.c_str(), 0755);
-  }
+  void SetUp() override { dir_ = scratch_.path(); }
   int gatedrill(const std::vector<std::string>& args) {
     std::string name = "gatedrill-" + std::to_string(runs_++);
     return run_gatedrill(supervisor_, name, dir_ + "/" + name + ".log", args,
@@ -96,6 +92,7 @@ class RunnerTest : public ::testing::Test {
   }
   SystemTimeSource time_;
   Supervisor supervisor_{time_};
+  ScratchDir scratch_{"runner_"};
   std::string dir_, output_;
   int runs_ = 0;
 };

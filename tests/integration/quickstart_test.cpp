@@ -1,8 +1,8 @@
 // The quickstart drill end to end, shortened: real IdP, upstream and gateway processes on
 // loopback, open-loop load, the gateway's clock skewed past the leeway mid-run. The run must see
 // the 401s while skewed, recover after, store everything, and exit with k6's codes.
-#include <gtest/gtest.h>
 #include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +11,7 @@
 #include "core/store/results_store.hpp"
 #include "core/supervisor/supervisor.hpp"
 #include "core/util/json.hpp"
+#include "tests/integration/gatedrill_process.hpp"
 
 namespace gatedrill {
 namespace {
@@ -19,34 +20,38 @@ using ::testing::HasSubstr;
 
 class QuickstartTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "quickstart_" + std::to_string(getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    mkdir(dir_.c_str(), 0755);
-  }
+  void SetUp() override { dir_ = scratch_.path(); }
 
   // Runs `gatedrill <args>` to completion (bounded) and returns its exit status.
-  int gatedrill(std::vector<std::string> args, std::chrono::seconds limit = std::chrono::seconds(120)) {
-    ProcessSpec spec;
-    spec.name = "gatedrill-" + std::to_string(runs_++);
-    spec.argv = {GATEDRILL_BINARY};
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.log_file = dir_ + "/" + spec.name + ".log";
-    EXPECT_TRUE(supervisor_.spawn(spec));
-    auto status = supervisor_.wait_exit(spec.name, limit);
-    EXPECT_TRUE(status) << (status ? "" : status.error().message);
-    std::ifstream log(spec.log_file);
-    output_.assign(std::istreambuf_iterator<char>(log), {});
-    return status ? *status : -1;
+  int gatedrill(const std::vector<std::string>& args,
+                std::chrono::seconds limit = std::chrono::seconds(120)) {
+    const std::string name = "gatedrill-" + std::to_string(runs_++);
+    return run_gatedrill(supervisor_, name, dir_ + "/" + name + ".log", args, limit, output_);
   }
 
   std::vector<std::string> short_quickstart(const std::string& scenario) {
-    return {"run", scenario, "--db", dir_ + "/results.db", "--runs-dir", dir_ + "/runs", "--quiet",
-            "-e", "RATE=200", "-e", "WARMUP=1s", "-e", "DURATION=6s", "-e", "SKEW_AT=2500ms", "-e", "SKEW_FOR=2600ms"};
+    return {"run",
+            scenario,
+            "--db",
+            dir_ + "/results.db",
+            "--runs-dir",
+            dir_ + "/runs",
+            "--quiet",
+            "-e",
+            "RATE=200",
+            "-e",
+            "WARMUP=1s",
+            "-e",
+            "DURATION=6s",
+            "-e",
+            "SKEW_AT=2500ms",
+            "-e",
+            "SKEW_FOR=2600ms"};
   }
 
   SystemTimeSource time_;
   Supervisor supervisor_{time_};
+  ScratchDir scratch_{"quickstart_"};
   std::string dir_;
   std::string output_;
   int runs_ = 0;
@@ -88,12 +93,14 @@ TEST_F(QuickstartTest, SkewedGatewayRefusesTokensThenRecoversAndEverythingIsStor
   ASSERT_TRUE(events);
   bool skew_window = false;
   for (const auto& e : *events)
-    if (e.kind == "fault" && e.name == "clock_skew" && e.node == "gw-1" && e.end_ms > e.start_ms) skew_window = true;
+    if (e.kind == "fault" && e.name == "clock_skew" && e.node == "gw-1" && e.end_ms > e.start_ms)
+      skew_window = true;
   EXPECT_TRUE(skew_window);
   auto thresholds = (*reader)->thresholds(run.id);
   ASSERT_TRUE(thresholds);
   EXPECT_EQ(thresholds->size(), 4u);
-  for (const auto& t : *thresholds) EXPECT_TRUE(t.pass) << t.expression << " observed " << t.observed_text;
+  for (const auto& t : *thresholds)
+    EXPECT_TRUE(t.pass) << t.expression << " observed " << t.observed_text;
 }
 
 TEST_F(QuickstartTest, AFailedThresholdExitsWith99) {
@@ -102,7 +109,8 @@ TEST_F(QuickstartTest, AFailedThresholdExitsWith99) {
   std::string text((std::istreambuf_iterator<char>(in)), {});
   auto at = text.find("status_401_share = \"> 95%\"");
   ASSERT_NE(at, std::string::npos);
-  text.replace(at, std::string("status_401_share = \"> 95%\"").size(), "status_401_share = \"< 5%\"");
+  text.replace(at, std::string("status_401_share = \"> 95%\"").size(),
+               "status_401_share = \"< 5%\"");
   std::string scenario = dir_ + "/wrong-expectation.lua";
   std::ofstream(scenario) << text;
 
@@ -113,16 +121,20 @@ TEST_F(QuickstartTest, AFailedThresholdExitsWith99) {
 
 TEST_F(QuickstartTest, AnInvalidScenarioStartsNothingAndExits1) {
   std::string scenario = dir_ + "/bad.lua";
-  std::ofstream(scenario) << "load { { name = 'x', rate = 10, duration = '1s' } }\ntopology { gatways = 2 }\n";
-  EXPECT_EQ(gatedrill({"run", scenario, "--db", dir_ + "/results.db", "--runs-dir", dir_ + "/runs"}), 1);
+  std::ofstream(scenario)
+      << "load { { name = 'x', rate = 10, duration = '1s' } }\ntopology { gatways = 2 }\n";
+  EXPECT_EQ(
+      gatedrill({"run", scenario, "--db", dir_ + "/results.db", "--runs-dir", dir_ + "/runs"}), 1);
   EXPECT_THAT(output_, HasSubstr("bad.lua:2:"));
   EXPECT_THAT(output_, HasSubstr("unknown key 'gatways'"));
   struct stat st;
-  EXPECT_NE(stat((dir_ + "/runs").c_str(), &st), 0) << "no run folder for a scenario that never started";
+  EXPECT_NE(stat((dir_ + "/runs").c_str(), &st), 0)
+      << "no run folder for a scenario that never started";
 }
 
 TEST_F(QuickstartTest, ReportPrintsThePhasesOfTheLatestRun) {
-  ASSERT_EQ(gatedrill(short_quickstart(GATEDRILL_SOURCE_DIR "/scenarios/quickstart.lua")), 0) << output_;
+  ASSERT_EQ(gatedrill(short_quickstart(GATEDRILL_SOURCE_DIR "/scenarios/quickstart.lua")), 0)
+      << output_;
   ASSERT_EQ(gatedrill({"report", "--db", dir_ + "/results.db"}), 0) << output_;
   EXPECT_THAT(output_, HasSubstr("warmup"));
   EXPECT_THAT(output_, HasSubstr("steady"));
