@@ -708,15 +708,19 @@ void Loop::do_read(Connection& c) {
 void Loop::on_timer(Connection& c, int64_t t) {
   switch (c.state) {
     case ConnState::kDown:
-      if (draining_ && !c.pending) {
-        wake_at(c, kNever);
-      } else if (draining_ && c.pending) {
-        // Past the end: a request that never got a connection is not sent.
-        c.pending.reset();
-        wake_at(c, kNever);
-      } else {
-        start_connect(c, t);
+      if (draining_) {
+        // Past the end. Requests planned before it that wait for this connection still go out
+        // when it is only being replaced (the server closed it after a response, or it served
+        // its share): otherwise whether they count would hang on when the close came. A
+        // connection that is failing gives them up.
+        if (!c.pending && c.failures == 0) c.pending = c.schedule.next(t);
+        if (!c.pending || c.failures > 0) {
+          c.pending.reset();
+          wake_at(c, kNever);
+          break;
+        }
       }
+      start_connect(c, t);
       break;
     case ConnState::kConnecting:
       fail_connect(c, t, "connect timed out");

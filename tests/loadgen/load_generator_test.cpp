@@ -132,6 +132,26 @@ TEST(LoadGenerator, ChunkedAndConnectionCloseResponsesAreParsed) {
   EXPECT_GE(server.connections(), 40);  // a new connection after each Connection: close
 }
 
+TEST(LoadGenerator, RequestsWaitingForAReplacedConnectionAtTheEndAreStillSent) {
+  // One connection, 10/s for 1 s: requests planned at 50, 150, ..., 950 ms. The answer to
+  // request 7 (750 ms) comes after 400 ms with Connection: close, so after the schedule ended;
+  // requests 8 and 9 wait for the new connection and must still go out and be answered.
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.close = n == 7;
+    r.delay_ms = n == 7 ? 400 : 0;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url()), options(1));
+  auto summary = generator.run({{"late-close", 10, -1, 1s}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(summary->totals.sent, 10);
+  EXPECT_EQ(summary->totals.completed, 10);
+  EXPECT_EQ(summary->totals.errors, 0) << summary->first_error;
+  EXPECT_EQ(server.connections(), 2);
+}
+
 // Request n of the pipelining tests: every 100th is answered after 100 ms, so the requests
 // planned meanwhile (2.5 ms apart at 400/s) queue up behind it; odd ones come back chunked, so
 // each response's framing differs from its neighbour's in the same read.
