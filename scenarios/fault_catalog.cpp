@@ -223,6 +223,10 @@ const FaultType* find_fault_type(const std::string& name) {
 
 std::string node_kind(const Scenario& scenario, const std::string& node) {
   if (node == "idp" || node == "app") return node;
+  // An upstream cluster's peer is an app; a further issuer's is an IdP.
+  if (scenario.cluster(node)) return "app";
+  const auto& issuers = scenario.topology.issuers;
+  if (std::find(issuers.begin(), issuers.end(), node) != issuers.end()) return "idp";
   if (node == "load") return node;  // the load generators (load_surge)
   if (node == "ca") return scenario.topology.tls == "mtls" ? node : "";
   if (node == "registry") return scenario.topology.registry.enabled ? node : "";

@@ -51,6 +51,7 @@ struct NodeLoad {
   LoadRequestSpec request;  // later segments start from it
   LoadOptions options;
   std::string subject;        // the tokens' sub; empty = the IdP's client id
+  std::string issuer;         // the IdP minting its tokens (jwt.issuers); empty = "idp"
   bool token_client = false;  // mints tokens at the IdP: one request for the whole run
   std::thread thread;
   Result<LoadSummary> outcome = make_error("not_run", "not run");
@@ -326,14 +327,21 @@ Result<void> Run::drive_load() {
     }
   }
 
-  // Each further registry service: its own stream to every gateway on its route (the app's path
-  // + "/name"), at a quarter of each phase's rate, recorded as "name@gw-N".
-  for (const auto& service : s.topology.registry.services) {
+  // A stream beside each gateway's own load, at a quarter of each phase's rate, recorded as
+  // "name@gw-N": `path` replaces the load's path when given; `issuer_tokens` (with the IdP that
+  // minted them) replace its tokens.
+  auto add_quarter_streams = [&](const std::string& name, const std::string& path,
+                                 const std::string& issuer,
+                                 const std::vector<std::string>* issuer_tokens) {
     for (size_t i = 0; i < gateway_loads; ++i) {
       NodeLoad l;
-      l.node = service + "@" + loads[i].node;
+      l.node = name + "@" + loads[i].node;
+      l.issuer = issuer;
       l.request = loads[i].request;
-      l.request.url += "/" + service;
+      if (!path.empty())
+        l.request.url =
+            l.request.url.substr(0, l.request.url.size() - s.topology.path.size()) + path;
+      if (issuer_tokens) l.request.bearer_tokens = *issuer_tokens;
       l.options = loads[i].options;
       l.options.connections = std::max(2, loads[i].options.connections / 4);
       l.generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
@@ -342,6 +350,22 @@ Result<void> Run::drive_load() {
             {p.name, p.rate * share / 4, p.rate_to > 0 ? p.rate_to * share / 4 : -1, p.duration});
       loads.push_back(std::move(l));
     }
+  };
+  // Each further registry service on its route (the app's path + "/name").
+  for (const auto& service : s.topology.registry.services)
+    add_quarter_streams(service, s.topology.path + "/" + service, "", nullptr);
+  // Each upstream cluster on its first route.
+  for (const auto& cluster : s.topology.upstreams)
+    add_quarter_streams(cluster.name, s.first_route(cluster.name), "", nullptr);
+  // Each further issuer with tokens of its own IdP, on the load's path.
+  for (const auto& issuer : s.topology.issuers) {
+    auto issuer_tokens = topology_->mint_tokens(
+        token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl), "",
+        issuer);
+    if (!issuer_tokens)
+      return make_error(issuer_tokens.error().code,
+                        "issuer " + issuer + ": " + issuer_tokens.error().message);
+    add_quarter_streams(issuer, "", issuer, &*issuer_tokens);
   }
 
   // The token client: what a fleet of clients refreshing their tokens does to the IdP's token
@@ -380,7 +404,7 @@ Result<void> Run::drive_load() {
           if (first.fresh_tokens) {
             auto fresh = topology_->mint_tokens(
                 token_count, std::chrono::duration_cast<std::chrono::seconds>(s.topology.token_ttl),
-                l.subject);
+                l.subject, l.issuer);
             if (!fresh) {
               l.outcome = make_error(fresh.error().code, "minting tokens for phase " + first.name +
                                                              ": " + fresh.error().message);

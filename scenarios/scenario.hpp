@@ -17,6 +17,27 @@ struct UpstreamSpec {
   int threads = 1;
 };
 
+// A named upstream cluster (topology.upstreams): an upstream peer of its own (a node named after
+// the cluster), an entry in the gateways' --clusters file, and a stream "<name>@gw-N" of the load
+// on its first route. Limits left at 0 come from the gateway's default cluster flags.
+struct ClusterSpec {
+  std::string name;
+  UpstreamSpec upstream;
+  int max_requests = 0;
+  int max_connections = 0;
+  int max_pending = 0;
+  int breaker_failures = 0;
+  std::chrono::nanoseconds timeout{0};
+  std::chrono::nanoseconds connect_timeout{0};
+  std::chrono::nanoseconds breaker_open_for{0};
+};
+
+// topology.routes: a path prefix and the cluster it goes to ("app": the default cluster).
+struct RouteSpec {
+  std::string prefix;
+  std::string cluster;
+};
+
 // Gateway flags a scenario can set (the rest keep the gateway's defaults).
 struct GatewaySpec {
   int64_t memory_budget_bytes = 0;  // --memory-budget; 0 = off
@@ -75,6 +96,12 @@ struct TopologySpec {
   int token_client = 0;
   PkiSpec pki;
   RegistrySpec registry;
+  // Named upstream clusters, by name, and the routes to them (sorted by prefix).
+  std::vector<ClusterSpec> upstreams;
+  std::vector<RouteSpec> routes;
+  // Further JWT issuers (jwt.issuers): each an IdP peer named after it, a provider of the
+  // gateways (--providers), and a stream "<name>@gw-N" of the load with its tokens.
+  std::vector<std::string> issuers;
 };
 
 struct PhaseSpec {
@@ -147,11 +174,16 @@ struct Scenario {
   std::vector<ExpectSpec> expectations;
 
   std::chrono::nanoseconds total_duration() const;
-  // Node names the topology has: gw-1..gw-N, idp, app, and redis / proxy when declared.
+  // Node names the topology has: gw-1..gw-N, idp, app, the upstream clusters and issuers, and
+  // redis / proxy when declared.
   std::vector<std::string> node_names() const;
-  // A recorded stream that is not a gateway's own load: "hot@gw-1" (a declared identity on a
-  // gateway) or "token@idp" (the token client, topology.token_client).
+  // A recorded stream that is not a gateway's own load: "hot@gw-1" (a declared identity, registry
+  // service, upstream cluster or issuer on a gateway) or "token@idp" (topology.token_client).
   bool is_stream(const std::string& node) const;
+  // The cluster named `name` (topology.upstreams), or nullptr.
+  const ClusterSpec* cluster(const std::string& name) const;
+  // The first route (by prefix) to the cluster `name`; "" when none.
+  std::string first_route(const std::string& cluster) const;
 };
 
 // The stream of the token client (topology.token_client).

@@ -387,16 +387,154 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
     error = "topology.registry needs policy = \"file.rego\" (the bundle it publishes first)";
 }
 
+// latency, body, status, threads of topology.upstream or one of topology.upstreams.
+void upstream_fields(Fields& up, const std::string& what, UpstreamSpec& u, std::string& error) {
+  if (auto v = up.duration("latency", error)) {
+    if (v->count() < 0) error = what + ".latency must be >= 0";
+    u.latency = *v;
+  }
+  if (auto v = up.integer("body", 0, 64 << 20, error)) u.body_bytes = *v;
+  if (auto v = up.integer("status", 100, 599, error)) u.status = static_cast<int>(*v);
+  if (auto v = up.integer("threads", 1, 64, error)) u.threads = static_cast<int>(*v);
+}
+
+// A node name a scenario gives a peer of its own (an upstream cluster, an issuer): 1-32
+// lowercase letters, digits or '-', and none of the topology's fixed node names.
+bool peer_name_ok(const std::string& name) {
+  static const std::set<std::string> kFixed = {"app",      "idp",  "redis",   "proxy", "ca",
+                                               "registry", "load", "default", "token"};
+  return !name.empty() && name.size() <= 32 && !kFixed.count(name) && name.rfind("gw-", 0) != 0 &&
+         std::all_of(name.begin(), name.end(), [](char ch) {
+           return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+         });
+}
+const char* kPeerNameRule =
+    "must be 1-32 lowercase letters, digits or '-', and not app, idp, redis, proxy, ca, "
+    "registry, load, default, token or gw-N";
+
+// upstreams = { orders = { latency = "1ms", max_requests = 8, ... } },
+// routes = { ["/api/orders"] = "orders" }: each cluster its own upstream peer, each route a
+// prefix on the gateways going to a cluster ("app": the default one).
+void topology_clusters(lua_State* L, Fields& f, TopologySpec& t, std::string& error) {
+  if (f.type("upstreams") == LUA_TTABLE) {
+    lua_getfield(L, 1, "upstreams");
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (error.empty()) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1)) {
+          error = "topology.upstreams: entries are name = { latency = \"1ms\", ... }";
+        } else {
+          ClusterSpec c;
+          c.name = lua_tostring(L, -2);
+          const std::string what = "topology.upstreams." + c.name;
+          Fields up(L, -1, what);
+          if (!peer_name_ok(c.name)) {
+            error = "topology.upstreams: '" + c.name + "' " + kPeerNameRule;
+          } else if (up.check_keys({"latency", "body", "status", "threads", "max_requests",
+                                    "max_connections", "max_pending", "breaker_failures", "timeout",
+                                    "connect_timeout", "breaker_open_for"},
+                                   error)) {
+            upstream_fields(up, what, c.upstream, error);
+            for (auto [key, field] : {std::pair{"max_requests", &c.max_requests},
+                                      std::pair{"max_connections", &c.max_connections},
+                                      std::pair{"max_pending", &c.max_pending},
+                                      std::pair{"breaker_failures", &c.breaker_failures}})
+              if (auto v = up.integer(key, 1, 100000, error)) *field = static_cast<int>(*v);
+            for (auto [key, field] : {std::pair{"timeout", &c.timeout},
+                                      std::pair{"connect_timeout", &c.connect_timeout},
+                                      std::pair{"breaker_open_for", &c.breaker_open_for}})
+              if (auto v = up.duration(key, error)) {
+                if (*v < std::chrono::milliseconds(1)) error = what + "." + key + " must be >= 1ms";
+                *field = *v;
+              }
+          }
+          t.upstreams.push_back(std::move(c));
+        }
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (error.empty() && t.upstreams.empty())
+      error = "topology.upstreams must name at least one cluster: { orders = { ... } }";
+  } else if (f.type("upstreams") != LUA_TNIL) {
+    return void(error =
+                    "topology.upstreams must be a table such as { orders = { latency = "
+                    "\"1ms\" } }");
+  }
+  if (!error.empty()) return;
+  // Lua walks string keys in no fixed order; sort so nodes, streams and files are stable.
+  std::sort(t.upstreams.begin(), t.upstreams.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  if (f.type("routes") == LUA_TTABLE) {
+    if (t.upstreams.empty())
+      return void(error = "topology.routes needs topology.upstreams (the clusters it routes to)");
+    lua_getfield(L, 1, "routes");
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+      if (error.empty()) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+          error = "topology.routes: entries are [\"/path\"] = \"cluster\"";
+        } else {
+          RouteSpec r{lua_tostring(L, -2), lua_tostring(L, -1)};
+          if (r.prefix.empty() || r.prefix[0] != '/')
+            error = "topology.routes: '" + r.prefix + "' must start with /";
+          else if (r.cluster != "app" &&
+                   !std::any_of(t.upstreams.begin(), t.upstreams.end(),
+                                [&](const auto& c) { return c.name == r.cluster; }))
+            error = "topology.routes[\"" + r.prefix + "\"]: unknown cluster '" + r.cluster +
+                    "' (not in topology.upstreams, nor app)";
+          t.routes.push_back(std::move(r));
+        }
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  } else if (f.type("routes") != LUA_TNIL) {
+    return void(error =
+                    "topology.routes must be a table such as { [\"/api/orders\"] = \"orders\" }");
+  }
+  if (!error.empty()) return;
+  std::sort(t.routes.begin(), t.routes.end(),
+            [](const auto& a, const auto& b) { return a.prefix < b.prefix; });
+  for (const auto& c : t.upstreams)
+    if (std::none_of(t.routes.begin(), t.routes.end(),
+                     [&](const auto& r) { return r.cluster == c.name; }))
+      return void(error = "topology.upstreams." + c.name +
+                          " has no route: add topology.routes = { [\"/path\"] = \"" + c.name +
+                          "\" }");
+  if (!t.upstreams.empty() && t.registry.discovery)
+    error =
+        "topology.upstreams cannot be combined with registry discovery yet (the registry "
+        "would need each cluster's service)";
+}
+
+// Upstream clusters, issuers, identities and registry services share one namespace: each is a
+// stream "<name>@gw-N", and clusters and issuers are nodes.
+void check_peer_names(const TopologySpec& t, std::string& error) {
+  std::map<std::string, std::string> seen;  // name -> where it was declared
+  auto add = [&](const std::string& name, const std::string& where) {
+    if (!error.empty()) return;
+    auto [it, fresh] = seen.emplace(name, where);
+    if (!fresh)
+      error = "'" + name + "' is declared twice (" + it->second + " and " + where +
+              "): upstream clusters, issuers, identities and services need distinct names";
+  };
+  for (const auto& c : t.upstreams) add(c.name, "topology.upstreams");
+  for (const auto& i : t.issuers) add(i, "topology.jwt.issuers");
+  for (const auto& i : t.identities) add(i, "topology.identities");
+  for (const auto& s : t.registry.services) add(s, "topology.registry.services");
+}
+
 int topology_impl(lua_State* L, Context& c, std::string& error) {
   if (!expect_table_argument(L, "topology", error)) return 0;
   if (c.seen_topology) return error = "topology {} is declared twice", 0;
   c.seen_topology = true;
   TopologySpec& t = c.scenario.topology;
   Fields f(L, 1, "topology");
-  if (!f.check_keys(
-          {"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway", "redis",
-           "proxies", "identities", "tls_resume", "pki", "registry", "policy", "token_client"},
-          error))
+  if (!f.check_keys({"gateways", "tls", "jwt", "upstream", "gateway_threads", "path", "gateway",
+                     "redis", "proxies", "identities", "tls_resume", "pki", "registry", "policy",
+                     "token_client", "upstreams", "routes"},
+                    error))
     return 0;
   if (auto v = f.string("path", error)) {
     if (v->empty() || (*v)[0] != '/') return error = "topology.path must start with /", 0;
@@ -415,7 +553,17 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   if (f.type("jwt") == LUA_TTABLE) {
     lua_getfield(L, 1, "jwt");
     Fields jwt(L, -1, "topology.jwt");
-    if (jwt.check_keys({"leeway", "algs", "idp_alg", "token_ttl"}, error)) {
+    if (jwt.check_keys({"leeway", "algs", "idp_alg", "token_ttl", "issuers"}, error)) {
+      if (auto v = jwt.string_list("issuers", error)) {
+        for (const auto& name : *v) {
+          if (!peer_name_ok(name))
+            error = "topology.jwt.issuers: '" + name + "' " + kPeerNameRule;
+          else if (std::count(v->begin(), v->end(), name) > 1)
+            error = "topology.jwt.issuers: '" + name + "' is listed twice";
+        }
+        if (v->empty()) error = "topology.jwt.issuers must not be empty (leave it out instead)";
+        t.issuers = *v;
+      }
       if (auto v = jwt.duration("token_ttl", error)) {
         if (v->count() < std::chrono::nanoseconds(std::chrono::seconds(10)).count())
           error = "topology.jwt.token_ttl must be at least 10s";
@@ -446,21 +594,16 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
   if (f.type("upstream") == LUA_TTABLE) {
     lua_getfield(L, 1, "upstream");
     Fields up(L, -1, "topology.upstream");
-    if (up.check_keys({"latency", "body", "status", "threads"}, error)) {
-      if (auto v = up.duration("latency", error)) {
-        if (v->count() < 0) error = "topology.upstream.latency must be >= 0";
-        t.upstream.latency = *v;
-      }
-      if (auto v = up.integer("body", 0, 64 << 20, error)) t.upstream.body_bytes = *v;
-      if (auto v = up.integer("status", 100, 599, error)) t.upstream.status = static_cast<int>(*v);
-      if (auto v = up.integer("threads", 1, 64, error)) t.upstream.threads = static_cast<int>(*v);
-    }
+    if (up.check_keys({"latency", "body", "status", "threads"}, error))
+      upstream_fields(up, "topology.upstream", t.upstream, error);
     lua_pop(L, 1);
   } else if (f.type("upstream") != LUA_TNIL) {
     return error = "topology.upstream must be a table", 0;
   }
   if (!error.empty()) return 0;
-  return topology_peers(L, f, t, error);
+  if (topology_peers(L, f, t, error); !error.empty()) return 0;
+  if (topology_clusters(L, f, t, error); !error.empty()) return 0;
+  return check_peer_names(t, error), 0;
 }
 
 // load { { name = "steady", rate = 2000, duration = "10s", tokens = 100 }, ... }
@@ -905,7 +1048,8 @@ Result<void> validate_whole(Context& c) {
     if (!t.node.empty() && node_kind(s, t.node) != "gateway" && !s.is_stream(t.node))
       return fail(t.where, "threshold '" + t.text + "': node must be a gateway (gw-1..gw-" +
                                std::to_string(s.topology.gateways) +
-                               "), an identity's stream (hot@gw-1) or token@idp (token_client)");
+                               "), an identity's stream (hot@gw-1) (or a service's, upstream "
+                               "cluster's or issuer's alike) or token@idp (token_client)");
   }
   for (const auto& e : s.expectations)
     if (!fault_types.count(e.fault))
@@ -926,9 +1070,23 @@ std::vector<std::string> Scenario::node_names() const {
   for (int i = 1; i <= topology.gateways; ++i) names.push_back("gw-" + std::to_string(i));
   names.emplace_back("idp");
   names.emplace_back("app");
+  for (const auto& c : topology.upstreams) names.push_back(c.name);
+  for (const auto& i : topology.issuers) names.push_back(i);
   if (topology.redis) names.emplace_back("redis");
   if (!topology.proxies.empty()) names.emplace_back("proxy");
   return names;
+}
+
+const ClusterSpec* Scenario::cluster(const std::string& name) const {
+  for (const auto& c : topology.upstreams)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+std::string Scenario::first_route(const std::string& cluster) const {
+  for (const auto& r : topology.routes)  // sorted by prefix
+    if (r.cluster == cluster) return r.prefix;
+  return {};
 }
 
 bool Scenario::is_stream(const std::string& node) const {
@@ -938,8 +1096,10 @@ bool Scenario::is_stream(const std::string& node) const {
   const std::string name = node.substr(0, at);
   const auto& ids = topology.identities;
   const auto& services = topology.registry.services;
+  const auto& issuers = topology.issuers;
   return (std::find(ids.begin(), ids.end(), name) != ids.end() ||
-          std::find(services.begin(), services.end(), name) != services.end()) &&
+          std::find(services.begin(), services.end(), name) != services.end() ||
+          std::find(issuers.begin(), issuers.end(), name) != issuers.end() || cluster(name)) &&
          node_kind(*this, node.substr(at + 1)) == "gateway";
 }
 

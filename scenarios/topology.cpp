@@ -70,6 +70,9 @@ const NodeEndpoint* Endpoints::find(const std::string& name) const {
   if (name == "proxy" && !proxy.name.empty()) return &proxy;
   if (name == "ca" && !ca.name.empty()) return &ca;
   if (name == "registry" && !registry.name.empty()) return &registry;
+  for (const auto* peers : {&upstreams, &issuers})
+    for (const auto& p : *peers)
+      if (p.name == name) return &p;
   return nullptr;
 }
 
@@ -99,10 +102,27 @@ std::string Endpoints::to_json(const Supervisor& supervisor) const {
       {"ca", ca.name.empty()
                  ? json::object{{"bundle", ca_bundle}}
                  : json::object{{"bundle", ca_bundle}, {"admin", ca.admin}, {"pid", pid_of("ca")}}},
-      {"upstreams",
-       json::array{json::object{
-           {"name", app.name}, {"url", app.url}, {"admin", app.admin}, {"pid", pid_of("app")}}}},
       {"run_dir", run_dir}};
+  json::array ups{json::object{
+      {"name", app.name}, {"url", app.url}, {"admin", app.admin}, {"pid", pid_of("app")}}};
+  for (const auto& u : upstreams)
+    ups.push_back(json::object{{"name", u.name},
+                               {"url", u.url},
+                               {"admin", u.admin},
+                               {"pid", pid_of(u.name)},
+                               {"cluster", u.name}});
+  doc["upstreams"] = std::move(ups);
+  if (!issuers.empty()) {
+    json::array list;
+    for (const auto& i : issuers)
+      list.push_back(json::object{{"name", i.name},
+                                  {"issuer", i.url},
+                                  {"jwks_uri", i.url + "/jwks.json"},
+                                  {"token_endpoint", i.url + "/token"},
+                                  {"admin", i.admin},
+                                  {"pid", pid_of(i.name)}});
+    doc["issuers"] = std::move(list);
+  }
   if (!client_cert.empty())
     doc["client"] =
         json::object{{"cert", client_cert}, {"key", client_key}, {"spiffe_id", client_spiffe_id}};
@@ -127,7 +147,11 @@ std::string Endpoints::describe() const {
   for (const auto& g : gateways) out += "  " + g.name + "  " + g.url + "   admin " + g.admin + "\n";
   out += "  idp   " + issuer + "   admin " + idp.admin + "\n";
   out += "        token " + token_endpoint + "  client " + client_id + " / " + client_secret + "\n";
+  for (const auto& i : issuers)
+    out += "  " + i.name + "  issuer " + i.url + "   admin " + i.admin + "\n";
   out += "  app   " + app.url + "   admin " + app.admin + "\n";
+  for (const auto& u : upstreams)
+    out += "  " + u.name + "  cluster " + u.url + "   admin " + u.admin + "\n";
   if (!redis.name.empty()) out += "  redis " + redis.url + "\n";
   if (!proxy.name.empty()) {
     out += "  fault proxy   admin " + proxy.admin + "\n";
@@ -268,27 +292,17 @@ Result<void> Topology::start() {
   endpoints_.token_endpoint = endpoints_.issuer + "/token";
   endpoints_.idp.kind = "idp";
   endpoints_.idp.url = endpoints_.issuer;
-  if (auto r = start_node("idp",
-                          {"idp", "--port", std::to_string(*idp_port), "--alg", t.idp_alg,
-                           "--audience", endpoints_.audience, "--client-id", endpoints_.client_id,
-                           "--client-secret", endpoints_.client_secret},
-                          endpoints_.idp, RestartPolicy{});
-      !r)
+  if (auto r = start_node("idp", idp_args(*idp_port), endpoints_.idp, RestartPolicy{}); !r)
     return r;
-
   auto app_port = allocate_port();
   if (!app_port) return app_port.error();
   endpoints_.app.kind = "app";
   endpoints_.app.url = http_url(*app_port);
-  if (auto r = start_node(
-          "app",
-          {"upstream", "--name", "app", "--port", std::to_string(*app_port), "--latency",
-           ms_flag(t.upstream.latency), "--body-size", std::to_string(t.upstream.body_bytes),
-           "--status", std::to_string(t.upstream.status), "--threads",
-           std::to_string(t.upstream.threads)},
-          endpoints_.app, RestartPolicy{});
+  if (auto r = start_node("app", upstream_args("app", *app_port, t.upstream), endpoints_.app,
+                          RestartPolicy{});
       !r)
     return r;
+  if (auto r = start_clusters(); !r) return r;
 
   if (t.redis)
     if (auto r = start_redis(); !r) return r;
@@ -333,8 +347,8 @@ Result<void> Topology::start() {
     }
   }
 
-  std::string algs;
-  for (const auto& a : t.algs) algs += (algs.empty() ? "" : ",") + a;
+  // The providers file names the default IdP's JWKS through its proxy, so it is written now.
+  if (auto r = start_issuers(); !r) return r;
   // Gateways come back after a kill or restart fault, like a pod under a Deployment.
   RestartPolicy gateway_restart;
   gateway_restart.mode = RestartPolicy::Mode::kAlways;
@@ -354,20 +368,12 @@ Result<void> Topology::start() {
                                      name,
                                      "--listen",
                                      "127.0.0.1:" + std::to_string(port),
-                                     "--issuer",
-                                     endpoints_.issuer,
-                                     "--jwks-uri",
-                                     via_proxy("idp", endpoints_.jwks_uri),
-                                     "--audience",
-                                     endpoints_.audience,
-                                     "--algs",
-                                     algs,
-                                     "--leeway",
-                                     ms_flag(t.leeway),
                                      "--upstream",
                                      via_proxy("app", endpoints_.app.url),
                                      "--threads",
                                      std::to_string(t.gateway_threads)};
+    for (auto& a : gateway_jwt_args()) args.push_back(std::move(a));
+    for (auto& a : gateway_cluster_args()) args.push_back(std::move(a));
     const GatewaySpec& g = t.gateway;
     if (g.memory_budget_bytes > 0)
       args.insert(args.end(), {"--memory-budget", std::to_string(g.memory_budget_bytes)});
@@ -407,19 +413,63 @@ Result<void> Topology::start() {
   return {};
 }
 
+std::vector<std::string> Topology::idp_args(uint16_t port) const {
+  return {"idp",
+          "--port",
+          std::to_string(port),
+          "--alg",
+          scenario_.topology.idp_alg,
+          "--audience",
+          endpoints_.audience,
+          "--client-id",
+          endpoints_.client_id,
+          "--client-secret",
+          endpoints_.client_secret};
+}
+
+std::vector<std::string> Topology::upstream_args(const std::string& name, uint16_t port,
+                                                 const UpstreamSpec& u) {
+  return {"upstream",
+          "--name",
+          name,
+          "--port",
+          std::to_string(port),
+          "--latency",
+          ms_flag(u.latency),
+          "--body-size",
+          std::to_string(u.body_bytes),
+          "--status",
+          std::to_string(u.status),
+          "--threads",
+          std::to_string(u.threads)};
+}
+
+std::vector<std::string> Topology::gateway_jwt_args() const {
+  const TopologySpec& t = scenario_.topology;
+  if (!t.issuers.empty()) return {"--providers", run_dir_ + "/providers.json"};
+  std::string algs;
+  for (const auto& a : t.algs) algs += (algs.empty() ? "" : ",") + a;
+  return {"--issuer",   endpoints_.issuer,   "--jwks-uri", via_proxy("idp", endpoints_.jwks_uri),
+          "--audience", endpoints_.audience, "--algs",     algs,
+          "--leeway",   ms_flag(t.leeway)};
+}
+
 void Topology::stop() {
   if (trust_agent_) trust_agent_->stop();  // before the CA and the nodes it talks to go away
   supervisor_.stop_all(std::chrono::seconds(3));
 }
 
 Result<std::vector<std::string>> Topology::mint_tokens(int count, std::chrono::seconds ttl,
-                                                       const std::string& subject) const {
+                                                       const std::string& subject,
+                                                       const std::string& issuer) const {
+  const NodeEndpoint* idp = issuer.empty() ? &endpoints_.idp : endpoints_.find(issuer);
+  if (!idp || idp->kind != "idp") return make_error("tokens", "no issuer named '" + issuer + "'");
   boost::json::object request{{"count", count}, {"ttl_s", ttl.count()}};
   if (!subject.empty()) request["claims"] = boost::json::object{{"sub", subject}};
   HttpClientOptions options;
   options.timeout = std::chrono::seconds(30);
-  auto response = http_post_json(endpoints_.idp.admin + "/admin/tokens",
-                                 boost::json::serialize(request), options);
+  auto response =
+      http_post_json(idp->admin + "/admin/tokens", boost::json::serialize(request), options);
   if (!response) return response.error();
   if (response->status != 200)
     return make_error("tokens", "the IdP refused to mint tokens: " +

@@ -39,6 +39,8 @@ struct Endpoints {
   std::map<std::string, std::string> proxied;  // node -> proxy listen address (host:port)
   NodeEndpoint ca;                             // name empty unless tls = "mtls"
   NodeEndpoint registry;                       // name empty unless topology.registry
+  std::vector<NodeEndpoint> upstreams;         // topology.upstreams: one upstream peer each
+  std::vector<NodeEndpoint> issuers;           // jwt.issuers: one IdP each (url: its issuer)
   // The load's client SVID (tls = "mtls"): certificate chain and key files, SPIFFE ID, serial.
   std::string client_cert, client_key, client_spiffe_id, client_serial;
   std::string issuer, jwks_uri, token_endpoint, client_id, client_secret, audience;
@@ -75,8 +77,10 @@ class Topology {
 
   // A pool of distinct tokens from the IdP's admin API (count up to 100000).
   // subject: the tokens' sub claim (an identity of its own); empty = the IdP's client id.
+  // issuer: which IdP mints them (one of jwt.issuers); empty = "idp".
   Result<std::vector<std::string>> mint_tokens(int count, std::chrono::seconds ttl,
-                                               const std::string& subject = "") const;
+                                               const std::string& subject = "",
+                                               const std::string& issuer = "") const;
 
  private:
   Result<void> write_pki();
@@ -89,6 +93,18 @@ class Topology {
   std::vector<std::string> gateway_pki_args(const std::string& name, uint16_t mtls_port) const;
   // --registry / --policy; with a registry also the node's decision log in logs/.
   std::vector<std::string> gateway_policy_args(const std::string& name) const;
+  // topology_clusters.cpp: the IdP of each further issuer and the gateways' providers file;
+  // the upstream peer of each cluster and the gateways' clusters and routes files.
+  Result<void> start_issuers();
+  Result<void> start_clusters();
+  // --providers FILE with further issuers, else --issuer/--jwks-uri/--audience/--algs/--leeway.
+  std::vector<std::string> gateway_jwt_args() const;
+  // --clusters and --routes with upstream clusters; nothing otherwise.
+  std::vector<std::string> gateway_cluster_args() const;
+  // `gatedrill idp` / `gatedrill upstream` arguments of an IdP or upstream peer on `port`.
+  std::vector<std::string> idp_args(uint16_t port) const;
+  static std::vector<std::string> upstream_args(const std::string& name, uint16_t port,
+                                                const UpstreamSpec& upstream);
   Result<void> start_peer(const std::string& name, std::vector<std::string> args,
                           NodeEndpoint& endpoint, const std::string& health_url);
   Result<void> start_proxy(const std::map<std::string, std::string>& upstreams);

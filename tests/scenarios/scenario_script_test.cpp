@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "scenarios/fault_catalog.hpp"
 #include "scenarios/scenario_script.hpp"
 
 namespace gatedrill {
@@ -266,6 +267,103 @@ TEST_F(ScenarioScriptTest, RegistryServicesNeedDiscoveryAndNameTheirStreams) {
   EXPECT_EQ((*script)->scenario().topology.registry.services.size(), 1u);
   EXPECT_THAT(error_of(ok + "at('1s', function() fault.deregister { service = 'shop' } end)\n"),
               HasSubstr("one of topology.registry.services"));
+}
+
+// Upstream clusters: one upstream peer (node) each, routes to them checked against the
+// declared clusters, each its own stream; faults may name a cluster's node.
+TEST_F(ScenarioScriptTest, UpstreamClustersAndTheirRoutesAreReadAndChecked) {
+  const std::string base = std::string(kMinimal);
+  auto script = load(R"(topology {
+  upstreams = {
+    catalog = { latency = "1ms" },
+    billing = { body = 64, timeout = "150ms", max_requests = 8, breaker_failures = 5 },
+  },
+  routes = { ["/api/catalog"] = "catalog", ["/api/billing/v2"] = "billing",
+             ["/api/billing"] = "billing", ["/legacy"] = "app" },
+}
+)" + base + R"(
+at("1s", function() fault.latency { node = "billing", latency = "200ms", duration = "1s" } end)
+thresholds { ["p99{node=catalog@gw-1}"] = "< 10ms" }
+expect { during("latency", { node = "billing@gw-1", status_503_share = "> 50%" }) }
+)");
+  ASSERT_TRUE(script) << script.error().message;
+  const Scenario& s = (*script)->scenario();
+  ASSERT_EQ(s.topology.upstreams.size(), 2u);
+  EXPECT_EQ(s.topology.upstreams[0].name, "billing") << "sorted by name";
+  EXPECT_EQ(s.topology.upstreams[0].upstream.body_bytes, 64);
+  EXPECT_EQ(s.topology.upstreams[0].timeout, std::chrono::milliseconds(150));
+  EXPECT_EQ(s.topology.upstreams[0].max_requests, 8);
+  EXPECT_EQ(s.topology.upstreams[1].upstream.latency, std::chrono::milliseconds(1));
+  ASSERT_EQ(s.topology.routes.size(), 4u);
+  EXPECT_EQ(s.first_route("billing"), "/api/billing");
+  EXPECT_EQ(node_kind(s, "billing"), "app");
+  EXPECT_TRUE(s.is_stream("catalog@gw-1"));
+  EXPECT_FALSE(s.is_stream("catalog@gw-2"));
+
+  auto topology = [&](const std::string& body) { return "\ntopology { " + body + " }\n" + base; };
+  std::string error =
+      error_of(topology("upstreams = { catalog = {} }, routes = { ['/api/catalog'] = 'catalgo' }"));
+  EXPECT_THAT(error, HasSubstr(path_ + ":2:"));
+  EXPECT_THAT(error, HasSubstr("unknown cluster 'catalgo'"));
+  EXPECT_THAT(error_of(topology("upstreams = { catalog = {} }")),
+              HasSubstr("topology.upstreams.catalog has no route"));
+  EXPECT_THAT(error_of(topology("routes = { ['/a'] = 'app' }")),
+              HasSubstr("topology.routes needs topology.upstreams"));
+  EXPECT_THAT(error_of(topology("upstreams = { catalog = {} }, routes = { ['api'] = 'catalog' }")),
+              HasSubstr("'api' must start with /"));
+  EXPECT_THAT(error_of(topology("upstreams = { app = {} }, routes = { ['/a'] = 'app' }")),
+              HasSubstr("'app' must be 1-32 lowercase"));
+  EXPECT_THAT(error_of(topology("upstreams = { ['gw-2'] = {} }")), HasSubstr("'gw-2' must be"));
+  EXPECT_THAT(
+      error_of(topology("upstreams = { c = { latecy = '1ms' } }, routes = { ['/c'] = 'c' }")),
+      HasSubstr("topology.upstreams.c: unknown key 'latecy'"));
+  EXPECT_THAT(
+      error_of(topology("upstreams = { c = { timeout = '0s' } }, routes = { ['/c'] = 'c' }")),
+      HasSubstr("topology.upstreams.c.timeout must be >= 1ms"));
+  EXPECT_THAT(error_of(topology("upstreams = { 'c' }")), HasSubstr("entries are name = {"));
+  // A cluster and an identity (or an issuer) of the same name would share a stream.
+  EXPECT_THAT(error_of(topology("upstreams = { hot = {} }, routes = { ['/h'] = 'hot' }, "
+                                "identities = { 'hot' }")),
+              HasSubstr("'hot' is declared twice (topology.upstreams and topology.identities)"));
+  EXPECT_THAT(error_of(topology("upstreams = { a = {} }, routes = { ['/a'] = 'a' }, "
+                                "jwt = { issuers = { 'a' } }")),
+              HasSubstr("'a' is declared twice"));
+  // A fault on a cluster's node, but not on one the topology does not have.
+  const std::string two = topology("upstreams = { c = {} }, routes = { ['/c'] = 'c' }");
+  EXPECT_THAT(
+      error_of(two + "at('1s', function() fault.stall { node = 'd', duration = '1s' } end)"),
+      HasSubstr("unknown node 'd' (this topology has gw-1, idp, app, c)"));
+  EXPECT_THAT(error_of(two + "thresholds { ['p99{node=d@gw-1}'] = '< 1s' }"),
+              HasSubstr("node must be a gateway"));
+}
+
+// Further JWT issuers: an IdP node each (faults may name it), their streams, and mistakes.
+TEST_F(ScenarioScriptTest, IssuersAreIdpNodesWithStreamsOfTheirOwn) {
+  const std::string base = std::string(kMinimal);
+  const std::string issuers = "topology { jwt = { issuers = { 'tenant-a', 'tenant-b' } } }\n";
+  auto script = load(issuers + base + R"(
+at("1s", function() fault.jwks_down { node = "tenant-a", duration = "1s" } end)
+thresholds { ["error_rate{node=tenant-b@gw-1}"] = "< 1%" }
+expect { during("jwks_down", { node = "tenant-a@gw-1", status_401_share = "> 90%" }) }
+)");
+  ASSERT_TRUE(script) << script.error().message;
+  const Scenario& s = (*script)->scenario();
+  EXPECT_EQ(s.topology.issuers, (std::vector<std::string>{"tenant-a", "tenant-b"}));
+  EXPECT_EQ(node_kind(s, "tenant-b"), "idp");
+
+  std::string error = error_of(
+      issuers + base + "at('1s', function()\n  fault.idp_down { node = 'tenant-c' }\nend)\n");
+  EXPECT_THAT(error, HasSubstr(":5:"));
+  EXPECT_THAT(error, HasSubstr("idp_down: unknown node 'tenant-c'"));
+  EXPECT_THAT(
+      error_of(issuers + base + "at('1s', function() fault.stall { node = 'tenant-a' } end)"),
+      HasSubstr("stall does not apply to tenant-a"));
+  EXPECT_THAT(error_of("topology { jwt = { issuers = { 'a', 'a' } } }\n" + base),
+              HasSubstr("'a' is listed twice"));
+  EXPECT_THAT(error_of("topology { jwt = { issuers = { 'idp' } } }\n" + base),
+              HasSubstr("topology.jwt.issuers: 'idp' must be"));
+  EXPECT_THAT(error_of("topology { jwt = { issuers = {} } }\n" + base),
+              HasSubstr("must not be empty"));
 }
 
 TEST_F(ScenarioScriptTest, TheSandboxHasNoFileOrProcessAccess) {
