@@ -117,6 +117,9 @@ struct Gateway::Impl {
   // request's route and cluster come from one table; null without any table.
   CurrentRoutes routes_now;
   std::unique_ptr<RegistryRoutes> registry_routes;
+  // Discovery with no --routes file: the registry's table is the only one, and until it arrives
+  // nothing is routed (503 routes_not_loaded, /healthz not ready) rather than the default route.
+  bool routes_from_registry_only = false;
   std::atomic<DataPlane*> data_for_discovery{nullptr};
 
   Impl(TimeSource& t, GatewayConfig c, JwksFetcher fetcher)
@@ -281,6 +284,8 @@ struct Gateway::Impl {
       route = matched->name;
       service = matched->service.empty() ? matched->name : matched->service;
       cluster = routes->clusters[static_cast<size_t>(matched - routes->table.routes().data())];
+    } else if (routes_from_registry_only) {
+      return local(503, "routes_not_loaded", "no route table yet: waiting for the registry's");
     }
     return finish(decide(request, route, service), std::string(route), cluster);
   }
@@ -540,8 +545,11 @@ struct Gateway::Impl {
             "gatedrill_gateway_registry_poll_failures " + std::to_string(poller->failures()) + "\n";
       });
     }
-    if (!config.discovery_url.empty() && !config.routes)
-      return make_error("usage", "service discovery needs a route table (--routes)");
+    routes_from_registry_only = !config.discovery_url.empty() && !config.routes;
+    if (routes_from_registry_only && config.registry_url.empty())
+      return make_error("usage",
+                        "service discovery needs a route table (--routes, or a --registry serving "
+                        "one)");
     const std::vector<std::string> services =
         services_of(config.routes ? &*config.routes : nullptr);
     const bool quotas = !config.registry_url.empty() && config.registry_quotas;
@@ -609,7 +617,7 @@ struct Gateway::Impl {
     if (table) {
       for (const auto& route : table->routes())
         add(route.service.empty() ? route.name : route.service);
-    } else {
+    } else if (!routes_from_registry_only) {
       add("default");
     }
     for (const auto& c : config.data.clusters)
@@ -819,7 +827,12 @@ Result<void> Gateway::start() {
   admin_options.bind_address = g.config.admin_bind;
   admin_options.port = g.config.admin_port;
   g.admin = std::make_unique<AdminServer>(g.time, g.metrics, g.faults, admin_options);
-  g.admin->set_health_check([] { return std::string(); });
+  // Not ready while nothing can be routed (discovery waiting for the registry's first table).
+  g.admin->set_health_check([&g] {
+    return g.routes_from_registry_only && !g.routes_now.load()
+               ? std::string("routes_not_loaded: waiting for the registry's first route table")
+               : std::string();
+  });
   // The first provider's state at the top level (as with one issuer), every one under
   // "providers".
   g.admin->route("GET", "/admin/jwks", [&g](const HttpRequest&) {

@@ -169,7 +169,7 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("discovery", &discovery,
               "registry http://host:port serving /v1/discovery, or 'registry' for --registry's: "
               "a route whose service has no live registration answers 503 service_not_found "
-              "(needs --routes)");
+              "(needs --routes, or --registry: then 503 routes_not_loaded until its first table)");
   args.option("discovery-poll", &discovery_poll, "discovery poll interval (default 1s)");
   args.option("siem-url", &siem_url,
               "mirror request metadata and headers (no bodies, no credentials) to "
@@ -496,7 +496,12 @@ Result<void> GatewayFlags::control_plane_to_config(GatewayConfig& c) const {
     if (via_registry && registry.empty()) return usage("--discovery registry needs --registry");
     if (!via_registry)
       if (auto r = http_url("discovery", discovery); !r) return r;
-    if (routes_file.empty()) return usage("--discovery needs --routes (services are per route)");
+    // Services are per route: from the --routes file, or from the registry's table (nothing is
+    // served until it arrives).
+    if (routes_file.empty() && registry.empty())
+      return usage(
+          "--discovery needs --routes, or --registry serving the routes (services are "
+          "per route)");
     auto poll = positive_ms("discovery-poll", discovery_poll);
     if (!poll) return poll.error();
     c.discovery_url = via_registry ? c.registry_url : discovery;

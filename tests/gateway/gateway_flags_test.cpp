@@ -149,6 +149,12 @@ TEST(GatewayFlags, RedisRegistryAndSiem) {
   std::filesystem::remove(routes);
   ASSERT_TRUE(via) << via.error().message;
   EXPECT_EQ(via->discovery_url, "http://127.0.0.1:8282");
+  // Without a routes file the registry's table gives the services (none routed until it comes).
+  auto registry_routes = parse(
+      with({"--plaintext", "--registry", "http://127.0.0.1:8282", "--discovery", "registry"}));
+  ASSERT_TRUE(registry_routes) << registry_routes.error().message;
+  EXPECT_FALSE(registry_routes->routes);
+  EXPECT_EQ(registry_routes->discovery_url, "http://127.0.0.1:8282");
   auto closed = parse(with({"--plaintext", "--redis", "redis://localhost"}));
   ASSERT_TRUE(closed) << closed.error().message;
   EXPECT_FALSE(closed->revocation.fail_open);  // fail closed by default

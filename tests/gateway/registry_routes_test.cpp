@@ -427,5 +427,35 @@ TEST_F(RegistryRoutesProcess, RoutesPickClustersAndAnUnknownClusterIsRefused) {
   EXPECT_EQ(status_of("/other"), "404 no_route");
 }
 
+// --discovery without a --routes file: the registry's table is the only one. Before it arrives
+// nothing is routed (503 routes_not_loaded, not the default route) and /healthz says not ready;
+// once published, its routes are served and gated by discovery as with a file.
+TEST_F(RegistryRoutesProcess, DiscoveryWithoutARoutesFileWaitsForTheRegistryTable) {
+  start_gateway("gw-no-file", {"--discovery", "registry", "--discovery-poll", "100ms"});
+  if (HasFatalFailure()) return;
+  const std::string healthz = "http://127.0.0.1:" + std::to_string(admin_port_) + "/healthz";
+  auto health = [&] {
+    auto r = http_get(healthz, quick());
+    return r ? r->status : 0;
+  };
+
+  EXPECT_EQ(status_of("/api/a/1"), "503 routes_not_loaded");
+  EXPECT_EQ(status_of("/"), "503 routes_not_loaded");
+  EXPECT_EQ(health(), 503);
+  EXPECT_EQ(routes().version, "none");
+
+  send("POST", "/v1/discovery/a", R"({"address":"127.0.0.1:1","ttl_ms":600000})");
+  const std::string v1 =
+      send("PUT", "/v1/routes",
+           R"({"routes":[{"prefix":"/api/a","service":"a"},{"prefix":"/api/b","service":"b"}]})");
+  ASSERT_FALSE(v1.empty());
+  EXPECT_TRUE(eventually([&] { return routes().version == v1; }));
+  EXPECT_EQ(health(), 200);
+  EXPECT_EQ(status_of("/api/a/1"), "200");
+  // Routed by the table now: an unregistered service and an unrouted path answer as usual.
+  EXPECT_EQ(status_of("/api/b"), "503 service_not_found");
+  EXPECT_EQ(status_of("/elsewhere"), "404 no_route");
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway::test
