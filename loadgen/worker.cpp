@@ -214,6 +214,8 @@ class Loop {
   void close_connection(Connection& c);
   void reconnect_after(Connection& c, int64_t t, int64_t delay_ns);
   void set_interest(Connection& c, uint32_t events);
+  // epoll_pwait2 with a nanosecond timeout, or epoll_wait where the kernel lacks it.
+  int wait_events(epoll_event* events, int max, int64_t wait_ns);
   bool h2() const { return s_.h2_requests != nullptr; }
   void h2_start(Connection& c, int64_t t);
   void h2_pump(Connection& c, int64_t t);
@@ -253,6 +255,7 @@ class Loop {
   std::string first_error_;
   int64_t end_ns_ = 0;
   int64_t earliest_wake_ = 0;
+  bool pwait2_ = true;
 };
 
 void Loop::roll_second(int64_t t) {
@@ -1005,6 +1008,19 @@ void Loop::h2_fail(Connection& c, const std::string& why) {
   reconnect_after(c, t, backoff);
 }
 
+int Loop::wait_events(epoll_event* events, int max, int64_t wait_ns) {
+  if (pwait2_) {
+    timespec timeout{static_cast<time_t>(wait_ns / kSecond), static_cast<long>(wait_ns % kSecond)};
+    int n = ::epoll_pwait2(epoll_fd_, events, max, &timeout, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    pwait2_ = false;
+  }
+  // Kernels before 5.11 (and valgrind) lack epoll_pwait2: whole milliseconds, rounded up so a
+  // timer never fires early.
+  int64_t ms = std::min<int64_t>((wait_ns + 999'999) / 1'000'000, kStopCheckNs / 1'000'000);
+  return ::epoll_wait(epoll_fd_, events, max, static_cast<int>(ms));
+}
+
 void Loop::run() {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) {
@@ -1040,12 +1056,10 @@ void Loop::run() {
     }
     next = std::min(next, earliest_wake_);
     int64_t wait_ns = std::max<int64_t>(0, next - now());
-    timespec timeout{static_cast<time_t>(wait_ns / kSecond), static_cast<long>(wait_ns % kSecond)};
-    int n = ::epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(events.size()), &timeout,
-                           nullptr);
+    int n = wait_events(events.data(), static_cast<int>(events.size()), wait_ns);
     if (n < 0) {
       if (errno == EINTR) continue;
-      note_error(std::string("epoll_pwait2: ") + std::strerror(errno));
+      note_error(std::string("epoll wait: ") + std::strerror(errno));
       break;
     }
     for (int i = 0; i < n; ++i) {
