@@ -1,6 +1,8 @@
 #include "loadgen/response_parser.hpp"
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 #include "core/util/strings.hpp"
 
@@ -9,17 +11,41 @@ namespace {
 
 constexpr size_t kMaxChunkLine = 1024;
 
-// ASCII case-insensitive equality; header names are compared by length first, so this runs
-// only for the few candidates (no locale, no allocation: it runs once per header per response).
-bool same_name(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + ('a' - 'A'));
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + ('a' - 'A'));
-    if (x != y) return false;
+// Eight bytes at once with every ASCII upper-case letter lowered (and nothing else changed).
+uint64_t lower8(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  uint64_t low7 = x & ~kHigh;
+  uint64_t above_z = low7 + (0x7f - 'Z') * kOnes;  // high bit: byte > 'Z'
+  uint64_t from_a = low7 + (0x80 - 'A') * kOnes;   // high bit: byte >= 'A'
+  uint64_t upper = (from_a ^ above_z) & ~x & kHigh;
+  return x | (upper >> 2);
+}
+
+uint64_t load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// ASCII case-insensitive equality with a lower-case literal. It runs on every response: eight
+// bytes per step (the last step may overlap the one before).
+bool same_name(std::string_view a, std::string_view lower) {
+  const size_t n = a.size();
+  if (n != lower.size()) return false;
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) {
+      char x = a[i];
+      if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + ('a' - 'A'));
+      if (x != lower[i]) return false;
+    }
+    return true;
   }
-  return true;
+  for (size_t i = 0;; i += 8) {
+    if (i + 8 > n) i = n - 8;
+    if (lower8(load8(a.data() + i)) != load8(lower.data() + i)) return false;
+    if (i + 8 == n) return true;
+  }
 }
 
 // Strips optional whitespace (RFC 9110 OWS: spaces and tabs) from both ends; cheaper than a
@@ -30,15 +56,15 @@ std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
-// True when the comma-separated header value holds token (case-insensitive).
-bool has_token(std::string_view value, std::string_view token) {
+// Calls on_token for each comma-separated element of a header value, trimmed.
+template <typename OnToken>
+void for_each_token(std::string_view value, OnToken on_token) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    if (same_name(trim_ows(value.substr(0, comma)), token)) return true;
+    on_token(trim_ows(value.substr(0, comma)));
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
-  return false;
 }
 
 }  // namespace
@@ -58,18 +84,12 @@ void ResponseParser::fail(const char* why) {
 }
 
 size_t ResponseParser::parse_head(std::string_view data) {
-  size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) {
-    if (data.size() > kMaxHeadBytes) fail("response header section too large");
-    return 0;
-  }
-  if (end + 4 > kMaxHeadBytes) {
-    fail("response header section too large");
-    return 0;
-  }
-  std::string_view head = data.substr(0, end);
-  size_t line_end = head.find("\r\n");
-  std::string_view status_line = head.substr(0, line_end);
+  // One pass over the lines (the head's end is the first empty line); an incomplete head is
+  // parsed again from the start when more bytes arrived, so nothing here is kept until then.
+  const size_t limit = data.size() < kMaxHeadBytes ? data.size() : kMaxHeadBytes;
+  size_t line_end = data.find("\r\n");
+  if (line_end == std::string_view::npos || line_end + 2 > limit) return head_incomplete(data);
+  std::string_view status_line = data.substr(0, line_end);
   // "HTTP/1.1 200 OK"
   if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ') {
     fail("malformed status line");
@@ -84,42 +104,59 @@ size_t ResponseParser::parse_head(std::string_view data) {
   }
   bool chunked = false, has_length = false, keep_alive = false, close = false;
   unsigned long long length = 0;
-  std::string_view rest =
-      line_end == std::string_view::npos ? std::string_view{} : head.substr(line_end + 2);
-  while (!rest.empty()) {
-    size_t eol = rest.find("\r\n");
-    std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 2);
+  size_t pos = line_end + 2;
+  for (;;) {
+    size_t eol = data.find("\r\n", pos);
+    if (eol == std::string_view::npos || eol + 2 > limit) return head_incomplete(data);
+    if (eol == pos) break;  // the empty line: the head is complete
+    std::string_view line = data.substr(pos, eol - pos);
+    pos = eol + 2;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
       fail("malformed header line");
       return 0;
     }
     std::string_view name = line.substr(0, colon);
-    // Only three names matter; the value is looked at (and trimmed) for those alone.
-    if (name.size() != 14 && name.size() != 17 && name.size() != 10) continue;
-    std::string_view value = trim_ows(line.substr(colon + 1));
-    if (same_name(name, "content-length")) {
-      auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), length);
-      if (e != std::errc() || p != value.data() + value.size() ||
-          (has_length && length != remaining_)) {
-        fail("bad Content-Length");
-        return 0;
+    // Only three names matter, told apart by length; the value is looked at (and trimmed) for
+    // those alone.
+    switch (name.size()) {
+      case 14: {
+        if (!same_name(name, "content-length")) break;
+        std::string_view value = trim_ows(line.substr(colon + 1));
+        auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), length);
+        if (e != std::errc() || p != value.data() + value.size() ||
+            (has_length && length != remaining_)) {
+          fail("bad Content-Length");
+          return 0;
+        }
+        has_length = true;
+        remaining_ = length;
+        break;
       }
-      has_length = true;
-      remaining_ = length;
-    } else if (same_name(name, "transfer-encoding")) {
-      chunked = has_token(value, "chunked");
-      if (!chunked) {
-        fail("unsupported Transfer-Encoding");
-        return 0;
+      case 17: {
+        if (!same_name(name, "transfer-encoding")) break;
+        chunked = false;
+        for_each_token(trim_ows(line.substr(colon + 1)),
+                       [&](std::string_view token) { chunked |= same_name(token, "chunked"); });
+        if (!chunked) {
+          fail("unsupported Transfer-Encoding");
+          return 0;
+        }
+        break;
       }
-    } else if (same_name(name, "connection")) {
-      if (has_token(value, "close")) close = true;
-      if (has_token(value, "keep-alive")) keep_alive = true;
+      case 10: {
+        if (!same_name(name, "connection")) break;
+        for_each_token(trim_ows(line.substr(colon + 1)), [&](std::string_view token) {
+          close |= same_name(token, "close");
+          keep_alive |= same_name(token, "keep-alive");
+        });
+        break;
+      }
+      default:
+        break;
     }
   }
-  size_t consumed = end + 4;
+  size_t consumed = pos + 2;
   if (status < 200) {
     if (status == 101) fail("unexpected protocol switch");
     return consumed;  // an interim response: the real one follows
@@ -138,6 +175,12 @@ size_t ResponseParser::parse_head(std::string_view data) {
     close_ = true;
   }
   return consumed;
+}
+
+size_t ResponseParser::head_incomplete(std::string_view data) {
+  // The whole head must fit kMaxHeadBytes (the caller's buffer holds one).
+  if (data.size() >= kMaxHeadBytes) fail("response header section too large");
+  return 0;
 }
 
 size_t ResponseParser::feed(std::string_view data) {

@@ -46,6 +46,7 @@ class ResponseParser {
 
  private:
   size_t parse_head(std::string_view data);
+  size_t head_incomplete(std::string_view data);  // 0, or a failure when it can never fit
   void fail(const char* why);
 
   State state_ = State::kHeaders;

@@ -96,6 +96,27 @@ TEST(ResponseParser, Http10ClosesUnlessKeepAlive) {
   EXPECT_FALSE(b.close_after());
 }
 
+TEST(ResponseParser, HeaderNamesAndTokensMatchInAnyCaseAndOnlyExactly) {
+  ResponseParser upper;
+  upper.reset();
+  upper.feed("HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 2\r\ncOnNeCtIoN: Keep-Alive, CLOSE\r\n\r\nok");
+  EXPECT_TRUE(upper.done());
+  EXPECT_TRUE(upper.close_after());
+  ResponseParser chunked;
+  chunked.reset();
+  chunked.feed("HTTP/1.1 200 OK\r\nTRANSFER-encoding: gzip, Chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_TRUE(chunked.done());
+  // Same lengths, one byte off (an underscore, a non-ASCII byte): not the header, so no length
+  // and the body runs until the close.
+  for (const char* name : {"Content_Length", "Content-Lengt\xe8", "Connectio\xee"}) {
+    ResponseParser p;
+    p.reset();
+    std::string wire = std::string("HTTP/1.1 200 OK\r\n") + name + ": 2\r\n\r\nok";
+    EXPECT_EQ(p.feed(wire), wire.size()) << name;
+    EXPECT_EQ(p.state(), ResponseParser::State::kUntilClose) << name;
+  }
+}
+
 TEST(ResponseParser, NoBodyForHeadAnd204And304) {
   for (const char* wire : {"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
                            "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n"}) {
