@@ -127,6 +127,8 @@ void GatewayFlags::register_with(ArgParser& args) {
               "upstream connections, all threads (default 4096)");
   args.option("max-upstream-requests", &max_upstream_requests,
               "requests in flight upstream (default 4096)");
+  args.option("upstream-max-streams", &upstream_max_streams,
+              "gRPC streams per upstream h2 connection before another opens (default 100)");
   args.option("breaker-failures", &breaker_failures,
               "consecutive upstream failures that open the circuit (default 5, 0: never)");
   args.option("breaker-open-for", &breaker_open_for,
@@ -402,6 +404,9 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   }
   if (max_upstream_connections < 1) return usage("--max-upstream-connections must be >= 1");
   if (max_upstream_requests < 1) return usage("--max-upstream-requests must be >= 1");
+  if (upstream_max_streams < 1 || upstream_max_streams > 10'000'000)
+    return usage("--upstream-max-streams must be 1..10000000");
+  c.data.upstream_max_streams = static_cast<size_t>(upstream_max_streams);
   if (breaker_failures < 0 || breaker_failures > 1000000)
     return usage("--breaker-failures must be 0..1000000");
   c.data.max_upstream_connections = static_cast<size_t>(max_upstream_connections);
@@ -431,6 +436,7 @@ Result<void> GatewayFlags::clusters_to_config(GatewayConfig& c) const {
     defaults.max_connections = c.data.max_upstream_connections;
     defaults.max_pending = c.data.max_upstream_pending;
     defaults.max_requests = c.data.max_upstream_requests;
+    defaults.max_concurrent_streams = c.data.upstream_max_streams;
     defaults.breaker = c.data.breaker;
     auto clusters = parse_clusters_json(*text, defaults);
     if (!clusters) return usage("--clusters " + clusters_file + ": " + clusters.error().message);

@@ -45,6 +45,7 @@ struct GatewayFlags {
   std::string policy_query = "data.gatedrill.authz.allow";
   std::string policy_timeout = "50ms";
   int64_t max_upstream_connections = 4096, max_upstream_requests = 4096, breaker_failures = 5;
+  int64_t upstream_max_streams = 100;
   std::string breaker_open_for = "5s";
   std::string audit_log, audit_max_size = "64M";
   int64_t audit_keep = 3;

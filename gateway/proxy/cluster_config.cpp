@@ -90,6 +90,7 @@ Result<ClusterOptions> parse_cluster(const boost::json::value& entry, const std:
                                                            "max_connections",
                                                            "max_pending",
                                                            "max_requests",
+                                                           "max_concurrent_streams",
                                                            "breaker_failures",
                                                            "breaker_open_for",
                                                            "tls"};
@@ -163,9 +164,11 @@ Result<ClusterOptions> parse_cluster(const boost::json::value& entry, const std:
   auto open_for = duration_field(o, "breaker_open_for", where, c.breaker.open_for);
   if (!open_for) return open_for.error();
   c.breaker.open_for = *open_for;
-  for (auto [key, into, min] : {std::tuple{"max_connections", &c.max_connections, int64_t{1}},
-                                std::tuple{"max_pending", &c.max_pending, int64_t{0}},
-                                std::tuple{"max_requests", &c.max_requests, int64_t{1}}}) {
+  for (auto [key, into, min] :
+       {std::tuple{"max_connections", &c.max_connections, int64_t{1}},
+        std::tuple{"max_pending", &c.max_pending, int64_t{0}},
+        std::tuple{"max_requests", &c.max_requests, int64_t{1}},
+        std::tuple{"max_concurrent_streams", &c.max_concurrent_streams, int64_t{1}}}) {
     auto n = count_field(o, key, where, static_cast<int64_t>(*into), min);
     if (!n) return n.error();
     *into = static_cast<size_t>(*n);

@@ -44,14 +44,18 @@ struct ClusterOptions {
   size_t max_connections = 4096;
   size_t max_pending = 0;
   size_t max_requests = 4096;
+  // gRPC (h2 upstream): streams per connection before another connection is opened (Envoy's
+  // http2_protocol_options.max_concurrent_streams); the peer's SETTINGS may lower it.
+  size_t max_concurrent_streams = 100;
   CircuitBreakerOptions breaker;  // consecutive transport failures -> open
 };
 
 // [{"name": "catalog", "endpoints": ["http://127.0.0.1:9001", ...], "lb": "round_robin" |
 //   "least_requests", "connect_timeout": "2s", "timeout": "5s", "max_connections": N,
-//   "max_pending": N, "max_requests": N, "breaker_failures": N, "breaker_open_for": "5s",
-//   "tls": {"ca": "ca.pem", "sni": "name", "cert": "client.pem", "key": "client.key"},
-//   "service": "catalog"}]   ("endpoints" or "service"; the rest optional, from `defaults`)
+//   "max_pending": N, "max_requests": N, "max_concurrent_streams": N, "breaker_failures": N,
+//   "breaker_open_for": "5s", "tls": {"ca": "ca.pem", "sni": "name", "cert": "client.pem", "key":
+//   "client.key"}, "service": "catalog"}]   ("endpoints" or "service"; the rest optional, from
+//   `defaults`)
 // Errors: "bad_clusters" naming the entry and the field ("clusters[1] (catalog): ...").
 Result<std::vector<ClusterOptions>> parse_clusters_json(std::string_view json,
                                                         const ClusterOptions& defaults);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -38,7 +39,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/util/strings.hpp"
-#include "gateway/proxy/h2c_upstream.hpp"
+#include "gateway/proxy/h2_upstream.hpp"
 #include "gateway/proxy/header_rules.hpp"
 #include "gateway/server/grpc_status.hpp"
 #include "gateway/server/h1_guard.hpp"
@@ -192,10 +193,10 @@ struct EndpointSet {
 };
 
 // Why a request to a cluster failed, for the per-cluster metrics (fixed: no label explosion).
-constexpr std::array<std::string_view, 9> kClusterReasons = {
-    "upstream_connect_error", "upstream_timeout", "upstream_reset",
-    "upstream_tls_error",     "max_connections",  "max_pending",
-    "max_requests",           "circuit_open",     "no_healthy_upstream"};
+constexpr std::array<std::string_view, 10> kClusterReasons = {
+    "upstream_connect_error", "upstream_timeout",   "upstream_reset", "upstream_tls_error",
+    "upstream_refused",       "max_connections",    "max_pending",    "max_requests",
+    "circuit_open",           "no_healthy_upstream"};
 
 // A request waiting for a connection slot (max_pending): woken when a connection closes.
 struct SlotWaiter {
@@ -281,10 +282,11 @@ struct Worker {
   asio::io_context io{1};
   // Idle connections per cluster (touched only from this worker's thread).
   std::vector<std::vector<std::unique_ptr<UpstreamConn>>> idle;
-  h2::H2cPool grpc_idle;  // the same, for gRPC over h2c to the default cluster
-  // gRPC to the other clusters: [cluster][endpoint] for fixed endpoints (a pool does not tell
-  // endpoints apart); discovery clusters open a connection per call.
-  std::vector<std::vector<std::unique_ptr<h2::H2cPool>>> grpc_pools;
+  // gRPC: multiplexed h2 connections per cluster and endpoint ([cluster][endpoint] for fixed
+  // endpoints, by address for discovered ones; `grpc_override` to --grpc-upstream).
+  std::vector<std::vector<std::unique_ptr<h2::H2Pool>>> grpc_pools;
+  std::vector<std::map<tcp::endpoint, std::shared_ptr<h2::H2Pool>>> grpc_discovered;
+  h2::H2Pool grpc_override;
   std::thread thread;
 };
 
@@ -310,7 +312,7 @@ struct DataPlane::Impl {
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
   uint16_t mtls_bound_port = 0;
   size_t next_mtls_worker = 0;
-  tcp::endpoint grpc_endpoint;
+  std::shared_ptr<const EndpointSet> grpc_override;  // --grpc-upstream (h2c)
   std::mutex stop_mutex;
   bool started = false;
   bool stopped = false;
@@ -330,6 +332,7 @@ struct DataPlane::Impl {
     main.max_connections = options.max_upstream_connections;
     main.max_pending = options.max_upstream_pending;
     main.max_requests = options.max_upstream_requests;
+    main.max_concurrent_streams = options.upstream_max_streams;
     main.breaker = options.breaker;
     clusters.push_back(std::make_unique<ClusterState>(t, std::move(main), 0));
     for (const auto& c : options.clusters)
@@ -457,8 +460,9 @@ struct DataPlane::Impl {
 
   struct UpstreamOutcome {
     std::optional<Response> response;
-    HeaderList trailers;  // gRPC over h2c
+    HeaderList trailers;  // gRPC
     Rejection error{502, "", ""};
+    int grpc_status = -1;   // gRPC: the status for `error` when not the HTTP status's
     bool overflow = false;  // refused by a limit, not a failure of the upstream
   };
 
@@ -538,9 +542,11 @@ struct DataPlane::Impl {
     co_return woken;
   }
 
-  // A new connection to `endpoint` (TLS handshaken for an https:// cluster), or why not.
+  // A new connection to `endpoint` (TLS handshaken for an https:// cluster unless `tls` is
+  // false; with `h2`, ALPN must select "h2"), or why not.
   asio::awaitable<std::unique_ptr<UpstreamConn>> connect(Worker& worker, ClusterState& cluster,
-                                                         const Pick& to, UpstreamOutcome& out) {
+                                                         const Pick& to, UpstreamOutcome& out,
+                                                         bool h2 = false, bool tls = true) {
     const tcp::endpoint& endpoint = to.endpoint();
     while (cluster.connections.load(std::memory_order_relaxed) >= cluster.options.max_connections) {
       std::string reason;
@@ -562,7 +568,7 @@ struct DataPlane::Impl {
       co_return nullptr;
     }
     conn->stream.socket().set_option(tcp::no_delay(true), ec);
-    if (!cluster.ssl) co_return conn;
+    if (!cluster.ssl || !tls) co_return conn;
     conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(conn->stream),
                                                                        *cluster.ssl);
     SSL* ssl = conn->tls->native_handle();
@@ -582,6 +588,8 @@ struct DataPlane::Impl {
       X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
       SSL_set_tlsext_host_name(ssl, name.c_str());
     }
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    if (h2) SSL_set_alpn_protos(ssl, kH2, sizeof kH2);
     conn->lowest().expires_after(cluster.options.connect_timeout);
     auto [handshake_ec] =
         co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
@@ -597,6 +605,18 @@ struct DataPlane::Impl {
         why = std::string("certificate verification failed: ") +
               X509_verify_cert_error_string(verify);
       out.error = {502, "upstream_tls_error", "upstream TLS handshake failed: " + why};
+      co_return nullptr;
+    }
+    if (h2 && !negotiated_h2(ssl)) {
+      if (hooks.on_upstream_error) hooks.on_upstream_error("tls");
+      const unsigned char* protocol = nullptr;
+      unsigned length = 0;
+      SSL_get0_alpn_selected(ssl, &protocol, &length);
+      const std::string selected =
+          length == 0 ? "none" : std::string(reinterpret_cast<const char*>(protocol), length);
+      out.error = {
+          502, "upstream_tls_error",
+          "upstream did not select h2 by ALPN (selected: " + selected + "); gRPC needs HTTP/2"};
       co_return nullptr;
     }
     co_return conn;
@@ -787,53 +807,75 @@ struct DataPlane::Impl {
                 tunnel_watchdog(client, upstream, tunnel));
   }
 
-  // A gRPC call: over h2c, trailers kept; to the gRPC upstream (default cluster) or the chosen
-  // endpoint, on this worker's pooled connections to it (a discovery cluster's endpoints change:
-  // a connection per call there). Counted against the cluster's max_connections while in flight.
+  // This worker's h2 pool for the endpoint a gRPC call goes to.
+  std::shared_ptr<h2::H2Pool> grpc_pool(Worker& worker, ClusterState& cluster, const Pick& to) {
+    auto& pools = worker.grpc_discovered[cluster.index];
+    auto& pool = pools[to.endpoint()];
+    if (!pool) {
+      // Endpoints that left discovery: their pools go once no connection is left in them.
+      std::erase_if(pools, [](const auto& p) { return p.second && p.second->size() == 0; });
+      pool = std::make_shared<h2::H2Pool>();
+    }
+    return pool;
+  }
+
+  // A gRPC call: over h2 (h2c, or TLS with ALPN "h2" to an https:// cluster), trailers kept, on
+  // a stream of this worker's multiplexed connections to the chosen endpoint (or to
+  // --grpc-upstream for the default cluster). A connection counts against max_connections;
+  // each call is one of the cluster's requests in flight (max_requests caps the open streams).
   asio::awaitable<UpstreamOutcome> forward_grpc(Worker& worker, ClusterState& cluster,
-                                                const Pick& to, const Request& request) {
-    UpstreamOutcome out;
-    if (cluster.ssl) {
-      out.error = {502, "upstream_reset",
-                   "gRPC to an https:// cluster is not supported (h2c only)"};
-      co_return out;
+                                                const Pick& picked, const Request& request) {
+    Pick to;
+    std::shared_ptr<h2::H2Pool> keep;  // a discovered endpoint's pool, alive for this call
+    h2::H2Pool* pool = nullptr;
+    const bool override = cluster.index == 0 && grpc_override;
+    if (override) {
+      to.set = grpc_override.get();
+      pool = &worker.grpc_override;
+    } else if (cluster.dynamic) {
+      keep = grpc_pool(worker, cluster, picked);
+      pool = keep.get();
+    } else {
+      pool = worker.grpc_pools[cluster.index][picked.i].get();
     }
-    if (cluster.connections.fetch_add(1) >= cluster.options.max_connections) {
-      --cluster.connections;
-      out.error = {503, "max_connections", "upstream connection limit reached"};
-      out.overflow = true;
-      co_return out;
-    }
+    const Pick& endpoint = override ? to : picked;
+    const bool tls = cluster.ssl && !override;
+    h2::Connector connector = [&](h2::UpstreamCall& error) -> asio::awaitable<h2::Transport> {
+      UpstreamOutcome failed;
+      auto conn = co_await connect(worker, cluster, endpoint, failed, true, tls);
+      h2::Transport transport;
+      if (!conn) {
+        error.status = failed.error.status;
+        error.reason = failed.error.reason;
+        error.message = failed.error.message;
+        error.overflow = failed.overflow;
+        co_return transport;  // connect() counted the error
+      }
+      if (conn->tls)
+        transport.tls = std::move(conn->tls);
+      else
+        transport.plain = std::make_unique<beast::tcp_stream>(std::move(conn->stream));
+      transport.slot = std::shared_ptr<UpstreamConn>(std::move(conn));
+      co_return transport;
+    };
     h2::UpstreamCallOptions call_options;
-    call_options.connect_timeout = cluster.options.connect_timeout;
     call_options.timeout = cluster.options.timeout;
     call_options.max_response_bytes = options.max_upstream_response_bytes;
-    h2::UpstreamCall call;
-    if (cluster.index == 0) {
-      call = co_await h2::call_h2c(worker.grpc_idle, options.upstream_idle_per_thread,
-                                   grpc_endpoint, request, call_options);
-    } else if (!cluster.dynamic) {
-      call = co_await h2::call_h2c(*worker.grpc_pools[cluster.index][to.i],
-                                   options.upstream_idle_per_thread, to.endpoint(), request,
-                                   call_options);
-    } else {
-      h2::H2cPool own;  // not kept: the endpoints change with discovery
-      call = co_await h2::call_h2c(own, 0, to.endpoint(), request, call_options);
-    }
-    --cluster.connections;
-    cluster.wake_one();
+    call_options.max_streams = cluster.options.max_concurrent_streams;
+    call_options.max_idle = options.upstream_idle_per_thread;
+    call_options.tls = tls;
+    h2::UpstreamCall call = co_await h2::call_h2(*pool, connector, request, call_options);
+    UpstreamOutcome out;
     if (call.answer) {
       out.response = std::move(call.answer->response);
       out.trailers = std::move(call.answer->trailers);
       co_return out;
     }
-    if (hooks.on_upstream_error) hooks.on_upstream_error(call.error_kind);
-    if (call.error_kind == "connect")
-      out.error = {503, "upstream_connect_error", call.error_message};
-    else if (call.error_kind == "timeout")
-      out.error = {504, "upstream_timeout", call.error_message};
-    else
-      out.error = {502, "upstream_reset", call.error_message};
+    if (!call.error_kind.empty() && hooks.on_upstream_error)
+      hooks.on_upstream_error(call.error_kind);
+    out.error = {call.status, call.reason, call.message};
+    out.overflow = call.overflow;
+    out.grpc_status = call.grpc_status;
     co_return out;
   }
 
@@ -1045,6 +1087,8 @@ struct DataPlane::Impl {
       } else {
         HeaderList extra = {{"x-request-id", request_id}};
         if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
+        if (outcome.grpc_status >= 0)
+          extra.emplace_back("grpc-status", std::to_string(outcome.grpc_status));
         out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message, extra,
                           version, keep_alive);
         reason = outcome.error.reason;
@@ -1371,7 +1415,6 @@ struct DataPlane::Impl {
       if (!set) return set.error();
       cluster->fixed = std::move(*set);
     }
-    grpc_endpoint = clusters.front()->fixed->addresses.front();
     if (options.grpc_upstream) {
       const Url& grpc = *options.grpc_upstream;
       if (grpc.scheme != "http")
@@ -1379,7 +1422,7 @@ struct DataPlane::Impl {
                           "gRPC upstream must be an http:// URL (h2c; got " + grpc.str() + ")");
       auto found = resolve_endpoints({grpc}, false);
       if (!found) return found.error();
-      grpc_endpoint = (*found)->addresses.front();
+      grpc_override = std::move(*found);
     }
     return {};
   }
@@ -1429,10 +1472,11 @@ Result<void> DataPlane::start() {
     Worker& worker = *impl_->workers.back();
     worker.idle.resize(impl_->clusters.size());
     worker.grpc_pools.resize(impl_->clusters.size());
+    worker.grpc_discovered.resize(impl_->clusters.size());
     for (const auto& cluster : impl_->clusters)
-      if (cluster->index > 0 && cluster->fixed)
+      if (cluster->fixed)
         for (size_t e = 0; e < cluster->fixed->addresses.size(); ++e)
-          worker.grpc_pools[cluster->index].push_back(std::make_unique<h2::H2cPool>());
+          worker.grpc_pools[cluster->index].push_back(std::make_unique<h2::H2Pool>());
   }
   Result<void> bound = impl_->bind(impl_->acceptor, impl_->options.port, impl_->bound_port);
   if (bound && impl_->options.mtls)
@@ -1475,8 +1519,9 @@ void DataPlane::stop() {
   // Destroying the io_contexts destroys the abandoned sessions' frames (and their streams).
   for (auto& worker : impl_->workers) {
     worker->idle.clear();
-    worker->grpc_idle.clear();
+    worker->grpc_override.clear();
     worker->grpc_pools.clear();
+    worker->grpc_discovered.clear();
   }
   impl_->workers.clear();
 }

@@ -68,8 +68,10 @@ struct DataPlaneOptions {
   Url upstream;                                    // http://host:port or https://host:port
   std::optional<UpstreamTlsOptions> upstream_tls;  // with an https:// upstream
   // gRPC calls (h2 with content-type application/grpc) go over h2c, with trailers, to this
-  // http://host:port; unset: to the upstream's address. (Other clusters: their endpoints.)
+  // http://host:port; unset: to the upstream's endpoints (h2 over TLS for https://). (Other
+  // clusters: their endpoints.)
   std::optional<Url> grpc_upstream;
+  size_t upstream_max_streams = 100;  // gRPC streams per upstream h2 connection
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds(2)};
   std::chrono::milliseconds upstream_timeout{
       std::chrono::seconds(5)};  // request sent to response read

@@ -179,7 +179,9 @@ Answer grpc_error(Answer&& local) {
     out.response.insert(field.name_string(), field.value());
   }
   out.response.set(http::field::content_type, "application/grpc");
-  out.response.set("grpc-status", std::to_string(grpc_status_for_http(status)));
+  // The upstream client may have named the status already (a reset stream, a deadline).
+  if (local.response.count("grpc-status") == 0)
+    out.response.set("grpc-status", std::to_string(grpc_status_for_http(status)));
   out.response.set("grpc-message", grpc_percent_encode(message));
   return out;
 }

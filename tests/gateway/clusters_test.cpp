@@ -36,38 +36,6 @@ class RefusingPort {
   int fd_ = -1;
 };
 
-// An https:// upstream (the core HttpServer with a certificate from `ca`) that counts requests.
-class TlsUpstream {
- public:
-  TlsUpstream(const std::string& cert_file, const std::string& key_file)
-      : server_([&] {
-          HttpServerOptions o;
-          o.tls = TlsServerConfig{cert_file, key_file};
-          return o;
-        }()) {
-    server_.route("*", "/*", [this](const HttpRequest& request) {
-      std::lock_guard lock(mutex_);
-      ++seen_;
-      HttpResponse response;
-      response.content_type = "text/plain";
-      response.body = "tls " + request.path;
-      return response;
-    });
-    auto started = server_.start();
-    if (!started) throw std::runtime_error(started.error().message);
-  }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(server_.port()); }
-  int seen() const {
-    std::lock_guard lock(mutex_);
-    return seen_;
-  }
-
- private:
-  HttpServer server_;
-  mutable std::mutex mutex_;
-  int seen_ = 0;
-};
-
 struct TestCa {
   Key key;
   Certificate cert;
@@ -479,6 +447,8 @@ TEST(ClusterConfigTest, BadEntriesNameTheEntryAndTheField) {
             "clusters[0] (a): timeout must be > 0");
   EXPECT_EQ(error(R"([{"name": "a", "endpoints": ["http://h:1"], "max_connections": 0}])"),
             "clusters[0] (a): max_connections must be 1..10000000");
+  EXPECT_EQ(error(R"([{"name": "a", "endpoints": ["http://h:1"], "max_concurrent_streams": 0}])"),
+            "clusters[0] (a): max_concurrent_streams must be 1..10000000");
   EXPECT_EQ(error(R"([{"name": "a", "endpoints": ["http://h:1"], "retries": 3}])"),
             "clusters[0] (a): unknown key 'retries'");
   EXPECT_EQ(error(R"([{"name": "a", "endpoints": ["http://h:1"], "tls": {"ca": "x"}}])"),
@@ -497,6 +467,7 @@ TEST(ClusterConfigTest, OmittedFieldsComeFromTheDefaults) {
   ClusterOptions defaults;
   defaults.timeout = milliseconds(1234);
   defaults.max_requests = 7;
+  defaults.max_concurrent_streams = 9;
   auto r = parse_clusters_json(
       R"([{"name": "a", "endpoints": ["https://127.0.0.1:8443"], "lb": "least_requests",
            "max_pending": 3, "breaker_failures": 0}])",
@@ -506,6 +477,7 @@ TEST(ClusterConfigTest, OmittedFieldsComeFromTheDefaults) {
   const ClusterOptions& a = r->front();
   EXPECT_EQ(a.timeout, milliseconds(1234));
   EXPECT_EQ(a.max_requests, 7u);
+  EXPECT_EQ(a.max_concurrent_streams, 9u);
   EXPECT_EQ(a.max_pending, 3u);
   EXPECT_EQ(a.breaker.consecutive_failures, 0);
   EXPECT_EQ(a.lb, LbPolicy::kLeastRequests);

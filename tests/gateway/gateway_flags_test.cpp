@@ -66,6 +66,13 @@ TEST(GatewayFlags, Http2AndGrpcUpstream) {
   EXPECT_EQ(c->data.h2_max_resets_per_second, 20);
   ASSERT_TRUE(c->data.grpc_upstream);
   EXPECT_EQ(c->data.grpc_upstream->port, 9001);
+  EXPECT_EQ(defaults->data.upstream_max_streams, 100u);
+  auto streams = parse(with({"--plaintext", "--upstream-max-streams", "8"}));
+  ASSERT_TRUE(streams) << streams.error().message;
+  EXPECT_EQ(streams->data.upstream_max_streams, 8u);
+  auto no_streams = parse(with({"--plaintext", "--upstream-max-streams", "0"}));
+  ASSERT_FALSE(no_streams);
+  EXPECT_NE(no_streams.error().message.find("--upstream-max-streams"), std::string::npos);
   auto zero = parse(with({"--plaintext", "--h2-max-streams", "0"}));
   ASSERT_FALSE(zero);
   EXPECT_NE(zero.error().message.find("--h2-max-streams"), std::string::npos);

@@ -181,6 +181,39 @@ class FakeUpstream {
   std::chrono::microseconds delay_{0};
 };
 
+// An https:// upstream speaking HTTP/1.1 only (the core HttpServer with the given certificate)
+// that counts requests.
+class TlsUpstream {
+ public:
+  TlsUpstream(const std::string& cert_file, const std::string& key_file)
+      : server_([&] {
+          HttpServerOptions o;
+          o.tls = TlsServerConfig{cert_file, key_file};
+          return o;
+        }()) {
+    server_.route("*", "/*", [this](const HttpRequest& request) {
+      std::lock_guard lock(mutex_);
+      ++seen_;
+      HttpResponse response;
+      response.content_type = "text/plain";
+      response.body = "tls " + request.path;
+      return response;
+    });
+    auto started = server_.start();
+    if (!started) throw std::runtime_error(started.error().message);
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(server_.port()); }
+  int seen() const {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  HttpServer server_;
+  mutable std::mutex mutex_;
+  int seen_ = 0;
+};
+
 inline GatewayConfig base_config(const FakeIdp& idp, const std::string& upstream) {
   GatewayConfig c;
   c.issuer = idp.issuer();

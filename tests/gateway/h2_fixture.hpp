@@ -13,6 +13,14 @@
 
 namespace gatedrill::gateway::test {
 
+// A gRPC message frame: compressed flag 0, 4-byte big-endian length, payload.
+inline std::string grpc_frame(const std::string& payload) {
+  std::string out(5, '\0');
+  out[3] = static_cast<char>((payload.size() >> 8) & 0xff);
+  out[4] = static_cast<char>(payload.size() & 0xff);
+  return out + payload;
+}
+
 class H2GatewayTest : public ::testing::Test {
  protected:
   void start(GatewayConfig config) {

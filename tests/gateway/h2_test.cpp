@@ -197,14 +197,6 @@ TEST_F(H2Test, GrpcCallsRefusedByTheGatewayGetGrpcStatus) {
       metric_value("gatedrill_gateway_requests_total{status=\"401\",reason=\"missing_token\"}"), 1);
 }
 
-// A gRPC message frame: compressed flag 0, 4-byte big-endian length, payload.
-std::string grpc_frame(const std::string& payload) {
-  std::string out(5, '\0');
-  out[3] = static_cast<char>((payload.size() >> 8) & 0xff);
-  out[4] = static_cast<char>(payload.size() & 0xff);
-  return out + payload;
-}
-
 TEST_F(H2Test, GrpcCallsAreProxiedOverH2cWithTrailers) {
   GrpcEchoUpstream grpc_upstream;
   auto config = base_config(idp_, upstream_.url());

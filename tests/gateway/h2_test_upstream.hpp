@@ -1,17 +1,30 @@
 #pragma once
-// A gRPC-shaped h2c upstream for the gateway tests (nghttp2 server, blocking, a thread per
-// connection on 127.0.0.1): every call is echoed back as 200 application/grpc with the
-// request body as the response body and trailers grpc-status 0 and x-trailer; the path
-// "/pkg.Svc/Missing" answers trailers-only grpc-status 5 (NOT_FOUND).
+// A gRPC-shaped h2 upstream for the gateway tests (nghttp2 server, blocking, a thread per
+// connection on 127.0.0.1; h2c, or TLS with ALPN "h2"): every call is echoed back as 200
+// application/grpc with the request body as the response body and trailers grpc-status 0 and
+// x-trailer. Some paths misbehave on purpose:
+//   /pkg.Svc/Missing  trailers-only grpc-status 5 (NOT_FOUND)
+//   /pkg.Svc/Hold     held until `hold` of them are open on the connection, then all echoed
+//                     (only a gateway multiplexing them on one connection gets answers)
+//   /pkg.Svc/Slow     never answered
+//   /pkg.Svc/Reset    RST_STREAM INTERNAL_ERROR
+//   /pkg.Svc/Refuse   RST_STREAM REFUSED_STREAM (not processed: the gateway may send it again)
+//   /pkg.Svc/Drop     the connection is closed
+//   /pkg.Svc/Drain    like Hold; the first time `hold` are open, GOAWAY with the lowest of them
+//                     as last-stream-id: that one is echoed, the others were never processed
 #include <netinet/in.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,11 +33,24 @@
 
 namespace gatedrill::gateway::test {
 
+struct GrpcUpstreamOptions {
+  size_t hold = 0;                     // /pkg.Svc/Hold and /pkg.Svc/Drain
+  std::optional<TlsServerConfig> tls;  // TLS, selecting "h2" by ALPN
+};
+
 class GrpcEchoUpstream {
  public:
   using Headers = std::map<std::string, std::string>;
+  using Options = GrpcUpstreamOptions;
 
-  GrpcEchoUpstream() : listen_fd_(listen_loopback(port_)) {
+  explicit GrpcEchoUpstream(Options options = {})
+      : options_(std::move(options)), listen_fd_(listen_loopback(port_)) {
+    if (options_.tls) {
+      ctx_ = SSL_CTX_new(TLS_server_method());
+      SSL_CTX_use_certificate_chain_file(ctx_, options_.tls->cert_chain_file.c_str());
+      SSL_CTX_use_PrivateKey_file(ctx_, options_.tls->key_file.c_str(), SSL_FILETYPE_PEM);
+      SSL_CTX_set_alpn_select_cb(ctx_, select_h2, nullptr);
+    }
     thread_ = std::thread([this] { run(); });
   }
   ~GrpcEchoUpstream() {
@@ -32,24 +58,44 @@ class GrpcEchoUpstream {
     thread_.join();
     for (auto& t : connection_threads_) t.join();
     ::close(listen_fd_);
+    if (ctx_) SSL_CTX_free(ctx_);
   }
   GrpcEchoUpstream(const GrpcEchoUpstream&) = delete;
   GrpcEchoUpstream& operator=(const GrpcEchoUpstream&) = delete;
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return std::string(ctx_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+  }
   std::vector<Headers> seen() const {
     std::lock_guard lock(mutex_);
     return seen_;
   }
+  // Calls to `path` that reached the upstream (whole request received).
+  size_t seen(const std::string& path) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<size_t>(std::count_if(
+        seen_.begin(), seen_.end(), [&](const Headers& h) { return h.at(":path") == path; }));
+  }
   int connections() const { return connections_.load(); }
+  int cancelled() const { return cancelled_.load(); }  // streams the client reset with CANCEL
 
  private:
   struct Stream {
     Headers headers;
     std::string body;
     size_t sent = 0;
-    bool trailers_only = false;
   };
+
+  static int select_h2(SSL*, const unsigned char** out, unsigned char* out_len,
+                       const unsigned char* in, unsigned in_len, void*) {
+    static constexpr unsigned char kH2[] = {2, 'h', '2'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, out_len, kH2, sizeof kH2, in, in_len) !=
+        OPENSSL_NPN_NEGOTIATED)
+      return SSL_TLSEXT_ERR_NOACK;
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
 
   void run() {
     while (!stop_) {
@@ -59,7 +105,15 @@ class GrpcEchoUpstream {
       if (fd < 0) continue;
       ++connections_;
       connection_threads_.emplace_back([this, fd] {
-        serve(fd);
+        timeval tv{1, 0};  // a TLS record cut in half cannot block a stop for long
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        SSL* ssl = nullptr;
+        if (ctx_) {
+          ssl = SSL_new(ctx_);
+          SSL_set_fd(ssl, fd);
+        }
+        if (!ssl || SSL_accept(ssl) == 1) serve(fd, ssl);
+        if (ssl) SSL_free(ssl);
         ::close(fd);
       });
     }
@@ -69,36 +123,46 @@ class GrpcEchoUpstream {
   struct Connection {
     GrpcEchoUpstream* self;
     std::map<int32_t, Stream> streams;
+    std::vector<int32_t> held;
+    bool drop = false;
   };
 
-  void serve(int fd) {
-    Connection connection{this, {}};
+  void serve(int fd, SSL* ssl) {
+    Connection connection{this, {}, {}, false};
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
     nghttp2_session* session = nullptr;
     nghttp2_session_server_new(&session, cb, &connection);
     nghttp2_session_callbacks_del(cb);
     nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
-    while (!stop_) {
+    while (!stop_ && !connection.drop) {
       const uint8_t* data = nullptr;
       ssize_t n;
-      while ((n = nghttp2_session_mem_send(session, &data)) > 0)
-        if (::send(fd, data, static_cast<size_t>(n), MSG_NOSIGNAL) != n) n = -1;
+      while ((n = nghttp2_session_mem_send(session, &data)) > 0) {
+        const auto sent = ssl ? SSL_write(ssl, data, static_cast<int>(n))
+                              : ::send(fd, data, static_cast<size_t>(n), MSG_NOSIGNAL);
+        if (sent != n) n = -1;
+      }
       if (n < 0) break;
       if (!nghttp2_session_want_read(session) && !nghttp2_session_want_write(session)) break;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
+      if (!(ssl && SSL_pending(ssl) > 0)) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+      }
       char buffer[16384];
-      ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+      const ssize_t got =
+          ssl ? SSL_read(ssl, buffer, sizeof buffer) : ::recv(fd, buffer, sizeof buffer, 0);
       if (got <= 0) break;
       if (nghttp2_session_mem_recv(session, reinterpret_cast<uint8_t*>(buffer),
                                    static_cast<size_t>(got)) < 0)
         break;
     }
+    ::shutdown(fd, SHUT_RDWR);
     nghttp2_session_del(session);
   }
 
@@ -125,6 +189,10 @@ class GrpcEchoUpstream {
                                                             len);
     return 0;
   }
+  static int on_close(nghttp2_session*, int32_t, uint32_t error_code, void* user) {
+    if (error_code == NGHTTP2_CANCEL) ++static_cast<Connection*>(user)->self->cancelled_;
+    return 0;
+  }
   static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
                            uint32_t* flags, nghttp2_data_source*, void* user) {
     auto& s = static_cast<Connection*>(user)->streams[id];
@@ -139,6 +207,14 @@ class GrpcEchoUpstream {
     }
     return static_cast<ssize_t>(n);
   }
+  static void echo(nghttp2_session* session, int32_t id) {
+    const std::string status = ":status", ok = "200", ct = "content-type",
+                      grpc = "application/grpc";
+    nghttp2_nv headers[] = {nv(status, ok), nv(ct, grpc)};
+    nghttp2_data_provider provider{};
+    provider.read_callback = read_body;
+    nghttp2_submit_response(session, id, headers, 2, &provider);
+  }
   static int on_frame(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     auto* connection = static_cast<Connection*>(user);
     auto* self = connection->self;
@@ -151,26 +227,52 @@ class GrpcEchoUpstream {
       std::lock_guard lock(self->mutex_);
       self->seen_.push_back(s.headers);
     }
-    const std::string status = ":status", ok = "200", ct = "content-type",
-                      grpc = "application/grpc", gs = "grpc-status", five = "5",
-                      gm = "grpc-message", missing = "no such method";
-    if (s.headers[":path"] == "/pkg.Svc/Missing") {
+    const std::string& path = s.headers[":path"];
+    if (path == "/pkg.Svc/Missing") {
+      const std::string status = ":status", ok = "200", ct = "content-type",
+                        grpc = "application/grpc", gs = "grpc-status", five = "5",
+                        gm = "grpc-message", missing = "no such method";
       nghttp2_nv headers[] = {nv(status, ok), nv(ct, grpc), nv(gs, five), nv(gm, missing)};
       nghttp2_submit_response(session, id, headers, 4, nullptr);
-      return 0;
+    } else if (path == "/pkg.Svc/Slow") {
+      // never answered
+    } else if (path == "/pkg.Svc/Reset") {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+    } else if (path == "/pkg.Svc/Refuse") {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    } else if (path == "/pkg.Svc/Drop") {
+      connection->drop = true;
+    } else if (path == "/pkg.Svc/Hold" || (path == "/pkg.Svc/Drain" && !self->drained_)) {
+      connection->held.push_back(id);
+      if (connection->held.size() < self->options_.hold) return 0;
+      std::sort(connection->held.begin(), connection->held.end());
+      if (path == "/pkg.Svc/Drain") {
+        self->drained_ = true;
+        const int32_t last = connection->held.front();
+        nghttp2_submit_goaway(session, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, nullptr, 0);
+        echo(session, last);
+        // The others were never processed: uncounted (the gateway sends them again).
+        std::lock_guard lock(self->mutex_);
+        for (size_t i = 1; i < connection->held.size(); ++i) self->seen_.pop_back();
+      } else {
+        for (int32_t held : connection->held) echo(session, held);
+      }
+      connection->held.clear();
+    } else {
+      echo(session, id);
     }
-    nghttp2_nv headers[] = {nv(status, ok), nv(ct, grpc)};
-    nghttp2_data_provider provider{};
-    provider.read_callback = read_body;
-    nghttp2_submit_response(session, id, headers, 2, &provider);
     return 0;
   }
 
+  Options options_;
   uint16_t port_ = 0;
   int listen_fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> drained_{false};
   std::thread thread_;
   std::atomic<int> connections_{0};
+  std::atomic<int> cancelled_{0};
   std::vector<std::thread> connection_threads_;  // the accepting thread's only
   mutable std::mutex mutex_;
   std::vector<Headers> seen_;

@@ -1,0 +1,253 @@
+// gRPC to the upstream over multiplexed h2 connections, in-process against the fake IdP and an
+// nghttp2 upstream on 127.0.0.1: concurrent calls share one upstream connection up to the
+// stream cap, h2 over TLS with ALPN (wrong CA, an HTTP/1.1-only upstream -> 502 and
+// UNAVAILABLE), a reset stream or a deadline fails one call only, a GOAWAY's unprocessed calls
+// go again on a fresh connection, a lost connection fails the calls on it.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "gateway/policy/registry_server.hpp"
+#include "h2_fixture.hpp"
+#include "h2_test_upstream.hpp"
+
+namespace gatedrill::gateway::test {
+namespace {
+
+class GrpcUpstreamTest : public H2GatewayTest {
+ protected:
+  void TearDown() override {
+    if (gateway_) gateway_->stop();
+  }
+
+  // Routes /pkg.Svc to the cluster "grpc" at `url`; `fields` adds to its JSON entry.
+  void start_cluster(const std::string& url, const std::string& fields = "") {
+    auto config = base_config(idp_, upstream_.url());
+    config.routes =
+        *RouteTable::from_json(R"([{"name": "svc", "prefix": "/pkg.Svc", "cluster": "grpc"}])");
+    auto clusters = parse_clusters_json(
+        R"([{"name": "grpc", "endpoints": [")" + url + "\"]" + fields + "}]", ClusterOptions{});
+    ASSERT_TRUE(clusters) << clusters.error().message;
+    config.data.clusters = std::move(*clusters);
+    start(std::move(config));
+  }
+
+  // The calls, all at once on one client connection; their replies in order.
+  std::vector<H2TestClient::Reply> calls(
+      const std::vector<std::string>& paths,
+      const std::vector<std::pair<std::string, std::string>>& extra = {},
+      std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    H2TestClient client(gateway_->port(), false);
+    EXPECT_TRUE(client.connected());
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"content-type", "application/grpc"}, {"te", "trailers"}, bearer()};
+    headers.insert(headers.end(), extra.begin(), extra.end());
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < paths.size(); ++i)
+      ids.push_back(client.submit("POST", paths[i], headers, grpc_frame("m" + std::to_string(i))));
+    EXPECT_TRUE(client.run_all(limit));
+    std::vector<H2TestClient::Reply> out;
+    for (int32_t id : ids) out.push_back(client.replies()[id]);
+    return out;
+  }
+
+  static std::string grpc_status(H2TestClient::Reply& r) {
+    return r.headers.count("grpc-status") ? r.headers["grpc-status"] : r.trailers["grpc-status"];
+  }
+
+  double cluster_metric(const std::string& name) const {
+    return metric_value("gatedrill_gateway_cluster_" + name + "{cluster=\"grpc\"}");
+  }
+
+  TestDir dir_{"gw-grpc-"};
+};
+
+TEST_F(GrpcUpstreamTest, ConcurrentCallsShareOneUpstreamConnection) {
+  GrpcEchoUpstream upstream(
+      {.hold = 8, .tls = {}});  // answers only once 8 are open on one connection
+  start_cluster(upstream.url());
+  auto replies = calls(std::vector<std::string>(8, "/pkg.Svc/Hold"));
+  for (size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(grpc_status(replies[i]), "0") << i << " " << replies[i].headers["grpc-message"];
+    EXPECT_EQ(replies[i].body, grpc_frame("m" + std::to_string(i)));
+  }
+  EXPECT_EQ(upstream.connections(), 1);
+  EXPECT_EQ(cluster_metric("connections"), 1);
+  EXPECT_EQ(cluster_metric("active_requests"), 0);  // the streams were counted, and let go
+}
+
+TEST_F(GrpcUpstreamTest, AFullConnectionOpensAnother) {
+  GrpcEchoUpstream upstream({.hold = 2, .tls = {}});
+  start_cluster(upstream.url(), R"(, "max_concurrent_streams": 2)");
+  auto replies = calls(std::vector<std::string>(4, "/pkg.Svc/Hold"));
+  for (auto& reply : replies) EXPECT_EQ(grpc_status(reply), "0");
+  EXPECT_EQ(upstream.connections(), 2);
+}
+
+TEST_F(GrpcUpstreamTest, AResetStreamFailsOnlyItsCall) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url());
+  auto replies = calls({"/pkg.Svc/Echo", "/pkg.Svc/Reset", "/pkg.Svc/Echo", "/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(replies[1]), "13");  // RST_STREAM INTERNAL_ERROR -> INTERNAL
+  EXPECT_NE(replies[1].headers["grpc-message"].find("upstream_reset"), std::string::npos);
+  EXPECT_NE(replies[1].headers["grpc-message"].find("INTERNAL_ERROR"), std::string::npos);
+  for (size_t i : {0u, 2u, 3u}) EXPECT_EQ(grpc_status(replies[i]), "0") << i;
+  auto again = calls({"/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(again[0]), "0");
+  EXPECT_EQ(upstream.connections(), 1);
+}
+
+TEST_F(GrpcUpstreamTest, ARefusedStreamGoesOnceMoreThenUnavailable) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url());
+  auto replies = calls({"/pkg.Svc/Refuse"});
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(grpc_status(replies[0]), "14");
+  EXPECT_NE(replies[0].headers["grpc-message"].find("upstream_refused"), std::string::npos);
+  EXPECT_EQ(upstream.seen("/pkg.Svc/Refuse"), 2u);
+  EXPECT_EQ(
+      metric_value(
+          R"(gatedrill_gateway_cluster_errors_total{cluster="grpc",reason="upstream_refused"})"),
+      1);
+}
+
+TEST_F(GrpcUpstreamTest, GoawayDrainsAndUnprocessedCallsGoToAFreshConnection) {
+  GrpcEchoUpstream upstream({.hold = 4, .tls = {}});
+  start_cluster(upstream.url());
+  // The upstream's GOAWAY names the first of the 4 as the last it processes.
+  auto replies = calls(std::vector<std::string>(4, "/pkg.Svc/Drain"));
+  for (size_t i = 0; i < replies.size(); ++i) {
+    EXPECT_EQ(grpc_status(replies[i]), "0") << i << " " << replies[i].headers["grpc-message"];
+    EXPECT_EQ(replies[i].body, grpc_frame("m" + std::to_string(i)));
+  }
+  EXPECT_EQ(upstream.seen("/pkg.Svc/Drain"), 4u);  // each processed once
+  EXPECT_EQ(upstream.connections(), 2);
+  // The drained connection closed; new calls take the fresh one.
+  auto again = calls({"/pkg.Svc/Echo", "/pkg.Svc/Echo"});
+  for (auto& reply : again) EXPECT_EQ(grpc_status(reply), "0");
+  EXPECT_EQ(upstream.connections(), 2);
+  EXPECT_TRUE(eventually([&] { return cluster_metric("connections") == 1; }));
+}
+
+TEST_F(GrpcUpstreamTest, ALostConnectionFailsItsCallsWithoutSendingThemAgain) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url());
+  auto replies = calls({"/pkg.Svc/Slow", "/pkg.Svc/Drop"});
+  for (auto& reply : replies) {
+    EXPECT_EQ(grpc_status(reply), "14");
+    EXPECT_NE(reply.headers["grpc-message"].find("upstream_reset"), std::string::npos);
+  }
+  EXPECT_EQ(upstream.seen("/pkg.Svc/Drop"), 1u);  // the upstream may have acted on it
+  auto again = calls({"/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(again[0]), "0");
+  EXPECT_EQ(upstream.connections(), 2);
+}
+
+TEST_F(GrpcUpstreamTest, ADeadlineFailsOnlyItsCallAndResetsItsStream) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url(), R"(, "timeout": "300ms")");
+  auto replies = calls({"/pkg.Svc/Slow", "/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(replies[0]), "4");  // DEADLINE_EXCEEDED
+  EXPECT_NE(replies[0].headers["grpc-message"].find("upstream_timeout"), std::string::npos);
+  EXPECT_EQ(grpc_status(replies[1]), "0");
+  EXPECT_TRUE(eventually([&] { return upstream.cancelled() == 1; }));  // RST_STREAM CANCEL
+  auto again = calls({"/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(again[0]), "0");
+  EXPECT_EQ(upstream.connections(), 1);
+  EXPECT_EQ(
+      metric_value(R"(gatedrill_gateway_requests_total{status="504",reason="upstream_timeout"})"),
+      1);
+}
+
+TEST_F(GrpcUpstreamTest, AConnectionSilentForAWholeCallTakesNoNewCalls) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url(), R"(, "timeout": "300ms")");
+  EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Echo"})[0]), "0");
+  // Nothing at all came back on the connection while the call waited: maybe black-holed.
+  EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Slow"})[0]), "4");
+  EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Echo"})[0]), "0");
+  EXPECT_EQ(upstream.connections(), 2);
+  EXPECT_TRUE(eventually([&] { return cluster_metric("connections") == 1; }));
+}
+
+TEST_F(GrpcUpstreamTest, GrpcTimeoutShortensTheDeadline) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url(), R"(, "timeout": "60s")");
+  // Without the client's 200 ms the call would outlast the client's 3 s wait.
+  auto replies =
+      calls({"/pkg.Svc/Slow"}, {{"grpc-timeout", "200m"}}, std::chrono::milliseconds(3000));
+  EXPECT_EQ(grpc_status(replies[0]), "4");
+}
+
+TEST_F(GrpcUpstreamTest, CallsGoOverTlsWithAlpnH2) {
+  GrpcEchoUpstream upstream({.hold = 3, .tls = write_localhost_certificate(time_, dir_)});
+  start_cluster(upstream.url(), R"(, "tls": {"ca": ")" + dir_.path("cert.pem") + "\"}");
+  auto replies = calls(std::vector<std::string>(3, "/pkg.Svc/Hold"));
+  for (auto& reply : replies) EXPECT_EQ(grpc_status(reply), "0") << reply.headers["grpc-message"];
+  EXPECT_EQ(upstream.connections(), 1);
+  auto seen = upstream.seen();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen[0][":scheme"], "https");
+}
+
+TEST_F(GrpcUpstreamTest, AnUpstreamCertificateFromAnotherCaIsATlsError) {
+  TestDir other("gw-grpc-other-");
+  GrpcEchoUpstream upstream({.hold = 0, .tls = write_localhost_certificate(time_, dir_)});
+  write_localhost_certificate(time_, other);  // a different self-signed certificate
+  start_cluster(upstream.url(), R"(, "tls": {"ca": ")" + other.path("cert.pem") + "\"}");
+  auto replies = calls({"/pkg.Svc/Echo"});
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(grpc_status(replies[0]), "14");
+  const std::string message = replies[0].headers["grpc-message"];
+  EXPECT_NE(message.find("upstream_tls_error"), std::string::npos) << message;
+  EXPECT_NE(message.find("certificate verification failed"), std::string::npos) << message;
+  EXPECT_TRUE(upstream.seen().empty());
+  EXPECT_EQ(metric_value(R"(gatedrill_gateway_upstream_errors_total{kind="tls"})"), 1);
+}
+
+TEST_F(GrpcUpstreamTest, AnHttp11OnlyTlsUpstreamIsATlsErrorNamingAlpn) {
+  write_localhost_certificate(time_, dir_);
+  TlsUpstream upstream(dir_.path("cert.pem"), dir_.path("key.pem"));
+  start_cluster(upstream.url(), R"(, "tls": {"ca": ")" + dir_.path("cert.pem") + "\"}");
+  auto replies = calls({"/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(replies[0]), "14");
+  const std::string message = replies[0].headers["grpc-message"];
+  EXPECT_NE(message.find("upstream_tls_error"), std::string::npos) << message;
+  EXPECT_NE(message.find("did not select h2 by ALPN"), std::string::npos) << message;
+  EXPECT_EQ(upstream.seen(), 0);
+}
+
+TEST_F(GrpcUpstreamTest, ADiscoveryClusterIsPooledPerDiscoveredEndpoint) {
+  auto server = RegistryServer::start(time_, {});
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  auto registry = std::move(*server);
+  const std::string base = "http://127.0.0.1:" + std::to_string(registry->port());
+  GrpcEchoUpstream upstream;
+  auto registered = http_request("POST", base + "/v1/discovery/echo", {},
+                                 R"({"address":")" + upstream.url() + R"(","ttl_ms":60000})");
+  ASSERT_TRUE(registered && registered->status == 200);
+  auto config = base_config(idp_, upstream_.url());
+  config.discovery_url = base;
+  config.discovery_poll = std::chrono::milliseconds(50);
+  config.routes = *RouteTable::from_json(
+      R"([{"name": "svc", "prefix": "/pkg.Svc", "service": "echo", "cluster": "grpc"}])");
+  config.data.clusters =
+      *parse_clusters_json(R"([{"name": "grpc", "service": "echo"}])", ClusterOptions{});
+  start(std::move(config));
+  ASSERT_TRUE(eventually([&] {
+    auto first = calls({"/pkg.Svc/Echo"});
+    return grpc_status(first[0]) == "0";
+  }));
+  for (int i = 0; i < 3; ++i) {
+    auto replies = calls({"/pkg.Svc/Echo", "/pkg.Svc/Echo"});
+    for (auto& reply : replies) EXPECT_EQ(grpc_status(reply), "0");
+  }
+  EXPECT_EQ(upstream.connections(), 1);  // not a connection per call
+  gateway_.reset();
+  registry->stop();
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway::test
