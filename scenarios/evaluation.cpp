@@ -212,9 +212,12 @@ std::vector<Outcome> evaluate_run(const Scenario& scenario, const RunRecorder& r
     std::string node = e.node.empty() || (node_kind(scenario, e.node) != "gateway" && !stream)
                            ? kAllNodes
                            : e.node;
+    // A peer named by the expectation (an upstream cluster, an issuer, app, idp) picks the
+    // windows on that node: with two clusters, node = "catalog" is not judged on billing's.
+    const bool peer = !e.node.empty() && node != e.node;
     bool any_window = false;
     for (const auto& w : windows) {
-      if (w.type != e.fault ||
+      if (w.type != e.fault || (peer && w.node != e.node) ||
           (!e.node.empty() && w.node != e.node && node_kind(scenario, w.node) == "gateway"))
         continue;
       any_window = true;
