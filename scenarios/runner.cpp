@@ -327,12 +327,11 @@ Result<void> Run::drive_load() {
     }
   }
 
-  // A stream beside each gateway's own load, at a quarter of each phase's rate, recorded as
-  // "name@gw-N": `path` replaces the load's path when given; `issuer_tokens` (with the IdP that
-  // minted them) replace its tokens.
-  auto add_quarter_streams = [&](const std::string& name, const std::string& path,
-                                 const std::string& issuer,
-                                 const std::vector<std::string>* issuer_tokens) {
+  // A stream beside each gateway's own load, at a quarter of each phase's rate (or the phase's
+  // streams = { name = rate }), recorded as "name@gw-N": `path` replaces the load's path when
+  // given; `issuer_tokens` (with the IdP that minted them) replace its tokens.
+  auto add_streams = [&](const std::string& name, const std::string& path,
+                         const std::string& issuer, const std::vector<std::string>* issuer_tokens) {
     for (size_t i = 0; i < gateway_loads; ++i) {
       NodeLoad l;
       l.node = name + "@" + loads[i].node;
@@ -344,19 +343,29 @@ Result<void> Run::drive_load() {
       if (issuer_tokens) l.request.bearer_tokens = *issuer_tokens;
       l.options = loads[i].options;
       l.options.connections = std::max(2, loads[i].options.connections / 4);
+      for (const auto& p : s.phases)  // a phase giving the stream more: ~500 requests/s each
+        if (auto it = p.stream_rates.find(name); it != p.stream_rates.end())
+          l.options.connections = std::max(
+              l.options.connections,
+              static_cast<int>(std::clamp(std::ceil(it->second * share / 500.0), 2.0, 256.0)));
       l.generator = std::make_unique<LoadGenerator>(time_, l.request, l.options);
-      for (const auto& p : s.phases)
-        l.phases.push_back(
-            {p.name, p.rate * share / 4, p.rate_to > 0 ? p.rate_to * share / 4 : -1, p.duration});
+      for (const auto& p : s.phases) {
+        auto it = p.stream_rates.find(name);
+        if (it != p.stream_rates.end())
+          l.phases.push_back({p.name, it->second * share, -1, p.duration});
+        else
+          l.phases.push_back(
+              {p.name, p.rate * share / 4, p.rate_to > 0 ? p.rate_to * share / 4 : -1, p.duration});
+      }
       loads.push_back(std::move(l));
     }
   };
   // Each further registry service on its route (the app's path + "/name").
   for (const auto& service : s.topology.registry.services)
-    add_quarter_streams(service, s.topology.path + "/" + service, "", nullptr);
+    add_streams(service, s.topology.path + "/" + service, "", nullptr);
   // Each upstream cluster on its first route.
   for (const auto& cluster : s.topology.upstreams)
-    add_quarter_streams(cluster.name, s.first_route(cluster.name), "", nullptr);
+    add_streams(cluster.name, s.first_route(cluster.name), "", nullptr);
   // Each further issuer with tokens of its own IdP, on the load's path.
   for (const auto& issuer : s.topology.issuers) {
     auto issuer_tokens = topology_->mint_tokens(
@@ -365,7 +374,7 @@ Result<void> Run::drive_load() {
     if (!issuer_tokens)
       return make_error(issuer_tokens.error().code,
                         "issuer " + issuer + ": " + issuer_tokens.error().message);
-    add_quarter_streams(issuer, "", issuer, &*issuer_tokens);
+    add_streams(issuer, "", issuer, &*issuer_tokens);
   }
 
   // The token client: what a fleet of clients refreshing their tokens does to the IdP's token

@@ -114,7 +114,10 @@ struct PhaseSpec {
   bool fresh_tokens = false;  // mint the phase's tokens when it starts (after earlier faults)
   int64_t body_bytes = 0;     // > 0: POST a body of this size instead of a GET
   std::map<std::string, double> identity_rates;  // identity -> requests/s over all gateways
-  std::string where;                             // file:line of the declaration
+  // An upstream cluster's, issuer's or registry service's stream -> requests/s over all
+  // gateways (absent: a quarter of the phase's rate).
+  std::map<std::string, double> stream_rates;
+  std::string where;  // file:line of the declaration
 };
 
 // One call in the fault timeline, recorded by a dry run so it is validated before anything

@@ -629,7 +629,7 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
     std::string what = "load[" + std::to_string(i) + "]";
     Fields f(L, -1, what);
     if (f.check_keys({"name", "rate", "rate_to", "duration", "connections", "tokens",
-                      "fresh_tokens", "body", "identities"},
+                      "fresh_tokens", "body", "identities", "streams"},
                      error)) {
       if (f.type("body") == LUA_TNUMBER) {
         if (auto v = f.integer("body", 0, 64 << 20, error)) p.body_bytes = *v;
@@ -640,23 +640,28 @@ int load_impl(lua_State* L, Context& c, std::string& error) {
         else
           p.body_bytes = *bytes;
       }
-      if (lua_getfield(L, -1, "identities"); lua_istable(L, -1)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2) != 0) {
-          if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER ||
-              lua_tonumber(L, -1) <= 0 || lua_tonumber(L, -1) > 5e6) {
-            if (error.empty())
-              error =
-                  what + ".identities: entries are identity = requests/s (> 0), e.g. { hot = 300 }";
-          } else {
-            p.identity_rates[lua_tostring(L, -2)] = lua_tonumber(L, -1);
+      // identities = { hot = 300 }, streams = { billing = 200 }: requests/s by name.
+      for (auto [key, rates, entry, example] :
+           {std::tuple{"identities", &p.identity_rates, "identity", "{ hot = 300 }"},
+            std::tuple{"streams", &p.stream_rates, "stream", "{ billing = 200 }"}}) {
+        if (lua_getfield(L, -1, key); lua_istable(L, -1)) {
+          lua_pushnil(L);
+          while (lua_next(L, -2) != 0) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TNUMBER ||
+                lua_tonumber(L, -1) <= 0 || lua_tonumber(L, -1) > 5e6) {
+              if (error.empty())
+                error = what + "." + key + ": entries are " + entry + " = requests/s (> 0), e.g. " +
+                        example;
+            } else {
+              (*rates)[lua_tostring(L, -2)] = lua_tonumber(L, -1);
+            }
+            lua_pop(L, 1);
           }
-          lua_pop(L, 1);
+        } else if (!lua_isnil(L, -1)) {
+          error = what + "." + key + " must be a table such as " + example;
         }
-      } else if (!lua_isnil(L, -1)) {
-        error = what + ".identities must be a table such as { hot = 300 }";
+        lua_pop(L, 1);
       }
-      lua_pop(L, 1);
       if (lua_getfield(L, -1, "fresh_tokens"); !lua_isnil(L, -1)) {
         if (!lua_isboolean(L, -1)) error = what + ".fresh_tokens must be true or false";
         p.fresh_tokens = lua_toboolean(L, -1);
@@ -1041,6 +1046,18 @@ Result<void> validate_whole(Context& c) {
           s.topology.identities.end())
         return fail(p.where,
                     "phase " + p.name + ": identity '" + id + "' is not in topology.identities");
+  for (const auto& p : s.phases)
+    for (const auto& [name, rate] : p.stream_rates) {
+      const auto& t = s.topology;
+      const bool known = s.cluster(name) ||
+                         std::find(t.issuers.begin(), t.issuers.end(), name) != t.issuers.end() ||
+                         std::find(t.registry.services.begin(), t.registry.services.end(), name) !=
+                             t.registry.services.end();
+      if (!known)
+        return fail(p.where, "phase " + p.name + ": stream '" + name +
+                                 "' is not an upstream cluster, issuer or registry service of "
+                                 "the topology");
+    }
   for (const auto& t : s.thresholds) {
     if (!t.phase.empty() && std::none_of(s.phases.begin(), s.phases.end(),
                                          [&](const auto& p) { return p.name == t.phase; }))

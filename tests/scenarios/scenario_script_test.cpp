@@ -337,6 +337,30 @@ expect { during("latency", { node = "billing@gw-1", status_503_share = "> 50%" }
               HasSubstr("node must be a gateway"));
 }
 
+// A phase may give a cluster's or issuer's stream its own rate instead of a quarter of its own.
+TEST_F(ScenarioScriptTest, PhasesMayGiveStreamsTheirOwnRate) {
+  const std::string topology =
+      "topology { upstreams = { billing = {} }, routes = { ['/b'] = 'billing' },\n"
+      "           jwt = { issuers = { 'tenant-a' } } }\n";
+  auto script = load(topology + R"(
+load { { name = "s", rate = 100, duration = "2s", streams = { billing = 300, ["tenant-a"] = 5 } } }
+)");
+  ASSERT_TRUE(script) << script.error().message;
+  const auto& rates = (*script)->scenario().phases[0].stream_rates;
+  EXPECT_EQ(rates.at("billing"), 300);
+  EXPECT_EQ(rates.at("tenant-a"), 5);
+
+  std::string error = error_of(
+      topology + "load {\n  { name = 's', rate = 1, duration = 1, streams = { hot = 3 } },\n}");
+  EXPECT_THAT(error, HasSubstr(path_ + ":3:"));  // the load { } declaring the phase
+  EXPECT_THAT(error, HasSubstr("stream 'hot' is not an upstream cluster, issuer or registry"));
+  EXPECT_THAT(error_of(topology + "load { { name = 's', rate = 1, duration = 1, streams = { "
+                                  "billing = 0 } } }"),
+              HasSubstr("streams: entries are stream = requests/s (> 0)"));
+  EXPECT_THAT(error_of(topology + "load { { name = 's', rate = 1, duration = 1, streams = 3 } }"),
+              HasSubstr("streams must be a table"));
+}
+
 // Further JWT issuers: an IdP node each (faults may name it), their streams, and mistakes.
 TEST_F(ScenarioScriptTest, IssuersAreIdpNodesWithStreamsOfTheirOwn) {
   const std::string base = std::string(kMinimal);
