@@ -271,7 +271,10 @@ void Loop::roll_second(int64_t t) {
 void Loop::set_interest(Connection& c, uint32_t events) {
   if (c.fd < 0 || c.events == events) return;
   epoll_event ev{};
-  ev.events = events;
+  // Edge-triggered: every read path reads until the socket is empty (a short read or EAGAIN)
+  // or closes the connection, so no readiness is lost; level-triggered epoll would poll each
+  // returned socket again on the next wait only to drop it.
+  ev.events = events | EPOLLET;
   ev.data.u64 =
       (static_cast<uint64_t>(c.generation) << 32) | static_cast<uint64_t>(&c - conns_.data());
   ::epoll_ctl(epoll_fd_, c.events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
