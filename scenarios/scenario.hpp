@@ -67,6 +67,9 @@ struct RegistrySpec {
   std::chrono::nanoseconds heartbeat_ttl = std::chrono::seconds(2);  // of the "app" registration
   bool discovery = false;  // gateways check the route's service in the registry's discovery
   bool jitter = true;      // the gateways' pollers back off with full jitter (false: in lockstep)
+  // With discovery: the routes are published to the registry (PUT /v1/routes) and the gateways
+  // start without a --routes file, ready once they enforce the registry's table.
+  bool publish_routes = false;
   // Further services beside "app" (with discovery): each registered at the app's address with
   // its own heartbeat, routed at <path>/<name>, and loaded as its own stream "<name>@gw-N".
   std::vector<std::string> services;

@@ -335,7 +335,9 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
     t.registry.enabled = true;
     lua_getfield(L, 1, "registry");
     Fields reg(L, -1, "topology.registry");
-    if (reg.check_keys({"poll", "heartbeat_ttl", "discovery", "jitter", "services"}, error)) {
+    if (reg.check_keys(
+            {"poll", "heartbeat_ttl", "discovery", "jitter", "services", "publish_routes"},
+            error)) {
       if (auto v = reg.string_list("services", error)) {
         for (const auto& name : *v) {
           bool ok = !name.empty() && name.size() <= 32 && name != "app" &&
@@ -348,8 +350,9 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
         }
         t.registry.services = *v;
       }
-      for (auto [key, field] : {std::pair{"discovery", &t.registry.discovery},
-                                std::pair{"jitter", &t.registry.jitter}}) {
+      for (auto [key, field] :
+           {std::pair{"discovery", &t.registry.discovery}, std::pair{"jitter", &t.registry.jitter},
+            std::pair{"publish_routes", &t.registry.publish_routes}}) {
         if (reg.type(key) == LUA_TBOOLEAN) {
           lua_getfield(L, -1, key);
           *field = lua_toboolean(L, -1);
@@ -383,6 +386,8 @@ void topology_pki(lua_State* L, Fields& f, TopologySpec& t, const std::string& s
   }
   if (!t.registry.services.empty() && !t.registry.discovery)
     return void(error = "topology.registry.services needs discovery = true");
+  if (t.registry.publish_routes && !t.registry.discovery)
+    return void(error = "topology.registry.publish_routes needs discovery = true");
   if (t.registry.enabled && t.registry.policy_text.empty())
     error = "topology.registry needs policy = \"file.rego\" (the bundle it publishes first)";
 }

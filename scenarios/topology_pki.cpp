@@ -95,7 +95,20 @@ Result<void> Topology::start_registry() {
   for (const auto& name : r.services)
     routes.push_back(boost::json::object{
         {"name", name}, {"prefix", scenario_.topology.path + "/" + name}, {"service", name}});
-  return write_file_atomically(run_dir_ + "/routes.json", boost::json::serialize(routes));
+  if (!r.publish_routes)
+    return write_file_atomically(run_dir_ + "/routes.json", boost::json::serialize(routes));
+  // The registry's table (routes are named after their service there) instead of a file.
+  for (auto& route : routes) route.as_object().erase("name");
+  auto published = http_request(
+      "PUT", endpoints_.registry.url + "/v1/routes", {{"content-type", "application/json"}},
+      boost::json::serialize(boost::json::object{{"routes", routes}}), options);
+  if (!published)
+    return make_error(published.error().code,
+                      "registry: publishing the routes: " + published.error().message);
+  if (published->status / 100 != 2)
+    return make_error("registry", "publishing the routes answered " +
+                                      std::to_string(published->status) + ": " + published->body);
+  return {};
 }
 
 Result<void> Topology::start_trust_agent() {
@@ -155,8 +168,9 @@ std::vector<std::string> Topology::gateway_policy_args(const std::string& name) 
         poll,         "--audit-log",           run_dir_ + "/logs/" + name + ".decisions.jsonl"};
     if (!r.jitter) args.emplace_back("--no-registry-jitter");
     if (r.discovery)
-      args.insert(args.end(), {"--discovery", endpoints_.registry.url, "--discovery-poll", poll,
-                               "--routes", run_dir_ + "/routes.json"});
+      args.insert(args.end(), {"--discovery", endpoints_.registry.url, "--discovery-poll", poll});
+    if (r.discovery && !r.publish_routes)
+      args.insert(args.end(), {"--routes", run_dir_ + "/routes.json"});
     return args;
   }
   if (!r.policy_path.empty()) return {"--policy", r.policy_path};

@@ -5,7 +5,11 @@
 -- path, its own stream catalog@gw-1), keeps serving throughout: only the routes of the
 -- service whose heartbeat stopped fail.
 --
---   gatedrill drills run service-deregistered [--short]
+-- With -e ROUTES=registry the routes are published to the registry instead of a --routes file:
+-- the gateways start with no table, answer 503 routes_not_loaded (and are not ready) until they
+-- enforce the registry's, and then behave the same.
+--
+--   gatedrill drills run service-deregistered [--short] [-e ROUTES=registry]
 
 scenario {
   name = "service-deregistered",
@@ -16,7 +20,8 @@ scenario {
 topology {
   gateways = 1,
   tls = "tls",
-  registry = { poll = "250ms", heartbeat_ttl = "1s", discovery = true, services = { "catalog" } },
+  registry = { poll = "250ms", heartbeat_ttl = "1s", discovery = true, services = { "catalog" },
+               publish_routes = param("ROUTES", "file") == "registry" },
   policy = "policies/rbac.rego",
 }
 

@@ -256,6 +256,11 @@ TEST_F(ScenarioScriptTest, RegistryServicesNeedDiscoveryAndNameTheirStreams) {
            std::string(kMinimal);
   };
   EXPECT_THAT(error_of(topology("{ services = { 'catalog' } }")), HasSubstr("needs discovery"));
+  EXPECT_THAT(error_of(topology("{ publish_routes = true }")),
+              HasSubstr("publish_routes needs discovery = true"));
+  auto published = load(topology("{ discovery = true, publish_routes = true }"));
+  ASSERT_TRUE(published) << published.error().message;
+  EXPECT_TRUE((*published)->scenario().topology.registry.publish_routes);
   EXPECT_THAT(error_of(topology("{ discovery = true, services = { 'app' } }")),
               HasSubstr("not app"));
   const std::string ok = topology("{ discovery = true, services = { 'catalog' } }");
