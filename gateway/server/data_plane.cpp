@@ -812,8 +812,11 @@ struct DataPlane::Impl {
     auto& pools = worker.grpc_discovered[cluster.index];
     auto& pool = pools[to.endpoint()];
     if (!pool) {
-      // Endpoints that left discovery: their pools go once no connection is left in them.
-      std::erase_if(pools, [](const auto& p) { return p.second && p.second->size() == 0; });
+      // Endpoints that left discovery: their pools go once no connection is left in them and
+      // no call holds them.
+      std::erase_if(pools, [](const auto& p) {
+        return p.second && p.second->size() == 0 && p.second.use_count() == 1;
+      });
       pool = std::make_shared<h2::H2Pool>();
     }
     return pool;

@@ -86,6 +86,20 @@ TEST_F(GrpcUpstreamTest, AFullConnectionOpensAnother) {
   EXPECT_EQ(upstream.connections(), 2);
 }
 
+TEST_F(GrpcUpstreamTest, OpenStreamsCountAgainstMaxRequests) {
+  GrpcEchoUpstream upstream({.hold = 2, .tls = {}});
+  start_cluster(upstream.url(), R"(, "max_requests": 2)");
+  auto replies = calls(std::vector<std::string>(3, "/pkg.Svc/Hold"));
+  int ok = 0, overflow = 0;
+  for (auto& reply : replies) {
+    if (grpc_status(reply) == "0") ++ok;
+    if (reply.headers["x-gatedrill-reason"] == "max_requests") ++overflow;
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(overflow, 1);
+  EXPECT_EQ(upstream.connections(), 1);
+}
+
 TEST_F(GrpcUpstreamTest, AResetStreamFailsOnlyItsCall) {
   GrpcEchoUpstream upstream;
   start_cluster(upstream.url());
