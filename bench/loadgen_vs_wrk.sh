@@ -3,8 +3,11 @@
 # against `wrk -t1` with the same connections, and `--h2 --streams S` against `h2load -t1 -m S`
 # (h2c, prior knowledge; skipped without h2load), all driving the same nginx (1 worker,
 # `return 200`) on free loopback ports. nginx is pinned to core 0, the client to core 1.
-# Requests are counted by nginx's stub_status; client CPU by the shell's `time`. Three
-# repetitions, alternating tools. Also: client CPU-seconds per 10k requests (ours and wrk's);
+# Requests are counted by nginx's stub_status; client CPU (user and system apart) by the shell's
+# `time`; the nginx worker's CPU from its /proc stat, so a run the server capped (worker busy
+# near 100%) shows as such: there the requests/s ratio can only tie and the requests per client
+# CPU-second ratio tells the tools apart. Three repetitions, alternating tools. Also: client
+# CPU-seconds per 10k requests (ours and wrk's);
 # rate accuracy of an open-loop `--rate RATE` run (our achieved requests/s over RATE, nginx's
 # served count beside it; with `--processes 2` too when one process misses by more than 1%); and the stall test: a fixed-rate
 # run during which the nginx worker this script started is stopped for 1 s (SIGSTOP, SIGCONT),
@@ -86,19 +89,26 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 served >/dev/null || { echo "error: nginx did not start on port $port" >&2; cat "$work/logs/error.log" >&2; exit 1; }
+worker_pid=$(pgrep -P "$nginx_pid" | head -1)
+[[ -n "$worker_pid" ]] || { echo "error: no nginx worker under $nginx_pid" >&2; exit 1; }
+clock_ticks=$(getconf CLK_TCK)
+# The nginx worker's CPU time so far, in clock ticks (utime + stime).
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$worker_pid/stat"; }
 
 url="http://127.0.0.1:$port/"
-# run NAME COMMAND...: prints "NAME requests wall_s cpu_s"
+# run NAME COMMAND...: prints "NAME requests wall_s cpu_s user_s sys_s server_cpu_s"
 run() {
   local name=$1; shift
-  local before after t0 t1 cpu
+  local before after t0 t1 cpu ticks0 ticks1
   before=$(served)
+  ticks0=$(server_ticks)
   t0=$(date +%s.%N)
   cpu=$( { TIMEFORMAT='%U %S'; time taskset -c 1 "$@" >/dev/null 2>&1; } 2>&1 )
   t1=$(date +%s.%N)
+  ticks1=$(server_ticks)
   after=$(served)
   # Each stub_status read is itself one request.
-  echo "$name $((after - before - 1)) $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') $(awk -v u="${cpu% *}" -v s="${cpu#* }" 'BEGIN { print u + s }')"
+  echo "$name $((after - before - 1)) $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') $(awk -v u="${cpu% *}" -v s="${cpu#* }" 'BEGIN { print u + s, u, s }') $(awk -v t=$((ticks1 - ticks0)) -v hz="$clock_ticks" 'BEGIN { print t / hz }')"
 }
 
 results="$work/results"
@@ -139,8 +149,6 @@ fi
 
 # The stall test: nginx's worker (a child of the master this script started) stops for 1 s in
 # the middle of a fixed-rate run.
-worker_pid=$(pgrep -P "$nginx_pid" | head -1)
-[[ -n "$worker_pid" ]] || { echo "error: no nginx worker under $nginx_pid" >&2; exit 1; }
 stall_json="$work/stall.json"
 stall_seconds=$((DURATION > 4 ? DURATION : 4))
 taskset -c 1 "$GATEDRILL" loadgen "$url" --rate "$STALL_RATE" --duration "${stall_seconds}s" --threads 1 \
@@ -159,16 +167,16 @@ stall_line=$(awk -v c="$stall_p99" -v a="$stall_p99_actual" 'BEGIN {
 echo "$stall_line"
 
 awk -v acc_line="$acc_line" -v stall_line="$stall_line" '
-  { req[$1] += $2; wall[$1] += $3; cpu[$1] += $4 }
+  { req[$1] += $2; wall[$1] += $3; cpu[$1] += $4; user[$1] += $5; sys[$1] += $6; server[$1] += $7 }
   END {
-    for (t in req) printf "%-10s %10.0f req/s %10.0f req/cpu-s %8.3f cpu-s per 10k requests\n", t, req[t] / wall[t], (cpu[t] > 0 ? req[t] / cpu[t] : 0), (req[t] > 0 ? cpu[t] / req[t] * 10000 : 0)
+    for (t in req) printf "%-10s %10.0f req/s %10.0f req/cpu-s %8.3f cpu-s per 10k requests (user %.3f, system %.3f), nginx worker busy %3.0f%%\n", t, req[t] / wall[t], (cpu[t] > 0 ? req[t] / cpu[t] : 0), (req[t] > 0 ? cpu[t] / req[t] * 10000 : 0), (req[t] > 0 ? user[t] / req[t] * 10000 : 0), (req[t] > 0 ? sys[t] / req[t] * 10000 : 0), server[t] / wall[t] * 100
     rps = (req["loadgen"] / wall["loadgen"]) / (req["wrk"] / wall["wrk"])
     eff = (cpu["loadgen"] > 0 && cpu["wrk"] > 0) ? (req["loadgen"] / cpu["loadgen"]) / (req["wrk"] / cpu["wrk"]) : 0
-    line = sprintf("loadgen/wrk (c=%d, t=1): rps ratio %.2f, requests per cpu-second ratio %.2f, cpu-s per 10k requests %.3f vs %.3f", '"$CONNECTIONS"', rps, eff, cpu["loadgen"] / req["loadgen"] * 10000, cpu["wrk"] / req["wrk"] * 10000)
+    line = sprintf("loadgen/wrk (c=%d, t=1): rps ratio %.2f (nginx busy %.0f%% vs %.0f%%), requests per cpu-second ratio %.2f, cpu-s per 10k requests %.3f vs %.3f", '"$CONNECTIONS"', rps, server["loadgen"] / wall["loadgen"] * 100, server["wrk"] / wall["wrk"] * 100, eff, cpu["loadgen"] / req["loadgen"] * 10000, cpu["wrk"] / req["wrk"] * 10000)
     if (wall["h2load"] > 0 && wall["loadgen-h2"] > 0 && req["h2load"] > 0) {
       rps2 = (req["loadgen-h2"] / wall["loadgen-h2"]) / (req["h2load"] / wall["h2load"])
       eff2 = (cpu["loadgen-h2"] > 0 && cpu["h2load"] > 0) ? (req["loadgen-h2"] / cpu["loadgen-h2"]) / (req["h2load"] / cpu["h2load"]) : 0
-      line = line sprintf("; loadgen-h2/h2load (m=%d): rps ratio %.2f, requests per cpu-second ratio %.2f", '"$STREAMS"', rps2, eff2)
+      line = line sprintf("; loadgen-h2/h2load (m=%d): rps ratio %.2f (nginx busy %.0f%% vs %.0f%%), requests per cpu-second ratio %.2f", '"$STREAMS"', rps2, server["loadgen-h2"] / wall["loadgen-h2"] * 100, server["h2load"] / wall["h2load"] * 100, eff2)
     } else {
       line = line "; h2 skipped (no h2load)"
     }
