@@ -15,12 +15,16 @@ void Tally::record(int status_code, int64_t latency_ns, int64_t actual_ns) {
 
 void Tally::merge(const Tally& other) {
   sent += other.sent;
-  completed += other.completed;
   errors += other.errors;
   connect_errors += other.connect_errors;
   timeouts += other.timeouts;
   tls_handshakes += other.tls_handshakes;
   tls_resumed += other.tls_resumed;
+  add_responses(other);
+}
+
+void Tally::add_responses(const Tally& other) {
+  completed += other.completed;
   for (size_t i = 0; i < status.size(); ++i) status[i] += other.status[i];
   latency.merge(other.latency);
   latency_actual.merge(other.latency_actual);

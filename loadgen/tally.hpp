@@ -23,6 +23,8 @@ struct Tally {
 
   void record(int status_code, int64_t latency_ns, int64_t actual_ns);
   void merge(const Tally& other);
+  // Adds only other's responses (completed, status counts, both histograms).
+  void add_responses(const Tally& other);
   void reset();
   bool empty() const {
     return sent == 0 && completed == 0 && errors == 0 && connect_errors == 0 && timeouts == 0 &&

@@ -288,6 +288,34 @@ TEST(LoadGenerator, MaxRateRunsClosedLoopAndRampsPlanTheirIntegral) {
   EXPECT_EQ(summary->phases[1].totals.completed, 200);
 }
 
+TEST(LoadGenerator, ResponsesCountInTheirRequestsPhaseWhenPhasesMeetInOneSecond) {
+  // Two phases inside second 0: 100 requests in the first 0.5 s, 200 in the next. The last ten
+  // of the first phase are answered 30 ms late, among the second phase's answers, so one second
+  // holds both phases' responses, in turns.
+  TestHttpServer server([](int64_t n) {
+    Reply r;
+    r.delay_ms = n >= 90 && n < 100 ? 30 : 0;
+    return r;
+  });
+  SystemTimeSource time;
+  LoadGenerator generator(time, spec_for(server.url()), options(4));
+  auto summary = generator.run({{"first", 200, -1, 500ms}, {"second", 400, -1, 500ms}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  ASSERT_EQ(summary->phases.size(), 2u);
+  const LoadTotals& a = summary->phases[0].totals;
+  const LoadTotals& b = summary->phases[1].totals;
+  EXPECT_EQ(a.completed, 100);
+  EXPECT_EQ(a.latency.count(), 100);
+  EXPECT_EQ(a.latency_actual.count(), 100);
+  EXPECT_GE(a.latency_actual.max(), 30'000'000);  // the late answers count in their phase
+  EXPECT_EQ(b.completed, 200);
+  EXPECT_EQ(b.latency.count(), 200);
+  EXPECT_EQ(b.latency_actual.count(), 200);
+  EXPECT_EQ(a.status_counts.at(200), 100);
+  EXPECT_EQ(b.status_counts.at(200), 200);
+  EXPECT_EQ(summary->totals.latency.count(), 300);
+}
+
 TEST(LoadGenerator, StopEndsTheRunEarly) {
   TestHttpServer server([](int64_t) { return Reply{}; });
   SystemTimeSource time;
