@@ -600,12 +600,16 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
       conn->cancel(call);
       co_return timed_out();
     }
+    // The connection failed under the call: sent again only when its HEADERS never left and
+    // the upstream did not refuse the TLS session itself (that would only repeat).
+    if (call.failure &&
+        (!call.refused || attempt == 1 || call.failure->reason == "upstream_tls_error"))
+      co_return *call.failure;
     if (call.refused && attempt == 0) continue;
     if (call.refused)
       co_return make_error(503, "upstream_refused",
                            "upstream refused the stream twice (REFUSED_STREAM or GOAWAY)",
                            kGrpcUnavailable, "protocol");
-    if (call.failure) co_return *call.failure;
     if (call.too_large)
       co_return make_error(502, "upstream_reset", "upstream response too large",
                            kGrpcResourceExhausted, "protocol");

@@ -79,7 +79,7 @@ TEST_F(GrpcUpstreamTest, ConcurrentCallsShareOneUpstreamConnection) {
 }
 
 TEST_F(GrpcUpstreamTest, AFullConnectionOpensAnother) {
-  GrpcEchoUpstream upstream({.hold = 2, .tls = {}});
+  GrpcEchoUpstream upstream({.hold = 2, .tls = {}, .require_client_cert = false});
   start_cluster(upstream.url(), R"(, "max_concurrent_streams": 2)");
   auto replies = calls(std::vector<std::string>(4, "/pkg.Svc/Hold"));
   for (auto& reply : replies) EXPECT_EQ(grpc_status(reply), "0");
@@ -87,7 +87,7 @@ TEST_F(GrpcUpstreamTest, AFullConnectionOpensAnother) {
 }
 
 TEST_F(GrpcUpstreamTest, OpenStreamsCountAgainstMaxRequests) {
-  GrpcEchoUpstream upstream({.hold = 2, .tls = {}});
+  GrpcEchoUpstream upstream({.hold = 2, .tls = {}, .require_client_cert = false});
   start_cluster(upstream.url(), R"(, "max_requests": 2)");
   auto replies = calls(std::vector<std::string>(3, "/pkg.Svc/Hold"));
   int ok = 0, overflow = 0;
@@ -128,7 +128,7 @@ TEST_F(GrpcUpstreamTest, ARefusedStreamGoesOnceMoreThenUnavailable) {
 }
 
 TEST_F(GrpcUpstreamTest, GoawayDrainsAndUnprocessedCallsGoToAFreshConnection) {
-  GrpcEchoUpstream upstream({.hold = 4, .tls = {}});
+  GrpcEchoUpstream upstream({.hold = 4, .tls = {}, .require_client_cert = false});
   start_cluster(upstream.url());
   // The upstream's GOAWAY names the first of the 4 as the last it processes.
   auto replies = calls(std::vector<std::string>(4, "/pkg.Svc/Drain"));
@@ -196,7 +196,8 @@ TEST_F(GrpcUpstreamTest, GrpcTimeoutShortensTheDeadline) {
 }
 
 TEST_F(GrpcUpstreamTest, CallsGoOverTlsWithAlpnH2) {
-  GrpcEchoUpstream upstream({.hold = 3, .tls = write_localhost_certificate(time_, dir_)});
+  GrpcEchoUpstream upstream(
+      {.hold = 3, .tls = write_localhost_certificate(time_, dir_), .require_client_cert = false});
   start_cluster(upstream.url(), R"(, "tls": {"ca": ")" + dir_.path("cert.pem") + "\"}");
   auto replies = calls(std::vector<std::string>(3, "/pkg.Svc/Hold"));
   for (auto& reply : replies) EXPECT_EQ(grpc_status(reply), "0") << reply.headers["grpc-message"];
@@ -208,7 +209,8 @@ TEST_F(GrpcUpstreamTest, CallsGoOverTlsWithAlpnH2) {
 
 TEST_F(GrpcUpstreamTest, AnUpstreamCertificateFromAnotherCaIsATlsError) {
   TestDir other("gw-grpc-other-");
-  GrpcEchoUpstream upstream({.hold = 0, .tls = write_localhost_certificate(time_, dir_)});
+  GrpcEchoUpstream upstream(
+      {.hold = 0, .tls = write_localhost_certificate(time_, dir_), .require_client_cert = false});
   write_localhost_certificate(time_, other);  // a different self-signed certificate
   start_cluster(upstream.url(), R"(, "tls": {"ca": ")" + other.path("cert.pem") + "\"}");
   auto replies = calls({"/pkg.Svc/Echo"});
@@ -219,6 +221,37 @@ TEST_F(GrpcUpstreamTest, AnUpstreamCertificateFromAnotherCaIsATlsError) {
   EXPECT_NE(message.find("certificate verification failed"), std::string::npos) << message;
   EXPECT_TRUE(upstream.seen().empty());
   EXPECT_EQ(metric_value(R"(gatedrill_gateway_upstream_errors_total{kind="tls"})"), 1);
+}
+
+TEST_F(GrpcUpstreamTest, AnUpstreamRefusingTheGatewaysCertificateIsATlsError) {
+  // TLS 1.3: the gateway's handshake completes before the upstream judges its (missing) client
+  // certificate; the refusal is an alert on the first read.
+  GrpcEchoUpstream upstream(
+      {.hold = 0, .tls = write_localhost_certificate(time_, dir_), .require_client_cert = true});
+  start_cluster(upstream.url(), R"(, "tls": {"ca": ")" + dir_.path("cert.pem") + "\"}");
+  auto replies = calls({"/pkg.Svc/Echo"});
+  EXPECT_EQ(grpc_status(replies[0]), "14");
+  const std::string message = replies[0].headers["grpc-message"];
+  EXPECT_NE(message.find("upstream_tls_error"), std::string::npos) << message;
+  EXPECT_NE(message.find("refused the TLS session"), std::string::npos) << message;
+  EXPECT_TRUE(upstream.seen().empty());
+}
+
+TEST_F(GrpcUpstreamTest, ASilentTlsUpstreamIsAHandshakeTimeout) {
+  uint16_t port = 0;
+  const int silent = listen_loopback(port);  // the kernel accepts; nobody ever answers
+  write_localhost_certificate(time_, dir_);
+  start_cluster("https://127.0.0.1:" + std::to_string(port),
+                R"(, "connect_timeout": "300ms", "tls": {"ca": ")" + dir_.path("cert.pem") + "\"}");
+  auto replies = calls({"/pkg.Svc/Echo"});
+  ::close(silent);
+  EXPECT_EQ(grpc_status(replies[0]), "14");
+  const std::string message = replies[0].headers["grpc-message"];
+  EXPECT_NE(message.find("upstream_timeout"), std::string::npos) << message;
+  EXPECT_NE(message.find("TLS handshake timed out"), std::string::npos) << message;
+  EXPECT_EQ(
+      metric_value(R"(gatedrill_gateway_requests_total{status="504",reason="upstream_timeout"})"),
+      1);
 }
 
 TEST_F(GrpcUpstreamTest, AnHttp11OnlyTlsUpstreamIsATlsErrorNamingAlpn) {

@@ -36,6 +36,7 @@ namespace gatedrill::gateway::test {
 struct GrpcUpstreamOptions {
   size_t hold = 0;                     // /pkg.Svc/Hold and /pkg.Svc/Drain
   std::optional<TlsServerConfig> tls;  // TLS, selecting "h2" by ALPN
+  bool require_client_cert = false;    // with tls: a client without a certificate is refused
 };
 
 class GrpcEchoUpstream {
@@ -50,6 +51,8 @@ class GrpcEchoUpstream {
       SSL_CTX_use_certificate_chain_file(ctx_, options_.tls->cert_chain_file.c_str());
       SSL_CTX_use_PrivateKey_file(ctx_, options_.tls->key_file.c_str(), SSL_FILETYPE_PEM);
       SSL_CTX_set_alpn_select_cb(ctx_, select_h2, nullptr);
+      if (options_.require_client_cert)
+        SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     }
     thread_ = std::thread([this] { run(); });
   }
