@@ -100,6 +100,24 @@ TEST_F(GrpcUpstreamTest, OpenStreamsCountAgainstMaxRequests) {
   EXPECT_EQ(upstream.connections(), 1);
 }
 
+TEST_F(GrpcUpstreamTest, MessagesPastTheFlowControlWindowsGoBothWays) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url());
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  // 600 KB each way, two calls at once: far past the 64 KB initial stream and connection windows.
+  const std::string big(600 * 1000, 'x');
+  const std::vector<std::pair<std::string, std::string>> headers = {
+      {"content-type", "application/grpc"}, {"te", "trailers"}, bearer()};
+  const int32_t a = client.submit("POST", "/pkg.Svc/Echo", headers, "a" + big);
+  const int32_t b = client.submit("POST", "/pkg.Svc/Echo", headers, "b" + big);
+  ASSERT_TRUE(client.run_all());
+  EXPECT_EQ(grpc_status(client.replies()[a]), "0");
+  EXPECT_EQ(client.replies()[a].body, "a" + big);
+  EXPECT_EQ(client.replies()[b].body, "b" + big);
+  EXPECT_EQ(upstream.connections(), 1);
+}
+
 TEST_F(GrpcUpstreamTest, AResetStreamFailsOnlyItsCall) {
   GrpcEchoUpstream upstream;
   start_cluster(upstream.url());
