@@ -90,6 +90,8 @@ constexpr int64_t kSecond = 1'000'000'000;
 constexpr size_t kBufferSize = 64 * 1024;
 // How often the loop looks at *stop when nothing else wakes it.
 constexpr int64_t kStopCheckNs = 50'000'000;
+// Event bits saying the peer shut down (its FIN may have come with the last bytes).
+constexpr uint32_t kPeerClosed = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 
 enum class ConnState { kDown, kConnecting, kHandshake, kIdle, kWriting, kReading };
 
@@ -227,7 +229,9 @@ class Loop {
   void h1_pump(Connection& c, int64_t t);
   void h1_settle(Connection& c, int64_t t);
   bool do_write(Connection& c);
-  void do_read(Connection& c);
+  // peer_closed: the event said the peer shut down (EPOLLRDHUP/HUP/ERR), so a short read does
+  // not mean the socket is done: its end must still be read.
+  void do_read(Connection& c, bool peer_closed);
   bool complete(Connection& c, int64_t t);
   void h1_drop_in_flight(Connection& c, bool first_timed_out);
   H1Request& ring_at(Connection& c, size_t i) { return c.ring[(c.ring_head + i) % c.ring.size()]; }
@@ -297,10 +301,11 @@ void Loop::roll_second(int64_t t) {
 void Loop::set_interest(Connection& c, uint32_t events) {
   if (c.fd < 0 || c.events == events) return;
   epoll_event ev{};
-  // Edge-triggered: every read path reads until the socket is empty (a short read or EAGAIN)
-  // or closes the connection, so no readiness is lost; level-triggered epoll would poll each
-  // returned socket again on the next wait only to drop it.
-  ev.events = events | EPOLLET;
+  // Edge-triggered: every read path reads until the socket is empty (a short read or EAGAIN;
+  // to the end once EPOLLRDHUP says the peer shut down) or closes the connection, so no
+  // readiness is lost; level-triggered epoll would poll each returned socket again on the next
+  // wait only to drop it.
+  ev.events = events | EPOLLET | EPOLLRDHUP;
   ev.data.u64 =
       (static_cast<uint64_t>(c.generation) << 32) | static_cast<uint64_t>(&c - conns_.data());
   ::epoll_ctl(epoll_fd_, c.events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd, &ev);
@@ -635,7 +640,7 @@ bool Loop::complete(Connection& c, int64_t t) {
   return true;
 }
 
-void Loop::do_read(Connection& c) {
+void Loop::do_read(Connection& c, bool peer_closed) {
   bool answered = false;
   int64_t t = 0;  // when the latest bytes arrived: the completion time of what they complete
   for (;;) {
@@ -670,7 +675,9 @@ void Loop::do_read(Connection& c) {
         fail_io(c, std::string("read: ") + std::strerror(errno));
         return;
       }
-      drained = static_cast<size_t>(n) < room;
+      // A short read emptied the socket; with edge-triggered epoll a later arrival wakes us
+      // again. A FIN that came with the bytes does not: then read on to the end.
+      drained = static_cast<size_t>(n) < room && !peer_closed;
     }
     if (n == 0) {
       if (c.ring_count == 0) {
@@ -811,7 +818,7 @@ void Loop::on_event(Connection& c, uint32_t events) {
       // reading until its responses are taken would otherwise deadlock with us).
       if (!do_write(c)) break;
       if ((events & EPOLLIN) != 0) {
-        do_read(c);  // settles the connection
+        do_read(c, (events & kPeerClosed) != 0);  // settles the connection
       } else {
         h1_settle(c, now());
       }
@@ -822,7 +829,7 @@ void Loop::on_event(Connection& c, uint32_t events) {
         if ((events & EPOLLOUT) != 0 && !h2_flush(c)) break;
         h2_read(c);
       } else {
-        do_read(c);
+        do_read(c, (events & kPeerClosed) != 0);
       }
       break;
     case ConnState::kDown:

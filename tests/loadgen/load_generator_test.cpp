@@ -3,6 +3,9 @@
 #include "loadgen/load_generator.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -150,6 +153,37 @@ TEST(LoadGenerator, RequestsWaitingForAReplacedConnectionAtTheEndAreStillSent) {
   EXPECT_EQ(summary->totals.completed, 10);
   EXPECT_EQ(summary->totals.errors, 0) << summary->first_error;
   EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(LoadGenerator, AReadUntilCloseBodyEndsWhenItsCloseArrivesWithIt) {
+  // The server answers without a length and closes; corked, the body and the FIN leave in one
+  // segment, so the client is woken once for both (edge-triggered epoll) and must still see
+  // the end of the body.
+  testing::LoopbackAcceptor acceptor(
+      [](testing::Stream& stream) {
+        std::string head;
+        char buf[4096];
+        while (head.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = stream.read(buf, sizeof buf);
+          if (n <= 0) return;
+          head.append(buf, static_cast<size_t>(n));
+        }
+        int one = 1;
+        ::setsockopt(stream.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+        stream.write("HTTP/1.1 200 OK\r\n\r\na body until the close");
+      },  // then the acceptor shuts the socket down: the FIN joins the corked bytes
+      nullptr);
+  SystemTimeSource time;
+  LoadOptions o = options(1);
+  o.timeout = 500ms;
+  LoadGenerator generator(time,
+                          spec_for("http://127.0.0.1:" + std::to_string(acceptor.port()) + "/"), o);
+  auto summary = generator.run({{"until-close", 20, -1, 500ms}});
+  ASSERT_TRUE(summary.ok()) << summary.error().message;
+  EXPECT_EQ(summary->totals.sent, 10);
+  EXPECT_EQ(summary->totals.completed, 10);
+  EXPECT_EQ(summary->totals.timeouts, 0) << summary->first_error;
+  EXPECT_GE(acceptor.connections(), 10);  // one per response (and maybe a spare at the end)
 }
 
 // Request n of the pipelining tests: every 100th is answered after 100 ms, so the requests
