@@ -262,9 +262,13 @@ int topology_peers(lua_State* L, Fields& f, TopologySpec& t, std::string& error)
       bool gateway = p.rfind("gw-", 0) == 0 && p.size() > 3 && p.size() < 6 &&
                      std::all_of(p.begin() + 3, p.end(), ::isdigit) &&
                      std::stoi(p.substr(3)) >= 1 && std::stoi(p.substr(3)) <= t.gateways;
-      if (!gateway && p != "app" && p != "idp" && p != "redis")
+      const bool peer = std::any_of(t.upstreams.begin(), t.upstreams.end(),
+                                    [&](const ClusterSpec& c) { return c.name == p; }) ||
+                        std::find(t.issuers.begin(), t.issuers.end(), p) != t.issuers.end();
+      if (!gateway && !peer && p != "app" && p != "idp" && p != "redis")
         return error = "topology.proxies: cannot put a proxy in front of '" + p +
-                       "' (app, idp, redis or gw-1..gw-" + std::to_string(t.gateways) + ")",
+                       "' (app, idp, redis, gw-1..gw-" + std::to_string(t.gateways) +
+                       ", an upstream cluster or an issuer)",
                0;
       if (p == "redis" && !t.redis)
         return error = "topology.proxies: 'redis' needs redis = true", 0;
@@ -606,8 +610,9 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
     return error = "topology.upstream must be a table", 0;
   }
   if (!error.empty()) return 0;
-  if (topology_peers(L, f, t, error); !error.empty()) return 0;
+  // Clusters first: proxies may name them.
   if (topology_clusters(L, f, t, error); !error.empty()) return 0;
+  if (topology_peers(L, f, t, error); !error.empty()) return 0;
   return check_peer_names(t, error), 0;
 }
 

@@ -303,6 +303,7 @@ Result<void> Topology::start() {
       !r)
     return r;
   if (auto r = start_clusters(); !r) return r;
+  if (auto r = start_issuers(); !r) return r;
 
   if (t.redis)
     if (auto r = start_redis(); !r) return r;
@@ -336,6 +337,8 @@ Result<void> Topology::start() {
         upstreams[node] = host_port(endpoints_.issuer);
       else if (node == "redis")
         upstreams[node] = host_port(endpoints_.redis.url);
+      else if (const NodeEndpoint* peer = endpoints_.find(node))  // a cluster or an issuer
+        upstreams[node] = host_port(peer->url);
       else
         upstreams[node] =
             "127.0.0.1:" + std::to_string(gateway_ports[std::stoi(node.substr(3)) - 1]);
@@ -347,8 +350,8 @@ Result<void> Topology::start() {
     }
   }
 
-  // The providers file names the default IdP's JWKS through its proxy, so it is written now.
-  if (auto r = start_issuers(); !r) return r;
+  // They name proxied JWKS and clusters through their proxies, so they are written now.
+  if (auto r = write_gateway_files(); !r) return r;
   // Gateways come back after a kill or restart fault, like a pod under a Deployment.
   RestartPolicy gateway_restart;
   gateway_restart.mode = RestartPolicy::Mode::kAlways;

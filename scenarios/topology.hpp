@@ -93,10 +93,11 @@ class Topology {
   std::vector<std::string> gateway_pki_args(const std::string& name, uint16_t mtls_port) const;
   // --registry / --policy; with a registry also the node's decision log in logs/.
   std::vector<std::string> gateway_policy_args(const std::string& name) const;
-  // topology_clusters.cpp: the IdP of each further issuer and the gateways' providers file;
-  // the upstream peer of each cluster and the gateways' clusters and routes files.
+  // topology_clusters.cpp: the IdP of each further issuer, the upstream peer of each cluster;
+  // then (after the fault proxy) the gateways' providers, clusters and routes files.
   Result<void> start_issuers();
   Result<void> start_clusters();
+  Result<void> write_gateway_files();
   // --providers FILE with further issuers, else --issuer/--jwks-uri/--audience/--algs/--leeway.
   std::vector<std::string> gateway_jwt_args() const;
   // --clusters and --routes with upstream clusters; nothing otherwise.

@@ -31,31 +31,21 @@ boost::json::object provider(const std::string& issuer, const std::string& jwks_
 // One `gatedrill idp` per issuer (not tenants of the one IdP: faults and clocks are per
 // process, and a drill takes one issuer down alone), with the run's client and audience.
 Result<void> Topology::start_issuers() {
-  const TopologySpec& t = scenario_.topology;
-  if (t.issuers.empty()) return {};
-  boost::json::array providers{
-      provider(endpoints_.issuer, via_proxy("idp", endpoints_.jwks_uri), endpoints_.audience, t)};
-  for (const auto& name : t.issuers) {
+  for (const auto& name : scenario_.topology.issuers) {
     auto port = allocate_port();
     if (!port) return port.error();
     NodeEndpoint idp;
     idp.kind = "idp";
     idp.url = "http://127.0.0.1:" + std::to_string(*port);
     if (auto r = start_node(name, idp_args(*port), idp, RestartPolicy{}); !r) return r;
-    providers.push_back(provider(idp.url, idp.url + "/jwks.json", endpoints_.audience, t));
     endpoints_.issuers.push_back(std::move(idp));
   }
-  return write_file_atomically(run_dir_ + "/providers.json", boost::json::serialize(providers));
+  return {};
 }
 
-// One `gatedrill upstream` per cluster; every gateway gets the clusters file (the cluster's
-// peer as its one endpoint, its limits) and a routes file: the load's path to the app (the
-// default cluster) unless a route takes it, and each declared route to its cluster.
+// One `gatedrill upstream` per cluster.
 Result<void> Topology::start_clusters() {
-  const TopologySpec& t = scenario_.topology;
-  if (t.upstreams.empty()) return {};
-  boost::json::array clusters;
-  for (const auto& c : t.upstreams) {
+  for (const auto& c : scenario_.topology.upstreams) {
     auto port = allocate_port();
     if (!port) return port.error();
     NodeEndpoint up;
@@ -64,8 +54,35 @@ Result<void> Topology::start_clusters() {
     if (auto r = start_node(c.name, upstream_args(c.name, *port, c.upstream), up, RestartPolicy{});
         !r)
       return r;
+    endpoints_.upstreams.push_back(std::move(up));
+  }
+  return {};
+}
+
+// After the fault proxy (a proxied issuer's JWKS or cluster goes through it): the providers file
+// (the run's IdP first, then each issuer), the clusters file (each cluster's peer as its one
+// endpoint, its limits) and a routes file: the load's path to the app (the default cluster)
+// unless a route takes it, and each declared route to its cluster.
+Result<void> Topology::write_gateway_files() {
+  const TopologySpec& t = scenario_.topology;
+  if (!t.issuers.empty()) {
+    boost::json::array providers{
+        provider(endpoints_.issuer, via_proxy("idp", endpoints_.jwks_uri), endpoints_.audience, t)};
+    for (const auto& idp : endpoints_.issuers)
+      providers.push_back(
+          provider(idp.url, via_proxy(idp.name, idp.url + "/jwks.json"), endpoints_.audience, t));
+    if (auto w =
+            write_file_atomically(run_dir_ + "/providers.json", boost::json::serialize(providers));
+        !w)
+      return w;
+  }
+  if (t.upstreams.empty()) return {};
+  boost::json::array clusters;
+  for (size_t i = 0; i < t.upstreams.size(); ++i) {
+    const ClusterSpec& c = t.upstreams[i];
+    const std::string url = via_proxy(c.name, endpoints_.upstreams[i].url);
     boost::json::object entry{{"name", c.name},
-                              {"endpoints", boost::json::array{boost::json::value(up.url)}}};
+                              {"endpoints", boost::json::array{boost::json::value(url)}}};
     for (auto [key, value] :
          {std::pair{"max_requests", c.max_requests},
           std::pair{"max_connections", c.max_connections}, std::pair{"max_pending", c.max_pending},
@@ -76,7 +93,6 @@ Result<void> Topology::start_clusters() {
           std::pair{"breaker_open_for", c.breaker_open_for}})
       if (value.count() > 0) entry[key] = millis(value);
     clusters.push_back(std::move(entry));
-    endpoints_.upstreams.push_back(std::move(up));
   }
   boost::json::array routes;
   // Route names are unique: the cluster's name, then name-2, name-3 for its further routes.

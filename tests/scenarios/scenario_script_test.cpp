@@ -340,6 +340,19 @@ expect { during("latency", { node = "billing@gw-1", status_503_share = "> 50%" }
       HasSubstr("unknown node 'd' (this topology has gw-1, idp, app, c)"));
   EXPECT_THAT(error_of(two + "thresholds { ['p99{node=d@gw-1}'] = '< 1s' }"),
               HasSubstr("node must be a gateway"));
+  // A cluster (or an issuer) may sit behind the fault proxy, so toxics apply to it alone.
+  auto proxied = load(topology("upstreams = { c = {} }, routes = { ['/c'] = 'c' }, "
+                               "jwt = { issuers = { 'i' } }, proxies = { 'c', 'i' }") +
+                      "at('1s', function() fault.toxic { node = 'c', type = 'latency', "
+                      "latency = '50ms' } end)");
+  ASSERT_TRUE(proxied) << proxied.error().message;
+  EXPECT_EQ((*proxied)->scenario().topology.proxies, (std::vector<std::string>{"c", "i"}));
+  EXPECT_THAT(error_of(two + "at('1s', function() fault.toxic { node = 'c', type = 'latency', "
+                             "latency = '50ms' } end)"),
+              HasSubstr("no fault proxy in front of 'c'"));
+  EXPECT_THAT(error_of(topology("upstreams = { c = {} }, routes = { ['/c'] = 'c' }, "
+                                "proxies = { 'd' }")),
+              HasSubstr("cannot put a proxy in front of 'd'"));
 }
 
 // A phase may give a cluster's or issuer's stream its own rate instead of a quarter of its own.
