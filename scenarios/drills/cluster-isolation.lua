@@ -36,8 +36,10 @@ load {
   { name = "recover", rate = rate, duration = recover },
 }
 
-at(warmup, function()
-  fault.latency { node = "billing", latency = param("SLOW", "200ms"), duration = slow }
+-- Half a second inside the slow phase (and out of it half a second before its end), so no
+-- request planned in the warm-up is held by the fault.
+at(warmup + 0.5, function()
+  fault.latency { node = "billing", latency = param("SLOW", "200ms"), duration = slow - 1 }
 end)
 
 thresholds {

@@ -24,8 +24,11 @@ topology {
 -- The load's own stream carries the run's IdP's tokens; tenant-a@gw-1 and tenant-b@gw-1 each
 -- a quarter of the rate with their IdP's tokens.
 local rate = param("RATE", pick(1000, 400))
-local warmup, stale, restart, cold, recover = pick(10, 3), pick(10, 3), pick(3, 1.5), pick(12, 3.5),
+local warmup, stale, restart, cold, recover = pick(10, 3), pick(10, 3), pick(3, 2), pick(12, 3),
   pick(15, 4)
+-- The kill comes half a second into the restart phase: the requests it cuts off (in flight, or
+-- planned a moment late) then count there, not in the stale phase judged before it.
+local kill_at = warmup + stale + 0.5
 
 load {
   { name = "warmup", rate = rate, duration = warmup },
@@ -38,7 +41,7 @@ load {
 at(warmup, function()
   fault.jwks_down { node = "tenant-a", duration = stale + restart + cold }
 end)
-at(warmup + stale, function()
+at(kill_at, function()
   -- SIGKILL: the supervisor starts the node again within moments, with empty key caches.
   fault.kill { node = "gw-1" }
 end)
