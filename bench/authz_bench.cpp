@@ -1,16 +1,18 @@
 // The authz call as the gateway makes it per request (gateway/authz): build the input document
-// from the request (authz_input: path segments, headers twice, the token) and evaluate the
-// drills' RBAC policy through the RegoAuthorizer; next to it the allow-list authorizer.
-// policy_bench.cpp measures the engine alone on prebuilt inputs. Release build for numbers.
+// from the request (authz_input_value: only the keys the policy reads) and evaluate the drills'
+// RBAC policy through the RegoAuthorizer, once for one request over and over (the engine
+// remembers a pure policy's decision per input) and once with a new path each time (always
+// evaluated); next to it the allow-list authorizer. policy_bench.cpp measures the engine alone
+// on prebuilt inputs. Release build for numbers.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
-#include <boost/json/monotonic_resource.hpp>
 
 #include "core/http/http_message.hpp"
 #include "core/time/time_source.hpp"
@@ -49,7 +51,8 @@ struct Request {
   }
 };
 
-void BM_Authz_RegoRbac(benchmark::State& state) {
+// The RBAC policy behind a RegoAuthorizer, or null after telling `state` why not.
+std::unique_ptr<RegoAuthorizer> rbac_authorizer(benchmark::State& state) {
   static SystemTimeSource clock;
   PolicyOptions options;
   options.time = &clock;
@@ -58,14 +61,20 @@ void BM_Authz_RegoRbac(benchmark::State& state) {
       PolicyEngine::from_sources({{"rbac.rego", read_policy()}}, boost::json::object(), options);
   if (!engine) {
     state.SkipWithError("policy does not compile");
-    return;
+    return nullptr;
   }
-  RegoAuthorizer authz(std::make_shared<const PolicyEngine>(std::move(*engine)),
-                       "data.gatedrill.authz.allow");
+  return std::make_unique<RegoAuthorizer>(std::make_shared<const PolicyEngine>(std::move(*engine)),
+                                          "data.gatedrill.authz.allow");
+}
+
+// The same request each time: after the first, the remembered decision.
+void BM_Authz_RegoRbac(benchmark::State& state) {
+  auto authz = rbac_authorizer(state);
+  if (!authz) return;
   Request req;
   const AuthzRequest r = req.request();
   for (auto _ : state) {
-    auto d = authz.check(r);
+    auto d = authz->check(r);
     if (!d.allowed) state.SkipWithError("denied");
     benchmark::DoNotOptimize(d);
   }
@@ -73,31 +82,54 @@ void BM_Authz_RegoRbac(benchmark::State& state) {
 }
 BENCHMARK(BM_Authz_RegoRbac);
 
-// The input document alone: the share of the call that is not the policy.
+// A path not seen among the last 10,000 each time: every call evaluates the policy.
+void BM_Authz_RegoRbacEvaluated(benchmark::State& state) {
+  auto authz = rbac_authorizer(state);
+  if (!authz) return;
+  Request req;
+  AuthzRequest r = req.request();
+  std::vector<std::string> paths;
+  for (int i = 0; i < 25000; ++i) paths.push_back("/api/orders/" + std::to_string(i));
+  size_t next = 0;
+  for (auto _ : state) {
+    r.path = paths[next];
+    next = (next + 1) % paths.size();
+    auto d = authz->check(r);
+    if (!d.allowed) state.SkipWithError("denied");
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Authz_RegoRbacEvaluated);
+
+// The whole input document (a policy reading `input` as a whole): the share of the call that
+// is not the policy.
 void BM_Authz_InputDocument(benchmark::State& state) {
   Request req;
   const AuthzRequest r = req.request();
+  const policy::InputUse whole;
   for (auto _ : state) {
-    auto input = authz_input(r);
+    auto input = authz_input_value(r, whole);
     benchmark::DoNotOptimize(input);
   }
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Authz_InputDocument);
 
-// The same in a stack arena, as RegoAuthorizer::check builds it.
-void BM_Authz_InputDocumentArena(benchmark::State& state) {
+// Only what the RBAC policy reads (method, path, subject).
+void BM_Authz_InputDocumentRbac(benchmark::State& state) {
   Request req;
   const AuthzRequest r = req.request();
+  policy::InputUse rbac;
+  rbac.whole = false;
+  rbac.keys = {"method", "path", "subject"};
   for (auto _ : state) {
-    unsigned char arena[8192];
-    boost::json::monotonic_resource resource(arena, sizeof(arena));
-    auto input = authz_input(r, boost::json::storage_ptr(&resource));
+    auto input = authz_input_value(r, rbac);
     benchmark::DoNotOptimize(input);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Authz_InputDocumentArena);
+BENCHMARK(BM_Authz_InputDocumentRbac);
 
 void BM_Authz_AllowList(benchmark::State& state) {
   AllowListAuthorizer authz({*AllowRule::parse("alice@admin"), *AllowRule::parse("*@orders:GET")});

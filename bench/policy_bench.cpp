@@ -72,9 +72,12 @@ void configure(benchmark::internal::Benchmark* b) {
   if (const char* n = std::getenv("POLICY_BENCH_ITERATIONS")) b->Iterations(std::atoll(n));
 }
 
-PolicyEngine load(const std::string& name, const std::string& text) {
+// Decisions are evaluated every time (the engine would otherwise remember a pure policy's
+// decision for a repeated input; BM_Seed002_Remembered measures that).
+PolicyEngine load(const std::string& name, const std::string& text, size_t remembered = 0) {
   gatedrill::PolicyOptions opts;
   opts.time = &clock_source();
+  opts.remembered_decisions = remembered;
   auto e = PolicyEngine::from_sources({{name, text}}, boost::json::object(), opts);
   if (!e) std::abort();
   return std::move(*e);
@@ -97,18 +100,29 @@ void BM_Seed000_PublicPath(benchmark::State& state) {
 }
 BENCHMARK(BM_Seed000_PublicPath)->Apply(configure);
 
+boost::json::value seed002_analyst_input() {
+  return boost::json::object{{"attributes",
+                              {{"request",
+                                {{"http",
+                                  {{"method", "GET"},
+                                   {"path", "/v1/data"},
+                                   {"headers", {{"authorization", kAnalyst}}}}}}}}}};
+}
+
 void BM_Seed002_EnvoyAnalyst(benchmark::State& state) {
   static const PolicyEngine engine = load("seed002.rego", seed("seed002_envoy_authz.rego"));
-  boost::json::value in =
-      boost::json::object{{"attributes",
-                           {{"request",
-                             {{"http",
-                               {{"method", "GET"},
-                                {"path", "/v1/data"},
-                                {"headers", {{"authorization", kAnalyst}}}}}}}}}};
-  run(state, engine, "data.api.authz.allow", in, true);
+  run(state, engine, "data.api.authz.allow", seed002_analyst_input(), true);
 }
 BENCHMARK(BM_Seed002_EnvoyAnalyst)->Apply(configure);
+
+// The same with the engine's default: the repeated input's decision is remembered (the input
+// is still converted from JSON and looked up).
+void BM_Seed002_Remembered(benchmark::State& state) {
+  static const PolicyEngine engine = load("seed002.rego", seed("seed002_envoy_authz.rego"),
+                                          gatedrill::PolicyOptions{}.remembered_decisions);
+  run(state, engine, "data.api.authz.allow", seed002_analyst_input(), true);
+}
+BENCHMARK(BM_Seed002_Remembered)->Apply(configure);
 
 // As above, but every request carries a different token (1,024 analysts), so io.jwt.decode's
 // per-thread cache never hits: the cost of a first sight of a token.

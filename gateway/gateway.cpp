@@ -903,7 +903,8 @@ Result<void> Gateway::start() {
     g.config.authorizer =
         std::make_shared<CachingAuthorizer>(g.config.authorizer, g.time, g.config.authz_cache_ttl);
   DataPlaneOptions data = g.config.data;
-  data.filter_needs_headers = g.config.authorizer != nullptr || g.siem != nullptr;
+  data.filter_needs_headers =
+      (g.config.authorizer && g.config.authorizer->reads_headers()) || g.siem != nullptr;
   data.strip_request_headers.push_back(g.config.subject_header);
   data.strip_request_headers.push_back(g.config.spiffe_header);
   g.data = std::make_unique<DataPlane>(

@@ -4,10 +4,6 @@
 #include <cctype>
 #include <utility>
 
-#include <boost/json/array.hpp>
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/object.hpp>
-
 #include "core/util/strings.hpp"
 #include "gateway/policy/policy_engine.hpp"
 
@@ -57,46 +53,93 @@ AuthzDecision AllowListAuthorizer::check(const AuthzRequest& request) const {
                        "no allow rule matches this identity, route and method", version_};
 }
 
-boost::json::value authz_input(const AuthzRequest& r, boost::json::storage_ptr storage) {
-  const boost::json::storage_ptr& sp = storage;
-  boost::json::array segments(sp);
-  for (auto s : split(r.path, '/'))
-    if (!s.empty()) segments.emplace_back(s);
-  boost::json::object headers_as_sent(sp), headers_lower(sp);
-  if (r.headers) {
+namespace {
+
+using policy::Value;
+
+Value text(std::string_view s) {
+  return Value::short_string(s);
+}
+
+// A JSON-like object from members in any order; of two with one key, the later one wins (as
+// assigning them in turn would).
+Value object_of(std::vector<std::pair<Value, Value>> members) {
+  // Insertion sort: stable, no scratch buffer, and these objects are small.
+  for (size_t i = 1; i < members.size(); ++i)
+    for (size_t j = i; j > 0 && members[j].first < members[j - 1].first; --j)
+      std::swap(members[j], members[j - 1]);
+  size_t kept = 0;
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (kept > 0 && members[kept - 1].first == members[i].first)
+      members[kept - 1].second = std::move(members[i].second);
+    else if (kept++ != i)
+      members[kept - 1] = std::move(members[i]);
+  }
+  members.erase(members.begin() + static_cast<std::ptrdiff_t>(kept), members.end());
+  return Value::object(policy::Object::from_unique(std::move(members)));
+}
+
+Value headers_of(const HeaderList* headers, bool lowercase) {
+  std::vector<std::pair<Value, Value>> members;
+  if (headers) {
+    members.reserve(headers->size());
     std::string lower;
-    for (const auto& [name, value] : *r.headers) {
-      headers_as_sent[name] = value;
-      lower.assign(name);
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      headers_lower[lower] = value;
+    for (const auto& [name, value] : *headers) {
+      if (lowercase) {
+        lower.assign(name);
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      members.emplace_back(text(lowercase ? std::string_view(lower) : std::string_view(name)),
+                           text(value));
     }
   }
-  std::string_view token = trim(r.authorization);
-  if (token.size() > 7 && iequals(token.substr(0, 7), "bearer ")) token = trim(token.substr(7));
-  boost::json::object http(sp);
-  http["method"] = r.method;
-  http["path"] = r.path;
-  http["query"] = r.query;
-  http["headers"] = std::move(headers_lower);
-  boost::json::object request(sp), source(sp), attributes(sp);
-  request["http"] = std::move(http);
-  source["principal"] = r.spiffe_id;
-  attributes["request"] = std::move(request);
-  attributes["source"] = std::move(source);
-  boost::json::object input(sp);
+  return object_of(std::move(members));
+}
+
+}  // namespace
+
+Value authz_input_value(const AuthzRequest& r, const policy::InputUse& use) {
+  std::vector<std::pair<Value, Value>> input;
   input.reserve(10);
-  input["method"] = r.method;
-  input["path"] = std::move(segments);
-  input["http_auth_header"] = r.authorization;
-  input["protocol"] = r.protocol;
-  input["headers"] = std::move(headers_as_sent);
-  input["token"] = token;
-  input["subject"] = r.subject;
-  input["spiffe_id"] = r.spiffe_id;
-  input["route"] = r.route;
-  input["attributes"] = std::move(attributes);
-  return boost::json::value(std::move(input));
+  auto add = [&](std::string_view key, auto&& make) {
+    if (use.reads(key)) input.emplace_back(text(key), make());
+  };
+  add("method", [&] { return text(r.method); });
+  add("path", [&] {
+    policy::Array segments;
+    segments.reserve(static_cast<size_t>(std::count(r.path.begin(), r.path.end(), '/')));
+    for (size_t at = 0; at < r.path.size();) {
+      size_t end = std::min(r.path.find('/', at), r.path.size());
+      if (end > at) segments.push_back(text(r.path.substr(at, end - at)));
+      at = end + 1;
+    }
+    return Value::array(std::move(segments));
+  });
+  add("http_auth_header", [&] { return text(r.authorization); });
+  add("protocol", [&] { return text(r.protocol); });
+  add("headers", [&] { return headers_of(r.headers, false); });
+  add("token", [&] {
+    std::string_view token = trim(r.authorization);
+    if (token.size() > 7 && iequals(token.substr(0, 7), "bearer ")) token = trim(token.substr(7));
+    return text(token);
+  });
+  add("subject", [&] { return text(r.subject); });
+  add("spiffe_id", [&] { return text(r.spiffe_id); });
+  add("route", [&] { return text(r.route); });
+  add("attributes", [&] {
+    Value http = object_of({{text("method"), text(r.method)},
+                            {text("path"), text(r.path)},
+                            {text("query"), text(r.query)},
+                            {text("headers"), headers_of(r.headers, true)}});
+    Value request = object_of({{text("http"), std::move(http)}});
+    Value source = object_of({{text("principal"), text(r.spiffe_id)}});
+    return object_of({{text("request"), std::move(request)}, {text("source"), std::move(source)}});
+  });
+  return object_of(std::move(input));
+}
+
+boost::json::value authz_input(const AuthzRequest& request) {
+  return authz_input_value(request, policy::InputUse{}).to_json();
 }
 
 RegoAuthorizer::RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query)
@@ -106,13 +149,15 @@ std::string RegoAuthorizer::version() const {
   return engine_->version();
 }
 
+bool RegoAuthorizer::reads_headers() const {
+  auto use = engine_->input_use(query_);
+  return !use || use->reads("headers") || use->reads("attributes");
+}
+
 AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
   std::string why;
-  // The input document is built in a stack arena and dropped after the decision.
-  unsigned char arena[8192];
-  boost::json::monotonic_resource resource(arena, sizeof(arena));
-  const bool allowed =
-      engine_->allowed(query_, authz_input(request, boost::json::storage_ptr(&resource)), &why);
+  const bool allowed = engine_->allowed(
+      query_, [&](const policy::InputUse& use) { return authz_input_value(request, use); }, &why);
   AuthzDecision d;
   d.allowed = allowed;
   d.message = why;

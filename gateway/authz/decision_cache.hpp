@@ -23,6 +23,7 @@ class CachingAuthorizer final : public Authorizer {
 
   AuthzDecision check(const AuthzRequest& request) const override;
   std::string version() const override { return inner_->version(); }
+  bool reads_headers() const override { return inner_->reads_headers(); }
 
   uint64_t hits() const;
   uint64_t misses() const;

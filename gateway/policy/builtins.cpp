@@ -1009,10 +1009,10 @@ const Builtin kBuiltins[] = {
     {"base64url.decode", 1, b_base64url_decode},
     {"base64url.encode", 1, b_base64url_encode},
     {"net.cidr_contains", 2, b_cidr_contains},
-    {"time.now_ns", 0, b_now_ns},
+    {"time.now_ns", 0, b_now_ns, false},
     {"time.parse_rfc3339_ns", 1, b_parse_rfc3339_ns},
     {"io.jwt.decode", 1, b_jwt_decode},
-    {"io.jwt.decode_verify", 2, b_decode_verify},
+    {"io.jwt.decode_verify", 2, b_decode_verify, false},  // exp/nbf against the clock
     {"io.jwt.verify_rs256", 2, b_verify_rs256},
     {"io.jwt.verify_es256", 2, b_verify_es256},
 };

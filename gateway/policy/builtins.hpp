@@ -27,6 +27,9 @@ struct Builtin {
   const char* name;
   size_t arity;
   BuiltinFn fn;
+  // False for a builtin whose answer depends on more than its arguments (the clock): a policy
+  // calling one cannot have its decisions remembered per input.
+  bool pure = true;
 };
 
 // Null when the name is not a builtin.

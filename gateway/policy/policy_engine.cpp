@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
@@ -18,9 +19,27 @@ namespace gatedrill {
 using policy::CompiledQuery;
 using policy::Value;
 
+struct PolicyEngine::QueryEntry {
+  explicit QueryEntry(const policy::Compiled& compiled, CompiledQuery q)
+      : query(std::move(q)), use(policy::input_use(compiled, &query.rule)) {}
+  const CompiledQuery query;
+  const policy::InputUse use;
+
+  // allowed()'s answers by input, for a pure policy.
+  struct Answer {
+    bool ok;
+    std::string why;
+  };
+  struct Hash {
+    size_t operator()(const Value& v) const { return v.hash(); }
+  };
+  std::mutex memo_mutex;
+  std::unordered_map<Value, Answer, Hash> memo;
+};
+
 struct PolicyEngine::QueryCache {
   std::mutex mutex;
-  std::map<std::string, std::shared_ptr<const CompiledQuery>, std::less<>> queries;
+  std::map<std::string, std::shared_ptr<QueryEntry>, std::less<>> queries;
 };
 
 namespace {
@@ -136,35 +155,48 @@ Result<PolicyEngine> PolicyEngine::from_sources(const std::vector<PolicyModule>&
 namespace {
 
 Result<std::vector<policy::Solution>> run(const policy::Compiled& c, const CompiledQuery& q,
-                                          const boost::json::value* input, const PolicyOptions& o,
+                                          const std::optional<Value>& input, const PolicyOptions& o,
                                           std::vector<std::string>* errors) {
-  std::optional<Value> in;
-  if (input) in = Value::from_json(*input);
   policy::EvalOptions eo;
   eo.time = o.time;
   eo.timeout_ns = o.timeout.count();
-  return policy::evaluate_query(c, q, in, eo, errors);
+  return policy::evaluate_query(c, q, input, eo, errors);
+}
+
+std::optional<Value> value_of(const boost::json::value* input) {
+  if (!input) return std::nullopt;
+  return Value::from_json(*input);
 }
 
 }  // namespace
 
-Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query,
-                                              const boost::json::value& input) const {
-  std::shared_ptr<const CompiledQuery> q;
+Result<std::shared_ptr<PolicyEngine::QueryEntry>> PolicyEngine::query_entry(
+    std::string_view query) const {
   {
     std::lock_guard<std::mutex> lock(queries_->mutex);
     auto it = queries_->queries.find(query);
-    if (it != queries_->queries.end()) q = it->second;
+    if (it != queries_->queries.end()) return it->second;
   }
-  if (!q) {
-    auto compiled = policy::compile_query(*compiled_, query);
-    if (!compiled) return compiled.error();
-    q = std::make_shared<const CompiledQuery>(std::move(*compiled));
-    std::lock_guard<std::mutex> lock(queries_->mutex);
-    if (queries_->queries.size() < 1024) queries_->queries.emplace(std::string(query), q);
-  }
+  auto compiled = policy::compile_query(*compiled_, query);
+  if (!compiled) return compiled.error();
+  auto entry = std::make_shared<QueryEntry>(*compiled_, std::move(*compiled));
+  std::lock_guard<std::mutex> lock(queries_->mutex);
+  if (queries_->queries.size() < 1024) queries_->queries.emplace(std::string(query), entry);
+  return entry;
+}
+
+Result<policy::InputUse> PolicyEngine::input_use(std::string_view query) const {
+  auto entry = query_entry(query);
+  if (!entry) return entry.error();
+  return (*entry)->use;
+}
+
+Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query,
+                                              const boost::json::value& input) const {
+  auto entry = query_entry(query);
+  if (!entry) return entry.error();
   PolicyDecision d;
-  auto sols = run(*compiled_, *q, &input, options_, &d.builtin_errors);
+  auto sols = run(*compiled_, (*entry)->query, value_of(&input), options_, &d.builtin_errors);
   if (!sols) return sols.error();
   if (!sols->empty() && !(*sols)[0].expressions.empty()) {
     d.defined = true;
@@ -175,19 +207,47 @@ Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query,
 
 bool PolicyEngine::allowed(std::string_view query, const boost::json::value& input,
                            std::string* reason) const {
-  auto d = evaluate(query, input);
+  return allowed(
+      query, [&](const policy::InputUse&) { return Value::from_json(input); }, reason);
+}
+
+bool PolicyEngine::allowed(std::string_view query,
+                           policy::FunctionRef<Value(const policy::InputUse&)> make_input,
+                           std::string* reason) const {
+  auto entry = query_entry(query);
+  if (!entry) {
+    if (reason) *reason = entry.error().code + ": " + entry.error().message;
+    return false;
+  }
+  QueryEntry& e = **entry;
+  std::optional<Value> input = make_input(e.use);
+  const bool remember = e.use.pure && options_.remembered_decisions > 0;
+  if (remember) {
+    std::lock_guard<std::mutex> lock(e.memo_mutex);
+    if (auto it = e.memo.find(*input); it != e.memo.end()) {
+      if (reason) *reason = it->second.why;
+      return it->second.ok;
+    }
+  }
+  std::vector<std::string> builtin_errors;
+  auto sols = run(*compiled_, e.query, input, options_, &builtin_errors);
   std::string why;
   bool ok = false;
-  if (!d) {
-    why = d.error().code + ": " + d.error().message;
-  } else if (!d->defined) {
+  if (!sols) {
+    why = sols.error().code + ": " + sols.error().message;
+  } else if (sols->empty() || (*sols)[0].expressions.empty()) {
     why = "undefined decision";
-    if (!d->builtin_errors.empty()) why += " (" + d->builtin_errors.front() + ")";
-  } else if (!d->value.is_bool()) {
-    why = "decision is not a boolean: " + to_json(d->value);
+    if (!builtin_errors.empty()) why += " (" + builtin_errors.front() + ")";
+  } else if (const Value& v = (*sols)[0].expressions[0]; !v.is_bool()) {
+    why = "decision is not a boolean: " + to_json(v.to_json());
   } else {
-    ok = d->value.get_bool();
+    ok = v.as_bool();
     if (!ok) why = "denied by policy";
+  }
+  if (remember && sols) {
+    std::lock_guard<std::mutex> lock(e.memo_mutex);
+    if (e.memo.size() >= options_.remembered_decisions) e.memo.clear();
+    e.memo.emplace(std::move(*input), QueryEntry::Answer{ok, why});
   }
   if (reason) *reason = std::move(why);
   return ok;
@@ -197,7 +257,7 @@ Result<boost::json::value> PolicyEngine::eval_json(std::string_view query,
                                                    const boost::json::value* input) const {
   auto q = policy::compile_query(*compiled_, query);
   if (!q) return q.error();
-  auto sols = run(*compiled_, *q, input, options_, nullptr);
+  auto sols = run(*compiled_, *q, value_of(input), options_, nullptr);
   if (!sols) return sols.error();
   boost::json::object out;
   if (sols->empty()) return boost::json::value(std::move(out));
@@ -255,7 +315,7 @@ std::vector<PolicyTestResult> PolicyEngine::run_tests() const {
     if (!q) {
       t.error = q.error().message;
     } else {
-      auto sols = run(*compiled_, *q, nullptr, options_, nullptr);
+      auto sols = run(*compiled_, *q, std::nullopt, options_, nullptr);
       if (!sols) {
         t.error = sols.error().code + ": " + sols.error().message;
       } else {

@@ -12,6 +12,9 @@
 #include <boost/json/value.hpp>
 
 #include "core/util/result.hpp"
+#include "gateway/policy/function_ref.hpp"
+#include "gateway/policy/input_use.hpp"
+#include "gateway/policy/value.hpp"
 
 namespace gatedrill {
 
@@ -29,6 +32,9 @@ struct PolicyModule {
 struct PolicyOptions {
   const TimeSource* time = nullptr;     // null: time.now_ns is an error (undefined)
   std::chrono::nanoseconds timeout{0};  // 0: no limit; over it -> "eval_timeout"
+  // allowed()'s decisions a pure policy remembers per query and input (then it forgets them
+  // all and starts over); 0: evaluate every time (benchmarks of the evaluator).
+  size_t remembered_decisions = 10000;
 };
 
 struct PolicyDecision {
@@ -72,6 +78,20 @@ class PolicyEngine {
   bool allowed(std::string_view query, const boost::json::value& input,
                std::string* reason = nullptr) const;
 
+  // allowed() with the input in the engine's own value type, built by `make_input` for what
+  // the query and the modules read of it (keys nobody reads may be left out; no JSON on the
+  // way). When no builtin reads the clock, a decision is a function of the input alone: it is
+  // remembered per query and input (bounded, dropped with the engine, so a new policy version
+  // starts empty) and a repeated input is answered without evaluating. Errors and timeouts are
+  // never remembered.
+  bool allowed(std::string_view query,
+               policy::FunctionRef<policy::Value(const policy::InputUse&)> make_input,
+               std::string* reason = nullptr) const;
+
+  // What `query` and the modules read of the input, and whether they read the clock. Errors as
+  // evaluate()'s for a query that does not compile.
+  Result<policy::InputUse> input_use(std::string_view query) const;
+
   // `opa eval --format json`: {"result":[{"expressions":[{"value":..,"text":..,"location":..}],
   // "bindings":{..}}]} or {} when undefined. input may be null (no input document).
   Result<boost::json::value> eval_json(std::string_view query,
@@ -84,7 +104,10 @@ class PolicyEngine {
   const std::string& version() const { return version_; }
 
  private:
+  struct QueryEntry;
   struct QueryCache;
+  // The compiled query (cached by its text) with what it reads and its remembered decisions.
+  Result<std::shared_ptr<QueryEntry>> query_entry(std::string_view query) const;
   std::shared_ptr<const policy::Compiled> compiled_;
   std::shared_ptr<QueryCache> queries_;
   PolicyOptions options_;

@@ -91,11 +91,10 @@ const Value* Value::get(const Value& key) const {
   }
 }
 
-namespace {
 // Request documents repeat the same short strings (field names, header names, methods) on
 // every request; a small per-thread direct-mapped table hands out the already built Value
 // instead of allocating a new one each time. A miss just replaces the slot.
-Value short_string(std::string_view s) {
+Value Value::short_string(std::string_view s) {
   constexpr size_t kMaxLength = 24;
   constexpr size_t kSlots = 512;
   if (s.size() > kMaxLength) return Value::string(std::string(s));
@@ -104,7 +103,35 @@ Value short_string(std::string_view s) {
   if (!slot.is_string() || slot.as_string() != s) slot = Value::string(std::string(s));
   return slot;
 }
-}  // namespace
+
+size_t Value::hash() const {
+  auto mix = [](size_t h, size_t v) {
+    return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+  };
+  size_t h = static_cast<size_t>(kind_);
+  switch (kind_) {
+    case Kind::kNull:
+      return h;
+    case Kind::kBool:
+      return mix(h, bool_ ? 1 : 0);
+    case Kind::kNumber: {
+      const double d = as_double();
+      return mix(h, std::hash<double>{}(d == 0 ? 0.0 : d));  // -0 == 0
+    }
+    case Kind::kString:
+      return mix(h, std::hash<std::string_view>{}(as_string()));
+    case Kind::kArray:
+      for (const auto& e : as_array()) h = mix(h, e.hash());
+      return h;
+    case Kind::kSet:
+      for (const auto& e : as_set()) h = mix(h, e.hash());
+      return h;
+    case Kind::kObject:
+      for (const auto& [k, v] : as_object()) h = mix(mix(h, k.hash()), v.hash());
+      return h;
+  }
+  return h;
+}
 
 Value Value::from_json(const boost::json::value& j) {
   switch (j.kind()) {

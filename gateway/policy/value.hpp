@@ -33,6 +33,9 @@ class Value {
   static Value array(Array a);
   static Value object(Object o);
   static Value set(Set s);
+  // A string value; short texts repeated on every request (field names, header names, methods)
+  // come from a small per-thread table instead of a new allocation each time.
+  static Value short_string(std::string_view s);
 
   Kind kind() const { return kind_; }
   bool is_null() const { return kind_ == Kind::kNull; }
@@ -62,6 +65,8 @@ class Value {
   boost::json::value to_json() const;
   std::string to_string() const;  // JSON text (sets as Rego {..})
   std::string_view type_name() const;
+  // Consistent with ==: equal values hash alike (numbers by their double value).
+  size_t hash() const;
 
   friend int compare(const Value& a, const Value& b);
   friend bool operator<(const Value& a, const Value& b) { return compare(a, b) < 0; }

@@ -69,6 +69,28 @@ TEST(AuthzInput, CarriesEverySeedShape) {
   EXPECT_EQ(input.at("attributes").at("source").at("principal").as_string(), "spiffe://td/x");
 }
 
+// A policy reading three keys gets those three, with the values the whole document has.
+TEST(AuthzInput, HoldsOnlyTheKeysThePolicyReads) {
+  HeaderList headers = {{"Accept", "*/*"}, {"X-Dup", "first"}, {"X-Dup", "second"}};
+  AuthzRequest r = request("alice", "items");
+  r.path = "//api/orders/";
+  r.headers = &headers;
+  policy::InputUse use;
+  use.whole = false;
+  use.keys = {"method", "path", "subject"};
+  auto part = authz_input_value(r, use).to_json().as_object();
+  EXPECT_EQ(part.size(), 3u);
+  EXPECT_EQ(boost::json::serialize(part.at("path")), R"(["api","orders"])");
+  EXPECT_EQ(part.at("subject").as_string(), "alice");
+  auto whole = authz_input(r).as_object();
+  EXPECT_EQ(whole.size(), 10u);
+  for (const auto& [key, value] : part) EXPECT_EQ(whole.at(key), value) << key;
+  // A header sent twice: the later one, in both header objects.
+  EXPECT_EQ(whole.at("headers").at("X-Dup").as_string(), "second");
+  EXPECT_EQ(whole.at("attributes").at("request").at("http").at("headers").at("x-dup").as_string(),
+            "second");
+}
+
 std::shared_ptr<const PolicyEngine> engine(const std::string& rego) {
   auto e = PolicyEngine::from_sources({{"authz.rego", rego}});
   if (!e) throw std::runtime_error(e.error().message);
@@ -98,6 +120,18 @@ not_bool := "yes"
   auto not_bool = RegoAuthorizer(e, "data.gatedrill.authz.not_bool").check(request("alice", "r"));
   EXPECT_FALSE(not_bool.allowed);
   EXPECT_EQ(not_bool.reason, "policy_error");
+}
+
+// The data plane copies each request's headers only for a policy that may read them.
+TEST(RegoAuthorizer, ReadsHeadersOnlyWhenThePolicyDoes) {
+  auto subject_only = engine("package gatedrill.authz\nallow { input.subject == \"alice\" }");
+  EXPECT_FALSE(RegoAuthorizer(subject_only, "data.gatedrill.authz.allow").reads_headers());
+  auto envoy_shape =
+      engine("package gatedrill.authz\nallow { input.attributes.request.http.headers.x == \"1\" }");
+  EXPECT_TRUE(RegoAuthorizer(envoy_shape, "data.gatedrill.authz.allow").reads_headers());
+  auto whole = engine("package gatedrill.authz\nallow { x := input; x.headers.x == \"1\" }");
+  EXPECT_TRUE(RegoAuthorizer(whole, "data.gatedrill.authz.allow").reads_headers());
+  EXPECT_FALSE(AllowListAuthorizer({}).reads_headers());
 }
 
 }  // namespace

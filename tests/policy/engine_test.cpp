@@ -110,6 +110,59 @@ TEST(PolicyEngine, TimeNowFollowsTheSkewableTimeSource) {
   EXPECT_TRUE(e->allowed("data.t.fresh", in));
 }
 
+policy::InputUse use_of(const std::string& rego, const char* query = "data.p.allow") {
+  auto e = PolicyEngine::from_sources({{"p.rego", rego}});
+  if (!e) throw std::runtime_error(e.error().message);
+  auto use = e->input_use(query);
+  if (!use) throw std::runtime_error(use.error().message);
+  return *use;
+}
+
+TEST(PolicyEngine, InputUseNamesTheTopLevelKeysAPolicyReads) {
+  auto rbac = use_of(R"(package p
+import input.attributes as attrs
+roles := {"bob": "reader"}
+reader(who) { roles[who] == "reader" }
+allow { reader(input.subject); input.path[0] == "api"; attrs.request.http.method == "GET" }
+)");
+  EXPECT_FALSE(rbac.whole);
+  EXPECT_EQ(rbac.keys, (std::vector<std::string>{"attributes", "path", "subject"}));
+  EXPECT_TRUE(rbac.pure);
+  EXPECT_TRUE(rbac.reads("subject"));
+  EXPECT_FALSE(rbac.reads("headers"));
+  // The query's own reads count too.
+  EXPECT_EQ(use_of("package p\nallow { true }", "input.route == \"x\"").keys,
+            (std::vector<std::string>{"route"}));
+  // Reads the policy cannot name beforehand: the whole document.
+  EXPECT_TRUE(use_of("package p\nallow { x := input; x.a == 1 }").whole);
+  EXPECT_TRUE(use_of("package p\nallow { some k; input[k] == 1 }").whole);
+  EXPECT_TRUE(use_of("package p\nf(x) { x.a == 1 }\nallow { f(input) }").whole);
+  EXPECT_TRUE(use_of("package p\nq { input.a == 1 }\nallow { q with input.a as 1 }").whole);
+  // The clock makes a decision more than a function of its input.
+  EXPECT_FALSE(use_of("package p\nallow { input.exp > time.now_ns() }").pure);
+  EXPECT_FALSE(
+      use_of("package p\nallow { io.jwt.decode_verify(input.t, {\"secret\": \"s\"})[0] }").pure);
+}
+
+TEST(PolicyEngine, RememberedDecisionsAreTheInputsOwn) {
+  auto e = PolicyEngine::from_sources(
+      {{"p.rego",
+        "package p\ndefault allow = false\nallow { input.who == \"alice\" }\n"
+        "role { io.jwt.decode(input.h)[1].role == \"admin\" }"}});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  std::string reason;
+  for (int round = 0; round < 3; ++round) {  // the first round evaluates, the others remember
+    EXPECT_TRUE(e->allowed("data.p.allow", json(R"({"who":"alice"})"), &reason)) << reason;
+    EXPECT_EQ(reason, "");
+    EXPECT_FALSE(e->allowed("data.p.allow", json(R"({"who":"bob"})"), &reason));
+    EXPECT_EQ(reason, "denied by policy");
+    EXPECT_FALSE(e->allowed("data.p.allow", json(R"({"who":["alice"]})"), &reason));
+    EXPECT_FALSE(e->allowed("data.p.role", json(R"({"h":"Bearer x"})"), &reason));
+    EXPECT_NE(reason.find("p.rego:4: io.jwt.decode"), std::string::npos) << reason;
+    EXPECT_TRUE(e->allowed("data.p.role", boost::json::object{{"h", kAdminToken}}, &reason));
+  }
+}
+
 TEST(PolicyEngine, TimeoutStopsEvaluationAndDenies) {
   SystemTimeSource clock;
   PolicyOptions opts;
