@@ -246,7 +246,7 @@ class Loop {
   void h2_start(Connection& c, int64_t t);
   void h2_pump(Connection& c, int64_t t);
   bool h2_flush(Connection& c);
-  void h2_read(Connection& c);
+  void h2_read(Connection& c, bool peer_closed);  // peer_closed: as for do_read
   void h2_expire(Connection& c, int64_t t);
   void h2_fail(Connection& c, const std::string& why);
   // The connection served its requests_per_connection and has nothing in flight.
@@ -827,7 +827,7 @@ void Loop::on_event(Connection& c, uint32_t events) {
     case ConnState::kIdle:
       if (h2()) {
         if ((events & EPOLLOUT) != 0 && !h2_flush(c)) break;
-        h2_read(c);
+        h2_read(c, (events & kPeerClosed) != 0);
       } else {
         do_read(c, (events & kPeerClosed) != 0);
       }
@@ -954,7 +954,7 @@ bool Loop::h2_flush(Connection& c) {
   return true;
 }
 
-void Loop::h2_read(Connection& c) {
+void Loop::h2_read(Connection& c, bool peer_closed) {
   for (;;) {
     ssize_t n = 0;
     if (c.ssl != nullptr) {
@@ -984,6 +984,8 @@ void Loop::h2_read(Connection& c) {
       h2_fail(c, "h2: " + fed.error().message);
       return;
     }
+    // A short plain read emptied the socket (as in do_read): no read that returns EAGAIN.
+    if (c.ssl == nullptr && static_cast<size_t>(n) < kBufferSize && !peer_closed) break;
   }
   int64_t t = now();
   if (h2_rotation_due(c) || (c.h2->finished() && c.h2->in_flight() == 0)) {
