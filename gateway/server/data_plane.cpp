@@ -45,6 +45,7 @@
 #include "gateway/server/h1_guard.hpp"
 #include "gateway/server/h2_session.hpp"
 #include "gateway/server/spiffe_identity.hpp"
+#include "gateway/server/tls_stream.hpp"
 
 namespace gatedrill::gateway {
 
@@ -1176,7 +1177,7 @@ struct DataPlane::Impl {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
-    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ctx);
+    TlsStream stream(std::move(socket), ctx->native_handle());  // no per-connection buffers
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
     if (handshake_ec) co_return;
@@ -1213,7 +1214,7 @@ struct DataPlane::Impl {
       plain.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *ctx);
+    TlsStream stream(plain.release_socket(), ctx->native_handle());
     // Certificates are valid or expired by the node's (skewable) clock, like tokens.
     X509_VERIFY_PARAM_set_time(SSL_get0_param(stream.native_handle()),
                                static_cast<time_t>(time.wall_seconds()));

@@ -24,6 +24,7 @@
 #include "core/util/strings.hpp"
 #include "gateway/server/data_plane.hpp"
 #include "gateway/server/grpc_status.hpp"
+#include "gateway/server/tls_stream.hpp"
 
 namespace gatedrill::gateway::h2 {
 
@@ -454,8 +455,7 @@ asio::awaitable<void> serve(Stream& stream, beast::flat_buffer initial, const Li
 template asio::awaitable<void> serve<beast::tcp_stream>(beast::tcp_stream&, beast::flat_buffer,
                                                         const Limits&, const TimeSource&, Handler,
                                                         EventHook, RejectHook);
-template asio::awaitable<void> serve<beast::ssl_stream<beast::tcp_stream>>(
-    beast::ssl_stream<beast::tcp_stream>&, beast::flat_buffer, const Limits&, const TimeSource&,
-    Handler, EventHook, RejectHook);
+template asio::awaitable<void> serve<TlsStream>(TlsStream&, beast::flat_buffer, const Limits&,
+                                                const TimeSource&, Handler, EventHook, RejectHook);
 
 }  // namespace gatedrill::gateway::h2

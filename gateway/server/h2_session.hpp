@@ -16,10 +16,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "core/http/http_message.hpp"
 #include "core/time/time_source.hpp"
+
+namespace gatedrill::gateway {
+class TlsStream;
+}
 
 namespace gatedrill::gateway::h2 {
 
@@ -71,9 +74,8 @@ boost::asio::awaitable<void> serve(Stream& stream, boost::beast::flat_buffer ini
 extern template boost::asio::awaitable<void> serve<boost::beast::tcp_stream>(
     boost::beast::tcp_stream&, boost::beast::flat_buffer, const Limits&, const TimeSource&, Handler,
     EventHook, RejectHook);
-extern template boost::asio::awaitable<void>
-serve<boost::beast::ssl_stream<boost::beast::tcp_stream>>(
-    boost::beast::ssl_stream<boost::beast::tcp_stream>&, boost::beast::flat_buffer, const Limits&,
-    const TimeSource&, Handler, EventHook, RejectHook);
+extern template boost::asio::awaitable<void> serve<TlsStream>(TlsStream&, boost::beast::flat_buffer,
+                                                              const Limits&, const TimeSource&,
+                                                              Handler, EventHook, RejectHook);
 
 }  // namespace gatedrill::gateway::h2

@@ -1,0 +1,301 @@
+#pragma once
+// A TLS stream for many long-lived, mostly idle connections: the SSL object reads and writes the
+// socket itself (a small BIO over the non-blocking fd) and waits with socket.async_wait when
+// OpenSSL wants more input or output room. Unlike asio::ssl::stream it keeps no staging buffers
+// and no BIO pair (about 68 KB per connection for the connection's whole life); with
+// SSL_MODE_RELEASE_BUFFERS OpenSSL frees its record buffers whenever the connection is idle.
+//
+// It satisfies Beast's AsyncReadStream/AsyncWriteStream and is its own lowest layer: like
+// beast::tcp_stream it has socket(), expires_after() and expires_never() (a read and a write
+// deadline; when one passes while that direction has an operation outstanding, the socket is
+// closed and the operation ends with beast::error::timeout), so code written against
+// get_lowest_layer(ssl_stream<tcp_stream>) works unchanged. One read and one write may be
+// outstanding at once (HTTP/2 and WebSocket tunnels need both); operations must not outlive the
+// stream.
+//
+// Internal to the data plane: include it only from sources (its operations are templates).
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
+
+struct ssl_st;
+struct ssl_ctx_st;
+
+namespace gatedrill::gateway {
+
+class TlsStream {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  using handshake_type = boost::asio::ssl::stream_base::handshake_type;
+
+  // Takes the connected socket; the SSL object holds a reference to `ctx` (SSL_CTX).
+  TlsStream(boost::asio::ip::tcp::socket socket, ssl_ctx_st* ctx);
+  ~TlsStream();
+  TlsStream(TlsStream&&) = default;
+  TlsStream& operator=(TlsStream&&) = delete;
+
+  executor_type get_executor() noexcept;
+  ssl_st* native_handle() noexcept;
+  boost::asio::ip::tcp::socket& socket() noexcept;
+
+  // The deadline of the next operations, per direction, as beast::tcp_stream: a direction with
+  // an operation outstanding keeps its deadline.
+  void expires_after(std::chrono::steady_clock::duration after);
+  void expires_never();
+
+  // void(error_code)
+  template <class Token>
+  auto async_handshake(handshake_type type, Token&& token);
+  // With bytes already read from the socket (the ClientHello of a sniffed connection):
+  // void(error_code, size_t bytes of `first` used).
+  template <class ConstBuffer, class Token>
+  auto async_handshake(handshake_type type, const ConstBuffer& first, Token&& token);
+  // Sends close_notify and waits for the peer's: void(error_code).
+  template <class Token>
+  auto async_shutdown(Token&& token);
+  // void(error_code, size_t); asio::error::eof after the peer's close_notify,
+  // asio::ssl::error::stream_truncated when the TCP connection ended without one.
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token);
+  // void(error_code, size_t); several small buffers are sent as one record (up to 16 KB).
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token);
+
+  // What one non-blocking step of OpenSSL needs before it can go on.
+  enum class Want : uint8_t { kNothing, kRead, kWrite };
+  struct Step {
+    Want want = Want::kNothing;
+    boost::beast::error_code ec;
+    size_t bytes = 0;
+  };
+  // Which deadline an operation runs under (handshake and shutdown: both).
+  enum class Side : uint8_t { kRead, kWrite, kBoth };
+  struct Impl;
+
+ private:
+  template <class Derived>
+  struct OpBase;
+  template <bool kWithPrefix>
+  struct HandshakeOp;
+  struct ShutdownOp;
+  template <class Buffers>
+  struct ReadOp;
+  template <class Buffers>
+  struct WriteOp;
+
+  std::shared_ptr<Impl> impl_;
+};
+
+// The non-template core, in tls_stream.cpp.
+struct TlsStream::Impl {
+  Impl(boost::asio::ip::tcp::socket socket, ssl_ctx_st* ctx);
+  ~Impl();
+
+  Step handshake_step();
+  Step shutdown_step();
+  Step read_step(void* data, size_t size);
+  Step write_step(const void* data, size_t size);
+
+  // Marks `side` busy (its deadline is kept by expires_after) for one operation.
+  void begin(Side side);
+  void end(Side side);
+  // Before an operation's first wait: arms the side's deadline.
+  void arm(Side side);
+  // After a wait: the error to end the operation with (timeout, abort, ...), or none.
+  boost::beast::error_code after_wait(Side side, const boost::beast::error_code& ec);
+
+  void set_role(handshake_type type);
+  void set_prefix(const void* data, size_t size);
+  // The Step for a failed SSL_* call: a wait, the peer's close_notify, or a fatal error.
+  Step classify(int result);
+
+  boost::asio::ip::tcp::socket socket;
+  ssl_st* ssl = nullptr;
+  std::weak_ptr<Impl> self;
+  struct Deadline {
+    explicit Deadline(const boost::asio::any_io_executor& ex) : timer(ex) {}
+    boost::asio::steady_timer timer;
+    uint32_t generation = 0;  // one per operation: an old timer completion is ignored
+    bool busy = false;
+    bool armed = false;
+    bool timed_out = false;
+  };
+  Deadline read_deadline;
+  Deadline write_deadline;
+  Deadline& deadline(Side side);  // kBoth runs under the read deadline
+  std::string prefix;             // bytes read before the handshake (sniffing), served first
+  size_t prefix_used = 0;
+  int last_errno = 0;     // of the BIO's last failed recv/send
+  bool peer_eof = false;  // recv returned 0
+  bool failed = false;    // after a fatal error OpenSSL must not be called again
+  boost::beast::error_code failure;
+};
+
+// The loop every operation shares: one OpenSSL step; done, or wait for the socket and retry.
+// The first completion is posted, never made inside the initiating call.
+template <class Derived>
+struct TlsStream::OpBase {
+  Impl* impl;
+  Side side;
+  enum class Stage : uint8_t { kStart, kWaiting, kPosted } stage = Stage::kStart;
+  Step done{};
+
+  template <class Self>
+  void operator()(Self& self, boost::beast::error_code ec = {}) {
+    auto& derived = static_cast<Derived&>(*this);
+    switch (stage) {
+      case Stage::kStart:
+        impl->begin(side);
+        break;
+      case Stage::kWaiting:
+        if (auto failure = impl->after_wait(side, ec)) {
+          done = Step{Want::kNothing, failure, 0};
+          return finish(self);
+        }
+        break;
+      case Stage::kPosted:
+        return finish(self);
+    }
+    Step step = derived.step();
+    if (step.want == Want::kNothing) {
+      done = step;
+      if (stage == Stage::kStart) {
+        stage = Stage::kPosted;
+        return boost::asio::post(std::move(self));
+      }
+      return finish(self);
+    }
+    impl->arm(side);
+    stage = Stage::kWaiting;
+    impl->socket.async_wait(step.want == Want::kRead ? boost::asio::socket_base::wait_read
+                                                     : boost::asio::socket_base::wait_write,
+                            std::move(self));
+  }
+
+  template <class Self>
+  void finish(Self& self) {
+    impl->end(side);
+    static_cast<Derived&>(*this).complete(self, done);
+  }
+};
+
+// kWithPrefix: the handshake that started from already-read bytes also says how many it used.
+template <bool kWithPrefix>
+struct TlsStream::HandshakeOp : OpBase<HandshakeOp<kWithPrefix>> {
+  Step step() { return this->impl->handshake_step(); }
+  template <class Self>
+  void complete(Self& self, const Step& s) {
+    if constexpr (kWithPrefix)
+      self.complete(s.ec, this->impl->prefix_used);
+    else
+      self.complete(s.ec);
+  }
+};
+
+struct TlsStream::ShutdownOp : OpBase<ShutdownOp> {
+  Step step() { return impl->shutdown_step(); }
+  template <class Self>
+  void complete(Self& self, const Step& s) {
+    self.complete(s.ec);
+  }
+};
+
+template <class Buffers>
+struct TlsStream::ReadOp : OpBase<ReadOp<Buffers>> {
+  Buffers buffers;
+  Step step() {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::mutable_buffer b(*it);
+      if (b.size() > 0) return this->impl->read_step(b.data(), b.size());
+    }
+    return Step{};  // nothing to read into: done at once, like a socket
+  }
+  template <class Self>
+  void complete(Self& self, const Step& s) {
+    self.complete(s.ec, s.bytes);
+  }
+};
+
+template <class Buffers>
+struct TlsStream::WriteOp : OpBase<WriteOp<Buffers>> {
+  Buffers buffers;
+  std::unique_ptr<char[]> joined;  // small buffers copied into one record
+  size_t joined_size = 0;
+  static constexpr size_t kJoinLimit = 16 * 1024;
+
+  Step step() {
+    if (joined) return this->impl->write_step(joined.get(), joined_size);
+    boost::asio::const_buffer first;
+    size_t count = 0;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      if (count++ == 0) first = b;
+    }
+    if (count == 0) return Step{};
+    if (count > 1 && first.size() < kJoinLimit) {
+      joined_size = std::min(boost::asio::buffer_size(buffers), kJoinLimit);
+      joined = std::make_unique<char[]>(joined_size);
+      boost::asio::buffer_copy(boost::asio::buffer(joined.get(), joined_size), buffers);
+      return this->impl->write_step(joined.get(), joined_size);
+    }
+    return this->impl->write_step(first.data(), first.size());
+  }
+  template <class Self>
+  void complete(Self& self, const Step& s) {
+    joined.reset();
+    self.complete(s.ec, s.bytes);
+  }
+};
+
+template <class Token>
+auto TlsStream::async_handshake(handshake_type type, Token&& token) {
+  impl_->set_role(type);
+  HandshakeOp<false> op{{impl_.get(), Side::kBoth}};
+  return boost::asio::async_compose<Token, void(boost::beast::error_code)>(std::move(op), token,
+                                                                           impl_->socket);
+}
+
+template <class ConstBuffer, class Token>
+auto TlsStream::async_handshake(handshake_type type, const ConstBuffer& first, Token&& token) {
+  impl_->set_role(type);
+  impl_->set_prefix(first.data(), first.size());
+  HandshakeOp<true> op{{impl_.get(), Side::kBoth}};
+  return boost::asio::async_compose<Token, void(boost::beast::error_code, size_t)>(
+      std::move(op), token, impl_->socket);
+}
+
+template <class Token>
+auto TlsStream::async_shutdown(Token&& token) {
+  return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
+      ShutdownOp{{impl_.get(), Side::kBoth}}, token, impl_->socket);
+}
+
+template <class MutableBuffers, class Token>
+auto TlsStream::async_read_some(const MutableBuffers& buffers, Token&& token) {
+  ReadOp<MutableBuffers> op{{impl_.get(), Side::kRead}, buffers};
+  return boost::asio::async_compose<Token, void(boost::beast::error_code, size_t)>(
+      std::move(op), token, impl_->socket);
+}
+
+template <class ConstBuffers, class Token>
+auto TlsStream::async_write_some(const ConstBuffers& buffers, Token&& token) {
+  WriteOp<ConstBuffers> op{{impl_.get(), Side::kWrite}, buffers, nullptr, 0};
+  return boost::asio::async_compose<Token, void(boost::beast::error_code, size_t)>(
+      std::move(op), token, impl_->socket);
+}
+
+}  // namespace gatedrill::gateway

@@ -1,0 +1,377 @@
+// gateway/server/tls_stream: the data plane's TLS stream against Asio's own TLS client, on
+// loopback sockets in one io_context (handshake, sniffed first bytes, writes that must wait for
+// socket room, a peer ending mid-record, close_notify both ways, deadlines).
+#include "gateway/server/tls_stream.hpp"
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "tests/gateway/gateway_test_support.hpp"
+
+namespace gatedrill::gateway {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::beast::error_code;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+using Client = asio::ssl::stream<tcp::socket>;
+
+asio::awaitable<bool> handshaken(TlsStream& server) {
+  auto [ec] = co_await server.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  co_return !ec;
+}
+
+asio::awaitable<bool> handshaken(Client& client) {
+  auto [ec] = co_await client.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  co_return !ec;
+}
+
+// How a read of at most 64 bytes ended.
+template <class Stream>
+asio::awaitable<error_code> read_error(Stream& stream) {
+  char data[64];
+  auto [ec, n] = co_await stream.async_read_some(asio::buffer(data), kNoThrow);
+  (void)n;
+  co_return ec;
+}
+
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  TlsStreamTest() : dir_("tls-stream-") {
+    auto config = test::write_localhost_certificate(clock_, dir_);
+    server_ctx_.use_certificate_chain_file(config.cert_chain_file);
+    server_ctx_.use_private_key_file(config.key_file, asio::ssl::context::pem);
+    SSL_CTX_set_mode(server_ctx_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    client_ctx_.set_verify_mode(asio::ssl::verify_none);
+    acceptor_.open(tcp::v4());
+    acceptor_.bind(tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    acceptor_.listen();
+  }
+
+  // A connected loopback pair: {server side, client side}. `small_buffers`: socket buffers of
+  // a few KB, so that a large write has to wait for the reader.
+  std::pair<tcp::socket, tcp::socket> connect_pair(bool small_buffers = false) {
+    tcp::socket client(io_);
+    client.open(tcp::v4());
+    if (small_buffers) client.set_option(asio::socket_base::receive_buffer_size(4096));
+    client.connect(acceptor_.local_endpoint());
+    tcp::socket server(io_);
+    acceptor_.accept(server);
+    if (small_buffers) server.set_option(asio::socket_base::send_buffer_size(4096));
+    return {std::move(server), std::move(client)};
+  }
+
+  TlsStream server_stream(tcp::socket socket) {
+    return TlsStream(std::move(socket), server_ctx_.native_handle());
+  }
+
+  // Both ends over one connected pair: the stream under test and Asio's TLS client.
+  struct Connected {
+    TlsStream server;
+    Client client;
+  };
+  Connected connected(bool small_buffers = false) {
+    auto [server_socket, client_socket] = connect_pair(small_buffers);
+    return Connected{server_stream(std::move(server_socket)),
+                     Client(std::move(client_socket), client_ctx_)};
+  }
+
+  // Starts a coroutine lambda; the lambda (its captures) is kept until the test ends.
+  template <class F>
+  void spawn(F f) {
+    auto held = std::make_shared<F>(std::move(f));
+    kept_.push_back(held);
+    asio::co_spawn(io_, (*held)(), asio::detached);
+  }
+
+  // Runs everything spawned to its end (bounded: a hang fails the test's checks).
+  void run() {
+    io_.restart();
+    io_.run_for(std::chrono::seconds(5));
+  }
+
+  SystemTimeSource clock_;
+  test::TestDir dir_;
+  asio::io_context io_;
+  asio::ssl::context server_ctx_{asio::ssl::context::tls_server};
+  asio::ssl::context client_ctx_{asio::ssl::context::tls_client};
+  tcp::acceptor acceptor_{io_};
+  std::vector<std::shared_ptr<void>> kept_;
+};
+
+TEST_F(TlsStreamTest, HandshakesAndEchoesWithAsioClient) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> server_ec;
+  std::string echoed;
+
+  spawn([&]() -> asio::awaitable<void> {
+    server.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await server.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    if (ec) {
+      server_ec = ec;
+      co_return;
+    }
+    std::string data(5, '\0');
+    auto [read_ec, n] = co_await asio::async_read(server, asio::buffer(data), kNoThrow);
+    if (!read_ec) co_await asio::async_write(server, asio::buffer(data, n), kNoThrow);
+    server_ec = read_ec;
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    co_await asio::async_write(client, asio::buffer(std::string("hello")), kNoThrow);
+    echoed.resize(5);
+    co_await asio::async_read(client, asio::buffer(echoed), kNoThrow);
+  });
+  run();
+  ASSERT_TRUE(server_ec.has_value());
+  EXPECT_FALSE(*server_ec) << server_ec->message();
+  EXPECT_EQ(echoed, "hello");
+  EXPECT_NE(server.native_handle(), nullptr);
+  EXPECT_TRUE(SSL_is_init_finished(server.native_handle()));
+}
+
+TEST_F(TlsStreamTest, HandshakeStartsFromSniffedBytes) {
+  auto [server_socket, client_socket] = connect_pair();
+  Client client(std::move(client_socket), client_ctx_);
+  std::optional<error_code> server_ec;
+  size_t sniffed = 0;
+  size_t used = 0;
+  std::string echoed;
+
+  spawn([&, socket = std::move(server_socket)]() mutable -> asio::awaitable<void> {
+    // As the mTLS port does: the first bytes decide, then TLS goes on from them.
+    std::string first(3, '\0');
+    auto [read_ec, n] = co_await asio::async_read(socket, asio::buffer(first), kNoThrow);
+    if (read_ec) co_return;
+    sniffed = n;
+    TlsStream server = server_stream(std::move(socket));
+    auto [ec, consumed] = co_await server.async_handshake(asio::ssl::stream_base::server,
+                                                          asio::buffer(first), kNoThrow);
+    used = consumed;
+    server_ec = ec;
+    if (ec) co_return;
+    std::string data(2, '\0');
+    auto [ec2, m] = co_await asio::async_read(server, asio::buffer(data), kNoThrow);
+    if (!ec2) co_await asio::async_write(server, asio::buffer(data, m), kNoThrow);
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    co_await asio::async_write(client, asio::buffer(std::string("ok")), kNoThrow);
+    echoed.resize(2);
+    co_await asio::async_read(client, asio::buffer(echoed), kNoThrow);
+  });
+  run();
+  ASSERT_TRUE(server_ec.has_value());
+  EXPECT_FALSE(*server_ec) << server_ec->message();
+  EXPECT_EQ(sniffed, 3u);
+  EXPECT_EQ(used, 3u);
+  EXPECT_EQ(echoed, "ok");
+}
+
+TEST_F(TlsStreamTest, LargeWriteWaitsForRoomAndArrivesWhole) {
+  Connected pair = connected(/*small_buffers=*/true);
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::string sent(4 << 20, '\0');
+  for (size_t i = 0; i < sent.size(); ++i)
+    sent[i] = static_cast<char>('a' + (i * 7 + i / 5000) % 26);
+  bool server_ready = false;
+  std::optional<error_code> write_ec;
+  size_t written = 0;
+  asio::steady_timer go(io_, asio::steady_timer::time_point::max());  // the reader's start signal
+  std::string received;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server_ready = true;
+    server.expires_after(std::chrono::seconds(5));
+    auto [wec, n] = co_await asio::async_write(server, asio::buffer(sent), kNoThrow);
+    write_ec = wec;
+    written = n;
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    co_await go.async_wait(kNoThrow);
+    received.resize(sent.size());
+    co_await asio::async_read(client, asio::buffer(received), kNoThrow);
+  });
+  // Run until nothing is ready: the handshake is done and the write is parked on a full socket.
+  io_.restart();
+  for (int round = 0; round < 100000; ++round)
+    if (io_.poll() == 0 && server_ready) break;
+  ASSERT_TRUE(server_ready);
+  EXPECT_FALSE(write_ec.has_value()) << "4 MB cannot fit in the socket buffers";
+  go.cancel();
+  run();
+  ASSERT_TRUE(write_ec.has_value());
+  EXPECT_FALSE(*write_ec) << write_ec->message();
+  EXPECT_EQ(written, sent.size());
+  EXPECT_TRUE(received == sent);
+}
+
+TEST_F(TlsStreamTest, PeerEndingMidRecordIsTruncated) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> read_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server.expires_after(std::chrono::seconds(5));
+    read_ec = co_await read_error(server);
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    // An application-data record header announcing 64 bytes, 10 of them, then FIN.
+    const std::string partial = std::string("\x17\x03\x03\x00\x40", 5) + std::string(10, 'x');
+    co_await asio::async_write(client.next_layer(), asio::buffer(partial), kNoThrow);
+    error_code ignored;
+    client.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+  });
+  run();
+  ASSERT_TRUE(read_ec.has_value());
+  EXPECT_EQ(*read_ec, asio::ssl::error::stream_truncated) << read_ec->message();
+  // The stream stays usable as an object: a later read reports the same failure at once.
+  std::optional<error_code> again;
+  spawn([&]() -> asio::awaitable<void> { again = co_await read_error(server); });
+  run();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, asio::ssl::error::stream_truncated);
+}
+
+TEST_F(TlsStreamTest, ShutdownExchangesCloseNotify) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> shutdown_ec;
+  std::optional<error_code> client_read_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server.expires_after(std::chrono::seconds(5));
+    auto [sec] = co_await server.async_shutdown(kNoThrow);
+    shutdown_ec = sec;
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    client_read_ec = co_await read_error(client);
+    co_await client.async_shutdown(kNoThrow);
+  });
+  run();
+  ASSERT_TRUE(client_read_ec.has_value());
+  EXPECT_EQ(*client_read_ec, asio::error::eof) << client_read_ec->message();
+  ASSERT_TRUE(shutdown_ec.has_value());
+  EXPECT_FALSE(*shutdown_ec) << shutdown_ec->message();
+}
+
+TEST_F(TlsStreamTest, ClientCloseNotifyReadsAsEof) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> read_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    read_ec = co_await read_error(server);
+    co_await server.async_shutdown(kNoThrow);
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    co_await client.async_shutdown(kNoThrow);
+  });
+  run();
+  ASSERT_TRUE(read_ec.has_value());
+  EXPECT_EQ(*read_ec, asio::error::eof) << read_ec->message();
+}
+
+TEST_F(TlsStreamTest, IdleReadTimesOutAndClosesTheSocket) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> read_ec;
+  std::optional<error_code> client_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server.expires_after(std::chrono::milliseconds(50));
+    read_ec = co_await read_error(server);
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    client_ec = co_await read_error(client);
+  });
+  run();
+  ASSERT_TRUE(read_ec.has_value());
+  EXPECT_EQ(*read_ec, boost::beast::error::timeout) << read_ec->message();
+  EXPECT_FALSE(server.socket().is_open());
+  ASSERT_TRUE(client_ec.has_value());
+  EXPECT_TRUE(*client_ec);
+}
+
+TEST_F(TlsStreamTest, SilentClientTimesOutTheHandshake) {
+  auto [server_socket, client_socket] = connect_pair();
+  TlsStream server = server_stream(std::move(server_socket));
+  std::optional<error_code> handshake_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    server.expires_after(std::chrono::milliseconds(50));
+    auto [ec] = co_await server.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    handshake_ec = ec;
+  });
+  run();
+  ASSERT_TRUE(handshake_ec.has_value());
+  EXPECT_EQ(*handshake_ec, boost::beast::error::timeout) << handshake_ec->message();
+}
+
+TEST_F(TlsStreamTest, BusyDirectionKeepsItsDeadline) {
+  // As HTTP/2 does: a read waits under the idle deadline while the writer sets its own, shorter
+  // or longer; the pending read must keep the one it started with.
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> read_ec;
+  std::optional<error_code> write_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server.expires_after(std::chrono::milliseconds(100));
+    // The reader runs (co_spawn dispatches) until its read waits for the socket.
+    spawn([&]() -> asio::awaitable<void> { read_ec = co_await read_error(server); });
+    server.expires_after(std::chrono::seconds(30));  // the write's; the read keeps 100 ms
+    auto [wec, n] = co_await asio::async_write(server, asio::buffer(std::string("x")), kNoThrow);
+    (void)n;
+    write_ec = wec;
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    auto [ec] = co_await client.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    (void)ec;
+  });
+  run();
+  ASSERT_TRUE(write_ec.has_value());
+  EXPECT_FALSE(*write_ec) << write_ec->message();
+  ASSERT_TRUE(read_ec.has_value());
+  EXPECT_EQ(*read_ec, boost::beast::error::timeout) << read_ec->message();
+}
+
+}  // namespace
+}  // namespace gatedrill::gateway
