@@ -176,10 +176,11 @@ Result<void> validate_pki_fault(const Scenario& s, FaultAction& a) {
   }
   if (t == "deregister") {
     const auto& services = s.topology.registry.services;
-    if (param(a, "service") != "app" &&
+    if (param(a, "service") != "app" && !s.cluster(param(a, "service")) &&
         std::find(services.begin(), services.end(), param(a, "service")) == services.end())
       return bad(
-          "deregister: service must be \"app\" or one of topology.registry.services, got \"" +
+          "deregister: service must be \"app\", one of topology.registry.services or an "
+          "upstream cluster, got \"" +
           param(a, "service") + "\"");
     if (!s.topology.registry.discovery)
       return bad(

@@ -511,10 +511,6 @@ void topology_clusters(lua_State* L, Fields& f, TopologySpec& t, std::string& er
       return void(error = "topology.upstreams." + c.name +
                           " has no route: add topology.routes = { [\"/path\"] = \"" + c.name +
                           "\" }");
-  if (!t.upstreams.empty() && t.registry.discovery)
-    error =
-        "topology.upstreams cannot be combined with registry discovery yet (the registry "
-        "would need each cluster's service)";
 }
 
 // Upstream clusters, issuers, identities and registry services share one namespace: each is a

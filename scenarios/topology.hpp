@@ -98,6 +98,10 @@ class Topology {
   Result<void> start_issuers();
   Result<void> start_clusters();
   Result<void> write_gateway_files();
+  // The gateways' routes as a JSON array: the load's path to the app, the registry's services,
+  // the clusters' routes (with discovery each names its service); a --routes file's entries, or
+  // for_registry the registry's (no names: routes are named after their service there).
+  std::string routes_json(bool for_registry = false) const;
   // --providers FILE with further issuers, else --issuer/--jwks-uri/--audience/--algs/--leeway.
   std::vector<std::string> gateway_jwt_args() const;
   // --clusters and --routes with upstream clusters; nothing otherwise.

@@ -94,29 +94,52 @@ Result<void> Topology::write_gateway_files() {
       if (value.count() > 0) entry[key] = millis(value);
     clusters.push_back(std::move(entry));
   }
+  if (auto w = write_file_atomically(run_dir_ + "/clusters.json", boost::json::serialize(clusters));
+      !w)
+    return w;
+  // With registry discovery the registry's routes (file or published) carry the clusters' too.
+  if (t.registry.discovery) return {};
+  return write_file_atomically(run_dir_ + "/routes.json", routes_json());
+}
+
+std::string Topology::routes_json(bool for_registry) const {
+  const TopologySpec& t = scenario_.topology;
+  const bool discovery = t.registry.discovery;
   boost::json::array routes;
   // Route names are unique: the cluster's name, then name-2, name-3 for its further routes.
   std::map<std::string, int> per_cluster;
+  // The load's path goes to the app, unless a route takes it; with discovery it belongs to the
+  // service "app", whose registration the trust agent renews.
   if (std::none_of(t.routes.begin(), t.routes.end(),
                    [&](const RouteSpec& r) { return r.prefix == t.path; })) {
-    routes.push_back(boost::json::object{{"name", "app"}, {"prefix", t.path}});
+    boost::json::object app{{"name", "app"}, {"prefix", t.path}};
+    if (discovery) app["service"] = "app";
+    routes.push_back(std::move(app));
     per_cluster["app"] = 1;
   }
+  // Each further registry service under the app's path (the longest prefix wins).
+  for (const auto& name : t.registry.services)
+    routes.push_back(
+        boost::json::object{{"name", name}, {"prefix", t.path + "/" + name}, {"service", name}});
   for (const auto& r : t.routes) {
     int n = ++per_cluster[r.cluster];
     boost::json::object route{{"name", n == 1 ? r.cluster : r.cluster + "-" + std::to_string(n)},
                               {"prefix", r.prefix}};
     if (r.cluster != "app") route["cluster"] = r.cluster;
+    // A cluster's routes belong to its service (registered at its peer), the app's to "app".
+    if (discovery) route["service"] = r.cluster;
     routes.push_back(std::move(route));
   }
-  if (auto w = write_file_atomically(run_dir_ + "/clusters.json", boost::json::serialize(clusters));
-      !w)
-    return w;
-  return write_file_atomically(run_dir_ + "/routes.json", boost::json::serialize(routes));
+  if (for_registry)
+    for (auto& route : routes) route.as_object().erase("name");
+  return boost::json::serialize(routes);
 }
 
 std::vector<std::string> Topology::gateway_cluster_args() const {
-  if (scenario_.topology.upstreams.empty()) return {};
+  const TopologySpec& t = scenario_.topology;
+  if (t.upstreams.empty()) return {};
+  // With discovery the routes come with the registry's (gateway_policy_args).
+  if (t.registry.discovery) return {"--clusters", run_dir_ + "/clusters.json"};
   return {"--clusters", run_dir_ + "/clusters.json", "--routes", run_dir_ + "/routes.json"};
 }
 

@@ -88,20 +88,11 @@ Result<void> Topology::start_registry() {
     return make_error("registry", "publishing " + r.policy_file + " answered " +
                                       std::to_string(response->status) + ": " + response->body);
   if (!r.discovery) return {};
-  // The load's route belongs to the service "app", whose registration the trust agent renews.
-  boost::json::array routes{boost::json::object{
-      {"name", "app"}, {"prefix", scenario_.topology.path}, {"service", "app"}}};
-  // Each further service under the app's path (the longest prefix wins).
-  for (const auto& name : r.services)
-    routes.push_back(boost::json::object{
-        {"name", name}, {"prefix", scenario_.topology.path + "/" + name}, {"service", name}});
-  if (!r.publish_routes)
-    return write_file_atomically(run_dir_ + "/routes.json", boost::json::serialize(routes));
-  // The registry's table (routes are named after their service there) instead of a file.
-  for (auto& route : routes) route.as_object().erase("name");
-  auto published = http_request(
-      "PUT", endpoints_.registry.url + "/v1/routes", {{"content-type", "application/json"}},
-      boost::json::serialize(boost::json::object{{"routes", routes}}), options);
+  if (!r.publish_routes) return write_file_atomically(run_dir_ + "/routes.json", routes_json());
+  // The registry's table instead of a file.
+  auto published = http_request("PUT", endpoints_.registry.url + "/v1/routes",
+                                {{"content-type", "application/json"}},
+                                "{\"routes\":" + routes_json(true) + "}", options);
   if (!published)
     return make_error(published.error().code,
                       "registry: publishing the routes: " + published.error().message);
@@ -131,6 +122,11 @@ Result<void> Topology::start_trust_agent() {
     options.services = {"app"};
     for (const auto& name : t.registry.services) options.services.push_back(name);
     options.service_address = endpoints_.app.url;
+    // Each upstream cluster's service, at its own peer's address.
+    for (size_t i = 0; i < t.upstreams.size() && t.registry.discovery; ++i) {
+      options.services.push_back(t.upstreams[i].name);
+      options.service_addresses[t.upstreams[i].name] = endpoints_.upstreams[i].url;
+    }
     options.heartbeat_ttl =
         std::chrono::duration_cast<std::chrono::milliseconds>(t.registry.heartbeat_ttl);
   }

@@ -128,7 +128,10 @@ Result<void> TrustAgent::heartbeat() {
       std::lock_guard lock(mutex_);
       if (silent_.count(service)) continue;
     }
-    boost::json::object body{{"address", options_.service_address},
+    auto own = options_.service_addresses.find(service);
+    const std::string& address =
+        own == options_.service_addresses.end() ? options_.service_address : own->second;
+    boost::json::object body{{"address", address},
                              {"ttl_ms", static_cast<int64_t>(options_.heartbeat_ttl.count())}};
     auto r = http_post_json(options_.registry_url + "/v1/discovery/" + service,
                             boost::json::serialize(body), quick());

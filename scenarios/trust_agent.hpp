@@ -38,6 +38,7 @@ struct TrustAgentOptions {
   std::string registry_url;           // "" = no registry
   std::vector<std::string> services;  // registered in the registry's discovery ...
   std::string service_address;        // ... at this address
+  std::map<std::string, std::string> service_addresses;  // unless named here (clusters)
   std::chrono::milliseconds heartbeat_ttl{2000};
   std::chrono::milliseconds interval{200};  // how often the CA is asked
   // The load's client SVID (issued through POST /admin/issue, for its whole lifetime).

@@ -258,6 +258,13 @@ TEST_F(ScenarioScriptTest, RegistryServicesNeedDiscoveryAndNameTheirStreams) {
   EXPECT_THAT(error_of(topology("{ services = { 'catalog' } }")), HasSubstr("needs discovery"));
   EXPECT_THAT(error_of(topology("{ publish_routes = true }")),
               HasSubstr("publish_routes needs discovery = true"));
+  // Upstream clusters register their own service: deregister may silence one of them.
+  auto clustered =
+      load("topology { registry = { discovery = true }, policy = '" + policy +
+           "', upstreams = { billing = {} }, routes = { ['/b'] = 'billing' } }\n" +
+           std::string(kMinimal) +
+           "at('1s', function() fault.deregister { service = 'billing', duration = '1s' } end)\n");
+  ASSERT_TRUE(clustered) << clustered.error().message;
   auto published = load(topology("{ discovery = true, publish_routes = true }"));
   ASSERT_TRUE(published) << published.error().message;
   EXPECT_TRUE((*published)->scenario().topology.registry.publish_routes);
