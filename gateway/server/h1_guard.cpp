@@ -48,6 +48,9 @@ HeadScan scan_request_head(std::string_view received, size_t max_uri_bytes, size
   // Tolerate empty lines before the request line (RFC 9112 2.2), as long as they are CRLF.
   for (size_t i = 0; i < received.size(); ++i) {
     const char c = received[i];
+    // Every byte the checks below look at is at most CR: one compare for all the others (a
+    // head is mostly a kilobyte of token; this loop was 10,000 instructions a request).
+    if (static_cast<unsigned char>(c) > '\r') continue;
     if (c == '\0') {
       scan.state = HeadScan::State::kRejected;
       scan.rejection = bad("NUL byte in the request head");
