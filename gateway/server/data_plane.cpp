@@ -11,6 +11,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -175,6 +176,47 @@ bool negotiated_h2(SSL* ssl) {
   return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
 }
 
+// `message` as HTTP/1.x puts it on the wire: the start line, the fields in order, a blank line,
+// the body; what Beast's serializer writes for a message of known length, but into one buffer
+// that the connection keeps (so one write, one TLS record, no allocation once it has grown)
+// and without the serializer's buffer-sequence iteration (about 17,000 instructions per
+// message under callgrind). Not for chunked messages.
+template <bool isRequest>
+void serialize_message(const http::message<isRequest, http::string_body>& message,
+                       std::string& wire) {
+  wire.clear();
+  const unsigned version = message.version();
+  const char http_version[] = {'H', 'T',
+                               'T', 'P',
+                               '/', static_cast<char>('0' + version / 10),
+                               '.', static_cast<char>('0' + version % 10)};
+  const std::string_view version_text(http_version, sizeof http_version);
+  if constexpr (isRequest) {
+    wire.append(message.method_string());
+    wire.push_back(' ');
+    wire.append(message.target());
+    wire.push_back(' ');
+    wire.append(version_text);
+  } else {
+    const unsigned status = message.result_int();
+    wire.append(version_text);
+    const char code[] = {' ', static_cast<char>('0' + status / 100 % 10),
+                         static_cast<char>('0' + status / 10 % 10),
+                         static_cast<char>('0' + status % 10), ' '};
+    wire.append(code, sizeof code);
+    wire.append(message.reason());
+  }
+  wire.append("\r\n");
+  for (const auto& field : message) {
+    wire.append(field.name_string());
+    wire.append(": ");
+    wire.append(field.value());
+    wire.append("\r\n");
+  }
+  wire.append("\r\n");
+  wire.append(message.body());
+}
+
 }  // namespace
 
 std::string local_reply_body(int status, std::string_view reason, std::string_view message) {
@@ -277,6 +319,7 @@ struct UpstreamConn {
   ClusterState& cluster;
   tcp::endpoint endpoint;
   beast::flat_buffer buffer;
+  std::string wire;  // the request being written (serialize_message)
 };
 
 struct Worker {
@@ -634,13 +677,20 @@ struct DataPlane::Impl {
     return {502, "upstream_tls_error", "upstream refused the TLS session: " + ec.message()};
   }
 
-  // Writes `request` and reads the response head and body into `parser`.
+  // Writes `request` (in one write through `wire`) and reads the response head and body into
+  // `parser`.
   template <class Stream>
   static asio::awaitable<beast::error_code> exchange(
-      Stream& stream, beast::flat_buffer& buffer, Request& request,
+      Stream& stream, beast::flat_buffer& buffer, std::string& wire, Request& request,
       http::response_parser<http::string_body>& parser) {
-    auto [write_ec, written] = co_await http::async_write(stream, request, kNoThrow);
-    (void)written;
+    beast::error_code write_ec;
+    if (request.chunked()) {
+      std::tie(write_ec, std::ignore) = co_await http::async_write(stream, request, kNoThrow);
+    } else {
+      serialize_message(request, wire);
+      std::tie(write_ec, std::ignore) =
+          co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
+    }
     if (write_ec) co_return write_ec;
     auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
     (void)n;
@@ -648,8 +698,8 @@ struct DataPlane::Impl {
   }
   static asio::awaitable<beast::error_code> exchange(
       UpstreamConn& conn, Request& request, http::response_parser<http::string_body>& parser) {
-    if (conn.tls) co_return co_await exchange(*conn.tls, conn.buffer, request, parser);
-    co_return co_await exchange(conn.stream, conn.buffer, request, parser);
+    if (conn.tls) co_return co_await exchange(*conn.tls, conn.buffer, conn.wire, request, parser);
+    co_return co_await exchange(conn.stream, conn.buffer, conn.wire, request, parser);
   }
 
   asio::awaitable<UpstreamOutcome> forward(Worker& worker, ClusterState& cluster, const Pick& to,
@@ -905,17 +955,31 @@ struct DataPlane::Impl {
     return out;
   }
 
+  // Writes `response` in one write through `wire` (the connection's buffer, kept between
+  // responses); Beast's serializer for a chunked one.
+  template <class Stream>
+  asio::awaitable<bool> write(Stream& stream, Response& response, std::string& wire) {
+    beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
+    beast::error_code ec;
+    if (response.chunked()) {
+      std::tie(ec, std::ignore) = co_await http::async_write(stream, response, kNoThrow);
+    } else {
+      serialize_message(response, wire);
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
+    }
+    co_return !ec;
+  }
+  // A one-off answer (a rejection before the connection closes).
   template <class Stream>
   asio::awaitable<bool> write(Stream& stream, Response& response) {
-    beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
-    auto [ec, n] = co_await http::async_write(stream, response, kNoThrow);
-    (void)n;
-    co_return !ec;
+    std::string wire;
+    co_return co_await write(stream, response, wire);
   }
 
   template <class Stream>
   asio::awaitable<void> serve(Worker& worker, Stream& stream, std::string remote,
                               std::string identity = {}, beast::flat_buffer buffer = {}) {
+    std::string wire;  // each response as written (write)
     for (;;) {
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte under the idle timeout.
@@ -990,12 +1054,12 @@ struct DataPlane::Impl {
                                           upgrade ? &tunnel : nullptr);
       if (tunnel && answer.response.result() == http::status::switching_protocols) {
         // The filter chain admitted it and the upstream switched: bytes both ways from now on.
-        if (!co_await write(stream, answer.response)) co_return;
+        if (!co_await write(stream, answer.response, wire)) co_return;
         co_await splice(stream, buffer, *tunnel);
         co_return;
       }
       const bool keep_alive = answer.response.keep_alive();
-      if (!co_await write(stream, answer.response) || !keep_alive) co_return;
+      if (!co_await write(stream, answer.response, wire) || !keep_alive) co_return;
     }
   }
 
