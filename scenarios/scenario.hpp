@@ -32,6 +32,13 @@ struct ClusterSpec {
   std::chrono::nanoseconds breaker_open_for{0};
 };
 
+// What one further issuer (jwt.issuers) does differently from the topology's jwt settings.
+struct IssuerSettings {
+  std::string idp_alg;                             // what its IdP signs with; "" = jwt.idp_alg
+  std::vector<std::string> algs;                   // the gateways accept from it; {} = jwt.algs
+  std::optional<std::chrono::nanoseconds> leeway;  // the gateways allow it; none = jwt.leeway
+};
+
 // topology.routes: a path prefix and the cluster it goes to ("app": the default cluster).
 struct RouteSpec {
   std::string prefix;
@@ -105,6 +112,7 @@ struct TopologySpec {
   // Further JWT issuers (jwt.issuers): each an IdP peer named after it, a provider of the
   // gateways (--providers), and a stream "<name>@gw-N" of the load with its tokens.
   std::vector<std::string> issuers;
+  std::map<std::string, IssuerSettings> issuer_settings;  // by issuer, for those that set any
 };
 
 struct PhaseSpec {

@@ -513,6 +513,67 @@ void topology_clusters(lua_State* L, Fields& f, TopologySpec& t, std::string& er
                           "\" }");
 }
 
+// jwt.issuers (the table on top of the stack) = { "tenant-a", ["tenant-b"] = { idp_alg =
+// "ES256", algs = { "ES256" }, leeway = "0s" } }: names in list order, then the named ones by name.
+void jwt_issuers(lua_State* L, TopologySpec& t, std::string& error) {
+  const std::set<std::string> known{"RS256", "PS256", "ES256", "EdDSA"};
+  std::vector<std::string> listed, named;
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, -1));
+  for (lua_Integer i = 1; i <= n; ++i) {
+    lua_rawgeti(L, -1, i);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      listed.emplace_back(lua_tostring(L, -1));
+    else if (error.empty())
+      error = "topology.jwt.issuers: list entries are names such as \"tenant-a\"";
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && error.empty()) {
+      std::string name = lua_tostring(L, -2);
+      const std::string what = "topology.jwt.issuers." + name;
+      if (!lua_istable(L, -1)) {
+        error = what + " must be a table { idp_alg = ..., algs = {...}, leeway = ... }";
+      } else {
+        Fields f(L, -1, what);
+        IssuerSettings settings;
+        if (f.check_keys({"idp_alg", "algs", "leeway"}, error)) {
+          if (auto v = f.string("idp_alg", error)) {
+            if (!known.count(*v)) error = what + ".idp_alg: unknown alg '" + *v + "'";
+            settings.idp_alg = *v;
+          }
+          if (auto v = f.string_list("algs", error)) {
+            for (const auto& a : *v)
+              if (!known.count(a)) error = what + ".algs: unknown alg '" + a + "'";
+            if (v->empty()) error = what + ".algs must not be empty";
+            settings.algs = *v;
+          }
+          if (auto v = f.duration("leeway", error)) {
+            if (v->count() < 0) error = what + ".leeway must be >= 0";
+            settings.leeway = *v;
+          }
+        }
+        named.push_back(name);
+        t.issuer_settings[name] = std::move(settings);
+      }
+    } else if (lua_type(L, -2) != LUA_TNUMBER && error.empty()) {
+      error = "topology.jwt.issuers: keys are issuer names";
+    }
+    lua_pop(L, 1);
+  }
+  if (!error.empty()) return;
+  std::sort(named.begin(), named.end());
+  listed.insert(listed.end(), named.begin(), named.end());
+  for (const auto& name : listed) {
+    if (!peer_name_ok(name))
+      return void(error = "topology.jwt.issuers: '" + name + "' " + kPeerNameRule);
+    if (std::count(listed.begin(), listed.end(), name) > 1)
+      return void(error = "topology.jwt.issuers: '" + name + "' is listed twice");
+  }
+  if (listed.empty()) error = "topology.jwt.issuers must not be empty (leave it out instead)";
+  t.issuers = std::move(listed);
+}
+
 // Upstream clusters, issuers, identities and registry services share one namespace: each is a
 // stream "<name>@gw-N", and clusters and issuers are nodes.
 void check_peer_names(const TopologySpec& t, std::string& error) {
@@ -559,15 +620,12 @@ int topology_impl(lua_State* L, Context& c, std::string& error) {
     lua_getfield(L, 1, "jwt");
     Fields jwt(L, -1, "topology.jwt");
     if (jwt.check_keys({"leeway", "algs", "idp_alg", "token_ttl", "issuers"}, error)) {
-      if (auto v = jwt.string_list("issuers", error)) {
-        for (const auto& name : *v) {
-          if (!peer_name_ok(name))
-            error = "topology.jwt.issuers: '" + name + "' " + kPeerNameRule;
-          else if (std::count(v->begin(), v->end(), name) > 1)
-            error = "topology.jwt.issuers: '" + name + "' is listed twice";
-        }
-        if (v->empty()) error = "topology.jwt.issuers must not be empty (leave it out instead)";
-        t.issuers = *v;
+      if (jwt.type("issuers") == LUA_TTABLE) {
+        lua_getfield(L, -1, "issuers");
+        jwt_issuers(L, t, error);
+        lua_pop(L, 1);
+      } else if (jwt.type("issuers") != LUA_TNIL) {
+        error = "topology.jwt.issuers must be a list such as { \"tenant-a\", \"tenant-b\" }";
       }
       if (auto v = jwt.duration("token_ttl", error)) {
         if (v->count() < std::chrono::nanoseconds(std::chrono::seconds(10)).count())

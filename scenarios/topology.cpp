@@ -416,12 +416,12 @@ Result<void> Topology::start() {
   return {};
 }
 
-std::vector<std::string> Topology::idp_args(uint16_t port) const {
+std::vector<std::string> Topology::idp_args(uint16_t port, const std::string& alg) const {
   return {"idp",
           "--port",
           std::to_string(port),
           "--alg",
-          scenario_.topology.idp_alg,
+          alg.empty() ? scenario_.topology.idp_alg : alg,
           "--audience",
           endpoints_.audience,
           "--client-id",

@@ -107,7 +107,8 @@ class Topology {
   // --clusters and --routes with upstream clusters; nothing otherwise.
   std::vector<std::string> gateway_cluster_args() const;
   // `gatedrill idp` / `gatedrill upstream` arguments of an IdP or upstream peer on `port`.
-  std::vector<std::string> idp_args(uint16_t port) const;
+  // alg: what it signs with; "" = jwt.idp_alg.
+  std::vector<std::string> idp_args(uint16_t port, const std::string& alg = "") const;
   static std::vector<std::string> upstream_args(const std::string& name, uint16_t port,
                                                 const UpstreamSpec& upstream);
   Result<void> start_peer(const std::string& name, std::vector<std::string> args,

@@ -15,15 +15,20 @@ std::string millis(std::chrono::nanoseconds d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
 }
 
+// A providers file entry; `name` is a further issuer whose own settings win ("" = the idp).
 boost::json::object provider(const std::string& issuer, const std::string& jwks_uri,
-                             const std::string& audience, const TopologySpec& t) {
+                             const std::string& audience, const TopologySpec& t,
+                             const std::string& name = "") {
+  auto own = t.issuer_settings.find(name);
+  const IssuerSettings none;
+  const IssuerSettings& s = own == t.issuer_settings.end() ? none : own->second;
   boost::json::array algs;
-  for (const auto& a : t.algs) algs.emplace_back(a);
+  for (const auto& a : s.algs.empty() ? t.algs : s.algs) algs.emplace_back(a);
   return {{"issuer", issuer},
           {"jwks_uri", jwks_uri},
           {"audiences", boost::json::array{boost::json::value(audience)}},
           {"algs", std::move(algs)},
-          {"leeway", millis(t.leeway)}};
+          {"leeway", millis(s.leeway.value_or(t.leeway))}};
 }
 
 }  // namespace
@@ -37,7 +42,10 @@ Result<void> Topology::start_issuers() {
     NodeEndpoint idp;
     idp.kind = "idp";
     idp.url = "http://127.0.0.1:" + std::to_string(*port);
-    if (auto r = start_node(name, idp_args(*port), idp, RestartPolicy{}); !r) return r;
+    auto own = scenario_.topology.issuer_settings.find(name);
+    const std::string alg =
+        own == scenario_.topology.issuer_settings.end() ? "" : own->second.idp_alg;
+    if (auto r = start_node(name, idp_args(*port, alg), idp, RestartPolicy{}); !r) return r;
     endpoints_.issuers.push_back(std::move(idp));
   }
   return {};
@@ -69,8 +77,8 @@ Result<void> Topology::write_gateway_files() {
     boost::json::array providers{
         provider(endpoints_.issuer, via_proxy("idp", endpoints_.jwks_uri), endpoints_.audience, t)};
     for (const auto& idp : endpoints_.issuers)
-      providers.push_back(
-          provider(idp.url, via_proxy(idp.name, idp.url + "/jwks.json"), endpoints_.audience, t));
+      providers.push_back(provider(idp.url, via_proxy(idp.name, idp.url + "/jwks.json"),
+                                   endpoints_.audience, t, idp.name));
     if (auto w =
             write_file_atomically(run_dir_ + "/providers.json", boost::json::serialize(providers));
         !w)

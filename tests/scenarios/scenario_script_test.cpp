@@ -413,6 +413,27 @@ expect { during("jwks_down", { node = "tenant-a@gw-1", status_401_share = "> 90%
               HasSubstr("topology.jwt.issuers: 'idp' must be"));
   EXPECT_THAT(error_of("topology { jwt = { issuers = {} } }\n" + base),
               HasSubstr("must not be empty"));
+
+  // An issuer may sign and be accepted differently from the run's IdP.
+  auto own = load(R"(topology { jwt = { algs = { "RS256" }, issuers = { "tenant-a",
+  ["tenant-b"] = { idp_alg = "ES256", algs = { "ES256" }, leeway = "0s" } } } }
+)" + base);
+  ASSERT_TRUE(own) << own.error().message;
+  const TopologySpec& t = (*own)->scenario().topology;
+  EXPECT_EQ(t.issuers, (std::vector<std::string>{"tenant-a", "tenant-b"}));
+  ASSERT_EQ(t.issuer_settings.count("tenant-b"), 1u);
+  EXPECT_EQ(t.issuer_settings.at("tenant-b").idp_alg, "ES256");
+  EXPECT_EQ(t.issuer_settings.at("tenant-b").algs, (std::vector<std::string>{"ES256"}));
+  EXPECT_EQ(t.issuer_settings.at("tenant-b").leeway, std::chrono::seconds(0));
+  EXPECT_EQ(t.issuer_settings.count("tenant-a"), 0u);
+  EXPECT_THAT(error_of("topology { jwt = { issuers = { b = { idp_alg = 'HS256' } } } }\n" + base),
+              HasSubstr("topology.jwt.issuers.b.idp_alg: unknown alg 'HS256'"));
+  EXPECT_THAT(error_of("topology { jwt = { issuers = { b = { leewy = '1s' } } } }\n" + base),
+              HasSubstr("topology.jwt.issuers.b: unknown key 'leewy'"));
+  EXPECT_THAT(error_of("topology { jwt = { issuers = { 'b', b = {} } } }\n" + base),
+              HasSubstr("'b' is listed twice"));
+  EXPECT_THAT(error_of("topology { jwt = { issuers = 'b' } }\n" + base),
+              HasSubstr("topology.jwt.issuers must be a list"));
 }
 
 TEST_F(ScenarioScriptTest, TheSandboxHasNoFileOrProcessAccess) {
