@@ -45,11 +45,14 @@ end)
 thresholds {
   ["warmup.error_rate"] = "< 1%",
   ["warmup.error_rate{node=billing@gw-1}"] = "< 1%",
-  -- The other cluster and the default one are untouched while billing fails.
+  -- The other cluster and the default one are untouched while billing fails: no errors, and a
+  -- tail below billing's 150 ms timeout, which a request sharing its pool or breaker would meet
+  -- (or get its 503s). The bound leaves room for a busy machine's scheduling delays (~100 ms seen
+  -- at load average 10).
   ["slow.error_rate{node=catalog@gw-1}"] = "< 1%",
-  ["slow.p99{node=catalog@gw-1}"] = "< 100ms",
+  ["slow.p99{node=catalog@gw-1}"] = "< 150ms",
   ["slow.error_rate{node=gw-1}"] = "< 1%",
-  ["slow.p99{node=gw-1}"] = "< 100ms",
+  ["slow.p99{node=gw-1}"] = "< 150ms",
   ["recover.error_rate{node=catalog@gw-1}"] = "< 1%",
 }
 
