@@ -48,6 +48,13 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 Result<std::string> base64url_decode(std::string_view text) {
+  std::string out;
+  auto decoded = base64url_decode_to(text, &out);
+  if (!decoded) return decoded.error();
+  return out;
+}
+
+Result<void> base64url_decode_to(std::string_view text, std::string* out) {
   // A length of 1 mod 4 cannot come from any byte string.
   const size_t rest = text.size() % 4;
   if (rest == 1) return make_error("bad_base64url", "impossible base64url length");
@@ -56,8 +63,8 @@ Result<std::string> base64url_decode(std::string_view text) {
                                                 : "character outside the base64url alphabet");
   };
   // Sized once and written in place: this runs on every uncached token (three segments).
-  std::string out(text.size() / 4 * 3 + (rest == 0 ? 0 : rest - 1), '\0');
-  char* o = out.data();
+  out->resize(text.size() / 4 * 3 + (rest == 0 ? 0 : rest - 1));
+  char* o = out->data();
   const size_t full = text.size() - rest;
   for (size_t i = 0; i < full; i += 4) {
     const int a = kDecode[static_cast<unsigned char>(text[i])];
@@ -93,7 +100,7 @@ Result<std::string> base64url_decode(std::string_view text) {
       *o++ = static_cast<char>((n >> 2) & 0xFF);
     }
   }
-  return out;
+  return {};
 }
 
 }  // namespace gatedrill

@@ -41,7 +41,11 @@ struct PkeyCtxFree {
 struct SigFree {
   void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
 };
+struct MdFree {
+  void operator()(EVP_MD* m) const { EVP_MD_free(m); }
+};
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using SigPtr = std::unique_ptr<ECDSA_SIG, SigFree>;
 
@@ -150,6 +154,17 @@ class VerifyContexts {
     return entries_.back().ctx.get();
   }
 
+  // SHA-256 with an algorithm fetched once and a context reused: SHA256() fetches the
+  // implementation and allocates a context on every call, ~half the cost of hashing a token.
+  bool sha256(std::string_view data, unsigned char (&digest)[SHA256_DIGEST_LENGTH]) {
+    if (!md_) md_.reset(EVP_MD_fetch(nullptr, "SHA256", nullptr));
+    if (!md_ctx_) md_ctx_.reset(EVP_MD_CTX_new());
+    unsigned int len = 0;
+    return md_ && md_ctx_ && EVP_DigestInit_ex2(md_ctx_.get(), md_.get(), nullptr) == 1 &&
+           EVP_DigestUpdate(md_ctx_.get(), data.data(), data.size()) == 1 &&
+           EVP_DigestFinal_ex(md_ctx_.get(), digest, &len) == 1 && len == SHA256_DIGEST_LENGTH;
+  }
+
  private:
   static constexpr size_t kCapacity = 8;
   struct Entry {
@@ -174,27 +189,46 @@ class VerifyContexts {
 
   std::vector<Entry> entries_;
   uint64_t tick_ = 0;
+  MdPtr md_;
+  MdCtxPtr md_ctx_;
 };
 
 Error malformed(std::string message) {
   return make_error("malformed", std::move(message));
 }
 
-// Boost.JSON keeps the last of duplicate member names; an attacker can use that to show one
-// value to us and another to a downstream parser. Walks already-validated JSON text and reports
-// whether any object repeats a name (after unescaping, so "a" and "\u0061" collide).
-bool has_duplicate_names(std::string_view text) {
-  // Names of the open objects, innermost last (views into `text`, or into `unescaped` for the
-  // rare escaped name); an object's names are sorted and compared when it closes, so a hostile
-  // 16 KiB payload with thousands of names costs n log n, and a plain token allocates little.
+// Per-thread buffers for parsing a token's header and payload, kept between tokens so an
+// uncached verify allocates nothing for them after warm-up. Bounded by the 16 KiB token limit.
+struct ParseScratch {
   struct Frame {
     bool object;
     bool expecting_name;
     size_t first_name;
   };
+  std::string decoded;  // one segment's JSON text
   std::vector<Frame> stack;
   std::vector<std::string_view> names;
-  std::vector<std::unique_ptr<std::string>> unescaped;
+  std::vector<std::unique_ptr<std::string>> unescaped;  // stable: names point into them
+};
+
+ParseScratch& parse_scratch() {
+  thread_local ParseScratch scratch;
+  return scratch;
+}
+
+// Boost.JSON keeps the last of duplicate member names; an attacker can use that to show one
+// value to us and another to a downstream parser. Walks already-validated JSON text and reports
+// whether any object repeats a name (after unescaping, so "a" and "\u0061" collide).
+bool has_duplicate_names(std::string_view text, ParseScratch& scratch) {
+  // Names of the open objects, innermost last (views into `text`, or into `unescaped` for the
+  // rare escaped name); an object's names are sorted and compared when it closes, so a hostile
+  // 16 KiB payload with thousands of names costs n log n.
+  auto& stack = scratch.stack;
+  auto& names = scratch.names;
+  auto& unescaped = scratch.unescaped;
+  stack.clear();
+  names.clear();
+  unescaped.clear();
   auto close_object = [&](size_t first) {
     auto begin = names.begin() + static_cast<std::ptrdiff_t>(first);
     std::sort(begin, names.end());
@@ -248,15 +282,16 @@ bool has_duplicate_names(std::string_view text) {
 
 Result<boost::json::object> decode_json_segment(std::string_view segment, const char* what,
                                                 const boost::json::storage_ptr& storage) {
-  auto decoded = base64url_decode(segment);
-  if (!decoded) return malformed(std::string(what) + " is not valid base64url");
+  ParseScratch& scratch = parse_scratch();
+  if (!base64url_decode_to(segment, &scratch.decoded))
+    return malformed(std::string(what) + " is not valid base64url");
   boost::system::error_code ec;
   boost::json::parse_options options;
   options.max_depth = 64;  // as parse_json: deep nesting is hostile input; UTF-8 is validated
-  boost::json::value value = boost::json::parse(*decoded, ec, storage, options);
+  boost::json::value value = boost::json::parse(scratch.decoded, ec, storage, options);
   if (ec) return malformed(std::string(what) + " is not valid JSON");
   if (!value.is_object()) return malformed(std::string(what) + " must be a JSON object");
-  if (has_duplicate_names(*decoded))
+  if (has_duplicate_names(scratch.decoded, scratch))
     return malformed(std::string(what) + " has duplicate member names");
   return std::move(value.as_object());
 }
@@ -374,7 +409,7 @@ bool jws_verify(JwsAlg alg, const Key& key, std::string_view signing_input,
   EVP_PKEY_CTX* ctx = contexts.get(key.native(), alg);
   if (!ctx) return false;
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(bytes(signing_input), signing_input.size(), digest);
+  if (!contexts.sha256(signing_input, digest)) return false;
   if (EVP_PKEY_verify(ctx, bytes(signature), signature.size(), digest, sizeof(digest)) == 1)
     return true;
   ERR_clear_error();  // a bad signature is an answer, not an error to leave queued
@@ -396,10 +431,18 @@ Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
 
 Result<ParsedJwt> parse_jwt(std::string_view token) {
   if (token.size() > kMaxTokenBytes) return malformed("token larger than 16 KiB");
-  auto parts = split(token, '.');
-  if (parts.size() != 3)
-    return malformed("a JWS has 3 dot-separated segments, this has " +
-                     std::to_string(parts.size()));
+  // The three segments without a vector: this runs on every uncached token.
+  std::string_view parts[3];
+  size_t segments = 1;
+  for (size_t start = 0;;) {
+    const size_t dot = token.find('.', start);
+    if (segments <= 3) parts[segments - 1] = token.substr(start, dot - start);
+    if (dot == std::string_view::npos) break;
+    ++segments;
+    start = dot + 1;
+  }
+  if (segments != 3)
+    return malformed("a JWS has 3 dot-separated segments, this has " + std::to_string(segments));
   if (parts[0].empty()) return malformed("empty header segment");
 
   // Header and claims live in one arena owned by the parsed token (a JSON tree is dozens of
@@ -441,9 +484,8 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
   auto claims = decode_json_segment(parts[1], "payload", storage);
   if (!claims) return claims.error();
   jwt.claims = std::move(*claims);
-  auto sig = base64url_decode(parts[2]);
-  if (!sig) return malformed("signature is not valid base64url");
-  jwt.signature = std::move(*sig);
+  if (!base64url_decode_to(parts[2], &jwt.signature))
+    return malformed("signature is not valid base64url");
   jwt.signing_input = std::string(token.substr(0, parts[0].size() + 1 + parts[1].size()));
   return jwt;
 }

@@ -36,7 +36,8 @@ TEST(Base64Url, RejectsPadding) {
 }
 
 TEST(Base64Url, RejectsCharactersOutsideTheAlphabet) {
-  for (const char* text : {"Zm9+", "Zm9/", "Zm 9v", "Zm9v\n", "Zm9v.", std::string("Zm\0v", 4).c_str()}) {
+  for (const char* text :
+       {"Zm9+", "Zm9/", "Zm 9v", "Zm9v\n", "Zm9v.", std::string("Zm\0v", 4).c_str()}) {
     EXPECT_FALSE(base64url_decode(text).ok()) << text;
   }
   EXPECT_FALSE(base64url_decode(std::string("Zm\0v", 4)).ok());
@@ -48,6 +49,19 @@ TEST(Base64Url, RejectsImpossibleLengthsAndNonCanonicalTails) {
   EXPECT_TRUE(base64url_decode("Zg").ok());
   EXPECT_FALSE(base64url_decode("Zh").ok());   // same byte as "Zg" with stray low bits
   EXPECT_FALSE(base64url_decode("Zm9").ok());  // "Zm8" with stray low bits
+}
+
+TEST(Base64Url, DecodeToReusesTheBufferAndSizesItExactly) {
+  std::string out = "previous contents, longer than anything decoded below";
+  ASSERT_TRUE(base64url_decode_to("Zm9vYmFy", &out).ok());
+  EXPECT_EQ(out, "foobar");
+  ASSERT_TRUE(base64url_decode_to("Zg", &out).ok());
+  EXPECT_EQ(out, "f");
+  ASSERT_TRUE(base64url_decode_to("", &out).ok());
+  EXPECT_EQ(out, "");
+  auto bad = base64url_decode_to("Zg==", &out);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "bad_base64url");
 }
 
 }  // namespace
