@@ -1,5 +1,9 @@
 #include "core/crypto/jwt.hpp"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -7,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/crypto/openssl_ptr.hpp"
 #include "tests/crypto/test_keys.hpp"
 
 namespace gatedrill {
@@ -169,6 +174,99 @@ TEST(Jws, ManyKeysAndFailuresInTurnOnOneThread) {
       EXPECT_TRUE(jws_verify(JwsAlg::kES256, keys[i], "a.b", sigs[i])) << i;
       EXPECT_FALSE(jws_verify(JwsAlg::kES256, keys[i], "a.b", sigs[(i + 1) % sigs.size()])) << i;
       EXPECT_TRUE(jws_verify(JwsAlg::kES256, keys[i], "a.b", sigs[i])) << i;
+    }
+  }
+}
+
+// OpenSSL's own RSA PKCS#1 v1.5 signing/verification of `input` with hash `md` (no JWS code).
+std::string openssl_rsa_sign(const Key& key, const EVP_MD* md, std::string_view input) {
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  size_t len = 0;
+  auto in = reinterpret_cast<const unsigned char*>(input.data());
+  EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key.native()), 1);
+  EXPECT_EQ(EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size()), 1);
+  std::string sig(len, '\0');
+  EXPECT_EQ(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
+                           input.size()),
+            1);
+  return sig;
+}
+bool openssl_rs256_verify(const Key& key, std::string_view input, std::string_view sig) {
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()) != 1)
+    return false;
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                          reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+}
+
+// RS256 is checked by encoding the expected message and comparing (core/crypto/jwt.cpp): it must
+// answer as OpenSSL does for good signatures, every altered one, and the encodings a lax parser
+// could accept (another hash's DigestInfo, no DigestInfo), for 2048- and 3072-bit moduli.
+TEST(Jws, Rs256AnswersAsOpenSslDoes) {
+  static const Key key3072 = *Key::generate(KeyType::kRsa, 3072);
+  for (const Key* key : {&test::rsa_key(), &key3072}) {
+    auto pub = Key::from_pem(key->public_pem());  // as the gateway holds keys: public only
+    ASSERT_TRUE(pub.ok());
+    for (int i = 0; i < 8; ++i) {
+      const std::string input = "header.payload" + std::to_string(i);
+      const std::string sig = openssl_rsa_sign(*key, EVP_sha256(), input);
+      EXPECT_TRUE(jws_verify(JwsAlg::kRS256, *pub, input, sig)) << i;
+      for (size_t at : {size_t{0}, size_t{1}, sig.size() / 2, sig.size() - 1}) {
+        std::string altered = sig;
+        altered[at] = static_cast<char>(altered[at] ^ (1 << (i % 8)));
+        EXPECT_EQ(jws_verify(JwsAlg::kRS256, *pub, input, altered),
+                  openssl_rs256_verify(*pub, input, altered))
+            << i << " at " << at;
+        EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, altered)) << i << " at " << at;
+      }
+      EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input + "x", sig));
+      // PKCS#1 v1.5 over the same input with SHA-384 and SHA-1 DigestInfos.
+      EXPECT_FALSE(
+          jws_verify(JwsAlg::kRS256, *pub, input, openssl_rsa_sign(*key, EVP_sha384(), input)));
+      EXPECT_FALSE(
+          jws_verify(JwsAlg::kRS256, *pub, input, openssl_rsa_sign(*key, EVP_sha1(), input)));
+    }
+    // The SHA-256 hash padded with no DigestInfo at all (a raw PKCS#1 v1.5 signature).
+    const std::string input = "a.b";
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    ASSERT_EQ(EVP_Digest(input.data(), input.size(), digest, &digest_len, EVP_sha256(), nullptr),
+              1);
+    EvpPkeyCtxPtr raw(EVP_PKEY_CTX_new(key->native(), nullptr));
+    ASSERT_EQ(EVP_PKEY_sign_init(raw.get()), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set_rsa_padding(raw.get(), RSA_PKCS1_PADDING), 1);
+    std::string raw_sig(static_cast<size_t>(EVP_PKEY_get_size(key->native())), '\0');
+    size_t raw_len = raw_sig.size();
+    ASSERT_EQ(EVP_PKEY_sign(raw.get(), reinterpret_cast<unsigned char*>(raw_sig.data()), &raw_len,
+                            digest, sizeof(digest)),
+              1);
+    EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, raw_sig));
+    // Integers that are no signature: 0, 1, n - 1, n itself and a valid signature plus n.
+    BIGNUM* raw_n = nullptr;
+    ASSERT_EQ(EVP_PKEY_get_bn_param(key->native(), OSSL_PKEY_PARAM_RSA_N, &raw_n), 1);
+    BnPtr n(raw_n);
+    const int size = BN_num_bytes(n.get());
+    auto as_sig = [&](const BIGNUM* v) {
+      std::string out(static_cast<size_t>(size), '\0');
+      if (BN_bn2binpad(v, reinterpret_cast<unsigned char*>(out.data()), size) != size)
+        return std::string();
+      return out;
+    };
+    BnPtr v(BN_new());
+    BN_zero(v.get());
+    EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, as_sig(v.get())));
+    BN_one(v.get());
+    EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, as_sig(v.get())));
+    BN_sub(v.get(), n.get(), BN_value_one());
+    EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, as_sig(v.get())));
+    EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, as_sig(n.get())));
+    const std::string good = openssl_rsa_sign(*key, EVP_sha256(), input);
+    ASSERT_TRUE(jws_verify(JwsAlg::kRS256, *pub, input, good));
+    BnPtr s(BN_bin2bn(reinterpret_cast<const unsigned char*>(good.data()), size, nullptr));
+    BN_add(v.get(), s.get(), n.get());
+    if (BN_num_bytes(v.get()) == size) {  // s + n still fits: the same residue, not canonical
+      EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, as_sig(v.get())));
+      EXPECT_FALSE(openssl_rs256_verify(*pub, input, as_sig(v.get())));
     }
   }
 }
