@@ -126,8 +126,8 @@ constexpr unsigned char kSha256DigestInfo[19] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0
 // public, so nothing here needs to be constant-time.
 class Rs256Key {
  public:
-  // Null for a key this cannot take (even modulus, exponent 1 or even, modulus over 8192 bits);
-  // the caller then verifies through EVP.
+  // Null for a key this cannot take (even modulus, exponent 1 or even); the caller then verifies
+  // through EVP.
   static std::unique_ptr<Rs256Key> make(EVP_PKEY* key, BN_CTX* ctx) {
     BIGNUM* n = nullptr;
     BIGNUM* e = nullptr;
@@ -136,46 +136,49 @@ class Rs256Key {
     auto rsa = std::unique_ptr<Rs256Key>(new Rs256Key(BnPtr(n), BnPtr(e)));
     if (!n || !e || !BN_is_odd(n) || !BN_is_odd(e) || BN_is_one(e)) return nullptr;
     rsa->size_ = static_cast<size_t>(BN_num_bytes(n));
-    if (rsa->size_ > kMaxBytes || rsa->size_ < 3 + 8 + sizeof(kSha256DigestInfo) + 32)
-      return nullptr;
+    // EM' without its last 32 bytes (the hash): 0x00 0x01 PS 0x00 DigestInfo, PS at least 8
+    // bytes of 0xFF (RFC 8017 9.2).
+    const size_t t = sizeof(kSha256DigestInfo) + SHA256_DIGEST_LENGTH;
+    if (rsa->size_ < t + 11) return nullptr;
+    std::vector<unsigned char> prefix(rsa->size_ - SHA256_DIGEST_LENGTH, 0xFF);
+    prefix[0] = 0x00;
+    prefix[1] = 0x01;
+    prefix[rsa->size_ - t - 1] = 0x00;
+    std::memcpy(prefix.data() + rsa->size_ - t, kSha256DigestInfo, sizeof(kSha256DigestInfo));
+    rsa->prefix_.reset(BN_bin2bn(prefix.data(), static_cast<int>(prefix.size()), nullptr));
     rsa->mont_.reset(BN_MONT_CTX_new());
-    if (!rsa->mont_ || BN_MONT_CTX_set(rsa->mont_.get(), n, ctx) != 1) return nullptr;
+    if (!rsa->prefix_ || !rsa->mont_ || BN_MONT_CTX_set(rsa->mont_.get(), n, ctx) != 1)
+      return nullptr;
     return rsa;
   }
 
   bool verify(std::string_view signature, const unsigned char (&digest)[SHA256_DIGEST_LENGTH],
               BN_CTX* ctx) const {
     if (signature.size() != size_) return false;
-    // EM' = 0x00 0x01 PS 0x00 T, PS = 0xFF bytes filling the modulus length.
-    unsigned char expected[kMaxBytes];
-    const size_t t = sizeof(kSha256DigestInfo) + SHA256_DIGEST_LENGTH;
-    expected[0] = 0x00;
-    expected[1] = 0x01;
-    std::memset(expected + 2, 0xFF, size_ - 3 - t);
-    expected[size_ - t - 1] = 0x00;
-    std::memcpy(expected + size_ - t, kSha256DigestInfo, sizeof(kSha256DigestInfo));
-    std::memcpy(expected + size_ - SHA256_DIGEST_LENGTH, digest, SHA256_DIGEST_LENGTH);
-
     BN_CTX_start(ctx);
     BIGNUM* s = BN_CTX_get(ctx);
     BIGNUM* m = BN_CTX_get(ctx);
-    BIGNUM* em = BN_CTX_get(ctx);
-    const bool ok = em != nullptr &&
-                    BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()),
-                              static_cast<int>(size_), s) != nullptr &&
-                    BN_ucmp(s, n_.get()) < 0 &&
-                    BN_mod_exp_mont(m, s, e_.get(), n_.get(), ctx, mont_.get()) == 1 &&
-                    BN_bin2bn(expected, static_cast<int>(size_), em) != nullptr &&
-                    BN_cmp(m, em) == 0;
+    BIGNUM* high = BN_CTX_get(ctx);
+    BIGNUM* hash = BN_CTX_get(ctx);
+    // m == EM' compared as its two parts, so only the 32-byte hash is converted per call.
+    const bool ok =
+        hash != nullptr &&
+        BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()), static_cast<int>(size_),
+                  s) != nullptr &&
+        BN_ucmp(s, n_.get()) < 0 &&
+        BN_mod_exp_mont(m, s, e_.get(), n_.get(), ctx, mont_.get()) == 1 &&
+        BN_rshift(high, m, 8 * SHA256_DIGEST_LENGTH) == 1 && BN_cmp(high, prefix_.get()) == 0 &&
+        BN_mask_bits(m, 8 * SHA256_DIGEST_LENGTH) == 1 &&
+        BN_bin2bn(digest, SHA256_DIGEST_LENGTH, hash) != nullptr && BN_cmp(m, hash) == 0;
     BN_CTX_end(ctx);
     return ok;
   }
 
  private:
-  static constexpr size_t kMaxBytes = 1024;  // 8192-bit moduli
   Rs256Key(BnPtr n, BnPtr e) : n_(std::move(n)), e_(std::move(e)) {}
   BnPtr n_;
   BnPtr e_;
+  BnPtr prefix_;  // EM' >> 256
   BnMontCtxPtr mont_;
   size_t size_ = 0;
 };
