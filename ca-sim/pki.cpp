@@ -14,35 +14,17 @@
 #include <iterator>
 #include <tuple>
 
+#include "core/crypto/openssl_ptr.hpp"
+
 namespace gatedrill {
 
 namespace {
 
 using std::chrono::seconds;
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct CrlFree {
-  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
-};
-struct RevokedFree {
-  void operator()(X509_REVOKED* r) const { X509_REVOKED_free(r); }
-};
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct Asn1TimeFree {
-  void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
-};
-
-std::unique_ptr<X509, X509Free> read_cert(const std::string& pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  return std::unique_ptr<X509, X509Free>(
-      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+X509Ptr read_cert(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return X509Ptr(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
 }
 
 // A CRL signed by `authority` listing `revoked` serials (hex).
@@ -50,11 +32,9 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
                              int64_t this_update_s, int64_t next_update_s) {
   auto issuer = read_cert(authority.pem);
   if (!issuer) return make_error("crl", "the issuing certificate is not readable");
-  std::unique_ptr<X509_CRL, CrlFree> crl(X509_CRL_new());
-  std::unique_ptr<ASN1_TIME, Asn1TimeFree> last(
-      ASN1_TIME_set(nullptr, static_cast<time_t>(this_update_s)));
-  std::unique_ptr<ASN1_TIME, Asn1TimeFree> next(
-      ASN1_TIME_set(nullptr, static_cast<time_t>(next_update_s)));
+  X509CrlPtr crl(X509_CRL_new());
+  Asn1TimePtr last(ASN1_TIME_set(nullptr, static_cast<time_t>(this_update_s)));
+  Asn1TimePtr next(ASN1_TIME_set(nullptr, static_cast<time_t>(next_update_s)));
   if (!crl || !last || !next || X509_CRL_set_version(crl.get(), 1) != 1 ||
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer.get())) != 1 ||
       X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
@@ -65,8 +45,8 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
     BIGNUM* raw = nullptr;
     if (BN_hex2bn(&raw, serial_hex.c_str()) == 0)
       return make_error("crl", "bad serial " + serial_hex);
-    std::unique_ptr<BIGNUM, BnFree> bn(raw);
-    std::unique_ptr<X509_REVOKED, RevokedFree> entry(X509_REVOKED_new());
+    BnPtr bn(raw);
+    X509RevokedPtr entry(X509_REVOKED_new());
     ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(bn.get(), nullptr);
     const bool ok = entry && serial && X509_REVOKED_set_serialNumber(entry.get(), serial) == 1 &&
                     X509_REVOKED_set_revocationDate(entry.get(), last.get()) == 1;
@@ -80,7 +60,7 @@ Result<std::string> make_crl(const Certificate& authority, const std::set<std::s
   if (X509_CRL_sign(crl.get(), authority.key.native(), EVP_sha256()) == 0) {
     return make_error("crl", "cannot sign the CRL");
   }
-  std::unique_ptr<BIO, BioFree> out(BIO_new(BIO_s_mem()));
+  BioPtr out(BIO_new(BIO_s_mem()));
   if (!out || PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1)
     return make_error("crl", "cannot write the CRL");
   char* data = nullptr;

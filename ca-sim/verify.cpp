@@ -9,25 +9,14 @@
 #include <memory>
 #include <string>
 
+#include "core/crypto/openssl_ptr.hpp"
+
 namespace gatedrill {
 
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct StoreFree {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-struct CtxFree {
-  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
-};
-
-std::unique_ptr<BIO, BioFree> bio_of(std::string_view text) {
-  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+BioPtr bio_of(std::string_view text) {
+  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
 
 }  // namespace
@@ -35,13 +24,12 @@ std::unique_ptr<BIO, BioFree> bio_of(std::string_view text) {
 Result<void> verify_certificate(std::string_view leaf_pem, std::string_view bundle_pem,
                                 std::string_view crl_pem, int64_t now_s) {
   auto leaf_bio = bio_of(leaf_pem);
-  std::unique_ptr<X509, X509Free> leaf(
-      PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr));
+  X509Ptr leaf(PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr));
   if (!leaf) {
     ERR_clear_error();
     return make_error("bad_pem", "the certificate is not readable PEM");
   }
-  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+  X509StorePtr store(X509_STORE_new());
   auto bundle_bio = bio_of(bundle_pem);
   int anchors = 0;
   while (X509* cert = PEM_read_bio_X509(bundle_bio.get(), nullptr, nullptr, nullptr)) {
@@ -64,7 +52,7 @@ Result<void> verify_certificate(std::string_view leaf_pem, std::string_view bund
     if (crls == 0) return make_error("bad_pem", "the CRL text holds no CRL");
     flags |= X509_V_FLAG_CRL_CHECK;
   }
-  std::unique_ptr<X509_STORE_CTX, CtxFree> ctx(X509_STORE_CTX_new());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), nullptr) != 1) {
     return make_error("untrusted", "cannot set up verification");
   }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "core/crypto/openssl_ptr.hpp"
 #include "loadgen/client_identity.hpp"
 #include "loadgen/h2_connection.hpp"
 #include "loadgen/request_plan.hpp"
@@ -22,11 +23,6 @@ namespace gatedrill {
 namespace {
 
 using loadgen::Tally;
-
-struct SslCtxDeleter {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
 Result<void> validate(const LoadOptions& o, const std::vector<LoadPhase>& phases) {
   if (o.connections < 1)

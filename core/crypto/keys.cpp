@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto/base64url.hpp"
+#include "core/crypto/openssl_ptr.hpp"
 
 namespace gatedrill {
 
@@ -25,15 +26,6 @@ struct KeyAccess {
 };
 
 namespace {
-
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct BnFree { void operator()(BIGNUM* b) const { BN_free(b); } };
-struct CtxFree { void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); } };
-struct BldFree { void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); } };
-struct ParamFree { void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); } };
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, CtxFree>;
 
 constexpr int kMinRsaBits = 2048;
 
@@ -108,12 +100,15 @@ std::vector<std::pair<std::string, std::string>> public_members(const Key& key) 
   return {};
 }
 
-Error bad_jwk(std::string message) { return make_error("bad_jwk", std::move(message)); }
+Error bad_jwk(std::string message) {
+  return make_error("bad_jwk", std::move(message));
+}
 
 Result<std::string> jwk_member(const boost::json::object& jwk, std::string_view name) {
   auto it = jwk.find(name);
   if (it == jwk.end()) return bad_jwk("JWK has no \"" + std::string(name) + "\"");
-  if (!it->value().is_string()) return bad_jwk("JWK \"" + std::string(name) + "\" must be a string");
+  if (!it->value().is_string())
+    return bad_jwk("JWK \"" + std::string(name) + "\" must be a string");
   auto decoded = base64url_decode(it->value().as_string());
   if (!decoded) return bad_jwk("JWK \"" + std::string(name) + "\" is not base64url");
   if (decoded->empty()) return bad_jwk("JWK \"" + std::string(name) + "\" is empty");
@@ -121,9 +116,9 @@ Result<std::string> jwk_member(const boost::json::object& jwk, std::string_view 
 }
 
 Result<Key> from_params(const char* type_name, OSSL_PARAM_BLD* bld, KeyType type) {
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld));
+  OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld));
   if (!params) return bad_jwk("cannot build key parameters");
-  CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type_name, nullptr));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type_name, nullptr));
   EVP_PKEY* pkey = nullptr;
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) != 1 || !pkey) {
@@ -134,7 +129,7 @@ Result<Key> from_params(const char* type_name, OSSL_PARAM_BLD* bld, KeyType type
 
 // The point must be on the curve and not the identity; OpenSSL's full public check does that.
 bool public_key_sane(EVP_PKEY* pkey) {
-  CtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   return ctx && EVP_PKEY_public_check(ctx.get()) == 1;
 }
 
@@ -143,8 +138,10 @@ Result<Key> rsa_from_jwk(const boost::json::object& jwk) {
   if (!n) return n.error();
   auto e = jwk_member(jwk, "e");
   if (!e) return e.error();
-  BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), static_cast<int>(n->size()), nullptr));
-  BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()), static_cast<int>(e->size()), nullptr));
+  BnPtr bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()),
+                       static_cast<int>(n->size()), nullptr));
+  BnPtr bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()),
+                       static_cast<int>(e->size()), nullptr));
   if (!bn_n || !bn_e) return bad_jwk("cannot read RSA n/e");
   int bits = BN_num_bits(bn_n.get());
   if (bits < kMinRsaBits)
@@ -152,7 +149,7 @@ Result<Key> rsa_from_jwk(const boost::json::object& jwk) {
   if (bits > 16384) return bad_jwk("RSA key larger than 16384 bits");
   if (!BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get()) || BN_num_bits(bn_e.get()) > 64)
     return bad_jwk("RSA exponent e is not a sane public exponent");
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+  OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
     return bad_jwk("cannot build RSA parameters");
@@ -170,10 +167,11 @@ Result<Key> ec_from_jwk(const boost::json::object& jwk) {
   if (!y) return y.error();
   if (x->size() != 32 || y->size() != 32) return bad_jwk("P-256 x and y must be 32 bytes each");
   std::string point = "\x04" + *x + *y;
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+  OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1) {
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                       point.size()) != 1) {
     return bad_jwk("cannot build EC parameters");
   }
   auto key = from_params("EC", bld.get(), KeyType::kEcP256);
@@ -202,7 +200,8 @@ Result<Key> Key::generate(KeyType type, int rsa_bits) {
   switch (type) {
     case KeyType::kRsa:
       if (rsa_bits < kMinRsaBits || rsa_bits > 16384)
-        return make_error("bad_key", "RSA keys must have 2048..16384 bits, not " + std::to_string(rsa_bits));
+        return make_error("bad_key",
+                          "RSA keys must have 2048..16384 bits, not " + std::to_string(rsa_bits));
       pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(rsa_bits));
       break;
     case KeyType::kEcP256:
@@ -225,8 +224,9 @@ Result<Key> Key::from_pem(std::string_view pem) {
   auto no_pass = [](char*, int, int, void*) -> int { return 0; };
   EVP_PKEY* pkey = is_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_pass, nullptr)
                               : PEM_read_bio_PUBKEY(bio.get(), nullptr, no_pass, nullptr);
-  if (!pkey) return make_error("bad_key", is_private ? "not a readable PEM private key"
-                                                     : "not a readable PEM public key");
+  if (!pkey)
+    return make_error(
+        "bad_key", is_private ? "not a readable PEM private key" : "not a readable PEM public key");
   KeyType type;
   if (!classify(pkey, &type)) {
     EVP_PKEY_free(pkey);
@@ -234,7 +234,8 @@ Result<Key> Key::from_pem(std::string_view pem) {
   }
   Key key = KeyAccess::make(pkey, type, is_private);
   if (type == KeyType::kRsa && key.bits() < kMinRsaBits)
-    return make_error("bad_key", "RSA key has " + std::to_string(key.bits()) + " bits; at least 2048 are required");
+    return make_error("bad_key", "RSA key has " + std::to_string(key.bits()) +
+                                     " bits; at least 2048 are required");
   return key;
 }
 
@@ -243,7 +244,8 @@ Result<Key> Key::from_jwk(const boost::json::object& jwk) {
   if (kty == jwk.end() || !kty->value().is_string()) return bad_jwk("JWK has no string \"kty\"");
   for (const char* member : {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}) {
     if (jwk.contains(member))
-      return bad_jwk(std::string("JWK carries private member \"") + member + "\"; public keys only");
+      return bad_jwk(std::string("JWK carries private member \"") + member +
+                     "\"; public keys only");
   }
   std::string_view type = kty->value().as_string();
   if (type == "RSA") return rsa_from_jwk(jwk);
@@ -252,12 +254,15 @@ Result<Key> Key::from_jwk(const boost::json::object& jwk) {
   return bad_jwk("unsupported kty \"" + std::string(type) + "\"");
 }
 
-int Key::bits() const { return pkey_ ? EVP_PKEY_get_bits(pkey_.get()) : 0; }
+int Key::bits() const {
+  return pkey_ ? EVP_PKEY_get_bits(pkey_.get()) : 0;
+}
 
 std::string Key::private_pem() const {
   if (!pkey_ || !has_private_) return {};
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
     return {};
   return bio_to_string(bio.get());
 }
@@ -292,7 +297,8 @@ std::string Key::thumbprint() const {
   canonical += "}";
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(canonical.data(), canonical.size(), digest, &len, EVP_sha256(), nullptr) != 1) return {};
+  if (EVP_Digest(canonical.data(), canonical.size(), digest, &len, EVP_sha256(), nullptr) != 1)
+    return {};
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 

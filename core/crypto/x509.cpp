@@ -11,21 +11,15 @@
 
 #include <memory>
 
+#include "core/crypto/openssl_ptr.hpp"
+
 namespace gatedrill {
 
 namespace {
 
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct BnFree { void operator()(BIGNUM* b) const { BN_free(b); } };
-struct ExtFree { void operator()(X509_EXTENSION* e) const { X509_EXTENSION_free(e); } };
-struct NamesFree { void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); } };
-struct AsnIntFree { void operator()(ASN1_INTEGER* i) const { ASN1_INTEGER_free(i); } };
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-
-Error bad_request(std::string message) { return make_error("bad_cert_request", std::move(message)); }
+Error bad_request(std::string message) {
+  return make_error("bad_cert_request", std::move(message));
+}
 
 X509Ptr read_cert(std::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -44,8 +38,9 @@ bool safe_name(std::string_view name) {
 }
 
 Result<void> add_ext(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
-  std::unique_ptr<X509_EXTENSION, ExtFree> ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
-  if (!ext) return bad_request(std::string("cannot encode extension ") + OBJ_nid2sn(nid) + " = " + value);
+  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
+  if (!ext)
+    return bad_request(std::string("cannot encode extension ") + OBJ_nid2sn(nid) + " = " + value);
   if (X509_add_ext(cert, ext.get(), -1) != 1)
     return bad_request(std::string("cannot add extension ") + OBJ_nid2sn(nid));
   return {};
@@ -64,7 +59,9 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
 int64_t asn1_time_to_unix(const ASN1_TIME* t) {
   struct tm tm {};
   if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-  return days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1), static_cast<unsigned>(tm.tm_mday)) * 86400 +
+  return days_from_civil(tm.tm_year + 1900, static_cast<unsigned>(tm.tm_mon + 1),
+                         static_cast<unsigned>(tm.tm_mday)) *
+             86400 +
          tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
 }
 
@@ -78,11 +75,13 @@ std::string name_to_string(const X509_NAME* name) {
 
 Result<void> set_serial(X509* cert, int64_t serial) {
   ASN1_INTEGER* target = X509_get_serialNumber(cert);
-  if (serial > 0) return ASN1_INTEGER_set_int64(target, serial) == 1 ? Result<void>() : bad_request("bad serial");
+  if (serial > 0)
+    return ASN1_INTEGER_set_int64(target, serial) == 1 ? Result<void>() : bad_request("bad serial");
   if (serial < 0) return bad_request("serial must be positive (or 0 for a random one)");
   // 159 random bits: positive and within the 20-octet limit of RFC 5280.
   BnPtr bn(BN_new());
-  if (!bn || BN_rand(bn.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 || BN_is_zero(bn.get()))
+  if (!bn || BN_rand(bn.get(), 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+      BN_is_zero(bn.get()))
     return bad_request("cannot draw a random serial");
   if (!BN_to_ASN1_INTEGER(bn.get(), target)) return bad_request("cannot encode the serial");
   return {};
@@ -93,9 +92,12 @@ Result<void> set_serial(X509* cert, int64_t serial) {
 Result<Certificate> issue_certificate(const CertRequest& request, const Key& subject_key,
                                       std::string_view issuer_cert_pem, const Key& issuer_key) {
   if (!subject_key.valid()) return bad_request("no subject key");
-  if (!issuer_key.valid() || !issuer_key.has_private()) return bad_request("the issuer key must be a private key");
-  if (request.not_after_s <= request.not_before_s) return bad_request("not_after must be later than not_before");
-  if (request.common_name.empty() && request.dns_names.empty() && request.ip_addresses.empty() && request.uris.empty())
+  if (!issuer_key.valid() || !issuer_key.has_private())
+    return bad_request("the issuer key must be a private key");
+  if (request.not_after_s <= request.not_before_s)
+    return bad_request("not_after must be later than not_before");
+  if (request.common_name.empty() && request.dns_names.empty() && request.ip_addresses.empty() &&
+      request.uris.empty())
     return bad_request("a certificate needs a common name or a subjectAltName");
 
   X509Ptr issuer;
@@ -109,20 +111,23 @@ Result<Certificate> issue_certificate(const CertRequest& request, const Key& sub
   }
 
   X509Ptr cert(X509_new());
-  if (!cert || X509_set_version(cert.get(), 2) != 1) return bad_request("cannot allocate a certificate");
+  if (!cert || X509_set_version(cert.get(), 2) != 1)
+    return bad_request("cannot allocate a certificate");
   auto serial = set_serial(cert.get(), request.serial);
   if (!serial) return serial.error();
   if (!ASN1_TIME_set(X509_getm_notBefore(cert.get()), static_cast<time_t>(request.not_before_s)) ||
       !ASN1_TIME_set(X509_getm_notAfter(cert.get()), static_cast<time_t>(request.not_after_s))) {
     return bad_request("validity times out of range");
   }
-  if (X509_set_pubkey(cert.get(), subject_key.native()) != 1) return bad_request("cannot set the public key");
+  if (X509_set_pubkey(cert.get(), subject_key.native()) != 1)
+    return bad_request("cannot set the public key");
 
   X509_NAME* subject = X509_get_subject_name(cert.get());
   if (!request.common_name.empty() &&
-      X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(request.common_name.c_str()),
-                                 static_cast<int>(request.common_name.size()), -1, 0) != 1) {
+      X509_NAME_add_entry_by_txt(
+          subject, "CN", MBSTRING_UTF8,
+          reinterpret_cast<const unsigned char*>(request.common_name.c_str()),
+          static_cast<int>(request.common_name.size()), -1, 0) != 1) {
     return bad_request("cannot encode the common name");
   }
   X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer.get()) : subject);
@@ -131,10 +136,12 @@ Result<Certificate> issue_certificate(const CertRequest& request, const Key& sub
   X509V3_set_ctx(&ctx, issuer ? issuer.get() : cert.get(), cert.get(), nullptr, nullptr, 0);
 
   std::string basic = request.is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE";
-  if (request.is_ca && request.path_len >= 0) basic += ",pathlen:" + std::to_string(request.path_len);
+  if (request.is_ca && request.path_len >= 0)
+    basic += ",pathlen:" + std::to_string(request.path_len);
   if (auto r = add_ext(cert.get(), &ctx, NID_basic_constraints, basic); !r) return r.error();
 
-  std::string usage = request.is_ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature";
+  std::string usage =
+      request.is_ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature";
   if (!request.is_ca && subject_key.type() == KeyType::kRsa) usage += ",keyEncipherment";
   if (auto r = add_ext(cert.get(), &ctx, NID_key_usage, usage); !r) return r.error();
 
@@ -154,22 +161,27 @@ Result<Certificate> issue_certificate(const CertRequest& request, const Key& sub
     }
     return true;
   };
-  if (!append("DNS", request.dns_names) || !append("IP", request.ip_addresses) || !append("URI", request.uris))
-    return bad_request("subjectAltName entries must be non-empty and contain no commas or control bytes");
+  if (!append("DNS", request.dns_names) || !append("IP", request.ip_addresses) ||
+      !append("URI", request.uris))
+    return bad_request(
+        "subjectAltName entries must be non-empty and contain no commas or control bytes");
   if (!san.empty()) {
     if (auto r = add_ext(cert.get(), &ctx, NID_subject_alt_name, san); !r) return r.error();
   }
   if (auto r = add_ext(cert.get(), &ctx, NID_subject_key_identifier, "hash"); !r) return r.error();
   if (issuer) {
-    if (auto r = add_ext(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"); !r) return r.error();
+    if (auto r = add_ext(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"); !r)
+      return r.error();
   }
 
   // Ed25519 signs the message itself: no separate digest.
   const EVP_MD* md = issuer_key.type() == KeyType::kEd25519 ? nullptr : EVP_sha256();
-  if (X509_sign(cert.get(), issuer_key.native(), md) <= 0) return bad_request("signing the certificate failed");
+  if (X509_sign(cert.get(), issuer_key.native(), md) <= 0)
+    return bad_request("signing the certificate failed");
 
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) return bad_request("cannot write PEM");
+  if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1)
+    return bad_request("cannot write PEM");
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
   return Certificate{std::string(data, static_cast<size_t>(len)), subject_key};
@@ -191,7 +203,7 @@ Result<CertInfo> inspect_certificate(std::string_view pem) {
       OPENSSL_free(hex);
     }
   }
-  std::unique_ptr<GENERAL_NAMES, NamesFree> names(static_cast<GENERAL_NAMES*>(
+  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   if (names) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {

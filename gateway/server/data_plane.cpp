@@ -39,6 +39,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "core/crypto/openssl_ptr.hpp"
 #include "core/util/strings.hpp"
 #include "gateway/proxy/h2_upstream.hpp"
 #include "gateway/proxy/header_rules.hpp"
@@ -1372,7 +1373,7 @@ struct DataPlane::Impl {
   }
 
   static Result<void> load_crls(X509_STORE* store, const std::string& file) {
-    std::unique_ptr<BIO, int (*)(BIO*)> bio(BIO_new_file(file.c_str(), "r"), BIO_free);
+    BioPtr bio(BIO_new_file(file.c_str(), "r"));
     if (!bio) return make_error("mtls_config", "cannot open CRL file " + file);
     int loaded = 0;
     while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {

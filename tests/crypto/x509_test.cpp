@@ -10,6 +10,7 @@
 
 #include <memory>
 
+#include "core/crypto/openssl_ptr.hpp"
 #include "tests/crypto/test_keys.hpp"
 
 namespace gatedrill {
@@ -17,9 +18,6 @@ namespace {
 
 constexpr int64_t kStart = 1767225600;  // 2026-01-01T00:00:00Z
 constexpr int64_t kDay = 86400;
-
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 
 X509Ptr load(const std::string& pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -68,7 +66,8 @@ int verify_at(const std::string& leaf_pem, const std::vector<std::string>& roots
 class X509Chain : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto root = issue_certificate(ca_request("gatedrill root"), test::ec_key(0), "", test::ec_key(0));
+    auto root =
+        issue_certificate(ca_request("gatedrill root"), test::ec_key(0), "", test::ec_key(0));
     ASSERT_TRUE(root.ok()) << root.error().message;
     root_ = *root;
     CertRequest leaf;
@@ -117,7 +116,8 @@ TEST_F(X509Chain, ChainVerifiesInsideValidityOnly) {
 }
 
 TEST_F(X509Chain, AnotherCaDoesNotVerifyTheLeaf) {
-  auto other = issue_certificate(ca_request("gatedrill root"), test::ec_key(1), "", test::ec_key(1));
+  auto other =
+      issue_certificate(ca_request("gatedrill root"), test::ec_key(1), "", test::ec_key(1));
   ASSERT_TRUE(other.ok());
   EXPECT_NE(verify_at(leaf_.pem, {other->pem}, {}, kStart + 2 * kDay), X509_V_OK);
 }
@@ -185,20 +185,23 @@ TEST(X509, RejectsBadRequests) {
   r.not_after_s = kStart;
   EXPECT_FALSE(issue_certificate(r, test::ec_key(0), "", test::ec_key(0)).ok());  // empty validity
   r.not_after_s = kStart + kDay;
-  EXPECT_FALSE(issue_certificate(r, test::ec_key(0), "", test::ec_key(1)).ok());  // self-signed by another key
+  EXPECT_FALSE(issue_certificate(r, test::ec_key(0), "", test::ec_key(1))
+                   .ok());  // self-signed by another key
   r.dns_names = {"a.local,DNS:evil.com"};
   EXPECT_FALSE(issue_certificate(r, test::ec_key(0), "", test::ec_key(0)).ok());  // SAN injection
   r.dns_names.clear();
   auto ca = issue_certificate(ca_request("ca"), test::ec_key(0), "", test::ec_key(0));
   ASSERT_TRUE(ca.ok());
-  EXPECT_FALSE(issue_certificate(r, test::rsa_key(0), ca->pem, test::ec_key(1)).ok());  // key/cert mismatch
+  EXPECT_FALSE(
+      issue_certificate(r, test::rsa_key(0), ca->pem, test::ec_key(1)).ok());  // key/cert mismatch
   EXPECT_FALSE(issue_certificate(r, test::rsa_key(0), "garbage", test::ec_key(0)).ok());
   EXPECT_TRUE(issue_certificate(r, test::rsa_key(0), ca->pem, test::ec_key(0)).ok());  // control
 }
 
 TEST(X509, InspectRejectsGarbage) {
   EXPECT_FALSE(inspect_certificate("").ok());
-  EXPECT_FALSE(inspect_certificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").ok());
+  EXPECT_FALSE(
+      inspect_certificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").ok());
 }
 
 }  // namespace

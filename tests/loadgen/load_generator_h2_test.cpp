@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/crypto/keys.hpp"
+#include "core/crypto/openssl_ptr.hpp"
 #include "core/crypto/x509.hpp"
 #include "loadgen/load_generator.hpp"
 #include "tests/loadgen/test_h2_server.hpp"
@@ -19,11 +20,6 @@ namespace gatedrill {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct CtxDeleter {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
 
 class LoadGeneratorH2 : public ::testing::Test {
  protected:
@@ -44,8 +40,8 @@ class LoadGeneratorH2 : public ::testing::Test {
     std::remove((*base_ + ".key").c_str());
     delete base_;
   }
-  static CtxPtr server_ctx() {
-    CtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  static SslCtxPtr server_ctx() {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     EXPECT_EQ(SSL_CTX_use_certificate_file(ctx.get(), (*base_ + ".pem").c_str(), SSL_FILETYPE_PEM),
               1);
     EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), (*base_ + ".key").c_str(), SSL_FILETYPE_PEM),

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/crypto/keys.hpp"
+#include "core/crypto/openssl_ptr.hpp"
 #include "core/crypto/x509.hpp"
 #include "loadgen/load_generator.hpp"
 #include "tests/loadgen/test_http_server.hpp"
@@ -26,11 +27,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Reply;
 using testing::TestHttpServer;
-
-struct CtxDeleter {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-using CtxPtr = std::unique_ptr<SSL_CTX, CtxDeleter>;
 
 // Names the clients sent as SNI, recorded by the server's callback.
 std::mutex g_sni_mutex;
@@ -103,8 +99,8 @@ class LoadGeneratorMtls : public ::testing::Test {
 
   // A server with the test CA's certificate; require_client: only clients with a certificate
   // from the test CA get through the handshake.
-  static CtxPtr server_ctx(bool require_client, int max_version = 0) {
-    CtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  static SslCtxPtr server_ctx(bool require_client, int max_version = 0) {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
     EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx.get(), path("server.pem").c_str()), 1);
     EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), path("server.key").c_str(), SSL_FILETYPE_PEM),
               1);

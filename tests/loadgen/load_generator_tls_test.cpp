@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "core/crypto/openssl_ptr.hpp"
 #include "loadgen/load_generator.hpp"
 #include "tests/loadgen/test_http_server.hpp"
 
@@ -64,12 +65,8 @@ Identity make_identity(const std::string& name) {
   return id;
 }
 
-struct CtxDeleter {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-
-std::unique_ptr<SSL_CTX, CtxDeleter> server_ctx(const Identity& id, int max_version = 0) {
-  std::unique_ptr<SSL_CTX, CtxDeleter> ctx(SSL_CTX_new(TLS_server_method()));
+SslCtxPtr server_ctx(const Identity& id, int max_version = 0) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   EXPECT_EQ(SSL_CTX_use_certificate_file(ctx.get(), id.cert_file.c_str(), SSL_FILETYPE_PEM), 1);
   EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), id.key_file.c_str(), SSL_FILETYPE_PEM), 1);
   if (max_version != 0) SSL_CTX_set_max_proto_version(ctx.get(), max_version);
