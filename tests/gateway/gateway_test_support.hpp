@@ -27,6 +27,7 @@
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
 #include "gateway/gateway.hpp"
+#include "tests/programs_on_path.hpp"
 
 namespace gatedrill::gateway::test {
 
@@ -67,21 +68,7 @@ inline double metric(uint16_t admin_port, const std::string& sample) {
   return std::stod(r->body.substr(pos + sample.size() + 2));
 }
 
-// redis-server on PATH (tests that need it skip otherwise).
-inline bool redis_installed() {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string dirs = path;
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    if (::access((dirs.substr(start, end - start) + "/redis-server").c_str(), X_OK) == 0)
-      return true;
-    start = end + 1;
-  }
-  return false;
-}
+using ::gatedrill::test::redis_installed;  // redis-server on PATH (tests skip otherwise)
 
 // The IdP's signing key and its JWKS endpoint.
 class FakeIdp {

@@ -8,25 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/programs_on_path.hpp"
+
 namespace gatedrill {
 namespace {
 
 using std::chrono::milliseconds;
 
-bool redis_installed() {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string dirs = path;
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    if (::access((dirs.substr(start, end - start) + "/redis-server").c_str(), X_OK) == 0)
-      return true;
-    start = end + 1;
-  }
-  return false;
-}
+using test::redis_installed;
 
 class RedisServerTest : public ::testing::Test {
  protected:
