@@ -335,8 +335,21 @@ bool has_duplicate_names(std::string_view text, ParseScratch& scratch) {
         if (!stack.empty() && stack.back().object) stack.back().expecting_name = true;
         break;
       case '"': {
+        // The closing quote: the next '"' after an even run of backslashes (memchr: string
+        // values are most of a token's bytes).
         size_t end = i + 1;
-        while (end < text.size() && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
+        for (;;) {
+          const void* quote = std::memchr(text.data() + end, '"', text.size() - end);
+          if (quote == nullptr) {
+            end = text.size();
+            break;
+          }
+          end = static_cast<size_t>(static_cast<const char*>(quote) - text.data());
+          size_t backslashes = 0;
+          while (end - backslashes > i + 1 && text[end - backslashes - 1] == '\\') ++backslashes;
+          if (backslashes % 2 == 0) break;
+          ++end;
+        }
         if (!stack.empty() && stack.back().object && stack.back().expecting_name) {
           std::string_view name = text.substr(i + 1, end - i - 1);
           if (name.find('\\') != std::string_view::npos) {  // escaped: let the JSON parser unescape

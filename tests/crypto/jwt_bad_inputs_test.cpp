@@ -27,7 +27,8 @@ void expect_rejected(std::string_view token, std::string_view code) {
 }
 
 TEST(JwtBadInputs, ControlAWellFormedTokenParses) {
-  auto token = forge_signed(R"({"alg":"RS256","kid":"k"})", kGoodClaims, JwsAlg::kRS256, test::rsa_key());
+  auto token =
+      forge_signed(R"({"alg":"RS256","kid":"k"})", kGoodClaims, JwsAlg::kRS256, test::rsa_key());
   auto jwt = parse_jwt(token);
   ASSERT_TRUE(jwt.ok()) << jwt.error().message;
   EXPECT_TRUE(jws_verify(jwt->alg, test::rsa_key(), jwt->signing_input, jwt->signature));
@@ -36,7 +37,8 @@ TEST(JwtBadInputs, ControlAWellFormedTokenParses) {
 TEST(JwtBadInputs, AlgNoneInEveryCasingWithOrWithoutSignature) {
   for (const char* alg : {"none", "None", "NONE", "nOnE", "NoNe"}) {
     std::string header = std::string(R"({"alg":")") + alg + R"("})";
-    std::string unsigned_token = base64url_encode(header) + "." + base64url_encode(kGoodClaims) + ".";
+    std::string unsigned_token =
+        base64url_encode(header) + "." + base64url_encode(kGoodClaims) + ".";
     expect_rejected(unsigned_token, "bad_alg");
     expect_rejected(forge(header, kGoodClaims, "anything"), "bad_alg");
   }
@@ -52,7 +54,8 @@ TEST(JwtBadInputs, MissingOrNonStringAlg) {
 TEST(JwtBadInputs, Hs256SignedWithTheRsaPublicKeyPemIsRefused) {
   // The classic algorithm confusion: the attacker uses the public key as an HMAC secret.
   std::string pem = test::rsa_key().public_pem();
-  std::string input = base64url_encode(R"({"alg":"HS256","kid":"k"})") + "." + base64url_encode(kGoodClaims);
+  std::string input =
+      base64url_encode(R"({"alg":"HS256","kid":"k"})") + "." + base64url_encode(kGoodClaims);
   unsigned char mac[EVP_MAX_MD_SIZE];
   size_t mac_len = 0;
   ASSERT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, pem.data(), pem.size(),
@@ -97,7 +100,9 @@ class EcdsaSignatures : public ::testing::Test {
     raw_ = *sig;
     ASSERT_TRUE(verify(raw_));  // the control must pass, or every rejection below means nothing
   }
-  bool verify(std::string_view sig) { return jws_verify(JwsAlg::kES256, test::ec_key(), input_, sig); }
+  bool verify(std::string_view sig) {
+    return jws_verify(JwsAlg::kES256, test::ec_key(), input_, sig);
+  }
   static std::string hex_bytes(const char* hex) {
     BIGNUM* bn = nullptr;
     BN_hex2bn(&bn, hex);
@@ -106,7 +111,8 @@ class EcdsaSignatures : public ::testing::Test {
     BN_free(bn);
     return out;
   }
-  static constexpr const char* kOrder = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+  static constexpr const char* kOrder =
+      "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
   std::string input_, raw_;
 };
 
@@ -166,14 +172,17 @@ TEST(JwtBadInputs, EmbeddedKeyHeadersAreNeverTrusted) {
                              std::string(R"({"alg":"RS256","jku":"http://127.0.0.1:1/jwks"})"),
                              std::string(R"({"alg":"RS256","x5u":"http://127.0.0.1:1/cert.pem"})"),
                              std::string(R"({"alg":"RS256","x5c":["MIIB"]})")}) {
-    expect_rejected(forge_signed(header, kGoodClaims, JwsAlg::kRS256, test::rsa_key()), "unsupported_header");
+    expect_rejected(forge_signed(header, kGoodClaims, JwsAlg::kRS256, test::rsa_key()),
+                    "unsupported_header");
   }
 }
 
 TEST(JwtBadInputs, CritAndUnencodedPayloads) {
-  expect_rejected(forge(R"({"alg":"RS256","crit":["exp"],"exp":1})", kGoodClaims), "unsupported_header");
+  expect_rejected(forge(R"({"alg":"RS256","crit":["exp"],"exp":1})", kGoodClaims),
+                  "unsupported_header");
   expect_rejected(forge(R"({"alg":"RS256","crit":[]})", kGoodClaims), "unsupported_header");
-  expect_rejected(forge(R"({"alg":"RS256","b64":false,"crit":["b64"]})", kGoodClaims), "unsupported_header");
+  expect_rejected(forge(R"({"alg":"RS256","b64":false,"crit":["b64"]})", kGoodClaims),
+                  "unsupported_header");
   expect_rejected(forge(R"({"alg":"RS256","b64":false})", kGoodClaims), "unsupported_header");
   EXPECT_TRUE(parse_jwt(forge(R"({"alg":"RS256","b64":true})", kGoodClaims)).ok());
 }
@@ -198,7 +207,8 @@ TEST(JwtBadInputs, EmptySegments) {
 }
 
 TEST(JwtBadInputs, NonBase64UrlCharactersAndPadding) {
-  std::string good = forge_signed(R"({"alg":"RS256"})", kGoodClaims, JwsAlg::kRS256, test::rsa_key());
+  std::string good =
+      forge_signed(R"({"alg":"RS256"})", kGoodClaims, JwsAlg::kRS256, test::rsa_key());
   ASSERT_TRUE(parse_jwt(good).ok());
   auto parts = split(good, '.');
   std::string h(parts[0]), p(parts[1]), s(parts[2]);
@@ -216,8 +226,10 @@ TEST(JwtBadInputs, NonBase64UrlCharactersAndPadding) {
 
 TEST(JwtBadInputs, InvalidUtf8AndInvalidJson) {
   expect_rejected(forge(R"({"alg":"RS256"})", "{\"sub\":\"\xff\xfe\"}"), "malformed");
-  expect_rejected(forge(R"({"alg":"RS256"})", "{\"sub\":\"\xc0\xaf\"}"), "malformed");  // overlong '/'
-  expect_rejected(forge("{\"alg\":\"RS256\",\"kid\":\"\xed\xa0\x80\"}", kGoodClaims), "malformed");  // surrogate
+  expect_rejected(forge(R"({"alg":"RS256"})", "{\"sub\":\"\xc0\xaf\"}"),
+                  "malformed");  // overlong '/'
+  expect_rejected(forge("{\"alg\":\"RS256\",\"kid\":\"\xed\xa0\x80\"}", kGoodClaims),
+                  "malformed");  // surrogate
   expect_rejected(forge(R"({"alg":"RS256"})", R"({"sub":"alice")"), "malformed");
   expect_rejected(forge(R"({"alg":"RS256"})", R"({"sub":'alice'})"), "malformed");
   expect_rejected(forge(R"({"alg":"RS256")", kGoodClaims), "malformed");
@@ -227,14 +239,20 @@ TEST(JwtBadInputs, InvalidUtf8AndInvalidJson) {
 
 TEST(JwtBadInputs, DuplicateMemberNames) {
   expect_rejected(forge(R"({"alg":"RS256"})", R"({"sub":"alice","sub":"admin"})"), "malformed");
-  expect_rejected(forge(R"({"alg":"RS256"})", R"({"sub":"alice","s\u0075b":"admin"})"), "malformed");
-  expect_rejected(forge(R"({"alg":"RS256"})", R"({"x":{"role":"user","role":"admin"}})"), "malformed");
+  expect_rejected(forge(R"({"alg":"RS256"})", R"({"sub":"alice","s\u0075b":"admin"})"),
+                  "malformed");
+  expect_rejected(forge(R"({"alg":"RS256"})", R"({"x":{"role":"user","role":"admin"}})"),
+                  "malformed");
   expect_rejected(forge(R"({"alg":"RS256"})", R"({"a":[{"k":1,"k":2}]})"), "malformed");
   expect_rejected(forge(R"({"alg":"none","alg":"RS256"})", kGoodClaims), "malformed");
   expect_rejected(forge(R"({"alg":"RS256","kid":"a","kid":"b"})", kGoodClaims), "malformed");
   // Controls: equal names in different objects, and names inside string values, are fine.
   EXPECT_TRUE(parse_jwt(forge(R"({"alg":"RS256"})", R"({"a":{"b":1},"b":{"a":2}})")).ok());
   EXPECT_TRUE(parse_jwt(forge(R"({"alg":"RS256"})", R"({"a":"\",\"a\":","b":["a","a"]})")).ok());
+  // A value ending in an escaped backslash ends at the next quote; an escaped quote after one
+  // does not end it.
+  expect_rejected(forge(R"({"alg":"RS256"})", R"({"a":"x\\","a":1})"), "malformed");
+  EXPECT_TRUE(parse_jwt(forge(R"({"alg":"RS256"})", R"({"a":"\\\",\"a\":1","b":2})")).ok());
 }
 
 TEST(JwtBadInputs, HeaderOrPayloadThatIsNotAnObject) {
@@ -259,8 +277,9 @@ TEST(JwtBadInputs, OversizedTokens) {
 TEST(JwtBadInputs, HostileKidsAreOpaqueUnknownKids) {
   Jwks jwks;
   jwks.add("real", JwsAlg::kRS256, test::rsa_key());
-  for (std::string kid : {std::string("../../../../etc/passwd"), std::string("' OR 1=1 --"),
-                          std::string("%2e%2e%2f"), std::string("a\\u0000b"), std::string(4000, 'k')}) {
+  for (std::string kid :
+       {std::string("../../../../etc/passwd"), std::string("' OR 1=1 --"), std::string("%2e%2e%2f"),
+        std::string("a\\u0000b"), std::string(4000, 'k')}) {
     std::string header = R"({"alg":"RS256","kid":")" + kid + "\"}";
     auto jwt = parse_jwt(forge_signed(header, kGoodClaims, JwsAlg::kRS256, test::rsa_key()));
     ASSERT_TRUE(jwt.ok()) << jwt.error().message;
