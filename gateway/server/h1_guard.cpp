@@ -1,5 +1,8 @@
 #include "gateway/server/h1_guard.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 #include "core/util/strings.hpp"
 
 namespace gatedrill::gateway {
@@ -41,15 +44,31 @@ bool all_digits(std::string_view s) {
   return true;
 }
 
+// The first index from `i` whose 8-byte word may hold a byte at most CR (13), or where fewer
+// than 8 bytes are left. The word test ("has a byte less than 14") has no false negatives.
+size_t skip_above_cr(std::string_view s, size_t i) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  while (i + 8 <= s.size()) {
+    uint64_t word;
+    std::memcpy(&word, s.data() + i, sizeof word);
+    if (((word - kOnes * 14) & ~word & (kOnes * 0x80)) != 0) break;
+    i += 8;
+  }
+  return i;
+}
+
 }  // namespace
 
 HeadScan scan_request_head(std::string_view received, size_t max_uri_bytes, size_t max_head_bytes) {
   HeadScan scan;
   // Tolerate empty lines before the request line (RFC 9112 2.2), as long as they are CRLF.
   for (size_t i = 0; i < received.size(); ++i) {
+    // Every byte the checks below look at is at most CR: skip eight at a time while a word
+    // holds none (a head is mostly a kilobyte of token; byte by byte this loop was 10,000
+    // instructions a request).
+    i = skip_above_cr(received, i);
+    if (i == received.size()) break;
     const char c = received[i];
-    // Every byte the checks below look at is at most CR: one compare for all the others (a
-    // head is mostly a kilobyte of token; this loop was 10,000 instructions a request).
     if (static_cast<unsigned char>(c) > '\r') continue;
     if (c == '\0') {
       scan.state = HeadScan::State::kRejected;

@@ -26,6 +26,30 @@ TEST(H1Guard, RejectsFramingErrorsAsSoonAsSeen) {
   EXPECT_EQ(scan("GET / HTTP/1.1\r").state, HeadScan::State::kNeedMore);
 }
 
+// The scan skips eight bytes at a time while none is at most CR: a NUL, bare CR or bare LF is
+// found at every offset (inside a word, at its edges, in the tail shorter than a word), and
+// the end of the head too.
+TEST(H1Guard, FindsEveryFramingByteWhereverItSits) {
+  const std::string clean =
+      "GET /" + std::string(40, 'p') + " HTTP/1.1\r\nX-T: " + std::string(37, 't') + "\r\n";
+  for (size_t at = 1; at < clean.size(); ++at) {
+    if (clean[at] == '\r' || clean[at] == '\n' || clean[at - 1] == '\r') continue;
+    for (char bad : {'\0', '\r', '\n'}) {
+      std::string head = clean;
+      head[at] = bad;
+      auto got = scan_request_head(head, 256, 256);
+      ASSERT_EQ(got.state, HeadScan::State::kRejected) << "byte " << int(bad) << " at " << at;
+      EXPECT_EQ(got.rejection->status, 400);
+    }
+  }
+  for (size_t tail = 0; tail < 9; ++tail) {
+    std::string head = clean + "\r\n" + std::string(tail, 'n');
+    auto got = scan_request_head(head, 256, 256);
+    ASSERT_EQ(got.state, HeadScan::State::kComplete) << tail;
+    EXPECT_EQ(got.head_size, clean.size() + 2);
+  }
+}
+
 TEST(H1Guard, LongRequestLineIs414AndLongHeadIs431) {
   auto uri = scan("GET /" + std::string(200, 'a'));
   ASSERT_EQ(uri.state, HeadScan::State::kRejected);
