@@ -94,8 +94,9 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
  public:
   enum class State { kConnecting, kReady, kDraining, kClosed };
 
-  H2Connection(const asio::any_io_executor& ex, H2Pool* pool, size_t max_idle)
-      : kick_(ex), pool_(pool), max_idle_(max_idle) {}
+  H2Connection(const asio::any_io_executor& ex, H2Pool* pool, size_t max_idle,
+               std::chrono::milliseconds ping_timeout)
+      : kick_(ex), pool_(pool), max_idle_(max_idle), ping_timeout_(ping_timeout) {}
   ~H2Connection() {
     if (session_) nghttp2_session_del(session_);
   }
@@ -181,15 +182,9 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   }
 
   // The call gives up on its stream (its deadline passed): RST_STREAM CANCEL, nothing more of
-  // it reaches the call.
-  // A connection that stayed silent for the whole call may be black-holed: it takes no new
-  // calls and closes once its streams are gone.
+  // it reaches the call. A connection that stayed silent for the whole call gets a PING.
   void cancel(CallState& call) {
-    if (state_ == State::kReady && reads_ == call.reads_at_submit) {
-      state_ = State::kDraining;
-      silent_ = true;
-      if (pool_) pool_->remove(this);
-    }
+    if (state_ == State::kReady && reads_ == call.reads_at_submit) probe();
     if (!forget(call)) return;
     if (state_ != State::kClosed) {
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, call.stream_id, NGHTTP2_CANCEL);
@@ -219,12 +214,35 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
     return it == streams_.end() ? nullptr : it->second;
   }
 
-  // A stream left: an idle connection beyond the pool's idle allowance, or a silent one out of
-  // the pool, says GOAWAY and closes.
+  // A PING; when nothing at all arrives within the ping timeout the connection may be
+  // black-holed: it takes no new calls and closes once its streams are gone (without a GOAWAY:
+  // a peer that reads nothing could leave that write pending forever).
+  void probe() {
+    if (probing_) return;
+    probing_ = true;
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+    kick();
+    asio::co_spawn(kick_.get_executor(), probe_wait(shared_from_this(), reads_), asio::detached);
+  }
+  static asio::awaitable<void> probe_wait(std::shared_ptr<H2Connection> self, uint64_t reads) {
+    asio::steady_timer timer(self->kick_.get_executor());
+    timer.expires_after(self->ping_timeout_);
+    co_await timer.async_wait(kNoThrow);
+    self->probing_ = false;
+    if (self->state_ != State::kReady || self->reads_ != reads) co_return;
+    self->state_ = State::kDraining;
+    self->silent_ = true;
+    if (self->pool_) self->pool_->remove(self.get());
+    self->after_stream();
+  }
+
+  // A stream left: a silent connection out of the pool closes once it has none; an idle
+  // connection beyond the pool's idle allowance says GOAWAY and closes.
   void after_stream() {
     if (state_ == State::kDraining && silent_ && streams_.empty()) {
-      nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
-      kick();
+      close(make_error(502, "upstream_reset", "upstream connection silent (no PING answer)",
+                       kGrpcUnavailable, "protocol"));
+      return;
     }
     if (state_ == State::kReady && load() == 0 && pool_ && pool_->idle() > max_idle_) {
       state_ = State::kDraining;
@@ -430,6 +448,8 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   asio::steady_timer kick_;  // the writer waits on it for frames to send
   H2Pool* pool_;
   size_t max_idle_;
+  std::chrono::milliseconds ping_timeout_;
+  bool probing_ = false;
   State state_ = State::kConnecting;
   std::unique_ptr<beast::tcp_stream> plain_;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
@@ -575,7 +595,8 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
     call.reset();
     std::shared_ptr<H2Connection> conn = pool.pick(options.max_streams);
     if (!conn) {
-      conn = std::make_shared<H2Connection>(executor, &pool, options.max_idle);
+      conn =
+          std::make_shared<H2Connection>(executor, &pool, options.max_idle, options.ping_timeout);
       pool.conns_.push_back(conn);  // calls arriving meanwhile wait for this one
       conn->reserve();
       UpstreamCall error;

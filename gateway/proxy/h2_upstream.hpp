@@ -63,7 +63,10 @@ struct UpstreamCallOptions {
   size_t max_response_bytes = 64 << 20;
   size_t max_streams = 100;  // per connection (the peer's SETTINGS may lower it)
   size_t max_idle = 64;      // connections without a stream kept open
-  bool tls = false;          // :scheme https
+  // A connection silent through a whole timed-out call gets a PING; unanswered this long, it
+  // takes no new calls.
+  std::chrono::milliseconds ping_timeout{std::chrono::seconds(2)};
+  bool tls = false;  // :scheme https
 };
 
 class H2Connection;

@@ -918,6 +918,7 @@ struct DataPlane::Impl {
     call_options.max_response_bytes = options.max_upstream_response_bytes;
     call_options.max_streams = cluster.options.max_concurrent_streams;
     call_options.max_idle = options.upstream_idle_per_thread;
+    call_options.ping_timeout = cluster.options.connect_timeout;
     call_options.tls = tls;
     h2::UpstreamCall call = co_await h2::call_h2(*pool, connector, request, call_options);
     UpstreamOutcome out;

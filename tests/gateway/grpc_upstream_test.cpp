@@ -193,13 +193,23 @@ TEST_F(GrpcUpstreamTest, ADeadlineFailsOnlyItsCallAndResetsItsStream) {
       1);
 }
 
-TEST_F(GrpcUpstreamTest, AConnectionSilentForAWholeCallTakesNoNewCalls) {
+TEST_F(GrpcUpstreamTest, ASlowCallOnALiveConnectionKeepsIt) {
   GrpcEchoUpstream upstream;
-  start_cluster(upstream.url(), R"(, "timeout": "300ms")");
+  start_cluster(upstream.url(), R"(, "timeout": "300ms", "connect_timeout": "300ms")");
   EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Echo"})[0]), "0");
-  // Nothing at all came back on the connection while the call waited: maybe black-holed.
+  // Nothing came back during the call, but the PING that follows is answered.
   EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Slow"})[0]), "4");
   EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Echo"})[0]), "0");
+  EXPECT_EQ(upstream.connections(), 1);
+}
+
+TEST_F(GrpcUpstreamTest, ABlackHoledConnectionIsReplaced) {
+  GrpcEchoUpstream upstream;
+  start_cluster(upstream.url(), R"(, "timeout": "300ms", "connect_timeout": "300ms")");
+  EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Echo"})[0]), "0");
+  EXPECT_EQ(grpc_status(calls({"/pkg.Svc/Freeze"})[0]), "4");
+  // Once the PING went unanswered, calls open a fresh connection.
+  EXPECT_TRUE(eventually([&] { return grpc_status(calls({"/pkg.Svc/Echo"})[0]) == "0"; }));
   EXPECT_EQ(upstream.connections(), 2);
   EXPECT_TRUE(eventually([&] { return cluster_metric("connections") == 1; }));
 }

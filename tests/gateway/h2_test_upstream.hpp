@@ -10,6 +10,7 @@
 //   /pkg.Svc/Reset    RST_STREAM INTERNAL_ERROR
 //   /pkg.Svc/Refuse   RST_STREAM REFUSED_STREAM (not processed: the gateway may send it again)
 //   /pkg.Svc/Drop     the connection is closed
+//   /pkg.Svc/Freeze   nothing more is read or written on the connection (a black hole)
 //   /pkg.Svc/Drain    like Hold; the first time `hold` are open, GOAWAY with the lowest of them
 //                     as last-stream-id: that one is echoed, the others were never processed
 #include <netinet/in.h>
@@ -128,10 +129,11 @@ class GrpcEchoUpstream {
     std::map<int32_t, Stream> streams;
     std::vector<int32_t> held;
     bool drop = false;
+    bool freeze = false;
   };
 
   void serve(int fd, SSL* ssl) {
-    Connection connection{this, {}, {}, false};
+    Connection connection{this, {}, {}, false, false};
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin);
@@ -144,6 +146,11 @@ class GrpcEchoUpstream {
     nghttp2_session_callbacks_del(cb);
     nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
     while (!stop_ && !connection.drop) {
+      if (connection.freeze) {
+        pollfd none{-1, 0, 0};
+        ::poll(&none, 1, 50);  // a stop check every 50 ms
+        continue;
+      }
       const uint8_t* data = nullptr;
       ssize_t n;
       while ((n = nghttp2_session_mem_send(session, &data)) > 0) {
@@ -245,6 +252,8 @@ class GrpcEchoUpstream {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
     } else if (path == "/pkg.Svc/Drop") {
       connection->drop = true;
+    } else if (path == "/pkg.Svc/Freeze") {
+      connection->freeze = true;
     } else if (path == "/pkg.Svc/Hold" || (path == "/pkg.Svc/Drain" && !self->drained_)) {
       connection->held.push_back(id);
       if (connection->held.size() < self->options_.hold) return 0;
