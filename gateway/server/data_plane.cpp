@@ -986,6 +986,12 @@ struct DataPlane::Impl {
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte under the idle timeout.
         beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+        if constexpr (std::is_same_v<Stream, TlsStream>) {
+          // An idle TLS connection holds no read buffer: it waits for a record without one.
+          buffer.shrink_to_fit();
+          auto [wait_ec] = co_await stream.async_wait_readable(kNoThrow);
+          if (wait_ec) co_return;
+        }
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
         if (ec) co_return;
         buffer.commit(n);

@@ -206,6 +206,19 @@ TlsStream::Step TlsStream::Impl::shutdown_step() {
   return classify(result);
 }
 
+TlsStream::Step TlsStream::Impl::readable_step() {
+  if (failed) return Step{Want::kNothing, failure, 0};
+  if (SSL_pending(ssl) > 0) return Step{};
+  ERR_clear_error();
+  last_errno = 0;
+  // Peeking decrypts a whole record into OpenSSL's buffer and leaves its bytes for the read.
+  char byte = 0;
+  size_t n = 0;
+  const int result = SSL_peek_ex(ssl, &byte, 1, &n);
+  if (result == 1) return Step{};
+  return classify(result);
+}
+
 TlsStream::Step TlsStream::Impl::read_step(void* data, size_t size) {
   if (failed) return Step{Want::kNothing, failure, 0};
   ERR_clear_error();

@@ -68,6 +68,10 @@ class TlsStream {
   // asio::ssl::error::stream_truncated when the TCP connection ended without one.
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token);
+  // Waits until application data can be read, without a buffer of the caller's: an idle
+  // connection can wait here holding no memory for a read. void(error_code), errors as reads.
+  template <class Token>
+  auto async_wait_readable(Token&& token);
   // void(error_code, size_t); several small buffers are sent as one record (up to 16 KB).
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token);
@@ -89,6 +93,7 @@ class TlsStream {
   template <bool kWithPrefix>
   struct HandshakeOp;
   struct ShutdownOp;
+  struct ReadableOp;
   template <class Buffers>
   struct ReadOp;
   template <class Buffers>
@@ -104,6 +109,7 @@ struct TlsStream::Impl {
 
   Step handshake_step();
   Step shutdown_step();
+  Step readable_step();
   Step read_step(void* data, size_t size);
   Step write_step(const void* data, size_t size);
 
@@ -211,6 +217,14 @@ struct TlsStream::ShutdownOp : OpBase<ShutdownOp> {
   }
 };
 
+struct TlsStream::ReadableOp : OpBase<ReadableOp> {
+  Step step() { return impl->readable_step(); }
+  template <class Self>
+  void complete(Self& self, const Step& s) {
+    self.complete(s.ec);
+  }
+};
+
 template <class Buffers>
 struct TlsStream::ReadOp : OpBase<ReadOp<Buffers>> {
   Buffers buffers;
@@ -282,6 +296,12 @@ template <class Token>
 auto TlsStream::async_shutdown(Token&& token) {
   return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
       ShutdownOp{{impl_.get(), Side::kBoth}}, token, impl_->socket);
+}
+
+template <class Token>
+auto TlsStream::async_wait_readable(Token&& token) {
+  return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
+      ReadableOp{{impl_.get(), Side::kRead}}, token, impl_->socket);
 }
 
 template <class MutableBuffers, class Token>

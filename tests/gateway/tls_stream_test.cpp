@@ -188,6 +188,41 @@ TEST_F(TlsStreamTest, HandshakeStartsFromSniffedBytes) {
   EXPECT_EQ(echoed, "ok");
 }
 
+TEST_F(TlsStreamTest, WaitReadableHoldsNoBufferThenTheReadGetsTheBytes) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> wait_ec;
+  std::string got;
+  std::optional<error_code> end_ec;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await server.async_wait_readable(kNoThrow);
+    wait_ec = ec;
+    if (ec) co_return;
+    got.resize(5);
+    auto [rec, n] = co_await server.async_read_some(asio::buffer(got), kNoThrow);
+    got.resize(rec ? 0 : n);
+    // The peer's close_notify ends a wait as it ends a read.
+    auto [eec] = co_await server.async_wait_readable(kNoThrow);
+    end_ec = eec;
+    co_await server.async_shutdown(kNoThrow);  // the client's shutdown waits for this
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    co_await asio::async_write(client, asio::buffer(std::string("hello")), kNoThrow);
+    co_await client.async_shutdown(kNoThrow);
+  });
+  run();
+  ASSERT_TRUE(wait_ec.has_value());
+  EXPECT_FALSE(*wait_ec) << wait_ec->message();
+  EXPECT_EQ(got, "hello");
+  ASSERT_TRUE(end_ec.has_value());
+  EXPECT_EQ(*end_ec, asio::error::eof) << end_ec->message();
+}
+
 TEST_F(TlsStreamTest, LargeWriteWaitsForRoomAndArrivesWhole) {
   Connected pair = connected(/*small_buffers=*/true);
   TlsStream& server = pair.server;
