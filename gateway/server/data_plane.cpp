@@ -935,22 +935,30 @@ struct DataPlane::Impl {
     co_return out;
   }
 
+  // The upstream's response made the client's, in place (no field copied into a new message):
+  // hop-by-hop and fingerprint fields dropped, the status line's reason the standard one, the
+  // client's version, x-request-id, keep-alive and the length set last, as a fresh message
+  // built field by field would have them.
   Response client_response(Response&& upstream, unsigned version, bool keep_alive,
                            const std::string& request_id, bool head) {
-    Response out{upstream.result(), version};
-    const std::string connection(upstream[http::field::connection]);
-    for (const auto& field : upstream) {
-      auto name = field.name_string();
-      if (is_hop_by_hop(name, connection) || is_fingerprint_header(name)) continue;
-      if (head && field.name() == http::field::content_length) continue;
-      out.insert(name, field.value());
+    Response out = std::move(upstream);
+    const std::string connection(out[http::field::connection]);
+    const std::string head_length(head ? out[http::field::content_length] : beast::string_view{});
+    const bool had_length = head && out.has_content_length();
+    for (auto it = out.begin(); it != out.end();) {
+      auto name = it->name_string();
+      if (is_hop_by_hop(name, connection) || is_fingerprint_header(name) ||
+          (head && it->name() == http::field::content_length))
+        it = out.erase(it);
+      else
+        ++it;
     }
+    out.version(version);
+    out.reason({});
     out.set("x-request-id", request_id);
-    out.body() = std::move(upstream.body());
     out.keep_alive(keep_alive);
     if (head) {
-      if (upstream.has_content_length())
-        out.set(http::field::content_length, upstream[http::field::content_length]);
+      if (had_length) out.set(http::field::content_length, head_length);
     } else {
       out.prepare_payload();
     }
