@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <utility>
 
 #include "core/util/strings.hpp"
@@ -142,8 +143,75 @@ boost::json::value authz_input(const AuthzRequest& request) {
   return authz_input_value(request, policy::InputUse{}).to_json();
 }
 
+namespace {
+
+enum : unsigned {
+  kAuthzMethod = 1u << 0,
+  kAuthzPath = 1u << 1,
+  kAuthzQuery = 1u << 2,
+  kAuthzRoute = 1u << 3,
+  kAuthzProtocol = 1u << 4,
+  kAuthzAuthorization = 1u << 5,
+  kAuthzSubject = 1u << 6,
+  kAuthzSpiffeId = 1u << 7,
+  kAuthzHeaders = 1u << 8,
+};
+
+void append_field(std::string& out, std::string_view field) {
+  const auto size = static_cast<uint32_t>(field.size());
+  out.append(reinterpret_cast<const char*>(&size), sizeof size);
+  out.append(field);
+}
+
+}  // namespace
+
+unsigned authz_fields_read(const policy::InputUse& use) {
+  // Mirrors authz_input_value: each input key and the request fields it is made of.
+  static constexpr std::pair<std::string_view, unsigned> kSources[] = {
+      {"method", kAuthzMethod},
+      {"path", kAuthzPath},
+      {"http_auth_header", kAuthzAuthorization},
+      {"protocol", kAuthzProtocol},
+      {"headers", kAuthzHeaders},
+      {"token", kAuthzAuthorization},
+      {"subject", kAuthzSubject},
+      {"spiffe_id", kAuthzSpiffeId},
+      {"route", kAuthzRoute},
+      {"attributes", kAuthzMethod | kAuthzPath | kAuthzQuery | kAuthzHeaders | kAuthzSpiffeId},
+  };
+  unsigned fields = 0;
+  for (const auto& [key, source] : kSources)
+    if (use.reads(key)) fields |= source;
+  return fields;
+}
+
+void authz_input_key(const AuthzRequest& r, unsigned fields, std::string& out) {
+  out.clear();
+  const std::pair<unsigned, std::string_view> scalars[] = {
+      {kAuthzMethod, r.method},     {kAuthzPath, r.path},
+      {kAuthzQuery, r.query},       {kAuthzRoute, r.route},
+      {kAuthzProtocol, r.protocol}, {kAuthzAuthorization, r.authorization},
+      {kAuthzSubject, r.subject},   {kAuthzSpiffeId, r.spiffe_id},
+  };
+  for (const auto& [bit, field] : scalars)
+    if (fields & bit) append_field(out, field);
+  if (fields & kAuthzHeaders) {
+    const auto count = static_cast<uint32_t>(r.headers ? r.headers->size() : 0);
+    out.append(reinterpret_cast<const char*>(&count), sizeof count);
+    if (r.headers)
+      for (const auto& [name, value] : *r.headers) {
+        append_field(out, name);
+        append_field(out, value);
+      }
+  }
+}
+
 RegoAuthorizer::RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query)
-    : engine_(std::move(engine)), query_(std::move(query)) {}
+    : engine_(std::move(engine)), query_(std::move(query)) {
+  // A query that does not compile reads "everything": check() then reports its error.
+  auto use = engine_->input_use(query_);
+  fields_ = authz_fields_read(use ? *use : policy::InputUse{});
+}
 
 std::string RegoAuthorizer::version() const {
   return engine_->version();
@@ -155,9 +223,13 @@ bool RegoAuthorizer::reads_headers() const {
 }
 
 AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
+  // One key buffer per thread: after its first requests, building a key allocates nothing.
+  thread_local std::string key;
+  authz_input_key(request, fields_, key);
   std::string why;
   const bool allowed = engine_->allowed(
-      query_, [&](const policy::InputUse& use) { return authz_input_value(request, use); }, &why);
+      query_, key, [&](const policy::InputUse& use) { return authz_input_value(request, use); },
+      &why);
   AuthzDecision d;
   d.allowed = allowed;
   d.message = why;

@@ -86,6 +86,14 @@ policy::Value authz_input_value(const AuthzRequest& request, const policy::Input
 // The whole document as JSON (`gatedrill policy eval -i` shape, tests).
 boost::json::value authz_input(const AuthzRequest& request);
 
+// Which raw fields of an AuthzRequest the input keys in `use` are built from (a bit set of
+// kAuthz* below).
+unsigned authz_fields_read(const policy::InputUse& use);
+// The remembered-decision key: the fields in `fields`, each length-prefixed, written into
+// `out` (cleared first). Equal keys mean equal input documents for that `use`, so the engine
+// answers a repeated request without building its input.
+void authz_input_key(const AuthzRequest& request, unsigned fields, std::string& out);
+
 // Rego: allowed iff `query` (e.g. "data.gatedrill.authz.allow") is defined and true. Errors,
 // timeouts and undefined deny.
 class RegoAuthorizer final : public Authorizer {
@@ -98,6 +106,7 @@ class RegoAuthorizer final : public Authorizer {
  private:
   std::shared_ptr<const PolicyEngine> engine_;
   std::string query_;
+  unsigned fields_;  // authz_fields_read() of what the query reads, worked out once
 };
 
 }  // namespace gatedrill::gateway

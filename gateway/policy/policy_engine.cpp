@@ -25,16 +25,18 @@ struct PolicyEngine::QueryEntry {
   const CompiledQuery query;
   const policy::InputUse use;
 
-  // allowed()'s answers by input, for a pure policy.
+  // allowed()'s answers by the caller's key for the input, for a pure policy. Keyed by a
+  // string looked up as a string_view: a repeated input costs no allocation.
   struct Answer {
     bool ok;
     std::string why;
   };
   struct Hash {
-    size_t operator()(const Value& v) const { return v.hash(); }
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::mutex memo_mutex;
-  std::unordered_map<Value, Answer, Hash> memo;
+  std::unordered_map<std::string, Answer, Hash, std::equal_to<>> memo;
 };
 
 struct PolicyEngine::QueryCache {
@@ -207,11 +209,13 @@ Result<PolicyDecision> PolicyEngine::evaluate(std::string_view query,
 
 bool PolicyEngine::allowed(std::string_view query, const boost::json::value& input,
                            std::string* reason) const {
+  // The serialized document is an exact key: two inputs that differ serialize differently.
+  const std::string key = to_json(input);
   return allowed(
-      query, [&](const policy::InputUse&) { return Value::from_json(input); }, reason);
+      query, key, [&](const policy::InputUse&) { return Value::from_json(input); }, reason);
 }
 
-bool PolicyEngine::allowed(std::string_view query,
+bool PolicyEngine::allowed(std::string_view query, std::string_view input_key,
                            policy::FunctionRef<Value(const policy::InputUse&)> make_input,
                            std::string* reason) const {
   auto entry = query_entry(query);
@@ -220,15 +224,15 @@ bool PolicyEngine::allowed(std::string_view query,
     return false;
   }
   QueryEntry& e = **entry;
-  std::optional<Value> input = make_input(e.use);
   const bool remember = e.use.pure && options_.remembered_decisions > 0;
   if (remember) {
     std::lock_guard<std::mutex> lock(e.memo_mutex);
-    if (auto it = e.memo.find(*input); it != e.memo.end()) {
+    if (auto it = e.memo.find(input_key); it != e.memo.end()) {
       if (reason) *reason = it->second.why;
       return it->second.ok;
     }
   }
+  std::optional<Value> input = make_input(e.use);
   std::vector<std::string> builtin_errors;
   auto sols = run(*compiled_, e.query, input, options_, &builtin_errors);
   std::string why;
@@ -247,7 +251,7 @@ bool PolicyEngine::allowed(std::string_view query,
   if (remember && sols) {
     std::lock_guard<std::mutex> lock(e.memo_mutex);
     if (e.memo.size() >= options_.remembered_decisions) e.memo.clear();
-    e.memo.emplace(std::move(*input), QueryEntry::Answer{ok, why});
+    e.memo.emplace(std::string(input_key), QueryEntry::Answer{ok, why});
   }
   if (reason) *reason = std::move(why);
   return ok;

@@ -81,10 +81,12 @@ class PolicyEngine {
   // allowed() with the input in the engine's own value type, built by `make_input` for what
   // the query and the modules read of it (keys nobody reads may be left out; no JSON on the
   // way). When no builtin reads the clock, a decision is a function of the input alone: it is
-  // remembered per query and input (bounded, dropped with the engine, so a new policy version
-  // starts empty) and a repeated input is answered without evaluating. Errors and timeouts are
-  // never remembered.
-  bool allowed(std::string_view query,
+  // remembered per query and `input_key` (bounded, dropped with the engine, so a new policy
+  // version starts empty) and a repeated key is answered without building the input or
+  // evaluating. The caller's contract: equal keys mean equal inputs for this query (e.g. the
+  // raw fields the input is built from, length-prefixed). Errors and timeouts are never
+  // remembered.
+  bool allowed(std::string_view query, std::string_view input_key,
                policy::FunctionRef<policy::Value(const policy::InputUse&)> make_input,
                std::string* reason = nullptr) const;
 

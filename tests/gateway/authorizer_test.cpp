@@ -134,5 +134,67 @@ TEST(RegoAuthorizer, ReadsHeadersOnlyWhenThePolicyDoes) {
   EXPECT_FALSE(AllowListAuthorizer({}).reads_headers());
 }
 
+// Remembered decisions are keyed on the raw fields the policy's input keys are made of: each
+// field the policy reads changes the answer, repeated requests (remembered) answer the same.
+TEST(RegoAuthorizer, RemembersDecisionsByEveryFieldThePolicyReads) {
+  auto e = engine(R"(package gatedrill.authz
+default allow := false
+allow {
+  input.attributes.request.http.headers["x-dept"] == "eng"
+  input.attributes.request.http.query == "a=1"
+  input.token == "t1"
+  input.route == "r"
+}
+)");
+  RegoAuthorizer authz(e, "data.gatedrill.authz.allow");
+  HeaderList eng = {{"X-Dept", "eng"}};
+  HeaderList ops = {{"X-Dept", "ops"}};
+  HeaderList both = {{"X-Dept", "ops"}, {"x-dept", "eng"}};  // the last one wins
+  AuthzRequest ok = request("alice", "r");
+  ok.query = "a=1";
+  ok.authorization = "Bearer t1";
+  ok.headers = &eng;
+  for (int round = 0; round < 3; ++round) {  // the first round evaluates, the others remember
+    EXPECT_TRUE(authz.check(ok).allowed) << round;
+    AuthzRequest r = ok;
+    r.headers = &ops;
+    EXPECT_FALSE(authz.check(r).allowed) << round;
+    r.headers = &both;
+    EXPECT_TRUE(authz.check(r).allowed) << round;
+    r = ok;
+    r.query = "a=2";
+    EXPECT_FALSE(authz.check(r).allowed) << round;
+    r = ok;
+    r.authorization = "Bearer t2";
+    EXPECT_FALSE(authz.check(r).allowed) << round;
+    r = ok;
+    r.route = "s";
+    EXPECT_FALSE(authz.check(r).allowed) << round;
+    r = ok;
+    r.subject = "bob";  // not read: same answer
+    EXPECT_TRUE(authz.check(r).allowed) << round;
+  }
+}
+
+TEST(AuthzInputKey, HoldsOnlyTheFieldsReadAndSeparatesThem) {
+  auto fields_of = [](std::string rego) {
+    auto use = engine("package gatedrill.authz\n" + rego)->input_use("data.gatedrill.authz.allow");
+    return authz_fields_read(*use);
+  };
+  const unsigned subject_only = fields_of("allow { input.subject == \"alice\" }");
+  std::string a, b;
+  AuthzRequest r = request("alice", "r");
+  authz_input_key(r, subject_only, a);
+  r.path = "/other";
+  r.method = "POST";
+  authz_input_key(r, subject_only, b);
+  EXPECT_EQ(a, b);
+  // Length prefixes: "ab"+"c" and "a"+"bc" are different keys.
+  const unsigned two = fields_of("allow { input.subject == input.route }");
+  authz_input_key(request("ab", "c"), two, a);
+  authz_input_key(request("a", "bc"), two, b);
+  EXPECT_NE(a, b);
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway
