@@ -33,7 +33,7 @@ end)
 
 thresholds {
   ["warmup.error_rate"] = "< 1%",
-  ["steady.p99"] = "< 100ms",
+  ["steady.p99"] = "< " .. param("P99", "100ms"),
 }
 
 expect {

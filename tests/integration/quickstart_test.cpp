@@ -46,7 +46,11 @@ class QuickstartTest : public ::testing::Test {
             "-e",
             "SKEW_AT=2500ms",
             "-e",
-            "SKEW_FOR=2600ms"};
+            "SKEW_FOR=2600ms",
+            // What this test checks is the fault, the recovery and the store; a CI machine busy
+            // with other tests can push a few of its 1200 requests past the demo's 100 ms p99.
+            "-e",
+            "P99=1s"};
   }
 
   SystemTimeSource time_;
