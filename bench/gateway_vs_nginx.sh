@@ -32,60 +32,16 @@ ROUTES=${ROUTES:-50000}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 policy="$here/../scenarios/drills/policies/rbac.rego"
 
-for tool in nginx openssl curl jq taskset ss; do
-  command -v "$tool" >/dev/null || { echo "error: $tool not found (scripts/bootstrap installs it)" >&2; exit 2; }
-done
-[[ -x "$GATEDRILL" ]] || { echo "error: $GATEDRILL is not an executable (build the release preset first)" >&2; exit 2; }
+source "$here/lib.sh"
+require_tools nginx openssl curl jq taskset ss
+require_gatedrill "$GATEDRILL"
 [[ -r "$policy" ]] || { echo "error: cannot read $policy" >&2; exit 2; }
 if (( $(ulimit -n) < IDLE + 1000 )); then
   echo "error: ulimit -n is $(ulimit -n); $IDLE idle connections need at least $((IDLE + 1000))" >&2
   exit 2
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  # Only what this script started, by PID.
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Free ports: ones nobody answers on, each used once, below the ephemeral range (a port some
-# outgoing connection holds cannot be listened on).
-used=" "
-ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range)
-free_port() {
-  for candidate in $(shuf -i 20000-$((ephemeral_low - 1)) -n 100); do
-    [[ "$used" == *" $candidate "* ]] && continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-      used+="$candidate "
-      echo "$candidate"
-      return
-    fi
-  done
-  echo "error: no free port found" >&2
-  exit 1
-}
-up_port=$(free_port)
-ngx_port=$(free_port)
-idp_port=$(free_port)
-idp_admin=$(free_port)
-gw_port=$(free_port)
-gw_plain_port=$(free_port)
-
-# wait_for DESCRIPTION COMMAND...: polls for up to 30 s (a busy machine starts things slowly).
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 600); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "error: $what did not come up; logs:" >&2
-  tail -n 5 "$work"/*.log "$work"/*/error.log >&2 2>/dev/null || true
-  exit 1
-}
+for name in up_port ngx_port idp_port idp_admin gw_port gw_plain_port; do free_port "$name"; done
 
 # TLS certificate for both proxies (P-256, SAN 127.0.0.1).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \

@@ -18,32 +18,9 @@ CALLS=${CALLS:-20000}
 CONCURRENCY=${CONCURRENCY:-64}
 REPS=${REPS:-3}
 
-for tool in h2load curl jq taskset; do
-  command -v "$tool" >/dev/null || { echo "error: $tool not found (scripts/bootstrap installs it)" >&2; exit 2; }
-done
-[[ -x "$GATEDRILL" ]] || { echo "error: $GATEDRILL is not an executable (build the release preset first)" >&2; exit 2; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  # Only what this script started, by PID.
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# wait_for DESCRIPTION COMMAND...: polls for up to 30 s (a busy machine starts things slowly).
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 600); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "error: $what did not come up; logs:" >&2
-  tail -n 5 "$work"/*.log >&2 2>/dev/null || true
-  exit 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools h2load curl jq taskset
+require_gatedrill "$GATEDRILL"
 
 # start NAME CORE gatedrill-ARGS...: sets started_pid, started_port and started_admin from the
 # ready line.
@@ -113,7 +90,12 @@ run() {
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $CALLS calls, $CONCURRENCY in flight, one client connection"
 for _ in $(seq 1 "$REPS"); do
-  run multiplexed "$mux_port" "$mux_pid" "$mux_admin"
-  run one-stream "$one_port" "$one_pid" "$one_admin"
+  run multiplexed "$mux_port" "$mux_pid" "$mux_admin" | tee -a "$work/runs"
+  run one-stream "$one_port" "$one_pid" "$one_admin" | tee -a "$work/runs"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The last line: the multiplexed pool over one stream per connection, averaged over the runs.
+awk '{ rps[$1] += $2; cpu[$1] += $6; conns[$1] = $9 }
+     END { printf "grpc upstream, multiplexed/one-stream (%d calls in flight): calls/s ratio %.2f, gateway CPU per call ratio %.2f, upstream connections %d vs %d\n",
+                  '"$CONCURRENCY"', rps["multiplexed"] / rps["one-stream"], cpu["multiplexed"] / cpu["one-stream"],
+                  conns["multiplexed"], conns["one-stream"] }' "$work/runs"

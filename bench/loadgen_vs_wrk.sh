@@ -28,30 +28,11 @@ STALL_RATE=${STALL_RATE:-10000}
 have_h2load=0
 command -v h2load >/dev/null && have_h2load=1
 
-for tool in nginx wrk curl taskset jq; do
-  command -v "$tool" >/dev/null || { echo "error: $tool not found (scripts/bootstrap installs it)" >&2; exit 2; }
-done
-[[ -x "$GATEDRILL" ]] || { echo "error: $GATEDRILL is not an executable (build the release preset first)" >&2; exit 2; }
-
-work=$(mktemp -d)
-nginx_pid=""
-cleanup() {
-  if [[ -n "$nginx_pid" ]]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Free ports: ones nobody answers on, below the ephemeral range (a port some connection uses as
-# its local end answers nothing, yet cannot be bound).
-ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-  for candidate in $(shuf -i 10000-$((ephemeral_low - 1)) -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return; fi
-  done
-}
-port=$(free_port)
-port_h2=$(free_port)
-[[ -n "$port" && -n "$port_h2" && "$port" != "$port_h2" ]] || { echo "error: no free ports found" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools nginx wrk curl taskset jq
+require_gatedrill "$GATEDRILL"
+free_port port
+free_port port_h2
 
 mkdir -p "$work/logs"
 cat >"$work/nginx.conf" <<CONF
@@ -82,13 +63,10 @@ http {
 CONF
 taskset -c 0 nginx -p "$work" -c "$work/nginx.conf" &
 nginx_pid=$!
+pids+=("$nginx_pid")
 
 served() { curl -sf "http://127.0.0.1:$port/nginx_status" | awk 'NR == 3 { print $3 }'; }
-for _ in $(seq 1 100); do
-  served >/dev/null 2>&1 && break
-  sleep 0.05
-done
-served >/dev/null || { echo "error: nginx did not start on port $port" >&2; cat "$work/logs/error.log" >&2; exit 1; }
+wait_for "nginx on port $port" served
 worker_pid=$(pgrep -P "$nginx_pid" | head -1)
 [[ -n "$worker_pid" ]] || { echo "error: no nginx worker under $nginx_pid" >&2; exit 1; }
 clock_ticks=$(getconf CLK_TCK)
