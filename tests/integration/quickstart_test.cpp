@@ -30,27 +30,12 @@ class QuickstartTest : public ::testing::Test {
   }
 
   std::vector<std::string> short_quickstart(const std::string& scenario) {
-    return {"run",
-            scenario,
-            "--db",
-            dir_ + "/results.db",
-            "--runs-dir",
-            dir_ + "/runs",
-            "--quiet",
-            "-e",
-            "RATE=200",
-            "-e",
-            "WARMUP=1s",
-            "-e",
-            "DURATION=6s",
-            "-e",
-            "SKEW_AT=2500ms",
-            "-e",
+    return {"run", scenario, "--db", dir_ + "/results.db", "--runs-dir", dir_ + "/runs", "--quiet",
+            "-e", "RATE=200", "-e", "WARMUP=1s", "-e", "DURATION=6s", "-e", "SKEW_AT=2500ms", "-e",
             "SKEW_FOR=2600ms",
             // What this test checks is the fault, the recovery and the store; a CI machine busy
             // with other tests can push a few of its 1200 requests past the demo's 100 ms p99.
-            "-e",
-            "P99=1s"};
+            "-e", "P99=1s"};
   }
 
   SystemTimeSource time_;
