@@ -995,14 +995,13 @@ struct DataPlane::Impl {
         // Idle between requests: wait for the first byte under the idle timeout.
         beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
         if constexpr (std::is_same_v<Stream, TlsStream>) {
-          // An idle TLS connection holds no read buffer: it waits for a record without one.
-          buffer.shrink_to_fit();
-          auto [wait_ec] = co_await stream.async_wait_readable(kNoThrow);
-          if (wait_ec) co_return;
+          // A request already there is read at once; an idle connection waits without a buffer.
+          if (co_await read_or_wait(stream, buffer, 4096)) co_return;
+        } else {
+          auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
+          if (ec) co_return;
+          buffer.commit(n);
         }
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
-        if (ec) co_return;
-        buffer.commit(n);
       }
       // Slowloris: the whole head (and then the body) must arrive within the header timeout.
       beast::get_lowest_layer(stream).expires_after(options.header_timeout);

@@ -399,16 +399,13 @@ asio::awaitable<void> read_loop(Stream& stream, std::shared_ptr<Conn> c,
     if (c->finished() || c->writing_done) break;
     beast::get_lowest_layer(stream).expires_after(c->limits.idle_timeout);
     if constexpr (std::is_same_v<Stream, TlsStream>) {
-      if (buffer.size() == 0) {
-        // An idle TLS connection holds no 16 KB read buffer: it waits for a record without one.
-        buffer.shrink_to_fit();
-        auto [wait_ec] = co_await stream.async_wait_readable(kNoThrow);
-        if (wait_ec) break;
-      }
+      // Frames already there are read at once; an idle connection holds no 16 KB read buffer.
+      if (co_await read_or_wait(stream, buffer, 16 * 1024)) break;
+    } else {
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kNoThrow);
+      if (ec) break;  // client gone, idle timeout, or the writer ended the session
+      buffer.commit(n);
     }
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kNoThrow);
-    if (ec) break;  // client gone, idle timeout, or the writer ended the session
-    buffer.commit(n);
   }
   c->reading_done = true;
   c->poke();

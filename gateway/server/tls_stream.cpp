@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -219,14 +220,24 @@ TlsStream::Step TlsStream::Impl::readable_step() {
   return classify(result);
 }
 
+TlsStream::Step TlsStream::Impl::readable_first_step() {
+  // A read just found nothing and OpenSSL wanted input: peeking now would only repeat its
+  // recv() that would block; wait for the socket first.
+  if (std::exchange(input_drained, false) && !failed) return Step{Want::kRead, {}, 0};
+  return readable_step();
+}
+
 TlsStream::Step TlsStream::Impl::read_step(void* data, size_t size) {
+  input_drained = false;
   if (failed) return Step{Want::kNothing, failure, 0};
   ERR_clear_error();
   last_errno = 0;
   size_t n = 0;
   const int result = SSL_read_ex(ssl, data, std::min<size_t>(size, INT_MAX), &n);
   if (result == 1) return Step{Want::kNothing, {}, n};
-  return classify(result);
+  Step step = classify(result);
+  input_drained = step.want == Want::kRead;
+  return step;
 }
 
 TlsStream::Step TlsStream::Impl::write_step(const void* data, size_t size) {
@@ -311,6 +322,20 @@ TlsStream::executor_type TlsStream::get_executor() noexcept {
 
 ssl_st* TlsStream::native_handle() noexcept {
   return impl_->ssl;
+}
+
+size_t TlsStream::read_some_now(asio::mutable_buffer buffer, error_code& ec) {
+  if (buffer.size() == 0) {
+    ec = {};
+    return 0;
+  }
+  const Step step = impl_->read_step(buffer.data(), buffer.size());
+  if (step.want != Want::kNothing) {
+    ec = asio::error::would_block;
+    return 0;
+  }
+  ec = step.ec;
+  return step.bytes;
 }
 
 asio::ip::tcp::socket& TlsStream::socket() noexcept {

@@ -19,15 +19,21 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -70,8 +76,12 @@ class TlsStream {
   auto async_read_some(const MutableBuffers& buffers, Token&& token);
   // Waits until application data can be read, without a buffer of the caller's: an idle
   // connection can wait here holding no memory for a read. void(error_code), errors as reads.
+  // Right after read_some_now said would_block it goes straight to the socket wait.
   template <class Token>
   auto async_wait_readable(Token&& token);
+  // One read now, never waiting: the bytes read, or `ec` set (asio::error::would_block when
+  // nothing has arrived yet, else as async_read_some). No read may be outstanding.
+  size_t read_some_now(boost::asio::mutable_buffer buffer, boost::beast::error_code& ec);
   // void(error_code, size_t); several small buffers are sent as one record (up to 16 KB).
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token);
@@ -125,6 +135,7 @@ struct TlsStream::Impl {
   void set_prefix(const void* data, size_t size);
   // The Step for a failed SSL_* call: a wait, the peer's close_notify, or a fatal error.
   Step classify(int result);
+  Step readable_first_step();
 
   boost::asio::ip::tcp::socket socket;
   ssl_st* ssl = nullptr;
@@ -142,9 +153,10 @@ struct TlsStream::Impl {
   Deadline& deadline(Side side);  // kBoth runs under the read deadline
   std::string prefix;             // bytes read before the handshake (sniffing), served first
   size_t prefix_used = 0;
-  int last_errno = 0;     // of the BIO's last failed recv/send
-  bool peer_eof = false;  // recv returned 0
-  bool failed = false;    // after a fatal error OpenSSL must not be called again
+  int last_errno = 0;          // of the BIO's last failed recv/send
+  bool peer_eof = false;       // recv returned 0
+  bool failed = false;         // after a fatal error OpenSSL must not be called again
+  bool input_drained = false;  // the last read wanted socket input: nothing decrypted is left
   boost::beast::error_code failure;
 };
 
@@ -218,7 +230,11 @@ struct TlsStream::ShutdownOp : OpBase<ShutdownOp> {
 };
 
 struct TlsStream::ReadableOp : OpBase<ReadableOp> {
-  Step step() { return impl->readable_step(); }
+  bool first = true;
+  Step step() {
+    if (!std::exchange(first, false)) return impl->readable_step();
+    return impl->readable_first_step();
+  }
   template <class Self>
   void complete(Self& self, const Step& s) {
     self.complete(s.ec);
@@ -301,7 +317,7 @@ auto TlsStream::async_shutdown(Token&& token) {
 template <class Token>
 auto TlsStream::async_wait_readable(Token&& token) {
   return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
-      ReadableOp{{impl_.get(), Side::kRead}}, token, impl_->socket);
+      ReadableOp{{impl_.get(), Side::kRead}, true}, token, impl_->socket);
 }
 
 template <class MutableBuffers, class Token>
@@ -316,6 +332,29 @@ auto TlsStream::async_write_some(const ConstBuffers& buffers, Token&& token) {
   WriteOp<ConstBuffers> op{{impl_.get(), Side::kWrite}, buffers, nullptr, 0};
   return boost::asio::async_compose<Token, void(boost::beast::error_code, size_t)>(
       std::move(op), token, impl_->socket);
+}
+
+// The read of a keep-alive connection between messages: what has arrived already (a request
+// sent right after the last response, pipelined bytes, a decrypted record's rest) is read at
+// once into `buffer` (up to `size` bytes), with no wait and no extra trip through the
+// scheduler; when nothing has, the buffer's memory is given back and the connection waits for
+// its next record without one (an idle connection holds no read buffer). The error as a read's.
+inline boost::asio::awaitable<boost::beast::error_code> read_or_wait(
+    TlsStream& stream, boost::beast::flat_buffer& buffer, size_t size) {
+  namespace asio = boost::asio;
+  boost::beast::error_code ec;
+  size_t n = stream.read_some_now(buffer.prepare(size), ec);
+  if (ec == asio::error::would_block) {
+    buffer.shrink_to_fit();
+    std::tie(ec) = co_await stream.async_wait_readable(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return ec;
+    n = stream.read_some_now(buffer.prepare(size), ec);
+    if (ec == asio::error::would_block)  // readable said so, but be safe: an ordinary read
+      std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(size),
+                                                        asio::as_tuple(asio::use_awaitable));
+  }
+  if (!ec) buffer.commit(n);
+  co_return ec;
 }
 
 }  // namespace gatedrill::gateway

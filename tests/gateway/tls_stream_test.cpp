@@ -18,6 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -219,6 +220,52 @@ TEST_F(TlsStreamTest, WaitReadableHoldsNoBufferThenTheReadGetsTheBytes) {
   ASSERT_TRUE(wait_ec.has_value());
   EXPECT_FALSE(*wait_ec) << wait_ec->message();
   EXPECT_EQ(got, "hello");
+  ASSERT_TRUE(end_ec.has_value());
+  EXPECT_EQ(*end_ec, asio::error::eof) << end_ec->message();
+}
+
+TEST_F(TlsStreamTest, ReadOrWaitReadsWhatIsThereAndWaitsWithoutABuffer) {
+  Connected pair = connected();
+  TlsStream& server = pair.server;
+  Client& client = pair.client;
+  std::optional<error_code> early_ec;
+  bool waiting = false;
+  size_t capacity_while_waiting = 1;
+  std::vector<std::string> got;
+  std::optional<error_code> end_ec;
+  boost::beast::flat_buffer buffer;
+
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(server)) co_return;
+    server.expires_after(std::chrono::seconds(5));
+    buffer.prepare(4096);  // a buffer from an earlier request, to be given back while idle
+    error_code ec;
+    char byte = 0;
+    EXPECT_EQ(server.read_some_now(asio::buffer(&byte, 1), ec), 0u);
+    early_ec = ec;   // nothing sent yet
+    waiting = true;  // read_or_wait suspends in its wait before this coroutine yields
+    // Waits (no record yet), then reads 5 of the record's 11 bytes; the rest is read at once.
+    for (size_t size : {5, 64}) {
+      if (auto rec = co_await read_or_wait(server, buffer, size)) co_return;
+      got.emplace_back(static_cast<const char*>(buffer.data().data()), buffer.size());
+      buffer.consume(buffer.size());
+    }
+    end_ec = co_await read_or_wait(server, buffer, 64);  // the peer's close_notify
+    co_await server.async_shutdown(kNoThrow);
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    // The server runs on this thread: yield until it is suspended in its wait.
+    while (!waiting) co_await asio::post(client.get_executor(), asio::use_awaitable);
+    capacity_while_waiting = buffer.capacity();
+    co_await asio::async_write(client, asio::buffer(std::string("hello world")), kNoThrow);
+    co_await client.async_shutdown(kNoThrow);
+  });
+  run();
+  ASSERT_TRUE(early_ec.has_value());
+  EXPECT_EQ(*early_ec, asio::error::would_block) << early_ec->message();
+  EXPECT_EQ(capacity_while_waiting, 0u);
+  EXPECT_EQ(got, (std::vector<std::string>{"hello", " world"}));
   ASSERT_TRUE(end_ec.has_value());
   EXPECT_EQ(*end_ec, asio::error::eof) << end_ec->message();
 }
