@@ -102,14 +102,20 @@ bool is_parse_error(const beast::error_code& ec) {
          ec != http::error::partial_message;
 }
 
-// A short random id per request (x-request-id): 128 bits as hex.
-std::string make_request_id() {
+// A short random id per request (x-request-id): 128 bits as hex, in place (a std::string of
+// 32 characters is a heap allocation per request).
+struct RequestId {
+  char text[32];
+  std::string_view view() const { return {text, sizeof text}; }
+};
+
+RequestId make_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
+  RequestId id;
   for (int half = 0; half < 2; ++half) {
     uint64_t v = rng();
-    for (int i = 0; i < 16; ++i) id[half * 16 + i] = kHex[(v >> (i * 4)) & 0xf];
+    for (int i = 0; i < 16; ++i) id.text[half * 16 + i] = kHex[(v >> (i * 4)) & 0xf];
   }
   return id;
 }
@@ -477,7 +483,7 @@ struct DataPlane::Impl {
   }
 
   Request upstream_request(const Request& in, const FilterVerdict& verdict,
-                           const std::string& request_id, std::string_view remote, bool secure,
+                           std::string_view request_id, std::string_view remote, bool secure,
                            const std::string& host) const {
     Request out;
     out.version(11);
@@ -940,7 +946,7 @@ struct DataPlane::Impl {
   // client's version, x-request-id, keep-alive and the length set last, as a fresh message
   // built field by field would have them.
   Response client_response(Response&& upstream, unsigned version, bool keep_alive,
-                           const std::string& request_id, bool head) {
+                           std::string_view request_id, bool head) {
     Response out = std::move(upstream);
     const std::string connection(out[http::field::connection]);
     const std::string head_length(head ? out[http::field::content_length] : beast::string_view{});
@@ -1118,7 +1124,8 @@ struct DataPlane::Impl {
     }
     Response out;
     std::string reason;
-    const std::string request_id = make_request_id();
+    const RequestId id = make_request_id();
+    const std::string_view request_id = id.view();
     if (verdict.local_reply) {
       out = local_reply(verdict.status, verdict.reason, verdict.message, verdict.response_headers,
                         version, keep_alive);
@@ -1168,7 +1175,7 @@ struct DataPlane::Impl {
         }
         answer.trailers = std::move(outcome.trailers);
       } else {
-        HeaderList extra = {{"x-request-id", request_id}};
+        HeaderList extra = {{"x-request-id", std::string(request_id)}};
         if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
         if (outcome.grpc_status >= 0)
           extra.emplace_back("grpc-status", std::to_string(outcome.grpc_status));
