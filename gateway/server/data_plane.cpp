@@ -1,5 +1,6 @@
 #include "gateway/server/data_plane.hpp"
 
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -359,6 +360,7 @@ struct DataPlane::Impl {
     return mtls ? mtls_ssl : ssl;
   }
   std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<uint64_t> handshakes_ended{0};  // TLS and mTLS, for trim_loop
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
   uint16_t mtls_bound_port = 0;
@@ -1258,6 +1260,28 @@ struct DataPlane::Impl {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // A burst of TLS handshakes (~50 KB each while it runs) leaves its freed memory scattered
+  // between the connections that stay; malloc_trim gives those free pages back. Checked once a
+  // second, done once handshakes ended and then stopped for a second: never while a load keeps
+  // handshaking, never on a keep-alive load's path.
+  asio::awaitable<void> trim_loop() {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    uint64_t trimmed_at = handshakes_ended.load(std::memory_order_relaxed);
+    uint64_t last = trimmed_at;
+    for (;;) {
+      timer.expires_after(std::chrono::seconds(1));
+      auto [ec] = co_await timer.async_wait(kNoThrow);
+      if (ec) co_return;
+      const uint64_t ended = handshakes_ended.load(std::memory_order_relaxed);
+      const bool quiet = ended == last;
+      last = ended;
+      if (quiet && ended != trimmed_at) {
+        malloc_trim(0);
+        trimmed_at = ended;
+      }
+    }
+  }
+
   asio::awaitable<void> session_tls(Worker& worker, tcp::socket socket,
                                     std::shared_ptr<asio::ssl::context> ctx) {
     beast::error_code ec;
@@ -1266,6 +1290,7 @@ struct DataPlane::Impl {
     TlsStream stream(std::move(socket), ctx->native_handle());  // no per-connection buffers
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    handshakes_ended.fetch_add(1, std::memory_order_relaxed);
     if (handshake_ec) co_return;
     if (negotiated_h2(stream.native_handle()))
       co_await serve_h2(worker, stream, std::move(remote), {}, {});
@@ -1308,6 +1333,7 @@ struct DataPlane::Impl {
     auto [handshake_ec, used] =
         co_await stream.async_handshake(asio::ssl::stream_base::server, first.data(), kNoThrow);
     (void)used;
+    handshakes_ended.fetch_add(1, std::memory_order_relaxed);
     if (handshake_ec) {
       if (hooks.on_mtls_reject) hooks.on_mtls_reject("handshake");
       co_return;
@@ -1583,6 +1609,8 @@ Result<void> DataPlane::start() {
   if (impl_->mtls_acceptor)
     asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->mtls_acceptor, true),
                    asio::detached);
+  if (impl_->options.tls || impl_->options.mtls)
+    asio::co_spawn(impl_->workers.front()->io, impl_->trim_loop(), asio::detached);
   for (auto& worker : impl_->workers) {
     Worker* w = worker.get();
     // Keeps run() alive while a worker has no connection yet.
