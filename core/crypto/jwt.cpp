@@ -591,8 +591,8 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
   return jwt;
 }
 
-Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
-                              int64_t now_s) {
+Result<ClaimTimes> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
+                                    int64_t now_s) {
   auto exp = numeric_date(claims, "exp");
   if (!exp) return exp.error();
   auto nbf = numeric_date(claims, "nbf");
@@ -638,7 +638,7 @@ Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPoli
     }
     if (!match) return make_error("bad_audience", "token audience does not include ours");
   }
-  return {};
+  return ClaimTimes{*exp, *nbf, *iat};
 }
 
 Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnings) {

@@ -36,11 +36,11 @@ Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
 
 struct ParsedJwt {
   JwsAlg alg = JwsAlg::kRS256;
-  std::string kid;                // may be empty
+  std::string kid;  // may be empty
   boost::json::object header;
   boost::json::object claims;
-  std::string signing_input;      // "header_b64.payload_b64"
-  std::string signature;          // decoded bytes
+  std::string signing_input;  // "header_b64.payload_b64"
+  std::string signature;      // decoded bytes
 };
 
 // Structure only (no signature check). Errors (code is the reason the gateway reports):
@@ -57,11 +57,20 @@ struct ClaimPolicy {
   bool require_exp = true;
 };
 
-// Checks exp/nbf/iat (numbers only, leeway applied), iss and aud at wall time now_s. Errors:
+// The time claims as check_jwt_claims read them (integral seconds; absent: empty), so a caller
+// that keeps them does not look them up and convert them a second time.
+struct ClaimTimes {
+  std::optional<int64_t> exp;
+  std::optional<int64_t> nbf;
+  std::optional<int64_t> iat;
+};
+
+// Checks exp/nbf/iat (numbers only, leeway applied), iss and aud at wall time now_s, and returns
+// the times it read. Errors:
 //   "expired", "not_yet_valid", "bad_issuer", "bad_audience" (an authz failure: 403),
 //   "bad_claim" (wrong type/range: string exp, huge, negative), "missing_exp".
-Result<void> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
-                              int64_t now_s);
+Result<ClaimTimes> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
+                                    int64_t now_s);
 
 // A JSON Web Key Set with the keys we accept; unusable keys are skipped and explained.
 class Jwks {

@@ -17,14 +17,6 @@ AuthnResult deny(int status, std::string reason, std::string description) {
   return r;
 }
 
-std::optional<int64_t> int_claim(const boost::json::object& claims, std::string_view name) {
-  auto it = claims.find(name);
-  if (it == claims.end()) return std::nullopt;
-  if (it->value().is_int64()) return it->value().as_int64();
-  if (it->value().is_uint64()) return static_cast<int64_t>(it->value().as_uint64());
-  return std::nullopt;  // check_jwt_claims already refused other types
-}
-
 }  // namespace
 
 std::string authn_reason(std::string_view code) {
@@ -126,10 +118,10 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   if (!jws_verify(parsed->alg, entry->key, parsed->signing_input, parsed->signature))
     return deny(401, "bad_signature", "signature verification failed");
 
-  if (auto claims = check_jwt_claims(parsed->claims, provider->claims, time_.wall_seconds());
-      !claims) {
-    const auto& code = claims.error().code;
-    return deny(code == "bad_audience" ? 403 : 401, authn_reason(code), claims.error().message);
+  auto times = check_jwt_claims(parsed->claims, provider->claims, time_.wall_seconds());
+  if (!times) {
+    const auto& code = times.error().code;
+    return deny(code == "bad_audience" ? 403 : 401, authn_reason(code), times.error().message);
   }
 
   VerifiedToken verified;
@@ -137,9 +129,10 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
     verified.subject = std::string(it->value().as_string());
   if (auto it = parsed->claims.find("jti"); it != parsed->claims.end() && it->value().is_string())
     verified.jti = std::string(it->value().as_string());
-  verified.exp = int_claim(parsed->claims, "exp");
-  verified.nbf = int_claim(parsed->claims, "nbf");
-  verified.iat = int_claim(parsed->claims, "iat");
+  // As the checks read them: an integral double exp is kept too, so a cached hit still expires.
+  verified.exp = times->exp;
+  verified.nbf = times->nbf;
+  verified.iat = times->iat;
   verified.provider = static_cast<uint32_t>(provider - providers_.data());
   AuthnResult r;
   r.outcome = AuthnResult::Outcome::kAllow;

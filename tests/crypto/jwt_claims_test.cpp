@@ -17,19 +17,27 @@ ClaimPolicy policy() {
   return p;
 }
 
-boost::json::object claims(std::string_view json) { return boost::json::parse(json).as_object(); }
-
-boost::json::object valid() {
-  return boost::json::object{{"iss", "https://idp.test"}, {"aud", "gatedrill"}, {"sub", "alice"},
-                             {"iat", kNow - 10}, {"nbf", kNow - 10}, {"exp", kNow + 300}};
+boost::json::object claims(std::string_view json) {
+  return boost::json::parse(json).as_object();
 }
 
-std::string code_of(const Result<void>& r) { return r.ok() ? "ok" : r.error().code; }
-std::string check(const boost::json::object& c, const ClaimPolicy& p = policy(), int64_t now = kNow) {
+boost::json::object valid() {
+  return boost::json::object{
+      {"iss", "https://idp.test"}, {"aud", "gatedrill"}, {"sub", "alice"},
+      {"iat", kNow - 10},          {"nbf", kNow - 10},   {"exp", kNow + 300}};
+}
+
+std::string code_of(const Result<ClaimTimes>& r) {
+  return r.ok() ? "ok" : r.error().code;
+}
+std::string check(const boost::json::object& c, const ClaimPolicy& p = policy(),
+                  int64_t now = kNow) {
   return code_of(check_jwt_claims(c, p, now));
 }
 
-TEST(JwtClaims, ValidClaimsPass) { EXPECT_EQ(check(valid()), "ok"); }
+TEST(JwtClaims, ValidClaimsPass) {
+  EXPECT_EQ(check(valid()), "ok");
+}
 
 TEST(JwtClaims, ExpiredBeyondLeewayOnly) {
   auto c = valid();

@@ -74,6 +74,18 @@ TEST_F(JwtAuthnTest, CachedTokenExpiresWithTheClock) {
   EXPECT_EQ(r.status, 401);
 }
 
+// RFC 7519 NumericDate may be written as a number with a fraction part of zero; the cached
+// entry keeps the exp the checks read, so such a token expires from the cache too.
+TEST_F(JwtAuthnTest, CachedTokenWithADoubleExpExpiresWithTheClock) {
+  const std::string t = token({{"exp", static_cast<double>(time_.wall_seconds() + 100)}});
+  ASSERT_TRUE(authn_->check(t).allowed());
+  EXPECT_TRUE(authn_->check(t).cache_hit);
+  time_.advance(std::chrono::seconds(160));
+  auto r = authn_->check(t);
+  EXPECT_FALSE(r.allowed());
+  EXPECT_EQ(r.reason, "token_expired");
+}
+
 TEST_F(JwtAuthnTest, SkewBackwardsMakesCachedTokenNotYetValid) {
   const std::string t = token({{"nbf", time_.wall_seconds()}});
   ASSERT_TRUE(authn_->check(t).allowed());
