@@ -194,7 +194,8 @@ p99_direct=$(awk '$1 == "direct" { s += $3; n++ } END { printf "%.0f", s / n }' 
 p99_gw=$(awk '$1 == "gateway@50%" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
 
 # Idle connections: a loadgen with IDLE connections at one request per second in all. Once the
-# gateway has them all established and its RSS has stopped growing (TLS handshakes done), read
+# gateway has them all established and its RSS has stayed put for 4 s (TLS handshakes done, and
+# the heap trimmed, which the gateway does a second or two after a burst of handshakes), read
 # VmRSS. Measured for the TLS gateway and for a plaintext one with the same routes and policy.
 rss_of() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 # idle_rss PORT PID URL: prints "rss_kb established"
@@ -210,7 +211,7 @@ idle_rss() {
     rss=$(rss_of "$pid")
     if (( established >= IDLE )) && (( rss - last < 256 && last - rss < 256 )); then
       stable=$((stable + 1))
-      (( stable >= 4 )) && break
+      (( stable >= 8 )) && break
     else
       stable=0
     fi
