@@ -765,6 +765,27 @@ struct Gateway::Impl {
         plane->set_cluster_endpoints(i + 1, discovery->instances(clusters[i].service));
   }
 
+  // The accept path: TLS handshakes running, pauses at the cap, the listen backlog.
+  void listener_metrics(std::string& out) const {
+    if (!data) return;
+    const HandshakeStats stats = data->handshake_stats();
+    for (auto [name, type, help, value] :
+         {std::tuple{"gatedrill_gateway_tls_handshakes_in_flight", "gauge",
+                     "TLS handshakes running (--max-handshakes-in-flight per worker)",
+                     static_cast<uint64_t>(stats.in_flight)},
+          std::tuple{"gatedrill_gateway_tls_accept_pauses_total", "counter",
+                     "Times the TLS listeners stopped accepting at the handshake cap",
+                     stats.accept_pauses},
+          std::tuple{"gatedrill_gateway_listen_backlog", "gauge",
+                     "Connections waiting in the listen backlog to be accepted",
+                     static_cast<uint64_t>(stats.backlog)},
+          std::tuple{"gatedrill_gateway_listen_backlog_limit", "gauge",
+                     "Size of the listen backlog (capped by net.core.somaxconn)",
+                     static_cast<uint64_t>(stats.backlog_limit)}})
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+             name + " " + std::to_string(value) + "\n";
+  }
+
   // Per cluster: requests, errors by reason, breaker state, connections (the pool), endpoints.
   void cluster_metrics(std::string& out) const {
     if (!data) return;
@@ -919,6 +940,7 @@ Result<void> Gateway::start() {
   g.data_for_discovery = g.data.get();
   g.push_cluster_endpoints();
   g.metrics.add_collector([&g](std::string& out) { g.cluster_metrics(out); });
+  g.metrics.add_collector([&g](std::string& out) { g.listener_metrics(out); });
   g.metrics.add_collector([&g](std::string& out) { g.route_metrics(out); });
   return {};
 }

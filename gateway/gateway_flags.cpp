@@ -179,6 +179,9 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("siem-queue", &siem_queue,
               "records waiting for the SIEM sink; more are dropped and counted (default 10000)");
   args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
+  args.option("max-handshakes-in-flight", &max_handshakes_in_flight,
+              "TLS handshakes running at once per worker; more connections wait in the listen "
+              "backlog until one ends (default 256, 0: no cap)");
   args.flag("no-http2", &no_http2, "HTTP/1.1 only (no ALPN h2, no h2c prior knowledge)");
   args.option("grpc-upstream", &grpc_upstream,
               "gRPC calls go over h2c to this http://host:port (default: --upstream)");
@@ -379,6 +382,9 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return usage("--jwks-unavailable-status must be 401 or 500");
   c.jwks_unavailable_status = static_cast<int>(jwks_unavailable_status);
   c.data.reuse_port = reuse_port;
+  if (max_handshakes_in_flight < 0 || max_handshakes_in_flight > 1'000'000)
+    return usage("--max-handshakes-in-flight must be 0..1000000");
+  c.data.max_handshakes_in_flight = static_cast<size_t>(max_handshakes_in_flight);
   c.data.http2 = !no_http2;
   if (h2_max_streams < 1 || h2_max_streams > 1'000'000)
     return usage("--h2-max-streams must be 1..1000000");

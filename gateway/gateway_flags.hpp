@@ -51,6 +51,7 @@ struct GatewayFlags {
   int64_t audit_keep = 3;
   int64_t jwks_unavailable_status = 401;
   bool reuse_port = false;
+  int64_t max_handshakes_in_flight = 256;  // per worker; 0: no cap
   bool no_http2 = false;
   std::string grpc_upstream;  // http://host:port spoken to over h2c; default: --upstream
   int64_t h2_max_streams = 100, h2_max_resets = 100;

@@ -1,6 +1,8 @@
 #include "gateway/server/data_plane.hpp"
 
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -62,6 +65,9 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kHandshakeTimeout{10};
 constexpr std::chrono::seconds kWriteTimeout{10};
+// listen(2)'s backlog: the kernel silently caps it at net.core.somaxconn, so a machine tuned for
+// floods of connections gets its full setting (the backlog is where the TLS accept cap parks them).
+constexpr int kListenBacklog = 65535;
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
@@ -340,6 +346,7 @@ struct Worker {
   std::vector<std::map<tcp::endpoint, std::shared_ptr<h2::H2Pool>>> grpc_discovered;
   h2::H2Pool grpc_override;
   std::thread thread;
+  std::atomic<size_t> handshakes{0};  // TLS handshakes in flight (max_handshakes_in_flight)
 };
 
 }  // namespace
@@ -361,6 +368,11 @@ struct DataPlane::Impl {
   }
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<uint64_t> handshakes_ended{0};  // TLS and mTLS, for trim_loop
+  // The TLS accept cap: an accept loop that finds every worker at max_handshakes_in_flight waits
+  // on accept_wake (first worker's loop, never expires) until a handshake's end cancels it.
+  std::unique_ptr<asio::steady_timer> accept_wake;
+  std::atomic<bool> accept_waiting{false};
+  std::atomic<uint64_t> accept_pauses{0};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
   uint16_t mtls_bound_port = 0;
@@ -1282,14 +1294,70 @@ struct DataPlane::Impl {
     }
   }
 
+  // A TLS connection counted against its worker's handshake cap from before its accept until
+  // its handshake ends (or the connection does, whichever is first).
+  class HandshakeSlot {
+   public:
+    HandshakeSlot(Impl& impl, Worker& worker) : impl_(&impl), worker_(&worker) {
+      worker.handshakes.fetch_add(1);
+    }
+    HandshakeSlot(HandshakeSlot&& other) noexcept
+        : impl_(std::exchange(other.impl_, nullptr)), worker_(other.worker_) {}
+    HandshakeSlot& operator=(HandshakeSlot&&) = delete;
+    ~HandshakeSlot() { release(); }
+    void release() {
+      if (impl_) std::exchange(impl_, nullptr)->handshake_ended(*worker_);
+    }
+
+   private:
+    Impl* impl_;
+    Worker* worker_;
+  };
+
+  void handshake_ended(Worker& worker) {
+    worker.handshakes.fetch_sub(1);
+    // Only an accept loop parked at the cap needs waking (one post per pause, not per handshake).
+    if (accept_waiting.exchange(false))
+      asio::post(workers.front()->io, [this] {
+        if (accept_wake) accept_wake->cancel();
+      });
+  }
+
+  Worker* worker_under_cap(size_t& next) {
+    const size_t cap = options.max_handshakes_in_flight;
+    for (size_t i = 0; i < workers.size(); ++i) {
+      Worker& worker = *workers[(next + i) % workers.size()];
+      if (cap == 0 || worker.handshakes.load() < cap) {
+        next = (next + i + 1) % workers.size();
+        return &worker;
+      }
+    }
+    return nullptr;
+  }
+
+  // The worker for the next TLS connection: round robin over those under the handshake cap.
+  // While all are at it, nothing is accepted: new connections wait in the listen backlog.
+  asio::awaitable<Worker*> worker_for_handshake(size_t& next) {
+    for (bool paused = false;;) {
+      if (Worker* worker = worker_under_cap(next)) co_return worker;
+      accept_waiting.store(true);
+      // A handshake that ended between the look and the flag saw no waiter: look again.
+      if (Worker* worker = worker_under_cap(next)) co_return worker;
+      if (!paused) accept_pauses.fetch_add(1, std::memory_order_relaxed);
+      paused = true;
+      co_await accept_wake->async_wait(kNoThrow);  // cancelled by handshake_ended
+    }
+  }
+
   asio::awaitable<void> session_tls(Worker& worker, tcp::socket socket,
-                                    std::shared_ptr<asio::ssl::context> ctx) {
+                                    std::shared_ptr<asio::ssl::context> ctx, HandshakeSlot slot) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
     TlsStream stream(std::move(socket), ctx->native_handle());  // no per-connection buffers
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    slot.release();
     handshakes_ended.fetch_add(1, std::memory_order_relaxed);
     if (handshake_ec) co_return;
     if (negotiated_h2(stream.native_handle()))
@@ -1301,7 +1369,7 @@ struct DataPlane::Impl {
   }
 
   asio::awaitable<void> session_mtls(Worker& worker, tcp::socket socket,
-                                     std::shared_ptr<asio::ssl::context> ctx) {
+                                     std::shared_ptr<asio::ssl::context> ctx, HandshakeSlot slot) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
@@ -1313,6 +1381,7 @@ struct DataPlane::Impl {
     if (read_ec) co_return;
     first.commit(n);
     if (static_cast<const unsigned char*>(first.data().data())[0] != 0x16) {
+      slot.release();  // no handshake
       if (options.mtls->strict) {
         if (hooks.on_mtls_reject) hooks.on_mtls_reject("plaintext");
         auto out = local_reply(400, "mtls_required",
@@ -1333,6 +1402,7 @@ struct DataPlane::Impl {
     auto [handshake_ec, used] =
         co_await stream.async_handshake(asio::ssl::stream_base::server, first.data(), kNoThrow);
     (void)used;
+    slot.release();
     handshakes_ended.fetch_add(1, std::memory_order_relaxed);
     if (handshake_ec) {
       if (hooks.on_mtls_reject) hooks.on_mtls_reject("handshake");
@@ -1354,21 +1424,32 @@ struct DataPlane::Impl {
 
   asio::awaitable<void> accept_loop(tcp::acceptor& from, bool mtls) {
     size_t& next = mtls ? next_mtls_worker : next_worker;
+    const bool tls = mtls || options.tls;
     for (;;) {
       // Round-robin: each connection lives on one worker's loop for its whole life.
-      Worker& worker = *workers[next];
-      next = (next + 1) % workers.size();
-      auto [ec, socket] = co_await from.async_accept(worker.io, kNoThrow);
+      Worker* worker = workers[next].get();
+      if (tls)
+        worker = co_await worker_for_handshake(next);
+      else
+        next = (next + 1) % workers.size();
+      auto [ec, socket] = co_await from.async_accept(worker->io, kNoThrow);
       if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
       if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
+      // Counted from the accept: with a TLS and an mTLS listener a worker may go one over.
+      std::optional<HandshakeSlot> slot;
+      if (tls) slot.emplace(*this, *worker);
       if (mtls) {
-        asio::co_spawn(worker.io, session_mtls(worker, std::move(socket), current_ssl(true)),
-                       asio::detached);
+        asio::co_spawn(
+            worker->io,
+            session_mtls(*worker, std::move(socket), current_ssl(true), std::move(*slot)),
+            asio::detached);
       } else if (options.tls) {
-        asio::co_spawn(worker.io, session_tls(worker, std::move(socket), current_ssl(false)),
-                       asio::detached);
+        asio::co_spawn(
+            worker->io,
+            session_tls(*worker, std::move(socket), current_ssl(false), std::move(*slot)),
+            asio::detached);
       } else {
-        asio::co_spawn(worker.io, session_plain(worker, std::move(socket)), asio::detached);
+        asio::co_spawn(worker->io, session_plain(*worker, std::move(socket)), asio::detached);
       }
     }
   }
@@ -1555,7 +1636,7 @@ struct DataPlane::Impl {
     if (!ec && options.reuse_port)
       into->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
     if (!ec) into->bind(endpoint, ec);
-    if (!ec) into->listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) into->listen(kListenBacklog, ec);
     if (ec) {
       into->close();
       return make_error("bind_failed", "cannot bind " + where + ": " + ec.message());
@@ -1604,6 +1685,8 @@ Result<void> DataPlane::start() {
     return bound;
   }
   impl_->started = true;
+  impl_->accept_wake = std::make_unique<asio::steady_timer>(impl_->workers.front()->io,
+                                                            asio::steady_timer::time_point::max());
   asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->acceptor, false),
                  asio::detached);
   if (impl_->mtls_acceptor)
@@ -1629,6 +1712,9 @@ void DataPlane::stop() {
   for (auto& worker : impl_->workers) worker->io.stop();
   for (auto& worker : impl_->workers)
     if (worker->thread.joinable()) worker->thread.join();
+  // Sessions destroyed below release their handshake slots: no wake-up is posted any more.
+  impl_->accept_waiting.store(false);
+  impl_->accept_wake.reset();
   beast::error_code ec;
   impl_->acceptor->close(ec);
   impl_->acceptor.reset();
@@ -1699,6 +1785,27 @@ std::vector<ClusterStats> DataPlane::cluster_stats() const {
       stats.endpoints = c->fixed ? c->fixed->addresses.size() : c->options.endpoints.size();
     }
     out.push_back(std::move(stats));
+  }
+  return out;
+}
+
+HandshakeStats DataPlane::handshake_stats() const {
+  std::lock_guard lock(impl_->stop_mutex);
+  HandshakeStats out;
+  out.accept_pauses = impl_->accept_pauses.load(std::memory_order_relaxed);
+  if (!impl_->started || impl_->stopped) return out;
+  for (const auto& worker : impl_->workers)
+    out.in_flight += worker->handshakes.load(std::memory_order_relaxed);
+  // A listening socket's TCP_INFO: tcpi_unacked is its accept queue, tcpi_sacked the queue's size.
+  for (const tcp::acceptor* acceptor : {impl_->acceptor.get(), impl_->mtls_acceptor.get()}) {
+    if (!acceptor) continue;
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    if (::getsockopt(const_cast<tcp::acceptor*>(acceptor)->native_handle(), IPPROTO_TCP, TCP_INFO,
+                     &info, &length) == 0) {
+      out.backlog += info.tcpi_unacked;
+      out.backlog_limit += info.tcpi_sacked;
+    }
   }
   return out;
 }

@@ -43,6 +43,11 @@ struct DataPlaneOptions {
   std::optional<TlsServerConfig> tls;  // plaintext when unset
   std::optional<MtlsListenerOptions> mtls;
   bool reuse_port = false;  // SO_REUSEPORT: several gateway processes share the port
+  // TLS handshakes in flight per worker (TLS and mTLS listeners). At the cap the listeners stop
+  // accepting and new connections wait in the kernel's listen backlog (its size capped by
+  // net.core.somaxconn) until a handshake ends, so the handshakes that run finish within their
+  // deadline instead of all of them crawling. 0: no cap.
+  size_t max_handshakes_in_flight = 256;
 
   size_t max_uri_bytes = 8 * 1024;      // request target; longer -> 414
   size_t max_header_bytes = 16 * 1024;  // all header fields; more -> 431
@@ -162,6 +167,14 @@ struct ClusterStats {
   size_t endpoints = 0;  // known addresses (discovery clusters: live instances)
 };
 
+// The TLS listeners' accept path, for the metrics endpoint.
+struct HandshakeStats {
+  size_t in_flight = 0;        // TLS handshakes running (accepted, not yet done), all workers
+  uint64_t accept_pauses = 0;  // times the listeners stopped accepting at the cap
+  size_t backlog = 0;          // connections the kernel holds for accept() (all listeners)
+  size_t backlog_limit = 0;    // the backlogs' size; past it the kernel drops new SYNs
+};
+
 class DataPlane {
  public:
   DataPlane(const TimeSource& time, DataPlaneOptions options, RequestFilter filter,
@@ -184,6 +197,7 @@ class DataPlane {
   // "scheme://host:port" each; ones that do not parse or resolve are left out. Any thread.
   void set_cluster_endpoints(size_t cluster, const std::vector<std::string>& addresses);
   std::vector<ClusterStats> cluster_stats() const;
+  HandshakeStats handshake_stats() const;  // any thread
 
  private:
   struct Impl;

@@ -81,6 +81,18 @@ TEST(GatewayFlags, Http2AndGrpcUpstream) {
   EXPECT_NE(tls.error().message.find("--grpc-upstream"), std::string::npos);
 }
 
+TEST(GatewayFlags, HandshakeCap) {
+  auto defaults = parse(with({"--plaintext"}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->data.max_handshakes_in_flight, 256u);
+  auto c = parse(with({"--plaintext", "--max-handshakes-in-flight", "0"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->data.max_handshakes_in_flight, 0u);
+  auto bad = parse(with({"--plaintext", "--max-handshakes-in-flight", "-1"}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("--max-handshakes-in-flight"), std::string::npos);
+}
+
 TEST(GatewayFlags, MtlsListener) {
   auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen",
                        "127.0.0.1:8444", "--client-ca", "ca.pem", "--crl", "ca.crl",

@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -664,6 +666,69 @@ TEST_F(GatewayTest, ServesOverTls) {
   SSL_free(old_ssl);
   SSL_CTX_free(old_ctx);
   ::close(old_fd);
+}
+
+TEST_F(GatewayTest, TlsHandshakesOverTheCapWaitInTheBacklogThenAllComplete) {
+  TestDir dir("gw-hs-cap-");
+  auto config = base_config(idp_, upstream_.url());
+  config.data.tls = write_localhost_certificate(time_, dir);
+  config.data.threads = 1;
+  config.data.max_handshakes_in_flight = 2;
+  start(std::move(config));
+  const uint16_t admin_port = gateway_->admin_port();
+  auto sample = [&](const char* name) { return metric(admin_port, name); };
+
+  // Six connections that have not sent their ClientHello yet: two are accepted (the cap), four
+  // wait in the listen backlog.
+  constexpr int kClients = 6;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(gateway_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    fds.push_back(fd);
+  }
+  EXPECT_TRUE(eventually([&] {
+    return sample("gatedrill_gateway_tls_handshakes_in_flight") == 2 &&
+           sample("gatedrill_gateway_listen_backlog") == kClients - 2;
+  })) << "in flight "
+      << sample("gatedrill_gateway_tls_handshakes_in_flight") << ", backlog "
+      << sample("gatedrill_gateway_listen_backlog");
+  EXPECT_GE(sample("gatedrill_gateway_tls_accept_pauses_total"), 1);
+  EXPECT_GE(sample("gatedrill_gateway_listen_backlog_limit"), kClients);
+
+  // All handshake and ask at once: each is accepted as an earlier handshake ends, and answered.
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  std::atomic<int> answered{0};
+  std::vector<std::thread> clients;
+  const std::string request =
+      "GET /cap HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + valid_token() + "\r\n\r\n";
+  for (int fd : fds)
+    clients.emplace_back([&, fd] {
+      SSL* ssl = SSL_new(ctx);
+      SSL_set_fd(ssl, fd);
+      char buffer[4096];
+      if (SSL_connect(ssl) == 1 &&
+          SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0) {
+        const int n = SSL_read(ssl, buffer, sizeof buffer);
+        if (n >= 12 && std::string_view(buffer, 12) == "HTTP/1.1 200") ++answered;
+      }
+      SSL_free(ssl);
+      ::close(fd);
+    });
+  for (auto& client : clients) client.join();
+  SSL_CTX_free(ctx);
+  EXPECT_EQ(answered.load(), kClients);
+  EXPECT_TRUE(eventually([&] {
+    return sample("gatedrill_gateway_tls_handshakes_in_flight") == 0 &&
+           sample("gatedrill_gateway_listen_backlog") == 0;
+  }));
 }
 
 }  // namespace
