@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -16,13 +17,23 @@
 #include <vector>
 
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto/base64url.hpp"
+#include "core/crypto/jose_json.hpp"
 #include "core/crypto/openssl_ptr.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+
+namespace gatedrill {
+namespace {
+class TokenArena;
+}  // namespace
+}  // namespace gatedrill
+
+// Deallocation is a no-op, so values on a TokenArena skip destroying their elements one by one.
+template <>
+struct boost::json::is_deallocate_trivial<gatedrill::TokenArena> : std::true_type {};
 
 namespace gatedrill {
 
@@ -288,128 +299,56 @@ class VerifyContexts {
   EvpMdCtxPtr md_ctx_;
 };
 
+// A parsed token's JSON arena with its first block inline, so a typical token's header and
+// claims cost one allocation (the arena) instead of the resource and then its blocks.
+class TokenArena final : public boost::json::memory_resource {
+ public:
+  static constexpr size_t kInlineBytes = 2048;
+
+ private:
+  void* do_allocate(size_t n, size_t align) override { return arena_.allocate(n, align); }
+  void do_deallocate(void*, size_t, size_t) override {}
+  bool do_is_equal(const boost::json::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  alignas(std::max_align_t) unsigned char first_block_[kInlineBytes];
+  boost::json::monotonic_resource arena_{first_block_, sizeof(first_block_)};
+};
+
 Error malformed(std::string message) {
   return make_error("malformed", std::move(message));
 }
 
-// Per-thread buffers for parsing a token's header and payload, kept between tokens so an
-// uncached verify allocates nothing for them after warm-up. Bounded by the 16 KiB token limit.
-struct ParseScratch {
-  struct Frame {
-    bool object;
-    bool expecting_name;
-    size_t first_name;
-  };
-  std::string decoded;  // one segment's JSON text
-  std::vector<Frame> stack;
-  std::vector<std::string_view> names;
-  std::vector<std::unique_ptr<std::string>> unescaped;  // stable: names point into them
-};
-
-ParseScratch& parse_scratch() {
-  thread_local ParseScratch scratch;
-  return scratch;
-}
-
-// Boost.JSON keeps the last of duplicate member names; an attacker can use that to show one
-// value to us and another to a downstream parser. Walks already-validated JSON text and reports
-// whether any object repeats a name (after unescaping, so "a" and "\u0061" collide).
-bool has_duplicate_names(std::string_view text, ParseScratch& scratch) {
-  // Names of the open objects, innermost last (views into `text`, or into `unescaped` for the
-  // rare escaped name); an object's names are sorted and compared when it closes, so a hostile
-  // 16 KiB payload with thousands of names costs n log n.
-  auto& stack = scratch.stack;
-  auto& names = scratch.names;
-  auto& unescaped = scratch.unescaped;
-  stack.clear();
-  names.clear();
-  unescaped.clear();
-  auto close_object = [&](size_t first) {
-    auto begin = names.begin() + static_cast<std::ptrdiff_t>(first);
-    std::sort(begin, names.end());
-    bool duplicate = std::adjacent_find(begin, names.end()) != names.end();
-    names.erase(begin, names.end());
-    return duplicate;
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    switch (c) {
-      case '{':
-        stack.push_back({true, true, names.size()});
-        break;
-      case '[':
-        stack.push_back({false, false, names.size()});
-        break;
-      case '}':
-      case ']':
-        if (!stack.empty()) {
-          if (stack.back().object && close_object(stack.back().first_name)) return true;
-          stack.pop_back();
-        }
-        break;
-      case ',':
-        if (!stack.empty() && stack.back().object) stack.back().expecting_name = true;
-        break;
-      case '"': {
-        // The closing quote: the next '"' after an even run of backslashes (memchr: string
-        // values are most of a token's bytes).
-        size_t end = i + 1;
-        for (;;) {
-          const void* quote = std::memchr(text.data() + end, '"', text.size() - end);
-          if (quote == nullptr) {
-            end = text.size();
-            break;
-          }
-          end = static_cast<size_t>(static_cast<const char*>(quote) - text.data());
-          size_t backslashes = 0;
-          while (end - backslashes > i + 1 && text[end - backslashes - 1] == '\\') ++backslashes;
-          if (backslashes % 2 == 0) break;
-          ++end;
-        }
-        if (!stack.empty() && stack.back().object && stack.back().expecting_name) {
-          std::string_view name = text.substr(i + 1, end - i - 1);
-          if (name.find('\\') != std::string_view::npos) {  // escaped: let the JSON parser unescape
-            boost::system::error_code ec;
-            auto decoded = boost::json::parse(text.substr(i, end - i + 1), ec);
-            if (ec || !decoded.is_string()) return true;  // cannot happen on validated text
-            unescaped.push_back(std::make_unique<std::string>(decoded.as_string()));
-            name = *unescaped.back();
-          }
-          names.push_back(name);
-          stack.back().expecting_name = false;
-        }
-        i = end;
-        break;
-      }
-      default:
-        break;
-    }
-  }
-  return false;
+// One segment's JSON text, per thread: kept between tokens so decoding allocates nothing after
+// warm-up (bounded by the 16 KiB token limit).
+std::string& decoded_scratch() {
+  thread_local std::string decoded;
+  return decoded;
 }
 
 Result<boost::json::object> decode_json_segment(std::string_view segment, const char* what,
                                                 const boost::json::storage_ptr& storage) {
-  ParseScratch& scratch = parse_scratch();
-  if (!base64url_decode_to(segment, &scratch.decoded))
+  std::string& decoded = decoded_scratch();
+  if (!base64url_decode_to(segment, &decoded))
     return malformed(std::string(what) + " is not valid base64url");
-  boost::system::error_code ec;
-  boost::json::parse_options options;
-  options.max_depth = 64;  // as parse_json: deep nesting is hostile input; UTF-8 is validated
-  boost::json::value value = boost::json::parse(scratch.decoded, ec, storage, options);
-  if (ec) return malformed(std::string(what) + " is not valid JSON");
-  if (!value.is_object()) return malformed(std::string(what) + " must be a JSON object");
-  if (has_duplicate_names(scratch.decoded, scratch))
-    return malformed(std::string(what) + " has duplicate member names");
-  return std::move(value.as_object());
+  // Duplicate names are found while parsing (parse_jose_json): Boost.JSON alone keeps the last
+  // one, which would let a token show one value to us and another to a downstream parser.
+  auto value = parse_jose_json(decoded, storage);
+  if (!value) {
+    if (value.error().code == "duplicate_name")
+      return malformed(std::string(what) + " has duplicate member names");
+    return malformed(std::string(what) + " is not valid JSON");
+  }
+  if (!value->is_object()) return malformed(std::string(what) + " must be a JSON object");
+  return std::move(value->as_object());
 }
 
 // A NumericDate as an integer; absent -> nullopt. Errors: "bad_claim".
-Result<std::optional<int64_t>> numeric_date(const boost::json::object& claims,
+Result<std::optional<int64_t>> numeric_date(const boost::json::value* claim,
                                             std::string_view name) {
-  auto it = claims.find(name);
-  if (it == claims.end()) return std::optional<int64_t>{};
-  const auto& v = it->value();
+  if (claim == nullptr) return std::optional<int64_t>{};
+  const auto& v = *claim;
   auto bad = [&](const char* why) {
     return make_error("bad_claim", "claim \"" + std::string(name) + "\" " + why);
   };
@@ -548,36 +487,55 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
 
   // Header and claims live in one arena owned by the parsed token (a JSON tree is dozens of
   // small allocations otherwise); the objects are made on it so the moves below keep it.
-  boost::json::storage_ptr storage =
-      boost::json::make_shared_resource<boost::json::monotonic_resource>();
+  boost::json::storage_ptr storage = boost::json::make_shared_resource<TokenArena>();
   ParsedJwt jwt{
       JwsAlg::kRS256, {}, boost::json::object(storage), boost::json::object(storage), {}, {}};
   auto header = decode_json_segment(parts[0], "header", storage);
   if (!header) return header.error();
   jwt.header = std::move(*header);
 
+  // The header's members in one pass (a lookup per rule would walk it eight times).
+  const boost::json::value* alg_value = nullptr;
+  const boost::json::value* kid_value = nullptr;
+  const boost::json::value* b64_value = nullptr;
+  bool crit = false;
+  const char* const embedded_names[] = {"jwk", "jku", "x5u", "x5c"};
+  unsigned embedded = 0;  // bit i: embedded_names[i] is present
+  for (const auto& member : jwt.header) {
+    const std::string_view name = member.key();
+    if (name == "alg") {
+      alg_value = &member.value();
+    } else if (name == "kid") {
+      kid_value = &member.value();
+    } else if (name == "b64") {
+      b64_value = &member.value();
+    } else if (name == "crit") {
+      crit = true;
+    } else {
+      for (unsigned i = 0; i < 4; ++i)
+        if (name == embedded_names[i]) embedded |= 1u << i;
+    }
+  }
+
   // The alg decides before anything else, so "none" is reported as what it is.
-  auto alg_it = jwt.header.find("alg");
-  if (alg_it == jwt.header.end() || !alg_it->value().is_string())
+  if (alg_value == nullptr || !alg_value->is_string())
     return make_error("bad_alg", "header has no string \"alg\"");
-  auto alg = parse_jws_alg(alg_it->value().as_string());
+  auto alg = parse_jws_alg(alg_value->as_string());
   if (!alg) return alg.error();
   jwt.alg = *alg;
 
-  for (const char* name : {"jwk", "jku", "x5u", "x5c"}) {
-    if (jwt.header.contains(name))
-      return make_error("unsupported_header",
-                        std::string("embedded key header \"") + name + "\" is never trusted");
+  if (embedded != 0) {
+    const char* name = embedded_names[__builtin_ctz(embedded)];
+    return make_error("unsupported_header",
+                      std::string("embedded key header \"") + name + "\" is never trusted");
   }
-  if (jwt.header.contains("crit"))
-    return make_error("unsupported_header", "\"crit\" extensions are not supported");
-  if (auto b64 = jwt.header.find("b64");
-      b64 != jwt.header.end() && !(b64->value().is_bool() && b64->value().as_bool()))
+  if (crit) return make_error("unsupported_header", "\"crit\" extensions are not supported");
+  if (b64_value != nullptr && !(b64_value->is_bool() && b64_value->as_bool()))
     return make_error("unsupported_header",
                       "unencoded payloads (\"b64\": false) are not supported");
-  if (auto kid = jwt.header.find("kid"); kid != jwt.header.end()) {
-    if (!kid->value().is_string()) return malformed("header \"kid\" must be a string");
-    jwt.kid = std::string(kid->value().as_string());
+  if (kid_value != nullptr) {
+    if (!kid_value->is_string()) return malformed("header \"kid\" must be a string");
+    jwt.kid = std::string(kid_value->as_string());
   }
 
   if (parts[1].empty()) return malformed("empty payload segment");
@@ -591,13 +549,51 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
   return jwt;
 }
 
+RegisteredClaims find_registered_claims(const boost::json::object& claims) {
+  RegisteredClaims found;
+  for (const auto& member : claims) {
+    const std::string_view name = member.key();
+    if (name.size() != 3) continue;  // every registered name has three letters
+    const boost::json::value* value = &member.value();
+    switch (name[0]) {
+      case 'i':
+        if (name == "iss") found.iss = value;
+        if (name == "iat") found.iat = value;
+        break;
+      case 's':
+        if (name == "sub") found.sub = value;
+        break;
+      case 'a':
+        if (name == "aud") found.aud = value;
+        break;
+      case 'e':
+        if (name == "exp") found.exp = value;
+        break;
+      case 'n':
+        if (name == "nbf") found.nbf = value;
+        break;
+      case 'j':
+        if (name == "jti") found.jti = value;
+        break;
+      default:
+        break;
+    }
+  }
+  return found;
+}
+
 Result<ClaimTimes> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
                                     int64_t now_s) {
-  auto exp = numeric_date(claims, "exp");
+  return check_jwt_claims(find_registered_claims(claims), policy, now_s);
+}
+
+Result<ClaimTimes> check_jwt_claims(const RegisteredClaims& claims, const ClaimPolicy& policy,
+                                    int64_t now_s) {
+  auto exp = numeric_date(claims.exp, "exp");
   if (!exp) return exp.error();
-  auto nbf = numeric_date(claims, "nbf");
+  auto nbf = numeric_date(claims.nbf, "nbf");
   if (!nbf) return nbf.error();
-  auto iat = numeric_date(claims, "iat");
+  auto iat = numeric_date(claims.iat, "iat");
   if (!iat) return iat.error();
   const int64_t leeway = policy.leeway.count();
 
@@ -612,29 +608,29 @@ Result<ClaimTimes> check_jwt_claims(const boost::json::object& claims, const Cla
                       "token issued " + std::to_string(**iat - now_s) + " s in the future (iat)");
 
   if (!policy.issuer.empty()) {
-    auto iss = claims.find("iss");
-    if (iss == claims.end() || !iss->value().is_string() ||
-        iss->value().as_string() != policy.issuer)
+    if (claims.iss == nullptr || !claims.iss->is_string() ||
+        claims.iss->as_string() != policy.issuer)
       return make_error("bad_issuer", "token issuer is not \"" + policy.issuer + "\"");
   }
 
   if (!policy.audiences.empty()) {
-    auto aud = claims.find("aud");
-    if (aud == claims.end()) return make_error("bad_audience", "token has no \"aud\" claim");
-    std::vector<std::string_view> values;
-    if (aud->value().is_string()) {
-      values.push_back(aud->value().as_string());
-    } else if (aud->value().is_array()) {
-      for (const auto& v : aud->value().as_array()) {
+    if (claims.aud == nullptr) return make_error("bad_audience", "token has no \"aud\" claim");
+    const boost::json::value& aud = *claims.aud;
+    auto ours = [&](std::string_view v) {
+      for (const auto& want : policy.audiences)
+        if (v == want) return true;
+      return false;
+    };
+    bool match = false;
+    if (aud.is_string()) {
+      match = ours(aud.as_string());
+    } else if (aud.is_array()) {
+      for (const auto& v : aud.as_array()) {
         if (!v.is_string()) return make_error("bad_claim", "\"aud\" array members must be strings");
-        values.push_back(v.as_string());
+        match = match || ours(v.as_string());
       }
     } else {
       return make_error("bad_claim", "\"aud\" must be a string or an array of strings");
-    }
-    bool match = false;
-    for (auto v : values) {
-      for (const auto& want : policy.audiences) match = match || v == want;
     }
     if (!match) return make_error("bad_audience", "token audience does not include ours");
   }

@@ -60,8 +60,8 @@ class JwtAuthn {
 
  private:
   AuthnResult verify_uncached(std::string_view token);
-  // The provider whose issuer the (unverified) claims name; null when none.
-  const JwtProvider* select(const boost::json::object& claims) const;
+  // The provider whose issuer the (unverified) iss claim names; null when none.
+  const JwtProvider* select(const boost::json::value* iss) const;
 
   const JwtAuthnConfig config_;
   const std::vector<JwtProvider> providers_;
