@@ -175,6 +175,25 @@ TEST(JwtBadInputs, EmbeddedKeyHeadersAreNeverTrusted) {
     expect_rejected(forge_signed(header, kGoodClaims, JwsAlg::kRS256, test::rsa_key()),
                     "unsupported_header");
   }
+  // The header is read in one pass, and the rules still answer in their order wherever the
+  // members stand: alg first, then the embedded keys (named in the order jwk, jku, x5u, x5c),
+  // crit, b64, kid.
+  auto message = [](std::string_view header) {
+    auto jwt = parse_jwt(forge(header, kGoodClaims));
+    return jwt.ok() ? std::string("ok") : jwt.error().code + ": " + jwt.error().message;
+  };
+  EXPECT_EQ(message(R"({"x5c":[],"alg":"none"})"),
+            "bad_alg: alg \"none\" (unsigned tokens) is never accepted");
+  EXPECT_EQ(message(R"({"x5c":[],"kid":1,"jku":"u","alg":"RS256"})"),
+            "unsupported_header: embedded key header \"jku\" is never trusted");
+  EXPECT_EQ(message(R"({"crit":[],"x5u":"u","alg":"RS256"})"),
+            "unsupported_header: embedded key header \"x5u\" is never trusted");
+  EXPECT_EQ(message(R"({"b64":false,"crit":[],"alg":"RS256"})"),
+            "unsupported_header: \"crit\" extensions are not supported");
+  EXPECT_EQ(message(R"({"kid":1,"b64":0,"alg":"RS256"})"),
+            "unsupported_header: unencoded payloads (\"b64\": false) are not supported");
+  EXPECT_EQ(message(R"({"kid":1,"alg":"RS256"})"), "malformed: header \"kid\" must be a string");
+  EXPECT_EQ(message(R"({"jwks":1,"x5":2,"Jwk":3,"critical":4,"alg":"RS256","typ":"JWT"})"), "ok");
 }
 
 TEST(JwtBadInputs, CritAndUnencodedPayloads) {
@@ -246,6 +265,19 @@ TEST(JwtBadInputs, DuplicateMemberNames) {
   expect_rejected(forge(R"({"alg":"RS256"})", R"({"a":[{"k":1,"k":2}]})"), "malformed");
   expect_rejected(forge(R"({"alg":"none","alg":"RS256"})", kGoodClaims), "malformed");
   expect_rejected(forge(R"({"alg":"RS256","kid":"a","kid":"b"})", kGoodClaims), "malformed");
+  expect_rejected(forge(R"({"alg":"RS256","\u0061lg":"none"})", kGoodClaims), "malformed");
+  expect_rejected(forge(R"({"alg":"RS256","x":{"y":[{"k":1,"\u006b":2}]}})", kGoodClaims),
+                  "malformed");
+  expect_rejected(forge(R"({"alg":"RS256"})", R"({"a":{"b":{"c":{"d":1,"d":2}}},"sub":"x"})"),
+                  "malformed");
+  {
+    auto jwt = parse_jwt(forge(R"({"alg":"RS256"})", R"({"sub":"a","s\u0075b":"b"})"));
+    ASSERT_FALSE(jwt.ok());
+    EXPECT_EQ(jwt.error().message, "payload has duplicate member names");
+    jwt = parse_jwt(forge(R"({"alg":"RS256","alg":"RS256"})", kGoodClaims));
+    ASSERT_FALSE(jwt.ok());
+    EXPECT_EQ(jwt.error().message, "header has duplicate member names");
+  }
   // Controls: equal names in different objects, and names inside string values, are fine.
   EXPECT_TRUE(parse_jwt(forge(R"({"alg":"RS256"})", R"({"a":{"b":1},"b":{"a":2}})")).ok());
   EXPECT_TRUE(parse_jwt(forge(R"({"alg":"RS256"})", R"({"a":"\",\"a\":","b":["a","a"]})")).ok());

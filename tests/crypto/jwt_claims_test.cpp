@@ -143,5 +143,28 @@ TEST(JwtClaims, TypeErrorsWinOverTimeErrors) {
   EXPECT_EQ(check(c), "bad_claim");
 }
 
+TEST(JwtClaims, RegisteredClaimsAreFoundInOnePass) {
+  auto c = claims(R"({"xiss":1,"is":2,"iss":"i","sub":"s","aud":["a"],"exp":3,"nbf":4,"iat":5,
+                      "jti":"j","ISS":6,"scope":"x"})");
+  RegisteredClaims found = find_registered_claims(c);
+  ASSERT_NE(found.iss, nullptr);
+  EXPECT_EQ(found.iss->as_string(), "i");
+  EXPECT_EQ(found.sub->as_string(), "s");
+  EXPECT_TRUE(found.aud->is_array());
+  EXPECT_EQ(found.exp->as_int64(), 3);
+  EXPECT_EQ(found.nbf->as_int64(), 4);
+  EXPECT_EQ(found.iat->as_int64(), 5);
+  EXPECT_EQ(found.jti->as_string(), "j");
+  RegisteredClaims none = find_registered_claims(claims(R"({"scope":"x","Exp":1,"exp ":2})"));
+  EXPECT_EQ(none.iss, nullptr);
+  EXPECT_EQ(none.exp, nullptr);
+  EXPECT_EQ(none.sub, nullptr);
+  // Both overloads answer alike.
+  EXPECT_EQ(code_of(check_jwt_claims(find_registered_claims(valid()), policy(), kNow)), "ok");
+  auto expired = valid();
+  expired["exp"] = kNow - 3600;
+  EXPECT_EQ(code_of(check_jwt_claims(find_registered_claims(expired), policy(), kNow)), "expired");
+}
+
 }  // namespace
 }  // namespace gatedrill
