@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <boost/json/monotonic_resource.hpp>
@@ -549,34 +550,24 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
   return jwt;
 }
 
+namespace {
+constexpr std::pair<std::string_view, const boost::json::value * RegisteredClaims::*>
+    kRegisteredClaims[] = {{"iss", &RegisteredClaims::iss}, {"sub", &RegisteredClaims::sub},
+                           {"aud", &RegisteredClaims::aud}, {"exp", &RegisteredClaims::exp},
+                           {"nbf", &RegisteredClaims::nbf}, {"iat", &RegisteredClaims::iat},
+                           {"jti", &RegisteredClaims::jti}};
+}  // namespace
+
 RegisteredClaims find_registered_claims(const boost::json::object& claims) {
   RegisteredClaims found;
   for (const auto& member : claims) {
     const std::string_view name = member.key();
     if (name.size() != 3) continue;  // every registered name has three letters
-    const boost::json::value* value = &member.value();
-    switch (name[0]) {
-      case 'i':
-        if (name == "iss") found.iss = value;
-        if (name == "iat") found.iat = value;
+    for (const auto& [registered, field] : kRegisteredClaims) {
+      if (name == registered) {
+        found.*field = &member.value();
         break;
-      case 's':
-        if (name == "sub") found.sub = value;
-        break;
-      case 'a':
-        if (name == "aud") found.aud = value;
-        break;
-      case 'e':
-        if (name == "exp") found.exp = value;
-        break;
-      case 'n':
-        if (name == "nbf") found.nbf = value;
-        break;
-      case 'j':
-        if (name == "jti") found.jti = value;
-        break;
-      default:
-        break;
+      }
     }
   }
   return found;
