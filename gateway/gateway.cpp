@@ -26,6 +26,7 @@
 #include "gateway/routing/discovery_watcher.hpp"
 #include "gateway/routing/registry_routes.hpp"
 #include "gateway/server/protocol_metrics.hpp"
+#include "gateway/server/tls13_records.hpp"
 
 namespace gatedrill::gateway {
 
@@ -942,6 +943,16 @@ Result<void> Gateway::start() {
   g.metrics.add_collector([&g](std::string& out) { g.cluster_metrics(out); });
   g.metrics.add_collector([&g](std::string& out) { g.listener_metrics(out); });
   g.metrics.add_collector([&g](std::string& out) { g.route_metrics(out); });
+  g.metrics.add_collector([](std::string& out) {
+    const TlsRecordCounts counts = tls_record_counts();
+    out += "# HELP gatedrill_gateway_tls_connections_total TLS handshakes completed, by the "
+           "record layer the connection then used (own: TLS 1.3 with the SSL object freed)\n";
+    out += "# TYPE gatedrill_gateway_tls_connections_total counter\n";
+    out += "gatedrill_gateway_tls_connections_total{records=\"own\"} " +
+           std::to_string(counts.own) + "\n";
+    out += "gatedrill_gateway_tls_connections_total{records=\"openssl\"} " +
+           std::to_string(counts.openssl) + "\n";
+  });
   return {};
 }
 

@@ -183,6 +183,10 @@ void GatewayFlags::register_with(ArgParser& args) {
               "TLS handshakes running at once per worker; more connections wait in the listen "
               "backlog until one ends (default 256, 0: no cap)");
   args.flag("no-http2", &no_http2, "HTTP/1.1 only (no ALPN h2, no h2c prior knowledge)");
+  args.option("tls-records", &tls_records,
+              "own | openssl: after a TLS 1.3 handshake the gateway's own record layer protects "
+              "the connection and OpenSSL's SSL object is freed (own, default), or OpenSSL "
+              "keeps it");
   args.option("grpc-upstream", &grpc_upstream,
               "gRPC calls go over h2c to this http://host:port (default: --upstream)");
   args.option("h2-max-streams", &h2_max_streams,
@@ -386,6 +390,9 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
     return usage("--max-handshakes-in-flight must be 0..1000000");
   c.data.max_handshakes_in_flight = static_cast<size_t>(max_handshakes_in_flight);
   c.data.http2 = !no_http2;
+  if (tls_records != "own" && tls_records != "openssl")
+    return usage("--tls-records must be own or openssl (got '" + tls_records + "')");
+  c.data.own_tls_records = tls_records == "own";
   if (h2_max_streams < 1 || h2_max_streams > 1'000'000)
     return usage("--h2-max-streams must be 1..1000000");
   c.data.h2_max_concurrent_streams = static_cast<uint32_t>(h2_max_streams);

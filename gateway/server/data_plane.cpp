@@ -1360,7 +1360,7 @@ struct DataPlane::Impl {
     slot.release();
     handshakes_ended.fetch_add(1, std::memory_order_relaxed);
     if (handshake_ec) co_return;
-    if (negotiated_h2(stream.native_handle()))
+    if (stream.alpn() == "h2")
       co_await serve_h2(worker, stream, std::move(remote), {}, {});
     else
       co_await serve(worker, stream, std::move(remote));
@@ -1409,12 +1409,12 @@ struct DataPlane::Impl {
       co_return;
     }
     std::string identity;
-    if (X509* peer = SSL_get1_peer_certificate(stream.native_handle())) {
+    if (X509* peer = stream.take_peer_certificate()) {
       if (auto id = spiffe_id_of(peer, options.mtls->trust_domain)) identity = std::move(*id);
       X509_free(peer);
     }
     if (identity.empty()) co_return;  // the verify callback already refused such certificates
-    if (negotiated_h2(stream.native_handle()))
+    if (stream.alpn() == "h2")
       co_await serve_h2(worker, stream, std::move(remote), std::move(identity), {});
     else
       co_await serve(worker, stream, std::move(remote), std::move(identity));
@@ -1481,6 +1481,7 @@ struct DataPlane::Impl {
       if (auto r = load_crls(SSL_CTX_get_cert_store(ctx), m.crl_file); !r) return r;
     }
     SSL_CTX_set_alpn_select_cb(ctx, options.http2 ? select_alpn_h2 : select_alpn_h1, nullptr);
+    if (options.own_tls_records) TlsStream::use_own_records(ctx);
     SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);  // clientAuth EKU when an EKU is present
     fresh->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
     std::string trust_domain = m.trust_domain;
@@ -1522,6 +1523,7 @@ struct DataPlane::Impl {
                        asio::ssl::context::no_compression | asio::ssl::context::single_dh_use);
     SSL_CTX_set_alpn_select_cb(fresh->native_handle(),
                                options.http2 ? select_alpn_h2 : select_alpn_h1, nullptr);
+    if (options.own_tls_records) TlsStream::use_own_records(fresh->native_handle());
     beast::error_code ec;
     fresh->use_certificate_chain_file(options.tls->cert_chain_file, ec);
     if (ec)

@@ -48,6 +48,9 @@ struct DataPlaneOptions {
   // net.core.somaxconn) until a handshake ends, so the handshakes that run finish within their
   // deadline instead of all of them crawling. 0: no cap.
   size_t max_handshakes_in_flight = 256;
+  // After a TLS 1.3 handshake: the own record layer (server/tls13_records) protects the
+  // connection and the SSL object is freed; false: OpenSSL keeps it (as for TLS 1.2).
+  bool own_tls_records = true;
 
   size_t max_uri_bytes = 8 * 1024;      // request target; longer -> 414
   size_t max_header_bytes = 16 * 1024;  // all header fields; more -> 431

@@ -2,19 +2,25 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <new>
+#include <string_view>
 #include <utility>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
+
+#include "gateway/server/tls13_records.hpp"
 
 namespace gatedrill::gateway {
 namespace asio = boost::asio;
@@ -114,6 +120,141 @@ error_code ssl_error(unsigned long code) {
   return error_code(static_cast<int>(code), asio::error::get_ssl_category());
 }
 
+// The own record layer's errors, as OpenSSL reports the same conditions (messages alike).
+error_code record_error(TlsAlert alert, bool from_peer) {
+  int reason = SSL_AD_REASON_OFFSET + static_cast<int>(alert);  // "sslv3 alert ..."
+  if (!from_peer) {
+    switch (alert) {
+      case TlsAlert::kBadRecordMac:
+        reason = SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC;
+        break;
+      case TlsAlert::kRecordOverflow:
+        reason = SSL_R_ENCRYPTED_LENGTH_TOO_LONG;
+        break;
+      case TlsAlert::kUnexpectedMessage:
+        reason = SSL_R_UNEXPECTED_MESSAGE;
+        break;
+      case TlsAlert::kIllegalParameter:
+        reason = SSL_R_BAD_KEY_UPDATE;
+        break;
+      default:
+        reason = SSL_R_LENGTH_MISMATCH;
+        break;
+    }
+  }
+  return ssl_error(ERR_PACK(ERR_LIB_SSL, 0, reason));
+}
+
+// One record of received bytes always fits; a recv takes as much as has arrived up to this.
+constexpr size_t kInCapacity = 17 * 1024;
+static_assert(kInCapacity >= kTlsHeaderSize + kTlsMaxCiphertext);
+// Sealing goes into this thread's buffer (our KeyUpdate, one full record); only what the socket
+// did not take is copied to the connection.
+constexpr size_t kScratchSize = 5 + kTlsRecordOverhead + kTlsMaxPlaintext + kTlsRecordOverhead;
+uint8_t* scratch() {
+  thread_local std::unique_ptr<uint8_t[]> buffer(new uint8_t[kScratchSize]);
+  return buffer.get();
+}
+
+int stream_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+TlsStream::Impl* impl_of(const SSL* ssl) {
+  return static_cast<TlsStream::Impl*>(SSL_get_ex_data(ssl, stream_index()));
+}
+
+}  // namespace
+
+// The traffic secrets, as the keylog callback gives them, and how many records OpenSSL wrote
+// under the server's application key (its NewSessionTicket messages): our write sequence.
+struct TlsStream::Impl::Capture {
+  uint8_t client[48];
+  uint8_t server[48];
+  size_t client_size = 0;
+  size_t server_size = 0;
+  bool counting = false;  // the server application key is in use
+  uint64_t written = 0;
+  ~Capture() {
+    OPENSSL_cleanse(client, sizeof client);
+    OPENSSL_cleanse(server, sizeof server);
+  }
+};
+
+struct TlsStream::Impl::Own {
+  explicit Own(Tls13Records r) : records(std::move(r)) {}
+  Tls13Records records;
+  std::unique_ptr<uint8_t[]> in;  // received bytes (kInCapacity); released when all are read
+  size_t in_begin = 0;            // [in_begin, in_end): bytes not opened yet
+  size_t in_end = 0;
+  size_t plain_begin = 0;  // [plain_begin, plain_end) of `in`: opened data not read yet
+  size_t plain_end = 0;
+  std::unique_ptr<uint8_t[]> out;  // sealed bytes the socket did not take yet
+  size_t out_sent = 0;
+  size_t out_size = 0;
+  size_t out_plain = 0;  // the caller's bytes sealed in `out`
+  bool close_received = false;
+  bool close_sent = false;  // close_notify or a fatal alert: nothing more is written
+
+  void release_input_if_empty() {
+    if (in_begin == in_end && plain_begin == plain_end) {
+      in.reset();
+      in_begin = in_end = plain_begin = plain_end = 0;
+    }
+  }
+};
+
+namespace {
+
+// "LABEL <client random> <secret>" lines (NSS key log format): the application traffic
+// secrets go to the connection's capture; nothing is logged anywhere.
+void keylog(const SSL* ssl, const char* line) {
+  TlsStream::Impl* impl = impl_of(ssl);
+  if (impl == nullptr || !impl->capture) return;
+  std::string_view text(line);
+  const size_t first = text.find(' ');
+  const size_t second = first == std::string_view::npos ? first : text.find(' ', first + 1);
+  if (second == std::string_view::npos) return;
+  const std::string_view label = text.substr(0, first);
+  const std::string_view hex = text.substr(second + 1);
+  auto& capture = *impl->capture;
+  uint8_t* out = nullptr;
+  size_t* size = nullptr;
+  if (label == "CLIENT_TRAFFIC_SECRET_0") {
+    out = capture.client;
+    size = &capture.client_size;
+  } else if (label == "SERVER_TRAFFIC_SECRET_0") {
+    out = capture.server;
+    size = &capture.server_size;
+    capture.counting = true;  // records written from now on use this key
+  } else {
+    return;
+  }
+  if (hex.size() % 2 != 0 || hex.size() / 2 > sizeof capture.client) return;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < hex.size() / 2; ++i) {
+    const int hi = nibble(hex[2 * i]);
+    const int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  *size = hex.size() / 2;
+}
+
+// Counts the records OpenSSL writes under the server application key (the record header
+// callback comes for each record, after the keylog line of the key it uses).
+void on_message(int write_p, int, int content_type, const void*, size_t, SSL* ssl, void*) {
+  if (write_p == 0 || content_type != SSL3_RT_HEADER) return;
+  TlsStream::Impl* impl = impl_of(ssl);
+  if (impl != nullptr && impl->capture && impl->capture->counting) ++impl->capture->written;
+}
+
 }  // namespace
 
 TlsStream::Impl::Impl(asio::ip::tcp::socket s, ssl_ctx_st* ctx)
@@ -138,11 +279,277 @@ TlsStream::Impl::Impl(asio::ip::tcp::socket s, ssl_ctx_st* ctx)
   // as much as has arrived rather than a record header, then its body.
   SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                         SSL_MODE_RELEASE_BUFFERS);
-  SSL_set_read_ahead(ssl, 1);
+  if (SSL_CTX_get_keylog_callback(ctx) == keylog) {
+    // The own layer may take over: OpenSSL must not read past the handshake (no read-ahead,
+    // so the client's first records stay in the socket), and its records are counted.
+    capture = std::make_unique<Capture>();
+    SSL_set_ex_data(ssl, stream_index(), this);
+    SSL_set_msg_callback(ssl, on_message);
+    SSL_set_read_ahead(ssl, 0);
+  } else {
+    SSL_set_read_ahead(ssl, 1);
+  }
 }
 
 TlsStream::Impl::~Impl() {
   SSL_free(ssl);
+  X509_free(peer);
+}
+
+void TlsStream::use_own_records(ssl_ctx_st* ctx) {
+  stream_index();  // registered before any connection runs
+  SSL_CTX_set_keylog_callback(ctx, keylog);
+}
+
+void TlsStream::Impl::finish_handshake() {
+  const unsigned char* protocol = nullptr;
+  unsigned length = 0;
+  SSL_get0_alpn_selected(ssl, &protocol, &length);
+  alpn.assign(reinterpret_cast<const char*>(protocol), length);
+  std::unique_ptr<Capture> secrets = std::move(capture);
+  if (!secrets) {
+    count_tls_connection(false);
+    return;
+  }
+  SSL_set_msg_callback(ssl, nullptr);
+  // Exact sequence numbers need OpenSSL to hold nothing received past the handshake.
+  const bool switchable = SSL_version(ssl) == TLS1_3_VERSION && SSL_is_server(ssl) == 1 &&
+                          SSL_has_pending(ssl) == 0 && prefix_used == prefix.size() &&
+                          secrets->client_size > 0 && secrets->server_size > 0;
+  std::optional<Tls13Records> records;
+  if (switchable)
+    records = Tls13Records::create(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl)),
+                                   std::span<const uint8_t>(secrets->client, secrets->client_size),
+                                   std::span<const uint8_t>(secrets->server, secrets->server_size));
+  if (!records) {
+    SSL_set_read_ahead(ssl, 1);  // OpenSSL keeps the connection: as without the own layer
+    count_tls_connection(false);
+    return;
+  }
+  records->set_write_sequence(secrets->written);
+  peer = SSL_get1_peer_certificate(ssl);
+  own = std::make_unique<Own>(std::move(*records));
+  SSL_free(ssl);
+  ssl = nullptr;
+  count_tls_connection(true);
+}
+
+TlsStream::Step TlsStream::Impl::own_fail(const error_code& ec) {
+  failed = true;
+  failure = ec;
+  own->in.reset();
+  own->in_begin = own->in_end = own->plain_begin = own->plain_end = 0;
+  return Step{Want::kNothing, failure, 0};
+}
+
+TlsStream::Step TlsStream::Impl::own_flush() {
+  Own& o = *own;
+  while (o.out_sent < o.out_size) {
+    if (!socket.is_open()) return own_fail(error_code(EBADF, boost::system::system_category()));
+    const ssize_t n = ::send(socket.native_handle(), o.out.get() + o.out_sent,
+                             o.out_size - o.out_sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      o.out_sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Step{Want::kWrite, {}, 0};
+    return own_fail(error_code(errno, boost::system::system_category()));
+  }
+  o.out.reset();
+  o.out_sent = o.out_size = 0;
+  return Step{};
+}
+
+TlsStream::Step TlsStream::Impl::own_send_alert(TlsAlert alert) {
+  // Best effort, when no record is half sent: the connection closes next anyway.
+  Own& o = *own;
+  uint8_t record[2 + kTlsRecordOverhead];
+  if (!o.out && !o.close_sent && socket.is_open() && o.records.seal_alert(alert, record))
+    (void)::send(socket.native_handle(), record, sizeof record, MSG_NOSIGNAL | MSG_DONTWAIT);
+  o.close_sent = true;
+  return own_fail(record_error(alert, false));
+}
+
+TlsStream::Step TlsStream::Impl::own_read(uint8_t* data, size_t size) {
+  if (failed) return Step{Want::kNothing, failure, 0};
+  Own& o = *own;
+  // Every whole record already received is opened into the caller's buffer while it has room;
+  // once some data is read, an end or an error waits for the next call.
+  size_t got = 0;
+  auto done = [&] {
+    o.release_input_if_empty();
+    return Step{Want::kNothing, {}, got};
+  };
+  for (;;) {
+    if (o.plain_end > o.plain_begin) {
+      if (data == nullptr) return Step{};  // readable
+      const size_t n = std::min(size - got, o.plain_end - o.plain_begin);
+      std::memcpy(data + got, o.in.get() + o.plain_begin, n);
+      o.plain_begin += n;
+      got += n;
+      if (got == size || o.plain_end > o.plain_begin) return done();
+    }
+    if (o.close_received) {
+      if (got > 0) return done();
+      return Step{Want::kNothing, asio::error::eof, 0};
+    }
+    const size_t have = o.in_end - o.in_begin;
+    uint8_t* record = have > 0 ? o.in.get() + o.in_begin : nullptr;
+    const size_t body = Tls13Records::body_size({record, have});
+    if (have >= kTlsHeaderSize && body > kTlsMaxCiphertext) {
+      if (got > 0) return done();
+      return own_send_alert(TlsAlert::kRecordOverflow);  // not worth waiting for
+    }
+    if (have >= kTlsHeaderSize && have >= kTlsHeaderSize + body) {
+      // Straight into the caller's buffer when the whole plaintext fits; else in place.
+      const size_t room = size - got;
+      const bool direct = data != nullptr && body > kTlsTagSize && room >= body - kTlsTagSize;
+      if (got > 0 && !direct) return done();
+      uint8_t* plain = direct ? data + got : record + kTlsHeaderSize;
+      const auto opened = o.records.open({record, kTlsHeaderSize + body}, plain);
+      o.in_begin += kTlsHeaderSize + body;
+      using Kind = Tls13Records::Opened::Kind;
+      switch (opened.kind) {
+        case Kind::kData:
+          if (direct) {
+            got += opened.size;
+          } else {
+            o.plain_begin = static_cast<size_t>(plain - o.in.get());
+            o.plain_end = o.plain_begin + opened.size;
+          }
+          continue;
+        case Kind::kNone:
+          continue;
+        case Kind::kCloseNotify:
+          o.close_received = true;
+          continue;
+        case Kind::kPeerAlert:
+          o.close_sent = true;
+          if (got > 0) {
+            failed = true;  // the next call reports it
+            failure = record_error(opened.alert, true);
+            return Step{Want::kNothing, {}, got};
+          }
+          return own_fail(record_error(opened.alert, true));
+        case Kind::kFatal: {
+          if (got > 0) {
+            const error_code ec = own_send_alert(opened.alert).ec;
+            (void)ec;
+            return Step{Want::kNothing, {}, got};
+          }
+          return own_send_alert(opened.alert);
+        }
+      }
+    }
+    if (got > 0) return done();  // no recv that would only say EAGAIN
+    // More bytes are needed: make room after what is there, then one recv.
+    if (!o.in) {
+      o.in.reset(new uint8_t[kInCapacity]);
+      o.in_begin = o.in_end = 0;
+    } else if (o.in_begin > 0) {
+      std::memmove(o.in.get(), o.in.get() + o.in_begin, have);
+      o.in_begin = 0;
+      o.in_end = have;
+    }
+    if (!socket.is_open()) return own_fail(error_code(EBADF, boost::system::system_category()));
+    const ssize_t n =
+        ::recv(socket.native_handle(), o.in.get() + o.in_end, kInCapacity - o.in_end, 0);
+    if (n > 0) {
+      o.in_end += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      peer_eof = true;
+      return own_fail(asio::ssl::error::stream_truncated);  // TCP ended without close_notify
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      o.release_input_if_empty();
+      return Step{Want::kRead, {}, 0};
+    }
+    return own_fail(error_code(errno, boost::system::system_category()));
+  }
+}
+
+TlsStream::Step TlsStream::Impl::own_write(const uint8_t* data, size_t size) {
+  if (failed) return Step{Want::kNothing, failure, 0};
+  Own& o = *own;
+  if (o.close_sent)
+    return Step{Want::kNothing, ssl_error(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_PROTOCOL_IS_SHUTDOWN)), 0};
+  size_t total = 0;
+  for (;;) {
+    if (o.out) {
+      // The rest of a record from the last call: its bytes start the caller's buffer.
+      Step step = own_flush();
+      if (step.want != Want::kNothing || step.ec)
+        return total > 0 ? Step{Want::kNothing, {}, total} : step;
+      total += std::min(o.out_plain, size - total);
+      o.out_plain = 0;
+    }
+    if (total == size) return Step{Want::kNothing, {}, total};
+    const size_t chunk = std::min(kTlsMaxPlaintext, size - total);
+    uint8_t* buffer = scratch();
+    size_t length = 0;
+    if (o.records.key_update_owed()) {
+      if (!o.records.seal_key_update(buffer))
+        return own_fail(ssl_error(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_BAD_KEY_UPDATE)));
+      length = 5 + kTlsRecordOverhead;
+    }
+    if (!o.records.seal(23, {data + total, chunk}, buffer + length))
+      return own_fail(ssl_error(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_INVALID_SEQUENCE_NUMBER)));
+    length += chunk + kTlsRecordOverhead;
+    if (!socket.is_open()) return own_fail(error_code(EBADF, boost::system::system_category()));
+    ssize_t n = ::send(socket.native_handle(), buffer, length, MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(length)) {
+      total += chunk;
+      continue;
+    }
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        Step step = own_fail(error_code(errno, boost::system::system_category()));
+        return total > 0 ? Step{Want::kNothing, {}, total} : step;
+      }
+      n = 0;
+    }
+    // The socket is full: keep the rest; the caller's next write starts with these bytes.
+    const size_t rest = length - static_cast<size_t>(n);
+    o.out.reset(new uint8_t[rest]);
+    std::memcpy(o.out.get(), buffer + n, rest);
+    o.out_sent = 0;
+    o.out_size = rest;
+    o.out_plain = chunk;
+    return total > 0 ? Step{Want::kNothing, {}, total} : Step{Want::kWrite, {}, 0};
+  }
+}
+
+TlsStream::Step TlsStream::Impl::own_shutdown() {
+  if (failed) return Step{Want::kNothing, failure, 0};
+  Own& o = *own;
+  if (o.out) {
+    Step step = own_flush();
+    if (step.want != Want::kNothing || step.ec) return step;
+  }
+  if (!o.close_sent) {
+    uint8_t alert[2 + kTlsRecordOverhead];
+    if (!o.records.seal_alert(TlsAlert::kCloseNotify, alert))
+      return own_fail(ssl_error(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_INVALID_SEQUENCE_NUMBER)));
+    o.close_sent = true;
+    o.out.reset(new uint8_t[sizeof alert]);
+    std::memcpy(o.out.get(), alert, sizeof alert);
+    o.out_sent = 0;
+    o.out_size = sizeof alert;
+    o.out_plain = 0;
+    Step step = own_flush();
+    if (step.want != Want::kNothing || step.ec) return step;
+  }
+  // Then the peer's close_notify; data still arriving is dropped (as SSL_shutdown does).
+  for (;;) {
+    Step step = own_read(nullptr, 0);
+    if (step.want != Want::kNothing) return step;
+    if (step.ec == asio::error::eof) return Step{};
+    if (step.ec) return step;
+    o.plain_begin = o.plain_end;
+    o.release_input_if_empty();
+  }
 }
 
 void TlsStream::Impl::set_role(handshake_type type) {
@@ -191,6 +598,7 @@ TlsStream::Step TlsStream::Impl::handshake_step() {
   last_errno = 0;
   const int result = SSL_do_handshake(ssl);
   if (result == 1) {
+    finish_handshake();
     std::string().swap(prefix);  // ClientHello bytes not used by now never will be
     return Step{};
   }
@@ -198,6 +606,7 @@ TlsStream::Step TlsStream::Impl::handshake_step() {
 }
 
 TlsStream::Step TlsStream::Impl::shutdown_step() {
+  if (own) return own_shutdown();
   if (failed) return Step{Want::kNothing, failure, 0};
   ERR_clear_error();
   last_errno = 0;
@@ -208,6 +617,7 @@ TlsStream::Step TlsStream::Impl::shutdown_step() {
 }
 
 TlsStream::Step TlsStream::Impl::readable_step() {
+  if (own) return own_read(nullptr, 0);
   if (failed) return Step{Want::kNothing, failure, 0};
   if (SSL_pending(ssl) > 0) return Step{};
   ERR_clear_error();
@@ -229,6 +639,11 @@ TlsStream::Step TlsStream::Impl::readable_first_step() {
 
 TlsStream::Step TlsStream::Impl::read_step(void* data, size_t size) {
   input_drained = false;
+  if (own) {
+    Step step = own_read(static_cast<uint8_t*>(data), size);
+    input_drained = step.want == Want::kRead;
+    return step;
+  }
   if (failed) return Step{Want::kNothing, failure, 0};
   ERR_clear_error();
   last_errno = 0;
@@ -241,6 +656,7 @@ TlsStream::Step TlsStream::Impl::read_step(void* data, size_t size) {
 }
 
 TlsStream::Step TlsStream::Impl::write_step(const void* data, size_t size) {
+  if (own) return own_write(static_cast<const uint8_t*>(data), size);
   if (failed) return Step{Want::kNothing, failure, 0};
   const auto* bytes = static_cast<const char*>(data);
   size_t total = 0;
@@ -322,6 +738,19 @@ TlsStream::executor_type TlsStream::get_executor() noexcept {
 
 ssl_st* TlsStream::native_handle() noexcept {
   return impl_->ssl;
+}
+
+std::string_view TlsStream::alpn() const noexcept {
+  return impl_->alpn;
+}
+
+bool TlsStream::own_records() const noexcept {
+  return impl_->own != nullptr;
+}
+
+x509_st* TlsStream::take_peer_certificate() {
+  if (impl_->ssl != nullptr) return SSL_get1_peer_certificate(impl_->ssl);
+  return std::exchange(impl_->peer, nullptr);
 }
 
 size_t TlsStream::read_some_now(asio::mutable_buffer buffer, error_code& ec) {

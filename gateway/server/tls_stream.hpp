@@ -13,12 +13,19 @@
 // outstanding at once (HTTP/2 and WebSocket tunnels need both); operations must not outlive the
 // stream.
 //
+// After a TLS 1.3 handshake on a context prepared with use_own_records(), the connection's
+// records are protected by gateway/server/tls13_records (keys from OpenSSL's keylog callback)
+// and the SSL object is freed: native_handle() is then nullptr, and what the data plane needs
+// from the handshake (ALPN, the client's certificate) is kept by the stream. TLS 1.2, other
+// suites, or OpenSSL holding bytes past the handshake keep OpenSSL's record layer.
+//
 // Internal to the data plane: include it only from sources (its operations are templates).
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -37,8 +44,11 @@
 
 struct ssl_st;
 struct ssl_ctx_st;
+struct x509_st;
 
 namespace gatedrill::gateway {
+
+enum class TlsAlert : uint8_t;  // gateway/server/tls13_records.hpp
 
 class TlsStream {
  public:
@@ -51,8 +61,19 @@ class TlsStream {
   TlsStream(TlsStream&&) = default;
   TlsStream& operator=(TlsStream&&) = delete;
 
+  // Server contexts: TLS 1.3 connections of streams made with `ctx` switch to the own record
+  // layer after the handshake (sets the context's keylog callback; call before using it).
+  static void use_own_records(ssl_ctx_st* ctx);
+
   executor_type get_executor() noexcept;
+  // The SSL object; nullptr once the own record layer took over.
   ssl_st* native_handle() noexcept;
+  // After the handshake: the ALPN protocol selected ("" for none), whether the own record
+  // layer runs the connection, and the client's certificate (a reference for the caller to
+  // X509_free, or nullptr; the own layer gives it out once).
+  std::string_view alpn() const noexcept;
+  bool own_records() const noexcept;
+  x509_st* take_peer_certificate();
   boost::asio::ip::tcp::socket& socket() noexcept;
 
   // The deadline of the next operations, per direction, as beast::tcp_stream: a direction with
@@ -136,9 +157,27 @@ struct TlsStream::Impl {
   // The Step for a failed SSL_* call: a wait, the peer's close_notify, or a fatal error.
   Step classify(int result);
   Step readable_first_step();
+  // When SSL_do_handshake succeeded: keeps ALPN (and the peer), maybe moves to the own layer.
+  void finish_handshake();
+
+  // The own record layer (tls_stream.cpp): reads (data nullptr: until application data is
+  // there), writes, shutdown; and a fatal error (its alert sent when it can be).
+  struct Own;
+  struct Capture;
+  Step own_read(uint8_t* data, size_t size);
+  Step own_write(const uint8_t* data, size_t size);
+  Step own_shutdown();
+  Step own_fail(const boost::beast::error_code& ec);
+  Step own_send_alert(TlsAlert alert);  // ours, then own_fail
+  // Sends what is left of sealed records: kNothing when all is sent.
+  Step own_flush();
 
   boost::asio::ip::tcp::socket socket;
   ssl_st* ssl = nullptr;
+  std::unique_ptr<Own> own;          // after the switch
+  std::unique_ptr<Capture> capture;  // the traffic secrets, during the handshake
+  std::string alpn;
+  x509_st* peer = nullptr;  // the client's certificate, own layer only, until taken
   std::weak_ptr<Impl> self;
   struct Deadline {
     explicit Deadline(const boost::asio::any_io_executor& ex) : timer(ex) {}

@@ -21,9 +21,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "gateway/server/tls13_records.hpp"
 #include "tests/gateway/gateway_test_support.hpp"
 
 namespace gatedrill::gateway {
@@ -55,7 +57,7 @@ asio::awaitable<error_code> read_error(Stream& stream) {
 }
 
 class TlsStreamTest : public ::testing::Test {
- protected:
+ public:  // for the helpers below
   TlsStreamTest() : dir_("tls-stream-") {
     auto config = test::write_localhost_certificate(clock_, dir_);
     server_ctx_.use_certificate_chain_file(config.cert_chain_file);
@@ -93,6 +95,45 @@ class TlsStreamTest : public ::testing::Test {
     auto [server_socket, client_socket] = connect_pair(small_buffers);
     return Connected{server_stream(std::move(server_socket)),
                      Client(std::move(client_socket), client_ctx_)};
+  }
+
+  // Handshakes both ends; the client sends `message`, the server echoes it back.
+  std::string echo(Connected& pair, const std::string& message) {
+    std::string echoed;
+    spawn([&]() -> asio::awaitable<void> {
+      pair.server.expires_after(std::chrono::seconds(5));
+      if (!co_await handshaken(pair.server)) co_return;
+      std::string data(message.size(), '\0');
+      auto [ec, n] = co_await asio::async_read(pair.server, asio::buffer(data), kNoThrow);
+      if (!ec) co_await asio::async_write(pair.server, asio::buffer(data, n), kNoThrow);
+    });
+    spawn([&]() -> asio::awaitable<void> {
+      if (!co_await handshaken(pair.client)) co_return;
+      co_await asio::async_write(pair.client, asio::buffer(message), kNoThrow);
+      echoed.resize(message.size());
+      auto [ec, n] = co_await asio::async_read(pair.client, asio::buffer(echoed), kNoThrow);
+      echoed.resize(ec ? 0 : n);
+    });
+    run();
+    return echoed;
+  }
+
+  // Raw bytes from the client after the handshake; the server's read error and the client's.
+  std::pair<error_code, error_code> send_raw(Connected& pair, const std::string& raw) {
+    error_code server_ec;
+    error_code client_ec;
+    spawn([&]() -> asio::awaitable<void> {
+      pair.server.expires_after(std::chrono::seconds(5));
+      if (!co_await handshaken(pair.server)) co_return;
+      server_ec = co_await read_error(pair.server);
+    });
+    spawn([&]() -> asio::awaitable<void> {
+      if (!co_await handshaken(pair.client)) co_return;
+      co_await asio::async_write(pair.client.next_layer(), asio::buffer(raw), kNoThrow);
+      client_ec = co_await read_error(pair.client);
+    });
+    run();
+    return {server_ec, client_ec};
   }
 
   // Starts a coroutine lambda; the lambda (its captures) is kept until the test ends.
@@ -453,6 +494,266 @@ TEST_F(TlsStreamTest, BusyDirectionKeepsItsDeadline) {
   EXPECT_FALSE(*write_ec) << write_ec->message();
   ASSERT_TRUE(read_ec.has_value());
   EXPECT_EQ(*read_ec, boost::beast::error::timeout) << read_ec->message();
+}
+
+// The same stream on a context prepared for the own record layer: after a TLS 1.3 handshake
+// the records are ours and the SSL object is gone; OpenSSL's client on the other end checks
+// every record we send (sequence numbers after its session tickets included).
+class OwnRecordsTest : public TlsStreamTest {
+ protected:
+  OwnRecordsTest() { TlsStream::use_own_records(server_ctx_.native_handle()); }
+};
+
+TEST_F(OwnRecordsTest, EchoesThenHoldsNoSslObject) {
+  Connected pair = connected();
+  EXPECT_EQ(echo(pair, "hello"), "hello");
+  EXPECT_TRUE(pair.server.own_records());
+  EXPECT_EQ(pair.server.native_handle(), nullptr);
+  EXPECT_EQ(pair.server.alpn(), "");
+  EXPECT_EQ(pair.server.take_peer_certificate(), nullptr);
+  EXPECT_GE(tls_record_counts().own, 1u);
+}
+
+TEST_F(OwnRecordsTest, OtherSuitesToo) {
+  for (const char* suite : {"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+    ASSERT_EQ(SSL_CTX_set_ciphersuites(client_ctx_.native_handle(), suite), 1);
+    Connected pair = connected();
+    EXPECT_EQ(echo(pair, std::string(20000, 'z')), std::string(20000, 'z')) << suite;
+    EXPECT_TRUE(pair.server.own_records()) << suite;
+    EXPECT_STREQ(SSL_get_cipher_name(pair.client.native_handle()), suite);
+  }
+}
+
+TEST_F(OwnRecordsTest, Tls12ClientKeepsOpenSsl) {
+  SSL_CTX_set_max_proto_version(client_ctx_.native_handle(), TLS1_2_VERSION);
+  Connected pair = connected();
+  EXPECT_EQ(echo(pair, "hello"), "hello");
+  EXPECT_FALSE(pair.server.own_records());
+  EXPECT_NE(pair.server.native_handle(), nullptr);
+}
+
+TEST_F(OwnRecordsTest, LargeWritesBothWays) {
+  // 1 MB up (records up to 16 KB, several per recv), 4 MB down through small socket buffers
+  // (the socket takes part of a record: the rest waits for room).
+  Connected pair = connected(/*small_buffers=*/true);
+  std::string up(1 << 20, '\0');
+  for (size_t i = 0; i < up.size(); ++i) up[i] = static_cast<char>(i * 13 + i / 777);
+  std::string down(4 << 20, '\0');
+  for (size_t i = 0; i < down.size(); ++i) down[i] = static_cast<char>(i * 7 + i / 5000);
+  std::string got_up(up.size(), '\0');
+  std::string got_down(down.size(), '\0');
+  std::optional<error_code> write_ec;
+  spawn([&]() -> asio::awaitable<void> {
+    pair.server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(pair.server)) co_return;
+    auto [ec, n] = co_await asio::async_read(pair.server, asio::buffer(got_up), kNoThrow);
+    if (ec) co_return;
+    auto [wec, m] = co_await asio::async_write(pair.server, asio::buffer(down), kNoThrow);
+    write_ec = wec;
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(pair.client)) co_return;
+    co_await asio::async_write(pair.client, asio::buffer(up), kNoThrow);
+    co_await asio::async_read(pair.client, asio::buffer(got_down), kNoThrow);
+  });
+  run();
+  EXPECT_TRUE(pair.server.own_records());
+  EXPECT_TRUE(got_up == up);
+  ASSERT_TRUE(write_ec.has_value());
+  EXPECT_FALSE(*write_ec) << write_ec->message();
+  EXPECT_TRUE(got_down == down);
+}
+
+TEST_F(OwnRecordsTest, ManySmallRecordsInOneRecv) {
+  Connected pair = connected();
+  asio::steady_timer go(io_, asio::steady_timer::time_point::max());
+  std::string sent;
+  std::string got;
+  size_t reads = 0;
+  spawn([&]() -> asio::awaitable<void> {
+    pair.server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(pair.server)) co_return;
+    co_await go.async_wait(kNoThrow);  // every record is in the socket by now
+    boost::beast::flat_buffer buffer;
+    while (got.size() < 200 * 10) {
+      if (co_await read_or_wait(pair.server, buffer, 4096)) co_return;
+      got.append(static_cast<const char*>(buffer.data().data()), buffer.size());
+      buffer.consume(buffer.size());
+      ++reads;
+    }
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(pair.client)) co_return;
+    for (int i = 0; i < 200; ++i) {  // one record each
+      std::string part = "record" + std::to_string(1000 + i);
+      sent += part;
+      co_await asio::async_write(pair.client, asio::buffer(part), kNoThrow);
+    }
+    go.cancel();
+  });
+  run();
+  EXPECT_EQ(got, sent);
+  EXPECT_LE(reads, 200u / 4) << "several records per read";
+}
+
+// Counts the KeyUpdate messages the client receives.
+void count_key_updates(int write_p, int, int content_type, const void* buf, size_t len, SSL*,
+                       void* arg) {
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+      static_cast<const unsigned char*>(buf)[0] == SSL3_MT_KEY_UPDATE)
+    ++*static_cast<int*>(arg);
+}
+
+TEST_F(OwnRecordsTest, ClientKeyUpdateWithAndWithoutRequest) {
+  Connected pair = connected();
+  int updates_received = 0;
+  SSL_set_msg_callback(pair.client.native_handle(), count_key_updates);
+  SSL_set_msg_callback_arg(pair.client.native_handle(), &updates_received);
+  std::vector<std::string> replies;
+  std::vector<int> updates_seen;
+  spawn([&]() -> asio::awaitable<void> {
+    pair.server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(pair.server)) co_return;
+    for (int round = 0; round < 3; ++round) {
+      std::string data(4, '\0');
+      auto [ec, n] = co_await asio::async_read(pair.server, asio::buffer(data), kNoThrow);
+      if (ec) co_return;
+      co_await asio::async_write(pair.server, asio::buffer(data, n), kNoThrow);
+    }
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(pair.client)) co_return;
+    SSL* ssl = pair.client.native_handle();
+    for (int type :
+         {SSL_KEY_UPDATE_REQUESTED, SSL_KEY_UPDATE_NOT_REQUESTED, SSL_KEY_UPDATE_REQUESTED}) {
+      if (SSL_key_update(ssl, type) != 1) co_return;
+      co_await asio::async_write(pair.client, asio::buffer(std::string("ping")), kNoThrow);
+      std::string reply(4, '\0');
+      auto [ec, n] = co_await asio::async_read(pair.client, asio::buffer(reply), kNoThrow);
+      if (ec) co_return;
+      replies.push_back(reply);
+      updates_seen.push_back(updates_received);
+    }
+  });
+  run();
+  EXPECT_EQ(replies, (std::vector<std::string>{"ping", "ping", "ping"}));
+  // Ours came before the reply when asked, and only then.
+  EXPECT_EQ(updates_seen, (std::vector<int>{1, 1, 2}));
+}
+
+TEST_F(OwnRecordsTest, CloseNotifyBothWays) {
+  {
+    Connected pair = connected();
+    std::optional<error_code> shutdown_ec;
+    std::optional<error_code> client_read_ec;
+    spawn([&]() -> asio::awaitable<void> {
+      pair.server.expires_after(std::chrono::seconds(5));
+      if (!co_await handshaken(pair.server)) co_return;
+      auto [sec] = co_await pair.server.async_shutdown(kNoThrow);
+      shutdown_ec = sec;
+    });
+    spawn([&]() -> asio::awaitable<void> {
+      if (!co_await handshaken(pair.client)) co_return;
+      client_read_ec = co_await read_error(pair.client);
+      co_await pair.client.async_shutdown(kNoThrow);
+    });
+    run();
+    EXPECT_TRUE(pair.server.own_records());
+    ASSERT_TRUE(client_read_ec.has_value());
+    EXPECT_EQ(*client_read_ec, asio::error::eof) << client_read_ec->message();
+    ASSERT_TRUE(shutdown_ec.has_value());
+    EXPECT_FALSE(*shutdown_ec) << shutdown_ec->message();
+  }
+  {
+    Connected pair = connected();
+    std::optional<error_code> read_ec;
+    std::optional<error_code> client_shutdown_ec;
+    spawn([&]() -> asio::awaitable<void> {
+      pair.server.expires_after(std::chrono::seconds(5));
+      if (!co_await handshaken(pair.server)) co_return;
+      read_ec = co_await read_error(pair.server);
+      co_await pair.server.async_shutdown(kNoThrow);
+    });
+    spawn([&]() -> asio::awaitable<void> {
+      if (!co_await handshaken(pair.client)) co_return;
+      auto [ec] = co_await pair.client.async_shutdown(kNoThrow);
+      client_shutdown_ec = ec;
+    });
+    run();
+    ASSERT_TRUE(read_ec.has_value());
+    EXPECT_EQ(*read_ec, asio::error::eof) << read_ec->message();
+    ASSERT_TRUE(client_shutdown_ec.has_value());
+    EXPECT_FALSE(*client_shutdown_ec) << client_shutdown_ec->message();
+  }
+}
+
+TEST_F(OwnRecordsTest, CorruptedRecordIsBadRecordMacAndTheNextConnectionWorks) {
+  Connected pair = connected();
+  const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x');
+  auto [server_ec, client_ec] = send_raw(pair, forged);
+  EXPECT_TRUE(pair.server.own_records());
+  EXPECT_NE(server_ec.message().find("bad record mac"), std::string::npos) << server_ec.message();
+  EXPECT_NE(client_ec.message().find("bad record mac"), std::string::npos) << client_ec.message();
+  Connected next = connected();
+  EXPECT_EQ(echo(next, "again"), "again");
+}
+
+TEST_F(OwnRecordsTest, OversizedRecordIsRecordOverflow) {
+  Connected pair = connected();
+  const std::string header("\x17\x03\x03\x41\x01", 5);  // 16641 bytes: one too many
+  auto [server_ec, client_ec] = send_raw(pair, header + std::string(100, 'x'));
+  EXPECT_NE(server_ec.message().find("length too long"), std::string::npos) << server_ec.message();
+  EXPECT_NE(client_ec.message().find("record overflow"), std::string::npos) << client_ec.message();
+}
+
+TEST_F(OwnRecordsTest, PeerEndingMidRecordIsTruncated) {
+  Connected pair = connected();
+  std::optional<error_code> read_ec;
+  spawn([&]() -> asio::awaitable<void> {
+    pair.server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(pair.server)) co_return;
+    read_ec = co_await read_error(pair.server);
+  });
+  spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(pair.client)) co_return;
+    const std::string partial = std::string("\x17\x03\x03\x00\x40", 5) + std::string(10, 'x');
+    co_await asio::async_write(pair.client.next_layer(), asio::buffer(partial), kNoThrow);
+    error_code ignored;
+    pair.client.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+  });
+  run();
+  ASSERT_TRUE(read_ec.has_value());
+  EXPECT_EQ(*read_ec, asio::ssl::error::stream_truncated) << read_ec->message();
+}
+
+// A second connection resumes the first one's session (a TLS 1.3 ticket); true when it did.
+template <class Fixture>
+bool resumes(Fixture& test) {
+  SSL_SESSION* session = nullptr;
+  {
+    auto pair = test.connected();
+    EXPECT_EQ(test.echo(pair, "first"), "first");  // the client read the tickets with the reply
+    session = SSL_get1_session(pair.client.native_handle());
+    // A client frees a session it did not close with close_notify as not resumable.
+    test.spawn([&]() -> asio::awaitable<void> { co_await pair.server.async_shutdown(kNoThrow); });
+    test.spawn([&]() -> asio::awaitable<void> { co_await pair.client.async_shutdown(kNoThrow); });
+    test.run();
+  }
+  if (session == nullptr) return false;
+  auto pair = test.connected();
+  SSL_set_session(pair.client.native_handle(), session);
+  SSL_SESSION_free(session);
+  EXPECT_EQ(test.echo(pair, "second"), "second");
+  EXPECT_EQ(pair.server.own_records(), pair.server.native_handle() == nullptr);
+  return SSL_session_reused(pair.client.native_handle()) == 1;
+}
+
+TEST_F(TlsStreamTest, SessionResumption) {
+  EXPECT_TRUE(resumes(*this));
+}
+
+TEST_F(OwnRecordsTest, SessionResumptionStillWorks) {
+  EXPECT_TRUE(resumes(*this));
 }
 
 }  // namespace
