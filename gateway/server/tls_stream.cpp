@@ -314,7 +314,7 @@ void TlsStream::Impl::finish_handshake() {
   SSL_set_msg_callback(ssl, nullptr);
   // Exact sequence numbers need OpenSSL to hold nothing received past the handshake.
   const bool switchable = SSL_version(ssl) == TLS1_3_VERSION && SSL_is_server(ssl) == 1 &&
-                          SSL_has_pending(ssl) == 0 && prefix_used == prefix.size() &&
+                          SSL_has_pending(ssl) == 0 && prefix_used >= prefix.size() &&
                           secrets->client_size > 0 && secrets->server_size > 0;
   std::optional<Tls13Records> records;
   if (switchable)
@@ -602,7 +602,16 @@ TlsStream::Step TlsStream::Impl::handshake_step() {
     std::string().swap(prefix);  // ClientHello bytes not used by now never will be
     return Step{};
   }
-  return classify(result);
+  Step step = classify(result);
+  if (step.ec && capture && socket.is_open()) {
+    // Without read-ahead the client's later handshake records (and a request sent right after
+    // its Finished) may still be in the socket: read them away, so that closing sends FIN and
+    // the client reads our alert instead of a reset.
+    char discard[4096];
+    for (int i = 0; i < 16; ++i)
+      if (::recv(socket.native_handle(), discard, sizeof discard, MSG_DONTWAIT) <= 0) break;
+  }
+  return step;
 }
 
 TlsStream::Step TlsStream::Impl::shutdown_step() {

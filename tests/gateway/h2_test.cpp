@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "core/crypto/x509.hpp"
+#include "gateway/server/tls13_records.hpp"
 #include "h2_fixture.hpp"
 #include "h2_test_upstream.hpp"
 
@@ -67,6 +68,7 @@ TEST_F(H2Test, MissingAndBadTokensGetTheSame401AsHttp1) {
 
 TEST_F(H2Test, AlpnPicksH2OnTheTlsListenerAndHttp11StillWorks) {
   start_tls();
+  const uint64_t own_before = tls_record_counts().own;
   H2TestClient client(gateway_->port(), true);
   ASSERT_TRUE(client.connected());
   EXPECT_EQ(client.alpn(), "h2");
@@ -83,6 +85,8 @@ TEST_F(H2Test, AlpnPicksH2OnTheTlsListenerAndHttp11StillWorks) {
                    {{"Authorization", "Bearer " + idp_.token(time_.wall_seconds())}}, {}, quick());
   ASSERT_TRUE(h1) << h1.error().message;
   EXPECT_EQ(h1->status, 200);
+  // Both connections (TLS 1.3) ran on the gateway's own record layer.
+  EXPECT_EQ(tls_record_counts().own - own_before, 2u);
 }
 
 TEST_F(H2Test, H2OnTheMtlsListenerCarriesTheClientsSpiffeId) {
@@ -126,6 +130,7 @@ TEST_F(H2Test, H2OnTheMtlsListenerCarriesTheClientsSpiffeId) {
   issue(client, "client");
   start(std::move(config));
 
+  const uint64_t own_before = tls_record_counts().own;
   H2TestClient h2(gateway_->mtls_port(), true, dir + "/client.pem", dir + "/client.key");
   ASSERT_TRUE(h2.connected());
   EXPECT_EQ(h2.alpn(), "h2");
@@ -136,6 +141,7 @@ TEST_F(H2Test, H2OnTheMtlsListenerCarriesTheClientsSpiffeId) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].header("x-gatedrill-spiffe-id"),
             spiffe);  // the certificate's, not the header's
+  EXPECT_EQ(tls_record_counts().own - own_before, 1u);  // the identity taken before SSL_free
   (void)std::system(("rm -rf '" + dir + "'").c_str());
 }
 

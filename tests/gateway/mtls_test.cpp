@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/server/tls13_records.hpp"
 #include "gateway_test_support.hpp"
 
 namespace gatedrill::gateway::test {
@@ -122,12 +123,14 @@ class MtlsTest : public ::testing::Test {
 TEST_F(MtlsTest, ValidSvidAndTokenReachTheUpstreamWithTheSpiffeId) {
   client_cert("good", svid());
   start();
+  const uint64_t own_before = tls_record_counts().own;
   auto r = call("good");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200) << r->body;
   auto seen = upstream_.seen();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].header("x-gatedrill-spiffe-id"), kSpiffe);
+  EXPECT_EQ(tls_record_counts().own - own_before, 1u);  // the identity taken before SSL_free
   EXPECT_EQ(seen[0].header("x-gatedrill-sub"), "alice");
 }
 
