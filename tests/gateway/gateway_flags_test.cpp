@@ -108,6 +108,20 @@ TEST(GatewayFlags, MtlsListener) {
   EXPECT_EQ(c->subject_header, "x-user");
 }
 
+TEST(GatewayFlags, TlsRecords) {
+  auto own = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem"}));
+  ASSERT_TRUE(own) << own.error().message;
+  EXPECT_TRUE(own->data.own_tls_records);  // the default
+  auto openssl =
+      parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-records", "openssl"}));
+  ASSERT_TRUE(openssl) << openssl.error().message;
+  EXPECT_FALSE(openssl->data.own_tls_records);
+  auto bad = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-records", "ktls"}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("--tls-records must be own or openssl"), std::string::npos)
+      << bad.error().message;
+}
+
 TEST(GatewayFlags, RateLimits) {
   auto c =
       parse(with({"--plaintext", "--rate-limit", "500", "--burst", "1000", "--rate-limit-override",
