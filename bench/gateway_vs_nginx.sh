@@ -14,13 +14,15 @@
 #   2. p99 the gateway adds over the upstream at 50% of the gateway's max rate (open loop,
 #      corrected for coordinated omission): p99 via the gateway - p99 direct (target < 1 ms)
 #   3. gateway RSS with IDLE idle connections open and its 50k routes (target < 128 MB), for the
-#      TLS gateway and for a second, plaintext one (same routes and policy)
+#      TLS gateway and for a second, plaintext one (same routes and policy); nginx's worker with
+#      as many idle TLS connections, for reference
 # The last line holds all three. Not part of the test suite; the machine's load average is
 # printed first (a shared machine makes the absolute numbers move, the ratio less so).
 #
 # usage: bench/gateway_vs_nginx.sh [GATEDRILL_BINARY]
 #        (env: CONNECTIONS=64 DURATION=5 REPS=2 IDLE=10000 ROUTES=50000; PROFILE=perf.data
-#        records a perf profile of the gateway during one extra max-rate run)
+#        records a perf profile of the gateway during one extra max-rate run; GATEWAY_FLAGS
+#        are added to both gateways' command lines, e.g. "--tls-records openssl")
 set -euo pipefail
 
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
@@ -113,7 +115,8 @@ start_gateway() {
   taskset -c 0 "$GATEDRILL" gateway --listen "127.0.0.1:$port" --admin-port 0 "$@" \
     --issuer "http://127.0.0.1:$idp_port" --jwks-uri "http://127.0.0.1:$idp_port/jwks.json" \
     --audience gatedrill --upstream "http://127.0.0.1:$up_port" --threads 1 \
-    --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 >"$work/$name.log" 2>&1 &
+    --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 ${GATEWAY_FLAGS:-} \
+    >"$work/$name.log" 2>&1 &
   started_pid=$!
   pids+=($started_pid)
   wait_for "the $name" grep -q '"component":"gateway"' "$work/$name.log"
@@ -229,15 +232,18 @@ rss_plain_start=$(rss_of "$gw_plain_pid")
 read -r rss_idle established < <(idle_rss "$gw_port" "$gw_pid" "$gw_url")
 read -r rss_plain_idle established_plain < <(idle_rss "$gw_plain_port" "$gw_plain_pid" \
   "http://127.0.0.1:$gw_plain_port/api/orders/1")
+read -r rss_ngx_idle established_ngx < <(idle_rss "$ngx_port" "${ngx_pids[1]}" "$ngx_url")
 
 awk -v gw="$gw_max" -v ngx="$ngx_max" -v half="$half" -v pd="$p99_direct" -v pg="$p99_gw" \
     -v before="$rss_before" -v idle="$rss_idle" -v conns="$established" -v routes="$ROUTES" \
     -v pstart="$rss_plain_start" -v pidle="$rss_plain_idle" -v pconns="$established_plain" \
+    -v nidle="$rss_ngx_idle" -v nconns="$established_ngx" \
     -v gcpu="$gw_cpu" -v ncpu="$ngx_cpu" -v c="$CONNECTIONS" 'BEGIN {
   printf "max rps: gateway %.0f, nginx %.0f; server CPU per request: gateway %.1f us, nginx %.1f us\n", gw, ngx, gcpu, ncpu
   printf "p99 at %d req/s: direct %.3f ms, via gateway %.3f ms\n", half, pd / 1e6, pg / 1e6
   printf "gateway RSS (%d routes): TLS %.1f MB after the load, %.1f MB with %d idle TLS connections; plaintext %.1f MB at start, %.1f MB with %d idle connections\n",
          routes, before / 1024, idle / 1024, conns, pstart / 1024, pidle / 1024, pconns
+  printf "nginx worker RSS (no routes): %.1f MB with %d idle TLS connections\n", nidle / 1024, nconns
   printf "gateway/nginx (1 worker each, c=%d): rps ratio %.2f, requests per server CPU-second ratio %.2f; added p99 at 50%% of max %.3f ms; RSS with %d routes: %.1f MB with %d idle TLS connections, %.1f MB with %d idle plaintext connections\n",
          c, (ngx > 0 ? gw / ngx : 0), (gcpu > 0 ? ncpu / gcpu : 0), (pg - pd) / 1e6, routes, idle / 1024, conns, pidle / 1024, pconns
 }'
