@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,10 +16,23 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/server/tls13_records.hpp"
 #include "gateway_test_support.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
+
+// The byte stream of one side: a blocking socket, or TLS over it (OpenSSL's client).
+struct Io {
+  Io(int socket_fd, SSL* tls = nullptr) : fd(socket_fd), ssl(tls) {}  // NOLINT: an fd is an Io
+  ssize_t recv(char* data, size_t size) const {
+    if (ssl == nullptr) return ::recv(fd, data, size, 0);
+    const int n = SSL_read(ssl, data, static_cast<int>(size));
+    return n > 0 ? n : -1;
+  }
+  int fd;
+  SSL* ssl;
+};
 
 // Blocking loopback socket helpers with a receive timeout.
 int connect_loopback(uint16_t port) {
@@ -35,11 +49,14 @@ int connect_loopback(uint16_t port) {
   }
   return fd;
 }
-bool send_all(int fd, const std::string& data) {
-  return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+bool send_all(Io io, const std::string& data) {
+  if (io.ssl != nullptr)
+    return SSL_write(io.ssl, data.data(), static_cast<int>(data.size())) ==
+           static_cast<int>(data.size());
+  return ::send(io.fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
 }
 // Reads up to the end of an HTTP head; `rest` gets what came after it.
-std::string read_head(int fd, std::string& rest) {
+std::string read_head(Io io, std::string& rest) {
   std::string all;
   char buffer[4096];
   for (;;) {
@@ -47,15 +64,15 @@ std::string read_head(int fd, std::string& rest) {
       rest = all.substr(end + 4);
       return all.substr(0, end + 4);
     }
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    ssize_t n = io.recv(buffer, sizeof buffer);
     if (n <= 0) return all;
     all.append(buffer, static_cast<size_t>(n));
   }
 }
-bool read_exact(int fd, std::string& pending, size_t count) {
+bool read_exact(Io io, std::string& pending, size_t count) {
   char buffer[4096];
   while (pending.size() < count) {
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    ssize_t n = io.recv(buffer, sizeof buffer);
     if (n <= 0) return false;
     pending.append(buffer, static_cast<size_t>(n));
   }
@@ -74,13 +91,13 @@ std::string frame(uint8_t opcode, const std::string& payload, bool masked) {
   return out;
 }
 // Reads one frame; returns {opcode, unmasked payload}.
-std::pair<int, std::string> read_frame(int fd, std::string& pending) {
-  if (!read_exact(fd, pending, 2)) return {-1, ""};
+std::pair<int, std::string> read_frame(Io io, std::string& pending) {
+  if (!read_exact(io, pending, 2)) return {-1, ""};
   const int opcode = pending[0] & 0x0f;
   const bool masked = (pending[1] & 0x80) != 0;
   const size_t length = pending[1] & 0x7f;
   const size_t head = 2 + (masked ? 4 : 0);
-  if (!read_exact(fd, pending, head + length)) return {-1, ""};
+  if (!read_exact(io, pending, head + length)) return {-1, ""};
   std::string payload = pending.substr(head, length);
   if (masked)
     for (size_t i = 0; i < length; ++i) payload[i] ^= pending[2 + i % 4];
@@ -216,6 +233,39 @@ TEST_F(WebSocketTest, HandshakeThroughTheGatewayThenFramesAreEchoed) {
   EXPECT_GE(metric(gateway_->admin_port(),
                    "gatedrill_gateway_requests_by_protocol_total{protocol=\"websocket\"}"),
             1);
+}
+
+TEST_F(WebSocketTest, TunnelOverTlsRunsOnTheOwnRecordLayer) {
+  // Reads and writes outstanding at once on the gateway's side, TLS 1.3 records of its own.
+  TestDir dir("gw-ws-tls-");
+  auto config = base_config(idp_, upstream_.url());
+  config.data.tls = write_localhost_certificate(time_, dir);
+  start(std::move(config));
+  const uint64_t own_before = tls_record_counts().own;
+  int fd = connect_loopback(gateway_->port());
+  ASSERT_GE(fd, 0);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  Io io(fd, ssl);
+  ASSERT_TRUE(send_all(io, handshake(idp_.token(time_.wall_seconds()))));
+  std::string pending;
+  std::string head = read_head(io, pending);
+  EXPECT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  for (int i = 0; i < 20; ++i) {
+    const std::string text = "message " + std::to_string(i);
+    ASSERT_TRUE(send_all(io, frame(0x1, text, true)));
+    auto [opcode, payload] = read_frame(io, pending);
+    EXPECT_EQ(opcode, 0x1);
+    EXPECT_EQ(payload, text);
+  }
+  ASSERT_TRUE(send_all(io, frame(0x8, "", true)));
+  EXPECT_EQ(read_frame(io, pending).first, 0x8);
+  EXPECT_EQ(tls_record_counts().own - own_before, 1u);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
 }
 
 TEST_F(WebSocketTest, NoTokenIs401BeforeTheUpgrade) {
