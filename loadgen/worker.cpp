@@ -18,8 +18,8 @@
 #include <limits>
 #include <memory>
 
+#include "core/http/h1_response_parser.hpp"
 #include "loadgen/h2_connection.hpp"
-#include "loadgen/response_parser.hpp"
 
 namespace gatedrill::loadgen {
 
@@ -137,7 +137,7 @@ struct Connection {
   size_t ring_count = 0;
   size_t unwritten = 0;
   size_t written = 0;
-  ResponseParser parser;
+  H1ResponseParser parser;
   std::unique_ptr<char[]> buffer;
   size_t buffered = 0;
   int failures = 0;  // consecutive connect/IO failures, for the backoff
@@ -684,7 +684,7 @@ void Loop::do_read(Connection& c, bool peer_closed) {
         reconnect_after(c, now(), 0);  // an idle keep-alive connection closed: not an error
         return;
       }
-      bool nothing_yet = c.buffered == 0 && c.parser.state() == ResponseParser::State::kHeaders;
+      bool nothing_yet = c.buffered == 0 && c.parser.state() == H1ResponseParser::State::kHeaders;
       c.parser.on_eof();
       if (c.parser.done()) {
         c.buffered = 0;

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/http/h1_response_parser.hpp"
 #include "loadgen/request_plan.hpp"
-#include "loadgen/response_parser.hpp"
 
 namespace {
 
@@ -22,7 +22,7 @@ struct Verdict {
 
 // Feeds bytes in pieces of `step` like the load loop (unconsumed bytes stay buffered).
 Verdict parse_in_steps(std::string_view bytes, size_t step, bool head) {
-  gatedrill::loadgen::ResponseParser p;
+  gatedrill::H1ResponseParser p;
   p.reset(head);
   std::string buffer;
   size_t next = 0;

@@ -1,12 +1,13 @@
-#include "loadgen/response_parser.hpp"
+#include "core/http/h1_response_parser.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 
 #include "core/util/strings.hpp"
 
-namespace gatedrill::loadgen {
+namespace gatedrill {
 namespace {
 
 constexpr size_t kMaxChunkLine = 1024;
@@ -28,24 +29,48 @@ uint64_t load8(const char* p) {
   return v;
 }
 
-// ASCII case-insensitive equality with a lower-case literal. It runs on every response: eight
-// bytes per step (the last step may overlap the one before).
-bool same_name(std::string_view a, std::string_view lower) {
-  const size_t n = a.size();
-  if (n != lower.size()) return false;
-  if (n < 8) {
-    for (size_t i = 0; i < n; ++i) {
-      char x = a[i];
-      if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + ('a' - 'A'));
-      if (x != lower[i]) return false;
+// A table of the bytes a header name may hold (RFC 9110 5.6.2 tchar).
+struct TokenTable {
+  bool ok[256] = {};
+  constexpr TokenTable() {
+    for (int c = '0'; c <= '9'; ++c) ok[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) ok[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) ok[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) ok[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr TokenTable kToken;
+
+bool is_token(std::string_view s) {
+  for (char c : s)
+    if (!kToken.ok[static_cast<unsigned char>(c)]) return false;
+  return !s.empty();
+}
+
+// Field values and the reason phrase: HTAB, SP, VCHAR and obs-text (RFC 9110 5.5), so no CR,
+// LF or NUL of a hostile upstream reaches a client. Eight bytes per step: a word without a
+// control byte (< 0x20 or 0x7f) passes at once; one with such a byte is looked at byte by byte
+// (HTAB is allowed).
+bool is_field_text(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    const uint64_t x = load8(s.data() + i);
+    const uint64_t below_space = (x - 0x20 * kOnes) & ~x & kHigh;
+    const uint64_t del = x ^ (0x7f * kOnes);
+    const uint64_t is_del = (del - kOnes) & ~del & kHigh;
+    if ((below_space | is_del) == 0) continue;
+    for (size_t k = i; k < i + 8; ++k) {
+      const auto c = static_cast<unsigned char>(s[k]);
+      if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
     }
-    return true;
   }
-  for (size_t i = 0;; i += 8) {
-    if (i + 8 > n) i = n - 8;
-    if (lower8(load8(a.data() + i)) != load8(lower.data() + i)) return false;
-    if (i + 8 == n) return true;
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
+  return true;
 }
 
 // Strips optional whitespace (RFC 9110 OWS: spaces and tabs) from both ends; cheaper than a
@@ -69,39 +94,81 @@ void for_each_token(std::string_view value, OnToken on_token) {
 
 }  // namespace
 
-void ResponseParser::reset(bool head_request) {
+// Eight bytes per step (the last step may overlap the one before): it runs on every field of
+// every response.
+bool equals_lower(std::string_view a, std::string_view lower) {
+  const size_t n = a.size();
+  if (n != lower.size()) return false;
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) {
+      char x = a[i];
+      if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + ('a' - 'A'));
+      if (x != lower[i]) return false;
+    }
+    return true;
+  }
+  for (size_t i = 0;; i += 8) {
+    if (i + 8 > n) i = n - 8;
+    if (lower8(load8(a.data() + i)) != load8(lower.data() + i)) return false;
+    if (i + 8 == n) return true;
+  }
+}
+
+void H1ResponseParser::reset(bool head_request) {
   state_ = State::kHeaders;
   head_request_ = head_request;
   close_ = false;
+  http10_ = false;
+  has_length_ = false;
+  chunked_ = false;
   status_ = 0;
   remaining_ = 0;
+  length_ = 0;
+  body_bytes_ = 0;
+  head_offset_ = 0;
+  head_size_ = 0;
+  status_line_size_ = 0;
   error_ = "";
+  fields_.clear();
 }
 
-void ResponseParser::fail(const char* why) {
+void H1ResponseParser::fail(const char* why) {
   state_ = State::kError;
   error_ = why;
 }
 
-size_t ResponseParser::parse_head(std::string_view data) {
+bool H1ResponseParser::take_body(uint64_t bytes) {
+  body_bytes_ += bytes;
+  if (body_bytes_ <= limits_.max_body_bytes) return true;
+  fail("body limit exceeded");
+  return false;
+}
+
+size_t H1ResponseParser::parse_head(std::string_view data) {
   // One pass over the lines (the head's end is the first empty line); an incomplete head is
   // parsed again from the start when more bytes arrived, so nothing here is kept until then.
-  const size_t limit = data.size() < kMaxHeadBytes ? data.size() : kMaxHeadBytes;
+  const size_t limit = std::min(data.size(), limits_.max_head_bytes);
   size_t line_end = data.find("\r\n");
   if (line_end == std::string_view::npos || line_end + 2 > limit) return head_incomplete(data);
   std::string_view status_line = data.substr(0, line_end);
-  // "HTTP/1.1 200 OK"
-  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ') {
+  // "HTTP/1.1 200 OK"; the reason phrase may be empty, its space too.
+  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." ||
+      (status_line[7] != '0' && status_line[7] != '1') || status_line[8] != ' ') {
     fail("malformed status line");
     return 0;
   }
-  bool http10 = status_line[7] == '0';
   int status = 0;
   auto [ptr, ec] = std::from_chars(status_line.data() + 9, status_line.data() + 12, status);
-  if (ec != std::errc() || ptr != status_line.data() + 12 || status < 100 || status > 999) {
+  if (ec != std::errc() || ptr != status_line.data() + 12 || status < 100 || status > 999 ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
     fail("malformed status code");
     return 0;
   }
+  if (!is_field_text(status_line.substr(12))) {
+    fail("malformed status line");
+    return 0;
+  }
+  if (limits_.keep_fields) fields_.clear();
   bool chunked = false, has_length = false, keep_alive = false, close = false;
   unsigned long long length = 0;
   size_t pos = line_end + 2;
@@ -110,34 +177,42 @@ size_t ResponseParser::parse_head(std::string_view data) {
     if (eol == std::string_view::npos || eol + 2 > limit) return head_incomplete(data);
     if (eol == pos) break;  // the empty line: the head is complete
     std::string_view line = data.substr(pos, eol - pos);
-    pos = eol + 2;
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
+    // A name is a token: no whitespace before the colon, no obs-fold (a line starting with
+    // whitespace), no control bytes anywhere.
+    if (colon == std::string_view::npos || !is_token(line.substr(0, colon)) ||
+        !is_field_text(line.substr(colon + 1))) {
       fail("malformed header line");
       return 0;
     }
     std::string_view name = line.substr(0, colon);
-    // Only three names matter, told apart by length; the value is looked at (and trimmed) for
-    // those alone.
+    std::string_view value = trim_ows(line.substr(colon + 1));
+    if (limits_.keep_fields)
+      fields_.push_back(Field{static_cast<uint32_t>(pos), static_cast<uint32_t>(colon),
+                              static_cast<uint32_t>(value.data() - data.data()),
+                              static_cast<uint32_t>(value.size()),
+                              static_cast<uint32_t>(eol + 2 - pos)});
+    pos = eol + 2;
+    // Only three names matter, told apart by length.
     switch (name.size()) {
       case 14: {
-        if (!same_name(name, "content-length")) break;
-        std::string_view value = trim_ows(line.substr(colon + 1));
-        auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), length);
-        if (e != std::errc() || p != value.data() + value.size() ||
-            (has_length && length != remaining_)) {
+        if (!equals_lower(name, "content-length")) break;
+        unsigned long long parsed = 0;
+        auto [p, e] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+        if (value.empty() || e != std::errc() || p != value.data() + value.size() ||
+            (has_length && parsed != length)) {
           fail("bad Content-Length");
           return 0;
         }
         has_length = true;
-        remaining_ = length;
+        length = parsed;
         break;
       }
       case 17: {
-        if (!same_name(name, "transfer-encoding")) break;
+        if (!equals_lower(name, "transfer-encoding")) break;
         chunked = false;
-        for_each_token(trim_ows(line.substr(colon + 1)),
-                       [&](std::string_view token) { chunked |= same_name(token, "chunked"); });
+        for_each_token(value,
+                       [&](std::string_view token) { chunked |= equals_lower(token, "chunked"); });
         if (!chunked) {
           fail("unsupported Transfer-Encoding");
           return 0;
@@ -145,10 +220,10 @@ size_t ResponseParser::parse_head(std::string_view data) {
         break;
       }
       case 10: {
-        if (!same_name(name, "connection")) break;
-        for_each_token(trim_ows(line.substr(colon + 1)), [&](std::string_view token) {
-          close |= same_name(token, "close");
-          keep_alive |= same_name(token, "keep-alive");
+        if (!equals_lower(name, "connection")) break;
+        for_each_token(value, [&](std::string_view token) {
+          close |= equals_lower(token, "close");
+          keep_alive |= equals_lower(token, "keep-alive");
         });
         break;
       }
@@ -161,13 +236,27 @@ size_t ResponseParser::parse_head(std::string_view data) {
     if (status == 101) fail("unexpected protocol switch");
     return consumed;  // an interim response: the real one follows
   }
+  if (chunked && has_length) {  // a smuggling shape (RFC 9112 6.3): never guess
+    fail("Content-Length and Transfer-Encoding together");
+    return 0;
+  }
   status_ = status;
-  close_ = http10 ? (close || !keep_alive) : close;
+  http10_ = status_line[7] == '0';
+  close_ = http10_ ? (close || !keep_alive) : close;
+  has_length_ = has_length;
+  length_ = length;
+  chunked_ = chunked;
+  head_size_ = consumed;
+  status_line_size_ = line_end;
   if (head_request_ || status == 204 || status == 304) {
     state_ = State::kDone;
   } else if (chunked) {
     state_ = State::kChunkSize;
   } else if (has_length) {
+    if (length > limits_.max_body_bytes) {
+      fail("body limit exceeded");
+      return 0;
+    }
     remaining_ = length;
     state_ = length == 0 ? State::kDone : State::kBody;
   } else {
@@ -177,13 +266,13 @@ size_t ResponseParser::parse_head(std::string_view data) {
   return consumed;
 }
 
-size_t ResponseParser::head_incomplete(std::string_view data) {
-  // The whole head must fit kMaxHeadBytes (the caller's buffer holds one).
-  if (data.size() >= kMaxHeadBytes) fail("response header section too large");
+size_t H1ResponseParser::head_incomplete(std::string_view data) {
+  // The whole head must fit max_head_bytes (the caller's buffer holds one).
+  if (data.size() >= limits_.max_head_bytes) fail("response header section too large");
   return 0;
 }
 
-size_t ResponseParser::feed(std::string_view data) {
+size_t H1ResponseParser::feed(std::string_view data, std::string* body) {
   size_t pos = 0;
   while (pos < data.size() && state_ != State::kDone && state_ != State::kError) {
     std::string_view rest = data.substr(pos);
@@ -191,11 +280,13 @@ size_t ResponseParser::feed(std::string_view data) {
       case State::kHeaders: {
         size_t used = parse_head(rest);
         if (used == 0) return pos;
+        if (head_done()) head_offset_ = pos;
         pos += used;
         break;
       }
       case State::kBody: {
         size_t take = rest.size() < remaining_ ? rest.size() : static_cast<size_t>(remaining_);
+        if (body) body->append(rest.data(), take);
         pos += take;
         remaining_ -= take;
         if (remaining_ == 0) state_ = State::kDone;
@@ -218,6 +309,7 @@ size_t ResponseParser::feed(std::string_view data) {
           fail("bad chunk size");
           return pos;
         }
+        if (!take_body(size)) return pos;
         pos += eol + 2;
         remaining_ = size;
         state_ = size == 0 ? State::kTrailers : State::kChunkData;
@@ -225,6 +317,7 @@ size_t ResponseParser::feed(std::string_view data) {
       }
       case State::kChunkData: {
         size_t take = rest.size() < remaining_ ? rest.size() : static_cast<size_t>(remaining_);
+        if (body) body->append(rest.data(), take);
         pos += take;
         remaining_ -= take;
         if (remaining_ == 0) state_ = State::kChunkDataEnd;
@@ -241,8 +334,9 @@ size_t ResponseParser::feed(std::string_view data) {
         break;
       }
       case State::kTrailers: {
+        // Trailer fields are read past, not kept.
         size_t eol = rest.find("\r\n");
-        if ((eol == std::string_view::npos ? rest.size() : eol) > kMaxHeadBytes) {
+        if ((eol == std::string_view::npos ? rest.size() : eol) > limits_.max_head_bytes) {
           fail("trailer line too large");
           return pos;
         }
@@ -252,6 +346,8 @@ size_t ResponseParser::feed(std::string_view data) {
         break;
       }
       case State::kUntilClose:
+        if (!take_body(rest.size())) return pos;
+        if (body) body->append(rest);
         pos = data.size();
         break;
       case State::kDone:
@@ -262,7 +358,7 @@ size_t ResponseParser::feed(std::string_view data) {
   return pos;
 }
 
-void ResponseParser::on_eof() {
+void H1ResponseParser::on_eof() {
   if (state_ == State::kUntilClose) {
     state_ = State::kDone;
   } else if (state_ != State::kDone && state_ != State::kError) {
@@ -270,4 +366,4 @@ void ResponseParser::on_eof() {
   }
 }
 
-}  // namespace gatedrill::loadgen
+}  // namespace gatedrill
