@@ -100,12 +100,7 @@ curl -sf -X POST "http://127.0.0.1:$idp_admin/admin/tokens" -d '{"ttl_s": 3600}'
 
 # ROUTES routes: the one the load uses (the RBAC policy allows GET /api/orders/...) and the
 # rest half exact, half prefix.
-awk -v n="$ROUTES" 'BEGIN {
-  printf "[{\"name\": \"orders\", \"prefix\": \"/api/orders\"}"
-  for (i = 1; i < n; i++)
-    printf ",\n{\"name\": \"r%d\", \"%s\": \"/api/svc%d/v1/res%d\", \"service\": \"svc%d\"}", i, (i % 2 ? "exact" : "prefix"), i % 500, i, i % 500
-  print "]"
-}' >"$work/routes.json"
+write_routes "$work/routes.json" "$ROUTES"
 
 # start_gateway NAME PORT LISTENER_FLAGS...: one gateway worker on core 0 with the whole chain;
 # sets started_pid once it printed its ready line.

@@ -54,3 +54,14 @@ wait_for() {
   tail -n 5 "$work"/*.log "$work"/*/error.log >&2 2>/dev/null || true
   exit 1
 }
+
+# write_routes FILE N: the gateway benches' route table: the route the load uses (the RBAC
+# policy allows GET /api/orders/...) and N - 1 others, half exact, half prefix.
+write_routes() {
+  awk -v n="$2" 'BEGIN {
+    printf "[{\"name\": \"orders\", \"prefix\": \"/api/orders\"}"
+    for (i = 1; i < n; i++)
+      printf ",\n{\"name\": \"r%d\", \"%s\": \"/api/svc%d/v1/res%d\", \"service\": \"svc%d\"}", i, (i % 2 ? "exact" : "prefix"), i % 500, i, i % 500
+    print "]"
+  }' >"$1"
+}

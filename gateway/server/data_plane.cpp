@@ -44,7 +44,9 @@
 #include <boost/json/serialize.hpp>
 
 #include "core/crypto/openssl_ptr.hpp"
+#include "core/http/h1_response_parser.hpp"
 #include "core/util/strings.hpp"
+#include "gateway/proxy/h1_relay.hpp"
 #include "gateway/proxy/h2_upstream.hpp"
 #include "gateway/proxy/header_rules.hpp"
 #include "gateway/server/grpc_status.hpp"
@@ -68,6 +70,9 @@ constexpr std::chrono::seconds kWriteTimeout{10};
 // listen(2)'s backlog: the kernel silently caps it at net.core.somaxconn, so a machine tuned for
 // floods of connections gets its full setting (the backlog is where the TLS accept cap parks them).
 constexpr int kListenBacklog = 65535;
+// An upstream's response head over this is an error (Beast's parser default, kept).
+constexpr size_t kUpstreamHeadLimit = 8 * 1024;
+constexpr size_t kUpstreamReadSize = 4096;
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
@@ -336,6 +341,13 @@ struct UpstreamConn {
   std::string wire;  // the request being written (serialize_message)
 };
 
+// Where handle() writes an HTTP/1.1 client's answer relayed from an HTTP/1.1 upstream.
+struct H1Reply {
+  std::string& wire;  // the client connection's write buffer
+  bool written = false;
+  bool keep_alive = false;
+};
+
 struct Worker {
   asio::io_context io{1};
   // Idle connections per cluster (touched only from this worker's thread).
@@ -525,6 +537,8 @@ struct DataPlane::Impl {
 
   struct UpstreamOutcome {
     std::optional<Response> response;
+    std::optional<UpstreamResponse>
+        relayed;          // forward(): an HTTP/1.1 upstream's, not parsed by Beast
     HeaderList trailers;  // gRPC
     Rejection error{502, "", ""};
     int grpc_status = -1;   // gRPC: the status for `error` when not the HTTP status's
@@ -723,6 +737,53 @@ struct DataPlane::Impl {
     co_return co_await exchange(conn.stream, conn.buffer, conn.wire, request, parser);
   }
 
+  // Writes `request` (in one write through the connection's `wire`) and reads the response into
+  // `out` with one pass over its head (H1ResponseParser); `got_some`: any byte of it arrived.
+  // Errors: the stream's, or the parser's reason as a message (`parse_error`).
+  template <class Stream>
+  asio::awaitable<beast::error_code> exchange_h1(Stream& stream, UpstreamConn& conn,
+                                                 Request& request, UpstreamResponse& out,
+                                                 bool& got_some, const char*& parse_error) const {
+    serialize_message(request, conn.wire);
+    auto [write_ec, written] =
+        co_await asio::async_write(stream, asio::buffer(conn.wire), kNoThrow);
+    (void)written;
+    if (write_ec) co_return write_ec;
+    H1ResponseParser parser(H1ResponseParser::Limits{
+        kUpstreamHeadLimit, options.max_upstream_response_bytes, /*keep_fields=*/true});
+    parser.reset(request.method() == http::verb::head);
+    beast::flat_buffer& buffer = conn.buffer;
+    for (;;) {
+      if (buffer.size() > 0) {
+        const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+        const size_t used = parser.feed(data, &out.body);
+        if (out.head.empty() && parser.head_done()) {
+          out.head.assign(data.substr(parser.head_offset(), parser.head_size()));
+          out.fields = parser.fields();
+        }
+        buffer.consume(used);
+        if (parser.done()) break;
+        if (parser.failed()) {
+          parse_error = parser.error();
+          co_return http::error::bad_value;
+        }
+      }
+      auto [read_ec, n] =
+          co_await stream.async_read_some(buffer.prepare(kUpstreamReadSize), kNoThrow);
+      if (read_ec == asio::error::eof || read_ec == asio::ssl::error::stream_truncated) {
+        parser.on_eof();
+        if (parser.done()) break;
+        co_return got_some ? http::error::partial_message : http::error::end_of_stream;
+      }
+      if (read_ec) co_return read_ec;
+      buffer.commit(n);
+      got_some = true;
+    }
+    out.status = parser.status();
+    out.keep_alive = !parser.close_after();
+    co_return beast::error_code{};
+  }
+
   asio::awaitable<UpstreamOutcome> forward(Worker& worker, ClusterState& cluster, const Pick& to,
                                            Request& request) {
     auto& idle = worker.idle[cluster.index];
@@ -743,26 +804,28 @@ struct DataPlane::Impl {
         if (!conn) co_return out;
       }
       conn->lowest().expires_after(cluster.options.timeout);
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(options.max_upstream_response_bytes);
-      if (request.method() == http::verb::head) parser.skip(true);
-      const beast::error_code read_ec = co_await exchange(*conn, request, parser);
+      UpstreamResponse response;
+      bool got_some = false;
+      const char* parse_error = nullptr;
+      const beast::error_code read_ec =
+          conn->tls
+              ? co_await exchange_h1(*conn->tls, *conn, request, response, got_some, parse_error)
+              : co_await exchange_h1(conn->stream, *conn, request, response, got_some, parse_error);
       if (!read_ec) {
-        Response response = parser.release();
         // Parked for the next request unless someone waits for a slot: then it closes, so the
         // slot goes to the waiter, whichever worker it is on.
-        if (response.keep_alive() && conn->buffer.size() == 0 &&
+        if (response.keep_alive && conn->buffer.size() == 0 &&
             idle.size() < options.upstream_idle_per_thread &&
             cluster.pending.load(std::memory_order_relaxed) == 0) {
           conn->lowest().expires_never();
           idle.push_back(std::move(conn));
         }
         UpstreamOutcome out;
-        out.response = std::move(response);
+        out.relayed = std::move(response);
         co_return out;
       }
       // A pooled connection the upstream closed while idle: try once more on a fresh one.
-      const bool stale = reused && read_ec != beast::error::timeout && !parser.got_some();
+      const bool stale = reused && read_ec != beast::error::timeout && !got_some;
       if (stale && attempt == 0) continue;
       UpstreamOutcome out;
       if (tls_refused(*conn, reused, read_ec)) {
@@ -772,11 +835,24 @@ struct DataPlane::Impl {
         out.error = {504, "upstream_timeout", "upstream request timeout"};
       } else {
         if (hooks.on_upstream_error) hooks.on_upstream_error("protocol");
-        out.error = {502, "upstream_reset", "upstream connection failed: " + read_ec.message()};
+        out.error = {502, "upstream_reset",
+                     std::string("upstream connection failed: ") +
+                         (parse_error ? parse_error : read_ec.message())};
       }
       co_return out;
     }
     co_return UpstreamOutcome{};
+  }
+
+  // An HTTP/1.1 upstream's response as a Beast message (for HTTP/2 clients, whose stream
+  // wants fields): every field as received, as Beast's parser would have kept them.
+  static Response to_message(UpstreamResponse&& in) {
+    Response out;
+    out.result(static_cast<unsigned>(in.status));
+    out.version(11);
+    for (const auto& f : in.fields) out.insert(in.name(f), in.value(f));
+    out.body() = std::move(in.body);
+    return out;
   }
 
   // A WebSocket handshake: a fresh upstream connection (never pooled: it becomes a tunnel), the
@@ -1084,9 +1160,17 @@ struct DataPlane::Impl {
       constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
       const bool upgrade = is_websocket_upgrade(request);
       std::unique_ptr<UpstreamConn> tunnel;
+      H1Reply h1{wire};
       h2::Answer answer = co_await handle(worker, request, remote, identity, secure, start_ns,
                                           upgrade ? "websocket" : "http/1.1", request.keep_alive(),
-                                          upgrade ? &tunnel : nullptr);
+                                          upgrade ? &tunnel : nullptr, upgrade ? nullptr : &h1);
+      if (h1.written) {
+        beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
+        (void)n;
+        if (ec || !h1.keep_alive) co_return;
+        continue;
+      }
       if (tunnel && answer.response.result() == http::status::switching_protocols) {
         // The filter chain admitted it and the upstream switched: bytes both ways from now on.
         if (!co_await write(stream, answer.response, wire)) co_return;
@@ -1102,10 +1186,13 @@ struct DataPlane::Impl {
   // shedding, the filter chain, the upstream. The answer's keep_alive tells HTTP/1.1 whether to
   // go on with the connection.
   // `tunnel` (WebSocket upgrades): where the upstream connection goes when it answered 101.
+  // `h1` (HTTP/1.1 clients): where an HTTP/1.1 upstream's response is written for the client
+  // straight from its head's bytes (no Beast message in between); h1->written tells.
   asio::awaitable<h2::Answer> handle(Worker& worker, Request& request, std::string_view remote,
                                      std::string_view identity, bool secure, int64_t start_ns,
                                      std::string_view protocol, bool client_keep_alive,
-                                     std::unique_ptr<UpstreamConn>* tunnel = nullptr) {
+                                     std::unique_ptr<UpstreamConn>* tunnel = nullptr,
+                                     H1Reply* h1 = nullptr) {
     const unsigned version = request.version();
     const int overload = hooks.overload_level ? hooks.overload_level() : 0;
     // Under memory pressure: close after this response; past the shedding mark, answer 503.
@@ -1137,6 +1224,7 @@ struct DataPlane::Impl {
       verdict = resume ? resume() : FilterVerdict{};
     }
     Response out;
+    int status = 0;  // out's, unless written into h1
     std::string reason;
     const RequestId id = make_request_id();
     const std::string_view request_id = id.view();
@@ -1172,12 +1260,21 @@ struct DataPlane::Impl {
         if (outcome.overflow)
           cluster.breaker.release();  // never reached the upstream: no verdict
         else
-          breaker_result(cluster, outcome.response.has_value());
+          breaker_result(cluster, outcome.response || outcome.relayed);
       }
       if (to) unpick(to);
       --cluster.requests;
-      if (!outcome.response) cluster.count_error(outcome.error.reason);
-      if (outcome.response) {
+      if (!outcome.response && !outcome.relayed) cluster.count_error(outcome.error.reason);
+      if (outcome.relayed && !h1) outcome.response = to_message(std::move(*outcome.relayed));
+      if (outcome.relayed && h1) {
+        write_client_response(*outcome.relayed, version, keep_alive, request_id,
+                              request.method() == http::verb::head, h1->wire);
+        h1->written = true;
+        h1->keep_alive = keep_alive;
+        status = outcome.relayed->status;
+        reason = "ok";
+        answer.proxied = true;
+      } else if (outcome.response) {
         out = client_response(std::move(*outcome.response), version, keep_alive, request_id,
                               request.method() == http::verb::head);
         reason = "ok";
@@ -1198,8 +1295,9 @@ struct DataPlane::Impl {
         reason = outcome.error.reason;
       }
     }
-    count(out.result_int(), reason, start_ns, request.method_string(), request.target(), request_id,
-          &verdict, remote, options.filter_needs_headers ? &header_copy : nullptr, protocol);
+    if (status == 0) status = out.result_int();
+    count(status, reason, start_ns, request.method_string(), request.target(), request_id, &verdict,
+          remote, options.filter_needs_headers ? &header_copy : nullptr, protocol);
     answer.response = std::move(out);
     co_return answer;
   }

@@ -3,10 +3,12 @@
 // that records what reached it, plus a raw loopback socket for hand-written HTTP.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -230,6 +232,20 @@ inline int listen_loopback(uint16_t& port) {
   int fd = bind_loopback(SOCK_STREAM, port);
   ::listen(fd, 16);
   return fd;
+}
+
+// A hand-written test upstream's accept loop: one connection at a time, each handed to `serve`
+// and closed after it; `stop` is looked at every 50 ms.
+inline void serve_until_stopped(int listen_fd, const std::atomic<bool>& stop,
+                                const std::function<void(int)>& serve) {
+  while (!stop) {
+    pollfd p{listen_fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    int conn = ::accept(listen_fd, nullptr, nullptr);
+    if (conn < 0) continue;
+    serve(conn);
+    ::close(conn);
+  }
 }
 
 // A scratch folder for one test (certificates, config files), removed with it.

@@ -135,17 +135,12 @@ class WebSocketEchoUpstream {
 
  private:
   void run() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;  // a stop check every 50 ms
-      int conn = ::accept(fd_, nullptr, nullptr);
-      if (conn < 0) continue;
+    serve_until_stopped(fd_, stop_, [this](int conn) {
       ++connections_;
       timeval tv{5, 0};
       ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       serve(conn);
-      ::close(conn);
-    }
+    });
   }
   void serve(int conn) {
     std::string pending;
