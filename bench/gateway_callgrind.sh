@@ -94,6 +94,12 @@ dump=$(ls -t "$work"/callgrind.out.* | head -1)
 [[ -n "${KEEP:-}" ]] && mkdir -p "$KEEP" && cp "$dump" "$KEEP/"
 
 completed=$(jq -r '.totals.completed' "$work/run.json")
+if (( completed == 0 )); then
+  echo "error: no request completed; the loadgen's totals and the gateway's log:" >&2
+  jq -c .totals "$work/run.json" >&2
+  tail -5 "$work/gateway.log" >&2
+  exit 1
+fi
 non2xx=$(jq -r '[.totals.status | to_entries[] | select(.key | startswith("2") | not) | .value] | add // 0' "$work/run.json")
 callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$work/inclusive.txt" 2>/dev/null
 total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$work/inclusive.txt")

@@ -136,18 +136,54 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
-// "http://host/p?q" -> "/p?q" (the guard already checked the host against Host).
-std::string origin_form(std::string_view target) {
+// "http://host/p?q" -> "/p?q" (the guard already checked the host against Host), appended.
+void append_origin_form(std::string_view target, std::string& out) {
+  if (!target.empty() && target[0] == '/') {  // already origin-form: the usual case
+    out.append(target);
+    return;
+  }
   for (std::string_view scheme : {"http://", "https://"}) {
     if (target.size() >= scheme.size() && iequals(target.substr(0, scheme.size()), scheme)) {
       auto rest = target.substr(scheme.size());
       auto slash = rest.find_first_of("/?");
-      if (slash == std::string_view::npos) return "/";
-      if (rest[slash] == '?') return "/" + std::string(rest.substr(slash));
-      return std::string(rest.substr(slash));
+      if (slash == std::string_view::npos || rest[slash] == '?') out.push_back('/');
+      if (slash != std::string_view::npos) out.append(rest.substr(slash));
+      return;
     }
   }
-  return std::string(target);
+  out.append(target);
+}
+std::string origin_form(std::string_view target) {
+  std::string out;
+  append_origin_form(target, out);
+  return out;
+}
+
+// A client's request field that the gateway itself sets upstream (x-request-id,
+// x-forwarded-for/-proto) or that only the gateway may set (x-gatedrill-*, x-envoy-*).
+bool set_by_gateway(std::string_view name) {
+  switch (name.size()) {
+    case 12:
+      if (equals_lower(name, "x-request-id")) return true;
+      break;
+    case 15:
+      if (equals_lower(name, "x-forwarded-for")) return true;
+      break;
+    case 17:
+      if (equals_lower(name, "x-forwarded-proto")) return true;
+      break;
+    default:
+      break;
+  }
+  return name.size() > 8 && (name[0] == 'x' || name[0] == 'X') && name[1] == '-' &&
+         is_internal_header(name);
+}
+
+void append_field(std::string& wire, std::string_view name, std::string_view value) {
+  wire.append(name);
+  wire.append(": ");
+  wire.append(value);
+  wire.append("\r\n");
 }
 
 struct Rejection {
@@ -535,6 +571,68 @@ struct DataPlane::Impl {
     return out;
   }
 
+  // The request for an HTTP/1.1 upstream, written straight from the client's into `wire`: the
+  // bytes serialize_message(upstream_request(...)) wrote, without building that message (no
+  // field or body copied into a Beast fields object). The client's fields in order minus Host,
+  // hop-by-hop ones (and what its Connection names), the ones the gateway sets or strips; then
+  // Host, x-request-id, x-forwarded-for/-proto, the filter's identity headers, Content-Length
+  // (as Beast's prepare_payload: for a body, or an OPTIONS/PUT/POST), the body.
+  void write_upstream_request(const Request& in, const FilterVerdict& verdict,
+                              std::string_view request_id, std::string_view remote, bool secure,
+                              const std::string& host, std::string& wire) const {
+    wire.clear();
+    wire.append(in.method_string());
+    wire.push_back(' ');
+    append_origin_form(in.target(), wire);
+    wire.append(" HTTP/1.1\r\n");
+    const auto method = in.method();
+    const bool set_length = !in.body().empty() || method == http::verb::options ||
+                            method == http::verb::put || method == http::verb::post;
+    const std::string_view connection = in[http::field::connection];
+    for (const auto& field : in) {
+      switch (field.name()) {
+        case http::field::host:
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::proxy_connection:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::transfer_encoding:
+        case http::field::upgrade:
+        case http::field::proxy_authenticate:
+          continue;
+        case http::field::content_length:
+          if (set_length) continue;
+          break;
+        case http::field::unknown:
+          if (set_by_gateway(field.name_string())) continue;
+          break;
+        default:
+          break;
+      }
+      const std::string_view name = field.name_string();
+      if (!connection.empty() && is_hop_by_hop(name, connection)) continue;
+      if (stripped(name)) continue;
+      bool replaced = false;
+      for (const auto& [set_name, value] : verdict.upstream_headers)
+        replaced |= iequals(name, set_name);
+      if (replaced) continue;
+      append_field(wire, name, field.value());
+    }
+    append_field(wire, "Host", host);
+    append_field(wire, "x-request-id", request_id);
+    append_field(wire, "x-forwarded-for", remote.substr(0, remote.rfind(':')));
+    append_field(wire, "x-forwarded-proto", secure ? "https" : "http");
+    for (const auto& [name, value] : verdict.upstream_headers) append_field(wire, name, value);
+    if (set_length) {
+      char digits[24];
+      const int n = std::snprintf(digits, sizeof digits, "%zu", in.body().size());
+      append_field(wire, "Content-Length", std::string_view(digits, static_cast<size_t>(n)));
+    }
+    wire.append("\r\n");
+    wire.append(in.body());
+  }
+
   struct UpstreamOutcome {
     std::optional<Response> response;
     std::optional<UpstreamResponse>
@@ -737,21 +835,20 @@ struct DataPlane::Impl {
     co_return co_await exchange(conn.stream, conn.buffer, conn.wire, request, parser);
   }
 
-  // Writes `request` (in one write through the connection's `wire`) and reads the response into
-  // `out` with one pass over its head (H1ResponseParser); `got_some`: any byte of it arrived.
-  // Errors: the stream's, or the parser's reason as a message (`parse_error`).
+  // Writes the request in the connection's `wire` (one write) and reads the response into `out`
+  // with one pass over its head (H1ResponseParser); `got_some`: any byte of it arrived. Errors:
+  // the stream's, or the parser's reason as a message (`parse_error`).
   template <class Stream>
   asio::awaitable<beast::error_code> exchange_h1(Stream& stream, UpstreamConn& conn,
-                                                 Request& request, UpstreamResponse& out,
+                                                 bool head_request, UpstreamResponse& out,
                                                  bool& got_some, const char*& parse_error) const {
-    serialize_message(request, conn.wire);
     auto [write_ec, written] =
         co_await asio::async_write(stream, asio::buffer(conn.wire), kNoThrow);
     (void)written;
     if (write_ec) co_return write_ec;
     H1ResponseParser parser(H1ResponseParser::Limits{
         kUpstreamHeadLimit, options.max_upstream_response_bytes, /*keep_fields=*/true});
-    parser.reset(request.method() == http::verb::head);
+    parser.reset(head_request);
     beast::flat_buffer& buffer = conn.buffer;
     for (;;) {
       if (buffer.size() > 0) {
@@ -784,8 +881,13 @@ struct DataPlane::Impl {
     co_return beast::error_code{};
   }
 
+  // An HTTP/1.1 request to an HTTP/1.1 upstream on this worker's pool: `request` is the
+  // client's, written upstream by write_upstream_request.
   asio::awaitable<UpstreamOutcome> forward(Worker& worker, ClusterState& cluster, const Pick& to,
-                                           Request& request) {
+                                           const Request& request, const FilterVerdict& verdict,
+                                           std::string_view request_id, std::string_view remote,
+                                           bool secure) {
+    const bool head_request = request.method() == http::verb::head;
     auto& idle = worker.idle[cluster.index];
     for (int attempt = 0; attempt < 2; ++attempt) {
       std::unique_ptr<UpstreamConn> conn;
@@ -804,13 +906,16 @@ struct DataPlane::Impl {
         if (!conn) co_return out;
       }
       conn->lowest().expires_after(cluster.options.timeout);
+      write_upstream_request(request, verdict, request_id, remote, secure, to.authority(),
+                             conn->wire);
       UpstreamResponse response;
       bool got_some = false;
       const char* parse_error = nullptr;
       const beast::error_code read_ec =
-          conn->tls
-              ? co_await exchange_h1(*conn->tls, *conn, request, response, got_some, parse_error)
-              : co_await exchange_h1(conn->stream, *conn, request, response, got_some, parse_error);
+          conn->tls ? co_await exchange_h1(*conn->tls, *conn, head_request, response, got_some,
+                                           parse_error)
+                    : co_await exchange_h1(conn->stream, *conn, head_request, response, got_some,
+                                           parse_error);
       if (!read_ec) {
         // Parked for the next request unless someone waits for a slot: then it closes, so the
         // slot goes to the waiter, whichever worker it is on.
@@ -1249,14 +1354,17 @@ struct DataPlane::Impl {
         outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
         outcome.overflow = true;
       } else {
-        Request upstream =
-            upstream_request(request, verdict, request_id, remote, secure, to.authority());
-        if (protocol == "grpc")
-          outcome = co_await forward_grpc(worker, cluster, to, upstream);
-        else if (tunnel)
-          outcome = co_await forward_upgrade(worker, cluster, to, upstream, *tunnel);
-        else
-          outcome = co_await forward(worker, cluster, to, upstream);
+        if (protocol == "grpc" || tunnel) {
+          Request upstream =
+              upstream_request(request, verdict, request_id, remote, secure, to.authority());
+          if (tunnel)
+            outcome = co_await forward_upgrade(worker, cluster, to, upstream, *tunnel);
+          else
+            outcome = co_await forward_grpc(worker, cluster, to, upstream);
+        } else {
+          outcome =
+              co_await forward(worker, cluster, to, request, verdict, request_id, remote, secure);
+        }
         if (outcome.overflow)
           cluster.breaker.release();  // never reached the upstream: no verdict
         else

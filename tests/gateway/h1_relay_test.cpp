@@ -99,19 +99,34 @@ class CannedUpstream {
   void serve(int conn) {
     std::string pending;
     char buffer[4096];
-    while (!stop_) {
-      size_t end = pending.find("\r\n\r\n");
-      if (end == std::string::npos) {
+    // More bytes into `pending`; false once the peer is gone or the test stops.
+    auto read_more = [&] {
+      while (!stop_) {
         pollfd p{conn, POLLIN, 0};
-        if (::poll(&p, 1, 50) < 0) return;
+        if (::poll(&p, 1, 50) < 0) return false;
         if (!(p.revents & (POLLIN | POLLHUP))) continue;
         ssize_t n = ::recv(conn, buffer, sizeof buffer, 0);
-        if (n <= 0) return;
+        if (n <= 0) return false;
         pending.append(buffer, static_cast<size_t>(n));
+        return true;
+      }
+      return false;
+    };
+    for (;;) {
+      size_t end = pending.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (!read_more()) return;
         continue;
       }
       std::string head = pending.substr(0, end + 4);
-      pending.erase(0, end + 4);
+      // The body (Content-Length only: what the gateway sends upstream) is read past.
+      std::string lower = to_lower(head);
+      size_t body = 0;
+      if (auto at = lower.find("\r\ncontent-length: "); at != std::string::npos)
+        body = std::stoul(lower.substr(at + 18));
+      while (pending.size() < end + 4 + body)
+        if (!read_more()) return;
+      pending.erase(0, end + 4 + body);
       {
         std::lock_guard lock(mutex_);
         heads_.push_back(head);
@@ -273,6 +288,40 @@ TEST_F(H1RelayTest, KeptAliveUpstreamCarriesConsecutiveResponses) {
   EXPECT_EQ(answers[1].substr(answers[1].size() - 2), "ok");
   EXPECT_EQ(answers[2].substr(0, 17), "HTTP/1.1 200 OK\r\n");
   EXPECT_EQ(upstream.heads().size(), 3u);
+}
+
+TEST_F(H1RelayTest, UpstreamRequestIsTheClientsMinusWhatTheGatewaySetsOrDrops) {
+  CannedUpstream upstream(canned);
+  start(upstream.url());
+  const std::string port = upstream.url().substr(upstream.url().rfind(':') + 1);
+  RawConnection c(gateway_->port());
+  ASSERT_TRUE(c.connected());
+  const std::string auth = "Authorization: Bearer " + idp_.token(time_.wall_seconds()) + "\r\n";
+  ASSERT_TRUE(
+      c.send_all("POST http://gw/api/x?q=1 HTTP/1.1\r\nHost: gw\r\n" + auth +
+                 "X-Custom: a\r\nConnection: keep-alive, X-Hop\r\nX-Hop: h\r\nKeep-Alive: 5\r\n"
+                 "X-Forwarded-For: 6.6.6.6\r\nx-request-id: theirs\r\nX-Gatedrill-Sub: mallory\r\n"
+                 "X-Envoy-Foo: 1\r\nTE: trailers\r\nContent-Length: 5\r\nX-Last: z\r\n\r\nhello"
+                 "GET /api/y HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n" +
+                 auth + "\r\n"));
+  auto answers = c.read_responses(2);
+  ASSERT_EQ(answers.size(), 2u);
+  auto heads = upstream.heads();
+  ASSERT_EQ(heads.size(), 2u);
+  auto id_of = [](const std::string& response) {
+    auto at = response.find("x-request-id: ");
+    return at == std::string::npos ? std::string() : response.substr(at + 14, 32);
+  };
+  EXPECT_EQ(heads[0], "POST /api/x?q=1 HTTP/1.1\r\n" + auth +
+                          "X-Custom: a\r\nX-Last: z\r\nHost: 127.0.0.1:" + port +
+                          "\r\nx-request-id: " + id_of(answers[0]) +
+                          "\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\n"
+                          "x-gatedrill-sub: alice\r\nContent-Length: 5\r\n\r\n");
+  // An empty GET keeps the client's own Content-Length: 0 where it was, and gets none added.
+  EXPECT_EQ(heads[1], "GET /api/y HTTP/1.1\r\nContent-Length: 0\r\n" + auth +
+                          "Host: 127.0.0.1:" + port + "\r\nx-request-id: " + id_of(answers[1]) +
+                          "\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\n"
+                          "x-gatedrill-sub: alice\r\n\r\n");
 }
 
 }  // namespace
