@@ -168,7 +168,10 @@ size_t H1ResponseParser::parse_head(std::string_view data) {
     fail("malformed status line");
     return 0;
   }
-  if (limits_.keep_fields) fields_.clear();
+  if (limits_.keep_fields) {
+    fields_.clear();
+    fields_.reserve(16);  // one allocation for a usual head
+  }
   bool chunked = false, has_length = false, keep_alive = false, close = false;
   unsigned long long length = 0;
   size_t pos = line_end + 2;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace gatedrill {
@@ -81,8 +82,9 @@ class H1ResponseParser {
   bool has_content_length() const { return has_length_; }
   uint64_t content_length() const { return length_; }
   bool chunked() const { return chunked_; }
-  // With Limits::keep_fields: the final head's fields in order.
+  // With Limits::keep_fields: the final head's fields in order; take_fields() moves them out.
   const std::vector<Field>& fields() const { return fields_; }
+  std::vector<Field> take_fields() { return std::move(fields_); }
 
   static constexpr size_t kMaxHeadBytes = 32 * 1024;  // the default Limits::max_head_bytes
 

@@ -10,8 +10,16 @@ void collect_connection_tokens(const UpstreamResponse& response,
                                std::vector<std::string_view>& tokens) {
   for (const auto& f : response.fields) {
     if (f.name_size != 10 || !equals_lower(response.name(f), "connection")) continue;
-    for (auto token : split(response.value(f), ','))
-      if (auto t = trim(token); !t.empty()) tokens.push_back(t);
+    std::string_view rest = response.value(f);
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const std::string_view token = trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      // close and keep-alive name no field (one named so is hop-by-hop anyway): nginx's usual
+      // "Connection: keep-alive" costs no allocation.
+      if (!token.empty() && !equals_lower(token, "close") && !equals_lower(token, "keep-alive"))
+        tokens.push_back(token);
+    }
   }
 }
 

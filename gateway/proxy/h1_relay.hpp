@@ -42,7 +42,7 @@ void write_client_response(const UpstreamResponse& response, unsigned version, b
 // Connection fields name, as collect_connection_tokens() found them.
 bool dropped_response_field(std::string_view name,
                             const std::vector<std::string_view>& connection_tokens);
-// The tokens of every Connection field of `response`, appended.
+// The tokens of every Connection field of `response` but close and keep-alive, appended.
 void collect_connection_tokens(const UpstreamResponse& response,
                                std::vector<std::string_view>& tokens);
 

@@ -856,7 +856,7 @@ struct DataPlane::Impl {
         const size_t used = parser.feed(data, &out.body);
         if (out.head.empty() && parser.head_done()) {
           out.head.assign(data.substr(parser.head_offset(), parser.head_size()));
-          out.fields = parser.fields();
+          out.fields = parser.take_fields();
         }
         buffer.consume(used);
         if (parser.done()) break;
