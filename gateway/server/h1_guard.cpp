@@ -104,22 +104,34 @@ HeadScan scan_request_head(std::string_view received, size_t max_uri_bytes, size
 }
 
 std::optional<HeadVerdict> check_request_head(std::string_view head) {
-  auto lines = split(head, '\n');
+  // The head's lines, one at a time (no vector of them: this runs on every request).
+  size_t next = 0;
+  auto next_line = [&](std::string_view& line) {
+    if (next > head.size()) return false;
+    const size_t end = head.find('\n', next);
+    line = head.substr(next, end == std::string_view::npos ? std::string_view::npos : end - next);
+    next = end == std::string_view::npos ? head.size() + 1 : end + 1;
+    return true;
+  };
   // Skip leading empty lines; the first non-empty one is the request line.
-  size_t first = 0;
-  while (first < lines.size() && (lines[first].empty() || lines[first] == "\r")) ++first;
-  if (first >= lines.size()) return bad("empty request");
-  std::string_view request_line = lines[first];
-  if (!request_line.empty() && request_line.back() == '\r') request_line.remove_suffix(1);
-  auto parts = split(request_line, ' ');
-  if (parts.size() != 3) return bad("request line must be 'METHOD target HTTP/1.x'");
-  std::string_view target = parts[1];
-  const bool http11 = parts[2] == "HTTP/1.1";
+  std::string_view request_line;
+  do {
+    if (!next_line(request_line)) return bad("empty request");
+  } while (request_line.empty() || request_line == "\r");
+  if (request_line.back() == '\r') request_line.remove_suffix(1);
+  // Exactly two spaces: METHOD SP target SP version.
+  const size_t space1 = request_line.find(' ');
+  const size_t space2 =
+      space1 == std::string_view::npos ? space1 : request_line.find(' ', space1 + 1);
+  if (space2 == std::string_view::npos ||
+      request_line.find(' ', space2 + 1) != std::string_view::npos)
+    return bad("request line must be 'METHOD target HTTP/1.x'");
+  std::string_view target = request_line.substr(space1 + 1, space2 - space1 - 1);
+  const bool http11 = request_line.substr(space2 + 1) == "HTTP/1.1";
 
   int hosts = 0, content_lengths = 0, transfer_encodings = 0;
   std::string_view host;
-  for (size_t i = first + 1; i < lines.size(); ++i) {
-    std::string_view line = lines[i];
+  for (std::string_view line; next_line(line);) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;  // the blank line
     if (line.front() == ' ' || line.front() == '\t')
