@@ -23,7 +23,7 @@ DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-16}
 WARM_RATE=${WARM_RATE:-100}
 ROUTES=${ROUTES:-50000}
-FUNCS=${FUNCS:-"DataPlane::Impl::handle DataPlane::Impl::forward\\( serialize_message beast::http::basic_parser<false>::put beast::http::basic_parser<true>::put H1ResponseParser::feed upstream_request write_upstream_request client_response write_client_response ^malloc ^free"}
+FUNCS=${FUNCS:-"DataPlane::Impl::handle DataPlane::Impl::forward\\( serialize_message beast::http::basic_parser<false>::put beast::http::basic_parser<true>::put H1ResponseParser::feed DataPlane::Impl::upstream_request write_upstream_request client_response write_client_response ^malloc ^free"}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 policy="$here/../scenarios/drills/policies/rbac.rego"
 
@@ -82,7 +82,7 @@ grep -q '"component":"gateway"' "$work/gateway.log" || { echo "error: the gatewa
 url="https://127.0.0.1:$gw_port/api/orders/1"
 run_load() {  # RATE SECONDS JSON
   "$GATEDRILL" loadgen "$url" --rate "$1" --threads 1 --connections "$CONNECTIONS" \
-    --duration "${2}s" --timeout 10s --cacert "$work/cert.pem" --token-file "$work/tokens.txt" \
+    --duration "${2}s" --timeout 10s --connect-timeout 60s --cacert "$work/cert.pem" --token-file "$work/tokens.txt" \
     --quiet --json "$3" >/dev/null 2>&1 || true
 }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
