@@ -73,6 +73,43 @@ bool is_field_text(std::string_view s) {
   return true;
 }
 
+// Chunk extensions (RFC 9112 7.1.1), strictly: `;name` or `;name=value`, the value a token or
+// a quoted string, no whitespace. Never relayed (the body is decoded), only checked, so
+// nothing is accepted that Beast's parser refused before.
+bool is_chunk_ext(std::string_view ext) {
+  auto token_prefix = [](std::string_view s) {
+    size_t n = 0;
+    while (n < s.size() && kToken.ok[static_cast<unsigned char>(s[n])]) ++n;
+    return n;
+  };
+  while (!ext.empty()) {
+    if (ext[0] != ';') return false;
+    ext.remove_prefix(1);
+    const size_t name = token_prefix(ext);
+    if (name == 0) return false;
+    ext.remove_prefix(name);
+    if (ext.empty() || ext[0] != '=') continue;
+    ext.remove_prefix(1);
+    if (!ext.empty() && ext[0] == '"') {
+      size_t i = 1;
+      for (; i < ext.size() && ext[i] != '"'; ++i) {
+        const auto c = static_cast<unsigned char>(ext[i]);
+        if (c == '\\' && i + 1 < ext.size())
+          ++i;
+        else if ((c < 0x20 && c != '\t') || c == 0x7f)
+          return false;
+      }
+      if (i == ext.size()) return false;  // no closing quote
+      ext.remove_prefix(i + 1);
+    } else {
+      const size_t value = token_prefix(ext);
+      if (value == 0) return false;
+      ext.remove_prefix(value);
+    }
+  }
+  return true;
+}
+
 // Strips optional whitespace (RFC 9110 OWS: spaces and tabs) from both ends; cheaper than a
 // locale-aware trim on the per-response path.
 std::string_view trim_ows(std::string_view s) {
@@ -214,8 +251,16 @@ size_t H1ResponseParser::parse_head(std::string_view data) {
       case 17: {
         if (!equals_lower(name, "transfer-encoding")) break;
         chunked = false;
-        for_each_token(value,
-                       [&](std::string_view token) { chunked |= equals_lower(token, "chunked"); });
+        bool tokens = true;  // codings are tokens (their parameters are not looked at)
+        for_each_token(value, [&](std::string_view token) {
+          const std::string_view coding = trim_ows(token.substr(0, token.find(';')));
+          tokens &= token.empty() || is_token(coding);
+          chunked |= equals_lower(token, "chunked");
+        });
+        if (!tokens) {
+          fail("bad Transfer-Encoding");
+          return 0;
+        }
         if (!chunked) {
           fail("unsupported Transfer-Encoding");
           return 0;
@@ -224,10 +269,16 @@ size_t H1ResponseParser::parse_head(std::string_view data) {
       }
       case 10: {
         if (!equals_lower(name, "connection")) break;
+        bool tokens = true;  // a list of tokens, as the header that decides keep-alive
         for_each_token(value, [&](std::string_view token) {
+          tokens &= token.empty() || is_token(token);
           close |= equals_lower(token, "close");
           keep_alive |= equals_lower(token, "keep-alive");
         });
+        if (!tokens) {
+          fail("bad Connection");
+          return 0;
+        }
         break;
       }
       default:
@@ -304,12 +355,14 @@ size_t H1ResponseParser::feed(std::string_view data, std::string* body) {
         }
         if (eol == std::string_view::npos) return pos;
         std::string_view line = rest.substr(0, eol);
-        size_t semi = line.find(';');
-        std::string_view hex = trim(line.substr(0, semi));
         unsigned long long size = 0;
-        auto [p, e] = std::from_chars(hex.data(), hex.data() + hex.size(), size, 16);
-        if (hex.empty() || e != std::errc() || p != hex.data() + hex.size()) {
+        auto [p, e] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
+        if (p == line.data() || e != std::errc() || (p != line.data() + line.size() && *p != ';')) {
           fail("bad chunk size");
+          return pos;
+        }
+        if (!is_chunk_ext(line.substr(static_cast<size_t>(p - line.data())))) {
+          fail("bad chunk extension");
           return pos;
         }
         if (!take_body(size)) return pos;
@@ -344,6 +397,15 @@ size_t H1ResponseParser::feed(std::string_view data, std::string* body) {
           return pos;
         }
         if (eol == std::string_view::npos) return pos;
+        if (eol > 0) {  // a trailer field: read past, but it must be one
+          const std::string_view line = rest.substr(0, eol);
+          const size_t colon = line.find(':');
+          if (colon == std::string_view::npos || !is_token(line.substr(0, colon)) ||
+              !is_field_text(line.substr(colon + 1))) {
+            fail("malformed trailer field");
+            return pos;
+          }
+        }
         pos += eol + 2;
         if (eol == 0) state_ = State::kDone;
         break;

@@ -1,10 +1,16 @@
 #include "core/http/h1_response_parser.hpp"
 
 #include <gtest/gtest.h>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include <cstdint>
 #include <iterator>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace gatedrill {
 namespace {
@@ -157,6 +163,13 @@ TEST(H1ResponseParser, MalformedInputFailsWithAReason) {
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc",
       "HTTP/1.1 101 Switching\r\n\r\n",
+      // What Beast's parser refused too (the gateway's answer stays 502 for these).
+      "HTTP/1.1 200 OK\r\nConnection: keep\"alive\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gz(ip), chunked\r\n\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x y\r\nhello\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=\"y\r\nhello\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n",
   };
   for (const char* wire : bad) {
     H1ResponseParser p;
@@ -327,6 +340,110 @@ TEST(H1ResponseParser, BytesThatCouldSplitTheClientsResponseAreRefused) {
   ok.reset();
   ok.feed("HTTP/1.1 204\r\nX-Tab-In-A-Long-Value: a\tb\xe8\xe9 0123456789\r\n\r\n");
   EXPECT_TRUE(ok.done()) << ok.error();
+}
+
+// What Beast's response parser (the gateway's before) makes of the same bytes: done with a
+// status, fields and body, or not.
+struct BeastAnswer {
+  bool done = false;
+  int status = 0;
+  std::vector<std::string> fields;  // "name=value"
+  std::string body;
+};
+BeastAnswer beast_parse(const std::string& wire) {
+  namespace http = boost::beast::http;
+  http::response_parser<http::string_body> p;
+  p.eager(true);
+  p.header_limit(8192);
+  BeastAnswer out;
+  boost::beast::error_code ec;
+  size_t offset = 0;
+  while (!p.is_done()) {
+    if (offset == wire.size()) {  // all given: the end of the stream
+      p.put_eof(ec);
+      break;
+    }
+    const size_t n = p.put(boost::asio::buffer(wire.data() + offset, wire.size() - offset), ec);
+    offset += n;
+    if (ec == http::error::need_more) {
+      if (n == 0) {  // incomplete for good
+        p.put_eof(ec);
+        break;
+      }
+      ec = {};
+      continue;
+    }
+    if (ec) return out;
+  }
+  if (ec) return out;
+  if (!p.is_done()) return out;
+  out.done = true;
+  out.status = p.get().result_int();
+  for (const auto& f : p.get())
+    out.fields.push_back(std::string(f.name_string()) + "=" + std::string(f.value()));
+  out.body = p.get().body();
+  return out;
+}
+
+// Mutated responses: whatever this parser accepts, Beast's accepts too, with the same status,
+// fields and body (this one is stricter: CL with TE, control bytes, 1xx before the answer...).
+TEST(H1ResponseParser, AcceptsNothingBeastRefusesAndAgreesOnWhatBothAccept) {
+  const std::string seeds[] = {
+      "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+      "Connection: keep-alive\r\n\r\nok\n",
+      "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n"
+      "5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\n\r\n",
+      "HTTP/1.0 404 Not Found\r\nX-Long: 0123456789abcdefghij\r\n\r\nuntil close",
+      "HTTP/1.1 204 No Content\r\nETag: \"x\"\r\n\r\n",
+      "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n\r\n",
+  };
+  const char alphabet[] = {':', ' ', '\t', '\r', '\n',   '0',    '9', 'a', 'Z',
+                           ',', ';', '-',  '\0', '\x7f', '\xe8', '"', 'F', '1'};
+  std::mt19937 rng(12345);
+  int agreed = 0, refused_here_only = 0;
+  for (int round = 0; round < 30000; ++round) {
+    std::string wire = seeds[rng() % std::size(seeds)];
+    for (int m = 1 + static_cast<int>(rng() % 3); m > 0; --m) {
+      const size_t at = rng() % wire.size();
+      const char c = alphabet[rng() % sizeof alphabet];
+      switch (rng() % 3) {
+        case 0:
+          wire[at] = c;
+          break;
+        case 1:
+          wire.insert(wire.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          wire.erase(at, 1);
+          break;
+      }
+    }
+    H1ResponseParser::Limits limits;
+    limits.max_head_bytes = 8192;
+    limits.keep_fields = true;
+    H1ResponseParser mine(limits);
+    mine.reset();
+    std::string body;
+    const size_t used = mine.feed(wire, &body);
+    if (!mine.done() && !mine.failed()) mine.on_eof();
+    BeastAnswer beast = beast_parse(wire.substr(0, mine.done() ? used : wire.size()));
+    if (!mine.done()) {
+      refused_here_only += beast.done ? 1 : 0;
+      continue;
+    }
+    std::string_view head = std::string_view(wire).substr(mine.head_offset(), mine.head_size());
+    if (mine.head_offset() != 0) continue;  // a 1xx came first: Beast stops at it
+    ASSERT_TRUE(beast.done) << testing::PrintToString(wire);
+    EXPECT_EQ(beast.status, mine.status()) << testing::PrintToString(wire);
+    EXPECT_EQ(beast.body, body) << testing::PrintToString(wire);
+    std::vector<std::string> fields;
+    for (const auto& f : mine.fields()) fields.push_back(field_text(head, f));
+    EXPECT_EQ(beast.fields, fields) << testing::PrintToString(wire);
+    ++agreed;
+  }
+  // The mutations must exercise both sides.
+  EXPECT_GT(agreed, 400);
+  EXPECT_GT(refused_here_only, 0);
 }
 
 }  // namespace

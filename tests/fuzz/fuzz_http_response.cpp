@@ -1,7 +1,8 @@
 // HTTP/1.1 responses as the load generator reads them off a connection (hostile or truncated
 // bytes), and target URLs: never crash, never consume more than given, and the parser's verdict
 // (done with the same status and the same leftover, or failed) does not depend on how the bytes
-// are split across reads.
+// are split across reads; nor does the body it keeps, and the fields it records lie inside the
+// head.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -18,24 +19,38 @@ struct Verdict {
   bool failed = false;
   int status = 0;
   size_t leftover = 0;
+  std::string body;  // as the gateway keeps it (chunks decoded)
 };
 
 // Feeds bytes in pieces of `step` like the load loop (unconsumed bytes stay buffered).
 Verdict parse_in_steps(std::string_view bytes, size_t step, bool head) {
-  gatedrill::H1ResponseParser p;
+  gatedrill::H1ResponseParser::Limits limits;
+  limits.keep_fields = true;  // the gateway's way: fields recorded, body kept
+  gatedrill::H1ResponseParser p(limits);
   p.reset(head);
-  std::string buffer;
+  std::string buffer, body;
   size_t next = 0;
   while (!p.done() && !p.failed() && next < bytes.size()) {
     std::string_view piece = bytes.substr(next, step);
     buffer.append(piece);
     next += piece.size();
-    size_t used = p.feed(buffer);
+    const bool had_head = p.head_done();
+    size_t used = p.feed(buffer, &body);
     if (used > buffer.size()) std::abort();
+    if (!had_head && p.head_done()) {
+      // Every field lies inside the head, its value inside its line.
+      if (p.head_offset() + p.head_size() > buffer.size()) std::abort();
+      for (const auto& f : p.fields())
+        if (f.name_offset + f.line_size > p.head_size() ||
+            f.value_offset + f.value_size > f.name_offset + f.line_size)
+          std::abort();
+    }
     buffer.erase(0, used);
   }
   if (!p.done() && !p.failed()) p.on_eof();
-  Verdict v{p.done(), p.failed(), p.done() ? p.status() : 0, buffer.size() + (bytes.size() - next)};
+  Verdict v{p.done(), p.failed(), p.done() ? p.status() : 0, buffer.size() + (bytes.size() - next),
+            body};
+  if (v.body.size() > bytes.size()) std::abort();
   if (v.done && (v.status < 200 || v.status > 999)) std::abort();
   return v;
 }
@@ -58,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // verdict (not the moment) must agree.
     if (split.done != whole.done || split.failed != whole.failed || split.status != whole.status)
       std::abort();
-    if (whole.done && split.leftover != whole.leftover) std::abort();
+    if (whole.done && (split.leftover != whole.leftover || split.body != whole.body)) std::abort();
   }
   return 0;
 }
