@@ -14,7 +14,8 @@
 #
 # usage: bench/gateway_callgrind.sh [GATEDRILL_BINARY]
 #        (env: RATE=200 DURATION=5 CONNECTIONS=16 WARM_RATE=100 ROUTES=50000 KEEP=dir: keep the
-#        callgrind dump in dir; FUNCS="pattern ...")
+#        callgrind dump in dir; FUNCS="pattern ..."; GATEWAY_FLAGS added to the gateway's
+#        command line, e.g. "--tls-records openssl")
 set -euo pipefail
 
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
@@ -70,7 +71,8 @@ valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
   --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
   --issuer "http://127.0.0.1:$idp_port" --jwks-uri "http://127.0.0.1:$idp_port/jwks.json" \
   --audience gatedrill --upstream "http://127.0.0.1:$up_port" --threads 1 \
-  --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 >"$work/gateway.log" 2>&1 &
+  --routes "$work/routes.json" --policy "$policy" --rate-limit 100000000 ${GATEWAY_FLAGS:-} \
+  >"$work/gateway.log" 2>&1 &
 gw_pid=$!
 pids+=($gw_pid)
 for _ in $(seq 1 1200); do  # under valgrind the start (50k routes) takes a while
