@@ -21,6 +21,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "core/util/strings.hpp"
+#include "gateway/server/stream_pipe.hpp"
 
 namespace gatedrill::gateway::h2 {
 
@@ -31,33 +32,53 @@ namespace http = boost::beast::http;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr int32_t kConnectionWindow = 4 << 20;
 
-// One call's stream. The connection's callbacks fill it and wake its waiter (`event` is
-// cancelled); it lives in the calling coroutine's frame and leaves the connection before that
-// returns.
-struct CallState {
-  CallState(const asio::any_io_executor& ex, size_t max_bytes)
-      : event(ex), max_response_bytes(max_bytes) {}
+}  // namespace
+
+class H2Connection;
+
+namespace {
+
+// One call's stream and the upstream end of its pipe. The connection's callbacks fill it and
+// wake its waiter (`event` is cancelled); it lives in the calling coroutine's frame and leaves
+// the connection before that returns.
+struct CallState final : StreamPipe::UpstreamEnd {
+  CallState(const asio::any_io_executor& ex, StreamPipe& p) : event(ex), pipe(p) {
+    pipe.attach(this);
+  }
+  ~CallState() { pipe.detach(this); }
+  CallState(const CallState&) = delete;
+  CallState& operator=(const CallState&) = delete;
+
+  void request_ready() override;
+  void response_taken(size_t bytes) override;
+  void client_gone() override {
+    gone = true;
+    wake();
+  }
+
   asio::steady_timer event;
-  std::string body;
-  size_t body_sent = 0;
-  size_t max_response_bytes;
+  StreamPipe& pipe;
+  H2Connection* conn = nullptr;  // while its stream is open there
   int32_t stream_id = -1;
-  Answer answer;
+  Answer answer;  // the head, then the trailers
   bool got_status = false;
+  bool head = false;     // the final response HEADERS arrived
+  bool ended = false;    // the upstream ended its stream (END_STREAM)
   bool sent = false;     // its HEADERS left: the upstream may have processed it
   bool closed = false;   // the stream ended (or the connection under it)
   bool refused = false;  // the upstream never processed it: safe to send again
-  bool too_large = false;
+  bool gone = false;     // the client left
   uint32_t close_error = 0;
   uint64_t reads_at_submit = 0;         // the connection's reads when its stream opened
   std::optional<UpstreamCall> failure;  // the connection failed under it
 
   void reset() {
+    conn = nullptr;
     stream_id = -1;
-    body_sent = 0;
     answer = Answer{};
-    got_status = sent = closed = refused = too_large = false;
+    got_status = head = ended = sent = closed = refused = false;
     close_error = 0;
     failure.reset();
   }
@@ -150,7 +171,13 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks, on_frame_not_send);
-    const int rv = nghttp2_session_client_new(&session_, callbacks, this);
+    nghttp2_option* option = nullptr;
+    int rv = nghttp2_option_new(&option);
+    if (rv == 0) {
+      nghttp2_option_set_no_auto_window_update(option, 1);  // on_data opens the windows
+      rv = nghttp2_session_client_new2(&session_, callbacks, this, option);
+      nghttp2_option_del(option);
+    }
     nghttp2_session_callbacks_del(callbacks);
     if (rv != 0) {
       session_ = nullptr;
@@ -158,7 +185,11 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
                               kGrpcInternal, "protocol"));
       return false;
     }
-    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow}};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    // The connection's window is opened as bytes arrive; a large one keeps it out of the way.
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
     state_ = State::kReady;
     auto self = shared_from_this();
     asio::co_spawn(kick_.get_executor(), read_loop(self), asio::detached);
@@ -171,14 +202,28 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool submit(CallState& call, const std::vector<nghttp2_nv>& nva) {
     nghttp2_data_provider provider{};
     provider.read_callback = read_request_body;
-    const int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(),
-                                              call.body.empty() ? nullptr : &provider, nullptr);
+    const int32_t id =
+        nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(),
+                               call.pipe.empty_request() ? nullptr : &provider, nullptr);
     if (id < 0) return false;
+    call.conn = this;
     call.stream_id = id;
     call.reads_at_submit = reads_;
     streams_[id] = &call;
     kick();
     return true;
+  }
+  // More of the call's request to send.
+  void resume(int32_t id) {
+    if (state_ == State::kClosed) return;
+    nghttp2_session_resume_data(session_, id);
+    kick();
+  }
+  // The client took `bytes` of the stream's response: the upstream may send as many more.
+  void consume(int32_t id, size_t bytes) {
+    if (state_ == State::kClosed) return;
+    nghttp2_session_consume_stream(session_, id, bytes);
+    kick();
   }
 
   // The call gives up on its stream (its deadline passed): RST_STREAM CANCEL, nothing more of
@@ -349,15 +394,17 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   }
 
   static H2Connection& of(void* user) { return *static_cast<H2Connection*>(user); }
+  friend struct CallState;
 
+  // The client's DATA as it arrives (deferred while there is none).
   static ssize_t read_request_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t length,
                                    uint32_t* flags, nghttp2_data_source*, void* user) {
     CallState* call = of(user).find(id);
     if (call == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets the stream
-    const size_t n = std::min(length, call->body.size() - call->body_sent);
-    if (n > 0) std::memcpy(buf, call->body.data() + call->body_sent, n);
-    call->body_sent += n;
-    if (call->body_sent == call->body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    bool end = false;
+    const size_t n = call->pipe.take_request(reinterpret_cast<char*>(buf), length, &end);
+    if (n == 0 && !end) return NGHTTP2_ERR_DEFERRED;
+    if (end) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(n);
   }
 
@@ -386,16 +433,17 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
     return 0;
   }
 
+  // Windows are opened by hand: the connection's at once (a stalled call must not stall the
+  // others), a stream's once the client took the bytes (StreamPipe::take_response).
   static int on_data(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data, size_t len,
                      void* user) {
+    nghttp2_session_consume_connection(session, len);
     CallState* call = of(user).find(id);
-    if (call == nullptr || call->too_large) return 0;
-    if (call->answer.response.body().size() + len > call->max_response_bytes) {
-      call->too_large = true;  // this stream only: the connection goes on
-      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    if (call == nullptr) {
+      nghttp2_session_consume_stream(session, id, len);
       return 0;
     }
-    call->answer.response.body().append(reinterpret_cast<const char*>(data), len);
+    call->pipe.put_response(reinterpret_cast<const char*>(data), len);
     return 0;
   }
 
@@ -415,6 +463,20 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& conn = of(user);
+    if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) {
+      CallState* call = conn.find(frame->hd.stream_id);
+      if (call == nullptr) return 0;
+      if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+          call->got_status) {
+        call->head = true;  // the call's coroutine sends it on
+        call->wake();
+      }
+      if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+        call->ended = true;
+        call->pipe.end_response(std::move(call->answer.trailers));
+      }
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY && conn.state_ == State::kReady) {
       // No new stream here; the ones at or below last-stream-id finish (the others nghttp2
       // closes as refused right after this callback).
@@ -463,6 +525,18 @@ class H2Connection : public std::enable_shared_from_this<H2Connection> {
   bool connect_failed_ = false;
   UpstreamCall connect_error_;
 };
+
+namespace {
+
+void CallState::request_ready() {
+  if (conn) conn->resume(stream_id);
+}
+
+void CallState::response_taken(size_t bytes) {
+  if (conn) conn->consume(stream_id, bytes);
+}
+
+}  // namespace
 
 H2Pool::H2Pool() = default;
 H2Pool::~H2Pool() {
@@ -553,7 +627,8 @@ asio::awaitable<bool> wait_for(CallState& call, const asio::steady_timer& deadli
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
-                                      const Request& request, const UpstreamCallOptions& options) {
+                                      const Request& request, StreamPipe& pipe,
+                                      const UpstreamCallOptions& options) {
   const auto executor = co_await asio::this_coro::executor;
   // The call's deadline: the cluster's timeout, or the client's grpc-timeout when shorter.
   auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(options.timeout);
@@ -587,12 +662,19 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
                    reinterpret_cast<uint8_t*>(value.data()), name.size(), value.size(),
                    NGHTTP2_NV_FLAG_NONE});
 
-  CallState call(executor, options.max_response_bytes);
-  call.body = request.body();
+  CallState call(executor, pipe);
+  const auto client_cancelled = [] {
+    UpstreamCall out =
+        make_error(499, "client_cancelled", "the client cancelled the call", kGrpcCancelled, "");
+    out.client_gone = true;
+    return out;
+  };
   // Sent at most twice: again (on another connection) only when the upstream never processed
-  // the first attempt (refused stream, above a GOAWAY's last-stream-id, never sent).
+  // the first attempt (refused stream, above a GOAWAY's last-stream-id, never sent) and the
+  // request bytes that went are still there (StreamPipe::rewind_request).
   for (int attempt = 0; attempt < 2; ++attempt) {
     call.reset();
+    if (pipe.client_left()) co_return client_cancelled();
     std::shared_ptr<H2Connection> conn = pool.pick(options.max_streams);
     if (!conn) {
       conn =
@@ -616,31 +698,58 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
       if (conn->connect_failed()) co_return conn->connect_error();
       if (conn->state() != H2Connection::State::kReady) continue;
     }
+    if (pipe.client_left()) co_return client_cancelled();
     if (!conn->submit(call, nva)) continue;
-    if (!co_await wait_for(call, deadline, [&] { return call.closed; })) {
-      conn->cancel(call);
-      co_return timed_out();
+    // The head goes to the client as soon as it is there; DATA and trailers follow through the
+    // pipe while this waits for the stream's end.
+    bool forwarded = false;
+    int status = 0;
+    for (;;) {
+      const bool in_time = co_await wait_for(
+          call, deadline, [&] { return call.closed || call.gone || (call.head && !forwarded); });
+      if (!in_time) {
+        conn->cancel(call);
+        co_return timed_out();
+      }
+      if (call.gone && !call.closed) {
+        conn->cancel(call);  // RST_STREAM CANCEL: the upstream stops working on it
+        co_return client_cancelled();
+      }
+      if (call.head && !forwarded && (call.ended || !call.closed)) {
+        forwarded = true;
+        pipe.no_replay();
+        status = call.answer.response.result_int();
+        Response head = std::move(call.answer.response);
+        if (options.edit_head) options.edit_head(head);
+        pipe.respond(std::move(head));
+      }
+      if (call.closed) break;
     }
     // The connection failed under the call: sent again only when its HEADERS never left and
     // the upstream did not refuse the TLS session itself (that would only repeat).
-    if (call.failure &&
-        (!call.refused || attempt == 1 || call.failure->reason == "upstream_tls_error"))
+    const bool again = call.refused && attempt == 0 && pipe.rewind_request();
+    if (call.failure && (!again || call.failure->reason == "upstream_tls_error"))
       co_return *call.failure;
-    if (call.refused && attempt == 0) continue;
+    if (again) continue;
     if (call.refused)
       co_return make_error(503, "upstream_refused",
-                           "upstream refused the stream twice (REFUSED_STREAM or GOAWAY)",
+                           attempt == 1
+                               ? "upstream refused the stream twice (REFUSED_STREAM or GOAWAY)"
+                               : "upstream refused the stream after more of the request went "
+                                 "than is kept to send again",
                            kGrpcUnavailable, "protocol");
-    if (call.too_large)
-      co_return make_error(502, "upstream_reset", "upstream response too large",
-                           kGrpcResourceExhausted, "protocol");
-    if (!call.got_status || call.close_error != NGHTTP2_NO_ERROR)
+    if (!forwarded || !call.ended) {
+      // Reset by the upstream. After the head went out the client's stream is reset with the
+      // same code (as Envoy resets it), so a gRPC client maps it to the same status.
+      if (forwarded) pipe.reset_client(call.close_error);
       co_return make_error(
           502, "upstream_reset",
           std::string("upstream reset the stream (") + h2_error_name(call.close_error) + ")",
           grpc_status_for_reset(call.close_error), "protocol");
+    }
     UpstreamCall out;
-    out.answer = std::move(call.answer);
+    out.answer.emplace();
+    out.answer->response.result(static_cast<http::status>(status));
     out.answer->proxied = true;
     co_return out;
   }

@@ -42,8 +42,9 @@ struct UpstreamCall {
   std::string reason;
   std::string message;
   int grpc_status = kGrpcUnavailable;
-  bool overflow = false;   // refused by a cluster limit before reaching the upstream
-  std::string error_kind;  // for the upstream error metric: connect, timeout, protocol, tls
+  bool overflow = false;     // refused by a cluster limit before reaching the upstream
+  bool client_gone = false;  // the client cancelled the call (not the upstream's failure)
+  std::string error_kind;    // for the upstream error metric: connect, timeout, protocol, tls
 };
 
 // A fresh connection to the endpoint, handed to the pool: the TCP stream, or the TLS stream whose
@@ -60,7 +61,8 @@ using Connector = std::function<boost::asio::awaitable<Transport>(UpstreamCall& 
 
 struct UpstreamCallOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};  // per call; grpc-timeout if shorter
-  size_t max_response_bytes = 64 << 20;
+  // The upstream's response head as the client gets it (the gateway's header edits).
+  std::function<void(Response&)> edit_head;
   size_t max_streams = 100;  // per connection (the peer's SETTINGS may lower it)
   size_t max_idle = 64;      // connections without a stream kept open
   // A connection silent through a whole timed-out call gets a PING; unanswered this long, it
@@ -84,17 +86,21 @@ class H2Pool {
  private:
   friend class H2Connection;
   friend boost::asio::awaitable<UpstreamCall> call_h2(H2Pool&, const Connector&, const Request&,
-                                                      const UpstreamCallOptions&);
+                                                      StreamPipe&, const UpstreamCallOptions&);
   std::shared_ptr<H2Connection> pick(size_t max_streams) const;
   size_t idle() const;
   void remove(const H2Connection* conn);
   std::vector<std::shared_ptr<H2Connection>> conns_;
 };
 
-// Sends `request` (its Host becomes :authority) on a stream of a pooled connection with room
-// (opening one through `connect` when none has) and reads the answer.
+// Sends `request`'s head (its Host becomes :authority) on a stream of a pooled connection with
+// room (opening one through `connect` when none has), then its DATA from `pipe` as the client
+// sends it; the answer's head, DATA and trailers go into `pipe` as they arrive. Returns when the
+// upstream's stream ended: `answer` (its status only) when it ended well, else the error
+// (before the head went out, the client gets it as the answer; after, as trailers, or as a
+// reset of its stream when the upstream reset).
 boost::asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
-                                             const Request& request,
+                                             const Request& request, StreamPipe& pipe,
                                              const UpstreamCallOptions& options);
 
 // "grpc-timeout" (1-8 digits and a unit H, M, S, m, u, n); nullopt when malformed.

@@ -53,6 +53,7 @@
 #include "gateway/server/h1_guard.hpp"
 #include "gateway/server/h2_session.hpp"
 #include "gateway/server/spiffe_identity.hpp"
+#include "gateway/server/stream_pipe.hpp"
 #include "gateway/server/tls_stream.hpp"
 
 namespace gatedrill::gateway {
@@ -639,8 +640,10 @@ struct DataPlane::Impl {
         relayed;          // forward(): an HTTP/1.1 upstream's, not parsed by Beast
     HeaderList trailers;  // gRPC
     Rejection error{502, "", ""};
-    int grpc_status = -1;   // gRPC: the status for `error` when not the HTTP status's
-    bool overflow = false;  // refused by a limit, not a failure of the upstream
+    int grpc_status = -1;      // gRPC: the status for `error` when not the HTTP status's
+    bool overflow = false;     // refused by a limit, not a failure of the upstream
+    bool client_gone = false;  // gRPC: the client cancelled the call
+    bool streamed = false;     // gRPC: the response went to the client as it arrived
   };
 
   // The endpoint for one request: the only one, the next in turn, or the one with the fewest
@@ -1079,8 +1082,11 @@ struct DataPlane::Impl {
   // a stream of this worker's multiplexed connections to the chosen endpoint (or to
   // --grpc-upstream for the default cluster). A connection counts against max_connections;
   // each call is one of the cluster's requests in flight (max_requests caps the open streams).
+  // The call streams: its DATA both ways and the response's head and trailers go through
+  // `pipe` as they arrive (h2::call_h2).
   asio::awaitable<UpstreamOutcome> forward_grpc(Worker& worker, ClusterState& cluster,
-                                                const Pick& picked, const Request& request) {
+                                                const Pick& picked, const Request& request,
+                                                h2::StreamPipe& pipe, std::string_view request_id) {
     Pick to;
     std::shared_ptr<h2::H2Pool> keep;  // a discovered endpoint's pool, alive for this call
     h2::H2Pool* pool = nullptr;
@@ -1116,24 +1122,41 @@ struct DataPlane::Impl {
     };
     h2::UpstreamCallOptions call_options;
     call_options.timeout = cluster.options.timeout;
-    call_options.max_response_bytes = options.max_upstream_response_bytes;
+    call_options.edit_head = [request_id](Response& head) {
+      drop_response_fields(head, true);  // no length: the body streams
+      head.set("x-request-id", request_id);
+    };
     call_options.max_streams = cluster.options.max_concurrent_streams;
     call_options.max_idle = options.upstream_idle_per_thread;
     call_options.ping_timeout = cluster.options.connect_timeout;
     call_options.tls = tls;
-    h2::UpstreamCall call = co_await h2::call_h2(*pool, connector, request, call_options);
+    h2::UpstreamCall call = co_await h2::call_h2(*pool, connector, request, pipe, call_options);
     UpstreamOutcome out;
     if (call.answer) {
       out.response = std::move(call.answer->response);
-      out.trailers = std::move(call.answer->trailers);
+      out.streamed = true;
       co_return out;
     }
     if (!call.error_kind.empty() && hooks.on_upstream_error)
       hooks.on_upstream_error(call.error_kind);
     out.error = {call.status, call.reason, call.message};
     out.overflow = call.overflow;
+    out.client_gone = call.client_gone;
     out.grpc_status = call.grpc_status;
     co_return out;
+  }
+
+  // Hop-by-hop and fingerprint fields out of an upstream's response (and its length).
+  static void drop_response_fields(Response& out, bool drop_length) {
+    const std::string connection(out[http::field::connection]);
+    for (auto it = out.begin(); it != out.end();) {
+      auto name = it->name_string();
+      if (is_hop_by_hop(name, connection) || is_fingerprint_header(name) ||
+          (drop_length && it->name() == http::field::content_length))
+        it = out.erase(it);
+      else
+        ++it;
+    }
   }
 
   // The upstream's response made the client's, in place (no field copied into a new message):
@@ -1143,17 +1166,9 @@ struct DataPlane::Impl {
   Response client_response(Response&& upstream, unsigned version, bool keep_alive,
                            std::string_view request_id, bool head) {
     Response out = std::move(upstream);
-    const std::string connection(out[http::field::connection]);
     const std::string head_length(head ? out[http::field::content_length] : beast::string_view{});
     const bool had_length = head && out.has_content_length();
-    for (auto it = out.begin(); it != out.end();) {
-      auto name = it->name_string();
-      if (is_hop_by_hop(name, connection) || is_fingerprint_header(name) ||
-          (head && it->name() == http::field::content_length))
-        it = out.erase(it);
-      else
-        ++it;
-    }
+    drop_response_fields(out, head);
     out.version(version);
     out.reason({});
     out.set("x-request-id", request_id);
@@ -1297,7 +1312,7 @@ struct DataPlane::Impl {
                                      std::string_view identity, bool secure, int64_t start_ns,
                                      std::string_view protocol, bool client_keep_alive,
                                      std::unique_ptr<UpstreamConn>* tunnel = nullptr,
-                                     H1Reply* h1 = nullptr) {
+                                     H1Reply* h1 = nullptr, h2::StreamPipe* pipe = nullptr) {
     const unsigned version = request.version();
     const int overload = hooks.overload_level ? hooks.overload_level() : 0;
     // Under memory pressure: close after this response; past the shedding mark, answer 503.
@@ -1354,19 +1369,19 @@ struct DataPlane::Impl {
         outcome.error = {503, "circuit_open", "upstream circuit breaker is open"};
         outcome.overflow = true;
       } else {
-        if (protocol == "grpc" || tunnel) {
+        if (pipe || tunnel) {
           Request upstream =
               upstream_request(request, verdict, request_id, remote, secure, to.authority());
-          if (tunnel)
-            outcome = co_await forward_upgrade(worker, cluster, to, upstream, *tunnel);
+          if (pipe)
+            outcome = co_await forward_grpc(worker, cluster, to, upstream, *pipe, request_id);
           else
-            outcome = co_await forward_grpc(worker, cluster, to, upstream);
+            outcome = co_await forward_upgrade(worker, cluster, to, upstream, *tunnel);
         } else {
           outcome =
               co_await forward(worker, cluster, to, request, verdict, request_id, remote, secure);
         }
-        if (outcome.overflow)
-          cluster.breaker.release();  // never reached the upstream: no verdict
+        if (outcome.overflow || outcome.client_gone)
+          cluster.breaker.release();  // no verdict on the upstream
         else
           breaker_result(cluster, outcome.response || outcome.relayed);
       }
@@ -1380,6 +1395,11 @@ struct DataPlane::Impl {
         h1->written = true;
         h1->keep_alive = keep_alive;
         status = outcome.relayed->status;
+        reason = "ok";
+        answer.proxied = true;
+      } else if (outcome.streamed) {
+        out = std::move(*outcome.response);  // sent already: its status is counted
+        out.keep_alive(keep_alive);
         reason = "ok";
         answer.proxied = true;
       } else if (outcome.response) {
@@ -1439,10 +1459,10 @@ struct DataPlane::Impl {
     limits.max_resets_per_second = options.h2_max_resets_per_second;
     limits.idle_timeout = options.idle_timeout;
     auto handler = [this, &worker, remote, identity](
-                       h2::Request& request, int64_t start_ns) -> asio::awaitable<h2::Answer> {
-      const bool grpc = is_grpc_content_type(request[http::field::content_type]);
-      return handle(worker, request, remote, identity, secure, start_ns, grpc ? "grpc" : "h2",
-                    true);
+                       h2::Request& request, int64_t start_ns,
+                       h2::StreamPipe* pipe) -> asio::awaitable<h2::Answer> {
+      return handle(worker, request, remote, identity, secure, start_ns, pipe ? "grpc" : "h2", true,
+                    nullptr, nullptr, pipe);
     };
     auto on_reject = [this, remote](int status, std::string_view reason, int64_t start_ns) {
       count(status, reason, start_ns, {}, {}, {}, nullptr, remote, nullptr, "h2");

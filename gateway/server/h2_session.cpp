@@ -25,6 +25,7 @@
 #include "core/util/strings.hpp"
 #include "gateway/server/data_plane.hpp"
 #include "gateway/server/grpc_status.hpp"
+#include "gateway/server/stream_pipe.hpp"
 #include "gateway/server/tls_stream.hpp"
 
 namespace gatedrill::gateway::h2 {
@@ -45,8 +46,27 @@ namespace {
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kWriteTimeout{10};
 constexpr size_t kWriteBatch = 64 * 1024;
+constexpr int32_t kConnectionWindow = 4 << 20;
 
-struct StreamState {
+struct Conn;
+
+// One stream of the connection. A gRPC call's stream is the client end of its pipe.
+struct StreamState final : StreamPipe::ClientEnd {
+  StreamState(Conn& c, int32_t stream_id) : conn(c), id(stream_id) {}
+  ~StreamState() {
+    if (pipe) pipe->detach(this);
+  }
+  StreamState(const StreamState&) = delete;
+  StreamState& operator=(const StreamState&) = delete;
+
+  void response_ready() override;
+  void request_taken(size_t bytes) override;
+  void reset(uint32_t h2_error) override;
+
+  Conn& conn;
+  int32_t id;
+  std::shared_ptr<StreamPipe> pipe;  // a gRPC call: streamed
+  bool call_done = false;            // its handler returned: request DATA is dropped
   Request request;
   bool has_authority = false;
   size_t header_bytes = 0;
@@ -106,6 +126,17 @@ struct Conn : std::enable_shared_from_this<Conn> {
   }
 };
 
+// Request bytes went upstream: the client may send as many more on this stream.
+void StreamState::request_taken(size_t bytes) {
+  nghttp2_session_consume_stream(conn.session, id, bytes);
+  conn.poke();
+}
+
+void StreamState::reset(uint32_t h2_error) {
+  nghttp2_submit_rst_stream(conn.session, NGHTTP2_FLAG_NONE, id, h2_error);
+  conn.poke();
+}
+
 nghttp2_nv make_nv(const std::string& name, const std::string& value) {
   nghttp2_nv nv;
   nv.name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data()));
@@ -138,11 +169,38 @@ ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t len
   return static_cast<ssize_t>(n);
 }
 
-// Sends `answer` on stream `id`: HEADERS, then DATA and trailers when there are any.
-void submit(Conn& c, int32_t id, StreamState& s, Answer&& answer) {
+// A streamed call's answer body: what the upstream sent so far (deferred while there is none),
+// then its trailers.
+ssize_t read_streamed_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
+                           uint32_t* flags, nghttp2_data_source*, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  StreamState* s = c.stream(id);
+  if (s == nullptr || !s->pipe) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  StreamPipe& pipe = *s->pipe;
+  bool end = false;
+  const size_t n = pipe.take_response(reinterpret_cast<char*>(buf), length, &end);
+  if (n == 0 && !end) return NGHTTP2_ERR_DEFERRED;
+  if (end) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    HeaderList trailers = pipe.take_trailers();
+    if (!trailers.empty()) {
+      std::vector<std::pair<std::string, std::string>> owned;
+      for (auto& [name, value] : trailers) owned.emplace_back(to_lower(name), std::move(value));
+      std::vector<nghttp2_nv> nva;
+      for (const auto& [name, value] : owned) nva.push_back(make_nv(name, value));
+      if (nghttp2_submit_trailer(session, id, nva.data(), nva.size()) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+// HEADERS for `response` on stream `id`, then DATA from `provider` (none: the stream ends).
+void submit_head(Conn& c, int32_t id, const Response& response,
+                 const nghttp2_data_provider* provider) {
   std::vector<std::pair<std::string, std::string>> owned;
-  owned.emplace_back(":status", std::to_string(answer.response.result_int()));
-  for (const auto& field : answer.response) {
+  owned.emplace_back(":status", std::to_string(response.result_int()));
+  for (const auto& field : response) {
     std::string name = to_lower(field.name_string());
     if (forbidden_in_h2(name, field.value())) continue;
     owned.emplace_back(std::move(name), std::string(field.value()));
@@ -150,6 +208,12 @@ void submit(Conn& c, int32_t id, StreamState& s, Answer&& answer) {
   std::vector<nghttp2_nv> nva;
   nva.reserve(owned.size());
   for (const auto& [name, value] : owned) nva.push_back(make_nv(name, value));
+  nghttp2_submit_response(c.session, id, nva.data(), nva.size(), provider);
+  c.poke();
+}
+
+// Sends `answer` on stream `id`: HEADERS, then DATA and trailers when there are any.
+void submit(Conn& c, int32_t id, StreamState& s, Answer&& answer) {
   s.answered = true;
   s.body = std::move(answer.response.body());
   s.sent = 0;
@@ -157,8 +221,21 @@ void submit(Conn& c, int32_t id, StreamState& s, Answer&& answer) {
   nghttp2_data_provider provider{};
   provider.read_callback = read_body;
   const bool has_data = !s.body.empty() || !s.trailers.empty();
-  nghttp2_submit_response(c.session, id, nva.data(), nva.size(), has_data ? &provider : nullptr);
-  c.poke();
+  submit_head(c, id, answer.response, has_data ? &provider : nullptr);
+}
+
+// The upstream's head came (HEADERS go out, DATA follows as it arrives), or more DATA, or its
+// end.
+void StreamState::response_ready() {
+  if (auto head = pipe->take_head()) {
+    nghttp2_data_provider provider{};
+    provider.read_callback = read_streamed_body;
+    // A trailers-only answer stays one HEADERS frame ending the stream.
+    submit_head(conn, id, *head, pipe->head_only() ? nullptr : &provider);
+    return;
+  }
+  nghttp2_session_resume_data(conn.session, id);
+  conn.poke();
 }
 
 // A gateway-made answer to a gRPC call: HTTP 200, trailers-only, grpc-status from the HTTP
@@ -202,14 +279,28 @@ asio::awaitable<void> run_stream(std::shared_ptr<Conn> c, int32_t id, int64_t st
   if (s == nullptr) co_return;
   Request request = std::move(s->request);
   const bool grpc = is_grpc_content_type(request[http::field::content_type]);
-  Answer answer = co_await c->handler(request, start_ns);
+  std::shared_ptr<StreamPipe> pipe = s->pipe;  // the call's bytes, alive while it runs
+  Answer answer = co_await c->handler(request, start_ns, pipe.get());
   s = c->stream(id);  // the client may have reset the stream meanwhile
+  if (s != nullptr && pipe) s->call_done = true;
   if (s == nullptr || c->writing_done) co_return;
   // What "keep-alive off" is for HTTP/1.1 (memory pressure) is a graceful GOAWAY for h2: the
   // streams already open finish, new ones go to a fresh connection, then this one closes.
   const bool drain = !answer.response.keep_alive();
   if (grpc && !answer.proxied) answer = grpc_error(std::move(answer));
-  submit(*c, id, *s, std::move(answer));
+  if (pipe && pipe->responded()) {
+    // The upstream's head went out and its DATA streamed: a failure after it (deadline,
+    // connection lost) ends the call with trailers, unless the upstream's own reset or end did.
+    if (!answer.proxied) {
+      HeaderList trailers;
+      for (const char* name : {"grpc-status", "grpc-message"})
+        if (auto value = answer.response[name]; !value.empty())
+          trailers.emplace_back(name, std::string(value));
+      pipe->fail(std::move(trailers));
+    }
+  } else {
+    submit(*c, id, *s, std::move(answer));
+  }
   if (drain && !c->draining) {
     c->draining = true;
     nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
@@ -232,7 +323,7 @@ void reject(Conn& c, int32_t id, StreamState& s) {
 int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto& c = *static_cast<Conn*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  auto s = std::make_unique<StreamState>();
+  auto s = std::make_unique<StreamState>(c, frame->hd.stream_id);
   s->request.version(11);
   c.streams[frame->hd.stream_id] = std::move(s);
   return 0;
@@ -289,10 +380,18 @@ int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_
   return 0;
 }
 
-int on_data_chunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
+int on_data_chunk(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* data, size_t len,
                   void* user) {
   auto& c = *static_cast<Conn*>(user);
+  // Windows are opened by hand: the connection's at once (a stalled stream must not stall the
+  // others), a stream's once its bytes moved on (a streamed call's when they went upstream).
+  nghttp2_session_consume_connection(session, len);
   StreamState* s = c.stream(id);
+  if (s != nullptr && s->pipe && !s->call_done) {
+    s->pipe->put_request(reinterpret_cast<const char*>(data), len);
+    return 0;
+  }
+  nghttp2_session_consume_stream(session, id, len);
   if (s == nullptr || s->answered) return 0;
   if (s->reject_status) return 0;
   auto& body = s->request.body();
@@ -314,8 +413,26 @@ int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* us
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
     case NGHTTP2_DATA: {
-      if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) return 0;
+      const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
       StreamState* s = c.stream(frame->hd.stream_id);
+      if (s != nullptr && s->pipe) {
+        if (end_stream) s->pipe->end_request();
+        return 0;
+      }
+      if (s != nullptr && !s->answered && !s->reject_status && frame->hd.type == NGHTTP2_HEADERS &&
+          frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+          is_grpc_content_type(s->request[http::field::content_type])) {
+        // A gRPC call goes now: its DATA follows through the pipe as it arrives.
+        s->pipe = std::make_shared<StreamPipe>();
+        s->pipe->attach(s);
+        if (end_stream) s->pipe->end_request();
+        s->answered = true;
+        asio::co_spawn(c.executor,
+                       run_stream(c.shared_from_this(), frame->hd.stream_id, c.time.monotonic_ns()),
+                       asio::detached);
+        return 0;
+      }
+      if (!end_stream) return 0;
       if (s == nullptr || s->answered) return 0;
       if (s->reject_status) {
         reject(c, frame->hd.stream_id, *s);
@@ -351,6 +468,10 @@ int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* us
 int on_stream_close(nghttp2_session*, int32_t id, uint32_t error_code, void* user) {
   auto& c = *static_cast<Conn*>(user);
   if (error_code == NGHTTP2_REFUSED_STREAM) c.event("refused_stream");
+  // A streamed call still running loses its client (a reset, a cancel): the upstream's stream
+  // is cancelled too.
+  if (StreamState* s = c.stream(id); s != nullptr && s->pipe && !s->call_done)
+    s->pipe->client_gone();
   c.streams.erase(id);
   return 0;
 }
@@ -363,7 +484,14 @@ bool start_session(Conn& c) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
-  const int rv = nghttp2_session_server_new(&c.session, callbacks, &c);
+  nghttp2_option* option = nullptr;
+  if (nghttp2_option_new(&option) != 0) {
+    nghttp2_session_callbacks_del(callbacks);
+    return false;
+  }
+  nghttp2_option_set_no_auto_window_update(option, 1);  // on_data_chunk opens the windows
+  const int rv = nghttp2_session_server_new2(&c.session, callbacks, &c, option);
+  nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) return false;
   const uint32_t header_list =
@@ -371,8 +499,13 @@ bool start_session(Conn& c) {
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c.limits.max_concurrent_streams},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, header_list},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
   };
-  return nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) == 0;
+  if (nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0)
+    return false;
+  // The connection's window is opened as bytes arrive; a large one keeps it out of the way.
+  return nghttp2_session_set_local_window_size(c.session, NGHTTP2_FLAG_NONE, 0,
+                                               kConnectionWindow) == 0;
 }
 
 template <class Stream>
@@ -456,6 +589,9 @@ asio::awaitable<void> serve(Stream& stream, beast::flat_buffer initial, const Li
   using namespace asio::experimental::awaitable_operators;
   co_await (read_loop(stream, c, std::move(initial)) && write_loop(stream, c));
   // Streams still waiting on the upstream hold `c`; their answers go nowhere (writing_done).
+  // Streamed calls lose their client: their upstream streams are cancelled.
+  for (auto& [id, s] : c->streams)
+    if (s->pipe && !s->call_done) s->pipe->client_gone();
 }
 
 template asio::awaitable<void> serve<beast::tcp_stream>(beast::tcp_stream&, beast::flat_buffer,

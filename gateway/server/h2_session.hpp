@@ -2,7 +2,9 @@
 // HTTP/2 on one accepted connection (h2 after ALPN, or h2c with prior knowledge): an nghttp2
 // server session in memory-I/O mode over the connection's Asio stream. Each complete stream is
 // handed to the data plane's request handler (the same filter chain and upstream as HTTP/1.1)
-// as a Beast request, and its answer is written back as HEADERS/DATA (and trailers).
+// as a Beast request, and its answer is written back as HEADERS/DATA (and trailers). gRPC calls
+// stream instead: handed over at their headers, their DATA and the answer's flow through a
+// StreamPipe (server/stream_pipe) under HTTP/2 flow control.
 // Internal to the data plane: only data_plane.cpp and h2_session.cpp include this header, so the
 // Asio/Beast types here stay out of the widely included data_plane.hpp.
 #include <chrono>
@@ -44,9 +46,14 @@ struct Answer {
   bool proxied = false;
 };
 
+class StreamPipe;
+
 // The request as the client sent it on its stream (pseudo-headers mapped: :method, :path,
-// :authority -> Host), the monotonic time its end arrived, and whether it is gRPC.
-using Handler = std::function<boost::asio::awaitable<Answer>(Request& request, int64_t start_ns)>;
+// :authority -> Host) and the monotonic time its end arrived. A gRPC call is handed over as
+// soon as its headers are there, with an empty body and `pipe`: its DATA flows through the pipe
+// both ways while the call runs (nullptr for other requests).
+using Handler = std::function<boost::asio::awaitable<Answer>(Request& request, int64_t start_ns,
+                                                             StreamPipe* pipe)>;
 
 struct Limits {
   uint32_t max_concurrent_streams = 100;     // SETTINGS_MAX_CONCURRENT_STREAMS

@@ -4,6 +4,7 @@
 // purpose (open streams and reset them at once: the rapid-reset flood).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -30,6 +31,7 @@ class H2TestClient {
     std::map<std::string, std::string> headers;
     std::map<std::string, std::string> trailers;
     std::string body;
+    uint64_t body_bytes = 0;  // all of it, also when bodies are not kept
     bool closed = false;
     uint32_t error_code = 0;  // RST_STREAM code when the stream was reset
   };
@@ -44,6 +46,8 @@ class H2TestClient {
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    int one = 1;  // WINDOW_UPDATEs go at once, not behind Nagle and a delayed ACK
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (tls) {
       ctx_ = SSL_CTX_new(TLS_client_method());
       static const unsigned char kAlpn[] = {2, 'h', '2'};
@@ -94,16 +98,6 @@ class H2TestClient {
   int32_t submit(const std::string& method, const std::string& path,
                  std::vector<std::pair<std::string, std::string>> headers = {},
                  std::string body = "") {
-    std::vector<std::pair<std::string, std::string>> all = {{":method", method},
-                                                            {":scheme", ssl_ ? "https" : "http"},
-                                                            {":authority", "127.0.0.1"},
-                                                            {":path", path}};
-    for (auto& h : headers) all.push_back(std::move(h));
-    std::vector<nghttp2_nv> nva;
-    for (auto& [name, value] : all)
-      nva.push_back({reinterpret_cast<uint8_t*>(name.data()),
-                     reinterpret_cast<uint8_t*>(value.data()), name.size(), value.size(),
-                     NGHTTP2_NV_FLAG_NONE});
     nghttp2_data_provider provider{};
     const bool has_body = !body.empty();
     if (has_body) {
@@ -111,11 +105,29 @@ class H2TestClient {
       bodies_.push_back(std::move(body));
       provider.source.ptr = &bodies_.back();
     }
-    int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(),
-                                        has_body ? &provider : nullptr, nullptr);
-    if (id > 0) replies_[id];
+    return submit_with(method, path, std::move(headers), has_body ? &provider : nullptr);
+  }
+  // A request whose body is sent piece by piece (send_data), as a streaming gRPC client does.
+  int32_t open_stream(const std::string& method, const std::string& path,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    outgoing_.emplace_back();
+    nghttp2_data_provider provider{};
+    provider.read_callback = read_stream_body;
+    provider.source.ptr = &outgoing_.back();
+    const int32_t id = submit_with(method, path, std::move(headers), &provider);
+    if (id > 0) streams_out_[id] = &outgoing_.back();
     return id;
   }
+  // More of an open_stream() body (sent by the next send() or run_until()); `end` ends it.
+  void send_data(int32_t id, const std::string& data, bool end = false) {
+    Outgoing* out = streams_out_.at(id);
+    out->pending += data;
+    out->end = out->end || end;
+    nghttp2_session_resume_data(session_, id);
+  }
+  // Counts response bytes without keeping them (large streams).
+  void keep_bodies(bool keep) { keep_bodies_ = keep; }
+
   void reset(int32_t id) {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   }
@@ -158,6 +170,24 @@ class H2TestClient {
   }
 
  private:
+  int32_t submit_with(const std::string& method, const std::string& path,
+                      std::vector<std::pair<std::string, std::string>> headers,
+                      const nghttp2_data_provider* provider) {
+    std::vector<std::pair<std::string, std::string>> all = {{":method", method},
+                                                            {":scheme", ssl_ ? "https" : "http"},
+                                                            {":authority", "127.0.0.1"},
+                                                            {":path", path}};
+    for (auto& h : headers) all.push_back(std::move(h));
+    std::vector<nghttp2_nv> nva;
+    for (auto& [name, value] : all)
+      nva.push_back({reinterpret_cast<uint8_t*>(name.data()),
+                     reinterpret_cast<uint8_t*>(value.data()), name.size(), value.size(),
+                     NGHTTP2_NV_FLAG_NONE});
+    const int32_t id =
+        nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), provider, nullptr);
+    if (id > 0) replies_[id];
+    return id;
+  }
   bool flush() {
     for (;;) {
       const uint8_t* data = nullptr;
@@ -185,6 +215,16 @@ class H2TestClient {
     if (body->empty()) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(n);
   }
+  static ssize_t read_stream_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                                  uint32_t* flags, nghttp2_data_source* source, void*) {
+    auto* out = static_cast<Outgoing*>(source->ptr);
+    const size_t n = std::min(length, out->pending.size());
+    if (n == 0 && !out->end) return NGHTTP2_ERR_DEFERRED;
+    std::memcpy(buf, out->pending.data(), n);
+    out->pending.erase(0, n);
+    if (out->pending.empty() && out->end) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     auto* self = static_cast<H2TestClient*>(user);
@@ -201,8 +241,10 @@ class H2TestClient {
   }
   static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len,
                      void* user) {
-    static_cast<H2TestClient*>(user)->replies_[id].body.append(reinterpret_cast<const char*>(data),
-                                                               len);
+    auto* self = static_cast<H2TestClient*>(user);
+    auto& r = self->replies_[id];
+    r.body_bytes += len;
+    if (self->keep_bodies_) r.body.append(reinterpret_cast<const char*>(data), len);
     return 0;
   }
   static int on_close(nghttp2_session*, int32_t id, uint32_t error_code, void* user) {
@@ -234,6 +276,13 @@ class H2TestClient {
   std::string alpn_;
   std::map<int32_t, Reply> replies_;
   std::list<std::string> bodies_;  // stable addresses for the data providers
+  struct Outgoing {
+    std::string pending;
+    bool end = false;
+  };
+  std::list<Outgoing> outgoing_;  // open_stream() bodies (stable addresses)
+  std::map<int32_t, Outgoing*> streams_out_;
+  bool keep_bodies_ = true;
 };
 
 }  // namespace gatedrill::gateway::test
