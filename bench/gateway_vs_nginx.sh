@@ -51,27 +51,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 
 # The upstream and the reverse proxy: two nginx instances, one worker each.
-nginx_conf() {  # NAME SERVER_BLOCK
-  mkdir -p "$work/$1"
-  cat >"$work/$1/nginx.conf" <<CONF
-worker_processes 1;
-worker_rlimit_nofile 30000;
-daemon off;
-pid $work/$1/nginx.pid;
-error_log $work/$1/error.log;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/$1/body;
-  proxy_temp_path $work/$1/proxy;
-  fastcgi_temp_path $work/$1/fastcgi;
-  uwsgi_temp_path $work/$1/uwsgi;
-  scgi_temp_path $work/$1/scgi;
-  $2
-}
-CONF
-}
 nginx_conf upstream "server { listen 127.0.0.1:$up_port; location / { return 200 \"ok\\n\"; } }"
 nginx_conf proxy "
   upstream app { server 127.0.0.1:$up_port; keepalive 256; keepalive_requests 100000000; }

@@ -10,16 +10,26 @@
 # the calls proxied with the upstream's answer, the proxying gateway's CPU time per call (from
 # /proc) and the upstream connections it had open at the end (its cluster_connections metric).
 #
-# usage: bench/grpc_upstream.sh [path/to/gatedrill]   (CALLS, CONCURRENCY, REPS in the environment)
+# Then streaming: a server-streaming answer (STREAM_MB of 4 KB gRPC messages: a static file that
+# nginx, one worker on core 1, serves over h2c) through a third gateway (--grpc-upstream: the
+# answer streams through its per-call buffer and flow-control windows) and straight from nginx,
+# alternating in the same run: calls/s, MB/s and messages/s each way, and the gateway's CPU time
+# per MB.
+#
+# usage: bench/grpc_upstream.sh [path/to/gatedrill]   (CALLS, CONCURRENCY, REPS, STREAM_MB,
+#        STREAM_CALLS, STREAM_CONCURRENCY in the environment)
 set -euo pipefail
 
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
 CALLS=${CALLS:-20000}
 CONCURRENCY=${CONCURRENCY:-64}
 REPS=${REPS:-3}
+STREAM_MB=${STREAM_MB:-4}
+STREAM_CALLS=${STREAM_CALLS:-100}
+STREAM_CONCURRENCY=${STREAM_CONCURRENCY:-4}
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-require_tools h2load curl jq taskset
+require_tools h2load curl jq taskset nginx
 require_gatedrill "$GATEDRILL"
 
 # start NAME CORE gatedrill-ARGS...: sets started_pid, started_port and started_admin from the
@@ -99,3 +109,53 @@ awk '{ rps[$1] += $2; cpu[$1] += $6; conns[$1] = $9 }
      END { printf "grpc upstream, multiplexed/one-stream (%d calls in flight): calls/s ratio %.2f, gateway CPU per call ratio %.2f, upstream connections %d vs %d\n",
                   '"$CONCURRENCY"', rps["multiplexed"] / rps["one-stream"], cpu["multiplexed"] / cpu["one-stream"],
                   conns["multiplexed"], conns["one-stream"] }' "$work/runs"
+
+# --- streaming ---
+mkdir -p "$work/www"
+{ printf '\x00\x00\x00\x10\x00'; head -c 4096 /dev/zero | tr '\0' x; } >"$work/message"  # 5 + 4096
+for _ in $(seq 1 64); do cat "$work/message"; done >"$work/www/64"
+for _ in $(seq 1 $((STREAM_MB * 4))); do cat "$work/www/64"; done >"$work/www/stream.bin"
+message_bytes=4101
+chmod a+rx "$work" "$work/www" && chmod a+r "$work/www"/*  # nginx's worker may run as nobody
+free_port stream_port
+nginx_conf stream "server { listen 127.0.0.1:$stream_port http2; root $work/www; location / { } }"
+taskset -c 1 nginx -p "$work/stream" -c "$work/stream/nginx.conf" &
+pids+=($!)
+wait_for "the streaming nginx" curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$stream_port/64"
+gateway streaming --grpc-upstream "http://127.0.0.1:$stream_port"
+str_pid=$started_pid str_port=$started_port
+
+# stream NAME URL [GATEWAY-PID]: one h2load run of STREAM_CALLS calls; prints calls/s, MB/s,
+# messages/s and (through the gateway) its CPU ms per MB.
+stream() {
+  local name=$1 url=$2 pid=${3:-} before=0 after=0 out
+  [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
+  out=$(taskset -c 1 h2load -n "$STREAM_CALLS" -c 1 -m "$STREAM_CONCURRENCY" \
+    -H 'content-type: application/grpc' -H 'te: trailers' -H "authorization: Bearer $token" \
+    "$url" 2>&1)
+  [[ -n "$pid" ]] && after=$(cpu_ticks "$pid")
+  local ok finished
+  ok=$(grep -oE '[0-9]+ 2xx' <<<"$out" | cut -d' ' -f1)
+  finished=$(grep -m1 '^finished in' <<<"$out")
+  awk -v n="$name" -v line="$finished" -v ok="${ok:-0}" -v t=$((after - before)) -v hz="$ticks_per_s" \
+    -v size="$(stat -c %s "$work/www/stream.bin")" -v mb="$message_bytes" -v with_cpu="${pid:+1}" '
+    BEGIN {
+      split(line, f, ", "); rps = f[2] + 0; rate = f[3]
+      scale = rate ~ /GB/ ? 1e9 : rate ~ /MB/ ? 1e6 : rate ~ /KB/ ? 1e3 : 1
+      bytes = (rate + 0) * scale
+      cpu = with_cpu ? sprintf("%6.2f ms CPU/MB", t / hz * 1e3 / (ok * size / 1e6)) : ""
+      printf "%-13s %7.1f calls/s %8.1f MB/s %9.0f messages/s  %4d ok  %s\n", n, rps, bytes / 1e6, bytes / mb, ok, cpu
+    }'
+}
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); streaming: $STREAM_CALLS calls of $(( $(stat -c %s "$work/www/stream.bin") / 1000000 )) MB ($(( $(stat -c %s "$work/www/stream.bin") / message_bytes )) messages of 4 KB), $STREAM_CONCURRENCY in flight"
+for _ in $(seq 1 "$REPS"); do
+  stream through-gateway "http://127.0.0.1:$str_port/stream.bin" "$str_pid" | tee -a "$work/streams"
+  stream direct "http://127.0.0.1:$stream_port/stream.bin" | tee -a "$work/streams"
+done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk '{ rate[$1] += $4; msgs[$1] += $6; n[$1]++ }
+     END { printf "grpc streaming, through the gateway/direct: MB/s %.1f / %.1f (ratio %.2f), messages/s %.0f / %.0f\n",
+                  rate["through-gateway"] / n["through-gateway"], rate["direct"] / n["direct"],
+                  rate["through-gateway"] / rate["direct"], msgs["through-gateway"] / n["through-gateway"],
+                  msgs["direct"] / n["direct"] }' "$work/streams"

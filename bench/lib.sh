@@ -65,3 +65,27 @@ write_routes() {
     print "]"
   }' >"$1"
 }
+
+# nginx_conf NAME HTTP-BLOCK-LINES: writes $work/NAME/nginx.conf, one worker in the foreground,
+# its pid, logs and temporary files in $work/NAME (run it with `nginx -p "$work/NAME" -c ...`).
+nginx_conf() {
+  mkdir -p "$work/$1"
+  cat >"$work/$1/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 30000;
+daemon off;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $work/$1/body;
+  proxy_temp_path $work/$1/proxy;
+  fastcgi_temp_path $work/$1/fastcgi;
+  uwsgi_temp_path $work/$1/uwsgi;
+  scgi_temp_path $work/$1/scgi;
+  $2
+}
+CONF
+}

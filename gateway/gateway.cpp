@@ -488,6 +488,9 @@ struct Gateway::Impl {
     record.status = info.status;
     record.reason = std::string(info.reason);
     record.latency_us = info.latency_ns / 1000;
+    record.grpc_status = info.grpc_status;
+    record.request_bytes = info.request_bytes;
+    record.response_bytes = info.response_bytes;
     if (!audit->submit(std::move(record))) audit_dropped.inc();
   }
 

@@ -22,6 +22,11 @@ std::string audit_json(const AuditRecord& r) {
                         {"reason", r.reason},
                         {"policy_version", r.policy_version},
                         {"latency_us", r.latency_us}};
+  if (r.grpc_status >= 0) {
+    o["grpc_status"] = r.grpc_status;
+    o["request_bytes"] = r.request_bytes;
+    o["response_bytes"] = r.response_bytes;
+  }
   return boost::json::serialize(o);  // escapes whatever a client put in the path
 }
 

@@ -25,6 +25,10 @@ struct AuditRecord {
   std::string reason;
   std::string policy_version;
   int64_t latency_us = 0;
+  // gRPC calls (written only for them): the final grpc-status and the DATA bytes each way.
+  int grpc_status = -1;
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
 };
 
 // The JSON line (no trailing newline).

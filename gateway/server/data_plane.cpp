@@ -385,6 +385,13 @@ struct H1Reply {
   bool keep_alive = false;
 };
 
+// A gRPC call's part of its decision-log record.
+struct GrpcTally {
+  int status = -1;
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
+};
+
 struct Worker {
   asio::io_context io{1};
   // Idle connections per cluster (touched only from this worker's thread).
@@ -467,7 +474,8 @@ struct DataPlane::Impl {
   void count(int status, std::string_view reason, int64_t start_ns, std::string_view method = {},
              std::string_view target = {}, std::string_view request_id = {},
              const FilterVerdict* verdict = nullptr, std::string_view remote = {},
-             const HeaderList* headers = nullptr, std::string_view protocol = "http/1.1") {
+             const HeaderList* headers = nullptr, std::string_view protocol = "http/1.1",
+             const GrpcTally& grpc = {}) {
     if (!hooks.on_response) return;
     ResponseInfo info;
     info.status = status;
@@ -480,6 +488,9 @@ struct DataPlane::Impl {
     info.remote = remote;
     info.headers = headers;
     info.protocol = protocol;
+    info.grpc_status = grpc.status;
+    info.request_bytes = grpc.request_bytes;
+    info.response_bytes = grpc.response_bytes;
     hooks.on_response(info);
   }
 
@@ -1346,6 +1357,7 @@ struct DataPlane::Impl {
     Response out;
     int status = 0;  // out's, unless written into h1
     std::string reason;
+    int grpc_error_status = -1;  // the upstream client's own, for a gRPC call that failed
     const RequestId id = make_request_id();
     const std::string_view request_id = id.view();
     if (verdict.local_reply) {
@@ -1418,14 +1430,25 @@ struct DataPlane::Impl {
         if (outcome.overflow) extra.emplace_back("x-gatedrill-reason", outcome.error.reason);
         if (outcome.grpc_status >= 0)
           extra.emplace_back("grpc-status", std::to_string(outcome.grpc_status));
+        grpc_error_status = outcome.grpc_status;
         out = local_reply(outcome.error.status, outcome.error.reason, outcome.error.message, extra,
                           version, keep_alive);
         reason = outcome.error.reason;
       }
     }
     if (status == 0) status = out.result_int();
+    GrpcTally tally;
+    if (pipe) {
+      // The status the client sees: the upstream's, the upstream client's own (a deadline, a
+      // reset stream), or the one for the gateway's HTTP status.
+      tally.status = answer.proxied && pipe->grpc_status() >= 0  ? pipe->grpc_status()
+                     : !answer.proxied && grpc_error_status >= 0 ? grpc_error_status
+                                                                 : grpc_status_for_http(status);
+      tally.request_bytes = pipe->request_bytes();
+      tally.response_bytes = pipe->response_bytes();
+    }
     count(status, reason, start_ns, request.method_string(), request.target(), request_id, &verdict,
-          remote, options.filter_needs_headers ? &header_copy : nullptr, protocol);
+          remote, options.filter_needs_headers ? &header_copy : nullptr, protocol, tally);
     answer.response = std::move(out);
     co_return answer;
   }

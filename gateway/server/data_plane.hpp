@@ -143,6 +143,10 @@ struct ResponseInfo {
   std::string_view remote;                 // client address:port
   const HeaderList* headers = nullptr;     // only with DataPlaneOptions::filter_needs_headers
   std::string_view protocol = "http/1.1";  // "http/1.1", "h2", "grpc" (h2 with gRPC), "websocket"
+  // gRPC calls: the status the client got (-1 for other requests) and the DATA bytes each way.
+  int grpc_status = -1;
+  uint64_t request_bytes = 0;
+  uint64_t response_bytes = 0;
 };
 
 struct DataPlaneHooks {

@@ -10,6 +10,17 @@ namespace {
 
 // Drops the consumed front of a buffer once it is all consumed or large, so a long stream
 // copies each byte about once more at most.
+// A grpc-status value; -1 when empty or not a number.
+int parse_grpc_status(std::string_view value) {
+  if (value.empty() || value.size() > 4) return -1;
+  int status = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return -1;
+    status = status * 10 + (c - '0');
+  }
+  return status;
+}
+
 void compact(std::string& buffer, size_t& taken, uint64_t* dropped = nullptr) {
   if (taken == 0) return;
   if (taken == buffer.size() || taken >= 64 * 1024) {
@@ -60,6 +71,7 @@ void StreamPipe::no_replay() {
 }
 
 void StreamPipe::respond(Response head) {
+  grpc_status_ = parse_grpc_status(head["grpc-status"]);
   head_ = std::move(head);
   responded_ = true;
   if (client_) client_->response_ready();
@@ -80,6 +92,8 @@ void StreamPipe::put_response(const char* data, size_t n) {
 void StreamPipe::end_response(HeaderList trailers) {
   if (response_end_) return;
   response_end_ = true;
+  for (const auto& [name, value] : trailers)
+    if (name == "grpc-status") grpc_status_ = parse_grpc_status(value);
   trailers_ = std::move(trailers);
   if (client_ && responded_) client_->response_ready();
 }

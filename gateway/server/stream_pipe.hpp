@@ -85,6 +85,8 @@ class StreamPipe {
 
   uint64_t request_bytes() const { return request_total_; }
   uint64_t response_bytes() const { return response_total_; }
+  // The upstream's grpc-status (its trailers, or a trailers-only head); -1 before its end.
+  int grpc_status() const { return grpc_status_; }
 
  private:
   ClientEnd* client_ = nullptr;
@@ -104,6 +106,7 @@ class StreamPipe {
   HeaderList trailers_;
   uint64_t response_total_ = 0;
   bool client_gone_ = false;
+  int grpc_status_ = -1;
 };
 
 }  // namespace gatedrill::gateway::h2

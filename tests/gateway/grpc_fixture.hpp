@@ -2,12 +2,14 @@
 // The gRPC tests' fixture: a gateway in-process routing /pkg.Svc to a cluster "grpc" (an
 // h2_test_upstream), calls on one client connection, and their statuses and metrics.
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "core/util/json.hpp"
 #include "h2_fixture.hpp"
 #include "h2_test_upstream.hpp"
 
@@ -28,7 +30,18 @@ class GrpcGatewayTest : public H2GatewayTest {
         R"([{"name": "grpc", "endpoints": [")" + url + "\"]" + fields + "}]", ClusterOptions{});
     ASSERT_TRUE(clusters) << clusters.error().message;
     config.data.clusters = std::move(*clusters);
+    config.audit = AuditLogOptions{audit_file_, 1 << 20, 1, 1000};
     start(std::move(config));
+  }
+
+  // The decision log's records so far.
+  std::vector<boost::json::object> audit_records() {
+    gateway_->flush_audit();
+    std::ifstream in(audit_file_);
+    std::vector<boost::json::object> records;
+    for (std::string line; std::getline(in, line);)
+      if (auto doc = parse_json_object(line)) records.push_back(*doc);
+    return records;
   }
 
   // The calls, all at once on one client connection; their replies in order.
@@ -59,6 +72,7 @@ class GrpcGatewayTest : public H2GatewayTest {
   }
 
   TestDir dir_{"gw-grpc-"};
+  std::string audit_file_ = dir_.path("decisions.log");
 };
 
 }  // namespace gatedrill::gateway::test

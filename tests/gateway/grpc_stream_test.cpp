@@ -69,6 +69,16 @@ TEST_F(GrpcStreamTest, ServerStreamingMessagesReachTheClientBeforeTheStreamEnds)
   EXPECT_EQ(reply.error_code, 0u);
   EXPECT_TRUE(eventually([&] { return requests("200", "ok") == 1; }));
   EXPECT_EQ(cluster_metric("active_requests"), 0);
+  // One decision-log record, written at the end: the final grpc-status and the bytes each way.
+  auto records = audit_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("status").as_int64(), 200);
+  EXPECT_EQ(records[0].at("grpc_status").as_int64(), 0);
+  EXPECT_EQ(records[0].at("request_bytes").as_int64(),
+            static_cast<int64_t>(grpc_frame("go").size()));
+  EXPECT_EQ(records[0].at("response_bytes").as_int64(),
+            static_cast<int64_t>(grpc_frame("one").size() + grpc_frame("two").size()));
+  EXPECT_EQ(records[0].at("decision_id").as_string(), reply.headers["x-request-id"]);
 }
 
 TEST_F(GrpcStreamTest, ClientStreamingMessagesGoUpstreamAsTheyAreSent) {
@@ -181,6 +191,10 @@ TEST_F(GrpcStreamTest, ADeadlineMidStreamEndsWithDeadlineExceeded) {
   EXPECT_NE(reply.trailers["grpc-message"].find("upstream_timeout"), std::string::npos);
   EXPECT_TRUE(eventually([&] { return upstream_grpc_->cancelled() == 1; }));
   EXPECT_EQ(requests("504", "upstream_timeout"), 1);
+  auto records = audit_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("grpc_status").as_int64(), 4);
+  EXPECT_GE(records[0].at("latency_us").as_int64(), 300'000);  // the whole call
 }
 
 TEST_F(GrpcStreamTest, ALostUpstreamConnectionMidStreamEndsWithUnavailable) {
