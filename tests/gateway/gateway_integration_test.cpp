@@ -1,5 +1,6 @@
 // The thin slice end to end, in-process: a real gateway (plaintext and TLS) between a fake IdP
 // and a fake upstream, driven over loopback with the blocking client and raw sockets.
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include "core/supervisor/supervisor.hpp"
 #include "core/util/json.hpp"
 #include "core/util/strings.hpp"
+#include "gateway/server/tls13_records.hpp"
 #include "gateway_test_support.hpp"
 
 namespace gatedrill::gateway::test {
@@ -624,17 +626,11 @@ TEST_F(GatewayTest, ServesOverTls) {
   EXPECT_EQ(denied->status, 401);
 
   // An open TLS keep-alive connection survives a certificate reload; TLS < 1.2 is refused.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(gateway_->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  RawConnection conn(gateway_->port());
+  ASSERT_TRUE(conn.connected());
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
+  SSL_set_fd(ssl, conn.fd());
   ASSERT_EQ(SSL_connect(ssl), 1);
   auto exchange = [&] {
     std::string request =
@@ -651,21 +647,48 @@ TEST_F(GatewayTest, ServesOverTls) {
   EXPECT_EQ(exchange().substr(0, 12), "HTTP/1.1 200") << "the open connection was dropped";
   SSL_free(ssl);
   SSL_CTX_free(ctx);
-  ::close(fd);
 
   SSL_CTX* old_ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(old_ctx, TLS1_VERSION);
   SSL_CTX_set_max_proto_version(old_ctx, TLS1_1_VERSION);
   SSL_CTX_set_security_level(old_ctx, 0);
-  int old_fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ::setsockopt(old_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ASSERT_EQ(::connect(old_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  RawConnection old_conn(gateway_->port());
+  ASSERT_TRUE(old_conn.connected());
   SSL* old_ssl = SSL_new(old_ctx);
-  SSL_set_fd(old_ssl, old_fd);
+  SSL_set_fd(old_ssl, old_conn.fd());
   EXPECT_NE(SSL_connect(old_ssl), 1) << "TLS 1.1 was accepted";
   SSL_free(old_ssl);
   SSL_CTX_free(old_ctx);
-  ::close(old_fd);
+}
+
+TEST_F(GatewayTest, ForgedTlsRecordGetsBadRecordMacAndTheGatewayServesOn) {
+  TestDir dir("gw-tls-forged-");
+  auto config = base_config(idp_, upstream_.url());
+  config.data.tls = write_localhost_certificate(time_, dir);
+  start(std::move(config));
+  const uint64_t own_before = tls_record_counts().own;
+  RawConnection conn(gateway_->port());
+  ASSERT_TRUE(conn.connected());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, conn.fd());
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  // An application-data record whose tag cannot be right, written under the TLS layer.
+  const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x');
+  ASSERT_TRUE(conn.send_all(forged));
+  char buffer[64];
+  EXPECT_LE(SSL_read(ssl, buffer, sizeof buffer), 0);
+  char reason[256];
+  ERR_error_string_n(ERR_peek_error(), reason, sizeof reason);
+  EXPECT_NE(std::string(reason).find("bad record mac"), std::string::npos) << reason;
+  ERR_clear_error();
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  EXPECT_EQ(tls_record_counts().own - own_before, 1u);
+  auto next = http_request("GET", "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/n",
+                           {{"Authorization", "Bearer " + valid_token()}}, {}, quick());
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(next->status, 200);
 }
 
 TEST_F(GatewayTest, TlsHandshakesOverTheCapWaitInTheBacklogThenAllComplete) {

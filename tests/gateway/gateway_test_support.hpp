@@ -306,6 +306,7 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }  // e.g. for a TLS client over it (closed here)
   bool send_all(const std::string& data) {
     size_t sent = 0;
     while (sent < data.size()) {
