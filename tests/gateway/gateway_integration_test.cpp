@@ -626,12 +626,9 @@ TEST_F(GatewayTest, ServesOverTls) {
   EXPECT_EQ(denied->status, 401);
 
   // An open TLS keep-alive connection survives a certificate reload; TLS < 1.2 is refused.
-  RawConnection conn(gateway_->port());
-  ASSERT_TRUE(conn.connected());
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, conn.fd());
-  ASSERT_EQ(SSL_connect(ssl), 1);
+  TlsClient client(gateway_->port());
+  ASSERT_TRUE(client.handshaken());
+  SSL* ssl = client.ssl();
   auto exchange = [&] {
     std::string request =
         "GET /ka HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + valid_token() + "\r\n\r\n";
@@ -645,20 +642,13 @@ TEST_F(GatewayTest, ServesOverTls) {
   ASSERT_TRUE(reload);
   EXPECT_EQ(reload->status, 200);
   EXPECT_EQ(exchange().substr(0, 12), "HTTP/1.1 200") << "the open connection was dropped";
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
 
   SSL_CTX* old_ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(old_ctx, TLS1_VERSION);
   SSL_CTX_set_max_proto_version(old_ctx, TLS1_1_VERSION);
   SSL_CTX_set_security_level(old_ctx, 0);
-  RawConnection old_conn(gateway_->port());
-  ASSERT_TRUE(old_conn.connected());
-  SSL* old_ssl = SSL_new(old_ctx);
-  SSL_set_fd(old_ssl, old_conn.fd());
-  EXPECT_NE(SSL_connect(old_ssl), 1) << "TLS 1.1 was accepted";
-  SSL_free(old_ssl);
-  SSL_CTX_free(old_ctx);
+  TlsClient old_client(gateway_->port(), old_ctx);
+  EXPECT_FALSE(old_client.handshaken()) << "TLS 1.1 was accepted";
 }
 
 TEST_F(GatewayTest, ForgedTlsRecordGetsBadRecordMacAndTheGatewayServesOn) {
@@ -667,23 +657,17 @@ TEST_F(GatewayTest, ForgedTlsRecordGetsBadRecordMacAndTheGatewayServesOn) {
   config.data.tls = write_localhost_certificate(time_, dir);
   start(std::move(config));
   const uint64_t own_before = tls_record_counts().own;
-  RawConnection conn(gateway_->port());
-  ASSERT_TRUE(conn.connected());
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, conn.fd());
-  ASSERT_EQ(SSL_connect(ssl), 1);
+  TlsClient client(gateway_->port());
+  ASSERT_TRUE(client.handshaken());
   // An application-data record whose tag cannot be right, written under the TLS layer.
   const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'x');
-  ASSERT_TRUE(conn.send_all(forged));
+  ASSERT_TRUE(client.raw().send_all(forged));
   char buffer[64];
-  EXPECT_LE(SSL_read(ssl, buffer, sizeof buffer), 0);
+  EXPECT_LE(SSL_read(client.ssl(), buffer, sizeof buffer), 0);
   char reason[256];
   ERR_error_string_n(ERR_peek_error(), reason, sizeof reason);
   EXPECT_NE(std::string(reason).find("bad record mac"), std::string::npos) << reason;
   ERR_clear_error();
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
   EXPECT_EQ(tls_record_counts().own - own_before, 1u);
   auto next = http_request("GET", "https://127.0.0.1:" + std::to_string(gateway_->port()) + "/n",
                            {{"Authorization", "Bearer " + valid_token()}}, {}, quick());

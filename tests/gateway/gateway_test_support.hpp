@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <boost/json/object.hpp>
 
 #include "core/crypto/jwt.hpp"
@@ -355,6 +356,33 @@ class RawConnection {
  private:
   int fd_ = -1;
   bool connected_ = false;
+};
+
+// A blocking TLS client over a RawConnection (OpenSSL, no certificate check), for tests that
+// need OpenSSL's own view or write raw bytes under TLS. Owns `ctx` (a client context).
+class TlsClient {
+ public:
+  explicit TlsClient(uint16_t port, SSL_CTX* ctx = SSL_CTX_new(TLS_client_method()))
+      : raw_(port), ctx_(ctx), ssl_(SSL_new(ctx)) {
+    SSL_set_fd(ssl_, raw_.fd());
+    handshaken_ = raw_.connected() && SSL_connect(ssl_) == 1;
+  }
+  ~TlsClient() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+  }
+  TlsClient(const TlsClient&) = delete;
+  TlsClient& operator=(const TlsClient&) = delete;
+
+  bool handshaken() const { return handshaken_; }
+  SSL* ssl() const { return ssl_; }
+  RawConnection& raw() { return raw_; }
+
+ private:
+  RawConnection raw_;
+  SSL_CTX* ctx_;
+  SSL* ssl_;
+  bool handshaken_ = false;
 };
 
 }  // namespace gatedrill::gateway::test

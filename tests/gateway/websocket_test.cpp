@@ -237,13 +237,9 @@ TEST_F(WebSocketTest, TunnelOverTlsRunsOnTheOwnRecordLayer) {
   config.data.tls = write_localhost_certificate(time_, dir);
   start(std::move(config));
   const uint64_t own_before = tls_record_counts().own;
-  int fd = connect_loopback(gateway_->port());
-  ASSERT_GE(fd, 0);
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  ASSERT_EQ(SSL_connect(ssl), 1);
-  Io io(fd, ssl);
+  TlsClient client(gateway_->port());
+  ASSERT_TRUE(client.handshaken());
+  Io io(client.raw().fd(), client.ssl());
   ASSERT_TRUE(send_all(io, handshake(idp_.token(time_.wall_seconds()))));
   std::string pending;
   std::string head = read_head(io, pending);
@@ -258,9 +254,6 @@ TEST_F(WebSocketTest, TunnelOverTlsRunsOnTheOwnRecordLayer) {
   ASSERT_TRUE(send_all(io, frame(0x8, "", true)));
   EXPECT_EQ(read_frame(io, pending).first, 0x8);
   EXPECT_EQ(tls_record_counts().own - own_before, 1u);
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  ::close(fd);
 }
 
 TEST_F(WebSocketTest, NoTokenIs401BeforeTheUpgrade) {
