@@ -188,7 +188,9 @@ void GatewayFlags::register_with(ArgParser& args) {
               "the connection and OpenSSL's SSL object is freed (own, default), or OpenSSL "
               "keeps it");
   args.option("grpc-upstream", &grpc_upstream,
-              "gRPC calls go over h2c to this http://host:port (default: --upstream)");
+              "gRPC calls go over HTTP/2 to this http://host:port (h2c) or https://host:port "
+              "(TLS with ALPN h2 and the --upstream-ca/--upstream-sni/--upstream-cert settings) "
+              "(default: --upstream)");
   args.option("h2-max-streams", &h2_max_streams,
               "concurrent streams per HTTP/2 connection (default 100)");
   args.option("h2-max-resets", &h2_max_resets,
@@ -402,7 +404,8 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (!grpc_upstream.empty()) {
     auto grpc = Url::parse(grpc_upstream);
     if (!grpc) return usage("--grpc-upstream: " + grpc.error().message);
-    if (grpc->scheme != "http") return usage("--grpc-upstream must be an http:// URL (h2c)");
+    if (grpc->scheme != "http" && grpc->scheme != "https")
+      return usage("--grpc-upstream must be an http:// (h2c) or https:// URL");
     c.data.grpc_upstream = *grpc;
   }
   if (!authz_cache_ttl.empty()) {

@@ -433,7 +433,10 @@ struct DataPlane::Impl {
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
   uint16_t mtls_bound_port = 0;
   size_t next_mtls_worker = 0;
-  std::shared_ptr<const EndpointSet> grpc_override;  // --grpc-upstream (h2c)
+  std::shared_ptr<const EndpointSet> grpc_override;  // --grpc-upstream
+  // --grpc-upstream https://: TLS with the default cluster's --upstream-ca/-sni/-cert.
+  std::shared_ptr<asio::ssl::context> grpc_ssl;
+  std::optional<UpstreamTlsOptions> grpc_tls;
   std::mutex stop_mutex;
   bool started = false;
   bool stopped = false;
@@ -734,10 +737,12 @@ struct DataPlane::Impl {
   }
 
   // A new connection to `endpoint` (TLS handshaken for an https:// cluster unless `tls` is
-  // false; with `h2`, ALPN must select "h2"), or why not.
+  // false; with `h2`, ALPN must select "h2"), or why not. `grpc_override`: to --grpc-upstream
+  // (TLS when it is https://, with its own context).
   asio::awaitable<std::unique_ptr<UpstreamConn>> connect(Worker& worker, ClusterState& cluster,
                                                          const Pick& to, UpstreamOutcome& out,
-                                                         bool h2 = false, bool tls = true) {
+                                                         bool h2 = false, bool tls = true,
+                                                         bool grpc_override = false) {
     const tcp::endpoint& endpoint = to.endpoint();
     while (cluster.connections.load(std::memory_order_relaxed) >= cluster.options.max_connections) {
       std::string reason;
@@ -759,28 +764,30 @@ struct DataPlane::Impl {
       co_return nullptr;
     }
     conn->stream.socket().set_option(tcp::no_delay(true), ec);
-    if (!cluster.ssl || !tls) co_return conn;
-    conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(conn->stream),
-                                                                       *cluster.ssl);
-    SSL* ssl = conn->tls->native_handle();
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    asio::ssl::context* ssl = grpc_override ? grpc_ssl.get() : cluster.ssl.get();
+    if (!ssl || !tls) co_return conn;
+    const std::optional<UpstreamTlsOptions>& tls_options =
+        grpc_override ? grpc_tls : cluster.options.tls;
+    conn->tls =
+        std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(conn->stream), *ssl);
+    SSL* handle = conn->tls->native_handle();
+    X509_VERIFY_PARAM* param = SSL_get0_param(handle);
     // The upstream's certificate is valid or expired by the node's (skewable) clock.
     X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(time.wall_seconds()));
     // The configured server name, else the endpoint's host; an IP address is matched against
     // the IP SANs and sent without SNI (RFC 6066 allows host names only).
-    const std::string& name = cluster.options.tls && !cluster.options.tls->server_name.empty()
-                                  ? cluster.options.tls->server_name
-                                  : to.host();
+    const std::string& name =
+        tls_options && !tls_options->server_name.empty() ? tls_options->server_name : to.host();
     beast::error_code not_ip;
     asio::ip::make_address(name, not_ip);
     if (!not_ip) {
       X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
     } else {
       X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
-      SSL_set_tlsext_host_name(ssl, name.c_str());
+      SSL_set_tlsext_host_name(handle, name.c_str());
     }
     static constexpr unsigned char kH2[] = {2, 'h', '2'};
-    if (h2) SSL_set_alpn_protos(ssl, kH2, sizeof kH2);
+    if (h2) SSL_set_alpn_protos(handle, kH2, sizeof kH2);
     conn->lowest().expires_after(cluster.options.connect_timeout);
     auto [handshake_ec] =
         co_await conn->tls->async_handshake(asio::ssl::stream_base::client, kNoThrow);
@@ -792,17 +799,17 @@ struct DataPlane::Impl {
     if (handshake_ec) {
       if (hooks.on_upstream_error) hooks.on_upstream_error("tls");
       std::string why = handshake_ec.message();
-      if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK)
+      if (const long verify = SSL_get_verify_result(handle); verify != X509_V_OK)
         why = std::string("certificate verification failed: ") +
               X509_verify_cert_error_string(verify);
       out.error = {502, "upstream_tls_error", "upstream TLS handshake failed: " + why};
       co_return nullptr;
     }
-    if (h2 && !negotiated_h2(ssl)) {
+    if (h2 && !negotiated_h2(handle)) {
       if (hooks.on_upstream_error) hooks.on_upstream_error("tls");
       const unsigned char* protocol = nullptr;
       unsigned length = 0;
-      SSL_get0_alpn_selected(ssl, &protocol, &length);
+      SSL_get0_alpn_selected(handle, &protocol, &length);
       const std::string selected =
           length == 0 ? "none" : std::string(reinterpret_cast<const char*>(protocol), length);
       out.error = {
@@ -1112,10 +1119,10 @@ struct DataPlane::Impl {
       pool = worker.grpc_pools[cluster.index][picked.i].get();
     }
     const Pick& endpoint = override ? to : picked;
-    const bool tls = cluster.ssl && !override;
+    const bool tls = override ? grpc_ssl != nullptr : cluster.ssl != nullptr;
     h2::Connector connector = [&](h2::UpstreamCall& error) -> asio::awaitable<h2::Transport> {
       UpstreamOutcome failed;
-      auto conn = co_await connect(worker, cluster, endpoint, failed, true, tls);
+      auto conn = co_await connect(worker, cluster, endpoint, failed, true, tls, override);
       h2::Transport transport;
       if (!conn) {
         error.status = failed.error.status;
@@ -1843,6 +1850,8 @@ struct DataPlane::Impl {
   }
 
   Result<void> resolve_upstream() {
+    if (options.grpc_upstream && options.grpc_upstream->scheme == "https")
+      grpc_tls = options.upstream_tls.value_or(UpstreamTlsOptions{});
     if (options.upstream.scheme == "https" && !options.upstream_tls)
       options.upstream_tls = UpstreamTlsOptions{};
     if (options.upstream.scheme != "https") options.upstream_tls.reset();
@@ -1865,12 +1874,21 @@ struct DataPlane::Impl {
     }
     if (options.grpc_upstream) {
       const Url& grpc = *options.grpc_upstream;
-      if (grpc.scheme != "http")
-        return make_error("bad_upstream",
-                          "gRPC upstream must be an http:// URL (h2c; got " + grpc.str() + ")");
+      if (grpc.scheme != "http" && grpc.scheme != "https")
+        return make_error(
+            "bad_upstream",
+            "gRPC upstream must be an http:// (h2c) or https:// URL (got " + grpc.str() + ")");
       auto found = resolve_endpoints({grpc}, false);
       if (!found) return found.error();
       grpc_override = std::move(*found);
+      if (grpc_tls) {
+        ClusterOptions tls_options;
+        tls_options.name = "grpc-upstream";
+        tls_options.tls = grpc_tls;
+        auto ctx = upstream_tls_context(tls_options);
+        if (!ctx) return ctx.error();
+        grpc_ssl = std::move(*ctx);
+      }
     }
     return {};
   }

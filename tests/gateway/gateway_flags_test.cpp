@@ -77,8 +77,11 @@ TEST(GatewayFlags, Http2AndGrpcUpstream) {
   ASSERT_FALSE(zero);
   EXPECT_NE(zero.error().message.find("--h2-max-streams"), std::string::npos);
   auto tls = parse(with({"--plaintext", "--grpc-upstream", "https://127.0.0.1:9001"}));
-  ASSERT_FALSE(tls);
-  EXPECT_NE(tls.error().message.find("--grpc-upstream"), std::string::npos);
+  ASSERT_TRUE(tls) << tls.error().message;
+  EXPECT_EQ(tls->data.grpc_upstream->scheme, "https");
+  auto other = parse(with({"--plaintext", "--grpc-upstream", "ftp://127.0.0.1:9001"}));
+  ASSERT_FALSE(other);
+  EXPECT_NE(other.error().message.find("--grpc-upstream"), std::string::npos);
 }
 
 TEST(GatewayFlags, HandshakeCap) {

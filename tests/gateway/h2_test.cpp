@@ -140,7 +140,7 @@ TEST_F(H2Test, H2OnTheMtlsListenerCarriesTheClientsSpiffeId) {
   auto seen = upstream_.seen();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].header("x-gatedrill-spiffe-id"),
-            spiffe);  // the certificate's, not the header's
+            spiffe);                                    // the certificate's, not the header's
   EXPECT_EQ(tls_record_counts().own - own_before, 1u);  // the identity taken before SSL_free
   (void)std::system(("rm -rf '" + dir + "'").c_str());
 }
@@ -255,6 +255,29 @@ TEST_F(H2Test, GrpcCallsAreProxiedOverH2cWithTrailers) {
     EXPECT_EQ(client.replies()[again].body, grpc_frame("again " + std::to_string(i)));
   }
   EXPECT_EQ(grpc_upstream.connections(), connections);
+}
+
+TEST_F(H2Test, AnHttpsGrpcUpstreamIsReachedOverTlsWithAlpnH2) {
+  TestDir dir("gw-grpc-tls-");
+  GrpcEchoUpstream grpc_upstream(
+      {.hold = 0, .tls = write_localhost_certificate(time_, dir), .require_client_cert = false});
+  auto config = base_config(idp_, upstream_.url());  // the HTTP/1.1 upstream stays plaintext
+  config.data.grpc_upstream = *Url::parse(grpc_upstream.url());
+  config.data.upstream_tls = UpstreamTlsOptions{dir.path("cert.pem"), "", "", ""};
+  start(std::move(config));
+  H2TestClient client(gateway_->port(), false);
+  ASSERT_TRUE(client.connected());
+  const int32_t id = client.submit(
+      "POST", "/pkg.Svc/Echo", {{"content-type", "application/grpc"}, {"te", "trailers"}, bearer()},
+      grpc_frame("over tls"));
+  ASSERT_TRUE(client.run_all());
+  EXPECT_EQ(client.replies()[id].trailers["grpc-status"], "0")
+      << client.replies()[id].headers["grpc-message"];
+  EXPECT_EQ(client.replies()[id].body, grpc_frame("over tls"));
+  auto seen = grpc_upstream.seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0][":scheme"], "https");
+  EXPECT_EQ(get_once({bearer()}).status, 200);  // plain HTTP still goes to --upstream
 }
 
 TEST_F(H2Test, GrpcOnARouteWithANamedClusterGoesToItsEndpointPooled) {
