@@ -769,7 +769,7 @@ struct Gateway::Impl {
         plane->set_cluster_endpoints(i + 1, discovery->instances(clusters[i].service));
   }
 
-  // The accept path: TLS handshakes running, pauses at the cap, the listen backlog.
+  // The accept path: TLS handshakes running and waiting for a slot, the listen backlog.
   void listener_metrics(std::string& out) const {
     if (!data) return;
     const HandshakeStats stats = data->handshake_stats();
@@ -777,9 +777,15 @@ struct Gateway::Impl {
          {std::tuple{"gatedrill_gateway_tls_handshakes_in_flight", "gauge",
                      "TLS handshakes running (--max-handshakes-in-flight per worker)",
                      static_cast<uint64_t>(stats.in_flight)},
-          std::tuple{"gatedrill_gateway_tls_accept_pauses_total", "counter",
-                     "Times the TLS listeners stopped accepting at the handshake cap",
-                     stats.accept_pauses},
+          std::tuple{"gatedrill_gateway_tls_handshakes_waiting", "gauge",
+                     "Connections whose ClientHello waits for a handshake slot",
+                     static_cast<uint64_t>(stats.waiting)},
+          std::tuple{"gatedrill_gateway_tls_handshakes_total", "counter",
+                     "TLS handshakes that succeeded", stats.done},
+          std::tuple{"gatedrill_gateway_tls_handshakes_queued_total", "counter",
+                     "TLS handshakes that waited for a slot (--max-handshakes-in-flight)",
+                     stats.queued},
+
           std::tuple{"gatedrill_gateway_listen_backlog", "gauge",
                      "Connections waiting in the listen backlog to be accepted",
                      static_cast<uint64_t>(stats.backlog)},
@@ -788,6 +794,14 @@ struct Gateway::Impl {
                      static_cast<uint64_t>(stats.backlog_limit)}})
       out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
              name + " " + std::to_string(value) + "\n";
+    out +=
+        "# HELP gatedrill_gateway_tls_handshake_timeouts_total TLS connections past a handshake "
+        "deadline, by stage (first_bytes 10 s, slot 30 s, handshake 10 s)\n"
+        "# TYPE gatedrill_gateway_tls_handshake_timeouts_total counter\n";
+    const char* stages[] = {"first_bytes", "slot", "handshake"};
+    for (size_t i = 0; i < stats.timeouts.size(); ++i)
+      out += std::string("gatedrill_gateway_tls_handshake_timeouts_total{stage=\"") + stages[i] +
+             "\"} " + std::to_string(stats.timeouts[i]) + "\n";
   }
 
   // Per cluster: requests, errors by reason, breaker state, connections (the pool), endpoints.

@@ -180,8 +180,8 @@ void GatewayFlags::register_with(ArgParser& args) {
               "records waiting for the SIEM sink; more are dropped and counted (default 10000)");
   args.flag("reuse-port", &reuse_port, "SO_REUSEPORT on the listeners (several worker processes)");
   args.option("max-handshakes-in-flight", &max_handshakes_in_flight,
-              "TLS handshakes running at once per worker; more connections wait in the listen "
-              "backlog until one ends (default 256, 0: no cap)");
+              "TLS handshakes running at once per worker; more wait for one to end, first come "
+              "first served (default 256, 0: no cap)");
   args.flag("no-http2", &no_http2, "HTTP/1.1 only (no ALPN h2, no h2c prior knowledge)");
   args.option("tls-records", &tls_records,
               "own | openssl: after a TLS 1.3 handshake the gateway's own record layer protects "

@@ -66,10 +66,13 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds kHandshakeTimeout{10};
+constexpr std::chrono::seconds kHandshakeTimeout{10};  // to the first bytes; then the handshake
+// A connection whose ClientHello arrived while its worker ran max_handshakes_in_flight waits for
+// a slot this long at most.
+constexpr std::chrono::seconds kHandshakeQueueTimeout{30};
 constexpr std::chrono::seconds kWriteTimeout{10};
 // listen(2)'s backlog: the kernel silently caps it at net.core.somaxconn, so a machine tuned for
-// floods of connections gets its full setting (the backlog is where the TLS accept cap parks them).
+// floods of connections gets its full setting.
 constexpr int kListenBacklog = 65535;
 // An upstream's response head over this is an error (Beast's parser default, kept).
 constexpr size_t kUpstreamHeadLimit = 8 * 1024;
@@ -392,6 +395,13 @@ struct GrpcTally {
   uint64_t response_bytes = 0;
 };
 
+// A connection waiting for a handshake slot: woken (granted) when a handshake ends.
+struct HandshakeWaiter {
+  explicit HandshakeWaiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool granted = false;
+};
+
 struct Worker {
   asio::io_context io{1};
   // Idle connections per cluster (touched only from this worker's thread).
@@ -402,7 +412,12 @@ struct Worker {
   std::vector<std::map<tcp::endpoint, std::shared_ptr<h2::H2Pool>>> grpc_discovered;
   h2::H2Pool grpc_override;
   std::thread thread;
-  std::atomic<size_t> handshakes{0};  // TLS handshakes in flight (max_handshakes_in_flight)
+  // TLS handshakes running (at most max_handshakes_in_flight) and the connections whose
+  // ClientHello arrived waiting for one to end, first come first served (this thread only; the
+  // counts are read by the metrics too).
+  std::atomic<size_t> handshakes{0};
+  std::atomic<size_t> handshakes_waiting{0};
+  std::deque<std::shared_ptr<HandshakeWaiter>> handshake_queue;
 };
 
 }  // namespace
@@ -423,12 +438,12 @@ struct DataPlane::Impl {
     return mtls ? mtls_ssl : ssl;
   }
   std::vector<std::unique_ptr<Worker>> workers;
-  std::atomic<uint64_t> handshakes_ended{0};  // TLS and mTLS, for trim_loop
-  // The TLS accept cap: an accept loop that finds every worker at max_handshakes_in_flight waits
-  // on accept_wake (first worker's loop, never expires) until a handshake's end cancels it.
-  std::unique_ptr<asio::steady_timer> accept_wake;
-  std::atomic<bool> accept_waiting{false};
-  std::atomic<uint64_t> accept_pauses{0};
+  std::atomic<uint64_t> handshakes_ended{0};   // TLS and mTLS, for trim_loop
+  std::atomic<uint64_t> handshakes_queued{0};  // handshakes that waited for a slot
+  std::atomic<uint64_t> handshakes_done{0};    // handshakes that succeeded
+  // Connections past a handshake deadline: [0] first bytes, [1] slot, [2] the handshake.
+  std::array<std::atomic<uint64_t>, 3> handshake_timeouts{};
+  std::atomic<bool> stopping{false};  // sessions being destroyed: slots not handed on
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<tcp::acceptor> mtls_acceptor;
   uint16_t mtls_bound_port = 0;
@@ -1550,16 +1565,13 @@ struct DataPlane::Impl {
     }
   }
 
-  // A TLS connection counted against its worker's handshake cap from before its accept until
-  // its handshake ends (or the connection does, whichever is first).
+  // A running TLS handshake counted against its worker's cap until it ends (or the connection
+  // does); then the slot goes to the longest waiting connection.
   class HandshakeSlot {
    public:
-    HandshakeSlot(Impl& impl, Worker& worker) : impl_(&impl), worker_(&worker) {
-      worker.handshakes.fetch_add(1);
-    }
-    HandshakeSlot(HandshakeSlot&& other) noexcept
-        : impl_(std::exchange(other.impl_, nullptr)), worker_(other.worker_) {}
-    HandshakeSlot& operator=(HandshakeSlot&&) = delete;
+    HandshakeSlot(Impl& impl, Worker& worker) : impl_(&impl), worker_(&worker) {}
+    HandshakeSlot(const HandshakeSlot&) = delete;
+    HandshakeSlot& operator=(const HandshakeSlot&) = delete;
     ~HandshakeSlot() { release(); }
     void release() {
       if (impl_) std::exchange(impl_, nullptr)->handshake_ended(*worker_);
@@ -1571,51 +1583,65 @@ struct DataPlane::Impl {
   };
 
   void handshake_ended(Worker& worker) {
-    worker.handshakes.fetch_sub(1);
-    // Only an accept loop parked at the cap needs waking (one post per pause, not per handshake).
-    if (accept_waiting.exchange(false))
-      asio::post(workers.front()->io, [this] {
-        if (accept_wake) accept_wake->cancel();
-      });
+    if (stopping.load(std::memory_order_relaxed)) return;
+    if (worker.handshake_queue.empty()) {
+      worker.handshakes.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    auto next = std::move(worker.handshake_queue.front());  // the slot passes on: count unchanged
+    worker.handshake_queue.pop_front();
+    worker.handshakes_waiting.fetch_sub(1, std::memory_order_relaxed);
+    next->granted = true;
+    next->timer.cancel();
   }
 
-  Worker* worker_under_cap(size_t& next) {
+  // Waits for a handshake slot on `worker` (at most kHandshakeQueueTimeout; false: none came).
+  // Only connections whose first bytes arrived ask, so idle connections hold no slot.
+  asio::awaitable<bool> handshake_slot(Worker& worker) {
     const size_t cap = options.max_handshakes_in_flight;
-    for (size_t i = 0; i < workers.size(); ++i) {
-      Worker& worker = *workers[(next + i) % workers.size()];
-      if (cap == 0 || worker.handshakes.load() < cap) {
-        next = (next + i + 1) % workers.size();
-        return &worker;
-      }
+    if (cap == 0 || (worker.handshakes.load(std::memory_order_relaxed) < cap &&
+                     worker.handshake_queue.empty())) {
+      worker.handshakes.fetch_add(1, std::memory_order_relaxed);
+      co_return true;
     }
-    return nullptr;
-  }
-
-  // The worker for the next TLS connection: round robin over those under the handshake cap.
-  // While all are at it, nothing is accepted: new connections wait in the listen backlog.
-  asio::awaitable<Worker*> worker_for_handshake(size_t& next) {
-    for (bool paused = false;;) {
-      if (Worker* worker = worker_under_cap(next)) co_return worker;
-      accept_waiting.store(true);
-      // A handshake that ended between the look and the flag saw no waiter: look again.
-      if (Worker* worker = worker_under_cap(next)) co_return worker;
-      if (!paused) accept_pauses.fetch_add(1, std::memory_order_relaxed);
-      paused = true;
-      co_await accept_wake->async_wait(kNoThrow);  // cancelled by handshake_ended
-    }
+    handshakes_queued.fetch_add(1, std::memory_order_relaxed);
+    auto waiter = std::make_shared<HandshakeWaiter>(co_await asio::this_coro::executor);
+    waiter->timer.expires_after(kHandshakeQueueTimeout);
+    worker.handshake_queue.push_back(waiter);
+    worker.handshakes_waiting.fetch_add(1, std::memory_order_relaxed);
+    co_await waiter->timer.async_wait(kNoThrow);
+    if (waiter->granted) co_return true;
+    auto& queue = worker.handshake_queue;
+    queue.erase(std::find(queue.begin(), queue.end(), waiter));
+    worker.handshakes_waiting.fetch_sub(1, std::memory_order_relaxed);
+    handshake_timeouts[1].fetch_add(1, std::memory_order_relaxed);
+    co_return false;
   }
 
   asio::awaitable<void> session_tls(Worker& worker, tcp::socket socket,
-                                    std::shared_ptr<asio::ssl::context> ctx, HandshakeSlot slot) {
+                                    std::shared_ptr<asio::ssl::context> ctx) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
+    {
+      // The ClientHello's first bytes, under the handshake deadline, before a slot is asked for.
+      using namespace asio::experimental::awaitable_operators;
+      asio::steady_timer deadline(worker.io, kHandshakeTimeout);
+      auto first = co_await (socket.async_wait(tcp::socket::wait_read, kNoThrow) ||
+                             deadline.async_wait(kNoThrow));
+      if (first.index() == 1) handshake_timeouts[0].fetch_add(1, std::memory_order_relaxed);
+      if (first.index() == 1 || std::get<0>(std::get<0>(first))) co_return;
+    }
+    if (!co_await handshake_slot(worker)) co_return;
+    HandshakeSlot slot(*this, worker);
     TlsStream stream(std::move(socket), ctx->native_handle());  // no per-connection buffers
     beast::get_lowest_layer(stream).expires_after(kHandshakeTimeout);
     auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
     slot.release();
     handshakes_ended.fetch_add(1, std::memory_order_relaxed);
+    if (handshake_ec == beast::error::timeout) handshake_timeouts[2].fetch_add(1);
     if (handshake_ec) co_return;
+    handshakes_done.fetch_add(1, std::memory_order_relaxed);
     if (stream.alpn() == "h2")
       co_await serve_h2(worker, stream, std::move(remote), {}, {});
     else
@@ -1625,7 +1651,7 @@ struct DataPlane::Impl {
   }
 
   asio::awaitable<void> session_mtls(Worker& worker, tcp::socket socket,
-                                     std::shared_ptr<asio::ssl::context> ctx, HandshakeSlot slot) {
+                                     std::shared_ptr<asio::ssl::context> ctx) {
     beast::error_code ec;
     std::string remote = endpoint_text(socket.remote_endpoint(ec));
     socket.set_option(tcp::no_delay(true), ec);
@@ -1634,10 +1660,11 @@ struct DataPlane::Impl {
     beast::flat_buffer first;
     plain.expires_after(kHandshakeTimeout);
     auto [read_ec, n] = co_await plain.async_read_some(first.prepare(4096), kNoThrow);
+    if (read_ec == beast::error::timeout)
+      handshake_timeouts[0].fetch_add(1, std::memory_order_relaxed);
     if (read_ec) co_return;
     first.commit(n);
     if (static_cast<const unsigned char*>(first.data().data())[0] != 0x16) {
-      slot.release();  // no handshake
       if (options.mtls->strict) {
         if (hooks.on_mtls_reject) hooks.on_mtls_reject("plaintext");
         auto out = local_reply(400, "mtls_required",
@@ -1650,6 +1677,8 @@ struct DataPlane::Impl {
       plain.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
+    if (!co_await handshake_slot(worker)) co_return;
+    HandshakeSlot slot(*this, worker);
     TlsStream stream(plain.release_socket(), ctx->native_handle());
     // Certificates are valid or expired by the node's (skewable) clock, like tokens.
     X509_VERIFY_PARAM_set_time(SSL_get0_param(stream.native_handle()),
@@ -1660,6 +1689,8 @@ struct DataPlane::Impl {
     (void)used;
     slot.release();
     handshakes_ended.fetch_add(1, std::memory_order_relaxed);
+    if (handshake_ec == beast::error::timeout) handshake_timeouts[2].fetch_add(1);
+    if (!handshake_ec) handshakes_done.fetch_add(1, std::memory_order_relaxed);
     if (handshake_ec) {
       if (hooks.on_mtls_reject) hooks.on_mtls_reject("handshake");
       co_return;
@@ -1680,32 +1711,22 @@ struct DataPlane::Impl {
 
   asio::awaitable<void> accept_loop(tcp::acceptor& from, bool mtls) {
     size_t& next = mtls ? next_mtls_worker : next_worker;
-    const bool tls = mtls || options.tls;
     for (;;) {
-      // Round-robin: each connection lives on one worker's loop for its whole life.
-      Worker* worker = workers[next].get();
-      if (tls)
-        worker = co_await worker_for_handshake(next);
-      else
-        next = (next + 1) % workers.size();
-      auto [ec, socket] = co_await from.async_accept(worker->io, kNoThrow);
+      // Round-robin: each connection lives on one worker's loop for its whole life. Always
+      // accepting keeps the listen backlog short; the handshake cap applies in the sessions.
+      Worker& worker = *workers[next];
+      next = (next + 1) % workers.size();
+      auto [ec, socket] = co_await from.async_accept(worker.io, kNoThrow);
       if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
       if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
-      // Counted from the accept: with a TLS and an mTLS listener a worker may go one over.
-      std::optional<HandshakeSlot> slot;
-      if (tls) slot.emplace(*this, *worker);
       if (mtls) {
-        asio::co_spawn(
-            worker->io,
-            session_mtls(*worker, std::move(socket), current_ssl(true), std::move(*slot)),
-            asio::detached);
+        asio::co_spawn(worker.io, session_mtls(worker, std::move(socket), current_ssl(true)),
+                       asio::detached);
       } else if (options.tls) {
-        asio::co_spawn(
-            worker->io,
-            session_tls(*worker, std::move(socket), current_ssl(false), std::move(*slot)),
-            asio::detached);
+        asio::co_spawn(worker.io, session_tls(worker, std::move(socket), current_ssl(false)),
+                       asio::detached);
       } else {
-        asio::co_spawn(worker->io, session_plain(*worker, std::move(socket)), asio::detached);
+        asio::co_spawn(worker.io, session_plain(worker, std::move(socket)), asio::detached);
       }
     }
   }
@@ -1954,8 +1975,6 @@ Result<void> DataPlane::start() {
     return bound;
   }
   impl_->started = true;
-  impl_->accept_wake = std::make_unique<asio::steady_timer>(impl_->workers.front()->io,
-                                                            asio::steady_timer::time_point::max());
   asio::co_spawn(impl_->workers.front()->io, impl_->accept_loop(*impl_->acceptor, false),
                  asio::detached);
   if (impl_->mtls_acceptor)
@@ -1981,9 +2000,8 @@ void DataPlane::stop() {
   for (auto& worker : impl_->workers) worker->io.stop();
   for (auto& worker : impl_->workers)
     if (worker->thread.joinable()) worker->thread.join();
-  // Sessions destroyed below release their handshake slots: no wake-up is posted any more.
-  impl_->accept_waiting.store(false);
-  impl_->accept_wake.reset();
+  // Sessions destroyed below release their handshake slots: nothing is handed on any more.
+  impl_->stopping.store(true);
   beast::error_code ec;
   impl_->acceptor->close(ec);
   impl_->acceptor.reset();
@@ -2061,10 +2079,15 @@ std::vector<ClusterStats> DataPlane::cluster_stats() const {
 HandshakeStats DataPlane::handshake_stats() const {
   std::lock_guard lock(impl_->stop_mutex);
   HandshakeStats out;
-  out.accept_pauses = impl_->accept_pauses.load(std::memory_order_relaxed);
+  out.queued = impl_->handshakes_queued.load(std::memory_order_relaxed);
+  out.done = impl_->handshakes_done.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < out.timeouts.size(); ++i)
+    out.timeouts[i] = impl_->handshake_timeouts[i].load(std::memory_order_relaxed);
   if (!impl_->started || impl_->stopped) return out;
-  for (const auto& worker : impl_->workers)
+  for (const auto& worker : impl_->workers) {
     out.in_flight += worker->handshakes.load(std::memory_order_relaxed);
+    out.waiting += worker->handshakes_waiting.load(std::memory_order_relaxed);
+  }
   // A listening socket's TCP_INFO: tcpi_unacked is its accept queue, tcpi_sacked the queue's size.
   for (const tcp::acceptor* acceptor : {impl_->acceptor.get(), impl_->mtls_acceptor.get()}) {
     if (!acceptor) continue;

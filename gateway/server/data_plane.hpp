@@ -3,6 +3,7 @@
 // one event loop per thread) that enforces the parsing limits, runs the request filter, and proxies
 // what the filter lets through to the route's upstream cluster over per-thread keep-alive
 // connection pools (plaintext or TLS to the upstream). Boost.Beast/Asio live only in the .cpp.
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -43,10 +44,10 @@ struct DataPlaneOptions {
   std::optional<TlsServerConfig> tls;  // plaintext when unset
   std::optional<MtlsListenerOptions> mtls;
   bool reuse_port = false;  // SO_REUSEPORT: several gateway processes share the port
-  // TLS handshakes in flight per worker (TLS and mTLS listeners). At the cap the listeners stop
-  // accepting and new connections wait in the kernel's listen backlog (its size capped by
-  // net.core.somaxconn) until a handshake ends, so the handshakes that run finish within their
-  // deadline instead of all of them crawling. 0: no cap.
+  // TLS handshakes running at once per worker (TLS and mTLS listeners). A connection whose
+  // ClientHello arrives at the cap waits (first come first served, at most 30 s) until one
+  // ends, so under a flood the handshakes that run finish within their deadline instead of
+  // all of them crawling, and only those hold handshake memory. 0: no cap.
   size_t max_handshakes_in_flight = 256;
   // After a TLS 1.3 handshake: the own record layer (server/tls13_records) protects the
   // connection and the SSL object is freed; false: OpenSSL keeps it (as for TLS 1.2).
@@ -176,10 +177,15 @@ struct ClusterStats {
 
 // The TLS listeners' accept path, for the metrics endpoint.
 struct HandshakeStats {
-  size_t in_flight = 0;        // TLS handshakes running (accepted, not yet done), all workers
-  uint64_t accept_pauses = 0;  // times the listeners stopped accepting at the cap
-  size_t backlog = 0;          // connections the kernel holds for accept() (all listeners)
-  size_t backlog_limit = 0;    // the backlogs' size; past it the kernel drops new SYNs
+  size_t in_flight = 0;  // TLS handshakes running, all workers
+  size_t waiting = 0;    // connections with a ClientHello waiting for a handshake slot
+  uint64_t queued = 0;   // handshakes that had to wait for a slot
+  uint64_t done = 0;     // handshakes that succeeded
+  // Connections that missed a deadline: [0] first bytes (10 s from the accept), [1] a slot
+  // (30 s), [2] the handshake (10 s from its start).
+  std::array<uint64_t, 3> timeouts{};
+  size_t backlog = 0;        // connections the kernel holds for accept() (all listeners)
+  size_t backlog_limit = 0;  // the backlogs' size; past it the kernel drops new SYNs
 };
 
 class DataPlane {

@@ -675,7 +675,7 @@ TEST_F(GatewayTest, ForgedTlsRecordGetsBadRecordMacAndTheGatewayServesOn) {
   EXPECT_EQ(next->status, 200);
 }
 
-TEST_F(GatewayTest, TlsHandshakesOverTheCapWaitInTheBacklogThenAllComplete) {
+TEST_F(GatewayTest, TlsHandshakesOverTheCapWaitForASlotThenAllComplete) {
   TestDir dir("gw-hs-cap-");
   auto config = base_config(idp_, upstream_.url());
   config.data.tls = write_localhost_certificate(time_, dir);
@@ -684,40 +684,35 @@ TEST_F(GatewayTest, TlsHandshakesOverTheCapWaitInTheBacklogThenAllComplete) {
   start(std::move(config));
   const uint16_t admin_port = gateway_->admin_port();
   auto sample = [&](const char* name) { return metric(admin_port, name); };
-
-  // Six connections that have not sent their ClientHello yet: two are accepted (the cap), four
-  // wait in the listen backlog.
-  constexpr int kClients = 6;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(gateway_->port());
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::vector<int> fds;
-  for (int i = 0; i < kClients; ++i) {
+  auto connect_client = [&] {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval tv{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    fds.push_back(fd);
-  }
-  EXPECT_TRUE(eventually([&] {
-    return sample("gatedrill_gateway_tls_handshakes_in_flight") == 2 &&
-           sample("gatedrill_gateway_listen_backlog") == kClients - 2;
-  })) << "in flight "
-      << sample("gatedrill_gateway_tls_handshakes_in_flight") << ", backlog "
-      << sample("gatedrill_gateway_listen_backlog");
-  EXPECT_GE(sample("gatedrill_gateway_tls_accept_pauses_total"), 1);
-  EXPECT_GE(sample("gatedrill_gateway_listen_backlog_limit"), kClients);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
 
-  // All handshake and ask at once: each is accepted as an earlier handshake ends, and answered.
+  // An idle connection holds no slot; two that sent the first byte of a ClientHello hold both.
+  const int idle = connect_client();
+  const int stuck[2] = {connect_client(), connect_client()};
+  for (int fd : stuck) ASSERT_EQ(::send(fd, "\x16", 1, 0), 1);
+  EXPECT_TRUE(eventually([&] { return sample("gatedrill_gateway_tls_handshakes_in_flight") == 2; }))
+      << sample("gatedrill_gateway_tls_handshakes_in_flight");
+
+  // Four clients handshake and ask: they wait for a slot...
+  constexpr int kClients = 4;
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   std::atomic<int> answered{0};
   std::vector<std::thread> clients;
   const std::string request =
       "GET /cap HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer " + valid_token() + "\r\n\r\n";
-  for (int fd : fds)
-    clients.emplace_back([&, fd] {
+  for (int i = 0; i < kClients; ++i)
+    clients.emplace_back([&, fd = connect_client()] {
       SSL* ssl = SSL_new(ctx);
       SSL_set_fd(ssl, fd);
       char buffer[4096];
@@ -729,13 +724,32 @@ TEST_F(GatewayTest, TlsHandshakesOverTheCapWaitInTheBacklogThenAllComplete) {
       SSL_free(ssl);
       ::close(fd);
     });
+  EXPECT_TRUE(eventually([&] {
+    return sample("gatedrill_gateway_tls_handshakes_waiting") == kClients;
+  })) << sample("gatedrill_gateway_tls_handshakes_waiting");
+  EXPECT_EQ(sample("gatedrill_gateway_tls_handshakes_in_flight"), 2);
+  EXPECT_EQ(answered.load(), 0);
+
+  // ...until the two stuck handshakes end: then all are answered, in the order they came.
+  for (int fd : stuck) ::close(fd);
   for (auto& client : clients) client.join();
   SSL_CTX_free(ctx);
   EXPECT_EQ(answered.load(), kClients);
   EXPECT_TRUE(eventually([&] {
     return sample("gatedrill_gateway_tls_handshakes_in_flight") == 0 &&
-           sample("gatedrill_gateway_listen_backlog") == 0;
+           sample("gatedrill_gateway_tls_handshakes_waiting") == 0;
   }));
+  EXPECT_EQ(sample("gatedrill_gateway_tls_handshakes_queued_total"), kClients);
+  EXPECT_EQ(sample("gatedrill_gateway_tls_handshakes_total"), kClients);
+  for (const char* stage : {"first_bytes", "slot", "handshake"})
+    EXPECT_EQ(sample(("gatedrill_gateway_tls_handshake_timeouts_total{stage=\"" +
+                      std::string(stage) + "\"}")
+                         .c_str()),
+              0)
+        << stage;
+  EXPECT_EQ(sample("gatedrill_gateway_listen_backlog"), 0);
+  EXPECT_GE(sample("gatedrill_gateway_listen_backlog_limit"), 128);
+  ::close(idle);
 }
 
 }  // namespace
