@@ -22,7 +22,8 @@
 # usage: bench/gateway_vs_nginx.sh [GATEDRILL_BINARY]
 #        (env: CONNECTIONS=64 DURATION=5 REPS=2 IDLE=10000 ROUTES=50000; PROFILE=perf.data
 #        records a perf profile of the gateway during one extra max-rate run; GATEWAY_FLAGS
-#        are added to both gateways' command lines, e.g. "--tls-records openssl")
+#        are added to both gateways' command lines, e.g. "--tls-records openssl"; SYSCALLS=RATE
+#        counts syscalls, context switches and CPU per request at RATE req/s instead)
 set -euo pipefail
 
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
@@ -139,6 +140,46 @@ load() {
       (.totals.errors + .totals.timeouts + .totals.connect_errors),
       (if .totals.completed > 0 then $cpu / $hz * 1e6 / .totals.completed else 0 end)] | @tsv' "$out"
 }
+
+# SYSCALLS=RATE: instead of the benchmark, what each proxy asks of the kernel per request at RATE
+# req/s (open loop, CONNECTIONS keep-alive connections, DURATION s, REPS alternating runs): system
+# calls by kind (perf stat on the syscall tracepoints), context switches and CPU (task-clock) per
+# request of the gateway's process and of nginx's worker; the connections' handshakes are in it.
+if [[ -n "${SYSCALLS:-}" ]]; then
+  require_tools perf
+  kinds="read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_pwait epoll_ctl"
+  kinds+=" timerfd_settime futex accept4 close"
+  events="raw_syscalls:sys_enter,context-switches,cpu-migrations,task-clock"
+  for kind in $kinds; do events+=",syscalls:sys_enter_$kind"; done
+  # count NAME URL PID: "NAME requests event=count..." for one run.
+  count() {
+    local name=$1 url=$2 pid=$3 out="$work/$1.$RANDOM"
+    perf stat -x, -e "$events" -p "$pid" -o "$out.perf" &
+    local perf_pid=$!
+    sleep 0.5  # perf attaches; not synchronisation of what is measured (counted from here on)
+    taskset -c 1 "$GATEDRILL" loadgen "$url" --rate "$SYSCALLS" --threads 1 --connections "$CONNECTIONS" \
+      --duration "${DURATION}s" --cacert "$work/cert.pem" --token-file "$work/tokens.txt" \
+      --quiet --json "$out.json" >/dev/null 2>&1 || true
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    printf "%s %s" "$name" "$(jq -r .totals.completed "$out.json")"
+    awk -F, '$3 != "" && $1 ~ /^[0-9.]+$/ { sub(/^syscalls:sys_enter_/, "", $3); printf " %s=%s", $3, $1 }' "$out.perf"
+    echo
+  }
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $SYSCALLS req/s, c=$CONNECTIONS, ${DURATION}s per run"
+  : >"$work/sys"
+  for rep in $(seq 1 "$REPS"); do
+    count gateway "$gw_url" "$gw_pid" | tee -a "$work/sys"
+    count nginx "$ngx_url" "${ngx_pids[1]}" | tee -a "$work/sys"
+  done
+  # Per request, summed over the runs of each: one row per kind.
+  awk '{ for (i = 3; i <= NF; i++) { split($i, kv, "="); sum[$1, kv[1]] += kv[2]; if (!(kv[1] in seen)) { seen[kv[1]] = 1; order[++n] = kv[1] } }
+         requests[$1] += $2 }
+       END { printf "%-22s %10s %10s\n", "per request", "gateway", "nginx"
+             for (i = 1; i <= n; i++) { k = order[i]; name = (k == "raw_syscalls:sys_enter" ? "syscalls (all)" : k)
+               printf "%-22s %10.3f %10.3f\n", name, sum["gateway", k] / requests["gateway"], sum["nginx", k] / requests["nginx"] } }' "$work/sys"
+  exit 0
+fi
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; c=$CONNECTIONS, ${DURATION}s per run"
 load warmup-gateway "$gw_url" max >/dev/null
