@@ -20,41 +20,63 @@ const EVP_MD* digest_for(size_t hash_size) {
   return hash_size == 48 ? EVP_sha384() : EVP_sha256();
 }
 
-// The AEAD contexts of this thread, one per cipher and direction, set to their cipher once and
-// rekeyed for every record (a key schedule is far cheaper than a context per connection:
-// ~850 bytes each, 10k idle connections).
+// The AEAD contexts of this thread: per cipher and direction a small direct-mapped set, each
+// context holding the key it was last given. A connection whose key is still in its slot only
+// sets the record's nonce; another one re-keys the slot (~2,000 instructions: the key schedule
+// and GHASH table behind EVP). An idle connection holds no cipher state (10k idle connections
+// would otherwise hold ~850 bytes per context each), and the connections a worker is serving
+// right now mostly find their keys in place.
+constexpr size_t kKeySlots = 256;
+
+std::atomic<uint64_t> next_key_id{1};  // 0: an empty slot
+
 class ThreadCiphers {
  public:
   ~ThreadCiphers() {
-    for (auto& pair : ctx_)
-      for (EVP_CIPHER_CTX* c : pair) EVP_CIPHER_CTX_free(c);
+    for (auto& by_direction : slots_)
+      for (auto& slots : by_direction)
+        for (Slot& slot : slots) EVP_CIPHER_CTX_free(slot.ctx);
   }
-  // `aead` 0..2 as Tls13Records::Aead; nullptr when OpenSSL fails.
-  EVP_CIPHER_CTX* get(int aead, bool encrypt) {
-    EVP_CIPHER_CTX*& c = ctx_[aead][encrypt ? 1 : 0];
-    if (c != nullptr) return c;
+
+  // A context of `aead` (0..2 as Tls13Records::Aead) holding `key` (known by `key_id`), ready
+  // for a nonce; nullptr when OpenSSL fails.
+  EVP_CIPHER_CTX* get(int aead, bool encrypt, uint64_t key_id, const uint8_t* key) {
+    Slot& slot = slots_[aead][encrypt ? 1 : 0][key_id % kKeySlots];
+    if (slot.key_id == key_id) return slot.ctx;
     static EVP_CIPHER* const ciphers[3] = {
         EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr),
         EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr),
         EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr),
     };
     if (ciphers[aead] == nullptr) return nullptr;
-    c = EVP_CIPHER_CTX_new();
-    if (c != nullptr &&
-        EVP_CipherInit_ex(c, ciphers[aead], nullptr, nullptr, nullptr, encrypt ? 1 : 0) != 1) {
-      EVP_CIPHER_CTX_free(c);
-      c = nullptr;
-    }
-    return c;
+    if (slot.ctx == nullptr) slot.ctx = EVP_CIPHER_CTX_new();
+    slot.key_id = 0;
+    if (slot.ctx == nullptr ||
+        EVP_CipherInit_ex(slot.ctx, ciphers[aead], nullptr, key, nullptr, encrypt ? 1 : 0) != 1)
+      return nullptr;
+    slot.key_id = key_id;
+    return slot.ctx;
+  }
+
+  // A key that is no longer used leaves no schedule behind in this thread's slot.
+  void forget(int aead, bool encrypt, uint64_t key_id) {
+    Slot& slot = slots_[aead][encrypt ? 1 : 0][key_id % kKeySlots];
+    if (slot.key_id != key_id || slot.ctx == nullptr) return;
+    EVP_CIPHER_CTX_reset(slot.ctx);  // frees the cipher's key material
+    slot.key_id = 0;
   }
 
  private:
-  EVP_CIPHER_CTX* ctx_[3][2] = {};
+  struct Slot {
+    EVP_CIPHER_CTX* ctx = nullptr;
+    uint64_t key_id = 0;
+  };
+  Slot slots_[3][2][kKeySlots] = {};
 };
 
-EVP_CIPHER_CTX* thread_cipher(int aead, bool encrypt) {
+ThreadCiphers& thread_ciphers() {
   thread_local ThreadCiphers ciphers;
-  return ciphers.get(aead, encrypt);
+  return ciphers;
 }
 
 void put_header(uint8_t* out, size_t body) {
@@ -142,12 +164,15 @@ std::optional<Tls13Records> Tls13Records::create(uint16_t suite,
 }
 
 Tls13Records::~Tls13Records() {
+  thread_ciphers().forget(static_cast<int>(aead_), false, read_.key_id);
+  thread_ciphers().forget(static_cast<int>(aead_), true, write_.key_id);
   OPENSSL_cleanse(&read_, sizeof read_);
   OPENSSL_cleanse(&write_, sizeof write_);
 }
 
 bool Tls13Records::derive(Direction& d) const {
   const std::span<const uint8_t> secret(d.secret, hash_size_);
+  d.key_id = next_key_id.fetch_add(1, std::memory_order_relaxed);
   return hkdf_expand_label(hash_size_, secret, "key", std::span<uint8_t>(d.key, key_size_)) &&
          hkdf_expand_label(hash_size_, secret, "iv", std::span<uint8_t>(d.iv, 12));
 }
@@ -159,6 +184,7 @@ bool Tls13Records::next_secret(Direction& d) const {
     return false;
   std::memcpy(d.secret, next, hash_size_);
   OPENSSL_cleanse(next, sizeof next);
+  thread_ciphers().forget(static_cast<int>(aead_), &d == &write_, d.key_id);
   d.sequence = 0;
   return derive(d);
 }
@@ -176,7 +202,8 @@ size_t Tls13Records::body_size(std::span<const uint8_t> header) {
 bool Tls13Records::seal(uint8_t type, std::span<const uint8_t> data, uint8_t* out) {
   if (data.size() > kTlsMaxPlaintext) return false;
   if (write_.sequence == std::numeric_limits<uint64_t>::max()) return false;  // never wraps
-  EVP_CIPHER_CTX* ctx = thread_cipher(static_cast<int>(aead_), true);
+  EVP_CIPHER_CTX* ctx =
+      thread_ciphers().get(static_cast<int>(aead_), true, write_.key_id, write_.key);
   if (ctx == nullptr) return false;
   put_header(out, data.size() + 1 + kTlsTagSize);
   uint8_t iv[12];
@@ -184,7 +211,7 @@ bool Tls13Records::seal(uint8_t type, std::span<const uint8_t> data, uint8_t* ou
   int n = 0;
   uint8_t* body = out + kTlsHeaderSize;
   const bool ok =
-      EVP_EncryptInit_ex(ctx, nullptr, nullptr, write_.key, iv) == 1 &&
+      EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, iv) == 1 &&
       EVP_EncryptUpdate(ctx, nullptr, &n, out, kTlsHeaderSize) == 1 &&  // additional data
       (data.empty() ||
        EVP_EncryptUpdate(ctx, body, &n, data.data(), static_cast<int>(data.size())) == 1) &&
@@ -221,14 +248,15 @@ Tls13Records::Opened Tls13Records::open(std::span<const uint8_t> record, uint8_t
     return fatal(TlsAlert::kBadRecordMac);
   if (read_.sequence == std::numeric_limits<uint64_t>::max())
     return fatal(TlsAlert::kUnexpectedMessage);  // never wraps: close
-  EVP_CIPHER_CTX* ctx = thread_cipher(static_cast<int>(aead_), false);
+  EVP_CIPHER_CTX* ctx =
+      thread_ciphers().get(static_cast<int>(aead_), false, read_.key_id, read_.key);
   if (ctx == nullptr) return fatal(TlsAlert::kBadRecordMac);
   uint8_t iv[12];
   nonce(read_, iv);
   const size_t sealed = body - kTlsTagSize;
   const uint8_t* in = record.data() + kTlsHeaderSize;
   int n = 0;
-  const bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, read_.key, iv) == 1 &&
+  const bool ok = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, iv) == 1 &&
                   EVP_DecryptUpdate(ctx, nullptr, &n, record.data(), kTlsHeaderSize) == 1 &&
                   EVP_DecryptUpdate(ctx, out, &n, in, static_cast<int>(sealed)) == 1 &&
                   EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTlsTagSize,

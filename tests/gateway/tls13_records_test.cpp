@@ -208,6 +208,36 @@ TEST(Tls13Records, OtherSuitesRoundTripAndWrongSecretsAreRefused) {
       s.seal(23, std::span<const uint8_t>(too_big.data(), kTlsMaxPlaintext + 1), too_big.data()));
 }
 
+// The cipher contexts are per thread and shared by many connections' keys (a few hundred slots,
+// re-keyed on a miss): more connections than slots, served in turn and out of turn, each open
+// their own records only.
+TEST(Tls13Records, ManyConnectionsInTurnKeepTheirOwnKeys) {
+  constexpr int kConnections = 600;
+  std::vector<Tls13Records> clients, servers;
+  for (int i = 0; i < kConnections; ++i) {
+    Bytes a = kClientSecret, b = kServerSecret;
+    a[0] = static_cast<uint8_t>(i);
+    a[1] = static_cast<uint8_t>(i >> 8);
+    clients.push_back(client(0x1301, a, b));
+    servers.push_back(server(0x1301, a, b));
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kConnections; ++i) {
+      const int k = round == 1 ? (i * 7) % kConnections : i;  // out of turn in round 2
+      const Bytes message = {static_cast<uint8_t>(k), static_cast<uint8_t>(k >> 8),
+                             static_cast<uint8_t>(round)};
+      Bytes data;
+      ASSERT_EQ(opened(servers[k], sealed(clients[k], 23, message), &data).kind, Kind::kData)
+          << "connection " << k << " round " << round;
+      EXPECT_EQ(data, message);
+    }
+  }
+  // Another connection's record fails its tag, whoever's key sits in the slot.
+  const Bytes from_zero = sealed(clients[0], 23, Bytes{1, 2, 3});
+  EXPECT_EQ(opened(servers[1], from_zero).alert, TlsAlert::kBadRecordMac);
+  EXPECT_EQ(opened(servers[0], from_zero).kind, Kind::kData);
+}
+
 TEST(Tls13Records, SequenceNeverWraps) {
   Tls13Records s = server();
   s.set_write_sequence(UINT64_MAX);
