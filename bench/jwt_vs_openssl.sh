@@ -7,8 +7,9 @@
 #     to our full verify, in one process on one timer, the repetitions of all four interleaved
 #     in random order (Google Benchmark's --benchmark_enable_random_interleaving), INPROC_REPS
 #     each; the best repetition of each side counts. Two processes' rates on a shared machine
-#     differ by up to ~30% from run to run (cache and frequency), one process's alternating
-#     repetitions do not.
+#     differ by up to ~30% from run to run (cache and frequency); one process's interleaved
+#     repetitions share the disturbance, though at load 4-9 the ratio still moved ~20% between
+#     runs (gateway/README.md): for small steps, count instructions (callgrind).
 #   cross-process: jwt_bench and the `openssl speed` binary pinned to the same core and
 #     alternated REPS times, best of each (rates per CPU-second on both sides: Google
 #     Benchmark's items_per_second, openssl speed's default user-time divisor).
