@@ -311,7 +311,7 @@ struct Gateway::Impl {
     std::string route;
     std::string service;  // for discovery
     AuthnResult authn;
-    std::string identity;  // SPIFFE ID on the mTLS listener, else the token's sub
+    SharedString identity;  // SPIFFE ID on the mTLS listener, else the token's sub
     std::optional<Result<bool>> revoked;
     std::optional<Result<RateDecision>> global;
   };
@@ -344,7 +344,7 @@ struct Gateway::Impl {
       return verdict;
     }
     flow->identity =
-        request.peer_identity.empty() ? result.subject : std::string(request.peer_identity);
+        request.peer_identity.empty() ? result.subject : SharedString(request.peer_identity);
     if (revocation && redis && !result.jti.empty()) {
       if (auto known = revocation->cached(result.jti)) {
         revocation_cache_hits.inc();
@@ -353,7 +353,7 @@ struct Gateway::Impl {
         revocation_lookups.inc();
         return after(
             [this, flow](std::function<void()> done) {
-              revocation->lookup(*redis, flow->authn.jti, flow->authn.exp,
+              revocation->lookup(*redis, std::string(flow->authn.jti), flow->authn.exp,
                                  [flow, done = std::move(done)](Result<bool> r) {
                                    flow->revoked = std::move(r);
                                    done();
@@ -461,7 +461,7 @@ struct Gateway::Impl {
     FilterVerdict verdict;
     verdict.identity = flow.identity;
     if (!flow.authn.subject.empty())
-      verdict.upstream_headers.emplace_back(config.subject_header, flow.authn.subject);
+      verdict.upstream_headers.emplace_back(config.subject_header, flow.authn.subject.str());
     if (!flow.request->peer_identity.empty())
       verdict.upstream_headers.emplace_back(config.spiffe_header,
                                             std::string(flow.request->peer_identity));
@@ -962,8 +962,9 @@ Result<void> Gateway::start() {
   g.metrics.add_collector([&g](std::string& out) { g.route_metrics(out); });
   g.metrics.add_collector([](std::string& out) {
     const TlsRecordCounts counts = tls_record_counts();
-    out += "# HELP gatedrill_gateway_tls_connections_total TLS handshakes completed, by the "
-           "record layer the connection then used (own: TLS 1.3 with the SSL object freed)\n";
+    out +=
+        "# HELP gatedrill_gateway_tls_connections_total TLS handshakes completed, by the "
+        "record layer the connection then used (own: TLS 1.3 with the SSL object freed)\n";
     out += "# TYPE gatedrill_gateway_tls_connections_total counter\n";
     out += "gatedrill_gateway_tls_connections_total{records=\"own\"} " +
            std::to_string(counts.own) + "\n";

@@ -14,13 +14,13 @@ std::string audit_json(const AuditRecord& r) {
   boost::json::object o{{"decision_id", r.decision_id},
                         {"time_ms", r.time_ms},
                         {"node", r.node},
-                        {"identity", r.identity},
+                        {"identity", r.identity.view()},
                         {"route", r.route},
                         {"method", r.method},
                         {"path", r.path},
                         {"status", r.status},
                         {"reason", r.reason},
-                        {"policy_version", r.policy_version},
+                        {"policy_version", r.policy_version.view()},
                         {"latency_us", r.latency_us}};
   if (r.grpc_status >= 0) {
     o["grpc_status"] = r.grpc_status;

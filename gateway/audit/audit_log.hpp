@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/util/result.hpp"
+#include "core/util/shared_string.hpp"
 #include "gateway/audit/drop_queue.hpp"
 
 namespace gatedrill::gateway {
@@ -17,13 +18,13 @@ struct AuditRecord {
   std::string decision_id;
   int64_t time_ms = 0;  // wall clock of the node (skewed like everything else)
   std::string node;
-  std::string identity;
+  SharedString identity;
   std::string route;
   std::string method;
   std::string path;
   int status = 0;
   std::string reason;
-  std::string policy_version;
+  SharedString policy_version;
   int64_t latency_us = 0;
   // gRPC calls (written only for them): the final grpc-status and the DATA bytes each way.
   int grpc_status = -1;

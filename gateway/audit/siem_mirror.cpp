@@ -65,10 +65,10 @@ std::string siem_json(const SiemRecord& r) {
                         {"method", r.method},
                         {"target", r.target},
                         {"route", r.route},
-                        {"identity", r.identity},
+                        {"identity", r.identity.view()},
                         {"status", r.status},
                         {"reason", r.reason},
-                        {"policy_version", r.policy_version},
+                        {"policy_version", r.policy_version.view()},
                         {"headers", std::move(headers)}};
   return boost::json::serialize(o);
 }

@@ -13,6 +13,7 @@
 #include "core/http/http_client.hpp"
 #include "core/http/http_message.hpp"
 #include "core/util/result.hpp"
+#include "core/util/shared_string.hpp"
 #include "gateway/audit/drop_queue.hpp"
 
 namespace gatedrill::gateway {
@@ -35,10 +36,10 @@ struct SiemRecord {
   std::string method;
   std::string target;  // path and query as sent
   std::string route;
-  std::string identity;
+  SharedString identity;
   int status = 0;
   std::string reason;
-  std::string policy_version;
+  SharedString policy_version;
   HeaderList headers;  // the client's, sensitive values already redacted
 };
 

@@ -40,7 +40,7 @@ struct AuthnResult {
   int status = 401;            // 401 authn failure, 403 audience mismatch
   std::string reason;          // "token_expired", "bad_signature", "missing_token", ...
   std::string description;     // for error_description
-  std::string subject;         // "sub" when allowed
+  SharedString subject;        // "sub" when allowed (shared with the token cache's entry)
   std::string jti;             // "jti" when allowed and present (revocation key)
   std::optional<int64_t> exp;  // "exp" when allowed and present (unix seconds)
   bool cache_hit = false;

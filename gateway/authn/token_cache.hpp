@@ -15,10 +15,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/util/shared_string.hpp"
+
 namespace gatedrill::gateway {
 
 struct VerifiedToken {
-  std::string subject;
+  SharedString subject;  // shared: a hit's copy, the verdict's identity and the log's cost no copy
   std::string jti;
   std::optional<int64_t> exp;  // unix seconds
   std::optional<int64_t> nbf;

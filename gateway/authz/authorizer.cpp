@@ -207,19 +207,17 @@ void authz_input_key(const AuthzRequest& r, unsigned fields, std::string& out) {
 }
 
 RegoAuthorizer::RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query)
-    : engine_(std::move(engine)), query_(std::move(query)) {
+    : engine_(std::move(engine)), query_(engine_->prepare(query)) {
   // A query that does not compile reads "everything": check() then reports its error.
-  auto use = engine_->input_use(query_);
-  fields_ = authz_fields_read(use ? *use : policy::InputUse{});
+  fields_ = authz_fields_read(query_ ? query_->use() : policy::InputUse{});
 }
 
-std::string RegoAuthorizer::version() const {
-  return engine_->version();
+SharedString RegoAuthorizer::version() const {
+  return engine_->shared_version();
 }
 
 bool RegoAuthorizer::reads_headers() const {
-  auto use = engine_->input_use(query_);
-  return !use || use->reads("headers") || use->reads("attributes");
+  return !query_ || query_->use().reads("headers") || query_->use().reads("attributes");
 }
 
 AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
@@ -227,9 +225,13 @@ AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
   thread_local std::string key;
   authz_input_key(request, fields_, key);
   std::string why;
-  const bool allowed = engine_->allowed(
-      query_, key, [&](const policy::InputUse& use) { return authz_input_value(request, use); },
-      &why);
+  bool allowed = false;
+  if (!query_)
+    why = query_.error().code + ": " + query_.error().message;
+  else
+    allowed = engine_->allowed(
+        *query_, key, [&](const policy::InputUse& use) { return authz_input_value(request, use); },
+        &why);
   AuthzDecision d;
   d.allowed = allowed;
   d.message = why;
@@ -244,7 +246,7 @@ AuthzDecision RegoAuthorizer::check(const AuthzRequest& request) const {
     d.reason = "policy_denied";
   else
     d.reason = "policy_error";
-  d.policy_version = engine_->version();
+  d.policy_version = engine_->shared_version();
   return d;
 }
 

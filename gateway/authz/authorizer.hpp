@@ -12,12 +12,10 @@
 
 #include "core/http/http_message.hpp"
 #include "core/util/result.hpp"
+#include "core/util/shared_string.hpp"
 #include "gateway/policy/input_use.hpp"
+#include "gateway/policy/policy_engine.hpp"
 #include "gateway/policy/value.hpp"
-
-namespace gatedrill {
-class PolicyEngine;
-}
 
 namespace gatedrill::gateway {
 
@@ -35,18 +33,18 @@ struct AuthzRequest {
 
 struct AuthzDecision {
   bool allowed = false;
-  std::string reason;   // a code: "policy_denied", "policy_undefined", "policy_error",
-                        // "eval_timeout", "no_matching_rule"
-  std::string message;  // for people and the audit log
-  std::string policy_version;
-  int status = 403;  // a denial's status: 503 when there is no policy to decide with yet
+  std::string reason;           // a code: "policy_denied", "policy_undefined", "policy_error",
+                                // "eval_timeout", "no_matching_rule"
+  std::string message;          // for people and the audit log
+  SharedString policy_version;  // shared with the engine: no copy per request
+  int status = 403;             // a denial's status: 503 when there is no policy to decide with yet
 };
 
 class Authorizer {
  public:
   virtual ~Authorizer() = default;
   virtual AuthzDecision check(const AuthzRequest& request) const = 0;
-  virtual std::string version() const = 0;
+  virtual SharedString version() const = 0;
   // Whether check() looks at AuthzRequest::headers: when no one does, the data plane does not
   // copy every request's headers for it.
   virtual bool reads_headers() const { return true; }
@@ -66,12 +64,12 @@ class AllowListAuthorizer final : public Authorizer {
  public:
   explicit AllowListAuthorizer(std::vector<AllowRule> rules);
   AuthzDecision check(const AuthzRequest& request) const override;
-  std::string version() const override { return version_; }
+  SharedString version() const override { return version_; }
   bool reads_headers() const override { return false; }
 
  private:
   std::vector<AllowRule> rules_;
-  std::string version_;
+  SharedString version_;
 };
 
 // The input document the policies see, shaped for every seed policy at once:
@@ -100,12 +98,13 @@ class RegoAuthorizer final : public Authorizer {
  public:
   RegoAuthorizer(std::shared_ptr<const PolicyEngine> engine, std::string query);
   AuthzDecision check(const AuthzRequest& request) const override;
-  std::string version() const override;
+  SharedString version() const override;
   bool reads_headers() const override;  // the policy reads input.headers or input.attributes
 
  private:
   std::shared_ptr<const PolicyEngine> engine_;
-  std::string query_;
+  // Compiled and looked up once (an error is reported by every check()).
+  Result<PolicyEngine::Query> query_;
   unsigned fields_;  // authz_fields_read() of what the query reads, worked out once
 };
 

@@ -18,7 +18,7 @@ AuthzDecision CachingAuthorizer::check(const AuthzRequest& request) const {
     key.append(part);
     key.push_back('\n');
   }
-  const std::string version = inner_->version();
+  const SharedString version = inner_->version();
   const int64_t now = time_.monotonic_ns();
   {
     std::lock_guard lock(mutex_);

@@ -22,7 +22,7 @@ class CachingAuthorizer final : public Authorizer {
                     std::chrono::milliseconds ttl, size_t capacity = 100000);
 
   AuthzDecision check(const AuthzRequest& request) const override;
-  std::string version() const override { return inner_->version(); }
+  SharedString version() const override { return inner_->version(); }
   bool reads_headers() const override { return inner_->reads_headers(); }
 
   uint64_t hits() const;
@@ -31,7 +31,7 @@ class CachingAuthorizer final : public Authorizer {
  private:
   struct Entry {
     int64_t expires_ns;
-    std::string version;
+    SharedString version;
   };
   std::shared_ptr<const Authorizer> inner_;
   const TimeSource& time_;

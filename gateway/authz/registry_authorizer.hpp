@@ -5,6 +5,7 @@
 // the registry is offline the last good bundle keeps deciding; a node that never got a bundle
 // fails closed: 503 `no_policy`.
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "gateway/authz/authorizer.hpp"
@@ -21,11 +22,18 @@ class RegistryAuthorizer final : public Authorizer {
   AuthzDecision check(const AuthzRequest& request) const override;
   // The enforced engine's version ("none" before the first bundle): a change invalidates the
   // decision cache.
-  std::string version() const override;
+  SharedString version() const override;
 
  private:
+  // The authorizer of `engine`, its query resolved once per policy version.
+  std::shared_ptr<const RegoAuthorizer> authorizer_for(
+      std::shared_ptr<const PolicyEngine> engine) const;
+
   const BundlePoller& poller_;
   std::string query_;
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<const PolicyEngine> engine_;  // the one authorizer_ was made for
+  mutable std::shared_ptr<const RegoAuthorizer> authorizer_;
 };
 
 }  // namespace gatedrill::gateway

@@ -150,7 +150,7 @@ Result<PolicyEngine> PolicyEngine::from_sources(const std::vector<PolicyModule>&
   e.options_ = options;
   char buf[32];
   std::snprintf(buf, sizeof buf, "fnv:%016llx", static_cast<unsigned long long>(h));
-  e.version_ = buf;
+  e.version_ = SharedString(std::string(buf));
   return e;
 }
 
@@ -215,15 +215,33 @@ bool PolicyEngine::allowed(std::string_view query, const boost::json::value& inp
       query, key, [&](const policy::InputUse&) { return Value::from_json(input); }, reason);
 }
 
+const policy::InputUse& PolicyEngine::Query::use() const {
+  return entry_->use;
+}
+
+Result<PolicyEngine::Query> PolicyEngine::prepare(std::string_view query) const {
+  auto entry = query_entry(query);
+  if (!entry) return entry.error();
+  Query q;
+  q.entry_ = std::move(*entry);
+  return q;
+}
+
 bool PolicyEngine::allowed(std::string_view query, std::string_view input_key,
                            policy::FunctionRef<Value(const policy::InputUse&)> make_input,
                            std::string* reason) const {
-  auto entry = query_entry(query);
-  if (!entry) {
-    if (reason) *reason = entry.error().code + ": " + entry.error().message;
+  auto prepared = prepare(query);
+  if (!prepared) {
+    if (reason) *reason = prepared.error().code + ": " + prepared.error().message;
     return false;
   }
-  QueryEntry& e = **entry;
+  return allowed(*prepared, input_key, make_input, reason);
+}
+
+bool PolicyEngine::allowed(const Query& query, std::string_view input_key,
+                           policy::FunctionRef<Value(const policy::InputUse&)> make_input,
+                           std::string* reason) const {
+  QueryEntry& e = *query.entry_;
   const bool remember = e.use.pure && options_.remembered_decisions > 0;
   if (remember) {
     std::lock_guard<std::mutex> lock(e.memo_mutex);

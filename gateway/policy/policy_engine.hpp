@@ -12,6 +12,7 @@
 #include <boost/json/value.hpp>
 
 #include "core/util/result.hpp"
+#include "core/util/shared_string.hpp"
 #include "gateway/policy/function_ref.hpp"
 #include "gateway/policy/input_use.hpp"
 #include "gateway/policy/value.hpp"
@@ -90,6 +91,27 @@ class PolicyEngine {
                policy::FunctionRef<policy::Value(const policy::InputUse&)> make_input,
                std::string* reason = nullptr) const;
 
+  // A query compiled once and held by the caller, so a per-request allowed() does not look its
+  // text up (under a lock) every time. Valid with the engine that prepared it only.
+ private:
+  struct QueryEntry;
+
+ public:
+  class Query {
+   public:
+    const policy::InputUse& use() const;
+
+   private:
+    friend class PolicyEngine;
+    std::shared_ptr<QueryEntry> entry_;
+  };
+  // Errors as evaluate()'s for a query that does not compile.
+  Result<Query> prepare(std::string_view query) const;
+  // allowed() above with a prepared query.
+  bool allowed(const Query& query, std::string_view input_key,
+               policy::FunctionRef<policy::Value(const policy::InputUse&)> make_input,
+               std::string* reason = nullptr) const;
+
   // What `query` and the modules read of the input, and whether they read the clock. Errors as
   // evaluate()'s for a query that does not compile.
   Result<policy::InputUse> input_use(std::string_view query) const;
@@ -103,17 +125,18 @@ class PolicyEngine {
   std::vector<PolicyTestResult> run_tests() const;
 
   // A content hash of the modules and data ("sha:..."), stable across loads of the same text.
-  const std::string& version() const { return version_; }
+  const std::string& version() const { return version_.str(); }
+  // The same, shared: stamping it on a decision costs no allocation.
+  const SharedString& shared_version() const { return version_; }
 
  private:
-  struct QueryEntry;
   struct QueryCache;
   // The compiled query (cached by its text) with what it reads and its remembered decisions.
   Result<std::shared_ptr<QueryEntry>> query_entry(std::string_view query) const;
   std::shared_ptr<const policy::Compiled> compiled_;
   std::shared_ptr<QueryCache> queries_;
   PolicyOptions options_;
-  std::string version_;
+  SharedString version_;
 };
 
 }  // namespace gatedrill

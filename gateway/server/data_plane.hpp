@@ -19,6 +19,7 @@
 #include "core/http/http_server.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
+#include "core/util/shared_string.hpp"
 #include "gateway/proxy/circuit_breaker.hpp"
 #include "gateway/proxy/cluster_config.hpp"
 
@@ -119,9 +120,9 @@ struct FilterVerdict {
   HeaderList response_headers;  // local replies only (WWW-Authenticate)
   HeaderList upstream_headers;  // forwarded requests only (x-gatedrill-sub)
   // For the decision log.
-  std::string identity;
+  SharedString identity;  // shared with the verified token's entry
   std::string route;
-  std::string policy_version;
+  SharedString policy_version;  // the authorizer's, shared (no copy per request)
   // Where a forwarded request goes: 0 the default cluster, i > 0 DataPlaneOptions::clusters[i-1].
   size_t cluster = 0;
   // Set when the filter waits on I/O (Redis lookups): the data plane calls `wait` with a

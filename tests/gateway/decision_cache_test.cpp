@@ -16,7 +16,7 @@ class FakeAuthorizer final : public Authorizer {
     bool ok = r.subject == allowed_subject;
     return AuthzDecision{ok, ok ? "allowed" : "policy_denied", "", version()};
   }
-  std::string version() const override { return "v" + std::to_string(version_number.load()); }
+  SharedString version() const override { return "v" + std::to_string(version_number.load()); }
   mutable std::atomic<int> calls{0};
   std::atomic<int> version_number{1};
   std::string allowed_subject = "alice";

@@ -163,6 +163,30 @@ TEST(PolicyEngine, RememberedDecisionsAreTheInputsOwn) {
   }
 }
 
+TEST(PolicyEngine, APreparedQueryDecidesAsItsText) {
+  auto e = PolicyEngine::from_sources(
+      {{"p.rego", "package p\ndefault allow = false\nallow { input.who == \"alice\" }\n"}});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  auto q = e->prepare("data.p.allow");
+  ASSERT_TRUE(q.ok()) << q.error().message;
+  EXPECT_TRUE(q->use().reads("who"));
+  EXPECT_FALSE(q->use().reads("path"));
+  auto decide = [&](const char* who, std::string* reason) {
+    return e->allowed(
+        *q, who, [&](const policy::InputUse&) { return policy::Value::from_json(json(who)); },
+        reason);
+  };
+  std::string reason;
+  for (int round = 0; round < 2; ++round) {  // evaluated, then remembered
+    EXPECT_TRUE(decide(R"({"who":"alice"})", &reason)) << reason;
+    EXPECT_FALSE(decide(R"({"who":"bob"})", &reason));
+    EXPECT_EQ(reason, "denied by policy");
+  }
+  auto bad = e->prepare("data.p.allow ==");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, e->input_use("data.p.allow ==").error().code);
+}
+
 TEST(PolicyEngine, TimeoutStopsEvaluationAndDenies) {
   SystemTimeSource clock;
   PolicyOptions opts;
