@@ -54,7 +54,7 @@ struct GatewayFlags {
   int64_t max_handshakes_in_flight = 256;  // per worker; 0: no cap
   bool no_http2 = false;
   std::string tls_records = "own";  // own | openssl: who protects TLS 1.3 records
-  std::string grpc_upstream;  // http://host:port spoken to over h2c; default: --upstream
+  std::string grpc_upstream;        // http://host:port spoken to over h2c; default: --upstream
   int64_t h2_max_streams = 100, h2_max_resets = 100;
   std::string memory_budget;  // e.g. 512M
   std::string authz_cache_ttl;
