@@ -12,7 +12,8 @@
 #      and the server CPU time per request of each (from /proc: requests per CPU-second tell the
 #      two apart even when a busy machine starves both)
 #   2. p99 the gateway adds over the upstream at 50% of the gateway's max rate (open loop,
-#      corrected for coordinated omission): p99 via the gateway - p99 direct (target < 1 ms)
+#      corrected for coordinated omission): p99 via the gateway - p99 direct (target < 1 ms),
+#      and what nginx adds at the same rate, for reference
 #   3. gateway RSS with IDLE idle connections open and its 50k routes (target < 128 MB), for the
 #      TLS gateway and for a second, plaintext one (same routes and policy); nginx's worker with
 #      as many idle TLS connections, for reference
@@ -207,9 +208,11 @@ half=$((gw_max / 2))
 for rep in $(seq 1 "$REPS"); do
   load direct "$up_url" "$half" | tee -a "$work/half"
   load gateway@50% "$gw_url" "$half" | tee -a "$work/half"
+  load nginx@50% "$ngx_url" "$half" | tee -a "$work/half"  # the reference at the same rate
 done
 p99_direct=$(awk '$1 == "direct" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
 p99_gw=$(awk '$1 == "gateway@50%" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
+p99_ngx=$(awk '$1 == "nginx@50%" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
 
 # Idle connections: a loadgen with IDLE connections at one request per second in all. Once the
 # gateway has them all established and its RSS has stayed put for 4 s (TLS handshakes done, and
@@ -249,16 +252,16 @@ read -r rss_plain_idle established_plain < <(idle_rss "$gw_plain_port" "$gw_plai
   "http://127.0.0.1:$gw_plain_port/api/orders/1")
 read -r rss_ngx_idle established_ngx < <(idle_rss "$ngx_port" "${ngx_pids[1]}" "$ngx_url")
 
-awk -v gw="$gw_max" -v ngx="$ngx_max" -v half="$half" -v pd="$p99_direct" -v pg="$p99_gw" \
+awk -v gw="$gw_max" -v ngx="$ngx_max" -v half="$half" -v pd="$p99_direct" -v pg="$p99_gw" -v pn="$p99_ngx" \
     -v before="$rss_before" -v idle="$rss_idle" -v conns="$established" -v routes="$ROUTES" \
     -v pstart="$rss_plain_start" -v pidle="$rss_plain_idle" -v pconns="$established_plain" \
     -v nidle="$rss_ngx_idle" -v nconns="$established_ngx" \
     -v gcpu="$gw_cpu" -v ncpu="$ngx_cpu" -v c="$CONNECTIONS" 'BEGIN {
   printf "max rps: gateway %.0f, nginx %.0f; server CPU per request: gateway %.1f us, nginx %.1f us\n", gw, ngx, gcpu, ncpu
-  printf "p99 at %d req/s: direct %.3f ms, via gateway %.3f ms\n", half, pd / 1e6, pg / 1e6
+  printf "p99 at %d req/s: direct %.3f ms, via gateway %.3f ms, via nginx %.3f ms\n", half, pd / 1e6, pg / 1e6, pn / 1e6
   printf "gateway RSS (%d routes): TLS %.1f MB after the load, %.1f MB with %d idle TLS connections; plaintext %.1f MB at start, %.1f MB with %d idle connections\n",
          routes, before / 1024, idle / 1024, conns, pstart / 1024, pidle / 1024, pconns
   printf "nginx worker RSS (no routes): %.1f MB with %d idle TLS connections\n", nidle / 1024, nconns
-  printf "gateway/nginx (1 worker each, c=%d): rps ratio %.2f, requests per server CPU-second ratio %.2f; added p99 at 50%% of max %.3f ms; RSS with %d routes: %.1f MB with %d idle TLS connections, %.1f MB with %d idle plaintext connections\n",
-         c, (ngx > 0 ? gw / ngx : 0), (gcpu > 0 ? ncpu / gcpu : 0), (pg - pd) / 1e6, routes, idle / 1024, conns, pidle / 1024, pconns
+  printf "gateway/nginx (1 worker each, c=%d): rps ratio %.2f, requests per server CPU-second ratio %.2f; added p99 at 50%% of max %.3f ms (nginx at the same rate %.3f ms); RSS with %d routes: %.1f MB with %d idle TLS connections, %.1f MB with %d idle plaintext connections\n",
+         c, (ngx > 0 ? gw / ngx : 0), (gcpu > 0 ? ncpu / gcpu : 0), (pg - pd) / 1e6, (pn - pd) / 1e6, routes, idle / 1024, conns, pidle / 1024, pconns
 }'
