@@ -326,6 +326,14 @@ size_t H1ResponseParser::head_incomplete(std::string_view data) {
   return 0;
 }
 
+size_t H1ResponseParser::take_remaining(std::string_view rest, std::string* body, State next) {
+  const size_t take = rest.size() < remaining_ ? rest.size() : static_cast<size_t>(remaining_);
+  if (body) body->append(rest.data(), take);
+  remaining_ -= take;
+  if (remaining_ == 0) state_ = next;
+  return take;
+}
+
 size_t H1ResponseParser::feed(std::string_view data, std::string* body) {
   size_t pos = 0;
   while (pos < data.size() && state_ != State::kDone && state_ != State::kError) {
@@ -338,14 +346,9 @@ size_t H1ResponseParser::feed(std::string_view data, std::string* body) {
         pos += used;
         break;
       }
-      case State::kBody: {
-        size_t take = rest.size() < remaining_ ? rest.size() : static_cast<size_t>(remaining_);
-        if (body) body->append(rest.data(), take);
-        pos += take;
-        remaining_ -= take;
-        if (remaining_ == 0) state_ = State::kDone;
+      case State::kBody:
+        pos += take_remaining(rest, body, State::kDone);
         break;
-      }
       case State::kChunkSize: {
         size_t eol = rest.find("\r\n");
         // Judged the same whether or not the line's end has arrived yet.
@@ -371,14 +374,9 @@ size_t H1ResponseParser::feed(std::string_view data, std::string* body) {
         state_ = size == 0 ? State::kTrailers : State::kChunkData;
         break;
       }
-      case State::kChunkData: {
-        size_t take = rest.size() < remaining_ ? rest.size() : static_cast<size_t>(remaining_);
-        if (body) body->append(rest.data(), take);
-        pos += take;
-        remaining_ -= take;
-        if (remaining_ == 0) state_ = State::kChunkDataEnd;
+      case State::kChunkData:
+        pos += take_remaining(rest, body, State::kChunkDataEnd);
         break;
-      }
       case State::kChunkDataEnd: {
         if (rest.size() < 2) return pos;
         if (rest[0] != '\r' || rest[1] != '\n') {

@@ -92,6 +92,9 @@ class H1ResponseParser {
   size_t parse_head(std::string_view data);
   size_t head_incomplete(std::string_view data);  // 0, or a failure when it can never fit
   bool take_body(uint64_t bytes);                 // false (failed) past the body limit
+  // Up to remaining_ bytes of `rest` into `body` (when kept): the bytes used; `next` once none
+  // remain.
+  size_t take_remaining(std::string_view rest, std::string* body, State next);
   void fail(const char* why);
 
   Limits limits_;
