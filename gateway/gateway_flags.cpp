@@ -95,6 +95,9 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("jwks-ttl", &jwks_ttl, "JWKS refresh interval (default 300s)");
   args.option("jwks-cooldown", &jwks_cooldown,
               "minimum time between unknown-kid refetches (default 30s)");
+  args.option("token-cache-entries", &token_cache_entries,
+              "verified tokens remembered, so a repeated token skips the signature check "
+              "(default 10000; 0: off, every request is verified with the JWKS keys)");
   args.option("max-uri", &max_uri, "longest request target (default 8k; longer: 414)");
   args.option("max-headers", &max_headers, "header bytes (default 16k; more: 431)");
   args.option("max-header-count", &max_header_count, "header fields (default 100; more: 431)");
@@ -387,6 +390,9 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
   if (jwks_unavailable_status != 401 && jwks_unavailable_status != 500)
     return usage("--jwks-unavailable-status must be 401 or 500");
   c.jwks_unavailable_status = static_cast<int>(jwks_unavailable_status);
+  if (token_cache_entries < 0 || token_cache_entries > 10'000'000)
+    return usage("--token-cache-entries must be 0..10000000");
+  c.token_cache_entries = static_cast<size_t>(token_cache_entries);
   c.data.reuse_port = reuse_port;
   if (max_handshakes_in_flight < 0 || max_handshakes_in_flight > 1'000'000)
     return usage("--max-handshakes-in-flight must be 0..1000000");

@@ -30,6 +30,7 @@ struct GatewayFlags {
   std::string upstream_connect_timeout = "2s";
   std::string jwks_ttl = "300s";
   std::string jwks_cooldown = "30s";
+  int64_t token_cache_entries = 10000;
   std::string max_uri = "8k", max_headers = "16k", max_body = "1M";
   int64_t max_header_count = 100;
   std::string header_timeout = "10s", idle_timeout = "60s";

@@ -96,6 +96,23 @@ TEST(GatewayFlags, HandshakeCap) {
   EXPECT_NE(bad.error().message.find("--max-handshakes-in-flight"), std::string::npos);
 }
 
+// The verified-token cache: on by default; 0 turns it off (every request verifies its token
+// with the JWKS keys, as the idp-unreachable drill needs).
+TEST(GatewayFlags, TokenCacheEntries) {
+  auto defaults = parse(with({"--plaintext"}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->token_cache_entries, 10000u);
+  auto off = parse(with({"--plaintext", "--token-cache-entries", "0"}));
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->token_cache_entries, 0u);
+  for (const char* bad : {"-1", "10000001"}) {
+    auto r = parse(with({"--plaintext", "--token-cache-entries", bad}));
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("--token-cache-entries"), std::string::npos)
+        << r.error().message;
+  }
+}
+
 TEST(GatewayFlags, MtlsListener) {
   auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen",
                        "127.0.0.1:8444", "--client-ca", "ca.pem", "--crl", "ca.crl",
