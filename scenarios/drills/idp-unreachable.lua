@@ -53,7 +53,10 @@ end)
 
 thresholds {
   ["warmup.error_rate"] = "< 1%",
-  ["warmup.error_rate{node=token@idp}"] = "< 1%",
+  -- Minting works before the outage. A mint planned in the warm-up's last moment can reach the
+  -- IdP after it went down when a busy machine sends it late (1 of 60 in short mode read 1.7%
+  -- at load average 7); a token client that cannot mint at all reads 100%.
+  ["warmup.error_rate{node=token@idp}"] = "< 10%",
   -- Nothing waits for the IdP. A gateway that did (a refresh on the request path, or under the
   -- lock its requests take the keys with) holds them up to its JWKS fetch timeout, 3 s, and
   -- those behind them longer (p99 5.9 s when tried): half of it is the bound. A cached
