@@ -5,10 +5,15 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/http/h1_grammar.hpp"
 #include "core/util/strings.hpp"
 
 namespace gatedrill {
 namespace {
+
+using h1::is_field_text;
+using h1::is_token;
+using h1::load8;
 
 constexpr size_t kMaxChunkLine = 1024;
 
@@ -23,63 +28,13 @@ uint64_t lower8(uint64_t x) {
   return x | (upper >> 2);
 }
 
-uint64_t load8(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-// A table of the bytes a header name may hold (RFC 9110 5.6.2 tchar).
-struct TokenTable {
-  bool ok[256] = {};
-  constexpr TokenTable() {
-    for (int c = '0'; c <= '9'; ++c) ok[c] = true;
-    for (int c = 'a'; c <= 'z'; ++c) ok[c] = true;
-    for (int c = 'A'; c <= 'Z'; ++c) ok[c] = true;
-    for (char c : std::string_view("!#$%&'*+-.^_`|~")) ok[static_cast<unsigned char>(c)] = true;
-  }
-};
-constexpr TokenTable kToken;
-
-bool is_token(std::string_view s) {
-  for (char c : s)
-    if (!kToken.ok[static_cast<unsigned char>(c)]) return false;
-  return !s.empty();
-}
-
-// Field values and the reason phrase: HTAB, SP, VCHAR and obs-text (RFC 9110 5.5), so no CR,
-// LF or NUL of a hostile upstream reaches a client. Eight bytes per step: a word without a
-// control byte (< 0x20 or 0x7f) passes at once; one with such a byte is looked at byte by byte
-// (HTAB is allowed).
-bool is_field_text(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    const uint64_t x = load8(s.data() + i);
-    const uint64_t below_space = (x - 0x20 * kOnes) & ~x & kHigh;
-    const uint64_t del = x ^ (0x7f * kOnes);
-    const uint64_t is_del = (del - kOnes) & ~del & kHigh;
-    if ((below_space | is_del) == 0) continue;
-    for (size_t k = i; k < i + 8; ++k) {
-      const auto c = static_cast<unsigned char>(s[k]);
-      if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-    }
-  }
-  for (; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
-}
-
 // Chunk extensions (RFC 9112 7.1.1), strictly: `;name` or `;name=value`, the value a token or
 // a quoted string, no whitespace. Never relayed (the body is decoded), only checked, so
 // nothing is accepted that Beast's parser refused before.
 bool is_chunk_ext(std::string_view ext) {
   auto token_prefix = [](std::string_view s) {
     size_t n = 0;
-    while (n < s.size() && kToken.ok[static_cast<unsigned char>(s[n])]) ++n;
+    while (n < s.size() && h1::is_tchar(s[n])) ++n;
     return n;
   };
   while (!ext.empty()) {
