@@ -51,6 +51,7 @@
 #include "gateway/proxy/header_rules.hpp"
 #include "gateway/server/grpc_status.hpp"
 #include "gateway/server/h1_guard.hpp"
+#include "gateway/server/h1_request_head.hpp"
 #include "gateway/server/h2_session.hpp"
 #include "gateway/server/spiffe_identity.hpp"
 #include "gateway/server/stream_pipe.hpp"
@@ -1278,12 +1279,22 @@ struct DataPlane::Impl {
       }
       // A fresh parser per request, so limits and state never leak between requests.
       http::request_parser<http::string_body> parser;
-      parser.header_limit(
-          static_cast<uint32_t>(options.max_header_bytes + options.max_uri_bytes + 64));
+      const size_t header_limit = options.max_header_bytes + options.max_uri_bytes + 64;
+      parser.header_limit(static_cast<uint32_t>(header_limit));
       parser.body_limit(options.max_body_bytes);
-      auto [header_ec, header_n] =
-          co_await http::async_read_header(stream, buffer, parser, kNoThrow);
-      (void)header_n;
+      // The usual head (no body, nothing unusual) is read here at once; any other goes through
+      // Beast's parser, whose errors the bad-input answers are classified from.
+      const bool plain =
+          scan.head_size <= header_limit &&
+          read_plain_request_head(
+              std::string_view(static_cast<const char*>(buffer.data().data()), scan.head_size),
+              parser.get());
+      beast::error_code header_ec;
+      if (plain)
+        buffer.consume(scan.head_size);
+      else
+        std::tie(header_ec, std::ignore) =
+            co_await http::async_read_header(stream, buffer, parser, kNoThrow);
       const int64_t start_ns = time.monotonic_ns();
       std::optional<Rejection> rejection;
       if (header_ec) {
@@ -1292,7 +1303,7 @@ struct DataPlane::Impl {
       } else {
         rejection = validate(parser.get());
       }
-      if (!rejection && !parser.is_done()) {
+      if (!rejection && !plain && !parser.is_done()) {
         auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
         (void)body_n;
         if (body_ec) {
