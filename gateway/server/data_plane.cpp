@@ -404,7 +404,10 @@ struct HandshakeWaiter {
 };
 
 struct Worker {
-  asio::io_context io{1};
+  // One thread runs it and every socket and timer on it is used from that thread only (an
+  // accepted socket is registered from the accepting thread, before this one sees it): no
+  // per-descriptor locking. Posting to it from other threads stays safe (the scheduler locks).
+  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   // Idle connections per cluster (touched only from this worker's thread).
   std::vector<std::vector<std::unique_ptr<UpstreamConn>>> idle;
   // gRPC: multiplexed h2 connections per cluster and endpoint ([cluster][endpoint] for fixed
