@@ -13,7 +13,8 @@
 #      two apart even when a busy machine starves both)
 #   2. p99 the gateway adds over the upstream at 50% of the gateway's max rate (open loop,
 #      corrected for coordinated omission): p99 via the gateway - p99 direct (target < 1 ms),
-#      and what nginx adds at the same rate, for reference
+#      and what nginx adds at the same rate, for reference; each p99 the median over REPS runs
+#      of the median per-second p99 of a run (every run's value is printed above the result)
 #   3. gateway RSS with IDLE idle connections open and its 50k routes (target < 128 MB), for the
 #      TLS gateway and for a second, plaintext one (same routes and policy); nginx's worker with
 #      as many idle TLS connections, for reference
@@ -21,7 +22,7 @@
 # printed first (a shared machine makes the absolute numbers move, the ratio less so).
 #
 # usage: bench/gateway_vs_nginx.sh [GATEDRILL_BINARY]
-#        (env: CONNECTIONS=64 DURATION=5 REPS=2 IDLE=10000 ROUTES=50000; PROFILE=perf.data
+#        (env: CONNECTIONS=64 DURATION=5 REPS=3 IDLE=10000 ROUTES=50000; PROFILE=perf.data
 #        records a perf profile of the gateway during one extra max-rate run; GATEWAY_FLAGS
 #        are added to both gateways' command lines, e.g. "--tls-records openssl"; SYSCALLS=RATE
 #        counts syscalls, context switches and CPU per request at RATE req/s instead)
@@ -30,7 +31,7 @@ set -euo pipefail
 GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-5}
-REPS=${REPS:-2}
+REPS=${REPS:-3}
 IDLE=${IDLE:-10000}
 ROUTES=${ROUTES:-50000}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -210,9 +211,18 @@ for rep in $(seq 1 "$REPS"); do
   load gateway@50% "$gw_url" "$half" | tee -a "$work/half"
   load nginx@50% "$ngx_url" "$half" | tee -a "$work/half"  # the reference at the same rate
 done
-p99_direct=$(awk '$1 == "direct" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
-p99_gw=$(awk '$1 == "gateway@50%" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
-p99_ngx=$(awk '$1 == "nginx@50%" { s += $3; n++ } END { printf "%.0f", s / n }' "$work/half")
+# median_p99 NAME: the median over the repetitions of NAME's p99 (the mean of the middle two for
+# an even count). A run is either quiet or caught in one of this shared machine's slow spells
+# (seconds long, nginx's runs too); the median keeps one such run from deciding the result, the
+# same way for the three.
+median_p99() {
+  awk -v name="$1" '$1 == name { v[++n] = $3 } END {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+    printf "%.0f", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }' "$work/half"
+}
+p99_direct=$(median_p99 direct)
+p99_gw=$(median_p99 gateway@50%)
+p99_ngx=$(median_p99 nginx@50%)
 
 # Idle connections: a loadgen with IDLE connections at one request per second in all. Once the
 # gateway has them all established and its RSS has stayed put for 4 s (TLS handshakes done, and
