@@ -3,7 +3,7 @@
 -- SIGSTOP/SIGCONT duty cycle that throttles the same way). Requests that land while it is
 -- throttled wait for the next period: the tail (p99, p999) rises by multiples while the median
 -- moves little, and nothing fails at first. The fault window's event records the mechanism.
--- The drill asserts both: the tail up by multiples, the median (against the warm-up's) not.
+-- The drill asserts both: the tail up by multiples, the median not (it stays under 25 ms).
 --
 --   gatedrill drills run sidecar-cpu-starvation [--short]
 
@@ -50,15 +50,26 @@ thresholds {
   ["warmup.error_rate"] = "< 1%",
   -- Throttled, not broken: the requests still succeed.
   ["starved.error_rate"] = "< 1%",
-  -- Quota lifted (and the backlog drained): the tail is back to tens of milliseconds at most.
-  ["lifted.p99"] = "< 50ms",
+  -- Quota lifted (and the backlog drained): the gateway serves at the machine's speed again, not
+  -- stalled on what the stops left (a pause of 1 s in the phase reads about 1 s). The machine's
+  -- speed is not ours to judge: the tail read 150 ms at load average 8.7, three times the 50 ms
+  -- this bound was; at that load a throttle left on cannot be told from the machine by latency.
+  ["lifted.p99"] = "< 500ms",
 }
 
 expect {
-  -- The tail waits out throttled periods: tens of ms, above the warm-up's ...
-  during("cpu_starve", { node = "gw-1", p99 = "> 20ms", p999 = "> 30ms", p99_vs_baseline = "> 1.5" }),
-  -- ... while the median moves little next to it (a few times a sub-millisecond warm-up median
-  -- on a busy machine; starving it below its average need instead sends it up 50-fold).
-  during("cpu_starve", { node = "gw-1", p50_vs_baseline = "< 10" }),
+  -- The tail waits out throttled periods: tens of ms. The quarter of the requests that arrive
+  -- in a 50 ms stop wait up to its end, so more than a tenth wait over 20 ms: the p90 is
+  -- ~30 ms whatever the machine (40-52 ms at load average 7); without the throttle it is the
+  -- machine's (4-10 ms at load average 7; SHARE=95%, stopped 10 ms a period: 4.5 ms). A ratio
+  -- of the p99 to the warm-up's failed on a busy machine (0.66x after a warm-up tail of 88 ms).
+  -- ...
+  during("cpu_starve", { node = "gw-1", p90 = "> 20ms", p99 = "> 20ms", p999 = "> 30ms" }),
+  -- ... while the median moves little next to it: the median request arrives while the gateway
+  -- runs. Throttled harder (SHARE=30%: stopped 140 ms of every 200 ms, most requests arrive in
+  -- a stop) or starved below its average need, the median waits out stops: tens of ms (45 ms
+  -- when tried). A busy machine adds only its scheduling delay (5.5 ms at load average 7, 14
+  -- times the warm-up's sub-millisecond median, so a ratio to it judged the machine; 11 ms at 9).
+  during("cpu_starve", { node = "gw-1", p50 = "< 25ms" }),
   after("cpu_starve", { node = "gw-1", recovered_within = "1s" }),
 }
