@@ -103,7 +103,12 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("max-header-count", &max_header_count, "header fields (default 100; more: 431)");
   args.option("max-body", &max_body, "request body bytes (default 1M; more: 413)");
   args.option("header-timeout", &header_timeout, "time to receive headers and body (default 10s)");
-  args.option("idle-timeout", &idle_timeout, "keep-alive idle timeout (default 60s)");
+  args.option("idle-timeout", &idle_timeout,
+              "idle timeout: HTTP/1.1 between requests, HTTP/2 while no stream is open, "
+              "WebSocket both ways silent (default 60s)");
+  args.option("stream-idle-timeout", &stream_idle_timeout,
+              "HTTP/2: end a stream with nothing moving either way this long (gRPC: "
+              "grpc-status 4) (default 300s; 0: off)");
   args.option("mtls-listen", &mtls_listen,
               "mTLS listener host:port (same host as --listen), needs --client-ca");
   args.option("client-ca", &client_ca, "trust bundle (PEM) client certificates must chain to");
@@ -377,6 +382,10 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
                  set_size("max-body", max_body, c.data.max_body_bytes)})
     if (!r) return r.error();
   if (max_header_count < 1) return usage("--max-header-count must be >= 1");
+  auto stream_idle = parse_duration(stream_idle_timeout);  // 0 turns it off
+  if (!stream_idle) return usage("--stream-idle-timeout: " + stream_idle.error().message);
+  if (stream_idle->count() < 0) return usage("--stream-idle-timeout must be >= 0 (0: off)");
+  c.data.stream_idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*stream_idle);
   if (!audit_log.empty()) {
     AuditLogOptions a;
     a.path = audit_log;

@@ -57,6 +57,10 @@ struct CallState final : StreamPipe::UpstreamEnd {
     gone = true;
     wake();
   }
+  void idle_expired() override {
+    idle = true;
+    wake();
+  }
 
   asio::steady_timer event;
   StreamPipe& pipe;
@@ -70,6 +74,7 @@ struct CallState final : StreamPipe::UpstreamEnd {
   bool closed = false;   // the stream ended (or the connection under it)
   bool refused = false;  // the upstream never processed it: safe to send again
   bool gone = false;     // the client left
+  bool idle = false;     // nothing moved on the client's stream for its idle timeout
   uint32_t close_error = 0;
   uint64_t reads_at_submit = 0;         // the connection's reads when its stream opened
   std::optional<UpstreamCall> failure;  // the connection failed under it
@@ -666,7 +671,17 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
   const auto client_cancelled = [] {
     UpstreamCall out =
         make_error(499, "client_cancelled", "the client cancelled the call", kGrpcCancelled, "");
-    out.client_gone = true;
+    out.client_ended = true;
+    return out;
+  };
+  // Nothing moved either way on the client's stream for the stream idle timeout: the call ends
+  // like a deadline (grpc-status 4), counted as 408 stream_idle_timeout.
+  const auto idle_timed_out = [] {
+    UpstreamCall out = make_error(408, "stream_idle_timeout",
+                                  "nothing moved either way on the stream for the stream idle "
+                                  "timeout",
+                                  kGrpcDeadlineExceeded, "");
+    out.client_ended = true;
     return out;
   };
   // Sent at most twice: again (on another connection) only when the upstream never processed
@@ -675,6 +690,7 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
   for (int attempt = 0; attempt < 2; ++attempt) {
     call.reset();
     if (pipe.client_left()) co_return client_cancelled();
+    if (pipe.idle_expired()) co_return idle_timed_out();
     std::shared_ptr<H2Connection> conn = pool.pick(options.max_streams);
     if (!conn) {
       conn =
@@ -691,25 +707,33 @@ asio::awaitable<UpstreamCall> call_h2(H2Pool& pool, const Connector& connect,
       if (!conn->start(std::move(transport))) co_return conn->connect_error();
     } else if (conn->state() == H2Connection::State::kConnecting) {
       conn->wait_ready(call);
-      const bool ready = co_await wait_for(
-          call, deadline, [&] { return conn->state() != H2Connection::State::kConnecting; });
+      const bool ready = co_await wait_for(call, deadline, [&] {
+        return call.idle || conn->state() != H2Connection::State::kConnecting;
+      });
       conn->stop_waiting(call);
       if (!ready) co_return timed_out();
+      if (call.idle) co_return idle_timed_out();
       if (conn->connect_failed()) co_return conn->connect_error();
       if (conn->state() != H2Connection::State::kReady) continue;
     }
     if (pipe.client_left()) co_return client_cancelled();
+    if (pipe.idle_expired()) co_return idle_timed_out();
     if (!conn->submit(call, nva)) continue;
     // The head goes to the client as soon as it is there; DATA and trailers follow through the
     // pipe while this waits for the stream's end.
     bool forwarded = false;
     int status = 0;
     for (;;) {
-      const bool in_time = co_await wait_for(
-          call, deadline, [&] { return call.closed || call.gone || (call.head && !forwarded); });
+      const bool in_time = co_await wait_for(call, deadline, [&] {
+        return call.closed || call.gone || call.idle || (call.head && !forwarded);
+      });
       if (!in_time) {
         conn->cancel(call);
         co_return timed_out();
+      }
+      if (call.idle && !call.closed) {
+        conn->cancel(call);  // RST_STREAM CANCEL, as for a deadline
+        co_return idle_timed_out();
       }
       if (call.gone && !call.closed) {
         conn->cancel(call);  // RST_STREAM CANCEL: the upstream stops working on it

@@ -42,9 +42,11 @@ struct UpstreamCall {
   std::string reason;
   std::string message;
   int grpc_status = kGrpcUnavailable;
-  bool overflow = false;     // refused by a cluster limit before reaching the upstream
-  bool client_gone = false;  // the client cancelled the call (not the upstream's failure)
-  std::string error_kind;    // for the upstream error metric: connect, timeout, protocol, tls
+  bool overflow = false;  // refused by a cluster limit before reaching the upstream
+  // The call ended from the client's side (a cancel, its stream idle timeout): not the
+  // upstream's failure.
+  bool client_ended = false;
+  std::string error_kind;  // for the upstream error metric: connect, timeout, protocol, tls
 };
 
 // A fresh connection to the endpoint, handed to the pool: the TCP stream, or the TLS stream whose

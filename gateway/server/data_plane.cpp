@@ -673,10 +673,10 @@ struct DataPlane::Impl {
         relayed;          // forward(): an HTTP/1.1 upstream's, not parsed by Beast
     HeaderList trailers;  // gRPC
     Rejection error{502, "", ""};
-    int grpc_status = -1;      // gRPC: the status for `error` when not the HTTP status's
-    bool overflow = false;     // refused by a limit, not a failure of the upstream
-    bool client_gone = false;  // gRPC: the client cancelled the call
-    bool streamed = false;     // gRPC: the response went to the client as it arrived
+    int grpc_status = -1;       // gRPC: the status for `error` when not the HTTP status's
+    bool overflow = false;      // refused by a limit, not a failure of the upstream
+    bool client_ended = false;  // gRPC: a client cancel or stream idle timeout (no verdict)
+    bool streamed = false;      // gRPC: the response went to the client as it arrived
   };
 
   // The endpoint for one request: the only one, the next in turn, or the one with the fewest
@@ -1178,7 +1178,7 @@ struct DataPlane::Impl {
       hooks.on_upstream_error(call.error_kind);
     out.error = {call.status, call.reason, call.message};
     out.overflow = call.overflow;
-    out.client_gone = call.client_gone;
+    out.client_ended = call.client_ended;
     out.grpc_status = call.grpc_status;
     co_return out;
   }
@@ -1428,7 +1428,7 @@ struct DataPlane::Impl {
           outcome =
               co_await forward(worker, cluster, to, request, verdict, request_id, remote, secure);
         }
-        if (outcome.overflow || outcome.client_gone)
+        if (outcome.overflow || outcome.client_ended)
           cluster.breaker.release();  // no verdict on the upstream
         else
           breaker_result(cluster, outcome.response || outcome.relayed);
@@ -1517,6 +1517,7 @@ struct DataPlane::Impl {
     limits.max_body_bytes = options.max_body_bytes;
     limits.max_resets_per_second = options.h2_max_resets_per_second;
     limits.idle_timeout = options.idle_timeout;
+    limits.stream_idle_timeout = options.stream_idle_timeout;
     auto handler = [this, &worker, remote, identity](
                        h2::Request& request, int64_t start_ns,
                        h2::StreamPipe* pipe) -> asio::awaitable<h2::Answer> {

@@ -60,7 +60,11 @@ struct DataPlaneOptions {
   size_t max_body_bytes = 1 << 20;      // more -> 413
   std::chrono::milliseconds header_timeout{
       std::chrono::seconds(10)};  // first byte to end of headers/body
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};  // between keep-alive requests
+  // HTTP/1.1: between keep-alive requests; HTTP/2: while the connection has no open stream;
+  // WebSocket tunnels: both directions silent.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  // HTTP/2: a stream on which nothing moved either way this long ends (0: off).
+  std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(5)};
 
   // HTTP/2: "h2" by ALPN on the TLS listeners, h2c with prior knowledge on a plaintext one.
   bool http2 = true;

@@ -21,6 +21,8 @@ int grpc_status_for_http(int http_status) {
       return 7;  // PERMISSION_DENIED
     case 404:
       return 12;  // UNIMPLEMENTED
+    case 408:
+      return 4;  // DEADLINE_EXCEEDED (the stream idle timeout)
     case 413:
     case 429:
       return 8;  // RESOURCE_EXHAUSTED

@@ -67,6 +67,9 @@ struct StreamState final : StreamPipe::ClientEnd {
   int32_t id;
   std::shared_ptr<StreamPipe> pipe;  // a gRPC call: streamed
   bool call_done = false;            // its handler returned: request DATA is dropped
+  bool handling = false;             // handed to the handler, its answer not back yet
+  bool idle_expired = false;         // the stream idle timeout ended its call
+  int64_t last_ns = 0;               // the last frame on this stream, either way
   Request request;
   bool has_authority = false;
   size_t header_bytes = 0;
@@ -86,6 +89,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
        RejectHook r)
       : executor(ex),
         wake(ex),
+        watch(ex),
         limits(l),
         time(t),
         handler(std::move(h)),
@@ -98,7 +102,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
   Conn& operator=(const Conn&) = delete;
 
   asio::any_io_executor executor;
-  asio::steady_timer wake;  // cancelled to make the writer look for frames to send
+  asio::steady_timer wake;   // cancelled to make the writer look for frames to send
+  asio::steady_timer watch;  // the idle deadlines (watch_loop)
   Limits limits;
   const TimeSource& time;
   Handler handler;
@@ -112,6 +117,11 @@ struct Conn : std::enable_shared_from_this<Conn> {
   int resets_in_window = 0;
   bool flood = false;
   bool draining = false;  // graceful GOAWAY sent
+  // Monotonic time of the current read or write batch: frames stamp their stream with it, so
+  // activity costs no clock read per frame and no timer work.
+  int64_t now_ns = 0;
+  int64_t idle_since_ns = 0;        // when the last stream closed (or the connection began)
+  int64_t watch_at_ns = INT64_MAX;  // what watch_loop sleeps until
 
   void event(std::string_view kind) const {
     if (on_event) on_event(kind);
@@ -282,7 +292,10 @@ asio::awaitable<void> run_stream(std::shared_ptr<Conn> c, int32_t id, int64_t st
   std::shared_ptr<StreamPipe> pipe = s->pipe;  // the call's bytes, alive while it runs
   Answer answer = co_await c->handler(request, start_ns, pipe.get());
   s = c->stream(id);  // the client may have reset the stream meanwhile
-  if (s != nullptr && pipe) s->call_done = true;
+  if (s != nullptr) {
+    s->handling = false;
+    if (pipe) s->call_done = true;
+  }
   if (s == nullptr || c->writing_done) co_return;
   // What "keep-alive off" is for HTTP/1.1 (memory pressure) is a graceful GOAWAY for h2: the
   // streams already open finish, new ones go to a fresh connection, then this one closes.
@@ -325,7 +338,10 @@ int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto s = std::make_unique<StreamState>(c, frame->hd.stream_id);
   s->request.version(11);
+  s->last_ns = c.now_ns;
   c.streams[frame->hd.stream_id] = std::move(s);
+  const int64_t stream_idle_ns = std::chrono::nanoseconds(c.limits.stream_idle_timeout).count();
+  if (stream_idle_ns > 0 && c.watch_at_ns > c.now_ns + stream_idle_ns) c.watch.cancel();
   return 0;
 }
 
@@ -410,6 +426,8 @@ int on_data_chunk(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* 
 
 int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto& c = *static_cast<Conn*>(user);
+  if (frame->hd.stream_id != 0)
+    if (StreamState* s = c.stream(frame->hd.stream_id)) s->last_ns = c.now_ns;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
     case NGHTTP2_DATA: {
@@ -427,6 +445,7 @@ int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* us
         s->pipe->attach(s);
         if (end_stream) s->pipe->end_request();
         s->answered = true;
+        s->handling = true;
         asio::co_spawn(c.executor,
                        run_stream(c.shared_from_this(), frame->hd.stream_id, c.time.monotonic_ns()),
                        asio::detached);
@@ -440,6 +459,7 @@ int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* us
       }
       s->request.prepare_payload();
       s->answered = true;  // handed over; the handler's answer comes later
+      s->handling = true;
       asio::co_spawn(c.executor,
                      run_stream(c.shared_from_this(), frame->hd.stream_id, c.time.monotonic_ns()),
                      asio::detached);
@@ -473,6 +493,23 @@ int on_stream_close(nghttp2_session*, int32_t id, uint32_t error_code, void* use
   if (StreamState* s = c.stream(id); s != nullptr && s->pipe && !s->call_done)
     s->pipe->client_gone();
   c.streams.erase(id);
+  if (c.streams.empty()) c.idle_since_ns = c.now_ns;  // the connection's idle time starts
+  return 0;
+}
+
+// Frames sent on a stream (its answer's HEADERS, DATA, trailers) count as its activity. A
+// refusal (413, 431, 408, ...) that ended the stream while the request was still arriving is
+// followed by RST_STREAM NO_ERROR: the client stops sending it (RFC 9113 section 8.1).
+int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+  auto& c = *static_cast<Conn*>(user);
+  if (frame->hd.stream_id == 0) return 0;
+  StreamState* s = c.stream(frame->hd.stream_id);
+  if (s == nullptr) return 0;
+  s->last_ns = c.now_ns;
+  if (s->reject_status && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+      (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
   return 0;
 }
 
@@ -484,6 +521,7 @@ bool start_session(Conn& c) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, on_frame_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, on_frame_send);
   nghttp2_option* option = nullptr;
   if (nghttp2_option_new(&option) != 0) {
     nghttp2_session_callbacks_del(callbacks);
@@ -508,11 +546,75 @@ bool start_session(Conn& c) {
                                                kConnectionWindow) == 0;
 }
 
+// A stream on which no frame moved either way for the stream idle timeout. A running gRPC call
+// ends through its pipe (the upstream's stream cancelled, grpc-status 4 to the client); a
+// request still arriving gets 408; an answer the client does not take is reset. A request
+// waiting on its HTTP/1.1 upstream is left to the cluster's timeout. Whatever is still open a
+// whole period later is reset.
+void expire_stream(Conn& c, int32_t id, StreamState& s) {
+  if (s.handling && !s.pipe) {
+    s.last_ns = c.now_ns;
+    return;
+  }
+  c.event("stream_idle_timeout");
+  s.last_ns = c.now_ns;  // a whole period for what follows (trailers, the 408) to go out
+  if (s.pipe && !s.call_done && !s.idle_expired) {
+    s.idle_expired = true;
+    s.pipe->expire_idle();
+  } else if (!s.answered) {
+    if (!s.reject_status) {
+      s.reject_status = 408;
+      s.reject_reason = "stream_idle_timeout";
+      s.reject_message = "the request did not arrive within the stream idle timeout";
+    }
+    reject(c, id, s);
+  } else {
+    nghttp2_submit_rst_stream(c.session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    c.poke();
+  }
+}
+
+// The connection's idle deadlines: with no stream open for the idle timeout it says GOAWAY
+// (NO_ERROR) and closes once that went out (Envoy's idle_timeout: open streams, however quiet,
+// keep it); each stream has its stream idle deadline. Frames only stamp their stream, so this
+// sleeps until the earliest deadline and looks again; with streams open it looks at least once
+// per idle timeout, which is when the connection's own idle time may have begun.
+asio::awaitable<void> watch_loop(std::shared_ptr<Conn> c) {
+  const int64_t idle_ns = std::chrono::nanoseconds(c->limits.idle_timeout).count();
+  const int64_t stream_idle_ns = std::chrono::nanoseconds(c->limits.stream_idle_timeout).count();
+  c->idle_since_ns = c->time.monotonic_ns();
+  while (!c->writing_done) {
+    const int64_t now = c->time.monotonic_ns();
+    int64_t next = now + idle_ns;
+    if (c->streams.empty()) {
+      next = c->idle_since_ns + idle_ns;
+      if (now >= next) {
+        c->event("idle_timeout");
+        nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+        c->poke();
+        co_return;
+      }
+    } else if (stream_idle_ns > 0) {
+      c->now_ns = now;
+      // Ending a stream only submits frames (nghttp2 calls back when they are sent), so the
+      // map does not change under this loop.
+      for (const auto& [id, s] : c->streams) {
+        if (s->last_ns + stream_idle_ns <= now) expire_stream(*c, id, *s);
+        next = std::min(next, s->last_ns + stream_idle_ns);
+      }
+    }
+    c->watch_at_ns = next;
+    c->watch.expires_after(std::chrono::nanoseconds(next - now));
+    co_await c->watch.async_wait(kNoThrow);
+  }
+}
+
 template <class Stream>
 asio::awaitable<void> read_loop(Stream& stream, std::shared_ptr<Conn> c,
                                 beast::flat_buffer buffer) {
   for (;;) {
     if (buffer.size() > 0) {
+      c->now_ns = c->time.monotonic_ns();
       const auto* data = static_cast<const uint8_t*>(buffer.data().data());
       const ssize_t used = nghttp2_session_mem_recv(c->session, data, buffer.size());
       if (used < 0) {
@@ -530,7 +632,9 @@ asio::awaitable<void> read_loop(Stream& stream, std::shared_ptr<Conn> c,
       c->poke();
     }
     if (c->finished() || c->writing_done) break;
-    beast::get_lowest_layer(stream).expires_after(c->limits.idle_timeout);
+    // No read deadline: watch_loop judges idleness (the connection's only while no stream is
+    // open, so a long call on a quiet client is not cut); the writer has its own deadline.
+    beast::get_lowest_layer(stream).expires_never();
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       // Frames already there are read at once; an idle connection holds no 16 KB read buffer.
       if (co_await read_or_wait(stream, buffer, 16 * 1024)) break;
@@ -549,6 +653,7 @@ asio::awaitable<void> write_loop(Stream& stream, std::shared_ptr<Conn> c) {
   std::string out;
   for (;;) {
     out.clear();
+    c->now_ns = c->time.monotonic_ns();
     for (;;) {
       const uint8_t* data = nullptr;
       const ssize_t n = nghttp2_session_mem_send(c->session, &data);
@@ -568,6 +673,7 @@ asio::awaitable<void> write_loop(Stream& stream, std::shared_ptr<Conn> c) {
     co_await c->wake.async_wait(kNoThrow);
   }
   c->writing_done = true;
+  c->watch.cancel();
   if (!c->reading_done) {
     // Session over (GOAWAY sent) or the client stopped reading: end the pending read too.
     beast::error_code ec;
@@ -587,7 +693,7 @@ asio::awaitable<void> serve(Stream& stream, beast::flat_buffer initial, const Li
   if (!start_session(*c)) co_return;
   c->event("connection");
   using namespace asio::experimental::awaitable_operators;
-  co_await (read_loop(stream, c, std::move(initial)) && write_loop(stream, c));
+  co_await (read_loop(stream, c, std::move(initial)) && write_loop(stream, c) && watch_loop(c));
   // Streams still waiting on the upstream hold `c`; their answers go nowhere (writing_done).
   // Streamed calls lose their client: their upstream streams are cancelled.
   for (auto& [id, s] : c->streams)

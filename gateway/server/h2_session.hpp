@@ -62,17 +62,23 @@ struct Limits {
   size_t max_header_count = 100;             // more -> 431
   size_t max_body_bytes = 1 << 20;           // more -> 413
   int max_resets_per_second = 100;  // RST_STREAM from the client; more -> GOAWAY ENHANCE_YOUR_CALM
+  // Counts only while the connection has no open stream (Envoy's idle_timeout): then GOAWAY.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  // A stream on which no frame moved either way this long ends (Envoy's stream_idle_timeout):
+  // a running gRPC call with grpc-status 4, a request still arriving with 408, an answer the
+  // client stopped taking with RST_STREAM CANCEL. 0: off.
+  std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(5)};
 };
 
 // Connection-level events for metrics: "connection", "goaway_flood", "protocol_error",
-// "refused_stream".
+// "refused_stream", "idle_timeout" (GOAWAY after the idle timeout), "stream_idle_timeout".
 using EventHook = std::function<void(std::string_view kind)>;
 // Streams refused before reaching the handler (431/413 on a stream), counted like h1 answers.
 using RejectHook = std::function<void(int status, std::string_view reason, int64_t start_ns)>;
 
-// Serves HTTP/2 until the client goes away, the idle timeout passes with no open stream, or the
-// session ends (GOAWAY). `initial` holds bytes already read (the preface, for h2c detection).
+// Serves HTTP/2 until the client goes away, the idle timeout passes with no open stream (GOAWAY
+// NO_ERROR, then close), or the session ends (GOAWAY). `initial` holds bytes already read (the
+// preface, for h2c detection).
 template <class Stream>
 boost::asio::awaitable<void> serve(Stream& stream, boost::beast::flat_buffer initial,
                                    const Limits& limits, const TimeSource& time, Handler handler,

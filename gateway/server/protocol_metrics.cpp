@@ -8,7 +8,7 @@ constexpr const char* kRequestsHelp = "Requests answered, by client protocol";
 constexpr const char* kEvents = "gatedrill_gateway_h2_events_total";
 constexpr const char* kEventsHelp =
     "HTTP/2 connection events: connections, GOAWAY for rapid reset, protocol errors, refused "
-    "streams";
+    "streams, GOAWAY after the idle timeout, streams ended by the stream idle timeout";
 }  // namespace
 
 ProtocolMetrics::ProtocolMetrics(MetricsRegistry& metrics)
@@ -19,7 +19,10 @@ ProtocolMetrics::ProtocolMetrics(MetricsRegistry& metrics)
       h2_connections_(metrics.counter(kEvents, kEventsHelp, {{"kind", "connection"}})),
       h2_goaway_flood_(metrics.counter(kEvents, kEventsHelp, {{"kind", "goaway_flood"}})),
       h2_protocol_errors_(metrics.counter(kEvents, kEventsHelp, {{"kind", "protocol_error"}})),
-      h2_refused_streams_(metrics.counter(kEvents, kEventsHelp, {{"kind", "refused_stream"}})) {}
+      h2_refused_streams_(metrics.counter(kEvents, kEventsHelp, {{"kind", "refused_stream"}})),
+      h2_idle_timeouts_(metrics.counter(kEvents, kEventsHelp, {{"kind", "idle_timeout"}})),
+      h2_stream_idle_timeouts_(
+          metrics.counter(kEvents, kEventsHelp, {{"kind", "stream_idle_timeout"}})) {}
 
 void ProtocolMetrics::request(std::string_view protocol) {
   if (protocol == "h2")
@@ -41,6 +44,10 @@ void ProtocolMetrics::h2_event(std::string_view kind) {
     h2_protocol_errors_.inc();
   else if (kind == "refused_stream")
     h2_refused_streams_.inc();
+  else if (kind == "idle_timeout")
+    h2_idle_timeouts_.inc();
+  else if (kind == "stream_idle_timeout")
+    h2_stream_idle_timeouts_.inc();
 }
 
 }  // namespace gatedrill::gateway

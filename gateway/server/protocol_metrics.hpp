@@ -1,7 +1,7 @@
 #pragma once
 // Request counts by protocol (HTTP/1.1, h2, gRPC, WebSocket) and HTTP/2 connection events
-// (connections, rapid-reset GOAWAYs, protocol errors, refused streams), registered up front so
-// dashboards see zeros before the first request.
+// (connections, rapid-reset GOAWAYs, protocol errors, refused streams, idle timeouts),
+// registered up front so dashboards see zeros before the first request.
 #include <string_view>
 
 #include "core/admin/metrics.hpp"
@@ -23,6 +23,8 @@ class ProtocolMetrics {
   Counter& h2_goaway_flood_;
   Counter& h2_protocol_errors_;
   Counter& h2_refused_streams_;
+  Counter& h2_idle_timeouts_;
+  Counter& h2_stream_idle_timeouts_;
 };
 
 }  // namespace gatedrill::gateway

@@ -126,4 +126,10 @@ void StreamPipe::client_gone() {
   if (upstream_) upstream_->client_gone();
 }
 
+void StreamPipe::expire_idle() {
+  if (idle_expired_ || client_gone_) return;
+  idle_expired_ = true;
+  if (upstream_) upstream_->idle_expired();
+}
+
 }  // namespace gatedrill::gateway::h2

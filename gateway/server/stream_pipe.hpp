@@ -38,6 +38,7 @@ class StreamPipe {
     virtual void request_ready() = 0;               // DATA or the end to send upstream
     virtual void response_taken(size_t bytes) = 0;  // went to the client: open the upstream's
     virtual void client_gone() = 0;                 // the client reset its stream or left
+    virtual void idle_expired() = 0;  // nothing moved on the client's stream: end the call
    protected:
     ~UpstreamEnd() = default;
   };
@@ -82,6 +83,10 @@ class StreamPipe {
   // --- either side ---
   void client_gone();
   bool client_left() const { return client_gone_; }
+  // The client's stream saw no frame either way for the stream idle timeout: the upstream's
+  // stream is cancelled and the client, still there, gets grpc-status 4 (DEADLINE_EXCEEDED).
+  void expire_idle();
+  bool idle_expired() const { return idle_expired_; }
 
   uint64_t request_bytes() const { return request_total_; }
   uint64_t response_bytes() const { return response_total_; }
@@ -106,6 +111,7 @@ class StreamPipe {
   HeaderList trailers_;
   uint64_t response_total_ = 0;
   bool client_gone_ = false;
+  bool idle_expired_ = false;
   int grpc_status_ = -1;
 };
 

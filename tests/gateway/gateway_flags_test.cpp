@@ -113,6 +113,20 @@ TEST(GatewayFlags, TokenCacheEntries) {
   }
 }
 
+TEST(GatewayFlags, IdleTimeouts) {
+  auto defaults = parse(with({"--plaintext"}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->data.idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(defaults->data.stream_idle_timeout, std::chrono::seconds(300));
+  auto c = parse(with({"--plaintext", "--idle-timeout", "300ms", "--stream-idle-timeout", "2s"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->data.idle_timeout, std::chrono::milliseconds(300));
+  EXPECT_EQ(c->data.stream_idle_timeout, std::chrono::seconds(2));
+  auto off = parse(with({"--plaintext", "--stream-idle-timeout", "0"}));
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->data.stream_idle_timeout, std::chrono::milliseconds(0));
+}
+
 TEST(GatewayFlags, MtlsListener) {
   auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen",
                        "127.0.0.1:8444", "--client-ca", "ca.pem", "--crl", "ca.crl",
@@ -238,6 +252,9 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--max-upstream-pending", "-1"}), "--max-upstream-pending"},
       {with({"--plaintext", "--max-body", "0"}), "--max-body"},
       {with({"--plaintext", "--upstream-timeout", "-1s"}), "--upstream-timeout"},
+      {with({"--plaintext", "--idle-timeout", "0s"}), "--idle-timeout"},
+      {with({"--plaintext", "--stream-idle-timeout", "-1s"}), "--stream-idle-timeout"},
+      {with({"--plaintext", "--stream-idle-timeout", "soon"}), "--stream-idle-timeout"},
       {with({"--plaintext", "--subject-header", "Connection"}), "--subject-header"},
       {with({"--plaintext", "--subject-header", "x user"}), "--subject-header"},
       {with({"--plaintext", "--spiffe-header", "authorization"}), "--spiffe-header"},
