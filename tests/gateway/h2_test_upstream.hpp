@@ -23,6 +23,8 @@
 //                     grpc-status 0 once the request ended
 //   /pkg.Svc/Count    answers once the request ended: "<messages> messages"
 //   /pkg.Svc/Big      `big_bytes` of 16 KB messages, then grpc-status 0 (generated as sent)
+//   /pkg.Svc/Tick     `x-tick-count` messages "tick <n>", one every `x-tick-ms` (the first
+//                     after one interval), then grpc-status 0: paced by the upstream's clock
 // received_bytes() counts the DATA of streaming calls as it arrives.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +37,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -42,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/time/time_source.hpp"
 #include "gateway_test_support.hpp"
 
 namespace gatedrill::gateway::test {
@@ -117,6 +121,10 @@ class GrpcEchoUpstream {
     size_t parsed = 0;    // PingPong: request bytes already answered
     size_t messages = 0;  // Count
     uint64_t big_left = 0;
+    int ticks_left = 0;  // Tick
+    int ticks_sent = 0;
+    int64_t tick_ms = 0;
+    int64_t next_tick_ms = 0;
   };
 
   static int select_h2(SSL*, const unsigned char** out, unsigned char* out_len,
@@ -166,7 +174,7 @@ class GrpcEchoUpstream {
   static bool streaming_path(const std::string& path) {
     return path == "/pkg.Svc/Stream" || path == "/pkg.Svc/ResetMidStream" ||
            path == "/pkg.Svc/DropMidStream" || path == "/pkg.Svc/PingPong" ||
-           path == "/pkg.Svc/Count" || path == "/pkg.Svc/Big";
+           path == "/pkg.Svc/Count" || path == "/pkg.Svc/Big" || path == "/pkg.Svc/Tick";
   }
 
   // Between reads: held calls that may go, and the state of /pkg.Svc/Big.
@@ -191,6 +199,11 @@ class GrpcEchoUpstream {
       }
       if (s.big_left > 0)
         big_blocked_ = nghttp2_session_get_stream_remote_window_size(session, id) <= 0;
+      if (s.ticks_left > 0 && clock_.monotonic_ms() >= s.next_tick_ms) {
+        s.next_tick_ms += s.tick_ms;
+        --s.ticks_left;
+        send_message(session, id, s, "tick " + std::to_string(++s.ticks_sent), s.ticks_left == 0);
+      }
     }
   }
 
@@ -357,6 +370,11 @@ class GrpcEchoUpstream {
     respond(session, id, read_stream);
     if (path == "/pkg.Svc/Big") {
       s.big_left = options_.big_bytes;
+    } else if (path == "/pkg.Svc/Tick") {
+      s.ticks_left = std::atoi(s.headers["x-tick-count"].c_str());
+      s.tick_ms = std::atoi(s.headers["x-tick-ms"].c_str());
+      s.next_tick_ms = clock_.monotonic_ms() + s.tick_ms;
+      if (s.ticks_left <= 0) send_message(session, id, s, "no ticks", true);
     } else if (path != "/pkg.Svc/PingPong" && path != "/pkg.Svc/Count") {
       send_message(session, id, s, "one", false);
       s.waiting = true;
@@ -431,6 +449,7 @@ class GrpcEchoUpstream {
   }
 
   Options options_;
+  SystemTimeSource clock_;  // Tick's pacing
   uint16_t port_ = 0;
   int listen_fd_ = -1;
   SSL_CTX* ctx_ = nullptr;
