@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -115,7 +116,8 @@ std::string accept_key(const std::string& key) {
 }
 
 // A WebSocket echo service: one connection at a time, 101 for a handshake, then every frame
-// echoed back (a close frame is answered and ends the connection).
+// echoed back (a close frame is answered and ends the connection). A text frame "push N MS" is
+// answered instead by N text frames "pushed <i>", one every MS ms (a server pushing on its own).
 class WebSocketEchoUpstream {
  public:
   WebSocketEchoUpstream() : fd_(listen_loopback(port_)) {
@@ -162,6 +164,15 @@ class WebSocketEchoUpstream {
     for (;;) {
       auto [opcode, payload] = read_frame(conn, pending);
       if (opcode < 0) return;
+      int count = 0, ms = 0;
+      if (opcode == 0x1 && std::sscanf(payload.c_str(), "push %d %d", &count, &ms) == 2) {
+        for (int i = 1; i <= count; ++i) {
+          pollfd none{-1, 0, 0};
+          ::poll(&none, 1, ms);  // the pacing of the pushes
+          send_all(conn, frame(0x1, "pushed " + std::to_string(i), false));
+        }
+        continue;
+      }
       send_all(conn, frame(static_cast<uint8_t>(opcode), payload, false));
       if (opcode == 0x8) return;  // close
     }
@@ -191,6 +202,21 @@ class WebSocketTest : public ::testing::Test {
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     if (!token.empty()) out += "Authorization: Bearer " + token + "\r\n";
     return out + "\r\n";
+  }
+
+  // A gateway with this idle timeout, and a tunnel through it (the 101 read); -1 on failure.
+  int open_tunnel(std::chrono::milliseconds idle_timeout, std::string& pending) {
+    auto config = base_config(idp_, upstream_.url());
+    config.data.idle_timeout = idle_timeout;
+    start(std::move(config));
+    int fd = connect_loopback(gateway_->port());
+    if (fd < 0) return -1;
+    if (!send_all(fd, handshake(idp_.token(time_.wall_seconds()))) ||
+        read_head(fd, pending).rfind("HTTP/1.1 101", 0) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
   }
 
   SystemTimeSource time_;
@@ -269,14 +295,9 @@ TEST_F(WebSocketTest, NoTokenIs401BeforeTheUpgrade) {
 }
 
 TEST_F(WebSocketTest, ATunnelSilentBothWaysPastTheIdleTimeoutIsClosed) {
-  auto config = base_config(idp_, upstream_.url());
-  config.data.idle_timeout = std::chrono::milliseconds(300);
-  start(std::move(config));
-  int fd = connect_loopback(gateway_->port());
-  ASSERT_GE(fd, 0);
-  ASSERT_TRUE(send_all(fd, handshake(idp_.token(time_.wall_seconds()))));
   std::string pending;
-  EXPECT_EQ(read_head(fd, pending).rfind("HTTP/1.1 101", 0), 0u);
+  int fd = open_tunnel(std::chrono::milliseconds(300), pending);
+  ASSERT_GE(fd, 0);
   ASSERT_TRUE(send_all(fd, frame(0x1, "one", true)));
   EXPECT_EQ(read_frame(fd, pending).second, "one");
   SystemTimeSource clock;
@@ -284,6 +305,23 @@ TEST_F(WebSocketTest, ATunnelSilentBothWaysPastTheIdleTimeoutIsClosed) {
   char byte;
   EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);  // the gateway closed it (the receive timeout is 5 s)
   EXPECT_GE(clock.monotonic_ms() - silent_from, 250);
+  ::close(fd);
+}
+
+TEST_F(WebSocketTest, AServerPushingToAQuietClientKeepsTheTunnelOpenPastTheIdleTimeout) {
+  std::string pending;
+  int fd = open_tunnel(std::chrono::milliseconds(300), pending);
+  ASSERT_GE(fd, 0);
+  SystemTimeSource clock;
+  const int64_t began = clock.monotonic_ms();
+  // The client says nothing more; the server pushes 4 frames 200 ms apart (800 ms in all).
+  ASSERT_TRUE(send_all(fd, frame(0x1, "push 4 200", true)));
+  for (int i = 1; i <= 4; ++i)
+    EXPECT_EQ(read_frame(fd, pending).second, "pushed " + std::to_string(i));
+  EXPECT_GE(clock.monotonic_ms() - began, 750);
+  // Then silence both ways: closed after the idle timeout.
+  char byte;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0);
   ::close(fd);
 }
 
