@@ -103,7 +103,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   asio::any_io_executor executor;
   asio::steady_timer wake;   // cancelled to make the writer look for frames to send
-  asio::steady_timer watch;  // the idle deadlines (watch_loop)
+  asio::steady_timer watch;  // the idle deadlines (watch())
   Limits limits;
   const TimeSource& time;
   Handler handler;
@@ -121,7 +121,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   // activity costs no clock read per frame and no timer work.
   int64_t now_ns = 0;
   int64_t idle_since_ns = 0;        // when the last stream closed (or the connection began)
-  int64_t watch_at_ns = INT64_MAX;  // what watch_loop sleeps until
+  int64_t watch_at_ns = INT64_MAX;  // what the watch timer waits for
 
   void event(std::string_view kind) const {
     if (on_event) on_event(kind);
@@ -576,37 +576,37 @@ void expire_stream(Conn& c, int32_t id, StreamState& s) {
 
 // The connection's idle deadlines: with no stream open for the idle timeout it says GOAWAY
 // (NO_ERROR) and closes once that went out (Envoy's idle_timeout: open streams, however quiet,
-// keep it); each stream has its stream idle deadline. Frames only stamp their stream, so this
-// sleeps until the earliest deadline and looks again; with streams open it looks at least once
-// per idle timeout, which is when the connection's own idle time may have begun.
-asio::awaitable<void> watch_loop(std::shared_ptr<Conn> c) {
+// keep it); each stream has its stream idle deadline. Frames only stamp their stream, so one
+// timer sleeps until the earliest deadline and this looks again; with streams open it looks at
+// least once per idle timeout, which is when the connection's own idle time may have begun.
+// A plain completion handler rather than a coroutine: an idle connection holds a timer wait,
+// not a coroutine frame.
+void watch(const std::shared_ptr<Conn>& c) {
+  if (c->writing_done) return;
   const int64_t idle_ns = std::chrono::nanoseconds(c->limits.idle_timeout).count();
   const int64_t stream_idle_ns = std::chrono::nanoseconds(c->limits.stream_idle_timeout).count();
-  c->idle_since_ns = c->time.monotonic_ns();
-  while (!c->writing_done) {
-    const int64_t now = c->time.monotonic_ns();
-    int64_t next = now + idle_ns;
-    if (c->streams.empty()) {
-      next = c->idle_since_ns + idle_ns;
-      if (now >= next) {
-        c->event("idle_timeout");
-        nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
-        c->poke();
-        co_return;
-      }
-    } else if (stream_idle_ns > 0) {
-      c->now_ns = now;
-      // Ending a stream only submits frames (nghttp2 calls back when they are sent), so the
-      // map does not change under this loop.
-      for (const auto& [id, s] : c->streams) {
-        if (s->last_ns + stream_idle_ns <= now) expire_stream(*c, id, *s);
-        next = std::min(next, s->last_ns + stream_idle_ns);
-      }
+  const int64_t now = c->time.monotonic_ns();
+  int64_t next = now + idle_ns;
+  if (c->streams.empty()) {
+    next = c->idle_since_ns + idle_ns;
+    if (now >= next) {
+      c->event("idle_timeout");
+      nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+      c->poke();
+      return;
     }
-    c->watch_at_ns = next;
-    c->watch.expires_after(std::chrono::nanoseconds(next - now));
-    co_await c->watch.async_wait(kNoThrow);
+  } else if (stream_idle_ns > 0) {
+    c->now_ns = now;
+    // Ending a stream only submits frames (nghttp2 calls back when they are sent), so the map
+    // does not change under this loop.
+    for (const auto& [id, s] : c->streams) {
+      if (s->last_ns + stream_idle_ns <= now) expire_stream(*c, id, *s);
+      next = std::min(next, s->last_ns + stream_idle_ns);
+    }
   }
+  c->watch_at_ns = next;
+  c->watch.expires_after(std::chrono::nanoseconds(next - now));
+  c->watch.async_wait([c](const boost::system::error_code&) { watch(c); });
 }
 
 template <class Stream>
@@ -632,7 +632,7 @@ asio::awaitable<void> read_loop(Stream& stream, std::shared_ptr<Conn> c,
       c->poke();
     }
     if (c->finished() || c->writing_done) break;
-    // No read deadline: watch_loop judges idleness (the connection's only while no stream is
+    // No read deadline: watch() judges idleness (the connection's only while no stream is
     // open, so a long call on a quiet client is not cut); the writer has its own deadline.
     beast::get_lowest_layer(stream).expires_never();
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -692,8 +692,10 @@ asio::awaitable<void> serve(Stream& stream, beast::flat_buffer initial, const Li
                                   std::move(on_reject));
   if (!start_session(*c)) co_return;
   c->event("connection");
+  c->idle_since_ns = time.monotonic_ns();
+  watch(c);
   using namespace asio::experimental::awaitable_operators;
-  co_await (read_loop(stream, c, std::move(initial)) && write_loop(stream, c) && watch_loop(c));
+  co_await (read_loop(stream, c, std::move(initial)) && write_loop(stream, c));
   // Streams still waiting on the upstream hold `c`; their answers go nowhere (writing_done).
   // Streamed calls lose their client: their upstream streams are cancelled.
   for (auto& [id, s] : c->streams)
