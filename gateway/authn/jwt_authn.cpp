@@ -128,7 +128,7 @@ AuthnResult JwtAuthn::verify_uncached(std::string_view token) {
   if (claims.sub != nullptr && claims.sub->is_string())
     verified.subject = SharedString(std::string_view(claims.sub->as_string()));
   if (claims.jti != nullptr && claims.jti->is_string())
-    verified.jti = std::string(claims.jti->as_string());
+    verified.jti = SharedString(std::string_view(claims.jti->as_string()));
   // As the checks read them: an integral double exp is kept too, so a cached hit still expires.
   verified.exp = times->exp;
   verified.nbf = times->nbf;

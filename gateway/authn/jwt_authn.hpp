@@ -41,7 +41,7 @@ struct AuthnResult {
   std::string reason;          // "token_expired", "bad_signature", "missing_token", ...
   std::string description;     // for error_description
   SharedString subject;        // "sub" when allowed (shared with the token cache's entry)
-  std::string jti;             // "jti" when allowed and present (revocation key)
+  SharedString jti;            // "jti" when allowed and present (revocation key)
   std::optional<int64_t> exp;  // "exp" when allowed and present (unix seconds)
   bool cache_hit = false;
 

@@ -21,7 +21,7 @@ namespace gatedrill::gateway {
 
 struct VerifiedToken {
   SharedString subject;  // shared: a hit's copy, the verdict's identity and the log's cost no copy
-  std::string jti;
+  SharedString jti;      // shared too: a hit's copy and the revocation lookup's
   std::optional<int64_t> exp;  // unix seconds
   std::optional<int64_t> nbf;
   std::optional<int64_t> iat;
