@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/mutate_bytes.hpp"
+
 namespace gatedrill {
 namespace {
 
@@ -403,21 +405,7 @@ TEST(H1ResponseParser, AcceptsNothingBeastRefusesAndAgreesOnWhatBothAccept) {
   int agreed = 0, refused_here_only = 0;
   for (int round = 0; round < 30000; ++round) {
     std::string wire = seeds[rng() % std::size(seeds)];
-    for (int m = 1 + static_cast<int>(rng() % 3); m > 0; --m) {
-      const size_t at = rng() % wire.size();
-      const char c = alphabet[rng() % sizeof alphabet];
-      switch (rng() % 3) {
-        case 0:
-          wire[at] = c;
-          break;
-        case 1:
-          wire.insert(wire.begin() + static_cast<std::ptrdiff_t>(at), c);
-          break;
-        default:
-          wire.erase(at, 1);
-          break;
-      }
-    }
+    testing_support::mutate_bytes(wire, rng, std::string_view(alphabet, sizeof alphabet));
     H1ResponseParser::Limits limits;
     limits.max_head_bytes = 8192;
     limits.keep_fields = true;

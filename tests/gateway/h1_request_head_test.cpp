@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/mutate_bytes.hpp"
+
 namespace gatedrill::gateway {
 namespace {
 
@@ -105,21 +107,7 @@ TEST(PlainRequestHead, ReadsNothingBeastRefusesAndAgreesOnWhatBothRead) {
   int agreed = 0, refused_here_only = 0;
   for (int round = 0; round < 30000; ++round) {
     std::string head = seeds[rng() % std::size(seeds)];
-    for (int m = 1 + static_cast<int>(rng() % 3); m > 0; --m) {
-      const size_t at = rng() % head.size();
-      const char c = alphabet[rng() % sizeof alphabet];
-      switch (rng() % 3) {
-        case 0:
-          head[at] = c;
-          break;
-        case 1:
-          head.insert(head.begin() + static_cast<std::ptrdiff_t>(at), c);
-          break;
-        default:
-          head.erase(at, 1);
-          break;
-      }
-    }
+    testing_support::mutate_bytes(head, rng, std::string_view(alphabet, sizeof alphabet));
     auto mine = plain_read(head);
     auto beast = beast_read(head);
     if (!mine) {
