@@ -71,7 +71,6 @@ constexpr std::chrono::seconds kHandshakeTimeout{10};  // to the first bytes; th
 // A connection whose ClientHello arrived while its worker ran max_handshakes_in_flight waits for
 // a slot this long at most.
 constexpr std::chrono::seconds kHandshakeQueueTimeout{30};
-constexpr std::chrono::seconds kWriteTimeout{10};
 // listen(2)'s backlog: the kernel silently caps it at net.core.somaxconn, so a machine tuned for
 // floods of connections gets its full setting.
 constexpr int kListenBacklog = 65535;
@@ -1050,7 +1049,7 @@ struct DataPlane::Impl {
   asio::awaitable<void> pump(From& from, beast::flat_buffer& pending, To& to, Tunnel& tunnel) {
     for (;;) {
       if (pending.size() > 0) {
-        beast::get_lowest_layer(to).expires_after(kWriteTimeout);
+        beast::get_lowest_layer(to).expires_after(options.write_timeout);
         auto [ec, n] = co_await asio::async_write(to, pending.data(), kNoThrow);
         if (ec) break;
         pending.consume(n);
@@ -1218,19 +1217,43 @@ struct DataPlane::Impl {
     return out;
   }
 
-  // Writes `response` in one write through `wire` (the connection's buffer, kept between
-  // responses); Beast's serializer for a chunked one.
+  // Writes `data` to the client: the usual answer in one write under one deadline, a larger
+  // one under the write deadline per 64 KB, not for the whole, so a slow reader of a large
+  // answer is cut only once it stops taking bytes (as HTTP/2's writer is). Not a coroutine of
+  // its own on the usual path (a frame per response costs ~400 instructions).
+  static constexpr size_t kWriteSlice = 64 * 1024;
+  template <class Stream>
+  asio::awaitable<bool> write_slices(Stream& stream, std::string_view data) {
+    while (!data.empty()) {
+      beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+      auto [ec, n] = co_await asio::async_write(
+          stream, asio::buffer(data.data(), std::min(data.size(), kWriteSlice)), kNoThrow);
+      if (ec) co_return false;
+      data.remove_prefix(n);
+    }
+    co_return true;
+  }
+
+  // Writes `response` through `wire` (the connection's buffer, kept between responses); Beast's
+  // serializer for a chunked one, its deadline per piece as well.
   template <class Stream>
   asio::awaitable<bool> write(Stream& stream, Response& response, std::string& wire) {
-    beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
-    beast::error_code ec;
-    if (response.chunked()) {
-      std::tie(ec, std::ignore) = co_await http::async_write(stream, response, kNoThrow);
-    } else {
+    if (!response.chunked()) {
       serialize_message(response, wire);
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
+      if (wire.size() > kWriteSlice) co_return co_await write_slices(stream, wire);
+      beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
+      (void)n;
+      co_return !ec;
     }
-    co_return !ec;
+    http::response_serializer<http::string_body> serializer{response};
+    while (!serializer.is_done()) {
+      beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+      auto [ec, n] = co_await http::async_write_some(stream, serializer, kNoThrow);
+      (void)n;
+      if (ec) co_return false;
+    }
+    co_return true;
   }
   // A one-off answer (a rejection before the connection closes).
   template <class Stream>
@@ -1332,10 +1355,16 @@ struct DataPlane::Impl {
                                           upgrade ? "websocket" : "http/1.1", request.keep_alive(),
                                           upgrade ? &tunnel : nullptr, upgrade ? nullptr : &h1);
       if (h1.written) {
-        beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
-        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
-        (void)n;
-        if (ec || !h1.keep_alive) co_return;
+        bool written = false;
+        if (wire.size() > kWriteSlice) {
+          written = co_await write_slices(stream, wire);
+        } else {
+          beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+          auto [ec, n] = co_await asio::async_write(stream, asio::buffer(wire), kNoThrow);
+          (void)n;
+          written = !ec;
+        }
+        if (!written || !h1.keep_alive) co_return;
         continue;
       }
       if (tunnel && answer.response.result() == http::status::switching_protocols) {

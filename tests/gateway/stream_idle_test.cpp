@@ -199,5 +199,68 @@ TEST_F(StreamIdleTest, ASlowUpstreamAnswerOutlivesTheIdleTimeoutOnHttp1AndHttp2)
   EXPECT_EQ(client.replies()[id].body, "hello /slow");
 }
 
+// In-process (the write deadline is no flag): an HTTP/1.1 answer of 8 MB to a client that takes
+// it slowly, 256 KB every 20 ms through a small receive window, goes out in full although the
+// whole write lasts many times the write timeout; each 64 KB has that long, not the whole.
+TEST(SlowReader, ALargeHttp1AnswerToASlowReaderIsNotCutWhileBytesFlow) {
+  constexpr size_t kBody = 8u << 20;
+  SystemTimeSource clock;
+  FakeIdp idp;
+  HttpServer big{HttpServerOptions{}};
+  big.route("*", "/*", [](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = "application/octet-stream";
+    response.body.assign(kBody, 'b');
+    return response;
+  });
+  ASSERT_TRUE(big.start());
+  auto config = base_config(idp, "http://127.0.0.1:" + std::to_string(big.port()));
+  config.data.write_timeout = std::chrono::milliseconds(150);
+  config.data.upstream_timeout = std::chrono::seconds(10);
+  Gateway gateway(clock, std::move(config));
+  ASSERT_TRUE(gateway.start());
+
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 16 * 1024;  // before connect: the advertised window stays small
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(gateway.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string request = "GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                              idp.token(clock.wall_seconds()) + "\r\n\r\n";
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // The head first, then the body at the reader's pace.
+  std::string head;
+  char byte;
+  while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &byte, 1, 0) == 1) head += byte;
+  ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  const int64_t began = clock.monotonic_ms();
+  std::vector<char> buffer(64 * 1024);
+  size_t received = 0;
+  bool open = true;
+  while (open && received < kBody) {
+    for (size_t chunk = 0; chunk < 256 * 1024 && received < kBody;) {
+      const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+      if (n <= 0) {
+        open = false;  // closed by the gateway (or nothing for 5 s)
+        break;
+      }
+      chunk += static_cast<size_t>(n);
+      received += static_cast<size_t>(n);
+    }
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 1, 20);  // the reader's pace
+  }
+  EXPECT_EQ(received, kBody);
+  EXPECT_GE(clock.monotonic_ms() - began, 3 * 150);  // many write timeouts in all
+  ::close(fd);
+  gateway.stop();
+}
+
 }  // namespace
 }  // namespace gatedrill::gateway::test
