@@ -130,7 +130,7 @@ TEST_F(StreamIdleTest, AConnectionWithoutStreamsIsClosedAfterTheIdleTimeout) {
 }
 
 TEST_F(StreamIdleTest, AStreamWithNothingMovingEndsAndTheConnectionGoesOn) {
-  start({"--idle-timeout", "60s", "--stream-idle-timeout", "300ms"});
+  start({"--idle-timeout", "60s", "--stream-idle-timeout", "500ms"});
   H2TestClient client(port_, false);
   ASSERT_TRUE(client.connected());
   const int64_t began = now_ms();
@@ -138,12 +138,13 @@ TEST_F(StreamIdleTest, AStreamWithNothingMovingEndsAndTheConnectionGoesOn) {
   const int32_t quiet = client.submit("POST", "/pkg.Svc/Stream", grpc_headers(), grpc_frame("go"));
   // Never answered at all: ended before any head (trailers-only).
   const int32_t silent = client.submit("POST", "/pkg.Svc/Slow", grpc_headers(), grpc_frame("go"));
-  // A message every 100 ms for 800 ms: each one restarts the stream's idle time.
-  const int32_t ticking = client.submit("POST", "/pkg.Svc/Tick", ticks(8, 100), grpc_frame("go"));
+  // A message every 100 ms for 1.2 s: each one restarts the stream's idle time (400 ms of
+  // margin for a busy machine).
+  const int32_t ticking = client.submit("POST", "/pkg.Svc/Tick", ticks(12, 100), grpc_frame("go"));
   // An HTTP/2 request whose body never ends: 408 while it is still arriving.
   const int32_t upload = client.open_stream("POST", "/api/items", {bearer()});
   ASSERT_TRUE(client.run_all(std::chrono::seconds(10)));
-  EXPECT_GE(now_ms() - began, 800);
+  EXPECT_GE(now_ms() - began, 1200);
 
   auto& q = client.replies()[quiet];
   EXPECT_EQ(q.status, 200);
@@ -157,7 +158,7 @@ TEST_F(StreamIdleTest, AStreamWithNothingMovingEndsAndTheConnectionGoesOn) {
   EXPECT_EQ(s.headers["grpc-status"], "4");
   EXPECT_NE(grpc_message(s).find("stream_idle_timeout"), std::string::npos) << grpc_message(s);
   auto& t = client.replies()[ticking];
-  EXPECT_EQ(t.body, tick_messages(8));
+  EXPECT_EQ(t.body, tick_messages(12));
   EXPECT_EQ(t.trailers["grpc-status"], "0");
   auto& u = client.replies()[upload];
   EXPECT_EQ(u.status, 408);
@@ -199,11 +200,14 @@ TEST_F(StreamIdleTest, ASlowUpstreamAnswerOutlivesTheIdleTimeoutOnHttp1AndHttp2)
   EXPECT_EQ(client.replies()[id].body, "hello /slow");
 }
 
-// In-process (the write deadline is no flag): an HTTP/1.1 answer of 8 MB to a client that takes
+// In-process (the write deadline is no flag): an HTTP/1.1 answer of 16 MB to a client that takes
 // it slowly, 256 KB every 20 ms through a small receive window, goes out in full although the
-// whole write lasts many times the write timeout; each 64 KB has that long, not the whole.
+// whole write lasts more than twice the write timeout; each 64 KB has that long, not the whole.
 TEST(SlowReader, ALargeHttp1AnswerToASlowReaderIsNotCutWhileBytesFlow) {
-  constexpr size_t kBody = 8u << 20;
+  // Larger than the gateway's send buffer (up to 4 MB) by far: the write lasts about a second.
+  // The writer wakes when about half that buffer drained (~160 ms at this pace), well within
+  // the write timeout.
+  constexpr size_t kBody = 16u << 20;
   SystemTimeSource clock;
   FakeIdp idp;
   HttpServer big{HttpServerOptions{}};
@@ -215,7 +219,7 @@ TEST(SlowReader, ALargeHttp1AnswerToASlowReaderIsNotCutWhileBytesFlow) {
   });
   ASSERT_TRUE(big.start());
   auto config = base_config(idp, "http://127.0.0.1:" + std::to_string(big.port()));
-  config.data.write_timeout = std::chrono::milliseconds(150);
+  config.data.write_timeout = std::chrono::milliseconds(400);  // margin for a busy machine
   config.data.upstream_timeout = std::chrono::seconds(10);
   Gateway gateway(clock, std::move(config));
   ASSERT_TRUE(gateway.start());
@@ -257,7 +261,7 @@ TEST(SlowReader, ALargeHttp1AnswerToASlowReaderIsNotCutWhileBytesFlow) {
     ::poll(&none, 1, 20);  // the reader's pace
   }
   EXPECT_EQ(received, kBody);
-  EXPECT_GE(clock.monotonic_ms() - began, 3 * 150);  // many write timeouts in all
+  EXPECT_GE(clock.monotonic_ms() - began, 2 * 400);  // longer than the write timeout in all
   ::close(fd);
   gateway.stop();
 }
