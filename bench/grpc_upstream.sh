@@ -32,35 +32,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tools h2load curl jq taskset nginx
 require_gatedrill "$GATEDRILL"
 
-# start NAME CORE gatedrill-ARGS...: sets started_pid, started_port and started_admin from the
-# ready line.
-start() {
-  local name=$1 core=$2
-  shift 2
-  taskset -c "$core" "$GATEDRILL" "$@" >"$work/$name.log" 2>&1 &
-  started_pid=$!
-  pids+=("$started_pid")
-  wait_for "the $name" grep -q '"port"' "$work/$name.log"
-  local ready
-  ready=$(grep -m1 '"port"' "$work/$name.log")
-  started_port=$(jq -r .port <<<"$ready")
-  started_admin=$(jq -r .admin_port <<<"$ready")
-}
-
-start idp 1 idp --port 0 --admin-port 0 --threads 1
+start_ready idp 1 "$GATEDRILL" idp --port 0 --admin-port 0 --threads 1
 idp_port=$started_port
 curl -sf -X POST "http://127.0.0.1:$started_admin/admin/tokens" -d '{"ttl_s": 3600}' | jq -er .token >"$work/token"
 token=$(cat "$work/token")
 
 # The upstream: trusts another issuer, so it answers every call itself, at once.
-start upstream 1 gateway --plaintext --listen 127.0.0.1:0 --admin-port 0 --threads 1 \
+start_ready upstream 1 "$GATEDRILL" gateway --plaintext --listen 127.0.0.1:0 --admin-port 0 --threads 1 \
   --issuer http://127.0.0.1:1 --jwks-uri http://127.0.0.1:1/jwks.json --upstream http://127.0.0.1:1
 up_port=$started_port
 
 gateway() {  # NAME EXTRA-FLAGS...
   local name=$1
   shift
-  start "$name" 0 gateway --plaintext --listen 127.0.0.1:0 --admin-port 0 --threads 1 \
+  start_ready "$name" 0 "$GATEDRILL" gateway --plaintext --listen 127.0.0.1:0 --admin-port 0 --threads 1 \
     --issuer "http://127.0.0.1:$idp_port" --jwks-uri "http://127.0.0.1:$idp_port/jwks.json" \
     --audience gatedrill --upstream "http://127.0.0.1:$up_port" "$@"
 }

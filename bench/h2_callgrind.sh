@@ -27,27 +27,12 @@ builds=(A)
 [[ -z "$B" ]] || builds+=(B)
 binary() { if [[ $1 == A ]]; then echo "$A"; else echo "$B"; fi; }
 
-# start NAME CORE BINARY ARGS...: sets started_pid, started_port and started_admin from the ready
-# line.
-start() {
-  local name=$1 core=$2 bin=$3
-  shift 3
-  taskset -c "$core" "$bin" "$@" >"$work/$name.log" 2>&1 &
-  started_pid=$!
-  pids+=("$started_pid")
-  wait_for "the $name" grep -q '"port"' "$work/$name.log"
-  local ready
-  ready=$(grep -m1 '"port"' "$work/$name.log")
-  started_port=$(jq -r .port <<<"$ready")
-  started_admin=$(jq -r .admin_port <<<"$ready")
-}
-
-start idp 1 "$A" idp --port 0 --admin-port 0 --threads 1
+start_ready idp 1 "$A" idp --port 0 --admin-port 0 --threads 1
 idp_port=$started_port
 curl -sf -X POST "http://127.0.0.1:$started_admin/admin/tokens" -d '{"ttl_s": 3600}' |
   jq -er .token >"$work/token"
 token=$(cat "$work/token")
-start upstream 1 "$A" gateway --plaintext --listen 127.0.0.1:0 --admin-port 0 --threads 1 \
+start_ready upstream 1 "$A" gateway --plaintext --listen 127.0.0.1:0 --admin-port 0 --threads 1 \
   --issuer http://127.0.0.1:1 --jwks-uri http://127.0.0.1:1/jwks.json --upstream http://127.0.0.1:1
 up_port=$started_port
 gateway_args=(gateway --plaintext --admin-port 0 --threads 1 --issuer "http://127.0.0.1:$idp_port"
@@ -94,7 +79,7 @@ done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $IDLE idle h2c connections"
 for _ in 1 2; do
   for build in "${builds[@]}"; do
-    start "idle-$build-$RANDOM" 0 "$(binary "$build")" "${gateway_args[@]}" --listen 127.0.0.1:0
+    start_ready "idle-$build-$RANDOM" 0 "$(binary "$build")" "${gateway_args[@]}" --listen 127.0.0.1:0
     gw_pid=$started_pid
     rss_start=$(awk '/VmRSS/ { print $2 }' "/proc/$gw_pid/status")
     taskset -c 1 "$A" loadgen "http://127.0.0.1:$started_port/api/items" --h2 --rate 1 \

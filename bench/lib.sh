@@ -89,3 +89,19 @@ http {
 }
 CONF
 }
+
+# start_ready NAME CORE PROGRAM ARGS...: runs PROGRAM pinned to CORE, logging to the work folder,
+# and waits for its ready line (a gatedrill component prints one with "port"); sets started_pid,
+# started_port and started_admin from it.
+start_ready() {
+  local name=$1 core=$2
+  shift 2
+  taskset -c "$core" "$@" >"$work/$name.log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+  wait_for "the $name" grep -q '"port"' "$work/$name.log"
+  local ready
+  ready=$(grep -m1 '"port"' "$work/$name.log")
+  started_port=$(jq -r .port <<<"$ready")
+  started_admin=$(jq -r .admin_port <<<"$ready")
+}
