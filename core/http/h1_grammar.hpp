@@ -57,20 +57,30 @@ constexpr bool is_control(char c) {
   return (u < 0x20 && u != '\t') || u == 0x7f;
 }
 
+#ifdef __SSE2__
+// One bit per byte of the 16 at p that is at most `limit` (unsigned: min(x, limit) == x), or
+// with `also`, one that equals it.
+inline __m128i at_most16(__m128i x, char limit) {
+  return _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(limit)), x);
+}
+inline int mask16_at_most(const char* p, char limit) {
+  return _mm_movemask_epi8(at_most16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit));
+}
+inline int mask16_at_most(const char* p, char limit, char also) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm_movemask_epi8(
+      _mm_or_si128(at_most16(x, limit), _mm_cmpeq_epi8(x, _mm_set1_epi8(also))));
+}
+#endif
+
 // The index of the first control byte other than HTAB in s from `from` on, or s.size(): a
 // block of 16 (SSE2) or 8 bytes without any passes at once, one with one is looked at byte by
 // byte. A Bearer token is ~800 bytes of field value.
 inline size_t find_control(std::string_view s, size_t from = 0) {
   size_t i = from;
 #ifdef __SSE2__
-  const __m128i below_space = _mm_set1_epi8(0x1f);
-  const __m128i del = _mm_set1_epi8(0x7f);
   for (; i + 16 <= s.size(); i += 16) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    // Unsigned x <= 0x1f exactly when min(x, 0x1f) == x.
-    const __m128i control =
-        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, below_space), x), _mm_cmpeq_epi8(x, del));
-    if (_mm_movemask_epi8(control) == 0) continue;
+    if (mask16_at_most(s.data() + i, 0x1f, 0x7f) == 0) continue;
     for (size_t k = i; k < i + 16; ++k)
       if (is_control(s[k])) return k;
   }

@@ -1,9 +1,6 @@
 #include "gateway/server/h1_guard.hpp"
 
 #include <cstdint>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "core/http/h1_grammar.hpp"
 #include "core/util/strings.hpp"
@@ -28,13 +25,8 @@ bool all_digits(std::string_view s) {
 // byte less than 14" has no false negatives).
 size_t skip_above_cr(std::string_view s, size_t i) {
 #ifdef __SSE2__
-  const __m128i cr = _mm_set1_epi8('\r');
-  while (i + 16 <= s.size()) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    // Unsigned x <= CR exactly when min(x, CR) == x.
-    if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, cr), x)) != 0) return i;
-    i += 16;
-  }
+  for (; i + 16 <= s.size(); i += 16)
+    if (h1::mask16_at_most(s.data() + i, '\r') != 0) return i;
 #endif
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   while (i + 8 <= s.size()) {
