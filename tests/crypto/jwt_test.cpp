@@ -2,6 +2,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include <gtest/gtest.h>
@@ -267,6 +268,47 @@ TEST(Jws, Rs256AnswersAsOpenSslDoes) {
     if (BN_num_bytes(v.get()) == size) {  // s + n still fits: the same residue, not canonical
       EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, as_sig(v.get())));
       EXPECT_FALSE(openssl_rs256_verify(*pub, input, as_sig(v.get())));
+    }
+  }
+}
+
+// The exponentiation ends on a multiplication by s itself, not its Montgomery form (core/crypto
+// jwt.cpp): right for every odd exponent, so keys whose e is not 65537, with one or several bits
+// below the top one set, verify as OpenSSL says.
+TEST(Jws, Rs256WithOtherPublicExponentsAnswersAsOpenSslDoes) {
+  for (unsigned long e : {3ul, 17ul, 65539ul, 0x1000000Ful}) {
+    EvpPkeyCtxPtr gen(EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, nullptr));
+    BnPtr exponent(BN_new());
+    ASSERT_TRUE(gen && exponent && BN_set_word(exponent.get(), e) == 1);
+    ASSERT_EQ(EVP_PKEY_keygen_init(gen.get()), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set_rsa_keygen_bits(gen.get(), 2048), 1);
+    ASSERT_EQ(EVP_PKEY_CTX_set1_rsa_keygen_pubexp(gen.get(), exponent.get()), 1);
+    EVP_PKEY* raw = nullptr;
+    ASSERT_EQ(EVP_PKEY_keygen(gen.get(), &raw), 1);
+    EvpPkeyPtr generated(raw);
+    BioPtr pem(BIO_new(BIO_s_mem()));
+    ASSERT_EQ(PEM_write_bio_PUBKEY(pem.get(), generated.get()), 1);
+    char* text = nullptr;
+    const long text_len = BIO_get_mem_data(pem.get(), &text);
+    auto pub = Key::from_pem(std::string_view(text, static_cast<size_t>(text_len)));
+    ASSERT_TRUE(pub.ok()) << e;
+    // Signed through a Key made from the same EVP_PKEY's private PEM.
+    BioPtr private_pem(BIO_new(BIO_s_mem()));
+    ASSERT_EQ(PEM_write_bio_PrivateKey(private_pem.get(), generated.get(), nullptr, nullptr, 0,
+                                       nullptr, nullptr),
+              1);
+    const long private_len = BIO_get_mem_data(private_pem.get(), &text);
+    auto key = Key::from_pem(std::string_view(text, static_cast<size_t>(private_len)));
+    ASSERT_TRUE(key.ok()) << e;
+    for (int i = 0; i < 4; ++i) {
+      const std::string input = "header.payload" + std::to_string(i);
+      const std::string sig = openssl_rsa_sign(*key, EVP_sha256(), input);
+      EXPECT_TRUE(jws_verify(JwsAlg::kRS256, *pub, input, sig)) << e << " " << i;
+      std::string altered = sig;
+      altered[sig.size() / 2] = static_cast<char>(altered[sig.size() / 2] ^ (1 << i));
+      EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input, altered)) << e << " " << i;
+      EXPECT_FALSE(openssl_rs256_verify(*pub, input, altered)) << e << " " << i;
+      EXPECT_FALSE(jws_verify(JwsAlg::kRS256, *pub, input + "x", sig)) << e << " " << i;
     }
   }
 }
