@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/supervisor/free_port.hpp"
 #include "core/time/time_source.hpp"
 #include "core/util/result.hpp"
 
@@ -80,9 +81,6 @@ class Supervisor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// A free TCP port on 127.0.0.1 (bind to port 0, read it back, close). Errors: "no_free_port".
-Result<uint16_t> allocate_port();
 
 // Exit status of a waitpid() status word: code, or 128 + signal.
 int decode_wait_status(int wait_status);

@@ -1,11 +1,16 @@
 #include "core/supervisor/supervisor.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +19,8 @@
 #include "core/http/http_client.hpp"
 #include "core/http/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
+
+extern char** environ;
 
 namespace gatedrill {
 namespace {
@@ -327,6 +334,71 @@ TEST(AllocatePort, ReturnsABindablePort) {
   auto started = server.start();
   EXPECT_TRUE(started.ok()) << started.error().message;
   EXPECT_EQ(server.port(), *port);
+}
+
+TEST(AllocatePort, ComesFromBelowTheEphemeralRangeWhereTheKernelNeverAssignsOne) {
+  std::ifstream range_file("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned ephemeral_first = 0;
+  ASSERT_TRUE(range_file >> ephemeral_first);
+  if (ephemeral_first < kLowestAllocatedPort + 1000)
+    GTEST_SKIP() << "no room below " << ephemeral_first;
+  for (int i = 0; i < 50; ++i) {
+    auto port = allocate_port();
+    ASSERT_TRUE(port.ok()) << port.error().message;
+    EXPECT_GE(*port, kLowestAllocatedPort);
+    EXPECT_LT(*port, ephemeral_first);
+  }
+}
+
+TEST(AllocatePort, NeverHandsOutAPortTwiceWhileItIsReserved) {
+  std::set<uint16_t> seen;
+  for (int i = 0; i < 2000; ++i) {
+    auto port = allocate_port();
+    ASSERT_TRUE(port.ok()) << port.error().message;
+    EXPECT_TRUE(seen.insert(*port).second) << "port " << *port << " handed out twice";
+  }
+}
+
+// Another process's reservations are skipped: with 1000 random ports each out of ~20k, two
+// processes that did not see each other's would share ~45 of them.
+TEST(AllocatePort, TwoProcessesNeverGetTheSamePort) {
+  int to_child[2], from_child[2];
+  ASSERT_EQ(::pipe2(to_child, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(from_child, O_CLOEXEC), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
+  std::string helper = NET_PORT_HELPER;
+  std::string count = "1000";
+  char* argv[] = {helper.data(), count.data(), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+
+  std::set<uint16_t> theirs;
+  FILE* out = ::fdopen(from_child[0], "r");
+  ASSERT_NE(out, nullptr);
+  char line[32];
+  bool ready = false;
+  while (!ready && std::fgets(line, sizeof line, out)) {
+    ready = std::string(line) == "ready\n";
+    if (!ready) theirs.insert(static_cast<uint16_t>(std::atoi(line)));
+  }
+  ASSERT_TRUE(ready) << "the helper stopped early";
+  EXPECT_EQ(theirs.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) {
+    auto port = allocate_port();
+    ASSERT_TRUE(port.ok()) << port.error().message;
+    EXPECT_EQ(theirs.count(*port), 0u) << "port " << *port << " is reserved by the helper";
+  }
+  ::close(to_child[1]);  // lets the helper exit
+  std::fclose(out);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(decode_wait_status(status), 0);
 }
 
 TEST(DecodeWaitStatus, ExitCodesAndSignals) {
