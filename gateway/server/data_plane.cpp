@@ -53,9 +53,11 @@
 #include "gateway/server/h1_guard.hpp"
 #include "gateway/server/h1_request_head.hpp"
 #include "gateway/server/h2_session.hpp"
+#include "gateway/server/h2_tunnel.hpp"
 #include "gateway/server/spiffe_identity.hpp"
 #include "gateway/server/stream_pipe.hpp"
 #include "gateway/server/tls_stream.hpp"
+#include "gateway/server/websocket_key.hpp"
 
 namespace gatedrill::gateway {
 
@@ -1010,6 +1012,16 @@ struct DataPlane::Impl {
     if (!conn) co_return out;
     request.set(http::field::connection, "Upgrade");
     request.set(http::field::upgrade, "websocket");
+    // An HTTP/2 client's tunnel (RFC 8441) comes without a key: the gateway is the upstream's
+    // WebSocket client, so it makes the key and checks the answer to it.
+    std::string accept;
+    if (request.count(http::field::sec_websocket_key) == 0) {
+      const std::string key = make_websocket_key();
+      accept = websocket_accept(key);
+      request.set(http::field::sec_websocket_key, key);
+      if (request.count(http::field::sec_websocket_version) == 0)
+        request.set(http::field::sec_websocket_version, "13");
+    }
     conn->lowest().expires_after(cluster.options.timeout);
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_upstream_response_bytes);
@@ -1026,7 +1038,20 @@ struct DataPlane::Impl {
       co_return out;
     }
     out.response = parser.release();
-    if (out.response->result() == http::status::switching_protocols) {
+    const int status = out.response->result_int();
+    if (!accept.empty() &&
+        (status == 101 ? (*out.response)[http::field::sec_websocket_accept] != accept
+                       : status / 100 == 2)) {
+      // A 2xx would tell an HTTP/2 client its tunnel is open while the upstream never switched.
+      if (hooks.on_upstream_error) hooks.on_upstream_error("protocol");
+      out.error = {502, "upstream_bad_upgrade",
+                   status == 101 ? "the upstream's Sec-WebSocket-Accept does not match the key"
+                                 : "the upstream answered the WebSocket handshake with " +
+                                       std::to_string(status) + " instead of 101"};
+      out.response.reset();
+      co_return out;
+    }
+    if (status == 101) {
       conn->lowest().expires_never();
       tunnel = std::move(conn);
     }
@@ -1531,6 +1556,31 @@ struct DataPlane::Impl {
         asio::use_awaitable, std::move(wait));
   }
 
+  // A WebSocket over HTTP/2 (RFC 8441): the handshake through handle() as for HTTP/1.1 (filter
+  // chain, upstream Upgrade); a 101 becomes the stream's 200 (without the HTTP/1.1 handshake's
+  // fields) and the tunnel runs on the stream's pipe until either side ends it. Any other answer
+  // (a refusal, the upstream's non-101, 502/503/504) goes on the stream as it is.
+  asio::awaitable<h2::Answer> websocket_h2(Worker& worker, Request& request,
+                                           std::string_view remote, std::string_view identity,
+                                           bool secure, int64_t start_ns, h2::StreamPipe& pipe) {
+    std::unique_ptr<UpstreamConn> tunnel;
+    h2::Answer answer = co_await handle(worker, request, remote, identity, secure, start_ns,
+                                        "websocket", true, &tunnel);
+    if (!tunnel || answer.response.result() != http::status::switching_protocols) co_return answer;
+    Response head = answer.response;
+    head.result(http::status::ok);
+    for (auto field : {http::field::connection, http::field::upgrade,
+                       http::field::sec_websocket_accept, http::field::content_length})
+      head.erase(field);
+    head.body().clear();
+    pipe.respond(std::move(head));
+    if (tunnel->tls)
+      co_await h2::relay_tunnel(*tunnel->tls, tunnel->buffer, pipe, options.write_timeout);
+    else
+      co_await h2::relay_tunnel(tunnel->stream, tunnel->buffer, pipe, options.write_timeout);
+    co_return answer;
+  }
+
   // HTTP/2 on an accepted connection: each stream goes through handle() like an HTTP/1.1
   // request; limits come from the same options (the :path counts as the URI).
   template <class Stream>
@@ -1550,6 +1600,9 @@ struct DataPlane::Impl {
     auto handler = [this, &worker, remote, identity](
                        h2::Request& request, int64_t start_ns,
                        h2::StreamPipe* pipe) -> asio::awaitable<h2::Answer> {
+      // The session made an extended CONNECT the HTTP/1.1 form of the handshake.
+      if (pipe && is_websocket_upgrade(request))
+        return websocket_h2(worker, request, remote, identity, secure, start_ns, *pipe);
       return handle(worker, request, remote, identity, secure, start_ns, pipe ? "grpc" : "h2", true,
                     nullptr, nullptr, pipe);
     };

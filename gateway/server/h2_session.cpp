@@ -65,7 +65,9 @@ struct StreamState final : StreamPipe::ClientEnd {
 
   Conn& conn;
   int32_t id;
-  std::shared_ptr<StreamPipe> pipe;  // a gRPC call: streamed
+  std::shared_ptr<StreamPipe> pipe;  // a gRPC call or a WebSocket tunnel: streamed
+  bool tunnel = false;               // an extended CONNECT (RFC 8441) for a WebSocket
+  std::string protocol;              // its :protocol
   bool call_done = false;            // its handler returned: request DATA is dropped
   bool handling = false;             // handed to the handler, its answer not back yet
   bool idle_expired = false;         // the stream idle timeout ended its call
@@ -333,6 +335,62 @@ void reject(Conn& c, int32_t id, StreamState& s) {
   submit(c, id, s, std::move(answer));
 }
 
+// How long a stream may stay quiet both ways (0: forever): the stream idle timeout; for a
+// WebSocket tunnel the connection idle timeout when that is shorter, since that is what ends a
+// quiet HTTP/1.1 tunnel, so a WebSocket idles out alike over either protocol.
+int64_t idle_limit_ns(const Conn& c, const StreamState& s) {
+  const int64_t stream_ns = std::chrono::nanoseconds(c.limits.stream_idle_timeout).count();
+  if (!s.tunnel) return stream_ns;
+  const int64_t tunnel_ns = std::chrono::nanoseconds(c.limits.idle_timeout).count();
+  return stream_ns > 0 && stream_ns < tunnel_ns ? stream_ns : tunnel_ns;
+}
+
+// Hands a stream to the handler now, with a pipe for its DATA both ways (a gRPC call, a
+// WebSocket tunnel): the handler runs while the stream does.
+void start_streamed(Conn& c, int32_t id, StreamState& s, bool end_stream) {
+  s.pipe = std::make_shared<StreamPipe>();
+  s.pipe->attach(&s);
+  if (end_stream) s.pipe->end_request();
+  s.answered = true;
+  s.handling = true;
+  asio::co_spawn(c.executor, run_stream(c.shared_from_this(), id, c.time.monotonic_ns()),
+                 asio::detached);
+}
+
+// An HTTP/2 CONNECT. With :protocol websocket (RFC 8441, extended CONNECT) it becomes the
+// HTTP/1.1 form of a WebSocket handshake, as Envoy turns it for an HTTP/1.1 upstream: GET with
+// Upgrade: websocket and Connection: Upgrade, without a Sec-WebSocket-Key (h2 does not use one;
+// the gateway makes the upstream's). It then runs the filter chain like any request and its
+// bytes flow through a pipe. A plain CONNECT (a TCP tunnel) or another protocol is refused on
+// its stream with 501; the session and its other streams go on.
+void start_connect(Conn& c, int32_t id, StreamState& s, bool end_stream) {
+  if (!s.reject_status && !iequals(s.protocol, "websocket")) {
+    s.reject_status = 501;
+    if (s.protocol.empty()) {
+      s.reject_reason = "connect_not_supported";
+      s.reject_message =
+          "CONNECT tunnels are not proxied; a WebSocket asks with :protocol websocket (RFC 8441)";
+    } else {
+      s.reject_reason = "unsupported_protocol";
+      s.reject_message = "extended CONNECT for \"" + s.protocol.substr(0, 64) +
+                         "\" is not proxied; only websocket is";
+    }
+  }
+  if (s.reject_status) {
+    reject(c, id, s);  // at once: a CONNECT does not end its stream to wait for an answer
+    return;
+  }
+  s.tunnel = true;
+  auto& request = s.request;
+  request.method(http::verb::get);
+  request.erase(http::field::sec_websocket_key);
+  request.set(http::field::upgrade, "websocket");
+  request.set(http::field::connection, "Upgrade");
+  const int64_t limit = idle_limit_ns(c, s);
+  if (limit > 0 && c.watch_at_ns > c.now_ns + limit) c.watch.cancel();
+  start_streamed(c, id, s, end_stream);
+}
+
 int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto& c = *static_cast<Conn*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -382,8 +440,10 @@ int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name_
   } else if (name == ":authority") {
     request.set(http::field::host, value);
     s->has_authority = true;
+  } else if (name == ":protocol") {
+    s->protocol = value;  // nghttp2 let it through only on a CONNECT (RFC 8441 section 4)
   } else if (!name.empty() && name[0] == ':') {
-    // :scheme (and :protocol): nghttp2 already checked them.
+    // :scheme: nghttp2 already checked it.
   } else if (name == "host") {
     if (!s->has_authority) request.set(http::field::host, value);
   } else if (name == "cookie" && request.count(http::field::cookie) > 0) {
@@ -437,18 +497,16 @@ int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* us
         if (end_stream) s->pipe->end_request();
         return 0;
       }
-      if (s != nullptr && !s->answered && !s->reject_status && frame->hd.type == NGHTTP2_HEADERS &&
-          frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+      const bool request_head = s != nullptr && !s->answered && frame->hd.type == NGHTTP2_HEADERS &&
+                                frame->headers.cat == NGHTTP2_HCAT_REQUEST;
+      if (request_head && s->request.method() == http::verb::connect) {
+        start_connect(c, frame->hd.stream_id, *s, end_stream);
+        return 0;
+      }
+      if (request_head && !s->reject_status &&
           is_grpc_content_type(s->request[http::field::content_type])) {
         // A gRPC call goes now: its DATA follows through the pipe as it arrives.
-        s->pipe = std::make_shared<StreamPipe>();
-        s->pipe->attach(s);
-        if (end_stream) s->pipe->end_request();
-        s->answered = true;
-        s->handling = true;
-        asio::co_spawn(c.executor,
-                       run_stream(c.shared_from_this(), frame->hd.stream_id, c.time.monotonic_ns()),
-                       asio::detached);
+        start_streamed(c, frame->hd.stream_id, *s, end_stream);
         return 0;
       }
       if (!end_stream) return 0;
@@ -498,15 +556,16 @@ int on_stream_close(nghttp2_session*, int32_t id, uint32_t error_code, void* use
 }
 
 // Frames sent on a stream (its answer's HEADERS, DATA, trailers) count as its activity. A
-// refusal (413, 431, 408, ...) that ended the stream while the request was still arriving is
-// followed by RST_STREAM NO_ERROR: the client stops sending it (RFC 9113 section 8.1).
+// refusal (413, 431, 408, ...) that ended the stream while the request was still arriving, or
+// the end of a WebSocket tunnel (refused, or the upstream closed) while the client's side is
+// open, is followed by RST_STREAM NO_ERROR: the client stops sending (RFC 9113 section 8.1).
 int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto& c = *static_cast<Conn*>(user);
   if (frame->hd.stream_id == 0) return 0;
   StreamState* s = c.stream(frame->hd.stream_id);
   if (s == nullptr) return 0;
   s->last_ns = c.now_ns;
-  if (s->reject_status && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+  if ((s->reject_status || s->tunnel) && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
       (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
     nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
@@ -538,6 +597,7 @@ bool start_session(Conn& c) {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c.limits.max_concurrent_streams},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, header_list},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // WebSockets over h2 (RFC 8441)
   };
   if (nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0)
     return false;
@@ -584,7 +644,6 @@ void expire_stream(Conn& c, int32_t id, StreamState& s) {
 void watch(const std::shared_ptr<Conn>& c) {
   if (c->writing_done) return;
   const int64_t idle_ns = std::chrono::nanoseconds(c->limits.idle_timeout).count();
-  const int64_t stream_idle_ns = std::chrono::nanoseconds(c->limits.stream_idle_timeout).count();
   const int64_t now = c->time.monotonic_ns();
   int64_t next = now + idle_ns;
   if (c->streams.empty()) {
@@ -595,13 +654,15 @@ void watch(const std::shared_ptr<Conn>& c) {
       c->poke();
       return;
     }
-  } else if (stream_idle_ns > 0) {
+  } else {
     c->now_ns = now;
     // Ending a stream only submits frames (nghttp2 calls back when they are sent), so the map
     // does not change under this loop.
     for (const auto& [id, s] : c->streams) {
-      if (s->last_ns + stream_idle_ns <= now) expire_stream(*c, id, *s);
-      next = std::min(next, s->last_ns + stream_idle_ns);
+      const int64_t limit = idle_limit_ns(*c, *s);
+      if (limit == 0) continue;
+      if (s->last_ns + limit <= now) expire_stream(*c, id, *s);
+      next = std::min(next, s->last_ns + limit);
     }
   }
   c->watch_at_ns = next;

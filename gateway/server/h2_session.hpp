@@ -4,7 +4,9 @@
 // handed to the data plane's request handler (the same filter chain and upstream as HTTP/1.1)
 // as a Beast request, and its answer is written back as HEADERS/DATA (and trailers). gRPC calls
 // stream instead: handed over at their headers, their DATA and the answer's flow through a
-// StreamPipe (server/stream_pipe) under HTTP/2 flow control.
+// StreamPipe (server/stream_pipe) under HTTP/2 flow control. So do WebSockets (RFC 8441: the
+// session advertises SETTINGS_ENABLE_CONNECT_PROTOCOL; a CONNECT with :protocol websocket is
+// handed over as the HTTP/1.1 handshake, GET with Upgrade: websocket; any other CONNECT is 501).
 // Internal to the data plane: only data_plane.cpp and h2_session.cpp include this header, so the
 // Asio/Beast types here stay out of the widely included data_plane.hpp.
 #include <chrono>
@@ -51,7 +53,7 @@ class StreamPipe;
 // The request as the client sent it on its stream (pseudo-headers mapped: :method, :path,
 // :authority -> Host) and the monotonic time its end arrived. A gRPC call is handed over as
 // soon as its headers are there, with an empty body and `pipe`: its DATA flows through the pipe
-// both ways while the call runs (nullptr for other requests).
+// both ways while the call runs (nullptr for other requests); a WebSocket likewise.
 using Handler = std::function<boost::asio::awaitable<Answer>(Request& request, int64_t start_ns,
                                                              StreamPipe* pipe)>;
 
@@ -66,7 +68,8 @@ struct Limits {
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   // A stream on which no frame moved either way this long ends (Envoy's stream_idle_timeout):
   // a running gRPC call with grpc-status 4, a request still arriving with 408, an answer the
-  // client stopped taking with RST_STREAM CANCEL. 0: off.
+  // client stopped taking with RST_STREAM CANCEL. 0: off. A WebSocket tunnel's limit is
+  // idle_timeout when that is shorter (the HTTP/1.1 tunnel's rule); it ends with RST_STREAM CANCEL.
   std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(5)};
 };
 

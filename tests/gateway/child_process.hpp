@@ -84,4 +84,36 @@ inline int64_t ready_field(const std::string& line, const char* field) {
   return v && *v ? **v : 0;
 }
 
+// A `gatedrill gateway` on free loopback ports taking `idp`'s tokens (ES256/RS256, audience
+// gatedrill) and proxying to `upstream`, with `extra` flags; its ports come from the ready line
+// (0 when it did not start). Killed by PID when it goes.
+class GatewayChild {
+ public:
+  GatewayChild(const FakeIdp& idp, const std::string& upstream,
+               const std::vector<std::string>& extra)
+      : child_(args(idp, upstream, extra)), ready_(child_.read_line()) {
+    port_ = static_cast<uint16_t>(ready_field(ready_, "port"));
+    admin_port_ = static_cast<uint16_t>(ready_field(ready_, "admin_port"));
+  }
+  uint16_t port() const { return port_; }
+  uint16_t admin_port() const { return admin_port_; }
+  const std::string& ready() const { return ready_; }
+
+ private:
+  static std::vector<std::string> args(const FakeIdp& idp, const std::string& upstream,
+                                       const std::vector<std::string>& extra) {
+    std::vector<std::string> out = {
+        "gateway",   "--listen",   "127.0.0.1:0", "--admin-port", "0",
+        "--issuer",  idp.issuer(), "--jwks-uri",  idp.jwks_uri(), "--audience",
+        "gatedrill", "--algs",     "ES256,RS256", "--upstream",   upstream};
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  }
+
+  Child child_;
+  std::string ready_;
+  uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
+};
+
 }  // namespace gatedrill::gateway::test

@@ -110,13 +110,22 @@ class H2TestClient {
   // A request whose body is sent piece by piece (send_data), as a streaming gRPC client does.
   int32_t open_stream(const std::string& method, const std::string& path,
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
-    outgoing_.emplace_back();
-    nghttp2_data_provider provider{};
-    provider.read_callback = read_stream_body;
-    provider.source.ptr = &outgoing_.back();
-    const int32_t id = submit_with(method, path, std::move(headers), &provider);
-    if (id > 0) streams_out_[id] = &outgoing_.back();
-    return id;
+    return open_with(pseudo_headers(method, path), std::move(headers));
+  }
+  // A CONNECT whose DATA is sent with send_data: with `protocol`, the extended CONNECT of RFC
+  // 8441 (:protocol, :scheme, :path, :authority); without, a plain one (:authority only).
+  int32_t open_connect(const std::string& protocol, const std::string& path,
+                       std::vector<std::pair<std::string, std::string>> headers = {}) {
+    if (protocol.empty())
+      return open_with({{":method", "CONNECT"}, {":authority", "127.0.0.1:443"}},
+                       std::move(headers));
+    auto pseudo = pseudo_headers("CONNECT", path);
+    pseudo.insert(pseudo.begin() + 1, {":protocol", protocol});
+    return open_with(std::move(pseudo), std::move(headers));
+  }
+  // A SETTINGS value the server sent (nghttp2's default before its SETTINGS came).
+  uint32_t remote_setting(nghttp2_settings_id id) const {
+    return nghttp2_session_get_remote_settings(session_, id);
   }
   // More of an open_stream() body (sent by the next send() or run_until()); `end` ends it.
   void send_data(int32_t id, const std::string& data, bool end = false) {
@@ -170,13 +179,27 @@ class H2TestClient {
   }
 
  private:
-  int32_t submit_with(const std::string& method, const std::string& path,
-                      std::vector<std::pair<std::string, std::string>> headers,
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  Fields pseudo_headers(const std::string& method, const std::string& path) const {
+    return {{":method", method},
+            {":scheme", ssl_ ? "https" : "http"},
+            {":authority", "127.0.0.1"},
+            {":path", path}};
+  }
+  int32_t open_with(Fields pseudo, Fields headers) {
+    outgoing_.emplace_back();
+    nghttp2_data_provider provider{};
+    provider.read_callback = read_stream_body;
+    provider.source.ptr = &outgoing_.back();
+    const int32_t id = submit_fields(std::move(pseudo), std::move(headers), &provider);
+    if (id > 0) streams_out_[id] = &outgoing_.back();
+    return id;
+  }
+  int32_t submit_with(const std::string& method, const std::string& path, Fields headers,
                       const nghttp2_data_provider* provider) {
-    std::vector<std::pair<std::string, std::string>> all = {{":method", method},
-                                                            {":scheme", ssl_ ? "https" : "http"},
-                                                            {":authority", "127.0.0.1"},
-                                                            {":path", path}};
+    return submit_fields(pseudo_headers(method, path), std::move(headers), provider);
+  }
+  int32_t submit_fields(Fields all, Fields headers, const nghttp2_data_provider* provider) {
     for (auto& h : headers) all.push_back(std::move(h));
     std::vector<nghttp2_nv> nva;
     for (auto& [name, value] : all)

@@ -28,19 +28,14 @@ class StreamIdleTest : public ::testing::Test {
   // The gateway process in front of the HTTP upstream (--upstream) and the gRPC one
   // (--grpc-upstream), with a cluster timeout well past every call here.
   void start(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {
-        "gateway",       "--listen",        "127.0.0.1:0", "--admin-port",       "0",
-        "--plaintext",   "--issuer",        idp_.issuer(), "--jwks-uri",         idp_.jwks_uri(),
-        "--audience",    "gatedrill",       "--algs",      "ES256,RS256",        "--upstream",
-        upstream_.url(), "--grpc-upstream", grpc_.url(),   "--upstream-timeout", "20s"};
+    std::vector<std::string> args = {"--plaintext", "--grpc-upstream", grpc_.url(),
+                                     "--upstream-timeout", "20s"};
     args.insert(args.end(), extra.begin(), extra.end());
-    gateway_ = std::make_unique<Child>(args);
-    ASSERT_GT(gateway_->pid(), 0);
-    const std::string ready = gateway_->read_line();
-    port_ = static_cast<uint16_t>(ready_field(ready, "port"));
-    admin_port_ = static_cast<uint16_t>(ready_field(ready, "admin_port"));
-    ASSERT_GT(port_, 0) << "ready line: " << ready;
-    ASSERT_GT(admin_port_, 0) << "ready line: " << ready;
+    gateway_ = std::make_unique<GatewayChild>(idp_, upstream_.url(), args);
+    port_ = gateway_->port();
+    admin_port_ = gateway_->admin_port();
+    ASSERT_GT(port_, 0) << "ready line: " << gateway_->ready();
+    ASSERT_GT(admin_port_, 0) << "ready line: " << gateway_->ready();
   }
 
   std::pair<std::string, std::string> bearer() const {
@@ -81,7 +76,7 @@ class StreamIdleTest : public ::testing::Test {
   FakeIdp idp_;
   FakeUpstream upstream_;
   GrpcEchoUpstream grpc_;
-  std::unique_ptr<Child> gateway_;  // killed by PID when the test ends
+  std::unique_ptr<GatewayChild> gateway_;
   uint16_t port_ = 0;
   uint16_t admin_port_ = 0;
 };

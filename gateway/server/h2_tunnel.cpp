@@ -1,0 +1,158 @@
+#include "gateway/server/h2_tunnel.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "gateway/server/stream_pipe.hpp"
+
+namespace gatedrill::gateway::h2 {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kWriteChunk = 64 * 1024;
+
+// The pipe's upstream end: its callbacks (from the server session, on this thread) wake the
+// two copy loops, each asleep on its own timer until there is something for it.
+struct TunnelEnd final : StreamPipe::UpstreamEnd {
+  TunnelEnd(const asio::any_io_executor& ex, beast::tcp_stream& socket, StreamPipe& p)
+      : to_upstream(ex), to_client(ex), lowest(socket), pipe(p) {
+    to_upstream.expires_at(asio::steady_timer::time_point::max());
+    to_client.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  void request_ready() override { to_upstream.cancel(); }
+  void response_taken(size_t bytes) override {
+    queued -= std::min(bytes, queued);
+    to_client.cancel();
+  }
+  void client_gone() override { stop(); }
+  void idle_expired() override {
+    pipe.reset_client(NGHTTP2_CANCEL);
+    stop();
+  }
+
+  // Ends both loops: the upstream connection closes (ending a pending read or write).
+  void stop() {
+    if (stopped) return;
+    stopped = true;
+    beast::error_code ec;
+    lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    lowest.socket().close(ec);
+    to_upstream.cancel();
+    to_client.cancel();
+  }
+
+  asio::steady_timer to_upstream;
+  asio::steady_timer to_client;
+  beast::tcp_stream& lowest;
+  StreamPipe& pipe;
+  size_t queued = 0;  // upstream bytes handed to the pipe, not yet sent to the client
+  bool stopped = false;
+};
+
+// Client -> upstream: what arrived on the stream, as the upstream takes it (taking it opens the
+// client's window again). The client's END_STREAM half-closes the upstream connection.
+template <class Stream>
+asio::awaitable<void> copy_to_upstream(Stream& upstream, TunnelEnd& end,
+                                       std::chrono::milliseconds write_timeout) {
+  std::string chunk(kWriteChunk, '\0');
+  while (!end.stopped) {
+    bool last = false;
+    const size_t n = end.pipe.take_request(chunk.data(), chunk.size(), &last);
+    if (n > 0) {
+      end.lowest.expires_after(write_timeout);
+      auto [ec, written] =
+          co_await asio::async_write(upstream, asio::buffer(chunk.data(), n), kNoThrow);
+      (void)written;
+      if (ec) {
+        if (!end.stopped) end.pipe.reset_client(NGHTTP2_CONNECT_ERROR);
+        end.stop();
+        co_return;
+      }
+      continue;
+    }
+    if (last) {
+      beast::error_code ec;
+      end.lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    co_await end.to_upstream.async_wait(kNoThrow);
+  }
+}
+
+bool is_clean_end(const beast::error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+}
+
+// Upstream -> client: read while less than a stream window waits for the client, so a client
+// that stops reading stops the upstream (its TCP window fills) instead of the gateway's memory.
+template <class Stream>
+asio::awaitable<void> copy_to_client(Stream& upstream, beast::flat_buffer& pending,
+                                     TunnelEnd& end) {
+  for (;;) {
+    if (pending.size() > 0) {
+      const auto data = pending.data();
+      end.pipe.put_response(static_cast<const char*>(data.data()), data.size());
+      end.queued += data.size();
+      pending.consume(data.size());
+    }
+    while (!end.stopped && end.queued >= kStreamWindow) co_await end.to_client.async_wait(kNoThrow);
+    if (end.stopped) co_return;
+    end.lowest.expires_never();  // the session's stream idle deadline judges a quiet tunnel
+    auto [ec, n] = co_await upstream.async_read_some(pending.prepare(kReadChunk), kNoThrow);
+    if (ec) {
+      if (!end.stopped) {
+        // The upstream closed: END_STREAM after what it sent; a reset is the client's too.
+        if (is_clean_end(ec))
+          end.pipe.end_response({});
+        else
+          end.pipe.reset_client(NGHTTP2_CONNECT_ERROR);
+      }
+      end.stop();
+      co_return;
+    }
+    pending.commit(n);
+  }
+}
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<void> relay_tunnel(Stream& upstream, beast::flat_buffer& pending, StreamPipe& pipe,
+                                   std::chrono::milliseconds write_timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  TunnelEnd end(co_await asio::this_coro::executor, beast::get_lowest_layer(upstream), pipe);
+  pipe.no_replay();  // a tunnel's bytes are never sent twice
+  pipe.attach(&end);
+  // The client may have gone, or its stream idled out, while the upstream was switching.
+  if (pipe.idle_expired()) end.idle_expired();
+  if (pipe.client_left()) end.stop();
+  co_await (copy_to_upstream(upstream, end, write_timeout) &&
+            copy_to_client(upstream, pending, end));
+  pipe.detach(&end);
+}
+
+template asio::awaitable<void> relay_tunnel<beast::tcp_stream>(beast::tcp_stream&,
+                                                               beast::flat_buffer&, StreamPipe&,
+                                                               std::chrono::milliseconds);
+template asio::awaitable<void> relay_tunnel<beast::ssl_stream<beast::tcp_stream>>(
+    beast::ssl_stream<beast::tcp_stream>&, beast::flat_buffer&, StreamPipe&,
+    std::chrono::milliseconds);
+
+}  // namespace gatedrill::gateway::h2
