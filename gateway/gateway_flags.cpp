@@ -106,6 +106,9 @@ void GatewayFlags::register_with(ArgParser& args) {
   args.option("idle-timeout", &idle_timeout,
               "idle timeout: HTTP/1.1 between requests, HTTP/2 while no stream is open, "
               "WebSocket both ways silent (default 60s)");
+  args.option("write-timeout", &write_timeout,
+              "close a client connection when 64 KB of its answer does not go out within this "
+              "(HTTP/1.1, WebSocket, HTTP/2) (default 10s)");
   args.option("stream-idle-timeout", &stream_idle_timeout,
               "HTTP/2: end a stream with nothing moving either way this long (gRPC: "
               "grpc-status 4) (default 300s; 0: off)");
@@ -377,6 +380,7 @@ Result<GatewayConfig> GatewayFlags::to_config() const {
                  set_ms("jwks-cooldown", jwks_cooldown, c.jwks.unknown_kid_cooldown),
                  set_ms("header-timeout", header_timeout, c.data.header_timeout),
                  set_ms("idle-timeout", idle_timeout, c.data.idle_timeout),
+                 set_ms("write-timeout", write_timeout, c.data.write_timeout),
                  set_size("max-uri", max_uri, c.data.max_uri_bytes),
                  set_size("max-headers", max_headers, c.data.max_header_bytes),
                  set_size("max-body", max_body, c.data.max_body_bytes)})

@@ -33,7 +33,8 @@ struct GatewayFlags {
   int64_t token_cache_entries = 10000;
   std::string max_uri = "8k", max_headers = "16k", max_body = "1M";
   int64_t max_header_count = 100;
-  std::string header_timeout = "10s", idle_timeout = "60s", stream_idle_timeout = "300s";
+  std::string header_timeout = "10s", idle_timeout = "60s", stream_idle_timeout = "300s",
+              write_timeout = "10s";
   std::string mtls_listen, client_ca, crl, trust_domain;
   bool mtls_permissive = false;
   std::string subject_header = "x-gatedrill-sub";

@@ -1597,6 +1597,7 @@ struct DataPlane::Impl {
     limits.max_resets_per_second = options.h2_max_resets_per_second;
     limits.idle_timeout = options.idle_timeout;
     limits.stream_idle_timeout = options.stream_idle_timeout;
+    limits.write_timeout = options.write_timeout;
     auto handler = [this, &worker, remote, identity](
                        h2::Request& request, int64_t start_ns,
                        h2::StreamPipe* pipe) -> asio::awaitable<h2::Answer> {

@@ -63,8 +63,9 @@ struct DataPlaneOptions {
   // HTTP/1.1: between keep-alive requests; HTTP/2: while the connection has no open stream;
   // WebSocket tunnels: both directions silent.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
-  // HTTP/1.1 and WebSocket writes to the client: per 64 KB that does not go out within this,
-  // the connection closes (a slow reader of a large answer is not cut while it takes bytes).
+  // Writes to the client (HTTP/1.1, WebSocket, HTTP/2 frame batches): per 64 KB that does not go
+  // out within this, the connection closes (a slow reader of a large answer is not cut while it
+  // takes bytes).
   std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
   // HTTP/2: a stream on which nothing moved either way this long ends (0: off).
   std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(5)};

@@ -44,7 +44,6 @@ bool forbidden_in_h2(std::string_view lower_name, std::string_view value) {
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::seconds kWriteTimeout{10};
 constexpr size_t kWriteBatch = 64 * 1024;
 constexpr int32_t kConnectionWindow = 4 << 20;
 
@@ -723,7 +722,7 @@ asio::awaitable<void> write_loop(Stream& stream, std::shared_ptr<Conn> c) {
       if (out.size() >= kWriteBatch) break;
     }
     if (!out.empty()) {
-      beast::get_lowest_layer(stream).expires_after(kWriteTimeout);
+      beast::get_lowest_layer(stream).expires_after(c->limits.write_timeout);
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kNoThrow);
       (void)n;
       if (ec) break;

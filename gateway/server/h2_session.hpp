@@ -71,6 +71,9 @@ struct Limits {
   // client stopped taking with RST_STREAM CANCEL. 0: off. A WebSocket tunnel's limit is
   // idle_timeout when that is shorter (the HTTP/1.1 tunnel's rule); it ends with RST_STREAM CANCEL.
   std::chrono::milliseconds stream_idle_timeout{std::chrono::minutes(5)};
+  // A batch of frames (up to 64 KB) that does not go out to the client within this ends the
+  // session: a client that stops reading cannot pin the connection's memory.
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
 };
 
 // Connection-level events for metrics: "connection", "goaway_flood", "protocol_error",

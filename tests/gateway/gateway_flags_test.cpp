@@ -127,6 +127,15 @@ TEST(GatewayFlags, IdleTimeouts) {
   EXPECT_EQ(off->data.stream_idle_timeout, std::chrono::milliseconds(0));
 }
 
+TEST(GatewayFlags, WriteTimeout) {
+  auto defaults = parse(with({"--plaintext"}));
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->data.write_timeout, std::chrono::seconds(10));
+  auto c = parse(with({"--plaintext", "--write-timeout", "750ms"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->data.write_timeout, std::chrono::milliseconds(750));
+}
+
 TEST(GatewayFlags, MtlsListener) {
   auto c = parse(with({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--mtls-listen",
                        "127.0.0.1:8444", "--client-ca", "ca.pem", "--crl", "ca.crl",
@@ -254,6 +263,7 @@ TEST(GatewayFlags, RefusalsNameTheFlag) {
       {with({"--plaintext", "--upstream-timeout", "-1s"}), "--upstream-timeout"},
       {with({"--plaintext", "--idle-timeout", "0s"}), "--idle-timeout"},
       {with({"--plaintext", "--stream-idle-timeout", "-1s"}), "--stream-idle-timeout"},
+      {with({"--plaintext", "--write-timeout", "0s"}), "--write-timeout"},
       {with({"--plaintext", "--stream-idle-timeout", "soon"}), "--stream-idle-timeout"},
       {with({"--plaintext", "--subject-header", "Connection"}), "--subject-header"},
       {with({"--plaintext", "--subject-header", "x user"}), "--subject-header"},

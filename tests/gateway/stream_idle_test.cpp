@@ -195,7 +195,7 @@ TEST_F(StreamIdleTest, ASlowUpstreamAnswerOutlivesTheIdleTimeoutOnHttp1AndHttp2)
   EXPECT_EQ(client.replies()[id].body, "hello /slow");
 }
 
-// In-process (the write deadline is no flag): an HTTP/1.1 answer of 16 MB to a client that takes
+// In-process: an HTTP/1.1 answer of 16 MB to a client that takes
 // it slowly, 256 KB every 20 ms through a small receive window, goes out in full although the
 // whole write lasts more than twice the write timeout; each 64 KB has that long, not the whole.
 TEST(SlowReader, ALargeHttp1AnswerToASlowReaderIsNotCutWhileBytesFlow) {
