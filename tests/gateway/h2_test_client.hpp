@@ -134,6 +134,8 @@ class H2TestClient {
     out->end = out->end || end;
     nghttp2_session_resume_data(session_, id);
   }
+  // What send_data queued on an open_stream() that has not gone out yet (flow control).
+  uint64_t unsent(int32_t id) const { return streams_out_.at(id)->pending.size(); }
   // Counts response bytes without keeping them (large streams).
   void keep_bodies(bool keep) { keep_bodies_ = keep; }
 

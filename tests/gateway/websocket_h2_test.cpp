@@ -175,6 +175,72 @@ TEST_F(WebSocketH2Test, ALargeMessageCrossesTheFlowControlWindowsBothWays) {
   EXPECT_EQ(exchange(client, id, 0x1, "and after it").second, "and after it");
 }
 
+TEST_F(WebSocketH2Test, AClientThatStopsReadingStallsTheUpstreamNotTheGatewaysMemory) {
+  start();
+  H2TestClient client(port_, false);
+  const int32_t id = open_ws(client, "/chat", {bearer()});
+  client.keep_bodies(false);
+  // 32 MiB from the upstream while the client reads nothing (its 64 KB stream window closes).
+  constexpr int kFrames = 512;
+  constexpr uint64_t kFrameBytes = 65536 + 10;  // payload and a 64-bit length head
+  client.send_data(id, frame(0x1, "flood 512 65536", true));
+  ASSERT_TRUE(client.send());
+  // Wait until the upstream's writes stop moving (blocked: every buffer on the way is full).
+  uint64_t last = 0;
+  int still = 0;
+  EXPECT_TRUE(eventually(
+      [&] {
+        const uint64_t now = upstream_.flooded();
+        still = now > 0 && now == last ? still + 1 : 0;
+        last = now;
+        return still >= 20;  // unchanged for 20 polls in a row (~200 ms)
+      },
+      std::chrono::seconds(10)));
+  // The gateway holds about one stream window; what else went is in the kernels' socket
+  // buffers. A gateway reading the upstream regardless would have let it write all 32 MiB.
+  EXPECT_LT(upstream_.flooded(), kFrames * kFrameBytes / 2) << upstream_.flooded();
+  // Reading again, the client gets every byte.
+  auto& reply = client.replies()[id];
+  EXPECT_TRUE(client.run_until([&] { return reply.body_bytes >= kFrames * kFrameBytes; },
+                               std::chrono::seconds(15)));
+  EXPECT_EQ(reply.body_bytes, kFrames * kFrameBytes);
+  EXPECT_EQ(upstream_.flooded(), kFrames * kFrameBytes);
+}
+
+TEST_F(WebSocketH2Test, AnUpstreamThatStopsReadingStallsTheClient) {
+  start();
+  H2TestClient client(port_, false);
+  const int32_t id = open_ws(client, "/chat", {bearer()});
+  client.keep_bodies(false);
+  // The upstream reads nothing until released while the client offers 32 MiB.
+  client.send_data(id, frame(0x1, "hold", true));
+  const std::string big = frame(0x2, std::string(65536, 'c'), true);
+  constexpr int kFrames = 512;
+  for (int i = 0; i < kFrames; ++i) client.send_data(id, big);
+  const uint64_t offered = client.unsent(id);
+  // Until the client's stream window stays shut (nothing more leaves for ~200 ms).
+  uint64_t last = 0;
+  int still = 0;
+  EXPECT_TRUE(client.run_until(
+      [&] {
+        const uint64_t now = client.unsent(id);
+        still = now == last ? still + 1 : 0;
+        last = now;
+        return still >= 4;  // run_until polls every 50 ms while nothing arrives
+      },
+      std::chrono::seconds(5)));
+  // The gateway takes about one stream window; the rest waits in the client.
+  EXPECT_GT(client.unsent(id), offered / 2) << "sent " << offered - client.unsent(id);
+  // Once the upstream reads again, all of it goes and comes back.
+  upstream_.release();
+  auto& reply = client.replies()[id];
+  const uint64_t echoed = kFrames * (big.size() - 4);  // unmasked: no masking key
+  EXPECT_TRUE(
+      client.run_until([&] { return reply.body_bytes >= echoed; }, std::chrono::seconds(15)));
+  EXPECT_EQ(reply.body_bytes, echoed);
+  EXPECT_EQ(client.unsent(id), 0u);
+}
+
 TEST_F(WebSocketH2Test, TheClientsEndStreamClosesTheUpstreamWhoseCloseEndsTheStream) {
   start();
   H2TestClient client(port_, false);

@@ -10,6 +10,9 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -140,8 +143,10 @@ inline std::pair<int, std::string> read_frame(Io io, std::string& pending) {
 // A WebSocket echo service: one connection at a time, 101 for a handshake, then every frame
 // echoed back (a close frame is answered and ends the connection; so does the client's FIN). A
 // text frame "push N MS" is answered instead by N text frames "pushed <i>", one every MS ms (a
-// server pushing on its own). A handshake for /refuse is answered 403, for /no-upgrade 200 (a
-// server that does not switch), for /bad-accept 101 with an accept made from another key.
+// server pushing on its own); "flood N SIZE" by N binary frames of SIZE bytes, as fast as the
+// connection takes them (blocking writes); "hold" by reading nothing until release(). A handshake
+// for /refuse is answered 403, for /no-upgrade 200 (a server that does not switch), for /bad-accept
+// 101 with an accept made from another key.
 class WebSocketEchoUpstream {
  public:
   WebSocketEchoUpstream() : fd_(listen_loopback(port_)) {
@@ -149,12 +154,19 @@ class WebSocketEchoUpstream {
   }
   ~WebSocketEchoUpstream() {
     stop_ = true;
+    release();  // a connection on "hold" goes on
     thread_.join();
     ::close(fd_);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int connections() const { return connections_.load(); }
-  int closed() const { return closed_.load(); }  // connections it has closed
+  int closed() const { return closed_.load(); }         // connections it has closed
+  uint64_t flooded() const { return flooded_.load(); }  // bytes "flood" got written so far
+  void release() {
+    std::lock_guard lock(mutex_);
+    release_ = true;
+    released_.notify_all();
+  }
   std::string last_head() const {
     std::lock_guard lock(mutex_);
     return last_head_;
@@ -199,7 +211,18 @@ class WebSocketEchoUpstream {
     for (;;) {
       auto [opcode, payload] = read_frame(conn, pending);
       if (opcode < 0) return;
-      int count = 0, ms = 0;
+      int count = 0, ms = 0, size = 0;
+      if (opcode == 0x1 && std::sscanf(payload.c_str(), "flood %d %d", &count, &size) == 2) {
+        const std::string big = frame(0x2, std::string(static_cast<size_t>(size), 'f'), false);
+        for (int i = 0; i < count && send_all(conn, big); ++i) flooded_ += big.size();
+        continue;
+      }
+      if (opcode == 0x1 && payload == "hold") {
+        // A service that stops reading, until the test releases it (10 s at most).
+        std::unique_lock lock(mutex_);
+        released_.wait_for(lock, std::chrono::seconds(10), [this] { return release_; });
+        continue;
+      }
       if (opcode == 0x1 && std::sscanf(payload.c_str(), "push %d %d", &count, &ms) == 2) {
         for (int i = 1; i <= count; ++i) {
           pollfd none{-1, 0, 0};
@@ -218,8 +241,11 @@ class WebSocketEchoUpstream {
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> closed_{0};
+  std::atomic<uint64_t> flooded_{0};
   mutable std::mutex mutex_;
   std::string last_head_;
+  std::condition_variable released_;
+  bool release_ = false;
   std::thread thread_;
 };
 
