@@ -332,33 +332,24 @@ Error malformed(std::string message) {
   return make_error("malformed", std::move(message));
 }
 
-// One segment's JSON text, per thread: kept between tokens so decoding allocates nothing after
-// warm-up (bounded by the 16 KiB token limit).
-std::string& decoded_scratch() {
-  thread_local std::string decoded;
-  return decoded;
+// A segment's JSON refused by parse_jose_members, as parse_jwt reports it.
+Error json_segment_error(const Error& error, const char* what) {
+  if (error.code == "duplicate_name")
+    return malformed(std::string(what) + " has duplicate member names");
+  if (error.code == "not_object") return malformed(std::string(what) + " must be a JSON object");
+  return malformed(std::string(what) + " is not valid JSON");
 }
 
-Result<boost::json::object> decode_json_segment(std::string_view segment, const char* what,
-                                                const boost::json::storage_ptr& storage) {
-  std::string& decoded = decoded_scratch();
-  if (!base64url_decode_to(segment, &decoded))
-    return malformed(std::string(what) + " is not valid base64url");
-  // Duplicate names are found while parsing (parse_jose_json): Boost.JSON alone keeps the last
-  // one, which would let a token show one value to us and another to a downstream parser.
-  auto value = parse_jose_json(decoded, storage);
-  if (!value) {
-    if (value.error().code == "duplicate_name")
-      return malformed(std::string(what) + " has duplicate member names");
-    return malformed(std::string(what) + " is not valid JSON");
-  }
-  if (!value->is_object()) return malformed(std::string(what) + " must be a JSON object");
-  return std::move(value->as_object());
-}
+// The header members parse_jwt's rules read, and the registered claims (RFC 7519 4.1).
+constexpr std::string_view kHeaderNames[] = {"alg", "kid", "b64", "crit",
+                                             "jwk", "jku", "x5u", "x5c"};
+constexpr uint32_t kHasAlg = 1u << 0, kHasKid = 1u << 1, kHasB64 = 1u << 2, kHasCrit = 1u << 3;
+constexpr size_t kFirstEmbedded = 4;  // jwk, jku, x5u, x5c: keys a token must not bring along
+constexpr std::string_view kClaimNames[] = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"};
 
 // A NumericDate as an integer; absent -> nullopt. Errors: "bad_claim".
-Result<std::optional<int64_t>> numeric_date(const boost::json::value* claim,
-                                            std::string_view name) {
+template <class Value>
+Result<std::optional<int64_t>> numeric_date(const Value* claim, std::string_view name) {
   if (claim == nullptr) return std::optional<int64_t>{};
   const auto& v = *claim;
   auto bad = [&](const char* why) {
@@ -481,7 +472,10 @@ Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
   return input + "." + base64url_encode(*sig);
 }
 
-Result<ParsedJwt> parse_jwt(std::string_view token) {
+Result<void> JwtView::parse(std::string_view token) {
+  kid_ = {};
+  claims_ = {};
+  signing_input_ = {};
   if (token.size() > kMaxTokenBytes) return malformed("token larger than 16 KiB");
   // The three segments without a vector: this runs on every uncached token.
   std::string_view parts[3];
@@ -497,67 +491,78 @@ Result<ParsedJwt> parse_jwt(std::string_view token) {
     return malformed("a JWS has 3 dot-separated segments, this has " + std::to_string(segments));
   if (parts[0].empty()) return malformed("empty header segment");
 
-  // Header and claims live in one arena owned by the parsed token (a JSON tree is dozens of
-  // small allocations otherwise); the objects are made on it so the moves below keep it.
-  boost::json::storage_ptr storage = boost::json::make_shared_resource<TokenArena>();
-  ParsedJwt jwt{
-      JwsAlg::kRS256, {}, boost::json::object(storage), boost::json::object(storage), {}, {}};
-  auto header = decode_json_segment(parts[0], "header", storage);
-  if (!header) return header.error();
-  jwt.header = std::move(*header);
-
-  // The header's members in one pass (a lookup per rule would walk it eight times).
-  const boost::json::value* alg_value = nullptr;
-  const boost::json::value* kid_value = nullptr;
-  const boost::json::value* b64_value = nullptr;
-  bool crit = false;
-  const char* const embedded_names[] = {"jwk", "jku", "x5u", "x5c"};
-  unsigned embedded = 0;  // bit i: embedded_names[i] is present
-  for (const auto& member : jwt.header) {
-    const std::string_view name = member.key();
-    if (name == "alg") {
-      alg_value = &member.value();
-    } else if (name == "kid") {
-      kid_value = &member.value();
-    } else if (name == "b64") {
-      b64_value = &member.value();
-    } else if (name == "crit") {
-      crit = true;
-    } else {
-      for (unsigned i = 0; i < 4; ++i)
-        if (name == embedded_names[i]) embedded |= 1u << i;
-    }
-  }
+  // The header's members that the rules read, in one pass and with no JSON tree (the decoded
+  // text and the kept strings live in this view's buffers, reused from token to token).
+  if (!base64url_decode_to(parts[0], &header_json_))
+    return malformed("header is not valid base64url");
+  auto header = parse_jose_members(header_json_, kHeaderNames, header_values_, header_buffers_);
+  if (!header) return json_segment_error(header.error(), "header");
+  const uint32_t present = *header;
+  const JoseValue& alg_value = header_values_[0];
+  const JoseValue& kid_value = header_values_[1];
+  const JoseValue& b64_value = header_values_[2];
 
   // The alg decides before anything else, so "none" is reported as what it is.
-  if (alg_value == nullptr || !alg_value->is_string())
+  if ((present & kHasAlg) == 0 || !alg_value.is_string())
     return make_error("bad_alg", "header has no string \"alg\"");
-  auto alg = parse_jws_alg(alg_value->as_string());
+  auto alg = parse_jws_alg(alg_value.as_string());
   if (!alg) return alg.error();
-  jwt.alg = *alg;
+  alg_ = *alg;
 
-  if (embedded != 0) {
-    const char* name = embedded_names[__builtin_ctz(embedded)];
+  if (const uint32_t embedded = present >> kFirstEmbedded; embedded != 0) {
+    const std::string_view name = kHeaderNames[kFirstEmbedded + __builtin_ctz(embedded)];
     return make_error("unsupported_header",
-                      std::string("embedded key header \"") + name + "\" is never trusted");
+                      "embedded key header \"" + std::string(name) + "\" is never trusted");
   }
-  if (crit) return make_error("unsupported_header", "\"crit\" extensions are not supported");
-  if (b64_value != nullptr && !(b64_value->is_bool() && b64_value->as_bool()))
+  if ((present & kHasCrit) != 0)
+    return make_error("unsupported_header", "\"crit\" extensions are not supported");
+  if ((present & kHasB64) != 0 && !(b64_value.is_bool() && b64_value.as_bool()))
     return make_error("unsupported_header",
                       "unencoded payloads (\"b64\": false) are not supported");
-  if (kid_value != nullptr) {
-    if (!kid_value->is_string()) return malformed("header \"kid\" must be a string");
-    jwt.kid = std::string(kid_value->as_string());
+  if ((present & kHasKid) != 0) {
+    if (!kid_value.is_string()) return malformed("header \"kid\" must be a string");
+    kid_ = kid_value.as_string();
   }
 
   if (parts[1].empty()) return malformed("empty payload segment");
   if (parts[2].empty()) return malformed("empty signature segment");
-  auto claims = decode_json_segment(parts[1], "payload", storage);
-  if (!claims) return claims.error();
-  jwt.claims = std::move(*claims);
-  if (!base64url_decode_to(parts[2], &jwt.signature))
+  if (!base64url_decode_to(parts[1], &payload_json_))
+    return malformed("payload is not valid base64url");
+  // Only the registered claims are kept; every member is still parsed and checked.
+  auto claims = parse_jose_members(payload_json_, kClaimNames, claim_values_, claim_buffers_);
+  if (!claims) return json_segment_error(claims.error(), "payload");
+  const JoseValue* JoseClaims::*const fields[] = {
+      &JoseClaims::iss, &JoseClaims::sub, &JoseClaims::aud, &JoseClaims::exp,
+      &JoseClaims::nbf, &JoseClaims::iat, &JoseClaims::jti};
+  for (size_t i = 0; i < std::size(fields); ++i)
+    if ((*claims & (1u << i)) != 0) claims_.*fields[i] = &claim_values_[i];
+  if (!base64url_decode_to(parts[2], &signature_))
     return malformed("signature is not valid base64url");
-  jwt.signing_input = std::string(token.substr(0, parts[0].size() + 1 + parts[1].size()));
+  signing_input_ = token.substr(0, parts[0].size() + 1 + parts[1].size());
+  return {};
+}
+
+Result<ParsedJwt> parse_jwt(std::string_view token) {
+  // The checks and errors are JwtView's; the trees are built after it accepted the token.
+  thread_local JwtView view;
+  auto parsed = view.parse(token);
+  if (!parsed) return parsed.error();
+  // Header and claims live in one arena owned by the parsed token (a JSON tree is dozens of
+  // small allocations otherwise); the objects are made on it so the moves below keep it.
+  boost::json::storage_ptr storage = boost::json::make_shared_resource<TokenArena>();
+  ParsedJwt jwt{view.alg(),
+                std::string(view.kid()),
+                boost::json::object(storage),
+                boost::json::object(storage),
+                std::string(view.signing_input()),
+                std::string(view.signature())};
+  // The same parse as the view's (grammar, depth, duplicates), so it cannot refuse now.
+  auto header = parse_jose_json(view.header_json(), storage);
+  if (!header || !header->is_object()) return malformed("header is not valid JSON");
+  jwt.header = std::move(header->as_object());
+  auto claims = parse_jose_json(view.payload_json(), storage);
+  if (!claims || !claims->is_object()) return malformed("payload is not valid JSON");
+  jwt.claims = std::move(claims->as_object());
   return jwt;
 }
 
@@ -589,8 +594,12 @@ Result<ClaimTimes> check_jwt_claims(const boost::json::object& claims, const Cla
   return check_jwt_claims(find_registered_claims(claims), policy, now_s);
 }
 
-Result<ClaimTimes> check_jwt_claims(const RegisteredClaims& claims, const ClaimPolicy& policy,
-                                    int64_t now_s) {
+namespace {
+
+// One implementation for claims read from a JSON tree and from a JwtView.
+template <class Value>
+Result<ClaimTimes> check_claims(const BasicRegisteredClaims<Value>& claims,
+                                const ClaimPolicy& policy, int64_t now_s) {
   auto exp = numeric_date(claims.exp, "exp");
   if (!exp) return exp.error();
   auto nbf = numeric_date(claims.nbf, "nbf");
@@ -617,7 +626,7 @@ Result<ClaimTimes> check_jwt_claims(const RegisteredClaims& claims, const ClaimP
 
   if (!policy.audiences.empty()) {
     if (claims.aud == nullptr) return make_error("bad_audience", "token has no \"aud\" claim");
-    const boost::json::value& aud = *claims.aud;
+    const Value& aud = *claims.aud;
     auto ours = [&](std::string_view v) {
       for (const auto& want : policy.audiences)
         if (v == want) return true;
@@ -637,6 +646,18 @@ Result<ClaimTimes> check_jwt_claims(const RegisteredClaims& claims, const ClaimP
     if (!match) return make_error("bad_audience", "token audience does not include ours");
   }
   return ClaimTimes{*exp, *nbf, *iat};
+}
+
+}  // namespace
+
+Result<ClaimTimes> check_jwt_claims(const RegisteredClaims& claims, const ClaimPolicy& policy,
+                                    int64_t now_s) {
+  return check_claims(claims, policy, now_s);
+}
+
+Result<ClaimTimes> check_jwt_claims(const JoseClaims& claims, const ClaimPolicy& policy,
+                                    int64_t now_s) {
+  return check_claims(claims, policy, now_s);
 }
 
 Result<Jwks> Jwks::parse(std::string_view json, std::vector<std::string>* warnings) {

@@ -11,6 +11,7 @@
 
 #include <boost/json/object.hpp>
 
+#include "core/crypto/jose_json.hpp"
 #include "core/crypto/keys.hpp"
 #include "core/util/result.hpp"
 
@@ -66,16 +67,20 @@ struct ClaimTimes {
 };
 
 // The registered claims a verifier reads (RFC 7519 4.1), found in one pass over the claims;
-// null when absent. Points into the object it was made from.
-struct RegisteredClaims {
-  const boost::json::value* iss = nullptr;
-  const boost::json::value* sub = nullptr;
-  const boost::json::value* aud = nullptr;
-  const boost::json::value* exp = nullptr;
-  const boost::json::value* nbf = nullptr;
-  const boost::json::value* iat = nullptr;
-  const boost::json::value* jti = nullptr;
+// null when absent. Points into what it was read from: a JSON tree (RegisteredClaims) or a
+// JwtView (JoseClaims).
+template <class Value>
+struct BasicRegisteredClaims {
+  const Value* iss = nullptr;
+  const Value* sub = nullptr;
+  const Value* aud = nullptr;
+  const Value* exp = nullptr;
+  const Value* nbf = nullptr;
+  const Value* iat = nullptr;
+  const Value* jti = nullptr;
 };
+using RegisteredClaims = BasicRegisteredClaims<boost::json::value>;
+using JoseClaims = BasicRegisteredClaims<JoseValue>;
 RegisteredClaims find_registered_claims(const boost::json::object& claims);
 
 // Checks exp/nbf/iat (numbers only, leeway applied), iss and aud at wall time now_s, and returns
@@ -84,9 +89,48 @@ RegisteredClaims find_registered_claims(const boost::json::object& claims);
 //   "bad_claim" (wrong type/range: string exp, huge, negative), "missing_exp".
 Result<ClaimTimes> check_jwt_claims(const boost::json::object& claims, const ClaimPolicy& policy,
                                     int64_t now_s);
-// The same on claims already found (a caller that reads sub/jti/iss too looks once).
+// The same on claims already found (a caller that reads sub/jti/iss too looks once); one
+// implementation reads both kinds.
 Result<ClaimTimes> check_jwt_claims(const RegisteredClaims& claims, const ClaimPolicy& policy,
                                     int64_t now_s);
+Result<ClaimTimes> check_jwt_claims(const JoseClaims& claims, const ClaimPolicy& policy,
+                                    int64_t now_s);
+
+// parse_jwt's checks, in its order and with its errors, without building the header's and the
+// payload's JSON trees (parse_jose_members): what a verifier reads of a token. parse_jwt is
+// built on it. Keep one and reuse it (the gateway: one per thread): after warm-up a parse
+// allocates nothing. What it returns is valid until its next parse; signing_input() points into
+// the token, so while the token lives too.
+class JwtView {
+ public:
+  JwtView() = default;
+  JwtView(const JwtView&) = delete;  // its values point into its own buffers
+  JwtView& operator=(const JwtView&) = delete;
+
+  Result<void> parse(std::string_view token);
+
+  JwsAlg alg() const { return alg_; }
+  std::string_view kid() const { return kid_; }  // empty when absent
+  const JoseClaims& claims() const { return claims_; }
+  std::string_view signing_input() const { return signing_input_; }  // "header_b64.payload_b64"
+  std::string_view signature() const { return signature_; }          // decoded bytes
+  // The decoded header and payload JSON text.
+  std::string_view header_json() const { return header_json_; }
+  std::string_view payload_json() const { return payload_json_; }
+
+ private:
+  JwsAlg alg_ = JwsAlg::kRS256;
+  std::string_view kid_;
+  JoseClaims claims_;
+  std::string_view signing_input_;
+  std::string header_json_;
+  std::string payload_json_;
+  std::string signature_;
+  JoseValue header_values_[8];
+  JoseValue claim_values_[7];
+  JoseBuffers header_buffers_;
+  JoseBuffers claim_buffers_;
+};
 
 // A JSON Web Key Set with the keys we accept; unusable keys are skipped and explained.
 class Jwks {

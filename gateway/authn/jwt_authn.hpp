@@ -61,7 +61,7 @@ class JwtAuthn {
  private:
   AuthnResult verify_uncached(std::string_view token);
   // The provider whose issuer the (unverified) iss claim names; null when none.
-  const JwtProvider* select(const boost::json::value* iss) const;
+  const JwtProvider* select(const JoseValue* iss) const;
 
   const JwtAuthnConfig config_;
   const std::vector<JwtProvider> providers_;

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "core/crypto/jwt.hpp"
+#include "tests/crypto/test_keys.hpp"
 
 namespace gatedrill {
 namespace {
@@ -30,9 +32,25 @@ boost::json::object valid() {
 std::string code_of(const Result<ClaimTimes>& r) {
   return r.ok() ? "ok" : r.error().code;
 }
+// Everything a result says: the error, or the times read.
+std::string described(const Result<ClaimTimes>& r) {
+  if (!r.ok()) return r.error().code + ": " + r.error().message;
+  auto time = [](const std::optional<int64_t>& t) { return t ? std::to_string(*t) : "-"; };
+  return "ok " + time(r->exp) + " " + time(r->nbf) + " " + time(r->iat);
+}
+// The claims checked as a JSON tree and as the gateway reads them (a JwtView of a token with
+// these claims, no tree): both must answer alike, to the message.
 std::string check(const boost::json::object& c, const ClaimPolicy& p = policy(),
                   int64_t now = kNow) {
-  return code_of(check_jwt_claims(c, p, now));
+  auto tree = check_jwt_claims(c, p, now);
+  thread_local JwtView view;
+  auto parsed = view.parse(test::forge(R"({"alg":"RS256"})", boost::json::serialize(c)));
+  EXPECT_TRUE(parsed.ok()) << boost::json::serialize(c);
+  if (parsed.ok()) {
+    EXPECT_EQ(described(check_jwt_claims(view.claims(), p, now)), described(tree))
+        << boost::json::serialize(c);
+  }
+  return code_of(tree);
 }
 
 TEST(JwtClaims, ValidClaimsPass) {
@@ -155,6 +173,25 @@ TEST(JwtClaims, RegisteredClaimsAreFoundInOnePass) {
   EXPECT_EQ(found.nbf->as_int64(), 4);
   EXPECT_EQ(found.iat->as_int64(), 5);
   EXPECT_EQ(found.jti->as_string(), "j");
+  // A JwtView finds the same members (and not the ones that only look alike).
+  JwtView view;
+  ASSERT_TRUE(view.parse(test::forge(R"({"alg":"RS256"})", boost::json::serialize(c))).ok());
+  const JoseClaims& read = view.claims();
+  ASSERT_NE(read.iss, nullptr);
+  EXPECT_EQ(read.iss->as_string(), "i");
+  EXPECT_EQ(read.sub->as_string(), "s");
+  ASSERT_TRUE(read.aud->is_array());
+  ASSERT_EQ(read.aud->as_array().size(), 1u);
+  EXPECT_EQ(read.aud->as_array()[0].as_string(), "a");
+  EXPECT_EQ(read.exp->as_int64(), 3);
+  EXPECT_EQ(read.nbf->as_int64(), 4);
+  EXPECT_EQ(read.iat->as_int64(), 5);
+  EXPECT_EQ(read.jti->as_string(), "j");
+  ASSERT_TRUE(
+      view.parse(test::forge(R"({"alg":"RS256"})", R"({"scope":"x","Exp":1,"exp ":2})")).ok());
+  EXPECT_EQ(view.claims().iss, nullptr);
+  EXPECT_EQ(view.claims().exp, nullptr);
+  EXPECT_EQ(view.claims().sub, nullptr);
   RegisteredClaims none = find_registered_claims(claims(R"({"scope":"x","Exp":1,"exp ":2})"));
   EXPECT_EQ(none.iss, nullptr);
   EXPECT_EQ(none.exp, nullptr);
