@@ -63,6 +63,17 @@ int bio_read(BIO* bio, char* data, int size) {
     if (impl.prefix_used == impl.prefix.size()) std::string().swap(impl.prefix);
     return static_cast<int>(n);
   }
+  if (!impl.early_empty()) {
+    const size_t n = std::min(static_cast<size_t>(size), size_t{impl.early_end} - impl.early_begin);
+    std::memcpy(data, impl.early + impl.early_begin, n);
+    impl.early_begin = static_cast<uint16_t>(impl.early_begin + n);
+    if (impl.early_empty()) impl.early_begin = impl.early_end = 0;
+    return static_cast<int>(n);
+  }
+  if (impl.early_failure) {
+    impl.last_errno = std::exchange(impl.early_failure, {}).value();
+    return -1;
+  }
   if (!impl.socket.is_open()) {
     impl.last_errno = EBADF;
     return -1;
@@ -185,10 +196,13 @@ struct TlsStream::Impl::Capture {
 struct TlsStream::Impl::Own {
   explicit Own(Tls13Records r) : records(std::move(r)) {}
   Tls13Records records;
-  std::unique_ptr<uint8_t[]> in;  // received bytes (kInCapacity); released when all are read
-  size_t in_begin = 0;            // [in_begin, in_end): bytes not opened yet
+  // Received bytes: the stream's `early` (one recv, or the wait's receive, into it when nothing
+  // is held), else `in` (kInCapacity, for what does not fit there); released when all are read.
+  uint8_t* input = nullptr;
+  std::unique_ptr<uint8_t[]> in;
+  size_t in_begin = 0;  // [in_begin, in_end) of `input`: bytes not opened yet
   size_t in_end = 0;
-  size_t plain_begin = 0;  // [plain_begin, plain_end) of `in`: opened data not read yet
+  size_t plain_begin = 0;  // [plain_begin, plain_end) of `input`: opened data not read yet
   size_t plain_end = 0;
   std::unique_ptr<uint8_t[]> out;  // sealed bytes the socket did not take yet
   size_t out_sent = 0;
@@ -200,6 +214,7 @@ struct TlsStream::Impl::Own {
   void release_input_if_empty() {
     if (in_begin == in_end && plain_begin == plain_end) {
       in.reset();
+      input = nullptr;
       in_begin = in_end = plain_begin = plain_end = 0;
     }
   }
@@ -338,6 +353,7 @@ TlsStream::Step TlsStream::Impl::own_fail(const error_code& ec) {
   failed = true;
   failure = ec;
   own->in.reset();
+  own->input = nullptr;
   own->in_begin = own->in_end = own->plain_begin = own->plain_end = 0;
   return Step{Want::kNothing, failure, 0};
 }
@@ -384,7 +400,7 @@ TlsStream::Step TlsStream::Impl::own_read(uint8_t* data, size_t size) {
     if (o.plain_end > o.plain_begin) {
       if (data == nullptr) return Step{};  // readable
       const size_t n = std::min(size - got, o.plain_end - o.plain_begin);
-      std::memcpy(data + got, o.in.get() + o.plain_begin, n);
+      std::memcpy(data + got, o.input + o.plain_begin, n);
       o.plain_begin += n;
       got += n;
       if (got == size || o.plain_end > o.plain_begin) return done();
@@ -394,7 +410,7 @@ TlsStream::Step TlsStream::Impl::own_read(uint8_t* data, size_t size) {
       return Step{Want::kNothing, asio::error::eof, 0};
     }
     const size_t have = o.in_end - o.in_begin;
-    uint8_t* record = have > 0 ? o.in.get() + o.in_begin : nullptr;
+    uint8_t* record = have > 0 ? o.input + o.in_begin : nullptr;
     const size_t body = Tls13Records::body_size({record, have});
     if (have >= kTlsHeaderSize && body > kTlsMaxCiphertext) {
       if (got > 0) return done();
@@ -414,7 +430,7 @@ TlsStream::Step TlsStream::Impl::own_read(uint8_t* data, size_t size) {
           if (direct) {
             got += opened.size;
           } else {
-            o.plain_begin = static_cast<size_t>(plain - o.in.get());
+            o.plain_begin = static_cast<size_t>(plain - o.input);
             o.plain_end = o.plain_begin + opened.size;
           }
           continue;
@@ -442,19 +458,50 @@ TlsStream::Step TlsStream::Impl::own_read(uint8_t* data, size_t size) {
       }
     }
     if (got > 0) return done();  // no recv that would only say EAGAIN
-    // More bytes are needed: make room after what is there, then one recv.
-    if (!o.in) {
-      o.in.reset(new uint8_t[kInCapacity]);
-      o.in_begin = o.in_end = 0;
-    } else if (o.in_begin > 0) {
-      std::memmove(o.in.get(), o.in.get() + o.in_begin, have);
+    // More bytes are needed. Nothing held: the bytes the wait received, in place; else one recv
+    // into `early` (nothing allocated to find nothing, and the usual record fits), unless
+    // records come larger than it. Else room in `in` after what is held (moved there from
+    // `early`), then what the wait received or one recv.
+    o.release_input_if_empty();
+    const bool fresh = o.input == nullptr;
+    if (fresh && !early_empty()) {
+      o.input = early;
+      o.in_begin = early_begin;
+      o.in_end = early_end;
+      early_begin = early_end = 0;
+      continue;
+    }
+    if (early_failure) return own_fail(std::exchange(early_failure, {}));
+    uint8_t* space = early;
+    size_t room = kEarlyCapacity;
+    if (!fresh || large_input) {
+      if (!o.in) {
+        o.in.reset(new uint8_t[kInCapacity]);
+        if (have > 0) std::memcpy(o.in.get(), o.input + o.in_begin, have);
+      } else if (o.in_begin > 0) {
+        std::memmove(o.in.get(), o.in.get() + o.in_begin, have);
+      }
+      o.input = o.in.get();
       o.in_begin = 0;
       o.in_end = have;
+      space = o.in.get() + have;
+      room = kInCapacity - have;
+      if (!early_empty()) {  // a wait's bytes after a record's start
+        const size_t n = std::min(room, size_t{early_end} - early_begin);
+        std::memcpy(space, early + early_begin, n);
+        early_begin = static_cast<uint16_t>(early_begin + n);
+        if (early_empty()) early_begin = early_end = 0;
+        o.in_end += n;
+        continue;
+      }
     }
     if (!socket.is_open()) return own_fail(error_code(EBADF, boost::system::system_category()));
-    const ssize_t n =
-        ::recv(socket.native_handle(), o.in.get() + o.in_end, kInCapacity - o.in_end, 0);
+    const ssize_t n = ::recv(socket.native_handle(), space, room, 0);
     if (n > 0) {
+      if (fresh) {
+        o.input = space;
+        large_input = static_cast<size_t>(n) >= kEarlyCapacity;
+      }
       o.in_end += static_cast<size_t>(n);
       continue;
     }
@@ -646,6 +693,23 @@ TlsStream::Step TlsStream::Impl::readable_first_step() {
   return readable_step();
 }
 
+bool TlsStream::Impl::holds_input() const {
+  if (failed || !early_empty() || early_failure) return true;
+  if (own)
+    return own->plain_end > own->plain_begin || own->in_end > own->in_begin || own->close_received;
+  return SSL_has_pending(ssl) == 1;
+}
+
+TlsStream::Step TlsStream::Impl::read_first_step(void* data, size_t size) {
+  // Between small messages the next one is rarely there yet: no recv to find nothing, the
+  // receive that waits tries the socket first (one recv either way, no epoll re-arm).
+  if (!large_input && !holds_input()) {
+    input_drained = true;
+    return Step{Want::kRead, {}, 0};
+  }
+  return read_step(data, size);
+}
+
 TlsStream::Step TlsStream::Impl::read_step(void* data, size_t size) {
   input_drained = false;
   if (own) {
@@ -734,6 +798,17 @@ error_code TlsStream::Impl::after_wait(Side side, const error_code& ec) {
   return ec;
 }
 
+error_code TlsStream::Impl::received_early(const error_code& ec, size_t size) {
+  early_begin = 0;
+  early_end = static_cast<uint16_t>(size);
+  large_input = size == kEarlyCapacity;
+  // The end of the stream the next recv sees again; an error of the socket's (a reset) only
+  // once, so it is kept for the read; a cancelled receive (closed socket, deadline) is a wait's.
+  if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return ec;
+  if (ec && ec != asio::error::eof) early_failure = ec;
+  return {};
+}
+
 TlsStream::TlsStream(asio::ip::tcp::socket socket, ssl_ctx_st* ctx)
     : impl_(std::make_shared<Impl>(std::move(socket), ctx)) {
   impl_->self = impl_;
@@ -767,7 +842,7 @@ size_t TlsStream::read_some_now(asio::mutable_buffer buffer, error_code& ec) {
     ec = {};
     return 0;
   }
-  const Step step = impl_->read_step(buffer.data(), buffer.size());
+  const Step step = impl_->read_first_step(buffer.data(), buffer.size());
   if (step.want != Want::kNothing) {
     ec = asio::error::would_block;
     return 0;

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -746,6 +747,167 @@ bool resumes(Fixture& test) {
   EXPECT_EQ(test.echo(pair, "second"), "second");
   EXPECT_EQ(pair.server.own_records(), pair.server.native_handle() == nullptr);
   return SSL_session_reused(pair.client.native_handle()) == 1;
+}
+
+// What the idle wait receives (the first KB of a record, in place) and what comes after it:
+// messages of every size, each sent while the server waits between requests, read whole.
+template <class Fixture>
+void reads_after_idle_waits(Fixture& test) {
+  auto pair = test.connected();
+  const std::vector<size_t> sizes = {1, 700, 1002, 1003, 3000, 17000, 100000, 5, 700};
+  std::string sent;
+  std::string got;
+  std::optional<error_code> end_ec;
+  test.spawn([&]() -> asio::awaitable<void> {
+    pair.server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(pair.server)) co_return;
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      if (auto ec = co_await read_or_wait(pair.server, buffer, 4096)) {
+        end_ec = ec;
+        break;
+      }
+      got.append(static_cast<const char*>(buffer.data().data()), buffer.size());
+      buffer.consume(buffer.size());
+    }
+    co_await pair.server.async_shutdown(kNoThrow);
+  });
+  test.spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(pair.client)) co_return;
+    for (size_t size : sizes) {
+      // The server has read everything before: it is waiting again (or about to).
+      while (got.size() < sent.size())
+        co_await asio::post(pair.client.get_executor(), asio::use_awaitable);
+      std::string message(size, '\0');
+      for (size_t i = 0; i < size; ++i) message[i] = static_cast<char>('a' + (i + size) % 26);
+      sent += message;
+      co_await asio::async_write(pair.client, asio::buffer(message), kNoThrow);
+    }
+    co_await pair.client.async_shutdown(kNoThrow);
+  });
+  test.run();
+  EXPECT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent);
+  ASSERT_TRUE(end_ec.has_value());
+  EXPECT_EQ(*end_ec, asio::error::eof) << end_ec->message();
+}
+
+// Copies `from` to `to` in pieces of `piece` bytes, letting the other coroutines (and the
+// reactor) run between pieces, so that a record arrives in parts across the reader's waits.
+asio::awaitable<void> relay(tcp::socket& from, tcp::socket& to, size_t piece) {
+  char data[4096];
+  for (;;) {
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(data), kNoThrow);
+    if (ec) break;
+    for (size_t at = 0; at < n; at += piece) {
+      auto [wec, m] = co_await asio::async_write(
+          to, asio::buffer(data + at, std::min(piece, n - at)), kNoThrow);
+      if (wec) co_return;
+      for (int i = 0; i < 4; ++i) co_await asio::post(to.get_executor(), asio::use_awaitable);
+    }
+  }
+  error_code ignored;
+  to.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// The client's bytes reach the server in pieces (a record header alone, a body in parts).
+template <class Fixture>
+void reads_records_arriving_in_pieces(Fixture& test, size_t piece) {
+  auto [server_socket, to_server] = test.connect_pair();
+  auto [from_client, client_socket] = test.connect_pair();
+  TlsStream server = test.server_stream(std::move(server_socket));
+  Client client(std::move(client_socket), test.client_ctx_);
+  std::string sent;
+  for (size_t size : {1, 700, 3000, 20000}) {
+    for (size_t i = 0; i < size; ++i) sent += static_cast<char>('A' + (i * 3 + size) % 26);
+  }
+  std::string got;
+  std::optional<error_code> end_ec;
+  test.spawn([&]() -> asio::awaitable<void> { co_await relay(from_client, to_server, piece); });
+  test.spawn([&]() -> asio::awaitable<void> { co_await relay(to_server, from_client, 4096); });
+  test.spawn([&]() -> asio::awaitable<void> {
+    server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(server)) co_return;
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      if (auto ec = co_await read_or_wait(server, buffer, 4096)) {
+        end_ec = ec;
+        break;
+      }
+      got.append(static_cast<const char*>(buffer.data().data()), buffer.size());
+      buffer.consume(buffer.size());
+    }
+    co_await server.async_shutdown(kNoThrow);
+    error_code ignored;
+    server.socket().close(ignored);  // the relays end
+  });
+  test.spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(client)) co_return;
+    size_t at = 0;
+    for (size_t size : {1, 700, 3000, 20000}) {
+      co_await asio::async_write(client, asio::buffer(sent.data() + at, size), kNoThrow);
+      at += size;
+    }
+    co_await client.async_shutdown(kNoThrow);
+    error_code ignored;
+    client.next_layer().close(ignored);
+  });
+  test.run();
+  EXPECT_EQ(got.size(), sent.size()) << "pieces of " << piece;
+  EXPECT_TRUE(got == sent) << "pieces of " << piece;
+  ASSERT_TRUE(end_ec.has_value());
+  EXPECT_EQ(*end_ec, asio::error::eof) << end_ec->message();
+}
+
+// A connection reset while the server waits between requests ends the wait with the reset
+// (what the wait received from the socket, not the end of the stream the next read would see).
+template <class Fixture>
+void reset_while_idle_is_reset(Fixture& test) {
+  auto pair = test.connected();
+  bool waiting = false;
+  std::optional<error_code> wait_ec;
+  test.spawn([&]() -> asio::awaitable<void> {
+    pair.server.expires_after(std::chrono::seconds(5));
+    if (!co_await handshaken(pair.server)) co_return;
+    boost::beast::flat_buffer buffer;
+    waiting = true;
+    wait_ec = co_await read_or_wait(pair.server, buffer, 4096);
+  });
+  test.spawn([&]() -> asio::awaitable<void> {
+    if (!co_await handshaken(pair.client)) co_return;
+    while (!waiting) co_await asio::post(pair.client.get_executor(), asio::use_awaitable);
+    tcp::socket& socket = pair.client.next_layer();
+    socket.set_option(asio::socket_base::linger(true, 0));  // close sends RST
+    error_code ignored;
+    socket.close(ignored);
+  });
+  test.run();
+  ASSERT_TRUE(wait_ec.has_value());
+  EXPECT_EQ(*wait_ec, asio::error::connection_reset) << wait_ec->message();
+}
+
+TEST_F(TlsStreamTest, ReadsAfterIdleWaitsOfEverySize) {
+  reads_after_idle_waits(*this);
+}
+
+TEST_F(OwnRecordsTest, ReadsAfterIdleWaitsOfEverySize) {
+  reads_after_idle_waits(*this);
+}
+
+TEST_F(TlsStreamTest, ReadsRecordsArrivingInPieces) {
+  for (size_t piece : {3, 700, 1500}) reads_records_arriving_in_pieces(*this, piece);
+}
+
+TEST_F(OwnRecordsTest, ReadsRecordsArrivingInPieces) {
+  for (size_t piece : {3, 700, 1500}) reads_records_arriving_in_pieces(*this, piece);
+}
+
+TEST_F(TlsStreamTest, ResetWhileIdleIsReset) {
+  reset_while_idle_is_reset(*this);
+}
+
+TEST_F(OwnRecordsTest, ResetWhileIdleIsReset) {
+  reset_while_idle_is_reset(*this);
 }
 
 TEST_F(TlsStreamTest, SessionResumption) {
