@@ -687,13 +687,14 @@ TlsStream::Step TlsStream::Impl::readable_step() {
 }
 
 TlsStream::Step TlsStream::Impl::readable_first_step() {
-  // A read just found nothing and OpenSSL wanted input: peeking now would only repeat its
-  // recv() that would block; wait for the socket first.
+  // A read just found nothing and OpenSSL wanted input, or nothing is held between small
+  // messages: peeking now would only be a recv() that the wait's receive repeats.
   if (std::exchange(input_drained, false) && !failed) return Step{Want::kRead, {}, 0};
+  if (idle()) return Step{Want::kRead, {}, 0};
   return readable_step();
 }
 
-bool TlsStream::Impl::holds_input() const {
+bool TlsStream::Impl::holds_input() const noexcept {
   if (failed || !early_empty() || early_failure) return true;
   if (own)
     return own->plain_end > own->plain_begin || own->in_end > own->in_begin || own->close_received;
@@ -703,7 +704,7 @@ bool TlsStream::Impl::holds_input() const {
 TlsStream::Step TlsStream::Impl::read_first_step(void* data, size_t size) {
   // Between small messages the next one is rarely there yet: no recv to find nothing, the
   // receive that waits tries the socket first (one recv either way, no epoll re-arm).
-  if (!large_input && !holds_input()) {
+  if (idle()) {
     input_drained = true;
     return Step{Want::kRead, {}, 0};
   }
@@ -849,6 +850,16 @@ size_t TlsStream::read_some_now(asio::mutable_buffer buffer, error_code& ec) {
   }
   ec = step.ec;
   return step.bytes;
+}
+
+bool TlsStream::idle() const noexcept {
+  return impl_->idle();
+}
+
+size_t TlsStream::readable_bytes() const noexcept {
+  if (impl_->failed) return 0;
+  if (impl_->own) return impl_->own->plain_end - impl_->own->plain_begin;
+  return static_cast<size_t>(std::max(SSL_pending(impl_->ssl), 0));
 }
 
 asio::ip::tcp::socket& TlsStream::socket() noexcept {

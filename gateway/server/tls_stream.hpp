@@ -100,12 +100,18 @@ class TlsStream {
   auto async_read_some(const MutableBuffers& buffers, Token&& token);
   // Waits until application data can be read, without a buffer of the caller's: an idle
   // connection can wait here holding no memory for a read. void(error_code), errors as reads.
-  // Right after read_some_now said would_block it goes straight to the socket wait.
+  // When idle(), or right after read_some_now said would_block, it goes straight to the socket.
   template <class Token>
   auto async_wait_readable(Token&& token);
   // One read now, never waiting: the bytes read, or `ec` set (asio::error::would_block when
-  // nothing has arrived yet, else as async_read_some). No read may be outstanding.
+  // nothing has arrived yet, else as async_read_some). No read may be outstanding. When idle()
+  // it says would_block without asking the socket (the wait's receive does, first).
   size_t read_some_now(boost::asio::mutable_buffer buffer, boost::beast::error_code& ec);
+  // Nothing decrypted or received is held (nor an end or error to report) and the last input
+  // was small: the next read goes to the socket through the wait's receive.
+  bool idle() const noexcept;
+  // Application data decrypted and held: what a read returns without the socket.
+  size_t readable_bytes() const noexcept;
   // void(error_code, size_t); several small buffers are sent as one record (up to 16 KB).
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token);
@@ -147,7 +153,8 @@ struct TlsStream::Impl {
   Step read_step(void* data, size_t size);
   // A read's first step: kRead without touching the socket when nothing is held (see .cpp).
   Step read_first_step(void* data, size_t size);
-  bool holds_input() const;  // decrypted or received bytes, or an end or error to report
+  bool holds_input() const noexcept;  // decrypted or received bytes, or an end or error to report
+  bool idle() const noexcept { return !large_input && !holds_input(); }  // TlsStream::idle
   Step write_step(const void* data, size_t size);
 
   // Marks `side` busy (its deadline is kept by expires_after) for one operation.
@@ -411,22 +418,26 @@ auto TlsStream::async_write_some(const ConstBuffers& buffers, Token&& token) {
       std::move(op), token, impl_->socket);
 }
 
-// The read of a keep-alive connection between messages: what has arrived already (a request
-// sent right after the last response, pipelined bytes, a decrypted record's rest) is read at
-// once into `buffer` (up to `size` bytes), with no wait and no extra trip through the
-// scheduler; when nothing has, the buffer's memory is given back and the connection waits for
-// its next record without one (an idle connection holds no read buffer; the wait receives
-// into the stream's own 1 KB). The error as a read's.
+// The read of a keep-alive connection between messages: what the stream holds already
+// (pipelined bytes, a decrypted record's rest; or anything that arrived, while messages come
+// large) is read at once into `buffer` (up to `size` bytes), with no wait and no extra trip
+// through the scheduler; else the buffer's memory is given back and the connection waits for
+// its next record without one (an idle connection holds no read buffer; the wait receives into
+// the stream's own 1 KB, trying the socket first). After the wait the buffer is sized to what
+// was decrypted when that is less than `size` (the usual request: a block small enough for
+// malloc's per-thread cache, freed and taken again per request). The error as a read's.
 inline boost::asio::awaitable<boost::beast::error_code> read_or_wait(
     TlsStream& stream, boost::beast::flat_buffer& buffer, size_t size) {
   namespace asio = boost::asio;
-  boost::beast::error_code ec;
-  size_t n = stream.read_some_now(buffer.prepare(size), ec);
+  boost::beast::error_code ec = asio::error::would_block;
+  size_t n = 0;
+  if (!stream.idle()) n = stream.read_some_now(buffer.prepare(size), ec);
   if (ec == asio::error::would_block) {
     buffer.shrink_to_fit();
     std::tie(ec) = co_await stream.async_wait_readable(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return ec;
-    n = stream.read_some_now(buffer.prepare(size), ec);
+    const size_t ready = stream.readable_bytes();
+    n = stream.read_some_now(buffer.prepare(ready > 0 && ready < size ? ready : size), ec);
     if (ec == asio::error::would_block)  // readable said so, but be safe: an ordinary read
       std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(size),
                                                         asio::as_tuple(asio::use_awaitable));
