@@ -71,9 +71,10 @@ struct TunnelEnd final : StreamPipe::UpstreamEnd {
 template <class Stream>
 asio::awaitable<void> copy_to_upstream(Stream& upstream, TunnelEnd& end,
                                        std::chrono::milliseconds write_timeout) {
-  std::string chunk(kWriteChunk, '\0');
+  std::string chunk;  // what is being written; given back while the client is quiet
   while (!end.stopped) {
     bool last = false;
+    chunk.resize(std::min(end.pipe.request_available(), kWriteChunk));
     const size_t n = end.pipe.take_request(chunk.data(), chunk.size(), &last);
     if (n > 0) {
       end.lowest.expires_after(write_timeout);
@@ -92,6 +93,7 @@ asio::awaitable<void> copy_to_upstream(Stream& upstream, TunnelEnd& end,
       end.lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
       co_return;
     }
+    chunk = std::string();
     co_await end.to_upstream.async_wait(kNoThrow);
   }
 }

@@ -57,6 +57,7 @@ class StreamPipe {
   void end_request();
   // Copies up to `max` bytes to send upstream into `out`; `*end` when they are the last.
   size_t take_request(char* out, size_t max, bool* end);
+  size_t request_available() const { return request_.size() - request_sent_; }
   // The client ended its stream without DATA (the upstream gets HEADERS with END_STREAM).
   bool empty_request() const { return request_end_ && request_.empty() && request_dropped_ == 0; }
   // Sends the request again from its first byte; false when more than kReplayBytes went.
