@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/util/json.hpp"
@@ -18,7 +19,7 @@ namespace gatedrill::gateway::test {
 
 class Child {
  public:
-  explicit Child(std::vector<std::string> args) {
+  explicit Child(std::vector<std::string> args, std::string binary = GATEDRILL_BINARY) {
     int fds[2];
     if (::pipe(fds) != 0) return;
     pid_ = ::fork();
@@ -27,10 +28,10 @@ class Child {
       ::close(fds[0]);
       ::close(fds[1]);
       std::vector<char*> argv;
-      args.insert(args.begin(), GATEDRILL_BINARY);
+      args.insert(args.begin(), binary);
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
-      ::execv(GATEDRILL_BINARY, argv.data());
+      ::execv(binary.c_str(), argv.data());
       ::_exit(127);
     }
     ::close(fds[1]);
@@ -86,18 +87,19 @@ inline int64_t ready_field(const std::string& line, const char* field) {
 
 // A `gatedrill gateway` on free loopback ports taking `idp`'s tokens (ES256/RS256, audience
 // gatedrill) and proxying to `upstream`, with `extra` flags; its ports come from the ready line
-// (0 when it did not start). Killed by PID when it goes.
+// (0 when it did not start). Killed by PID when it goes. `binary`: another gatedrill (benches).
 class GatewayChild {
  public:
   GatewayChild(const FakeIdp& idp, const std::string& upstream,
-               const std::vector<std::string>& extra)
-      : child_(args(idp, upstream, extra)), ready_(child_.read_line()) {
+               const std::vector<std::string>& extra, std::string binary = GATEDRILL_BINARY)
+      : child_(args(idp, upstream, extra), std::move(binary)), ready_(child_.read_line()) {
     port_ = static_cast<uint16_t>(ready_field(ready_, "port"));
     admin_port_ = static_cast<uint16_t>(ready_field(ready_, "admin_port"));
   }
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
   const std::string& ready() const { return ready_; }
+  pid_t pid() const { return child_.pid(); }
 
  private:
   static std::vector<std::string> args(const FakeIdp& idp, const std::string& upstream,

@@ -144,9 +144,10 @@ inline std::pair<int, std::string> read_frame(Io io, std::string& pending) {
 // echoed back (a close frame is answered and ends the connection; so does the client's FIN). A
 // text frame "push N MS" is answered instead by N text frames "pushed <i>", one every MS ms (a
 // server pushing on its own); "flood N SIZE" by N binary frames of SIZE bytes, as fast as the
-// connection takes them (blocking writes); "hold" by reading nothing until release(). A handshake
-// for /refuse is answered 403, for /no-upgrade 200 (a server that does not switch), for /bad-accept
-// 101 with an accept made from another key.
+// connection takes them (blocking writes); "hold" by reading nothing until release(), then taking
+// frames without answering (drained() counts their payload). A handshake for /refuse is answered
+// 403, for /no-upgrade 200 (a server that does not switch), for /bad-accept 101 with an accept made
+// from another key.
 class WebSocketEchoUpstream {
  public:
   WebSocketEchoUpstream() : fd_(listen_loopback(port_)) {
@@ -162,6 +163,7 @@ class WebSocketEchoUpstream {
   int connections() const { return connections_.load(); }
   int closed() const { return closed_.load(); }         // connections it has closed
   uint64_t flooded() const { return flooded_.load(); }  // bytes "flood" got written so far
+  uint64_t drained() const { return drained_.load(); }
   void release() {
     std::lock_guard lock(mutex_);
     release_ = true;
@@ -193,6 +195,12 @@ class WebSocketEchoUpstream {
       send_all(conn, "HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\nno chat");
       return;
     }
+    if (head.rfind("GET /silent ", 0) == 0) {
+      char byte;
+      while (::recv(conn, &byte, 1, 0) > 0) {
+      }  // never answers; until the gateway gives up and closes
+      return;
+    }
     if (head.rfind("GET /no-upgrade ", 0) == 0) {
       send_all(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
       return;
@@ -208,9 +216,14 @@ class WebSocketEchoUpstream {
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Accept: " +
                  websocket_accept(key) + "\r\n\r\n");
+    bool sink = false;
     for (;;) {
       auto [opcode, payload] = read_frame(conn, pending);
       if (opcode < 0) return;
+      if (sink) {
+        drained_ += payload.size();
+        continue;
+      }
       int count = 0, ms = 0, size = 0;
       if (opcode == 0x1 && std::sscanf(payload.c_str(), "flood %d %d", &count, &size) == 2) {
         const std::string big = frame(0x2, std::string(static_cast<size_t>(size), 'f'), false);
@@ -221,6 +234,7 @@ class WebSocketEchoUpstream {
         // A service that stops reading, until the test releases it (10 s at most).
         std::unique_lock lock(mutex_);
         released_.wait_for(lock, std::chrono::seconds(10), [this] { return release_; });
+        sink = true;
         continue;
       }
       if (opcode == 0x1 && std::sscanf(payload.c_str(), "push %d %d", &count, &ms) == 2) {
@@ -242,6 +256,7 @@ class WebSocketEchoUpstream {
   std::atomic<int> connections_{0};
   std::atomic<int> closed_{0};
   std::atomic<uint64_t> flooded_{0};
+  std::atomic<uint64_t> drained_{0};
   mutable std::mutex mutex_;
   std::string last_head_;
   std::condition_variable released_;
