@@ -202,9 +202,8 @@ class JoseMembersHandler : public HandlerLimits {
       wanted_tags_.clear();
       for (const auto& name : names) wanted_tags_.push_back(name_tag(name));
     }
-    found_ = found;
+    found_ = found;  // a value is cleared when its member is met (value_here), not here
     buffers_ = &buffers;
-    for (auto& v : found_) v = JoseValue{};
     buffers.strings.clear();
     // Unescaped strings are never longer than the text, so the views made into this buffer
     // while parsing stay valid: it never grows past what is reserved here.
@@ -223,8 +222,11 @@ class JoseMembersHandler : public HandlerLimits {
   bool top_object() const { return top_object_; }
   // The found mask, with the arrays' member views pointing at their final place.
   uint32_t finish() {
-    for (auto& v : found_)
-      if (v.is_array()) v.members_ = buffers_->members.data() + v.first_member_;
+    for (size_t i = 0; i < found_.size(); ++i) {
+      JoseValue& v = found_[i];
+      if ((mask_ & (1u << i)) != 0 && v.is_array())
+        v.members_ = buffers_->members.data() + v.first_member_;
+    }
     return mask_;
   }
 
@@ -356,6 +358,7 @@ class JoseMembersHandler : public HandlerLimits {
       const auto i = static_cast<size_t>(current_);
       current_ = -1;
       mask_ |= 1u << i;
+      found_[i] = JoseValue{};
       return &found_[i];
     }
     if (depth_ == 2 && array_ >= 0) return &buffers_->members.emplace_back();

@@ -70,9 +70,9 @@ struct JoseBuffers {
 
 // The top-level members named in `names` (at most 32), read in parse_jose_json's single pass
 // with its refusals but no tree built: bit i of the result is set when the object has names[i],
-// and found[i] then holds its value (else a null). Only the named members' strings are copied
-// (into `buffers`). Errors: "bad_json" and "duplicate_name" as parse_jose_json (the same
-// messages); "not_object" for valid JSON that is not an object.
+// and found[i] then holds its value (else found[i] is left as it was). Only the named members'
+// strings are copied (into `buffers`). Errors: "bad_json" and "duplicate_name" as parse_jose_json
+// (the same messages); "not_object" for valid JSON that is not an object.
 Result<uint32_t> parse_jose_members(std::string_view text, std::span<const std::string_view> names,
                                     std::span<JoseValue> found, JoseBuffers& buffers);
 

@@ -472,6 +472,44 @@ Result<std::string> sign_jwt(JwsAlg alg, const Key& key, std::string_view kid,
   return input + "." + base64url_encode(*sig);
 }
 
+Result<void> JwtView::parse_header(std::string_view segment) {
+  // The header's members that the rules read, in one pass and with no JSON tree (the decoded
+  // text and the kept strings live in this view's buffers, reused from token to token).
+  if (!base64url_decode_to(segment, &header_json_))
+    return malformed("header is not valid base64url");
+  auto header = parse_jose_members(header_json_, kHeaderNames, header_values_, header_buffers_);
+  if (!header) return json_segment_error(header.error(), "header");
+  const uint32_t present = *header;
+  const JoseValue& alg_value = header_values_[0];
+  const JoseValue& kid_value = header_values_[1];
+  const JoseValue& b64_value = header_values_[2];
+  std::string_view kid;
+
+  // The alg decides before anything else, so "none" is reported as what it is.
+  if ((present & kHasAlg) == 0 || !alg_value.is_string())
+    return make_error("bad_alg", "header has no string \"alg\"");
+  auto alg = parse_jws_alg(alg_value.as_string());
+  if (!alg) return alg.error();
+  accepted_alg_ = *alg;
+
+  if (const uint32_t embedded = present >> kFirstEmbedded; embedded != 0) {
+    const std::string_view name = kHeaderNames[kFirstEmbedded + __builtin_ctz(embedded)];
+    return make_error("unsupported_header",
+                      "embedded key header \"" + std::string(name) + "\" is never trusted");
+  }
+  if ((present & kHasCrit) != 0)
+    return make_error("unsupported_header", "\"crit\" extensions are not supported");
+  if ((present & kHasB64) != 0 && !(b64_value.is_bool() && b64_value.as_bool()))
+    return make_error("unsupported_header",
+                      "unencoded payloads (\"b64\": false) are not supported");
+  if ((present & kHasKid) != 0) {
+    if (!kid_value.is_string()) return malformed("header \"kid\" must be a string");
+    kid = kid_value.as_string();
+  }
+  accepted_kid_.assign(kid);
+  return {};
+}
+
 Result<void> JwtView::parse(std::string_view token) {
   kid_ = {};
   claims_ = {};
@@ -491,38 +529,15 @@ Result<void> JwtView::parse(std::string_view token) {
     return malformed("a JWS has 3 dot-separated segments, this has " + std::to_string(segments));
   if (parts[0].empty()) return malformed("empty header segment");
 
-  // The header's members that the rules read, in one pass and with no JSON tree (the decoded
-  // text and the kept strings live in this view's buffers, reused from token to token).
-  if (!base64url_decode_to(parts[0], &header_json_))
-    return malformed("header is not valid base64url");
-  auto header = parse_jose_members(header_json_, kHeaderNames, header_values_, header_buffers_);
-  if (!header) return json_segment_error(header.error(), "header");
-  const uint32_t present = *header;
-  const JoseValue& alg_value = header_values_[0];
-  const JoseValue& kid_value = header_values_[1];
-  const JoseValue& b64_value = header_values_[2];
-
-  // The alg decides before anything else, so "none" is reported as what it is.
-  if ((present & kHasAlg) == 0 || !alg_value.is_string())
-    return make_error("bad_alg", "header has no string \"alg\"");
-  auto alg = parse_jws_alg(alg_value.as_string());
-  if (!alg) return alg.error();
-  alg_ = *alg;
-
-  if (const uint32_t embedded = present >> kFirstEmbedded; embedded != 0) {
-    const std::string_view name = kHeaderNames[kFirstEmbedded + __builtin_ctz(embedded)];
-    return make_error("unsupported_header",
-                      "embedded key header \"" + std::string(name) + "\" is never trusted");
+  // Tokens from one issuer repeat their header byte for byte, so the header's decode, parse and
+  // rules run once per distinct header segment: the last one accepted is remembered.
+  if (parts[0] != accepted_header_) {
+    accepted_header_.clear();
+    if (auto header = parse_header(parts[0]); !header) return header.error();
+    accepted_header_.assign(parts[0]);
   }
-  if ((present & kHasCrit) != 0)
-    return make_error("unsupported_header", "\"crit\" extensions are not supported");
-  if ((present & kHasB64) != 0 && !(b64_value.is_bool() && b64_value.as_bool()))
-    return make_error("unsupported_header",
-                      "unencoded payloads (\"b64\": false) are not supported");
-  if ((present & kHasKid) != 0) {
-    if (!kid_value.is_string()) return malformed("header \"kid\" must be a string");
-    kid_ = kid_value.as_string();
-  }
+  alg_ = accepted_alg_;
+  kid_ = accepted_kid_;
 
   if (parts[1].empty()) return malformed("empty payload segment");
   if (parts[2].empty()) return malformed("empty signature segment");

@@ -119,8 +119,14 @@ class JwtView {
   std::string_view payload_json() const { return payload_json_; }
 
  private:
+  // Decodes and checks the header segment; sets accepted_alg_ and accepted_kid_.
+  Result<void> parse_header(std::string_view segment);
+
   JwsAlg alg_ = JwsAlg::kRS256;
   std::string_view kid_;
+  std::string accepted_header_;  // the last header segment accepted (base64url text)
+  JwsAlg accepted_alg_ = JwsAlg::kRS256;
+  std::string accepted_kid_;
   JoseClaims claims_;
   std::string_view signing_input_;
   std::string header_json_;

@@ -142,7 +142,7 @@ void expect_member_as_tree(const JoseValue& ours, const boost::json::value& tree
 
 void expect_members_as_tree(std::string_view text, JoseBuffers& buffers) {
   const std::string where(text.substr(0, 80));
-  JoseValue found[std::size(kNames)];
+  static JoseValue found[std::size(kNames)];  // reused, as a JwtView's: nothing stale may show
   auto ours = parse_jose_members(text, kNames, found, buffers);
   auto tree = parse_jose_json(text, {});
   if (!tree.ok()) {

@@ -326,5 +326,53 @@ TEST(JwtBadInputs, HostileKidsAreOpaqueUnknownKids) {
   expect_rejected(forge(R"({"alg":"RS256","kid":{"path":"/"}})", kGoodClaims), "malformed");
 }
 
+// A JwtView remembers the last header it accepted and skips re-reading the same bytes: a view
+// reused across tokens (the gateway keeps one per thread) answers every token as a fresh one,
+// whatever came before it, a refused header included.
+TEST(JwtBadInputs, AReusedViewAnswersAsAFreshOne) {
+  const std::string good = R"({"alg":"RS256","kid":"k1"})";
+  const std::string tokens[] = {
+      forge(good, kGoodClaims),
+      forge(good, R"({"sub":"bob","iss":"https://idp","exp":1})"),
+      forge(good, R"({"sub":"bob","sub":"eve"})"),
+      forge(R"({"alg":"none","kid":"k1"})", kGoodClaims),
+      forge(good, kGoodClaims),
+      forge(R"({"alg":"ES256","kid":"k2"})", kGoodClaims),
+      forge(R"({"alg":"RS256","kid":"k1","jwk":{}})", kGoodClaims),
+      forge(good, kGoodClaims),
+      forge(R"({"alg":"RS256","kid":"k1","crit":["exp"]})", kGoodClaims),
+      forge(R"({"alg":"RS256"})", kGoodClaims),
+      "!!!." + base64url_encode(kGoodClaims) + ".c2ln",
+      forge(good, kGoodClaims),
+      forge(good, "[]"),
+      forge(R"({"alg":"RS256","kid":7})", kGoodClaims),
+      forge(good, kGoodClaims, ""),
+      forge(R"({"alg":"EdDSA","kid":"k1"})", R"({"iss":"other"})"),
+  };
+  JwtView reused;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& token : tokens) {
+      JwtView fresh;
+      auto expected = fresh.parse(token);
+      auto got = reused.parse(token);
+      ASSERT_EQ(got.ok(), expected.ok()) << token;
+      if (!expected.ok()) {
+        EXPECT_EQ(got.error().code, expected.error().code) << token;
+        EXPECT_EQ(got.error().message, expected.error().message) << token;
+        continue;
+      }
+      EXPECT_EQ(reused.alg(), fresh.alg()) << token;
+      EXPECT_EQ(reused.kid(), fresh.kid()) << token;
+      EXPECT_EQ(reused.header_json(), fresh.header_json()) << token;
+      EXPECT_EQ(reused.signing_input(), fresh.signing_input()) << token;
+      EXPECT_EQ(reused.signature(), fresh.signature()) << token;
+      ASSERT_EQ(reused.claims().iss == nullptr, fresh.claims().iss == nullptr) << token;
+      if (fresh.claims().iss != nullptr) {
+        EXPECT_EQ(reused.claims().iss->as_string(), fresh.claims().iss->as_string()) << token;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gatedrill

@@ -74,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   static constexpr std::string_view kNames[] = {"a", "b", "iss", "aud", "exp", ""};
   static gatedrill::JoseBuffers buffers;
-  gatedrill::JoseValue found[std::size(kNames)];
+  static gatedrill::JoseValue found[std::size(kNames)];  // reused, as a JwtView's
   auto members = gatedrill::parse_jose_members(text, kNames, found, buffers);
   if (!ours.ok()) {
     if (members.ok() || members.error().code != ours.error().code) std::abort();
