@@ -359,6 +359,25 @@ TEST_F(WebSocketH2Test, AServerPushingKeepsATunnelPastTheIdleTimeoutOfHttp1Tunne
   EXPECT_EQ(reply.error_code, static_cast<uint32_t>(NGHTTP2_CANCEL));
 }
 
+TEST_F(WebSocketH2Test, ToAnHttpsUpstreamTheTunnelRunsOverTls) {
+  TestDir dir("gw-ws-h2-up-tls-");
+  const TlsServerConfig cert = write_localhost_certificate(clock_, dir);
+  WebSocketEchoUpstream tls_upstream(&cert);
+  start({"--upstream-ca", cert.cert_chain_file}, tls_upstream.url());
+  H2TestClient client(port_, false);
+  const int32_t id = open_ws(client, "/chat", {bearer()});
+  ASSERT_EQ(client.replies()[id].status, 200) << client.replies()[id].body;
+  EXPECT_EQ(tls_upstream.last_head().rfind("GET /chat HTTP/1.1", 0), 0u);
+  EXPECT_EQ(exchange(client, id, 0x1, "over tls").second, "over tls");
+  std::string big(300 * 1024, 'b');  // past the stream window, in many TLS records
+  EXPECT_EQ(exchange(client, id, 0x2, big).second.size(), big.size());
+  EXPECT_EQ(exchange(client, id, 0x8, "").first, 0x8);
+  auto& reply = client.replies()[id];
+  EXPECT_TRUE(client.run_until([&] { return reply.closed; }));
+  EXPECT_EQ(reply.error_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_EQ(upstream_.connections(), 0);
+}
+
 TEST_F(WebSocketH2Test, OverTlsWithAlpnH2) {
   TestDir dir("gw-ws-h2-tls-");
   start({}, "", &dir);

@@ -150,7 +150,14 @@ inline std::pair<int, std::string> read_frame(Io io, std::string& pending) {
 // from another key.
 class WebSocketEchoUpstream {
  public:
-  WebSocketEchoUpstream() : fd_(listen_loopback(port_)) {
+  // `tls`: the service speaks TLS with this certificate (an https:// upstream).
+  explicit WebSocketEchoUpstream(const TlsServerConfig* tls = nullptr)
+      : fd_(listen_loopback(port_)) {
+    if (tls != nullptr) {
+      ctx_ = SSL_CTX_new(TLS_server_method());
+      SSL_CTX_use_certificate_chain_file(ctx_, tls->cert_chain_file.c_str());
+      SSL_CTX_use_PrivateKey_file(ctx_, tls->key_file.c_str(), SSL_FILETYPE_PEM);
+    }
     thread_ = std::thread([this] { run(); });
   }
   ~WebSocketEchoUpstream() {
@@ -158,8 +165,13 @@ class WebSocketEchoUpstream {
     release();  // a connection on "hold" goes on
     thread_.join();
     ::close(fd_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  WebSocketEchoUpstream(const WebSocketEchoUpstream&) = delete;
+  WebSocketEchoUpstream& operator=(const WebSocketEchoUpstream&) = delete;
+  std::string url() const {
+    return (ctx_ != nullptr ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
+  }
   int connections() const { return connections_.load(); }
   int closed() const { return closed_.load(); }         // connections it has closed
   uint64_t flooded() const { return flooded_.load(); }  // bytes "flood" got written so far
@@ -180,11 +192,19 @@ class WebSocketEchoUpstream {
       ++connections_;
       timeval tv{5, 0};
       ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      serve(conn);
+      SSL* ssl = nullptr;
+      if (ctx_ != nullptr) {
+        ssl = SSL_new(ctx_);
+        SSL_set_fd(ssl, conn);
+        if (SSL_accept(ssl) == 1) serve(Io(conn, ssl));
+        SSL_free(ssl);
+      } else {
+        serve(conn);
+      }
       ++closed_;  // serve_until_stopped closes it next
     });
   }
-  void serve(int conn) {
+  void serve(Io conn) {
     std::string pending;
     std::string head = read_head(conn, pending);
     {
@@ -197,7 +217,7 @@ class WebSocketEchoUpstream {
     }
     if (head.rfind("GET /silent ", 0) == 0) {
       char byte;
-      while (::recv(conn, &byte, 1, 0) > 0) {
+      while (conn.recv(&byte, 1) > 0) {
       }  // never answers; until the gateway gives up and closes
       return;
     }
@@ -252,6 +272,7 @@ class WebSocketEchoUpstream {
 
   uint16_t port_ = 0;
   int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> closed_{0};
