@@ -34,7 +34,13 @@ struct TunnelEnd final : StreamPipe::UpstreamEnd {
       : to_upstream(ex), to_client(ex), lowest(socket), pipe(p) {
     to_upstream.expires_at(asio::steady_timer::time_point::max());
     to_client.expires_at(asio::steady_timer::time_point::max());
+    pipe.attach(this);
   }
+  // However the relay ends (also its coroutine destroyed when the worker stops), the pipe no
+  // longer calls it.
+  ~TunnelEnd() { pipe.detach(this); }
+  TunnelEnd(const TunnelEnd&) = delete;
+  TunnelEnd& operator=(const TunnelEnd&) = delete;
 
   void request_ready() override { to_upstream.cancel(); }
   void response_taken(size_t bytes) override {
@@ -141,13 +147,11 @@ asio::awaitable<void> relay_tunnel(Stream& upstream, beast::flat_buffer& pending
   using namespace asio::experimental::awaitable_operators;
   TunnelEnd end(co_await asio::this_coro::executor, beast::get_lowest_layer(upstream), pipe);
   pipe.no_replay();  // a tunnel's bytes are never sent twice
-  pipe.attach(&end);
   // The client may have gone, or its stream idled out, while the upstream was switching.
   if (pipe.idle_expired()) end.idle_expired();
   if (pipe.client_left()) end.stop();
   co_await (copy_to_upstream(upstream, end, write_timeout) &&
             copy_to_client(upstream, pending, end));
-  pipe.detach(&end);
 }
 
 template asio::awaitable<void> relay_tunnel<beast::tcp_stream>(beast::tcp_stream&,
