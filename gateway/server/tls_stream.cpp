@@ -803,6 +803,7 @@ error_code TlsStream::Impl::received_early(const error_code& ec, size_t size) {
   early_begin = 0;
   early_end = static_cast<uint16_t>(size);
   large_input = size == kEarlyCapacity;
+  ask_first = std::exchange(received_at_once, false);
   // The end of the stream the next recv sees again; an error of the socket's (a reset) only
   // once, so it is kept for the read; a cancelled receive (closed socket, deadline) is a wait's.
   if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) return ec;

@@ -154,7 +154,9 @@ struct TlsStream::Impl {
   // A read's first step: kRead without touching the socket when nothing is held (see .cpp).
   Step read_first_step(void* data, size_t size);
   bool holds_input() const noexcept;  // decrypted or received bytes, or an end or error to report
-  bool idle() const noexcept { return !large_input && !holds_input(); }  // TlsStream::idle
+  bool idle() const noexcept {        // TlsStream::idle
+    return !large_input && !ask_first && !holds_input();
+  }
   Step write_step(const void* data, size_t size);
 
   // Marks `side` busy (its deadline is kept by expires_after) for one operation.
@@ -219,7 +221,11 @@ struct TlsStream::Impl {
   uint16_t early_begin = 0;  // [early_begin, early_end): received, not read yet
   uint16_t early_end = 0;
   boost::beast::error_code early_failure;  // what the receive saw, for the next read
-  bool large_input = false;    // the last receive filled `early`: reads go to the socket first
+  // Reads ask the socket before they wait (not idle()): the last receive filled `early`, or
+  // found its bytes there at once (a client that sends before it is answered, a backlog).
+  bool large_input = false;
+  bool received_at_once = false;
+  bool ask_first = false;
   int last_errno = 0;          // of the BIO's last failed recv/send
   bool peer_eof = false;       // recv returned 0
   bool failed = false;         // after a fatal error OpenSSL must not be called again
@@ -272,9 +278,15 @@ struct TlsStream::OpBase {
     }
     if (step.want == Want::kRead && side == Side::kRead) {
       // After the handshake (whose reads must not go past its last record) input is received.
+      // Asio tries the socket at once: bytes written now (a record's first byte, its type, is
+      // never 0) say the next message came before it was asked for.
       stage = Stage::kReceiving;
-      return impl->socket.async_receive(boost::asio::buffer(impl->early, Impl::kEarlyCapacity),
-                                        std::move(self));
+      Impl* const stream = impl;
+      stream->early[0] = 0;
+      stream->socket.async_receive(boost::asio::buffer(stream->early, Impl::kEarlyCapacity),
+                                   std::move(self));
+      stream->received_at_once = stream->early[0] != 0;
+      return;
     }
     stage = Stage::kWaiting;
     impl->socket.async_wait(step.want == Want::kRead ? boost::asio::socket_base::wait_read
