@@ -36,21 +36,7 @@ struct Io {
   SSL* ssl;
 };
 
-// Blocking loopback socket helpers with a receive timeout.
-inline int connect_loopback(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+// Blocking loopback socket helpers.
 inline bool send_all(Io io, const std::string& data) {
   if (io.ssl != nullptr)
     return SSL_write(io.ssl, data.data(), static_cast<int>(data.size())) ==
