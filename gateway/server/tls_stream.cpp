@@ -63,13 +63,8 @@ int bio_read(BIO* bio, char* data, int size) {
     if (impl.prefix_used == impl.prefix.size()) std::string().swap(impl.prefix);
     return static_cast<int>(n);
   }
-  if (!impl.early_empty()) {
-    const size_t n = std::min(static_cast<size_t>(size), size_t{impl.early_end} - impl.early_begin);
-    std::memcpy(data, impl.early + impl.early_begin, n);
-    impl.early_begin = static_cast<uint16_t>(impl.early_begin + n);
-    if (impl.early_empty()) impl.early_begin = impl.early_end = 0;
-    return static_cast<int>(n);
-  }
+  if (!impl.early_empty())
+    return static_cast<int>(impl.take_early(data, static_cast<size_t>(size)));
   if (impl.early_failure) {
     impl.last_errno = std::exchange(impl.early_failure, {}).value();
     return -1;
@@ -487,11 +482,7 @@ TlsStream::Step TlsStream::Impl::own_read(uint8_t* data, size_t size) {
       space = o.in.get() + have;
       room = kInCapacity - have;
       if (!early_empty()) {  // a wait's bytes after a record's start
-        const size_t n = std::min(room, size_t{early_end} - early_begin);
-        std::memcpy(space, early + early_begin, n);
-        early_begin = static_cast<uint16_t>(early_begin + n);
-        if (early_empty()) early_begin = early_end = 0;
-        o.in_end += n;
+        o.in_end += take_early(space, room);
         continue;
       }
     }
@@ -797,6 +788,14 @@ void TlsStream::Impl::arm(Side side) {
 error_code TlsStream::Impl::after_wait(Side side, const error_code& ec) {
   if (deadline(side).timed_out) return boost::beast::error::timeout;
   return ec;
+}
+
+size_t TlsStream::Impl::take_early(void* to, size_t room) noexcept {
+  const size_t n = std::min(room, size_t{early_end} - early_begin);
+  std::memcpy(to, early + early_begin, n);
+  early_begin = static_cast<uint16_t>(early_begin + n);
+  if (early_empty()) early_begin = early_end = 0;
+  return n;
 }
 
 error_code TlsStream::Impl::received_early(const error_code& ec, size_t size) {

@@ -170,6 +170,8 @@ struct TlsStream::Impl {
   // that comes to it); the error to treat as the wait's.
   boost::beast::error_code received_early(const boost::beast::error_code& ec, size_t size);
   bool early_empty() const noexcept { return early_begin == early_end; }
+  // Moves up to `room` received bytes from `early` to `to`; returns how many.
+  size_t take_early(void* to, size_t room) noexcept;
 
   void set_role(handshake_type type);
   void set_prefix(const void* data, size_t size);
