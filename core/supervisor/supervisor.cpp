@@ -25,6 +25,7 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr milliseconds kHealthPollInterval{50};
+constexpr milliseconds kHealthPollTimeout{1000};
 constexpr milliseconds kKillWait{10000};  // after SIGKILL the kernel needs only moments
 constexpr size_t kLogTailLines = 20;
 
@@ -322,6 +323,7 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
 
   const auto deadline = impl_->time.monotonic() + timeout;
   std::string last_problem = "no answer yet";
+  bool saw_answer = false;
   for (;;) {
     {
       std::lock_guard lock(impl_->mutex);
@@ -333,11 +335,18 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
     auto remaining = std::chrono::duration_cast<milliseconds>(deadline - impl_->time.monotonic());
     if (remaining <= milliseconds(0)) break;
     HttpClientOptions options;
-    options.timeout = std::min(remaining, milliseconds(1000));
+    options.timeout = std::min(remaining, kHealthPollTimeout);
     auto response = http_get(url, options);
     if (response && response->status == 200) return {};
-    last_problem = response ? "HTTP " + std::to_string(response->status) + " " + response->body
-                            : response.error().message;
+    // A poll cut short by our own deadline says nothing about the child; keep
+    // what the child last said (e.g. "HTTP 503 warming up") instead.
+    const bool cut_short = !response && response.error().code == "timeout" &&
+                           options.timeout < kHealthPollTimeout && saw_answer;
+    if (!cut_short) {
+      last_problem = response ? "HTTP " + std::to_string(response->status) + " " + response->body
+                              : response.error().message;
+      saw_answer = true;
+    }
     // Between polls, wake at once if the child exits.
     std::unique_lock lock(impl_->mutex);
     impl_->changed.wait_for(lock, kHealthPollInterval, [&] {

@@ -30,6 +30,7 @@
 #include "core/time/time_source.hpp"
 #include "core/util/json.hpp"
 #include "gateway/gateway.hpp"
+#include "tests/eventually.hpp"
 #include "tests/programs_on_path.hpp"
 
 namespace gatedrill::gateway::test {
@@ -41,18 +42,7 @@ inline HttpClientOptions quick(std::chrono::milliseconds timeout = std::chrono::
   return o;
 }
 
-// Polls `condition` until it holds or `limit` passes (a bounded wait, not a sleep).
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-  SystemTimeSource clock;
-  const int64_t deadline = clock.monotonic_ms() + limit.count();
-  while (clock.monotonic_ms() < deadline) {
-    if (condition()) return true;
-    timespec pause{0, 10'000'000};  // poll interval, not synchronisation
-    nanosleep(&pause, nullptr);
-  }
-  return condition();
-}
+using ::gatedrill::test::eventually;
 
 // The "reason" of a gateway's JSON error body.
 inline std::string reason_of(const HttpResponse& r) {

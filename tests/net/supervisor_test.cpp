@@ -18,6 +18,7 @@
 
 #include "core/http/http_client.hpp"
 #include "core/http/http_server.hpp"
+#include "tests/eventually.hpp"
 #include "tests/net/net_test_support.hpp"
 
 extern char** environ;
@@ -287,6 +288,10 @@ TEST_F(SupervisorTest, WaitHealthyReportsAnUnhealthyChild) {
   spec.log_file = dir_.file("warming.log");
   spec.health_url = "http://127.0.0.1:" + std::to_string(*port) + "/healthz";
   ASSERT_TRUE(supervisor_.spawn(spec).ok());
+  // Starting the child can take longer than the 700 ms below on a busy machine; wait until it
+  // answers at all, so the report has an answer to quote.
+  ASSERT_TRUE(test::eventually(
+      [&] { return http_get(spec.health_url, test::with_timeout(1s)).ok(); }, 10s));
   auto healthy = supervisor_.wait_healthy("warming", 700ms);
   ASSERT_FALSE(healthy.ok());
   EXPECT_EQ(healthy.error().code, "unhealthy");
