@@ -383,6 +383,15 @@ struct UpstreamConn {
   std::string wire;  // the request being written (serialize_message)
 };
 
+// A WebSocket handshake's upstream connection, once the upstream switched protocols, and the
+// status the client sees for the switch: the 101 itself over HTTP/1.1, 200 over HTTP/2 (RFC
+// 8441). The decision log and the metrics record that one, as Envoy's access log does.
+struct Upgrade {
+  explicit Upgrade(int accepted) : accepted_status(accepted) {}
+  std::unique_ptr<UpstreamConn> conn;
+  int accepted_status;
+};
+
 // Where handle() writes an HTTP/1.1 client's answer relayed from an HTTP/1.1 upstream.
 struct H1Reply {
   std::string& wire;  // the client connection's write buffer
@@ -1374,7 +1383,7 @@ struct DataPlane::Impl {
       Request& request = parser.get();
       constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
       const bool upgrade = is_websocket_upgrade(request);
-      std::unique_ptr<UpstreamConn> tunnel;
+      Upgrade tunnel(101);
       H1Reply h1{wire};
       h2::Answer answer = co_await handle(worker, request, remote, identity, secure, start_ns,
                                           upgrade ? "websocket" : "http/1.1", request.keep_alive(),
@@ -1392,10 +1401,10 @@ struct DataPlane::Impl {
         if (!written || !h1.keep_alive) co_return;
         continue;
       }
-      if (tunnel && answer.response.result() == http::status::switching_protocols) {
+      if (tunnel.conn && answer.response.result() == http::status::switching_protocols) {
         // The filter chain admitted it and the upstream switched: bytes both ways from now on.
         if (!co_await write(stream, answer.response, wire)) co_return;
-        co_await splice(stream, buffer, *tunnel);
+        co_await splice(stream, buffer, *tunnel.conn);
         co_return;
       }
       const bool keep_alive = answer.response.keep_alive();
@@ -1406,14 +1415,15 @@ struct DataPlane::Impl {
   // Everything after a request was read, for HTTP/1.1 and HTTP/2 streams alike: overload
   // shedding, the filter chain, the upstream. The answer's keep_alive tells HTTP/1.1 whether to
   // go on with the connection.
-  // `tunnel` (WebSocket upgrades): where the upstream connection goes when it answered 101.
+  // `tunnel` (WebSocket upgrades): where the upstream connection goes when it answered 101 (the
+  // status counted is then the one the client sees for the switch).
   // `h1` (HTTP/1.1 clients): where an HTTP/1.1 upstream's response is written for the client
   // straight from its head's bytes (no Beast message in between); h1->written tells.
   asio::awaitable<h2::Answer> handle(Worker& worker, Request& request, std::string_view remote,
                                      std::string_view identity, bool secure, int64_t start_ns,
                                      std::string_view protocol, bool client_keep_alive,
-                                     std::unique_ptr<UpstreamConn>* tunnel = nullptr,
-                                     H1Reply* h1 = nullptr, h2::StreamPipe* pipe = nullptr) {
+                                     Upgrade* tunnel = nullptr, H1Reply* h1 = nullptr,
+                                     h2::StreamPipe* pipe = nullptr) {
     const unsigned version = request.version();
     const int overload = hooks.overload_level ? hooks.overload_level() : 0;
     // Under memory pressure: close after this response; past the shedding mark, answer 503.
@@ -1477,7 +1487,7 @@ struct DataPlane::Impl {
           if (pipe)
             outcome = co_await forward_grpc(worker, cluster, to, upstream, *pipe, request_id);
           else
-            outcome = co_await forward_upgrade(worker, cluster, to, upstream, *tunnel);
+            outcome = co_await forward_upgrade(worker, cluster, to, upstream, tunnel->conn);
         } else {
           outcome =
               co_await forward(worker, cluster, to, request, verdict, request_id, remote, secure);
@@ -1509,7 +1519,7 @@ struct DataPlane::Impl {
                               request.method() == http::verb::head);
         reason = "ok";
         answer.proxied = true;
-        if (tunnel && *tunnel) {
+        if (tunnel && tunnel->conn) {
           // Hop-by-hop, but the very point of a 101: the client must see the switch.
           out.set(http::field::connection, "Upgrade");
           out.set(http::field::upgrade, "websocket");
@@ -1527,6 +1537,7 @@ struct DataPlane::Impl {
       }
     }
     if (status == 0) status = out.result_int();
+    if (status == 101 && tunnel && tunnel->conn) status = tunnel->accepted_status;
     GrpcTally tally;
     if (pipe) {
       // The status the client sees: the upstream's, the upstream client's own (a deadline, a
@@ -1563,10 +1574,11 @@ struct DataPlane::Impl {
   asio::awaitable<h2::Answer> websocket_h2(Worker& worker, Request& request,
                                            std::string_view remote, std::string_view identity,
                                            bool secure, int64_t start_ns, h2::StreamPipe& pipe) {
-    std::unique_ptr<UpstreamConn> tunnel;
+    Upgrade tunnel(200);  // the stream's answer to the upstream's 101
     h2::Answer answer = co_await handle(worker, request, remote, identity, secure, start_ns,
                                         "websocket", true, &tunnel);
-    if (!tunnel || answer.response.result() != http::status::switching_protocols) co_return answer;
+    if (!tunnel.conn || answer.response.result() != http::status::switching_protocols)
+      co_return answer;
     Response head = answer.response;
     head.result(http::status::ok);
     for (auto field : {http::field::connection, http::field::upgrade,
@@ -1574,10 +1586,12 @@ struct DataPlane::Impl {
       head.erase(field);
     head.body().clear();
     pipe.respond(std::move(head));
-    if (tunnel->tls)
-      co_await h2::relay_tunnel(*tunnel->tls, tunnel->buffer, pipe, options.write_timeout);
+    if (tunnel.conn->tls)
+      co_await h2::relay_tunnel(*tunnel.conn->tls, tunnel.conn->buffer, pipe,
+                                options.write_timeout);
     else
-      co_await h2::relay_tunnel(tunnel->stream, tunnel->buffer, pipe, options.write_timeout);
+      co_await h2::relay_tunnel(tunnel.conn->stream, tunnel.conn->buffer, pipe,
+                                options.write_timeout);
     co_return answer;
   }
 

@@ -5,6 +5,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -80,6 +81,19 @@ class WebSocketH2Test : public ::testing::Test {
   }
 
   double metric_value(const std::string& sample) const { return metric(admin_port_, sample); }
+  // The decision log's records in `file` once there are `count` of them (the gateway's writer
+  // thread appends them), or what is there after the wait.
+  static std::vector<boost::json::object> audit_records(const std::string& file, size_t count) {
+    std::vector<boost::json::object> records;
+    eventually([&] {
+      records.clear();
+      std::ifstream in(file);
+      for (std::string line; std::getline(in, line);)
+        if (auto doc = parse_json_object(line)) records.push_back(*doc);
+      return records.size() >= count;
+    });
+    return records;
+  }
   int64_t now_ms() const { return clock_.monotonic_ms(); }
 
   SystemTimeSource clock_;
@@ -123,6 +137,24 @@ TEST_F(WebSocketH2Test, FramesAreEchoedThroughAnExtendedConnect) {
   EXPECT_TRUE(eventually([&] { return upstream_.closed() == 1; }));
   EXPECT_EQ(metric_value("gatedrill_gateway_requests_by_protocol_total{protocol=\"websocket\"}"),
             1);
+}
+
+TEST_F(WebSocketH2Test, TheDecisionLogAndMetricsRecordThe200TheClientSaw) {
+  // The upstream switched with a 101; the h2 client's stream got 200 (RFC 8441), and that is
+  // what the request was answered with, in the log and in the metrics (as Envoy's access log).
+  TestDir dir("gw-ws-h2-audit-");
+  start({"--audit-log", dir.path("audit.log")});
+  H2TestClient client(port_, false);
+  const int32_t id = open_ws(client, "/chat", {bearer()});
+  ASSERT_EQ(client.replies()[id].status, 200);
+  EXPECT_EQ(exchange(client, id, 0x1, "logged").second, "logged");
+  const auto records = audit_records(dir.path("audit.log"), 1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].at("status").as_int64(), 200);
+  EXPECT_EQ(records[0].at("decision_id").as_string(), client.replies()[id].headers["x-request-id"]);
+  EXPECT_EQ(metric_value("gatedrill_gateway_requests_total{status=\"200\",reason=\"ok\"}"), 1);
+  // Absent (-1): no request was counted as a 101.
+  EXPECT_LT(metric_value("gatedrill_gateway_requests_total{status=\"101\",reason=\"ok\"}"), 1);
 }
 
 TEST_F(WebSocketH2Test, WithoutATokenTheStreamIs401AndTheSessionGoesOn) {

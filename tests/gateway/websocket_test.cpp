@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -80,6 +81,32 @@ TEST_F(WebSocketTest, HandshakeThroughTheGatewayThenFramesAreEchoed) {
   ::close(fd);
   EXPECT_GE(metric(gateway_->admin_port(),
                    "gatedrill_gateway_requests_by_protocol_total{protocol=\"websocket\"}"),
+            1);
+}
+
+TEST_F(WebSocketTest, TheDecisionLogAndMetricsRecordThe101) {
+  // What the HTTP/1.1 client saw: the upstream's 101 (an h2 client's tunnel is a 200).
+  TestDir dir("gw-ws-audit-");
+  auto config = base_config(idp_, upstream_.url());
+  config.audit = AuditLogOptions{dir.path("audit.log"), 1 << 20, 1, 1000};
+  start(std::move(config));
+  int fd = connect_loopback(gateway_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, handshake(idp_.token(time_.wall_seconds()))));
+  std::string pending;
+  EXPECT_EQ(read_head(fd, pending).rfind("HTTP/1.1 101", 0), 0u);
+  ASSERT_TRUE(send_all(fd, frame(0x1, "logged", true)));
+  EXPECT_EQ(read_frame(fd, pending).second, "logged");
+  ::close(fd);
+  gateway_->flush_audit();
+  std::ifstream in(dir.path("audit.log"));
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  auto record = parse_json_object(line);
+  ASSERT_TRUE(record) << line;
+  EXPECT_EQ(record->at("status").as_int64(), 101);
+  EXPECT_EQ(metric(gateway_->admin_port(),
+                   "gatedrill_gateway_requests_total{status=\"101\",reason=\"ok\"}"),
             1);
 }
 
