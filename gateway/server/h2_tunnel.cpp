@@ -1,6 +1,7 @@
 #include "gateway/server/h2_tunnel.hpp"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -72,6 +73,39 @@ struct TunnelEnd final : StreamPipe::UpstreamEnd {
   bool stopped = false;
 };
 
+// The client's END_STREAM: the upstream's input ends, its output may go on (it may still answer).
+asio::awaitable<void> half_close(beast::tcp_stream& upstream, TunnelEnd&,
+                                 std::chrono::milliseconds) {
+  beast::error_code ec;
+  upstream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  co_return;
+}
+
+// Over TLS a close_notify goes before the FIN (to the upstream a bare FIN may be a truncation).
+// Only ours is sent: Asio's shutdown calls SSL_shutdown again until the upstream's close_notify
+// came, reading for it and dropping what the upstream still sends, while the relay's read runs.
+// Marked as received, the first call sends ours and is done; the mark is taken off before the
+// relay's read can see it (the initiation runs SSL_shutdown at once; a read seeing the mark would
+// end as if the upstream had closed).
+asio::awaitable<void> half_close(beast::ssl_stream<beast::tcp_stream>& upstream, TunnelEnd& end,
+                                 std::chrono::milliseconds write_timeout) {
+  SSL* ssl = upstream.native_handle();
+  const int before = SSL_get_shutdown(ssl);
+  end.lowest.expires_after(write_timeout);
+  auto [ec] = co_await asio::async_initiate<decltype(kNoThrow), void(beast::error_code)>(
+      [&](auto handler) {
+        SSL_set_shutdown(ssl, before | SSL_RECEIVED_SHUTDOWN);
+        upstream.async_shutdown(std::move(handler));
+        SSL_set_shutdown(ssl, (SSL_get_shutdown(ssl) & ~SSL_RECEIVED_SHUTDOWN) |
+                                  (before & SSL_RECEIVED_SHUTDOWN));
+      },
+      kNoThrow);
+  (void)ec;  // a failed write: the relay's read sees the connection end
+  if (end.stopped) co_return;
+  beast::error_code shutdown_ec;
+  end.lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_send, shutdown_ec);
+}
+
 // Client -> upstream: what arrived on the stream, as the upstream takes it (taking it opens the
 // client's window again). The client's END_STREAM half-closes the upstream connection.
 template <class Stream>
@@ -95,8 +129,7 @@ asio::awaitable<void> copy_to_upstream(Stream& upstream, TunnelEnd& end,
       continue;
     }
     if (last) {
-      beast::error_code ec;
-      end.lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      co_await half_close(upstream, end, write_timeout);
       co_return;
     }
     chunk = std::string();

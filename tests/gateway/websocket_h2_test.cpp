@@ -45,6 +45,14 @@ class WebSocketH2Test : public ::testing::Test {
     ASSERT_GT(port_, 0) << "ready line: " << gateway_->ready();
   }
 
+  // The gateway in front of an https:// echo upstream (its certificate written in `dir`).
+  std::unique_ptr<WebSocketEchoUpstream> start_with_tls_upstream(const TestDir& dir) {
+    const TlsServerConfig cert = write_localhost_certificate(clock_, dir);
+    auto upstream = std::make_unique<WebSocketEchoUpstream>(&cert);
+    start({"--upstream-ca", cert.cert_chain_file}, upstream->url());
+    return upstream;
+  }
+
   std::pair<std::string, std::string> bearer() const {
     return {"authorization", "Bearer " + idp_.token(clock_.wall_seconds())};
   }
@@ -396,13 +404,11 @@ TEST_F(WebSocketH2Test, AServerPushingKeepsATunnelPastTheIdleTimeoutOfHttp1Tunne
 
 TEST_F(WebSocketH2Test, ToAnHttpsUpstreamTheTunnelRunsOverTls) {
   TestDir dir("gw-ws-h2-up-tls-");
-  const TlsServerConfig cert = write_localhost_certificate(clock_, dir);
-  WebSocketEchoUpstream tls_upstream(&cert);
-  start({"--upstream-ca", cert.cert_chain_file}, tls_upstream.url());
+  auto tls_upstream = start_with_tls_upstream(dir);
   H2TestClient client(port_, false);
   const int32_t id = open_ws(client, "/chat", {bearer()});
   ASSERT_EQ(client.replies()[id].status, 200) << client.replies()[id].body;
-  EXPECT_EQ(tls_upstream.last_head().rfind("GET /chat HTTP/1.1", 0), 0u);
+  EXPECT_EQ(tls_upstream->last_head().rfind("GET /chat HTTP/1.1", 0), 0u);
   EXPECT_EQ(exchange(client, id, 0x1, "over tls").second, "over tls");
   std::string big(300 * 1024, 'b');  // past the stream window, in many TLS records
   EXPECT_EQ(exchange(client, id, 0x2, big).second.size(), big.size());
@@ -411,6 +417,23 @@ TEST_F(WebSocketH2Test, ToAnHttpsUpstreamTheTunnelRunsOverTls) {
   EXPECT_TRUE(client.run_until([&] { return reply.closed; }));
   EXPECT_EQ(reply.error_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
   EXPECT_EQ(upstream_.connections(), 0);
+}
+
+TEST_F(WebSocketH2Test, TheClientsEndStreamIsACloseNotifyToAnHttpsUpstream) {
+  // The client half-closes: the TLS upstream reads a close_notify (a clean end of its input,
+  // SSL_ERROR_ZERO_RETURN), not a TCP FIN that could be a truncation; it may still answer.
+  TestDir dir("gw-ws-h2-up-notify-");
+  auto tls_upstream = start_with_tls_upstream(dir);
+  H2TestClient client(port_, false);
+  const int32_t id = open_ws(client, "/chat", {bearer()});
+  ASSERT_EQ(client.replies()[id].status, 200) << client.replies()[id].body;
+  EXPECT_EQ(exchange(client, id, 0x1, "before the end").second, "before the end");
+  client.send_data(id, "", true);
+  auto& reply = client.replies()[id];
+  EXPECT_TRUE(client.run_until([&] { return reply.closed; }));
+  EXPECT_EQ(reply.error_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_TRUE(eventually([&] { return tls_upstream->closed() == 1; }));
+  EXPECT_EQ(tls_upstream->tls_clean_ends(), 1);
 }
 
 TEST_F(WebSocketH2Test, OverTlsWithAlpnH2) {

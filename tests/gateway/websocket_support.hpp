@@ -159,7 +159,9 @@ class WebSocketEchoUpstream {
     return (ctx_ != nullptr ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_);
   }
   int connections() const { return connections_.load(); }
-  int closed() const { return closed_.load(); }         // connections it has closed
+  int closed() const { return closed_.load(); }  // connections it has closed
+  // TLS connections whose client ended its side with a close_notify.
+  int tls_clean_ends() const { return tls_clean_ends_.load(); }
   uint64_t flooded() const { return flooded_.load(); }  // bytes "flood" got written so far
   uint64_t drained() const { return drained_.load(); }
   void release() {
@@ -182,7 +184,12 @@ class WebSocketEchoUpstream {
       if (ctx_ != nullptr) {
         ssl = SSL_new(ctx_);
         SSL_set_fd(ssl, conn);
-        if (SSL_accept(ssl) == 1) serve(Io(conn, ssl));
+        if (SSL_accept(ssl) == 1) {
+          serve(Io(conn, ssl));
+          // The client's close_notify was read (its SSL_read returned 0, SSL_ERROR_ZERO_RETURN):
+          // its side ended cleanly, not with a TCP FIN alone (SSL_ERROR_SSL, unexpected EOF).
+          if ((SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0) ++tls_clean_ends_;
+        }
         SSL_free(ssl);
       } else {
         serve(conn);
@@ -262,6 +269,7 @@ class WebSocketEchoUpstream {
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> closed_{0};
+  std::atomic<int> tls_clean_ends_{0};
   std::atomic<uint64_t> flooded_{0};
   std::atomic<uint64_t> drained_{0};
   mutable std::mutex mutex_;
