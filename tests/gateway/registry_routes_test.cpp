@@ -13,6 +13,7 @@
 
 #include "child_process.hpp"
 #include "core/http/http_server.hpp"
+#include "core/supervisor/free_port.hpp"
 #include "core/util/json.hpp"
 #include "gateway/routing/registry_routes.hpp"
 #include "gateway_test_support.hpp"
@@ -179,10 +180,10 @@ TEST(RegistryRoutes, ABadTableIsRefusedCountedAndTheLastGoodStays) {
 }
 
 TEST(RegistryRoutes, UnreachableRegistryIsAFailureAndNoTable) {
-  uint16_t port = 0;
-  ::close(listen_loopback(port));  // a free port nobody listens on: connection refused
+  auto port = allocate_port();  // reserved, nobody listens on it: connection refused
+  ASSERT_TRUE(port);
   RegistryRoutesOptions o;
-  o.registry_url = "http://127.0.0.1:" + std::to_string(port);
+  o.registry_url = "http://127.0.0.1:" + std::to_string(*port);
   RegistryRoutes routes(o);
   EXPECT_FALSE(routes.poll_once());
   EXPECT_EQ(routes.failures(), 1);

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "child_process.hpp"
+#include "core/supervisor/free_port.hpp"
 #include "h2_test_client.hpp"
 #include "websocket_support.hpp"
 
@@ -333,9 +334,11 @@ TEST_F(WebSocketH2Test, UpstreamRefusalsReachTheStream) {
 }
 
 TEST_F(WebSocketH2Test, AnUpstreamThatIsDownIs503) {
-  uint16_t closed_port = 0;
-  ::close(bind_loopback(SOCK_STREAM, closed_port));  // a port nothing listens on
-  start({}, "http://127.0.0.1:" + std::to_string(closed_port));
+  // Reserved, nothing listens there (a port bound and closed could be taken by a parallel test's
+  // server and answer, as one did with 401).
+  auto closed_port = allocate_port();
+  ASSERT_TRUE(closed_port);
+  start({}, "http://127.0.0.1:" + std::to_string(*closed_port));
   H2TestClient client(port_, false);
   const int32_t id = open_ws(client, "/chat", {bearer()});
   EXPECT_EQ(client.replies()[id].status, 503);

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/supervisor/free_port.hpp"
+
 namespace gatedrill::testing {
 
 int listen_on_loopback(int* port) {
@@ -219,10 +221,11 @@ std::vector<std::string> TestHttpServer::heads() const {
 }
 
 int closed_port() {
-  int port = 0;
-  int fd = listen_on_loopback(&port);
-  ::close(fd);
-  return port;
+  // Reserved below the ephemeral range: a port that was bound and closed could be taken by a
+  // parallel test's bind(0) and answer.
+  auto port = allocate_port();
+  if (!port) throw std::runtime_error("closed_port: " + port.error().message);
+  return *port;
 }
 
 }  // namespace gatedrill::testing

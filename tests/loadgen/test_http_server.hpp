@@ -98,7 +98,8 @@ class TestHttpServer {
   LoopbackAcceptor acceptor_;  // last: stopped first
 };
 
-// A port on 127.0.0.1 with nothing listening (bound, then closed).
+// A port on 127.0.0.1 with nothing listening, reserved so that no other gatedrill process
+// (a parallel test) binds it.
 int closed_port();
 
 // A listening socket on 127.0.0.1 and a free port (throws when it cannot).
