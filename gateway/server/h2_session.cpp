@@ -70,6 +70,7 @@ struct StreamState final : StreamPipe::ClientEnd {
   bool call_done = false;            // its handler returned: request DATA is dropped
   bool handling = false;             // handed to the handler, its answer not back yet
   bool idle_expired = false;         // the stream idle timeout ended its call
+  bool trimmed = false;              // a tunnel's pipe trimmed since its last frame
   int64_t last_ns = 0;               // the last frame on this stream, either way
   Request request;
   bool has_authority = false;
@@ -334,6 +335,21 @@ void reject(Conn& c, int32_t id, StreamState& s) {
   submit(c, id, s, std::move(answer));
 }
 
+// A WebSocket tunnel quiet both ways this long gives back its pipe's drained buffers (up to a
+// window per direction after a burst); at every drain a flowing tunnel would give them back
+// and grow them again over and over.
+constexpr int64_t kTrimAfterNs = 1'000'000'000;
+
+// A frame moved on the stream, either way: its idle deadlines start again. A trimmed tunnel may
+// fill its pipe again: the watch looks at it once it has been quiet for kTrimAfterNs.
+void stamp(Conn& c, StreamState& s) {
+  s.last_ns = c.now_ns;
+  if (s.trimmed) {
+    s.trimmed = false;
+    if (c.watch_at_ns > c.now_ns + kTrimAfterNs) c.watch.cancel();
+  }
+}
+
 // How long a stream may stay quiet both ways (0: forever): the stream idle timeout; for a
 // WebSocket tunnel the connection idle timeout when that is shorter, since that is what ends a
 // quiet HTTP/1.1 tunnel, so a WebSocket idles out alike over either protocol.
@@ -386,7 +402,8 @@ void start_connect(Conn& c, int32_t id, StreamState& s, bool end_stream) {
   request.set(http::field::upgrade, "websocket");
   request.set(http::field::connection, "Upgrade");
   const int64_t limit = idle_limit_ns(c, s);
-  if (limit > 0 && c.watch_at_ns > c.now_ns + limit) c.watch.cancel();
+  const int64_t look = limit > 0 ? std::min(limit, kTrimAfterNs) : kTrimAfterNs;
+  if (c.watch_at_ns > c.now_ns + look) c.watch.cancel();  // the trim and the idle deadline
   start_streamed(c, id, s, end_stream);
 }
 
@@ -486,7 +503,7 @@ int on_data_chunk(nghttp2_session* session, uint8_t, int32_t id, const uint8_t* 
 int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto& c = *static_cast<Conn*>(user);
   if (frame->hd.stream_id != 0)
-    if (StreamState* s = c.stream(frame->hd.stream_id)) s->last_ns = c.now_ns;
+    if (StreamState* s = c.stream(frame->hd.stream_id)) stamp(c, *s);
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
     case NGHTTP2_DATA: {
@@ -563,7 +580,7 @@ int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* us
   if (frame->hd.stream_id == 0) return 0;
   StreamState* s = c.stream(frame->hd.stream_id);
   if (s == nullptr) return 0;
-  s->last_ns = c.now_ns;
+  stamp(c, *s);
   if ((s->reject_status || s->tunnel) && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
       (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
@@ -658,6 +675,14 @@ void watch(const std::shared_ptr<Conn>& c) {
     // Ending a stream only submits frames (nghttp2 calls back when they are sent), so the map
     // does not change under this loop.
     for (const auto& [id, s] : c->streams) {
+      if (s->tunnel && s->pipe && !s->trimmed) {
+        if (s->last_ns + kTrimAfterNs <= now) {
+          s->pipe->trim();
+          s->trimmed = true;
+        } else {
+          next = std::min(next, s->last_ns + kTrimAfterNs);
+        }
+      }
       const int64_t limit = idle_limit_ns(*c, *s);
       if (limit == 0) continue;
       if (s->last_ns + limit <= now) expire_stream(*c, id, *s);

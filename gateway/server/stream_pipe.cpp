@@ -8,8 +8,6 @@ namespace gatedrill::gateway::h2 {
 
 namespace {
 
-// Drops the consumed front of a buffer once it is all consumed or large, so a long stream
-// copies each byte about once more at most.
 // A grpc-status value; -1 when empty or not a number.
 int parse_grpc_status(std::string_view value) {
   if (value.empty() || value.size() > 4) return -1;
@@ -21,6 +19,8 @@ int parse_grpc_status(std::string_view value) {
   return status;
 }
 
+// Drops the consumed front of a buffer once it is all consumed or large, so a long stream
+// copies each byte about once more at most. The buffer keeps its capacity for what follows.
 void compact(std::string& buffer, size_t& taken, uint64_t* dropped = nullptr) {
   if (taken == 0) return;
   if (taken == buffer.size() || taken >= 64 * 1024) {
@@ -68,6 +68,18 @@ bool StreamPipe::rewind_request() {
 void StreamPipe::no_replay() {
   replayable_ = false;
   compact(request_, request_sent_, &request_dropped_);
+}
+
+void StreamPipe::trim() {
+  if (!replayable_ && request_sent_ == request_.size()) {
+    request_dropped_ += request_sent_;
+    std::string().swap(request_);
+    request_sent_ = 0;
+  }
+  if (response_taken_ == response_.size()) {
+    std::string().swap(response_);
+    response_taken_ = 0;
+  }
 }
 
 void StreamPipe::respond(Response head) {

@@ -63,6 +63,13 @@ class StreamPipe {
   // Sends the request again from its first byte; false when more than kReplayBytes went.
   bool rewind_request();
   void no_replay();  // the upstream processed the call: what went can be dropped
+  // Gives back the memory of each buffer that was all taken (and cannot be replayed): a
+  // WebSocket quiet after a burst need not keep a window's worth per direction. What waits
+  // stays. Not done at every drain: a flowing stream would give back and grow its buffers
+  // over and over (a 1 MB burst on 1000 tunnels took 1.4-2x as long).
+  void trim();
+  // The memory the two buffers hold (tests).
+  size_t buffer_capacity() const { return request_.capacity() + response_.capacity(); }
 
   // --- the response, upstream -> client ---
   // The response's head, ready for the client (the gateway's header edits done).

@@ -15,37 +15,13 @@
 #include <fstream>
 #include <string>
 
+#include "bench_support.hpp"
 #include "child_process.hpp"
 #include "h2_test_client.hpp"
 #include "websocket_support.hpp"
 
 namespace gatedrill::gateway::test {
 namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr ? std::atoi(value) : fallback;
-}
-
-void pin(pid_t pid, int core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  sched_setaffinity(pid, sizeof set, &set);
-}
-
-// CPU time of all of a process's threads, in ns.
-uint64_t cpu_ns(pid_t pid) {
-  uint64_t total = 0;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    std::ifstream stat(task.path() / "schedstat");
-    uint64_t ns = 0;
-    stat >> ns;
-    total += ns;
-  }
-  return total;
-}
 
 // One echo over an HTTP/1.1 tunnel or an h2 stream: false when it did not come back whole.
 class Tunnel {
@@ -114,10 +90,8 @@ int run(const std::string& binary) {
   FakeIdp idp;
   WebSocketEchoUpstream upstream;
   const std::string message = frame(0x2, std::string(size, 'm'), true);
-  double load[3] = {0, 0, 0};
-  if (std::ifstream loadavg("/proc/loadavg"); loadavg) loadavg >> load[0] >> load[1] >> load[2];
-  std::printf("load average %.2f %.2f %.2f; %d messages of %zu bytes, echoed one at a time\n",
-              load[0], load[1], load[2], messages, size);
+  print_load();
+  std::printf("%d messages of %zu bytes, echoed one at a time\n", messages, size);
   for (int rep = 0; rep < reps; ++rep) {
     for (const std::string protocol : {"http/1.1", "h2"}) {
       GatewayChild gateway(idp, upstream.url(),
