@@ -677,7 +677,9 @@ void watch(const std::shared_ptr<Conn>& c) {
     for (const auto& [id, s] : c->streams) {
       if (s->tunnel && s->pipe && !s->trimmed) {
         if (s->last_ns + kTrimAfterNs <= now) {
+          const size_t held = s->pipe->buffer_capacity();
           s->pipe->trim();
+          if (s->pipe->buffer_capacity() < held) c->event("tunnel_trim");
           s->trimmed = true;
         } else {
           next = std::min(next, s->last_ns + kTrimAfterNs);

@@ -8,7 +8,8 @@ constexpr const char* kRequestsHelp = "Requests answered, by client protocol";
 constexpr const char* kEvents = "gatedrill_gateway_h2_events_total";
 constexpr const char* kEventsHelp =
     "HTTP/2 connection events: connections, GOAWAY for rapid reset, protocol errors, refused "
-    "streams, GOAWAY after the idle timeout, streams ended by the stream idle timeout";
+    "streams, GOAWAY after the idle timeout, streams ended by the stream idle timeout, quiet "
+    "WebSocket tunnels that gave back their buffers";
 }  // namespace
 
 ProtocolMetrics::ProtocolMetrics(MetricsRegistry& metrics)
@@ -22,7 +23,8 @@ ProtocolMetrics::ProtocolMetrics(MetricsRegistry& metrics)
       h2_refused_streams_(metrics.counter(kEvents, kEventsHelp, {{"kind", "refused_stream"}})),
       h2_idle_timeouts_(metrics.counter(kEvents, kEventsHelp, {{"kind", "idle_timeout"}})),
       h2_stream_idle_timeouts_(
-          metrics.counter(kEvents, kEventsHelp, {{"kind", "stream_idle_timeout"}})) {}
+          metrics.counter(kEvents, kEventsHelp, {{"kind", "stream_idle_timeout"}})),
+      h2_tunnel_trims_(metrics.counter(kEvents, kEventsHelp, {{"kind", "tunnel_trim"}})) {}
 
 void ProtocolMetrics::request(std::string_view protocol) {
   if (protocol == "h2")
@@ -48,6 +50,8 @@ void ProtocolMetrics::h2_event(std::string_view kind) {
     h2_idle_timeouts_.inc();
   else if (kind == "stream_idle_timeout")
     h2_stream_idle_timeouts_.inc();
+  else if (kind == "tunnel_trim")
+    h2_tunnel_trims_.inc();
 }
 
 }  // namespace gatedrill::gateway

@@ -25,6 +25,7 @@ class ProtocolMetrics {
   Counter& h2_refused_streams_;
   Counter& h2_idle_timeouts_;
   Counter& h2_stream_idle_timeouts_;
+  Counter& h2_tunnel_trims_;
 };
 
 }  // namespace gatedrill::gateway

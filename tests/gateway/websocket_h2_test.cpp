@@ -219,6 +219,20 @@ TEST_F(WebSocketH2Test, ALargeMessageCrossesTheFlowControlWindowsBothWays) {
   EXPECT_EQ(exchange(client, id, 0x1, "and after it").second, "and after it");
 }
 
+TEST_F(WebSocketH2Test, AQuietTunnelGivesBackItsBuffersAndGoesOn) {
+  // After a burst (a 1 MiB message each way grew the pipe's buffers), a second without a frame
+  // either way: the tunnel gives back what is drained, once, and still carries what follows.
+  start();
+  H2TestClient client(port_, false);
+  const int32_t id = open_ws(client, "/chat", {bearer()});
+  ASSERT_EQ(client.replies()[id].status, 200);
+  const std::string big(1 << 20, 'q');
+  EXPECT_EQ(exchange(client, id, 0x2, big).second.size(), big.size());
+  const std::string trims = "gatedrill_gateway_h2_events_total{kind=\"tunnel_trim\"}";
+  EXPECT_TRUE(eventually([&] { return metric_value(trims) == 1; }));
+  EXPECT_EQ(exchange(client, id, 0x1, "after the trim").second, "after the trim");
+}
+
 TEST_F(WebSocketH2Test, AClientThatStopsReadingStallsTheUpstreamNotTheGatewaysMemory) {
   start();
   H2TestClient client(port_, false);
