@@ -13,8 +13,9 @@
 #      two apart even when a busy machine starves both)
 #   2. p99 the gateway adds over the upstream at 50% of the gateway's max rate (open loop,
 #      corrected for coordinated omission): p99 via the gateway - p99 direct (target < 1 ms),
-#      and what nginx adds at the same rate, for reference; each p99 the median over REPS runs
-#      of the median per-second p99 of a run (every run's value is printed above the result)
+#      and what nginx adds at the same rate, for reference; each p99 the median of the
+#      per-second p99s of HALF_REPS runs pooled (every run's own median is printed above the
+#      result)
 #   3. gateway RSS with IDLE idle connections open and its 50k routes (target < 128 MB), for the
 #      TLS gateway and for a second, plaintext one (same routes and policy); nginx's worker with
 #      as many idle TLS connections, for reference
@@ -22,7 +23,7 @@
 # printed first (a shared machine makes the absolute numbers move, the ratio less so).
 #
 # usage: bench/gateway_vs_nginx.sh [GATEDRILL_BINARY]
-#        (env: CONNECTIONS=64 DURATION=5 REPS=3 IDLE=10000 ROUTES=50000; PROFILE=perf.data
+#        (env: CONNECTIONS=64 DURATION=5 REPS=3 HALF_REPS=5 IDLE=10000 ROUTES=50000; PROFILE=perf.data
 #        records a perf profile of the gateway during one extra max-rate run; GATEWAY_FLAGS
 #        are added to both gateways' command lines, e.g. "--tls-records openssl"; SYSCALLS=RATE
 #        counts syscalls, context switches and CPU per request at RATE req/s instead)
@@ -32,6 +33,7 @@ GATEDRILL=${1:-${GATEDRILL:-build/release/gatedrill}}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-5}
 REPS=${REPS:-3}
+HALF_REPS=${HALF_REPS:-5}
 IDLE=${IDLE:-10000}
 ROUTES=${ROUTES:-50000}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -134,6 +136,7 @@ load() {
     --duration "${DURATION}s" --cacert "$work/cert.pem" --token-file "$work/tokens.txt" \
     --quiet --json "$out" >/dev/null 2>&1 || true
   (( $# > 0 )) && after=$(cpu_ticks "$@")
+  jq -r '.intervals[1:][] | .p99_ns' "$out" >>"$work/seconds.$name"
   jq -r --arg n "$name" --argjson cpu "$(( after - before ))" --argjson hz "$ticks_per_s" \
     '[$n, .achieved_rps,
       ([.intervals[1:][] | .p99_ns] | sort | if length > 0 then .[length / 2 | floor]
@@ -206,19 +209,19 @@ ngx_cpu=$(awk '$1 == "nginx" { s += $6; n++ } END { printf "%.1f", s / n }' "$wo
 
 half=$((gw_max / 2))
 : >"$work/half"
-for rep in $(seq 1 "$REPS"); do
+for rep in $(seq 1 "$HALF_REPS"); do
   load direct "$up_url" "$half" | tee -a "$work/half"
   load gateway@50% "$gw_url" "$half" | tee -a "$work/half"
   load nginx@50% "$ngx_url" "$half" | tee -a "$work/half"  # the reference at the same rate
 done
-# median_p99 NAME: the median over the repetitions of NAME's p99 (the mean of the middle two for
-# an even count). A run is either quiet or caught in one of this shared machine's slow spells
-# (seconds long, nginx's runs too); the median keeps one such run from deciding the result, the
-# same way for the three.
+# median_p99 NAME: the median of NAME's per-second p99s over all its runs (the mean of the middle
+# two for an even count). This shared machine has slow spells a second or more long that strike
+# the gateway's and nginx's runs alike (with p99s 5-10x a quiet second's); pooling the seconds of
+# HALF_REPS runs weighs each spell by its length, where a median of three run medians swung with
+# whichever run one landed in.
 median_p99() {
-  awk -v name="$1" '$1 == name { v[++n] = $3 } END {
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-    printf "%.0f", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }' "$work/half"
+  sort -n "$work/seconds.$1" | awk '{ v[++n] = $1 } END {
+    printf "%.0f", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) }'
 }
 p99_direct=$(median_p99 direct)
 p99_gw=$(median_p99 gateway@50%)
