@@ -323,7 +323,7 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
 
   const auto deadline = impl_->time.monotonic() + timeout;
   std::string last_problem = "no answer yet";
-  bool saw_answer = false;
+  bool had_full_poll = false;
   for (;;) {
     {
       std::lock_guard lock(impl_->mutex);
@@ -338,14 +338,14 @@ Result<void> Supervisor::wait_healthy(const std::string& name, std::chrono::mill
     options.timeout = std::min(remaining, kHealthPollTimeout);
     auto response = http_get(url, options);
     if (response && response->status == 200) return {};
-    // A poll cut short by our own deadline says nothing about the child; keep
-    // what the child last said (e.g. "HTTP 503 warming up") instead.
+    // A poll cut short by our own deadline says nothing about the child; keep what the last
+    // full poll found (e.g. "HTTP 503 warming up", or "connection refused") instead.
     const bool cut_short = !response && response.error().code == "timeout" &&
-                           options.timeout < kHealthPollTimeout && saw_answer;
+                           options.timeout < kHealthPollTimeout && had_full_poll;
     if (!cut_short) {
       last_problem = response ? "HTTP " + std::to_string(response->status) + " " + response->body
                               : response.error().message;
-      saw_answer = true;
+      had_full_poll = true;
     }
     // Between polls, wake at once if the child exits.
     std::unique_lock lock(impl_->mutex);
